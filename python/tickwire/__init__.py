@@ -1,0 +1,26 @@
+"""tickwire: real-time crypto exchange market data with a Rust core.
+
+Frames are decoded and L2 books kept in Rust (exact fixed-point prices, exchange sequence rules
+enforced); Python owns connections and policy. Timestamps are int ns since the Unix epoch; prices
+and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)``.
+
+>>> import tickwire as tw
+>>> dec = tw.Decoder("binance")
+>>> events = dec.feed(frame_bytes)            # one call per WebSocket frame
+>>> dec.book("ETH/USDT").bids(10)             # NumPy (10, 2) [price, size], best first
+"""
+
+from __future__ import annotations
+
+from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Trade, exchanges, market_id
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .exceptions import AuthError, ChecksumMismatch, ExchangeError, FrameError, SequenceGap, TickwireError
+from .replay import Replay, replay
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthError", "BBO", "BadFrame", "Book", "BookUpdate", "Candle", "ChecksumMismatch", "Connected",
+    "ControlReply", "Decoder", "Disconnected", "ExchangeError", "FrameError", "GapDetected", "Replay",
+    "Resynced", "SequenceGap", "TickwireError", "Trade", "exchanges", "market_id", "replay",
+]

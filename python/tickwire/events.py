@@ -1,0 +1,61 @@
+"""Feed-health and replay events, made in Python (market events come from the Rust core:
+``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply``). Timestamps: int ns since the
+Unix epoch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """A connection is open and subscribed."""
+
+    exchange: str
+    url: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """A connection was lost (``reason`` says why); a reconnect follows."""
+
+    exchange: str
+    url: str
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class GapDetected:
+    """The book of ``symbol`` lost its update-id chain (``expected`` vs ``received`` ids as the
+    exchange's rule compares them); it is resynced from a new snapshot. ``line`` is the 1-based
+    line of a replayed recording, None when live."""
+
+    exchange: str
+    symbol: str
+    expected: int
+    received: int
+    ts: int
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resynced:
+    """The book of ``symbol`` is in sync again from a snapshot at update id ``sequence``."""
+
+    exchange: str
+    symbol: str
+    sequence: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """A malformed frame was counted and skipped (``error`` says what was wrong). ``line`` is the
+    1-based line of a replayed recording, None when live."""
+
+    exchange: str
+    error: str
+    ts: int
+    line: int | None = None

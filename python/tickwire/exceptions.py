@@ -1,0 +1,62 @@
+"""The tickwire exception tree. Every error tickwire raises on purpose derives from
+:class:`TickwireError`; the Rust core maps each of its errors onto exactly one class here."""
+
+from __future__ import annotations
+
+
+class TickwireError(Exception):
+    """Base class of every tickwire error."""
+
+
+class FrameError(TickwireError, ValueError):
+    """A frame or REST body is not what the exchange documents (truncated JSON, wrong types,
+    invalid UTF-8, an out-of-range number, ...). Nothing in any book was changed.
+
+    Attributes: ``field`` (the JSON field at fault, or ``"json"`` for a syntax/type error) and
+    ``reason`` (what was wrong)."""
+
+    def __init__(self, message: str, field: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class SequenceGap(TickwireError):
+    """A depth delta does not continue the book's update-id chain (a message was lost), or a
+    snapshot is too old to bridge the buffered deltas. The book of ``symbol`` now waits for a new
+    REST snapshot (``Decoder.apply_snapshot``) and buffers deltas meanwhile.
+
+    Attributes: ``symbol`` (unified), ``expected`` and ``received`` (the update ids the exchange's
+    rule compared: Binance spot ``prev u + 1`` vs ``U``; USD-M ``prev u`` vs ``pu``)."""
+
+    def __init__(self, message: str, symbol: str = "", expected: int = 0, received: int = 0):
+        super().__init__(message)
+        self.symbol = symbol
+        self.expected = expected
+        self.received = received
+
+
+class ChecksumMismatch(TickwireError):
+    """A book's checksum disagrees with the exchange's (exchanges that publish one). The book is
+    resynced. Attributes: ``symbol``, ``expected`` (exchange's), ``computed`` (ours)."""
+
+    def __init__(self, message: str, symbol: str = "", expected: int = 0, computed: int = 0):
+        super().__init__(message)
+        self.symbol = symbol
+        self.expected = expected
+        self.computed = computed
+
+
+class AuthError(TickwireError):
+    """Credentials were rejected or are missing for a private channel."""
+
+
+class ExchangeError(TickwireError):
+    """The exchange answered a request with an error reply. Attributes: ``code``, ``reason``
+    (the exchange's message) and ``request_id``."""
+
+    def __init__(self, message: str, code: int | None = None, reason: str | None = None, request_id: object = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.request_id = request_id

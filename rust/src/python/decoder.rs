@@ -1,0 +1,341 @@
+//! `Decoder` and `Book` for Python: one `feed` call per frame, books read on demand as NumPy.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::buffer::PyUntypedBuffer;
+use pyo3::exceptions::{PyBufferError, PyKeyError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use super::events;
+use crate::decoder::Decoder;
+use crate::event::{Event, RequestId};
+use crate::exchanges::{venue, VENUES};
+use crate::fixed;
+
+fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Run `f` on the bytes of `payload` (bytes, or any C-contiguous buffer such as a memoryview or
+/// bytearray) without copying them.
+#[inline]
+fn with_bytes<R>(payload: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(b) = payload.cast::<PyBytes>() {
+        return Ok(f(b.as_bytes()));
+    }
+    let buf = PyUntypedBuffer::get(payload)?;
+    if !buf.is_c_contiguous() {
+        return Err(PyBufferError::new_err("payload must be a contiguous bytes-like object"));
+    }
+    // SAFETY: the buffer is held (so its memory stays valid and unmoved) for the whole call, and
+    // is C-contiguous of len_bytes() bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
+    Ok(f(bytes))
+}
+
+/// Decodes one connection's frames for one exchange, keeping its L2 books.
+///
+/// ``Decoder(exchange)`` with an exchange id from ``tickwire.exchanges()`` ("binance" for Spot,
+/// "binanceusdm" for USDⓈ-M futures); ValueError names an unknown id.
+///
+/// Per frame call ``feed(payload)``; it returns the events the frame carried (usually one:
+/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle`` or ``ControlReply``). Books follow Binance's
+/// "How to manage a local order book correctly": a book is usable once ``apply_snapshot`` has
+/// loaded the REST depth snapshot; deltas arriving before are buffered and replayed.
+#[pyclass(module = "tickwire._core", name = "Decoder")]
+pub struct PyDecoder {
+    inner: Decoder,
+    exchange: Py<PyString>,
+    /// Interned unified symbol per symbol index, so events share one str object.
+    names: Vec<Py<PyString>>,
+}
+
+impl PyDecoder {
+    #[inline]
+    fn name(&mut self, py: Python<'_>, i: usize) -> Py<PyString> {
+        if i >= self.names.len() {
+            self.sync_names(py);
+        }
+        self.names[i].clone_ref(py)
+    }
+
+    #[cold]
+    fn sync_names(&mut self, py: Python<'_>) {
+        for s in &self.inner.symbols()[self.names.len()..] {
+            self.names.push(PyString::intern(py, &s.symbol).unbind());
+        }
+    }
+
+    fn to_py(&mut self, py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
+        let exchange = self.exchange.clone_ref(py);
+        Ok(match event {
+            Event::Bbo { symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts } => {
+                let symbol = self.name(py, symbol);
+                let e = events::Bbo { exchange, symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts };
+                Py::new(py, e)?.into_any()
+            }
+            Event::BookUpdate { symbol, sequence, exchange_ts, receive_ts } => {
+                let symbol = self.name(py, symbol);
+                Py::new(py, events::BookUpdate { exchange, symbol, sequence, exchange_ts, receive_ts })?.into_any()
+            }
+            Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts } => {
+                let symbol = self.name(py, symbol);
+                let e = events::Trade { exchange, symbol, price, size, side: side.as_str(), trade_id, trade_ts, exchange_ts, receive_ts };
+                Py::new(py, e)?.into_any()
+            }
+            Event::Candle {
+                symbol, interval, start_ts, end_ts, open, high, low, close, volume, trades, closed, exchange_ts, receive_ts,
+            } => {
+                let symbol = self.name(py, symbol);
+                let e = events::Candle {
+                    exchange, symbol, interval, start_ts, end_ts, open, high, low, close, volume, trades, closed, exchange_ts, receive_ts,
+                };
+                Py::new(py, e)?.into_any()
+            }
+            Event::Control { request_id, ok, code, message, result, receive_ts } => {
+                let request_id = match request_id {
+                    None => None,
+                    Some(RequestId::Int(v)) => Some(v.into_pyobject(py)?.into_any().unbind()),
+                    Some(RequestId::Str(s)) => Some(PyString::new(py, &s).into_any().unbind()),
+                };
+                Py::new(py, events::ControlReply { exchange, request_id, ok, code, message, result, receive_ts })?.into_any()
+            }
+        })
+    }
+
+    fn drain<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for event in std::mem::take(&mut self.inner.events) {
+            list.append(self.to_py(py, event)?)?;
+        }
+        Ok(list)
+    }
+
+    fn index(&self, symbol: &str) -> PyResult<usize> {
+        self.inner.find(symbol).ok_or_else(|| {
+            let known: Vec<&str> = self.inner.symbols().iter().map(|s| s.symbol.as_str()).collect();
+            PyKeyError::new_err(format!("no book for {symbol:?} yet; known: {known:?}"))
+        })
+    }
+}
+
+#[pymethods]
+impl PyDecoder {
+    #[new]
+    #[pyo3(signature = (exchange, *, max_buffered = crate::decoder::DEFAULT_MAX_BUFFERED))]
+    fn new(py: Python<'_>, exchange: &str, max_buffered: usize) -> PyResult<Self> {
+        let mut inner = Decoder::new(exchange)?;
+        inner.max_buffered = max_buffered.max(1);
+        Ok(Self { inner, exchange: PyString::intern(py, exchange).unbind(), names: Vec::new() })
+    }
+
+    /// The exchange id this decoder speaks.
+    #[getter]
+    fn exchange(&self, py: Python<'_>) -> Py<PyString> {
+        self.exchange.clone_ref(py)
+    }
+
+    /// Decode one WebSocket text frame.
+    ///
+    /// ``payload``: bytes, bytearray or memoryview of the frame (read in place, not copied).
+    /// ``receive_ts``: local receive time, int ns since the Unix epoch (default: now).
+    /// Returns ``list`` of events. Raises ``FrameError`` (field, reason) for a malformed frame,
+    /// leaving every book untouched, and ``SequenceGap`` (symbol, expected, received) when a depth
+    /// delta breaks the update-id chain: that book then awaits a new snapshot, buffering deltas.
+    #[pyo3(signature = (payload, receive_ts = None))]
+    fn feed<'py>(&mut self, py: Python<'py>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+        let ts = receive_ts.unwrap_or_else(now_ns);
+        let inner = &mut self.inner;
+        with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
+        self.drain(py)
+    }
+
+    /// Load a REST depth snapshot body (``GET /api/v3/depth`` or ``/fapi/v1/depth``) for unified
+    /// ``symbol`` and replay the deltas buffered since, by Binance's bridging rule.
+    ///
+    /// Returns the ``BookUpdate`` events (the snapshot's, then one per replayed delta). Raises
+    /// ``FrameError`` for a malformed body (nothing changes), ``ValueError`` for a symbol of
+    /// another market, ``SequenceGap`` when the snapshot is older than the buffered deltas (fetch
+    /// a newer one; the deltas stay buffered).
+    #[pyo3(signature = (symbol, payload, receive_ts = None))]
+    fn apply_snapshot<'py>(&mut self, py: Python<'py>, symbol: &str, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+        let ts = receive_ts.unwrap_or_else(now_ns);
+        let inner = &mut self.inner;
+        with_bytes(payload, |bytes| inner.apply_snapshot(symbol, bytes, ts))??;
+        self.drain(py)
+    }
+
+    /// Register unified ``symbol`` (ValueError if it is not of this exchange/market); its book
+    /// awaits a snapshot. Returns the exchange's market id ("ETHUSDT").
+    fn register(&mut self, symbol: &str) -> PyResult<String> {
+        let i = self.inner.register(symbol)?;
+        Ok(self.inner.symbol(i).market_id.clone())
+    }
+
+    /// Forget the book of ``symbol``: it awaits a new snapshot and buffers deltas from now on.
+    fn reset_book(&mut self, symbol: &str) -> PyResult<()> {
+        Ok(self.inner.reset_book(symbol)?)
+    }
+
+    /// True while the book of ``symbol`` waits for a snapshot (new, or after a gap).
+    fn needs_snapshot(&self, symbol: &str) -> PyResult<bool> {
+        Ok(!self.inner.symbol(self.index(symbol)?).synced())
+    }
+
+    /// The live ``Book`` of unified ``symbol``. KeyError if the decoder has not seen it.
+    fn book(slf: &Bound<'_, Self>, symbol: &str) -> PyResult<PyBook> {
+        let index = slf.borrow().index(symbol)?;
+        Ok(PyBook { decoder: slf.clone().unbind(), index })
+    }
+
+    /// Unified symbols seen so far, in order of first appearance.
+    fn symbols(&self) -> Vec<String> {
+        self.inner.symbols().iter().map(|s| s.symbol.clone()).collect()
+    }
+
+    /// Counters since creation: frames, events, bad_frames, ignored_frames, deltas_applied,
+    /// stale_deltas, buffered_deltas, dropped_deltas, gaps, snapshots, crossed_books.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.inner.stats;
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("frames", s.frames),
+            ("events", s.events),
+            ("bad_frames", s.bad_frames),
+            ("ignored_frames", s.ignored_frames),
+            ("deltas_applied", s.deltas_applied),
+            ("stale_deltas", s.stale_deltas),
+            ("buffered_deltas", s.buffered_deltas),
+            ("dropped_deltas", s.dropped_deltas),
+            ("gaps", s.gaps),
+            ("snapshots", s.snapshots),
+            ("crossed_books", s.crossed_books),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Decoder({:?}, symbols={})", self.inner.exchange(), self.inner.symbols().len())
+    }
+}
+
+/// A live view of one L2 book owned by its ``Decoder`` (no copy is made until you read levels).
+///
+/// Prices and sizes are floats (nearest double to the exchange's exact decimal). ``bids(n)`` /
+/// ``asks(n)`` return NumPy float64 arrays of shape (k, 2), columns [price, size], best first,
+/// k <= n.
+#[pyclass(module = "tickwire._core", name = "Book", frozen)]
+pub struct PyBook {
+    decoder: Py<PyDecoder>,
+    index: usize,
+}
+
+impl PyBook {
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&crate::decoder::SymbolState) -> R) -> R {
+        let d = self.decoder.borrow(py);
+        f(d.inner.symbol(self.index))
+    }
+
+    fn levels<'py>(&self, py: Python<'py>, n: usize, bids: bool) -> PyResult<Bound<'py, PyAny>> {
+        let flat: Vec<f64> = self.with(py, |s| {
+            let mut v = Vec::with_capacity(2 * n.min(s.book.depth().0.max(s.book.depth().1)));
+            let mut push = |l: crate::book::Level| {
+                v.push(fixed::to_f64(l.price));
+                v.push(fixed::to_f64(l.size));
+            };
+            if bids {
+                s.book.bids(n).for_each(&mut push)
+            } else {
+                s.book.asks(n).for_each(&mut push)
+            }
+            v
+        });
+        let k = flat.len() / 2;
+        Ok(PyArray1::from_vec(py, flat).reshape([k, 2])?.into_any())
+    }
+}
+
+#[pymethods]
+impl PyBook {
+    /// Unified symbol.
+    #[getter]
+    fn symbol(&self, py: Python<'_>) -> String {
+        self.with(py, |s| s.symbol.clone())
+    }
+    /// (price, size) of the best bid, or None.
+    #[getter]
+    fn best_bid(&self, py: Python<'_>) -> Option<(f64, f64)> {
+        self.with(py, |s| s.book.best_bid().map(|l| (fixed::to_f64(l.price), fixed::to_f64(l.size))))
+    }
+    /// (price, size) of the best ask, or None.
+    #[getter]
+    fn best_ask(&self, py: Python<'_>) -> Option<(f64, f64)> {
+        self.with(py, |s| s.book.best_ask().map(|l| (fixed::to_f64(l.price), fixed::to_f64(l.size))))
+    }
+    /// (best bid + best ask) / 2, or None if a side is empty.
+    #[getter]
+    fn mid(&self, py: Python<'_>) -> Option<f64> {
+        self.with(py, |s| s.book.mid())
+    }
+    /// best ask - best bid (exact difference, then as float), or None if a side is empty.
+    #[getter]
+    fn spread(&self, py: Python<'_>) -> Option<f64> {
+        self.with(py, |s| Some(fixed::to_f64(s.book.best_ask()?.price - s.book.best_bid()?.price)))
+    }
+    /// The exchange update id of the last change applied, or None while awaiting a snapshot.
+    #[getter]
+    fn sequence(&self, py: Python<'_>) -> Option<u64> {
+        self.with(py, |s| s.book.sequence)
+    }
+    /// False while the book awaits a snapshot (its levels are then empty).
+    #[getter]
+    fn synced(&self, py: Python<'_>) -> bool {
+        self.with(py, |s| s.synced())
+    }
+    /// True if best bid >= best ask (a book that cannot be right).
+    #[getter]
+    fn crossed(&self, py: Python<'_>) -> bool {
+        self.with(py, |s| s.book.is_crossed())
+    }
+    /// Best ``n`` bids: NumPy float64 (k, 2) [price, size], best (highest) first.
+    fn bids<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
+        self.levels(py, n, true)
+    }
+    /// Best ``n`` asks: NumPy float64 (k, 2) [price, size], best (lowest) first.
+    fn asks<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
+        self.levels(py, n, false)
+    }
+    /// Exact best levels as strings: ((bid_price, bid_size), (ask_price, ask_size)), None per
+    /// empty side; for comparisons that must not go through floats.
+    fn exact_top(&self, py: Python<'_>) -> (Option<(String, String)>, Option<(String, String)>) {
+        let s = |l: crate::book::Level| (fixed::to_string(l.price), fixed::to_string(l.size));
+        self.with(py, |st| (st.book.best_bid().map(s), st.book.best_ask().map(s)))
+    }
+    /// Number of levels on both sides.
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.with(py, |s| s.book.depth().0 + s.book.depth().1)
+    }
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.with(py, |s| {
+            let (b, a) = s.book.depth();
+            format!("Book({} seq={:?} bids={} asks={} synced={})", s.symbol, s.book.sequence, b, a, s.synced())
+        })
+    }
+}
+
+/// Exchange ids the core can decode.
+#[pyfunction]
+pub fn exchanges() -> Vec<&'static str> {
+    VENUES.iter().map(|v| v.id()).collect()
+}
+
+/// Exchange market id of unified ``symbol`` on ``exchange`` ("ETH/USDT" -> "ETHUSDT").
+/// ValueError names a bad exchange or a symbol not of that market.
+#[pyfunction]
+pub fn market_id(exchange: &str, symbol: &str) -> PyResult<String> {
+    Ok(venue(exchange)?.market_id(symbol)?)
+}

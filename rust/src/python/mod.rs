@@ -1,0 +1,22 @@
+//! All PyO3 code: the `tickwire._core` extension module.
+
+mod decoder;
+mod errors;
+mod events;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<decoder::PyDecoder>()?;
+    m.add_class::<decoder::PyBook>()?;
+    m.add_class::<events::Trade>()?;
+    m.add_class::<events::Bbo>()?;
+    m.add_class::<events::BookUpdate>()?;
+    m.add_class::<events::Candle>()?;
+    m.add_class::<events::ControlReply>()?;
+    m.add_function(wrap_pyfunction!(decoder::exchanges, m)?)?;
+    m.add_function(wrap_pyfunction!(decoder::market_id, m)?)?;
+    m.add("PRICE_DECIMALS", crate::fixed::DECIMALS)?;
+    Ok(())
+}
