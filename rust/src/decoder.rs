@@ -73,6 +73,8 @@ pub struct Decoder {
     symbols: Vec<SymbolState>,
     by_market_id: HashMap<String, usize>,
     by_symbol: HashMap<String, usize>,
+    /// Index of the symbol of the previous frame.
+    last_symbol: usize,
     levels: Levels,
     /// Events of the last call, for the caller to drain.
     pub events: Vec<Event>,
@@ -88,6 +90,7 @@ impl Decoder {
             symbols: Vec::new(),
             by_market_id: HashMap::new(),
             by_symbol: HashMap::new(),
+            last_symbol: 0,
             levels: Levels::default(),
             events: Vec::with_capacity(8),
             stats: DecoderStats::default(),
@@ -128,10 +131,16 @@ impl Decoder {
 
     #[inline]
     fn index_of_market(&mut self, market_id: &str) -> usize {
-        if let Some(&i) = self.by_market_id.get(market_id) {
-            return i;
+        // Consecutive frames are mostly for the same symbol: compare before hashing.
+        if self.symbols.get(self.last_symbol).is_some_and(|s| s.market_id == market_id) {
+            return self.last_symbol;
         }
-        self.add_symbol(market_id)
+        let i = match self.by_market_id.get(market_id) {
+            Some(&i) => i,
+            None => self.add_symbol(market_id),
+        };
+        self.last_symbol = i;
+        i
     }
 
     #[cold]

@@ -6,7 +6,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The frame (or snapshot body) is not what the exchange documents. Nothing was applied.
-    Frame { field: &'static str, reason: String },
+    Frame { field: String, reason: String },
     /// A depth delta does not continue the book's update-id chain; the book now waits for a
     /// new snapshot. `expected`/`received` are the ids the exchange's rule compared.
     SequenceGap { symbol: String, expected: u64, received: u64 },
@@ -16,8 +16,8 @@ pub enum Error {
 
 impl Error {
     #[cold]
-    pub fn frame(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::Frame { field, reason: reason.into() }
+    pub fn frame(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Frame { field: field.into(), reason: reason.into() }
     }
 
     #[cold]
@@ -41,8 +41,24 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Map a serde_json error onto a `FrameError`, naming the field when serde knows it.
+/// Deserialize `T` from JSON `data`, borrowing strings from it. On failure the frame is parsed
+/// again (cold path only) to name the JSON path of the offending field ("b[0][1]", "u").
+#[inline]
+pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(data: &'a [u8]) -> Result<T, Error> {
+    match serde_json::from_slice(data) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(explain::<T>(data, e)),
+    }
+}
+
 #[cold]
-pub(crate) fn json_error(e: serde_json::Error) -> Error {
-    Error::frame("json", e.to_string())
+#[inline(never)]
+fn explain<'a, T: serde::Deserialize<'a>>(data: &'a [u8], e: serde_json::Error) -> Error {
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let field = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(pe) if pe.path().iter().next().is_some() => pe.path().to_string(),
+        _ => "json".to_owned(),
+    };
+    let reason = if e.is_eof() { format!("truncated: {e}") } else { e.to_string() };
+    Error::frame(field, reason)
 }

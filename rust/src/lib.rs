@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod exchanges;
 pub mod fixed;
+pub mod json;
 
 #[cfg(feature = "python")]
 pub mod python;

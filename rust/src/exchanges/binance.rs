@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 use super::{DeltaIds, Levels, Message, SnapshotIds, Venue, Verdict};
 use crate::book::Level;
-use crate::error::{json_error, Error};
+use crate::error::{from_json, Error};
+use crate::json::{required, Cursor};
 use crate::event::{RequestId, Side};
 use crate::fixed;
 
@@ -42,71 +43,12 @@ const QUOTES: &[&str] = &[
     "ARS", "JPY", "MXN", "COP", "CZK", "XRP", "TRX", "DOT", "PAX", "VAI", "DOGE", "USD",
 ];
 
-type RawLevels<'a> = Vec<(&'a str, &'a str)>;
-
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
     stream: Cow<'a, str>,
     #[serde(borrow)]
     data: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-struct DepthUpdate<'a> {
-    #[serde(rename = "E")]
-    event_time: i64,
-    #[serde(rename = "s", borrow)]
-    symbol: &'a str,
-    #[serde(rename = "U")]
-    first: u64,
-    #[serde(rename = "u")]
-    last: u64,
-    #[serde(default)]
-    pu: Option<u64>,
-    #[serde(rename = "b", borrow)]
-    bids: RawLevels<'a>,
-    #[serde(rename = "a", borrow)]
-    asks: RawLevels<'a>,
-}
-
-#[derive(Deserialize)]
-struct BookTicker<'a> {
-    #[serde(rename = "u")]
-    update_id: u64,
-    #[serde(rename = "E", default)]
-    event_time: Option<i64>,
-    #[serde(rename = "s", borrow)]
-    symbol: &'a str,
-    #[serde(rename = "b", borrow)]
-    bid_price: &'a str,
-    #[serde(rename = "B", borrow)]
-    bid_size: &'a str,
-    #[serde(rename = "a", borrow)]
-    ask_price: &'a str,
-    #[serde(rename = "A", borrow)]
-    ask_size: &'a str,
-}
-
-/// `trade` (id in `t`) and `aggTrade` (id in `a`) share everything else.
-#[derive(Deserialize)]
-struct Trade<'a> {
-    #[serde(rename = "E")]
-    event_time: i64,
-    #[serde(rename = "s", borrow)]
-    symbol: &'a str,
-    #[serde(rename = "t", default)]
-    trade_id: Option<u64>,
-    #[serde(rename = "a", default)]
-    agg_id: Option<u64>,
-    #[serde(rename = "p", borrow)]
-    price: &'a str,
-    #[serde(rename = "q", borrow)]
-    size: &'a str,
-    #[serde(rename = "T")]
-    trade_time: i64,
-    #[serde(rename = "m")]
-    buyer_is_maker: bool,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +82,9 @@ struct KlineBody<'a> {
     x: bool,
 }
 
+/// A reply to a control request: `{"result":null,"id":1}`, or an error either flat
+/// (`{"code":2,"msg":"...","id":1}`, as the doc prints it) or nested
+/// (`{"error":{"code":2,"msg":"..."},"id":1}`, as the live servers send it).
 #[derive(Deserialize)]
 struct Control<'a> {
     #[serde(default, borrow)]
@@ -150,18 +95,16 @@ struct Control<'a> {
     code: Option<i64>,
     #[serde(default, borrow)]
     msg: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    error: Option<ErrorBody<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Snapshot<'a> {
-    #[serde(rename = "lastUpdateId")]
-    last_update_id: u64,
-    #[serde(rename = "E", default)]
-    event_time: Option<i64>,
-    #[serde(borrow)]
-    bids: RawLevels<'a>,
-    #[serde(borrow)]
-    asks: RawLevels<'a>,
+struct ErrorBody<'a> {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default, borrow)]
+    msg: Option<Cow<'a, str>>,
 }
 
 /// What a frame is, decided before it is parsed in full.
@@ -185,19 +128,27 @@ fn split_envelope(payload: &[u8]) -> Result<Option<(Cow<'_, str>, &[u8])>, Error
             let end = payload.iter().rposition(|b| !b.is_ascii_whitespace()).unwrap_or(0);
             if rest[q..].starts_with(MID) && payload[end] == b'}' {
                 let data = &rest[q + MID.len()..end - HEAD.len()];
-                if let Ok(stream) = std::str::from_utf8(&rest[..q]) {
-                    if !stream.contains('\\') {
-                        return Ok(Some((Cow::Borrowed(stream), data)));
-                    }
+                // Plain printable ASCII names only; anything else takes the validating path.
+                let name = &rest[..q];
+                if name.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+                    // SAFETY: every byte was just checked to be printable ASCII.
+                    let stream = unsafe { std::str::from_utf8_unchecked(name) };
+                    return Ok(Some((Cow::Borrowed(stream), data)));
                 }
             }
         }
     }
     if memchr::memmem::find(payload, b"\"stream\"").is_some() && memchr::memmem::find(payload, b"\"data\"").is_some() {
-        let env: Envelope = serde_json::from_slice(payload).map_err(json_error)?;
-        return Ok(Some((env.stream, env.data.get().as_bytes())));
+        return envelope_slow(payload).map(Some);
     }
     Ok(None)
+}
+
+/// Any valid combined-stream envelope, through serde.
+#[cold]
+fn envelope_slow(payload: &[u8]) -> Result<(Cow<'_, str>, &[u8]), Error> {
+    let env: Envelope = from_json(payload)?;
+    Ok((env.stream, env.data.get().as_bytes()))
 }
 
 fn kind_of_stream(stream: &str) -> Kind {
@@ -226,7 +177,7 @@ fn kind_of_raw(data: &[u8]) -> Kind {
         };
     }
     let has = |k: &[u8]| memchr::memmem::find(data, k).is_some();
-    if has(br#""result""#) || has(br#""code""#) {
+    if has(br#""result""#) || has(br#""code""#) || has(br#""error""#) {
         Kind::Control
     } else if has(br#""lastUpdateId""#) {
         Kind::Other // partial book depth: not decoded yet
@@ -237,15 +188,6 @@ fn kind_of_raw(data: &[u8]) -> Kind {
     }
 }
 
-#[inline]
-fn parse_levels(raw: &RawLevels<'_>, out: &mut Vec<Level>, side: &'static str) -> Result<(), Error> {
-    out.reserve(raw.len());
-    for &(p, q) in raw {
-        out.push(Level { price: fixed::parse(p, side)?, size: fixed::parse(q, side)? });
-    }
-    Ok(())
-}
-
 fn request_id(raw: Option<&RawValue>) -> Result<Option<RequestId>, Error> {
     let Some(raw) = raw else { return Ok(None) };
     let text = raw.get();
@@ -253,7 +195,7 @@ fn request_id(raw: Option<&RawValue>) -> Result<Option<RequestId>, Error> {
         return Ok(None);
     }
     if text.starts_with('"') {
-        let s: String = serde_json::from_str(text).map_err(json_error)?;
+        let s: String = from_json(text.as_bytes())?;
         return Ok(Some(RequestId::Str(s)));
     }
     text.parse::<i64>()
@@ -262,48 +204,122 @@ fn request_id(raw: Option<&RawValue>) -> Result<Option<RequestId>, Error> {
 }
 
 impl Binance {
+    /// Parse `data` (the event object) as `kind`; `frame` is the whole payload.
+    fn parse_kind<'a>(&self, kind: Kind, data: &'a [u8], frame: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
+        match kind {
+            Kind::Depth => self.depth(data, levels),
+            Kind::BookTicker => Self::book_ticker(data),
+            Kind::Trade => Self::trade(data),
+            Kind::Kline => Self::kline(data),
+            Kind::Control => Self::control(data),
+            Kind::Other => {
+                // Only a well-formed JSON object is something to ignore; anything else is malformed.
+                from_json::<std::collections::HashMap<Cow<'_, str>, serde::de::IgnoredAny>>(frame)?;
+                Ok(Message::Ignored)
+            }
+        }
+    }
+
     fn depth<'a>(&self, data: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
-        let d: DepthUpdate<'a> = serde_json::from_slice(data).map_err(json_error)?;
-        if self.market == Market::UsdM && d.pu.is_none() {
+        let (mut event_time, mut symbol, mut first_id, mut last_id, mut prev_id) = (None, None, None, None, None);
+        let (mut bids, mut asks) = (false, false);
+        let mut c = Cursor::new(data);
+        c.begin_object()?;
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"E" => event_time = Some(c.i64("E")?),
+                b"s" => symbol = Some(c.str("s")?),
+                b"U" => first_id = Some(c.u64("U")?),
+                b"u" => last_id = Some(c.u64("u")?),
+                b"pu" => prev_id = Some(c.u64("pu")?),
+                b"b" if !bids => {
+                    c.levels(&mut levels.bids, "b")?;
+                    bids = true;
+                }
+                b"a" if !asks => {
+                    c.levels(&mut levels.asks, "a")?;
+                    asks = true;
+                }
+                _ => c.skip_value("json")?,
+            }
+        }
+        c.end()?;
+        if !bids || !asks {
+            return Err(Error::frame(if bids { "a" } else { "b" }, "missing field"));
+        }
+        if self.market == Market::UsdM && prev_id.is_none() {
             return Err(Error::frame("pu", "USD-M depthUpdate without previous final update id"));
         }
-        parse_levels(&d.bids, &mut levels.bids, "b")?;
-        parse_levels(&d.asks, &mut levels.asks, "a")?;
         Ok(Message::Depth {
-            market_id: d.symbol,
-            ids: DeltaIds { first: d.first, last: d.last, prev: d.pu },
-            exchange_ts: d.event_time * MS,
+            market_id: required(symbol, "s")?,
+            ids: DeltaIds { first: required(first_id, "U")?, last: required(last_id, "u")?, prev: prev_id },
+            exchange_ts: required(event_time, "E")? * MS,
         })
     }
 
-    fn book_ticker<'a>(data: &'a [u8]) -> Result<Message<'a>, Error> {
-        let t: BookTicker<'a> = serde_json::from_slice(data).map_err(json_error)?;
+    fn book_ticker(data: &[u8]) -> Result<Message<'_>, Error> {
+        let (mut update_id, mut event_time, mut symbol) = (None, None, None);
+        let (mut bid_price, mut bid_size, mut ask_price, mut ask_size) = (None, None, None, None);
+        let mut c = Cursor::new(data);
+        c.begin_object()?;
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"u" => update_id = Some(c.u64("u")?),
+                b"E" => event_time = Some(c.i64("E")?),
+                b"s" => symbol = Some(c.str("s")?),
+                b"b" => bid_price = Some(c.fixed("b")?),
+                b"B" => bid_size = Some(c.fixed("B")?),
+                b"a" => ask_price = Some(c.fixed("a")?),
+                b"A" => ask_size = Some(c.fixed("A")?),
+                _ => c.skip_value("json")?,
+            }
+        }
+        c.end()?;
         Ok(Message::Bbo {
-            market_id: t.symbol,
-            bid: Level { price: fixed::parse(t.bid_price, "b")?, size: fixed::parse(t.bid_size, "B")? },
-            ask: Level { price: fixed::parse(t.ask_price, "a")?, size: fixed::parse(t.ask_size, "A")? },
-            update_id: t.update_id,
-            exchange_ts: t.event_time.map(|e| e * MS),
+            market_id: required(symbol, "s")?,
+            bid: Level { price: required(bid_price, "b")?, size: required(bid_size, "B")? },
+            ask: Level { price: required(ask_price, "a")?, size: required(ask_size, "A")? },
+            update_id: required(update_id, "u")?,
+            exchange_ts: event_time.map(|e| e * MS),
         })
     }
 
-    fn trade<'a>(data: &'a [u8]) -> Result<Message<'a>, Error> {
-        let t: Trade<'a> = serde_json::from_slice(data).map_err(json_error)?;
-        let trade_id = t.trade_id.or(t.agg_id).ok_or_else(|| Error::frame("t", "trade without an id"))?;
+    /// `trade` (id in `t`) and `aggTrade` (id in `a`) share everything else.
+    fn trade(data: &[u8]) -> Result<Message<'_>, Error> {
+        let (mut event_time, mut symbol, mut trade_id, mut trade_time) = (None, None, None, None);
+        let (mut price, mut size, mut buyer_is_maker) = (None, None, None);
+        let mut c = Cursor::new(data);
+        c.begin_object()?;
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"E" => event_time = Some(c.i64("E")?),
+                b"s" => symbol = Some(c.str("s")?),
+                b"t" | b"a" => trade_id = Some(c.u64(if key == b"t" { "t" } else { "a" })?),
+                b"p" => price = Some(c.fixed("p")?),
+                b"q" => size = Some(c.fixed("q")?),
+                b"T" => trade_time = Some(c.i64("T")?),
+                b"m" => buyer_is_maker = Some(c.bool("m")?),
+                _ => c.skip_value("json")?,
+            }
+        }
+        c.end()?;
         Ok(Message::Trade {
-            market_id: t.symbol,
-            price: fixed::parse(t.price, "p")?,
-            size: fixed::parse(t.size, "q")?,
+            market_id: required(symbol, "s")?,
+            price: required(price, "p")?,
+            size: required(size, "q")?,
             // `m`: the buyer was the maker, so the aggressor sold.
-            side: if t.buyer_is_maker { Side::Sell } else { Side::Buy },
-            trade_id,
-            trade_ts: t.trade_time * MS,
-            exchange_ts: t.event_time * MS,
+            side: if required(buyer_is_maker, "m")? { Side::Sell } else { Side::Buy },
+            trade_id: required(trade_id, "t")?,
+            trade_ts: required(trade_time, "T")? * MS,
+            exchange_ts: required(event_time, "E")? * MS,
         })
     }
 
     fn kline<'a>(data: &'a [u8]) -> Result<Message<'a>, Error> {
-        let k: Kline<'a> = serde_json::from_slice(data).map_err(json_error)?;
+        let k: Kline<'a> = from_json(data)?;
         let b = &k.k;
         Ok(Message::Candle {
             market_id: k.symbol,
@@ -322,12 +338,16 @@ impl Binance {
     }
 
     fn control<'a>(data: &'a [u8]) -> Result<Message<'a>, Error> {
-        let c: Control<'a> = serde_json::from_slice(data).map_err(json_error)?;
+        let c: Control<'a> = from_json(data)?;
+        let (code, msg) = match c.error {
+            Some(e) => (e.code.or(c.code), e.msg.or(c.msg)),
+            None => (c.code, c.msg),
+        };
         Ok(Message::Control {
             request_id: request_id(c.id)?,
-            ok: c.code.is_none(),
-            code: c.code,
-            message: c.msg.map(Cow::into_owned),
+            ok: code.is_none(),
+            code,
+            message: msg.map(Cow::into_owned),
             result: c.result.map(|r| r.get().to_owned()).filter(|r| r != "null"),
         })
     }
@@ -340,30 +360,49 @@ impl Venue for Binance {
 
     fn parse<'a>(&self, payload: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
         levels.clear();
-        let (kind, data) = match split_envelope(payload)? {
-            Some((stream, data)) => (kind_of_stream(&stream), data),
-            None => (kind_of_raw(payload), payload),
-        };
-        match kind {
-            Kind::Depth => self.depth(data, levels),
-            Kind::BookTicker => Self::book_ticker(data),
-            Kind::Trade => Self::trade(data),
-            Kind::Kline => Self::kline(data),
-            Kind::Control => Self::control(data),
-            Kind::Other => {
-                // Still valid JSON? Otherwise it is a malformed frame, not something to ignore.
-                serde_json::from_slice::<serde::de::IgnoredAny>(payload).map_err(json_error)?;
-                Ok(Message::Ignored)
-            }
+        match split_envelope(payload)? {
+            Some((stream, data)) => match self.parse_kind(kind_of_stream(&stream), data, payload, levels) {
+                // The sliced envelope may hold more than `data` (extra keys after it): let serde
+                // find the real `data` before calling the frame malformed.
+                Err(e) if matches!(stream, Cow::Borrowed(_)) => match envelope_slow(payload) {
+                    Ok((stream, real)) if real != data => {
+                        levels.clear();
+                        self.parse_kind(kind_of_stream(&stream), real, payload, levels)
+                    }
+                    _ => Err(e),
+                },
+                result => result,
+            },
+            None => self.parse_kind(kind_of_raw(payload), payload, payload, levels),
         }
     }
 
     fn parse_snapshot(&self, payload: &[u8], levels: &mut Levels) -> Result<SnapshotIds, Error> {
         levels.clear();
-        let s: Snapshot = serde_json::from_slice(payload).map_err(json_error)?;
-        parse_levels(&s.bids, &mut levels.bids, "bids")?;
-        parse_levels(&s.asks, &mut levels.asks, "asks")?;
-        Ok(SnapshotIds { last_update_id: s.last_update_id, exchange_ts: s.event_time.map(|e| e * MS) })
+        let (mut last_update_id, mut event_time, mut bids, mut asks) = (None, None, false, false);
+        let mut c = Cursor::new(payload);
+        c.begin_object()?;
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"lastUpdateId" => last_update_id = Some(c.u64("lastUpdateId")?),
+                b"E" => event_time = Some(c.i64("E")?),
+                b"bids" if !bids => {
+                    c.levels(&mut levels.bids, "bids")?;
+                    bids = true;
+                }
+                b"asks" if !asks => {
+                    c.levels(&mut levels.asks, "asks")?;
+                    asks = true;
+                }
+                _ => c.skip_value("json")?,
+            }
+        }
+        c.end()?;
+        if !bids || !asks {
+            return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
+        }
+        Ok(SnapshotIds { last_update_id: required(last_update_id, "lastUpdateId")?, exchange_ts: event_time.map(|e| e * MS) })
     }
 
     fn first_delta(&self, snapshot_id: u64, d: &DeltaIds) -> Verdict {
@@ -373,8 +412,10 @@ impl Venue for Binance {
             Market::Spot if d.first <= snapshot_id + 1 => Verdict::Apply,
             Market::Spot => Verdict::Gap { expected: snapshot_id + 1, received: d.first },
             // USD-M: drop u < lastUpdateId; the first kept event has U <= lastUpdateId <= u.
+            // An event whose pu equals lastUpdateId continues the snapshot exactly too (the doc's
+            // rule misses it when the event ending at lastUpdateId was not buffered).
             Market::UsdM if d.last < snapshot_id => Verdict::Stale,
-            Market::UsdM if d.first <= snapshot_id => Verdict::Apply,
+            Market::UsdM if d.first <= snapshot_id || d.prev == Some(snapshot_id) => Verdict::Apply,
             Market::UsdM => Verdict::Gap { expected: snapshot_id, received: d.first },
         }
     }

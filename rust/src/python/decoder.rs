@@ -105,12 +105,27 @@ impl PyDecoder {
         })
     }
 
+    /// The events of the last call as a list. The Vec goes back afterwards so its capacity is
+    /// reused: no allocation per frame.
+    #[inline]
     fn drain<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for event in std::mem::take(&mut self.inner.events) {
-            list.append(self.to_py(py, event)?)?;
-        }
-        Ok(list)
+        let mut events = std::mem::take(&mut self.inner.events);
+        let list = match events.len() {
+            0 => Ok(PyList::empty(py)),
+            // The common case: one event, no intermediate Vec.
+            1 => {
+                let event = events.pop().expect("one event");
+                self.to_py(py, event).and_then(|o| PyList::new(py, [o]))
+            }
+            _ => events
+                .drain(..)
+                .map(|e| self.to_py(py, e))
+                .collect::<PyResult<Vec<_>>>()
+                .and_then(|objects| PyList::new(py, objects)),
+        };
+        events.clear();
+        self.inner.events = events;
+        list
     }
 
     fn index(&self, symbol: &str) -> PyResult<usize> {

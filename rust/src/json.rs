@@ -1,0 +1,412 @@
+//! A strict, zero-copy pull parser for the hot exchange messages.
+//!
+//! serde_json spends most of a small frame matching field names and validating strings it then
+//! hands over as `&str`; the hot messages are flat objects of a few known keys plus arrays of
+//! `["price","size"]` pairs. This cursor walks such an object key by key, borrows strings,
+//! turns decimal strings straight into fixed point, and skips (while fully validating) whatever
+//! it does not need. It accepts exactly RFC 8259 JSON: anything else is a `FrameError` naming
+//! the field. Cold message types keep using serde.
+
+use crate::book::Level;
+use crate::error::Error;
+use crate::fixed;
+
+/// Nesting allowed inside skipped values (a bound, so hostile input cannot exhaust the stack).
+const MAX_DEPTH: u32 = 64;
+
+/// Bytes that end the fast scan of a string: quote, backslash, control and non-ASCII bytes.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c < 0x20 || c == b'"' as usize || c == b'\\' as usize || c >= 0x80;
+        c += 1;
+    }
+    t
+};
+
+pub struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+#[cold]
+fn err(field: &str, reason: impl Into<String>) -> Error {
+    Error::frame(field, reason)
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        Self { b, i: 0 }
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8, field: &str) -> Result<(), Error> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(field, c))
+        }
+    }
+
+    #[cold]
+    fn unexpected(&self, field: &str, wanted: u8) -> Error {
+        match self.b.get(self.i) {
+            None => err(field, format!("truncated: expected {:?} at byte {}", wanted as char, self.i)),
+            Some(&c) => err(field, format!("expected {:?} at byte {}, found {:?}", wanted as char, self.i, c as char)),
+        }
+    }
+
+    /// Enter the top-level object.
+    #[inline]
+    pub fn begin_object(&mut self) -> Result<(), Error> {
+        self.expect(b'{', "json")
+    }
+
+    /// The next key of the current object (raw bytes between the quotes), or None after its
+    /// closing brace. `first` tells whether this is the first member.
+    #[inline]
+    pub fn next_key(&mut self, first: &mut bool) -> Result<Option<&'a [u8]>, Error> {
+        match self.peek() {
+            Some(b'}') => {
+                self.i += 1;
+                return Ok(None);
+            }
+            Some(b',') if !*first => self.i += 1,
+            _ if *first => {}
+            _ => return Err(self.unexpected("json", b',')),
+        }
+        *first = false;
+        let key = self.raw_string("json")?;
+        self.expect(b':', "json")?;
+        Ok(Some(key))
+    }
+
+    /// After the top-level value: nothing but whitespace may follow.
+    pub fn end(&mut self) -> Result<(), Error> {
+        match self.peek() {
+            None => Ok(()),
+            Some(c) => Err(err("json", format!("trailing characters at byte {}: {:?}", self.i, c as char))),
+        }
+    }
+
+    /// A string's raw content (escapes validated, not decoded), advancing past it.
+    #[inline]
+    fn raw_string(&mut self, field: &str) -> Result<&'a [u8], Error> {
+        self.expect(b'"', field)?;
+        let start = self.i;
+        let mut ascii = true;
+        loop {
+            // Plain printable ASCII is the common case: one table lookup per byte.
+            let rest = &self.b[self.i..];
+            self.i += rest.iter().position(|&c| SPECIAL[c as usize]).unwrap_or(rest.len());
+            let Some(&c) = self.b.get(self.i) else {
+                return Err(err(field, "truncated inside a string"));
+            };
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => self.escape(field)?,
+                0..=0x1f => return Err(err(field, "control character inside a string")),
+                _ => ascii = false, // 0x80..: checked as UTF-8 below
+            }
+        }
+        let s = &self.b[start..self.i - 1];
+        if !ascii && std::str::from_utf8(s).is_err() {
+            return Err(err(field, "invalid UTF-8 inside a string"));
+        }
+        Ok(s)
+    }
+
+    #[cold]
+    fn escape(&mut self, field: &str) -> Result<(), Error> {
+        match self.b.get(self.i) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
+            Some(b'u') if self.b.len() >= self.i + 5 && self.b[self.i + 1..self.i + 5].iter().all(u8::is_ascii_hexdigit) => {
+                self.i += 5
+            }
+            _ => return Err(err(field, "invalid escape sequence")),
+        }
+        Ok(())
+    }
+
+    /// A string value without escape sequences, borrowed.
+    #[inline]
+    pub fn str(&mut self, field: &str) -> Result<&'a str, Error> {
+        let s = self.raw_string(field)?;
+        if s.contains(&b'\\') {
+            return Err(err(field, "escape sequences are not expected in this field"));
+        }
+        // raw_string validated UTF-8 for non-ASCII content; ASCII is UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(s) })
+    }
+
+    /// A decimal number sent as a JSON string ("2683.80000000"), as fixed point.
+    #[inline]
+    pub fn fixed(&mut self, field: &'static str) -> Result<i64, Error> {
+        self.expect(b'"', field)?;
+        let start = self.i;
+        let (value, len) = fixed::parse_prefix(&self.b[start..], field).map_err(|_| self.not_a_decimal(field, start))?;
+        if self.b.get(start + len) != Some(&b'"') {
+            return Err(self.not_a_decimal(field, start));
+        }
+        self.i = start + len + 1;
+        Ok(value)
+    }
+
+    /// The error for a string at `start` that is not a plain decimal (the detailed reason from
+    /// the decimal parser when the string itself is well formed).
+    #[cold]
+    fn not_a_decimal(&self, field: &'static str, start: usize) -> Error {
+        let mut c = Cursor { b: self.b, i: start - 1 };
+        match c.raw_string(field) {
+            Ok(s) => match fixed::parse_bytes(s, field) {
+                Err(e) => e,
+                Ok(_) => err(field, "not a plain decimal"),
+            },
+            Err(e) => e,
+        }
+    }
+
+    /// A non-negative JSON integer.
+    #[inline]
+    pub fn u64(&mut self, field: &str) -> Result<u64, Error> {
+        self.ws();
+        let start = self.i;
+        let mut v: u64 = 0;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            v = match v.checked_mul(10).and_then(|v| v.checked_add((c - b'0') as u64)) {
+                Some(v) => v,
+                None => return Err(err(field, "integer out of range")),
+            };
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+            return Err(err(field, "expected a non-negative integer"));
+        }
+        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+            return Err(err(field, "expected an integer, found a fraction or exponent"));
+        }
+        Ok(v)
+    }
+
+    /// A JSON integer that fits in i64 (timestamps).
+    #[inline]
+    pub fn i64(&mut self, field: &str) -> Result<i64, Error> {
+        let neg = self.peek() == Some(b'-');
+        if neg {
+            self.i += 1;
+        }
+        let v = self.u64(field)?;
+        let v = i64::try_from(v).map_err(|_| err(field, "integer out of range"))?;
+        Ok(if neg { -v } else { v })
+    }
+
+    /// `true` or `false`.
+    #[inline]
+    pub fn bool(&mut self, field: &str) -> Result<bool, Error> {
+        self.ws();
+        let rest = &self.b[self.i..];
+        if rest.starts_with(b"true") {
+            self.i += 4;
+            Ok(true)
+        } else if rest.starts_with(b"false") {
+            self.i += 5;
+            Ok(false)
+        } else {
+            Err(err(field, "expected true or false"))
+        }
+    }
+
+    /// An array of `["price","size"]` pairs, appended to `out` as fixed point.
+    #[inline]
+    pub fn levels(&mut self, out: &mut Vec<Level>, field: &'static str) -> Result<(), Error> {
+        self.expect(b'[', field)?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.expect(b'[', field)?;
+            let price = self.fixed(field).map_err(|e| at_level(e, field, out.len(), 0))?;
+            self.expect(b',', field)?;
+            let size = self.fixed(field).map_err(|e| at_level(e, field, out.len(), 1))?;
+            self.expect(b']', field)?;
+            out.push(Level { price, size });
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.unexpected(field, b']')),
+            }
+        }
+    }
+
+    /// Skip any JSON value, validating it.
+    pub fn skip_value(&mut self, field: &str) -> Result<(), Error> {
+        self.skip(field, 0)
+    }
+
+    fn skip(&mut self, field: &str, depth: u32) -> Result<(), Error> {
+        if depth > MAX_DEPTH {
+            return Err(err(field, "nested too deeply"));
+        }
+        match self.peek() {
+            Some(b'"') => self.raw_string(field).map(|_| ()),
+            Some(b'{') => {
+                self.i += 1;
+                let mut first = true;
+                while self.next_key(&mut first)?.is_some() {
+                    self.skip(field, depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                self.i += 1;
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip(field, depth + 1)?;
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.unexpected(field, b']')),
+                    }
+                }
+            }
+            Some(b't' | b'f') => self.bool(field).map(|_| ()),
+            Some(b'n') if self.b[self.i..].starts_with(b"null") => {
+                self.i += 4;
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(field),
+            Some(_) => Err(err(field, format!("unexpected character at byte {}", self.i))),
+            None => Err(err(field, "truncated: expected a value")),
+        }
+    }
+
+    /// Validate a JSON number: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?
+    fn number(&mut self, field: &str) -> Result<(), Error> {
+        let digits = |c: &mut Self| {
+            let s = c.i;
+            while c.b.get(c.i).is_some_and(u8::is_ascii_digit) {
+                c.i += 1;
+            }
+            c.i - s
+        };
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        let start = self.i;
+        let n = digits(self);
+        if n == 0 || (n > 1 && self.b[start] == b'0') {
+            return Err(err(field, "invalid number"));
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if digits(self) == 0 {
+                return Err(err(field, "invalid number"));
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(err(field, "invalid number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Point a number error at its level: field "b[3][1]" is the size of the fourth bid.
+#[cold]
+pub fn at_level(e: Error, side: &str, n: usize, column: usize) -> Error {
+    match e {
+        Error::Frame { reason, .. } => Error::frame(format!("{side}[{n}][{column}]"), reason),
+        other => other,
+    }
+}
+
+/// `Err(missing field)` unless the value was seen.
+#[inline]
+pub fn required<T>(v: Option<T>, field: &str) -> Result<T, Error> {
+    match v {
+        Some(v) => Ok(v),
+        None => Err(err(field, "missing field")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip_all(s: &str) -> Result<(), Error> {
+        let mut c = Cursor::new(s.as_bytes());
+        c.skip_value("x")?;
+        c.end()
+    }
+
+    #[test]
+    fn accepts_exactly_valid_json() {
+        for ok in [r#"{"a":[1,-2.5e+3,true,false,null,"\u00e9\n",{}],"b":{"c":[]}}"#, "0", " [ ] ", r#""é""#] {
+            assert!(skip_all(ok).is_ok(), "{ok}");
+            assert_eq!(serde_json::from_str::<serde_json::Value>(ok).is_ok(), true);
+        }
+        for bad in ["", "{", r#"{"a"}"#, r#"{"a":}"#, "[1,]", "01", "1.", "-", "1e", r#""\x""#, "tru", "[1 2]", "{,}", "{} {}"] {
+            assert!(skip_all(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<serde_json::Value>(bad).is_err(), "{bad}");
+        }
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert!(skip_all(&deep).is_err());
+    }
+
+    #[test]
+    fn reads_levels_and_scalars() {
+        let mut c = Cursor::new(br#"{"u":42,"s":"ETHUSDT","b":[["1.5","2"],[ "3" , "0" ]],"m":true}"#);
+        c.begin_object().unwrap();
+        let mut first = true;
+        let mut out = Vec::new();
+        while let Some(k) = c.next_key(&mut first).unwrap() {
+            match k {
+                b"u" => assert_eq!(c.u64("u").unwrap(), 42),
+                b"s" => assert_eq!(c.str("s").unwrap(), "ETHUSDT"),
+                b"b" => c.levels(&mut out, "b").unwrap(),
+                b"m" => assert!(c.bool("m").unwrap()),
+                _ => unreachable!(),
+            }
+        }
+        c.end().unwrap();
+        assert_eq!(out, vec![Level { price: 150_000_000, size: 200_000_000 }, Level { price: 300_000_000, size: 0 }]);
+    }
+}

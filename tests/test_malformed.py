@@ -1,0 +1,117 @@
+"""Bad input never corrupts a book: every malformed frame raises FrameError (naming the field
+where there is one), is counted, and leaves every book exactly as it was."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tickwire as tw
+from conftest import ETHUSDT, data_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+
+def _synced(rec, n_lines=400):
+    dec = tw.Decoder(rec.exchange)
+    lines = rec.lines()
+    sym = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}[rec.exchange]
+    dec.apply_snapshot(sym, rec.snapshots[0].read_bytes())
+    for line in lines[:n_lines]:
+        dec.feed(line)
+    return dec, sym, lines
+
+
+def _state(dec, sym):
+    b = dec.book(sym)
+    return b.sequence, b.bids(5000).tobytes(), b.asks(5000).tobytes(), b.synced
+
+
+def _next_depth(lines, start):
+    return next(line for line in lines[start:] if data_of(line).get("e") == "depthUpdate")
+
+
+def _mutations(line: bytes) -> dict[str, bytes]:
+    """Malformed variants of a real depth frame."""
+    msg = json.loads(line)
+    d = msg["data"]
+
+    def with_data(**changes):
+        return json.dumps({**msg, "data": {**d, **changes}}).encode()
+
+    price, size = d["b"][0]
+    return {
+        "empty": b"",
+        "not json": b"hello",
+        "truncated": line[: len(line) // 2],
+        "truncated by one byte": line[:-1],
+        "invalid utf-8 in a price": line.replace(price.encode(), b"\xff\xfe" + price.encode()[2:], 1),
+        "price as a number": with_data(b=[[float(price), size]] + d["b"][1:]),
+        "update id as a string": with_data(u=str(d["u"])),
+        "update id out of u64 range": with_data(u=10**30),
+        "negative update id": with_data(U=-1),
+        "huge price": with_data(b=[["9" * 40, size]]),
+        "too many decimals": with_data(a=[["1.000000001", "1"]]),
+        "exponent in a price": with_data(a=[["1e5", "1"]]),
+        "level with one element": with_data(a=[[price]]),
+        "levels not a list": with_data(b="x"),
+        "missing symbol": json.dumps({**msg, "data": {k: v for k, v in d.items() if k != "s"}}).encode(),
+        "array instead of object": b"[1,2,3]",
+        "trailing garbage": line + b"}",
+    }
+
+
+@pytest.mark.parametrize("rec", ETHUSDT, ids=lambda r: r.id)
+def test_malformed_depth_frames_raise_and_leave_the_book_untouched(rec):
+    dec, sym, lines = _synced(rec)
+    real = _next_depth(lines, 400)
+    before = _state(dec, sym)
+    for name, payload in _mutations(real).items():
+        bad_before = dec.stats()["bad_frames"]
+        with pytest.raises(tw.FrameError) as info:
+            dec.feed(payload)
+        assert isinstance(info.value, tw.TickwireError) and info.value.field, name
+        assert dec.stats()["bad_frames"] == bad_before + 1, name
+        assert _state(dec, sym) == before, f"{name} changed the book"
+    # and the real frame still applies afterwards: nothing was half-applied
+    assert dec.feed(real)[0].sequence == data_of(real)["u"]
+
+
+def test_frame_error_names_the_field():
+    dec = tw.Decoder("binance")
+    frame = b'{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"s":"ETHUSDT","t":1,"p":"1.5.5","q":"1","T":1,"m":true}}'
+    with pytest.raises(tw.FrameError) as info:
+        dec.feed(frame)
+    assert info.value.field == "p" and "1.5.5" in str(info.value)
+
+
+@pytest.mark.parametrize("rec", ETHUSDT, ids=lambda r: r.id)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_truncation_or_byte_flip_of_a_real_frame_is_rejected_or_harmless(rec, data):
+    """Truncating a real frame anywhere always raises; corrupting one byte either raises (book
+    untouched) or yields a frame that is still valid JSON of the right shape."""
+    dec, sym, lines = _synced(rec, 200)
+    real = _next_depth(lines, 200)
+    before = _state(dec, sym)
+    cut = data.draw(st.integers(0, len(real) - 1))
+    with pytest.raises(tw.FrameError):
+        dec.feed(real[:cut])
+    assert _state(dec, sym) == before
+    pos = data.draw(st.integers(0, len(real) - 1))
+    byte = data.draw(st.integers(0, 255))
+    corrupted = real[:pos] + bytes([byte]) + real[pos + 1:]
+    try:
+        dec.feed(corrupted)
+    except (tw.FrameError, tw.SequenceGap):
+        pass
+    else:
+        json.loads(corrupted)  # accepted frames must at least be valid JSON
+
+
+def test_non_contiguous_buffers_and_wrong_types_are_clear_errors():
+    dec = tw.Decoder("binance")
+    with pytest.raises(TypeError):
+        dec.feed("a str is not bytes")  # type: ignore[arg-type]
+    with pytest.raises(BufferError):
+        dec.feed(memoryview(b"abcdef")[::2])
