@@ -163,28 +163,41 @@ fn kind_of_stream(stream: &str) -> Kind {
     }
 }
 
-/// Classify a raw (non-enveloped) frame by its event type `e`, or by its shape when it has none.
+/// Classify a raw (non-enveloped) frame by its event type `e` (normally the first key), or by
+/// its keys when it has none (spot bookTicker, control replies). Malformed JSON is left for
+/// the full parse to report.
 fn kind_of_raw(data: &[u8]) -> Kind {
-    if let Some(at) = memchr::memmem::find(data, br#""e":""#) {
-        let name = &data[at + 5..];
-        let end = memchr::memchr(b'"', name).unwrap_or(0);
-        return match &name[..end] {
-            b"depthUpdate" => Kind::Depth,
-            b"bookTicker" => Kind::BookTicker,
-            b"trade" | b"aggTrade" => Kind::Trade,
-            b"kline" => Kind::Kline,
-            _ => Kind::Other,
-        };
+    let mut c = Cursor::new(data);
+    let (mut ticker_keys, mut control) = (0, false);
+    let mut first = true;
+    if c.begin_object().is_err() {
+        return Kind::Other;
     }
-    let has = |k: &[u8]| memchr::memmem::find(data, k).is_some();
-    if has(br#""result""#) || has(br#""code""#) || has(br#""error""#) {
+    while let Ok(Some(key)) = c.next_key(&mut first) {
+        match key {
+            b"e" => {
+                return match c.str("e") {
+                    Ok("depthUpdate") => Kind::Depth,
+                    Ok("bookTicker") => Kind::BookTicker,
+                    Ok("trade" | "aggTrade") => Kind::Trade,
+                    Ok("kline") => Kind::Kline,
+                    _ => Kind::Other,
+                }
+            }
+            b"result" | b"code" | b"error" => control = true,
+            b"u" | b"b" | b"B" | b"a" | b"A" => ticker_keys += 1,
+            _ => {}
+        }
+        if c.skip_value("json").is_err() {
+            return Kind::Other;
+        }
+    }
+    if control {
         Kind::Control
-    } else if has(br#""lastUpdateId""#) {
-        Kind::Other // partial book depth: not decoded yet
-    } else if has(br#""u""#) && has(br#""B""#) && has(br#""A""#) {
+    } else if ticker_keys == 5 {
         Kind::BookTicker // spot bookTicker has no `e`
     } else {
-        Kind::Other
+        Kind::Other // includes partial book depth ({lastUpdateId,bids,asks}): not decoded yet
     }
 }
 

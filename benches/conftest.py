@@ -1,0 +1,43 @@
+"""pytest configuration for the decode benchmarks (``pytest benches/ --benchmark-only``).
+
+* puts ``benches/`` on ``sys.path`` so ``baselines`` and ``run_compare``
+  import the same way under any pytest import mode;
+* ``TICKWIRE_BENCH_ROUNDS`` (default 5) sets the timed rounds per benchmark;
+* prints the side-by-side comparison tables collected by
+  ``test_compare_table`` at the end of the session (also without ``-s``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+try:
+    import pytest_benchmark  # noqa: F401
+except ImportError:  # the whole directory needs the benchmark fixture
+    collect_ignore_glob = ["test_*.py"]
+
+# tables produced during the run: list of (title, markdown)
+COMPARE_TABLES: list = []
+
+
+@pytest.fixture(scope="session")
+def compare_tables():
+    return COMPARE_TABLES
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not COMPARE_TABLES:
+        return
+    terminalreporter.section("tickwire decode comparison (same run, msg/s)")
+    for title, table in COMPARE_TABLES:
+        terminalreporter.write_line(title)
+        for line in table.splitlines():
+            terminalreporter.write_line(line)
+        terminalreporter.write_line("")

@@ -1,0 +1,141 @@
+"""Every decoded field equals what the exchange sent: each Trade, BBO, Candle and BookUpdate of
+the real recordings is checked against the stdlib's own reading of the same frame."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+import tickwire as tw
+from tickwire.replay import read_timestamps, timestamps_path
+
+MS = 1_000_000
+
+
+def test_every_event_field_equals_the_frame(recording):
+    lines = recording.lines()
+    stamps = read_timestamps(timestamps_path(recording.path))
+    rep = tw.Replay(recording.path, recording.exchange, recording.snapshots)
+    by_kind: dict[str, int] = {}
+    line_of_event = []
+    # Replay yields events in frame order; map each market event back to its frame.
+    dec = tw.Decoder(recording.exchange)
+    for n, line in enumerate(lines):
+        for ev in dec.feed(line, stamps[n]):
+            line_of_event.append((n, ev))
+    assert dec.stats()["bad_frames"] == 0
+    for n, ev in line_of_event:
+        msg = json.loads(lines[n], parse_float=Decimal)
+        d = msg.get("data", msg)
+        assert ev.receive_ts == stamps[n]
+        assert ev.exchange == recording.exchange
+        assert tw.market_id(recording.exchange, ev.symbol) == d["s"]
+        kind = type(ev).__name__
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        if isinstance(ev, tw.Trade):
+            assert ev.decimal("price") == Decimal(d["p"]) and ev.decimal("size") == Decimal(d["q"])
+            assert ev.price == float(d["p"]) and ev.size == float(d["q"])
+            assert ev.side == ("sell" if d["m"] else "buy")
+            assert ev.trade_id == d.get("t", d.get("a"))
+            assert (ev.trade_ts, ev.exchange_ts) == (d["T"] * MS, d["E"] * MS)
+        elif isinstance(ev, tw.BBO):
+            assert ev.update_id == d["u"]
+            for attr, key in (("bid_price", "b"), ("bid_size", "B"), ("ask_price", "a"), ("ask_size", "A")):
+                assert ev.decimal(attr) == Decimal(d[key]) and getattr(ev, attr) == float(d[key])
+            assert ev.exchange_ts == (d["E"] * MS if "E" in d else None)
+        elif isinstance(ev, tw.Candle):
+            k = d["k"]
+            assert (ev.interval, ev.start_ts, ev.end_ts, ev.trades, ev.closed) == (k["i"], k["t"] * MS, k["T"] * MS, k["n"], k["x"])
+            for attr, key in (("open", "o"), ("high", "h"), ("low", "l"), ("close", "c"), ("volume", "v")):
+                assert ev.decimal(attr) == Decimal(k[key])
+        else:
+            pytest.fail(f"unexpected {ev!r} without a snapshot")
+    kinds_in_recording = {"trade": "Trade", "aggTrade": "Trade", "bookTicker": "BBO", "kline": "Candle"}
+    sent = {kinds_in_recording[s.split("@")[1].split("_")[0]] for s in
+            (json.loads(line)["stream"] for line in lines) if s.split("@")[1].split("_")[0] in kinds_in_recording}
+    assert set(by_kind) == sent
+    del rep
+
+
+@pytest.mark.parametrize("exchange,raw,unified", [
+    ("binance", "NKNUSDT", "NKN/USDT"), ("binance", "BLZETH", "BLZ/ETH"), ("binance", "LRCBTC", "LRC/BTC"),
+    ("binance", "RUNEEUR", "RUNE/EUR"), ("binance", "ETHUSDT", "ETH/USDT"), ("binance", "ETHFDUSD", "ETH/FDUSD"),
+    ("binanceusdm", "SUSHIUSDT", "SUSHI/USDT:USDT"), ("binanceusdm", "ETHUSDT", "ETH/USDT:USDT"),
+    ("binanceusdm", "BTCUSDT_250627", "BTC/USDT:USDT-250627"),
+])
+def test_symbols_are_ccxt_unified(exchange, raw, unified):
+    assert tw.market_id(exchange, unified) == raw
+    dec = tw.Decoder(exchange)
+    frame = {"e": "trade", "E": 1, "s": raw, "t": 1, "p": "1", "q": "1", "T": 1, "m": False}
+    assert dec.feed(json.dumps(frame).encode())[0].symbol == unified
+
+
+@pytest.mark.parametrize("exchange,symbol", [
+    ("binance", "ETH/USDT:USDT"), ("binanceusdm", "ETH/USDT"), ("binance", "ETHUSDT"), ("binance", "eth/usdt"),
+    ("binanceusdm", "ETH/USDT:BTC"), ("binance", ""),
+])
+def test_wrong_symbols_are_clear_errors(exchange, symbol):
+    with pytest.raises(ValueError, match=repr(symbol).replace("/", ".").replace("(", ".")[1:-1] or "symbol"):
+        tw.market_id(exchange, symbol)
+    with pytest.raises(ValueError):
+        tw.Decoder(exchange).apply_snapshot(symbol, b'{"lastUpdateId":1,"bids":[],"asks":[]}')
+
+
+def test_unknown_exchange_is_named():
+    with pytest.raises(ValueError, match="nope.*binance"):
+        tw.Decoder("nope")
+    assert set(tw.exchanges()) >= {"binance", "binanceusdm"}
+
+
+def test_book_of_an_unseen_symbol_is_a_key_error():
+    with pytest.raises(KeyError, match="BTC/USDT"):
+        tw.Decoder("binance").book("BTC/USDT")
+
+
+@pytest.mark.parametrize("frame,ok,request_id,code,result", [
+    (b'{"result":null,"id":1}', True, 1, None, None),
+    (b'{"result":["ethusdt@trade","ethusdt@depth"],"id":"list-1"}', True, "list-1", None, '["ethusdt@trade","ethusdt@depth"]'),
+    (b'{"code":2,"msg":"Invalid request: invalid stream","id":3}', False, 3, 2, None),
+    (b'{"error":{"code":3,"msg":"Invalid JSON"},"id":null}', False, None, 3, None),
+])
+def test_control_replies(frame, ok, request_id, code, result):
+    """Reply shapes from Binance's WebSocket Streams doc (ack, LIST_SUBSCRIPTIONS) and the
+    error replies, flat as documented and nested as the servers send them."""
+    (ev,) = tw.Decoder("binance").feed(frame)
+    assert isinstance(ev, tw.ControlReply)
+    assert (ev.ok, ev.request_id, ev.code, ev.result) == (ok, request_id, code, result)
+    assert (ev.message is None) == ok
+
+
+def test_payload_types_and_default_receive_time(ethusdt):
+    line = next(x for x in ethusdt.lines() if b"@bookTicker" in x)
+    a, b, c = (tw.Decoder(ethusdt.exchange).feed(x, 7)[0] for x in (line, bytearray(line), memoryview(line)))
+    assert repr(a) == repr(b) == repr(c) and a.receive_ts == b.receive_ts == c.receive_ts == 7
+    before = time.time_ns()
+    (ev,) = tw.Decoder(ethusdt.exchange).feed(line)
+    assert before <= ev.receive_ts <= time.time_ns()
+
+
+def test_raw_frames_with_any_whitespace_or_key_order():
+    """Raw-stream frames (`/ws/<stream>`, no envelope) are classified by their content, not by
+    byte patterns: whitespace and key order do not matter."""
+    dec = tw.Decoder("binance")
+    trade = {"e": "trade", "E": 5, "s": "ETHUSDT", "t": 9, "p": "1.5", "q": "2", "T": 4, "m": True}
+    for text in (json.dumps(trade), json.dumps(trade, indent=2), json.dumps(dict(reversed(trade.items())))):
+        (ev,) = dec.feed(text.encode())
+        assert (ev.trade_id, ev.price, ev.side) == (9, 1.5, "sell")
+    ticker = {"u": 7, "s": "ETHUSDT", "b": "1", "B": "2", "a": "3", "A": "4"}
+    (ev,) = dec.feed(json.dumps(ticker, indent=1).encode())
+    assert isinstance(ev, tw.BBO) and ev.update_id == 7
+    wrapped = {"data": trade, "stream": "ethusdt@trade"}
+    (ev,) = dec.feed(json.dumps(wrapped).encode())
+    assert ev.trade_id == 9
+
+
+def test_unknown_streams_are_counted_not_errors():
+    dec = tw.Decoder("binance")
+    assert dec.feed(b'{"stream":"ethusdt@markPrice","data":{"e":"markPriceUpdate","E":1}}') == []
+    assert dec.feed(b'{"e":"serverShutdown","E":1}') == []
+    assert dec.stats()["ignored_frames"] == 2 and dec.stats()["bad_frames"] == 0
