@@ -75,5 +75,13 @@ def replay(recording: str, exchange: str, snapshots: tuple[str, ...], depth: int
     sys.exit(code)
 
 
+def _register() -> None:
+    from .simulator.cli import simulate_command
+
+    main.add_command(simulate_command, "simulate")
+
+
+_register()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,155 @@
+"""Fault descriptions. They are plain values; the server and connections act on them.
+
+Per-connection faults (:class:`CloseAfter`, :class:`Stall`, :class:`Drop`, :class:`Garbage`,
+:class:`Lifetime`) count data messages *of that connection* from the moment the fault is
+attached: at construction (``Simulator(faults=[...])``: every new connection) or by
+``Simulator.inject(fault)`` (all open connections, or one). Server-wide faults
+(:class:`SlowSnapshot`, :class:`ServerShutdown`) act once when injected or configured.
+
+``parse_fault("close_after=100")`` builds one from a CLI-style string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CloseAfter:
+    """Close the connection after it has sent ``messages`` more data messages.
+
+    ``abort=True`` drops the TCP connection without a WebSocket close frame (what a network
+    failure looks like); otherwise a close frame with ``code``/``reason`` is sent.
+    """
+
+    messages: int
+    code: int = 1000
+    reason: str = ""
+    abort: bool = False
+
+
+@dataclass(frozen=True)
+class Stall:
+    """After ``after`` more data messages, send nothing at all (no data, no pings, no replies)
+    for ``seconds``.
+
+    Afterwards the held frames are delivered (a TCP-level stall) unless ``lose_data`` is true,
+    in which case data frames of the stall are discarded, leaving a real sequence gap.
+    """
+
+    seconds: float
+    after: int = 0
+    lose_data: bool = False
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Do not send one message, creating a real gap in that stream's sequence.
+
+    ``line``: drop exactly that recording line (0-based) when it is replayed. Otherwise drop
+    the ``skip``+1-th next message of ``stream`` (any stream if ``None``).
+    """
+
+    line: int | None = None
+    stream: str | None = None
+    skip: int = 0
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """After ``after`` more data messages, send one malformed frame.
+
+    ``payload`` default: the first half of the next recorded frame (truncated JSON, valid
+    UTF-8). ``binary=True`` sends it as a binary frame (Binance never does).
+    """
+
+    after: int = 0
+    payload: bytes | None = None
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """Close connections once they are ``seconds`` old (Binance: 24 h) with ``code``."""
+
+    seconds: float
+    code: int = 1001
+    reason: str = "connection lifetime exceeded"
+
+
+@dataclass(frozen=True)
+class SlowSnapshot:
+    """Delay REST depth responses by ``delay`` seconds (the next ``count``, or all if None).
+
+    The body is taken when the request arrives, so a slow response carries an older book.
+    """
+
+    delay: float
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class ServerShutdown:
+    """Send ``{"e":"serverShutdown","E":<ms>}`` to connections, close them ``grace`` s later
+    with 1001 (Binance's maintenance notice, docs/exchanges/binance.md §2)."""
+
+    grace: float = 1.0
+
+
+Fault = CloseAfter | Stall | Drop | Garbage | Lifetime | SlowSnapshot | ServerShutdown
+CONNECTION_FAULTS = (CloseAfter, Stall, Drop, Garbage, Lifetime)
+
+_NAMES = {
+    "close_after": (CloseAfter, "messages"),
+    "abort_after": (CloseAfter, "messages"),
+    "stall": (Stall, "seconds"),
+    "drop_line": (Drop, "line"),
+    "drop_stream": (Drop, "stream"),
+    "garbage_after": (Garbage, "after"),
+    "lifetime": (Lifetime, "seconds"),
+    "slow_snapshot": (SlowSnapshot, "delay"),
+    "shutdown": (ServerShutdown, "grace"),
+}
+
+
+def parse_fault(spec: str) -> Fault:
+    """Parse ``name=value[,key=value...]``, e.g. ``close_after=500``, ``stall=5,after=100``,
+    ``drop_line=1234``, ``drop_stream=ethusdt@depth@100ms,skip=3``, ``garbage_after=10``,
+    ``lifetime=30``, ``slow_snapshot=2``, ``shutdown=1``, ``abort_after=500``.
+
+    Raises ``ValueError`` for an unknown name or a bad value.
+    """
+    parts = [p for p in spec.split(",") if p]
+    if not parts or "=" not in parts[0]:
+        raise ValueError(f"bad fault spec {spec!r}; expected name=value[,key=value]")
+    name, value = parts[0].split("=", 1)
+    if name not in _NAMES:
+        raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(_NAMES))}")
+    cls, main = _NAMES[name]
+    kwargs: dict[str, object] = {main: value}
+    if name == "abort_after":
+        kwargs["abort"] = True
+    for p in parts[1:]:
+        k, _, v = p.partition("=")
+        kwargs[k] = v
+    typed = {}
+    for k, v in kwargs.items():
+        field_type = cls.__dataclass_fields__[k].type if k in cls.__dataclass_fields__ else None
+        if field_type is None:
+            raise ValueError(f"{cls.__name__} has no parameter {k!r}")
+        typed[k] = _coerce(v, str(field_type))
+    return cls(**typed)
+
+
+def _coerce(v: object, t: str) -> object:
+    if not isinstance(v, str):
+        return v
+    if t.startswith("bool"):
+        return v.lower() in ("1", "true", "yes")
+    if t.startswith("int"):
+        return int(v)
+    if t.startswith("float"):
+        return float(v)
+    if t.startswith("bytes"):
+        return v.encode()
+    return v

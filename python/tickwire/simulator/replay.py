@@ -1,0 +1,181 @@
+"""The replay clock one market's connections share.
+
+``position`` is the number of recording lines already published. Every connection receives,
+when a line is published, that line's frame if it is subscribed to its stream: a connection
+that subscribes later starts at the current position, as on a live exchange.
+
+Pace: ``speed`` 1.0 follows the recorded receive timestamps; N follows them N times faster;
+``math.inf`` ("max") publishes as fast as the slowest subscribed connection drains (TCP
+backpressure), and only while some connection is subscribed, so nothing is replayed to nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+from typing import Callable, Iterable, Protocol
+
+from .recording import Recording
+
+FAST_BATCH = 2048  # lines per publish step in max-speed mode
+
+
+class Subscriber(Protocol):
+    def publish(self, start: int, end: int) -> None: ...
+    def has_subscriptions(self) -> bool: ...
+    async def drain(self) -> None: ...
+
+
+class Replay:
+    """Publishes recording lines to subscribers on one clock. See module docstring."""
+
+    def __init__(self, rec: Recording, speed: float, stops: Iterable[int] = ()):
+        if not speed > 0:
+            raise ValueError("speed must be > 0 (math.inf for as fast as possible)")
+        self.rec = rec
+        self.speed = speed
+        self.position = 0
+        self.subscribers: set[Subscriber] = set()
+        self.stops = sorted(set(s for s in stops if 0 < s < len(rec)))  # snapshot points
+        self.on_finished: Callable[[], None] | None = None
+        self._started = asyncio.Event()
+        self._running = asyncio.Event()
+        self._running.set()
+        self._wake = asyncio.Event()
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+        self._paused_at: float | None = None
+        self._rel = [t - rec.ts[0] for t in rec.ts] if len(rec) else []
+        self._t0 = 0.0
+        self.hold: int | None = None  # publish nothing at or beyond this position
+        self.finished = asyncio.Event()
+
+    @property
+    def fast(self) -> bool:
+        return math.isinf(self.speed)
+
+    @property
+    def started(self) -> bool:
+        return self._started.is_set()
+
+    def start(self) -> None:
+        """Start the clock (idempotent). Recorded time 0 = the first line's timestamp."""
+        if not self._started.is_set():
+            self._t0 = asyncio.get_running_loop().time()
+            self._started.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def pause(self) -> None:
+        """Stop publishing until :meth:`resume`; recorded-pace time does not run meanwhile."""
+        if self._running.is_set():
+            self._running.clear()
+            self._paused_at = asyncio.get_running_loop().time()
+
+    def hold_at(self, n: int) -> None:
+        """Publish up to line ``n`` (exclusive) and wait there until :meth:`resume`."""
+        self.hold = n
+        self.poke()
+
+    def resume(self) -> None:
+        """Undo :meth:`pause` and :meth:`hold_at`."""
+        if self.hold is not None:
+            self.hold = None
+            self.poke()
+        if not self._running.is_set():
+            if self._paused_at is not None:
+                self._t0 += asyncio.get_running_loop().time() - self._paused_at
+            self._paused_at = None
+            self._running.set()
+
+    def poke(self) -> None:
+        """Wake the loop (a connection subscribed or its buffer drained)."""
+        self._wake.set()
+
+    async def wait_position(self, n: int) -> int:
+        """Wait until at least ``min(n, len(recording))`` lines are published; returns position.
+
+        Returns at once if the replay already got there. The value is the position at the
+        moment of release, before later lines were published.
+        """
+        n = min(n, len(self.rec))
+        if self.position >= n:
+            return self.position
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((n, fut))
+        return await fut
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    async def rewind(self) -> None:
+        """Back to position 0, clock stopped (it starts again like at first)."""
+        await self.stop()
+        self.position = 0
+        self._started.clear()
+        self.finished.clear()
+
+    # ---- loop -------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        n = len(self.rec)
+        loop = asyncio.get_running_loop()
+        while self.position < n:
+            if not self._running.is_set():
+                await self._running.wait()
+                continue
+            if self.hold is not None and self.position >= self.hold:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self.fast:
+                if not any(s.has_subscriptions() for s in self.subscribers):
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                target = min(self.position + FAST_BATCH, n)
+            else:
+                elapsed_ns = (loop.time() - self._t0) * self.speed * 1e9
+                target = bisect.bisect_right(self._rel, elapsed_ns, lo=self.position)
+                if target <= self.position:
+                    due = self._t0 + self._rel[self.position] / self.speed / 1e9
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), max(0.0, due - loop.time()))
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+            if self.hold is not None:
+                target = min(target, self.hold)
+            k = bisect.bisect_right(self.stops, self.position)
+            if k < len(self.stops):  # never jump over a snapshot point in one step
+                target = min(target, self.stops[k])
+            self._publish(target)
+            if self.fast:
+                for s in list(self.subscribers):
+                    await s.drain()
+                await asyncio.sleep(0)  # let acks, REST and pings run between batches
+        self.finished.set()
+        if self.on_finished is not None:
+            self.on_finished()
+
+    def _publish(self, target: int) -> None:
+        start = self.position
+        for s in list(self.subscribers):
+            s.publish(start, target)
+        self.position = target
+        if self._waiters:
+            keep = []
+            for want, fut in self._waiters:
+                if target >= want:
+                    if not fut.done():
+                        fut.set_result(target)
+                else:
+                    keep.append((want, fut))
+            self._waiters = keep

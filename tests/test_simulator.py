@@ -1,0 +1,765 @@
+"""The local exchange simulator, tested with real WebSocket/HTTP clients (aiohttp) on loopback.
+
+Expected frames come from the uncompressed fixture copies in tests/fixtures (not from the
+simulator's own loader), so a loader or replay bug shows up as a mismatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if importlib.util.find_spec("tickwire") is None:
+    sys.path.insert(0, str(ROOT / "python"))
+try:
+    import tickwire.simulator as simmod
+except ImportError:  # tickwire/__init__ needs the built Rust core; the simulator does not
+    import types
+
+    _pkg = types.ModuleType("tickwire")
+    _pkg.__path__ = [str(ROOT / "python" / "tickwire")]
+    sys.modules["tickwire"] = _pkg
+    import tickwire.simulator as simmod
+
+from tickwire.simulator import (  # noqa: E402
+    CloseAfter,
+    Drop,
+    Garbage,
+    Lifetime,
+    ServerShutdown,
+    Simulator,
+    SlowSnapshot,
+    Stall,
+    parse_fault,
+)
+
+FIX = ROOT / "tests" / "fixtures"
+SPOT_FILE = FIX / "binance" / "depth_bookticker_trade_ethusdt_20240808"
+USDM_FILE = FIX / "binance_usdm" / "depth_bookticker_trade_ethusdt_20240808"
+SPOT_DEPTH = "ethusdt@depth@100ms"
+USDM_DEPTH = "ethusdt@depth@0ms"
+TIMEOUT = 10.0
+
+
+def _lines(base: Path) -> list[bytes]:
+    return [ln for ln in (base.with_suffix(".jsonl")).read_bytes().split(b"\n") if ln]
+
+
+SPOT_LINES = _lines(SPOT_FILE)
+USDM_LINES = _lines(USDM_FILE)
+SPOT_TS = [int(x) for x in SPOT_FILE.with_suffix(".ts").read_text().split()]
+SPOT_SNAPSHOT = Path(str(SPOT_FILE) + "_depth_snapshot.json").read_bytes()
+USDM_SNAPSHOT = Path(str(USDM_FILE) + "_depth_snapshot.json").read_bytes()
+
+
+def stream_of(line: bytes) -> str:
+    return json.loads(line)["stream"]
+
+
+def recorded(lines: list[bytes], *streams: str) -> list[bytes]:
+    """Fixture lines of the given streams, in recorded order (combined-envelope bytes)."""
+    want = set(streams)
+    return [ln for ln in lines if stream_of(ln) in want]
+
+
+async def recv_n(ws, n: int, timeout: float = TIMEOUT) -> list[bytes]:
+    """Receive ``n`` text frames as bytes (fails on close or timeout)."""
+    out = []
+    while len(out) < n:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+        assert msg.type == aiohttp.WSMsgType.TEXT, (msg, len(out))
+        out.append(msg.data.encode())
+    return out
+
+
+async def recv_until_closed(ws, timeout: float = TIMEOUT) -> tuple[list[bytes], int]:
+    """Text frames until the connection ends, and the close code the server sent (1006 if
+    the connection ended without a close frame)."""
+    out = []
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            out.append(msg.data.encode())
+        elif msg.type == aiohttp.WSMsgType.CLOSE:
+            return out, msg.data
+        elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
+                          aiohttp.WSMsgType.ERROR):
+            return out, 1006
+
+
+async def recv_reply(ws, timeout: float = TIMEOUT) -> dict:
+    """Next text frame that is a control reply (has "id" or "error"), skipping data frames."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        obj = json.loads(msg.data)
+        if "id" in obj or "error" in obj or "code" in obj:
+            return obj
+
+
+async def quiet(ws, seconds: float) -> list:
+    """Frames received within ``seconds`` (expecting none)."""
+    got = []
+    try:
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), seconds)
+            got.append(msg)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return got
+    except asyncio.TimeoutError:
+        return got
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+# ---- data path --------------------------------------------------------------------------------
+
+
+async def test_combined_stream_delivers_exactly_the_recorded_frames_in_order(session):
+    async with Simulator("binance", speed="max") as sim:
+        want = recorded(SPOT_LINES, SPOT_DEPTH, "ethusdt@trade")
+        async with session.ws_connect(sim.stream_url(SPOT_DEPTH, "ethusdt@trade")) as ws:
+            got = await recv_n(ws, len(want))
+            assert got == want
+            assert await quiet(ws, 0.3) == []  # and nothing else (bookTicker not subscribed)
+
+
+async def test_all_streams_byte_identical_to_recording(session):
+    async with Simulator("binance", speed="max") as sim:
+        async with session.ws_connect(sim.stream_url()) as ws:
+            assert await recv_n(ws, len(SPOT_LINES)) == SPOT_LINES
+
+
+async def test_raw_path_sends_the_data_object_without_envelope(session):
+    async with Simulator("binance", speed="max") as sim:
+        want = recorded(SPOT_LINES, "ethusdt@trade")
+        async with session.ws_connect(sim.raw_url("ethusdt@trade")) as ws:
+            got = await recv_n(ws, len(want))
+        for raw, line in zip(got, want):
+            assert line == b'{"stream":"ethusdt@trade","data":' + raw + b"}"
+
+
+async def test_usdm_routes_split_public_and_market_streams(session):
+    async with Simulator("binanceusdm", speed="max", autostart=False) as sim:
+        depth = recorded(USDM_LINES, USDM_DEPTH)
+        trades = recorded(USDM_LINES, "ethusdt@trade")
+        pub = await session.ws_connect(sim.stream_url(USDM_DEPTH, "ethusdt@trade", route="/public"))
+        mkt = await session.ws_connect(sim.stream_url(USDM_DEPTH, "ethusdt@trade", route="/market"))
+        unrouted = await session.ws_connect(sim.stream_url(USDM_DEPTH, "ethusdt@trade"))
+        raw_mkt = await session.ws_connect(sim.raw_url("ethusdt@trade", route="/market"))
+        await sim.wait_connections(4)
+        sim.start_replay()
+        # read all four at once: in "max" mode the replay waits for its slowest reader
+        got = await asyncio.gather(recv_n(pub, len(depth)), recv_n(mkt, len(trades)),
+                                   recv_n(unrouted, len(depth)), recv_n(raw_mkt, len(trades)))
+        assert got[0] == depth and got[1] == trades and got[2] == depth
+        assert [b'{"stream":"ethusdt@trade","data":' + r + b"}" for r in got[3]] == trades
+        for ws in (pub, mkt, unrouted):
+            assert await quiet(ws, 0.2) == []
+            await ws.close()
+        await raw_mkt.close()
+
+
+async def test_unknown_path_is_404_and_plain_get_is_400(session):
+    async with Simulator("binance") as sim:
+        async with session.get(sim.rest_url + "/stream/nonsense") as r:
+            assert r.status == 404
+        async with session.get(sim.rest_url + "/ws") as r:
+            assert r.status == 400
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await session.ws_connect(sim.ws_url + "/public/stream?streams=x@trade")  # spot: no routes
+
+
+async def test_malformed_stream_in_url_closes_with_1008(session):
+    async with Simulator("binance") as sim:
+        async with session.ws_connect(sim.ws_url + "/stream?streams=eth%20usdt@trade") as ws:
+            frames, code = await recv_until_closed(ws)
+            assert frames == [] and code == 1008
+
+
+async def test_recorded_pace_follows_receive_timestamps(session):
+    speed = 20.0
+    async with Simulator("binance", speed=speed) as sim:
+        async with session.ws_connect(sim.stream_url()) as ws:
+            t0 = time.monotonic()
+            k = 300
+            for i in range(k):
+                frame = await recv_n(ws, 1)
+                assert frame[0] == SPOT_LINES[i]
+                if i in (100, 200, 299):
+                    elapsed = time.monotonic() - t0
+                    due = (SPOT_TS[i] - SPOT_TS[0]) / 1e9 / speed
+                    assert due - 0.05 <= elapsed <= due + 0.5, (i, elapsed, due)
+
+
+async def test_connections_share_one_clock_late_joiner_starts_mid_recording(session):
+    async with Simulator("binance", speed="max") as sim:
+        sim.hold_at(1000)
+        first = await session.ws_connect(sim.stream_url())
+        assert await recv_n(first, 1000) == SPOT_LINES[:1000]
+        assert await sim.wait_position(1000, TIMEOUT) == 1000
+        second = await session.ws_connect(sim.stream_url())
+        await sim.wait_connections(2)
+        sim.resume()
+        assert await recv_n(first, 500) == SPOT_LINES[1000:1500]
+        assert await recv_n(second, 500) == SPOT_LINES[1000:1500]
+        await first.close()
+        await second.close()
+
+
+async def test_close_at_end_and_position(session):
+    async with Simulator("binance", speed="max", close_at_end=True) as sim:
+        async with session.ws_connect(sim.stream_url("ethusdt@trade")) as ws:
+            frames, code = await recv_until_closed(ws)
+            assert frames == recorded(SPOT_LINES, "ethusdt@trade")
+            assert code == 1000
+        assert sim.position == len(SPOT_LINES)
+
+
+# ---- control messages -------------------------------------------------------------------------
+
+
+async def test_subscribe_ack_list_unsubscribe_and_properties(session):
+    async with Simulator("binance", speed="max", autostart=False) as sim:
+        async with session.ws_connect(sim.raw_url()) as ws:
+            await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@trade", SPOT_DEPTH], "id": 1}))
+            assert await ws.receive_str() == '{"result":null,"id":1}'
+            await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":"list7"}')
+            assert json.loads(await ws.receive_str()) == {"result": ["ethusdt@trade", SPOT_DEPTH], "id": "list7"}
+            await ws.send_str('{"method":"UNSUBSCRIBE","params":["ethusdt@depth@100ms"],"id":2}')
+            assert await ws.receive_str() == '{"result":null,"id":2}'
+            await ws.send_str('{"method":"GET_PROPERTY","params":["combined"],"id":3}')
+            assert await ws.receive_str() == '{"result":false,"id":3}'
+            await asyncio.sleep(1.0)  # stay under 5 messages per second
+            await ws.send_str('{"method":"SET_PROPERTY","params":["combined",true],"id":4}')
+            assert await ws.receive_str() == '{"result":null,"id":4}'
+            await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":null}')
+            assert await ws.receive_str() == '{"result":["ethusdt@trade"],"id":null}'
+            sim.start_replay()
+            want = recorded(SPOT_LINES, "ethusdt@trade")
+            assert await recv_n(ws, 50) == want[:50]  # combined now: enveloped frames
+
+
+async def test_a_well_formed_but_unrecorded_stream_is_acknowledged_and_silent(session):
+    async with Simulator("binance", speed="max") as sim:
+        async with session.ws_connect(sim.raw_url()) as ws:
+            await ws.send_str('{"method":"SUBSCRIBE","params":["btcusdt@trade","ETHUSDT@trade"],"id":9}')
+            assert await ws.receive_str() == '{"result":null,"id":9}'
+            await sim.wait_finished(TIMEOUT)
+            assert await quiet(ws, 0.2) == []
+
+
+@pytest.mark.parametrize(
+    "request_text, code, msg_part",
+    [
+        ("{not json", 3, "Invalid JSON"),
+        ('{"method":"SUBSCRIBE","params":["@@bad##"],"id":5}', 2, "Invalid request: invalid stream"),
+        ('{"method":"SUBSCRIBE","params":["eth usdt@trade"],"id":5}', 2, "invalid stream"),
+        ('{"method":"FOO","params":[],"id":5}', 2, "unknown variant `FOO`"),
+        ('{"params":[],"id":5}', 2, "missing field `method`"),
+        ('{"method":"SUBSCRIBE","params":["ethusdt@trade"]}', 2, "request ID"),
+        ('{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":1.5}', 2, "request ID"),
+        ('{"method":"SET_PROPERTY","params":["colour",true],"id":5}', 0, "Unknown property"),
+        ('{"method":"SET_PROPERTY","params":["combined","yes"],"id":5}', 1, "expected Boolean"),
+        ('{"method":"GET_PROPERTY","params":[7],"id":5}', 2, "property name must be a string"),
+        ('{"method":"SET_PROPERTY","params":["combined",true,1],"id":5}', 2, "too many parameters"),
+    ],
+)
+async def test_error_replies(session, request_text, code, msg_part):
+    async with Simulator("binance", autostart=False) as sim:
+        async with session.ws_connect(sim.raw_url()) as ws:
+            await ws.send_str(request_text)
+            reply = json.loads(await ws.receive_str())
+            assert reply["error"]["code"] == code
+            assert msg_part in reply["error"]["msg"]
+            if '"id":5' in request_text:
+                assert reply["id"] == 5
+            # spot keeps the connection open after an error
+            await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":6}')
+            assert json.loads(await ws.receive_str()) == {"result": [], "id": 6}
+
+
+async def test_flat_error_format_as_in_the_doc_table(session):
+    async with Simulator("binance", autostart=False, error_format="flat") as sim:
+        async with session.ws_connect(sim.raw_url()) as ws:
+            await ws.send_str('{"method":"SET_PROPERTY","params":["colour",true],"id":5}')
+            assert json.loads(await ws.receive_str()) == {"code": 0, "msg": "Unknown property", "id": 5}
+
+
+async def test_usdm_invalid_json_replies_then_disconnects(session):
+    async with Simulator("binanceusdm", autostart=False) as sim:
+        async with session.ws_connect(sim.raw_url()) as ws:
+            await ws.send_str("hello")
+            frames, code = await recv_until_closed(ws)
+            assert [json.loads(f)["error"]["code"] for f in frames] == [3]
+            assert code == 1008
+
+
+@pytest.mark.parametrize("market, limit", [("binance", 5), ("binanceusdm", 10)])
+async def test_control_message_rate_limit(session, market, limit):
+    async with Simulator(market, autostart=False) as sim:
+        async with session.ws_connect(sim.raw_url()) as ok:
+            for i in range(limit):
+                await ok.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+            assert len(await recv_n(ok, limit)) == limit
+            assert await quiet(ok, 0.2) == []  # at the limit: still open
+        async with session.ws_connect(sim.raw_url()) as ws:
+            for i in range(limit + 1):
+                await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+            frames, code = await recv_until_closed(ws)
+            assert len(frames) == limit and code == 1008
+
+
+async def test_client_pings_are_answered_and_count_toward_the_limit(session):
+    async with Simulator("binance", autostart=False) as sim:
+        async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
+            await ws.ping(b"abc")
+            msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            assert msg.type == aiohttp.WSMsgType.PONG and msg.data == b"abc"
+            for _ in range(5):
+                await ws.ping(b"x")
+            _, code = await recv_until_closed(ws)
+            assert code == 1008
+
+
+# ---- heartbeat --------------------------------------------------------------------------------
+
+
+async def test_server_pings_with_ms_timestamp_and_keeps_answering_clients(session):
+    async with Simulator("binance", autostart=False, ping_interval=0.2, pong_timeout=0.5) as sim:
+        async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
+            for _ in range(4):  # 0.8 s > pong_timeout: answered pings keep it open
+                msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+                assert msg.type == aiohttp.WSMsgType.PING
+                assert abs(int(msg.data) - time.time() * 1000) < 5000  # payload: epoch ms
+                await ws.pong(msg.data)
+            assert not ws.closed
+
+
+async def test_unanswered_pings_close_the_connection(session):
+    async with Simulator("binance", autostart=False, ping_interval=0.1, pong_timeout=0.3) as sim:
+        async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
+            t0 = time.monotonic()
+            while True:
+                msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+                if msg.type == aiohttp.WSMsgType.CLOSE:
+                    break
+                assert msg.type == aiohttp.WSMsgType.PING
+            assert msg.data == 1008 and msg.extra == "Pong timeout"
+            assert 0.35 <= time.monotonic() - t0 < 2.0
+
+
+async def test_spot_ignores_unsolicited_pongs_usdm_accepts_them(session):
+    for market, survives in (("binance", False), ("binanceusdm", True)):
+        async with Simulator(market, autostart=False, ping_interval=0.15, pong_timeout=0.4) as sim:
+            async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
+                deadline = time.monotonic() + 1.0
+                closed = False
+                while time.monotonic() < deadline:
+                    try:
+                        msg = await asyncio.wait_for(ws.receive(), 0.1)
+                    except asyncio.TimeoutError:
+                        continue
+                    if msg.type == aiohttp.WSMsgType.PING:
+                        await ws.pong(b"not-the-payload")
+                    elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                        closed = True
+                        break
+                assert closed is not survives, market
+
+
+# ---- REST snapshot ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "market, path, body, after",
+    [("binance", "/api/v3/depth", SPOT_SNAPSHOT, 5), ("binanceusdm", "/fapi/v1/depth", USDM_SNAPSHOT, 40)],
+)
+async def test_snapshot_is_held_until_recorded_then_served_byte_for_byte(session, market, path, body, after):
+    async with Simulator(market, speed=1.0) as sim:
+        depth = SPOT_DEPTH if market == "binance" else USDM_DEPTH
+        async with session.ws_connect(sim.stream_url(depth, route="/public" if market != "binance" else "")):
+            assert sim.position < after  # the replay has only just started
+            async with session.get(sim.rest_url + path, params={"symbol": "ETHUSDT", "limit": "1000"}) as r:
+                assert r.status == 200
+                assert await r.read() == body
+                assert sim.position >= after
+
+
+def _depth_events(lines):
+    return [(i, json.loads(ln)["data"]) for i, ln in enumerate(lines)
+            if json.loads(ln)["data"].get("e") == "depthUpdate"]
+
+
+@pytest.mark.parametrize("market, lines", [("binance", SPOT_LINES), ("binanceusdm", USDM_LINES)])
+async def test_later_snapshot_is_derived_and_matches_book_ticker(session, market, lines):
+    # Oracle (DESIGN §5): where a depth diff's final u equals a bookTicker's u, the book after
+    # that diff has the bookTicker's best bid/ask. Pick such a diff in the second half, well
+    # after the recorded snapshot, so the served snapshot must be derived.
+    tickers = {}
+    for ln in lines:
+        obj = json.loads(ln)
+        if "bookTicker" in obj["stream"]:
+            tickers[obj["data"]["u"]] = obj["data"]
+    point = None
+    for i, d in _depth_events(lines):
+        if i > len(lines) // 2 and d["u"] in tickers:
+            point = (i + 1, tickers[d["u"]])
+            last_u = d["u"]
+            break
+    assert point is not None
+    i, bt = point
+    async with Simulator(market, speed="max") as sim:
+        sim.hold_at(i)
+        route = "" if market == "binance" else "/public"
+        async with session.ws_connect(sim.stream_url("ethusdt@bookTicker", route=route)):
+            await sim.wait_position(i, TIMEOUT)
+            path = sim.spec.depth_path
+            async with session.get(sim.rest_url + path, params={"symbol": "ETHUSDT", "limit": "5"}) as r:
+                snap = json.loads(await r.read())
+    assert snap["lastUpdateId"] == last_u == bt["u"]
+    assert snap["bids"][0] == [bt["b"], bt["B"]]
+    assert snap["asks"][0] == [bt["a"], bt["A"]]
+    assert len(snap["bids"]) == len(snap["asks"]) == 5
+    assert [float(p) for p, _ in snap["bids"]] == sorted((float(p) for p, _ in snap["bids"]), reverse=True)
+
+
+async def test_gap_then_resync_with_derived_snapshot(session):
+    # A dropped diff makes a real gap (U != previous u + 1); the snapshot fetched after it
+    # bridges with the next diffs by Binance's spot rule U <= lastUpdateId + 1 <= u.
+    depth_lines = [i for i, ln in enumerate(SPOT_LINES) if stream_of(ln) == SPOT_DEPTH]
+    victim = depth_lines[1000]
+    async with Simulator("binance", speed="max", faults=[Drop(line=victim)]) as sim:
+        sim.hold_at(depth_lines[1002] + 1)
+        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)) as ws:
+            got = [json.loads(f)["data"] for f in await recv_n(ws, 1002)]
+            gaps = [k for k in range(1, len(got)) if got[k]["U"] != got[k - 1]["u"] + 1]
+            assert gaps == [1000]
+            assert await quiet(ws, 0.2) == []
+            async with session.get(sim.depth_url, params={"symbol": "ETHUSDT", "limit": "1000"}) as r:
+                snap = json.loads(await r.read())
+            assert snap["lastUpdateId"] == got[-1]["u"]
+            sim.resume()
+            nxt = json.loads((await recv_n(ws, 1))[0])["data"]
+            assert nxt["U"] <= snap["lastUpdateId"] + 1 <= nxt["u"]
+
+
+async def test_snapshot_modes_recorded_and_limits(session):
+    async with Simulator("binance", speed="max", snapshot_mode="recorded") as sim:
+        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)):
+            await sim.wait_finished(TIMEOUT)
+            async with session.get(sim.depth_url, params={"symbol": "ETHUSDT", "limit": "5000"}) as r:
+                assert await r.read() == SPOT_SNAPSHOT
+            async with session.get(sim.depth_url, params={"symbol": "ETHUSDT", "limit": "3"}) as r:
+                small = json.loads(await r.read())
+            full = json.loads(SPOT_SNAPSHOT)
+            assert small == {"lastUpdateId": full["lastUpdateId"], "bids": full["bids"][:3], "asks": full["asks"][:3]}
+
+
+async def test_rest_errors_and_ping_time(session):
+    async with Simulator("binanceusdm") as sim:
+        url = sim.depth_url
+        for params, code in (({}, -1102), ({"symbol": "BTCUSDT"}, -1121),
+                             ({"symbol": "ETHUSDT", "limit": "7"}, -1130),
+                             ({"symbol": "ETHUSDT", "limit": "x"}, -1100)):
+            async with session.get(url, params=params) as r:
+                assert r.status == 400 and (await r.json())["code"] == code
+        async with session.get(sim.rest_url + "/fapi/v1/ping") as r:
+            assert await r.json() == {}
+        async with session.get(sim.rest_url + "/fapi/v1/time") as r:
+            assert abs((await r.json())["serverTime"] - time.time() * 1000) < 5000
+
+
+# ---- faults -----------------------------------------------------------------------------------
+
+
+async def test_close_after_n_messages(session):
+    async with Simulator("binance", speed="max", faults=[CloseAfter(123, code=1001)]) as sim:
+        async with session.ws_connect(sim.stream_url()) as ws:
+            frames, code = await recv_until_closed(ws)
+            assert frames == SPOT_LINES[:123] and code == 1001
+
+
+async def test_abort_after_n_messages_has_no_close_frame(session):
+    async with Simulator("binance", speed="max") as sim:
+        sim.hold_at(10)
+        async with session.ws_connect(sim.stream_url()) as ws:
+            assert await recv_n(ws, 10) == SPOT_LINES[:10]
+            sim.inject(CloseAfter(20, abort=True))  # counts from now
+            sim.hold_at(500)
+            frames, code = await recv_until_closed(ws)
+            assert frames == SPOT_LINES[10:30]
+            assert code == 1006  # no close frame: the TCP connection was dropped
+
+
+async def test_stall_holds_data_and_pings_then_delivers(session):
+    async with Simulator("binance", speed="max", ping_interval=0.1, faults=[Stall(0.6, after=50)]) as sim:
+        async with session.ws_connect(sim.stream_url(), autoping=False) as ws:
+            got = await recv_n(ws, 50)
+            t0 = time.monotonic()
+            msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            assert time.monotonic() - t0 >= 0.45  # nothing at all during the stall, no ping either
+            rest = []
+            while len(got) + len(rest) < len(SPOT_LINES):
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    rest.append(msg.data.encode())
+                msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            assert got + rest == SPOT_LINES  # a stall delays; it loses nothing
+
+
+async def test_stall_losing_data_leaves_a_gap(session):
+    async with Simulator("binance", speed="max") as sim:
+        sim.hold_at(200)
+        async with session.ws_connect(sim.stream_url()) as ws:
+            assert await recv_n(ws, 200) == SPOT_LINES[:200]
+            sim.inject(Stall(0.3, lose_data=True))
+            sim.hold_at(300)
+            await sim.wait_position(300, TIMEOUT)
+            await asyncio.sleep(0.4)
+            sim.hold_at(310)
+            assert await recv_n(ws, 10) == SPOT_LINES[300:310]
+
+
+async def test_drop_line_removes_exactly_that_message_and_breaks_the_chain(session):
+    depth_lines = [i for i, ln in enumerate(SPOT_LINES) if stream_of(ln) == SPOT_DEPTH]
+    victim = depth_lines[10]
+    async with Simulator("binance", speed="max", faults=[Drop(line=victim)]) as sim:
+        async with session.ws_connect(sim.stream_url()) as ws:
+            got = await recv_n(ws, len(SPOT_LINES) - 1)
+    assert got == SPOT_LINES[:victim] + SPOT_LINES[victim + 1:]
+    depth = [json.loads(f)["data"] for f in got if stream_of(f) == SPOT_DEPTH]
+    gaps = [k for k in range(1, len(depth)) if depth[k]["U"] != depth[k - 1]["u"] + 1]
+    assert gaps == [10]
+
+
+async def test_drop_next_message_of_a_stream(session):
+    async with Simulator("binanceusdm", speed="max") as sim:
+        sim.hold_at(100)
+        async with session.ws_connect(sim.stream_url(USDM_DEPTH, route="/public")) as ws:
+            want = recorded(USDM_LINES[:100], USDM_DEPTH)
+            assert await recv_n(ws, len(want)) == want
+            sim.inject(Drop(stream=USDM_DEPTH, skip=2))
+            sim.hold_at(2000)
+            more = recorded(USDM_LINES[100:2000], USDM_DEPTH)
+            got = await recv_n(ws, len(more) - 1)
+            assert got == more[:2] + more[3:]
+            d = [json.loads(f)["data"] for f in got]
+            assert d[2]["pu"] != d[1]["u"]  # USD-M gap rule: pu must equal the previous u
+
+
+async def test_garbage_frame_then_stream_continues(session):
+    async with Simulator("binance", speed="max", faults=[Garbage(after=10)]) as sim:
+        async with session.ws_connect(sim.stream_url()) as ws:
+            got = await recv_n(ws, 21)
+    assert got[:10] == SPOT_LINES[:10]
+    with pytest.raises(ValueError):
+        json.loads(got[10])
+    assert SPOT_LINES[10].startswith(got[10])  # a truncated copy of the next real frame
+    assert got[11:] == SPOT_LINES[10:20]
+
+
+async def test_slow_snapshot(session):
+    async with Simulator("binance", speed="max", faults=[SlowSnapshot(0.5, count=1)]) as sim:
+        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)):
+            await sim.wait_position(5, TIMEOUT)
+            for expect_slow in (True, False):
+                t0 = time.monotonic()
+                async with session.get(sim.depth_url, params={"symbol": "ETHUSDT"}) as r:
+                    assert r.status == 200
+                assert (time.monotonic() - t0 >= 0.5) is expect_slow
+
+
+@pytest.mark.parametrize("kwargs", [{"faults": [Lifetime(0.4)]}, {"lifetime": 0.4}])
+async def test_lifetime_limit_closes_old_connections(session, kwargs):
+    async with Simulator("binance", autostart=False, **kwargs) as sim:
+        async with session.ws_connect(sim.raw_url()) as ws:
+            t0 = time.monotonic()
+            frames, code = await recv_until_closed(ws)
+            assert code == 1001 and 0.35 <= time.monotonic() - t0 < 2.0
+
+
+async def test_server_shutdown_notice_then_close(session):
+    async with Simulator("binance", autostart=False) as sim:
+        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)) as ws:
+            await sim.wait_connections(1)
+            sim.inject(ServerShutdown(grace=0.2))
+            frames, code = await recv_until_closed(ws)
+            assert len(frames) == 1
+            notice = json.loads(frames[0])
+            assert notice["e"] == "serverShutdown" and abs(notice["E"] - time.time() * 1000) < 5000
+            assert code == 1001
+
+
+async def test_inject_to_one_connection_only(session):
+    async with Simulator("binance", speed="max") as sim:
+        sim.hold_at(100)
+        a = await session.ws_connect(sim.stream_url())
+        b = await session.ws_connect(sim.stream_url())
+        conns = await sim.wait_connections(2)
+        sim.inject(CloseAfter(0), connection=conns[0])
+        closed = [c for c in (a, b) if (await quiet(c, 0.3)) and c.closed]
+        assert len(closed) == 1
+        await a.close()
+        await b.close()
+
+
+def test_parse_fault_specs():
+    assert parse_fault("close_after=5") == CloseAfter(5)
+    assert parse_fault("abort_after=5") == CloseAfter(5, abort=True)
+    assert parse_fault("stall=2.5,after=10,lose_data=true") == Stall(2.5, after=10, lose_data=True)
+    assert parse_fault("drop_stream=ethusdt@trade,skip=3") == Drop(stream="ethusdt@trade", skip=3)
+    assert parse_fault("drop_line=7") == Drop(line=7)
+    with pytest.raises(ValueError):
+        parse_fault("explode=1")
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+
+async def test_simulate_command_serves_until_interrupted(session):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), PYTHONUNBUFFERED="1")
+    code = (
+        "import sys, types, pathlib\n"
+        "try:\n    import tickwire.simulator.cli as c\n"
+        "except ImportError:\n"
+        "    m = types.ModuleType('tickwire'); m.__path__ = [sys.argv[1]]\n"
+        "    sys.modules['tickwire'] = m\n    import tickwire.simulator.cli as c\n"
+        "c.simulate_command(sys.argv[2:])\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(ROOT / "python" / "tickwire"), "-m", "binance", "--speed", "max"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 20
+        while url is None and time.monotonic() < deadline:
+            line = (await asyncio.to_thread(proc.stdout.readline)).decode()
+            if "all streams" in line:
+                url = line.split()[-1]
+        assert url and url.startswith("ws://127.0.0.1:")
+        async with session.ws_connect(url) as ws:
+            assert await recv_n(ws, 100) == SPOT_LINES[:100]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.to_thread(proc.communicate, None, 10)
+    assert proc.returncode == 0, err.decode()
+
+
+# ---- recordings and replay control ------------------------------------------------------------
+
+
+async def test_alias_serves_recorded_frames_under_another_name(session):
+    rec = simmod.Recording.load(USDM_FILE.with_suffix(".jsonl"))
+    alias = "ethusdt@depth@100ms"
+    async with Simulator("binanceusdm", recording=rec, speed="max", aliases={alias: USDM_DEPTH}) as sim:
+        async with session.ws_connect(sim.stream_url(alias, route="/public")) as ws:
+            want = recorded(USDM_LINES, USDM_DEPTH)
+            got = await recv_n(ws, len(want))
+    prefix = b'{"stream":"' + alias.encode() + b'","data":'
+    assert [prefix + json.dumps(json.loads(w)["data"], separators=(",", ":")).encode() + b"}"
+            for w in want] == got
+    with pytest.raises(KeyError):
+        rec.add_alias("x@y", "not@recorded")
+
+
+async def test_rewind_replays_from_the_start_again(session):
+    async with Simulator("binance", speed="max") as sim:
+        async with session.ws_connect(sim.stream_url("ethusdt@trade")) as ws:
+            want = recorded(SPOT_LINES, "ethusdt@trade")
+            assert await recv_n(ws, len(want)) == want
+            await sim.wait_finished(TIMEOUT)
+            await sim.rewind()
+            assert sim.position == 0
+        async with session.ws_connect(sim.stream_url("ethusdt@trade")) as ws:
+            assert await recv_n(ws, len(want)) == want
+
+
+async def test_custom_recording_with_float_second_timestamps_and_own_snapshots(session):
+    base = FIX / "binance" / "cf_depth_bookticker_kline_aggtrade_4sym_20211012"
+    lines = [ln for ln in base.with_suffix(".jsonl").read_bytes().split(b"\n") if ln]
+    ts = [float(x) for x in base.with_suffix(".ts").read_text().split()]
+    snap_path = FIX / "binance" / "cf_depth_snapshot_blzeth_20211012.json"
+    probe = simmod.Recording.load(base.with_suffix(".jsonl"))
+    after = probe.line_after_ts(1633998514646289800)  # snapshot receive time (SOURCES.md)
+    assert after == sum(1 for t in ts if t <= 1633998514.6462898)
+    rec = simmod.Recording.load(base.with_suffix(".jsonl"), snapshots={"BLZETH": (snap_path, after)})
+    assert rec.ts[1] - rec.ts[0] == pytest.approx((ts[1] - ts[0]) * 1e9, abs=1000)
+    async with Simulator("binance", recording=rec, speed="max") as sim:
+        async with session.ws_connect(sim.stream_url()) as ws:
+            assert await recv_n(ws, len(lines)) == lines
+        async with session.get(sim.depth_url, params={"symbol": "BLZETH", "limit": "1000"}) as r:
+            snap = json.loads(await r.read())
+    depth = [json.loads(ln)["data"] for ln in lines if json.loads(ln)["stream"] == "blzeth@depth@100ms"]
+    applied = [d for d in depth if d["u"] > json.loads(snap_path.read_bytes())["lastUpdateId"]]
+    assert len(applied) == 9  # replay finished: the served book is derived from all of them
+    assert snap["lastUpdateId"] == applied[-1]["u"]
+    levels = {tuple(x) for x in snap["bids"] + snap["asks"]}
+    prices = {x[0] for x in snap["bids"] + snap["asks"]}
+    for p, q in applied[-1]["b"] + applied[-1]["a"]:
+        assert ((p, q) in levels) if float(q) else (p not in prices)
+
+
+def test_threaded_simulator_for_synchronous_tests():
+    import socket
+
+    with simmod.ThreadedSimulator("binance", speed="max", autostart=False) as sim:
+        assert sim.ws_url.startswith("ws://127.0.0.1:")
+        sim.hold_at(50)
+        # a plain blocking client: handshake by hand, read the first frames
+        host, port = sim.ws_url[5:].split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"GET /stream?streams=ethusdt@bookTicker HTTP/1.1\r\nHost: x\r\n"
+                      b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            sim.wait_connections(1)
+            sim.start_replay()
+            assert sim.wait_position(50) == 50
+            buf = b""
+            want = recorded(SPOT_LINES[:50], "ethusdt@bookTicker")
+            total = sum(len(w) for w in want)
+            while buf.count(b"ethusdt@bookTicker") < len(want) or len(buf) < total:
+                buf += s.recv(65536)
+        body = buf.split(b"\r\n\r\n", 1)[1]
+        frames, k = [], 0
+        while k < len(body):  # unmasked server frames, all short text frames here
+            n = body[k + 1]
+            head = 2 if n < 126 else 4
+            if n == 126:
+                n = int.from_bytes(body[k + 2:k + 4], "big")
+            assert body[k] == 0x81
+            frames.append(body[k + head:k + head + n])
+            k += head + n
+        assert frames == want
+
+
+async def test_line_and_stream_drops_together(session):
+    trades = [i for i, ln in enumerate(SPOT_LINES) if stream_of(ln) == "ethusdt@trade"]
+    victim_line = trades[5]
+    # stream drop: the 4th trade counted from the start -> trades[3]; line drop: trades[5]
+    faults = [Drop(line=victim_line), Drop(stream="ethusdt@trade", skip=3),
+              Drop(stream="ethusdt@trade", skip=0)]
+    async with Simulator("binance", speed="max", faults=faults) as sim:
+        sim.hold_at(trades[20] + 1)
+        async with session.ws_connect(sim.stream_url("ethusdt@trade")) as ws:
+            got = await recv_n(ws, 21 - 3)
+            assert await quiet(ws, 0.2) == []
+    # after trades[3] is dropped the next stream drop (skip=0) takes the next one, trades[4];
+    # trades[5] goes by line
+    keep = [SPOT_LINES[t] for k, t in enumerate(trades[:21]) if k not in (3, 4, 5)]
+    assert got == keep
