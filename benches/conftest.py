@@ -1,7 +1,7 @@
 """pytest configuration for the decode benchmarks (``pytest benches/ --benchmark-only``).
 
-* puts ``benches/`` on ``sys.path`` so ``baselines`` and ``run_compare``
-  import the same way under any pytest import mode;
+* the baselines and the comparison live in the package (``tickwire.bench``), so
+  ``tickwire bench`` and these benchmarks measure the same code;
 * ``TICKWIRE_BENCH_ROUNDS`` (default 5) sets the timed rounds per benchmark;
 * prints the side-by-side comparison tables collected by
   ``test_compare_table`` at the end of the session (also without ``-s``).
@@ -9,14 +9,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
 
 try:
     import pytest_benchmark  # noqa: F401

@@ -8,7 +8,7 @@ holds frames / median seconds, i.e. messages per second.  Paths:
 
 * ``tickwire``   -- ``tw.Decoder``; ``feed(frame)`` per frame (skipped until
   ``tickwire._core`` is built);
-* ``orjson_bot`` -- baseline (a), orjson + dict book (``baselines.OrjsonBot``);
+* ``orjson_bot`` -- baseline (a), orjson + dict book (``tickwire.bench.baselines.OrjsonBot``);
 * ``cryptofeed`` -- baseline (b), cryptofeed's Binance handler without a
   socket (``baselines.CryptofeedReplay``; skipped if cryptofeed is missing).
 
@@ -24,8 +24,8 @@ import os
 
 import pytest
 
-import baselines as bl
-import run_compare
+from tickwire.bench import baselines as bl
+from tickwire.bench import decode as run_compare
 
 RECORDINGS = ["spot", "usdm"]
 

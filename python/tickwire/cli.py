@@ -75,6 +75,26 @@ def replay(recording: str, exchange: str, snapshots: tuple[str, ...], depth: int
     sys.exit(code)
 
 
+@main.command()
+@click.argument("recording", default="all", type=click.Choice(["spot", "usdm", "all"]))
+@click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 100),
+              help="Interleaved timed rounds per path.")
+@click.option("--no-cryptofeed", is_flag=True, help="Skip the cryptofeed baseline.")
+def bench(recording: str, rounds: int, no_cryptofeed: bool) -> None:
+    """Decode + book throughput on the packaged real ETHUSDT recordings (spot, USD-M), with
+    an orjson + dict-book bot and cryptofeed's Binance handler measured in the same run
+    (baselines need `pip install 'tickwire[bench]'`). Prints msg/s and ratios; exit 1 if
+    any path's final book differs from the reference."""
+    from .bench.decode import compare, format_table
+
+    bad = False
+    for name in (["spot", "usdm"] if recording == "all" else [recording]):
+        rows = compare(name, rounds=rounds, include_cryptofeed=not no_cryptofeed)
+        click.echo(format_table(rows) + "\n")
+        bad |= any(r["top_ok"] is False for r in rows)
+    sys.exit(1 if bad else 0)
+
+
 def _register() -> None:
     from .simulator.cli import simulate_command
 

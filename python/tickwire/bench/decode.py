@@ -21,9 +21,10 @@ tickwire's msg/s divided by each path's msg/s, from the same run.
 After the timed rounds every path's final top of book is checked against the
 orjson bot's (which itself follows Binance's documented sync rule).
 
-Usage: ``python benches/run_compare.py [spot|usdm|all] [--rounds N]`` or
-``from run_compare import compare; rows = compare("spot", rounds=5)``.
-Only needs ``orjson``; tickwire and cryptofeed are optional.
+Usage: ``tickwire bench decode [spot|usdm|all] [--rounds N]`` or
+``from tickwire.bench.decode import compare; rows = compare("spot", rounds=5)``.
+The baselines need ``pip install 'tickwire[bench]'`` (orjson, cryptofeed); a missing one is
+reported as skipped.
 """
 
 from __future__ import annotations
@@ -36,20 +37,7 @@ import statistics
 import sys
 import time
 
-try:  # packaged next to baselines.py
-    from . import baselines as _bl  # type: ignore[no-redef]
-except ImportError:
-    try:  # run as a script / imported with benches/ on sys.path
-        import baselines as _bl  # type: ignore[no-redef]
-    except ImportError:  # loaded by file path: take baselines.py from this file's directory
-        import importlib.util as _ilu
-        from pathlib import Path as _Path
-
-        _spec = _ilu.spec_from_file_location("tickwire_bench_baselines",
-                                             _Path(__file__).resolve().parent / "baselines.py")
-        _bl = _ilu.module_from_spec(_spec)
-        sys.modules[_spec.name] = _bl  # dataclasses need the module registered
-        _spec.loader.exec_module(_bl)
+from . import baselines as _bl
 
 __all__ = ["compare", "format_table", "main", "tickwire_available", "TARGET_MSG_PER_S", "TARGET_RATIO_VS_BOT"]
 
@@ -155,7 +143,7 @@ def _time_one(setup, run):
     return time.perf_counter() - t0, state
 
 
-def compare(recording: str = "spot", rounds: int = 5, fixtures_dir=None,
+def compare(recording: str = "spot", rounds: int = 5, data_dir=None,
             include_cryptofeed: bool = True, warmup: bool = True) -> list[dict]:
     """Measure every available path on one recording; return one dict per path.
 
@@ -170,14 +158,17 @@ def compare(recording: str = "spot", rounds: int = 5, fixtures_dir=None,
     """
     if rounds < 1:
         raise ValueError("rounds must be >= 1")
-    rec = _bl.load_recording(recording, fixtures_dir)
+    rec = _bl.load_recording(recording, data_dir)
     n = len(rec.frames)
 
     paths = []  # (name, runner-or-None, note)
     ok, info = tickwire_available()
     paths.append((PATH_TICKWIRE, _tickwire_runner(rec) if ok else None,
                   f"tickwire {info}" if ok else info))
-    paths.append((PATH_BOT, _bot_runner(rec), f"orjson {_bl.orjson.__version__}"))
+    if _bl.orjson is None:
+        paths.append((PATH_BOT, None, "skipped: orjson not installed (pip install 'tickwire[bench]')"))
+    else:
+        paths.append((PATH_BOT, _bot_runner(rec), f"orjson {_bl.orjson.__version__}"))
     if not include_cryptofeed:
         paths.append((PATH_CRYPTOFEED, None, "skipped (include_cryptofeed=False)"))
     elif _bl.cryptofeed_available():
@@ -217,6 +208,8 @@ def compare(recording: str = "spot", rounds: int = 5, fixtures_dir=None,
                        top=tops[name])
             if name == PATH_BOT:
                 row["top_ok"] = None  # the reference itself
+            elif ref is None:
+                row["top_ok"] = None  # no reference without the orjson bot
             elif name == PATH_CRYPTOFEED:
                 # cryptofeed's sequence bookkeeping is its own; compare prices/sizes only
                 row["top_ok"] = tops[name][:2] == ref[:2]
@@ -278,12 +271,12 @@ def main(argv=None) -> int:
     p.add_argument("recording", nargs="?", default="all", choices=["spot", "usdm", "all"])
     p.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds per path (default 5)")
     p.add_argument("--no-cryptofeed", action="store_true", help="skip the cryptofeed baseline")
-    p.add_argument("--fixtures", default=None, help="fixtures directory (default: tests/fixtures)")
+    p.add_argument("--data", default=None, help="recordings directory (default: the packaged tickwire/data)")
     a = p.parse_args(argv)
     names = ["spot", "usdm"] if a.recording == "all" else [a.recording]
     bad = False
     for name in names:
-        rows = compare(name, rounds=a.rounds, fixtures_dir=a.fixtures,
+        rows = compare(name, rounds=a.rounds, data_dir=a.data,
                        include_cryptofeed=not a.no_cryptofeed)
         print(format_table(rows))
         print()

@@ -24,13 +24,17 @@ seconds taken to process all of them (snapshot application included).
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
+try:
+    import orjson
+except ImportError:  # `pip install tickwire[bench]`; tickwire.bench.decode reports it as skipped
+    orjson = None
 
 __all__ = [
     "RECORDINGS",
@@ -45,15 +49,15 @@ __all__ = [
     "run_cryptofeed",
 ]
 
-_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+_DATA = Path(__file__).resolve().parent.parent / "data"
 
-# name -> (directory, tickwire exchange id, unified symbol, raw symbol, market,
-#          number of frames received before the REST snapshot arrived)
+# name -> (directory in the package data, tickwire exchange id, unified symbol, raw symbol,
+#          market, number of frames received before the REST snapshot arrived)
 RECORDINGS = {
     "spot": ("binance", "binance", "ETH/USDT", "ETHUSDT", "spot", 5),
-    "usdm": ("binance_usdm", "binanceusdm", "ETH/USDT:USDT", "ETHUSDT", "usdm", 40),
+    "usdm": ("binanceusdm", "binanceusdm", "ETH/USDT:USDT", "ETHUSDT", "usdm", 40),
 }
-_STEM = "depth_bookticker_trade_ethusdt_20240808"
+_STEM = "ethusdt_20240808"
 
 
 @dataclass(frozen=True)
@@ -75,21 +79,17 @@ class Recording:
     snapshot_after: int
 
 
-def load_recording(name: str = "spot", fixtures_dir: str | Path | None = None) -> Recording:
-    """Load recording ``"spot"`` or ``"usdm"`` (frames as a list of bytes).
-
-    ``fixtures_dir`` defaults to ``$TICKWIRE_FIXTURES`` or the repository's
-    ``tests/fixtures``.
-    """
+def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> Recording:
+    """Load recording ``"spot"`` or ``"usdm"`` (frames as a list of bytes) from the packaged
+    real ETHUSDT captures (``tickwire/data``, see SOURCES.md there), or from ``data_dir``
+    laid out the same way."""
     try:
         sub, exchange_id, symbol, raw_symbol, market, after = RECORDINGS[name]
     except KeyError:
         raise ValueError(f"unknown recording {name!r}; expected one of {sorted(RECORDINGS)}") from None
-    if fixtures_dir is None:
-        fixtures_dir = os.environ.get("TICKWIRE_FIXTURES") or _FIXTURES
-    base = Path(fixtures_dir)
-    d = base / sub
-    frames = [line for line in (d / f"{_STEM}.jsonl").read_bytes().splitlines() if line.strip()]
+    d = Path(data_dir or os.environ.get("TICKWIRE_DATA") or _DATA) / sub
+    text = gzip.decompress((d / f"{_STEM}.jsonl.gz").read_bytes())
+    frames = [line for line in text.splitlines() if line.strip()]
     snapshot = (d / f"{_STEM}_depth_snapshot.json").read_bytes()
     return Recording(name, exchange_id, symbol, raw_symbol, market, frames, snapshot, after)
 
