@@ -33,7 +33,7 @@ pub fn parse_bytes(b: &[u8], field: &'static str) -> Result<i64, Error> {
 
 /// Parse the decimal number at the start of `b`, returning it and the bytes it took; the caller
 /// checks what follows (the closing quote of a JSON string), so the text is scanned only once.
-#[inline]
+#[inline(always)]
 pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error> {
     let s = Text(b);
     let neg = b.first() == Some(&b'-');

@@ -94,9 +94,51 @@ impl<'a> Cursor<'a> {
             _ => return Err(self.unexpected("json", b',')),
         }
         *first = false;
+        // Fast path: exchange keys are a few plain ASCII bytes followed directly by ':'.
+        if self.peek() == Some(b'"') {
+            let rest = &self.b[self.i + 1..];
+            if let Some(n) = rest.iter().take(24).position(|&c| SPECIAL[c as usize]) {
+                if rest[n] == b'"' && rest.get(n + 1) == Some(&b':') {
+                    self.i += n + 3;
+                    return Ok(Some(&rest[..n]));
+                }
+            }
+        }
         let key = self.raw_string("json")?;
         self.expect(b':', "json")?;
         Ok(Some(key))
+    }
+
+    /// Layout fast path: if the next member's key is exactly `key`, written the way exchanges
+    /// write it (`,"key":` with no whitespace; `{` already consumed for the first), consume it.
+    /// On false nothing was consumed, and the caller falls back to [`Cursor::next_key`].
+    #[inline]
+    pub fn at_key(&mut self, key: &[u8], first: &mut bool) -> bool {
+        let skip = (!*first) as usize;
+        let b = &self.b[self.i..];
+        let n = key.len();
+        let found = b.len() >= skip + n + 3
+            && (*first || b[0] == b',')
+            && b[skip] == b'"'
+            && &b[skip + 1..skip + 1 + n] == key
+            && b[skip + 1 + n] == b'"'
+            && b[skip + 2 + n] == b':';
+        if found {
+            self.i += skip + n + 3;
+            *first = false;
+        }
+        found
+    }
+
+    /// Layout fast path: consume the object's closing brace and require the end of input.
+    #[inline]
+    pub fn at_end(&mut self) -> bool {
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            self.end().is_ok()
+        } else {
+            false
+        }
     }
 
     /// After the top-level value: nothing but whitespace may follow.
@@ -190,25 +232,20 @@ impl<'a> Cursor<'a> {
     pub fn u64(&mut self, field: &str) -> Result<u64, Error> {
         self.ws();
         let start = self.i;
-        let mut v: u64 = 0;
-        while let Some(&c) = self.b.get(self.i) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            v = match v.checked_mul(10).and_then(|v| v.checked_add((c - b'0') as u64)) {
-                Some(v) => v,
-                None => return Err(err(field, "integer out of range")),
-            };
-            self.i += 1;
-        }
-        let digits = self.i - start;
-        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+        let rest = &self.b[start..];
+        let digits = rest.iter().position(|c| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 || (digits > 1 && rest[0] == b'0') {
             return Err(err(field, "expected a non-negative integer"));
         }
-        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+        if matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
             return Err(err(field, "expected an integer, found a fraction or exponent"));
         }
-        Ok(v)
+        self.i += digits;
+        // Up to 19 digits cannot overflow a u64; only longer numbers need checking.
+        if digits > 19 {
+            return parse_u64_checked(&rest[..digits]).ok_or_else(|| err(field, "integer out of range"));
+        }
+        Ok(rest[..digits].iter().fold(0u64, |v, &c| v * 10 + (c - b'0') as u64))
     }
 
     /// A JSON integer that fits in i64 (timestamps).
@@ -248,6 +285,33 @@ impl<'a> Cursor<'a> {
             return Ok(());
         }
         loop {
+            // Fast path: `["price","size"]` exactly as exchanges write it.
+            if let Some(level) = self.plain_level(field) {
+                out.push(level);
+                match self.b.get(self.i) {
+                    Some(b',') => {
+                        self.i += 1;
+                        continue;
+                    }
+                    Some(b']') => {
+                        self.i += 1;
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+                // anything else (whitespace, garbage): the general path below decides
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        continue;
+                    }
+                    Some(b']') => {
+                        self.i += 1;
+                        return Ok(());
+                    }
+                    _ => return Err(self.unexpected(field, b']')),
+                }
+            }
             self.expect(b'[', field)?;
             let price = self.fixed(field).map_err(|e| at_level(e, field, out.len(), 0))?;
             self.expect(b',', field)?;
@@ -263,6 +327,26 @@ impl<'a> Cursor<'a> {
                 _ => return Err(self.unexpected(field, b']')),
             }
         }
+    }
+
+    /// `["price","size"]` with no whitespace and plain decimals, or None (nothing consumed).
+    #[inline]
+    fn plain_level(&mut self, field: &'static str) -> Option<Level> {
+        let b = &self.b[self.i..];
+        if !b.starts_with(b"[\"") {
+            return None;
+        }
+        let (price, n) = fixed::parse_prefix(&b[2..], field).ok()?;
+        let b2 = b.get(2 + n..)?;
+        if !b2.starts_with(b"\",\"") {
+            return None;
+        }
+        let (size, m) = fixed::parse_prefix(&b2[3..], field).ok()?;
+        if !b2.get(3 + m..)?.starts_with(b"\"]") {
+            return None;
+        }
+        self.i += 2 + n + 3 + m + 2;
+        Some(Level { price, size })
     }
 
     /// Skip any JSON value, validating it.
@@ -347,6 +431,11 @@ impl<'a> Cursor<'a> {
         }
         Ok(())
     }
+}
+
+#[cold]
+fn parse_u64_checked(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |v, &c| v.checked_mul(10)?.checked_add((c - b'0') as u64))
 }
 
 /// Point a number error at its level: field "b[3][1]" is the size of the fourth bid.

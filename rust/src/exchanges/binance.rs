@@ -234,6 +234,44 @@ impl Binance {
     }
 
     fn depth<'a>(&self, data: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
+        if let Some(m) = self.depth_fast(data, levels) {
+            return Ok(m);
+        }
+        levels.clear();
+        self.depth_generic(data, levels)
+    }
+
+    /// The layout Binance sends: `e`, `E`, [`T`], `s`, `U`, `u`, [`pu`], `b`, `a`.
+    #[inline]
+    fn depth_fast<'a>(&self, data: &'a [u8], levels: &mut Levels) -> Option<Message<'a>> {
+        let mut c = Cursor::new(data);
+        c.begin_object().ok()?;
+        let mut first = true;
+        if c.at_key(b"e", &mut first) {
+            c.str("e").ok()?;
+        }
+        let event_time = c.at_key(b"E", &mut first).then(|| c.i64("E"))?.ok()?;
+        if c.at_key(b"T", &mut first) {
+            c.i64("T").ok()?;
+        }
+        let symbol = c.at_key(b"s", &mut first).then(|| c.str("s"))?.ok()?;
+        let first_id = c.at_key(b"U", &mut first).then(|| c.u64("U"))?.ok()?;
+        let last_id = c.at_key(b"u", &mut first).then(|| c.u64("u"))?.ok()?;
+        let prev_id = if c.at_key(b"pu", &mut first) { Some(c.u64("pu").ok()?) } else { None };
+        if self.market == Market::UsdM && prev_id.is_none() {
+            return None;
+        }
+        c.at_key(b"b", &mut first).then(|| c.levels(&mut levels.bids, "b"))?.ok()?;
+        c.at_key(b"a", &mut first).then(|| c.levels(&mut levels.asks, "a"))?.ok()?;
+        c.at_end().then_some(())?;
+        Some(Message::Depth {
+            market_id: symbol,
+            ids: DeltaIds { first: first_id, last: last_id, prev: prev_id },
+            exchange_ts: event_time * MS,
+        })
+    }
+
+    fn depth_generic<'a>(&self, data: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
         let (mut event_time, mut symbol, mut first_id, mut last_id, mut prev_id) = (None, None, None, None, None);
         let (mut bids, mut asks) = (false, false);
         let mut c = Cursor::new(data);
@@ -272,6 +310,45 @@ impl Binance {
     }
 
     fn book_ticker(data: &[u8]) -> Result<Message<'_>, Error> {
+        match Self::book_ticker_fast(data) {
+            Some(m) => Ok(m),
+            None => Self::book_ticker_generic(data),
+        }
+    }
+
+    /// The layouts Binance sends: spot `u,s,b,B,a,A`; USD-M `e,u,s,b,B,a,A,T,E`.
+    #[inline]
+    fn book_ticker_fast(data: &[u8]) -> Option<Message<'_>> {
+        let mut c = Cursor::new(data);
+        c.begin_object().ok()?;
+        let mut first = true;
+        if c.at_key(b"e", &mut first) {
+            c.str("e").ok()?;
+        }
+        let mut event_time = None;
+        let update_id = c.at_key(b"u", &mut first).then(|| c.u64("u"))?.ok()?;
+        let symbol = c.at_key(b"s", &mut first).then(|| c.str("s"))?.ok()?;
+        let bid_price = c.at_key(b"b", &mut first).then(|| c.fixed("b"))?.ok()?;
+        let bid_size = c.at_key(b"B", &mut first).then(|| c.fixed("B"))?.ok()?;
+        let ask_price = c.at_key(b"a", &mut first).then(|| c.fixed("a"))?.ok()?;
+        let ask_size = c.at_key(b"A", &mut first).then(|| c.fixed("A"))?.ok()?;
+        if c.at_key(b"T", &mut first) {
+            c.i64("T").ok()?;
+        }
+        if c.at_key(b"E", &mut first) {
+            event_time = Some(c.i64("E").ok()? * MS);
+        }
+        c.at_end().then_some(())?;
+        Some(Message::Bbo {
+            market_id: symbol,
+            bid: Level { price: bid_price, size: bid_size },
+            ask: Level { price: ask_price, size: ask_size },
+            update_id,
+            exchange_ts: event_time,
+        })
+    }
+
+    fn book_ticker_generic(data: &[u8]) -> Result<Message<'_>, Error> {
         let (mut update_id, mut event_time, mut symbol) = (None, None, None);
         let (mut bid_price, mut bid_size, mut ask_price, mut ask_size) = (None, None, None, None);
         let mut c = Cursor::new(data);
@@ -299,8 +376,53 @@ impl Binance {
         })
     }
 
-    /// `trade` (id in `t`) and `aggTrade` (id in `a`) share everything else.
     fn trade(data: &[u8]) -> Result<Message<'_>, Error> {
+        match Self::trade_fast(data) {
+            Some(m) => Ok(m),
+            None => Self::trade_generic(data),
+        }
+    }
+
+    /// The `trade` layouts Binance sends: spot `e,E,s,t,p,q,T,m,M`; USD-M `e,E,T,s,t,p,q,X,m`.
+    #[inline]
+    fn trade_fast(data: &[u8]) -> Option<Message<'_>> {
+        let mut c = Cursor::new(data);
+        c.begin_object().ok()?;
+        let mut first = true;
+        c.at_key(b"e", &mut first).then(|| c.str("e"))?.ok()?;
+        let event_time = c.at_key(b"E", &mut first).then(|| c.i64("E"))?.ok()?;
+        let mut trade_time = None;
+        if c.at_key(b"T", &mut first) {
+            trade_time = Some(c.i64("T").ok()?);
+        }
+        let symbol = c.at_key(b"s", &mut first).then(|| c.str("s"))?.ok()?;
+        let trade_id = c.at_key(b"t", &mut first).then(|| c.u64("t"))?.ok()?;
+        let price = c.at_key(b"p", &mut first).then(|| c.fixed("p"))?.ok()?;
+        let size = c.at_key(b"q", &mut first).then(|| c.fixed("q"))?.ok()?;
+        if c.at_key(b"T", &mut first) {
+            trade_time = Some(c.i64("T").ok()?);
+        }
+        if c.at_key(b"X", &mut first) {
+            c.str("X").ok()?;
+        }
+        let buyer_is_maker = c.at_key(b"m", &mut first).then(|| c.bool("m"))?.ok()?;
+        if c.at_key(b"M", &mut first) {
+            c.bool("M").ok()?;
+        }
+        c.at_end().then_some(())?;
+        Some(Message::Trade {
+            market_id: symbol,
+            price,
+            size,
+            side: if buyer_is_maker { Side::Sell } else { Side::Buy },
+            trade_id,
+            trade_ts: trade_time? * MS,
+            exchange_ts: event_time * MS,
+        })
+    }
+
+    /// `trade` (id in `t`) and `aggTrade` (id in `a`) share everything else.
+    fn trade_generic(data: &[u8]) -> Result<Message<'_>, Error> {
         let (mut event_time, mut symbol, mut trade_id, mut trade_time) = (None, None, None, None);
         let (mut price, mut size, mut buyer_is_maker) = (None, None, None);
         let mut c = Cursor::new(data);
@@ -490,6 +612,54 @@ impl Venue for Binance {
                     Some(d) => format!("{base}{quote}_{d}"),
                     None => format!("{base}{quote}"),
                 })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Whatever a layout fast path accepts, the generic parser reads identically; and the fast
+    /// path does accept the exchange's own layouts (else it would be dead weight).
+    #[test]
+    fn fast_paths_agree_with_the_generic_parser_on_every_recorded_frame() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for (sub, venue) in [("binance", &SPOT), ("binance_usdm", &USDM)] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "jsonl") || path.to_string_lossy().contains("docs_tier") {
+                    continue;
+                }
+                let text = std::fs::read(&path).unwrap();
+                let (mut fast_hits, mut frames) = (0, 0);
+                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let Some((stream, data)) = split_envelope(line).unwrap() else { continue };
+                    let (mut a, mut b) = (Levels::default(), Levels::default());
+                    let fast = match kind_of_stream(&stream) {
+                        Kind::Depth => venue.depth_fast(data, &mut a),
+                        Kind::BookTicker => Binance::book_ticker_fast(data),
+                        Kind::Trade => Binance::trade_fast(data),
+                        _ => continue,
+                    };
+                    let generic = match kind_of_stream(&stream) {
+                        Kind::Depth => venue.depth_generic(data, &mut b),
+                        Kind::BookTicker => Binance::book_ticker_generic(data),
+                        _ => Binance::trade_generic(data),
+                    }
+                    .unwrap();
+                    frames += 1;
+                    if let Some(fast) = fast {
+                        fast_hits += 1;
+                        assert_eq!(fast, generic, "{}", String::from_utf8_lossy(line));
+                        assert_eq!((a.bids, a.asks), (b.bids, b.asks));
+                    }
+                }
+                if path.to_string_lossy().contains("ethusdt") {
+                    assert!(fast_hits * 10 >= frames * 9, "{path:?}: fast path took {fast_hits} of {frames}");
+                }
             }
         }
     }
