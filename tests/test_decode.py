@@ -86,7 +86,11 @@ def test_wrong_symbols_are_clear_errors(exchange, symbol):
 def test_unknown_exchange_is_named():
     with pytest.raises(ValueError, match="nope.*binance"):
         tw.Decoder("nope")
-    assert set(tw.exchanges()) >= {"binance", "binanceusdm"}
+    # every exchange with a Python adapter has a Rust decoder
+    from tickwire import _core
+
+    assert set(tw.exchanges.exchange_ids()) <= set(_core.exchanges())
+    assert {"binance", "binanceusdm"} <= set(_core.exchanges())
 
 
 def test_book_of_an_unseen_symbol_is_a_key_error():
@@ -139,3 +143,52 @@ def test_unknown_streams_are_counted_not_errors():
     assert dec.feed(b'{"stream":"ethusdt@markPrice","data":{"e":"markPriceUpdate","E":1}}') == []
     assert dec.feed(b'{"e":"serverShutdown","E":1}') == []
     assert dec.stats()["ignored_frames"] == 2 and dec.stats()["bad_frames"] == 0
+
+
+def test_dispatch_delivers_what_feed_returns(ethusdt):
+    """dispatch() hands each event to its kind's handler, in frame order, exactly the events
+    feed() returns for the same frames."""
+    lines = ethusdt.lines()[:3000]
+    by_feed = []
+    dec = tw.Decoder(ethusdt.exchange)
+    dec.apply_snapshot({"binance": "ETH/USDT"}.get(ethusdt.exchange, "ETH/USDT:USDT"), ethusdt.snapshots[0].read_bytes(), 1)
+    for n, line in enumerate(lines):
+        by_feed += [repr(e) for e in dec.feed(line, n)]
+    got, kinds = [], {}
+    dec = tw.Decoder(ethusdt.exchange)
+    handler = lambda kind: (lambda ev: (got.append(repr(ev)), kinds.__setitem__(kind, kinds.get(kind, 0) + 1)))
+    dec.set_handlers(trade=handler("trade"), bbo=handler("bbo"), book=handler("book"))
+    dec.apply_snapshot({"binance": "ETH/USDT"}.get(ethusdt.exchange, "ETH/USDT:USDT"), ethusdt.snapshots[0].read_bytes(), 1)
+    delivered = sum(dec.dispatch(line, n) for n, line in enumerate(lines))
+    assert got == by_feed and delivered == len(got)
+    assert set(kinds) == {"trade", "bbo", "book"}
+
+
+def test_dispatch_wraps_handler_errors_and_keeps_delivering():
+    dec = tw.Decoder("binance")
+    seen = []
+
+    def bad(ev):
+        raise RuntimeError("boom")
+
+    dec.set_handlers(bbo=bad, default=seen.append)
+    ticker = b'{"u":7,"s":"ETHUSDT","b":"1","B":"2","a":"3","A":"4"}'
+    with pytest.raises(tw.CallbackError) as info:
+        dec.dispatch(ticker)
+    assert isinstance(info.value.__cause__, RuntimeError) and isinstance(info.value.event, tw.BBO)
+    trade = b'{"e":"trade","E":5,"s":"ETHUSDT","t":9,"p":"1.5","q":"2","T":4,"m":true}'
+    assert dec.dispatch(trade) == 1 and isinstance(seen[0], tw.Trade)  # default catches the rest
+    with pytest.raises(tw.FrameError):
+        dec.dispatch(b"{")  # decode errors are not CallbackErrors
+
+
+def test_a_handler_closing_over_its_decoder_is_collected():
+    import gc
+    import weakref
+
+    dec = tw.Decoder("binance")
+    dec.set_handlers(default=lambda ev: dec.stats())
+    ref = weakref.ref(dec)
+    del dec
+    gc.collect()
+    assert ref() is None

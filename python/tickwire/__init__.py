@@ -12,15 +12,19 @@ and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)`
 
 from __future__ import annotations
 
-from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Trade, exchanges, market_id
+from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Trade, market_id
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
-from .exceptions import AuthError, ChecksumMismatch, ExchangeError, FrameError, SequenceGap, TickwireError
+from .exceptions import (
+    AuthError, CallbackError, ChecksumMismatch, ExchangeError, FrameError, SequenceGap, TickwireError,
+)
+from .connection import ConnectionOptions, SubscriptionError
+from .feed import Feed, run
 from .replay import Replay, replay
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuthError", "BBO", "BadFrame", "Book", "BookUpdate", "Candle", "ChecksumMismatch", "Connected",
-    "ControlReply", "Decoder", "Disconnected", "ExchangeError", "FrameError", "GapDetected", "Replay",
-    "Resynced", "SequenceGap", "TickwireError", "Trade", "exchanges", "market_id", "replay",
+    "AuthError", "BBO", "CallbackError", "ConnectionOptions", "SubscriptionError", "BadFrame", "Book", "BookUpdate", "Candle", "ChecksumMismatch", "Connected",
+    "ControlReply", "Decoder", "Disconnected", "ExchangeError", "Feed", "FrameError", "GapDetected", "Replay",
+    "Resynced", "SequenceGap", "TickwireError", "Trade", "market_id", "replay", "run",
 ]

@@ -1,7 +1,7 @@
 """Type stub of the Rust extension module (hand-written; keep in step with rust/src/python/)."""
 
 from decimal import Decimal
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +91,17 @@ class Decoder:
     def apply_snapshot(
         self, symbol: str, payload: bytes | bytearray | memoryview, receive_ts: int | None = None
     ) -> list[BookUpdate]: ...
+    def set_handlers(
+        self,
+        *,
+        trade: Callable[[Trade], object] | None = None,
+        bbo: Callable[[BBO], object] | None = None,
+        book: Callable[[BookUpdate], object] | None = None,
+        candle: Callable[[Candle], object] | None = None,
+        control: Callable[[ControlReply], object] | None = None,
+        default: Callable[[Event], object] | None = None,
+    ) -> None: ...
+    def dispatch(self, payload: bytes | bytearray | memoryview, receive_ts: int | None = None) -> int: ...
     def register(self, symbol: str) -> str: ...
     def reset_book(self, symbol: str) -> None: ...
     def needs_snapshot(self, symbol: str) -> bool: ...

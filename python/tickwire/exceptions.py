@@ -60,3 +60,12 @@ class ExchangeError(TickwireError):
         self.code = code
         self.reason = reason
         self.request_id = request_id
+
+
+class CallbackError(TickwireError):
+    """A handler called by ``Decoder.dispatch`` raised. ``event`` is what it was given; the
+    original exception is ``__cause__``. The frame's other events were still delivered."""
+
+    def __init__(self, message: str, event: object = None):
+        super().__init__(message)
+        self.event = event

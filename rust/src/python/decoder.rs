@@ -8,6 +8,7 @@ use pyo3::exceptions::{PyBufferError, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
+use super::errors::CallbackError;
 use super::events;
 use crate::decoder::Decoder;
 use crate::event::{Event, RequestId};
@@ -44,12 +45,38 @@ fn with_bytes<R>(payload: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyRe
 /// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle`` or ``ControlReply``). Books follow Binance's
 /// "How to manage a local order book correctly": a book is usable once ``apply_snapshot`` has
 /// loaded the REST depth snapshot; deltas arriving before are buffered and replayed.
-#[pyclass(module = "tickwire._core", name = "Decoder")]
+#[pyclass(module = "tickwire._core", name = "Decoder", weakref)]
 pub struct PyDecoder {
     inner: Decoder,
     exchange: Py<PyString>,
     /// Interned unified symbol per symbol index, so events share one str object.
     names: Vec<Py<PyString>>,
+    handlers: Handlers,
+}
+
+/// Per-kind handlers of `dispatch`; `default` takes the kinds without their own.
+#[derive(Default)]
+struct Handlers {
+    trade: Option<Py<PyAny>>,
+    bbo: Option<Py<PyAny>>,
+    book: Option<Py<PyAny>>,
+    candle: Option<Py<PyAny>>,
+    control: Option<Py<PyAny>>,
+    default: Option<Py<PyAny>>,
+}
+
+impl Handlers {
+    #[inline]
+    fn for_event(&self, e: &Event) -> Option<&Py<PyAny>> {
+        let own = match e {
+            Event::Trade { .. } => &self.trade,
+            Event::Bbo { .. } => &self.bbo,
+            Event::BookUpdate { .. } => &self.book,
+            Event::Candle { .. } => &self.candle,
+            Event::Control { .. } => &self.control,
+        };
+        own.as_ref().or(self.default.as_ref())
+    }
 }
 
 impl PyDecoder {
@@ -143,7 +170,7 @@ impl PyDecoder {
     fn new(py: Python<'_>, exchange: &str, max_buffered: usize) -> PyResult<Self> {
         let mut inner = Decoder::new(exchange)?;
         inner.max_buffered = max_buffered.max(1);
-        Ok(Self { inner, exchange: PyString::intern(py, exchange).unbind(), names: Vec::new() })
+        Ok(Self { inner, exchange: PyString::intern(py, exchange).unbind(), names: Vec::new(), handlers: Handlers::default() })
     }
 
     /// The exchange id this decoder speaks.
@@ -165,6 +192,56 @@ impl PyDecoder {
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
         self.drain(py)
+    }
+
+    /// Set the handlers ``dispatch`` calls, one per event kind: ``trade`` (Trade), ``bbo`` (BBO),
+    /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply); ``default`` takes
+    /// every kind without its own. Each is a callable taking the event, or None. A kind with no
+    /// handler at all is not delivered by ``dispatch`` (``feed`` still returns everything).
+    #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, default = None))]
+    fn set_handlers(
+        &mut self,
+        trade: Option<Py<PyAny>>,
+        bbo: Option<Py<PyAny>>,
+        book: Option<Py<PyAny>>,
+        candle: Option<Py<PyAny>>,
+        control: Option<Py<PyAny>>,
+        default: Option<Py<PyAny>>,
+    ) {
+        self.handlers = Handlers { trade, bbo, book, candle, control, default };
+    }
+
+    /// Decode one frame like ``feed``, but hand each event straight to its handler (see
+    /// ``set_handlers``) instead of returning a list: the lowest-overhead path for a live
+    /// connection. Returns the number of events decoded.
+    ///
+    /// Raises ``FrameError`` / ``SequenceGap`` exactly as ``feed`` (before any handler runs);
+    /// ``CallbackError`` (``.event``, original exception as ``__cause__``) if a handler raised,
+    /// after the frame's remaining events were delivered.
+    #[pyo3(signature = (payload, receive_ts = None))]
+    fn dispatch<'py>(&mut self, py: Python<'py>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
+        let ts = receive_ts.unwrap_or_else(now_ns);
+        let inner = &mut self.inner;
+        with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
+        let mut events = std::mem::take(&mut self.inner.events);
+        let n = events.len();
+        let mut failure: Option<PyErr> = None;
+        for event in events.drain(..) {
+            let Some(handler) = self.handlers.for_event(&event).map(|h| h.clone_ref(py)) else { continue };
+            let object = self.to_py(py, event)?;
+            if let Err(e) = handler.call1(py, (object.clone_ref(py),)) {
+                if failure.is_none() {
+                    let wrapped = CallbackError::new_err((format!("handler {} raised: {e}", handler.bind(py)), object));
+                    wrapped.set_cause(py, Some(e));
+                    failure = Some(wrapped);
+                }
+            }
+        }
+        self.inner.events = events;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     /// Load a REST depth snapshot body (``GET /api/v3/depth`` or ``/fapi/v1/depth``) for unified
@@ -235,6 +312,19 @@ impl PyDecoder {
 
     fn __repr__(&self) -> String {
         format!("Decoder({:?}, symbols={})", self.inner.exchange(), self.inner.symbols().len())
+    }
+
+    // Handlers often close over their decoder: let the GC see (and break) such cycles.
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        let h = &self.handlers;
+        for handler in [&h.trade, &h.bbo, &h.book, &h.candle, &h.control, &h.default].into_iter().flatten() {
+            visit.call(handler)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.handlers = Handlers::default();
     }
 }
 

@@ -8,6 +8,7 @@ use crate::error::Error;
 
 pyo3::import_exception!(tickwire.exceptions, FrameError);
 pyo3::import_exception!(tickwire.exceptions, SequenceGap);
+pyo3::import_exception!(tickwire.exceptions, CallbackError);
 
 impl From<Error> for PyErr {
     #[cold]

@@ -1,0 +1,807 @@
+"""Live WebSocket connections: transport, heartbeat, reconnect, resync and rotation.
+
+This module knows no exchange by name; everything exchange-specific comes from an
+:class:`tickwire.exchanges.Adapter`. Vocabulary:
+
+- a :class:`Connection` is one *logical* connection: a fixed set of streams on one URL that must
+  stay delivered. It survives reconnects and rotations.
+- a :class:`Session` is one *physical* WebSocket (picows, on the running event loop) with its own
+  Rust ``Decoder`` (and therefore its own books) and its own control-message rate limiter.
+
+Per text frame exactly one ``decoder.feed(frame.get_payload_as_memoryview(), receive_ts)`` runs
+inside picows' ``on_ws_frame`` (the frame is only valid during that callback). Events go through
+``Connection._deliver``: control replies settle pending requests; market events are de-duplicated
+by the adapter's ordering keys (so two overlapping sessions merge into one stream without loss or
+repeats) and handed to the sink (the Feed).
+
+Policies, each a few lines below:
+
+- heartbeat: server PING frames are answered with a PONG echoing the payload, through the rate
+  limiter because exchanges count pongs (Binance spot: 5 client messages/s).
+- stale-data watchdog: no frame at all for ``stale_after`` seconds -> the socket is aborted.
+- reconnect: capped exponential backoff with full jitter (sleep uniform(0, min(cap, base*2^n))),
+  then resubscribe every registered stream and resync every book from a REST snapshot.
+- gaps: ``tw.SequenceGap`` from the decoder -> ``GapDetected``, REST snapshot (aiohttp),
+  ``decoder.apply_snapshot``, ``Resynced``.
+- bad frames: ``tw.FrameError`` -> counted, logged (rate-limited), skipped.
+- rotation: before the exchange's lifetime limit a second session is opened and subscribed; once
+  its books are in sync it becomes primary; the old one is closed after a short overlap. The
+  de-duplication keys make the overlap seamless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from time import time_ns
+from typing import Any, Callable, Iterable, Sequence
+
+import aiohttp
+from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
+
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .exceptions import ExchangeError, FrameError, SequenceGap
+from .exchanges import Adapter
+from .metrics import Counters
+
+__all__ = ["Connection", "ConnectionOptions", "Session", "RateLimiter", "SubscriptionError",
+           "full_jitter"]
+
+log = logging.getLogger("tickwire.connection")
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_PING = WSMsgType.PING
+_CLOSE = WSMsgType.CLOSE
+_CONT = WSMsgType.CONTINUATION
+
+
+class SubscriptionError(ExchangeError):
+    """The exchange rejected a subscribe request with an error reply.
+
+    Attributes: ``streams`` (stream names in the rejected request), ``code`` and ``reason`` (the
+    exchange's error code and text), ``request_id``. Fatal for the feed: the same request would
+    fail the same way.
+    """
+
+    def __init__(self, streams: Sequence[str], code: int | None, reason: str | None,
+                 request_id: Any = None) -> None:
+        self.streams = list(streams)
+        more = " ..." if len(self.streams) > 10 else ""
+        super().__init__(f"subscription rejected (code {code}): {reason}; streams: "
+                         f"{', '.join(self.streams[:10])}{more}", code, reason, request_id)
+
+
+def _log_sink_error(sink: Callable[[Any], None], ev: Any) -> None:
+    log.exception("event sink %r raised on %r", sink, ev)
+
+
+def full_jitter(attempt: int, base: float, cap: float) -> float:
+    """Seconds to sleep before retry number ``attempt`` (0-based): uniform(0, min(cap, base*2^attempt))."""
+    return random.uniform(0.0, min(cap, base * (2.0 ** min(attempt, 30))))
+
+
+class RateLimiter:
+    """Keeps client messages under an exchange limit of ``per_second`` messages per second.
+
+    It budgets 80 % of the limit over a window of ``window`` + 0.1 s: the exchange counts on
+    arrival, and network or event-loop jitter can bunch messages sent evenly (seen against the
+    simulator under load). ``reserve()`` books the next free slot and returns how many seconds to
+    wait before using it (0.0 = send now). Slots are booked in order, so nobody starves.
+    """
+
+    __slots__ = ("_n", "_window", "_slots")
+
+    def __init__(self, per_second: float, window: float = 1.0) -> None:
+        self._n = max(1, int(per_second * 0.8))
+        self._window = window + 0.1
+        self._slots: deque[float] = deque()
+
+    def reserve(self) -> float:
+        now = time.monotonic()
+        slots = self._slots
+        while slots and slots[0] <= now - self._window:
+            slots.popleft()
+        t = now if len(slots) < self._n else max(now, slots[-self._n] + self._window)
+        slots.append(t)
+        return t - now
+
+
+class ConnectionOptions:
+    """Tunables of a :class:`Connection` (seconds unless noted).
+
+    - ``stale_after``: watchdog timeout with no frame at all (default: the adapter's
+      ``limits.stale_after_s``).
+    - ``max_age``: rotate the connection before this age (default: adapter ``limits.lifetime_s``);
+      rotation starts at ``max_age - min(600, 0.2 * max_age)``.
+    - ``backoff_base`` / ``backoff_cap``: reconnect backoff (full jitter).
+    - ``connect_timeout``, ``ack_timeout``, ``snapshot_timeout``: per attempt.
+    - ``rotation_overlap``: how long both sessions run after the switch (events are merged).
+    - ``first_delta_wait``: before the first snapshot fetch, wait up to this long for the first
+      delta to be buffered (Binance: fetch the snapshot after the stream started).
+    """
+
+    def __init__(self, *, stale_after: float | None = None, max_age: float | None = None,
+                 backoff_base: float = 0.5, backoff_cap: float = 30.0,
+                 connect_timeout: float = 10.0, ack_timeout: float = 10.0,
+                 snapshot_timeout: float = 10.0, rotation_overlap: float = 1.0,
+                 first_delta_wait: float = 2.0) -> None:
+        self.stale_after = stale_after
+        self.max_age = max_age
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.connect_timeout = connect_timeout
+        self.ack_timeout = ack_timeout
+        self.snapshot_timeout = snapshot_timeout
+        self.rotation_overlap = rotation_overlap
+        self.first_delta_wait = first_delta_wait
+
+
+class _HttpStatus(Exception):
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Session(WSListener):
+    """One physical WebSocket with its own decoder, books and rate limiter (internal).
+
+    Created and driven by :class:`Connection`; ``closed`` is a future resolved with the close
+    reason (str) once the socket is gone.
+    """
+
+    def __init__(self, conn: "Connection", serial: int, role: str = "primary") -> None:
+        super().__init__()
+        from ._core import Decoder
+
+        self.conn = conn
+        self.serial = serial
+        self.role = role  # "primary" (connect, reconnect) or "rotation" (a quiet stand-by)
+        self._sub_pending: set[Any] = set()
+        self._sub_failed = False
+        self.decoder = Decoder(conn.adapter.decoder_id)
+        self.limiter = RateLimiter(conn.adapter.limits.control_msgs_per_s)
+        self.transport: Any = None
+        self.counters = conn.counters
+        self.pending: dict[Any, asyncio.Future] = {}
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.opened_at = time.monotonic()
+        self.last_rx_ns = time_ns()
+        self.sync_tasks: dict[str, asyncio.Task] = {}
+        self._reason: str | None = None
+        self._frag: bytearray | None = None
+        self._pong_payload: bytes | None = None
+        for sym in conn.symbols:  # the decoder maps market ids back to these unified symbols
+            self.decoder.register(sym)
+        self.buffered_at_open = self.decoder.stats().get("buffered_deltas", 0)
+        self._feed = self.decoder.feed
+        self._deliver = conn._deliver
+
+    # --- picows callbacks (hot path) ---------------------------------------------------------
+    def on_ws_connected(self, transport: Any) -> None:
+        self.transport = transport
+        self.last_rx_ns = time_ns()
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        # Hot path: one decoder call per complete text frame and nothing else; the decoder counts
+        # the frames (the watchdog reads that count instead of stamping every frame here).
+        if frame.msg_type is _TEXT and frame.fin:
+            try:
+                events = self._feed(frame.get_payload_as_memoryview(), time_ns())
+            except FrameError as exc:
+                self._bad_frame(exc, frame.payload_size)
+                return
+            except SequenceGap as exc:
+                self._gap(exc, time_ns())
+                return
+            for ev in events:
+                self._deliver(self, ev)
+        else:
+            self._other_frame(transport, frame)
+
+    def _other_frame(self, transport: Any, frame: Any) -> None:
+        mt = frame.msg_type
+        self.last_rx_ns = time_ns()
+        if mt == _PING:
+            self.counters.pings += 1
+            self._on_ping(frame.get_payload_as_bytes())  # a copy: the frame dies with this callback
+        elif mt == _CLOSE:
+            if self._reason is None:
+                code, why = frame.get_close_code(), frame.get_close_reason()
+                code = getattr(code, "value", code)
+                self._reason = f"server closed ({code}{' ' + why if why else ''})"
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+        elif mt == _BINARY and frame.fin:  # exchanges that compress send binary; Binance never does
+            try:
+                events = self._feed(frame.get_payload_as_memoryview(), self.last_rx_ns)
+            except FrameError as exc:
+                self._bad_frame(exc, frame.payload_size)
+                return
+            except SequenceGap as exc:
+                self._gap(exc, self.last_rx_ns)
+                return
+            for ev in events:
+                self._deliver(self, ev)
+        elif mt == _TEXT or mt == _BINARY or mt == _CONT:
+            self._fragment(frame)
+        # PONG and anything else: nothing to do (we do not ping).
+
+    def frames(self) -> int:
+        """Frames handed to the decoder so far (the decoder's own count)."""
+        return int(self.decoder.stats().get("frames", 0))
+
+    def on_ws_disconnected(self, transport: Any) -> None:
+        self._finish(self._reason or "connection lost")
+
+    # --- rare paths --------------------------------------------------------------------------
+    def _on_ping(self, payload: bytes) -> None:
+        """Answer with a pong echoing ``payload``. If a pong is still waiting for a rate-limit slot,
+        it is updated to echo this newer ping instead of queueing another (pongs count against the
+        exchange's message rate; an echo of the latest ping acknowledges the earlier ones)."""
+        if self._pong_payload is not None:
+            self._pong_payload = payload
+            return
+        self._pong_payload = payload
+        self.send_rate_limited(self._send_pong)
+
+    def _send_pong(self) -> None:
+        payload, self._pong_payload = self._pong_payload, None
+        if self.transport is not None:
+            self.transport.send_pong(payload)
+
+    def _fragment(self, frame: Any) -> None:
+        """Reassemble a fragmented message (exchanges rarely fragment; copying is fine here)."""
+        if frame.msg_type != _CONT:
+            self._frag = bytearray(frame.get_payload_as_memoryview())
+            return
+        if self._frag is None:
+            self._bad_frame(FrameError("continuation frame without a first fragment"), 0)
+            return
+        self._frag += frame.get_payload_as_memoryview()
+        if frame.fin:
+            data, self._frag = bytes(self._frag), None
+            ts = time_ns()
+            try:
+                events = self._feed(data, ts)
+            except FrameError as exc:
+                self._bad_frame(exc, len(data))
+                return
+            except SequenceGap as exc:
+                self._gap(exc, ts)
+                return
+            for ev in events:
+                self._deliver(self, ev)
+
+    def _bad_frame(self, exc: BaseException, size: int) -> None:
+        self.counters.bad_frames += 1
+        n = self.counters.bad_frames
+        if n <= 10 or n % 1000 == 0:  # log the first few, then sparsely
+            log.warning("%s: skipped bad frame #%d (%d bytes): %s", self.conn.name, n, size, exc)
+        self.conn._emit(BadFrame(self.conn.adapter.exchange_id, str(exc), time_ns()))
+
+    def _gap(self, exc: Exception, ts: int) -> None:
+        symbol = getattr(exc, "symbol", None) or (exc.args[0] if exc.args else None)
+        expected = getattr(exc, "expected", None)
+        received = getattr(exc, "received", None)
+        self.counters.gaps += 1
+        log.warning("%s: sequence gap on %s (expected %s, received %s); resyncing",
+                    self.conn.name, symbol, expected, received)
+        self.conn._emit(GapDetected(self.conn.adapter.exchange_id, symbol, expected, received, ts))
+        if symbol is not None:
+            self.start_sync(symbol, "gap")
+
+    def _finish(self, reason: str) -> None:
+        if self.closed.done():
+            return
+        self._reason = reason
+        self.conn._session_gone(self)
+        for task in self.sync_tasks.values():
+            task.cancel()
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"disconnected: {reason}"))
+        self.pending.clear()
+        self.closed.set_result(reason)
+
+    # --- control messages --------------------------------------------------------------------
+    def send_rate_limited(self, send: Callable[[], None]) -> float:
+        """Run ``send`` now or as soon as the rate limiter allows; returns the delay in seconds."""
+        delay = self.limiter.reserve()
+        self.counters.control_sent += 1
+        if delay <= 0.0:
+            send()
+        else:
+            asyncio.get_running_loop().call_later(delay, self._send_if_open, send)
+        return delay
+
+    def _send_if_open(self, send: Callable[[], None]) -> None:
+        if not self.closed.done():
+            send()
+
+    async def request(self, payload: bytes, request_id: Any) -> asyncio.Future:
+        """Send a control request (rate-limited) and return the future of its ``ControlReply``."""
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = fut
+        delay = self.send_rate_limited(lambda: self.transport.send(_TEXT, payload))
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return fut
+
+    def on_reply(self, reply: Any) -> None:
+        """Settle the pending request matching ``reply.request_id``; log unmatched errors.
+
+        An error reply without an id (Binance's doc shows ``{"code":3,"msg":..}`` for invalid
+        JSON) fails the oldest pending request rather than leaving it to time out."""
+        key = reply.request_id
+        if key is None and not reply.ok and self.pending:
+            key = next(iter(self.pending))
+        fut = self.pending.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(reply)
+            if key in self._sub_pending:
+                self._sub_pending.discard(key)
+                self._sub_failed |= not reply.ok
+                if not self._sub_pending and not self._sub_failed:
+                    # Announce now, inside the frame callback, so Connected precedes this
+                    # session's data in the event stream and book syncs start at once.
+                    self.conn._subscribed(self)
+        elif not reply.ok:
+            self.counters.control_errors += 1
+            log.warning("%s: unmatched error reply id=%r code=%r: %s", self.conn.name,
+                        reply.request_id, reply.code, reply.message)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def open(self, url: str, timeout: float) -> None:
+        """Connect the WebSocket (raises on failure or timeout)."""
+        await asyncio.wait_for(
+            ws_connect(lambda: self, url, enable_auto_pong=False, websocket_handshake_timeout=timeout,
+                       logger_name="tickwire"),
+            timeout)
+        self.opened_at = time.monotonic()
+        self.last_rx_ns = time_ns()
+
+    async def subscribe(self, streams: Sequence[str], per_message: int, timeout: float) -> None:
+        """Subscribe ``streams`` in batches and wait for every ack.
+
+        Raises :class:`SubscriptionError` on an error reply, ``TimeoutError`` without an ack,
+        ``ConnectionError`` if the socket drops meanwhile."""
+        adapter = self.conn.adapter
+        waits = []
+        for i in range(0, len(streams), per_message):
+            chunk = list(streams[i:i + per_message])
+            rid = self.conn._next_request_id()
+            self._sub_pending.add(rid)
+            fut = await self.request(adapter.subscribe_message(rid, chunk), rid)
+            waits.append((chunk, fut))
+        for chunk, fut in waits:
+            try:
+                reply = await asyncio.wait_for(fut, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"{self.conn.name}: no subscribe ack within {timeout} s") from None
+            if not reply.ok:
+                self.counters.control_errors += 1
+                raise SubscriptionError(chunk, reply.code, reply.message, reply.request_id)
+
+    def close(self, reason: str, graceful: bool = True) -> None:
+        """Close the socket (CLOSE frame then disconnect; ``graceful=False`` aborts at once)."""
+        if self._reason is None:
+            self._reason = reason
+        t = self.transport
+        if t is None:
+            self._finish(reason)
+            return
+        if graceful:
+            t.send_close(WSCloseCode.OK)
+            t.disconnect()
+        else:
+            t.disconnect(graceful=False)
+
+    # --- books -------------------------------------------------------------------------------
+    def start_sync(self, symbol: str, reason: str) -> asyncio.Task:
+        """Start (or join) the snapshot sync of ``symbol``; returns its task."""
+        task = self.sync_tasks.get(symbol)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._sync(symbol, reason))
+            self.sync_tasks[symbol] = task
+        return task
+
+    async def _sync(self, symbol: str, reason: str) -> None:
+        conn = self.conn
+        opts = conn.options
+        dec = self.decoder
+        if reason != "gap":
+            # Binance: fetch the snapshot only once the stream has started buffering deltas.
+            b0 = self.buffered_at_open
+            deadline = time.monotonic() + opts.first_delta_wait
+            while time.monotonic() < deadline and dec.stats().get("buffered_deltas", 1) <= b0:
+                await asyncio.sleep(0.01)
+        attempt = 0
+        while True:
+            url, params = conn.adapter.snapshot_request(symbol)
+            wait = None
+            try:
+                self.counters.snapshots += 1
+                body = await conn._fetch(url, params, opts.snapshot_timeout)
+                if self.closed.done():
+                    return
+                events = dec.apply_snapshot(symbol, body, time_ns())
+            except SequenceGap:
+                log.info("%s: snapshot for %s older than buffered deltas; fetching again",
+                         conn.name, symbol)
+            except _HttpStatus as exc:
+                wait = exc.retry_after
+                conn.last_error = f"snapshot {url}: {exc}"
+                log.warning("%s: snapshot for %s: %s", conn.name, symbol, exc)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FrameError) as exc:
+                conn.last_error = f"snapshot {url}: {exc!r}"
+                log.warning("%s: snapshot for %s failed: %r", conn.name, symbol, exc)
+            else:
+                if not dec.needs_snapshot(symbol):
+                    for ev in events:
+                        self._deliver(self, ev)
+                    if reason in ("gap", "reconnect"):
+                        self.counters.resyncs += 1
+                        conn._emit(Resynced(conn.adapter.exchange_id, symbol,
+                                            dec.book(symbol).sequence, time_ns()))
+                    return
+            attempt += 1
+            await asyncio.sleep(wait if wait is not None else
+                                full_jitter(attempt, 0.1, opts.backoff_cap))
+
+    def books_synced(self, symbols: Iterable[str]) -> bool:
+        """True when every book in ``symbols`` has applied a snapshot and waits for none."""
+        for s in symbols:
+            if self.decoder.needs_snapshot(s):
+                return False
+        return True
+
+
+class Connection:
+    """One logical connection: ``streams`` on ``adapter.ws_url(route)``, kept alive forever.
+
+    - ``adapter``: exchange hooks; ``route``: which endpoint of the adapter.
+    - ``streams``: exchange stream names to subscribe; ``symbols``: the unified symbols they
+      carry (registered with each decoder); ``book_symbols``: those whose L2 books this
+      connection keeps (synced from REST snapshots).
+    - ``sink(event)``: called synchronously for every delivered market or health event;
+      ``sinks``: optional per-event-type overrides (a dict the owner may update at any time),
+      ``on_sink_error(sink, event)``: called when a sink raises (default: log it).
+    - ``http``: a callable returning the shared ``aiohttp.ClientSession``.
+    - ``on_fatal(exc)``: called once when the connection gives up (a rejected subscription).
+
+    ``await start()`` launches it; ``ready`` resolves once the first session is subscribed and its
+    books are synced; ``await close()`` stops it. ``book(symbol)`` returns the ``tw.Book`` that
+    matches the last delivered ``BookUpdate``.
+    """
+
+    def __init__(self, *, name: str, adapter: Adapter, route: str, streams: Sequence[str],
+                 symbols: Sequence[str], book_symbols: Sequence[str], sink: Callable[[Any], None],
+                 http: Callable[[], aiohttp.ClientSession],
+                 on_fatal: Callable[[BaseException], None] | None = None,
+                 options: ConnectionOptions | None = None,
+                 sinks: dict[type, Callable[[Any], None]] | None = None,
+                 on_sink_error: Callable[[Callable[[Any], None], Any], None] | None = None) -> None:
+        from ._core import BookUpdate, ControlReply
+
+        self.name = name
+        self.adapter = adapter
+        self.route = route
+        self.url = adapter.ws_url(route)
+        self.streams = list(streams)
+        self.symbols = list(symbols)
+        self.book_symbols = list(book_symbols)
+        self.options = options or ConnectionOptions()
+        self.counters = Counters()
+        self._sink = sink
+        self._sinks = sinks if sinks is not None else {}
+        self._on_sink_error = on_sink_error or _log_sink_error
+        self._http = http
+        self._on_fatal = on_fatal
+        lim = adapter.limits
+        self.stale_after = self.options.stale_after or lim.stale_after_s
+        max_age = self.options.max_age or lim.lifetime_s
+        self.rotate_after = max_age - min(600.0, 0.2 * max_age)
+        self._ControlReply = ControlReply
+        self._BookUpdate = BookUpdate
+        # per event type: (ordering key getter, {symbol: last delivered key})
+        self._order: dict[type, tuple[Callable[[Any], Any], dict[str, Any]]] = {
+            t: (getter, {}) for t, getter in adapter.dedup_keys().items()}
+        self._book_src: dict[str, Any] = {}
+        self._primary: Session | None = None
+        self._sessions: set[Session] = set()
+        self._serial = 0
+        self._request_id = 0
+        self._closing = False
+        self._tasks: list[asyncio.Task] = []
+        self.ready: asyncio.Future | None = None
+        self.last_error: str | None = None
+        self._frames_closed = 0  # frames decoded by sessions that are gone
+        self._ever_connected = False
+
+    # --- delivery (hot path) -----------------------------------------------------------------
+    def _deliver(self, session: Session, ev: Any) -> None:
+        t = type(ev)
+        order = self._order.get(t)
+        if order is not None:  # (key getter, {symbol: last delivered key})
+            key = order[0](ev)
+            sym = ev.symbol
+            last = order[1].get(sym)
+            if last is not None and key <= last:
+                self.counters.duplicates += 1
+                return
+            order[1][sym] = key
+            if t is self._BookUpdate:
+                self._book_src[sym] = session.decoder
+        elif t is self._ControlReply:
+            session.on_reply(ev)
+            return
+        sink = self._sinks.get(t, self._sink)
+        try:
+            sink(ev)
+        except Exception:  # a user callback failed: never let it reach picows (it would disconnect)
+            self._on_sink_error(sink, ev)
+
+    def _emit(self, ev: Any) -> None:
+        self._sink(ev)
+
+    def _session_gone(self, session: Session) -> None:
+        self._frames_closed += session.frames()
+        if self._closing:
+            return  # keep the last books readable after close()
+        for sym, dec in self._book_src.items():
+            if dec is session.decoder:
+                # Its socket is gone: no more updates. Say so (``synced`` False) rather than
+                # serve it as live until the next session's book takes over.
+                dec.reset_book(sym)
+
+    def _adopt_books(self, session: Session, force: bool = False) -> None:
+        """Point ``book()`` at ``session``'s synced books where they are at least as new as what
+        was delivered, or unconditionally with ``force`` (rotation: before the old socket closes,
+        so a quiet book does not stay behind on it)."""
+        delivered = self._order.get(self._BookUpdate, (None, {}))[1]
+        for sym in self.book_symbols:
+            book = session.decoder.book(sym)
+            last = delivered.get(sym)
+            if book.synced and (force or last is None or (book.sequence or 0) >= last):
+                self._book_src[sym] = session.decoder
+
+    def _next_request_id(self) -> int:
+        self._request_id += 1
+        return self._request_id
+
+    # --- public ------------------------------------------------------------------------------
+    def book(self, symbol: str) -> Any:
+        """The ``tw.Book`` consistent with the last delivered ``BookUpdate`` of ``symbol``.
+
+        Before the first update: the current session's book. Raises ``KeyError`` if none exists."""
+        dec = self._book_src.get(symbol)
+        if dec is None:
+            if self._primary is None:
+                raise KeyError(symbol)
+            dec = self._primary.decoder
+        return dec.book(symbol)
+
+    def stats(self) -> dict[str, int]:
+        """:class:`Counters` as a dict, with ``frames`` summed over every session so far."""
+        out = self.counters.as_dict()
+        out["frames"] = self._frames_closed + sum(s.frames() for s in self._sessions
+                                                  if not s.closed.done())
+        return out
+
+    def decoder_stats(self) -> dict[str, int]:
+        """``decoder.stats()`` of the primary session (empty dict when disconnected)."""
+        s = self._primary
+        return dict(s.decoder.stats()) if s is not None else {}
+
+    @property
+    def connected(self) -> bool:
+        """True while a primary session is open."""
+        return self._primary is not None and not self._primary.closed.done()
+
+    async def start(self) -> None:
+        """Launch the supervisor and watchdog tasks (returns at once; see ``ready``)."""
+        loop = asyncio.get_running_loop()
+        self.ready = loop.create_future()
+        self._tasks = [loop.create_task(self._supervise(), name=f"{self.name} supervisor"),
+                       loop.create_task(self._watchdog(), name=f"{self.name} watchdog")]
+        for t in self._tasks:
+            t.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: %s crashed", self.name, task.get_name(), exc_info=task.exception())
+            self._fail(task.exception())
+
+    async def close(self) -> None:
+        """Stop reconnecting, close every session, wait briefly for the sockets to go."""
+        if self._closing:
+            return
+        self._closing = True
+        for t in self._tasks:
+            t.cancel()
+        sessions = list(self._sessions)
+        for s in sessions:
+            s.close("closed by client")
+        if sessions:
+            await asyncio.wait([asyncio.ensure_future(s.closed) for s in sessions], timeout=2.0)
+            for s in sessions:  # the peer did not finish the close handshake in time
+                if not s.closed.done():
+                    s.close("closed by client", graceful=False)
+                    s._finish("closed by client")
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ready is not None and not self.ready.done():
+            self.ready.cancel()
+
+    # --- supervision -------------------------------------------------------------------------
+    async def _open_session(self, role: str = "primary") -> Session:
+        self._serial += 1
+        s = Session(self, self._serial, role)
+        self._sessions.add(s)
+        s.closed.add_done_callback(lambda _f: self._sessions.discard(s))
+        opts = self.options
+        try:
+            await s.open(self.url, opts.connect_timeout)
+            await s.subscribe(self.streams, self.adapter.limits.streams_per_message, opts.ack_timeout)
+        except BaseException:
+            s.close("setup failed", graceful=False)
+            raise
+        return s
+
+    def _subscribed(self, s: Session) -> None:
+        """A session got every subscribe ack. A primary one takes over: Connected, book syncs."""
+        if s.role != "primary" or self._closing:
+            return
+        reconnect = self._ever_connected
+        self._ever_connected = True
+        self._primary = s
+        self.counters.connects += 1
+        if reconnect:
+            self.counters.reconnects += 1
+        self._emit(Connected(self.adapter.exchange_id, self.url, time_ns()))
+        syncs = [s.start_sync(sym, "reconnect" if reconnect else "start")
+                 for sym in self.book_symbols]
+        if not reconnect:
+            asyncio.get_running_loop().create_task(self._mark_ready(syncs))
+
+    async def _supervise(self) -> None:
+        opts = self.options
+        attempt = 0
+        while not self._closing:
+            try:
+                s = await self._open_session()
+            except SubscriptionError as exc:
+                self._fail(exc)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
+                attempt += 1
+                self.last_error = repr(exc)
+                log.warning("%s: connect to %s failed (%r); retry in %.2f s",
+                            self.name, self.url, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if self._primary is not s:  # closed or closing in between (see _subscribed)
+                self._primary = s
+            while True:  # follow the primary through rotations
+                cur = self._primary
+                rot = asyncio.get_running_loop().create_task(self._rotate_later(cur))
+                try:
+                    reason = await asyncio.shield(cur.closed)
+                finally:
+                    if self._primary is cur:
+                        rot.cancel()
+                if self._primary is not cur:
+                    continue  # rotated: the new primary is already live
+                break
+            self._primary = None
+            self._emit(Disconnected(self.adapter.exchange_id, self.url, reason, time_ns()))
+            if self._closing:
+                return
+            lived = time.monotonic() - cur.opened_at
+            attempt = 0 if lived > 30.0 else attempt + 1
+            delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
+            log.warning("%s: disconnected (%s); reconnecting in %.2f s", self.name, reason, delay)
+            await asyncio.sleep(delay)
+
+    async def _mark_ready(self, syncs: list[asyncio.Task]) -> None:
+        if syncs:
+            await asyncio.gather(*syncs, return_exceptions=True)
+        if self.ready is not None and not self.ready.done():
+            self.ready.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("%s: giving up: %s", self.name, exc)
+        if self.ready is not None and not self.ready.done():
+            self.ready.set_exception(exc)
+            self.ready.exception()  # mark retrieved; the Feed reports it
+        if self._on_fatal is not None:
+            self._on_fatal(exc)
+
+    async def _rotate_later(self, old: Session) -> None:
+        """Replace ``old`` by a fresh session before the exchange's lifetime limit, without a gap."""
+        opts = self.options
+        await asyncio.sleep(max(0.0, old.opened_at + self.rotate_after - time.monotonic()))
+        attempt = 0
+        new: Session | None = None
+        try:
+            while not old.closed.done():
+                try:
+                    new = await self._open_session("rotation")
+                    syncs = [new.start_sync(sym, "rotation") for sym in self.book_symbols]
+                    if syncs:
+                        await asyncio.gather(*syncs)
+                    if not new.books_synced(self.book_symbols) or new.closed.done():
+                        raise ConnectionError("rotation session lost its books")
+                    break
+                except (asyncio.CancelledError, SubscriptionError):
+                    raise
+                except Exception as exc:
+                    if new is not None:
+                        new.close("rotation failed", graceful=False)
+                        new = None
+                    attempt += 1
+                    log.warning("%s: rotation attempt failed (%r)", self.name, exc)
+                    await asyncio.sleep(full_jitter(attempt, opts.backoff_base, opts.backoff_cap))
+            if new is None or old.closed.done():
+                if new is not None:
+                    new.close("rotation aborted")
+                return
+            self._primary = new
+            self._adopt_books(new)
+            self.counters.rotations += 1
+            log.info("%s: rotated to session #%d (old age %.1f s)", self.name, new.serial,
+                     time.monotonic() - old.opened_at)
+            new_ref = new
+            new = None
+            # both sessions deliver for a moment; de-duplication merges them
+            await asyncio.sleep(opts.rotation_overlap)
+            if not new_ref.closed.done():
+                self._adopt_books(new_ref, force=True)
+            old.close("rotated")
+            del new_ref
+        except asyncio.CancelledError:
+            if new is not None:
+                new.close("rotation cancelled", graceful=False)
+            raise
+
+    async def _watchdog(self) -> None:
+        # Reads each session's frame count a few times per stale period instead of stamping
+        # every frame: the hot path stays free of bookkeeping.
+        stale_ns = int(self.stale_after * 1e9)
+        period = max(0.05, min(1.0, self.stale_after / 4))
+        seen: dict[Session, int] = {}
+        while True:
+            await asyncio.sleep(period)
+            now = time_ns()
+            for s in list(self._sessions):
+                if s.transport is None or s.closed.done():
+                    continue
+                n = s.frames()
+                if seen.get(s) != n:
+                    seen[s] = n
+                    s.last_rx_ns = max(s.last_rx_ns, now)
+                elif now - s.last_rx_ns > stale_ns:
+                    self.counters.stale += 1
+                    log.warning("%s: no frame for %.1f s; dropping the connection",
+                                self.name, (now - s.last_rx_ns) / 1e9)
+                    s.close(f"stale: no frame for {self.stale_after:g} s", graceful=False)
+            for s in [s for s in seen if s.closed.done()]:
+                del seen[s]
+
+    async def _fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
+        """GET ``url`` and return the raw body; raises ``_HttpStatus`` on non-200."""
+        http = self._http()
+        async with http.get(url, params=params,
+                            timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                ra = resp.headers.get("Retry-After")
+                raise _HttpStatus(resp.status, float(ra) if ra and ra.isdigit() else None)
+            return body

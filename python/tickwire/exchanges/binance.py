@@ -1,0 +1,199 @@
+"""Binance Spot (``binance``) and USD-M futures (``binanceusdm``) adapters.
+
+Every Binance-specific fact of the Python side lives here (see shared/docs/exchanges/binance.md):
+
+- Spot streams: ``wss://stream.binance.com:9443/stream`` (combined-stream envelope
+  ``{"stream":..,"data":..}``); REST snapshot ``https://api.binance.com/api/v3/depth``.
+- USD-M streams are split by route: ``/public/stream`` carries ``@depth*`` and ``@bookTicker``,
+  ``/market/stream`` carries trades and klines (an unrouted ``/ws`` silently drops market streams);
+  REST snapshot ``https://fapi.binance.com/fapi/v1/depth``.
+- Subscribe: ``{"method":"SUBSCRIBE","params":[...],"id":N}``, ack ``{"result":null,"id":N}``,
+  error ``{"error":{"code":..,"msg":..},"id":N}`` (the Rust decoder turns both into ``ControlReply``).
+- Limits: spot 5 client messages/s (pongs count), USD-M 10/s; 1024 streams per spot connection,
+  USD-M budgeted at 200 (two doc versions disagree); connections are cut after 24 h.
+- Heartbeat: the server pings (spot every 20 s, USD-M every 3 min); the pong must echo the payload.
+- Stream names use lowercase market ids; unified symbols follow ccxt: ``ETH/USDT`` (spot),
+  ``ETH/USDT:USDT`` (USD-M linear perpetual).
+
+A simulator differs from live only by base URL: ``BinanceSpot(base_url="http://127.0.0.1:PORT")``
+gives ``ws://127.0.0.1:PORT/stream`` and ``http://127.0.0.1:PORT/api/v3/depth``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from operator import attrgetter
+from typing import Any, Callable, Hashable, Sequence
+
+from . import Adapter, Limits, Subscription
+
+__all__ = ["BinanceSpot", "BinanceUsdm"]
+
+_ASSET = re.compile(r"^[A-Z0-9]{1,20}$")
+_KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+                    "1d", "3d", "1w", "1M")
+
+
+class _Binance(Adapter):
+    """Shared Binance logic. ``options`` keys (all optional):
+
+    - ``book_stream``: diff-depth suffix, spot ``"depth@100ms"`` (default) or ``"depth"`` (1 s);
+      USD-M ``"depth@0ms"`` (default, as in the packaged recording), ``"depth@100ms"``,
+      ``"depth@500ms"`` or ``"depth"`` (250 ms).
+    - ``trades_stream``: ``"trade"`` (default) or ``"aggTrade"``.
+    - ``candle_interval``: kline interval, default ``"1m"``.
+    - ``snapshot_limit``: REST depth ``limit``, default 1000.
+    """
+
+    channels = ("book", "trades", "bbo", "candles")
+    _book_streams: tuple[str, ...] = ()
+    _option_keys = {"book_stream", "trades_stream", "candle_interval", "snapshot_limit"}
+    _depth_path = ""
+    _spot = True
+
+    def __init__(self, base_url: str | None = None, urls: dict[str, str] | None = None,
+                 options: dict[str, Any] | None = None) -> None:
+        super().__init__(base_url=base_url, urls=urls, options=options)
+        unknown = set(self.options) - self._option_keys
+        if unknown:
+            raise ValueError(f"unknown {self.exchange_id} option(s) {sorted(unknown)}; "
+                             f"known: {sorted(self._option_keys)}")
+        self.book_stream = self.options.get("book_stream", self._book_streams[0])
+        if self.book_stream not in self._book_streams:
+            raise ValueError(f"book_stream {self.book_stream!r} not valid for {self.exchange_id}; "
+                             f"choose one of {list(self._book_streams)}")
+        self.trades_stream = self.options.get("trades_stream", "trade")
+        if self.trades_stream not in ("trade", "aggTrade"):
+            raise ValueError(f"trades_stream {self.trades_stream!r} invalid; use 'trade' or 'aggTrade'")
+        self.candle_interval = self.options.get("candle_interval", "1m")
+        if self.candle_interval not in _KLINE_INTERVALS:
+            raise ValueError(f"candle_interval {self.candle_interval!r} invalid; "
+                             f"Binance intervals: {', '.join(_KLINE_INTERVALS)}")
+        self.snapshot_limit = int(self.options.get("snapshot_limit", 1000))
+
+    # --- symbols ------------------------------------------------------------------------------
+    def market_id(self, symbol: str) -> str:
+        """``"ETH/USDT"`` -> ``"ETHUSDT"`` (spot); ``"ETH/USDT:USDT"`` -> ``"ETHUSDT"`` (USD-M).
+
+        Raises ``ValueError`` naming ``symbol`` when it is not a unified symbol of this market.
+        """
+        if not isinstance(symbol, str):
+            raise ValueError(f"symbol must be a string like 'ETH/USDT', got {symbol!r}")
+        base, sep, rest = symbol.partition("/")
+        quote, colon, settle = rest.partition(":")
+        hint = "'ETH/USDT'" if self._spot else "'ETH/USDT:USDT'"
+        if not sep or not _ASSET.match(base) or not _ASSET.match(quote):
+            upper = symbol.upper()
+            if upper != symbol and ("/" in upper):
+                raise ValueError(f"unknown symbol {symbol!r} for {self.exchange_id}: "
+                                 f"symbols are upper case, did you mean {upper!r}?")
+            raise ValueError(f"unknown symbol {symbol!r} for {self.exchange_id}: "
+                             f"use the unified form like {hint}")
+        if self._spot:
+            if colon:
+                raise ValueError(f"symbol {symbol!r} is a derivatives symbol; Binance USD-M "
+                                 f"perpetuals use exchange 'binanceusdm', spot symbols look like "
+                                 f"'{base}/{quote}'")
+        else:
+            if not colon:
+                raise ValueError(f"symbol {symbol!r} is a spot symbol; for exchange 'binanceusdm' "
+                                 f"write the perpetual as '{base}/{quote}:{quote}' "
+                                 f"(or use exchange 'binance' for spot)")
+            if settle != quote:
+                raise ValueError(f"unknown symbol {symbol!r} for binanceusdm: only linear "
+                                 f"perpetuals settled in the quote asset are supported "
+                                 f"(like '{base}/{quote}:{quote}')")
+        return base + quote
+
+    # --- streams ------------------------------------------------------------------------------
+    def _route(self, channel: str) -> str:
+        return "stream"
+
+    def _stream_suffix(self, channel: str) -> str:
+        if channel == "book":
+            return self.book_stream
+        if channel == "trades":
+            return self.trades_stream
+        if channel == "bbo":
+            return "bookTicker"
+        return "kline_" + self.candle_interval  # candles
+
+    def subscriptions(self, symbols: Sequence[str], channels: Sequence[str]) -> list[Subscription]:
+        """One :class:`Subscription` per (symbol, channel); stream ``"<marketid lowercase>@<suffix>"``.
+
+        Raises ``ValueError`` naming the first bad symbol or channel."""
+        for ch in channels:
+            self.check_channel(ch)
+        subs = []
+        for sym in symbols:
+            mid = self.market_id(sym).lower()
+            for ch in channels:
+                subs.append(Subscription(sym, ch, self._route(ch), f"{mid}@{self._stream_suffix(ch)}"))
+        return subs
+
+    def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
+        """``{"method":"SUBSCRIBE","params":[streams...],"id":request_id}`` as UTF-8 JSON."""
+        return json.dumps({"method": "SUBSCRIBE", "params": list(streams), "id": request_id},
+                          separators=(",", ":")).encode()
+
+    def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:
+        """``GET <rest>/api/v3/depth`` (spot) or ``/fapi/v1/depth`` (USD-M) with
+        ``symbol=<MARKETID>&limit=<snapshot_limit>``."""
+        return (self.rest_base_url + self._depth_path,
+                {"symbol": self.market_id(symbol), "limit": str(self.snapshot_limit)})
+
+    def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
+        """Binance ids grow strictly per stream: depth final id ``u``, trade id ``t`` (or aggregate
+        id ``a``), bookTicker ``u``; klines are ordered by (open time, event time)."""
+        from .._core import BBO, BookUpdate, Candle, Trade
+
+        return {
+            BookUpdate: attrgetter("sequence"),
+            Trade: attrgetter("trade_id"),
+            BBO: attrgetter("update_id"),
+            Candle: attrgetter("start_ts", "exchange_ts"),
+        }
+
+
+class BinanceSpot(_Binance):
+    """Binance Spot market data (exchange id ``"binance"``, decoder ``"binance"``)."""
+
+    exchange_id = "binance"
+    decoder_id = "binance"
+    ws_base = "wss://stream.binance.com:9443"
+    rest_base = "https://api.binance.com"
+    _depth_path = "/api/v3/depth"
+    _book_streams = ("depth@100ms", "depth")
+    limits = Limits(streams_per_connection=1024, streams_per_message=200, control_msgs_per_s=5,
+                    lifetime_s=24 * 3600, server_ping_interval_s=20, stale_after_s=45)
+
+    def ws_url(self, route: str) -> str:
+        """Combined-stream endpoint ``<ws>/stream`` (subscriptions are sent as JSON)."""
+        return self.ws_base_url + "/stream"
+
+
+class BinanceUsdm(_Binance):
+    """Binance USD-M futures market data (exchange id ``"binanceusdm"``, decoder ``"binanceusdm"``).
+
+    Routes: ``"public"`` (depth, bookTicker) -> ``<ws>/public/stream``; ``"market"`` (trades,
+    klines) -> ``<ws>/market/stream``; each route gets its own connection."""
+
+    exchange_id = "binanceusdm"
+    decoder_id = "binanceusdm"
+    ws_base = "wss://fstream.binance.com"
+    rest_base = "https://fapi.binance.com"
+    _depth_path = "/fapi/v1/depth"
+    _book_streams = ("depth@0ms", "depth@100ms", "depth@500ms", "depth")
+    _spot = False
+    limits = Limits(streams_per_connection=200, streams_per_message=200, control_msgs_per_s=10,
+                    lifetime_s=24 * 3600, server_ping_interval_s=180, stale_after_s=60)
+
+    def _route(self, channel: str) -> str:
+        return "public" if channel in ("book", "bbo") else "market"
+
+    def ws_url(self, route: str) -> str:
+        """``<ws>/public/stream`` or ``<ws>/market/stream``."""
+        if route not in ("public", "market"):
+            raise ValueError(f"unknown binanceusdm route {route!r}")
+        return f"{self.ws_base_url}/{route}/stream"

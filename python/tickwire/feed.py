@@ -1,0 +1,368 @@
+"""The public streaming API: :class:`Feed` and :func:`run`.
+
+```python
+import tickwire as tw
+
+async def main():
+    async with tw.Feed("binance", ["ETH/USDT"], channels=["book", "trades", "bbo"]) as feed:
+        async for event in feed:
+            if isinstance(event, tw.BookUpdate):
+                bids = feed.book("ETH/USDT").bids(10)   # numpy (k, 2) float64 [price, size]
+
+tw.run(main())
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import logging
+from collections import deque
+from typing import Any, Awaitable, Callable, Iterable, Sequence
+
+import aiohttp
+
+from .connection import Connection, ConnectionOptions, SubscriptionError
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .exchanges import Subscription, get_adapter
+
+__all__ = ["Feed", "run", "SubscriptionError", "ConnectionOptions", "BadFrame", "Connected",
+           "Disconnected", "GapDetected", "Resynced"]
+
+log = logging.getLogger("tickwire.feed")
+
+Callback = Callable[[Any], Any]
+
+
+class Feed:
+    """Live market data for ``symbols`` x ``channels`` of one exchange.
+
+    Arguments:
+      - ``exchange``: tickwire exchange id, ``"binance"`` (spot) or ``"binanceusdm"`` (USD-M).
+      - ``symbols``: unified symbols (one string or a list): ``"ETH/USDT"`` (spot),
+        ``"ETH/USDT:USDT"`` (USD-M perpetual).
+      - ``channels``: any of ``"book"`` (L2 diff book kept in Rust, ``BookUpdate`` markers),
+        ``"trades"`` (``Trade``), ``"bbo"`` (``BBO``), ``"candles"`` (``Candle``, 1m by default).
+      - ``on_book``, ``on_trade``, ``on_bbo``, ``on_candle``: called with each event of that kind;
+        ``on_event``: called with every event, health events included. Plain functions run inside
+        the frame callback (lowest latency: keep them short); ``async def`` callbacks are scheduled
+        as tasks (no ordering guarantee). An exception in a callback is logged and counted
+        (``stats()["callback_errors"]``), never fatal.
+      - ``base_url``: replace the live base URLs, e.g. a simulator's ``"http://127.0.0.1:PORT"``
+        (WebSocket and REST paths stay the live ones); ``urls``: ``{"ws": ..., "rest": ...}`` bases.
+      - ``options``: adapter choices (Binance: ``book_stream``, ``trades_stream``,
+        ``candle_interval``, ``snapshot_limit``).
+      - ``stale_after``: seconds without any frame before a connection is dropped and reopened;
+        ``max_connection_age``: seconds after which the exchange cuts a connection (rotation
+        happens before); ``connection_options``: every other tunable (:class:`ConnectionOptions`).
+      - ``start_timeout``: ``start()`` / ``async with`` waits this long for every connection to be
+        subscribed and every book synced.
+      - ``queue_size``: bound of the async-iteration queue (oldest events dropped and counted in
+        ``stats()["queue_dropped"]`` beyond it).
+
+    Events: market events from the core (``tw.Trade``, ``tw.BBO``, ``tw.BookUpdate``,
+    ``tw.Candle``; timestamps int ns since the Unix epoch) and health events from
+    ``tickwire.events``: ``Connected`` (socket open and subscribed), ``Disconnected`` (with a
+    reason; a reconnect follows), ``GapDetected`` (sequence break; the book is resynced),
+    ``Resynced`` (book rebuilt from a snapshot after a gap or a reconnect), ``BadFrame`` (a
+    malformed frame was skipped). They reach callbacks at once and the iterator in order. Without callbacks, every event is queued for ``async for``; with
+    callbacks, queuing starts when iteration starts.
+
+    Errors: ``ValueError`` naming the bad exchange, symbol, channel or option (raised here, before
+    any connection); from ``start()``: :class:`tickwire.connection.SubscriptionError` if the
+    exchange rejects a subscription, ``TimeoutError`` if not ready within ``start_timeout``. The
+    same ``SubscriptionError`` is raised from iteration if it happens later.
+    """
+
+    def __init__(self, exchange: str, symbols: str | Sequence[str],
+                 channels: str | Sequence[str] = ("book", "trades", "bbo"), *,
+                 on_book: Callback | None = None, on_trade: Callback | None = None,
+                 on_bbo: Callback | None = None, on_candle: Callback | None = None,
+                 on_event: Callback | None = None,
+                 base_url: str | None = None, urls: dict[str, str] | None = None,
+                 options: dict[str, Any] | None = None,
+                 stale_after: float | None = None, max_connection_age: float | None = None,
+                 connection_options: ConnectionOptions | None = None,
+                 start_timeout: float = 30.0, queue_size: int = 1_000_000) -> None:
+        self.adapter = get_adapter(exchange, base_url=base_url, urls=urls, options=options)
+        self.exchange = self.adapter.exchange_id
+        self.symbols = _as_list(symbols, "symbols")
+        self.channels = _as_list(channels, "channels")
+        self._subs: list[Subscription] = self.adapter.subscriptions(self.symbols, self.channels)
+        for name, cb in (("on_book", on_book), ("on_trade", on_trade), ("on_bbo", on_bbo),
+                         ("on_candle", on_candle), ("on_event", on_event)):
+            if cb is not None and not callable(cb):
+                raise ValueError(f"{name} must be callable, got {cb!r}")
+        opts = copy.copy(connection_options) if connection_options else ConnectionOptions()
+        if stale_after is not None:
+            if stale_after <= 0:
+                raise ValueError(f"stale_after must be > 0 seconds, got {stale_after!r}")
+            opts.stale_after = stale_after
+        if max_connection_age is not None:
+            if max_connection_age <= 0:
+                raise ValueError(f"max_connection_age must be > 0 seconds, got {max_connection_age!r}")
+            opts.max_age = max_connection_age
+        self._conn_options = opts
+        self.start_timeout = start_timeout
+        self._user_callbacks = {"book": on_book, "trade": on_trade, "bbo": on_bbo,
+                                "candle": on_candle}
+        self._on_event = _wrap(on_event, self) if on_event else None
+        self._has_callbacks = any(self._user_callbacks.values()) or on_event is not None
+        self._queue: deque = deque()
+        self._queue_size = queue_size
+        self._queue_on = not self._has_callbacks
+        self._queue_dropped = 0
+        self._waiter: asyncio.Future | None = None
+        self.callback_errors = 0
+        self._dispatch: dict[type, Callable[[Any], None]] = {}
+        self._fast: dict[type, Callable[[Any], None]] = {}  # shared with the connections
+        self._kinds: dict[type, str] = {}
+        self._conns: list[Connection] = []
+        self._book_conn: dict[str, Connection] = {}
+        self._http_session: aiohttp.ClientSession | None = None
+        self._fatal: BaseException | None = None
+        self._started = False
+        self._closed = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> "Feed":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open every connection, subscribe, sync books; returns when all are ready.
+
+        Raises ``SubscriptionError`` (rejected stream) or ``TimeoutError`` (not ready within
+        ``start_timeout``; the message names the connections and their last error). On failure
+        everything opened is closed again."""
+        if self._started:
+            raise RuntimeError("Feed already started")
+        self._started = True
+        from ._core import BBO, BookUpdate, Candle, Trade
+
+        self._kinds = {BookUpdate: "book", Trade: "trade", BBO: "bbo", Candle: "candle"}
+        for typ, kind in self._kinds.items():
+            cb = self._user_callbacks[kind]
+            if cb is not None:
+                self._dispatch[typ] = _wrap(cb, self)
+        self._rewire()
+        self._build_connections()
+        for conn in self._conns:
+            await conn.start()
+        ready = [c.ready for c in self._conns]
+        try:
+            done, pending = await asyncio.wait(ready, timeout=self.start_timeout)
+            if self._fatal is not None:
+                raise self._fatal
+            for fut in done:
+                if fut.exception() is not None:
+                    raise fut.exception()
+            if pending:
+                names = [f"{c.name} ({c.url}; last error: {c.last_error})"
+                         for c in self._conns if c.ready in pending]
+                raise TimeoutError(f"feed not ready within {self.start_timeout} s: "
+                                   f"{', '.join(names)}")
+        except BaseException:
+            await self.close()
+            raise
+
+    def _build_connections(self) -> None:
+        by_route: dict[str, list[Subscription]] = {}
+        for sub in self._subs:
+            by_route.setdefault(sub.route, []).append(sub)
+        per_conn = self.adapter.limits.streams_per_connection
+        for route, subs in by_route.items():
+            for i in range(0, len(subs), per_conn):
+                chunk = subs[i:i + per_conn]
+                books = [b for b in (self.adapter.book_symbol(s) for s in chunk) if b]
+                conn = Connection(
+                    name=f"{self.exchange}/{route}#{i // per_conn}", adapter=self.adapter,
+                    route=route, streams=[s.stream for s in chunk],
+                    symbols=list(dict.fromkeys(s.symbol for s in chunk)), book_symbols=books,
+                    sink=self._deliver, http=self._http, on_fatal=self._on_fatal,
+                    options=self._conn_options, sinks=self._fast,
+                    on_sink_error=self._callback_failed)
+                self._conns.append(conn)
+                for b in books:
+                    self._book_conn[b] = conn
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._http_session is None or self._http_session.closed:
+            self._http_session = aiohttp.ClientSession()
+        return self._http_session
+
+    def _on_fatal(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+        self._wake()
+
+    async def close(self) -> None:
+        """Close every connection and the HTTP session; iteration then ends. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.gather(*(c.close() for c in self._conns), return_exceptions=True)
+        if self._http_session is not None:
+            await self._http_session.close()
+        self._wake()
+
+    # --- delivery ----------------------------------------------------------------------------
+    def _deliver(self, ev: Any) -> None:
+        cb = self._dispatch.get(type(ev))
+        if cb is not None:
+            try:
+                cb(ev)
+            except Exception:
+                self._callback_failed(cb, ev)
+        if self._on_event is not None:
+            try:
+                self._on_event(ev)
+            except Exception:
+                self._callback_failed(self._on_event, ev)
+        if self._queue_on:
+            q = self._queue
+            if len(q) >= self._queue_size:
+                q.popleft()
+                self._queue_dropped += 1
+                if self._queue_dropped == 1:
+                    log.warning("event queue full (%d); dropping oldest events", self._queue_size)
+            q.append(ev)
+            w = self._waiter
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    def _rewire(self) -> None:
+        """Point each market event type straight at the user's callback when nothing else wants
+        it (no ``on_event``, no iteration): one Python call less per event on the hot path."""
+        self._fast.clear()
+        if self._on_event is not None or self._queue_on:
+            return
+        for typ in self._kinds:
+            self._fast[typ] = self._dispatch.get(typ, _ignore)
+
+    def _callback_failed(self, cb: Callable[[Any], Any], ev: Any) -> None:
+        self.callback_errors += 1
+        if self.callback_errors <= 10:  # a broken callback must not flood the log
+            log.exception("callback %r raised on %r", cb, ev)
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def __aiter__(self) -> "Feed":
+        if not self._queue_on:
+            self._queue_on = True
+            self._rewire()
+        return self
+
+    async def __anext__(self) -> Any:
+        q = self._queue
+        while True:
+            if q:
+                return q.popleft()
+            if self._fatal is not None:
+                raise self._fatal
+            if self._closed:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+    # --- state -------------------------------------------------------------------------------
+    def book(self, symbol: str) -> Any:
+        """The live ``tw.Book`` of ``symbol`` (Rust-owned; read ``best_bid``, ``bids(n)``, ...).
+
+        Consistent with the last ``BookUpdate`` delivered for it. Raises ``ValueError`` if the feed
+        has no ``"book"`` channel for ``symbol``, ``KeyError`` if no data arrived yet."""
+        conn = self._book_conn.get(symbol)
+        if conn is None:
+            if symbol not in self.symbols:
+                raise ValueError(f"symbol {symbol!r} is not in this feed ({', '.join(self.symbols)})")
+            raise ValueError(f"this feed has no 'book' channel (channels: {', '.join(self.channels)})")
+        try:
+            return conn.book(symbol)
+        except KeyError:
+            raise KeyError(f"no book data for {symbol!r} yet") from None
+
+    @property
+    def connected(self) -> bool:
+        """True when every connection has an open WebSocket."""
+        return bool(self._conns) and all(c.connected for c in self._conns)
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        """Every exchange stream of the feed (symbol, channel, route, stream name)."""
+        return list(self._subs)
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The feed's logical connections (one per route and per streams-per-connection chunk)."""
+        return list(self._conns)
+
+    def stats(self) -> dict[str, int]:
+        """Counters summed over connections (see :class:`tickwire.metrics.Counters`), the primary
+        decoders' ``stats()`` under ``"decoder_*"`` keys, plus ``queued``, ``queue_dropped`` and
+        ``callback_errors``."""
+        out: dict[str, int] = {}
+        for c in self._conns:
+            for k, v in c.stats().items():
+                out[k] = out.get(k, 0) + v
+            for k, v in c.decoder_stats().items():
+                if isinstance(v, int):
+                    out["decoder_" + k] = out.get("decoder_" + k, 0) + v
+        out["queued"] = len(self._queue)
+        out["queue_dropped"] = self._queue_dropped
+        out["callback_errors"] = self.callback_errors
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Feed({self.exchange!r}, {self.symbols!r}, channels={self.channels!r}, "
+                f"connected={self.connected})")
+
+
+def _as_list(value: str | Iterable[str], what: str) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    if not items:
+        raise ValueError(f"{what} must not be empty")
+    out: list[str] = []
+    for v in items:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _wrap(cb: Callback, feed: Feed) -> Callable[[Any], None]:
+    """Plain functions are called as they are (``Feed._deliver`` catches their errors);
+    ``async def`` callbacks are scheduled as tasks whose errors are logged and counted."""
+    if inspect.iscoroutinefunction(cb):
+        def call_async(ev: Any) -> None:
+            task = asyncio.get_running_loop().create_task(cb(ev))
+            task.add_done_callback(lambda t: _task_done(t, feed))
+        return call_async
+    return cb
+
+
+def _ignore(ev: Any) -> None:
+    pass
+
+
+def _task_done(task: asyncio.Task, feed: Feed) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        feed.callback_errors += 1
+        if feed.callback_errors <= 10:
+            log.error("async callback raised: %r", task.exception())
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    """Run ``coro`` to completion on a uvloop event loop (plain asyncio where uvloop is missing,
+    e.g. Windows) and return its result."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type]

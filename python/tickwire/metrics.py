@@ -1,0 +1,97 @@
+"""Counters and a cheap latency recorder for feeds and connections.
+
+Everything here is plain Python and allocation-free on the hot path (a counter bump, one array
+store). Durations are int nanoseconds unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from dataclasses import asdict, dataclass
+
+__all__ = ["Counters", "LatencyRecorder", "RateMeter"]
+
+
+@dataclass(slots=True)
+class Counters:
+    """Health counters of one logical connection (summed by ``Feed.stats()``).
+
+    frames: frames handed to the decoder (filled in by ``Connection.stats()`` from the decoders'
+    own counts, so the hot path does no counting); bad_frames: ``FrameError``s (skipped);
+    pings/pongs: server pings answered with pongs; control_sent: client messages sent (subscribes
+    and pongs, i.e. what the exchange rate-limits); gaps: ``SequenceGap``s; resyncs: books rebuilt
+    from a snapshot after a gap or reconnect; snapshots: REST snapshots fetched (retries included);
+    connects / reconnects / rotations / stale: connection lifecycle; duplicates: events dropped
+    because an equal-or-older copy was already delivered (reconnect or rotation overlap);
+    control_errors: error replies to our requests.
+    """
+
+    frames: int = 0
+    bad_frames: int = 0
+    pings: int = 0
+    control_sent: int = 0
+    gaps: int = 0
+    resyncs: int = 0
+    snapshots: int = 0
+    connects: int = 0
+    reconnects: int = 0
+    rotations: int = 0
+    stale: int = 0
+    duplicates: int = 0
+    control_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class LatencyRecorder:
+    """Keeps the last ``size`` samples (int ns) in a ring; percentiles on demand.
+
+    ``add(ns)`` is O(1); ``percentile(p)`` sorts a copy (call it a few times per second at most).
+    """
+
+    __slots__ = ("_buf", "_size", "_n")
+
+    def __init__(self, size: int = 65536) -> None:
+        self._buf = array("q", bytes(8 * size))
+        self._size = size
+        self._n = 0
+
+    def add(self, ns: int) -> None:
+        self._buf[self._n % self._size] = ns
+        self._n += 1
+
+    @property
+    def count(self) -> int:
+        """Samples recorded since creation (not only those still in the ring)."""
+        return self._n
+
+    def percentile(self, p: float) -> int | None:
+        """p in [0, 100]; None when empty. Nearest-rank over the samples in the ring."""
+        k = min(self._n, self._size)
+        if k == 0:
+            return None
+        data = sorted(self._buf[:k])
+        idx = min(k - 1, max(0, int(round(p / 100.0 * (k - 1)))))
+        return data[idx]
+
+
+class RateMeter:
+    """Events per second over a sliding window of about ``window_s`` seconds."""
+
+    __slots__ = ("_window", "_marks")
+
+    def __init__(self, window_s: float = 1.0) -> None:
+        self._window = window_s
+        self._marks: list[tuple[float, int]] = []
+
+    def rate(self, total: int) -> float:
+        """Feed the current running total; returns the rate over the window."""
+        now = time.monotonic()
+        self._marks.append((now, total))
+        while len(self._marks) > 2 and now - self._marks[1][0] >= self._window:
+            self._marks.pop(0)
+        t0, n0 = self._marks[0]
+        dt = now - t0
+        return (total - n0) / dt if dt > 0 else 0.0

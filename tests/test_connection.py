@@ -1,0 +1,342 @@
+"""The live connection layer against the local simulator, over real loopback WebSockets.
+
+Each scenario replays the packaged real ETHUSDT recording through ``Feed`` exactly as a live feed
+runs (the simulator differs from Binance only by base URL), injects one fault, and compares what
+the feed delivered with the recording itself:
+
+- trades and book tickers: by exchange id (trade ``t``, bookTicker ``u``), parsed here with the
+  stdlib, independent of the Rust decoder;
+- the final L2 book: against an offline replay of the whole recording from its recorded REST
+  snapshot (top 20 levels per side);
+- Binance's own oracle (DESIGN.md §5): when a BBO's ``update_id`` equals the book's sequence, the
+  book's best bid/ask must equal it.
+
+Every scenario runs under asyncio and under uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tickwire._core as core
+from tickwire.connection import Connection, ConnectionOptions, RateLimiter, SubscriptionError, full_jitter
+from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from tickwire.exchanges import get_adapter
+from tickwire.feed import Feed
+from tickwire.simulator import CloseAfter, Drop, Garbage, Lifetime, Simulator, Stall, packaged_recording
+
+SYMBOL = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
+DEPTH_STREAM = {"binance": "ethusdt@depth@100ms", "binanceusdm": "ethusdt@depth@0ms"}
+MARKETS = ["binance", "binanceusdm"]
+
+
+def _uvloop_run(coro):
+    import uvloop
+
+    return uvloop.run(coro)
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """Run a coroutine to completion on a fresh loop of the parametrized kind."""
+    return asyncio.run if request.param == "asyncio" else _uvloop_run
+
+
+# --- oracles --------------------------------------------------------------------------------
+_RECORDED: dict[str, tuple[list[int], list[int]]] = {}
+_BOOKS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def recorded_ids(market: str) -> tuple[list[int], list[int]]:
+    """(trade ids, bookTicker update ids) of the packaged recording, in recorded order."""
+    if market not in _RECORDED:
+        trades, bbos = [], []
+        for line in packaged_recording(market).lines:
+            msg = json.loads(line)
+            if msg["stream"].endswith("@trade"):
+                trades.append(msg["data"]["t"])
+            elif msg["stream"].endswith("@bookTicker"):
+                bbos.append(msg["data"]["u"])
+        _RECORDED[market] = (trades, bbos)
+    return _RECORDED[market]
+
+
+def final_book(market: str, depth: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``depth`` levels after an offline replay of the whole recording from its snapshot."""
+    if market not in _BOOKS:
+        rec = packaged_recording(market)
+        (snap,) = rec.snapshots.values()
+        dec = core.Decoder(market)
+        dec.register(SYMBOL[market])
+        for i, line in enumerate(rec.lines):
+            if i == snap.after_line:
+                dec.apply_snapshot(SYMBOL[market], snap.body)
+            dec.feed(line)
+        book = dec.book(SYMBOL[market])
+        assert book.synced
+        _BOOKS[market] = (book.bids(depth), book.asks(depth))
+    return _BOOKS[market]
+
+
+@dataclass
+class Outcome:
+    events: list[Any]
+    stats: dict[str, int]
+    bids: np.ndarray
+    asks: np.ndarray
+    synced: bool
+    bbo_checked: int = 0
+    bbo_mismatch: list[Any] = field(default_factory=list)
+    sim_connections: int = 0
+    finished_ts: int = 0  # when the simulator had published the whole recording (ns)
+
+    def of(self, cls: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, cls)]
+
+    def trade_ids(self) -> list[int]:
+        return [e.trade_id for e in self.of(core.Trade)]
+
+    def bbo_ids(self) -> list[int]:
+        return [e.update_id for e in self.of(core.BBO)]
+
+
+async def replay_through_feed(market: str, *, faults: list = (), future_faults: bool = False,
+                              speed: float | str = "max", sim_kwargs: dict | None = None,
+                              settle: float = 0.3, **feed_kwargs: Any) -> Outcome:
+    """Replay the packaged recording of ``market`` through a Feed on the simulator.
+
+    The replay starts once every connection of the feed has subscribed (so the recording starts
+    on all streams at once); ``faults`` are attached to those connections just before (their
+    message counts start at line 0; pick counts beyond the initial book sync) and with
+    ``future_faults`` to every later connection too. Returns what the feed delivered and its
+    final book."""
+    sym = SYMBOL[market]
+    async with Simulator(market, speed=speed, autostart=False, **(sim_kwargs or {})) as sim:
+        events: list[Any] = []
+        feed_ref: list[Feed] = []
+        out_checks = {"n": 0, "bad": []}
+
+        last_bbo: list[Any] = [None]
+
+        def check(bbo: Any) -> None:  # Binance oracle: book top == bookTicker at the same id
+            book = feed_ref[0].book(sym)
+            if bbo is not None and book.synced and book.sequence == bbo.update_id:
+                out_checks["n"] += 1
+                bb, ba = book.best_bid, book.best_ask
+                if bb != (bbo.bid_price, bbo.bid_size) or ba != (bbo.ask_price, bbo.ask_size):
+                    out_checks["bad"].append((bbo, bb, ba))
+
+        def on_bbo(ev: Any) -> None:
+            last_bbo[0] = ev
+            check(ev)
+
+        def on_book(ev: Any) -> None:
+            check(last_bbo[0])
+
+        feed = Feed(market, [sym], ["book", "trades", "bbo"], base_url=sim.rest_url,
+                    on_event=events.append, on_bbo=on_bbo, on_book=on_book, **feed_kwargs)
+        feed_ref.append(feed)
+        starting = asyncio.ensure_future(feed.start())
+        n_conns = len({s.route for s in feed.subscriptions})
+        await sim.wait_connections(n_conns, timeout=10)
+        while not starting.done() and not (
+                len(sim.connections) >= n_conns and all(c.subscriptions for c in sim.connections)):
+            await asyncio.sleep(0.005)
+        for f in faults:
+            sim.inject(f, future=future_faults)
+        sim.start_replay()
+        await asyncio.wait_for(starting, 30)
+        await sim.wait_finished(timeout=60)
+        finished_ts = time.time_ns()
+        await asyncio.sleep(settle)
+        book = feed.book(sym)
+        out = Outcome(list(events), feed.stats(), book.bids(20), book.asks(20), book.synced,
+                      out_checks["n"], out_checks["bad"], sim.total_connections, finished_ts)
+        await feed.close()
+        return out
+
+
+def assert_book_matches_recording(out: Outcome, market: str) -> None:
+    bids, asks = final_book(market)
+    assert out.synced
+    np.testing.assert_array_equal(out.bids, bids)
+    np.testing.assert_array_equal(out.asks, asks)
+    assert not out.bbo_mismatch, out.bbo_mismatch[:3]
+
+
+def assert_one_window_lost(got: list[int], want: list[int]) -> int:
+    """``got`` is ``want`` in order with no repeats, minus at most one contiguous window (what
+    the server published while no connection was subscribed). Returns the window size."""
+    assert len(got) == len(set(got)), "duplicates delivered"
+    assert got == sorted(got), "out of order"
+    if got == want:
+        return 0
+    i = 0
+    while i < len(got) and got[i] == want[i]:
+        i += 1
+    j = want.index(got[i]) if i < len(got) else len(want)
+    assert got[i:] == want[j:], "more than one window missing"
+    return j - i
+
+
+# --- scenarios ------------------------------------------------------------------------------
+@pytest.mark.parametrize("market", MARKETS)
+def test_clean_replay_delivers_everything_once(run, market):
+    out = run(replay_through_feed(market))
+    trades, bbos = recorded_ids(market)
+    assert out.trade_ids() == trades
+    assert out.bbo_ids() == bbos
+    assert_book_matches_recording(out, market)
+    assert out.bbo_checked > 0
+    assert len(out.of(Connected)) == (2 if market == "binanceusdm" else 1)
+    assert not out.of(Disconnected) and not out.of(GapDetected)
+    assert out.stats["control_errors"] == 0 and out.stats["bad_frames"] == 0
+
+
+@pytest.mark.parametrize("market", MARKETS)
+@pytest.mark.parametrize("abort", [False, True], ids=["close-frame", "tcp-abort"])
+def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
+    # Cut after 15000 messages: on USD-M only the /public connection (book + bbo) gets that far.
+    # (on USD-M the /market connection keeps the replay running, so the resync may come after
+    # the recording ended: do not wait long for a first delta then)
+    out = run(replay_through_feed(market, faults=[CloseAfter(15000, abort=abort)], settle=0.5,
+                                  connection_options=ConnectionOptions(backoff_base=0.05,
+                                                                       first_delta_wait=0.1)))
+    names = [type(e).__name__ for e in out.events if type(e).__module__ == "tickwire.events"]
+    n0 = 2 if market == "binanceusdm" else 1
+    assert names == ["Connected"] * n0 + ["Disconnected", "Connected", "Resynced"], names
+    assert out.stats["reconnects"] == 1 and out.stats["resyncs"] == 1
+    assert out.sim_connections == n0 + 1
+    trades, bbos = recorded_ids(market)
+    # Only what the server published while we were away is missing; nothing repeats.
+    lost_trades = assert_one_window_lost(out.trade_ids(), trades)
+    lost_bbos = assert_one_window_lost(out.bbo_ids(), bbos)
+    if market == "binance":  # the replay pauses while no connection is subscribed
+        assert lost_trades + lost_bbos < 5000
+    assert_book_matches_recording(out, market)
+
+
+def test_stall_is_caught_by_the_watchdog(run):
+    market = "binance"
+    t0 = time.monotonic()
+    out = run(replay_through_feed(market, faults=[Stall(seconds=5.0, after=8000)], speed=100,
+                                  stale_after=0.5,
+                                  connection_options=ConnectionOptions(backoff_base=0.05)))
+    disc = out.of(Disconnected)
+    assert len(disc) == 1 and disc[0].reason.startswith("stale"), disc
+    assert out.stats["stale"] == 1 and out.stats["reconnects"] == 1
+    assert out.of(Resynced)
+    assert_one_window_lost(out.trade_ids(), recorded_ids(market)[0])
+    assert_book_matches_recording(out, market)
+    assert time.monotonic() - t0 < 20
+
+
+@pytest.mark.parametrize("market", MARKETS)
+def test_dropped_message_is_a_gap_then_resynced(run, market):
+    out = run(replay_through_feed(market, faults=[Drop(stream=DEPTH_STREAM[market], skip=1000)],
+                                  speed=100))
+    kinds = [type(e) for e in out.events if type(e) in (GapDetected, Resynced)]
+    assert kinds == [GapDetected, Resynced]
+    gap = out.of(GapDetected)[0]
+    assert gap.symbol == SYMBOL[market] and gap.expected != gap.received
+    assert out.stats["gaps"] == 1 and out.stats["resyncs"] == 1
+    assert not out.of(Disconnected)
+    trades, bbos = recorded_ids(market)
+    assert out.trade_ids() == trades and out.bbo_ids() == bbos
+    assert_book_matches_recording(out, market)
+    seqs = [e.sequence for e in out.of(core.BookUpdate)]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+
+
+@pytest.mark.parametrize("market", MARKETS)
+def test_rotation_before_lifetime_limit_has_no_gap(run, market):
+    # The server cuts every connection after 2 s; the feed must rotate before that, seamlessly.
+    out = run(replay_through_feed(
+        market, faults=[Lifetime(seconds=2.0)], future_faults=True, speed=100,
+        max_connection_age=2.0,
+        connection_options=ConnectionOptions(rotation_overlap=0.1, first_delta_wait=0.2)))
+    assert out.stats["rotations"] >= 1
+    # (once the recording is over no data flows, so a rotation may then fail: not checked)
+    during = [e for e in out.of(Disconnected) if e.ts < out.finished_ts]
+    assert not out.of(GapDetected) and not during, out.events[-5:]
+    trades, bbos = recorded_ids(market)
+    assert out.trade_ids() == trades
+    assert out.bbo_ids() == bbos
+    assert_book_matches_recording(out, market)
+    seqs = [e.sequence for e in out.of(core.BookUpdate)]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_garbage_frames_are_counted_and_skipped(run, binary):
+    market = "binance"
+    out = run(replay_through_feed(market, faults=[Garbage(after=8000, binary=binary),
+                                                  Garbage(after=20000, payload=b"\xff\xfe{")]))
+    assert out.stats["bad_frames"] == 2
+    assert len(out.of(BadFrame)) == 2
+    assert not out.of(Disconnected) and not out.of(GapDetected)
+    trades, bbos = recorded_ids(market)
+    assert out.trade_ids() == trades and out.bbo_ids() == bbos
+    assert_book_matches_recording(out, market)
+
+
+def test_pings_are_answered_within_the_rate_limit(run):
+    # Server pings 10 times/s but allows 5 client messages/s (pongs count, as on Binance spot):
+    # pongs echo the payload and are paced, so neither the pong timeout nor the rate limit trips.
+    out = run(replay_through_feed("binance", speed=100,
+                                  sim_kwargs=dict(ping_interval=0.1, pong_timeout=1.5, rate_limit=5)))
+    assert out.stats["pings"] >= 20
+    assert not out.of(Disconnected), out.of(Disconnected)
+    assert out.trade_ids() == recorded_ids("binance")[0]
+
+
+def test_rejected_subscription_is_fatal_and_names_the_streams(run):
+    async def scenario():
+        async with Simulator("binance", speed="max") as sim:
+            adapter = get_adapter("binance", base_url=sim.rest_url)
+            conn = Connection(name="t", adapter=adapter, route="stream", streams=["not a stream!"],
+                              symbols=[], book_symbols=[], sink=lambda e: None, http=lambda: None)
+            await conn.start()
+            try:
+                with pytest.raises(SubscriptionError) as ei:
+                    await asyncio.wait_for(conn.ready, 10)
+                assert ei.value.code == 2 and "not a stream!" in str(ei.value)
+            finally:
+                await conn.close()
+    run(scenario())
+
+
+def test_reconnect_backoff_on_refused_connection(run):
+    async def scenario():
+        sim = Simulator("binance", speed="max")
+        await sim.start()
+        url = sim.rest_url
+        await sim.stop()  # nothing listens on that port any more
+        feed = Feed("binance", "ETH/USDT", "trades", base_url=url, start_timeout=1.0,
+                    connection_options=ConnectionOptions(backoff_base=0.05, backoff_cap=0.2))
+        with pytest.raises(TimeoutError) as ei:
+            await feed.start()
+        assert "binance/stream#0" in str(ei.value) and "last error" in str(ei.value)
+    run(scenario())
+
+
+# --- units ----------------------------------------------------------------------------------
+def test_rate_limiter_spaces_sends():
+    rl = RateLimiter(5)  # budgets 4 per 1.1 s
+    delays = [rl.reserve() for _ in range(10)]
+    assert delays[:4] == [0.0] * 4
+    assert all(1.05 < d < 1.2 for d in delays[4:8])
+    assert all(2.15 < d < 2.3 for d in delays[8:])
+
+
+def test_full_jitter_is_capped_and_grows():
+    assert all(0 <= full_jitter(0, 0.5, 30) <= 0.5 for _ in range(200))
+    assert all(0 <= full_jitter(50, 0.5, 30) <= 30 for _ in range(200))
+    assert max(full_jitter(6, 0.5, 30) for _ in range(500)) > 16
