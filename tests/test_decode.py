@@ -182,6 +182,19 @@ def test_dispatch_wraps_handler_errors_and_keeps_delivering():
         dec.dispatch(b"{")  # decode errors are not CallbackErrors
 
 
+def test_handlers_may_read_books_and_call_the_decoder(ethusdt):
+    """Handlers run after the decoder released its state: reading the book of the update being
+    delivered (the point of on_book) and re-entering the decoder both work."""
+    dec = tw.Decoder(ethusdt.exchange)
+    symbol = "ETH/USDT" if ethusdt.exchange == "binance" else "ETH/USDT:USDT"
+    tops = []
+    dec.set_handlers(book=lambda ev: tops.append((ev.sequence, dec.book(ev.symbol).sequence, dec.stats()["frames"])))
+    dec.apply_snapshot(symbol, ethusdt.snapshots[0].read_bytes())
+    for line in ethusdt.lines()[:2000]:
+        dec.dispatch(line)
+    assert tops and all(seq == book_seq for seq, book_seq, _ in tops)
+
+
 def test_a_handler_closing_over_its_decoder_is_collected():
     import gc
     import weakref

@@ -43,7 +43,10 @@ import aiohttp
 from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
-from .exceptions import ExchangeError, FrameError, SequenceGap
+from functools import partial
+
+from ._core import BBO, BookUpdate, Candle, Trade
+from .exceptions import CallbackError, ExchangeError, FrameError, SequenceGap
 from .exchanges import Adapter
 from .metrics import Counters
 
@@ -178,7 +181,7 @@ class Session(WSListener):
         for sym in conn.symbols:  # the decoder maps market ids back to these unified symbols
             self.decoder.register(sym)
         self.buffered_at_open = self.decoder.stats().get("buffered_deltas", 0)
-        self._feed = self.decoder.feed
+        self._dispatch = self.decoder.dispatch
         self._deliver = conn._deliver
 
     # --- picows callbacks (hot path) ---------------------------------------------------------
@@ -187,21 +190,48 @@ class Session(WSListener):
         self.last_rx_ns = time_ns()
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
-        # Hot path: one decoder call per complete text frame and nothing else; the decoder counts
-        # the frames (the watchdog reads that count instead of stamping every frame here).
+        # Hot path: one decoder call per complete text frame and nothing else. The decoder hands
+        # each event to its handler itself (see ``wire``) and counts the frames (the watchdog
+        # reads that count instead of stamping every frame here).
         if frame.msg_type is _TEXT and frame.fin:
             try:
-                events = self._feed(frame.get_payload_as_memoryview(), time_ns())
+                # receive_ts is stamped by the decoder (one clock read, no Python int per frame).
+                # A bytes copy, not a memoryview: measured end to end it is 3-4% faster (both
+                # allocate an object; bytes then take the decoder's cheapest path).
+                self._dispatch(frame.get_payload_as_bytes())
+            except CallbackError as exc:
+                self.conn._on_sink_error(exc, exc.event)
             except FrameError as exc:
                 self._bad_frame(exc, frame.payload_size)
-                return
             except SequenceGap as exc:
                 self._gap(exc, time_ns())
-                return
-            for ev in events:
-                self._deliver(self, ev)
         else:
             self._other_frame(transport, frame)
+
+    def _decode(self, payload: Any, ts: int, size: int) -> None:
+        """``on_ws_frame``'s work for the rare paths (binary and reassembled frames)."""
+        try:
+            self._dispatch(payload, ts)
+        except CallbackError as exc:
+            self.conn._on_sink_error(exc, exc.event)
+        except FrameError as exc:
+            self._bad_frame(exc, size)
+        except SequenceGap as exc:
+            self._gap(exc, ts)
+
+    def wire(self, guarded: bool) -> None:
+        """Set the decoder's handlers. While this is the only session, market events go straight
+        to the owner's sinks; while another session overlaps it (reconnect, rotation) everything
+        goes through ``Connection._deliver``, which drops what the other already delivered.
+        Book updates always take that path: it tracks which session's book ``book()`` shows."""
+        conn = self.conn
+        guarded_deliver = partial(conn._deliver, self)
+        if guarded:
+            direct = dict.fromkeys((Trade, BBO, Candle), guarded_deliver)
+        else:
+            direct = {t: conn._sinks.get(t, conn._sink) for t in (Trade, BBO, Candle)}
+        self.decoder.set_handlers(trade=direct[Trade], bbo=direct[BBO], candle=direct[Candle],
+                                  book=guarded_deliver, control=self.on_reply)
 
     def _other_frame(self, transport: Any, frame: Any) -> None:
         mt = frame.msg_type
@@ -217,16 +247,7 @@ class Session(WSListener):
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
         elif mt == _BINARY and frame.fin:  # exchanges that compress send binary; Binance never does
-            try:
-                events = self._feed(frame.get_payload_as_memoryview(), self.last_rx_ns)
-            except FrameError as exc:
-                self._bad_frame(exc, frame.payload_size)
-                return
-            except SequenceGap as exc:
-                self._gap(exc, self.last_rx_ns)
-                return
-            for ev in events:
-                self._deliver(self, ev)
+            self._decode(frame.get_payload_as_memoryview(), self.last_rx_ns, frame.payload_size)
         elif mt == _TEXT or mt == _BINARY or mt == _CONT:
             self._fragment(frame)
         # PONG and anything else: nothing to do (we do not ping).
@@ -265,17 +286,7 @@ class Session(WSListener):
         self._frag += frame.get_payload_as_memoryview()
         if frame.fin:
             data, self._frag = bytes(self._frag), None
-            ts = time_ns()
-            try:
-                events = self._feed(data, ts)
-            except FrameError as exc:
-                self._bad_frame(exc, len(data))
-                return
-            except SequenceGap as exc:
-                self._gap(exc, ts)
-                return
-            for ev in events:
-                self._deliver(self, ev)
+            self._decode(data, time_ns(), len(data))
 
     def _bad_frame(self, exc: BaseException, size: int) -> None:
         self.counters.bad_frames += 1
@@ -523,7 +534,7 @@ class Connection:
         self._frames_closed = 0  # frames decoded by sessions that are gone
         self._ever_connected = False
 
-    # --- delivery (hot path) -----------------------------------------------------------------
+    # --- delivery while sessions overlap, and of every book update ---------------------------
     def _deliver(self, session: Session, ev: Any) -> None:
         t = type(ev)
         order = self._order.get(t)
@@ -545,6 +556,13 @@ class Connection:
             sink(ev)
         except Exception:  # a user callback failed: never let it reach picows (it would disconnect)
             self._on_sink_error(sink, ev)
+
+    def rewire(self) -> None:
+        """Re-point every live session's handlers (after a session opened or closed, or the
+        owner changed ``sinks``): de-duplicating only while sessions overlap."""
+        guarded = len(self._sessions) > 1
+        for session in self._sessions:
+            session.wire(guarded)
 
     def _emit(self, ev: Any) -> None:
         self._sink(ev)
@@ -642,7 +660,8 @@ class Connection:
         self._serial += 1
         s = Session(self, self._serial, role)
         self._sessions.add(s)
-        s.closed.add_done_callback(lambda _f: self._sessions.discard(s))
+        self.rewire()
+        s.closed.add_done_callback(lambda _f: (self._sessions.discard(s), self.rewire()))
         opts = self.options
         try:
             await s.open(self.url, opts.connect_timeout)

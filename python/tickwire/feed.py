@@ -240,10 +240,11 @@ class Feed:
         """Point each market event type straight at the user's callback when nothing else wants
         it (no ``on_event``, no iteration): one Python call less per event on the hot path."""
         self._fast.clear()
-        if self._on_event is not None or self._queue_on:
-            return
-        for typ in self._kinds:
-            self._fast[typ] = self._dispatch.get(typ, _ignore)
+        if self._on_event is None and not self._queue_on:
+            for typ in self._kinds:
+                self._fast[typ] = self._dispatch.get(typ, _ignore)
+        for conn in self._conns:
+            conn.rewire()
 
     def _callback_failed(self, cb: Callable[[Any], Any], ev: Any) -> None:
         self.callback_errors += 1

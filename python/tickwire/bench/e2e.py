@@ -178,21 +178,24 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
 
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    state = {"n": 0, "t0": 0.0}
+    started: list[float] = []  # time of the first event
     clock, now_ns = time.perf_counter, time.time_ns
     last_kind, last_attr, last_id = _last_event()
 
-    def on_event(ev) -> None:
-        if latencies is not None:
+    if latencies is None:
+        def on_event(ev) -> None:
+            if not started:
+                started.append(clock())
+    else:
+        def on_event(ev) -> None:
             latencies.append(now_ns() - ev.receive_ts)
-        n = state["n"] = state["n"] + 1
-        if n == 1:
-            state["t0"] = clock()
+            if not started:
+                started.append(clock())
 
     def on_last_kind(ev) -> None:
         on_event(ev)
         if getattr(ev, last_attr) == last_id:
-            done.set_result(Run(feed.stats()["decoder_frames"], clock() - state["t0"]))
+            done.set_result(Run(feed.stats()["decoder_frames"], clock() - started[0]))
 
     callbacks = {f"on_{k}": on_event for k in ("book", "trade", "bbo")}
     callbacks[f"on_{last_kind}"] = on_last_kind

@@ -3,8 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::buffer::PyUntypedBuffer;
-use pyo3::exceptions::{PyBufferError, PyKeyError};
+use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
@@ -26,14 +25,25 @@ fn with_bytes<R>(payload: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyRe
     if let Ok(b) = payload.cast::<PyBytes>() {
         return Ok(f(b.as_bytes()));
     }
-    let buf = PyUntypedBuffer::get(payload)?;
-    if !buf.is_c_contiguous() {
-        return Err(PyBufferError::new_err("payload must be a contiguous bytes-like object"));
+    // The buffer protocol with the view on the stack: PyO3's PyBuffer boxes it, which costs more
+    // than the decode of a small frame.
+    let mut view = std::mem::MaybeUninit::<pyo3::ffi::Py_buffer>::uninit();
+    // SAFETY: plain C-API use; PyBUF_SIMPLE asks for a contiguous byte buffer, and the view is
+    // released below after `f`, the only user of the slice, has returned.
+    unsafe {
+        if pyo3::ffi::PyObject_GetBuffer(payload.as_ptr(), view.as_mut_ptr(), pyo3::ffi::PyBUF_SIMPLE) != 0 {
+            return Err(PyErr::fetch(payload.py()));
+        }
+        let mut view = view.assume_init();
+        let bytes: &[u8] = if view.buf.is_null() {
+            &[]
+        } else {
+            std::slice::from_raw_parts(view.buf as *const u8, view.len.max(0) as usize)
+        };
+        let result = f(bytes);
+        pyo3::ffi::PyBuffer_Release(&mut view);
+        Ok(result)
     }
-    // SAFETY: the buffer is held (so its memory stays valid and unmoved) for the whole call, and
-    // is C-contiguous of len_bytes() bytes.
-    let bytes = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
-    Ok(f(bytes))
 }
 
 /// Decodes one connection's frames for one exchange, keeping its L2 books.
@@ -219,16 +229,32 @@ impl PyDecoder {
     /// ``CallbackError`` (``.event``, original exception as ``__cause__``) if a handler raised,
     /// after the frame's remaining events were delivered.
     #[pyo3(signature = (payload, receive_ts = None))]
-    fn dispatch<'py>(&mut self, py: Python<'py>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
-        let inner = &mut self.inner;
-        with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
-        let mut events = std::mem::take(&mut self.inner.events);
-        let n = events.len();
+    fn dispatch<'py>(slf: &Bound<'py, Self>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
+        let py = slf.py();
+        // Decode and build the events under the borrow, then release it before any handler
+        // runs: handlers read books (`decoder.book(...)`) and may call the decoder again.
+        let mut first: Option<(Py<PyAny>, Py<PyAny>)> = None;
+        let mut more: Vec<(Py<PyAny>, Py<PyAny>)> = Vec::new(); // allocates only past one event
+        let n = {
+            let mut this = slf.borrow_mut();
+            let ts = receive_ts.unwrap_or_else(now_ns);
+            let inner = &mut this.inner;
+            with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
+            let mut events = std::mem::take(&mut this.inner.events);
+            let n = events.len();
+            for event in events.drain(..) {
+                let Some(handler) = this.handlers.for_event(&event).map(|h| h.clone_ref(py)) else { continue };
+                let object = this.to_py(py, event)?;
+                match first {
+                    None => first = Some((handler, object)),
+                    Some(_) => more.push((handler, object)),
+                }
+            }
+            this.inner.events = events;
+            n
+        };
         let mut failure: Option<PyErr> = None;
-        for event in events.drain(..) {
-            let Some(handler) = self.handlers.for_event(&event).map(|h| h.clone_ref(py)) else { continue };
-            let object = self.to_py(py, event)?;
+        for (handler, object) in first.into_iter().chain(more) {
             if let Err(e) = handler.call1(py, (object.clone_ref(py),)) {
                 if failure.is_none() {
                     let wrapped = CallbackError::new_err((format!("handler {} raised: {e}", handler.bind(py)), object));
@@ -237,7 +263,6 @@ impl PyDecoder {
                 }
             }
         }
-        self.inner.events = events;
         match failure {
             Some(e) => Err(e),
             None => Ok(n),
