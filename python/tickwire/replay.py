@@ -8,6 +8,7 @@ snapshots are separate JSON files.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence, Union
 
 from . import _core
-from .events import BadFrame, GapDetected, Resynced
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
 from .exceptions import FrameError, SequenceGap
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -199,6 +200,11 @@ def replay(
     return Replay(recording, exchange, snapshots, timestamps)
 
 
+# Feed-health and replay events (dataclasses) by their "type" in jsonl output.
+_HEALTH_TYPES = {GapDetected: "gap", Resynced: "resynced", BadFrame: "bad_frame", Connected: "connected",
+                 Disconnected: "disconnected"}
+
+
 def event_to_dict(event: Event, book_depth: int = 5, decoder: "_core.Decoder | None" = None) -> dict:
     """A JSON-ready dict of one event. A ``BookUpdate`` (given the ``decoder`` that owns the
     book) carries the best bid/ask ``[price, size]`` and the top ``book_depth`` levels per side.
@@ -229,12 +235,7 @@ def event_to_dict(event: Event, book_depth: int = 5, decoder: "_core.Decoder | N
     if isinstance(event, _core.ControlReply):
         return {"type": "control", "exchange": event.exchange, "request_id": event.request_id, "ok": event.ok,
                 "code": event.code, "message": event.message, "result": event.result, "receive_ts": event.receive_ts}
-    if isinstance(event, GapDetected):
-        return {"type": "gap", "exchange": event.exchange, "symbol": event.symbol, "expected": event.expected,
-                "received": event.received, "line": event.line, "ts": event.ts}
-    if isinstance(event, Resynced):
-        return {"type": "resynced", "exchange": event.exchange, "symbol": event.symbol,
-                "sequence": event.sequence, "ts": event.ts}
-    if isinstance(event, BadFrame):
-        return {"type": "bad_frame", "exchange": event.exchange, "error": event.error, "line": event.line, "ts": event.ts}
+    kind = _HEALTH_TYPES.get(type(event))
+    if kind is not None:
+        return {"type": kind, **dataclasses.asdict(event)}
     raise TypeError(f"not a tickwire event: {event!r}")
