@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use tickwire::book::{BookSide, Level};
+use tickwire::book::Level;
 use tickwire::exchanges::{venue, Levels, Message};
 use tickwire::{Decoder, L2Book};
 
@@ -124,7 +124,6 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("parse", |b| b.iter(|| tickwire::fixed::parse(black_box("2683.80000000"), "p")));
     g.finish();
-    let _ = BookSide::Bid;
 }
 
 criterion_group!(benches, bench);

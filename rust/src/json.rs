@@ -286,38 +286,18 @@ impl<'a> Cursor<'a> {
         }
         loop {
             // Fast path: `["price","size"]` exactly as exchanges write it.
-            if let Some(level) = self.plain_level(field) {
-                out.push(level);
-                match self.b.get(self.i) {
-                    Some(b',') => {
-                        self.i += 1;
-                        continue;
-                    }
-                    Some(b']') => {
-                        self.i += 1;
-                        return Ok(());
-                    }
-                    _ => {}
+            let level = match self.plain_level(field) {
+                Some(level) => level,
+                None => {
+                    self.expect(b'[', field)?;
+                    let price = self.fixed(field).map_err(|e| at_level(e, field, out.len(), 0))?;
+                    self.expect(b',', field)?;
+                    let size = self.fixed(field).map_err(|e| at_level(e, field, out.len(), 1))?;
+                    self.expect(b']', field)?;
+                    Level { price, size }
                 }
-                // anything else (whitespace, garbage): the general path below decides
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        continue;
-                    }
-                    Some(b']') => {
-                        self.i += 1;
-                        return Ok(());
-                    }
-                    _ => return Err(self.unexpected(field, b']')),
-                }
-            }
-            self.expect(b'[', field)?;
-            let price = self.fixed(field).map_err(|e| at_level(e, field, out.len(), 0))?;
-            self.expect(b',', field)?;
-            let size = self.fixed(field).map_err(|e| at_level(e, field, out.len(), 1))?;
-            self.expect(b']', field)?;
-            out.push(Level { price, size });
+            };
+            out.push(level);
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
