@@ -158,48 +158,52 @@ async def _orjson_bot(srv: ServerProcess) -> Run:
             transport.disconnect()
 
 
-def _last_event() -> tuple[str, str, int]:
-    """(callback kind, id attribute, id) of the recording's last frame, so a client knows it
-    has processed everything: how many book updates a Feed emits depends on when its REST
-    snapshot arrives (deltas older than it are stale), so counting events would not do."""
+def _ticker_and_trade_events() -> int:
+    """BBO + Trade events of the spot recording. Unlike book updates (how many a Feed emits
+    depends on when its REST snapshot arrives), every one of these is always delivered, and the
+    recording ends with one of them, so reaching this count means everything was processed."""
     import tickwire as tw
 
-    (ev,) = tw.Decoder("binance").feed(load_recording("spot").frames[-1])
-    if isinstance(ev, tw.BBO):
-        return "bbo", "update_id", ev.update_id
-    if isinstance(ev, tw.Trade):
-        return "trade", "trade_id", ev.trade_id
-    raise RuntimeError(f"unexpected last event {ev!r}")
+    rec = load_recording("spot")
+    dec = tw.Decoder("binance")
+    last = None
+    n = 0
+    for frame in rec.frames:
+        for last in dec.feed(frame):
+            n += isinstance(last, (tw.BBO, tw.Trade))
+    if not isinstance(last, (tw.BBO, tw.Trade)):
+        raise RuntimeError(f"the recording must end with a BBO or trade, not {last!r}")
+    return n
 
 
 async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
-    """tw.Feed on the simulator's base URL; every event to a plain callback."""
+    """tw.Feed on the simulator's base URL; every event to a plain callback that does what the
+    other clients do per message (count, compare), plus the latency sample when measuring it."""
     import tickwire as tw
 
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    started: list[float] = []  # time of the first event
+    total = _ticker_and_trade_events()
     clock, now_ns = time.perf_counter, time.time_ns
-    last_kind, last_attr, last_id = _last_event()
+    n = 0
+    t0 = 0.0
 
-    if latencies is None:
-        def on_event(ev) -> None:
-            if not started:
-                started.append(clock())
-    else:
-        def on_event(ev) -> None:
+    def on_message(ev) -> None:
+        nonlocal n, t0
+        if latencies is not None:
             latencies.append(now_ns() - ev.receive_ts)
-            if not started:
-                started.append(clock())
+        n += 1
+        if n == 1:
+            t0 = clock()
+        elif n == total:
+            done.set_result(Run(feed.stats()["decoder_frames"], clock() - t0))
 
-    def on_last_kind(ev) -> None:
-        on_event(ev)
-        if getattr(ev, last_attr) == last_id:
-            done.set_result(Run(feed.stats()["decoder_frames"], clock() - started[0]))
+    def on_book(ev) -> None:
+        if latencies is not None:
+            latencies.append(now_ns() - ev.receive_ts)
 
-    callbacks = {f"on_{k}": on_event for k in ("book", "trade", "bbo")}
-    callbacks[f"on_{last_kind}"] = on_last_kind
-    feed = tw.Feed("binance", ["ETH/USDT"], ["book", "trades", "bbo"], base_url=srv.rest_url, **callbacks)
+    feed = tw.Feed("binance", ["ETH/USDT"], ["book", "trades", "bbo"], base_url=srv.rest_url,
+                   on_book=on_book, on_trade=on_message, on_bbo=on_message)
     async with feed:
         return await asyncio.wait_for(done, 120)
 
