@@ -30,7 +30,9 @@ from tickwire.connection import Connection, ConnectionOptions, RateLimiter, Subs
 from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced
 from tickwire.exchanges import get_adapter
 from tickwire.feed import Feed
-from tickwire.simulator import CloseAfter, Drop, Garbage, Lifetime, Simulator, Stall, packaged_recording
+from tickwire.simulator import (
+    CloseAfter, Drop, Garbage, Lifetime, ServerShutdown, Simulator, Stall, packaged_recording,
+)
 
 SYMBOL = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
 DEPTH_STREAM = {"binance": "ethusdt@depth@100ms", "binanceusdm": "ethusdt@depth@0ms"}
@@ -108,6 +110,7 @@ class Outcome:
 
 
 async def replay_through_feed(market: str, *, faults: list = (), future_faults: bool = False,
+                              later_faults: tuple = (),
                               speed: float | str = "max", sim_kwargs: dict | None = None,
                               settle: float = 0.3, **feed_kwargs: Any) -> Outcome:
     """Replay the packaged recording of ``market`` through a Feed on the simulator.
@@ -115,8 +118,9 @@ async def replay_through_feed(market: str, *, faults: list = (), future_faults: 
     The replay starts once every connection of the feed has subscribed (so the recording starts
     on all streams at once); ``faults`` are attached to those connections just before (their
     message counts start at line 0; pick counts beyond the initial book sync) and with
-    ``future_faults`` to every later connection too. Returns what the feed delivered and its
-    final book."""
+    ``future_faults`` to every later connection too; ``later_faults`` are ``(line, fault)``
+    injected once the replay has published that many lines. Returns what the feed delivered
+    and its final book."""
     sym = SYMBOL[market]
     async with Simulator(market, speed=speed, autostart=False, **(sim_kwargs or {})) as sim:
         events: list[Any] = []
@@ -153,6 +157,9 @@ async def replay_through_feed(market: str, *, faults: list = (), future_faults: 
             sim.inject(f, future=future_faults)
         sim.start_replay()
         await asyncio.wait_for(starting, 30)
+        for line, fault in later_faults:
+            await sim.wait_position(line, timeout=30)
+            sim.inject(fault)
         await sim.wait_finished(timeout=60)
         finished_ts = time.time_ns()
         await asyncio.sleep(settle)
@@ -272,6 +279,23 @@ def test_rotation_before_lifetime_limit_has_no_gap(run, market):
     assert_book_matches_recording(out, market)
     seqs = [e.sequence for e in out.of(core.BookUpdate)]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+
+
+@pytest.mark.parametrize("market", MARKETS)
+def test_server_shutdown_notice_rotates_before_the_close(run, market):
+    # Binance announces maintenance with {"e":"serverShutdown"} and closes the connection a
+    # little later: the feed must move to a new connection at once, losing nothing.
+    out = run(replay_through_feed(
+        market, later_faults=((3000, ServerShutdown(grace=1.5)),), speed=60,
+        connection_options=ConnectionOptions(rotation_overlap=0.1, first_delta_wait=0.2)))
+    notices = out.of(core.Notice)
+    assert notices and {n.name for n in notices} == {"serverShutdown"}
+    assert out.stats["rotations"] >= 1 and out.stats["notices"] >= 1
+    assert not out.of(Disconnected) and not out.of(GapDetected), out.events[-5:]
+    trades, bbos = recorded_ids(market)
+    assert out.trade_ids() == trades
+    assert out.bbo_ids() == bbos
+    assert_book_matches_recording(out, market)
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])

@@ -141,8 +141,16 @@ def test_raw_frames_with_any_whitespace_or_key_order():
 def test_unknown_streams_are_counted_not_errors():
     dec = tw.Decoder("binance")
     assert dec.feed(b'{"stream":"ethusdt@markPrice","data":{"e":"markPriceUpdate","E":1}}') == []
-    assert dec.feed(b'{"e":"serverShutdown","E":1}') == []
+    assert dec.feed(b'{"e":"listStatus","E":1}') == []
     assert dec.stats()["ignored_frames"] == 2 and dec.stats()["bad_frames"] == 0
+
+
+def test_server_shutdown_notice():
+    """Binance's maintenance notice (binance.md §2) is an event, not noise: the connection
+    layer rotates on it."""
+    (ev,) = tw.Decoder("binanceusdm").feed(b'{"e":"serverShutdown","E":1700000000123}', 5)
+    assert isinstance(ev, tw.Notice)
+    assert (ev.name, ev.exchange_ts, ev.receive_ts) == ("serverShutdown", 1700000000123 * 1_000_000, 5)
 
 
 def test_dispatch_delivers_what_feed_returns(ethusdt):

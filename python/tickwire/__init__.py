@@ -12,7 +12,7 @@ and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)`
 
 from __future__ import annotations
 
-from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Trade, market_id
+from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice, Trade, market_id
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
 from .exceptions import (
     AuthError, CallbackError, ChecksumMismatch, ExchangeError, FrameError, SequenceGap, TickwireError,
@@ -25,6 +25,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthError", "BBO", "CallbackError", "ConnectionOptions", "SubscriptionError", "BadFrame", "Book", "BookUpdate", "Candle", "ChecksumMismatch", "Connected",
-    "ControlReply", "Decoder", "Disconnected", "ExchangeError", "Feed", "FrameError", "GapDetected", "Replay",
+    "ControlReply", "Decoder", "Disconnected", "ExchangeError", "Feed", "FrameError", "GapDetected", "Notice", "Replay",
     "Resynced", "SequenceGap", "TickwireError", "Trade", "market_id", "replay", "run",
 ]

@@ -68,7 +68,13 @@ class ControlReply:
     result: str | None
     receive_ts: int
 
-Event = Trade | BBO | BookUpdate | Candle | ControlReply
+class Notice:
+    exchange: str
+    name: str
+    exchange_ts: int | None
+    receive_ts: int
+
+Event = Trade | BBO | BookUpdate | Candle | ControlReply | Notice
 
 class Book:
     symbol: str
@@ -99,6 +105,7 @@ class Decoder:
         book: Callable[[BookUpdate], object] | None = None,
         candle: Callable[[Candle], object] | None = None,
         control: Callable[[ControlReply], object] | None = None,
+        notice: Callable[[Notice], object] | None = None,
         default: Callable[[Event], object] | None = None,
     ) -> None: ...
     def dispatch(self, payload: bytes | bytearray | memoryview, receive_ts: int | None = None) -> int: ...

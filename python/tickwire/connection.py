@@ -176,6 +176,7 @@ class Session(WSListener):
         self.last_rx_ns = time_ns()
         self.sync_tasks: dict[str, asyncio.Task] = {}
         self._reason: str | None = None
+        self.rotate_now = asyncio.Event()  # set by a shutdown notice: rotate without waiting
         self._frag: bytearray | None = None
         self._pong_payload: bytes | None = None
         for sym in conn.symbols:  # the decoder maps market ids back to these unified symbols
@@ -231,7 +232,16 @@ class Session(WSListener):
         else:
             direct = {t: conn._sinks.get(t, conn._sink) for t in (Trade, BBO, Candle)}
         self.decoder.set_handlers(trade=direct[Trade], bbo=direct[BBO], candle=direct[Candle],
-                                  book=guarded_deliver, control=self.on_reply)
+                                  book=guarded_deliver, control=self.on_reply, notice=self.on_notice)
+
+    def on_notice(self, notice: Any) -> None:
+        """A notice about this connection: passed on to the owner, and when the adapter says it
+        announces a close (Binance ``serverShutdown``), rotation to a new session starts now."""
+        self.counters.notices += 1
+        if notice.name in self.conn.adapter.rotate_on_notices and not self.rotate_now.is_set():
+            log.info("%s: %s notice on session #%d; rotating now", self.conn.name, notice.name, self.serial)
+            self.rotate_now.set()
+        self.conn._emit(notice)
 
     def _other_frame(self, transport: Any, frame: Any) -> None:
         mt = frame.msg_type
@@ -744,9 +754,14 @@ class Connection:
             self._on_fatal(exc)
 
     async def _rotate_later(self, old: Session) -> None:
-        """Replace ``old`` by a fresh session before the exchange's lifetime limit, without a gap."""
+        """Replace ``old`` by a fresh session before the exchange's lifetime limit (or as soon as
+        it announces a shutdown), without a gap."""
         opts = self.options
-        await asyncio.sleep(max(0.0, old.opened_at + self.rotate_after - time.monotonic()))
+        try:  # until the lifetime deadline, or at once on a shutdown notice
+            await asyncio.wait_for(old.rotate_now.wait(),
+                                   max(0.0, old.opened_at + self.rotate_after - time.monotonic()))
+        except asyncio.TimeoutError:
+            pass
         attempt = 0
         new: Session | None = None
         try:

@@ -24,7 +24,8 @@ class Counters:
     from a snapshot after a gap or reconnect; snapshots: REST snapshots fetched (retries included);
     connects / reconnects / rotations / stale: connection lifecycle; duplicates: events dropped
     because an equal-or-older copy was already delivered (reconnect or rotation overlap);
-    control_errors: error replies to our requests.
+    control_errors: error replies to our requests; notices: exchange notices about the
+    connection (e.g. a shutdown announcement, which starts a rotation).
     """
 
     frames: int = 0
@@ -40,6 +41,7 @@ class Counters:
     stale: int = 0
     duplicates: int = 0
     control_errors: int = 0
+    notices: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -235,6 +235,9 @@ def event_to_dict(event: Event, book_depth: int = 5, decoder: "_core.Decoder | N
     if isinstance(event, _core.ControlReply):
         return {"type": "control", "exchange": event.exchange, "request_id": event.request_id, "ok": event.ok,
                 "code": event.code, "message": event.message, "result": event.result, "receive_ts": event.receive_ts}
+    if isinstance(event, _core.Notice):
+        return {"type": "notice", "exchange": event.exchange, "name": event.name,
+                "exchange_ts": event.exchange_ts, "receive_ts": event.receive_ts}
     kind = _HEALTH_TYPES.get(type(event))
     if kind is not None:
         return {"type": kind, **dataclasses.asdict(event)}

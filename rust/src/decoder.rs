@@ -226,6 +226,7 @@ impl Decoder {
                 exchange_ts,
                 receive_ts,
             },
+            Message::Notice { name, exchange_ts } => Event::Notice { name: name.to_owned(), exchange_ts, receive_ts },
             Message::Control { request_id, ok, code, message, result } => {
                 Event::Control { request_id, ok, code, message, result, receive_ts }
             }

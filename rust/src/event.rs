@@ -64,6 +64,9 @@ pub enum Event {
         exchange_ts: i64,
         receive_ts: i64,
     },
+    /// An exchange notice about the connection itself (Binance `serverShutdown`: the server
+    /// will close it soon), so the owner can move to a new connection first.
+    Notice { name: String, exchange_ts: Option<i64>, receive_ts: i64 },
     /// A reply to a control request (subscribe ack or error).
     Control {
         request_id: Option<RequestId>,

@@ -74,12 +74,15 @@ class Adapter:
     Class attributes:
       ``exchange_id`` (tickwire id, lowercase), ``decoder_id`` (id passed to ``tw.Decoder``),
       ``channels`` (tickwire channel names supported), ``limits`` (:class:`Limits`),
-      ``ws_base``/``rest_base`` (live base URLs; a simulator differs only by these).
+      ``ws_base``/``rest_base`` (live base URLs; a simulator differs only by these),
+      ``rotate_on_notices`` (``Notice`` names that mean "this connection closes soon": the
+      connection moves to a new one at once, as it does before the lifetime limit).
     """
 
     exchange_id: str = ""
     decoder_id: str = ""
     channels: tuple[str, ...] = ()
+    rotate_on_notices: frozenset[str] = frozenset()
     limits: Limits
     ws_base: str = ""
     rest_base: str = ""

@@ -115,6 +115,7 @@ enum Kind {
     Trade,
     Kline,
     Control,
+    Notice,
     Other,
 }
 
@@ -181,6 +182,7 @@ fn kind_of_raw(data: &[u8]) -> Kind {
                     Ok("bookTicker") => Kind::BookTicker,
                     Ok("trade" | "aggTrade") => Kind::Trade,
                     Ok("kline") => Kind::Kline,
+                    Ok("serverShutdown") => Kind::Notice,
                     _ => Kind::Other,
                 }
             }
@@ -225,6 +227,7 @@ impl Binance {
             Kind::Trade => Self::trade(data),
             Kind::Kline => Self::kline(data),
             Kind::Control => Self::control(data),
+            Kind::Notice => Self::notice(data),
             Kind::Other => {
                 // Only a well-formed JSON object is something to ignore; anything else is malformed.
                 from_json::<std::collections::HashMap<Cow<'_, str>, serde::de::IgnoredAny>>(frame)?;
@@ -470,6 +473,23 @@ impl Binance {
             closed: b.x,
             exchange_ts: k.event_time * MS,
         })
+    }
+
+    /// `{"e":"serverShutdown","E":<ms>}`: the server will close this connection soon.
+    fn notice(data: &[u8]) -> Result<Message<'_>, Error> {
+        let (mut name, mut event_time) = (None, None);
+        let mut c = Cursor::new(data);
+        c.begin_object()?;
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"e" => name = Some(c.str("e")?),
+                b"E" => event_time = Some(c.i64("E")? * MS),
+                _ => c.skip_value("json")?,
+            }
+        }
+        c.end()?;
+        Ok(Message::Notice { name: required(name, "e")?, exchange_ts: event_time })
     }
 
     fn control<'a>(data: &'a [u8]) -> Result<Message<'a>, Error> {

@@ -90,7 +90,9 @@ pub enum Message<'a> {
         message: Option<String>,
         result: Option<String>,
     },
-    /// Valid, but nothing tickwire decodes (a stream it does not know, a notice).
+    /// A notice about the connection (Binance `serverShutdown`).
+    Notice { name: &'a str, exchange_ts: Option<i64> },
+    /// Valid, but nothing tickwire decodes (a stream it does not know).
     Ignored,
 }
 

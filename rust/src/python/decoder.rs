@@ -48,11 +48,11 @@ fn with_bytes<R>(payload: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyRe
 
 /// Decodes one connection's frames for one exchange, keeping its L2 books.
 ///
-/// ``Decoder(exchange)`` with an exchange id from ``tickwire.exchanges()`` ("binance" for Spot,
+/// ``Decoder(exchange)`` with an exchange id from ``tickwire._core.exchanges()`` ("binance" for Spot,
 /// "binanceusdm" for USDⓈ-M futures); ValueError names an unknown id.
 ///
 /// Per frame call ``feed(payload)``; it returns the events the frame carried (usually one:
-/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle`` or ``ControlReply``). Books follow Binance's
+/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply`` or ``Notice``). Books follow Binance's
 /// "How to manage a local order book correctly": a book is usable once ``apply_snapshot`` has
 /// loaded the REST depth snapshot; deltas arriving before are buffered and replayed.
 #[pyclass(module = "tickwire._core", name = "Decoder", weakref)]
@@ -72,6 +72,7 @@ struct Handlers {
     book: Option<Py<PyAny>>,
     candle: Option<Py<PyAny>>,
     control: Option<Py<PyAny>>,
+    notice: Option<Py<PyAny>>,
     default: Option<Py<PyAny>>,
 }
 
@@ -84,6 +85,7 @@ impl Handlers {
             Event::BookUpdate { .. } => &self.book,
             Event::Candle { .. } => &self.candle,
             Event::Control { .. } => &self.control,
+            Event::Notice { .. } => &self.notice,
         };
         own.as_ref().or(self.default.as_ref())
     }
@@ -130,6 +132,9 @@ impl PyDecoder {
                     exchange, symbol, interval, start_ts, end_ts, open, high, low, close, volume, trades, closed, exchange_ts, receive_ts,
                 };
                 Py::new(py, e)?.into_any()
+            }
+            Event::Notice { name, exchange_ts, receive_ts } => {
+                Py::new(py, events::Notice { exchange, name, exchange_ts, receive_ts })?.into_any()
             }
             Event::Control { request_id, ok, code, message, result, receive_ts } => {
                 let request_id = match request_id {
@@ -205,10 +210,12 @@ impl PyDecoder {
     }
 
     /// Set the handlers ``dispatch`` calls, one per event kind: ``trade`` (Trade), ``bbo`` (BBO),
-    /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply); ``default`` takes
+    /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply), ``notice``
+    /// (Notice); ``default`` takes
     /// every kind without its own. Each is a callable taking the event, or None. A kind with no
     /// handler at all is not delivered by ``dispatch`` (``feed`` still returns everything).
-    #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, default = None))]
+    #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, default = None))]
+    #[allow(clippy::too_many_arguments)]
     fn set_handlers(
         &mut self,
         trade: Option<Py<PyAny>>,
@@ -216,9 +223,10 @@ impl PyDecoder {
         book: Option<Py<PyAny>>,
         candle: Option<Py<PyAny>>,
         control: Option<Py<PyAny>>,
+        notice: Option<Py<PyAny>>,
         default: Option<Py<PyAny>>,
     ) {
-        self.handlers = Handlers { trade, bbo, book, candle, control, default };
+        self.handlers = Handlers { trade, bbo, book, candle, control, notice, default };
     }
 
     /// Decode one frame like ``feed``, but hand each event straight to its handler (see
@@ -342,7 +350,7 @@ impl PyDecoder {
     // Handlers often close over their decoder: let the GC see (and break) such cycles.
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         let h = &self.handlers;
-        for handler in [&h.trade, &h.bbo, &h.book, &h.candle, &h.control, &h.default].into_iter().flatten() {
+        for handler in [&h.trade, &h.bbo, &h.book, &h.candle, &h.control, &h.notice, &h.default].into_iter().flatten() {
             visit.call(handler)?;
         }
         Ok(())

@@ -227,6 +227,27 @@ impl Candle {
     }
 }
 
+/// A notice the exchange sent about the connection itself: ``name`` is its own word for it
+/// (Binance ``"serverShutdown"``: this connection will be closed soon, move to a new one).
+#[pyclass(module = "tickwire._core", frozen)]
+pub struct Notice {
+    #[pyo3(get)]
+    pub exchange: Py<PyString>,
+    #[pyo3(get)]
+    pub name: String,
+    #[pyo3(get)]
+    pub exchange_ts: Option<i64>,
+    #[pyo3(get)]
+    pub receive_ts: i64,
+}
+
+#[pymethods]
+impl Notice {
+    fn __repr__(&self) -> String {
+        format!("Notice({} {} ts={:?})", self.exchange, self.name, self.exchange_ts)
+    }
+}
+
 /// The exchange's reply to a control request (SUBSCRIBE ack or error). `request_id` is the id
 /// the request carried (int, str or None); `ok` is False for an error reply with `code`/`message`;
 /// `result` is the raw JSON of a non-null result (LIST_SUBSCRIPTIONS).
