@@ -199,6 +199,44 @@ mod tests {
         }
     }
 
+    /// The plain digit-by-digit reading, as a reference for the parser's fast paths.
+    fn reference(s: &str) -> Option<i64> {
+        let (neg, body) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        let all_digits = |t: &str| t.bytes().all(|c| c.is_ascii_digit());
+        if !all_digits(int) || !all_digits(frac) || (int.is_empty() && frac.is_empty()) || body.starts_with("..") {
+            return None;
+        }
+        if frac.len() > DECIMALS as usize && frac[DECIMALS as usize..].bytes().any(|c| c != b'0') {
+            return None;
+        }
+        let mut v: i128 = 0;
+        for c in int.bytes() {
+            v = v.checked_mul(10)?.checked_add((c - b'0') as i128)?;
+        }
+        for k in 0..DECIMALS as usize {
+            v = v.checked_mul(10)?.checked_add(frac.as_bytes().get(k).map_or(0, |c| (c - b'0') as i128))?;
+        }
+        let v = if neg { -v } else { v };
+        i64::try_from(v).ok().filter(|v| *v != i64::MIN)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_digit_by_digit_reference(s in "-?[0-9]{0,14}(\\.[0-9]{0,12})?", tail in "[\",\\]a-z]{0,3}") {
+            let expected = reference(&s);
+            proptest::prop_assert_eq!(parse(&s, "p").ok(), expected, "{}", s);
+            // As a prefix of JSON text: the value and exactly the number's length.
+            let text = format!("{s}{tail}");
+            if let Some(v) = expected {
+                proptest::prop_assert_eq!(parse_prefix(text.as_bytes(), "p").ok(), Some((v, s.len())));
+            }
+        }
+    }
+
     #[test]
     fn formats_round_trip() {
         for s in ["2683.8", "0.00000001", "7", "-0.5", "0", "92233720368.54775807"] {
