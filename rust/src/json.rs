@@ -279,9 +279,7 @@ impl<'a> Cursor<'a> {
     /// An array of `["price","size"]` pairs, appended to `out` as fixed point.
     #[inline]
     pub fn levels(&mut self, out: &mut Vec<Level>, field: &'static str) -> Result<(), Error> {
-        self.expect(b'[', field)?;
-        if self.peek() == Some(b']') {
-            self.i += 1;
+        if !self.begin_array(field)? {
             return Ok(());
         }
         loop {
@@ -298,14 +296,36 @@ impl<'a> Cursor<'a> {
                 }
             };
             out.push(level);
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.unexpected(field, b']')),
+            if !self.more_elements(field)? {
+                return Ok(());
             }
+        }
+    }
+
+    /// Enter an array: true if it has elements (false: `[]` consumed whole).
+    #[inline]
+    fn begin_array(&mut self, field: &str) -> Result<bool, Error> {
+        self.expect(b'[', field)?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After an array element: true if another follows (`,` consumed), false at the end (`]`).
+    #[inline]
+    fn more_elements(&mut self, field: &str) -> Result<bool, Error> {
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(true)
+            }
+            Some(b']') => {
+                self.i += 1;
+                Ok(false)
+            }
+            _ => Err(self.unexpected(field, b']')),
         }
     }
 
@@ -349,22 +369,13 @@ impl<'a> Cursor<'a> {
                 Ok(())
             }
             Some(b'[') => {
-                self.i += 1;
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
+                if self.begin_array(field)? {
                     self.skip(field, depth + 1)?;
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.unexpected(field, b']')),
+                    while self.more_elements(field)? {
+                        self.skip(field, depth + 1)?;
                     }
                 }
+                Ok(())
             }
             Some(b't' | b'f') => self.bool(field).map(|_| ()),
             Some(b'n') if self.b[self.i..].starts_with(b"null") => {
