@@ -98,6 +98,7 @@ class Outcome:
     bbo_mismatch: list[Any] = field(default_factory=list)
     sim_connections: int = 0
     finished_ts: int = 0  # when the simulator had published the whole recording (ns)
+    listeners: set = field(default_factory=set)  # who ran on_ws_frame: FrameSink or Session
 
     def of(self, cls: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, cls)]
@@ -164,8 +165,10 @@ async def replay_through_feed(market: str, *, faults: list = (), future_faults: 
         finished_ts = time.time_ns()
         await asyncio.sleep(settle)
         book = feed.book(sym)
+        listeners = {type(s.on_ws_frame.__self__).__name__ for c in feed.connections for s in c._sessions}
         out = Outcome(list(events), feed.stats(), book.bids(20), book.asks(20), book.synced,
-                      out_checks["n"], out_checks["bad"], sim.total_connections, finished_ts)
+                      out_checks["n"], out_checks["bad"], sim.total_connections, finished_ts,
+                      listeners)
         await feed.close()
         return out
 
@@ -205,6 +208,26 @@ def test_clean_replay_delivers_everything_once(run, market):
     assert len(out.of(Connected)) == (2 if market == "binanceusdm" else 1)
     assert not out.of(Disconnected) and not out.of(GapDetected)
     assert out.stats["control_errors"] == 0 and out.stats["bad_frames"] == 0
+    assert out.listeners == {"FrameSink"}  # frames decoded in place by Rust
+
+
+def test_python_listener_survives_the_same_faults(run, monkeypatch):
+    # With a picows whose WSFrame layout the Rust build does not know, sessions keep the Python
+    # on_ws_frame: it must handle garbage (text and binary) and a gap exactly as well.
+    import tickwire.connection
+
+    monkeypatch.setattr(tickwire.connection, "_frame_sink", lambda *a: None)
+    market = "binance"
+    out = run(replay_through_feed(market, faults=[Garbage(after=8000), Garbage(after=12000, binary=True),
+                                                  Drop(stream=DEPTH_STREAM[market], skip=1000)],
+                                  speed=100))
+    assert out.listeners == {"Session"}
+    assert out.stats["bad_frames"] == 2 and len(out.of(BadFrame)) == 2
+    assert [type(e) for e in out.events if type(e) in (GapDetected, Resynced)] == [GapDetected, Resynced]
+    assert not out.of(Disconnected)
+    trades, bbos = recorded_ids(market)
+    assert out.trade_ids() == trades and out.bbo_ids() == bbos
+    assert_book_matches_recording(out, market)
 
 
 @pytest.mark.parametrize("market", MARKETS)

@@ -8,11 +8,12 @@ This module knows no exchange by name; everything exchange-specific comes from a
 - a :class:`Session` is one *physical* WebSocket (picows, on the running event loop) with its own
   Rust ``Decoder`` (and therefore its own books) and its own control-message rate limiter.
 
-Per text frame exactly one ``decoder.feed(frame.get_payload_as_memoryview(), receive_ts)`` runs
-inside picows' ``on_ws_frame`` (the frame is only valid during that callback). Events go through
-``Connection._deliver``: control replies settle pending requests; market events are de-duplicated
-by the adapter's ordering keys (so two overlapping sessions merge into one stream without loss or
-repeats) and handed to the sink (the Feed).
+Per complete text frame exactly one decoder call runs inside picows' ``on_ws_frame`` (the frame
+is only valid during that callback): Rust's ``FrameSink`` reads the frame in place and the decoder
+hands each event to its handler. While one session is live, market events go straight to the
+owner's sinks; while two overlap (reconnect, rotation) they go through ``Connection._deliver``,
+which de-duplicates by the adapter's ordering keys so the two merge into one stream without loss
+or repeats. Control replies settle pending requests.
 
 Policies, each a few lines below:
 
@@ -150,6 +151,24 @@ class _HttpStatus(Exception):
         self.retry_after = retry_after
 
 
+_sink_failure_logged = False
+
+
+def _frame_sink(decoder: Any, other: Callable, on_error: Callable) -> Any:
+    """A Rust ``FrameSink`` for this decoder, or None (logged once) if this picows' WSFrame
+    layout is not the one the extension was built against."""
+    global _sink_failure_logged
+    from ._core import FrameSink
+
+    try:
+        return FrameSink(decoder, other, on_error)
+    except RuntimeError as exc:
+        if not _sink_failure_logged:
+            _sink_failure_logged = True
+            log.warning("%s; frames are decoded through the slower Python listener", exc)
+        return None
+
+
 class Session(WSListener):
     """One physical WebSocket with its own decoder, books and rate limiter (internal).
 
@@ -184,6 +203,12 @@ class Session(WSListener):
         self.buffered_at_open = self.decoder.stats().get("buffered_deltas", 0)
         self._dispatch = self.decoder.dispatch
         self._deliver = conn._deliver
+        # The hot path in Rust: complete text frames are read straight from picows' WSFrame and
+        # decoded in place (see FrameSink); this instance attribute shadows the Python
+        # ``on_ws_frame`` below, which stays as the path for a picows whose layout differs.
+        sink = _frame_sink(self.decoder, self._other_frame, self._frame_error)
+        if sink is not None:
+            self.on_ws_frame = sink.on_ws_frame
 
     # --- picows callbacks (hot path) ---------------------------------------------------------
     def on_ws_connected(self, transport: Any) -> None:
@@ -191,34 +216,36 @@ class Session(WSListener):
         self.last_rx_ns = time_ns()
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
-        # Hot path: one decoder call per complete text frame and nothing else. The decoder hands
-        # each event to its handler itself (see ``wire``) and counts the frames (the watchdog
-        # reads that count instead of stamping every frame here).
+        # The Python twin of FrameSink.on_ws_frame (used only when picows' frame layout is not
+        # the one the Rust build reads): one decoder call per complete text frame. The decoder
+        # hands each event to its handler itself (see ``wire``), stamps receive_ts and counts
+        # the frames (the watchdog reads that count instead of stamping every frame here).
         if frame.msg_type is _TEXT and frame.fin:
             try:
-                # receive_ts is stamped by the decoder (one clock read, no Python int per frame).
-                # A bytes copy, not a memoryview: measured end to end it is 3-4% faster (both
-                # allocate an object; bytes then take the decoder's cheapest path).
                 self._dispatch(frame.get_payload_as_bytes())
-            except CallbackError as exc:
-                self.conn._on_sink_error(exc, exc.event)
-            except FrameError as exc:
-                self._bad_frame(exc, frame.payload_size)
-            except SequenceGap as exc:
-                self._gap(exc, time_ns())
+            except (CallbackError, FrameError, SequenceGap) as exc:
+                self._frame_error(exc, frame.payload_size, time_ns())
         else:
             self._other_frame(transport, frame)
+
+    def _frame_error(self, exc: Exception, size: int, ts: int) -> None:
+        """What the decoder raised for one frame: a handler's failure, a bad frame (counted,
+        logged, skipped) or a sequence gap (resync)."""
+        if isinstance(exc, CallbackError):
+            self.conn._on_sink_error(exc, exc.event)
+        elif isinstance(exc, FrameError):
+            self._bad_frame(exc, size)
+        elif isinstance(exc, SequenceGap):
+            self._gap(exc, ts)
+        else:
+            raise exc
 
     def _decode(self, payload: Any, ts: int, size: int) -> None:
         """``on_ws_frame``'s work for the rare paths (binary and reassembled frames)."""
         try:
             self._dispatch(payload, ts)
-        except CallbackError as exc:
-            self.conn._on_sink_error(exc, exc.event)
-        except FrameError as exc:
-            self._bad_frame(exc, size)
-        except SequenceGap as exc:
-            self._gap(exc, ts)
+        except (CallbackError, FrameError, SequenceGap) as exc:
+            self._frame_error(exc, size, ts)
 
     def wire(self, guarded: bool) -> None:
         """Set the decoder's handlers. While this is the only session, market events go straight

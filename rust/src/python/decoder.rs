@@ -14,7 +14,7 @@ use crate::event::{Event, RequestId};
 use crate::exchanges::{venue, VENUES};
 use crate::fixed;
 
-fn now_ns() -> i64 {
+pub(super) fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
@@ -170,6 +170,46 @@ impl PyDecoder {
         list
     }
 
+    /// `dispatch` on a byte slice: decode and build the events under the borrow, then release
+    /// it before any handler runs (handlers read books and may call the decoder again). The
+    /// slice is not touched once the handlers start, so it may be a buffer that is only valid
+    /// for the caller's frame callback.
+    pub(super) fn dispatch_bytes(slf: &Bound<'_, Self>, bytes: &[u8], ts: i64) -> PyResult<usize> {
+        let py = slf.py();
+        let mut first: Option<(Py<PyAny>, Py<PyAny>)> = None;
+        let mut more: Vec<(Py<PyAny>, Py<PyAny>)> = Vec::new(); // allocates only past one event
+        let n = {
+            let mut this = slf.borrow_mut();
+            this.inner.feed(bytes, ts)?;
+            let mut events = std::mem::take(&mut this.inner.events);
+            let n = events.len();
+            for event in events.drain(..) {
+                let Some(handler) = this.handlers.for_event(&event).map(|h| h.clone_ref(py)) else { continue };
+                let object = this.to_py(py, event)?;
+                match first {
+                    None => first = Some((handler, object)),
+                    Some(_) => more.push((handler, object)),
+                }
+            }
+            this.inner.events = events;
+            n
+        };
+        let mut failure: Option<PyErr> = None;
+        for (handler, object) in first.into_iter().chain(more) {
+            if let Err(e) = handler.call1(py, (object.clone_ref(py),)) {
+                if failure.is_none() {
+                    let wrapped = CallbackError::new_err((format!("handler {} raised: {e}", handler.bind(py)), object));
+                    wrapped.set_cause(py, Some(e));
+                    failure = Some(wrapped);
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
     fn index(&self, symbol: &str) -> PyResult<usize> {
         self.inner.find(symbol).ok_or_else(|| {
             let known: Vec<&str> = self.inner.symbols().iter().map(|s| s.symbol.as_str()).collect();
@@ -238,43 +278,8 @@ impl PyDecoder {
     /// after the frame's remaining events were delivered.
     #[pyo3(signature = (payload, receive_ts = None))]
     fn dispatch<'py>(slf: &Bound<'py, Self>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
-        let py = slf.py();
-        // Decode and build the events under the borrow, then release it before any handler
-        // runs: handlers read books (`decoder.book(...)`) and may call the decoder again.
-        let mut first: Option<(Py<PyAny>, Py<PyAny>)> = None;
-        let mut more: Vec<(Py<PyAny>, Py<PyAny>)> = Vec::new(); // allocates only past one event
-        let n = {
-            let mut this = slf.borrow_mut();
-            let ts = receive_ts.unwrap_or_else(now_ns);
-            let inner = &mut this.inner;
-            with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
-            let mut events = std::mem::take(&mut this.inner.events);
-            let n = events.len();
-            for event in events.drain(..) {
-                let Some(handler) = this.handlers.for_event(&event).map(|h| h.clone_ref(py)) else { continue };
-                let object = this.to_py(py, event)?;
-                match first {
-                    None => first = Some((handler, object)),
-                    Some(_) => more.push((handler, object)),
-                }
-            }
-            this.inner.events = events;
-            n
-        };
-        let mut failure: Option<PyErr> = None;
-        for (handler, object) in first.into_iter().chain(more) {
-            if let Err(e) = handler.call1(py, (object.clone_ref(py),)) {
-                if failure.is_none() {
-                    let wrapped = CallbackError::new_err((format!("handler {} raised: {e}", handler.bind(py)), object));
-                    wrapped.set_cause(py, Some(e));
-                    failure = Some(wrapped);
-                }
-            }
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(n),
-        }
+        let ts = receive_ts.unwrap_or_else(now_ns);
+        with_bytes(payload, |bytes| Self::dispatch_bytes(slf, bytes, ts))?
     }
 
     /// Load a REST depth snapshot body (``GET /api/v3/depth`` or ``/fapi/v1/depth``) for unified

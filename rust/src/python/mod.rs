@@ -3,6 +3,7 @@
 mod decoder;
 mod errors;
 mod events;
+mod picows;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::Candle>()?;
     m.add_class::<events::ControlReply>()?;
     m.add_class::<events::Notice>()?;
+    m.add_class::<picows::FrameSink>()?;
     m.add_function(wrap_pyfunction!(decoder::exchanges, m)?)?;
     m.add_function(wrap_pyfunction!(decoder::market_id, m)?)?;
     m.add("PRICE_DECIMALS", crate::fixed::DECIMALS)?;
