@@ -38,41 +38,29 @@ pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error
     let s = Text(b);
     let neg = b.first() == Some(&b'-');
     let digits = if neg { &b[1..] } else { b };
-    // Integer part. Leading zeros are skipped so the digit count bounds the value: more than
-    // MAX_INT_DIGITS is rejected below, so the wrapping arithmetic never matters.
-    let mut i = 0;
-    while digits.get(i) == Some(&b'0') {
-        i += 1;
-    }
-    let first_significant = i;
-    let mut int: u64 = 0;
-    while let Some(&c) = digits.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
+    // Integer part (prices have a few digits: a plain loop beats SWAR here). The wrapping
+    // arithmetic never matters: more than MAX_INT_DIGITS significant digits are rejected below.
+    let (mut int, mut i) = (0u64, 0);
+    while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
         int = int.wrapping_mul(10).wrapping_add(d as u64);
         i += 1;
     }
     let int_digits = i;
-    let significant = i - first_significant;
     let mut frac: u64 = 0;
     let mut frac_digits = 0u32; // kept digits (at most DECIMALS)
     let mut any_frac = false;
     if digits.get(i) == Some(&b'.') {
         i += 1;
-        // Exactly DECIMALS digits (Binance spot always sends 8) convert in one step.
-        if let Some(v) = digits.get(i..i + 8).and_then(eight_digits) {
+        // Up to DECIMALS digits in one step, already scaled to DECIMALS places ("62" -> 62000000).
+        if let Some(chunk) = digits.get(i..i + 8) {
+            let (v, k) = leading_decimals(chunk);
             frac = v;
             frac_digits = DECIMALS;
-            any_frac = true;
-            i += 8;
+            any_frac = k > 0;
+            i += k;
         }
-        while let Some(&c) = digits.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
+        // Short input, or digits past the eighth: those must be zeros to stay exact.
+        while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
             if frac_digits < DECIMALS {
                 frac = frac * 10 + d as u64;
                 frac_digits += 1;
@@ -86,7 +74,7 @@ pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error
     if int_digits == 0 && !any_frac {
         return Err(not_a_number(s, field));
     }
-    if significant > MAX_INT_DIGITS {
+    if int_digits > MAX_INT_DIGITS && int_digits - digits.iter().take_while(|&&c| c == b'0').count() > MAX_INT_DIGITS {
         return Err(out_of_range(s, field));
     }
     let scaled = int * ONE as u64 + frac * POW10[(DECIMALS - frac_digits) as usize];
@@ -96,23 +84,50 @@ pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error
     Ok((if neg { -(scaled as i64) } else { scaled as i64 }, i + neg as usize))
 }
 
-/// The value of 8 ASCII digits, or None if any byte is not a digit. SWAR: all eight bytes are
-/// checked and combined with three multiplications instead of eight loop rounds.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The decimals at the start of an 8-byte chunk, scaled to eight places ("62\"," -> 62_000_000),
+/// and how many there are. SWAR: the first non-digit is found with one mask, the digits are
+/// padded with '0' bytes to eight and converted with three multiplications, with no loop over
+/// the 1-8 decimals exchanges send.
+#[inline(always)]
+fn leading_decimals(chunk: &[u8]) -> (u64, usize) {
+    let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    // Flags the high bit of every byte that is not a digit. Borrows and carries only travel
+    // towards later bytes, so the first flagged byte is exactly the first non-digit.
+    let non_digit = (x.wrapping_sub(b'0' as u64 * ONES) | x.wrapping_add(0x46 * ONES)) & (0x80 * ONES);
+    let k = (non_digit.trailing_zeros() / 8) as usize; // 8 when all are digits
+    let zeros = b'0' as u64 * ONES;
+    let padded = if k == 8 {
+        x
+    } else {
+        let keep = (1u64 << (8 * k)) - 1; // the digits first, '0's after
+        (x & keep) | (zeros & !keep)
+    };
+    (combine(padded.wrapping_sub(zeros)), k)
+}
+
+/// The value of 8 ASCII digits, or None if any byte is not a digit.
 #[inline]
-fn eight_digits(bytes: &[u8]) -> Option<u64> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
+pub(crate) fn eight_digits(bytes: &[u8]) -> Option<u64> {
     let chunk = u64::from_le_bytes(bytes.try_into().ok()?);
     let v = chunk.wrapping_sub(b'0' as u64 * ONES);
     // A byte below '0' wraps to >= 0x80; a byte above '9' reaches >= 0x80 once 0x46 is added.
     if (v | chunk.wrapping_add(0x46 * ONES)) & (0x80 * ONES) != 0 {
         return None;
     }
-    // Byte i holds digit i (most significant first). Pair neighbours: byte 2k = 10*d[2k] + d[2k+1].
+    Some(combine(v))
+}
+
+/// Eight digit values 0..=9, one per byte, most significant first: their decimal value.
+#[inline(always)]
+fn combine(v: u64) -> u64 {
+    // Pair neighbours: byte 2k = 10*d[2k] + d[2k+1]; then pairs of pairs with two multiplications.
     let pairs = v.wrapping_mul(10).wrapping_add(v >> 8);
     const MASK: u64 = 0x0000_00FF_0000_00FF;
     let a = (pairs & MASK).wrapping_mul(100 + (1_000_000 << 32));
     let b = ((pairs >> 16) & MASK).wrapping_mul(1 + (10_000 << 32));
-    Some(a.wrapping_add(b) >> 32)
+    a.wrapping_add(b) >> 32
 }
 
 /// Integer digits that can fit: i64::MAX / ONE = 92,233,720,368 has 11.
@@ -226,7 +241,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn agrees_with_the_digit_by_digit_reference(s in "-?[0-9]{0,14}(\\.[0-9]{0,12})?", tail in "[\",\\]a-z]{0,3}") {
+        fn agrees_with_the_digit_by_digit_reference(s in "-?[0-9]{0,14}(\\.[0-9]{0,12})?", tail in "[\",\\]a-zé/:~ ]{0,9}") {
             let expected = reference(&s);
             proptest::prop_assert_eq!(parse(&s, "p").ok(), expected, "{}", s);
             // As a prefix of JSON text: the value and exactly the number's length.

@@ -233,7 +233,21 @@ impl<'a> Cursor<'a> {
         self.ws();
         let start = self.i;
         let rest = &self.b[start..];
-        let digits = rest.iter().position(|c| !c.is_ascii_digit()).unwrap_or(rest.len());
+        // Ids and ms timestamps have 11-13 digits: eight at a time (SWAR), then one by one.
+        let (mut value, mut digits) = (0u64, 0);
+        while digits < 16 {
+            match rest.get(digits..digits + 8).and_then(fixed::eight_digits) {
+                Some(v) => {
+                    value = value.wrapping_mul(100_000_000).wrapping_add(v);
+                    digits += 8;
+                }
+                None => break,
+            }
+        }
+        while let Some(d) = rest.get(digits).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            value = value.wrapping_mul(10).wrapping_add(d as u64);
+            digits += 1;
+        }
         if digits == 0 || (digits > 1 && rest[0] == b'0') {
             return Err(err(field, "expected a non-negative integer"));
         }
@@ -245,7 +259,7 @@ impl<'a> Cursor<'a> {
         if digits > 19 {
             return parse_u64_checked(&rest[..digits]).ok_or_else(|| err(field, "integer out of range"));
         }
-        Ok(rest[..digits].iter().fold(0u64, |v, &c| v * 10 + (c - b'0') as u64))
+        Ok(value)
     }
 
     /// A JSON integer that fits in i64 (timestamps).
@@ -488,5 +502,22 @@ mod tests {
         }
         c.end().unwrap();
         assert_eq!(out, vec![Level { price: 150_000_000, size: 200_000_000 }, Level { price: 300_000_000, size: 0 }]);
+    }
+
+    proptest::proptest! {
+        /// The SWAR integer reader against std's parser: every length up to past u64's range,
+        /// leading zeros (not JSON), and whatever follows the digits.
+        #[test]
+        fn u64_agrees_with_std(digits in "[0-9]{0,24}", tail in "(,|\\}|\\.5|e3|x|)") {
+            let text = format!("{digits}{tail}");
+            let mut c = Cursor::new(text.as_bytes());
+            let got = c.u64("n").ok();
+            let json_int = !digits.is_empty() && !(digits.len() > 1 && digits.starts_with('0'));
+            let expected = if json_int && !matches!(tail.as_str(), ".5" | "e3") { digits.parse::<u64>().ok() } else { None };
+            proptest::prop_assert_eq!(got, expected, "{}", text);
+            if got.is_some() {
+                proptest::prop_assert_eq!(c.i, digits.len());
+            }
+        }
     }
 }
