@@ -107,10 +107,12 @@ def test_book_of_an_unseen_symbol_is_a_key_error():
 def test_control_replies(frame, ok, request_id, code, result):
     """Reply shapes from Binance's WebSocket Streams doc (ack, LIST_SUBSCRIPTIONS) and the
     error replies, flat as documented and nested as the servers send them."""
-    (ev,) = tw.Decoder("binance").feed(frame)
+    dec = tw.Decoder("binance")
+    (ev,) = dec.feed(frame)
     assert isinstance(ev, tw.ControlReply)
     assert (ev.ok, ev.request_id, ev.code, ev.result) == (ok, request_id, code, result)
     assert (ev.message is None) == ok
+    assert dec.stats()["control_frames"] == 1
 
 
 def test_payload_types_and_default_receive_time(ethusdt):

@@ -59,6 +59,7 @@ pub struct DecoderStats {
     pub events: u64,
     pub bad_frames: u64,
     pub ignored_frames: u64,
+    pub control_frames: u64,
     pub deltas_applied: u64,
     pub stale_deltas: u64,
     pub buffered_deltas: u64,
@@ -228,6 +229,7 @@ impl Decoder {
             },
             Message::Notice { name, exchange_ts } => Event::Notice { name: name.to_owned(), exchange_ts, receive_ts },
             Message::Control { request_id, ok, code, message, result } => {
+                self.stats.control_frames += 1;
                 Event::Control { request_id, ok, code, message, result, receive_ts }
             }
             Message::Ignored => {

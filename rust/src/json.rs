@@ -475,7 +475,7 @@ mod tests {
     fn accepts_exactly_valid_json() {
         for ok in [r#"{"a":[1,-2.5e+3,true,false,null,"\u00e9\n",{}],"b":{"c":[]}}"#, "0", " [ ] ", r#""é""#] {
             assert!(skip_all(ok).is_ok(), "{ok}");
-            assert_eq!(serde_json::from_str::<serde_json::Value>(ok).is_ok(), true);
+            assert!(serde_json::from_str::<serde_json::Value>(ok).is_ok());
         }
         for bad in ["", "{", r#"{"a"}"#, r#"{"a":}"#, "[1,]", "01", "1.", "-", "1e", r#""\x""#, "tru", "[1 2]", "{,}", "{} {}"] {
             assert!(skip_all(bad).is_err(), "{bad}");

@@ -206,7 +206,8 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
         if n == 1:
             t0 = clock()
         elif n == total:
-            done.set_result(Run(feed.stats()["decoder_frames"], clock() - t0))
+            stats = feed.stats()  # market-data frames: the other clients count those only
+            done.set_result(Run(stats["decoder_frames"] - stats["decoder_control_frames"], clock() - t0))
 
     def on_book(ev) -> None:
         nonlocal k
@@ -259,7 +260,12 @@ def _recorded_seconds() -> float:
 
 def report(rounds: int = 5) -> str:
     """Run both measurements and format them as a markdown table with the targets."""
-    runs = throughput(rounds)
+    return format_report(throughput(rounds), sorted(latency()), rounds)
+
+
+def format_report(runs: dict[str, list[Run]], lat: list[int], rounds: int) -> str:
+    """Markdown table of :func:`throughput`'s runs and the sorted :func:`latency` samples (ns),
+    with the targets."""
     med = {name: statistics.median(r.msg_per_s for r in rs) for name, rs in runs.items()}
     floor = med["floor"]
     lines = ["| client | msg/s (median) | msg/s (best) | share of floor | tickwire ÷ client |",
@@ -267,7 +273,6 @@ def report(rounds: int = 5) -> str:
     for name, rs in runs.items():
         lines.append(f"| {name} | {med[name]:,.0f} | {max(r.msg_per_s for r in rs):,.0f} | "
                      f"{med[name] / floor:.0%} | {med['tickwire'] / med[name]:.2f}× |")
-    lat = sorted(latency())
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000  # noqa: E731
     lines += ["", f"receive -> callback latency at ~{PACED_MSG_PER_S:,} msg/s over {len(lat):,} events: "
                   f"p50 {p(0.5):.1f} µs, p99 {p(0.99):.1f} µs, p99.9 {p(0.999):.1f} µs, max {lat[-1] / 1000:.1f} µs"]

@@ -326,7 +326,8 @@ impl PyDecoder {
     }
 
     /// Counters since creation: frames, events, bad_frames, ignored_frames, deltas_applied,
-    /// stale_deltas, buffered_deltas, dropped_deltas, gaps, snapshots, crossed_books.
+    /// stale_deltas, buffered_deltas, dropped_deltas, gaps, snapshots, crossed_books,
+    /// control_frames (subscription acks and error replies).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner.stats;
         let d = PyDict::new(py);
@@ -335,6 +336,7 @@ impl PyDecoder {
             ("events", s.events),
             ("bad_frames", s.bad_frames),
             ("ignored_frames", s.ignored_frames),
+            ("control_frames", s.control_frames),
             ("deltas_applied", s.deltas_applied),
             ("stale_deltas", s.stale_deltas),
             ("buffered_deltas", s.buffered_deltas),

@@ -1,0 +1,36 @@
+"""End to end over a loopback WebSocket (``pytest benches/test_bench_e2e.py --benchmark-only``).
+
+The same measurement as ``tickwire bench --e2e`` (:mod:`tickwire.bench.e2e`): the simulator in
+a separate process sends the real spot ETHUSDT recording as fast as the client reads; the
+transport floor (picows counting frames), the picows + orjson + dict-book bot and ``tw.Feed``
+take interleaved rounds in the same run. The table with throughput, share of the floor, ratios
+and the paced-latency percentiles is printed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tickwire.bench import e2e
+from tickwire.bench.baselines import load_recording
+
+
+def test_end_to_end(benchmark, compare_tables):
+    """The pytest-benchmark row is the duration of the whole run; the table is the result."""
+    benchmark.group = "end to end (duration of the whole side-by-side run)"
+    rounds = int(os.environ.get("TICKWIRE_BENCH_ROUNDS", "5"))
+    runs = benchmark.pedantic(e2e.throughput, kwargs={"rounds": rounds}, rounds=1, iterations=1)
+    if runs is None:  # --benchmark-disable still calls the target once and returns its result
+        pytest.skip("no runs")
+    lat = sorted(e2e.latency())
+    compare_tables.append(("end to end over loopback (spot ETHUSDT)", e2e.format_report(runs, lat, rounds)))
+    for name, rs in runs.items():
+        benchmark.extra_info[name] = round(max(r.msg_per_s for r in rs))
+    # Every client received every frame of the recording in every round (the Feed counts the
+    # frames its decoder saw; it ends once the last BBO/trade of the recording was delivered).
+    frames = len(load_recording("spot").frames)
+    assert {r.frames for rs in runs.values() for r in rs} == {frames}, runs
+    # One latency sample per delivered event: every BBO and trade, plus the book updates.
+    assert len(lat) >= e2e._ticker_and_trade_events() and lat[0] >= 0
