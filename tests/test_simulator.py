@@ -485,6 +485,50 @@ async def test_rest_errors_and_ping_time(session):
             assert abs((await r.json())["serverTime"] - time.time() * 1000) < 5000
 
 
+async def test_spot_exchange_info_filters_and_errors(session):
+    async with Simulator("binance", symbol_status={"ETHUSDT": "BREAK"}) as sim:
+        url = sim.rest_url + "/api/v3/exchangeInfo"
+        for params in ({}, {"symbol": "ETHUSDT"}, {"symbols": '["ETHUSDT"]'}):
+            async with session.get(url, params=params) as r:
+                assert r.status == 200
+                body = await r.json()
+            assert body["timezone"] == "UTC" and abs(body["serverTime"] - time.time() * 1000) < 5000
+            assert body["rateLimits"][0]["limit"] == 6000
+            (entry,) = body["symbols"]
+            assert (entry["symbol"], entry["status"], entry["baseAsset"], entry["quoteAsset"]) == (
+                "ETHUSDT", "BREAK", "ETH", "USDT")
+        # one unknown symbol fails the whole request, as on Binance
+        for params, code in (({"symbols": '["ETHUSDT","FOOUSDT"]'}, -1121),
+                             ({"symbol": "FOOUSDT"}, -1121), ({"symbol": "ethusdt"}, -1100),
+                             ({"symbols": "ETHUSDT"}, -1100),
+                             ({"symbol": "ETHUSDT", "symbols": '["ETHUSDT"]'}, -1128)):
+            async with session.get(url, params=params) as r:
+                assert r.status == 400 and (await r.json())["code"] == code, params
+        assert sim.exchange_info_requests == 8 and sim.rest_requests == 0
+
+
+async def test_usdm_exchange_info_lists_every_held_market_and_can_fail(session):
+    async with Simulator("binanceusdm") as sim:
+        async with session.get(sim.rest_url + "/fapi/v1/exchangeInfo") as r:
+            body = await r.json()
+        assert body["futuresType"] == "U_MARGINED" and body["rateLimits"][0]["limit"] == 2400
+        assert body["symbols"] == [{"symbol": "ETHUSDT", "status": "TRADING", "pair": "ETHUSDT",
+                                    "contractType": "PERPETUAL", "baseAsset": "ETH",
+                                    "quoteAsset": "USDT", "marginAsset": "USDT", "filters": []}]
+    async with Simulator("binanceusdm", exchange_info_status=503) as sim:
+        async with session.get(sim.rest_url + "/fapi/v1/exchangeInfo") as r:
+            assert r.status == 503 and (await r.json())["code"] == -1001
+
+
+async def test_exchange_info_splits_assets_of_a_custom_recording(session):
+    rec = simmod.Recording.load(FIX / "binance" / "cf_depth_bookticker_kline_aggtrade_4sym_20211012.jsonl")
+    async with Simulator("binance", recording=rec) as sim:
+        async with session.get(sim.rest_url + "/api/v3/exchangeInfo") as r:
+            got = {e["symbol"]: (e["baseAsset"], e["quoteAsset"]) for e in (await r.json())["symbols"]}
+    assert got == {"BLZETH": ("BLZ", "ETH"), "LRCBTC": ("LRC", "BTC"), "NKNUSDT": ("NKN", "USDT"),
+                   "RUNEEUR": ("RUNE", "EUR")}
+
+
 # ---- faults -----------------------------------------------------------------------------------
 
 

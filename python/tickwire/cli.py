@@ -110,7 +110,11 @@ def stream(exchange: str, symbols: tuple[str, ...], channels: str, output: str, 
 
     async def go() -> None:
         printed = 0
-        async with feed:
+        try:
+            await feed.start()
+        except ValueError as e:  # e.g. a symbol the exchange does not list: one line, exit 1
+            raise click.ClickException(str(e)) from None
+        try:
             async for event in feed:
                 d = event_to_dict(event, depth, _book_owner(feed))
                 click.echo(json.dumps(d, separators=(",", ":")) if output == "jsonl" else _text(d))
@@ -118,6 +122,8 @@ def stream(exchange: str, symbols: tuple[str, ...], channels: str, output: str, 
                     printed += 1
                     if limit and printed >= limit:
                         return
+        finally:
+            await feed.close()
 
     try:
         run(go())

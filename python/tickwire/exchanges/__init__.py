@@ -12,7 +12,10 @@ line to ``_REGISTRY`` below.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = [
     "Adapter",
@@ -125,6 +128,19 @@ class Adapter:
         """All streams for ``symbols`` x ``channels``. Raises ``ValueError`` on a bad symbol/channel."""
         raise NotImplementedError
 
+    async def unavailable_symbols(self, http: "aiohttp.ClientSession",
+                                  symbols: Sequence[str]) -> dict[str, str]:
+        """Ask the exchange's own symbol list which of ``symbols`` (unified, already accepted by
+        :meth:`market_id`) it does not list or does not trade now.
+
+        Returns ``{unified symbol: reason}`` (empty when every symbol is fine), e.g.
+        ``{"FOO/USDT": "FOOUSDT is not listed in /api/v3/exchangeInfo"}``. Raises what the
+        request raises (``aiohttp.ClientError``, ``asyncio.TimeoutError``) or
+        ``tickwire.ExchangeError`` (error reply, unreadable body): the caller decides what a
+        failed lookup means. No timeout of its own (the caller bounds it). The default, for an
+        exchange without a symbol list, checks nothing."""
+        return {}
+
     # --- wire ---------------------------------------------------------------------------------
     def ws_url(self, route: str) -> str:
         """Full WebSocket URL of ``route``."""
@@ -132,6 +148,11 @@ class Adapter:
 
     def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
         """Payload of one subscribe request for ``streams`` with ``request_id``."""
+        raise NotImplementedError
+
+    def unsubscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
+        """Payload of one unsubscribe request for ``streams`` with ``request_id`` (acknowledged
+        like a subscribe request)."""
         raise NotImplementedError
 
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:

@@ -7,11 +7,16 @@ Every Binance-specific fact of the Python side lives here (see shared/docs/excha
 - USD-M streams are split by route: ``/public/stream`` carries ``@depth*`` and ``@bookTicker``,
   ``/market/stream`` carries trades and klines (an unrouted ``/ws`` silently drops market streams);
   REST snapshot ``https://fapi.binance.com/fapi/v1/depth``.
-- Subscribe: ``{"method":"SUBSCRIBE","params":[...],"id":N}``, ack ``{"result":null,"id":N}``,
-  error ``{"error":{"code":..,"msg":..},"id":N}`` (the Rust decoder turns both into ``ControlReply``).
+- Subscribe: ``{"method":"SUBSCRIBE","params":[...],"id":N}`` (``"UNSUBSCRIBE"`` alike), ack
+  ``{"result":null,"id":N}``, error ``{"error":{"code":..,"msg":..},"id":N}`` (the Rust
+  decoder turns both into ``ControlReply``).
 - Limits: spot 5 client messages/s (pongs count), USD-M 10/s; 1024 streams per spot connection,
   USD-M budgeted at 200 (two doc versions disagree); connections are cut after 24 h.
 - Heartbeat: the server pings (spot every 20 s, USD-M every 3 min); the pong must echo the payload.
+- Symbol list: ``GET /api/v3/exchangeInfo?symbols=["A","B"]`` (spot; HTTP 400 code -1121
+  "Invalid symbol." for the whole request if any listed one is unknown) and
+  ``GET /fapi/v1/exchangeInfo`` (USD-M, the whole list); a market is usable when its ``status`` is
+  ``TRADING``.
 - Stream names use lowercase market ids; unified symbols follow ccxt: ``ETH/USDT`` (spot),
   ``ETH/USDT:USDT`` (USD-M linear perpetual).
 
@@ -21,16 +26,22 @@ gives ``ws://127.0.0.1:PORT/stream`` and ``http://127.0.0.1:PORT/api/v3/depth``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from operator import attrgetter
-from typing import Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
+from ..exceptions import ExchangeError
 from . import Adapter, Limits, Subscription
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["BinanceSpot", "BinanceUsdm"]
 
 _ASSET = re.compile(r"^[A-Z0-9]{1,20}$")
+_IDS_PER_INFO_REQUEST = 100  # market ids per spot exchangeInfo?symbols= request
 _KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                     "1d", "3d", "1w", "1M")
 
@@ -52,6 +63,7 @@ class _Binance(Adapter):
     _book_streams: tuple[str, ...] = ()
     _option_keys = {"book_stream", "trades_stream", "candle_interval", "snapshot_limit"}
     _depth_path = ""
+    _info_path = ""
     _spot = True
 
     def __init__(self, base_url: str | None = None, urls: dict[str, str] | None = None,
@@ -108,6 +120,85 @@ class _Binance(Adapter):
                                  f"(like '{base}/{quote}:{quote}')")
         return base + quote
 
+    def _unified(self, base: str, quote: str) -> str:
+        return f"{base}/{quote}" if self._spot else f"{base}/{quote}:{quote}"
+
+    # --- symbol list ----------------------------------------------------------------------------
+    async def unavailable_symbols(self, http: "aiohttp.ClientSession",
+                                  symbols: Sequence[str]) -> dict[str, str]:
+        """``{unified symbol: reason}`` for each of ``symbols`` whose market id the exchangeInfo
+        endpoint does not list, lists with other base/quote assets (``"ETHU/SDT"`` -> ``ETHUSDT``
+        is ``ETH/USDT``), or lists with a ``status`` other than ``TRADING`` (spot ``HALT``,
+        ``BREAK``; USD-M ``SETTLING``, ``PENDING_TRADING``, ...: no live market data).
+
+        Raises ``ExchangeError`` (error reply other than an unknown symbol, unreadable body) and
+        whatever aiohttp raises."""
+        wanted = {sym: self.market_id(sym) for sym in symbols}
+        listed = await self._listed(http, sorted(set(wanted.values())))
+        out: dict[str, str] = {}
+        for sym, mid in wanted.items():
+            info = listed.get(mid)
+            base, _, rest = sym.partition("/")
+            assets = (info or {}).get("baseAsset"), (info or {}).get("quoteAsset")
+            if info is None:
+                out[sym] = f"{mid} is not listed in {self._info_path}"
+            elif all(isinstance(a, str) for a in assets) and assets != (base, rest.partition(":")[0]):
+                out[sym] = f"{mid} is {self._unified(*assets)!r}"
+            elif info.get("status") != "TRADING":
+                out[sym] = f"{mid} is listed with status {info.get('status')!r}, not 'TRADING'"
+        return out
+
+    async def _listed(self, http: "aiohttp.ClientSession", ids: list[str]) -> dict[str, dict]:
+        """Market id -> exchangeInfo entry for the listed ones among ``ids`` (spot).
+
+        One ``symbols=[...]`` request when all are known. Spot answers the whole request with
+        -1121 if any one is unknown, so the list is then halved and each half asked again
+        (``symbol=`` for one id): k unknown ids among n cost about 2k*log2(n/k) requests of
+        weight 20. The unfiltered list is no substitute: it omits markets without SPOT, MARGIN or
+        LEVERAGED permission (Binance REST doc, exchangeInfo notes)."""
+        if not ids:
+            return {}
+        if len(ids) > _IDS_PER_INFO_REQUEST:  # keeps the query string short (~2 KB)
+            n = _IDS_PER_INFO_REQUEST
+            parts = await asyncio.gather(*(self._listed(http, ids[i:i + n])
+                                           for i in range(0, len(ids), n)))
+            return {mid: e for part in parts for mid, e in part.items()}
+        params = ({"symbol": ids[0]} if len(ids) == 1
+                  else {"symbols": json.dumps(ids, separators=(",", ":"))})
+        try:
+            return await self._exchange_info(http, params)
+        except ExchangeError as exc:
+            if exc.code != -1121:
+                raise
+        if len(ids) == 1:
+            return {}
+        half = len(ids) // 2
+        low, high = await asyncio.gather(self._listed(http, ids[:half]),
+                                         self._listed(http, ids[half:]))
+        return {**low, **high}
+
+    async def _exchange_info(self, http: "aiohttp.ClientSession",
+                             params: dict[str, str]) -> dict[str, dict]:
+        """``GET <rest><exchangeInfo>`` -> market id -> its ``symbols`` entry.
+
+        Raises ``ExchangeError`` with Binance's ``code``/``msg`` on a non-200 reply, or without a
+        code when the body is not ``{"symbols": [...]}``."""
+        url = self.rest_base_url + self._info_path
+        async with http.get(url, params=params) as resp:
+            status, body = resp.status, await resp.read()
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+        if status != 200:
+            code = obj.get("code") if isinstance(obj, dict) else None
+            msg = obj.get("msg") if isinstance(obj, dict) else body[:200].decode(errors="replace")
+            raise ExchangeError(f"GET {url}: HTTP {status}: {msg}", code=code, reason=msg)
+        entries = obj.get("symbols") if isinstance(obj, dict) else None
+        if not isinstance(entries, list):
+            raise ExchangeError(f"GET {url}: unexpected reply {body[:200]!r}")
+        return {e["symbol"]: e for e in entries if isinstance(e, dict) and "symbol" in e}
+
     # --- streams ------------------------------------------------------------------------------
     def _route(self, channel: str) -> str:
         return "stream"
@@ -136,8 +227,11 @@ class _Binance(Adapter):
 
     def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
         """``{"method":"SUBSCRIBE","params":[streams...],"id":request_id}`` as UTF-8 JSON."""
-        return json.dumps({"method": "SUBSCRIBE", "params": list(streams), "id": request_id},
-                          separators=(",", ":")).encode()
+        return _request("SUBSCRIBE", request_id, streams)
+
+    def unsubscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
+        """``{"method":"UNSUBSCRIBE","params":[streams...],"id":request_id}`` (binance.md §3)."""
+        return _request("UNSUBSCRIBE", request_id, streams)
 
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:
         """``GET <rest>/api/v3/depth`` (spot) or ``/fapi/v1/depth`` (USD-M) with
@@ -158,6 +252,11 @@ class _Binance(Adapter):
         }
 
 
+def _request(method: str, request_id: int, streams: Sequence[str]) -> bytes:
+    return json.dumps({"method": method, "params": list(streams), "id": request_id},
+                      separators=(",", ":")).encode()
+
+
 class BinanceSpot(_Binance):
     """Binance Spot market data (exchange id ``"binance"``, decoder ``"binance"``)."""
 
@@ -166,6 +265,7 @@ class BinanceSpot(_Binance):
     ws_base = "wss://stream.binance.com:9443"
     rest_base = "https://api.binance.com"
     _depth_path = "/api/v3/depth"
+    _info_path = "/api/v3/exchangeInfo"
     _book_streams = ("depth@100ms", "depth")
     limits = Limits(streams_per_connection=1024, streams_per_message=200, control_msgs_per_s=5,
                     lifetime_s=24 * 3600, server_ping_interval_s=20, stale_after_s=45)
@@ -186,6 +286,7 @@ class BinanceUsdm(_Binance):
     ws_base = "wss://fstream.binance.com"
     rest_base = "https://fapi.binance.com"
     _depth_path = "/fapi/v1/depth"
+    _info_path = "/fapi/v1/exchangeInfo"
     _book_streams = ("depth@0ms", "depth@100ms", "depth@500ms", "depth")
     _spot = False
     limits = Limits(streams_per_connection=200, streams_per_message=200, control_msgs_per_s=10,
@@ -193,6 +294,10 @@ class BinanceUsdm(_Binance):
 
     def _route(self, channel: str) -> str:
         return "public" if channel in ("book", "bbo") else "market"
+
+    async def _listed(self, http: "aiohttp.ClientSession", ids: list[str]) -> dict[str, dict]:
+        """USD-M exchangeInfo takes no symbol filter: one request for the whole list."""
+        return await self._exchange_info(http, {}) if ids else {}
 
     def ws_url(self, route: str) -> str:
         """``<ws>/public/stream`` or ``<ws>/market/stream``."""

@@ -4,8 +4,9 @@ It speaks Binance's market-stream protocol (spot "binance", USD-M "binanceusdm")
 ``/stream?streams=a/b`` and raw ``/ws`` / ``/ws/<stream>`` endpoints (USD-M also ``/public``
 and ``/market`` routes), SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY /
 GET_PROPERTY with Binance's replies and error codes, server pings and pong timeouts, the
-control-message rate limit, and the REST depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``)
-as of the replay position. Faults can be configured or injected while running.
+control-message rate limit, the REST depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``)
+as of the replay position, and ``exchangeInfo`` listing the recorded markets. Faults can be
+configured or injected while running.
 
 Usage in a bot's tests::
 

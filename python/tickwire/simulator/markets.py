@@ -26,6 +26,7 @@ class MarketSpec:
     depth_limits: tuple[int, ...] | None  # allowed REST limits (None: 1..max_depth_limit)
     default_depth_limit: int
     max_depth_limit: int
+    weight_per_minute: int  # REST request-weight limit, shown in exchangeInfo's rateLimits
 
 
 SPOT = MarketSpec(
@@ -41,6 +42,7 @@ SPOT = MarketSpec(
     depth_limits=None,
     default_depth_limit=100,
     max_depth_limit=5000,
+    weight_per_minute=6000,
 )
 
 USDM = MarketSpec(
@@ -56,6 +58,7 @@ USDM = MarketSpec(
     depth_limits=(5, 10, 20, 50, 100, 500, 1000),
     default_depth_limit=500,
     max_depth_limit=1000,
+    weight_per_minute=2400,
 )
 
 MARKETS = {SPOT.name: SPOT, USDM.name: USDM}
@@ -73,3 +76,16 @@ def usdm_route_of(stream: str) -> str:
     if kind == "bookTicker" or kind.startswith("depth"):
         return "/public"
     return "/market"
+
+
+def split_market_id(market: str, market_id: str) -> tuple[str, str] | None:
+    """``("LRC", "BTC")`` for ``"LRCBTC"`` on ``market`` ("binance", "binanceusdm"), read with the
+    decoder's own market id -> unified symbol mapping (a delivery suffix ``_YYMMDD`` is ignored);
+    None when the id does not end in a quote asset the decoder knows."""
+    from .._core import unified_symbol
+
+    symbol = unified_symbol(market, market_id)
+    if "/" not in symbol:
+        return None
+    base, rest = symbol.split("/", 1)
+    return base, rest.split(":", 1)[0]

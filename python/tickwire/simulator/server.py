@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import time
 from typing import Iterable, Mapping
 from urllib.parse import unquote
@@ -29,13 +30,14 @@ from .faults import (
     ServerShutdown,
     SlowSnapshot,
 )
-from .markets import MARKETS, MarketSpec
+from .markets import MARKETS, MarketSpec, split_market_id
 from .protocol import ControlHandler, valid_stream_name
 from .recording import Recording
 from .replay import Replay
 
 _PACKAGED: dict[str, Recording] = {}
 _JSON = "application/json;charset=UTF-8"
+_SYMBOL = re.compile(r"^[A-Z0-9-_.]{1,20}$")  # Binance's legal range for a symbol parameter
 
 
 def packaged_recording(market: str) -> Recording:
@@ -72,7 +74,13 @@ class Simulator:
     ``aliases``: extra stream name -> recorded stream name. ``close_at_end``: close all
     connections (1000) when the recording is exhausted. ``lifetime``: seconds after which a
     connection is closed (1001), Binance's 24 h by default; ``None`` disables.
+    ``exchange_info_status``: HTTP status of ``exchangeInfo`` replies; 200 serves the symbol list,
+    another (e.g. 503) answers with Binance's internal-error body, to test a client's fallback.
+    ``symbol_status``: market id -> ``status`` shown there instead of ``TRADING`` (e.g.
+    ``{"ETHUSDT": "BREAK"}``, a halted market); the streams still replay.
 
+    ``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` list the markets the recording holds
+    (:attr:`symbols`) as TRADING; spot also takes ``symbol=`` / ``symbols=["A","B"]``.
     REST depth requests that arrive before the replay has reached the recorded snapshot's
     arrival (spot: line 5, USD-M: line 40) are held until it does.
 
@@ -99,6 +107,8 @@ class Simulator:
         aliases: Mapping[str, str] | None = None,
         close_at_end: bool = False,
         lifetime: float | None = 24 * 3600.0,
+        exchange_info_status: int = 200,
+        symbol_status: Mapping[str, str] | None = None,
     ):
         if market not in MARKETS:
             raise ValueError(f"unknown market {market!r}; known: {', '.join(MARKETS)}")
@@ -120,10 +130,13 @@ class Simulator:
         self.routing = routing
         self.close_at_end = close_at_end
         self.lifetime = lifetime
+        self.exchange_info_status = exchange_info_status
+        self.symbol_status = dict(symbol_status or {})
         self.control = ControlHandler(error_format, self.spec.close_on_invalid_json)
         self.connections: list[Connection] = []  # open ones
         self.total_connections = 0
-        self.rest_requests = 0
+        self.rest_requests = 0  # depth snapshots
+        self.exchange_info_requests = 0
         self._conn_faults: list[object] = []
         self._snapshot_delays: list[list] = []  # [delay, remaining count or None]
         for f in faults:
@@ -210,6 +223,13 @@ class Simulator:
     def streams(self) -> list[str]:
         """Stream names present in the recording (aliases excluded)."""
         return [n for n, sd in self.recording.streams.items() if sd.source is None]
+
+    @property
+    def symbols(self) -> list[str]:
+        """Market ids (``ETHUSDT``) the recording holds streams (aliases included) or snapshots
+        for: what exchangeInfo lists."""
+        ids = {n.split("@", 1)[0].upper() for n in self.recording.streams if "@" in n and n[0] != "!"}
+        return sorted(ids | set(self.recording.snapshots))
 
     def warm(self, streams: Iterable[str] | None = None, combined: bool = True) -> None:
         """Pre-build the encoded byte stream of a subscription set (default: every recorded
@@ -332,6 +352,8 @@ class Simulator:
         spec = self.spec
         if path == spec.depth_path:
             return await self._depth(request)
+        if path == spec.rest_prefix + "/exchangeInfo":
+            return self._exchange_info(request)
         if path == spec.rest_prefix + "/ping":
             return web.Response(body=b"{}", content_type=None, headers={"Content-Type": _JSON})
         if path == spec.rest_prefix + "/time":
@@ -422,6 +444,71 @@ class Simulator:
         if delay:
             await asyncio.sleep(delay)
         return web.Response(body=body, headers={"Content-Type": _JSON})
+
+
+    def _exchange_info(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` in Binance's documented shape:
+        one entry per held market, status TRADING unless ``symbol_status`` says otherwise, assets
+        split as the decoder does (``markets.py``).
+
+        Spot takes ``symbol=X`` or ``symbols=["X","Y"]`` (not both: -1128) and answers 400 -1121
+        "Invalid symbol." if any is not held, -1100 if malformed; USD-M takes no parameters."""
+        self.exchange_info_requests += 1
+        if self.exchange_info_status != 200:
+            return _rest_error(-1001, "Internal error; unable to process your request. Please try again.",
+                               self.exchange_info_status)
+        futures = self.spec.name == "binanceusdm"
+        held = self.symbols
+        ids = held
+        q = request.query
+        if not futures and ("symbol" in q or "symbols" in q):
+            if "symbol" in q and "symbols" in q:
+                return _rest_error(-1128, "Combination of optional parameters invalid.")
+            if "symbol" in q:
+                ids = [q["symbol"]]
+                if not _SYMBOL.match(ids[0]):
+                    return _rest_error(-1100, "Illegal characters found in parameter 'symbol'; "
+                                              "legal range is '^[A-Z0-9-_.]{1,20}$'.")
+            else:
+                try:
+                    ids = json.loads(q["symbols"])
+                    ok = isinstance(ids, list) and all(isinstance(i, str) and _SYMBOL.match(i) for i in ids)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    return _rest_error(-1100, "Illegal characters found in parameter 'symbols'.")
+                ids = list(dict.fromkeys(ids))
+            if any(i not in held for i in ids):
+                return _rest_error(-1121, "Invalid symbol.")
+        entries = []
+        for mid in ids:
+            entry: dict = {"symbol": mid, "status": self.symbol_status.get(mid, "TRADING")}
+            assets = split_market_id(self.spec.name, mid)
+            if futures:
+                entry["pair"] = mid.split("_", 1)[0]
+                if "_" not in mid:  # a dated id is a delivery contract; which quarter is unknown
+                    entry["contractType"] = "PERPETUAL"
+            if assets:
+                entry.update(baseAsset=assets[0], quoteAsset=assets[1])
+                if futures:
+                    entry["marginAsset"] = assets[1]  # linear contracts settle in the quote asset
+                else:
+                    entry.update(baseAssetPrecision=8, quotePrecision=8, quoteAssetPrecision=8)
+            entry["filters"] = []
+            if not futures:
+                entry.update(permissions=[], permissionSets=[["SPOT"]])
+            entries.append(entry)
+        body: dict = {
+            "timezone": "UTC",
+            "serverTime": time.time_ns() // 1_000_000,
+            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                            "limit": self.spec.weight_per_minute}],
+            "exchangeFilters": [],
+        }
+        if futures:
+            body.update(futuresType="U_MARGINED", assets=[])
+        body["symbols"] = entries
+        return web.Response(body=json.dumps(body).encode(), headers={"Content-Type": _JSON})
 
 
 def _rest_error(code: int, msg: str, status: int = 400) -> web.Response:

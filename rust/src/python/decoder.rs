@@ -484,3 +484,11 @@ pub fn exchanges() -> Vec<&'static str> {
 pub fn market_id(exchange: &str, symbol: &str) -> PyResult<String> {
     Ok(venue(exchange)?.market_id(symbol)?)
 }
+
+/// Unified symbol of exchange ``market_id`` on ``exchange`` ("ETHUSDT" -> "ETH/USDT", or
+/// "ETH/USDT:USDT" on "binanceusdm"); an id without a known quote asset comes back unchanged.
+/// ValueError names a bad exchange.
+#[pyfunction]
+pub fn unified_symbol(exchange: &str, market_id: &str) -> PyResult<String> {
+    Ok(venue(exchange)?.unified_symbol(market_id))
+}

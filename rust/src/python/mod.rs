@@ -20,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<picows::FrameSink>()?;
     m.add_function(wrap_pyfunction!(decoder::exchanges, m)?)?;
     m.add_function(wrap_pyfunction!(decoder::market_id, m)?)?;
+    m.add_function(wrap_pyfunction!(decoder::unified_symbol, m)?)?;
     m.add("PRICE_DECIMALS", crate::fixed::DECIMALS)?;
     Ok(())
 }
