@@ -28,6 +28,10 @@ Policies, each a few lines below:
 - rotation: before the exchange's lifetime limit a second session is opened and subscribed; once
   its books are in sync it becomes primary; the old one is closed after a short overlap. The
   de-duplication keys make the overlap seamless.
+- live (un)subscribe: ``Connection.add`` / ``remove`` change the stream registry and send the
+  request on every subscribed session, under a lock that session setup takes too, so sockets
+  and registry agree. A removed stream's late events are dropped by a filter installed on
+  those sessions only (feeds that never unsubscribe keep the unfiltered handlers).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from functools import partial
 
 from ._core import BBO, BookUpdate, Candle, Trade
 from .exceptions import CallbackError, ExchangeError, FrameError, SequenceGap
-from .exchanges import Adapter
+from .exchanges import Adapter, Subscription
 from .metrics import Counters
 
 __all__ = ["Connection", "ConnectionOptions", "Session", "RateLimiter", "SubscriptionError",
@@ -64,11 +68,12 @@ _CONT = WSMsgType.CONTINUATION
 
 
 class SubscriptionError(ExchangeError):
-    """The exchange rejected a subscribe request with an error reply.
+    """The exchange rejected a subscribe (or unsubscribe) request with an error reply.
 
     Attributes: ``streams`` (stream names in the rejected request), ``code`` and ``reason`` (the
-    exchange's error code and text), ``request_id``. Fatal for the feed: the same request would
-    fail the same way.
+    exchange's error code and text), ``request_id``. Fatal for the feed when it happens on
+    connect or reconnect (the same request would fail the same way); raised by
+    ``Feed.subscribe`` / ``Feed.unsubscribe`` for a live change.
     """
 
     def __init__(self, streams: Sequence[str], code: int | None, reason: str | None,
@@ -81,6 +86,19 @@ class SubscriptionError(ExchangeError):
 
 def _log_sink_error(sink: Callable[[Any], None], ev: Any) -> None:
     log.exception("event sink %r raised on %r", sink, ev)
+
+
+# Event type of each tickwire channel whose late events a session mutes after an unsubscribe
+# (books need no filter: their decoder book is reset, so late deltas are only buffered).
+_MUTED_TYPE = {"trades": Trade, "bbo": BBO, "candles": Candle}
+
+
+def _unless_muted(handler: Callable[[Any], None], muted: set[str]) -> Callable[[Any], None]:
+    """``handler`` minus events of the ``muted`` symbols (the set is shared and may change)."""
+    def deliver_unmuted(ev: Any) -> None:
+        if ev.symbol not in muted:
+            handler(ev)
+    return deliver_unmuted
 
 
 def full_jitter(attempt: int, base: float, cap: float) -> float:
@@ -185,6 +203,8 @@ class Session(WSListener):
         self.role = role  # "primary" (connect, reconnect) or "rotation" (a quiet stand-by)
         self._sub_pending: set[Any] = set()
         self._sub_failed = False
+        self.subscribed = False  # the initial subscribe got its acks: live changes go here too
+        self.muted: dict[type, set[str]] = {}  # event type -> symbols unsubscribed on this socket
         self.decoder = Decoder(conn.adapter.decoder_id)
         self.limiter = RateLimiter(conn.adapter.limits.control_msgs_per_s)
         self.transport: Any = None
@@ -251,15 +271,35 @@ class Session(WSListener):
         """Set the decoder's handlers. While this is the only session, market events go straight
         to the owner's sinks; while another session overlaps it (reconnect, rotation) everything
         goes through ``Connection._deliver``, which drops what the other already delivered.
-        Book updates always take that path: it tracks which session's book ``book()`` shows."""
+        Book updates always take that path: it tracks which session's book ``book()`` shows.
+        After an unsubscribe, the types it touched get a filter dropping the removed symbols'
+        late events, on this socket only (a reconnect or rotation subscribes without them)."""
         conn = self.conn
         guarded_deliver = partial(conn._deliver, self)
         if guarded:
             direct = dict.fromkeys((Trade, BBO, Candle), guarded_deliver)
         else:
             direct = {t: conn._sinks.get(t, conn._sink) for t in (Trade, BBO, Candle)}
+        for t, symbols in self.muted.items():
+            direct[t] = _unless_muted(direct[t], symbols)
         self.decoder.set_handlers(trade=direct[Trade], bbo=direct[BBO], candle=direct[Candle],
                                   book=guarded_deliver, control=self.on_reply, notice=self.on_notice)
+
+    def mute(self, subs: Iterable[Subscription]) -> None:
+        """Drop the events of ``subs``' streams from now on (see ``wire``; rewire after)."""
+        for sub in subs:
+            t = _MUTED_TYPE.get(sub.channel)
+            if t is not None:
+                self.muted.setdefault(t, set()).add(sub.symbol)
+
+    def unmute(self, subs: Iterable[Subscription]) -> None:
+        """Deliver ``subs``' events again (subscribed anew); rewire after."""
+        for sub in subs:
+            t = _MUTED_TYPE.get(sub.channel)
+            if sub.symbol in self.muted.get(t, ()):  # type: ignore[arg-type]
+                self.muted[t].discard(sub.symbol)
+                if not self.muted[t]:
+                    del self.muted[t]  # no filter left for this type
 
     def on_notice(self, notice: Any) -> None:
         """A notice about this connection: passed on to the owner, and when the adapter says it
@@ -414,23 +454,30 @@ class Session(WSListener):
         self.last_rx_ns = time_ns()
 
     async def subscribe(self, streams: Sequence[str], per_message: int, timeout: float) -> None:
-        """Subscribe ``streams`` in batches and wait for every ack.
+        """Subscribe ``streams`` in batches and wait for every ack (the session's setup).
 
         Raises :class:`SubscriptionError` on an error reply, ``TimeoutError`` without an ack,
         ``ConnectionError`` if the socket drops meanwhile."""
-        adapter = self.conn.adapter
+        await self.control(self.conn.adapter.subscribe_message, streams, per_message, timeout,
+                           setup=True)
+
+    async def control(self, message: Callable[[int, list[str]], bytes], streams: Sequence[str],
+                      per_message: int, timeout: float, setup: bool = False) -> None:
+        """Send ``message(request_id, batch)`` for ``streams`` in batches and wait for every ack
+        (errors as :meth:`subscribe`). Only ``setup`` requests count toward ``_subscribed``."""
         waits = []
         for i in range(0, len(streams), per_message):
             chunk = list(streams[i:i + per_message])
             rid = self.conn._next_request_id()
-            self._sub_pending.add(rid)
-            fut = await self.request(adapter.subscribe_message(rid, chunk), rid)
+            if setup:
+                self._sub_pending.add(rid)
+            fut = await self.request(message(rid, chunk), rid)
             waits.append((chunk, fut))
         for chunk, fut in waits:
             try:
                 reply = await asyncio.wait_for(fut, timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"{self.conn.name}: no subscribe ack within {timeout} s") from None
+                raise TimeoutError(f"{self.conn.name}: no ack within {timeout} s") from None
             if not reply.ok:
                 self.counters.control_errors += 1
                 raise SubscriptionError(chunk, reply.code, reply.message, reply.request_id)
@@ -450,21 +497,23 @@ class Session(WSListener):
             t.disconnect(graceful=False)
 
     # --- books -------------------------------------------------------------------------------
-    def start_sync(self, symbol: str, reason: str) -> asyncio.Task:
-        """Start (or join) the snapshot sync of ``symbol``; returns its task."""
+    def start_sync(self, symbol: str, reason: str, since: int | None = None) -> asyncio.Task:
+        """Start (or join) the snapshot sync of ``symbol``; returns its task. ``since``: the
+        decoder's ``buffered_deltas`` count when the book's stream was subscribed (default: at
+        the session's start)."""
         task = self.sync_tasks.get(symbol)
         if task is None or task.done():
-            task = asyncio.get_running_loop().create_task(self._sync(symbol, reason))
+            task = asyncio.get_running_loop().create_task(self._sync(symbol, reason, since))
             self.sync_tasks[symbol] = task
         return task
 
-    async def _sync(self, symbol: str, reason: str) -> None:
+    async def _sync(self, symbol: str, reason: str, since: int | None = None) -> None:
         conn = self.conn
         opts = conn.options
         dec = self.decoder
         if reason != "gap":
             # Binance: fetch the snapshot only once the stream has started buffering deltas.
-            b0 = self.buffered_at_open
+            b0 = self.buffered_at_open if since is None else since
             deadline = time.monotonic() + opts.first_delta_wait
             while time.monotonic() < deadline and dec.stats().get("buffered_deltas", 1) <= b0:
                 await asyncio.sleep(0.01)
@@ -475,8 +524,8 @@ class Session(WSListener):
             try:
                 self.counters.snapshots += 1
                 body = await conn._fetch(url, params, opts.snapshot_timeout)
-                if self.closed.done():
-                    return
+                if self.closed.done() or symbol not in conn.book_symbols:
+                    return  # socket gone, or the book was unsubscribed meanwhile
                 events = dec.apply_snapshot(symbol, body, time_ns())
             except SequenceGap:
                 log.info("%s: snapshot for %s older than buffered deltas; fetching again",
@@ -520,11 +569,14 @@ class Connection:
       ``sinks``: optional per-event-type overrides (a dict the owner may update at any time),
       ``on_sink_error(sink, event)``: called when a sink raises (default: log it).
     - ``http``: a callable returning the shared ``aiohttp.ClientSession``.
-    - ``on_fatal(exc)``: called once when the connection gives up (a rejected subscription).
+    - ``on_fatal(exc)``: called once when the connection gives up after ``ready`` (a rejected
+      subscription on reconnect); before, ``ready`` carries the error.
 
     ``await start()`` launches it; ``ready`` resolves once the first session is subscribed and its
     books are synced; ``await close()`` stops it. ``book(symbol)`` returns the ``tw.Book`` that
-    matches the last delivered ``BookUpdate``.
+    matches the last delivered ``BookUpdate``. ``await add(subs)`` / ``await remove(subs)``
+    change the streams while it runs; ``streams`` (the registry) is what every new session
+    subscribes.
     """
 
     def __init__(self, *, name: str, adapter: Adapter, route: str, streams: Sequence[str],
@@ -534,7 +586,7 @@ class Connection:
                  options: ConnectionOptions | None = None,
                  sinks: dict[type, Callable[[Any], None]] | None = None,
                  on_sink_error: Callable[[Callable[[Any], None], Any], None] | None = None) -> None:
-        from ._core import BookUpdate, ControlReply
+        from ._core import ControlReply
 
         self.name = name
         self.adapter = adapter
@@ -564,6 +616,9 @@ class Connection:
         self._sessions: set[Session] = set()
         self._serial = 0
         self._request_id = 0
+        # Held while a session subscribes the registry or a live change is sent, so every
+        # session ends up subscribed to exactly ``streams``.
+        self._control = asyncio.Lock()
         self._closing = False
         self._tasks: list[asyncio.Task] = []
         self.ready: asyncio.Future | None = None
@@ -658,6 +713,88 @@ class Connection:
         """True while a primary session is open."""
         return self._primary is not None and not self._primary.closed.done()
 
+    # --- live subscription changes -----------------------------------------------------------
+    async def add(self, subs: Sequence[Subscription]) -> list[asyncio.Task]:
+        """Subscribe ``subs`` (new streams of this route) on every live session and add them to
+        the registry, so that reconnects and rotations subscribe them too.
+
+        New books are reset in each session's decoder before the request (their deltas are
+        buffered from then on) and synced from a REST snapshot after the ack, as at start; the
+        sync tasks are returned. While no session is live only the registry changes (the
+        reconnect subscribes it). Raises :class:`SubscriptionError` on an error reply,
+        ``TimeoutError`` without an ack (that session is dropped and reconnects); either way
+        nothing of ``subs`` stays subscribed."""
+        names = [s.stream for s in subs]
+        books = [b for b in map(self.adapter.book_symbol, subs) if b]
+        async with self._control:
+            self.streams = self.streams + names
+            self.symbols = list(dict.fromkeys([*self.symbols, *(s.symbol for s in subs)]))
+            self.book_symbols = self.book_symbols + books
+            sessions = [s for s in self._sessions if s.subscribed and not s.closed.done()]
+            since: dict[Session, int] = {}
+            for s in sessions:
+                for sub in subs:
+                    s.decoder.register(sub.symbol)
+                for b in books:  # forget deltas buffered since an earlier unsubscribe
+                    s.decoder.reset_book(b)
+                since[s] = s.decoder.stats().get("buffered_deltas", 0)
+                s.unmute(subs)
+            self.rewire()
+            try:
+                await self._request_all(sessions, self.adapter.subscribe_message, names)
+            except BaseException:
+                await self._remove_locked(subs, quiet=True)
+                raise
+        return [s.start_sync(b, "subscribe", since[s]) for s in sessions if not s.closed.done()
+                for b in books]
+
+    async def remove(self, subs: Sequence[Subscription]) -> None:
+        """Unsubscribe ``subs`` on every live session and drop them from the registry.
+
+        From this call on their events are not delivered, including late ones still in flight
+        after the ack; their books are reset and forgotten. Raises like :meth:`add`, but the
+        streams are gone from the registry (and muted) either way."""
+        async with self._control:
+            await self._remove_locked(subs)
+
+    async def _remove_locked(self, subs: Sequence[Subscription], quiet: bool = False) -> None:
+        names = [s.stream for s in subs]
+        books = {b for b in map(self.adapter.book_symbol, subs) if b}
+        gone = set(names)
+        self.streams = [n for n in self.streams if n not in gone]
+        self.book_symbols = [b for b in self.book_symbols if b not in books]
+        sessions = [s for s in self._sessions if s.subscribed and not s.closed.done()]
+        for s in sessions:
+            s.mute(subs)
+            for b in books:  # late deltas are only buffered: no BookUpdate, no gap
+                s.decoder.reset_book(b)
+        for b in books:
+            self._book_src.pop(b, None)
+        self.rewire()
+        try:
+            await self._request_all(sessions, self.adapter.unsubscribe_message, names)
+        except Exception:
+            if not quiet:
+                raise
+
+    async def _request_all(self, sessions: Sequence[Session],
+                           message: Callable[[int, list[str]], bytes], names: list[str]) -> None:
+        """Send ``message`` requests for ``names`` on every session and wait for the acks. A
+        session that drops meanwhile is skipped (its reconnect subscribes the registry); one that
+        does not answer in time is dropped for the same reason. Then the first error is raised."""
+        per = self.adapter.limits.streams_per_message
+        results = await asyncio.gather(
+            *(s.control(message, names, per, self.options.ack_timeout) for s in sessions),
+            return_exceptions=True)
+        errors = []
+        for s, r in zip(sessions, results):
+            if isinstance(r, TimeoutError):
+                s.close("no ack", graceful=False)
+            if isinstance(r, BaseException) and not isinstance(r, ConnectionError):
+                errors.append(r)
+        if errors:
+            raise errors[0]
+
     async def start(self) -> None:
         """Launch the supervisor and watchdog tasks (returns at once; see ``ready``)."""
         loop = asyncio.get_running_loop()
@@ -702,7 +839,12 @@ class Connection:
         opts = self.options
         try:
             await s.open(self.url, opts.connect_timeout)
-            await s.subscribe(self.streams, self.adapter.limits.streams_per_message, opts.ack_timeout)
+            async with self._control:  # the registry may have changed since Session() was made
+                for sym in self.symbols:
+                    s.decoder.register(sym)
+                await s.subscribe(self.streams, self.adapter.limits.streams_per_message,
+                                  opts.ack_timeout)
+                s.subscribed = True
         except BaseException:
             s.close("setup failed", graceful=False)
             raise
@@ -776,7 +918,8 @@ class Connection:
         log.error("%s: giving up: %s", self.name, exc)
         if self.ready is not None and not self.ready.done():
             self.ready.set_exception(exc)
-            self.ready.exception()  # mark retrieved; the Feed reports it
+            self.ready.exception()  # mark retrieved; whoever awaits ``ready`` reports it
+            return  # not fatal for the owner: Feed.subscribe() opens connections too
         if self._on_fatal is not None:
             self._on_fatal(exc)
 

@@ -26,12 +26,16 @@ import aiohttp
 
 from .connection import Connection, ConnectionOptions, SubscriptionError
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .exceptions import ExchangeError
 from .exchanges import Subscription, get_adapter
 
 __all__ = ["Feed", "run", "SubscriptionError", "ConnectionOptions", "BadFrame", "Connected",
            "Disconnected", "GapDetected", "Resynced"]
 
 log = logging.getLogger("tickwire.feed")
+
+# Bound on the symbol-list lookup in start(); past it the feed starts unchecked.
+SYMBOL_CHECK_TIMEOUT = 10.0
 
 Callback = Callable[[Any], Any]
 
@@ -58,9 +62,15 @@ class Feed:
         ``max_connection_age``: seconds after which the exchange cuts a connection (rotation
         happens before); ``connection_options``: every other tunable (:class:`ConnectionOptions`).
       - ``start_timeout``: ``start()`` / ``async with`` waits this long for every connection to be
-        subscribed and every book synced.
+        subscribed and every book synced (``subscribe()`` too, for what it adds).
       - ``queue_size``: bound of the async-iteration queue (oldest events dropped and counted in
         ``stats()["queue_dropped"]`` beyond it).
+      - ``validate_symbols`` (default True): before any connection opens, ``start()`` looks the
+        symbols up in the exchange's own list (Binance: REST ``exchangeInfo``, one lookup per
+        start) and raises ``ValueError`` naming every symbol the exchange does not list or does
+        not trade now (status not ``TRADING``). If the lookup itself fails (network error, HTTP
+        error such as 5xx, no answer within 10 s) a warning is logged and the feed starts
+        unchecked: a metadata endpoint never keeps a feed from running. ``False`` skips it.
 
     Events: market events from the core (``tw.Trade``, ``tw.BBO``, ``tw.BookUpdate``,
     ``tw.Candle``; timestamps int ns since the Unix epoch) and health events from
@@ -70,8 +80,14 @@ class Feed:
     malformed frame was skipped). They reach callbacks at once and the iterator in order. Without callbacks, every event is queued for ``async for``; with
     callbacks, queuing starts when iteration starts.
 
+    While it runs, ``await feed.subscribe(symbols, channels)`` and ``await
+    feed.unsubscribe(symbols, channels)`` add and remove streams (new symbols are looked up in
+    the exchange's list as at start when ``validate_symbols`` is on).
+
     Errors: ``ValueError`` naming the bad exchange, symbol, channel or option (raised here, before
-    any connection); from ``start()``: :class:`tickwire.connection.SubscriptionError` if the
+    any connection); from ``start()``: ``ValueError`` for a symbol the exchange does not list or
+    trade (before any connection, see ``validate_symbols``),
+    :class:`tickwire.connection.SubscriptionError` if the
     exchange rejects a subscription, ``TimeoutError`` if not ready within ``start_timeout``. The
     same ``SubscriptionError`` is raised from iteration if it happens later.
     """
@@ -85,7 +101,8 @@ class Feed:
                  options: dict[str, Any] | None = None,
                  stale_after: float | None = None, max_connection_age: float | None = None,
                  connection_options: ConnectionOptions | None = None,
-                 start_timeout: float = 30.0, queue_size: int = 1_000_000) -> None:
+                 start_timeout: float = 30.0, queue_size: int = 1_000_000,
+                 validate_symbols: bool = True) -> None:
         self.adapter = get_adapter(exchange, base_url=base_url, urls=urls, options=options)
         self.exchange = self.adapter.exchange_id
         self.symbols = _as_list(symbols, "symbols")
@@ -106,6 +123,7 @@ class Feed:
             opts.max_age = max_connection_age
         self._conn_options = opts
         self.start_timeout = start_timeout
+        self.validate_symbols = validate_symbols
         self._user_callbacks = {"book": on_book, "trade": on_trade, "bbo": on_bbo,
                                 "candle": on_candle}
         self._on_event = _wrap(on_event, self) if on_event else None
@@ -121,6 +139,9 @@ class Feed:
         self._kinds: dict[type, str] = {}
         self._conns: list[Connection] = []
         self._book_conn: dict[str, Connection] = {}
+        self._dropped_books: set[str] = set()  # book channel unsubscribed: book() -> KeyError
+        self._conn_index: dict[str, int] = {}  # route -> connections opened (for their names)
+        self._changing = asyncio.Lock()  # one subscribe/unsubscribe at a time
         self._http_session: aiohttp.ClientSession | None = None
         self._fatal: BaseException | None = None
         self._started = False
@@ -137,12 +158,19 @@ class Feed:
     async def start(self) -> None:
         """Open every connection, subscribe, sync books; returns when all are ready.
 
-        Raises ``SubscriptionError`` (rejected stream) or ``TimeoutError`` (not ready within
-        ``start_timeout``; the message names the connections and their last error). On failure
-        everything opened is closed again."""
+        Raises ``ValueError`` (a symbol the exchange does not list or trade; checked first, before
+        any connection, unless ``validate_symbols=False``), ``SubscriptionError`` (rejected
+        stream) or ``TimeoutError`` (not ready within ``start_timeout``; the message names the
+        connections and their last error). On failure everything opened is closed again."""
         if self._started:
             raise RuntimeError("Feed already started")
         self._started = True
+        if self.validate_symbols:
+            try:
+                await self._check_symbols(self.symbols)
+            except BaseException:
+                await self.close()  # the HTTP session
+                raise
         from ._core import BBO, BookUpdate, Candle, Trade
 
         self._kinds = {BookUpdate: "book", Trade: "trade", BBO: "bbo", Candle: "candle"}
@@ -172,29 +200,51 @@ class Feed:
             raise
 
     def _build_connections(self) -> None:
-        by_route: dict[str, list[Subscription]] = {}
-        for sub in self._subs:
-            by_route.setdefault(sub.route, []).append(sub)
         per_conn = self.adapter.limits.streams_per_connection
-        for route, subs in by_route.items():
+        for route, subs in _by_route(self._subs).items():
             for i in range(0, len(subs), per_conn):
-                chunk = subs[i:i + per_conn]
-                books = [b for b in (self.adapter.book_symbol(s) for s in chunk) if b]
-                conn = Connection(
-                    name=f"{self.exchange}/{route}#{i // per_conn}", adapter=self.adapter,
-                    route=route, streams=[s.stream for s in chunk],
-                    symbols=list(dict.fromkeys(s.symbol for s in chunk)), book_symbols=books,
-                    sink=self._deliver, http=self._http, on_fatal=self._on_fatal,
-                    options=self._conn_options, sinks=self._fast,
-                    on_sink_error=self._callback_failed)
-                self._conns.append(conn)
-                for b in books:
-                    self._book_conn[b] = conn
+                self._new_connection(route, subs[i:i + per_conn])
+
+    def _new_connection(self, route: str, subs: list[Subscription]) -> Connection:
+        """A (not yet started) Connection for ``subs``, all of ``route``, added to the feed."""
+        index = self._conn_index[route] = self._conn_index.get(route, -1) + 1
+        books = [b for b in (self.adapter.book_symbol(s) for s in subs) if b]
+        conn = Connection(
+            name=f"{self.exchange}/{route}#{index}", adapter=self.adapter,
+            route=route, streams=[s.stream for s in subs],
+            symbols=list(dict.fromkeys(s.symbol for s in subs)), book_symbols=books,
+            sink=self._deliver, http=self._http, on_fatal=self._on_fatal,
+            options=self._conn_options, sinks=self._fast,
+            on_sink_error=self._callback_failed)
+        self._conns.append(conn)
+        for b in books:
+            self._book_conn[b] = conn
+        return conn
 
     def _http(self) -> aiohttp.ClientSession:
         if self._http_session is None or self._http_session.closed:
             self._http_session = aiohttp.ClientSession()
         return self._http_session
+
+    async def _check_symbols(self, symbols: Sequence[str]) -> None:
+        """Raise ``ValueError`` naming every one of ``symbols`` the exchange does not list or
+        trade (``Adapter.unavailable_symbols``). A failed lookup only logs a warning: the symbols
+        are well-formed, and a metadata endpoint must not keep a feed from starting."""
+        try:
+            bad = await asyncio.wait_for(self.adapter.unavailable_symbols(self._http(), symbols),
+                                         SYMBOL_CHECK_TIMEOUT)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ExchangeError) as exc:
+            why = (f"no answer within {SYMBOL_CHECK_TIMEOUT:g} s"
+                   if isinstance(exc, asyncio.TimeoutError) else repr(exc))
+            log.warning("%s: could not check symbols %s against the exchange's list (%s); "
+                        "starting without the check", self.exchange, ", ".join(symbols), why)
+            return
+        if len(bad) == 1:
+            (sym, why), = bad.items()
+            raise ValueError(f"unknown symbol {sym!r} on {self.exchange}: {why}")
+        if bad:
+            raise ValueError(f"unknown symbols on {self.exchange}: "
+                             + "; ".join(f"{s!r} ({why})" for s, why in bad.items()))
 
     def _on_fatal(self, exc: BaseException) -> None:
         if self._fatal is None:
@@ -210,6 +260,148 @@ class Feed:
         if self._http_session is not None:
             await self._http_session.close()
         self._wake()
+
+    # --- live subscription changes -------------------------------------------------------------
+    async def subscribe(self, symbols: str | Sequence[str], channels: str | Sequence[str]) -> None:
+        """Add ``symbols`` x ``channels`` to the running feed: a live ``SUBSCRIBE`` request
+        (Binance: ``{"method":"SUBSCRIBE","params":[...],"id":N}``, docs/exchanges/binance.md §3).
+
+        Shapes as in the constructor: one unified symbol or a list (``"ETH/USDT"``), one channel
+        or a list (``"book"``, ``"trades"``, ``"bbo"``, ``"candles"``). Streams the feed already
+        has are skipped, not an error. New streams join a connection of their route while it has
+        room (``adapter.limits.streams_per_connection``), else a new connection opens. Returns
+        once the exchange acknowledged them and new books are synced from a REST snapshot, as
+        at start (within ``start_timeout``); events flow from the ack on, and reconnects and
+        rotations subscribe them too. While a connection is down the change is only recorded:
+        its reconnect subscribes it.
+
+        Raises ``ValueError`` naming a bad symbol or channel (or, with ``validate_symbols``, a
+        symbol the exchange does not list) before anything is sent; ``SubscriptionError``
+        (``code``, ``reason``, ``streams``) if the exchange rejects the request;
+        ``TimeoutError`` without an ack or synced books in time; ``RuntimeError`` if the feed is
+        not started or is closed. After an error none of this call's streams stay subscribed.
+        """
+        subs = self._requested(symbols, channels)
+        self._check_running()
+        async with self._changing:
+            have = {s.stream for s in self._subs}
+            new = [s for s in subs if s.stream not in have]
+            if not new:
+                return
+            fresh = [s for s in dict.fromkeys(x.symbol for x in new) if s not in self.symbols]
+            if fresh and self.validate_symbols:
+                await self._check_symbols(fresh)
+            added: list[Subscription] = []
+            try:
+                await self._add(new, added)
+            except BaseException:
+                await self._remove(added, quiet=True)
+                raise
+
+    async def unsubscribe(self, symbols: str | Sequence[str],
+                          channels: str | Sequence[str]) -> None:
+        """Remove ``symbols`` x ``channels`` from the running feed: a live ``UNSUBSCRIBE``
+        request (Binance: ``{"method":"UNSUBSCRIBE","params":[...],"id":N}``, binance.md §3).
+
+        Shapes and ``ValueError`` checks as :meth:`subscribe`; streams the feed does not have are
+        skipped, not an error. Returns once the exchange acknowledged. No event of those streams
+        is delivered after the request is sent, even one still in flight after the ack (events
+        already queued for ``async for`` stay). A symbol whose ``"book"`` channel is removed
+        loses its book: ``book(symbol)`` then raises ``KeyError``. A connection left without
+        streams is closed. Raises ``SubscriptionError`` / ``TimeoutError`` if the exchange
+        rejects or does not acknowledge the request (the streams are removed from the feed and
+        their events dropped anyway), ``RuntimeError`` if the feed is not started or is closed.
+        """
+        subs = self._requested(symbols, channels)
+        self._check_running()
+        async with self._changing:
+            have = {s.stream for s in self._subs}
+            gone = [s for s in subs if s.stream in have]
+            try:
+                await self._remove(gone)
+            finally:
+                self._dropped_books.update(b for b in map(self.adapter.book_symbol, gone) if b)
+
+    def _requested(self, symbols: str | Sequence[str], channels: str | Sequence[str]
+                   ) -> list[Subscription]:
+        """The streams of ``symbols`` x ``channels``, checked as the constructor checks them."""
+        return self.adapter.subscriptions(_as_list(symbols, "symbols"),
+                                          _as_list(channels, "channels"))
+
+    def _check_running(self) -> None:
+        if not self._started:
+            raise RuntimeError("start the feed (start() or 'async with') before changing its "
+                               "subscriptions")
+        if self._closed:
+            raise RuntimeError("the feed is closed")
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _add(self, subs: list[Subscription], added: list[Subscription]) -> None:
+        """Subscribe ``subs`` (new to the feed) and wait until they are acknowledged and their
+        books synced; ``added`` collects what was registered (for the caller's rollback)."""
+        per_conn = self.adapter.limits.streams_per_connection
+        waits: list[asyncio.Future] = []
+        for route, group in _by_route(subs).items():
+            for conn in [c for c in self._conns if c.route == route]:
+                room = per_conn - len(conn.streams)
+                if room > 0 and group:
+                    chunk, group = group[:room], group[room:]
+                    waits += await conn.add(chunk)
+                    self._registered(conn, chunk, added)
+            for i in range(0, len(group), per_conn):
+                chunk = group[i:i + per_conn]
+                conn = self._new_connection(route, chunk)
+                self._registered(conn, chunk, added)
+                await conn.start()
+                waits.append(conn.ready)
+        if not waits:
+            return
+        done, pending = await asyncio.wait(waits, timeout=self.start_timeout)
+        for fut in done:
+            if not fut.cancelled() and fut.exception() is not None:
+                raise fut.exception()  # a new connection's SubscriptionError
+        if pending:
+            raise TimeoutError(f"subscription not ready within {self.start_timeout} s: "
+                               f"{', '.join(s.stream for s in subs)}")
+
+    def _registered(self, conn: Connection, subs: list[Subscription],
+                    added: list[Subscription]) -> None:
+        self._subs.extend(subs)
+        added.extend(subs)
+        for b in (self.adapter.book_symbol(s) for s in subs):
+            if b:
+                self._book_conn[b] = conn
+                self._dropped_books.discard(b)
+        self._names_changed()
+
+    async def _remove(self, subs: list[Subscription], quiet: bool = False) -> None:
+        """Unsubscribe ``subs`` (streams of the feed) and forget them; close connections left
+        without streams. ``quiet``: swallow the exchange's errors (rollback)."""
+        where = {name: c for c in self._conns for name in c.streams}
+        by_conn: dict[Connection, list[Subscription]] = {}
+        for s in subs:
+            by_conn.setdefault(where[s.stream], []).append(s)
+        gone = {s.stream for s in subs}
+        self._subs = [s for s in self._subs if s.stream not in gone]
+        for b in (self.adapter.book_symbol(s) for s in subs):
+            if b:
+                self._book_conn.pop(b, None)
+        self._names_changed()
+        results = await asyncio.gather(*(c.remove(ss) for c, ss in by_conn.items()),
+                                       return_exceptions=True)
+        for conn in by_conn:
+            if not conn.streams:
+                self._conns.remove(conn)
+                await conn.close()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors and not quiet:
+            raise errors[0]
+
+    def _names_changed(self) -> None:
+        """``symbols`` and ``channels`` follow the streams the feed has now."""
+        self.symbols = list(dict.fromkeys(s.symbol for s in self._subs))
+        self.channels = list(dict.fromkeys(s.channel for s in self._subs))
 
     # --- delivery ----------------------------------------------------------------------------
     def _deliver(self, ev: Any) -> None:
@@ -279,12 +471,16 @@ class Feed:
         """The live ``tw.Book`` of ``symbol`` (Rust-owned; read ``best_bid``, ``bids(n)``, ...).
 
         Consistent with the last ``BookUpdate`` delivered for it. Raises ``ValueError`` if the feed
-        has no ``"book"`` channel for ``symbol``, ``KeyError`` if no data arrived yet."""
+        has no ``"book"`` channel for ``symbol``, ``KeyError`` if no data arrived yet or its
+        ``"book"`` channel was unsubscribed."""
         conn = self._book_conn.get(symbol)
         if conn is None:
+            if symbol in self._dropped_books:
+                raise KeyError(f"no book for {symbol!r}: its 'book' channel was unsubscribed")
             if symbol not in self.symbols:
                 raise ValueError(f"symbol {symbol!r} is not in this feed ({', '.join(self.symbols)})")
-            raise ValueError(f"this feed has no 'book' channel (channels: {', '.join(self.channels)})")
+            raise ValueError(f"this feed has no 'book' channel for {symbol!r} "
+                             f"(channels: {', '.join(self.channels)})")
         try:
             return conn.book(symbol)
         except KeyError:
@@ -324,6 +520,13 @@ class Feed:
     def __repr__(self) -> str:
         return (f"Feed({self.exchange!r}, {self.symbols!r}, channels={self.channels!r}, "
                 f"connected={self.connected})")
+
+
+def _by_route(subs: Iterable[Subscription]) -> dict[str, list[Subscription]]:
+    by_route: dict[str, list[Subscription]] = {}
+    for sub in subs:
+        by_route.setdefault(sub.route, []).append(sub)
+    return by_route
 
 
 def _as_list(value: str | Iterable[str], what: str) -> list[str]:
