@@ -268,22 +268,26 @@ class Session(WSListener):
             self._frame_error(exc, size, ts)
 
     def wire(self, guarded: bool) -> None:
-        """Set the decoder's handlers. While this is the only session, market events go straight
-        to the owner's sinks; while another session overlaps it (reconnect, rotation) everything
-        goes through ``Connection._deliver``, which drops what the other already delivered.
-        Book updates always take that path: it tracks which session's book ``book()`` shows.
-        After an unsubscribe, the types it touched get a filter dropping the removed symbols'
-        late events, on this socket only (a reconnect or rotation subscribes without them)."""
+        """Set the decoder's handlers. While this is the only session, market events (book
+        updates too) go straight to the owner's sinks and ``book()`` shows this session's books;
+        while another session overlaps it (reconnect, rotation) everything goes through
+        ``Connection._deliver``, which drops what the other already delivered and tracks which
+        session's book ``book()`` shows. After an unsubscribe, the types it touched get a filter
+        dropping the removed symbols' late events, on this socket only (a reconnect or rotation
+        subscribes without them)."""
         conn = self.conn
-        guarded_deliver = partial(conn._deliver, self)
+        kinds = (Trade, BBO, Candle, BookUpdate)
         if guarded:
-            direct = dict.fromkeys((Trade, BBO, Candle), guarded_deliver)
+            direct = dict.fromkeys(kinds, partial(conn._deliver, self))
         else:
-            direct = {t: conn._sinks.get(t, conn._sink) for t in (Trade, BBO, Candle)}
+            direct = {t: conn._sinks.get(t, conn._sink) for t in kinds}
+            for sym in conn.book_symbols:  # the only session: its books are the delivered ones
+                conn._book_src[sym] = self.decoder
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
         self.decoder.set_handlers(trade=direct[Trade], bbo=direct[BBO], candle=direct[Candle],
-                                  book=guarded_deliver, control=self.on_reply, notice=self.on_notice)
+                                  book=direct[BookUpdate], control=self.on_reply,
+                                  notice=self.on_notice)
 
     def mute(self, subs: Iterable[Subscription]) -> None:
         """Drop the events of ``subs``' streams from now on (see ``wire``; rewire after)."""
@@ -653,8 +657,23 @@ class Connection:
         """Re-point every live session's handlers (after a session opened or closed, or the
         owner changed ``sinks``): de-duplicating only while sessions overlap."""
         guarded = len(self._sessions) > 1
+        if guarded:
+            self._seed_book_keys()
         for session in self._sessions:
             session.wire(guarded)
+
+    def _seed_book_keys(self) -> None:
+        """Before sessions overlap: the last delivered sequence of each book, which the direct
+        path of a lone session did not record, is the sequence of the book ``book()`` shows.
+        (A new session's REST snapshot may be older than what the old one delivered.)"""
+        delivered = self._order.get(self._BookUpdate, (None, {}))[1]
+        for sym, dec in self._book_src.items():
+            try:
+                seq = dec.book(sym).sequence
+            except KeyError:
+                continue
+            if seq is not None and (delivered.get(sym) is None or seq > delivered[sym]):
+                delivered[sym] = seq
 
     def _emit(self, ev: Any) -> None:
         self._sink(ev)

@@ -10,7 +10,11 @@ it. Three clients receive the same recording in the same run, rounds interleaved
 - ``tickwire``: ``tw.Feed`` through exactly the live code path (connection layer, REST
   snapshot, Rust decode + book), every event delivered to a user callback.
 
-Throughput is frames / (time of the last frame - time of the first), in messages per second.
+Each round starts with a warm-up: the simulator publishes the first ``WARMUP_LINES`` lines and
+holds there until the client is in sync (books loaded from their REST snapshot), then sends the
+rest as fast as the client reads. Throughput is the frames after the warm-up / (time of the last
+frame - time of the first after the warm-up), in messages per second: the steady state with
+live books, whichever moment a client's snapshot would otherwise have landed.
 Latency is measured separately with the simulator pacing the recording at ~20,000 msg/s:
 ``time.time_ns() - event.receive_ts`` inside the callback, i.e. from the moment the frame left
 picows to the moment the user's code runs (decode, book, delivery), in microseconds.
@@ -30,19 +34,34 @@ TARGET_MSG_PER_S = 1_000_000
 TARGET_FLOOR_SHARE = 0.5
 TARGET_P99_US = 20.0
 PACED_MSG_PER_S = 20_000
+WARMUP_LINES = 2_000  # published before the measured window; clients sync their books meanwhile
 
 
-def _serve(market: str, speed, conn) -> None:
-    """Simulator process: report its URLs, then rewind on request until told to stop."""
+def _serve(market: str, speed, hold: int | None, conn) -> None:
+    """Simulator process: report its URLs; per round publish up to line ``hold`` and wait for
+    "release", and rewind on request, until told to stop."""
     from ..simulator import Simulator
 
     async def main() -> None:
-        async with Simulator(market, speed=speed, ping_interval=0, rate_limit=0, routing=False) as sim:
+        # The recorded REST snapshot, not one rebuilt at the replay position: rebuilding a book
+        # in Python stalls this single-threaded server for 50-90 ms, and whether that stall fell
+        # inside a client's measured window (depending on when its snapshot request arrived)
+        # halved or did not halve its measured rate. Every client subscribes before the replay
+        # starts and buffers from the first delta, so the recorded snapshot always bridges.
+        async with Simulator(market, speed=speed, ping_interval=0, rate_limit=0, routing=False,
+                             snapshot_mode="recorded") as sim:
             sim.warm()
+            if hold is not None:
+                sim.hold_at(hold)
             conn.send((sim.rest_url, sim.stream_url(), len(sim.recording)))
             loop = asyncio.get_running_loop()
-            while (cmd := await loop.run_in_executor(None, conn.recv)) == "rewind":
-                await sim.rewind()
+            while (cmd := await loop.run_in_executor(None, conn.recv)) != "stop":
+                if cmd == "rewind":
+                    await sim.rewind()
+                    if hold is not None:
+                        sim.hold_at(hold)
+                elif cmd == "release":
+                    sim.resume()
                 conn.send("ok")
 
     _run(main())
@@ -61,11 +80,15 @@ class ServerProcess:
 
     ``rest_url``: base URL for REST and (with ws scheme) WebSockets; ``stream_url``: combined
     stream URL of every recorded stream; ``frames``: frames per replay. ``rewind()`` restarts the
-    replay for the next client."""
+    replay for the next client; with ``hold`` each replay stops after that many lines until
+    ``release()``."""
 
-    def __init__(self, market: str = "binance", speed: float | str = "max") -> None:
+    def __init__(self, market: str = "binance", speed: float | str = "max",
+                 hold: int | None = None) -> None:
+        self.hold = hold
         self._parent, child = mp.Pipe()
-        self._proc = mp.get_context("spawn").Process(target=_serve, args=(market, speed, child), daemon=True)
+        self._proc = mp.get_context("spawn").Process(target=_serve, args=(market, speed, hold, child),
+                                                     daemon=True)
 
     def __enter__(self) -> "ServerProcess":
         self._proc.start()
@@ -78,6 +101,11 @@ class ServerProcess:
         self._parent.send("rewind")
         self._parent.recv()
 
+    async def release(self) -> None:
+        """End the warm-up hold: the rest of the recording follows as fast as the client reads."""
+        self._parent.send("release")
+        await asyncio.get_running_loop().run_in_executor(None, self._parent.recv)
+
     def __exit__(self, *exc) -> None:
         self._parent.send("stop")
         self._proc.join(10)
@@ -87,7 +115,7 @@ class ServerProcess:
 
 @dataclass
 class Run:
-    """One client's pass over the recording: frames seen and seconds from first to last."""
+    """One client's measured window: frames in it and seconds from its first to its last."""
 
     frames: int
     seconds: float
@@ -97,59 +125,67 @@ class Run:
         return (self.frames - 1) / self.seconds if self.seconds > 0 else 0.0
 
 
+class _Window:
+    """Frame counting for the picows clients: the warm-up (``srv.hold`` frames) ends with
+    ``warmed``; the window runs from the next frame to the last of the recording."""
+
+    def __init__(self, srv: ServerProcess) -> None:
+        loop = asyncio.get_running_loop()
+        self.warm, self.total = srv.hold or 0, srv.frames
+        self.warmed, self.done = loop.create_future(), loop.create_future()
+        self.n, self.t0 = 0, 0.0
+        if not self.warm:
+            self.warmed.set_result(None)
+
+    def count(self) -> None:
+        self.n += 1
+        if self.n == self.warm:
+            self.warmed.set_result(None)
+        elif self.n == self.warm + 1:
+            self.t0 = time.perf_counter()
+        elif self.n == self.total:
+            self.done.set_result(Run(self.total - self.warm, time.perf_counter() - self.t0))
+
+
 async def _floor(srv: ServerProcess) -> Run:
     """picows client that only counts text frames."""
     import picows
 
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    total = srv.frames
-
+    w = _Window(srv)
+    count = w.count
     text = picows.WSMsgType.TEXT  # looked up once: enum attribute access is slow on 3.11
 
     class Counter(picows.WSListener):
-        n = 0
-        t0 = 0.0
-
         def on_ws_frame(self, transport, frame):
             if frame.msg_type is text:
-                self.n += 1
-                if self.n == 1:
-                    self.t0 = time.perf_counter()
-                elif self.n == total:
-                    done.set_result(Run(total, time.perf_counter() - self.t0))
+                count()
 
     transport, _ = await picows.ws_connect(Counter, srv.stream_url)
     try:
-        return await asyncio.wait_for(done, 60)
+        await asyncio.wait_for(w.warmed, 60)
+        if srv.hold:
+            await srv.release()
+        return await asyncio.wait_for(w.done, 60)
     finally:
         transport.disconnect()
 
 
 async def _orjson_bot(srv: ServerProcess) -> Run:
-    """picows + orjson + dict book; REST snapshot via aiohttp, applied when it arrives."""
+    """picows + orjson + dict book; REST snapshot via aiohttp, applied during the warm-up."""
     import aiohttp
     import picows
 
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    total = srv.frames
+    w = _Window(srv)
+    count = w.count
     bot = OrjsonBot("spot")
-
+    feed_bot = bot.feed
     text = picows.WSMsgType.TEXT
 
     class Bot(picows.WSListener):
-        n = 0
-        t0 = 0.0
-
         def on_ws_frame(self, transport, frame):
             if frame.msg_type is text:
-                bot.feed(frame.get_payload_as_bytes())
-                self.n += 1
-                if self.n == 1:
-                    self.t0 = time.perf_counter()
-                elif self.n == total:
-                    done.set_result(Run(total, time.perf_counter() - self.t0))
+                feed_bot(frame.get_payload_as_bytes())
+                count()
 
     async with aiohttp.ClientSession() as http:
         transport, _ = await picows.ws_connect(Bot, srv.stream_url)
@@ -157,37 +193,51 @@ async def _orjson_bot(srv: ServerProcess) -> Run:
             url = f"{srv.rest_url}/api/v3/depth?symbol=ETHUSDT&limit=1000"
             async with http.get(url) as resp:
                 bot.apply_snapshot("ETHUSDT", await resp.read())
-            return await asyncio.wait_for(done, 60)
+            await asyncio.wait_for(w.warmed, 60)
+            if srv.hold:
+                await srv.release()
+            return await asyncio.wait_for(w.done, 60)
         finally:
             transport.disconnect()
 
 
-def _ticker_and_trade_events() -> int:
-    """BBO + Trade events of the spot recording. Unlike book updates (how many a Feed emits
-    depends on when its REST snapshot arrives), every one of these is always delivered, and the
-    recording ends with one of them, so reaching this count means everything was processed."""
+def _ticker_and_trade_lines() -> list[int]:
+    """Recording line of each BBO and trade event of the spot recording, in order. Unlike book
+    updates (how many a Feed emits depends on when its REST snapshot arrives), every one of
+    these is always delivered, and the recording ends with one of them, so reaching the count
+    means everything was processed."""
     import tickwire as tw
 
     rec = load_recording("spot")
     dec = tw.Decoder("binance")
     last = None
-    n = 0
-    for frame in rec.frames:
+    lines = []
+    for i, frame in enumerate(rec.frames):
         for last in dec.feed(frame):
-            n += isinstance(last, (tw.BBO, tw.Trade))
+            if isinstance(last, (tw.BBO, tw.Trade)):
+                lines.append(i)
     if not isinstance(last, (tw.BBO, tw.Trade)):
         raise RuntimeError(f"the recording must end with a BBO or trade, not {last!r}")
-    return n
+    return lines
+
+
+def _ticker_and_trade_events() -> int:
+    """How many BBO + Trade events the spot recording gives (see :func:`_ticker_and_trade_lines`)."""
+    return len(_ticker_and_trade_lines())
 
 
 async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
     """tw.Feed on the simulator's base URL; every event to a plain callback that does what the
-    other clients do per message (count, compare), plus the latency sample when measuring it."""
+    other clients do per message (count, compare), plus the latency sample when measuring it.
+    The window starts at the first BBO/trade after the warm-up (the feed is in sync by then)."""
     import tickwire as tw
 
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    total = _ticker_and_trade_events()
+    lines = _ticker_and_trade_lines()
+    total = len(lines)
+    first = next(i for i, line in enumerate(lines) if line >= (srv.hold or 0))  # its index
+    frames = srv.frames - lines[first]  # recording lines from that event's to the end
     clock, now_ns = time.perf_counter, time.time_ns
     n = 0
     t0 = 0.0
@@ -203,11 +253,10 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
             samples[k] = now_ns() - ev.receive_ts
             k += 1
         n += 1
-        if n == 1:
+        if n == first + 1:
             t0 = clock()
         elif n == total:
-            stats = feed.stats()  # market-data frames: the other clients count those only
-            done.set_result(Run(stats["decoder_frames"] - stats["decoder_control_frames"], clock() - t0))
+            done.set_result(Run(frames, clock() - t0))
 
     def on_book(ev) -> None:
         nonlocal k
@@ -217,8 +266,16 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
 
     feed = tw.Feed("binance", ["ETH/USDT"], ["book", "trades", "bbo"], base_url=srv.rest_url,
                    on_book=on_book, on_trade=on_message, on_bbo=on_message)
-    async with feed:
+    async with feed:  # returns once the book is in sync
+        if srv.hold:
+            while n < first:  # every warm-up event delivered: the server holds now
+                await asyncio.sleep(0.001)
+            await srv.release()
         run = await asyncio.wait_for(done, 120)
+        stats = feed.stats()
+        if stats["decoder_frames"] - stats["decoder_control_frames"] != srv.frames:
+            raise RuntimeError(f"the feed decoded {stats['decoder_frames']} frames, "
+                               f"the recording has {srv.frames}")
     if latencies is not None:
         latencies.extend(samples[:k])
     return run
@@ -231,7 +288,7 @@ def throughput(rounds: int = 5) -> dict[str, list[Run]]:
     if orjson is not None:
         clients["picows+orjson bot"] = _orjson_bot
     runs: dict[str, list[Run]] = {name: [] for name in clients}
-    with ServerProcess("binance", "max") as srv:
+    with ServerProcess("binance", "max", hold=WARMUP_LINES) as srv:
         for _ in range(rounds):
             for name, client in clients.items():
                 runs[name].append(_run(client(srv)))
