@@ -146,6 +146,13 @@ class _Window:
         elif self.n == self.total:
             self.done.set_result(Run(self.total - self.warm, time.perf_counter() - self.t0))
 
+    async def measure(self, srv: ServerProcess) -> Run:
+        """Wait out the warm-up, release the server, return the measured window."""
+        await asyncio.wait_for(self.warmed, 60)
+        if srv.hold:
+            await srv.release()
+        return await asyncio.wait_for(self.done, 60)
+
 
 async def _floor(srv: ServerProcess) -> Run:
     """picows client that only counts text frames."""
@@ -162,10 +169,7 @@ async def _floor(srv: ServerProcess) -> Run:
 
     transport, _ = await picows.ws_connect(Counter, srv.stream_url)
     try:
-        await asyncio.wait_for(w.warmed, 60)
-        if srv.hold:
-            await srv.release()
-        return await asyncio.wait_for(w.done, 60)
+        return await w.measure(srv)
     finally:
         transport.disconnect()
 
@@ -193,10 +197,7 @@ async def _orjson_bot(srv: ServerProcess) -> Run:
             url = f"{srv.rest_url}/api/v3/depth?symbol=ETHUSDT&limit=1000"
             async with http.get(url) as resp:
                 bot.apply_snapshot("ETHUSDT", await resp.read())
-            await asyncio.wait_for(w.warmed, 60)
-            if srv.hold:
-                await srv.release()
-            return await asyncio.wait_for(w.done, 60)
+            return await w.measure(srv)
         finally:
             transport.disconnect()
 

@@ -123,6 +123,7 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
 /// build was written against (keep the Python listener in that case).
 #[pyclass(module = "tickwire._core", name = "FrameSink")]
 pub struct FrameSink {
+    layout: &'static Layout,
     decoder: Option<Py<PyDecoder>>,
     other: Option<Py<PyAny>>,
     on_error: Option<Py<PyAny>>,
@@ -132,8 +133,8 @@ pub struct FrameSink {
 impl FrameSink {
     #[new]
     fn new(py: Python<'_>, decoder: Py<PyDecoder>, other: Py<PyAny>, on_error: Py<PyAny>) -> PyResult<Self> {
-        layout(py)?;
-        Ok(FrameSink { decoder: Some(decoder), other: Some(other), on_error: Some(on_error) })
+        let layout = layout(py)?;
+        Ok(FrameSink { layout, decoder: Some(decoder), other: Some(other), on_error: Some(on_error) })
     }
 
     /// picows' ``on_ws_frame(transport, frame)``.
@@ -142,7 +143,7 @@ impl FrameSink {
         let (Some(decoder), Some(other), Some(on_error)) = (&self.decoder, &self.other, &self.on_error) else {
             return Ok(()); // cleared by the garbage collector: the session is gone
         };
-        let layout = layout(py)?;
+        let layout = self.layout;
         if frame.get_type().is(&layout.frame_type) {
             // SAFETY: exact type checked just above.
             let raw = unsafe { WsFrame::of(frame) };
