@@ -1,8 +1,9 @@
 //! The L2 order book: two sorted sides of fixed-point (price, size) levels.
 //!
 //! Each side is sorted ascending with its best level *last*, split into chunks of at most
-//! `2 * CHUNK` levels: reading the best level is O(1), a lookup is two binary searches, and an
-//! insert or delete anywhere moves at most one chunk. (A single sorted `Vec` moved up to 40 KB
+//! `2 * CHUNK` levels: reading the best level is O(1), a lookup is two binary searches (over
+//! the chunks' top keys, kept in one array of their own, then inside one chunk), and an insert
+//! or delete anywhere moves at most one chunk. (A single sorted `Vec` moved up to 40 KB
 //! per deep insert once a USD-M book grew past 2,400 levels a side; a `BTreeMap` was slower at
 //! the top of the book; see `cargo bench --bench core`.) Bids are keyed by price and asks by
 //! -price, so one sorted-ascending implementation serves both sides.
@@ -23,11 +24,13 @@ pub enum BookSide {
 }
 
 /// Levels per chunk after a split; a chunk splits when it exceeds twice this.
-const CHUNK: usize = 64;
+const CHUNK: usize = 16;
 
 /// One side of the book: `(key, size)` ascending by key in non-empty chunks; the best is last.
+/// `tops[i]` is the highest key of `chunks[i]`, kept apart so finding a chunk reads one array.
 #[derive(Debug, Clone, Default)]
 struct Ladder {
+    tops: Vec<i64>,
     chunks: Vec<Vec<(i64, i64)>>,
 }
 
@@ -38,30 +41,34 @@ impl Ladder {
         let n = self.chunks.len();
         if n == 0 {
             if size != 0 {
+                self.tops.push(key);
                 self.chunks.push(vec![(key, size)]);
             }
             return;
         }
-        // The chunk holding `key`: the first whose last key >= key; a new best goes to the top chunk.
-        // Most updates land near the best level, i.e. in the top chunk.
-        let ci = if self.chunks[n - 1][0].0 <= key {
-            n - 1
-        } else {
-            self.chunks.partition_point(|c| c[c.len() - 1].0 < key).min(n - 1)
-        };
+        // The chunk holding `key`: the first whose top key >= key; a new best goes to the top chunk.
+        let ci = self.tops.partition_point(|&t| t < key).min(n - 1);
         let chunk = &mut self.chunks[ci];
         match chunk.binary_search_by(|&(k, _)| k.cmp(&key)) {
             Ok(i) if size == 0 => {
                 chunk.remove(i);
-                if chunk.is_empty() {
-                    self.chunks.remove(ci);
+                match chunk.last() {
+                    None => {
+                        self.chunks.remove(ci);
+                        self.tops.remove(ci);
+                    }
+                    Some(&(top, _)) => self.tops[ci] = top,
                 }
             }
             Ok(i) => chunk[i].1 = size,
             Err(i) if size != 0 => {
                 chunk.insert(i, (key, size));
+                if i + 1 == chunk.len() {
+                    self.tops[ci] = key;
+                }
                 if chunk.len() > 2 * CHUNK {
                     let upper = chunk.split_off(CHUNK);
+                    self.tops.insert(ci, chunk[CHUNK - 1].0);
                     self.chunks.insert(ci + 1, upper);
                 }
             }
@@ -77,10 +84,12 @@ impl Ladder {
     /// Replace everything with `levels`, sorted ascending by key and without duplicates.
     fn load(&mut self, levels: Vec<(i64, i64)>) {
         self.chunks = levels.chunks(CHUNK).map(<[_]>::to_vec).collect();
+        self.tops = self.chunks.iter().map(|c| c[c.len() - 1].0).collect();
     }
 
     fn clear(&mut self) {
         self.chunks.clear();
+        self.tops.clear();
     }
 
     fn len(&self) -> usize {

@@ -112,19 +112,19 @@ impl<'a> Cursor<'a> {
     /// Layout fast path: if the next member's key is exactly `key`, written the way exchanges
     /// write it (`,"key":` with no whitespace; `{` already consumed for the first), consume it.
     /// On false nothing was consumed, and the caller falls back to [`Cursor::next_key`].
-    #[inline]
-    pub fn at_key(&mut self, key: &[u8], first: &mut bool) -> bool {
+    /// The key is a fixed-size array so the comparison compiles to a few integer compares
+    /// rather than a `memcmp` call (this runs several times per frame).
+    #[inline(always)]
+    pub fn at_key<const N: usize>(&mut self, key: &[u8; N], first: &mut bool) -> bool {
         let skip = (!*first) as usize;
-        let b = &self.b[self.i..];
-        let n = key.len();
-        let found = b.len() >= skip + n + 3
-            && (*first || b[0] == b',')
+        let Some(b) = self.b.get(self.i..self.i + skip + N + 3) else { return false };
+        let found = (*first || b[0] == b',')
             && b[skip] == b'"'
-            && &b[skip + 1..skip + 1 + n] == key
-            && b[skip + 1 + n] == b'"'
-            && b[skip + 2 + n] == b':';
+            && b[skip + 1..skip + 1 + N] == key[..]
+            && b[skip + 1 + N] == b'"'
+            && b[skip + 2 + N] == b':';
         if found {
-            self.i += skip + n + 3;
+            self.i += skip + N + 3;
             *first = false;
         }
         found
