@@ -62,6 +62,15 @@ pub struct PyDecoder {
     /// Interned unified symbol per symbol index, so events share one str object.
     names: Vec<Py<PyString>>,
     handlers: Handlers,
+    /// The last event of each hot kind, rewritten in place once nothing else holds it.
+    spares: Spares,
+}
+
+#[derive(Default)]
+struct Spares {
+    trade: Option<Py<events::Trade>>,
+    bbo: Option<Py<events::Bbo>>,
+    book: Option<Py<events::BookUpdate>>,
 }
 
 /// Per-kind handlers of `dispatch`; `default` takes the kinds without their own.
@@ -112,17 +121,17 @@ impl PyDecoder {
         Ok(match event {
             Event::Bbo { symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                let e = events::Bbo { exchange, symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts };
-                Py::new(py, e)?.into_any()
+                let e = events::BboFields { exchange, symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts };
+                events::reuse_or_new(py, &mut self.spares.bbo, e)?
             }
             Event::BookUpdate { symbol, sequence, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                Py::new(py, events::BookUpdate { exchange, symbol, sequence, exchange_ts, receive_ts })?.into_any()
+                events::reuse_or_new(py, &mut self.spares.book, events::BookUpdateFields { exchange, symbol, sequence, exchange_ts, receive_ts })?
             }
             Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                let e = events::Trade { exchange, symbol, price, size, side: side.as_str(), trade_id, trade_ts, exchange_ts, receive_ts };
-                Py::new(py, e)?.into_any()
+                let e = events::TradeFields { exchange, symbol, price, size, side: side.as_str(), trade_id, trade_ts, exchange_ts, receive_ts };
+                events::reuse_or_new(py, &mut self.spares.trade, e)?
             }
             Event::Candle {
                 symbol, interval, start_ts, end_ts, open, high, low, close, volume, trades, closed, exchange_ts, receive_ts,
@@ -225,7 +234,7 @@ impl PyDecoder {
     fn new(py: Python<'_>, exchange: &str, max_buffered: usize) -> PyResult<Self> {
         let mut inner = Decoder::new(exchange)?;
         inner.max_buffered = max_buffered.max(1);
-        Ok(Self { inner, exchange: PyString::intern(py, exchange).unbind(), names: Vec::new(), handlers: Handlers::default() })
+        Ok(Self { inner, exchange: PyString::intern(py, exchange).unbind(), names: Vec::new(), handlers: Handlers::default(), spares: Spares::default() })
     }
 
     /// The exchange id this decoder speaks.
