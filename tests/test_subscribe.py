@@ -371,3 +371,40 @@ def test_rejected_subscribe_raises_and_leaves_the_feed_as_it_was(run, market):
     trades, _ = recorded_ids(market)
     assert [e.trade_id for e in events if isinstance(e, core.Trade)] == trades  # not fatal
     assert not [e for e in events if isinstance(e, core.BBO)]
+
+
+# --- a rejected unsubscribe -----------------------------------------------------------------------
+@pytest.mark.parametrize("market", MARKETS)
+def test_rejected_unsubscribe_raises_and_still_drops_the_streams(run, market):
+    # As documented on Feed.unsubscribe: the exchange's error reply surfaces as
+    # SubscriptionError, and the streams are gone from the feed anyway (no event of them after
+    # the request), since a bot that asked to stop them must not keep receiving them.
+    sym = SYMBOL[market]
+    half = len(packaged_recording(market)) // 2
+
+    async def scenario():
+        async with Simulator(market, speed="max", autostart=False) as sim:
+            w = Watch(market)
+            async with w.make_feed(sim, market, ["trades", "bbo"]) as feed:
+                await hold(sim, half)
+                real = feed.adapter.unsubscribe_message
+                feed.adapter.unsubscribe_message = (
+                    lambda rid, streams: real(rid, [*streams, "not a stream!"]))
+                try:
+                    with pytest.raises(SubscriptionError) as ei:
+                        await feed.unsubscribe(sym, "trades")
+                finally:
+                    feed.adapter.unsubscribe_message = real
+                sent = len(w.events)
+                assert ei.value.code == 2 and "ethusdt@trade" in ei.value.streams
+                assert [s.channel for s in feed.subscriptions] == ["bbo"]
+                assert feed.connected and feed.stats()["control_errors"] == 1
+                await finish(sim)
+                return list(w.events), sent
+
+    events, sent = run(scenario())
+    trades, bbos = recorded_ids(market)
+    got = [e.trade_id for e in events if isinstance(e, core.Trade)]
+    assert got == trades[:len(got)] and len(got) < len(trades)  # a contiguous head, then none
+    assert not [e for e in events[sent:] if isinstance(e, core.Trade)]
+    assert [e.update_id for e in events if isinstance(e, core.BBO)] == bbos  # untouched

@@ -138,6 +138,7 @@ class Feed:
         self._fast: dict[type, Callable[[Any], None]] = {}  # shared with the connections
         self._kinds: dict[type, str] = {}
         self._conns: list[Connection] = []
+        self._retired: dict[str, int] = {}  # counters of connections closed by unsubscribe
         self._book_conn: dict[str, Connection] = {}
         self._dropped_books: set[str] = set()  # book channel unsubscribed: book() -> KeyError
         self._conn_index: dict[str, int] = {}  # route -> connections opened (for their names)
@@ -394,6 +395,8 @@ class Feed:
             if not conn.streams:
                 self._conns.remove(conn)
                 await conn.close()
+                for k, v in conn.stats().items():  # counters stay monotonic (metrics)
+                    self._retired[k] = self._retired.get(k, 0) + v
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors and not quiet:
             raise errors[0]
@@ -502,10 +505,10 @@ class Feed:
         return list(self._conns)
 
     def stats(self) -> dict[str, int]:
-        """Counters summed over connections (see :class:`tickwire.metrics.Counters`), the primary
-        decoders' ``stats()`` under ``"decoder_*"`` keys, plus ``queued``, ``queue_dropped`` and
-        ``callback_errors``."""
-        out: dict[str, int] = {}
+        """Counters summed over connections (see :class:`tickwire.metrics.Counters`), those an
+        unsubscribe closed included, the primary decoders' ``stats()`` under ``"decoder_*"``
+        keys, plus ``queued``, ``queue_dropped`` and ``callback_errors``."""
+        out: dict[str, int] = dict(self._retired)
         for c in self._conns:
             for k, v in c.stats().items():
                 out[k] = out.get(k, 0) + v
