@@ -686,23 +686,32 @@ async def test_simulate_command_serves_until_interrupted(session):
         "c.simulate_command(sys.argv[2:])\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(ROOT / "python" / "tickwire"), "-m", "binance", "--speed", "max"],
+        [sys.executable, "-c", code, str(ROOT / "python" / "tickwire"), "-m", "binance", "--speed", "max",
+         "--symbol-status", "ethusdt=BREAK"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
     try:
-        url = None
+        url = info = None
         deadline = time.monotonic() + 20
-        while url is None and time.monotonic() < deadline:
+        while (url is None or info is None) and time.monotonic() < deadline:
             line = (await asyncio.to_thread(proc.stdout.readline)).decode()
+            if "rest info" in line:
+                info = line.split()[-1]
             if "all streams" in line:
                 url = line.split()[-1]
         assert url and url.startswith("ws://127.0.0.1:")
+        async with session.get(info) as resp:
+            listed = {m["symbol"]: m["status"] for m in (await resp.json())["symbols"]}
+        assert listed == {"ETHUSDT": "BREAK"}
         async with session.ws_connect(url) as ws:
             assert await recv_n(ws, 100) == SPOT_LINES[:100]
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.to_thread(proc.communicate, None, 10)
     assert proc.returncode == 0, err.decode()
+    bad = subprocess.run([sys.executable, "-c", code, str(ROOT / "python" / "tickwire"), "--symbol-status", "BREAK"],
+                         capture_output=True, env=env, timeout=30)
+    assert bad.returncode == 2 and b"not ID=STATUS" in bad.stderr
 
 
 # ---- recordings and replay control ------------------------------------------------------------

@@ -220,6 +220,11 @@ class Simulator:
         return self.rest_url + self.spec.depth_path
 
     @property
+    def exchange_info_url(self) -> str:
+        """REST ``exchangeInfo`` endpoint URL (the markets the recording holds)."""
+        return self.rest_url + self.spec.rest_prefix + "/exchangeInfo"
+
+    @property
     def streams(self) -> list[str]:
         """Stream names present in the recording (aliases excluded)."""
         return [n for n, sd in self.recording.streams.items() if sd.source is None]
