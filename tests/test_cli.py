@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -45,4 +46,7 @@ def test_demo_runs_offline_and_recovers_from_the_injected_faults():
     assert proc.returncode == 0, out + proc.stderr.decode()
     summary = out[out.index("tickwire demo:"):]
     assert "reconnects 1" in summary and "gaps 1" in summary
+    # the disconnect's lost trades are counted by id, and the count agrees with the event line
+    missed = re.findall(r"(\d+) trades of ETH/USDT published while disconnected", out)
+    assert f"trades missed while disconnected {missed[0] if missed else 0}," in summary
     assert summary.count("final book matches the recording") == 2

@@ -27,7 +27,7 @@ import pytest
 
 import tickwire._core as core
 from tickwire.connection import Connection, ConnectionOptions, RateLimiter, SubscriptionError, full_jitter
-from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from tickwire.exchanges import get_adapter
 from tickwire.feed import Feed
 from tickwire.simulator import (
@@ -239,7 +239,8 @@ def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
     out = run(replay_through_feed(market, faults=[CloseAfter(15000, abort=abort)], settle=0.5,
                                   connection_options=ConnectionOptions(backoff_base=0.05,
                                                                        first_delta_wait=0.1)))
-    names = [type(e).__name__ for e in out.events if type(e).__module__ == "tickwire.events"]
+    names = [type(e).__name__ for e in out.events
+             if type(e).__module__ == "tickwire.events" and type(e) is not TradesMissed]
     n0 = 2 if market == "binanceusdm" else 1
     assert names == ["Connected"] * n0 + ["Disconnected", "Connected", "Resynced"], names
     assert out.stats["reconnects"] == 1 and out.stats["resyncs"] == 1
@@ -248,9 +249,41 @@ def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
     # Only what the server published while we were away is missing; nothing repeats.
     lost_trades = assert_one_window_lost(out.trade_ids(), trades)
     lost_bbos = assert_one_window_lost(out.bbo_ids(), bbos)
+    # ... and the missing trades are reported exactly, by id (none on USD-M, whose trades
+    # travel on the /market connection, which was not cut).
+    missing = sorted(set(trades) - set(out.trade_ids()))
+    reported = [(m.symbol, m.first_id, m.last_id) for m in out.of(TradesMissed)]
+    assert reported == ([(SYMBOL[market], missing[0], missing[-1])] if missing else [])
+    assert out.stats["trades_missed"] == len(missing) == lost_trades
     if market == "binance":  # the replay pauses while no connection is subscribed
         assert lost_trades + lost_bbos < 5000
     assert_book_matches_recording(out, market)
+
+
+@pytest.mark.parametrize("market", MARKETS)
+def test_trades_missed_while_disconnected_are_reported_by_id(run, market):
+    # Every connection is cut once after 3000 messages; on USD-M that includes /market, which
+    # carries the trades while /public keeps the replay running, so trades go by unseen. At 100x
+    # the recorded pace the reconnect comes long before the recording ends, so trades follow it
+    # (a gap can only be seen from the first trade after it).
+    out = run(replay_through_feed(market, faults=[CloseAfter(3000)], settle=0.5, speed=100,
+                                  connection_options=ConnectionOptions(backoff_base=0.05,
+                                                                       first_delta_wait=0.1)))
+    trades, _ = recorded_ids(market)
+    got = out.trade_ids()
+    assert_one_window_lost(got, trades)
+    missing = sorted(set(trades) - set(got))
+    reported = [(m.symbol, m.first_id, m.last_id, m.count) for m in out.of(TradesMissed)]
+    want = [(SYMBOL[market], missing[0], missing[-1], len(missing))] if missing else []
+    assert reported == want
+    assert out.stats["trades_missed"] == len(missing)
+    if market == "binanceusdm":
+        assert missing  # the case this test is for did happen
+    # reported after the reconnect, before the first trade that revealed the gap
+    if missing:
+        i = out.events.index(out.of(TradesMissed)[0])
+        after = [e for e in out.events[i:] if isinstance(e, core.Trade)]
+        assert after and after[0].trade_id == missing[-1] + 1
 
 
 def test_stall_is_caught_by_the_watchdog(run):

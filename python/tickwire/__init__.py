@@ -13,7 +13,7 @@ and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)`
 from __future__ import annotations
 
 from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice, Trade, market_id
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import (
     AuthError, CallbackError, ChecksumMismatch, ExchangeError, FrameError, SequenceGap, TickwireError,
 )
@@ -26,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthError", "BBO", "CallbackError", "ConnectionOptions", "SubscriptionError", "BadFrame", "Book", "BookUpdate", "Candle", "ChecksumMismatch", "Connected",
     "ControlReply", "Decoder", "Disconnected", "ExchangeError", "Feed", "FrameError", "GapDetected", "Notice", "Replay",
-    "Resynced", "SequenceGap", "TickwireError", "Trade", "market_id", "replay", "run",
+    "Resynced", "SequenceGap", "TickwireError", "Trade", "TradesMissed", "market_id", "replay", "run",
 ]

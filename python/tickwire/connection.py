@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable, Sequence
 import aiohttp
 from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from functools import partial
 
 from ._core import BBO, BookUpdate, Candle, Trade
@@ -205,6 +205,9 @@ class Session(WSListener):
         self._sub_failed = False
         self.subscribed = False  # the initial subscribe got its acks: live changes go here too
         self.muted: dict[type, set[str]] = {}  # event type -> symbols unsubscribed on this socket
+        # symbol -> id of the last trade delivered before this session (a reconnect): its first
+        # trade per symbol is checked against it, then trades go straight through again
+        self.trades_from: dict[str, int] = {}
         self.decoder = Decoder(conn.adapter.decoder_id)
         self.limiter = RateLimiter(conn.adapter.limits.control_msgs_per_s)
         self.transport: Any = None
@@ -283,11 +286,30 @@ class Session(WSListener):
             direct = {t: conn._sinks.get(t, conn._sink) for t in kinds}
             for sym in conn.book_symbols:  # the only session: its books are the delivered ones
                 conn._book_src[sym] = self.decoder
+        if self.trades_from:
+            direct[Trade] = self._first_trades_checked(direct[Trade])
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
         self.decoder.set_handlers(trade=direct[Trade], bbo=direct[BBO], candle=direct[Candle],
                                   book=direct[BookUpdate], control=self.on_reply,
                                   notice=self.on_notice)
+
+    def _first_trades_checked(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``deliver`` behind a check of each symbol's first trade on this session: a jump past
+        the last id delivered before the reconnect is reported as ``TradesMissed``. Once every
+        symbol has had its first trade the handlers are rewired without the check."""
+        expected = self.trades_from
+        conn = self.conn
+
+        def check(ev: Any) -> None:
+            last = expected.pop(ev.symbol, None)
+            if last is not None and ev.trade_id > last + 1:
+                conn._trades_missed(ev.symbol, last + 1, ev.trade_id - 1)
+            if not expected:
+                conn.rewire()  # the next trade goes straight to ``deliver``
+            deliver(ev)
+
+        return check
 
     def mute(self, subs: Iterable[Subscription]) -> None:
         """Drop the events of ``subs``' streams from now on (see ``wire``; rewire after)."""
@@ -295,6 +317,8 @@ class Session(WSListener):
             t = _MUTED_TYPE.get(sub.channel)
             if t is not None:
                 self.muted.setdefault(t, set()).add(sub.symbol)
+            if t is Trade:  # no first trade to wait for any more
+                self.trades_from.pop(sub.symbol, None)
 
     def unmute(self, subs: Iterable[Subscription]) -> None:
         """Deliver ``subs``' events again (subscribed anew); rewire after."""
@@ -628,6 +652,7 @@ class Connection:
         self.ready: asyncio.Future | None = None
         self.last_error: str | None = None
         self._frames_closed = 0  # frames decoded by sessions that are gone
+        self._last_trade_ids: dict[str, int] = {}  # per symbol, over every session so far
         self._ever_connected = False
 
     # --- delivery while sessions overlap, and of every book update ---------------------------
@@ -678,8 +703,18 @@ class Connection:
     def _emit(self, ev: Any) -> None:
         self._sink(ev)
 
+    def _trades_missed(self, symbol: str, first_id: int, last_id: int) -> None:
+        self.counters.trades_missed += last_id - first_id + 1
+        log.warning("%s: %s trades %d..%d were published while disconnected", self.name, symbol,
+                    first_id, last_id)
+        self._emit(TradesMissed(self.adapter.exchange_id, symbol, first_id, last_id, time_ns()))
+
     def _session_gone(self, session: Session) -> None:
         self._frames_closed += session.frames()
+        if self.adapter.consecutive_trade_ids:
+            for sym, tid in session.decoder.last_trade_ids().items():
+                if tid > self._last_trade_ids.get(sym, -1):
+                    self._last_trade_ids[sym] = tid
         if self._closing:
             return  # keep the last books readable after close()
         for sym, dec in self._book_src.items():
@@ -852,6 +887,9 @@ class Connection:
     async def _open_session(self, role: str = "primary") -> Session:
         self._serial += 1
         s = Session(self, self._serial, role)
+        if role == "primary" and self._ever_connected:  # a reconnect (rotations overlap instead)
+            s.trades_from = {sym: tid for sym, tid in self._last_trade_ids.items()
+                             if sym in self.symbols}
         self._sessions.add(s)
         self.rewire()
         s.closed.add_done_callback(lambda _f: (self._sessions.discard(s), self.rewire()))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from time import time_ns
 from typing import Any
 
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .feed import Feed, run
 from .metrics import LatencyRecorder, RateMeter
 
@@ -59,7 +59,7 @@ class _State:
         self.trades.appendleft(ev)
 
     def on_event(self, ev: Any) -> None:
-        if isinstance(ev, (Connected, Disconnected, GapDetected, Resynced, BadFrame)):
+        if isinstance(ev, (Connected, Disconnected, GapDetected, Resynced, BadFrame, TradesMissed)):
             if isinstance(ev, Connected):
                 self.connected = True
             elif isinstance(ev, Disconnected):
@@ -76,6 +76,8 @@ def _describe(ev: Any) -> str:
         return f"gap on {ev.symbol}: expected {ev.expected}, got {ev.received}"
     if isinstance(ev, Resynced):
         return f"resynced {ev.symbol} from snapshot at {ev.sequence}"
+    if isinstance(ev, TradesMissed):
+        return f"{ev.count} trades of {ev.symbol} published while disconnected (ids {ev.first_id}..{ev.last_id})"
     return f"bad frame skipped: {ev.error[:50]}"
 
 
@@ -242,6 +244,7 @@ async def _demo(interactive: bool) -> int:
                   f"({st.messages / elapsed:,.0f}/s), receive->callback latency p50 "
                   f"{_fmt_us(st.latency.percentile(50))}, p99 {_fmt_us(st.latency.percentile(99))}")
             print(f"    reconnects {s['reconnects']}, gaps {s['gaps']}, resyncs {s['resyncs']}, "
+                  f"trades missed while disconnected {s['trades_missed']}, "
                   f"bad frames {s['bad_frames']}; final book {verdict}")
         return 0 if ok else 1
     finally:

@@ -41,6 +41,24 @@ class GapDetected:
 
 
 @dataclass(frozen=True, slots=True)
+class TradesMissed:
+    """Trades ``first_id`` .. ``last_id`` (inclusive, ``count`` of them) of ``symbol`` were
+    published while the connection was down, so they were not delivered: found when the first
+    trade after a reconnect does not follow the last one delivered before it (exchanges that
+    number trades consecutively per symbol, e.g. Binance)."""
+
+    exchange: str
+    symbol: str
+    first_id: int
+    last_id: int
+    ts: int
+
+    @property
+    def count(self) -> int:
+        return self.last_id - self.first_id + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Resynced:
     """The book of ``symbol`` is in sync again from a snapshot at update id ``sequence``."""
 

@@ -25,12 +25,12 @@ from typing import Any, Awaitable, Callable, Iterable, Sequence
 import aiohttp
 
 from .connection import Connection, ConnectionOptions, SubscriptionError
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import ExchangeError
 from .exchanges import Subscription, get_adapter
 
 __all__ = ["Feed", "run", "SubscriptionError", "ConnectionOptions", "BadFrame", "Connected",
-           "Disconnected", "GapDetected", "Resynced"]
+           "Disconnected", "GapDetected", "Resynced", "TradesMissed"]
 
 log = logging.getLogger("tickwire.feed")
 
@@ -77,7 +77,8 @@ class Feed:
     ``tickwire.events``: ``Connected`` (socket open and subscribed), ``Disconnected`` (with a
     reason; a reconnect follows), ``GapDetected`` (sequence break; the book is resynced),
     ``Resynced`` (book rebuilt from a snapshot after a gap or a reconnect), ``BadFrame`` (a
-    malformed frame was skipped). They reach callbacks at once and the iterator in order. Without callbacks, every event is queued for ``async for``; with
+    malformed frame was skipped), ``TradesMissed`` (trade ids published while disconnected,
+    found from the first trade after a reconnect; counted in ``stats()["trades_missed"]``). They reach callbacks at once and the iterator in order. Without callbacks, every event is queued for ``async for``; with
     callbacks, queuing starts when iteration starts.
 
     While it runs, ``await feed.subscribe(symbols, channels)`` and ``await

@@ -41,6 +41,8 @@ pub struct SymbolState {
     /// Unified ccxt symbol ("ETH/USDT").
     pub symbol: String,
     pub book: L2Book,
+    /// Id of the last trade decoded for this symbol (exchanges number them per symbol).
+    pub last_trade_id: Option<u64>,
     sync: Sync,
     buffer: VecDeque<BufferedDelta>,
 }
@@ -154,6 +156,7 @@ impl Decoder {
             market_id: market_id.to_owned(),
             symbol,
             book: L2Book::new(),
+            last_trade_id: None,
             sync: Sync::AwaitingSnapshot,
             buffer: VecDeque::new(),
         });
@@ -189,16 +192,11 @@ impl Decoder {
                 exchange_ts,
                 receive_ts,
             },
-            Message::Trade { market_id, price, size, side, trade_id, trade_ts, exchange_ts } => Event::Trade {
-                symbol: self.index_of_market(market_id),
-                price,
-                size,
-                side,
-                trade_id,
-                trade_ts,
-                exchange_ts,
-                receive_ts,
-            },
+            Message::Trade { market_id, price, size, side, trade_id, trade_ts, exchange_ts } => {
+                let symbol = self.index_of_market(market_id);
+                self.symbols[symbol].last_trade_id = Some(trade_id);
+                Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts }
+            }
             Message::Candle {
                 market_id,
                 interval,

@@ -79,13 +79,17 @@ class Adapter:
       ``channels`` (tickwire channel names supported), ``limits`` (:class:`Limits`),
       ``ws_base``/``rest_base`` (live base URLs; a simulator differs only by these),
       ``rotate_on_notices`` (``Notice`` names that mean "this connection closes soon": the
-      connection moves to a new one at once, as it does before the lifetime limit).
+      connection moves to a new one at once, as it does before the lifetime limit),
+      ``consecutive_trade_ids`` (True if the exchange numbers each symbol's trades 1, 2, 3...:
+      after a reconnect the trades published while disconnected are then counted and reported
+      as ``TradesMissed``).
     """
 
     exchange_id: str = ""
     decoder_id: str = ""
     channels: tuple[str, ...] = ()
     rotate_on_notices: frozenset[str] = frozenset()
+    consecutive_trade_ids: bool = False
     limits: Limits
     ws_base: str = ""
     rest_base: str = ""

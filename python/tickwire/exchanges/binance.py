@@ -60,6 +60,8 @@ class _Binance(Adapter):
     channels = ("book", "trades", "bbo", "candles")
     # Sent before a maintenance disconnect (binance.md §2).
     rotate_on_notices = frozenset({"serverShutdown"})
+    # `trade` ids (`t`) and `aggTrade` ids (`a`) go up by one per symbol; both recordings agree.
+    consecutive_trade_ids = True
     _book_streams: tuple[str, ...] = ()
     _option_keys = {"book_stream", "trades_stream", "candle_interval", "snapshot_limit"}
     _depth_path = ""

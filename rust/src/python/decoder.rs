@@ -329,6 +329,18 @@ impl PyDecoder {
         Ok(PyBook { decoder: slf.clone().unbind(), index })
     }
 
+    /// ``{symbol: id}`` of the last trade decoded per unified symbol (symbols with trades only):
+    /// where a new connection's trades must continue from (Binance numbers trades per symbol).
+    fn last_trade_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for s in self.inner.symbols() {
+            if let Some(id) = s.last_trade_id {
+                d.set_item(&s.symbol, id)?;
+            }
+        }
+        Ok(d)
+    }
+
     /// Unified symbols seen so far, in order of first appearance.
     fn symbols(&self) -> Vec<String> {
         self.inner.symbols().iter().map(|s| s.symbol.clone()).collect()
