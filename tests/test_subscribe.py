@@ -12,9 +12,10 @@ Binance's bookTicker oracle on the way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -42,6 +43,18 @@ def health(events: list[Any]) -> list[str]:
     """Connection and book health, in order (trade loss is checked on its own, by id)."""
     return [type(e).__name__ for e in events
             if type(e).__module__ == "tickwire.events" and type(e) is not TradesMissed]
+
+
+@contextlib.contextmanager
+def malformed(adapter: Any, method: str) -> Iterator[None]:
+    """While inside, the requests ``adapter.<method>`` builds carry one malformed stream name
+    more, which the simulator rejects (code 2) as Binance does."""
+    real = getattr(adapter, method)
+    setattr(adapter, method, lambda rid, streams: real(rid, [*streams, "not a stream!"]))
+    try:
+        yield
+    finally:
+        setattr(adapter, method, real)
 
 
 def sim_streams(sim: Simulator) -> set[str]:
@@ -355,14 +368,9 @@ def test_rejected_subscribe_raises_and_leaves_the_feed_as_it_was(run, market):
             w = Watch(market)
             async with w.make_feed(sim, market, ["trades"]) as feed:
                 await hold(sim, half)
-                real = feed.adapter.subscribe_message
-                feed.adapter.subscribe_message = (
-                    lambda rid, streams: real(rid, [*streams, "not a stream!"]))
-                try:
-                    with pytest.raises(SubscriptionError) as ei:
-                        await feed.subscribe(sym, "bbo")
-                finally:
-                    feed.adapter.subscribe_message = real
+                with malformed(feed.adapter, "subscribe_message"), \
+                        pytest.raises(SubscriptionError) as ei:
+                    await feed.subscribe(sym, "bbo")
                 assert ei.value.code == 2 and "ethusdt@bookTicker" in ei.value.streams
                 assert [s.channel for s in feed.subscriptions] == ["trades"]
                 assert sim_streams(sim) == {"ethusdt@trade"}
@@ -390,14 +398,9 @@ def test_rejected_unsubscribe_raises_and_still_drops_the_streams(run, market):
             w = Watch(market)
             async with w.make_feed(sim, market, ["trades", "bbo"]) as feed:
                 await hold(sim, half)
-                real = feed.adapter.unsubscribe_message
-                feed.adapter.unsubscribe_message = (
-                    lambda rid, streams: real(rid, [*streams, "not a stream!"]))
-                try:
-                    with pytest.raises(SubscriptionError) as ei:
-                        await feed.unsubscribe(sym, "trades")
-                finally:
-                    feed.adapter.unsubscribe_message = real
+                with malformed(feed.adapter, "unsubscribe_message"), \
+                        pytest.raises(SubscriptionError) as ei:
+                    await feed.unsubscribe(sym, "trades")
                 sent = len(w.events)
                 assert ei.value.code == 2 and "ethusdt@trade" in ei.value.streams
                 assert [s.channel for s in feed.subscriptions] == ["bbo"]

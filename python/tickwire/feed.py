@@ -78,8 +78,9 @@ class Feed:
     reason; a reconnect follows), ``GapDetected`` (sequence break; the book is resynced),
     ``Resynced`` (book rebuilt from a snapshot after a gap or a reconnect), ``BadFrame`` (a
     malformed frame was skipped), ``TradesMissed`` (trade ids published while disconnected,
-    found from the first trade after a reconnect; counted in ``stats()["trades_missed"]``). They reach callbacks at once and the iterator in order. Without callbacks, every event is queued for ``async for``; with
-    callbacks, queuing starts when iteration starts.
+    found from the first trade after a reconnect; counted in ``stats()["trades_missed"]``).
+    They reach callbacks at once and the iterator in order. Without callbacks, every event is
+    queued for ``async for``; with callbacks, queuing starts when iteration starts.
 
     While it runs, ``await feed.subscribe(symbols, channels)`` and ``await
     feed.unsubscribe(symbols, channels)`` add and remove streams (new symbols are looked up in

@@ -51,6 +51,20 @@ pub trait Reusable: PyClass + Sync + Sized {
     fn create(py: Python<'_>, fields: Self::Fields) -> PyResult<Py<Self>>;
 }
 
+macro_rules! reusable {
+    ($class:ident, $fields:ident) => {
+        impl Reusable for $class {
+            type Fields = $fields;
+            fn cell(&self) -> &Recycled<$fields> {
+                &self.0
+            }
+            fn create(py: Python<'_>, fields: $fields) -> PyResult<Py<Self>> {
+                Py::new(py, $class(Recycled::new(fields)))
+            }
+        }
+    };
+}
+
 /// `fields` as a Python event, rewriting `spare` when nothing else holds it, otherwise in a new
 /// object that becomes the spare.
 #[inline]
@@ -90,15 +104,7 @@ pub struct TradeFields {
 #[pyclass(module = "tickwire._core", frozen, freelist = 64)]
 pub struct Trade(Recycled<TradeFields>);
 
-impl Reusable for Trade {
-    type Fields = TradeFields;
-    fn cell(&self) -> &Recycled<TradeFields> {
-        &self.0
-    }
-    fn create(py: Python<'_>, fields: TradeFields) -> PyResult<Py<Self>> {
-        Py::new(py, Trade(Recycled::new(fields)))
-    }
-}
+reusable!(Trade, TradeFields);
 
 #[pymethods]
 impl Trade {
@@ -174,15 +180,7 @@ pub struct BboFields {
 #[pyclass(module = "tickwire._core", name = "BBO", frozen, freelist = 64)]
 pub struct Bbo(Recycled<BboFields>);
 
-impl Reusable for Bbo {
-    type Fields = BboFields;
-    fn cell(&self) -> &Recycled<BboFields> {
-        &self.0
-    }
-    fn create(py: Python<'_>, fields: BboFields) -> PyResult<Py<Self>> {
-        Py::new(py, Bbo(Recycled::new(fields)))
-    }
-}
+reusable!(Bbo, BboFields);
 
 #[pymethods]
 impl Bbo {
@@ -262,15 +260,7 @@ pub struct BookUpdateFields {
 #[pyclass(module = "tickwire._core", frozen, freelist = 64)]
 pub struct BookUpdate(Recycled<BookUpdateFields>);
 
-impl Reusable for BookUpdate {
-    type Fields = BookUpdateFields;
-    fn cell(&self) -> &Recycled<BookUpdateFields> {
-        &self.0
-    }
-    fn create(py: Python<'_>, fields: BookUpdateFields) -> PyResult<Py<Self>> {
-        Py::new(py, BookUpdate(Recycled::new(fields)))
-    }
-}
+reusable!(BookUpdate, BookUpdateFields);
 
 #[pymethods]
 impl BookUpdate {
