@@ -24,6 +24,11 @@ Policies, each a few lines below:
   then resubscribe every registered stream and resync every book from a REST snapshot.
 - gaps: ``tw.SequenceGap`` from the decoder -> ``GapDetected``, REST snapshot (aiohttp),
   ``decoder.apply_snapshot``, ``Resynced``.
+- trades missed while disconnected (exchanges that number trades consecutively): the first trade
+  of each symbol after a reconnect is checked against the last one delivered; the ids in
+  between are fetched over REST (``adapter.trades_request``, ``decoder.apply_trades``) and
+  delivered before that symbol's held-back live trades, or, where they cannot be fetched,
+  reported as ``TradesMissed``. Only those first trades pay for the check.
 - bad frames: ``tw.FrameError`` -> counted, logged (rate-limited), skipped.
 - rotation: before the exchange's lifetime limit a second session is opened and subscribed; once
   its books are in sync it becomes primary; the old one is closed after a short overlap. The
@@ -140,7 +145,8 @@ class ConnectionOptions:
     - ``max_age``: rotate the connection before this age (default: adapter ``limits.lifetime_s``);
       rotation starts at ``max_age - min(600, 0.2 * max_age)``.
     - ``backoff_base`` / ``backoff_cap``: reconnect backoff (full jitter).
-    - ``connect_timeout``, ``ack_timeout``, ``snapshot_timeout``: per attempt.
+    - ``connect_timeout``, ``ack_timeout``, ``snapshot_timeout``: per attempt (the last also
+      for each REST page of trades fetched after a reconnect).
     - ``rotation_overlap``: how long both sessions run after the switch (events are merged).
     - ``first_delta_wait``: before the first snapshot fetch, wait up to this long for the first
       delta to be buffered (Binance: fetch the snapshot after the stream started).
@@ -208,6 +214,8 @@ class Session(WSListener):
         # symbol -> id of the last trade delivered before this session (a reconnect): its first
         # trade per symbol is checked against it, then trades go straight through again
         self.trades_from: dict[str, int] = {}
+        # symbol -> live trades held back while the ones the reconnect missed are fetched
+        self.held_trades: dict[str, list[Any]] = {}
         self.decoder = Decoder(conn.adapter.decoder_id)
         self.limiter = RateLimiter(conn.adapter.limits.control_msgs_per_s)
         self.transport: Any = None
@@ -286,7 +294,7 @@ class Session(WSListener):
             direct = {t: conn._sinks.get(t, conn._sink) for t in kinds}
             for sym in conn.book_symbols:  # the only session: its books are the delivered ones
                 conn._book_src[sym] = self.decoder
-        if self.trades_from:
+        if self.trades_from or self.held_trades:
             direct[Trade] = self._first_trades_checked(direct[Trade])
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
@@ -295,21 +303,63 @@ class Session(WSListener):
                                   notice=self.on_notice)
 
     def _first_trades_checked(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
-        """``deliver`` behind a check of each symbol's first trade on this session: a jump past
-        the last id delivered before the reconnect is reported as ``TradesMissed``. Once every
-        symbol has had its first trade the handlers are rewired without the check."""
-        expected = self.trades_from
+        """``deliver`` behind a check of each symbol's first trade on this session. A jump past
+        the last id delivered before the reconnect means trades were published while no socket
+        was open: they are fetched over REST where the adapter can (live trades of that symbol
+        wait meanwhile, so the order holds), else reported as ``TradesMissed``. Once every
+        symbol has had its first trade and no fetch is running, the handlers are rewired
+        without the check."""
+        expected, held = self.trades_from, self.held_trades
         conn = self.conn
 
         def check(ev: Any) -> None:
+            waiting = held.get(ev.symbol)
+            if waiting is not None:  # its missed trades are being fetched
+                waiting.append(ev)
+                return
             last = expected.pop(ev.symbol, None)
             if last is not None and ev.trade_id > last + 1:
+                if conn.adapter.trades_request(ev.symbol, last + 1, 1) is not None:
+                    held[ev.symbol] = [ev]
+                    conn._spawn(self._fill_trades(ev.symbol, last, ev.trade_id - 1, deliver))
+                    return
                 conn._trades_missed(ev.symbol, last + 1, ev.trade_id - 1)
-            if not expected:
+            if not expected and not held:
                 conn.rewire()  # the next trade goes straight to ``deliver``
             deliver(ev)
 
         return check
+
+    async def _fill_trades(self, symbol: str, last: int, upto: int,
+                           deliver: Callable[[Any], None]) -> None:
+        """Fetch trades ``last + 1`` .. ``upto`` of ``symbol`` page by page and deliver them,
+        then the live trades held meanwhile. What cannot be fetched is reported as
+        ``TradesMissed``."""
+        conn = self.conn
+        done = last
+        try:
+            while done < upto:
+                url, params = conn.adapter.trades_request(symbol, done + 1, upto - done)  # type: ignore[misc]
+                body = await conn._fetch(url, params, conn.options.snapshot_timeout)
+                trades = [t for t in self.decoder.apply_trades(symbol, body, done, time_ns())
+                          if t.trade_id <= upto]
+                if not trades or trades[0].trade_id != done + 1:
+                    break  # the exchange no longer has them (or skipped some): report the rest
+                for t in trades:
+                    conn._deliver_safely(deliver, t)
+                done = trades[-1].trade_id
+                conn.counters.trades_filled += len(trades)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # REST down, rejected or malformed: report instead
+            log.warning("%s: could not fetch %s trades %d..%d (%r)", conn.name, symbol, done + 1,
+                        upto, exc)
+        finally:
+            if done < upto:
+                conn._trades_missed(symbol, done + 1, upto)
+            for t in self.held_trades.pop(symbol, []):
+                conn._deliver_safely(deliver, t)
+            conn.rewire()
 
     def mute(self, subs: Iterable[Subscription]) -> None:
         """Drop the events of ``subs``' streams from now on (see ``wire``; rewire after)."""
@@ -702,6 +752,19 @@ class Connection:
 
     def _emit(self, ev: Any) -> None:
         self._sink(ev)
+
+    def _deliver_safely(self, deliver: Callable[[Any], None], ev: Any) -> None:
+        """Deliver ``ev`` outside the decoder's dispatch (no CallbackError wrapping there)."""
+        try:
+            deliver(ev)
+        except Exception:
+            self._on_sink_error(deliver, ev)
+
+    def _spawn(self, coro: Any) -> None:
+        """Run ``coro`` as a task of this connection (cancelled by ``close()``)."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name} trade fill")
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
 
     def _trades_missed(self, symbol: str, first_id: int, last_id: int) -> None:
         self.counters.trades_missed += last_id - first_id + 1

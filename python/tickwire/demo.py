@@ -244,7 +244,8 @@ async def _demo(interactive: bool) -> int:
                   f"({st.messages / elapsed:,.0f}/s), receive->callback latency p50 "
                   f"{_fmt_us(st.latency.percentile(50))}, p99 {_fmt_us(st.latency.percentile(99))}")
             print(f"    reconnects {s['reconnects']}, gaps {s['gaps']}, resyncs {s['resyncs']}, "
-                  f"trades missed while disconnected {s['trades_missed']}, "
+                  f"trades published while disconnected: {s['trades_filled']} fetched, "
+                  f"{s['trades_missed']} missed; "
                   f"bad frames {s['bad_frames']}; final book {verdict}")
         return 0 if ok else 1
     finally:

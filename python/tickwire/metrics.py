@@ -25,8 +25,9 @@ class Counters:
     connects / reconnects / rotations / stale: connection lifecycle; duplicates: events dropped
     because an equal-or-older copy was already delivered (reconnect or rotation overlap);
     control_errors: error replies to our requests; notices: exchange notices about the
-    connection (e.g. a shutdown announcement, which starts a rotation); trades_missed: trades
-    published while disconnected and never delivered (see ``TradesMissed``).
+    connection (e.g. a shutdown announcement, which starts a rotation); trades_filled: trades
+    published while disconnected, fetched over REST and delivered late (in order) after the
+    reconnect; trades_missed: those that could not be, reported as ``TradesMissed``.
     """
 
     frames: int = 0
@@ -43,6 +44,7 @@ class Counters:
     duplicates: int = 0
     control_errors: int = 0
     notices: int = 0
+    trades_filled: int = 0
     trades_missed: int = 0
 
     def as_dict(self) -> dict[str, int]:

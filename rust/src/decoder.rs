@@ -318,6 +318,31 @@ impl Decoder {
     /// per replayed delta. `Frame` error if the body is malformed (nothing changes);
     /// `SequenceGap` if the snapshot is too old for the buffered deltas (or they have a hole):
     /// the book then still awaits a snapshot, keeping the deltas from the break on.
+    /// Decode a REST list of past trades of unified `symbol` (see `Venue::parse_trades`) into
+    /// `Trade` events, oldest first, keeping only ids after `after` (those a reconnect
+    /// missed; the list may reach past them). Their event time is the trade time.
+    pub fn apply_trades(&mut self, symbol: &str, payload: &[u8], after: u64, receive_ts: i64) -> Result<(), Error> {
+        self.events.clear();
+        let i = self.register(symbol)?;
+        let mut trades = self.venue.parse_trades(payload)?;
+        trades.sort_by_key(|t| t.trade_id);
+        for t in trades.into_iter().filter(|t| t.trade_id > after) {
+            let s = &mut self.symbols[i];
+            s.last_trade_id = Some(s.last_trade_id.map_or(t.trade_id, |l| l.max(t.trade_id)));
+            self.push(Event::Trade {
+                symbol: i,
+                price: t.price,
+                size: t.size,
+                side: t.side,
+                trade_id: t.trade_id,
+                trade_ts: t.trade_ts,
+                exchange_ts: t.trade_ts,
+                receive_ts,
+            });
+        }
+        Ok(())
+    }
+
     pub fn apply_snapshot(&mut self, symbol: &str, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         let i = self.register(symbol)?;

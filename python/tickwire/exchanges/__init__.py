@@ -163,6 +163,16 @@ class Adapter:
         """(URL, query params) of the REST depth snapshot for ``symbol``."""
         raise NotImplementedError
 
+    def trades_request(self, symbol: str, from_id: int, limit: int
+                       ) -> tuple[str, dict[str, str]] | None:
+        """(URL, query params) of a public REST request for up to ``limit`` past trades of
+        ``symbol`` from id ``from_id`` on, numbered as the trade stream numbers them; None when
+        the exchange has no such request without an API key (missed trades are then only
+        reported). ``past_trades_max`` is the most one request returns."""
+        return None
+
+    past_trades_max: int = 1000
+
     def book_symbol(self, sub: Subscription) -> str | None:
         """Unified symbol whose L2 book ``sub`` feeds (needs a snapshot), else None."""
         return sub.symbol if sub.channel == "book" else None

@@ -64,6 +64,7 @@ class _Binance(Adapter):
     consecutive_trade_ids = True
     _book_streams: tuple[str, ...] = ()
     _option_keys = {"book_stream", "trades_stream", "candle_interval", "snapshot_limit"}
+    _rest_prefix = ""
     _depth_path = ""
     _info_path = ""
     _spot = True
@@ -241,6 +242,18 @@ class _Binance(Adapter):
         return (self.rest_base_url + self._depth_path,
                 {"symbol": self.market_id(symbol), "limit": str(self.snapshot_limit)})
 
+    def trades_request(self, symbol: str, from_id: int, limit: int
+                       ) -> tuple[str, dict[str, str]] | None:
+        """``GET <rest>/api/v3/historicalTrades`` for ``trade`` streams (spot only: USD-M's
+        ``/fapi/v1/historicalTrades`` wants an API key) or ``/aggTrades`` for ``aggTrade``
+        streams (both markets), with ``symbol``, ``fromId`` and ``limit`` (at most 1000)."""
+        if self.trades_stream == "trade" and not self._spot:
+            return None
+        path = "/historicalTrades" if self.trades_stream == "trade" else "/aggTrades"
+        return (self.rest_base_url + self._rest_prefix + path,
+                {"symbol": self.market_id(symbol), "fromId": str(from_id),
+                 "limit": str(min(limit, self.past_trades_max))})
+
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Binance ids grow strictly per stream: depth final id ``u``, trade id ``t`` (or aggregate
         id ``a``), bookTicker ``u``; klines are ordered by (open time, event time)."""
@@ -266,6 +279,7 @@ class BinanceSpot(_Binance):
     decoder_id = "binance"
     ws_base = "wss://stream.binance.com:9443"
     rest_base = "https://api.binance.com"
+    _rest_prefix = "/api/v3"
     _depth_path = "/api/v3/depth"
     _info_path = "/api/v3/exchangeInfo"
     _book_streams = ("depth@100ms", "depth")
@@ -287,6 +301,7 @@ class BinanceUsdm(_Binance):
     decoder_id = "binanceusdm"
     ws_base = "wss://fstream.binance.com"
     rest_base = "https://fapi.binance.com"
+    _rest_prefix = "/fapi/v1"
     _depth_path = "/fapi/v1/depth"
     _info_path = "/fapi/v1/exchangeInfo"
     _book_streams = ("depth@0ms", "depth@100ms", "depth@500ms", "depth")

@@ -13,10 +13,12 @@ handshake validation and the closing handshake. ``bench.py`` measures this serve
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import math
 import re
 import time
+from decimal import Decimal
 from typing import Iterable, Mapping
 from urllib.parse import unquote
 
@@ -78,6 +80,9 @@ class Simulator:
     another (e.g. 503) answers with Binance's internal-error body, to test a client's fallback.
     ``symbol_status``: market id -> ``status`` shown there instead of ``TRADING`` (e.g.
     ``{"ETHUSDT": "BREAK"}``, a halted market); the streams still replay.
+    ``past_trades_status``: HTTP status of ``historicalTrades`` / ``aggTrades`` replies (200
+    serves the recorded trades published so far; another fails them, to test a client that
+    cannot fill a reconnect's missed trades).
 
     ``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` list the markets the recording holds
     (:attr:`symbols`) as TRADING; spot also takes ``symbol=`` / ``symbols=["A","B"]``.
@@ -109,6 +114,7 @@ class Simulator:
         lifetime: float | None = 24 * 3600.0,
         exchange_info_status: int = 200,
         symbol_status: Mapping[str, str] | None = None,
+        past_trades_status: int = 200,
     ):
         if market not in MARKETS:
             raise ValueError(f"unknown market {market!r}; known: {', '.join(MARKETS)}")
@@ -132,6 +138,8 @@ class Simulator:
         self.lifetime = lifetime
         self.exchange_info_status = exchange_info_status
         self.symbol_status = dict(symbol_status or {})
+        self.past_trades_status = past_trades_status
+        self.past_trades_requests = 0
         self.control = ControlHandler(error_format, self.spec.close_on_invalid_json)
         self.connections: list[Connection] = []  # open ones
         self.total_connections = 0
@@ -359,6 +367,8 @@ class Simulator:
             return await self._depth(request)
         if path == spec.rest_prefix + "/exchangeInfo":
             return self._exchange_info(request)
+        if path in (spec.rest_prefix + "/historicalTrades", spec.rest_prefix + "/aggTrades"):
+            return self._past_trades(request, path.endswith("/aggTrades"))
         if path == spec.rest_prefix + "/ping":
             return web.Response(body=b"{}", content_type=None, headers={"Content-Type": _JSON})
         if path == spec.rest_prefix + "/time":
@@ -450,6 +460,46 @@ class Simulator:
             await asyncio.sleep(delay)
         return web.Response(body=body, headers={"Content-Type": _JSON})
 
+
+    def _past_trades(self, request: web.Request, aggregated: bool) -> web.Response:
+        """``GET /api/v3/historicalTrades`` (``id,price,qty,quoteQty,time,isBuyerMaker,
+        isBestMatch``) or ``/aggTrades`` (``a,p,q,f,l,T,m,M``), and their ``/fapi/v1`` twins:
+        the recorded ``trade`` / ``aggTrade`` events of ``symbol`` the replay has published so
+        far, from ``fromId`` on (else the latest), at most ``limit`` (default 500, max 1000).
+        USD-M ``historicalTrades`` is MARKET_DATA: without ``X-MBX-APIKEY`` it answers 401
+        -2014, as Binance does. ``past_trades_status`` other than 200 fails every request."""
+        self.past_trades_requests += 1
+        if self.past_trades_status != 200:
+            return _rest_error(-1001, "Internal error; unable to process your request. Please try again.",
+                               self.past_trades_status)
+        if not aggregated and self.spec.name == "binanceusdm" and "X-MBX-APIKEY" not in request.headers:
+            return _rest_error(-2014, "API-key format invalid.", 401)
+        q = request.query
+        symbol = q.get("symbol", "")
+        stream = f"{symbol.lower()}@{'aggTrade' if aggregated else 'trade'}"
+        if not symbol or stream not in self.recording.streams:
+            return _rest_error(-1121, "Invalid symbol.")
+        try:
+            limit = min(int(q.get("limit", 500)), 1000)
+            from_id = int(q["fromId"]) if "fromId" in q else None
+        except ValueError:
+            return _rest_error(-1100, "Illegal characters found in a parameter.")
+        sd = self.recording.streams[stream]
+        published = bisect.bisect_left(sd.lines, self.position)  # lines before the position
+        events = [json.loads(d) for d in sd.data[:published]]
+        key = "a" if aggregated else "t"
+        if from_id is None:
+            events = events[-limit:]
+        else:
+            events = [e for e in events if e[key] >= from_id][:limit]
+        if aggregated:
+            out = [{k: e[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True} for e in events]
+        else:
+            out = [{"id": e["t"], "price": e["p"], "qty": e["q"],
+                    "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))), "time": e["T"],
+                    "isBuyerMaker": e["m"], "isBestMatch": True} for e in events]
+        return web.Response(body=json.dumps(out, separators=(",", ":")).encode(),
+                            headers={"Content-Type": _JSON})
 
     def _exchange_info(self, request: web.Request) -> web.Response:
         """``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` in Binance's documented shape:

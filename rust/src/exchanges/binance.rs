@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{DeltaIds, Levels, Message, SnapshotIds, Venue, Verdict};
+use super::{DeltaIds, Levels, Message, RestTrade, SnapshotIds, Venue, Verdict};
 use crate::book::Level;
 use crate::error::{from_json, Error};
 use crate::json::{required, Cursor};
@@ -80,6 +80,23 @@ struct KlineBody<'a> {
     v: &'a str,
     n: u64,
     x: bool,
+}
+
+/// One entry of `GET /api/v3/historicalTrades` (`id,price,qty,time,isBuyerMaker`, for `trade`
+/// streams) or of `GET /api/v3/aggTrades` (`a,p,q,T,m`, for `aggTrade` streams); USD-M's
+/// `/fapi/v1/...` twins have the same fields.
+#[derive(Deserialize)]
+struct PastTrade<'a> {
+    #[serde(alias = "a")]
+    id: u64,
+    #[serde(alias = "p", borrow)]
+    price: &'a str,
+    #[serde(alias = "q", borrow)]
+    qty: &'a str,
+    #[serde(alias = "T")]
+    time: i64,
+    #[serde(rename = "isBuyerMaker", alias = "m")]
+    buyer_is_maker: bool,
 }
 
 /// A reply to a control request: `{"result":null,"id":1}`, or an error either flat
@@ -532,6 +549,21 @@ impl Venue for Binance {
         }
     }
 
+    fn parse_trades(&self, payload: &[u8]) -> Result<Vec<RestTrade>, Error> {
+        let list: Vec<PastTrade> = from_json(payload)?;
+        list.iter()
+            .map(|t| {
+                Ok(RestTrade {
+                    trade_id: t.id,
+                    price: fixed::parse(t.price, "price")?,
+                    size: fixed::parse(t.qty, "qty")?,
+                    side: if t.buyer_is_maker { Side::Sell } else { Side::Buy },
+                    trade_ts: t.time * MS,
+                })
+            })
+            .collect()
+    }
+
     fn parse_snapshot(&self, payload: &[u8], levels: &mut Levels) -> Result<SnapshotIds, Error> {
         levels.clear();
         let (mut last_update_id, mut event_time, mut bids, mut asks) = (None, None, false, false);
@@ -641,6 +673,21 @@ impl Venue for Binance {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// Both REST trade-list shapes, as Binance's REST docs print them (historicalTrades for
+    /// `trade` streams, aggTrades for `aggTrade` streams); a bad body is a FrameError.
+    #[test]
+    fn rest_trade_lists_in_both_shapes() {
+        let historical = br#"[{"id":28457,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","time":1499865549590,"isBuyerMaker":true,"isBestMatch":true}]"#;
+        let aggregated = br#"[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":false,"M":true}]"#;
+        let h = SPOT.parse_trades(historical).unwrap();
+        assert_eq!(h, vec![RestTrade { trade_id: 28457, price: 400_000_100, size: 1_200_000_000, side: Side::Sell, trade_ts: 1499865549590 * MS }]);
+        let a = USDM.parse_trades(aggregated).unwrap();
+        assert_eq!(a, vec![RestTrade { trade_id: 26129, price: 1_633_102, size: 470_443_515, side: Side::Buy, trade_ts: 1498793709153 * MS }]);
+        for bad in [&br#"{"code":-2014,"msg":"API-key format invalid."}"#[..], br#"[{"id":1,"price":"x","qty":"1","time":1,"isBuyerMaker":true}]"#] {
+            assert!(matches!(SPOT.parse_trades(bad), Err(Error::Frame { .. })), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     /// Whatever a layout fast path accepts, the generic parser reads identically; and the fast
     /// path does accept the exchange's own layouts (else it would be dead weight).

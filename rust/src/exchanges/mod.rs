@@ -97,6 +97,16 @@ pub enum Message<'a> {
 }
 
 /// A REST depth snapshot, its levels left in the [`Levels`] scratch.
+/// One trade of a REST trade list (fetched to fill the trades a reconnect missed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestTrade {
+    pub trade_id: u64,
+    pub price: i64,
+    pub size: i64,
+    pub side: crate::event::Side,
+    pub trade_ts: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotIds {
     pub last_update_id: u64,
@@ -111,6 +121,8 @@ pub trait Venue: Send + Sync {
     fn parse<'a>(&self, payload: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error>;
     /// Parse a REST depth snapshot body into `levels`.
     fn parse_snapshot(&self, payload: &[u8], levels: &mut Levels) -> Result<SnapshotIds, Error>;
+    /// Parse a REST list of past trades (ids as the trade stream numbers them), oldest first.
+    fn parse_trades(&self, payload: &[u8]) -> Result<Vec<RestTrade>, Error>;
     /// The documented rule for the first delta after a snapshot with `snapshot_id`.
     fn first_delta(&self, snapshot_id: u64, ids: &DeltaIds) -> Verdict;
     /// The documented rule for a delta following one whose final id was `last`.

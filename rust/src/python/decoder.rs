@@ -306,6 +306,18 @@ impl PyDecoder {
         self.drain(py)
     }
 
+    /// Decode a REST list of past trades of unified ``symbol`` (Binance ``historicalTrades`` or
+    /// ``aggTrades`` body, matching the trade stream) into ``Trade`` events with ids above
+    /// ``after``, oldest first; ``exchange_ts`` is the trade time. Used to fill the trades a
+    /// reconnect missed. Raises ``FrameError`` for a malformed body (nothing returned).
+    #[pyo3(signature = (symbol, payload, after, receive_ts = None))]
+    fn apply_trades<'py>(&mut self, py: Python<'py>, symbol: &str, payload: &Bound<'py, PyAny>, after: u64, receive_ts: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+        let ts = receive_ts.unwrap_or_else(now_ns);
+        let inner = &mut self.inner;
+        with_bytes(payload, |bytes| inner.apply_trades(symbol, bytes, after, ts))??;
+        self.drain(py)
+    }
+
     /// Register unified ``symbol`` (ValueError if it is not of this exchange/market); its book
     /// awaits a snapshot. Returns the exchange's market id ("ETHUSDT").
     fn register(&mut self, symbol: &str) -> PyResult<String> {
