@@ -257,25 +257,29 @@ def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
     assert_book_matches_recording(out, market)
 
 
-@pytest.mark.parametrize("market,rest", [("binance", 200), ("binance", 503), ("binanceusdm", 200)],
-                         ids=["spot-filled", "spot-rest-down", "usdm-no-public-endpoint"])
-def test_trades_published_while_disconnected_are_filled_or_reported(run, market, rest):
+@pytest.mark.parametrize("market,rest,cap", [("binance", 200, None), ("binance", 200, 20),
+                                             ("binance", 503, None), ("binanceusdm", 200, None)],
+                         ids=["spot-filled", "spot-fill-capped", "spot-rest-down",
+                              "usdm-no-public-endpoint"])
+def test_trades_published_while_disconnected_are_filled_or_reported(run, market, rest, cap):
     # Every connection is cut once after 3000 messages; on USD-M that includes /market, which
     # carries the trades while /public keeps the replay running. At 100x the recorded pace the
     # reconnect comes long before the recording ends, so trades follow it (the gap is seen from
     # the first trade after it). Spot fetches the missed ids from REST historicalTrades and
     # delivers every trade, in order; when that REST call fails, or on USD-M (whose
     # historicalTrades needs an API key), the missed ids are reported instead.
+    opts = ConnectionOptions(backoff_base=0.05, first_delta_wait=0.1,
+                             **({"trade_fill_limit": cap} if cap else {}))
     out = run(replay_through_feed(market, faults=[CloseAfter(3000)], settle=0.5, speed=100,
                                   sim_kwargs={"past_trades_status": rest},
-                                  connection_options=ConnectionOptions(backoff_base=0.05,
-                                                                       first_delta_wait=0.1)))
+                                  connection_options=opts))
     assert out.stats["reconnects"] >= 1
     trades, _ = recorded_ids(market)
     got = out.trade_ids()
-    if market == "binance" and rest == 200:
+    filled = out.stats["trades_filled"]
+    if market == "binance" and rest == 200 and cap is None:
         assert got == trades  # nothing lost, nothing repeated, in order
-        assert out.stats["trades_filled"] > 0 and out.stats["trades_missed"] == 0
+        assert filled > 0 and out.stats["trades_missed"] == 0
         assert not out.of(TradesMissed)
         return
     assert_one_window_lost(got, trades)
@@ -283,7 +287,15 @@ def test_trades_published_while_disconnected_are_filled_or_reported(run, market,
     assert missing  # the case this test is for did happen
     reported = [(m.symbol, m.first_id, m.last_id, m.count) for m in out.of(TradesMissed)]
     assert reported == [(SYMBOL[market], missing[0], missing[-1], len(missing))]
-    assert out.stats["trades_missed"] == len(missing) and out.stats["trades_filled"] == 0
+    assert out.stats["trades_missed"] == len(missing)
+    # capped: the oldest `cap` after the last trade before the disconnect were fetched and
+    # delivered, the newest reported
+    assert filled == (cap or 0)
+    cut = out.events.index(next(d for d in out.of(Disconnected)  # of the trades' connection
+                                if market == "binance" or "/market/" in d.url))
+    before = [e.trade_id for e in out.events[:cut] if isinstance(e, core.Trade)][-1]
+    assert missing[0] == before + 1 + filled
+    assert set(range(before + 1, before + 1 + filled)) <= set(got)
     # reported before the first trade after the gap is delivered
     i = out.events.index(out.of(TradesMissed)[0])
     after = [e for e in out.events[i:] if isinstance(e, core.Trade)]

@@ -150,13 +150,17 @@ class ConnectionOptions:
     - ``rotation_overlap``: how long both sessions run after the switch (events are merged).
     - ``first_delta_wait``: before the first snapshot fetch, wait up to this long for the first
       delta to be buffered (Binance: fetch the snapshot after the stream started).
+    - ``trade_fill_limit``: at most this many trades (per symbol and reconnect) missed while
+      disconnected are fetched over REST, the oldest first; any beyond are reported as
+      ``TradesMissed`` (a long outage on a busy market would otherwise spend the REST
+      request-weight budget: Binance weighs each 1,000-trade page 25 of 6,000 per minute).
     """
 
     def __init__(self, *, stale_after: float | None = None, max_age: float | None = None,
                  backoff_base: float = 0.5, backoff_cap: float = 30.0,
                  connect_timeout: float = 10.0, ack_timeout: float = 10.0,
                  snapshot_timeout: float = 10.0, rotation_overlap: float = 1.0,
-                 first_delta_wait: float = 2.0) -> None:
+                 first_delta_wait: float = 2.0, trade_fill_limit: int = 10_000) -> None:
         self.stale_after = stale_after
         self.max_age = max_age
         self.backoff_base = backoff_base
@@ -166,6 +170,7 @@ class ConnectionOptions:
         self.snapshot_timeout = snapshot_timeout
         self.rotation_overlap = rotation_overlap
         self.first_delta_wait = first_delta_wait
+        self.trade_fill_limit = trade_fill_limit
 
 
 class _HttpStatus(Exception):
@@ -337,14 +342,17 @@ class Session(WSListener):
         ``TradesMissed``."""
         conn = self.conn
         done = last
+        fill_to = min(upto, last + conn.options.trade_fill_limit)
         try:
-            while done < upto:
-                url, params = conn.adapter.trades_request(symbol, done + 1, upto - done)  # type: ignore[misc]
+            while done < fill_to:
+                url, params = conn.adapter.trades_request(symbol, done + 1, fill_to - done)  # type: ignore[misc]
                 body = await conn._fetch(url, params, conn.options.snapshot_timeout)
                 trades = [t for t in self.decoder.apply_trades(symbol, body, done, time_ns())
-                          if t.trade_id <= upto]
-                if not trades or trades[0].trade_id != done + 1:
-                    break  # the exchange no longer has them (or skipped some): report the rest
+                          if t.trade_id <= fill_to]
+                if not trades:
+                    break
+                if trades[0].trade_id != done + 1:  # the exchange no longer keeps the oldest
+                    conn._trades_missed(symbol, done + 1, trades[0].trade_id - 1)
                 for t in trades:
                     conn._deliver_safely(deliver, t)
                 done = trades[-1].trade_id
