@@ -258,8 +258,9 @@ impl Decoder {
         match verdict {
             Verdict::Stale => self.stats.stale_deltas += 1,
             Verdict::Apply => {
-                Self::apply_levels(&mut self.symbols, &mut self.stats, i, ids.last, &self.levels.bids, &self.levels.asks);
-                self.book_updated(i, ids.last, Some(exchange_ts), receive_ts);
+                if Self::apply_levels(&mut self.symbols, &mut self.stats, i, ids.last, &self.levels.bids, &self.levels.asks) {
+                    self.book_updated(i, ids.last, Some(exchange_ts), receive_ts);
+                }
             }
             Verdict::Gap { expected, received } => {
                 self.buffer(i, ids, exchange_ts, receive_ts);
@@ -270,15 +271,19 @@ impl Decoder {
     }
 
     /// Apply a delta to book `i` (levels passed in, since they may live in `self.levels`:
-    /// only disjoint fields are borrowed) and count it.
-    fn apply_levels(symbols: &mut [SymbolState], stats: &mut DecoderStats, i: usize, last: u64, bids: &[Level], asks: &[Level]) {
+    /// only disjoint fields are borrowed) and count it. Returns whether it moved the book past
+    /// its sequence: one ending at the snapshot's own id (USD-M's first event may) changes
+    /// nothing, and gets no BookUpdate, so delivered sequences stay strictly increasing.
+    fn apply_levels(symbols: &mut [SymbolState], stats: &mut DecoderStats, i: usize, last: u64, bids: &[Level], asks: &[Level]) -> bool {
         let s = &mut symbols[i];
+        let advanced = s.book.sequence != Some(last);
         s.book.apply(bids, asks, last);
         s.sync = Sync::Live;
         stats.deltas_applied += 1;
         if s.book.is_crossed() {
             stats.crossed_books += 1;
         }
+        advanced
     }
 
     #[inline]
@@ -362,8 +367,9 @@ impl Decoder {
             match verdict {
                 Verdict::Stale => self.stats.stale_deltas += 1,
                 Verdict::Apply => {
-                    Self::apply_levels(&mut self.symbols, &mut self.stats, i, d.ids.last, &d.bids, &d.asks);
-                    self.book_updated(i, d.ids.last, Some(d.exchange_ts), d.receive_ts);
+                    if Self::apply_levels(&mut self.symbols, &mut self.stats, i, d.ids.last, &d.bids, &d.asks) {
+                        self.book_updated(i, d.ids.last, Some(d.exchange_ts), d.receive_ts);
+                    }
                 }
                 Verdict::Gap { expected, received } => {
                     self.symbols[i].buffer.push_front(d);
