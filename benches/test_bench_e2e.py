@@ -32,5 +32,6 @@ def test_end_to_end(benchmark, compare_tables):
     # it, at most a few lines later); the Feed itself checks it decoded every frame.
     window = len(load_recording("spot").frames) - e2e.WARMUP_LINES
     assert all(window - 10 <= r.frames <= window for rs in runs.values() for r in rs), runs
-    # One latency sample per delivered event: every BBO and trade, plus the book updates.
-    assert len(lat) >= e2e._ticker_and_trade_events() and lat[0] >= 0
+    # One latency sample per event delivered after the initial sync (the sync takes the first
+    # few hundred frames at most): BBOs and trades, plus the book updates.
+    assert len(lat) >= 0.9 * e2e._ticker_and_trade_events() and lat[0] >= 0
