@@ -46,8 +46,9 @@ def test_demo_runs_offline_and_recovers_from_the_injected_faults():
     assert proc.returncode == 0, out + proc.stderr.decode()
     summary = out[out.index("tickwire demo:"):]
     assert "reconnects 1" in summary and "gaps 1" in summary
-    # the trades the spot disconnect made it miss were fetched over REST: none is missing
+    # whatever trades the spot disconnect made it miss (how many depends on how long the
+    # reconnect took; the replay pauses while no socket is subscribed) were fetched over REST
     spot = summary[summary.index("Binance spot"):summary.index("Binance USD-M")]
-    fetched = int(re.search(r"disconnected: (\d+) fetched, 0 missed", spot).group(1))
-    assert fetched > 0 and "published while disconnected (ids" not in out
+    assert re.search(r"disconnected: \d+ fetched, 0 missed", spot), spot
+    assert "published while disconnected (ids" not in out
     assert summary.count("final book matches the recording") == 2

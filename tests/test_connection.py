@@ -257,7 +257,7 @@ def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
     assert_book_matches_recording(out, market)
 
 
-@pytest.mark.parametrize("market,rest,cap", [("binance", 200, None), ("binance", 200, 20),
+@pytest.mark.parametrize("market,rest,cap", [("binance", 200, None), ("binance", 200, 3),
                                              ("binance", 503, None), ("binanceusdm", 200, None)],
                          ids=["spot-filled", "spot-fill-capped", "spot-rest-down",
                               "usdm-no-public-endpoint"])
