@@ -110,6 +110,17 @@ async def hold(sim: Simulator, line: int) -> None:
     await sim.wait_position(line, timeout=30)
 
 
+@contextlib.asynccontextmanager
+async def feed_held_at(market: str, channels: list[str], line: int):
+    """A simulator replaying ``market``'s recording, a Watch and its started Feed on
+    ``channels``, the replay held at ``line``: yields ``(sim, watch, feed)``."""
+    async with Simulator(market, speed="max", autostart=False) as sim:
+        w = Watch(market)
+        async with w.make_feed(sim, market, channels) as feed:
+            await hold(sim, line)
+            yield sim, w, feed
+
+
 async def start_at(sim: Simulator, feed: Feed, line: int) -> None:
     """Start ``feed`` (books synced) with the replay held at ``line``: the replay starts once the
     feed's connections are subscribed, so its streams start together, as in test_connection."""
@@ -135,20 +146,17 @@ def test_subscribe_book_and_bbo_mid_replay(run, market):
     half = len(packaged_recording(market)) // 2
 
     async def scenario():
-        async with Simulator(market, speed="max", autostart=False) as sim:
-            w = Watch(market)
-            async with w.make_feed(sim, market, ["trades"]) as feed:
-                await hold(sim, half)
-                await feed.subscribe(sym, ["bbo", "book"])
-                # acknowledged and synced from a snapshot at the held position
-                assert feed.book(sym).synced
-                want = {DEPTH_STREAM[market], "ethusdt@bookTicker", "ethusdt@trade"}
-                assert sim_streams(sim) == want
-                assert sorted(s.channel for s in feed.subscriptions) == ["bbo", "book", "trades"]
-                # spot: one connection takes all; USD-M: book and bbo need the /public route
-                assert len(feed.connections) == (2 if market == "binanceusdm" else 1)
-                await finish(sim)
-                return w.outcome()
+        async with feed_held_at(market, ["trades"], half) as (sim, w, feed):
+            await feed.subscribe(sym, ["bbo", "book"])
+            # acknowledged and synced from a snapshot at the held position
+            assert feed.book(sym).synced
+            want = {DEPTH_STREAM[market], "ethusdt@bookTicker", "ethusdt@trade"}
+            assert sim_streams(sim) == want
+            assert sorted(s.channel for s in feed.subscriptions) == ["bbo", "book", "trades"]
+            # spot: one connection takes all; USD-M: book and bbo need the /public route
+            assert len(feed.connections) == (2 if market == "binanceusdm" else 1)
+            await finish(sim)
+            return w.outcome()
 
     out = run(scenario())
     trades, bbos = recorded_ids(market)
@@ -174,24 +182,21 @@ def test_unsubscribe_trades_mid_replay(run, market):
                       if json.loads(raw)["stream"] == "ethusdt@trade")
 
     async def scenario():
-        async with Simulator(market, speed="max", autostart=False) as sim:
-            w = Watch(market)
-            # candles keep the USD-M /market connection open once trades are gone
-            async with w.make_feed(sim, market, ["trades", "bbo", "candles"]) as feed:
-                trade_conn = next(c for c in feed.connections if "ethusdt@trade" in c.streams)
-                await hold(sim, half)
-                await feed.unsubscribe(sym, "trades")
-                acked = len(w.events)
-                assert "ethusdt@trade" not in sim_streams(sim)
-                assert {"ethusdt@bookTicker", "ethusdt@kline_1m"} <= sim_streams(sim)
-                assert "ethusdt@trade" not in trade_conn.streams  # no reconnect resubscribes it
-                assert [s.channel for s in feed.subscriptions] == ["bbo", "candles"]
-                assert feed.channels == ["bbo", "candles"]
-                # a trade frame still in flight after the ack, through the decoder's handlers
-                for s in trade_conn._sessions:
-                    s.decoder.dispatch(late_trade)
-                await finish(sim)
-                return list(w.events), acked
+        # candles keep the USD-M /market connection open once trades are gone
+        async with feed_held_at(market, ["trades", "bbo", "candles"], half) as (sim, w, feed):
+            trade_conn = next(c for c in feed.connections if "ethusdt@trade" in c.streams)
+            await feed.unsubscribe(sym, "trades")
+            acked = len(w.events)
+            assert "ethusdt@trade" not in sim_streams(sim)
+            assert {"ethusdt@bookTicker", "ethusdt@kline_1m"} <= sim_streams(sim)
+            assert "ethusdt@trade" not in trade_conn.streams  # no reconnect resubscribes it
+            assert [s.channel for s in feed.subscriptions] == ["bbo", "candles"]
+            assert feed.channels == ["bbo", "candles"]
+            # a trade frame still in flight after the ack, through the decoder's handlers
+            for s in trade_conn._sessions:
+                s.decoder.dispatch(late_trade)
+            await finish(sim)
+            return list(w.events), acked
 
     events, acked = run(scenario())
     got = [e.trade_id for e in events if isinstance(e, core.Trade)]
@@ -210,34 +215,31 @@ def test_reconnect_resubscribes_added_streams_and_resyncs(run, market):
     depth = DEPTH_STREAM[market]
 
     async def scenario():
-        async with Simulator(market, speed="max", autostart=False) as sim:
-            w = Watch(market)
-            async with w.make_feed(sim, market, ["trades"]) as feed:
-                await hold(sim, third)
-                await feed.subscribe(sym, ["book", "bbo"])
-                old = next(c for c in sim.connections if depth in c.subscriptions)
-                registry = next(c.streams for c in feed.connections if depth in c.streams)
-                sim.inject(CloseAfter(3000), connection=old)
-                sim.resume()
+        async with feed_held_at(market, ["trades"], third) as (sim, w, feed):
+            await feed.subscribe(sym, ["book", "bbo"])
+            old = next(c for c in sim.connections if depth in c.subscriptions)
+            registry = next(c.streams for c in feed.connections if depth in c.streams)
+            sim.inject(CloseAfter(3000), connection=old)
+            sim.resume()
 
-                async def resubscribed():
-                    while True:
-                        new = [c for c in sim.connections
-                               if c.id > old.id and depth in c.subscriptions]
-                        if new:
-                            return new[0]
-                        await asyncio.sleep(0.01)
+            async def resubscribed():
+                while True:
+                    new = [c for c in sim.connections
+                           if c.id > old.id and depth in c.subscriptions]
+                    if new:
+                        return new[0]
+                    await asyncio.sleep(0.01)
 
-                new = await asyncio.wait_for(resubscribed(), 30)
-                assert sorted(new.subscriptions) == sorted(registry)
+            new = await asyncio.wait_for(resubscribed(), 30)
+            assert sorted(new.subscriptions) == sorted(registry)
 
-                async def resynced():
-                    while not any(isinstance(e, Resynced) for e in w.events):
-                        await asyncio.sleep(0.01)
+            async def resynced():
+                while not any(isinstance(e, Resynced) for e in w.events):
+                    await asyncio.sleep(0.01)
 
-                await asyncio.wait_for(resynced(), 30)
-                await finish(sim, settle=0.5)
-                return w.outcome(), sim.total_connections
+            await asyncio.wait_for(resynced(), 30)
+            await finish(sim, settle=0.5)
+            return w.outcome(), sim.total_connections
 
     out, total = run(scenario())
     n0 = 2 if market == "binanceusdm" else 1
@@ -364,19 +366,16 @@ def test_rejected_subscribe_raises_and_leaves_the_feed_as_it_was(run, market):
     half = len(packaged_recording(market)) // 2
 
     async def scenario():
-        async with Simulator(market, speed="max", autostart=False) as sim:
-            w = Watch(market)
-            async with w.make_feed(sim, market, ["trades"]) as feed:
-                await hold(sim, half)
-                with malformed(feed.adapter, "subscribe_message"), \
-                        pytest.raises(SubscriptionError) as ei:
-                    await feed.subscribe(sym, "bbo")
-                assert ei.value.code == 2 and "ethusdt@bookTicker" in ei.value.streams
-                assert [s.channel for s in feed.subscriptions] == ["trades"]
-                assert sim_streams(sim) == {"ethusdt@trade"}
-                assert len(feed.connections) == 1 and feed.connected
-                await finish(sim)
-                return list(w.events)
+        async with feed_held_at(market, ["trades"], half) as (sim, w, feed):
+            with malformed(feed.adapter, "subscribe_message"), \
+                    pytest.raises(SubscriptionError) as ei:
+                await feed.subscribe(sym, "bbo")
+            assert ei.value.code == 2 and "ethusdt@bookTicker" in ei.value.streams
+            assert [s.channel for s in feed.subscriptions] == ["trades"]
+            assert sim_streams(sim) == {"ethusdt@trade"}
+            assert len(feed.connections) == 1 and feed.connected
+            await finish(sim)
+            return list(w.events)
 
     events = run(scenario())
     trades, _ = recorded_ids(market)
@@ -394,19 +393,16 @@ def test_rejected_unsubscribe_raises_and_still_drops_the_streams(run, market):
     half = len(packaged_recording(market)) // 2
 
     async def scenario():
-        async with Simulator(market, speed="max", autostart=False) as sim:
-            w = Watch(market)
-            async with w.make_feed(sim, market, ["trades", "bbo"]) as feed:
-                await hold(sim, half)
-                with malformed(feed.adapter, "unsubscribe_message"), \
-                        pytest.raises(SubscriptionError) as ei:
-                    await feed.unsubscribe(sym, "trades")
-                sent = len(w.events)
-                assert ei.value.code == 2 and "ethusdt@trade" in ei.value.streams
-                assert [s.channel for s in feed.subscriptions] == ["bbo"]
-                assert feed.connected and feed.stats()["control_errors"] == 1
-                await finish(sim)
-                return list(w.events), sent
+        async with feed_held_at(market, ["trades", "bbo"], half) as (sim, w, feed):
+            with malformed(feed.adapter, "unsubscribe_message"), \
+                    pytest.raises(SubscriptionError) as ei:
+                await feed.unsubscribe(sym, "trades")
+            sent = len(w.events)
+            assert ei.value.code == 2 and "ethusdt@trade" in ei.value.streams
+            assert [s.channel for s in feed.subscriptions] == ["bbo"]
+            assert feed.connected and feed.stats()["control_errors"] == 1
+            await finish(sim)
+            return list(w.events), sent
 
     events, sent = run(scenario())
     trades, bbos = recorded_ids(market)

@@ -730,11 +730,7 @@ class Connection:
         elif t is self._ControlReply:
             session.on_reply(ev)
             return
-        sink = self._sinks.get(t, self._sink)
-        try:
-            sink(ev)
-        except Exception:  # a user callback failed: never let it reach picows (it would disconnect)
-            self._on_sink_error(sink, ev)
+        self._deliver_safely(self._sinks.get(t, self._sink), ev)
 
     def rewire(self) -> None:
         """Re-point every live session's handlers (after a session opened or closed, or the
@@ -762,7 +758,8 @@ class Connection:
         self._sink(ev)
 
     def _deliver_safely(self, deliver: Callable[[Any], None], ev: Any) -> None:
-        """Deliver ``ev`` outside the decoder's dispatch (no CallbackError wrapping there)."""
+        """``deliver(ev)``; a failing user callback is reported, never raised (inside picows'
+        frame callback it would disconnect; in a task it would end the task)."""
         try:
             deliver(ev)
         except Exception:

@@ -27,6 +27,7 @@ class MarketSpec:
     default_depth_limit: int
     max_depth_limit: int
     weight_per_minute: int  # REST request-weight limit, shown in exchangeInfo's rateLimits
+    historical_trades_need_key: bool  # historicalTrades is MARKET_DATA (X-MBX-APIKEY) on USD-M
 
 
 SPOT = MarketSpec(
@@ -43,6 +44,7 @@ SPOT = MarketSpec(
     default_depth_limit=100,
     max_depth_limit=5000,
     weight_per_minute=6000,
+    historical_trades_need_key=False,
 )
 
 USDM = MarketSpec(
@@ -59,6 +61,7 @@ USDM = MarketSpec(
     default_depth_limit=500,
     max_depth_limit=1000,
     weight_per_minute=2400,
+    historical_trades_need_key=True,
 )
 
 MARKETS = {SPOT.name: SPOT, USDM.name: USDM}

@@ -472,7 +472,7 @@ class Simulator:
         if self.past_trades_status != 200:
             return _rest_error(-1001, "Internal error; unable to process your request. Please try again.",
                                self.past_trades_status)
-        if not aggregated and self.spec.name == "binanceusdm" and "X-MBX-APIKEY" not in request.headers:
+        if not aggregated and self.spec.historical_trades_need_key and "X-MBX-APIKEY" not in request.headers:
             return _rest_error(-2014, "API-key format invalid.", 401)
         q = request.query
         symbol = q.get("symbol", "")
