@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 try:
-    import pytest_benchmark  # noqa: F401
+    import pytest_benchmark
 except ImportError:  # the whole directory needs the benchmark fixture
     collect_ignore_glob = ["test_*.py"]
 

@@ -88,7 +88,7 @@ def _pedantic(benchmark, rec, setup, run):
 
 def test_tickwire(benchmark, rec, tw, reference_tops):
     """tickwire: Decoder.feed per frame + apply_snapshot; seconds per full replay."""
-    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after:]
+    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after :]
     symbol, snapshot = rec.symbol, rec.snapshot
 
     def run(dec):
@@ -111,7 +111,7 @@ def test_tickwire(benchmark, rec, tw, reference_tops):
 
 def test_orjson_bot(benchmark, rec, reference_tops):
     """Baseline (a): orjson + dict book + documented sync rule; seconds per full replay."""
-    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after:]
+    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after :]
 
     def run(bot):
         feed = bot.feed
@@ -158,8 +158,12 @@ def test_compare_table(benchmark, recording, compare_tables):
     the session is the result.
     """
     benchmark.group = "compare (duration of the whole side-by-side run)"
-    rows = benchmark.pedantic(run_compare.compare, kwargs={"recording": recording, "rounds": bench_rounds()},
-                              rounds=1, iterations=1)
+    rows = benchmark.pedantic(
+        run_compare.compare,
+        kwargs={"recording": recording, "rounds": bench_rounds()},
+        rounds=1,
+        iterations=1,
+    )
     if rows is None:  # --benchmark-disable still calls the target once and returns its result
         pytest.skip("no rows")
     compare_tables.append((f"recording: {recording}", run_compare.format_table(rows)))

@@ -25,7 +25,9 @@ def test_end_to_end(benchmark, compare_tables):
     if runs is None:  # --benchmark-disable still calls the target once and returns its result
         pytest.skip("no runs")
     lat = sorted(e2e.latency())
-    compare_tables.append(("end to end over loopback (spot ETHUSDT)", e2e.format_report(runs, lat, rounds)))
+    compare_tables.append(
+        ("end to end over loopback (spot ETHUSDT)", e2e.format_report(runs, lat, rounds))
+    )
     for name, rs in runs.items():
         benchmark.extra_info[name] = round(max(r.msg_per_s for r in rs))
     # Every round measured the frames after the warm-up (the Feed from the first BBO/trade after

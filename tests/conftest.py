@@ -29,15 +29,21 @@ class Recording:
 
 
 def _recordings() -> list[Recording]:
-    b, u = FIXTURES / "binance", FIXTURES / "binance_usdm"
+    b, u = FIXTURES / "binance", FIXTURES / "binanceusdm"
     eth = "depth_bookticker_trade_ethusdt_20240808"
     return [
         Recording("binance", b / f"{eth}.jsonl", (b / f"{eth}_depth_snapshot.json",)),
         Recording("binanceusdm", u / f"{eth}.jsonl", (u / f"{eth}_depth_snapshot.json",)),
-        Recording("binance", b / "cf_depth_bookticker_kline_aggtrade_4sym_20211012.jsonl",
-                  tuple(sorted(b.glob("cf_depth_snapshot_*.json")))),
-        Recording("binanceusdm", u / "cf_depth_bookticker_kline_aggtrade_4sym_20210722.jsonl",
-                  tuple(sorted(u.glob("cf_depth_snapshot_*.json")))),
+        Recording(
+            "binance",
+            b / "cf_depth_bookticker_kline_aggtrade_4sym_20211012.jsonl",
+            tuple(sorted(b.glob("cf_depth_snapshot_*.json"))),
+        ),
+        Recording(
+            "binanceusdm",
+            u / "cf_depth_bookticker_kline_aggtrade_4sym_20210722.jsonl",
+            tuple(sorted(u.glob("cf_depth_snapshot_*.json"))),
+        ),
     ]
 
 

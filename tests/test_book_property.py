@@ -8,13 +8,19 @@ import json
 from decimal import Decimal
 
 import pytest
-import tickwire as tw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tickwire as tw
+
 # Prices/sizes as exchange strings: up to 8 decimals, as Binance sends them.
-price = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("99999"), places=8, allow_nan=False)
-size = st.one_of(st.just(Decimal(0)), st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("5000"), places=8))
+price = st.decimals(
+    min_value=Decimal("0.00000001"), max_value=Decimal("99999"), places=8, allow_nan=False
+)
+size = st.one_of(
+    st.just(Decimal(0)),
+    st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("5000"), places=8),
+)
 side_levels = st.lists(st.tuples(price, size), max_size=40)
 
 
@@ -23,8 +29,15 @@ def fmt(d: Decimal) -> str:
 
 
 def depth_frame(market: str, first: int, last: int, prev: int, bids, asks) -> bytes:
-    data = {"e": "depthUpdate", "E": 1, "s": "TESTUSDT", "U": first, "u": last,
-            "b": [[fmt(p), fmt(q)] for p, q in bids], "a": [[fmt(p), fmt(q)] for p, q in asks]}
+    data = {
+        "e": "depthUpdate",
+        "E": 1,
+        "s": "TESTUSDT",
+        "U": first,
+        "u": last,
+        "b": [[fmt(p), fmt(q)] for p, q in bids],
+        "a": [[fmt(p), fmt(q)] for p, q in asks],
+    }
     if market == "binanceusdm":
         data["pu"] = prev
     return json.dumps({"stream": "testusdt@depth", "data": data}).encode()
@@ -34,15 +47,24 @@ def model_levels(side: dict, reverse: bool) -> list[tuple[float, float]]:
     return [(float(p), float(q)) for p, q in sorted(side.items(), reverse=reverse)]
 
 
-@pytest.mark.parametrize("market,symbol", [("binance", "TEST/USDT"), ("binanceusdm", "TEST/USDT:USDT")])
+@pytest.mark.parametrize(
+    ("market", "symbol"), [("binance", "TEST/USDT"), ("binanceusdm", "TEST/USDT:USDT")]
+)
 @settings(max_examples=60, deadline=None)
-@given(snap_bids=side_levels, snap_asks=side_levels, deltas=st.lists(st.tuples(side_levels, side_levels), max_size=25))
+@given(
+    snap_bids=side_levels,
+    snap_asks=side_levels,
+    deltas=st.lists(st.tuples(side_levels, side_levels), max_size=25),
+)
 def test_book_matches_a_dict_model(market, symbol, snap_bids, snap_asks, deltas):
     dec = tw.Decoder(market)
     bids = {p: q for p, q in reversed(snap_bids) if q}  # first occurrence of a price wins
     asks = {p: q for p, q in reversed(snap_asks) if q}
-    snapshot = {"lastUpdateId": 100, "bids": [[fmt(p), fmt(q)] for p, q in snap_bids],
-                "asks": [[fmt(p), fmt(q)] for p, q in snap_asks]}
+    snapshot = {
+        "lastUpdateId": 100,
+        "bids": [[fmt(p), fmt(q)] for p, q in snap_bids],
+        "asks": [[fmt(p), fmt(q)] for p, q in snap_asks],
+    }
     dec.apply_snapshot(symbol, json.dumps(snapshot).encode())
     last = 100
     for i, (b, a) in enumerate(deltas):
@@ -69,11 +91,15 @@ def test_book_matches_a_dict_model(market, symbol, snap_bids, snap_asks, deltas)
         assert book.spread == float(best_ask - best_bid)
 
 
-def documented_verdict(market: str, synced_at: int | None, snapshot_id: int, first: int, last: int, prev: int) -> str:
+def documented_verdict(
+    market: str, synced_at: int | None, snapshot_id: int, first: int, last: int, prev: int
+) -> str:
     """Binance's rule, stated directly from the docs (shared/docs/exchanges/binance.md §5)."""
     if synced_at is None:  # first event after the snapshot
         if market == "binance":
-            return "stale" if last <= snapshot_id else ("apply" if first <= snapshot_id + 1 else "gap")
+            return (
+                "stale" if last <= snapshot_id else ("apply" if first <= snapshot_id + 1 else "gap")
+            )
         if last < snapshot_id:
             return "stale"
         return "apply" if first <= snapshot_id or prev == snapshot_id else "gap"
@@ -82,15 +108,25 @@ def documented_verdict(market: str, synced_at: int | None, snapshot_id: int, fir
     return "apply" if prev == synced_at else ("stale" if last <= synced_at else "gap")
 
 
-@pytest.mark.parametrize("market,symbol", [("binance", "TEST/USDT"), ("binanceusdm", "TEST/USDT:USDT")])
+@pytest.mark.parametrize(
+    ("market", "symbol"), [("binance", "TEST/USDT"), ("binanceusdm", "TEST/USDT:USDT")]
+)
 @settings(max_examples=200, deadline=None)
-@given(steps=st.lists(st.tuples(st.integers(-3, 4), st.integers(0, 3), st.integers(-2, 2)), min_size=1, max_size=30))
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(-3, 4), st.integers(0, 3), st.integers(-2, 2)),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_sequence_rules_match_the_documented_procedure(market, symbol, steps):
     """Random id chains (overlaps, repeats, jumps): the decoder applies, skips or reports a gap
     exactly when the documented rule says so."""
     dec = tw.Decoder(market)
     snapshot_id = 1000
-    dec.apply_snapshot(symbol, json.dumps({"lastUpdateId": snapshot_id, "bids": [], "asks": []}).encode())
+    dec.apply_snapshot(
+        symbol, json.dumps({"lastUpdateId": snapshot_id, "bids": [], "asks": []}).encode()
+    )
     synced_at, cursor = None, snapshot_id
     for jump, span, prev_off in steps:
         first = max(1, cursor + jump)
@@ -107,7 +143,13 @@ def test_sequence_rules_match_the_documented_procedure(market, symbol, steps):
         events = dec.feed(frame)
         # an applied delta that ends at the book's own id (USD-M's first, at the snapshot's id)
         # changes nothing and emits no BookUpdate: delivered sequences strictly increase
-        assert bool(events) == (want == "apply" and last != before), (want, first, last, prev, synced_at)
+        assert bool(events) == (want == "apply" and last != before), (
+            want,
+            first,
+            last,
+            prev,
+            synced_at,
+        )
         if want == "apply":
             synced_at = last
             assert dec.book(symbol).sequence == last

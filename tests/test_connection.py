@@ -26,13 +26,28 @@ import numpy as np
 import pytest
 
 import tickwire._core as core
-from tickwire.connection import Connection, ConnectionOptions, RateLimiter, SubscriptionError, full_jitter
+from tickwire.connection import (
+    Connection,
+    ConnectionOptions,
+    RateLimiter,
+    SubscriptionError,
+    full_jitter,
+)
 from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from tickwire.exchanges import get_adapter
 from tickwire.feed import Feed
 from tickwire.simulator import (
-    CloseAfter, Drop, Garbage, Lifetime, ServerShutdown, Simulator, Stall, packaged_recording,
+    CloseAfter,
+    Drop,
+    Garbage,
+    Lifetime,
+    ServerShutdown,
+    Simulator,
+    Stall,
+    packaged_recording,
 )
+
+pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
 
 SYMBOL = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
 DEPTH_STREAM = {"binance": "ethusdt@depth@100ms", "binanceusdm": "ethusdt@depth@0ms"}
@@ -110,10 +125,17 @@ class Outcome:
         return [e.update_id for e in self.of(core.BBO)]
 
 
-async def replay_through_feed(market: str, *, faults: list = (), future_faults: bool = False,
-                              later_faults: tuple = (),
-                              speed: float | str = "max", sim_kwargs: dict | None = None,
-                              settle: float = 0.3, **feed_kwargs: Any) -> Outcome:
+async def replay_through_feed(
+    market: str,
+    *,
+    faults: list = (),
+    future_faults: bool = False,
+    later_faults: tuple = (),
+    speed: float | str = "max",
+    sim_kwargs: dict | None = None,
+    settle: float = 0.3,
+    **feed_kwargs: Any,
+) -> Outcome:
     """Replay the packaged recording of ``market`` through a Feed on the simulator.
 
     The replay starts once every connection of the feed has subscribed (so the recording starts
@@ -145,14 +167,23 @@ async def replay_through_feed(market: str, *, faults: list = (), future_faults: 
         def on_book(ev: Any) -> None:
             check(last_bbo[0])
 
-        feed = Feed(market, [sym], ["book", "trades", "bbo"], base_url=sim.rest_url,
-                    on_event=events.append, on_bbo=on_bbo, on_book=on_book, **feed_kwargs)
+        feed = Feed(
+            market,
+            [sym],
+            ["book", "trades", "bbo"],
+            base_url=sim.rest_url,
+            on_event=events.append,
+            on_bbo=on_bbo,
+            on_book=on_book,
+            **feed_kwargs,
+        )
         feed_ref.append(feed)
         starting = asyncio.ensure_future(feed.start())
         n_conns = len({s.route for s in feed.subscriptions})
         await sim.wait_connections(n_conns, timeout=10)
         while not starting.done() and not (
-                len(sim.connections) >= n_conns and all(c.subscriptions for c in sim.connections)):
+            len(sim.connections) >= n_conns and all(c.subscriptions for c in sim.connections)
+        ):
             await asyncio.sleep(0.005)
         for f in faults:
             sim.inject(f, future=future_faults)
@@ -165,10 +196,21 @@ async def replay_through_feed(market: str, *, faults: list = (), future_faults: 
         finished_ts = time.time_ns()
         await asyncio.sleep(settle)
         book = feed.book(sym)
-        listeners = {type(s.on_ws_frame.__self__).__name__ for c in feed.connections for s in c._sessions}
-        out = Outcome(list(events), feed.stats(), book.bids(20), book.asks(20), book.synced,
-                      out_checks["n"], out_checks["bad"], sim.total_connections, finished_ts,
-                      listeners)
+        listeners = {
+            type(s.on_ws_frame.__self__).__name__ for c in feed.connections for s in c._sessions
+        }
+        out = Outcome(
+            list(events),
+            feed.stats(),
+            book.bids(20),
+            book.asks(20),
+            book.synced,
+            out_checks["n"],
+            out_checks["bad"],
+            sim.total_connections,
+            finished_ts,
+            listeners,
+        )
         await feed.close()
         return out
 
@@ -218,12 +260,23 @@ def test_python_listener_survives_the_same_faults(run, monkeypatch):
 
     monkeypatch.setattr(tickwire.connection, "_frame_sink", lambda *a: None)
     market = "binance"
-    out = run(replay_through_feed(market, faults=[Garbage(after=8000), Garbage(after=12000, binary=True),
-                                                  Drop(stream=DEPTH_STREAM[market], skip=1000)],
-                                  speed=100))
+    out = run(
+        replay_through_feed(
+            market,
+            faults=[
+                Garbage(after=8000),
+                Garbage(after=12000, binary=True),
+                Drop(stream=DEPTH_STREAM[market], skip=1000),
+            ],
+            speed=100,
+        )
+    )
     assert out.listeners == {"Session"}
     assert out.stats["bad_frames"] == 2 and len(out.of(BadFrame)) == 2
-    assert [type(e) for e in out.events if type(e) in (GapDetected, Resynced)] == [GapDetected, Resynced]
+    assert [type(e) for e in out.events if type(e) in (GapDetected, Resynced)] == [
+        GapDetected,
+        Resynced,
+    ]
     assert not out.of(Disconnected)
     trades, bbos = recorded_ids(market)
     assert out.trade_ids() == trades and out.bbo_ids() == bbos
@@ -236,11 +289,19 @@ def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
     # Cut after 15000 messages: on USD-M only the /public connection (book + bbo) gets that far.
     # (on USD-M the /market connection keeps the replay running, so the resync may come after
     # the recording ended: do not wait long for a first delta then)
-    out = run(replay_through_feed(market, faults=[CloseAfter(15000, abort=abort)], settle=0.5,
-                                  connection_options=ConnectionOptions(backoff_base=0.05,
-                                                                       first_delta_wait=0.1)))
-    names = [type(e).__name__ for e in out.events
-             if type(e).__module__ == "tickwire.events" and type(e) is not TradesMissed]
+    out = run(
+        replay_through_feed(
+            market,
+            faults=[CloseAfter(15000, abort=abort)],
+            settle=0.5,
+            connection_options=ConnectionOptions(backoff_base=0.05, first_delta_wait=0.1),
+        )
+    )
+    names = [
+        type(e).__name__
+        for e in out.events
+        if type(e).__module__ == "tickwire.events" and type(e) is not TradesMissed
+    ]
     n0 = 2 if market == "binanceusdm" else 1
     assert names == ["Connected"] * n0 + ["Disconnected", "Connected", "Resynced"], names
     assert out.stats["reconnects"] == 1 and out.stats["resyncs"] == 1
@@ -257,10 +318,16 @@ def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
     assert_book_matches_recording(out, market)
 
 
-@pytest.mark.parametrize("market,rest,cap", [("binance", 200, None), ("binance", 200, 3),
-                                             ("binance", 503, None), ("binanceusdm", 200, None)],
-                         ids=["spot-filled", "spot-fill-capped", "spot-rest-down",
-                              "usdm-no-public-endpoint"])
+@pytest.mark.parametrize(
+    ("market", "rest", "cap"),
+    [
+        ("binance", 200, None),
+        ("binance", 200, 3),
+        ("binance", 503, None),
+        ("binanceusdm", 200, None),
+    ],
+    ids=["spot-filled", "spot-fill-capped", "spot-rest-down", "usdm-no-public-endpoint"],
+)
 def test_trades_published_while_disconnected_are_filled_or_reported(run, market, rest, cap):
     # Every connection is cut once after 3000 messages; on USD-M that includes /market, which
     # carries the trades while /public keeps the replay running. At 100x the recorded pace the
@@ -268,11 +335,19 @@ def test_trades_published_while_disconnected_are_filled_or_reported(run, market,
     # the first trade after it). Spot fetches the missed ids from REST historicalTrades and
     # delivers every trade, in order; when that REST call fails, or on USD-M (whose
     # historicalTrades needs an API key), the missed ids are reported instead.
-    opts = ConnectionOptions(backoff_base=0.05, first_delta_wait=0.1,
-                             **({"trade_fill_limit": cap} if cap else {}))
-    out = run(replay_through_feed(market, faults=[CloseAfter(3000)], settle=0.5, speed=100,
-                                  sim_kwargs={"past_trades_status": rest},
-                                  connection_options=opts))
+    opts = ConnectionOptions(
+        backoff_base=0.05, first_delta_wait=0.1, **({"trade_fill_limit": cap} if cap else {})
+    )
+    out = run(
+        replay_through_feed(
+            market,
+            faults=[CloseAfter(3000)],
+            settle=0.5,
+            speed=100,
+            sim_kwargs={"past_trades_status": rest},
+            connection_options=opts,
+        )
+    )
     assert out.stats["reconnects"] >= 1
     trades, _ = recorded_ids(market)
     got = out.trade_ids()
@@ -291,8 +366,13 @@ def test_trades_published_while_disconnected_are_filled_or_reported(run, market,
     # capped: the oldest `cap` after the last trade before the disconnect were fetched and
     # delivered, the newest reported
     assert filled == (cap or 0)
-    cut = out.events.index(next(d for d in out.of(Disconnected)  # of the trades' connection
-                                if market == "binance" or "/market/" in d.url))
+    cut = out.events.index(
+        next(
+            d
+            for d in out.of(Disconnected)  # of the trades' connection
+            if market == "binance" or "/market/" in d.url
+        )
+    )
     before = [e.trade_id for e in out.events[:cut] if isinstance(e, core.Trade)][-1]
     assert missing[0] == before + 1 + filled
     assert set(range(before + 1, before + 1 + filled)) <= set(got)
@@ -305,9 +385,15 @@ def test_trades_published_while_disconnected_are_filled_or_reported(run, market,
 def test_stall_is_caught_by_the_watchdog(run):
     market = "binance"
     t0 = time.monotonic()
-    out = run(replay_through_feed(market, faults=[Stall(seconds=5.0, after=8000)], speed=100,
-                                  stale_after=0.5,
-                                  connection_options=ConnectionOptions(backoff_base=0.05)))
+    out = run(
+        replay_through_feed(
+            market,
+            faults=[Stall(seconds=5.0, after=8000)],
+            speed=100,
+            stale_after=0.5,
+            connection_options=ConnectionOptions(backoff_base=0.05),
+        )
+    )
     disc = out.of(Disconnected)
     assert len(disc) == 1 and disc[0].reason.startswith("stale"), disc
     assert out.stats["stale"] == 1 and out.stats["reconnects"] == 1
@@ -319,8 +405,11 @@ def test_stall_is_caught_by_the_watchdog(run):
 
 @pytest.mark.parametrize("market", MARKETS)
 def test_dropped_message_is_a_gap_then_resynced(run, market):
-    out = run(replay_through_feed(market, faults=[Drop(stream=DEPTH_STREAM[market], skip=1000)],
-                                  speed=100))
+    out = run(
+        replay_through_feed(
+            market, faults=[Drop(stream=DEPTH_STREAM[market], skip=1000)], speed=100
+        )
+    )
     kinds = [type(e) for e in out.events if type(e) in (GapDetected, Resynced)]
     assert kinds == [GapDetected, Resynced]
     gap = out.of(GapDetected)[0]
@@ -337,10 +426,16 @@ def test_dropped_message_is_a_gap_then_resynced(run, market):
 @pytest.mark.parametrize("market", MARKETS)
 def test_rotation_before_lifetime_limit_has_no_gap(run, market):
     # The server cuts every connection after 2 s; the feed must rotate before that, seamlessly.
-    out = run(replay_through_feed(
-        market, faults=[Lifetime(seconds=2.0)], future_faults=True, speed=100,
-        max_connection_age=2.0,
-        connection_options=ConnectionOptions(rotation_overlap=0.1, first_delta_wait=0.2)))
+    out = run(
+        replay_through_feed(
+            market,
+            faults=[Lifetime(seconds=2.0)],
+            future_faults=True,
+            speed=100,
+            max_connection_age=2.0,
+            connection_options=ConnectionOptions(rotation_overlap=0.1, first_delta_wait=0.2),
+        )
+    )
     assert out.stats["rotations"] >= 1
     # (once the recording is over no data flows, so a rotation may then fail: not checked)
     during = [e for e in out.of(Disconnected) if e.ts < out.finished_ts]
@@ -357,9 +452,14 @@ def test_rotation_before_lifetime_limit_has_no_gap(run, market):
 def test_server_shutdown_notice_rotates_before_the_close(run, market):
     # Binance announces maintenance with {"e":"serverShutdown"} and closes the connection a
     # little later: the feed must move to a new connection at once, losing nothing.
-    out = run(replay_through_feed(
-        market, later_faults=((3000, ServerShutdown(grace=1.5)),), speed=60,
-        connection_options=ConnectionOptions(rotation_overlap=0.1, first_delta_wait=0.2)))
+    out = run(
+        replay_through_feed(
+            market,
+            later_faults=((3000, ServerShutdown(grace=1.5)),),
+            speed=60,
+            connection_options=ConnectionOptions(rotation_overlap=0.1, first_delta_wait=0.2),
+        )
+    )
     notices = out.of(core.Notice)
     assert notices and {n.name for n in notices} == {"serverShutdown"}
     assert out.stats["rotations"] >= 1 and out.stats["notices"] >= 1
@@ -373,8 +473,12 @@ def test_server_shutdown_notice_rotates_before_the_close(run, market):
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
 def test_garbage_frames_are_counted_and_skipped(run, binary):
     market = "binance"
-    out = run(replay_through_feed(market, faults=[Garbage(after=8000, binary=binary),
-                                                  Garbage(after=20000, payload=b"\xff\xfe{")]))
+    out = run(
+        replay_through_feed(
+            market,
+            faults=[Garbage(after=8000, binary=binary), Garbage(after=20000, payload=b"\xff\xfe{")],
+        )
+    )
     assert out.stats["bad_frames"] == 2
     assert len(out.of(BadFrame)) == 2
     assert not out.of(Disconnected) and not out.of(GapDetected)
@@ -386,8 +490,11 @@ def test_garbage_frames_are_counted_and_skipped(run, binary):
 def test_pings_are_answered_within_the_rate_limit(run):
     # Server pings 10 times/s but allows 5 client messages/s (pongs count, as on Binance spot):
     # pongs echo the payload and are paced, so neither the pong timeout nor the rate limit trips.
-    out = run(replay_through_feed("binance", speed=100,
-                                  sim_kwargs=dict(ping_interval=0.1, pong_timeout=1.5, rate_limit=5)))
+    out = run(
+        replay_through_feed(
+            "binance", speed=100, sim_kwargs=dict(ping_interval=0.1, pong_timeout=1.5, rate_limit=5)
+        )
+    )
     assert out.stats["pings"] >= 20
     assert not out.of(Disconnected), out.of(Disconnected)
     assert out.trade_ids() == recorded_ids("binance")[0]
@@ -397,8 +504,16 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
     async def scenario():
         async with Simulator("binance", speed="max") as sim:
             adapter = get_adapter("binance", base_url=sim.rest_url)
-            conn = Connection(name="t", adapter=adapter, route="stream", streams=["not a stream!"],
-                              symbols=[], book_symbols=[], sink=lambda e: None, http=lambda: None)
+            conn = Connection(
+                name="t",
+                adapter=adapter,
+                route="stream",
+                streams=["not a stream!"],
+                symbols=[],
+                book_symbols=[],
+                sink=lambda e: None,
+                http=lambda: None,
+            )
             await conn.start()
             try:
                 with pytest.raises(SubscriptionError) as ei:
@@ -406,6 +521,7 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
                 assert ei.value.code == 2 and "not a stream!" in str(ei.value)
             finally:
                 await conn.close()
+
     run(scenario())
 
 
@@ -415,11 +531,18 @@ def test_reconnect_backoff_on_refused_connection(run):
         await sim.start()
         url = sim.rest_url
         await sim.stop()  # nothing listens on that port any more
-        feed = Feed("binance", "ETH/USDT", "trades", base_url=url, start_timeout=1.0,
-                    connection_options=ConnectionOptions(backoff_base=0.05, backoff_cap=0.2))
+        feed = Feed(
+            "binance",
+            "ETH/USDT",
+            "trades",
+            base_url=url,
+            start_timeout=1.0,
+            connection_options=ConnectionOptions(backoff_base=0.05, backoff_cap=0.2),
+        )
         with pytest.raises(TimeoutError) as ei:
             await feed.start()
         assert "binance/stream#0" in str(ei.value) and "last error" in str(ei.value)
+
     run(scenario())
 
 

@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 
 import pytest
+
 import tickwire as tw
 from tickwire.replay import read_timestamps, timestamps_path
 
@@ -42,29 +43,62 @@ def test_every_event_field_equals_the_frame(recording):
             assert (ev.trade_ts, ev.exchange_ts) == (d["T"] * MS, d["E"] * MS)
         elif isinstance(ev, tw.BBO):
             assert ev.update_id == d["u"]
-            for attr, key in (("bid_price", "b"), ("bid_size", "B"), ("ask_price", "a"), ("ask_size", "A")):
+            for attr, key in (
+                ("bid_price", "b"),
+                ("bid_size", "B"),
+                ("ask_price", "a"),
+                ("ask_size", "A"),
+            ):
                 assert ev.decimal(attr) == Decimal(d[key]) and getattr(ev, attr) == float(d[key])
             assert ev.exchange_ts == (d["E"] * MS if "E" in d else None)
         elif isinstance(ev, tw.Candle):
             k = d["k"]
-            assert (ev.interval, ev.start_ts, ev.end_ts, ev.trades, ev.closed) == (k["i"], k["t"] * MS, k["T"] * MS, k["n"], k["x"])
-            for attr, key in (("open", "o"), ("high", "h"), ("low", "l"), ("close", "c"), ("volume", "v")):
+            assert (ev.interval, ev.start_ts, ev.end_ts, ev.trades, ev.closed) == (
+                k["i"],
+                k["t"] * MS,
+                k["T"] * MS,
+                k["n"],
+                k["x"],
+            )
+            for attr, key in (
+                ("open", "o"),
+                ("high", "h"),
+                ("low", "l"),
+                ("close", "c"),
+                ("volume", "v"),
+            ):
                 assert ev.decimal(attr) == Decimal(k[key])
         else:
             pytest.fail(f"unexpected {ev!r} without a snapshot")
-    kinds_in_recording = {"trade": "Trade", "aggTrade": "Trade", "bookTicker": "BBO", "kline": "Candle"}
-    sent = {kinds_in_recording[s.split("@")[1].split("_")[0]] for s in
-            (json.loads(line)["stream"] for line in lines) if s.split("@")[1].split("_")[0] in kinds_in_recording}
+    kinds_in_recording = {
+        "trade": "Trade",
+        "aggTrade": "Trade",
+        "bookTicker": "BBO",
+        "kline": "Candle",
+    }
+    sent = {
+        kinds_in_recording[s.split("@")[1].split("_")[0]]
+        for s in (json.loads(line)["stream"] for line in lines)
+        if s.split("@")[1].split("_")[0] in kinds_in_recording
+    }
     assert set(by_kind) == sent
     del rep
 
 
-@pytest.mark.parametrize("exchange,raw,unified", [
-    ("binance", "NKNUSDT", "NKN/USDT"), ("binance", "BLZETH", "BLZ/ETH"), ("binance", "LRCBTC", "LRC/BTC"),
-    ("binance", "RUNEEUR", "RUNE/EUR"), ("binance", "ETHUSDT", "ETH/USDT"), ("binance", "ETHFDUSD", "ETH/FDUSD"),
-    ("binanceusdm", "SUSHIUSDT", "SUSHI/USDT:USDT"), ("binanceusdm", "ETHUSDT", "ETH/USDT:USDT"),
-    ("binanceusdm", "BTCUSDT_250627", "BTC/USDT:USDT-250627"),
-])
+@pytest.mark.parametrize(
+    ("exchange", "raw", "unified"),
+    [
+        ("binance", "NKNUSDT", "NKN/USDT"),
+        ("binance", "BLZETH", "BLZ/ETH"),
+        ("binance", "LRCBTC", "LRC/BTC"),
+        ("binance", "RUNEEUR", "RUNE/EUR"),
+        ("binance", "ETHUSDT", "ETH/USDT"),
+        ("binance", "ETHFDUSD", "ETH/FDUSD"),
+        ("binanceusdm", "SUSHIUSDT", "SUSHI/USDT:USDT"),
+        ("binanceusdm", "ETHUSDT", "ETH/USDT:USDT"),
+        ("binanceusdm", "BTCUSDT_250627", "BTC/USDT:USDT-250627"),
+    ],
+)
 def test_symbols_are_ccxt_unified(exchange, raw, unified):
     assert tw.market_id(exchange, unified) == raw
     dec = tw.Decoder(exchange)
@@ -72,12 +106,21 @@ def test_symbols_are_ccxt_unified(exchange, raw, unified):
     assert dec.feed(json.dumps(frame).encode())[0].symbol == unified
 
 
-@pytest.mark.parametrize("exchange,symbol", [
-    ("binance", "ETH/USDT:USDT"), ("binanceusdm", "ETH/USDT"), ("binance", "ETHUSDT"), ("binance", "eth/usdt"),
-    ("binanceusdm", "ETH/USDT:BTC"), ("binance", ""),
-])
+@pytest.mark.parametrize(
+    ("exchange", "symbol"),
+    [
+        ("binance", "ETH/USDT:USDT"),
+        ("binanceusdm", "ETH/USDT"),
+        ("binance", "ETHUSDT"),
+        ("binance", "eth/usdt"),
+        ("binanceusdm", "ETH/USDT:BTC"),
+        ("binance", ""),
+    ],
+)
 def test_wrong_symbols_are_clear_errors(exchange, symbol):
-    with pytest.raises(ValueError, match=repr(symbol).replace("/", ".").replace("(", ".")[1:-1] or "symbol"):
+    with pytest.raises(
+        ValueError, match=repr(symbol).replace("/", ".").replace("(", ".")[1:-1] or "symbol"
+    ):
         tw.market_id(exchange, symbol)
     with pytest.raises(ValueError):
         tw.Decoder(exchange).apply_snapshot(symbol, b'{"lastUpdateId":1,"bids":[],"asks":[]}')
@@ -98,12 +141,21 @@ def test_book_of_an_unseen_symbol_is_a_key_error():
         tw.Decoder("binance").book("BTC/USDT")
 
 
-@pytest.mark.parametrize("frame,ok,request_id,code,result", [
-    (b'{"result":null,"id":1}', True, 1, None, None),
-    (b'{"result":["ethusdt@trade","ethusdt@depth"],"id":"list-1"}', True, "list-1", None, '["ethusdt@trade","ethusdt@depth"]'),
-    (b'{"code":2,"msg":"Invalid request: invalid stream","id":3}', False, 3, 2, None),
-    (b'{"error":{"code":3,"msg":"Invalid JSON"},"id":null}', False, None, 3, None),
-])
+@pytest.mark.parametrize(
+    ("frame", "ok", "request_id", "code", "result"),
+    [
+        (b'{"result":null,"id":1}', True, 1, None, None),
+        (
+            b'{"result":["ethusdt@trade","ethusdt@depth"],"id":"list-1"}',
+            True,
+            "list-1",
+            None,
+            '["ethusdt@trade","ethusdt@depth"]',
+        ),
+        (b'{"code":2,"msg":"Invalid request: invalid stream","id":3}', False, 3, 2, None),
+        (b'{"error":{"code":3,"msg":"Invalid JSON"},"id":null}', False, None, 3, None),
+    ],
+)
 def test_control_replies(frame, ok, request_id, code, result):
     """Reply shapes from Binance's WebSocket Streams doc (ack, LIST_SUBSCRIPTIONS) and the
     error replies, flat as documented and nested as the servers send them."""
@@ -117,7 +169,10 @@ def test_control_replies(frame, ok, request_id, code, result):
 
 def test_payload_types_and_default_receive_time(ethusdt):
     line = next(x for x in ethusdt.lines() if b"@bookTicker" in x)
-    a, b, c = (tw.Decoder(ethusdt.exchange).feed(x, 7)[0] for x in (line, bytearray(line), memoryview(line)))
+    a, b, c = (
+        tw.Decoder(ethusdt.exchange).feed(x, 7)[0]
+        for x in (line, bytearray(line), memoryview(line))
+    )
     assert repr(a) == repr(b) == repr(c) and a.receive_ts == b.receive_ts == c.receive_ts == 7
     before = time.time_ns()
     (ev,) = tw.Decoder(ethusdt.exchange).feed(line)
@@ -129,7 +184,11 @@ def test_raw_frames_with_any_whitespace_or_key_order():
     byte patterns: whitespace and key order do not matter."""
     dec = tw.Decoder("binance")
     trade = {"e": "trade", "E": 5, "s": "ETHUSDT", "t": 9, "p": "1.5", "q": "2", "T": 4, "m": True}
-    for text in (json.dumps(trade), json.dumps(trade, indent=2), json.dumps(dict(reversed(trade.items())))):
+    for text in (
+        json.dumps(trade),
+        json.dumps(trade, indent=2),
+        json.dumps(dict(reversed(trade.items()))),
+    ):
         (ev,) = dec.feed(text.encode())
         assert (ev.trade_id, ev.price, ev.side) == (9, 1.5, "sell")
     ticker = {"u": 7, "s": "ETHUSDT", "b": "1", "B": "2", "a": "3", "A": "4"}
@@ -152,7 +211,11 @@ def test_server_shutdown_notice():
     layer rotates on it."""
     (ev,) = tw.Decoder("binanceusdm").feed(b'{"e":"serverShutdown","E":1700000000123}', 5)
     assert isinstance(ev, tw.Notice)
-    assert (ev.name, ev.exchange_ts, ev.receive_ts) == ("serverShutdown", 1700000000123 * 1_000_000, 5)
+    assert (ev.name, ev.exchange_ts, ev.receive_ts) == (
+        "serverShutdown",
+        1700000000123 * 1_000_000,
+        5,
+    )
 
 
 def test_dispatch_delivers_what_feed_returns(ethusdt):
@@ -161,14 +224,24 @@ def test_dispatch_delivers_what_feed_returns(ethusdt):
     lines = ethusdt.lines()[:3000]
     by_feed = []
     dec = tw.Decoder(ethusdt.exchange)
-    dec.apply_snapshot({"binance": "ETH/USDT"}.get(ethusdt.exchange, "ETH/USDT:USDT"), ethusdt.snapshots[0].read_bytes(), 1)
+    dec.apply_snapshot(
+        {"binance": "ETH/USDT"}.get(ethusdt.exchange, "ETH/USDT:USDT"),
+        ethusdt.snapshots[0].read_bytes(),
+        1,
+    )
     for n, line in enumerate(lines):
         by_feed += [repr(e) for e in dec.feed(line, n)]
     got, kinds = [], {}
     dec = tw.Decoder(ethusdt.exchange)
-    handler = lambda kind: (lambda ev: (got.append(repr(ev)), kinds.__setitem__(kind, kinds.get(kind, 0) + 1)))
+    handler = lambda kind: (
+        lambda ev: (got.append(repr(ev)), kinds.__setitem__(kind, kinds.get(kind, 0) + 1))
+    )
     dec.set_handlers(trade=handler("trade"), bbo=handler("bbo"), book=handler("book"))
-    dec.apply_snapshot({"binance": "ETH/USDT"}.get(ethusdt.exchange, "ETH/USDT:USDT"), ethusdt.snapshots[0].read_bytes(), 1)
+    dec.apply_snapshot(
+        {"binance": "ETH/USDT"}.get(ethusdt.exchange, "ETH/USDT:USDT"),
+        ethusdt.snapshots[0].read_bytes(),
+        1,
+    )
     delivered = sum(dec.dispatch(line, n) for n, line in enumerate(lines))
     assert got == by_feed and delivered == len(got)
     assert set(kinds) == {"trade", "bbo", "book"}
@@ -231,7 +304,11 @@ def test_handlers_may_read_books_and_call_the_decoder(ethusdt):
     dec = tw.Decoder(ethusdt.exchange)
     symbol = "ETH/USDT" if ethusdt.exchange == "binance" else "ETH/USDT:USDT"
     tops = []
-    dec.set_handlers(book=lambda ev: tops.append((ev.sequence, dec.book(ev.symbol).sequence, dec.stats()["frames"])))
+    dec.set_handlers(
+        book=lambda ev: tops.append(
+            (ev.sequence, dec.book(ev.symbol).sequence, dec.stats()["frames"])
+        )
+    )
     dec.apply_snapshot(symbol, ethusdt.snapshots[0].read_bytes())
     for line in ethusdt.lines()[:2000]:
         dec.dispatch(line)

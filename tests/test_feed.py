@@ -13,8 +13,11 @@ import pytest
 import tickwire._core as core
 from tickwire.events import Connected
 from tickwire.exchanges import exchange_ids, get_adapter
-from tickwire.feed import Feed, run as tw_run
+from tickwire.feed import Feed
+from tickwire.feed import run as tw_run
 from tickwire.simulator import Simulator
+
+pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
 
 SYMBOL = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
 
@@ -31,21 +34,32 @@ def run(request):
 
 
 # --- bad arguments: clear errors before any connection ----------------------------------------
-@pytest.mark.parametrize("args, kwargs, needle", [
-    (("kraken", ["ETH/USDT"]), {}, "unknown exchange 'kraken'"),
-    (("binance", ["ETH/USDT:USDT"]), {}, "'ETH/USDT:USDT' is a derivatives symbol"),
-    (("binanceusdm", ["ETH/USDT"]), {}, "'ETH/USDT' is a spot symbol"),
-    (("binanceusdm", ["ETH/USDT:BTC"]), {}, "unknown symbol 'ETH/USDT:BTC'"),
-    (("binance", ["eth/usdt"]), {}, "did you mean 'ETH/USDT'"),
-    (("binance", ["ETHUSDT"]), {}, "unknown symbol 'ETHUSDT'"),
-    (("binance", []), {}, "symbols must not be empty"),
-    (("binance", ["ETH/USDT"], ["book", "orders"]), {}, "channel 'orders' is not supported"),
-    (("binance", ["ETH/USDT"]), {"options": {"book_stream": "depth@0ms"}}, "book_stream 'depth@0ms'"),
-    (("binance", ["ETH/USDT"]), {"options": {"colour": 1}}, "unknown binance option(s) ['colour']"),
-    (("binance", ["ETH/USDT"]), {"on_trade": 42}, "on_trade must be callable"),
-    (("binance", ["ETH/USDT"]), {"stale_after": 0}, "stale_after must be > 0"),
-    (("binance", ["ETH/USDT"]), {"urls": {"wss": "x"}}, "unknown urls key(s) ['wss']"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "needle"),
+    [
+        (("kraken", ["ETH/USDT"]), {}, "unknown exchange 'kraken'"),
+        (("binance", ["ETH/USDT:USDT"]), {}, "'ETH/USDT:USDT' is a derivatives symbol"),
+        (("binanceusdm", ["ETH/USDT"]), {}, "'ETH/USDT' is a spot symbol"),
+        (("binanceusdm", ["ETH/USDT:BTC"]), {}, "unknown symbol 'ETH/USDT:BTC'"),
+        (("binance", ["eth/usdt"]), {}, "did you mean 'ETH/USDT'"),
+        (("binance", ["ETHUSDT"]), {}, "unknown symbol 'ETHUSDT'"),
+        (("binance", []), {}, "symbols must not be empty"),
+        (("binance", ["ETH/USDT"], ["book", "orders"]), {}, "channel 'orders' is not supported"),
+        (
+            ("binance", ["ETH/USDT"]),
+            {"options": {"book_stream": "depth@0ms"}},
+            "book_stream 'depth@0ms'",
+        ),
+        (
+            ("binance", ["ETH/USDT"]),
+            {"options": {"colour": 1}},
+            "unknown binance option(s) ['colour']",
+        ),
+        (("binance", ["ETH/USDT"]), {"on_trade": 42}, "on_trade must be callable"),
+        (("binance", ["ETH/USDT"]), {"stale_after": 0}, "stale_after must be > 0"),
+        (("binance", ["ETH/USDT"]), {"urls": {"wss": "x"}}, "unknown urls key(s) ['wss']"),
+    ],
+)
 def test_bad_arguments_are_rejected_by_name(args, kwargs, needle):
     with pytest.raises(ValueError) as ei:
         Feed(*args, **kwargs)  # no event loop needed: nothing is opened
@@ -57,10 +71,14 @@ def test_registry_and_adapter_urls():
     spot = get_adapter("binance")
     assert spot.ws_url("stream") == "wss://stream.binance.com:9443/stream"
     assert spot.snapshot_request("ETH/USDT") == (
-        "https://api.binance.com/api/v3/depth", {"symbol": "ETHUSDT", "limit": "1000"})
+        "https://api.binance.com/api/v3/depth",
+        {"symbol": "ETHUSDT", "limit": "1000"},
+    )
     usdm = get_adapter("binanceusdm")
-    subs = {s.channel: s for s in usdm.subscriptions(["ETH/USDT:USDT"],
-                                                     ["book", "trades", "bbo", "candles"])}
+    subs = {
+        s.channel: s
+        for s in usdm.subscriptions(["ETH/USDT:USDT"], ["book", "trades", "bbo", "candles"])
+    }
     assert (subs["book"].route, subs["book"].stream) == ("public", "ethusdt@depth@0ms")
     assert (subs["bbo"].route, subs["bbo"].stream) == ("public", "ethusdt@bookTicker")
     assert (subs["trades"].route, subs["trades"].stream) == ("market", "ethusdt@trade")
@@ -72,7 +90,8 @@ def test_registry_and_adapter_urls():
     assert sim.ws_url("public") == "ws://127.0.0.1:9999/public/stream"
     assert sim.snapshot_request("ETH/USDT:USDT")[0] == "http://127.0.0.1:9999/fapi/v1/depth"
     assert spot.subscribe_message(7, ["ethusdt@trade"]) == (
-        b'{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":7}')
+        b'{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":7}'
+    )
 
 
 def test_book_of_unknown_symbol_or_channel():
@@ -106,7 +125,9 @@ def test_subscribe_ack_and_async_iteration(run, market):
                 routes = {c.route: list(c.subscriptions) for c in sim.connections}
                 want = {("" if s.route == "stream" else "/" + s.route) for s in feed.subscriptions}
                 assert set(routes) == want
-                assert sorted(sum(routes.values(), [])) == sorted(s.stream for s in feed.subscriptions)
+                assert sorted(sum(routes.values(), [])) == sorted(
+                    s.stream for s in feed.subscriptions
+                )
                 assert feed.connected
                 async for ev in feed:
                     seen[type(ev)] = seen.get(type(ev), 0) + 1
@@ -124,6 +145,7 @@ def test_subscribe_ack_and_async_iteration(run, market):
             # once closed, iteration drains what is left and ends
             leftover = await asyncio.wait_for(_drain(feed), 5)
             assert all(not isinstance(e, Connected) for e in leftover)
+
     run(scenario())
 
 
@@ -140,9 +162,16 @@ def test_callbacks_sync_and_async_errors_are_contained(run):
             async def on_trade_async(ev):
                 async_trades.append(ev)
 
-            feed = Feed("binance", ["ETH/USDT"], ["book", "trades", "bbo"], base_url=sim.rest_url,
-                        on_trade=on_trade, on_bbo=bbos.append, on_book=books.append,
-                        on_event=None)
+            feed = Feed(
+                "binance",
+                ["ETH/USDT"],
+                ["book", "trades", "bbo"],
+                base_url=sim.rest_url,
+                on_trade=on_trade,
+                on_bbo=bbos.append,
+                on_book=books.append,
+                on_event=None,
+            )
             async with feed:
                 await sim.wait_finished(30)
                 await asyncio.sleep(0.2)
@@ -153,30 +182,38 @@ def test_callbacks_sync_and_async_errors_are_contained(run):
                 assert feed.stats()["queued"] == 0
                 lat = [t.receive_ts for t in trades]
                 assert lat == sorted(lat)
-            feed2 = Feed("binance", ["ETH/USDT"], ["trades"], base_url=sim.rest_url,
-                         on_trade=on_trade_async)
+            feed2 = Feed(
+                "binance", ["ETH/USDT"], ["trades"], base_url=sim.rest_url, on_trade=on_trade_async
+            )
             await sim.rewind()
             async with feed2:
                 await sim.wait_position(2000, timeout=30)
                 await asyncio.sleep(0.2)
             assert async_trades
+
     run(scenario())
 
 
 def test_two_feeds_one_loop(run):
     async def scenario():
-        async with Simulator("binance", speed="max") as spot, \
-                Simulator("binanceusdm", speed="max") as usdm:
+        async with (
+            Simulator("binance", speed="max") as spot,
+            Simulator("binanceusdm", speed="max") as usdm,
+        ):
             got = {"binance": 0, "binanceusdm": 0}
 
             def count(ev):
                 if isinstance(ev, core.Trade):
                     got[ev.exchange] += 1
 
-            async with Feed("binance", "ETH/USDT", "trades", base_url=spot.rest_url, on_trade=count), \
-                    Feed("binanceusdm", "ETH/USDT:USDT", "trades", base_url=usdm.rest_url,
-                         on_trade=count):
+            async with (
+                Feed("binance", "ETH/USDT", "trades", base_url=spot.rest_url, on_trade=count),
+                Feed(
+                    "binanceusdm", "ETH/USDT:USDT", "trades", base_url=usdm.rest_url, on_trade=count
+                ),
+            ):
                 await asyncio.gather(spot.wait_finished(30), usdm.wait_finished(30))
                 await asyncio.sleep(0.2)
             assert got["binance"] > 0 and got["binanceusdm"] > 0
+
     run(scenario())

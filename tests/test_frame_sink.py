@@ -11,15 +11,19 @@ import time
 
 import picows
 import pytest
-from conftest import ETHUSDT, data_of
 from picows.picows import _make_test_ws_frame
 
 import tickwire as tw
+from conftest import ETHUSDT, data_of
 from tickwire._core import FrameSink
 from tickwire.replay import event_to_dict
 
-TEXT, BINARY, PING, CLOSE = (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY,
-                             picows.WSMsgType.PING, picows.WSMsgType.CLOSE)
+TEXT, BINARY, PING, CLOSE = (
+    picows.WSMsgType.TEXT,
+    picows.WSMsgType.BINARY,
+    picows.WSMsgType.PING,
+    picows.WSMsgType.CLOSE,
+)
 
 
 def _comparable(ev) -> dict:
@@ -62,7 +66,11 @@ def test_text_frames_decode_exactly_like_dispatch(ethusdt):
     assert [_comparable(e) for e in got.events] == [_comparable(e) for e in want.events]
     assert via_sink.stats() == via_dispatch.stats()
     a, b = via_sink.book(symbol), via_dispatch.book(symbol)
-    assert a.synced and (a.bids(10**6) == b.bids(10**6)).all() and (a.asks(10**6) == b.asks(10**6)).all()
+    assert (
+        a.synced
+        and (a.bids(10**6) == b.bids(10**6)).all()
+        and (a.asks(10**6) == b.asks(10**6)).all()
+    )
 
 
 def _bbo_line() -> bytes:
@@ -79,8 +87,11 @@ def test_receive_ts_is_stamped_at_the_call():
     assert len(c.events) == 1 and before <= c.events[0].receive_ts <= after
 
 
-@pytest.mark.parametrize("kind,fin", [(PING, True), (CLOSE, True), (BINARY, True), (TEXT, False)],
-                         ids=["ping", "close", "binary", "text-fragment"])
+@pytest.mark.parametrize(
+    ("kind", "fin"),
+    [(PING, True), (CLOSE, True), (BINARY, True), (TEXT, False)],
+    ids=["ping", "close", "binary", "text-fragment"],
+)
 def test_other_frames_go_to_the_fallback(kind, fin):
     dec = tw.Decoder("binance")
     c = Collector(dec)
@@ -107,7 +118,7 @@ def test_a_malformed_frame_goes_to_on_error_with_its_size():
     garbage = b'{"stream":"ethusdt@trade","data":{"e":"trade","p":'
     sink.on_ws_frame(None, _make_test_ws_frame(TEXT, garbage, True, False))
     sink.on_ws_frame(None, _make_test_ws_frame(TEXT, _bbo_line(), True, False))  # still decoding
-    (exc, size, ts), = c.errors
+    ((exc, size, ts),) = c.errors
     assert isinstance(exc, tw.FrameError) and size == len(garbage) and ts > 0
     assert len(c.events) == 1 and dec.stats()["bad_frames"] == 1
 
@@ -143,6 +154,6 @@ def test_a_failing_handler_goes_to_on_error_as_callback_error():
     errors = []
     sink = FrameSink(dec, lambda *a: None, lambda *a: errors.append(a))
     sink.on_ws_frame(None, _make_test_ws_frame(TEXT, _bbo_line(), True, False))
-    (exc, _, _), = errors
+    ((exc, _, _),) = errors
     assert isinstance(exc, tw.CallbackError) and isinstance(exc.__cause__, ValueError)
     assert isinstance(exc.event, tw.BBO)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 import tickwire as tw
 from conftest import data_of
 
@@ -19,7 +20,11 @@ def _synced_decoder(rec, lines, upto):
     """A decoder fed the snapshot and lines[:upto]."""
     dec = tw.Decoder(rec.exchange)
     for snap in rec.snapshots:
-        sym = next(s for s in _symbols(rec, lines) if tw.market_id(rec.exchange, s).lower() in snap.name.lower())
+        sym = next(
+            s
+            for s in _symbols(rec, lines)
+            if tw.market_id(rec.exchange, s).lower() in snap.name.lower()
+        )
         dec.apply_snapshot(sym, snap.read_bytes())
     for line in lines[:upto]:
         dec.feed(line)
@@ -49,7 +54,7 @@ def test_a_removed_depth_message_is_a_gap(ethusdt):
     dec = _synced_decoder(ethusdt, lines, victim)
     symbol = dec.symbols()[0]
     assert dec.book(symbol).synced
-    for line in lines[victim + 1:nxt]:
+    for line in lines[victim + 1 : nxt]:
         dec.feed(line)
     with pytest.raises(tw.SequenceGap) as info:
         dec.feed(lines[nxt])
@@ -78,7 +83,7 @@ def test_resync_after_a_gap_rejoins_the_uninterrupted_book(ethusdt):
 
     dec = _synced_decoder(ethusdt, lines, victim)
     gaps = 0
-    for line in lines[victim + 1:later + 5]:
+    for line in lines[victim + 1 : later + 5]:
         try:
             dec.feed(line)
         except tw.SequenceGap:
@@ -89,7 +94,7 @@ def test_resync_after_a_gap_rejoins_the_uninterrupted_book(ethusdt):
     assert not dec.needs_snapshot(symbol)
     for line in lines[later:]:
         clean.feed(line)
-    for line in lines[later + 5:]:
+    for line in lines[later + 5 :]:
         dec.feed(line)
     assert dec.book(symbol).sequence == clean.book(symbol).sequence
     assert (dec.book(symbol).bids(50) == clean.book(symbol).bids(50)).all()
@@ -101,7 +106,7 @@ def test_a_snapshot_older_than_the_buffered_deltas_is_rejected(ethusdt):
     lines = ethusdt.lines()
     depth = _depth_lines(lines)
     dec = tw.Decoder(ethusdt.exchange)
-    for line in lines[depth[50]:depth[60]]:
+    for line in lines[depth[50] : depth[60]]:
         dec.feed(line)  # no snapshot yet: all buffered
     symbol = dec.symbols()[0]
     assert dec.needs_snapshot(symbol)
@@ -119,7 +124,7 @@ def test_deltas_before_the_snapshot_are_buffered_and_replayed(ethusdt):
     early = _synced_decoder(ethusdt, lines, depth[30])
     symbol = early.symbols()[0]
     late = tw.Decoder(ethusdt.exchange)
-    for line in lines[:depth[30]]:
+    for line in lines[: depth[30]]:
         late.feed(line)
     assert late.needs_snapshot(symbol) and late.stats()["buffered_deltas"] > 0
     replayed = late.apply_snapshot(symbol, ethusdt.snapshots[0].read_bytes())

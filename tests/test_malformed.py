@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import tickwire as tw
-from conftest import ETHUSDT, data_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import tickwire as tw
+from conftest import ETHUSDT, data_of
 
 
 def _synced(rec, n_lines=400):
@@ -45,8 +46,10 @@ def _mutations(line: bytes) -> dict[str, bytes]:
         "not json": b"hello",
         "truncated": line[: len(line) // 2],
         "truncated by one byte": line[:-1],
-        "invalid utf-8 in a price": line.replace(price.encode(), b"\xff\xfe" + price.encode()[2:], 1),
-        "price as a number": with_data(b=[[float(price), size]] + d["b"][1:]),
+        "invalid utf-8 in a price": line.replace(
+            price.encode(), b"\xff\xfe" + price.encode()[2:], 1
+        ),
+        "price as a number": with_data(b=[[float(price), size], *d["b"][1:]]),
         "update id as a string": with_data(u=str(d["u"])),
         "update id out of u64 range": with_data(u=10**30),
         "negative update id": with_data(U=-1),
@@ -55,7 +58,9 @@ def _mutations(line: bytes) -> dict[str, bytes]:
         "exponent in a price": with_data(a=[["1e5", "1"]]),
         "level with one element": with_data(a=[[price]]),
         "levels not a list": with_data(b="x"),
-        "missing symbol": json.dumps({**msg, "data": {k: v for k, v in d.items() if k != "s"}}).encode(),
+        "missing symbol": json.dumps(
+            {**msg, "data": {k: v for k, v in d.items() if k != "s"}}
+        ).encode(),
         "array instead of object": b"[1,2,3]",
         "trailing garbage": line + b"}",
     }
@@ -86,7 +91,9 @@ def test_frame_error_names_the_field():
 
 
 @pytest.mark.parametrize("rec", ETHUSDT, ids=lambda r: r.id)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_truncation_or_byte_flip_of_a_real_frame_is_rejected_or_harmless(rec, data):
     """Truncating a real frame anywhere always raises; corrupting one byte either raises (book
@@ -100,7 +107,7 @@ def test_any_truncation_or_byte_flip_of_a_real_frame_is_rejected_or_harmless(rec
     assert _state(dec, sym) == before
     pos = data.draw(st.integers(0, len(real) - 1))
     byte = data.draw(st.integers(0, 255))
-    corrupted = real[:pos] + bytes([byte]) + real[pos + 1:]
+    corrupted = real[:pos] + bytes([byte]) + real[pos + 1 :]
     try:
         dec.feed(corrupted)
     except (tw.FrameError, tw.SequenceGap):

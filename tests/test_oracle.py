@@ -34,7 +34,12 @@ def _book_vs_ticker(recording):
             continue
         pairs += 1
         (bp, bs), (ap, as_) = top
-        want = (t.decimal("bid_price"), t.decimal("bid_size"), t.decimal("ask_price"), t.decimal("ask_size"))
+        want = (
+            t.decimal("bid_price"),
+            t.decimal("bid_size"),
+            t.decimal("ask_price"),
+            t.decimal("ask_size"),
+        )
         if tuple(map(Decimal, (bp, bs, ap, as_))) != want:
             mismatches += 1
     return pairs, mismatches, rep
@@ -61,7 +66,11 @@ def test_every_depth_event_after_the_snapshot_is_applied(recording):
     expected = 0
     for snap, last_id in snapshot_ids.items():
         symbol = next(s for s in by_symbol if s.lower() in snap.name.lower())
-        keep = (lambda d: d["u"] > last_id) if recording.exchange == "binance" else (lambda d: d["u"] >= last_id)
+        keep = (
+            (lambda d: d["u"] > last_id)
+            if recording.exchange == "binance"
+            else (lambda d: d["u"] >= last_id)
+        )
         expected += sum(1 for d in by_symbol[symbol] if keep(d))
     rep = tw.Replay(recording.path, recording.exchange, recording.snapshots)
     for _ in rep:
@@ -71,14 +80,27 @@ def test_every_depth_event_after_the_snapshot_is_applied(recording):
     for symbol in rep.decoder.symbols():
         book = rep.decoder.book(symbol)
         assert book.synced and not book.crossed
-        assert book.sequence == max(d["u"] for d in by_symbol[tw.market_id(recording.exchange, symbol)])
+        assert book.sequence == max(
+            d["u"] for d in by_symbol[tw.market_id(recording.exchange, symbol)]
+        )
 
 
 def test_cli_jsonl_output_satisfies_the_oracle(ethusdt):
     """`tickwire replay --output jsonl` on the real recordings: no gap, exit 0, and every book
     line whose sequence equals a bbo line's update id has that bbo's best bid and ask."""
-    args = [sys.executable, "-m", "tickwire.cli", "replay", str(ethusdt.path), "--exchange", ethusdt.exchange,
-            "--output", "jsonl", "--depth", "3"]
+    args = [
+        sys.executable,
+        "-m",
+        "tickwire.cli",
+        "replay",
+        str(ethusdt.path),
+        "--exchange",
+        ethusdt.exchange,
+        "--output",
+        "jsonl",
+        "--depth",
+        "3",
+    ]
     for s in ethusdt.snapshots:
         args += ["--snapshot", str(s)]
     proc = subprocess.run(args, capture_output=True, check=False)

@@ -15,20 +15,28 @@ import asyncio
 import contextlib
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import tickwire._core as core
+from test_connection import (
+    DEPTH_STREAM,
+    MARKETS,
+    SYMBOL,
+    Outcome,
+    assert_book_matches_recording,
+    assert_one_window_lost,
+    recorded_ids,
+    run,
+)
 from tickwire.connection import ConnectionOptions, SubscriptionError
 from tickwire.events import Disconnected, Resynced, TradesMissed
 from tickwire.feed import Feed
 from tickwire.simulator import CloseAfter, Simulator, packaged_recording
 
-from test_connection import (  # noqa: F401  (run is a fixture)
-    DEPTH_STREAM, MARKETS, SYMBOL, Outcome, assert_book_matches_recording,
-    assert_one_window_lost, recorded_ids, run,
-)
+pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
 
 FAST = ConnectionOptions(backoff_base=0.05, first_delta_wait=0.2)
 
@@ -41,8 +49,11 @@ def messages_before(market: str, suffix: str, line: int) -> int:
 
 def health(events: list[Any]) -> list[str]:
     """Connection and book health, in order (trade loss is checked on its own, by id)."""
-    return [type(e).__name__ for e in events
-            if type(e).__module__ == "tickwire.events" and type(e) is not TradesMissed]
+    return [
+        type(e).__name__
+        for e in events
+        if type(e).__module__ == "tickwire.events" and type(e) is not TradesMissed
+    ]
 
 
 @contextlib.contextmanager
@@ -75,9 +86,17 @@ class Watch:
         self.mismatch: list[Any] = []
 
     def make_feed(self, sim: Simulator, market: str, channels: list[str], **kw: Any) -> Feed:
-        self.feed = Feed(market, self.sym, channels, base_url=sim.rest_url,
-                         on_event=self.events.append, on_bbo=self._on_bbo, on_book=self._check,
-                         connection_options=FAST, **kw)
+        self.feed = Feed(
+            market,
+            self.sym,
+            channels,
+            base_url=sim.rest_url,
+            on_event=self.events.append,
+            on_bbo=self._on_bbo,
+            on_book=self._check,
+            connection_options=FAST,
+            **kw,
+        )
         return self.feed
 
     def _on_bbo(self, ev: Any) -> None:
@@ -92,14 +111,23 @@ class Watch:
             return
         if bbo is not None and book.synced and book.sequence == bbo.update_id:
             self.checked += 1
-            if book.best_bid != (bbo.bid_price, bbo.bid_size) or \
-                    book.best_ask != (bbo.ask_price, bbo.ask_size):
+            if book.best_bid != (bbo.bid_price, bbo.bid_size) or book.best_ask != (
+                bbo.ask_price,
+                bbo.ask_size,
+            ):
                 self.mismatch.append((bbo, book.best_bid, book.best_ask))
 
     def outcome(self) -> Outcome:
         book = self.feed.book(self.sym)
-        return Outcome(list(self.events), self.feed.stats(), book.bids(20), book.asks(20),
-                       book.synced, self.checked, self.mismatch)
+        return Outcome(
+            list(self.events),
+            self.feed.stats(),
+            book.bids(20),
+            book.asks(20),
+            book.synced,
+            self.checked,
+            self.mismatch,
+        )
 
 
 async def hold(sim: Simulator, line: int) -> None:
@@ -127,7 +155,8 @@ async def start_at(sim: Simulator, feed: Feed, line: int) -> None:
     starting = asyncio.ensure_future(feed.start())
     routes = len({s.route for s in feed.subscriptions})
     while not starting.done() and not (
-            len(sim.connections) >= routes and all(c.subscriptions for c in sim.connections)):
+        len(sim.connections) >= routes and all(c.subscriptions for c in sim.connections)
+    ):
         await asyncio.sleep(0.005)
     await hold(sim, line)
     await asyncio.wait_for(starting, 30)
@@ -162,7 +191,7 @@ def test_subscribe_book_and_bbo_mid_replay(run, market):
     trades, bbos = recorded_ids(market)
     assert out.trade_ids() == trades
     # exactly the recording's bookTickers from the replay position of the subscribe on
-    assert out.bbo_ids() == bbos[messages_before(market, "@bookTicker", half):]
+    assert out.bbo_ids() == bbos[messages_before(market, "@bookTicker", half) :]
     assert_book_matches_recording(out, market)
     assert out.bbo_checked > 0
     seqs = [e.sequence for e in out.of(core.BookUpdate)]
@@ -178,8 +207,9 @@ def test_unsubscribe_trades_mid_replay(run, market):
     sym = SYMBOL[market]
     half = len(packaged_recording(market)) // 2
     rec = packaged_recording(market)
-    late_trade = next(raw for raw in rec.lines[half:]
-                      if json.loads(raw)["stream"] == "ethusdt@trade")
+    late_trade = next(
+        raw for raw in rec.lines[half:] if json.loads(raw)["stream"] == "ethusdt@trade"
+    )
 
     async def scenario():
         # candles keep the USD-M /market connection open once trades are gone
@@ -201,7 +231,7 @@ def test_unsubscribe_trades_mid_replay(run, market):
     events, acked = run(scenario())
     got = [e.trade_id for e in events if isinstance(e, core.Trade)]
     trades, bbos = recorded_ids(market)
-    assert got == trades[:messages_before(market, "@trade", half)]  # a contiguous head
+    assert got == trades[: messages_before(market, "@trade", half)]  # a contiguous head
     assert not [e for e in events[acked:] if isinstance(e, core.Trade)]
     assert [e.update_id for e in events if isinstance(e, core.BBO)] == bbos  # untouched
     assert not [e for e in events if isinstance(e, Disconnected)]
@@ -224,8 +254,7 @@ def test_reconnect_resubscribes_added_streams_and_resyncs(run, market):
 
             async def resubscribed():
                 while True:
-                    new = [c for c in sim.connections
-                           if c.id > old.id and depth in c.subscriptions]
+                    new = [c for c in sim.connections if c.id > old.id and depth in c.subscriptions]
                     if new:
                         return new[0]
                     await asyncio.sleep(0.01)
@@ -247,7 +276,7 @@ def test_reconnect_resubscribes_added_streams_and_resyncs(run, market):
     assert out.of(Resynced)[0].symbol == sym
     assert total == n0 + 1
     trades, bbos = recorded_ids(market)
-    assert_one_window_lost(out.bbo_ids(), bbos[messages_before(market, "@bookTicker", third):])
+    assert_one_window_lost(out.bbo_ids(), bbos[messages_before(market, "@bookTicker", third) :])
     if market == "binance":  # same connection as the book
         lost = assert_one_window_lost(out.trade_ids(), trades)
         assert sum(m.count for m in out.of(TradesMissed)) == lost == out.stats["trades_missed"]
@@ -294,6 +323,7 @@ def test_bad_arguments_raise_before_anything_is_sent(run, market):
                 await feed.subscribe(SYMBOL[market], "trades")
                 await feed.unsubscribe(SYMBOL[market], "bbo")
                 assert state() == before
+
     run(scenario())
 
 
@@ -307,6 +337,7 @@ def test_changes_need_a_running_feed(run):
         await feed.close()
         with pytest.raises(RuntimeError):
             await feed.unsubscribe("ETH/USDT", "trades")
+
     run(scenario())
 
 
@@ -316,8 +347,9 @@ def test_unsubscribe_book_forgets_it_and_resubscribe_resyncs(run, market):
     sym = SYMBOL[market]
     rec = packaged_recording(market)
     n = len(rec)
-    late_delta = next(raw for raw in rec.lines[n // 3:]
-                      if json.loads(raw)["stream"] == DEPTH_STREAM[market])
+    late_delta = next(
+        raw for raw in rec.lines[n // 3 :] if json.loads(raw)["stream"] == DEPTH_STREAM[market]
+    )
 
     async def scenario():
         async with Simulator(market, speed="max", autostart=False) as sim:
@@ -367,8 +399,10 @@ def test_rejected_subscribe_raises_and_leaves_the_feed_as_it_was(run, market):
 
     async def scenario():
         async with feed_held_at(market, ["trades"], half) as (sim, w, feed):
-            with malformed(feed.adapter, "subscribe_message"), \
-                    pytest.raises(SubscriptionError) as ei:
+            with (
+                malformed(feed.adapter, "subscribe_message"),
+                pytest.raises(SubscriptionError) as ei,
+            ):
                 await feed.subscribe(sym, "bbo")
             assert ei.value.code == 2 and "ethusdt@bookTicker" in ei.value.streams
             assert [s.channel for s in feed.subscriptions] == ["trades"]
@@ -394,8 +428,10 @@ def test_rejected_unsubscribe_raises_and_still_drops_the_streams(run, market):
 
     async def scenario():
         async with feed_held_at(market, ["trades", "bbo"], half) as (sim, w, feed):
-            with malformed(feed.adapter, "unsubscribe_message"), \
-                    pytest.raises(SubscriptionError) as ei:
+            with (
+                malformed(feed.adapter, "unsubscribe_message"),
+                pytest.raises(SubscriptionError) as ei,
+            ):
                 await feed.unsubscribe(sym, "trades")
             sent = len(w.events)
             assert ei.value.code == 2 and "ethusdt@trade" in ei.value.streams
@@ -407,6 +443,6 @@ def test_rejected_unsubscribe_raises_and_still_drops_the_streams(run, market):
     events, sent = run(scenario())
     trades, bbos = recorded_ids(market)
     got = [e.trade_id for e in events if isinstance(e, core.Trade)]
-    assert got == trades[:len(got)] and len(got) < len(trades)  # a contiguous head, then none
+    assert got == trades[: len(got)] and len(got) < len(trades)  # a contiguous head, then none
     assert not [e for e in events[sent:] if isinstance(e, core.Trade)]
     assert [e.update_id for e in events if isinstance(e, core.BBO)] == bbos  # untouched

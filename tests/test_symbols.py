@@ -15,6 +15,8 @@ from tickwire.feed import Feed
 from tickwire.simulator import Simulator, ThreadedSimulator
 from tickwire.simulator.markets import split_market_id
 
+pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
+
 KNOWN = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
 UNKNOWN = {"binance": "FOO/USDT", "binanceusdm": "FOO/USDT:USDT"}
 
@@ -22,10 +24,14 @@ UNKNOWN = {"binance": "FOO/USDT", "binanceusdm": "FOO/USDT:USDT"}
 @pytest.mark.parametrize("market", ["binance", "binanceusdm"])
 async def test_unknown_symbol_is_rejected_before_any_connection(market):
     async with Simulator(market, speed="max") as sim:
-        feed = Feed(market, [KNOWN[market], UNKNOWN[market]], ["book", "trades"], base_url=sim.rest_url)
+        feed = Feed(
+            market, [KNOWN[market], UNKNOWN[market]], ["book", "trades"], base_url=sim.rest_url
+        )
         with pytest.raises(ValueError) as ei:
             await feed.start()
-        assert str(ei.value).startswith(f"unknown symbol {UNKNOWN[market]!r} on {market}: FOOUSDT is not listed")
+        assert str(ei.value).startswith(
+            f"unknown symbol {UNKNOWN[market]!r} on {market}: FOOUSDT is not listed"
+        )
         assert KNOWN[market] not in str(ei.value)
         assert sim.total_connections == 0 and sim.rest_requests == 0
         assert feed._http_session is None or feed._http_session.closed
@@ -33,13 +39,19 @@ async def test_unknown_symbol_is_rejected_before_any_connection(market):
 
 async def test_every_unknown_symbol_is_named():
     async with Simulator("binance", speed="max") as sim:
-        feed = Feed("binance", ["FOO/USDT", "ETH/USDT", "BAR/BTC", "ETHU/SDT"], "trades",
-                    base_url=sim.rest_url)
+        feed = Feed(
+            "binance",
+            ["FOO/USDT", "ETH/USDT", "BAR/BTC", "ETHU/SDT"],
+            "trades",
+            base_url=sim.rest_url,
+        )
         with pytest.raises(ValueError) as ei:
             await feed.start()
         msg = str(ei.value)
         assert msg.startswith("unknown symbols on binance: ")
-        assert "'FOO/USDT' (FOOUSDT is not listed" in msg and "'BAR/BTC' (BARBTC is not listed" in msg
+        assert (
+            "'FOO/USDT' (FOOUSDT is not listed" in msg and "'BAR/BTC' (BARBTC is not listed" in msg
+        )
         assert "'ETHU/SDT' (ETHUSDT is 'ETH/USDT')" in msg  # listed, but under other assets
         assert "'ETH/USDT' (" not in msg
         # spot fails the whole symbols= request on one unknown id: the list was split and re-asked
@@ -48,8 +60,11 @@ async def test_every_unknown_symbol_is_named():
 
 async def test_a_market_that_is_not_trading_is_rejected():
     async with Simulator("binanceusdm", speed="max", symbol_status={"ETHUSDT": "SETTLING"}) as sim:
-        with pytest.raises(ValueError, match="'ETH/USDT:USDT' on binanceusdm: ETHUSDT is listed with "
-                                             "status 'SETTLING', not 'TRADING'"):
+        with pytest.raises(
+            ValueError,
+            match="'ETH/USDT:USDT' on binanceusdm: ETHUSDT is listed with "
+            "status 'SETTLING', not 'TRADING'",
+        ):
             await Feed("binanceusdm", "ETH/USDT:USDT", "trades", base_url=sim.rest_url).start()
         assert sim.total_connections == 0
 
@@ -64,8 +79,9 @@ async def test_known_symbol_starts_after_one_lookup(market):
 
 async def test_validate_symbols_false_skips_the_lookup():
     async with Simulator("binance", speed="max") as sim:
-        async with Feed("binance", "FOO/USDT", "trades", base_url=sim.rest_url,
-                        validate_symbols=False) as feed:
+        async with Feed(
+            "binance", "FOO/USDT", "trades", base_url=sim.rest_url, validate_symbols=False
+        ) as feed:
             assert feed.connected  # Binance acks a well-formed unknown stream, then sends nothing
             assert list(sim.connections[0].subscriptions) == ["foousdt@trade"]
         assert sim.exchange_info_requests == 0
@@ -78,15 +94,22 @@ async def test_unreachable_symbol_list_warns_and_starts(caplog):
         rest = closed.rest_url
         await closed.stop()  # nothing listens there any more
         with caplog.at_level(logging.WARNING, logger="tickwire.feed"):
-            async with Feed("binance", "ETH/USDT", "trades", urls={"ws": sim.ws_url, "rest": rest}) as feed:
+            async with Feed(
+                "binance", "ETH/USDT", "trades", urls={"ws": sim.ws_url, "rest": rest}
+            ) as feed:
                 assert feed.connected
-        assert "could not check symbols ETH/USDT" in caplog.text and "starting without the check" in caplog.text
+        assert (
+            "could not check symbols ETH/USDT" in caplog.text
+            and "starting without the check" in caplog.text
+        )
 
 
 async def test_symbol_list_http_error_warns_and_starts(caplog):
     async with Simulator("binance", speed="max", exchange_info_status=503) as sim:
         with caplog.at_level(logging.WARNING, logger="tickwire.feed"):
-            async with Feed("binance", "ETH/USDT", ["book", "trades"], base_url=sim.rest_url) as feed:
+            async with Feed(
+                "binance", "ETH/USDT", ["book", "trades"], base_url=sim.rest_url
+            ) as feed:
                 assert feed.connected and feed.book("ETH/USDT").synced
         assert "HTTP 503" in caplog.text and sim.exchange_info_requests == 1
 
@@ -99,8 +122,12 @@ async def test_symbol_list_without_answer_times_out_and_starts(caplog, monkeypat
     try:
         async with Simulator("binanceusdm", speed="max") as sim:
             with caplog.at_level(logging.WARNING, logger="tickwire.feed"):
-                async with Feed("binanceusdm", "ETH/USDT:USDT", "trades",
-                                urls={"ws": sim.ws_url, "rest": f"http://127.0.0.1:{port}"}) as feed:
+                async with Feed(
+                    "binanceusdm",
+                    "ETH/USDT:USDT",
+                    "trades",
+                    urls={"ws": sim.ws_url, "rest": f"http://127.0.0.1:{port}"},
+                ) as feed:
                     assert feed.connected
             assert "no answer within 0.3 s" in caplog.text
     finally:
@@ -112,12 +139,25 @@ async def test_symbol_list_without_answer_times_out_and_starts(caplog, monkeypat
 
 def test_stream_command_reports_an_unknown_symbol_in_one_line():
     with ThreadedSimulator("binance", speed="max") as sim:
-        proc = subprocess.run([sys.executable, "-m", "tickwire.cli", "stream", "binance", "FOO/USDT",
-                               "--base-url", sim.rest_url], capture_output=True, timeout=60)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tickwire.cli",
+                "stream",
+                "binance",
+                "FOO/USDT",
+                "--base-url",
+                sim.rest_url,
+            ],
+            capture_output=True,
+            timeout=60,
+        )
         assert sim.total_connections == 0
     assert proc.returncode == 1 and proc.stdout == b""
     assert proc.stderr.decode().splitlines() == [
-        "Error: unknown symbol 'FOO/USDT' on binance: FOOUSDT is not listed in /api/v3/exchangeInfo"]
+        "Error: unknown symbol 'FOO/USDT' on binance: FOOUSDT is not listed in /api/v3/exchangeInfo"
+    ]
 
 
 def test_simulator_names_assets_with_the_decoders_mapping():

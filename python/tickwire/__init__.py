@@ -13,18 +13,49 @@ and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)`
 from __future__ import annotations
 
 from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice, Trade, market_id
+from .connection import ConnectionOptions, SubscriptionError
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import (
-    AuthError, CallbackError, ChecksumMismatch, ExchangeError, FrameError, SequenceGap, TickwireError,
+    AuthError,
+    CallbackError,
+    ChecksumMismatch,
+    ExchangeError,
+    FrameError,
+    SequenceGap,
+    TickwireError,
 )
-from .connection import ConnectionOptions, SubscriptionError
 from .feed import Feed, run
 from .replay import Replay, replay
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuthError", "BBO", "CallbackError", "ConnectionOptions", "SubscriptionError", "BadFrame", "Book", "BookUpdate", "Candle", "ChecksumMismatch", "Connected",
-    "ControlReply", "Decoder", "Disconnected", "ExchangeError", "Feed", "FrameError", "GapDetected", "Notice", "Replay",
-    "Resynced", "SequenceGap", "TickwireError", "Trade", "TradesMissed", "market_id", "replay", "run",
+    "BBO",
+    "AuthError",
+    "BadFrame",
+    "Book",
+    "BookUpdate",
+    "CallbackError",
+    "Candle",
+    "ChecksumMismatch",
+    "Connected",
+    "ConnectionOptions",
+    "ControlReply",
+    "Decoder",
+    "Disconnected",
+    "ExchangeError",
+    "Feed",
+    "FrameError",
+    "GapDetected",
+    "Notice",
+    "Replay",
+    "Resynced",
+    "SequenceGap",
+    "SubscriptionError",
+    "TickwireError",
+    "Trade",
+    "TradesMissed",
+    "market_id",
+    "replay",
+    "run",
 ]

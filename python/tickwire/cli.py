@@ -22,15 +22,36 @@ def main() -> None:
 
 @main.command()
 @click.argument("recording", type=click.Path(exists=True, dir_okay=False))
-@click.option("--exchange", "-e", required=True, type=click.Choice(["binance", "binanceusdm"]),
-              help="Exchange id the recording was captured from.")
-@click.option("--snapshot", "-s", "snapshots", multiple=True, metavar="[SYMBOL=]FILE",
-              help="REST depth snapshot; without SYMBOL= the file name must contain the market id "
-                   "(ethusdt). Repeatable.")
-@click.option("--depth", "-n", default=5, show_default=True, type=click.IntRange(0, 5000),
-              help="Book levels per side in each jsonl book update.")
-@click.option("--output", "-o", default="stats", show_default=True, type=click.Choice(["jsonl", "stats"]))
-def replay(recording: str, exchange: str, snapshots: tuple[str, ...], depth: int, output: str) -> None:
+@click.option(
+    "--exchange",
+    "-e",
+    required=True,
+    type=click.Choice(["binance", "binanceusdm"]),
+    help="Exchange id the recording was captured from.",
+)
+@click.option(
+    "--snapshot",
+    "-s",
+    "snapshots",
+    multiple=True,
+    metavar="[SYMBOL=]FILE",
+    help="REST depth snapshot; without SYMBOL= the file name must contain the market id "
+    "(ethusdt). Repeatable.",
+)
+@click.option(
+    "--depth",
+    "-n",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 5000),
+    help="Book levels per side in each jsonl book update.",
+)
+@click.option(
+    "--output", "-o", default="stats", show_default=True, type=click.Choice(["jsonl", "stats"])
+)
+def replay(
+    recording: str, exchange: str, snapshots: tuple[str, ...], depth: int, output: str
+) -> None:
     """Run RECORDING (one raw frame per line, .jsonl or .jsonl.gz) through the live decoder.
 
     jsonl prints one normalized event per line; stats prints counts per event kind, gaps, bad
@@ -50,8 +71,11 @@ def replay(recording: str, exchange: str, snapshots: tuple[str, ...], depth: int
         if d["type"] == "bad_frame":
             click.echo(f"{recording}:{d['line']}: skipped bad line: {d['error']}", err=True)
         elif d["type"] == "gap":
-            click.echo(f"{recording}:{d['line']}: sequence gap on {d['symbol']}: expected {d['expected']}, "
-                       f"received {d['received']}", err=True)
+            click.echo(
+                f"{recording}:{d['line']}: sequence gap on {d['symbol']}: expected {d['expected']}, "
+                f"received {d['received']}",
+                err=True,
+            )
         if output == "jsonl":
             out.write(json.dumps(d, separators=(",", ":")) + "\n")
     st = rep.stats
@@ -67,8 +91,10 @@ def replay(recording: str, exchange: str, snapshots: tuple[str, ...], depth: int
             "bad_lines": [b.line for b in st.bad_lines],
             "msgs_per_second": round(st.msgs_per_second),
             "decoder": rep.decoder.stats(),
-            "books": {s: {"sequence": rep.decoder.book(s).sequence, "synced": rep.decoder.book(s).synced}
-                      for s in rep.decoder.symbols()},
+            "books": {
+                s: {"sequence": rep.decoder.book(s).sequence, "synced": rep.decoder.book(s).synced}
+                for s in rep.decoder.symbols()
+            },
         }
         click.echo(json.dumps(summary, indent=2))
     code = (EXIT_BAD_LINES if st.bad_lines else 0) | (EXIT_GAPS if st.gaps else 0)
@@ -89,15 +115,44 @@ def demo() -> None:
 @main.command()
 @click.argument("exchange", type=click.Choice(["binance", "binanceusdm"]))
 @click.argument("symbols", nargs=-1, required=True)
-@click.option("--channels", "-c", default="book,trades,bbo", show_default=True,
-              help="Comma-separated: book, trades, bbo, candles.")
-@click.option("--output", "-o", default="jsonl", show_default=True, type=click.Choice(["jsonl", "text"]))
-@click.option("--depth", "-n", default=5, show_default=True, type=click.IntRange(0, 5000),
-              help="Book levels per side in each book line.")
-@click.option("--base-url", default=None, help="Replace the exchange's base URL (e.g. a `tickwire simulate` URL).")
-@click.option("--limit", default=0, type=click.IntRange(0), help="Stop after this many market events (0: run until Ctrl-C).")
-def stream(exchange: str, symbols: tuple[str, ...], channels: str, output: str, depth: int,
-           base_url: str | None, limit: int) -> None:
+@click.option(
+    "--channels",
+    "-c",
+    default="book,trades,bbo",
+    show_default=True,
+    help="Comma-separated: book, trades, bbo, candles.",
+)
+@click.option(
+    "--output", "-o", default="jsonl", show_default=True, type=click.Choice(["jsonl", "text"])
+)
+@click.option(
+    "--depth",
+    "-n",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 5000),
+    help="Book levels per side in each book line.",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Replace the exchange's base URL (e.g. a `tickwire simulate` URL).",
+)
+@click.option(
+    "--limit",
+    default=0,
+    type=click.IntRange(0),
+    help="Stop after this many market events (0: run until Ctrl-C).",
+)
+def stream(
+    exchange: str,
+    symbols: tuple[str, ...],
+    channels: str,
+    output: str,
+    depth: int,
+    base_url: str | None,
+    limit: int,
+) -> None:
     """Stream live SYMBOLS (ccxt-unified: ETH/USDT, ETH/USDT:USDT) from EXCHANGE and print
     normalized events, one per line. The same code as a bot's Feed; only the URL differs."""
     from .feed import Feed, run
@@ -151,11 +206,20 @@ def _text(d: dict) -> str:
 
 @main.command()
 @click.argument("recording", default="all", type=click.Choice(["spot", "usdm", "all"]))
-@click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 100),
-              help="Interleaved timed rounds per path.")
+@click.option(
+    "--rounds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Interleaved timed rounds per path.",
+)
 @click.option("--no-cryptofeed", is_flag=True, help="Skip the cryptofeed baseline.")
-@click.option("--e2e", is_flag=True, help="Also run the end-to-end loopback benchmark (simulator in a "
-              "separate process; floor and picows+orjson clients in the same run; latency at 20k msg/s).")
+@click.option(
+    "--e2e",
+    is_flag=True,
+    help="Also run the end-to-end loopback benchmark (simulator in a "
+    "separate process; floor and picows+orjson clients in the same run; latency at 20k msg/s).",
+)
 def bench(recording: str, rounds: int, no_cryptofeed: bool, e2e: bool) -> None:
     """Decode + book throughput on the packaged real ETHUSDT recordings (spot, USD-M), with
     an orjson + dict-book bot and cryptofeed's Binance handler measured in the same run
@@ -164,7 +228,7 @@ def bench(recording: str, rounds: int, no_cryptofeed: bool, e2e: bool) -> None:
     from .bench.decode import compare, format_table
 
     bad = False
-    for name in (["spot", "usdm"] if recording == "all" else [recording]):
+    for name in ["spot", "usdm"] if recording == "all" else [recording]:
         rows = compare(name, rounds=rounds, include_cryptofeed=not no_cryptofeed)
         click.echo(format_table(rows) + "\n")
         bad |= any(r["top_ok"] is False for r in rows)

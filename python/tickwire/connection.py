@@ -46,22 +46,28 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from time import time_ns
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import aiohttp
 from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
-from functools import partial
-
 from ._core import BBO, BookUpdate, Candle, Trade
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import CallbackError, ExchangeError, FrameError, SequenceGap
 from .exchanges import Adapter, Subscription
 from .metrics import Counters
 
-__all__ = ["Connection", "ConnectionOptions", "Session", "RateLimiter", "SubscriptionError",
-           "full_jitter"]
+__all__ = [
+    "Connection",
+    "ConnectionOptions",
+    "RateLimiter",
+    "Session",
+    "SubscriptionError",
+    "full_jitter",
+]
 
 log = logging.getLogger("tickwire.connection")
 
@@ -81,12 +87,18 @@ class SubscriptionError(ExchangeError):
     ``Feed.subscribe`` / ``Feed.unsubscribe`` for a live change.
     """
 
-    def __init__(self, streams: Sequence[str], code: int | None, reason: str | None,
-                 request_id: Any = None) -> None:
+    def __init__(
+        self, streams: Sequence[str], code: int | None, reason: str | None, request_id: Any = None
+    ) -> None:
         self.streams = list(streams)
         more = " ..." if len(self.streams) > 10 else ""
-        super().__init__(f"subscription rejected (code {code}): {reason}; streams: "
-                         f"{', '.join(self.streams[:10])}{more}", code, reason, request_id)
+        super().__init__(
+            f"subscription rejected (code {code}): {reason}; streams: "
+            f"{', '.join(self.streams[:10])}{more}",
+            code,
+            reason,
+            request_id,
+        )
 
 
 def _log_sink_error(sink: Callable[[Any], None], ev: Any) -> None:
@@ -100,9 +112,11 @@ _MUTED_TYPE = {"trades": Trade, "bbo": BBO, "candles": Candle}
 
 def _unless_muted(handler: Callable[[Any], None], muted: set[str]) -> Callable[[Any], None]:
     """``handler`` minus events of the ``muted`` symbols (the set is shared and may change)."""
+
     def deliver_unmuted(ev: Any) -> None:
         if ev.symbol not in muted:
             handler(ev)
+
     return deliver_unmuted
 
 
@@ -120,7 +134,7 @@ class RateLimiter:
     wait before using it (0.0 = send now). Slots are booked in order, so nobody starves.
     """
 
-    __slots__ = ("_n", "_window", "_slots")
+    __slots__ = ("_n", "_slots", "_window")
 
     def __init__(self, per_second: float, window: float = 1.0) -> None:
         self._n = max(1, int(per_second * 0.8))
@@ -156,11 +170,20 @@ class ConnectionOptions:
       request-weight budget: Binance weighs each 1,000-trade page 25 of 6,000 per minute).
     """
 
-    def __init__(self, *, stale_after: float | None = None, max_age: float | None = None,
-                 backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 connect_timeout: float = 10.0, ack_timeout: float = 10.0,
-                 snapshot_timeout: float = 10.0, rotation_overlap: float = 1.0,
-                 first_delta_wait: float = 2.0, trade_fill_limit: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        stale_after: float | None = None,
+        max_age: float | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        connect_timeout: float = 10.0,
+        ack_timeout: float = 10.0,
+        snapshot_timeout: float = 10.0,
+        rotation_overlap: float = 1.0,
+        first_delta_wait: float = 2.0,
+        trade_fill_limit: int = 10_000,
+    ) -> None:
         self.stale_after = stale_after
         self.max_age = max_age
         self.backoff_base = backoff_base
@@ -205,7 +228,7 @@ class Session(WSListener):
     reason (str) once the socket is gone.
     """
 
-    def __init__(self, conn: "Connection", serial: int, role: str = "primary") -> None:
+    def __init__(self, conn: Connection, serial: int, role: str = "primary") -> None:
         super().__init__()
         from ._core import Decoder
 
@@ -303,9 +326,14 @@ class Session(WSListener):
             direct[Trade] = self._first_trades_checked(direct[Trade])
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
-        self.decoder.set_handlers(trade=direct[Trade], bbo=direct[BBO], candle=direct[Candle],
-                                  book=direct[BookUpdate], control=self.on_reply,
-                                  notice=self.on_notice)
+        self.decoder.set_handlers(
+            trade=direct[Trade],
+            bbo=direct[BBO],
+            candle=direct[Candle],
+            book=direct[BookUpdate],
+            control=self.on_reply,
+            notice=self.on_notice,
+        )
 
     def _first_trades_checked(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
         """``deliver`` behind a check of each symbol's first trade on this session. A jump past
@@ -335,8 +363,9 @@ class Session(WSListener):
 
         return check
 
-    async def _fill_trades(self, symbol: str, last: int, upto: int,
-                           deliver: Callable[[Any], None]) -> None:
+    async def _fill_trades(
+        self, symbol: str, last: int, upto: int, deliver: Callable[[Any], None]
+    ) -> None:
         """Fetch trades ``last + 1`` .. ``upto`` of ``symbol`` page by page and deliver them,
         then the live trades held meanwhile. What cannot be fetched is reported as
         ``TradesMissed``."""
@@ -347,8 +376,11 @@ class Session(WSListener):
             while done < fill_to:
                 url, params = conn.adapter.trades_request(symbol, done + 1, fill_to - done)  # type: ignore[misc]
                 body = await conn._fetch(url, params, conn.options.snapshot_timeout)
-                trades = [t for t in self.decoder.apply_trades(symbol, body, done, time_ns())
-                          if t.trade_id <= fill_to]
+                trades = [
+                    t
+                    for t in self.decoder.apply_trades(symbol, body, done, time_ns())
+                    if t.trade_id <= fill_to
+                ]
                 if not trades:
                     break
                 if trades[0].trade_id != done + 1:  # the exchange no longer keeps the oldest
@@ -360,8 +392,9 @@ class Session(WSListener):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # REST down, rejected or malformed: report instead
-            log.warning("%s: could not fetch %s trades %d..%d (%r)", conn.name, symbol, done + 1,
-                        upto, exc)
+            log.warning(
+                "%s: could not fetch %s trades %d..%d (%r)", conn.name, symbol, done + 1, upto, exc
+            )
         finally:
             if done < upto:
                 conn._trades_missed(symbol, done + 1, upto)
@@ -392,7 +425,12 @@ class Session(WSListener):
         announces a close (Binance ``serverShutdown``), rotation to a new session starts now."""
         self.counters.notices += 1
         if notice.name in self.conn.adapter.rotate_on_notices and not self.rotate_now.is_set():
-            log.info("%s: %s notice on session #%d; rotating now", self.conn.name, notice.name, self.serial)
+            log.info(
+                "%s: %s notice on session #%d; rotating now",
+                self.conn.name,
+                notice.name,
+                self.serial,
+            )
             self.rotate_now.set()
         self.conn._emit(notice)
 
@@ -463,8 +501,13 @@ class Session(WSListener):
         expected = getattr(exc, "expected", None)
         received = getattr(exc, "received", None)
         self.counters.gaps += 1
-        log.warning("%s: sequence gap on %s (expected %s, received %s); resyncing",
-                    self.conn.name, symbol, expected, received)
+        log.warning(
+            "%s: sequence gap on %s (expected %s, received %s); resyncing",
+            self.conn.name,
+            symbol,
+            expected,
+            received,
+        )
         self.conn._emit(GapDetected(self.conn.adapter.exchange_id, symbol, expected, received, ts))
         if symbol is not None:
             self.start_sync(symbol, "gap")
@@ -526,16 +569,27 @@ class Session(WSListener):
                     self.conn._subscribed(self)
         elif not reply.ok:
             self.counters.control_errors += 1
-            log.warning("%s: unmatched error reply id=%r code=%r: %s", self.conn.name,
-                        reply.request_id, reply.code, reply.message)
+            log.warning(
+                "%s: unmatched error reply id=%r code=%r: %s",
+                self.conn.name,
+                reply.request_id,
+                reply.code,
+                reply.message,
+            )
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def open(self, url: str, timeout: float) -> None:
         """Connect the WebSocket (raises on failure or timeout)."""
         await asyncio.wait_for(
-            ws_connect(lambda: self, url, enable_auto_pong=False, websocket_handshake_timeout=timeout,
-                       logger_name="tickwire"),
-            timeout)
+            ws_connect(
+                lambda: self,
+                url,
+                enable_auto_pong=False,
+                websocket_handshake_timeout=timeout,
+                logger_name="tickwire",
+            ),
+            timeout,
+        )
         self.opened_at = time.monotonic()
         self.last_rx_ns = time_ns()
 
@@ -544,16 +598,23 @@ class Session(WSListener):
 
         Raises :class:`SubscriptionError` on an error reply, ``TimeoutError`` without an ack,
         ``ConnectionError`` if the socket drops meanwhile."""
-        await self.control(self.conn.adapter.subscribe_message, streams, per_message, timeout,
-                           setup=True)
+        await self.control(
+            self.conn.adapter.subscribe_message, streams, per_message, timeout, setup=True
+        )
 
-    async def control(self, message: Callable[[int, list[str]], bytes], streams: Sequence[str],
-                      per_message: int, timeout: float, setup: bool = False) -> None:
+    async def control(
+        self,
+        message: Callable[[int, list[str]], bytes],
+        streams: Sequence[str],
+        per_message: int,
+        timeout: float,
+        setup: bool = False,
+    ) -> None:
         """Send ``message(request_id, batch)`` for ``streams`` in batches and wait for every ack
         (errors as :meth:`subscribe`). Only ``setup`` requests count toward ``_subscribed``."""
         waits = []
         for i in range(0, len(streams), per_message):
-            chunk = list(streams[i:i + per_message])
+            chunk = list(streams[i : i + per_message])
             rid = self.conn._next_request_id()
             if setup:
                 self._sub_pending.add(rid)
@@ -614,8 +675,11 @@ class Session(WSListener):
                     return  # socket gone, or the book was unsubscribed meanwhile
                 events = dec.apply_snapshot(symbol, body, time_ns())
             except SequenceGap:
-                log.info("%s: snapshot for %s older than buffered deltas; fetching again",
-                         conn.name, symbol)
+                log.info(
+                    "%s: snapshot for %s older than buffered deltas; fetching again",
+                    conn.name,
+                    symbol,
+                )
             except _HttpStatus as exc:
                 wait = exc.retry_after
                 conn.last_error = f"snapshot {url}: {exc}"
@@ -629,12 +693,19 @@ class Session(WSListener):
                         self._deliver(self, ev)
                     if reason in ("gap", "reconnect"):
                         self.counters.resyncs += 1
-                        conn._emit(Resynced(conn.adapter.exchange_id, symbol,
-                                            dec.book(symbol).sequence, time_ns()))
+                        conn._emit(
+                            Resynced(
+                                conn.adapter.exchange_id,
+                                symbol,
+                                dec.book(symbol).sequence,
+                                time_ns(),
+                            )
+                        )
                     return
             attempt += 1
-            await asyncio.sleep(wait if wait is not None else
-                                full_jitter(attempt, 0.1, opts.backoff_cap))
+            await asyncio.sleep(
+                wait if wait is not None else full_jitter(attempt, 0.1, opts.backoff_cap)
+            )
 
     def books_synced(self, symbols: Iterable[str]) -> bool:
         """True when every book in ``symbols`` has applied a snapshot and waits for none."""
@@ -665,13 +736,22 @@ class Connection:
     subscribes.
     """
 
-    def __init__(self, *, name: str, adapter: Adapter, route: str, streams: Sequence[str],
-                 symbols: Sequence[str], book_symbols: Sequence[str], sink: Callable[[Any], None],
-                 http: Callable[[], aiohttp.ClientSession],
-                 on_fatal: Callable[[BaseException], None] | None = None,
-                 options: ConnectionOptions | None = None,
-                 sinks: dict[type, Callable[[Any], None]] | None = None,
-                 on_sink_error: Callable[[Callable[[Any], None], Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        adapter: Adapter,
+        route: str,
+        streams: Sequence[str],
+        symbols: Sequence[str],
+        book_symbols: Sequence[str],
+        sink: Callable[[Any], None],
+        http: Callable[[], aiohttp.ClientSession],
+        on_fatal: Callable[[BaseException], None] | None = None,
+        options: ConnectionOptions | None = None,
+        sinks: dict[type, Callable[[Any], None]] | None = None,
+        on_sink_error: Callable[[Callable[[Any], None], Any], None] | None = None,
+    ) -> None:
         from ._core import ControlReply
 
         self.name = name
@@ -696,7 +776,8 @@ class Connection:
         self._BookUpdate = BookUpdate
         # per event type: (ordering key getter, {symbol: last delivered key})
         self._order: dict[type, tuple[Callable[[Any], Any], dict[str, Any]]] = {
-            t: (getter, {}) for t, getter in adapter.dedup_keys().items()}
+            t: (getter, {}) for t, getter in adapter.dedup_keys().items()
+        }
         self._book_src: dict[str, Any] = {}
         self._primary: Session | None = None
         self._sessions: set[Session] = set()
@@ -773,8 +854,13 @@ class Connection:
 
     def _trades_missed(self, symbol: str, first_id: int, last_id: int) -> None:
         self.counters.trades_missed += last_id - first_id + 1
-        log.warning("%s: %s trades %d..%d were published while disconnected", self.name, symbol,
-                    first_id, last_id)
+        log.warning(
+            "%s: %s trades %d..%d were published while disconnected",
+            self.name,
+            symbol,
+            first_id,
+            last_id,
+        )
         self._emit(TradesMissed(self.adapter.exchange_id, symbol, first_id, last_id, time_ns()))
 
     def _session_gone(self, session: Session) -> None:
@@ -821,8 +907,9 @@ class Connection:
     def stats(self) -> dict[str, int]:
         """:class:`Counters` as a dict, with ``frames`` summed over every session so far."""
         out = self.counters.as_dict()
-        out["frames"] = self._frames_closed + sum(s.frames() for s in self._sessions
-                                                  if not s.closed.done())
+        out["frames"] = self._frames_closed + sum(
+            s.frames() for s in self._sessions if not s.closed.done()
+        )
         return out
 
     def decoder_stats(self) -> dict[str, int]:
@@ -867,8 +954,12 @@ class Connection:
             except BaseException:
                 await self._remove_locked(subs, quiet=True)
                 raise
-        return [s.start_sync(b, "subscribe", since[s]) for s in sessions if not s.closed.done()
-                for b in books]
+        return [
+            s.start_sync(b, "subscribe", since[s])
+            for s in sessions
+            if not s.closed.done()
+            for b in books
+        ]
 
     async def remove(self, subs: Sequence[Subscription]) -> None:
         """Unsubscribe ``subs`` on every live session and drop them from the registry.
@@ -899,15 +990,20 @@ class Connection:
             if not quiet:
                 raise
 
-    async def _request_all(self, sessions: Sequence[Session],
-                           message: Callable[[int, list[str]], bytes], names: list[str]) -> None:
+    async def _request_all(
+        self,
+        sessions: Sequence[Session],
+        message: Callable[[int, list[str]], bytes],
+        names: list[str],
+    ) -> None:
         """Send ``message`` requests for ``names`` on every session and wait for the acks. A
         session that drops meanwhile is skipped (its reconnect subscribes the registry); one that
         does not answer in time is dropped for the same reason. Then the first error is raised."""
         per = self.adapter.limits.streams_per_message
         results = await asyncio.gather(
             *(s.control(message, names, per, self.options.ack_timeout) for s in sessions),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         errors = []
         for s, r in zip(sessions, results):
             if isinstance(r, TimeoutError):
@@ -921,8 +1017,10 @@ class Connection:
         """Launch the supervisor and watchdog tasks (returns at once; see ``ready``)."""
         loop = asyncio.get_running_loop()
         self.ready = loop.create_future()
-        self._tasks = [loop.create_task(self._supervise(), name=f"{self.name} supervisor"),
-                       loop.create_task(self._watchdog(), name=f"{self.name} watchdog")]
+        self._tasks = [
+            loop.create_task(self._supervise(), name=f"{self.name} supervisor"),
+            loop.create_task(self._watchdog(), name=f"{self.name} watchdog"),
+        ]
         for t in self._tasks:
             t.add_done_callback(self._task_done)
 
@@ -956,8 +1054,9 @@ class Connection:
         self._serial += 1
         s = Session(self, self._serial, role)
         if role == "primary" and self._ever_connected:  # a reconnect (rotations overlap instead)
-            s.trades_from = {sym: tid for sym, tid in self._last_trade_ids.items()
-                             if sym in self.symbols}
+            s.trades_from = {
+                sym: tid for sym, tid in self._last_trade_ids.items() if sym in self.symbols
+            }
         self._sessions.add(s)
         self.rewire()
         s.closed.add_done_callback(lambda _f: (self._sessions.discard(s), self.rewire()))
@@ -967,8 +1066,9 @@ class Connection:
             async with self._control:  # the registry may have changed since Session() was made
                 for sym in self.symbols:
                     s.decoder.register(sym)
-                await s.subscribe(self.streams, self.adapter.limits.streams_per_message,
-                                  opts.ack_timeout)
+                await s.subscribe(
+                    self.streams, self.adapter.limits.streams_per_message, opts.ack_timeout
+                )
                 s.subscribed = True
         except BaseException:
             s.close("setup failed", graceful=False)
@@ -986,8 +1086,9 @@ class Connection:
         if reconnect:
             self.counters.reconnects += 1
         self._emit(Connected(self.adapter.exchange_id, self.url, time_ns()))
-        syncs = [s.start_sync(sym, "reconnect" if reconnect else "start")
-                 for sym in self.book_symbols]
+        syncs = [
+            s.start_sync(sym, "reconnect" if reconnect else "start") for sym in self.book_symbols
+        ]
         if not reconnect:
             asyncio.get_running_loop().create_task(self._mark_ready(syncs))
 
@@ -1006,8 +1107,13 @@ class Connection:
                 delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
                 attempt += 1
                 self.last_error = repr(exc)
-                log.warning("%s: connect to %s failed (%r); retry in %.2f s",
-                            self.name, self.url, exc, delay)
+                log.warning(
+                    "%s: connect to %s failed (%r); retry in %.2f s",
+                    self.name,
+                    self.url,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             if self._primary is not s:  # closed or closing in between (see _subscribed)
@@ -1053,8 +1159,10 @@ class Connection:
         it announces a shutdown), without a gap."""
         opts = self.options
         try:  # until the lifetime deadline, or at once on a shutdown notice
-            await asyncio.wait_for(old.rotate_now.wait(),
-                                   max(0.0, old.opened_at + self.rotate_after - time.monotonic()))
+            await asyncio.wait_for(
+                old.rotate_now.wait(),
+                max(0.0, old.opened_at + self.rotate_after - time.monotonic()),
+            )
         except asyncio.TimeoutError:
             pass
         attempt = 0
@@ -1085,8 +1193,12 @@ class Connection:
             self._primary = new
             self._adopt_books(new)
             self.counters.rotations += 1
-            log.info("%s: rotated to session #%d (old age %.1f s)", self.name, new.serial,
-                     time.monotonic() - old.opened_at)
+            log.info(
+                "%s: rotated to session #%d (old age %.1f s)",
+                self.name,
+                new.serial,
+                time.monotonic() - old.opened_at,
+            )
             new_ref = new
             new = None
             # both sessions deliver for a moment; de-duplication merges them
@@ -1118,8 +1230,11 @@ class Connection:
                     s.last_rx_ns = max(s.last_rx_ns, now)
                 elif now - s.last_rx_ns > stale_ns:
                     self.counters.stale += 1
-                    log.warning("%s: no frame for %.1f s; dropping the connection",
-                                self.name, (now - s.last_rx_ns) / 1e9)
+                    log.warning(
+                        "%s: no frame for %.1f s; dropping the connection",
+                        self.name,
+                        (now - s.last_rx_ns) / 1e9,
+                    )
                     s.close(f"stale: no frame for {self.stale_after:g} s", graceful=False)
             for s in [s for s in seen if s.closed.done()]:
                 del seen[s]
@@ -1127,8 +1242,9 @@ class Connection:
     async def _fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
         """GET ``url`` and return the raw body; raises ``_HttpStatus`` on non-200."""
         http = self._http()
-        async with http.get(url, params=params,
-                            timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        async with http.get(
+            url, params=params, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as resp:
             body = await resp.read()
             if resp.status != 200:
                 ra = resp.headers.get("Retry-After")

@@ -100,10 +100,12 @@ def _plain_line(st: _State) -> str:
     s = st.feed.stats() if st.feed else {}
     b = f"{bid[0]:.2f}x{bid[1]:g}" if bid else "-"
     a = f"{ask[0]:.2f}x{ask[1]:g}" if ask else "-"
-    return (f"{st.exchange:<12} {st.symbol:<14} bid {b:<20} ask {a:<20} "
-            f"spread {spread if spread is not None else '-':<6.4} msg/s {st.rate:>8,.0f} "
-            f"p50 {_fmt_us(st.latency.percentile(50)):>10} p99 {_fmt_us(st.latency.percentile(99)):>10} "
-            f"reconnects {s.get('reconnects', 0)} gaps {s.get('gaps', 0)} resyncs {s.get('resyncs', 0)}")
+    return (
+        f"{st.exchange:<12} {st.symbol:<14} bid {b:<20} ask {a:<20} "
+        f"spread {spread if spread is not None else '-':<6.4} msg/s {st.rate:>8,.0f} "
+        f"p50 {_fmt_us(st.latency.percentile(50)):>10} p99 {_fmt_us(st.latency.percentile(99)):>10} "
+        f"reconnects {s.get('reconnects', 0)} gaps {s.get('gaps', 0)} resyncs {s.get('resyncs', 0)}"
+    )
 
 
 def _render(states: list[_State], elapsed: float) -> Any:
@@ -130,9 +132,11 @@ def _render(states: list[_State], elapsed: float) -> Any:
             Text(f"{st.rate:,.0f} msg/s", style="cyan"),
             Text(f"latency p50 {_fmt_us(st.latency.percentile(50))}"),
             Text(f"p99 {_fmt_us(st.latency.percentile(99))}"),
-            Text(f"reconnects {s.get('reconnects', 0)}  gaps {s.get('gaps', 0)}  "
-                 f"resyncs {s.get('resyncs', 0)}  bad frames {s.get('bad_frames', 0)}",
-                 style="yellow" if s.get("reconnects") or s.get("gaps") else ""),
+            Text(
+                f"reconnects {s.get('reconnects', 0)}  gaps {s.get('gaps', 0)}  "
+                f"resyncs {s.get('resyncs', 0)}  bad frames {s.get('bad_frames', 0)}",
+                style="yellow" if s.get("reconnects") or s.get("gaps") else "",
+            ),
         )
         trades = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, expand=False)
         trades.add_column("trade id", justify="right", style="dim")
@@ -140,19 +144,27 @@ def _render(states: list[_State], elapsed: float) -> Any:
         trades.add_column("size", justify="right")
         trades.add_column("side")
         for t in list(st.trades):
-            trades.add_row(str(t.trade_id), f"{t.price:,.2f}", f"{t.size:g}",
-                           Text(t.side, style="green" if t.side == "buy" else "red"))
+            trades.add_row(
+                str(t.trade_id),
+                f"{t.price:,.2f}",
+                f"{t.size:g}",
+                Text(t.side, style="green" if t.side == "buy" else "red"),
+            )
         log = Text()
         for at, msg in st.history[-4:]:
             style = "red" if "disconnected" in msg or "gap" in msg else "green"
             log.append(f"{at:6.1f}s  {msg}\n", style=style)
-        status = Text(" live " if st.connected else " reconnecting ",
-                      style="black on green" if st.connected else "black on yellow")
+        status = Text(
+            " live " if st.connected else " reconnecting ",
+            style="black on green" if st.connected else "black on yellow",
+        )
         title = Text.assemble((f"{TITLES[st.exchange]}  {st.symbol}  ", "bold"), status)
         panels.append(Panel(Group(head, trades, log), title=title, title_align="left"))
-    footer = Text(f"local simulator replaying real Binance data · {elapsed:4.1f}s · "
-                  "one disconnect (spot) and one dropped message (USD-M) are injected",
-                  style="dim")
+    footer = Text(
+        f"local simulator replaying real Binance data · {elapsed:4.1f}s · "
+        "one disconnect (spot) and one dropped message (USD-M) are injected",
+        style="dim",
+    )
     return Group(*panels, footer)
 
 
@@ -172,7 +184,9 @@ def _verify_book(st: _State) -> str:
         dec.feed(line)
     want = dec.book(st.symbol)
     got = st.feed.book(st.symbol)
-    same = (np.array_equal(want.bids(10), got.bids(10)) and np.array_equal(want.asks(10), got.asks(10)))
+    same = np.array_equal(want.bids(10), got.bids(10)) and np.array_equal(
+        want.asks(10), got.asks(10)
+    )
     return "matches the recording" if same else "DIFFERS from the recording"
 
 
@@ -192,15 +206,23 @@ async def _demo(interactive: bool) -> int:
             await sim.start()
         for st in states:
             st.started = t0
-            st.feed = Feed(st.exchange, st.symbol, ["book", "trades", "bbo"],
-                           base_url=st.sim.rest_url, on_book=st.on_market, on_bbo=st.on_market,
-                           on_trade=st.on_trade, on_event=st.on_event)
+            st.feed = Feed(
+                st.exchange,
+                st.symbol,
+                ["book", "trades", "bbo"],
+                base_url=st.sim.rest_url,
+                on_book=st.on_market,
+                on_bbo=st.on_market,
+                on_trade=st.on_trade,
+                on_event=st.on_event,
+            )
         starts = [asyncio.ensure_future(st.feed.start()) for st in states]
         # start each replay once its feed has subscribed every stream, so nothing is missed
         for st in states:
             want = len({s.route for s in st.feed.subscriptions})
-            while not (len(st.sim.connections) >= want and
-                       all(c.subscriptions for c in st.sim.connections)):
+            while not (
+                len(st.sim.connections) >= want and all(c.subscriptions for c in st.sim.connections)
+            ):
                 await asyncio.sleep(0.01)
         spot, usdm = states
         spot.sim.inject(CloseAfter(len(spot.sim.recording) * 2 // 5))
@@ -213,8 +235,9 @@ async def _demo(interactive: bool) -> int:
             from rich.console import Console
             from rich.live import Live
 
-            with Live(_render(states, 0.0), console=Console(), refresh_per_second=4,
-                      transient=False) as live:
+            with Live(
+                _render(states, 0.0), console=Console(), refresh_per_second=4, transient=False
+            ) as live:
                 while not done.done() and time.monotonic() - t0 < HARD_LIMIT_S:
                     await asyncio.sleep(0.25)
                     for st in states:
@@ -226,7 +249,7 @@ async def _demo(interactive: bool) -> int:
                 await asyncio.sleep(1.0)
                 for i, st in enumerate(states):
                     st.rate = st.meter.rate(st.messages)
-                    for at, msg in st.history[printed[i]:]:
+                    for at, msg in st.history[printed[i] :]:
                         print(f"{at:6.1f}s  {st.exchange}: {msg}", flush=True)
                     printed[i] = len(st.history)
                     print(f"{time.monotonic() - t0:6.1f}s  {_plain_line(st)}", flush=True)
@@ -234,19 +257,25 @@ async def _demo(interactive: bool) -> int:
         await asyncio.sleep(0.3)  # let the last frames land
         elapsed = time.monotonic() - t0
         print()
-        print(f"tickwire demo: {elapsed:.1f} s, real Binance recordings replayed through the live code path")
+        print(
+            f"tickwire demo: {elapsed:.1f} s, real Binance recordings replayed through the live code path"
+        )
         ok = True
         for st in states:
             s = st.feed.stats()
             verdict = _verify_book(st)
             ok &= verdict.startswith("matches")
-            print(f"  {TITLES[st.exchange]} {st.symbol}: {st.messages:,} events "
-                  f"({st.messages / elapsed:,.0f}/s), receive->callback latency p50 "
-                  f"{_fmt_us(st.latency.percentile(50))}, p99 {_fmt_us(st.latency.percentile(99))}")
-            print(f"    reconnects {s['reconnects']}, gaps {s['gaps']}, resyncs {s['resyncs']}, "
-                  f"trades published while disconnected: {s['trades_filled']} fetched, "
-                  f"{s['trades_missed']} missed; "
-                  f"bad frames {s['bad_frames']}; final book {verdict}")
+            print(
+                f"  {TITLES[st.exchange]} {st.symbol}: {st.messages:,} events "
+                f"({st.messages / elapsed:,.0f}/s), receive->callback latency p50 "
+                f"{_fmt_us(st.latency.percentile(50))}, p99 {_fmt_us(st.latency.percentile(99))}"
+            )
+            print(
+                f"    reconnects {s['reconnects']}, gaps {s['gaps']}, resyncs {s['resyncs']}, "
+                f"trades published while disconnected: {s['trades_filled']} fetched, "
+                f"{s['trades_missed']} missed; "
+                f"bad frames {s['bad_frames']}; final book {verdict}"
+            )
         return 0 if ok else 1
     finally:
         for st in states:

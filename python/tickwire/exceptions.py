@@ -55,7 +55,13 @@ class ExchangeError(TickwireError):
     """The exchange answered a request with an error reply. Attributes: ``code``, ``reason``
     (the exchange's message) and ``request_id``."""
 
-    def __init__(self, message: str, code: int | None = None, reason: str | None = None, request_id: object = None):
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        reason: str | None = None,
+        request_id: object = None,
+    ):
         super().__init__(message)
         self.code = code
         self.reason = reason

@@ -20,7 +20,8 @@ import copy
 import inspect
 import logging
 from collections import deque
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -29,8 +30,18 @@ from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, Tr
 from .exceptions import ExchangeError
 from .exchanges import Subscription, get_adapter
 
-__all__ = ["Feed", "run", "SubscriptionError", "ConnectionOptions", "BadFrame", "Connected",
-           "Disconnected", "GapDetected", "Resynced", "TradesMissed"]
+__all__ = [
+    "BadFrame",
+    "Connected",
+    "ConnectionOptions",
+    "Disconnected",
+    "Feed",
+    "GapDetected",
+    "Resynced",
+    "SubscriptionError",
+    "TradesMissed",
+    "run",
+]
 
 log = logging.getLogger("tickwire.feed")
 
@@ -94,24 +105,39 @@ class Feed:
     same ``SubscriptionError`` is raised from iteration if it happens later.
     """
 
-    def __init__(self, exchange: str, symbols: str | Sequence[str],
-                 channels: str | Sequence[str] = ("book", "trades", "bbo"), *,
-                 on_book: Callback | None = None, on_trade: Callback | None = None,
-                 on_bbo: Callback | None = None, on_candle: Callback | None = None,
-                 on_event: Callback | None = None,
-                 base_url: str | None = None, urls: dict[str, str] | None = None,
-                 options: dict[str, Any] | None = None,
-                 stale_after: float | None = None, max_connection_age: float | None = None,
-                 connection_options: ConnectionOptions | None = None,
-                 start_timeout: float = 30.0, queue_size: int = 1_000_000,
-                 validate_symbols: bool = True) -> None:
+    def __init__(
+        self,
+        exchange: str,
+        symbols: str | Sequence[str],
+        channels: str | Sequence[str] = ("book", "trades", "bbo"),
+        *,
+        on_book: Callback | None = None,
+        on_trade: Callback | None = None,
+        on_bbo: Callback | None = None,
+        on_candle: Callback | None = None,
+        on_event: Callback | None = None,
+        base_url: str | None = None,
+        urls: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+        stale_after: float | None = None,
+        max_connection_age: float | None = None,
+        connection_options: ConnectionOptions | None = None,
+        start_timeout: float = 30.0,
+        queue_size: int = 1_000_000,
+        validate_symbols: bool = True,
+    ) -> None:
         self.adapter = get_adapter(exchange, base_url=base_url, urls=urls, options=options)
         self.exchange = self.adapter.exchange_id
         self.symbols = _as_list(symbols, "symbols")
         self.channels = _as_list(channels, "channels")
         self._subs: list[Subscription] = self.adapter.subscriptions(self.symbols, self.channels)
-        for name, cb in (("on_book", on_book), ("on_trade", on_trade), ("on_bbo", on_bbo),
-                         ("on_candle", on_candle), ("on_event", on_event)):
+        for name, cb in (
+            ("on_book", on_book),
+            ("on_trade", on_trade),
+            ("on_bbo", on_bbo),
+            ("on_candle", on_candle),
+            ("on_event", on_event),
+        ):
             if cb is not None and not callable(cb):
                 raise ValueError(f"{name} must be callable, got {cb!r}")
         opts = copy.copy(connection_options) if connection_options else ConnectionOptions()
@@ -121,13 +147,19 @@ class Feed:
             opts.stale_after = stale_after
         if max_connection_age is not None:
             if max_connection_age <= 0:
-                raise ValueError(f"max_connection_age must be > 0 seconds, got {max_connection_age!r}")
+                raise ValueError(
+                    f"max_connection_age must be > 0 seconds, got {max_connection_age!r}"
+                )
             opts.max_age = max_connection_age
         self._conn_options = opts
         self.start_timeout = start_timeout
         self.validate_symbols = validate_symbols
-        self._user_callbacks = {"book": on_book, "trade": on_trade, "bbo": on_bbo,
-                                "candle": on_candle}
+        self._user_callbacks = {
+            "book": on_book,
+            "trade": on_trade,
+            "bbo": on_bbo,
+            "candle": on_candle,
+        }
         self._on_event = _wrap(on_event, self) if on_event else None
         self._has_callbacks = any(self._user_callbacks.values()) or on_event is not None
         self._queue: deque = deque()
@@ -151,7 +183,7 @@ class Feed:
         self._closed = False
 
     # --- lifecycle ---------------------------------------------------------------------------
-    async def __aenter__(self) -> "Feed":
+    async def __aenter__(self) -> Feed:
         await self.start()
         return self
 
@@ -194,10 +226,14 @@ class Feed:
                 if fut.exception() is not None:
                     raise fut.exception()
             if pending:
-                names = [f"{c.name} ({c.url}; last error: {c.last_error})"
-                         for c in self._conns if c.ready in pending]
-                raise TimeoutError(f"feed not ready within {self.start_timeout} s: "
-                                   f"{', '.join(names)}")
+                names = [
+                    f"{c.name} ({c.url}; last error: {c.last_error})"
+                    for c in self._conns
+                    if c.ready in pending
+                ]
+                raise TimeoutError(
+                    f"feed not ready within {self.start_timeout} s: {', '.join(names)}"
+                )
         except BaseException:
             await self.close()
             raise
@@ -206,19 +242,26 @@ class Feed:
         per_conn = self.adapter.limits.streams_per_connection
         for route, subs in _by_route(self._subs).items():
             for i in range(0, len(subs), per_conn):
-                self._new_connection(route, subs[i:i + per_conn])
+                self._new_connection(route, subs[i : i + per_conn])
 
     def _new_connection(self, route: str, subs: list[Subscription]) -> Connection:
         """A (not yet started) Connection for ``subs``, all of ``route``, added to the feed."""
         index = self._conn_index[route] = self._conn_index.get(route, -1) + 1
         books = [b for b in (self.adapter.book_symbol(s) for s in subs) if b]
         conn = Connection(
-            name=f"{self.exchange}/{route}#{index}", adapter=self.adapter,
-            route=route, streams=[s.stream for s in subs],
-            symbols=list(dict.fromkeys(s.symbol for s in subs)), book_symbols=books,
-            sink=self._deliver, http=self._http, on_fatal=self._on_fatal,
-            options=self._conn_options, sinks=self._fast,
-            on_sink_error=self._callback_failed)
+            name=f"{self.exchange}/{route}#{index}",
+            adapter=self.adapter,
+            route=route,
+            streams=[s.stream for s in subs],
+            symbols=list(dict.fromkeys(s.symbol for s in subs)),
+            book_symbols=books,
+            sink=self._deliver,
+            http=self._http,
+            on_fatal=self._on_fatal,
+            options=self._conn_options,
+            sinks=self._fast,
+            on_sink_error=self._callback_failed,
+        )
         self._conns.append(conn)
         for b in books:
             self._book_conn[b] = conn
@@ -234,20 +277,31 @@ class Feed:
         trade (``Adapter.unavailable_symbols``). A failed lookup only logs a warning: the symbols
         are well-formed, and a metadata endpoint must not keep a feed from starting."""
         try:
-            bad = await asyncio.wait_for(self.adapter.unavailable_symbols(self._http(), symbols),
-                                         SYMBOL_CHECK_TIMEOUT)
+            bad = await asyncio.wait_for(
+                self.adapter.unavailable_symbols(self._http(), symbols), SYMBOL_CHECK_TIMEOUT
+            )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ExchangeError) as exc:
-            why = (f"no answer within {SYMBOL_CHECK_TIMEOUT:g} s"
-                   if isinstance(exc, asyncio.TimeoutError) else repr(exc))
-            log.warning("%s: could not check symbols %s against the exchange's list (%s); "
-                        "starting without the check", self.exchange, ", ".join(symbols), why)
+            why = (
+                f"no answer within {SYMBOL_CHECK_TIMEOUT:g} s"
+                if isinstance(exc, asyncio.TimeoutError)
+                else repr(exc)
+            )
+            log.warning(
+                "%s: could not check symbols %s against the exchange's list (%s); "
+                "starting without the check",
+                self.exchange,
+                ", ".join(symbols),
+                why,
+            )
             return
         if len(bad) == 1:
-            (sym, why), = bad.items()
+            ((sym, why),) = bad.items()
             raise ValueError(f"unknown symbol {sym!r} on {self.exchange}: {why}")
         if bad:
-            raise ValueError(f"unknown symbols on {self.exchange}: "
-                             + "; ".join(f"{s!r} ({why})" for s, why in bad.items()))
+            raise ValueError(
+                f"unknown symbols on {self.exchange}: "
+                + "; ".join(f"{s!r} ({why})" for s, why in bad.items())
+            )
 
     def _on_fatal(self, exc: BaseException) -> None:
         if self._fatal is None:
@@ -301,8 +355,9 @@ class Feed:
                 await self._remove(added, quiet=True)
                 raise
 
-    async def unsubscribe(self, symbols: str | Sequence[str],
-                          channels: str | Sequence[str]) -> None:
+    async def unsubscribe(
+        self, symbols: str | Sequence[str], channels: str | Sequence[str]
+    ) -> None:
         """Remove ``symbols`` x ``channels`` from the running feed: a live ``UNSUBSCRIBE``
         request (Binance: ``{"method":"UNSUBSCRIBE","params":[...],"id":N}``, binance.md §3).
 
@@ -325,16 +380,19 @@ class Feed:
             finally:
                 self._dropped_books.update(b for b in map(self.adapter.book_symbol, gone) if b)
 
-    def _requested(self, symbols: str | Sequence[str], channels: str | Sequence[str]
-                   ) -> list[Subscription]:
+    def _requested(
+        self, symbols: str | Sequence[str], channels: str | Sequence[str]
+    ) -> list[Subscription]:
         """The streams of ``symbols`` x ``channels``, checked as the constructor checks them."""
-        return self.adapter.subscriptions(_as_list(symbols, "symbols"),
-                                          _as_list(channels, "channels"))
+        return self.adapter.subscriptions(
+            _as_list(symbols, "symbols"), _as_list(channels, "channels")
+        )
 
     def _check_running(self) -> None:
         if not self._started:
-            raise RuntimeError("start the feed (start() or 'async with') before changing its "
-                               "subscriptions")
+            raise RuntimeError(
+                "start the feed (start() or 'async with') before changing its subscriptions"
+            )
         if self._closed:
             raise RuntimeError("the feed is closed")
         if self._fatal is not None:
@@ -353,7 +411,7 @@ class Feed:
                     waits += await conn.add(chunk)
                     self._registered(conn, chunk, added)
             for i in range(0, len(group), per_conn):
-                chunk = group[i:i + per_conn]
+                chunk = group[i : i + per_conn]
                 conn = self._new_connection(route, chunk)
                 self._registered(conn, chunk, added)
                 await conn.start()
@@ -365,11 +423,14 @@ class Feed:
             if not fut.cancelled() and fut.exception() is not None:
                 raise fut.exception()  # a new connection's SubscriptionError
         if pending:
-            raise TimeoutError(f"subscription not ready within {self.start_timeout} s: "
-                               f"{', '.join(s.stream for s in subs)}")
+            raise TimeoutError(
+                f"subscription not ready within {self.start_timeout} s: "
+                f"{', '.join(s.stream for s in subs)}"
+            )
 
-    def _registered(self, conn: Connection, subs: list[Subscription],
-                    added: list[Subscription]) -> None:
+    def _registered(
+        self, conn: Connection, subs: list[Subscription], added: list[Subscription]
+    ) -> None:
         self._subs.extend(subs)
         added.extend(subs)
         for b in (self.adapter.book_symbol(s) for s in subs):
@@ -391,8 +452,9 @@ class Feed:
             if b:
                 self._book_conn.pop(b, None)
         self._names_changed()
-        results = await asyncio.gather(*(c.remove(ss) for c, ss in by_conn.items()),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(c.remove(ss) for c, ss in by_conn.items()), return_exceptions=True
+        )
         for conn in by_conn:
             if not conn.streams:
                 self._conns.remove(conn)
@@ -453,7 +515,7 @@ class Feed:
         if w is not None and not w.done():
             w.set_result(None)
 
-    def __aiter__(self) -> "Feed":
+    def __aiter__(self) -> Feed:
         if not self._queue_on:
             self._queue_on = True
             self._rewire()
@@ -483,9 +545,13 @@ class Feed:
             if symbol in self._dropped_books:
                 raise KeyError(f"no book for {symbol!r}: its 'book' channel was unsubscribed")
             if symbol not in self.symbols:
-                raise ValueError(f"symbol {symbol!r} is not in this feed ({', '.join(self.symbols)})")
-            raise ValueError(f"this feed has no 'book' channel for {symbol!r} "
-                             f"(channels: {', '.join(self.channels)})")
+                raise ValueError(
+                    f"symbol {symbol!r} is not in this feed ({', '.join(self.symbols)})"
+                )
+            raise ValueError(
+                f"this feed has no 'book' channel for {symbol!r} "
+                f"(channels: {', '.join(self.channels)})"
+            )
         try:
             return conn.book(symbol)
         except KeyError:
@@ -523,8 +589,10 @@ class Feed:
         return out
 
     def __repr__(self) -> str:
-        return (f"Feed({self.exchange!r}, {self.symbols!r}, channels={self.channels!r}, "
-                f"connected={self.connected})")
+        return (
+            f"Feed({self.exchange!r}, {self.symbols!r}, channels={self.channels!r}, "
+            f"connected={self.connected})"
+        )
 
 
 def _by_route(subs: Iterable[Subscription]) -> dict[str, list[Subscription]]:
@@ -549,9 +617,11 @@ def _wrap(cb: Callback, feed: Feed) -> Callable[[Any], None]:
     """Plain functions are called as they are (``Feed._deliver`` catches their errors);
     ``async def`` callbacks are scheduled as tasks whose errors are logged and counted."""
     if inspect.iscoroutinefunction(cb):
+
         def call_async(ev: Any) -> None:
             task = asyncio.get_running_loop().create_task(cb(ev))
             task.add_done_callback(lambda t: _task_done(t, feed))
+
         return call_async
     return cb
 

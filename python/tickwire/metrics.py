@@ -57,7 +57,7 @@ class LatencyRecorder:
     ``add(ns)`` is O(1); ``percentile(p)`` sorts a copy (call it a few times per second at most).
     """
 
-    __slots__ = ("_buf", "_size", "_n")
+    __slots__ = ("_buf", "_n", "_size")
 
     def __init__(self, size: int = 65536) -> None:
         self._buf = array("q", bytes(8 * size))
@@ -74,7 +74,7 @@ class LatencyRecorder:
         return self._n
 
     def percentile(self, p: float) -> int | None:
-        """p in [0, 100]; None when empty. Nearest-rank over the samples in the ring."""
+        """P in [0, 100]; None when empty. Nearest-rank over the samples in the ring."""
         k = min(self._n, self._size)
         if k == 0:
             return None
@@ -86,7 +86,7 @@ class LatencyRecorder:
 class RateMeter:
     """Events per second over a sliding window of about ``window_s`` seconds."""
 
-    __slots__ = ("_window", "_marks")
+    __slots__ = ("_marks", "_window")
 
     def __init__(self, window_s: float = 1.0) -> None:
         self._window = window_s

@@ -13,9 +13,10 @@ import gzip
 import os
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Sequence, Union
+from typing import IO, Union
 
 from . import _core
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
@@ -64,7 +65,7 @@ class SnapshotFile:
     symbol: str | None = None
 
     @classmethod
-    def parse(cls, spec: str) -> "SnapshotFile":
+    def parse(cls, spec: str) -> SnapshotFile:
         """``FILE`` or ``SYMBOL=FILE`` (``ETH/USDT=snap.json``)."""
         symbol, sep, path = spec.rpartition("=")
         if sep and "/" in symbol:
@@ -132,7 +133,9 @@ class Replay:
         """Apply every pending snapshot whose symbol the decoder now knows."""
         known = {_core.market_id(self.exchange, s).lower(): s for s in self.decoder.symbols()}
         for snap in list(self._pending):
-            symbol = snap.symbol or next((s for m, s in known.items() if m in snap.path.name.lower()), None)
+            symbol = snap.symbol or next(
+                (s for m, s in known.items() if m in snap.path.name.lower()), None
+            )
             if symbol is None or symbol not in known.values():
                 continue
             self._pending.remove(snap)
@@ -201,17 +204,28 @@ def replay(
 
 
 # Feed-health and replay events (dataclasses) by their "type" in jsonl output.
-_HEALTH_TYPES = {GapDetected: "gap", Resynced: "resynced", BadFrame: "bad_frame", Connected: "connected",
-                 Disconnected: "disconnected"}
+_HEALTH_TYPES = {
+    GapDetected: "gap",
+    Resynced: "resynced",
+    BadFrame: "bad_frame",
+    Connected: "connected",
+    Disconnected: "disconnected",
+}
 
 
-def event_to_dict(event: Event, book_depth: int = 5, decoder: "_core.Decoder | None" = None) -> dict:
+def event_to_dict(event: Event, book_depth: int = 5, decoder: _core.Decoder | None = None) -> dict:
     """A JSON-ready dict of one event. A ``BookUpdate`` (given the ``decoder`` that owns the
     book) carries the best bid/ask ``[price, size]`` and the top ``book_depth`` levels per side.
     Prices and sizes are floats (nearest double of the exact decimal); timestamps int ns."""
     if isinstance(event, _core.BookUpdate):
-        d = {"type": "book", "exchange": event.exchange, "symbol": event.symbol, "sequence": event.sequence,
-             "exchange_ts": event.exchange_ts, "receive_ts": event.receive_ts}
+        d = {
+            "type": "book",
+            "exchange": event.exchange,
+            "symbol": event.symbol,
+            "sequence": event.sequence,
+            "exchange_ts": event.exchange_ts,
+            "receive_ts": event.receive_ts,
+        }
         if decoder is not None:
             book = decoder.book(event.symbol)
             d["bid"] = list(book.best_bid) if book.best_bid else None
@@ -220,24 +234,66 @@ def event_to_dict(event: Event, book_depth: int = 5, decoder: "_core.Decoder | N
             d["asks"] = book.asks(book_depth).tolist()
         return d
     if isinstance(event, _core.BBO):
-        return {"type": "bbo", "exchange": event.exchange, "symbol": event.symbol, "update_id": event.update_id,
-                "bid": [event.bid_price, event.bid_size], "ask": [event.ask_price, event.ask_size],
-                "exchange_ts": event.exchange_ts, "receive_ts": event.receive_ts}
+        return {
+            "type": "bbo",
+            "exchange": event.exchange,
+            "symbol": event.symbol,
+            "update_id": event.update_id,
+            "bid": [event.bid_price, event.bid_size],
+            "ask": [event.ask_price, event.ask_size],
+            "exchange_ts": event.exchange_ts,
+            "receive_ts": event.receive_ts,
+        }
     if isinstance(event, _core.Trade):
-        return {"type": "trade", "exchange": event.exchange, "symbol": event.symbol, "trade_id": event.trade_id,
-                "price": event.price, "size": event.size, "side": event.side, "trade_ts": event.trade_ts,
-                "exchange_ts": event.exchange_ts, "receive_ts": event.receive_ts}
+        return {
+            "type": "trade",
+            "exchange": event.exchange,
+            "symbol": event.symbol,
+            "trade_id": event.trade_id,
+            "price": event.price,
+            "size": event.size,
+            "side": event.side,
+            "trade_ts": event.trade_ts,
+            "exchange_ts": event.exchange_ts,
+            "receive_ts": event.receive_ts,
+        }
     if isinstance(event, _core.Candle):
-        return {"type": "candle", "exchange": event.exchange, "symbol": event.symbol, "interval": event.interval,
-                "start_ts": event.start_ts, "end_ts": event.end_ts, "open": event.open, "high": event.high,
-                "low": event.low, "close": event.close, "volume": event.volume, "trades": event.trades,
-                "closed": event.closed, "exchange_ts": event.exchange_ts, "receive_ts": event.receive_ts}
+        return {
+            "type": "candle",
+            "exchange": event.exchange,
+            "symbol": event.symbol,
+            "interval": event.interval,
+            "start_ts": event.start_ts,
+            "end_ts": event.end_ts,
+            "open": event.open,
+            "high": event.high,
+            "low": event.low,
+            "close": event.close,
+            "volume": event.volume,
+            "trades": event.trades,
+            "closed": event.closed,
+            "exchange_ts": event.exchange_ts,
+            "receive_ts": event.receive_ts,
+        }
     if isinstance(event, _core.ControlReply):
-        return {"type": "control", "exchange": event.exchange, "request_id": event.request_id, "ok": event.ok,
-                "code": event.code, "message": event.message, "result": event.result, "receive_ts": event.receive_ts}
+        return {
+            "type": "control",
+            "exchange": event.exchange,
+            "request_id": event.request_id,
+            "ok": event.ok,
+            "code": event.code,
+            "message": event.message,
+            "result": event.result,
+            "receive_ts": event.receive_ts,
+        }
     if isinstance(event, _core.Notice):
-        return {"type": "notice", "exchange": event.exchange, "name": event.name,
-                "exchange_ts": event.exchange_ts, "receive_ts": event.receive_ts}
+        return {
+            "type": "notice",
+            "exchange": event.exchange,
+            "name": event.name,
+            "exchange_ts": event.exchange_ts,
+            "receive_ts": event.receive_ts,
+        }
     kind = _HEALTH_TYPES.get(type(event))
     if kind is not None:
         return {"type": kind, **dataclasses.asdict(event)}

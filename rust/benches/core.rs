@@ -44,7 +44,7 @@ fn deltas(rec: &Recording) -> Vec<(Vec<Level>, Vec<Level>)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let recs = [load("binance", "binance", "ETH/USDT"), load("binance_usdm", "binanceusdm", "ETH/USDT:USDT")];
+    let recs = [load("binance", "binance", "ETH/USDT"), load("binanceusdm", "binanceusdm", "ETH/USDT:USDT")];
     for rec in &recs {
         let mut g = c.benchmark_group(format!("feed/{}", rec.exchange));
         g.throughput(Throughput::Elements(rec.frames.len() as u64));

@@ -125,7 +125,8 @@ impl L2Book {
     /// Replace the whole book with a snapshot (levels in any order; zero sizes are skipped).
     pub fn load_snapshot(&mut self, bids: &[Level], asks: &[Level], sequence: u64) {
         let side = |levels: &[Level], key: fn(i64) -> i64| {
-            let mut v: Vec<(i64, i64)> = levels.iter().filter(|l| l.size != 0).map(|l| (key(l.price), l.size)).collect();
+            let mut v: Vec<(i64, i64)> =
+                levels.iter().filter(|l| l.size != 0).map(|l| (key(l.price), l.size)).collect();
             v.sort_by_key(|&(k, _)| k); // stable, so dedup keeps a repeated price's first size
             v.dedup_by_key(|&mut (k, _)| k);
             v

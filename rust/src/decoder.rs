@@ -258,7 +258,14 @@ impl Decoder {
         match verdict {
             Verdict::Stale => self.stats.stale_deltas += 1,
             Verdict::Apply => {
-                if Self::apply_levels(&mut self.symbols, &mut self.stats, i, ids.last, &self.levels.bids, &self.levels.asks) {
+                if Self::apply_levels(
+                    &mut self.symbols,
+                    &mut self.stats,
+                    i,
+                    ids.last,
+                    &self.levels.bids,
+                    &self.levels.asks,
+                ) {
                     self.book_updated(i, ids.last, Some(exchange_ts), receive_ts);
                 }
             }
@@ -274,7 +281,14 @@ impl Decoder {
     /// only disjoint fields are borrowed) and count it. Returns whether it moved the book past
     /// its sequence: one ending at the snapshot's own id (USD-M's first event may) changes
     /// nothing, and gets no BookUpdate, so delivered sequences stay strictly increasing.
-    fn apply_levels(symbols: &mut [SymbolState], stats: &mut DecoderStats, i: usize, last: u64, bids: &[Level], asks: &[Level]) -> bool {
+    fn apply_levels(
+        symbols: &mut [SymbolState],
+        stats: &mut DecoderStats,
+        i: usize,
+        last: u64,
+        bids: &[Level],
+        asks: &[Level],
+    ) -> bool {
         let s = &mut symbols[i];
         let advanced = s.book.sequence != Some(last);
         s.book.apply(bids, asks, last);

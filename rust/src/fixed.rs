@@ -205,8 +205,10 @@ mod tests {
     #[test]
     fn eight_digit_fast_path_agrees_with_the_digit_loop() {
         for s in ["0.00000000", "1.23456789", "2683.80000000", "0.99999999", "7.10000001", "12.3456789", "1.2345678a"] {
-            let slow: Option<u64> = s.split_once('.').and_then(|(_, f)| f.parse().ok()).filter(|_| s.len() - s.find('.').unwrap() == 9);
-            let fast = eight_digits(&s.as_bytes()[s.find('.').unwrap() + 1..][..8.min(s.len() - s.find('.').unwrap() - 1)]);
+            let slow: Option<u64> =
+                s.split_once('.').and_then(|(_, f)| f.parse().ok()).filter(|_| s.len() - s.find('.').unwrap() == 9);
+            let fast =
+                eight_digits(&s.as_bytes()[s.find('.').unwrap() + 1..][..8.min(s.len() - s.find('.').unwrap() - 1)]);
             assert_eq!(fast, slow, "{s}");
         }
         for bad in ["1.2345678/", "1.2345678:", "1.\x002345678"] {

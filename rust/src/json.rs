@@ -181,7 +181,9 @@ impl<'a> Cursor<'a> {
     fn escape(&mut self, field: &str) -> Result<(), Error> {
         match self.b.get(self.i) {
             Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
-            Some(b'u') if self.b.len() >= self.i + 5 && self.b[self.i + 1..self.i + 5].iter().all(u8::is_ascii_hexdigit) => {
+            Some(b'u')
+                if self.b.len() >= self.i + 5 && self.b[self.i + 1..self.i + 5].iter().all(u8::is_ascii_hexdigit) =>
+            {
                 self.i += 5
             }
             _ => return Err(err(field, "invalid escape sequence")),
@@ -205,7 +207,8 @@ impl<'a> Cursor<'a> {
     pub fn fixed(&mut self, field: &'static str) -> Result<i64, Error> {
         self.expect(b'"', field)?;
         let start = self.i;
-        let (value, len) = fixed::parse_prefix(&self.b[start..], field).map_err(|_| self.not_a_decimal(field, start))?;
+        let (value, len) =
+            fixed::parse_prefix(&self.b[start..], field).map_err(|_| self.not_a_decimal(field, start))?;
         if self.b.get(start + len) != Some(&b'"') {
             return Err(self.not_a_decimal(field, start));
         }
@@ -477,7 +480,9 @@ mod tests {
             assert!(skip_all(ok).is_ok(), "{ok}");
             assert!(serde_json::from_str::<serde_json::Value>(ok).is_ok());
         }
-        for bad in ["", "{", r#"{"a"}"#, r#"{"a":}"#, "[1,]", "01", "1.", "-", "1e", r#""\x""#, "tru", "[1 2]", "{,}", "{} {}"] {
+        for bad in
+            ["", "{", r#"{"a"}"#, r#"{"a":}"#, "[1,]", "01", "1.", "-", "1e", r#""\x""#, "tru", "[1 2]", "{,}", "{} {}"]
+        {
             assert!(skip_all(bad).is_err(), "{bad}");
             assert!(serde_json::from_str::<serde_json::Value>(bad).is_err(), "{bad}");
         }

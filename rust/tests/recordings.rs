@@ -51,7 +51,7 @@ fn spot_book_matches_book_ticker() {
 
 #[test]
 fn usdm_book_matches_book_ticker() {
-    check("binance_usdm", "binanceusdm", "ETH/USDT:USDT");
+    check("binanceusdm", "binanceusdm", "ETH/USDT:USDT");
 }
 
 #[test]

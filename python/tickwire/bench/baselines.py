@@ -38,15 +38,15 @@ except ImportError:  # `pip install tickwire[bench]`; tickwire.bench.decode repo
 
 __all__ = [
     "RECORDINGS",
-    "Recording",
-    "load_recording",
     "BotSequenceGap",
+    "CryptofeedReplay",
     "OrjsonBot",
-    "run_orjson_bot",
+    "Recording",
     "cryptofeed_available",
     "cryptofeed_version",
-    "CryptofeedReplay",
+    "load_recording",
     "run_cryptofeed",
+    "run_orjson_bot",
 ]
 
 _DATA = Path(__file__).resolve().parent.parent / "data"
@@ -86,7 +86,9 @@ def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> Re
     try:
         sub, exchange_id, symbol, raw_symbol, market, after = RECORDINGS[name]
     except KeyError:
-        raise ValueError(f"unknown recording {name!r}; expected one of {sorted(RECORDINGS)}") from None
+        raise ValueError(
+            f"unknown recording {name!r}; expected one of {sorted(RECORDINGS)}"
+        ) from None
     d = Path(data_dir or os.environ.get("TICKWIRE_DATA") or _DATA) / sub
     text = gzip.decompress((d / f"{_STEM}.jsonl.gz").read_bytes())
     frames = [line for line in text.splitlines() if line.strip()]
@@ -110,7 +112,7 @@ class BotSequenceGap(Exception):
 class _DictBook:
     """One symbol's L2 book: ``bids``/``asks`` map price (float) -> size (float)."""
 
-    __slots__ = ("bids", "asks", "last_id", "synced", "bridged", "pending")
+    __slots__ = ("asks", "bids", "bridged", "last_id", "pending", "synced")
 
     def __init__(self):
         self.bids = {}
@@ -255,13 +257,29 @@ class OrjsonBot:
         if e is None or e == "bookTicker":  # spot bookTicker carries no "e"
             s = d["s"]
             E = d.get("E")
-            return ("bbo", self._unified.get(s) or self.unified(s), float(d["b"]), float(d["B"]),
-                    float(d["a"]), float(d["A"]), d["u"], None if E is None else E * 1_000_000, recv)
+            return (
+                "bbo",
+                self._unified.get(s) or self.unified(s),
+                float(d["b"]),
+                float(d["B"]),
+                float(d["a"]),
+                float(d["A"]),
+                d["u"],
+                None if E is None else E * 1_000_000,
+                recv,
+            )
         if e == "trade" or e == "aggTrade":
             s = d["s"]
-            return ("trade", self._unified.get(s) or self.unified(s), float(d["p"]), float(d["q"]),
-                    "sell" if d["m"] else "buy", d["t"] if e == "trade" else d["a"],
-                    d["T"] * 1_000_000, recv)
+            return (
+                "trade",
+                self._unified.get(s) or self.unified(s),
+                float(d["p"]),
+                float(d["q"]),
+                "sell" if d["m"] else "buy",
+                d["t"] if e == "trade" else d["a"],
+                d["T"] * 1_000_000,
+                recv,
+            )
         if e == "depthUpdate":
             s = d["s"]
             b = self.books.get(s)
@@ -271,7 +289,13 @@ class OrjsonBot:
                 b.pending.append(d)
                 return None
             if self._delta(b, d):
-                return ("book", self._unified.get(s) or self.unified(s), d["u"], d["E"] * 1_000_000, recv)
+                return (
+                    "book",
+                    self._unified.get(s) or self.unified(s),
+                    d["u"],
+                    d["E"] * 1_000_000,
+                    recv,
+                )
             return None
         return None
 
@@ -303,7 +327,7 @@ def run_orjson_bot(rec: Recording, bot: OrjsonBot | None = None) -> OrjsonBot:
 
 def cryptofeed_available() -> bool:
     try:
-        import cryptofeed.exchanges.binance_futures  # noqa: F401
+        import cryptofeed.exchanges.binance_futures
     except Exception:
         return False
     return True
@@ -338,11 +362,18 @@ def _ensure_cryptofeed_symbols(cls, raw_symbol: str, base: str, quote: str, futu
         mapping, _ = Symbols.get(cls.id)
         if raw_symbol in mapping.values():
             return
-    info = {"symbols": [{
-        "symbol": raw_symbol, "baseAsset": base, "quoteAsset": quote, "status": "TRADING",
-        "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01"}],
-        **({"contractType": "PERPETUAL", "contractStatus": "TRADING"} if futures else {}),
-    }]}
+    info = {
+        "symbols": [
+            {
+                "symbol": raw_symbol,
+                "baseAsset": base,
+                "quoteAsset": quote,
+                "status": "TRADING",
+                "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01"}],
+                **({"contractType": "PERPETUAL", "contractStatus": "TRADING"} if futures else {}),
+            }
+        ]
+    }
     syms, extra = cls._parse_symbol_data(info)
     Symbols.set(cls.id, syms, extra)
 
@@ -367,8 +398,13 @@ class CryptofeedReplay:
     ERROR while replaying so that those warnings cost no I/O.
     """
 
-    def __init__(self, market: str = "spot", raw_symbol: str = "ETHUSDT",
-                 base: str = "ETH", quote: str = "USDT"):
+    def __init__(
+        self,
+        market: str = "spot",
+        raw_symbol: str = "ETHUSDT",
+        base: str = "ETH",
+        quote: str = "USDT",
+    ):
         import asyncio
 
         from cryptofeed.defines import L2_BOOK, TICKER, TRADES
@@ -392,7 +428,9 @@ class CryptofeedReplay:
         return self._snapshot_body
 
     def set_snapshot(self, snapshot: bytes) -> None:
-        self._snapshot_body = snapshot.decode() if isinstance(snapshot, (bytes, bytearray)) else snapshot
+        self._snapshot_body = (
+            snapshot.decode() if isinstance(snapshot, (bytes, bytearray)) else snapshot
+        )
 
     async def _drive(self, frames):
         handler = self.feed.message_handler

@@ -39,7 +39,14 @@ import time
 
 from . import baselines as _bl
 
-__all__ = ["compare", "format_table", "main", "tickwire_available", "TARGET_MSG_PER_S", "TARGET_RATIO_VS_BOT"]
+__all__ = [
+    "TARGET_MSG_PER_S",
+    "TARGET_RATIO_VS_BOT",
+    "compare",
+    "format_table",
+    "main",
+    "tickwire_available",
+]
 
 # issue targets, shown next to the table
 TARGET_MSG_PER_S = 1_500_000
@@ -53,8 +60,8 @@ PATH_CRYPTOFEED = "cryptofeed Binance handler (no socket)"
 def tickwire_available() -> tuple[bool, str]:
     """(True, version) if ``tickwire._core`` imports, else (False, reason)."""
     try:
-        import tickwire._core  # noqa: F401
         import tickwire
+        import tickwire._core
     except Exception as exc:  # ImportError, or a broken build
         return False, f"tickwire._core not importable ({type(exc).__name__}: {exc})"
     return True, getattr(tickwire, "__version__", "?")
@@ -66,7 +73,7 @@ def tickwire_available() -> tuple[bool, str]:
 def _tickwire_runner(rec):
     import tickwire as tw
 
-    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after:]
+    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after :]
     symbol, snapshot, exchange_id = rec.symbol, rec.snapshot, rec.exchange_id
 
     def setup():
@@ -88,7 +95,7 @@ def _tickwire_runner(rec):
 
 
 def _bot_runner(rec):
-    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after:]
+    head, tail = rec.frames[: rec.snapshot_after], rec.frames[rec.snapshot_after :]
     raw_symbol, snapshot, market = rec.raw_symbol, rec.snapshot, rec.market
 
     def setup():
@@ -143,8 +150,13 @@ def _time_one(setup, run):
     return time.perf_counter() - t0, state
 
 
-def compare(recording: str = "spot", rounds: int = 5, data_dir=None,
-            include_cryptofeed: bool = True, warmup: bool = True) -> list[dict]:
+def compare(
+    recording: str = "spot",
+    rounds: int = 5,
+    data_dir=None,
+    include_cryptofeed: bool = True,
+    warmup: bool = True,
+) -> list[dict]:
     """Measure every available path on one recording; return one dict per path.
 
     Keys: ``recording``, ``path``, ``frames``, ``rounds``, ``seconds``
@@ -163,20 +175,30 @@ def compare(recording: str = "spot", rounds: int = 5, data_dir=None,
 
     paths = []  # (name, runner-or-None, note)
     ok, info = tickwire_available()
-    paths.append((PATH_TICKWIRE, _tickwire_runner(rec) if ok else None,
-                  f"tickwire {info}" if ok else info))
+    paths.append(
+        (PATH_TICKWIRE, _tickwire_runner(rec) if ok else None, f"tickwire {info}" if ok else info)
+    )
     if _bl.orjson is None:
-        paths.append((PATH_BOT, None, "skipped: orjson not installed (pip install 'tickwire[bench]')"))
+        paths.append(
+            (PATH_BOT, None, "skipped: orjson not installed (pip install 'tickwire[bench]')")
+        )
     else:
         paths.append((PATH_BOT, _bot_runner(rec), f"orjson {_bl.orjson.__version__}"))
     if not include_cryptofeed:
         paths.append((PATH_CRYPTOFEED, None, "skipped (include_cryptofeed=False)"))
     elif _bl.cryptofeed_available():
-        paths.append((PATH_CRYPTOFEED, _cryptofeed_runner(rec),
-                      f"cryptofeed {_bl.cryptofeed_version()}; Decimal book; "
-                      "@trade frames are parsed then dropped by its handler (it expects aggTrade)"))
+        paths.append(
+            (
+                PATH_CRYPTOFEED,
+                _cryptofeed_runner(rec),
+                f"cryptofeed {_bl.cryptofeed_version()}; Decimal book; "
+                "@trade frames are parsed then dropped by its handler (it expects aggTrade)",
+            )
+        )
     else:
-        paths.append((PATH_CRYPTOFEED, None, "skipped: cryptofeed not installed (pip install cryptofeed)"))
+        paths.append(
+            (PATH_CRYPTOFEED, None, "skipped: cryptofeed not installed (pip install cryptofeed)")
+        )
 
     live = [(name, r) for name, r, _ in paths if r is not None]
     times = {name: [] for name, _ in live}
@@ -199,13 +221,24 @@ def compare(recording: str = "spot", rounds: int = 5, data_dir=None,
 
     rows = []
     for name, runner, note in paths:
-        row = {"recording": recording, "path": name, "frames": n, "rounds": rounds,
-               "seconds": None, "msg_per_s": None, "best_msg_per_s": None,
-               "tickwire_ratio": None, "top_ok": None, "top": None, "note": note}
+        row = {
+            "recording": recording,
+            "path": name,
+            "frames": n,
+            "rounds": rounds,
+            "seconds": None,
+            "msg_per_s": None,
+            "best_msg_per_s": None,
+            "tickwire_ratio": None,
+            "top_ok": None,
+            "top": None,
+            "note": note,
+        }
         if runner is not None:
             med = statistics.median(times[name])
-            row.update(seconds=med, msg_per_s=n / med, best_msg_per_s=n / min(times[name]),
-                       top=tops[name])
+            row.update(
+                seconds=med, msg_per_s=n / med, best_msg_per_s=n / min(times[name]), top=tops[name]
+            )
             if name == PATH_BOT:
                 row["top_ok"] = None  # the reference itself
             elif ref is None:
@@ -231,8 +264,10 @@ def _fmt_rate(x):
 
 def format_table(rows: list[dict]) -> str:
     """Markdown table of ``compare()`` rows (one or more recordings)."""
-    out = ["| recording | path | msg/s (median) | msg/s (best) | tickwire ÷ path | book check |",
-           "|---|---|---:|---:|---:|---|"]
+    out = [
+        "| recording | path | msg/s (median) | msg/s (best) | tickwire ÷ path | book check |",
+        "|---|---|---:|---:|---:|---|",
+    ]
     notes = []
     for r in rows:
         if r["path"] == PATH_TICKWIRE:
@@ -243,8 +278,10 @@ def format_table(rows: list[dict]) -> str:
             check = "reference"
         else:
             check = {True: "ok", False: "MISMATCH", None: "-"}[r["top_ok"]]
-        out.append(f"| {r['recording']} | {r['path']} | {_fmt_rate(r['msg_per_s'])} | "
-                   f"{_fmt_rate(r['best_msg_per_s'])} | {ratio} | {check} |")
+        out.append(
+            f"| {r['recording']} | {r['path']} | {_fmt_rate(r['msg_per_s'])} | "
+            f"{_fmt_rate(r['best_msg_per_s'])} | {ratio} | {check} |"
+        )
         if r["note"] and (r["path"], r["note"]) not in notes:
             notes.append((r["path"], r["note"]))
     out.append("")
@@ -252,15 +289,19 @@ def format_table(rows: list[dict]) -> str:
         out.append(f"- {path}: {note}")
     if rows:
         r0 = rows[0]
-        out.append(f"- {r0['frames']:,} frames ({r0['recording']}), {r0['rounds']} interleaved rounds per path, "
-                   f"Python {platform.python_version()}, {os.cpu_count()} CPUs; ratios from this run only.")
+        out.append(
+            f"- {r0['frames']:,} frames ({r0['recording']}), {r0['rounds']} interleaved rounds per path, "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs; ratios from this run only."
+        )
         tw_row = next((r for r in rows if r["path"] == PATH_TICKWIRE and r["msg_per_s"]), None)
         bot_row = next((r for r in rows if r["path"] == PATH_BOT and r["tickwire_ratio"]), None)
-        target = (f"targets: tickwire ≥ {TARGET_MSG_PER_S:,} msg/s and ≥ {TARGET_RATIO_VS_BOT:g}× the orjson bot")
+        target = f"targets: tickwire ≥ {TARGET_MSG_PER_S:,} msg/s and ≥ {TARGET_RATIO_VS_BOT:g}× the orjson bot"
         if tw_row is not None and bot_row is not None:
             met_rate = tw_row["msg_per_s"] >= TARGET_MSG_PER_S
             met_ratio = bot_row["tickwire_ratio"] >= TARGET_RATIO_VS_BOT
-            target += (f" -> {'met' if met_rate else 'NOT met'} / {'met' if met_ratio else 'NOT met'}")
+            target += (
+                f" -> {'met' if met_rate else 'NOT met'} / {'met' if met_ratio else 'NOT met'}"
+            )
         out.append(f"- {target}.")
     return "\n".join(out)
 
@@ -269,15 +310,20 @@ def main(argv=None) -> int:
     """CLI entry: print the comparison table(s); exit 1 on a book mismatch."""
     p = argparse.ArgumentParser(prog="tickwire bench", description=__doc__.split("\n\n")[0])
     p.add_argument("recording", nargs="?", default="all", choices=["spot", "usdm", "all"])
-    p.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds per path (default 5)")
+    p.add_argument(
+        "--rounds", type=int, default=5, help="interleaved timed rounds per path (default 5)"
+    )
     p.add_argument("--no-cryptofeed", action="store_true", help="skip the cryptofeed baseline")
-    p.add_argument("--data", default=None, help="recordings directory (default: the packaged tickwire/data)")
+    p.add_argument(
+        "--data", default=None, help="recordings directory (default: the packaged tickwire/data)"
+    )
     a = p.parse_args(argv)
     names = ["spot", "usdm"] if a.recording == "all" else [a.recording]
     bad = False
     for name in names:
-        rows = compare(name, rounds=a.rounds, data_dir=a.data,
-                       include_cryptofeed=not a.no_cryptofeed)
+        rows = compare(
+            name, rounds=a.rounds, data_dir=a.data, include_cryptofeed=not a.no_cryptofeed
+        )
         print(format_table(rows))
         print()
         bad |= any(r["top_ok"] is False for r in rows)

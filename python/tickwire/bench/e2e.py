@@ -50,8 +50,14 @@ def _serve(market: str, speed, hold: int | None, conn) -> None:
         # inside a client's measured window (depending on when its snapshot request arrived)
         # halved or did not halve its measured rate. Every client subscribes before the replay
         # starts and buffers from the first delta, so the recorded snapshot always bridges.
-        async with Simulator(market, speed=speed, ping_interval=0, rate_limit=0, routing=False,
-                             snapshot_mode="recorded") as sim:
+        async with Simulator(
+            market,
+            speed=speed,
+            ping_interval=0,
+            rate_limit=0,
+            routing=False,
+            snapshot_mode="recorded",
+        ) as sim:
             sim.warm()
             if hold is not None:
                 sim.hold_at(hold)
@@ -85,14 +91,16 @@ class ServerProcess:
     replay for the next client; with ``hold`` each replay stops after that many lines until
     ``release()``."""
 
-    def __init__(self, market: str = "binance", speed: float | str = "max",
-                 hold: int | None = None) -> None:
+    def __init__(
+        self, market: str = "binance", speed: float | str = "max", hold: int | None = None
+    ) -> None:
         self.hold = hold
         self._parent, child = mp.Pipe()
-        self._proc = mp.get_context("spawn").Process(target=_serve, args=(market, speed, hold, child),
-                                                     daemon=True)
+        self._proc = mp.get_context("spawn").Process(
+            target=_serve, args=(market, speed, hold, child), daemon=True
+        )
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         self._proc.start()
         if not self._parent.poll(60):
             raise RuntimeError("the simulator process did not start within 60 s")
@@ -157,7 +165,7 @@ class _Window:
 
 
 async def _floor(srv: ServerProcess) -> Run:
-    """picows client that only counts text frames."""
+    """Picows client that only counts text frames."""
     import picows
 
     w = _Window(srv)
@@ -177,7 +185,7 @@ async def _floor(srv: ServerProcess) -> Run:
 
 
 async def _orjson_bot(srv: ServerProcess) -> Run:
-    """picows + orjson + dict book; REST snapshot via aiohttp, applied during the warm-up."""
+    """Picows + orjson + dict book; REST snapshot via aiohttp, applied during the warm-up."""
     import aiohttp
     import picows
 
@@ -268,8 +276,15 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
             samples[k] = now_ns() - ev.receive_ts
             k += 1
 
-    feed = tw.Feed("binance", ["ETH/USDT"], ["book", "trades", "bbo"], base_url=srv.rest_url,
-                   on_book=on_book, on_trade=on_message, on_bbo=on_message)
+    feed = tw.Feed(
+        "binance",
+        ["ETH/USDT"],
+        ["book", "trades", "bbo"],
+        base_url=srv.rest_url,
+        on_book=on_book,
+        on_trade=on_message,
+        on_bbo=on_message,
+    )
     async with feed:  # returns once the book is in sync
         live = True
         if srv.hold:
@@ -279,8 +294,9 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
         run = await asyncio.wait_for(done, 120)
         stats = feed.stats()
         if stats["decoder_frames"] - stats["decoder_control_frames"] != srv.frames:
-            raise RuntimeError(f"the feed decoded {stats['decoder_frames']} frames, "
-                               f"the recording has {srv.frames}")
+            raise RuntimeError(
+                f"the feed decoded {stats['decoder_frames']} frames, the recording has {srv.frames}"
+            )
     if latencies is not None:
         latencies.extend(samples[:k])
     return run
@@ -331,19 +347,28 @@ def format_report(runs: dict[str, list[Run]], lat: list[int], rounds: int) -> st
     with the targets."""
     med = {name: statistics.median(r.msg_per_s for r in rs) for name, rs in runs.items()}
     floor = med["floor"]
-    lines = ["| client | msg/s (median) | msg/s (best) | share of floor | tickwire ÷ client |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| client | msg/s (median) | msg/s (best) | share of floor | tickwire ÷ client |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, rs in runs.items():
-        lines.append(f"| {name} | {med[name]:,.0f} | {max(r.msg_per_s for r in rs):,.0f} | "
-                     f"{med[name] / floor:.0%} | {med['tickwire'] / med[name]:.2f}× |")
-    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000  # noqa: E731
-    lines += ["", f"receive -> callback latency at ~{PACED_MSG_PER_S:,} msg/s over {len(lat):,} events after the initial sync: "
-                  f"p50 {p(0.5):.1f} µs, p99 {p(0.99):.1f} µs, p99.9 {p(0.999):.1f} µs, max {lat[-1] / 1000:.1f} µs"]
+        lines.append(
+            f"| {name} | {med[name]:,.0f} | {max(r.msg_per_s for r in rs):,.0f} | "
+            f"{med[name] / floor:.0%} | {med['tickwire'] / med[name]:.2f}× |"
+        )
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000
+    lines += [
+        "",
+        f"receive -> callback latency at ~{PACED_MSG_PER_S:,} msg/s over {len(lat):,} events after the initial sync: "
+        f"p50 {p(0.5):.1f} µs, p99 {p(0.99):.1f} µs, p99.9 {p(0.999):.1f} µs, max {lat[-1] / 1000:.1f} µs",
+    ]
     tw_rate = med["tickwire"]
-    lines.append(f"targets: ≥ {TARGET_MSG_PER_S:,} msg/s ({'met' if tw_rate >= TARGET_MSG_PER_S else 'NOT met'}), "
-                 f"≥ {TARGET_FLOOR_SHARE:.0%} of the floor ({'met' if tw_rate >= TARGET_FLOOR_SHARE * floor else 'NOT met'}), "
-                 f"p99 ≤ {TARGET_P99_US:g} µs ({'met' if p(0.99) <= TARGET_P99_US else 'NOT met'}); "
-                 f"{rounds} interleaved rounds, simulator in a separate process, one run.")
+    lines.append(
+        f"targets: ≥ {TARGET_MSG_PER_S:,} msg/s ({'met' if tw_rate >= TARGET_MSG_PER_S else 'NOT met'}), "
+        f"≥ {TARGET_FLOOR_SHARE:.0%} of the floor ({'met' if tw_rate >= TARGET_FLOOR_SHARE * floor else 'NOT met'}), "
+        f"p99 ≤ {TARGET_P99_US:g} µs ({'met' if p(0.99) <= TARGET_P99_US else 'NOT met'}); "
+        f"{rounds} interleaved rounds, simulator in a separate process, one run."
+    )
     return "\n".join(lines)
 
 

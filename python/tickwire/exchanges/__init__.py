@@ -11,8 +11,9 @@ line to ``_REGISTRY`` below.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import aiohttp
@@ -21,8 +22,8 @@ __all__ = [
     "Adapter",
     "Limits",
     "Subscription",
-    "get_adapter",
     "exchange_ids",
+    "get_adapter",
     "swap_scheme",
 ]
 
@@ -67,7 +68,7 @@ def swap_scheme(url: str, to_ws: bool) -> str:
     for http, ws in pairs:
         src, dst = (http, ws) if to_ws else (ws, http)
         if url.startswith(src):
-            return dst + url[len(src):]
+            return dst + url[len(src) :]
     return url
 
 
@@ -94,8 +95,12 @@ class Adapter:
     ws_base: str = ""
     rest_base: str = ""
 
-    def __init__(self, base_url: str | None = None, urls: dict[str, str] | None = None,
-                 options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        urls: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         """``base_url``: one base for both WebSocket and REST (e.g. a simulator
         ``"http://127.0.0.1:8765"``; the scheme is swapped to ``ws://`` for WebSockets).
         ``urls``: finer override, keys ``"ws"`` and/or ``"rest"`` (bases, not full paths).
@@ -108,7 +113,9 @@ class Adapter:
         if urls:
             unknown = set(urls) - {"ws", "rest"}
             if unknown:
-                raise ValueError(f"unknown urls key(s) {sorted(unknown)}; expected 'ws' and/or 'rest'")
+                raise ValueError(
+                    f"unknown urls key(s) {sorted(unknown)}; expected 'ws' and/or 'rest'"
+                )
             ws = urls.get("ws", ws).rstrip("/")
             rest = urls.get("rest", rest).rstrip("/")
         self.ws_base_url = ws
@@ -132,8 +139,9 @@ class Adapter:
         """All streams for ``symbols`` x ``channels``. Raises ``ValueError`` on a bad symbol/channel."""
         raise NotImplementedError
 
-    async def unavailable_symbols(self, http: "aiohttp.ClientSession",
-                                  symbols: Sequence[str]) -> dict[str, str]:
+    async def unavailable_symbols(
+        self, http: aiohttp.ClientSession, symbols: Sequence[str]
+    ) -> dict[str, str]:
         """Ask the exchange's own symbol list which of ``symbols`` (unified, already accepted by
         :meth:`market_id`) it does not list or does not trade now.
 
@@ -163,8 +171,9 @@ class Adapter:
         """(URL, query params) of the REST depth snapshot for ``symbol``."""
         raise NotImplementedError
 
-    def trades_request(self, symbol: str, from_id: int, limit: int
-                       ) -> tuple[str, dict[str, str]] | None:
+    def trades_request(
+        self, symbol: str, from_id: int, limit: int
+    ) -> tuple[str, dict[str, str]] | None:
         """(URL, query params) of a public REST request for up to ``limit`` past trades of
         ``symbol`` from id ``from_id`` on, numbered as the trade stream numbers them; None when
         the exchange has no such request without an API key (missed trades are then only
@@ -208,7 +217,5 @@ def get_adapter(exchange: str, **kwargs: Any) -> Adapter:
     """
     reg = _registry()
     if not isinstance(exchange, str) or exchange not in reg:
-        raise ValueError(
-            f"unknown exchange {exchange!r}; supported: {', '.join(sorted(reg))}"
-        )
+        raise ValueError(f"unknown exchange {exchange!r}; supported: {', '.join(sorted(reg))}")
     return reg[exchange](**kwargs)

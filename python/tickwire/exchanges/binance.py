@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable, Hashable, Sequence
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from . import Adapter, Limits, Subscription
@@ -42,8 +43,24 @@ __all__ = ["BinanceSpot", "BinanceUsdm"]
 
 _ASSET = re.compile(r"^[A-Z0-9]{1,20}$")
 _IDS_PER_INFO_REQUEST = 100  # market ids per spot exchangeInfo?symbols= request
-_KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
-                    "1d", "3d", "1w", "1M")
+_KLINE_INTERVALS = (
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
+    "1M",
+)
 
 
 class _Binance(Adapter):
@@ -69,24 +86,36 @@ class _Binance(Adapter):
     _info_path = ""
     _spot = True
 
-    def __init__(self, base_url: str | None = None, urls: dict[str, str] | None = None,
-                 options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        urls: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
         unknown = set(self.options) - self._option_keys
         if unknown:
-            raise ValueError(f"unknown {self.exchange_id} option(s) {sorted(unknown)}; "
-                             f"known: {sorted(self._option_keys)}")
+            raise ValueError(
+                f"unknown {self.exchange_id} option(s) {sorted(unknown)}; "
+                f"known: {sorted(self._option_keys)}"
+            )
         self.book_stream = self.options.get("book_stream", self._book_streams[0])
         if self.book_stream not in self._book_streams:
-            raise ValueError(f"book_stream {self.book_stream!r} not valid for {self.exchange_id}; "
-                             f"choose one of {list(self._book_streams)}")
+            raise ValueError(
+                f"book_stream {self.book_stream!r} not valid for {self.exchange_id}; "
+                f"choose one of {list(self._book_streams)}"
+            )
         self.trades_stream = self.options.get("trades_stream", "trade")
         if self.trades_stream not in ("trade", "aggTrade"):
-            raise ValueError(f"trades_stream {self.trades_stream!r} invalid; use 'trade' or 'aggTrade'")
+            raise ValueError(
+                f"trades_stream {self.trades_stream!r} invalid; use 'trade' or 'aggTrade'"
+            )
         self.candle_interval = self.options.get("candle_interval", "1m")
         if self.candle_interval not in _KLINE_INTERVALS:
-            raise ValueError(f"candle_interval {self.candle_interval!r} invalid; "
-                             f"Binance intervals: {', '.join(_KLINE_INTERVALS)}")
+            raise ValueError(
+                f"candle_interval {self.candle_interval!r} invalid; "
+                f"Binance intervals: {', '.join(_KLINE_INTERVALS)}"
+            )
         self.snapshot_limit = int(self.options.get("snapshot_limit", 1000))
 
     # --- symbols ------------------------------------------------------------------------------
@@ -103,32 +132,43 @@ class _Binance(Adapter):
         if not sep or not _ASSET.match(base) or not _ASSET.match(quote):
             upper = symbol.upper()
             if upper != symbol and ("/" in upper):
-                raise ValueError(f"unknown symbol {symbol!r} for {self.exchange_id}: "
-                                 f"symbols are upper case, did you mean {upper!r}?")
-            raise ValueError(f"unknown symbol {symbol!r} for {self.exchange_id}: "
-                             f"use the unified form like {hint}")
+                raise ValueError(
+                    f"unknown symbol {symbol!r} for {self.exchange_id}: "
+                    f"symbols are upper case, did you mean {upper!r}?"
+                )
+            raise ValueError(
+                f"unknown symbol {symbol!r} for {self.exchange_id}: "
+                f"use the unified form like {hint}"
+            )
         if self._spot:
             if colon:
-                raise ValueError(f"symbol {symbol!r} is a derivatives symbol; Binance USD-M "
-                                 f"perpetuals use exchange 'binanceusdm', spot symbols look like "
-                                 f"'{base}/{quote}'")
+                raise ValueError(
+                    f"symbol {symbol!r} is a derivatives symbol; Binance USD-M "
+                    f"perpetuals use exchange 'binanceusdm', spot symbols look like "
+                    f"'{base}/{quote}'"
+                )
         else:
             if not colon:
-                raise ValueError(f"symbol {symbol!r} is a spot symbol; for exchange 'binanceusdm' "
-                                 f"write the perpetual as '{base}/{quote}:{quote}' "
-                                 f"(or use exchange 'binance' for spot)")
+                raise ValueError(
+                    f"symbol {symbol!r} is a spot symbol; for exchange 'binanceusdm' "
+                    f"write the perpetual as '{base}/{quote}:{quote}' "
+                    f"(or use exchange 'binance' for spot)"
+                )
             if settle != quote:
-                raise ValueError(f"unknown symbol {symbol!r} for binanceusdm: only linear "
-                                 f"perpetuals settled in the quote asset are supported "
-                                 f"(like '{base}/{quote}:{quote}')")
+                raise ValueError(
+                    f"unknown symbol {symbol!r} for binanceusdm: only linear "
+                    f"perpetuals settled in the quote asset are supported "
+                    f"(like '{base}/{quote}:{quote}')"
+                )
         return base + quote
 
     def _unified(self, base: str, quote: str) -> str:
         return f"{base}/{quote}" if self._spot else f"{base}/{quote}:{quote}"
 
     # --- symbol list ----------------------------------------------------------------------------
-    async def unavailable_symbols(self, http: "aiohttp.ClientSession",
-                                  symbols: Sequence[str]) -> dict[str, str]:
+    async def unavailable_symbols(
+        self, http: aiohttp.ClientSession, symbols: Sequence[str]
+    ) -> dict[str, str]:
         """``{unified symbol: reason}`` for each of ``symbols`` whose market id the exchangeInfo
         endpoint does not list, lists with other base/quote assets (``"ETHU/SDT"`` -> ``ETHUSDT``
         is ``ETH/USDT``), or lists with a ``status`` other than ``TRADING`` (spot ``HALT``,
@@ -145,13 +185,16 @@ class _Binance(Adapter):
             assets = (info or {}).get("baseAsset"), (info or {}).get("quoteAsset")
             if info is None:
                 out[sym] = f"{mid} is not listed in {self._info_path}"
-            elif all(isinstance(a, str) for a in assets) and assets != (base, rest.partition(":")[0]):
+            elif all(isinstance(a, str) for a in assets) and assets != (
+                base,
+                rest.partition(":")[0],
+            ):
                 out[sym] = f"{mid} is {self._unified(*assets)!r}"
             elif info.get("status") != "TRADING":
                 out[sym] = f"{mid} is listed with status {info.get('status')!r}, not 'TRADING'"
         return out
 
-    async def _listed(self, http: "aiohttp.ClientSession", ids: list[str]) -> dict[str, dict]:
+    async def _listed(self, http: aiohttp.ClientSession, ids: list[str]) -> dict[str, dict]:
         """Market id -> exchangeInfo entry for the listed ones among ``ids`` (spot).
 
         One ``symbols=[...]`` request when all are known. Spot answers the whole request with
@@ -163,11 +206,15 @@ class _Binance(Adapter):
             return {}
         if len(ids) > _IDS_PER_INFO_REQUEST:  # keeps the query string short (~2 KB)
             n = _IDS_PER_INFO_REQUEST
-            parts = await asyncio.gather(*(self._listed(http, ids[i:i + n])
-                                           for i in range(0, len(ids), n)))
+            parts = await asyncio.gather(
+                *(self._listed(http, ids[i : i + n]) for i in range(0, len(ids), n))
+            )
             return {mid: e for part in parts for mid, e in part.items()}
-        params = ({"symbol": ids[0]} if len(ids) == 1
-                  else {"symbols": json.dumps(ids, separators=(",", ":"))})
+        params = (
+            {"symbol": ids[0]}
+            if len(ids) == 1
+            else {"symbols": json.dumps(ids, separators=(",", ":"))}
+        )
         try:
             return await self._exchange_info(http, params)
         except ExchangeError as exc:
@@ -176,12 +223,14 @@ class _Binance(Adapter):
         if len(ids) == 1:
             return {}
         half = len(ids) // 2
-        low, high = await asyncio.gather(self._listed(http, ids[:half]),
-                                         self._listed(http, ids[half:]))
+        low, high = await asyncio.gather(
+            self._listed(http, ids[:half]), self._listed(http, ids[half:])
+        )
         return {**low, **high}
 
-    async def _exchange_info(self, http: "aiohttp.ClientSession",
-                             params: dict[str, str]) -> dict[str, dict]:
+    async def _exchange_info(
+        self, http: aiohttp.ClientSession, params: dict[str, str]
+    ) -> dict[str, dict]:
         """``GET <rest><exchangeInfo>`` -> market id -> its ``symbols`` entry.
 
         Raises ``ExchangeError`` with Binance's ``code``/``msg`` on a non-200 reply, or without a
@@ -225,7 +274,9 @@ class _Binance(Adapter):
         for sym in symbols:
             mid = self.market_id(sym).lower()
             for ch in channels:
-                subs.append(Subscription(sym, ch, self._route(ch), f"{mid}@{self._stream_suffix(ch)}"))
+                subs.append(
+                    Subscription(sym, ch, self._route(ch), f"{mid}@{self._stream_suffix(ch)}")
+                )
         return subs
 
     def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
@@ -239,20 +290,28 @@ class _Binance(Adapter):
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:
         """``GET <rest>/api/v3/depth`` (spot) or ``/fapi/v1/depth`` (USD-M) with
         ``symbol=<MARKETID>&limit=<snapshot_limit>``."""
-        return (self.rest_base_url + self._depth_path,
-                {"symbol": self.market_id(symbol), "limit": str(self.snapshot_limit)})
+        return (
+            self.rest_base_url + self._depth_path,
+            {"symbol": self.market_id(symbol), "limit": str(self.snapshot_limit)},
+        )
 
-    def trades_request(self, symbol: str, from_id: int, limit: int
-                       ) -> tuple[str, dict[str, str]] | None:
+    def trades_request(
+        self, symbol: str, from_id: int, limit: int
+    ) -> tuple[str, dict[str, str]] | None:
         """``GET <rest>/api/v3/historicalTrades`` for ``trade`` streams (spot only: USD-M's
         ``/fapi/v1/historicalTrades`` wants an API key) or ``/aggTrades`` for ``aggTrade``
         streams (both markets), with ``symbol``, ``fromId`` and ``limit`` (at most 1000)."""
         if self.trades_stream == "trade" and not self._spot:
             return None
         path = "/historicalTrades" if self.trades_stream == "trade" else "/aggTrades"
-        return (self.rest_base_url + self._rest_prefix + path,
-                {"symbol": self.market_id(symbol), "fromId": str(from_id),
-                 "limit": str(min(limit, self.past_trades_max))})
+        return (
+            self.rest_base_url + self._rest_prefix + path,
+            {
+                "symbol": self.market_id(symbol),
+                "fromId": str(from_id),
+                "limit": str(min(limit, self.past_trades_max)),
+            },
+        )
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Binance ids grow strictly per stream: depth final id ``u``, trade id ``t`` (or aggregate
@@ -268,8 +327,9 @@ class _Binance(Adapter):
 
 
 def _request(method: str, request_id: int, streams: Sequence[str]) -> bytes:
-    return json.dumps({"method": method, "params": list(streams), "id": request_id},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"method": method, "params": list(streams), "id": request_id}, separators=(",", ":")
+    ).encode()
 
 
 class BinanceSpot(_Binance):
@@ -283,8 +343,14 @@ class BinanceSpot(_Binance):
     _depth_path = "/api/v3/depth"
     _info_path = "/api/v3/exchangeInfo"
     _book_streams = ("depth@100ms", "depth")
-    limits = Limits(streams_per_connection=1024, streams_per_message=200, control_msgs_per_s=5,
-                    lifetime_s=24 * 3600, server_ping_interval_s=20, stale_after_s=45)
+    limits = Limits(
+        streams_per_connection=1024,
+        streams_per_message=200,
+        control_msgs_per_s=5,
+        lifetime_s=24 * 3600,
+        server_ping_interval_s=20,
+        stale_after_s=45,
+    )
 
     def ws_url(self, route: str) -> str:
         """Combined-stream endpoint ``<ws>/stream`` (subscriptions are sent as JSON)."""
@@ -306,13 +372,19 @@ class BinanceUsdm(_Binance):
     _info_path = "/fapi/v1/exchangeInfo"
     _book_streams = ("depth@0ms", "depth@100ms", "depth@500ms", "depth")
     _spot = False
-    limits = Limits(streams_per_connection=200, streams_per_message=200, control_msgs_per_s=10,
-                    lifetime_s=24 * 3600, server_ping_interval_s=180, stale_after_s=60)
+    limits = Limits(
+        streams_per_connection=200,
+        streams_per_message=200,
+        control_msgs_per_s=10,
+        lifetime_s=24 * 3600,
+        server_ping_interval_s=180,
+        stale_after_s=60,
+    )
 
     def _route(self, channel: str) -> str:
         return "public" if channel in ("book", "bbo") else "market"
 
-    async def _listed(self, http: "aiohttp.ClientSession", ids: list[str]) -> dict[str, dict]:
+    async def _listed(self, http: aiohttp.ClientSession, ids: list[str]) -> dict[str, dict]:
         """USD-M exchangeInfo takes no symbol filter: one request for the whole list."""
         return await self._exchange_info(http, {}) if ids else {}
 

@@ -47,19 +47,19 @@ from .server import Simulator, packaged_recording
 from .threaded import ThreadedSimulator
 
 __all__ = [
-    "Simulator",
-    "ThreadedSimulator",
-    "Recording",
-    "Snapshot",
-    "packaged_recording",
     "MARKETS",
-    "MarketSpec",
     "CloseAfter",
     "Drop",
     "Garbage",
     "Lifetime",
+    "MarketSpec",
+    "Recording",
     "ServerShutdown",
+    "Simulator",
     "SlowSnapshot",
+    "Snapshot",
     "Stall",
+    "ThreadedSimulator",
+    "packaged_recording",
     "parse_fault",
 ]

@@ -139,8 +139,10 @@ def main(argv: list[str] | None = None) -> None:
         parent.recv()
     parent.send("stop")
     proc.join(5)
-    print(f"median {statistics.median(rates):,.0f} msg/s, best {max(rates):,.0f} msg/s "
-          f"({args.market}, {args.reader} reader, {total} msgs per run)")
+    print(
+        f"median {statistics.median(rates):,.0f} msg/s, best {max(rates):,.0f} msg/s "
+        f"({args.market}, {args.reader} reader, {total} msgs per run)"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ class SnapshotSource:
 
     def reset(self) -> None:
         """Forget derived state (used when the replay is rewound)."""
-        self._bids = {p: q for p, q in self._parsed["bids"]}
-        self._asks = {p: q for p, q in self._parsed["asks"]}
+        self._bids = dict(self._parsed["bids"])
+        self._asks = dict(self._parsed["asks"])
         self._cursor = 0  # index into diff_lines of the next diff to consider
         self._last: dict | None = None  # last applied diff
 

@@ -40,7 +40,7 @@ class Connection:
 
     def __init__(
         self,
-        sim: "Simulator",
+        sim: Simulator,
         ws: web.WebSocketResponse,
         request: web.Request,
         route: str,
@@ -180,9 +180,7 @@ class Connection:
         elif isinstance(fault, Lifetime):
             left = fault.seconds - (self._loop.time() - self._t_connect)
             self._timers.append(
-                self._loop.call_later(
-                    max(0.0, left), self.close_soon, fault.code, fault.reason
-                )
+                self._loop.call_later(max(0.0, left), self.close_soon, fault.code, fault.reason)
             )
         else:
             raise TypeError(f"not a per-connection fault: {fault!r}")
@@ -317,7 +315,12 @@ class Connection:
                     self._write_ctrl(ws_frame(bytes(msg.data), 0xA))
                 elif msg.type == WSMsgType.PONG:
                     self._on_pong(bytes(msg.data))
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                elif msg.type in (
+                    WSMsgType.CLOSE,
+                    WSMsgType.CLOSING,
+                    WSMsgType.CLOSED,
+                    WSMsgType.ERROR,
+                ):
                     break
         finally:
             self.closed = True

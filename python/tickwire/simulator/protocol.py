@@ -83,7 +83,11 @@ class ControlHandler:
         req_id = req.get("id", ...)
         if req_id is ... or not (
             req_id is None
-            or (isinstance(req_id, int) and not isinstance(req_id, bool) and -(2**63) <= req_id < 2**63)
+            or (
+                isinstance(req_id, int)
+                and not isinstance(req_id, bool)
+                and -(2**63) <= req_id < 2**63
+            )
             or (isinstance(req_id, str) and _ID_STR_RE.match(req_id))
         ):
             return self.error(2, "Invalid request: request ID must be an unsigned integer")
@@ -91,7 +95,9 @@ class ControlHandler:
         if method not in METHODS:
             expected = ", ".join(f"`{m}`" for m in METHODS)
             return self.error(
-                2, f"Invalid request: unknown variant `{method}`, expected one of {expected}", req_id
+                2,
+                f"Invalid request: unknown variant `{method}`, expected one of {expected}",
+                req_id,
             )
         params = req.get("params", [])
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):

@@ -17,10 +17,10 @@ import heapq
 import json
 import re
 import struct
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -104,14 +104,11 @@ class View:
     slice of ``blob`` found by bisection: no per-message Python work on the fast path.
     """
 
-    __slots__ = ("lines", "streams", "offsets", "blob", "mv")
+    __slots__ = ("blob", "lines", "mv", "offsets", "streams")
 
     def __init__(self, parts: Sequence[StreamData], combined: bool):
         merged = heapq.merge(
-            *[
-                zip(sd.lines, [sd.name] * len(sd.lines), sd.frames(combined))
-                for sd in parts
-            ]
+            *[zip(sd.lines, [sd.name] * len(sd.lines), sd.frames(combined)) for sd in parts]
         )
         lines: list[int] = []
         streams: list[str] = []
@@ -175,7 +172,7 @@ class Recording:
         path: str | Path,
         ts_path: str | Path | None = None,
         snapshots: Mapping[str, tuple[str | Path | bytes, int]] | None = None,
-    ) -> "Recording":
+    ) -> Recording:
         """Load a JSONL(.gz) recording.
 
         ``ts_path`` defaults to the same name with ``.ts`` (or ``.ts.gz``) if it exists.
@@ -201,7 +198,7 @@ class Recording:
         return cls(lines, ts, snaps)
 
     @classmethod
-    def packaged(cls, market: str) -> "Recording":
+    def packaged(cls, market: str) -> Recording:
         """The ETHUSDT 2024-08-08 recording shipped for ``market`` ("binance" or "binanceusdm").
 
         Snapshot positions are from ``tickwire/data/SOURCES.md``: spot after line 5,

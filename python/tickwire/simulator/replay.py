@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-from typing import Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from .recording import Recording
 

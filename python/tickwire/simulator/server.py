@@ -18,8 +18,8 @@ import json
 import math
 import re
 import time
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Iterable, Mapping
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -161,7 +161,7 @@ class Simulator:
         self._conn_event: asyncio.Event | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> "Simulator":
+    async def start(self) -> Simulator:
         """Bind and serve. Sets :attr:`port` to the bound port."""
         futures = self.spec.name == "binanceusdm"
         stops = [s.after_line for s in self.recording.snapshots.values()]
@@ -195,7 +195,7 @@ class Simulator:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "Simulator":
+    async def __aenter__(self) -> Simulator:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
@@ -241,7 +241,9 @@ class Simulator:
     def symbols(self) -> list[str]:
         """Market ids (``ETHUSDT``) the recording holds streams (aliases included) or snapshots
         for: what exchangeInfo lists."""
-        ids = {n.split("@", 1)[0].upper() for n in self.recording.streams if "@" in n and n[0] != "!"}
+        ids = {
+            n.split("@", 1)[0].upper() for n in self.recording.streams if "@" in n and n[0] != "!"
+        }
         return sorted(ids | set(self.recording.snapshots))
 
     def warm(self, streams: Iterable[str] | None = None, combined: bool = True) -> None:
@@ -407,7 +409,9 @@ class Simulator:
         try:
             if not all(valid_stream_name(s) for s in streams):
                 # Binance answers a malformed URL stream list by closing with 1008.
-                await ws.close(code=1008, message=b'{"code":-1,"msg":"Illegal format ws or stream"}')
+                await ws.close(
+                    code=1008, message=b'{"code":-1,"msg":"Illegal format ws or stream"}'
+                )
                 return ws
             if self.lifetime:
                 conn.attach(Lifetime(self.lifetime))
@@ -439,7 +443,8 @@ class Simulator:
             limit = int(q.get("limit", spec.default_depth_limit))
         except ValueError:
             return _rest_error(
-                -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."
+                -1100,
+                "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.",
             )
         if spec.depth_limits is not None and limit not in spec.depth_limits:
             return _rest_error(-1130, "Data sent for parameter 'limit' is not valid.")
@@ -460,7 +465,6 @@ class Simulator:
             await asyncio.sleep(delay)
         return web.Response(body=body, headers={"Content-Type": _JSON})
 
-
     def _past_trades(self, request: web.Request, aggregated: bool) -> web.Response:
         """``GET /api/v3/historicalTrades`` (``id,price,qty,quoteQty,time,isBuyerMaker,
         isBestMatch``) or ``/aggTrades`` (``a,p,q,f,l,T,m,M``), and their ``/fapi/v1`` twins:
@@ -470,9 +474,16 @@ class Simulator:
         -2014, as Binance does. ``past_trades_status`` other than 200 fails every request."""
         self.past_trades_requests += 1
         if self.past_trades_status != 200:
-            return _rest_error(-1001, "Internal error; unable to process your request. Please try again.",
-                               self.past_trades_status)
-        if not aggregated and self.spec.historical_trades_need_key and "X-MBX-APIKEY" not in request.headers:
+            return _rest_error(
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+                self.past_trades_status,
+            )
+        if (
+            not aggregated
+            and self.spec.historical_trades_need_key
+            and "X-MBX-APIKEY" not in request.headers
+        ):
             return _rest_error(-2014, "API-key format invalid.", 401)
         q = request.query
         symbol = q.get("symbol", "")
@@ -493,13 +504,25 @@ class Simulator:
         else:
             events = [e for e in events if e[key] >= from_id][:limit]
         if aggregated:
-            out = [{k: e[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True} for e in events]
+            out = [
+                {k: e[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True} for e in events
+            ]
         else:
-            out = [{"id": e["t"], "price": e["p"], "qty": e["q"],
-                    "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))), "time": e["T"],
-                    "isBuyerMaker": e["m"], "isBestMatch": True} for e in events]
-        return web.Response(body=json.dumps(out, separators=(",", ":")).encode(),
-                            headers={"Content-Type": _JSON})
+            out = [
+                {
+                    "id": e["t"],
+                    "price": e["p"],
+                    "qty": e["q"],
+                    "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))),
+                    "time": e["T"],
+                    "isBuyerMaker": e["m"],
+                    "isBestMatch": True,
+                }
+                for e in events
+            ]
+        return web.Response(
+            body=json.dumps(out, separators=(",", ":")).encode(), headers={"Content-Type": _JSON}
+        )
 
     def _exchange_info(self, request: web.Request) -> web.Response:
         """``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` in Binance's documented shape:
@@ -510,8 +533,11 @@ class Simulator:
         "Invalid symbol." if any is not held, -1100 if malformed; USD-M takes no parameters."""
         self.exchange_info_requests += 1
         if self.exchange_info_status != 200:
-            return _rest_error(-1001, "Internal error; unable to process your request. Please try again.",
-                               self.exchange_info_status)
+            return _rest_error(
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+                self.exchange_info_status,
+            )
         futures = self.spec.name == "binanceusdm"
         held = self.symbols
         ids = held
@@ -522,12 +548,17 @@ class Simulator:
             if "symbol" in q:
                 ids = [q["symbol"]]
                 if not _SYMBOL.match(ids[0]):
-                    return _rest_error(-1100, "Illegal characters found in parameter 'symbol'; "
-                                              "legal range is '^[A-Z0-9-_.]{1,20}$'.")
+                    return _rest_error(
+                        -1100,
+                        "Illegal characters found in parameter 'symbol'; "
+                        "legal range is '^[A-Z0-9-_.]{1,20}$'.",
+                    )
             else:
                 try:
                     ids = json.loads(q["symbols"])
-                    ok = isinstance(ids, list) and all(isinstance(i, str) and _SYMBOL.match(i) for i in ids)
+                    ok = isinstance(ids, list) and all(
+                        isinstance(i, str) and _SYMBOL.match(i) for i in ids
+                    )
                 except ValueError:
                     ok = False
                 if not ok:
@@ -556,8 +587,14 @@ class Simulator:
         body: dict = {
             "timezone": "UTC",
             "serverTime": time.time_ns() // 1_000_000,
-            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                            "limit": self.spec.weight_per_minute}],
+            "rateLimits": [
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": self.spec.weight_per_minute,
+                }
+            ],
             "exchangeFilters": [],
         }
         if futures:

@@ -27,7 +27,7 @@ class ThreadedSimulator:
         self._thread: threading.Thread | None = None
         self.sim: Simulator | None = None
 
-    def start(self) -> "ThreadedSimulator":
+    def start(self) -> ThreadedSimulator:
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -63,7 +63,7 @@ class ThreadedSimulator:
         self._thread.join(10)
         self._loop = None
 
-    def __enter__(self) -> "ThreadedSimulator":
+    def __enter__(self) -> ThreadedSimulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

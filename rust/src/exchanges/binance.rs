@@ -14,9 +14,9 @@ use serde_json::value::RawValue;
 use super::{DeltaIds, Levels, Message, RestTrade, SnapshotIds, Venue, Verdict};
 use crate::book::Level;
 use crate::error::{from_json, Error};
-use crate::json::{required, Cursor};
 use crate::event::{RequestId, Side};
 use crate::fixed;
+use crate::json::{required, Cursor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Market {
@@ -38,9 +38,9 @@ const MS: i64 = 1_000_000;
 
 /// Quote assets, longest first, for splitting a concatenated market id ("LRCBTC" -> LRC/BTC).
 const QUOTES: &[&str] = &[
-    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "BIDR", "IDRT", "BVND", "USD1", "EURI", "AEUR", "DAI",
-    "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "GBP", "AUD", "RUB", "UAH", "ZAR", "NGN", "PLN", "RON",
-    "ARS", "JPY", "MXN", "COP", "CZK", "XRP", "TRX", "DOT", "PAX", "VAI", "DOGE", "USD",
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "BIDR", "IDRT", "BVND", "USD1", "EURI", "AEUR", "DAI", "BTC",
+    "ETH", "BNB", "EUR", "TRY", "BRL", "GBP", "AUD", "RUB", "UAH", "ZAR", "NGN", "PLN", "RON", "ARS", "JPY", "MXN",
+    "COP", "CZK", "XRP", "TRX", "DOT", "PAX", "VAI", "DOGE", "USD",
 ];
 
 #[derive(Deserialize)]
@@ -237,7 +237,13 @@ fn request_id(raw: Option<&RawValue>) -> Result<Option<RequestId>, Error> {
 
 impl Binance {
     /// Parse `data` (the event object) as `kind`; `frame` is the whole payload.
-    fn parse_kind<'a>(&self, kind: Kind, data: &'a [u8], frame: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
+    fn parse_kind<'a>(
+        &self,
+        kind: Kind,
+        data: &'a [u8],
+        frame: &'a [u8],
+        levels: &mut Levels,
+    ) -> Result<Message<'a>, Error> {
         match kind {
             Kind::Depth => self.depth(data, levels),
             Kind::BookTicker => Self::book_ticker(data),
@@ -589,7 +595,10 @@ impl Venue for Binance {
         if !bids || !asks {
             return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
         }
-        Ok(SnapshotIds { last_update_id: required(last_update_id, "lastUpdateId")?, exchange_ts: event_time.map(|e| e * MS) })
+        Ok(SnapshotIds {
+            last_update_id: required(last_update_id, "lastUpdateId")?,
+            exchange_ts: event_time.map(|e| e * MS),
+        })
     }
 
     fn first_delta(&self, snapshot_id: u64, d: &DeltaIds) -> Verdict {
@@ -681,10 +690,31 @@ mod tests {
         let historical = br#"[{"id":28457,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","time":1499865549590,"isBuyerMaker":true,"isBestMatch":true}]"#;
         let aggregated = br#"[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":false,"M":true}]"#;
         let h = SPOT.parse_trades(historical).unwrap();
-        assert_eq!(h, vec![RestTrade { trade_id: 28457, price: 400_000_100, size: 1_200_000_000, side: Side::Sell, trade_ts: 1499865549590 * MS }]);
+        assert_eq!(
+            h,
+            vec![RestTrade {
+                trade_id: 28457,
+                price: 400_000_100,
+                size: 1_200_000_000,
+                side: Side::Sell,
+                trade_ts: 1499865549590 * MS
+            }]
+        );
         let a = USDM.parse_trades(aggregated).unwrap();
-        assert_eq!(a, vec![RestTrade { trade_id: 26129, price: 1_633_102, size: 470_443_515, side: Side::Buy, trade_ts: 1498793709153 * MS }]);
-        for bad in [&br#"{"code":-2014,"msg":"API-key format invalid."}"#[..], br#"[{"id":1,"price":"x","qty":"1","time":1,"isBuyerMaker":true}]"#] {
+        assert_eq!(
+            a,
+            vec![RestTrade {
+                trade_id: 26129,
+                price: 1_633_102,
+                size: 470_443_515,
+                side: Side::Buy,
+                trade_ts: 1498793709153 * MS
+            }]
+        );
+        for bad in [
+            &br#"{"code":-2014,"msg":"API-key format invalid."}"#[..],
+            br#"[{"id":1,"price":"x","qty":"1","time":1,"isBuyerMaker":true}]"#,
+        ] {
             assert!(matches!(SPOT.parse_trades(bad), Err(Error::Frame { .. })), "{}", String::from_utf8_lossy(bad));
         }
     }
@@ -694,7 +724,7 @@ mod tests {
     #[test]
     fn fast_paths_agree_with_the_generic_parser_on_every_recorded_frame() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        for (sub, venue) in [("binance", &SPOT), ("binance_usdm", &USDM)] {
+        for (sub, venue) in [("binance", &SPOT), ("binanceusdm", &USDM)] {
             for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
                 let path = entry.unwrap().path();
                 if path.extension().is_none_or(|e| e != "jsonl") || path.to_string_lossy().contains("docs_tier") {

@@ -52,7 +52,11 @@ impl Levels {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message<'a> {
     /// A depth delta whose levels are in the [`Levels`] scratch.
-    Depth { market_id: &'a str, ids: DeltaIds, exchange_ts: i64 },
+    Depth {
+        market_id: &'a str,
+        ids: DeltaIds,
+        exchange_ts: i64,
+    },
     Bbo {
         market_id: &'a str,
         bid: Level,
@@ -91,7 +95,10 @@ pub enum Message<'a> {
         result: Option<String>,
     },
     /// A notice about the connection (Binance `serverShutdown`).
-    Notice { name: &'a str, exchange_ts: Option<i64> },
+    Notice {
+        name: &'a str,
+        exchange_ts: Option<i64>,
+    },
     /// Valid, but nothing tickwire decodes (a stream it does not know).
     Ignored,
 }

@@ -121,24 +121,73 @@ impl PyDecoder {
         Ok(match event {
             Event::Bbo { symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                let e = events::BboFields { exchange, symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts };
+                let e = events::BboFields {
+                    exchange,
+                    symbol,
+                    bid_price,
+                    bid_size,
+                    ask_price,
+                    ask_size,
+                    update_id,
+                    exchange_ts,
+                    receive_ts,
+                };
                 events::reuse_or_new(py, &mut self.spares.bbo, e)?
             }
             Event::BookUpdate { symbol, sequence, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                events::reuse_or_new(py, &mut self.spares.book, events::BookUpdateFields { exchange, symbol, sequence, exchange_ts, receive_ts })?
+                events::reuse_or_new(
+                    py,
+                    &mut self.spares.book,
+                    events::BookUpdateFields { exchange, symbol, sequence, exchange_ts, receive_ts },
+                )?
             }
             Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                let e = events::TradeFields { exchange, symbol, price, size, side: side.as_str(), trade_id, trade_ts, exchange_ts, receive_ts };
+                let e = events::TradeFields {
+                    exchange,
+                    symbol,
+                    price,
+                    size,
+                    side: side.as_str(),
+                    trade_id,
+                    trade_ts,
+                    exchange_ts,
+                    receive_ts,
+                };
                 events::reuse_or_new(py, &mut self.spares.trade, e)?
             }
             Event::Candle {
-                symbol, interval, start_ts, end_ts, open, high, low, close, volume, trades, closed, exchange_ts, receive_ts,
+                symbol,
+                interval,
+                start_ts,
+                end_ts,
+                open,
+                high,
+                low,
+                close,
+                volume,
+                trades,
+                closed,
+                exchange_ts,
+                receive_ts,
             } => {
                 let symbol = self.name(py, symbol);
                 let e = events::Candle {
-                    exchange, symbol, interval, start_ts, end_ts, open, high, low, close, volume, trades, closed, exchange_ts, receive_ts,
+                    exchange,
+                    symbol,
+                    interval,
+                    start_ts,
+                    end_ts,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume,
+                    trades,
+                    closed,
+                    exchange_ts,
+                    receive_ts,
                 };
                 Py::new(py, e)?.into_any()
             }
@@ -151,7 +200,8 @@ impl PyDecoder {
                     Some(RequestId::Int(v)) => Some(v.into_pyobject(py)?.into_any().unbind()),
                     Some(RequestId::Str(s)) => Some(PyString::new(py, &s).into_any().unbind()),
                 };
-                Py::new(py, events::ControlReply { exchange, request_id, ok, code, message, result, receive_ts })?.into_any()
+                Py::new(py, events::ControlReply { exchange, request_id, ok, code, message, result, receive_ts })?
+                    .into_any()
             }
         })
     }
@@ -234,7 +284,13 @@ impl PyDecoder {
     fn new(py: Python<'_>, exchange: &str, max_buffered: usize) -> PyResult<Self> {
         let mut inner = Decoder::new(exchange)?;
         inner.max_buffered = max_buffered.max(1);
-        Ok(Self { inner, exchange: PyString::intern(py, exchange).unbind(), names: Vec::new(), handlers: Handlers::default(), spares: Spares::default() })
+        Ok(Self {
+            inner,
+            exchange: PyString::intern(py, exchange).unbind(),
+            names: Vec::new(),
+            handlers: Handlers::default(),
+            spares: Spares::default(),
+        })
     }
 
     /// The exchange id this decoder speaks.
@@ -251,7 +307,12 @@ impl PyDecoder {
     /// leaving every book untouched, and ``SequenceGap`` (symbol, expected, received) when a depth
     /// delta breaks the update-id chain: that book then awaits a new snapshot, buffering deltas.
     #[pyo3(signature = (payload, receive_ts = None))]
-    fn feed<'py>(&mut self, py: Python<'py>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        payload: &Bound<'py, PyAny>,
+        receive_ts: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let ts = receive_ts.unwrap_or_else(now_ns);
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
@@ -299,7 +360,13 @@ impl PyDecoder {
     /// another market, ``SequenceGap`` when the snapshot is older than the buffered deltas (fetch
     /// a newer one; the deltas stay buffered).
     #[pyo3(signature = (symbol, payload, receive_ts = None))]
-    fn apply_snapshot<'py>(&mut self, py: Python<'py>, symbol: &str, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+    fn apply_snapshot<'py>(
+        &mut self,
+        py: Python<'py>,
+        symbol: &str,
+        payload: &Bound<'py, PyAny>,
+        receive_ts: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let ts = receive_ts.unwrap_or_else(now_ns);
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_snapshot(symbol, bytes, ts))??;
@@ -311,7 +378,14 @@ impl PyDecoder {
     /// ``after``, oldest first; ``exchange_ts`` is the trade time. Used to fill the trades a
     /// reconnect missed. Raises ``FrameError`` for a malformed body (nothing returned).
     #[pyo3(signature = (symbol, payload, after, receive_ts = None))]
-    fn apply_trades<'py>(&mut self, py: Python<'py>, symbol: &str, payload: &Bound<'py, PyAny>, after: u64, receive_ts: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+    fn apply_trades<'py>(
+        &mut self,
+        py: Python<'py>,
+        symbol: &str,
+        payload: &Bound<'py, PyAny>,
+        after: u64,
+        receive_ts: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let ts = receive_ts.unwrap_or_else(now_ns);
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_trades(symbol, bytes, after, ts))??;

@@ -5,8 +5,8 @@
 use std::cell::UnsafeCell;
 
 use pyo3::prelude::*;
-use pyo3::PyClass;
 use pyo3::types::PyString;
+use pyo3::PyClass;
 
 use crate::fixed;
 
@@ -157,7 +157,13 @@ impl Trade {
         let f = self.0.get();
         format!(
             "Trade({} {} {} {} @ {} id={} ts={})",
-            f.exchange, f.symbol, f.side, fixed::to_string(f.size), fixed::to_string(f.price), f.trade_id, f.exchange_ts
+            f.exchange,
+            f.symbol,
+            f.side,
+            fixed::to_string(f.size),
+            fixed::to_string(f.price),
+            f.trade_id,
+            f.exchange_ts
         )
     }
 }
@@ -414,6 +420,9 @@ pub struct ControlReply {
 impl ControlReply {
     fn __repr__(&self, py: Python<'_>) -> String {
         let id = self.request_id.as_ref().map(|i| i.bind(py).to_string()).unwrap_or_else(|| "None".into());
-        format!("ControlReply({} id={} ok={} code={:?} message={:?})", self.exchange, id, self.ok, self.code, self.message)
+        format!(
+            "ControlReply({} id={} ok={} code={:?} message={:?})",
+            self.exchange, id, self.ok, self.code, self.message
+        )
     }
 }

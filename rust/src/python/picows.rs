@@ -85,7 +85,8 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
     let make = module.getattr("_make_test_ws_frame")?;
     let kinds = module.getattr("WSMsgType")?;
     let text: c_int = kinds.getattr("TEXT")?.extract()?;
-    let probes: [(&str, &[u8], bool, bool); 2] = [("TEXT", b"{\"tickwire\":1}", true, false), ("PING", b"\x00\xffping", false, true)];
+    let probes: [(&str, &[u8], bool, bool); 2] =
+        [("TEXT", b"{\"tickwire\":1}", true, false), ("PING", b"\x00\xffping", false, true)];
     for (kind, payload, fin, rsv1) in probes {
         let kind = kinds.getattr(kind)?;
         let frame = make.call1((&kind, PyBytes::new(py, payload), fin, rsv1))?;
