@@ -36,7 +36,7 @@ def use_snippet() -> str:
 def test_use_snippet_runs_against_the_simulator():
     code = use_snippet()
     assert code.startswith("import tickwire as tw\n")
-    assert code.count("tw.Feed(") == 1 and code.rstrip().endswith("tw.run(main())")
+    assert code.count("tw.Feed(") == 1 and code.count("tw.run(main())") == 1
     depth = [
         json.loads(line)["data"]
         for line in packaged_recording("binance").lines
@@ -81,7 +81,7 @@ def test_use_snippet_runs_against_the_simulator():
     (feed,) = feeds
     stats = feed.stats()
     assert stats["callback_errors"] == 0 and stats["bad_frames"] == 0 and stats["gaps"] == 0
-    # the README's on_book saw the book move in order up to the recording's last depth event
+    # the README's on_book saw the book move in order, through every depth event from its
+    # first sync to the recording's last one
     assert books_seen == sorted(set(books_seen))
-    assert books_seen[-1] == depth[-1]["u"]
-    assert books_seen[0] <= depth[len(depth) // 10]["u"]  # and from early in the recording on
+    assert {d["u"] for d in depth if d["u"] > books_seen[0]} == set(books_seen[1:])
