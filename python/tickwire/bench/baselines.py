@@ -41,7 +41,7 @@ __all__ = [
     "BotSequenceGap",
     "CryptofeedReplay",
     "OrjsonBot",
-    "Recording",
+    "BenchRecording",
     "cryptofeed_available",
     "cryptofeed_version",
     "load_recording",
@@ -61,7 +61,7 @@ _STEM = "ethusdt_20240808"
 
 
 @dataclass(frozen=True)
-class Recording:
+class BenchRecording:
     """One real Binance capture, loaded into memory.
 
     ``frames`` are the raw text frames as ``bytes`` (no trailing newline);
@@ -79,7 +79,7 @@ class Recording:
     snapshot_after: int
 
 
-def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> Recording:
+def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> BenchRecording:
     """Load recording ``"spot"`` or ``"usdm"`` (frames as a list of bytes) from the packaged
     real ETHUSDT captures (``tickwire/data``, see SOURCES.md there), or from ``data_dir``
     laid out the same way."""
@@ -93,7 +93,7 @@ def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> Re
     text = gzip.decompress((d / f"{_STEM}.jsonl.gz").read_bytes())
     frames = [line for line in text.splitlines() if line.strip()]
     snapshot = (d / f"{_STEM}_depth_snapshot.json").read_bytes()
-    return Recording(name, exchange_id, symbol, raw_symbol, market, frames, snapshot, after)
+    return BenchRecording(name, exchange_id, symbol, raw_symbol, market, frames, snapshot, after)
 
 
 # ---------------------------------------------------------------------------
@@ -300,7 +300,7 @@ class OrjsonBot:
         return None
 
 
-def run_orjson_bot(rec: Recording, bot: OrjsonBot | None = None) -> OrjsonBot:
+def run_orjson_bot(rec: BenchRecording, bot: OrjsonBot | None = None) -> OrjsonBot:
     """Replay a whole recording through a (fresh) :class:`OrjsonBot`.
 
     The snapshot is applied after ``rec.snapshot_after`` frames, as it
@@ -478,7 +478,7 @@ class CryptofeedReplay:
         return self.feed.last_update_id.get(self.std_symbol)
 
 
-def run_cryptofeed(rec: Recording, replay: CryptofeedReplay | None = None) -> CryptofeedReplay:
+def run_cryptofeed(rec: BenchRecording, replay: CryptofeedReplay | None = None) -> CryptofeedReplay:
     """Replay a whole recording through a (fresh) :class:`CryptofeedReplay`."""
     if replay is None:
         replay = CryptofeedReplay(rec.market, rec.raw_symbol)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _ids = itertools.count(1)
 
 
-class Connection:
+class ServerConnection:
     """Server side of one client connection (see module docstring).
 
     Public, read-only for tests: ``id``, ``path`` (as requested, with query), ``route``
@@ -201,7 +201,7 @@ class Connection:
                 payload = b'{"stream":"'
                 if v is None:
                     v = self.view()
-                    i = bisect.bisect_left(v.lines, self.sim.replay.position)
+                    i = bisect.bisect_left(v.lines, self.sim.position)
                 if i < len(v.lines):
                     frame = v.blob[v.offsets[i] : v.offsets[i + 1]]
                     head = 2 if frame[1] < 126 else (4 if frame[1] == 126 else 10)
@@ -362,7 +362,7 @@ class Connection:
             self._view = None
         self.send_text(out.reply)
         if out.subscribe:
-            self.sim._on_subscribe()
+            self.sim.on_subscribe()
         return out.close
 
     def subscribe(self, streams: list[str]) -> None:
@@ -371,7 +371,7 @@ class Connection:
             self.subscriptions.setdefault(s, None)
         self._view = None
         if streams:
-            self.sim._on_subscribe()
+            self.sim.on_subscribe()
 
     # ---- heartbeat ------------------------------------------------------------------------
     async def _pinger(self) -> None:
@@ -417,4 +417,4 @@ class Connection:
         }
 
     def __repr__(self) -> str:
-        return f"<Connection {json.dumps(self.info())}>"
+        return f"<ServerConnection {json.dumps(self.info())}>"

@@ -283,3 +283,15 @@ def _split_envelope(line: bytes) -> tuple[str, bytes]:
         return obj["stream"], json.dumps(obj["data"], separators=(",", ":")).encode()
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a combined-stream frame: {line[:80]!r}") from exc
+
+
+_PACKAGED: dict[str, Recording] = {}
+
+
+def packaged_recording(market: str) -> Recording:
+    """The shipped ETHUSDT recording of ``market`` (see :meth:`Recording.packaged`), loaded once
+    per process and shared. Raises ``ValueError`` for a market without one."""
+    rec = _PACKAGED.get(market)
+    if rec is None:
+        rec = _PACKAGED[market] = Recording.packaged(market)
+    return rec

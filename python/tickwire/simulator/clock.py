@@ -1,4 +1,4 @@
-"""The replay clock one market's connections share.
+"""The replay clock one market's connections share, and its fan-out to them.
 
 ``position`` is the number of recording lines already published. Every connection receives,
 when a line is published, that line's frame if it is subscribed to its stream: a connection
@@ -22,18 +22,47 @@ from .recording import Recording
 FAST_BATCH = 2048  # lines per publish step in max-speed mode
 
 
+def parse_speed(speed: float | str | None) -> float:
+    """Replay pace as a factor of the recorded pace: ``math.inf`` for ``None``, ``"max"``,
+    ``"fast"`` or ``"inf"``; else ``speed`` as a number, which must be > 0 (``math.inf``
+    included). Raises ``ValueError`` naming the value and what is allowed."""
+    if speed is None or (isinstance(speed, str) and speed.strip().lower() in _MAX_SPEEDS):
+        return math.inf
+    try:
+        value = float(speed)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not value > 0:  # also rejects NaN
+        raise ValueError(f"speed must be a number > 0 (1 = recorded pace) or 'max', got {speed!r}")
+    return value
+
+
+_MAX_SPEEDS = ("max", "fast", "inf")
+
+
 class Subscriber(Protocol):
-    def publish(self, start: int, end: int) -> None: ...
-    def has_subscriptions(self) -> bool: ...
-    async def drain(self) -> None: ...
+    """What the clock publishes to: a server-side connection."""
+
+    def publish(self, start: int, end: int) -> None:
+        """Send the subscriber's frames of recording lines [start, end)."""
+
+    def has_subscriptions(self) -> bool:
+        """True while the subscriber is open and subscribed to something."""
+
+    async def drain(self) -> None:
+        """Wait while the subscriber's write buffer is full."""
 
 
-class Replay:
-    """Publishes recording lines to subscribers on one clock. See module docstring."""
+class ReplayClock:
+    """Publishes recording lines to subscribers on one clock. See module docstring.
+
+    ``speed``: see :func:`parse_speed` (a parsed float; ``math.inf`` = as fast as read).
+    ``stops``: recording lines the clock never publishes past in one step (snapshot points).
+    Raises ``ValueError`` for a speed that is not > 0.
+    """
 
     def __init__(self, rec: Recording, speed: float, stops: Iterable[int] = ()):
-        if not speed > 0:
-            raise ValueError("speed must be > 0 (math.inf for as fast as possible)")
+        speed = parse_speed(speed)
         self.rec = rec
         self.speed = speed
         self.position = 0
