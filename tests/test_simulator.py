@@ -7,31 +7,16 @@ simulator's own loader), so a loader or replay bug shows up as a mismatch.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import os
-import signal
-import subprocess
-import sys
+import re
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if importlib.util.find_spec("tickwire") is None:
-    sys.path.insert(0, str(ROOT / "python"))
-try:
-    import tickwire.simulator as simmod
-except ImportError:  # tickwire/__init__ needs the built Rust core; the simulator does not
-    import types
-
-    _pkg = types.ModuleType("tickwire")
-    _pkg.__path__ = [str(ROOT / "python" / "tickwire")]
-    sys.modules["tickwire"] = _pkg
-    import tickwire.simulator as simmod
-
+import tickwire.simulator as simmod
+from cli_helpers import Running, assert_fails_with_one_line, run_cli
 from tickwire.simulator import (
     CloseAfter,
     Drop,
@@ -45,6 +30,8 @@ from tickwire.simulator import (
 )
 
 pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FIX = ROOT / "tests" / "fixtures"
 SPOT_FILE = FIX / "binance" / "depth_bookticker_trade_ethusdt_20240808"
@@ -755,62 +742,57 @@ def test_parse_fault_specs():
         parse_fault("explode=1")
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "close_after=-5",
+        "abort_after=-1",
+        "stall=-1",
+        "stall=1,after=-2",
+        "drop_line=-1",
+        "drop_stream=ethusdt@trade,skip=-1",
+        "garbage_after=-3",
+        "lifetime=0",
+        "slow_snapshot=-0.5",
+        "slow_snapshot=1,count=0",
+        "shutdown=-1",
+        "stall=nan",
+    ],
+)
+def test_fault_specs_reject_negative_counts_and_durations(spec):
+    with pytest.raises(ValueError, match=re.escape(f"fault {spec!r}")):
+        parse_fault(spec)
+
+
+def test_faults_reject_negative_values_when_built_directly():
+    with pytest.raises(ValueError, match=r"CloseAfter\.messages .* got -1"):
+        CloseAfter(-1)
+    with pytest.raises(ValueError, match=r"Lifetime\.seconds must be a number > 0"):
+        Lifetime(0)
+
+
 # ---- command line -----------------------------------------------------------------------------
 
 
 async def test_simulate_command_serves_until_interrupted(session):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), PYTHONUNBUFFERED="1")
-    code = (
-        "import sys, types, pathlib\n"
-        "try:\n    import tickwire.simulator.cli as c\n"
-        "except ImportError:\n"
-        "    m = types.ModuleType('tickwire'); m.__path__ = [sys.argv[1]]\n"
-        "    sys.modules['tickwire'] = m\n    import tickwire.simulator.cli as c\n"
-        "c.simulate_command(sys.argv[2:])\n"
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(ROOT / "python" / "tickwire"),
-            "-m",
-            "binance",
-            "--speed",
-            "max",
-            "--symbol-status",
-            "ethusdt=BREAK",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    """`tickwire simulate` (the installed console script) prints its URLs, serves the
+    recording and exchangeInfo with the configured status, and ends on Ctrl-C with exit 130."""
+    run = Running("simulate", "-m", "binance", "--speed", "max", "--symbol-status", "ethusdt=BREAK")
     try:
-        url = info = None
-        deadline = time.monotonic() + 20
-        while (url is None or info is None) and time.monotonic() < deadline:
-            line = (await asyncio.to_thread(proc.stdout.readline)).decode()
-            if "rest info" in line:
-                info = line.split()[-1]
-            if "all streams" in line:
-                url = line.split()[-1]
-        assert url and url.startswith("ws://127.0.0.1:")
+        info = (await asyncio.to_thread(run.wait_for, "rest info")).split()[-1]
+        url = next(line for line in run.stdout if "all streams" in line).split()[-1]
+        assert url.startswith("ws://127.0.0.1:")
         async with session.get(info) as resp:
             listed = {m["symbol"]: m["status"] for m in (await resp.json())["symbols"]}
         assert listed == {"ETHUSDT": "BREAK"}
         async with session.ws_connect(url) as ws:
-            assert await recv_n(ws, 100) == SPOT_LINES[:100]
+            assert await recv_n(ws, 100, timeout=60) == SPOT_LINES[:100]
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.to_thread(proc.communicate, None, 10)
-    assert proc.returncode == 0, err.decode()
-    bad = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT / "python" / "tickwire"), "--symbol-status", "BREAK"],
-        capture_output=True,
-        env=env,
-        timeout=30,
-    )
-    assert bad.returncode == 2 and b"not ID=STATUS" in bad.stderr
+        code, out, err = await asyncio.to_thread(run.interrupt)
+    assert code == 130, err
+    assert "Traceback" not in out + err
+    bad = await asyncio.to_thread(run_cli, "simulate", "--symbol-status", "BREAK")
+    assert_fails_with_one_line(bad, 2, "'BREAK'", "not ID=STATUS")
 
 
 # ---- recordings and replay control ------------------------------------------------------------

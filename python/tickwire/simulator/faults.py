@@ -11,8 +11,10 @@ attached: at construction (``Simulator(faults=[...])``: every new connection) or
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 
 def _require(fault: object, name: str, value: float | None, *, positive: bool = False) -> None:
@@ -136,7 +138,7 @@ Fault = CloseAfter | Stall | Drop | Garbage | Lifetime | SlowSnapshot | ServerSh
 ConnectionFault = CloseAfter | Stall | Drop | Garbage | Lifetime
 CONNECTION_FAULTS = (CloseAfter, Stall, Drop, Garbage, Lifetime)
 
-_NAMES = {
+_NAMES: dict[str, tuple[type[Fault], str]] = {
     "close_after": (CloseAfter, "messages"),
     "abort_after": (CloseAfter, "messages"),
     "stall": (Stall, "seconds"),
@@ -168,17 +170,18 @@ def parse_fault(spec: str) -> Fault:
     for p in parts[1:]:
         k, _, v = p.partition("=")
         raw[k] = v
-    fields = cls.__dataclass_fields__
-    typed: dict[str, object] = {"abort": True} if name == "abort_after" else {}
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    typed: dict[str, Any] = {"abort": True} if name == "abort_after" else {}
     for k, v in raw.items():
         if k not in fields:
             known = ", ".join(f for f in fields if f != main)
             raise ValueError(f"fault {spec!r}: {name} has no parameter {k!r}; known: {known}")
         try:
-            typed[k] = _coerce(v, str(fields[k].type))
+            typed[k] = _coerce(v, fields[k])
         except ValueError:
+            label = name if k == main else k
             raise ValueError(
-                f"fault {spec!r}: {k}={v!r} is not {_TYPE_NAMES[str(fields[k].type)]}"
+                f"fault {spec!r}: {label}={v!r} is not {_TYPE_NAMES[fields[k]]}"
             ) from None
     try:
         fault: Fault = cls(**typed)

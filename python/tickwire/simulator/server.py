@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from .app import SimulatorApp
 from .book import SnapshotSource
@@ -246,15 +245,31 @@ class Simulator:
         self, n: int = 1, timeout: float | None = 5.0
     ) -> list[ServerConnection]:
         """Wait until ``n`` connections are open; returns them. ``asyncio.TimeoutError``."""
-
-        async def _wait() -> None:
-            while len(self.connections) < n:
-                assert self._conn_event is not None
-                self._conn_event.clear()
-                await self._conn_event.wait()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await asyncio.wait_for(self._until(lambda: len(self.connections) >= n), timeout)
         return list(self.connections)
+
+    async def wait_subscribed(
+        self, n: int = 1, timeout: float | None = 5.0
+    ) -> list[ServerConnection]:
+        """Wait until ``n`` connections are open and every open one has subscribed to a
+        stream (in its URL or by SUBSCRIBE); returns them. ``asyncio.TimeoutError``."""
+
+        def ready() -> bool:
+            conns = self.connections
+            return len(conns) >= n and all(c.subscriptions for c in conns)
+
+        await asyncio.wait_for(self._until(ready), timeout)
+        return list(self.connections)
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Return once ``condition()`` holds, checked whenever a connection opens or
+        subscribes."""
+        event = self._conn_event
+        if event is None:
+            raise RuntimeError("simulator not started; use 'async with Simulator(...)'")
+        while not condition():
+            event.clear()
+            await event.wait()
 
     def started_replay(self) -> ReplayClock:
         """The replay clock; raises ``RuntimeError`` before :meth:`start`."""
@@ -264,6 +279,8 @@ class Simulator:
 
     def on_subscribe(self) -> None:
         """A connection subscribed: start the clock (``autostart``) and wake it."""
+        if self._conn_event is not None:
+            self._conn_event.set()
         rp = self.started_replay()
         if self.autostart and not rp.started:
             rp.start()
@@ -310,8 +327,8 @@ class Simulator:
         """Count ``conn`` as open and let the replay clock publish to it."""
         self.connections.append(conn)
         self.total_connections += 1
-        assert self._conn_event is not None
-        self._conn_event.set()
+        if self._conn_event is not None:
+            self._conn_event.set()
         self.started_replay().subscribers.add(conn)
 
     def connection_closed(self, conn: ServerConnection) -> None:
