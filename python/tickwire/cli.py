@@ -285,8 +285,8 @@ async def _stream(feed: Any, depth: int, output: str, limit: int) -> None:
     """Start ``feed`` and print its events until ``limit`` market events (0: no limit)."""
     try:
         await feed.start()
-    except ValueError as exc:  # a symbol the exchange does not list: a bad argument
-        raise click.BadParameter(str(exc), param_hint="SYMBOLS") from None
+    except ValueError as exc:  # a symbol the exchange does not list: one line, exit 1
+        raise click.ClickException(str(exc)) from None
     # Whatever else keeps the feed from starting (refused, unreachable, not ready within the
     # start timeout, rejected subscription) ends the command with one line, not a traceback.
     except Exception as exc:  # noqa: BLE001 - reported as one line, see above
