@@ -300,7 +300,8 @@ async def _stream(feed: Any, depth: int, output: str, limit: int) -> None:
                 printed += 1
                 if limit and printed >= limit:
                     return
-    except TickwireError as exc:  # the feed gave up (e.g. a permanent refusal on reconnect)
+    # The feed gave up (e.g. a permanent refusal on reconnect): one line as well.
+    except Exception as exc:  # noqa: BLE001 - reported as one line, see above
         raise click.ClickException(f"the feed failed: {_describe_error(exc)}") from None
 
 
