@@ -174,12 +174,12 @@ async def _floor(srv: ServerProcess) -> Run:
     count = w.count
     text = picows.WSMsgType.TEXT  # looked up once: enum attribute access is slow on 3.11
 
-    class FrameCounter(picows.WSListener):
+    class FloorClient(picows.WSListener):
         def on_ws_frame(self, transport: Any, frame: Any) -> None:  # noqa: ARG002 - picows' signature
             if frame.msg_type is text:
                 count()
 
-    transport, _ = await picows.ws_connect(FrameCounter, srv.stream_url)
+    transport, _ = await picows.ws_connect(FloorClient, srv.stream_url)
     try:
         return await w.measure(srv)
     finally:
@@ -197,14 +197,14 @@ async def _orjson_bot(srv: ServerProcess) -> Run:
     feed_bot = bot.feed
     text = picows.WSMsgType.TEXT
 
-    class Bot(picows.WSListener):
+    class OrjsonBotClient(picows.WSListener):
         def on_ws_frame(self, transport: Any, frame: Any) -> None:  # noqa: ARG002 - picows' signature
             if frame.msg_type is text:
                 feed_bot(frame.get_payload_as_bytes())
                 count()
 
     async with aiohttp.ClientSession() as http:
-        transport, _ = await picows.ws_connect(Bot, srv.stream_url)
+        transport, _ = await picows.ws_connect(OrjsonBotClient, srv.stream_url)
         try:
             url = f"{srv.rest_url}/api/v3/depth?symbol=ETHUSDT&limit=1000"
             async with http.get(url) as resp:
