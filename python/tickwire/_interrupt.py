@@ -1,4 +1,4 @@
-"""Run a command's coroutine so that Ctrl-C (SIGINT) or SIGTERM ends it cleanly.
+"""Run a command's coroutine so that Ctrl-C (SIGINT) ends it cleanly.
 
 Python's default SIGINT handling raises ``KeyboardInterrupt`` wherever the event loop happens to
 be, or (3.11+) cancels the main task while leaving other tasks running; either way a
@@ -22,9 +22,9 @@ INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd c
 
 def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` to completion on uvloop (asyncio where uvloop is missing) and return its
-    result. SIGINT and SIGTERM cancel ``main``; once it has unwound, ``KeyboardInterrupt`` is
-    raised (where the loop cannot take signal handlers, e.g. Windows, Python's default SIGINT
-    handling applies)."""
+    result. SIGINT cancels ``main``; once it has unwound, ``KeyboardInterrupt`` is raised
+    (where the loop cannot take signal handlers, e.g. Windows, Python's default SIGINT handling
+    applies)."""
     from .feed import run
 
     interrupted = False
@@ -40,11 +40,10 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
             if task is not None:
                 task.cancel()
 
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, on_signal)
-                installed.append(sig)
+        installed = False
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, on_signal)
+            installed = True
         try:
             return await main
         except asyncio.CancelledError:
@@ -52,8 +51,8 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
                 return None  # KeyboardInterrupt is raised once the loop is closed
             raise
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
 
     result: T | None = run(guarded())
     if interrupted:
