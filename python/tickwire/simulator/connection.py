@@ -262,6 +262,13 @@ class ServerConnection:
         with contextlib.suppress(ConnectionError, RuntimeError, AttributeError):
             await self.protocol._drain_helper()
 
+    def announce_shutdown(self, grace: float) -> None:
+        """Binance's maintenance notice: send ``{"e":"serverShutdown","E":<ms>}`` now and close
+        with 1001 ``grace`` seconds later (docs/exchanges/binance.md §2)."""
+        notice = {"e": "serverShutdown", "E": time.time_ns() // 1_000_000}
+        self.send_text(json.dumps(notice, separators=(",", ":")).encode())
+        self._timers.append(self._loop.call_later(grace, self.close_soon, 1001, "server shutdown"))
+
     # ---- closing --------------------------------------------------------------------------
     def close_soon(self, code: int = 1000, reason: str = "") -> None:
         """Start a WebSocket closing handshake with ``code``/``reason`` (non-blocking)."""

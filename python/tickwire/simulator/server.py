@@ -10,8 +10,6 @@ of the replay position).
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import Callable, Iterable, Mapping
 
 from .app import SimulatorApp
@@ -310,15 +308,8 @@ class Simulator:
         elif isinstance(fault, SlowSnapshot):
             self._app.rest.snapshot_delays.add(fault.delay, fault.count)
         elif isinstance(fault, ServerShutdown):
-            targets = [connection] if connection is not None else list(self.connections)
-            notice = json.dumps(
-                {"e": "serverShutdown", "E": time.time_ns() // 1_000_000}, separators=(",", ":")
-            ).encode()
-            for c in targets:
-                c.send_text(notice)
-            loop = asyncio.get_running_loop()
-            for c in targets:
-                loop.call_later(fault.grace, c.close_soon, 1001, "server shutdown")
+            for c in [connection] if connection is not None else list(self.connections):
+                c.announce_shutdown(fault.grace)
         else:
             raise TypeError(f"unknown fault {fault!r}")
 
