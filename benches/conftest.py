@@ -9,15 +9,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
-try:
-    import pytest_benchmark
-except ImportError:  # the whole directory needs the benchmark fixture
-    collect_ignore_glob = ["test_*.py"]
+if importlib.util.find_spec("pytest_benchmark") is None:
+    collect_ignore_glob = ["test_*.py"]  # the whole directory needs the benchmark fixture
 
 # tables produced during the run: list of (title, markdown)
-COMPARE_TABLES: list = []
+COMPARE_TABLES: list[tuple[str, str]] = []
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def compare_tables():
     return COMPARE_TABLES
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
+def pytest_terminal_summary(terminalreporter):
     if not COMPARE_TABLES:
         return
     terminalreporter.section("tickwire decode comparison (same run, msg/s)")

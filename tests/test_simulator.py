@@ -7,31 +7,16 @@ simulator's own loader), so a loader or replay bug shows up as a mismatch.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import os
-import signal
-import subprocess
-import sys
+import re
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if importlib.util.find_spec("tickwire") is None:
-    sys.path.insert(0, str(ROOT / "python"))
-try:
-    import tickwire.simulator as simmod
-except ImportError:  # tickwire/__init__ needs the built Rust core; the simulator does not
-    import types
-
-    _pkg = types.ModuleType("tickwire")
-    _pkg.__path__ = [str(ROOT / "python" / "tickwire")]
-    sys.modules["tickwire"] = _pkg
-    import tickwire.simulator as simmod
-
+import tickwire.simulator as simmod
+from cli_helpers import Running, assert_fails_with_one_line, run_cli
 from tickwire.simulator import (
     CloseAfter,
     Drop,
@@ -45,6 +30,8 @@ from tickwire.simulator import (
 )
 
 pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FIX = ROOT / "tests" / "fixtures"
 SPOT_FILE = FIX / "binance" / "depth_bookticker_trade_ethusdt_20240808"
@@ -145,9 +132,11 @@ async def test_combined_stream_delivers_exactly_the_recorded_frames_in_order(ses
 
 
 async def test_all_streams_byte_identical_to_recording(session):
-    async with Simulator("binance", speed="max") as sim:
-        async with session.ws_connect(sim.stream_url()) as ws:
-            assert await recv_n(ws, len(SPOT_LINES)) == SPOT_LINES
+    async with (
+        Simulator("binance", speed="max") as sim,
+        session.ws_connect(sim.stream_url()) as ws,
+    ):
+        assert await recv_n(ws, len(SPOT_LINES)) == SPOT_LINES
 
 
 async def test_raw_path_sends_the_data_object_without_envelope(session):
@@ -155,7 +144,8 @@ async def test_raw_path_sends_the_data_object_without_envelope(session):
         want = recorded(SPOT_LINES, "ethusdt@trade")
         async with session.ws_connect(sim.raw_url("ethusdt@trade")) as ws:
             got = await recv_n(ws, len(want))
-        for raw, line in zip(got, want):
+        assert len(got) == len(want)
+        for raw, line in zip(got, want, strict=True):
             assert line == b'{"stream":"ethusdt@trade","data":' + raw + b"}"
 
 
@@ -197,25 +187,29 @@ async def test_unknown_path_is_404_and_plain_get_is_400(session):
 
 
 async def test_malformed_stream_in_url_closes_with_1008(session):
-    async with Simulator("binance") as sim:
-        async with session.ws_connect(sim.ws_url + "/stream?streams=eth%20usdt@trade") as ws:
-            frames, code = await recv_until_closed(ws)
-            assert frames == [] and code == 1008
+    async with (
+        Simulator("binance") as sim,
+        session.ws_connect(sim.ws_url + "/stream?streams=eth%20usdt@trade") as ws,
+    ):
+        frames, code = await recv_until_closed(ws)
+        assert frames == [] and code == 1008
 
 
 async def test_recorded_pace_follows_receive_timestamps(session):
     speed = 20.0
-    async with Simulator("binance", speed=speed) as sim:
-        async with session.ws_connect(sim.stream_url()) as ws:
-            t0 = time.monotonic()
-            k = 300
-            for i in range(k):
-                frame = await recv_n(ws, 1)
-                assert frame[0] == SPOT_LINES[i]
-                if i in (100, 200, 299):
-                    elapsed = time.monotonic() - t0
-                    due = (SPOT_TS[i] - SPOT_TS[0]) / 1e9 / speed
-                    assert due - 0.05 <= elapsed <= due + 0.5, (i, elapsed, due)
+    async with (
+        Simulator("binance", speed=speed) as sim,
+        session.ws_connect(sim.stream_url()) as ws,
+    ):
+        t0 = time.monotonic()
+        k = 300
+        for i in range(k):
+            frame = await recv_n(ws, 1)
+            assert frame[0] == SPOT_LINES[i]
+            if i in (100, 200, 299):
+                elapsed = time.monotonic() - t0
+                due = (SPOT_TS[i] - SPOT_TS[0]) / 1e9 / speed
+                assert due - 0.05 <= elapsed <= due + 0.5, (i, elapsed, due)
 
 
 async def test_connections_share_one_clock_late_joiner_starts_mid_recording(session):
@@ -246,42 +240,44 @@ async def test_close_at_end_and_position(session):
 
 
 async def test_subscribe_ack_list_unsubscribe_and_properties(session):
-    async with Simulator("binance", speed="max", autostart=False) as sim:
-        async with session.ws_connect(sim.raw_url()) as ws:
-            await ws.send_str(
-                json.dumps(
-                    {"method": "SUBSCRIBE", "params": ["ethusdt@trade", SPOT_DEPTH], "id": 1}
-                )
-            )
-            assert await ws.receive_str() == '{"result":null,"id":1}'
-            await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":"list7"}')
-            assert json.loads(await ws.receive_str()) == {
-                "result": ["ethusdt@trade", SPOT_DEPTH],
-                "id": "list7",
-            }
-            await ws.send_str('{"method":"UNSUBSCRIBE","params":["ethusdt@depth@100ms"],"id":2}')
-            assert await ws.receive_str() == '{"result":null,"id":2}'
-            await ws.send_str('{"method":"GET_PROPERTY","params":["combined"],"id":3}')
-            assert await ws.receive_str() == '{"result":false,"id":3}'
-            await asyncio.sleep(1.0)  # stay under 5 messages per second
-            await ws.send_str('{"method":"SET_PROPERTY","params":["combined",true],"id":4}')
-            assert await ws.receive_str() == '{"result":null,"id":4}'
-            await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":null}')
-            assert await ws.receive_str() == '{"result":["ethusdt@trade"],"id":null}'
-            sim.start_replay()
-            want = recorded(SPOT_LINES, "ethusdt@trade")
-            assert await recv_n(ws, 50) == want[:50]  # combined now: enveloped frames
+    async with (
+        Simulator("binance", speed="max", autostart=False) as sim,
+        session.ws_connect(sim.raw_url()) as ws,
+    ):
+        await ws.send_str(
+            json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@trade", SPOT_DEPTH], "id": 1})
+        )
+        assert await ws.receive_str() == '{"result":null,"id":1}'
+        await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":"list7"}')
+        assert json.loads(await ws.receive_str()) == {
+            "result": ["ethusdt@trade", SPOT_DEPTH],
+            "id": "list7",
+        }
+        await ws.send_str('{"method":"UNSUBSCRIBE","params":["ethusdt@depth@100ms"],"id":2}')
+        assert await ws.receive_str() == '{"result":null,"id":2}'
+        await ws.send_str('{"method":"GET_PROPERTY","params":["combined"],"id":3}')
+        assert await ws.receive_str() == '{"result":false,"id":3}'
+        await asyncio.sleep(1.0)  # stay under 5 messages per second
+        await ws.send_str('{"method":"SET_PROPERTY","params":["combined",true],"id":4}')
+        assert await ws.receive_str() == '{"result":null,"id":4}'
+        await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":null}')
+        assert await ws.receive_str() == '{"result":["ethusdt@trade"],"id":null}'
+        sim.start_replay()
+        want = recorded(SPOT_LINES, "ethusdt@trade")
+        assert await recv_n(ws, 50) == want[:50]  # combined now: enveloped frames
 
 
 async def test_a_well_formed_but_unrecorded_stream_is_acknowledged_and_silent(session):
-    async with Simulator("binance", speed="max") as sim:
-        async with session.ws_connect(sim.raw_url()) as ws:
-            await ws.send_str(
-                '{"method":"SUBSCRIBE","params":["btcusdt@trade","ETHUSDT@trade"],"id":9}'
-            )
-            assert await ws.receive_str() == '{"result":null,"id":9}'
-            await sim.wait_finished(TIMEOUT)
-            assert await quiet(ws, 0.2) == []
+    async with (
+        Simulator("binance", speed="max") as sim,
+        session.ws_connect(sim.raw_url()) as ws,
+    ):
+        await ws.send_str(
+            '{"method":"SUBSCRIBE","params":["btcusdt@trade","ETHUSDT@trade"],"id":9}'
+        )
+        assert await ws.receive_str() == '{"result":null,"id":9}'
+        await sim.wait_finished(TIMEOUT)
+        assert await quiet(ws, 0.2) == []
 
 
 @pytest.mark.parametrize(
@@ -305,37 +301,43 @@ async def test_a_well_formed_but_unrecorded_stream_is_acknowledged_and_silent(se
     ],
 )
 async def test_error_replies(session, request_text, code, msg_part):
-    async with Simulator("binance", autostart=False) as sim:
-        async with session.ws_connect(sim.raw_url()) as ws:
-            await ws.send_str(request_text)
-            reply = json.loads(await ws.receive_str())
-            assert reply["error"]["code"] == code
-            assert msg_part in reply["error"]["msg"]
-            if '"id":5' in request_text:
-                assert reply["id"] == 5
-            # spot keeps the connection open after an error
-            await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":6}')
-            assert json.loads(await ws.receive_str()) == {"result": [], "id": 6}
+    async with (
+        Simulator("binance", autostart=False) as sim,
+        session.ws_connect(sim.raw_url()) as ws,
+    ):
+        await ws.send_str(request_text)
+        reply = json.loads(await ws.receive_str())
+        assert reply["error"]["code"] == code
+        assert msg_part in reply["error"]["msg"]
+        if '"id":5' in request_text:
+            assert reply["id"] == 5
+        # spot keeps the connection open after an error
+        await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":6}')
+        assert json.loads(await ws.receive_str()) == {"result": [], "id": 6}
 
 
 async def test_flat_error_format_as_in_the_doc_table(session):
-    async with Simulator("binance", autostart=False, error_format="flat") as sim:
-        async with session.ws_connect(sim.raw_url()) as ws:
-            await ws.send_str('{"method":"SET_PROPERTY","params":["colour",true],"id":5}')
-            assert json.loads(await ws.receive_str()) == {
-                "code": 0,
-                "msg": "Unknown property",
-                "id": 5,
-            }
+    async with (
+        Simulator("binance", autostart=False, error_format="flat") as sim,
+        session.ws_connect(sim.raw_url()) as ws,
+    ):
+        await ws.send_str('{"method":"SET_PROPERTY","params":["colour",true],"id":5}')
+        assert json.loads(await ws.receive_str()) == {
+            "code": 0,
+            "msg": "Unknown property",
+            "id": 5,
+        }
 
 
 async def test_usdm_invalid_json_replies_then_disconnects(session):
-    async with Simulator("binanceusdm", autostart=False) as sim:
-        async with session.ws_connect(sim.raw_url()) as ws:
-            await ws.send_str("hello")
-            frames, code = await recv_until_closed(ws)
-            assert [json.loads(f)["error"]["code"] for f in frames] == [3]
-            assert code == 1008
+    async with (
+        Simulator("binanceusdm", autostart=False) as sim,
+        session.ws_connect(sim.raw_url()) as ws,
+    ):
+        await ws.send_str("hello")
+        frames, code = await recv_until_closed(ws)
+        assert [json.loads(f)["error"]["code"] for f in frames] == [3]
+        assert code == 1008
 
 
 @pytest.mark.parametrize(("market", "limit"), [("binance", 5), ("binanceusdm", 10)])
@@ -354,61 +356,69 @@ async def test_control_message_rate_limit(session, market, limit):
 
 
 async def test_client_pings_are_answered_and_count_toward_the_limit(session):
-    async with Simulator("binance", autostart=False) as sim:
-        async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
-            await ws.ping(b"abc")
-            msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
-            assert msg.type == aiohttp.WSMsgType.PONG and msg.data == b"abc"
-            for _ in range(5):
-                await ws.ping(b"x")
-            _, code = await recv_until_closed(ws)
-            assert code == 1008
+    async with (
+        Simulator("binance", autostart=False) as sim,
+        session.ws_connect(sim.raw_url(), autoping=False) as ws,
+    ):
+        await ws.ping(b"abc")
+        msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+        assert msg.type == aiohttp.WSMsgType.PONG and msg.data == b"abc"
+        for _ in range(5):
+            await ws.ping(b"x")
+        _, code = await recv_until_closed(ws)
+        assert code == 1008
 
 
 # ---- heartbeat --------------------------------------------------------------------------------
 
 
 async def test_server_pings_with_ms_timestamp_and_keeps_answering_clients(session):
-    async with Simulator("binance", autostart=False, ping_interval=0.2, pong_timeout=0.5) as sim:
-        async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
-            for _ in range(4):  # 0.8 s > pong_timeout: answered pings keep it open
-                msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
-                assert msg.type == aiohttp.WSMsgType.PING
-                assert abs(int(msg.data) - time.time() * 1000) < 5000  # payload: epoch ms
-                await ws.pong(msg.data)
-            assert not ws.closed
+    async with (
+        Simulator("binance", autostart=False, ping_interval=0.2, pong_timeout=0.5) as sim,
+        session.ws_connect(sim.raw_url(), autoping=False) as ws,
+    ):
+        for _ in range(4):  # 0.8 s > pong_timeout: answered pings keep it open
+            msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            assert msg.type == aiohttp.WSMsgType.PING
+            assert abs(int(msg.data) - time.time() * 1000) < 5000  # payload: epoch ms
+            await ws.pong(msg.data)
+        assert not ws.closed
 
 
 async def test_unanswered_pings_close_the_connection(session):
-    async with Simulator("binance", autostart=False, ping_interval=0.1, pong_timeout=0.3) as sim:
-        async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
-            t0 = time.monotonic()
-            while True:
-                msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
-                if msg.type == aiohttp.WSMsgType.CLOSE:
-                    break
-                assert msg.type == aiohttp.WSMsgType.PING
-            assert msg.data == 1008 and msg.extra == "Pong timeout"
-            assert 0.35 <= time.monotonic() - t0 < 2.0
+    async with (
+        Simulator("binance", autostart=False, ping_interval=0.1, pong_timeout=0.3) as sim,
+        session.ws_connect(sim.raw_url(), autoping=False) as ws,
+    ):
+        t0 = time.monotonic()
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                break
+            assert msg.type == aiohttp.WSMsgType.PING
+        assert msg.data == 1008 and msg.extra == "Pong timeout"
+        assert 0.35 <= time.monotonic() - t0 < 2.0
 
 
 async def test_spot_ignores_unsolicited_pongs_usdm_accepts_them(session):
     for market, survives in (("binance", False), ("binanceusdm", True)):
-        async with Simulator(market, autostart=False, ping_interval=0.15, pong_timeout=0.4) as sim:
-            async with session.ws_connect(sim.raw_url(), autoping=False) as ws:
-                deadline = time.monotonic() + 1.0
-                closed = False
-                while time.monotonic() < deadline:
-                    try:
-                        msg = await asyncio.wait_for(ws.receive(), 0.1)
-                    except asyncio.TimeoutError:
-                        continue
-                    if msg.type == aiohttp.WSMsgType.PING:
-                        await ws.pong(b"not-the-payload")
-                    elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                        closed = True
-                        break
-                assert closed is not survives, market
+        async with (
+            Simulator(market, autostart=False, ping_interval=0.15, pong_timeout=0.4) as sim,
+            session.ws_connect(sim.raw_url(), autoping=False) as ws,
+        ):
+            deadline = time.monotonic() + 1.0
+            closed = False
+            while time.monotonic() < deadline:
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), 0.1)
+                except asyncio.TimeoutError:
+                    continue
+                if msg.type == aiohttp.WSMsgType.PING:
+                    await ws.pong(b"not-the-payload")
+                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    closed = True
+                    break
+            assert closed is not survives, market
 
 
 # ---- REST snapshot ----------------------------------------------------------------------------
@@ -508,21 +518,21 @@ async def test_gap_then_resync_with_derived_snapshot(session):
 
 
 async def test_snapshot_modes_recorded_and_limits(session):
-    async with Simulator("binance", speed="max", snapshot_mode="recorded") as sim:
-        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)):
-            await sim.wait_finished(TIMEOUT)
-            async with session.get(
-                sim.depth_url, params={"symbol": "ETHUSDT", "limit": "5000"}
-            ) as r:
-                assert await r.read() == SPOT_SNAPSHOT
-            async with session.get(sim.depth_url, params={"symbol": "ETHUSDT", "limit": "3"}) as r:
-                small = json.loads(await r.read())
-            full = json.loads(SPOT_SNAPSHOT)
-            assert small == {
-                "lastUpdateId": full["lastUpdateId"],
-                "bids": full["bids"][:3],
-                "asks": full["asks"][:3],
-            }
+    async with (
+        Simulator("binance", speed="max", snapshot_mode="recorded") as sim,
+        session.ws_connect(sim.stream_url(SPOT_DEPTH)),
+    ):
+        await sim.wait_finished(TIMEOUT)
+        async with session.get(sim.depth_url, params={"symbol": "ETHUSDT", "limit": "5000"}) as r:
+            assert await r.read() == SPOT_SNAPSHOT
+        async with session.get(sim.depth_url, params={"symbol": "ETHUSDT", "limit": "3"}) as r:
+            small = json.loads(await r.read())
+        full = json.loads(SPOT_SNAPSHOT)
+        assert small == {
+            "lastUpdateId": full["lastUpdateId"],
+            "bids": full["bids"][:3],
+            "asks": full["asks"][:3],
+        }
 
 
 async def test_rest_errors_and_ping_time(session):
@@ -588,20 +598,22 @@ async def test_usdm_exchange_info_lists_every_held_market_and_can_fail(session):
                 "filters": [],
             }
         ]
-    async with Simulator("binanceusdm", exchange_info_status=503) as sim:
-        async with session.get(sim.rest_url + "/fapi/v1/exchangeInfo") as r:
-            assert r.status == 503 and (await r.json())["code"] == -1001
+    async with (
+        Simulator("binanceusdm", exchange_info_status=503) as sim,
+        session.get(sim.rest_url + "/fapi/v1/exchangeInfo") as r,
+    ):
+        assert r.status == 503 and (await r.json())["code"] == -1001
 
 
 async def test_exchange_info_splits_assets_of_a_custom_recording(session):
     rec = simmod.Recording.load(
         FIX / "binance" / "cf_depth_bookticker_kline_aggtrade_4sym_20211012.jsonl"
     )
-    async with Simulator("binance", recording=rec) as sim:
-        async with session.get(sim.rest_url + "/api/v3/exchangeInfo") as r:
-            got = {
-                e["symbol"]: (e["baseAsset"], e["quoteAsset"]) for e in (await r.json())["symbols"]
-            }
+    async with (
+        Simulator("binance", recording=rec) as sim,
+        session.get(sim.rest_url + "/api/v3/exchangeInfo") as r,
+    ):
+        got = {e["symbol"]: (e["baseAsset"], e["quoteAsset"]) for e in (await r.json())["symbols"]}
     assert got == {
         "BLZETH": ("BLZ", "ETH"),
         "LRCBTC": ("LRC", "BTC"),
@@ -614,10 +626,12 @@ async def test_exchange_info_splits_assets_of_a_custom_recording(session):
 
 
 async def test_close_after_n_messages(session):
-    async with Simulator("binance", speed="max", faults=[CloseAfter(123, code=1001)]) as sim:
-        async with session.ws_connect(sim.stream_url()) as ws:
-            frames, code = await recv_until_closed(ws)
-            assert frames == SPOT_LINES[:123] and code == 1001
+    async with (
+        Simulator("binance", speed="max", faults=[CloseAfter(123, code=1001)]) as sim,
+        session.ws_connect(sim.stream_url()) as ws,
+    ):
+        frames, code = await recv_until_closed(ws)
+        assert frames == SPOT_LINES[:123] and code == 1001
 
 
 async def test_abort_after_n_messages_has_no_close_frame(session):
@@ -665,9 +679,11 @@ async def test_stall_losing_data_leaves_a_gap(session):
 async def test_drop_line_removes_exactly_that_message_and_breaks_the_chain(session):
     depth_lines = [i for i, ln in enumerate(SPOT_LINES) if stream_of(ln) == SPOT_DEPTH]
     victim = depth_lines[10]
-    async with Simulator("binance", speed="max", faults=[Drop(line=victim)]) as sim:
-        async with session.ws_connect(sim.stream_url()) as ws:
-            got = await recv_n(ws, len(SPOT_LINES) - 1)
+    async with (
+        Simulator("binance", speed="max", faults=[Drop(line=victim)]) as sim,
+        session.ws_connect(sim.stream_url()) as ws,
+    ):
+        got = await recv_n(ws, len(SPOT_LINES) - 1)
     assert got == SPOT_LINES[:victim] + SPOT_LINES[victim + 1 :]
     depth = [json.loads(f)["data"] for f in got if stream_of(f) == SPOT_DEPTH]
     gaps = [k for k in range(1, len(depth)) if depth[k]["U"] != depth[k - 1]["u"] + 1]
@@ -690,46 +706,54 @@ async def test_drop_next_message_of_a_stream(session):
 
 
 async def test_garbage_frame_then_stream_continues(session):
-    async with Simulator("binance", speed="max", faults=[Garbage(after=10)]) as sim:
-        async with session.ws_connect(sim.stream_url()) as ws:
-            got = await recv_n(ws, 21)
+    async with (
+        Simulator("binance", speed="max", faults=[Garbage(after=10)]) as sim,
+        session.ws_connect(sim.stream_url()) as ws,
+    ):
+        got = await recv_n(ws, 21)
     assert got[:10] == SPOT_LINES[:10]
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):
         json.loads(got[10])
     assert SPOT_LINES[10].startswith(got[10])  # a truncated copy of the next real frame
     assert got[11:] == SPOT_LINES[10:20]
 
 
 async def test_slow_snapshot(session):
-    async with Simulator("binance", speed="max", faults=[SlowSnapshot(0.5, count=1)]) as sim:
-        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)):
-            await sim.wait_position(5, TIMEOUT)
-            for expect_slow in (True, False):
-                t0 = time.monotonic()
-                async with session.get(sim.depth_url, params={"symbol": "ETHUSDT"}) as r:
-                    assert r.status == 200
-                assert (time.monotonic() - t0 >= 0.5) is expect_slow
+    async with (
+        Simulator("binance", speed="max", faults=[SlowSnapshot(0.5, count=1)]) as sim,
+        session.ws_connect(sim.stream_url(SPOT_DEPTH)),
+    ):
+        await sim.wait_position(5, TIMEOUT)
+        for expect_slow in (True, False):
+            t0 = time.monotonic()
+            async with session.get(sim.depth_url, params={"symbol": "ETHUSDT"}) as r:
+                assert r.status == 200
+            assert (time.monotonic() - t0 >= 0.5) is expect_slow
 
 
 @pytest.mark.parametrize("kwargs", [{"faults": [Lifetime(0.4)]}, {"lifetime": 0.4}])
 async def test_lifetime_limit_closes_old_connections(session, kwargs):
-    async with Simulator("binance", autostart=False, **kwargs) as sim:
-        async with session.ws_connect(sim.raw_url()) as ws:
-            t0 = time.monotonic()
-            frames, code = await recv_until_closed(ws)
-            assert code == 1001 and 0.35 <= time.monotonic() - t0 < 2.0
+    async with (
+        Simulator("binance", autostart=False, **kwargs) as sim,
+        session.ws_connect(sim.raw_url()) as ws,
+    ):
+        t0 = time.monotonic()
+        _frames, code = await recv_until_closed(ws)
+        assert code == 1001 and 0.35 <= time.monotonic() - t0 < 2.0
 
 
 async def test_server_shutdown_notice_then_close(session):
-    async with Simulator("binance", autostart=False) as sim:
-        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)) as ws:
-            await sim.wait_connections(1)
-            sim.inject(ServerShutdown(grace=0.2))
-            frames, code = await recv_until_closed(ws)
-            assert len(frames) == 1
-            notice = json.loads(frames[0])
-            assert notice["e"] == "serverShutdown" and abs(notice["E"] - time.time() * 1000) < 5000
-            assert code == 1001
+    async with (
+        Simulator("binance", autostart=False) as sim,
+        session.ws_connect(sim.stream_url(SPOT_DEPTH)) as ws,
+    ):
+        await sim.wait_connections(1)
+        sim.inject(ServerShutdown(grace=0.2))
+        frames, code = await recv_until_closed(ws)
+        assert len(frames) == 1
+        notice = json.loads(frames[0])
+        assert notice["e"] == "serverShutdown" and abs(notice["E"] - time.time() * 1000) < 5000
+        assert code == 1001
 
 
 async def test_inject_to_one_connection_only(session):
@@ -751,66 +775,61 @@ def test_parse_fault_specs():
     assert parse_fault("stall=2.5,after=10,lose_data=true") == Stall(2.5, after=10, lose_data=True)
     assert parse_fault("drop_stream=ethusdt@trade,skip=3") == Drop(stream="ethusdt@trade", skip=3)
     assert parse_fault("drop_line=7") == Drop(line=7)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown fault 'explode'"):
         parse_fault("explode=1")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "close_after=-5",
+        "abort_after=-1",
+        "stall=-1",
+        "stall=1,after=-2",
+        "drop_line=-1",
+        "drop_stream=ethusdt@trade,skip=-1",
+        "garbage_after=-3",
+        "lifetime=0",
+        "slow_snapshot=-0.5",
+        "slow_snapshot=1,count=0",
+        "shutdown=-1",
+        "stall=nan",
+    ],
+)
+def test_fault_specs_reject_negative_counts_and_durations(spec):
+    with pytest.raises(ValueError, match=re.escape(f"fault {spec!r}")):
+        parse_fault(spec)
+
+
+def test_faults_reject_negative_values_when_built_directly():
+    with pytest.raises(ValueError, match=r"CloseAfter\.messages .* got -1"):
+        CloseAfter(-1)
+    with pytest.raises(ValueError, match=r"Lifetime\.seconds must be a number > 0"):
+        Lifetime(0)
 
 
 # ---- command line -----------------------------------------------------------------------------
 
 
 async def test_simulate_command_serves_until_interrupted(session):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), PYTHONUNBUFFERED="1")
-    code = (
-        "import sys, types, pathlib\n"
-        "try:\n    import tickwire.simulator.cli as c\n"
-        "except ImportError:\n"
-        "    m = types.ModuleType('tickwire'); m.__path__ = [sys.argv[1]]\n"
-        "    sys.modules['tickwire'] = m\n    import tickwire.simulator.cli as c\n"
-        "c.simulate_command(sys.argv[2:])\n"
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(ROOT / "python" / "tickwire"),
-            "-m",
-            "binance",
-            "--speed",
-            "max",
-            "--symbol-status",
-            "ethusdt=BREAK",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    """`tickwire simulate` (the installed console script) prints its URLs, serves the
+    recording and exchangeInfo with the configured status, and ends on Ctrl-C with exit 130."""
+    run = Running("simulate", "-m", "binance", "--speed", "max", "--symbol-status", "ethusdt=BREAK")
     try:
-        url = info = None
-        deadline = time.monotonic() + 20
-        while (url is None or info is None) and time.monotonic() < deadline:
-            line = (await asyncio.to_thread(proc.stdout.readline)).decode()
-            if "rest info" in line:
-                info = line.split()[-1]
-            if "all streams" in line:
-                url = line.split()[-1]
-        assert url and url.startswith("ws://127.0.0.1:")
+        info = (await asyncio.to_thread(run.wait_for, "rest info")).split()[-1]
+        url = next(line for line in run.stdout if "all streams" in line).split()[-1]
+        assert url.startswith("ws://127.0.0.1:")
         async with session.get(info) as resp:
             listed = {m["symbol"]: m["status"] for m in (await resp.json())["symbols"]}
         assert listed == {"ETHUSDT": "BREAK"}
         async with session.ws_connect(url) as ws:
-            assert await recv_n(ws, 100) == SPOT_LINES[:100]
+            assert await recv_n(ws, 100, timeout=60) == SPOT_LINES[:100]
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.to_thread(proc.communicate, None, 10)
-    assert proc.returncode == 0, err.decode()
-    bad = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT / "python" / "tickwire"), "--symbol-status", "BREAK"],
-        capture_output=True,
-        env=env,
-        timeout=30,
-    )
-    assert bad.returncode == 2 and b"not ID=STATUS" in bad.stderr
+        code, out, err = await asyncio.to_thread(run.interrupt)
+    assert code == 130, err
+    assert "Traceback" not in out + err
+    bad = await asyncio.to_thread(run_cli, "simulate", "--symbol-status", "BREAK")
+    assert_fails_with_one_line(bad, 2, "'BREAK'", "not ID=STATUS")
 
 
 # ---- recordings and replay control ------------------------------------------------------------

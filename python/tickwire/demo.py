@@ -18,11 +18,18 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from time import time_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import click
+
+from ._interrupt import INTERRUPTED_EXIT_CODE, run_interruptible
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
-from .feed import Feed, run
+from .feed import Feed
 from .metrics import LatencyRecorder, RateMeter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._core import Trade
+    from .simulator import Simulator
 
 __all__ = ["run_demo"]
 
@@ -38,13 +45,14 @@ class _State:
 
     exchange: str
     symbol: str
-    feed: Feed | None = None
-    sim: Any = None
+    sim: Simulator
+    feed: Feed = field(init=False)  # made once the simulator listens (it needs its URL)
     messages: int = 0
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     meter: RateMeter = field(default_factory=lambda: RateMeter(1.0))
-    trades: deque = field(default_factory=lambda: deque(maxlen=6))
-    history: list = field(default_factory=list)  # (seconds since start, text) of health events
+    trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=6))
+    # (seconds since start, text) of health events
+    history: list[tuple[float, str]] = field(default_factory=list)
     connected: bool = False
     started: float = 0.0
     rate: float = 0.0
@@ -87,17 +95,15 @@ def _fmt_us(ns: int | None) -> str:
 
 def _top(state: _State) -> tuple[Any, Any, Any, int | None]:
     try:
-        book = state.feed.book(state.symbol) if state.feed else None
-    except (KeyError, ValueError):
-        book = None
-    if book is None:
+        book = state.feed.book(state.symbol)
+    except (KeyError, ValueError, AttributeError):  # no book data yet, or no feed yet
         return None, None, None, None
     return book.best_bid, book.best_ask, book.spread, book.sequence
 
 
 def _plain_line(st: _State) -> str:
     bid, ask, spread, _ = _top(st)
-    s = st.feed.stats() if st.feed else {}
+    s = st.feed.stats()
     b = f"{bid[0]:.2f}x{bid[1]:g}" if bid else "-"
     a = f"{ask[0]:.2f}x{ask[1]:g}" if ask else "-"
     return (
@@ -118,7 +124,7 @@ def _render(states: list[_State], elapsed: float) -> Any:
     panels = []
     for st in states:
         bid, ask, spread, seq = _top(st)
-        s = st.feed.stats() if st.feed else {}
+        s = st.feed.stats()
         head = Table.grid(padding=(0, 3))
         for _ in range(4):
             head.add_column()
@@ -193,14 +199,17 @@ def _verify_book(st: _State) -> str:
 async def _demo(interactive: bool) -> int:
     from .simulator import CloseAfter, Drop, Simulator, packaged_recording
 
-    states = [_State(ex, sym) for ex, sym in SYMBOLS.items()]
-    sims = []
-    for st in states:
-        rec = packaged_recording(st.exchange)
+    states = []
+    for exchange, symbol in SYMBOLS.items():
+        rec = packaged_recording(exchange)
         span = (rec.ts[-1] - rec.ts[0]) / 1e9
-        st.sim = Simulator(st.exchange, recording=rec, speed=span / REPLAY_SECONDS, autostart=False)
-        sims.append(st.sim)
+        sim = Simulator(exchange, recording=rec, speed=span / REPLAY_SECONDS, autostart=False)
+        states.append(_State(exchange, symbol, sim))
+    sims = [st.sim for st in states]
     t0 = time.monotonic()
+    feeds: list[Feed] = []
+    starts: list[asyncio.Future[None]] = []
+    done: asyncio.Future[Any] | None = None
     try:
         for sim in sims:
             await sim.start()
@@ -216,14 +225,12 @@ async def _demo(interactive: bool) -> int:
                 on_trade=st.on_trade,
                 on_event=st.on_event,
             )
-        starts = [asyncio.ensure_future(st.feed.start()) for st in states]
+            feeds.append(st.feed)
+        starts = [asyncio.ensure_future(feed.start()) for feed in feeds]
         # start each replay once its feed has subscribed every stream, so nothing is missed
         for st in states:
-            want = len({s.route for s in st.feed.subscriptions})
-            while not (
-                len(st.sim.connections) >= want and all(c.subscriptions for c in st.sim.connections)
-            ):
-                await asyncio.sleep(0.01)
+            routes = len({s.route for s in st.feed.subscriptions})
+            await st.sim.wait_subscribed(routes, timeout=HARD_LIMIT_S)
         spot, usdm = states
         spot.sim.inject(CloseAfter(len(spot.sim.recording) * 2 // 5))
         usdm.sim.inject(Drop(stream="ethusdt@depth@0ms", skip=1800))
@@ -232,57 +239,78 @@ async def _demo(interactive: bool) -> int:
         await asyncio.gather(*starts)
         done = asyncio.ensure_future(asyncio.gather(*(s.wait_finished() for s in sims)))
         if interactive:
-            from rich.console import Console
-            from rich.live import Live
-
-            with Live(
-                _render(states, 0.0), console=Console(), refresh_per_second=4, transient=False
-            ) as live:
-                while not done.done() and time.monotonic() - t0 < HARD_LIMIT_S:
-                    await asyncio.sleep(0.25)
-                    for st in states:
-                        st.rate = st.meter.rate(st.messages)
-                    live.update(_render(states, time.monotonic() - t0))
+            await _show_live(states, done, t0)
         else:
-            printed = [0] * len(states)
-            while not done.done() and time.monotonic() - t0 < HARD_LIMIT_S:
-                await asyncio.sleep(1.0)
-                for i, st in enumerate(states):
-                    st.rate = st.meter.rate(st.messages)
-                    for at, msg in st.history[printed[i] :]:
-                        print(f"{at:6.1f}s  {st.exchange}: {msg}", flush=True)
-                    printed[i] = len(st.history)
-                    print(f"{time.monotonic() - t0:6.1f}s  {_plain_line(st)}", flush=True)
+            await _show_plain(states, done, t0)
         done.cancel()
         await asyncio.sleep(0.3)  # let the last frames land
-        elapsed = time.monotonic() - t0
-        print()
-        print(
-            f"tickwire demo: {elapsed:.1f} s, real Binance recordings replayed through the live code path"
-        )
-        ok = True
-        for st in states:
-            s = st.feed.stats()
-            verdict = _verify_book(st)
-            ok &= verdict.startswith("matches")
-            print(
-                f"  {TITLES[st.exchange]} {st.symbol}: {st.messages:,} events "
-                f"({st.messages / elapsed:,.0f}/s), receive->callback latency p50 "
-                f"{_fmt_us(st.latency.percentile(50))}, p99 {_fmt_us(st.latency.percentile(99))}"
-            )
-            print(
-                f"    reconnects {s['reconnects']}, gaps {s['gaps']}, resyncs {s['resyncs']}, "
-                f"trades published while disconnected: {s['trades_filled']} fetched, "
-                f"{s['trades_missed']} missed; "
-                f"bad frames {s['bad_frames']}; final book {verdict}"
-            )
-        return 0 if ok else 1
+        return _summarize(states, time.monotonic() - t0)
     finally:
-        for st in states:
-            if st.feed is not None:
-                await st.feed.close()
+        # On Ctrl-C (or any error) nothing may be left running: pending starts and waits end
+        # here, then the feeds close their sockets and the simulators stop.
+        unfinished = [f for f in (*starts, done) if f is not None and not f.done()]
+        for fut in unfinished:
+            fut.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        for feed in feeds:
+            await feed.close()
         for sim in sims:
             await sim.stop()
+
+
+async def _show_live(states: list[_State], done: asyncio.Future[Any], t0: float) -> None:
+    """The rich live view, refreshed 4 times a second until ``done`` or the hard limit."""
+    from rich.console import Console
+    from rich.live import Live
+
+    with Live(
+        _render(states, 0.0), console=Console(), refresh_per_second=4, transient=False
+    ) as live:
+        while not done.done() and time.monotonic() - t0 < HARD_LIMIT_S:
+            await asyncio.sleep(0.25)
+            for st in states:
+                st.rate = st.meter.rate(st.messages)
+            live.update(_render(states, time.monotonic() - t0))
+
+
+async def _show_plain(states: list[_State], done: asyncio.Future[Any], t0: float) -> None:
+    """Plain status lines (stdout is not a terminal): health events as they happen and one
+    line per feed each second, until ``done`` or the hard limit."""
+    printed = [0] * len(states)
+    while not done.done() and time.monotonic() - t0 < HARD_LIMIT_S:
+        await asyncio.sleep(1.0)
+        for i, st in enumerate(states):
+            st.rate = st.meter.rate(st.messages)
+            for at, msg in st.history[printed[i] :]:
+                click.echo(f"{at:6.1f}s  {st.exchange}: {msg}")
+            printed[i] = len(st.history)
+            click.echo(f"{time.monotonic() - t0:6.1f}s  {_plain_line(st)}")
+
+
+def _summarize(states: list[_State], elapsed: float) -> int:
+    """Print the final report; 0 if every final book matches the recording, else 1."""
+    click.echo()
+    click.echo(
+        f"tickwire demo: {elapsed:.1f} s, real Binance recordings replayed through the live "
+        "code path"
+    )
+    ok = True
+    for st in states:
+        s = st.feed.stats()
+        verdict = _verify_book(st)
+        ok &= verdict.startswith("matches")
+        click.echo(
+            f"  {TITLES[st.exchange]} {st.symbol}: {st.messages:,} events "
+            f"({st.messages / elapsed:,.0f}/s), receive->callback latency p50 "
+            f"{_fmt_us(st.latency.percentile(50))}, p99 {_fmt_us(st.latency.percentile(99))}"
+        )
+        click.echo(
+            f"    reconnects {s['reconnects']}, gaps {s['gaps']}, resyncs {s['resyncs']}, "
+            f"trades published while disconnected: {s['trades_filled']} fetched, "
+            f"{s['trades_missed']} missed; "
+            f"bad frames {s['bad_frames']}; final book {verdict}"
+        )
+    return 0 if ok else 1
 
 
 def run_demo() -> int:
@@ -295,9 +323,10 @@ def run_demo() -> int:
     if not logging.getLogger().handlers and not tw_log.handlers:
         tw_log.addHandler(logging.NullHandler())
     try:
-        return run(_demo(interactive))
+        code: int = run_interruptible(_demo(interactive))
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED_EXIT_CODE
+    return code
 
 
 if __name__ == "__main__":

@@ -10,24 +10,61 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
+import json
 import os
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Union
+from typing import Any, Protocol, Union
 
 from . import _core
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced
-from .exceptions import FrameError, SequenceGap
+from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from .exceptions import FrameError, SequenceGap, TickwireError
 
 PathLike = Union[str, "os.PathLike[str]"]
 Event = object
 
+# What reading a damaged file raises: gzip.BadGzipFile and the other OSErrors, EOFError for a
+# truncated .gz, zlib.error for corrupt compressed data.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
-def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+class RecordingReadError(TickwireError):
+    """A recording (or its timestamp file) could not be read to its end: not gzip, truncated,
+    corrupt, unreadable. Raised after every line read before the failure was delivered.
+
+    Attributes: ``path``, ``lines_read`` (complete lines read before the failure), ``reason``.
+    """
+
+    def __init__(self, path: Path, lines_read: int, reason: str):
+        where = f"after line {lines_read}" if lines_read else "at the start"
+        super().__init__(f"{path}: cannot read {where}: {reason}")
+        self.path = path
+        self.lines_read = lines_read
+        self.reason = reason
+
+
+def _read_error_reason(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "the file is truncated (compressed data ends early)"
+    if isinstance(exc, gzip.BadGzipFile):
+        return "not a gzip file" if "Not a gzipped file" in str(exc) else f"corrupt gzip ({exc})"
+    if isinstance(exc, zlib.error):
+        return f"corrupt compressed data ({exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _open(path: Path) -> io.BufferedIOBase:
+    """``path`` opened for reading bytes, decompressed if it ends in ``.gz``."""
+    if path.suffix == ".gz":
+        return gzip.GzipFile(path, "rb")
+    return open(path, "rb")
 
 
 def timestamps_path(recording: PathLike) -> Path | None:
@@ -44,15 +81,20 @@ def timestamps_path(recording: PathLike) -> Path | None:
 
 def read_timestamps(path: PathLike) -> list[int]:
     """Receive timestamps, one per line, as int ns since the Unix epoch (lines holding float
-    seconds are converted). Raises ValueError naming the line of a value that is neither."""
-    out = []
-    with _open(Path(path)) as f:
-        for n, raw in enumerate(f, 1):
-            text = raw.strip().decode("ascii", "replace")
-            try:
-                out.append(int(text) if text.isdigit() else round(float(text) * 1e9))
-            except ValueError:
-                raise ValueError(f"{path}:{n}: {text!r} is not a timestamp") from None
+    seconds are converted). Raises ValueError naming the line of a value that is neither, and
+    :class:`RecordingReadError` if the file cannot be read to its end."""
+    out: list[int] = []
+    p = Path(path)
+    try:
+        with _open(p) as f:
+            for n, raw in enumerate(f, 1):
+                text = raw.strip().decode("ascii", "replace")
+                try:
+                    out.append(int(text) if text.isdigit() else round(float(text) * 1e9))
+                except ValueError:
+                    raise ValueError(f"{path}:{n}: {text!r} is not a timestamp") from None
+    except _READ_ERRORS as exc:
+        raise RecordingReadError(p, len(out), _read_error_reason(exc)) from None
     return out
 
 
@@ -72,21 +114,105 @@ class SnapshotFile:
             return cls(Path(path), symbol)
         return cls(Path(spec), None)
 
+    def read(self) -> tuple[bytes, int]:
+        """The file's bytes and its ``lastUpdateId``. Raises ``FileNotFoundError`` if it does
+        not exist and ``ValueError`` naming the file if it cannot be read, is not JSON, or is
+        not a depth snapshot (an object with an integer ``lastUpdateId``, ``bids``, ``asks``)."""
+        if not self.path.exists():
+            raise FileNotFoundError(f"snapshot {self.path} does not exist")
+        try:
+            body = self.path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"snapshot {self.path}: {_read_error_reason(exc)}") from None
+        try:
+            obj = json.loads(body)
+        except ValueError as exc:
+            raise ValueError(f"snapshot {self.path}: not JSON ({exc})") from None
+        last = obj.get("lastUpdateId") if isinstance(obj, dict) else None
+        if not (
+            isinstance(last, int)
+            and isinstance(obj.get("bids"), list)
+            and isinstance(obj.get("asks"), list)
+        ):
+            raise ValueError(
+                f"snapshot {self.path}: not a depth snapshot "
+                "(expected a JSON object with an integer lastUpdateId, bids and asks)"
+            )
+        return body, last
+
 
 @dataclass
 class ReplayStats:
-    """What a replay saw: frames read, events per kind, gaps, bad lines, decode time (s)."""
+    """What a replay saw: frames read, events per kind, gaps, bad lines, decode time (s).
+
+    ``warnings``: what makes the replayed books doubtful without being a bad line or a gap (a
+    depth stream that never synced, a snapshot whose update id cannot belong to its symbol's
+    deltas, a snapshot body the decoder rejected), one sentence each."""
 
     frames: int = 0
-    events: Counter = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
     gaps: list[GapDetected] = field(default_factory=list)
     bad_lines: list[BadFrame] = field(default_factory=list)
     unmatched_snapshots: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     decode_seconds: float = 0.0
 
     @property
     def msgs_per_second(self) -> float:
+        """Frames per second of decode time (reading the file not included)."""
         return self.frames / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+
+@dataclass
+class _Applied:
+    """A snapshot the replay applied: to which symbol, its lastUpdateId, whether the buffered
+    deltas failed to bridge from it (a gap at once)."""
+
+    snap: SnapshotFile
+    symbol: str
+    last_id: int
+    gap: bool
+
+
+@dataclass
+class DepthIds:
+    """The update ids of one symbol's depth deltas in a recording: how many deltas,
+    ``first`` (``U`` of the first) and ``last`` (``u`` of the last)."""
+
+    deltas: int
+    first: int
+    last: int
+
+
+def scan_depth_ids(recording: PathLike) -> dict[str, DepthIds]:
+    """Market id (``ETHUSDT``) -> :class:`DepthIds` of the Binance depth deltas in
+    ``recording``: a diagnostic pass in Python (the replay itself never parses frames here).
+    Lines that are not depth deltas or not JSON are skipped. Raises
+    :class:`RecordingReadError` if the file cannot be read to its end."""
+    out: dict[str, DepthIds] = {}
+    path = Path(recording)
+    n = 0
+    try:
+        with _open(path) as f:
+            for n, raw in enumerate(f, 1):  # noqa: B007 - n names the line of a read error
+                head = raw[:64]
+                if b"@depth" not in head and b"depthUpdate" not in raw:
+                    continue
+                try:
+                    msg = json.loads(raw)
+                    data = msg.get("data", msg)
+                    market, first, last = data["s"], int(data["U"]), int(data["u"])
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+                ids = out.get(market)
+                if ids is None:
+                    out[market] = DepthIds(1, first, last)
+                else:
+                    ids.deltas += 1
+                    ids.last = last
+    except _READ_ERRORS as exc:
+        raise RecordingReadError(path, n, _read_error_reason(exc)) from None
+    return out
 
 
 class Replay:
@@ -95,12 +221,16 @@ class Replay:
     ``Replay(recording, exchange, snapshots=[...], timestamps=None)`` yields the core's events
     (``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply``) plus ``GapDetected`` when a
     depth delta breaks the chain and ``BadFrame`` for a line that is not a valid frame (counted,
-    skipped). A snapshot is applied when its symbol first appears, and the deltas buffered until
-    then are replayed by the exchange's bridging rule (equivalent to applying it when it
-    arrived). ``timestamps``: receive times (int ns) per line; default the sibling ``.ts`` file,
-    else the wall clock. After iteration ``stats`` holds the counts and ``decoder`` the books.
+    skipped; a frame of another market than ``exchange`` is one). A snapshot is applied when its
+    symbol first appears, and the deltas buffered until then are replayed by the exchange's
+    bridging rule (equivalent to applying it when it arrived). ``timestamps``: receive times
+    (int ns) per line; default the sibling ``.ts`` file, else the wall clock. After iteration
+    ``stats`` holds the counts and warnings (see :class:`ReplayStats`) and ``decoder`` the books.
 
-    Raises ValueError for an unknown exchange; FileNotFoundError for a missing file.
+    Raises ValueError for an unknown exchange, a symbol of another market, or a snapshot file
+    that is not a JSON depth snapshot; FileNotFoundError for a missing file;
+    :class:`RecordingReadError` (from the constructor for the timestamp file, from iteration for
+    the recording) when a file cannot be read to its end.
     """
 
     def __init__(
@@ -116,14 +246,15 @@ class Replay:
         self.decoder = _core.Decoder(exchange)
         self.exchange = exchange
         self.stats = ReplayStats()
-        self._pending: list[SnapshotFile] = []
+        self.lines_read = 0
+        self._pending: list[tuple[SnapshotFile, bytes, int]] = []
+        self._applied: list[_Applied] = []
         for s in snapshots:
             snap = s if isinstance(s, SnapshotFile) else SnapshotFile(Path(s))
-            if not snap.path.exists():
-                raise FileNotFoundError(f"snapshot {snap.path} does not exist")
+            body, last_id = snap.read()
             if snap.symbol is not None:
                 self.decoder.register(snap.symbol)  # ValueError names a symbol of another market
-            self._pending.append(snap)
+            self._pending.append((snap, body, last_id))
         if timestamps is None:
             ts_file = timestamps_path(self.path)
             timestamps = read_timestamps(ts_file) if ts_file else None
@@ -132,18 +263,24 @@ class Replay:
     def _apply_pending(self, line: int, receive_ts: int) -> Iterator[Event]:
         """Apply every pending snapshot whose symbol the decoder now knows."""
         known = {_core.market_id(self.exchange, s).lower(): s for s in self.decoder.symbols()}
-        for snap in list(self._pending):
+        for pending in list(self._pending):
+            snap, body, last_id = pending
             symbol = snap.symbol or next(
                 (s for m, s in known.items() if m in snap.path.name.lower()), None
             )
             if symbol is None or symbol not in known.values():
                 continue
-            self._pending.remove(snap)
+            self._pending.remove(pending)
             try:
-                events = self.decoder.apply_snapshot(symbol, snap.path.read_bytes(), receive_ts)
+                events = self.decoder.apply_snapshot(symbol, body, receive_ts)
             except SequenceGap as gap:
+                self._applied.append(_Applied(snap, symbol, last_id, gap=True))
                 yield self._gap(gap, line, receive_ts)
                 continue
+            except FrameError as exc:  # valid JSON, but not a body the exchange sends
+                self.stats.warnings.append(f"snapshot {snap.path} was not applied: {exc}")
+                continue
+            self._applied.append(_Applied(snap, symbol, last_id, gap=False))
             yield from events
             yield Resynced(self.exchange, symbol, events[-1].sequence, receive_ts)
 
@@ -153,6 +290,16 @@ class Replay:
         return event
 
     def __iter__(self) -> Iterator[Event]:
+        """The events, in recording order (see the class docstring). Raises
+        :class:`RecordingReadError` once the lines read before a read failure are delivered."""
+        try:
+            yield from self._events()
+        except _READ_ERRORS as exc:
+            raise RecordingReadError(self.path, self.lines_read, _read_error_reason(exc)) from None
+        self.stats.unmatched_snapshots = [snap.path for snap, _, _ in self._pending]
+        self._diagnose()
+
+    def _events(self) -> Iterator[Event]:
         feed = self.decoder.feed
         stamps = self._timestamps
         known_symbols = 0
@@ -161,6 +308,7 @@ class Replay:
         clock = time.perf_counter
         with _open(self.path) as f:
             for line, raw in enumerate(f, 1):
+                self.lines_read = line
                 frame = raw[:-1] if raw.endswith(b"\n") else raw
                 ts = stamps[line - 1] if stamps and line <= len(stamps) else time.time_ns()
                 stats.frames += 1
@@ -190,7 +338,56 @@ class Replay:
                 for ev in events:
                     counts[type(ev).__name__] += 1
                     yield ev
-        stats.unmatched_snapshots = [s.path for s in self._pending]
+
+    def _diagnose(self) -> None:
+        """Warn about books the replay could not make right (see :class:`ReplayStats`). Costs
+        nothing on a clean replay; otherwise one diagnostic pass over the recording's depth ids."""
+        dec = self.decoder
+        synced_once = {a.symbol for a in self._applied if not a.gap}
+        never_synced = [s for s in dec.symbols() if s not in synced_once and dec.needs_snapshot(s)]
+        # A snapshot no delta was applied after (newer than all of them), or followed by a gap
+        # (older than all of them), may not belong to its symbol.
+        doubtful = [
+            a for a in self._applied if a.gap or dec.book(a.symbol).sequence in (None, a.last_id)
+        ]
+        if not never_synced and not doubtful:
+            return
+        try:
+            ids = {
+                _core.unified_symbol(self.exchange, market): d
+                for market, d in scan_depth_ids(self.path).items()
+            }
+        except RecordingReadError:
+            return  # the replay itself read the file; nothing to add if it changed since
+        for a in doubtful:
+            d = ids.get(a.symbol)
+            if d is None or d.first - 1 <= a.last_id <= d.last:
+                continue
+            side, off = (
+                ("older", d.first - 1 - a.last_id)
+                if a.last_id < d.first
+                else ("newer", a.last_id - d.last)
+            )
+            self.stats.warnings.append(
+                f"snapshot {a.snap.path}: lastUpdateId {a.last_id} is {off:,} {side} than every "
+                f"{a.symbol} depth delta in the recording (update ids {d.first}..{d.last}), so "
+                f"it cannot be {a.symbol}'s snapshot for this recording (another symbol's or "
+                "market's?)"
+            )
+        for symbol in never_synced:
+            d = ids.get(symbol)
+            if d is None:
+                continue  # no depth stream: nothing to sync
+            given = [a.snap.path for a in self._applied if a.symbol == symbol]
+            why = (
+                f"its snapshot {given[0]} does not bridge to them"
+                if given
+                else "no snapshot was given for it"
+            )
+            self.stats.warnings.append(
+                f"{symbol}: the book never synced ({d.deltas:,} depth deltas in the recording, "
+                f"none applied): {why}"
+            )
 
 
 def replay(
@@ -208,17 +405,28 @@ _HEALTH_TYPES = {
     GapDetected: "gap",
     Resynced: "resynced",
     BadFrame: "bad_frame",
+    TradesMissed: "trades_missed",
     Connected: "connected",
     Disconnected: "disconnected",
 }
 
 
-def event_to_dict(event: Event, book_depth: int = 5, decoder: _core.Decoder | None = None) -> dict:
-    """A JSON-ready dict of one event. A ``BookUpdate`` (given the ``decoder`` that owns the
-    book) carries the best bid/ask ``[price, size]`` and the top ``book_depth`` levels per side.
-    Prices and sizes are floats (nearest double of the exact decimal); timestamps int ns."""
+class BookSource(Protocol):
+    """Whatever owns live books by unified symbol: a ``Decoder`` or a ``Feed``."""
+
+    def book(self, symbol: str) -> Any:
+        """The live ``Book`` of ``symbol``."""
+
+
+def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest layout here
+    event: Event, book_depth: int = 5, decoder: BookSource | None = None
+) -> dict[str, Any]:
+    """A JSON-ready dict of one event. A ``BookUpdate`` (given the ``decoder`` or feed that owns
+    the book) carries the best bid/ask ``[price, size]`` and the top ``book_depth`` levels per
+    side. Prices and sizes are floats (nearest double of the exact decimal); timestamps int ns.
+    Raises ``TypeError`` for an object that is not a tickwire event."""
     if isinstance(event, _core.BookUpdate):
-        d = {
+        d: dict[str, Any] = {
             "type": "book",
             "exchange": event.exchange,
             "symbol": event.symbol,
@@ -295,6 +503,6 @@ def event_to_dict(event: Event, book_depth: int = 5, decoder: _core.Decoder | No
             "receive_ts": event.receive_ts,
         }
     kind = _HEALTH_TYPES.get(type(event))
-    if kind is not None:
+    if kind is not None and dataclasses.is_dataclass(event) and not isinstance(event, type):
         return {"type": kind, **dataclasses.asdict(event)}
     raise TypeError(f"not a tickwire event: {event!r}")

@@ -24,13 +24,19 @@ seconds taken to process all of them (snapshot application included).
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import importlib
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+orjson: ModuleType | None
 try:
     import orjson
 except ImportError:  # `pip install tickwire[bench]`; tickwire.bench.decode reports it as skipped
@@ -38,16 +44,19 @@ except ImportError:  # `pip install tickwire[bench]`; tickwire.bench.decode repo
 
 __all__ = [
     "RECORDINGS",
-    "BotSequenceGap",
+    "BenchRecording",
+    "BotSequenceGapError",
     "CryptofeedReplay",
     "OrjsonBot",
-    "Recording",
     "cryptofeed_available",
     "cryptofeed_version",
     "load_recording",
+    "orjson",
     "run_cryptofeed",
     "run_orjson_bot",
 ]
+
+Level = tuple[float, float]  # (price, size)
 
 _DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -61,7 +70,7 @@ _STEM = "ethusdt_20240808"
 
 
 @dataclass(frozen=True)
-class Recording:
+class BenchRecording:
     """One real Binance capture, loaded into memory.
 
     ``frames`` are the raw text frames as ``bytes`` (no trailing newline);
@@ -74,12 +83,12 @@ class Recording:
     symbol: str  # unified symbol, as tickwire names it
     raw_symbol: str  # Binance symbol, e.g. "ETHUSDT"
     market: str  # "spot" | "usdm"
-    frames: list
+    frames: list[bytes]
     snapshot: bytes
     snapshot_after: int
 
 
-def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> Recording:
+def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> BenchRecording:
     """Load recording ``"spot"`` or ``"usdm"`` (frames as a list of bytes) from the packaged
     real ETHUSDT captures (``tickwire/data``, see SOURCES.md there), or from ``data_dir``
     laid out the same way."""
@@ -93,7 +102,7 @@ def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> Re
     text = gzip.decompress((d / f"{_STEM}.jsonl.gz").read_bytes())
     frames = [line for line in text.splitlines() if line.strip()]
     snapshot = (d / f"{_STEM}_depth_snapshot.json").read_bytes()
-    return Recording(name, exchange_id, symbol, raw_symbol, market, frames, snapshot, after)
+    return BenchRecording(name, exchange_id, symbol, raw_symbol, market, frames, snapshot, after)
 
 
 # ---------------------------------------------------------------------------
@@ -101,10 +110,10 @@ def load_recording(name: str = "spot", data_dir: str | Path | None = None) -> Re
 # ---------------------------------------------------------------------------
 
 
-class BotSequenceGap(Exception):
+class BotSequenceGapError(Exception):
     """A depth delta broke the U/u (spot) or pu (USD-M) chain."""
 
-    def __init__(self, symbol, expected, received):
+    def __init__(self, symbol: str, expected: int, received: int):
         super().__init__(f"{symbol}: expected update id {expected}, received {received}")
         self.symbol, self.expected, self.received = symbol, expected, received
 
@@ -114,28 +123,30 @@ class _DictBook:
 
     __slots__ = ("asks", "bids", "bridged", "last_id", "pending", "synced")
 
-    def __init__(self):
-        self.bids = {}
-        self.asks = {}
-        self.last_id = None  # snapshot lastUpdateId, then last applied final update id u
+    def __init__(self) -> None:
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+        self.last_id = 0  # snapshot lastUpdateId, then last applied final update id u
         self.synced = False  # a snapshot has been applied
         self.bridged = False  # the first delta after the snapshot has been applied
-        self.pending = []  # deltas received before the snapshot (decoded dicts)
+        self.pending: list[dict[str, Any]] = []  # deltas received before the snapshot
 
-    def best_bid(self):
+    def best_bid(self) -> Level | None:
+        """(price, size) of the highest bid, or None."""
         if not self.bids:
             return None
         p = max(self.bids)
         return (p, self.bids[p])
 
-    def best_ask(self):
+    def best_ask(self) -> Level | None:
+        """(price, size) of the lowest ask, or None."""
         if not self.asks:
             return None
         p = min(self.asks)
         return (p, self.asks[p])
 
 
-def _apply_levels(side, levels):
+def _apply_levels(side: dict[float, float], levels: list[list[str]]) -> None:
     pop = side.pop
     for p, q in levels:
         qty = float(q)
@@ -145,7 +156,11 @@ def _apply_levels(side, levels):
             pop(float(p), None)
 
 
-_loads = orjson.loads
+def _orjson_missing(_data: bytes | str) -> Any:
+    raise ImportError("the orjson bot needs orjson: pip install 'tickwire[bench]'")
+
+
+_loads: Callable[[bytes | str], Any] = orjson.loads if orjson is not None else _orjson_missing
 _time_ns = time.time_ns
 
 
@@ -168,7 +183,7 @@ class OrjsonBot:
     ``market="usdm"``: drop ``u < lastUpdateId``, the first applied delta
     needs ``U <= lastUpdateId <= u``, later ones ``pu == previous u``).
     Deltas received before the snapshot are buffered and replayed by
-    :meth:`apply_snapshot`.  A broken chain raises :class:`BotSequenceGap`.
+    :meth:`apply_snapshot`.  A broken chain raises :class:`BotSequenceGapError`.
     Quantity 0 deletes a level.
     """
 
@@ -178,11 +193,12 @@ class OrjsonBot:
         self.market = market
         self.futures = market == "usdm"
         self.exchange = "binanceusdm" if self.futures else "binance"
-        self.books = {}  # raw symbol -> _DictBook
-        self._unified = {}  # raw symbol -> unified symbol (cache)
+        self.books: dict[str, _DictBook] = {}  # raw symbol -> book
+        self._unified: dict[str, str] = {}  # raw symbol -> unified symbol (cache)
 
     # -- symbols ----------------------------------------------------------
     def unified(self, raw: str) -> str:
+        """The unified symbol of Binance's ``raw`` one (``ETHUSDT`` -> ``ETH/USDT``)."""
         u = self._unified.get(raw)
         if u is None:
             for quote in ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB", "EUR", "TRY"):
@@ -197,15 +213,16 @@ class OrjsonBot:
         return u
 
     def book(self, raw_symbol: str) -> _DictBook:
+        """The book of ``raw_symbol`` (made empty on first use)."""
         b = self.books.get(raw_symbol)
         if b is None:
             b = self.books[raw_symbol] = _DictBook()
         return b
 
     # -- snapshot ---------------------------------------------------------
-    def apply_snapshot(self, raw_symbol: str, payload: bytes) -> list:
+    def apply_snapshot(self, raw_symbol: str, payload: bytes) -> list[tuple[Any, ...]]:
         """Apply a REST depth body; replay buffered deltas; return book events."""
-        snap = orjson.loads(payload)
+        snap = _loads(payload)
         b = self.book(raw_symbol)
         b.bids = {float(p): float(q) for p, q in snap["bids"]}
         b.asks = {float(p): float(q) for p, q in snap["asks"]}
@@ -213,15 +230,14 @@ class OrjsonBot:
         b.synced = True
         b.bridged = False
         pending, b.pending = b.pending, []
-        out = []
         now = time.time_ns()
-        for d in pending:
-            if self._delta(b, d):
-                out.append(("book", self.unified(raw_symbol), d["u"], d["E"] * 1_000_000, now))
-        return out
+        symbol = self.unified(raw_symbol)
+        return [
+            ("book", symbol, d["u"], d["E"] * 1_000_000, now) for d in pending if self._delta(b, d)
+        ]
 
     # -- per-delta sync rule (returns True when applied) --------------------
-    def _delta(self, b: _DictBook, d: dict) -> bool:
+    def _delta(self, b: _DictBook, d: dict[str, Any]) -> bool:
         u = d["u"]
         last = b.last_id
         if self.futures:
@@ -229,26 +245,26 @@ class OrjsonBot:
                 if u < last:
                     return False
                 if not (d["U"] <= last <= u):
-                    raise BotSequenceGap(d["s"], last, d["U"])
+                    raise BotSequenceGapError(d["s"], last, d["U"])
                 b.bridged = True
             elif d["pu"] != last:
-                raise BotSequenceGap(d["s"], last, d["pu"])
+                raise BotSequenceGapError(d["s"], last, d["pu"])
         else:
             if u <= last:
                 return False
             if not b.bridged:
                 if not (d["U"] <= last + 1 <= u):
-                    raise BotSequenceGap(d["s"], last + 1, d["U"])
+                    raise BotSequenceGapError(d["s"], last + 1, d["U"])
                 b.bridged = True
             elif d["U"] != last + 1:
-                raise BotSequenceGap(d["s"], last + 1, d["U"])
+                raise BotSequenceGapError(d["s"], last + 1, d["U"])
         _apply_levels(b.bids, d["b"])
         _apply_levels(b.asks, d["a"])
         b.last_id = u
         return True
 
     # -- one frame --------------------------------------------------------
-    def feed(self, frame):
+    def feed(self, frame: bytes | str) -> tuple[Any, ...] | None:
         """Decode one raw frame (bytes/str); return an event tuple or None."""
         recv = _time_ns()
         d = _loads(frame)
@@ -256,7 +272,7 @@ class OrjsonBot:
         e = d.get("e")
         if e is None or e == "bookTicker":  # spot bookTicker carries no "e"
             s = d["s"]
-            E = d.get("E")
+            e_ms = d.get("E")
             return (
                 "bbo",
                 self._unified.get(s) or self.unified(s),
@@ -265,10 +281,10 @@ class OrjsonBot:
                 float(d["a"]),
                 float(d["A"]),
                 d["u"],
-                None if E is None else E * 1_000_000,
+                None if e_ms is None else e_ms * 1_000_000,
                 recv,
             )
-        if e == "trade" or e == "aggTrade":
+        if e in {"trade", "aggTrade"}:
             s = d["s"]
             return (
                 "trade",
@@ -300,7 +316,7 @@ class OrjsonBot:
         return None
 
 
-def run_orjson_bot(rec: Recording, bot: OrjsonBot | None = None) -> OrjsonBot:
+def run_orjson_bot(rec: BenchRecording, bot: OrjsonBot | None = None) -> OrjsonBot:
     """Replay a whole recording through a (fresh) :class:`OrjsonBot`.
 
     The snapshot is applied after ``rec.snapshot_after`` frames, as it
@@ -325,41 +341,49 @@ def run_orjson_bot(rec: Recording, bot: OrjsonBot | None = None) -> OrjsonBot:
 # ---------------------------------------------------------------------------
 
 
+def _cryptofeed(module: str) -> ModuleType:
+    """``cryptofeed.<module>``, imported by name: cryptofeed is optional and ships no types."""
+    return importlib.import_module(f"cryptofeed.{module}")
+
+
 def cryptofeed_available() -> bool:
+    """True if cryptofeed (with its Binance handlers) can be imported."""
     try:
-        import cryptofeed.exchanges.binance_futures
-    except Exception:
+        _cryptofeed("exchanges.binance_futures")
+    except Exception:  # noqa: BLE001 - not installed, or a broken install: either way absent
         return False
     return True
 
 
 def cryptofeed_version() -> str | None:
-    try:
-        from importlib.metadata import version
+    """The installed cryptofeed version, or None."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("cryptofeed")
-    except Exception:
+    except PackageNotFoundError:
         return None
 
 
-def _cryptofeed_feed_class(market: str):
-    from cryptofeed.exchanges.binance import Binance
-    from cryptofeed.exchanges.binance_futures import BinanceFutures
+def _cryptofeed_feed_class(market: str) -> Any:
+    if market == "usdm":
+        return _cryptofeed("exchanges.binance_futures").BinanceFutures
+    return _cryptofeed("exchanges.binance").Binance
 
-    return BinanceFutures if market == "usdm" else Binance
 
-
-def _ensure_cryptofeed_symbols(cls, raw_symbol: str, base: str, quote: str, futures: bool):
+def _ensure_cryptofeed_symbols(
+    cls: Any, raw_symbol: str, base: str, quote: str, futures: bool
+) -> None:
     """Give cryptofeed its symbol table without the exchangeInfo HTTP request.
 
     cryptofeed's ``Exchange.__init__`` downloads exchangeInfo when its symbol
     table is empty.  We pass a minimal exchangeInfo document for the one
     symbol through cryptofeed's own parser (``_parse_symbol_data``) instead.
     """
-    from cryptofeed.symbols import Symbols
+    symbols = _cryptofeed("symbols").Symbols
 
-    if Symbols.populated(cls.id):
-        mapping, _ = Symbols.get(cls.id)
+    if symbols.populated(cls.id):
+        mapping, _ = symbols.get(cls.id)
         if raw_symbol in mapping.values():
             return
     info = {
@@ -375,7 +399,7 @@ def _ensure_cryptofeed_symbols(cls, raw_symbol: str, base: str, quote: str, futu
         ]
     }
     syms, extra = cls._parse_symbol_data(info)
-    Symbols.set(cls.id, syms, extra)
+    symbols.set(cls.id, syms, extra)
 
 
 class CryptofeedReplay:
@@ -405,61 +429,61 @@ class CryptofeedReplay:
         base: str = "ETH",
         quote: str = "USDT",
     ):
-        import asyncio
-
-        from cryptofeed.defines import L2_BOOK, TICKER, TRADES
-
+        defines = _cryptofeed("defines")
+        channels = [defines.L2_BOOK, defines.TRADES, defines.TICKER]
         futures = market == "usdm"
         cls = _cryptofeed_feed_class(market)
         _ensure_cryptofeed_symbols(cls, raw_symbol, base, quote, futures)
         self.std_symbol = f"{base}-{quote}-PERP" if futures else f"{base}-{quote}"
-        self.feed = cls(symbols=[self.std_symbol], channels=[L2_BOOK, TRADES, TICKER])
-        self._snapshot_body = None
+        self.feed = cls(symbols=[self.std_symbol], channels=channels)
+        self._snapshot_body: str | None = None
         self.snapshot_requests = 0
         self.feed.http_conn.read = self._read_snapshot  # the only patch
         self.loop = asyncio.new_event_loop()
         self.frames_handled = 0
 
-    async def _read_snapshot(self, address, *args, **kwargs):
+    async def _read_snapshot(self, address: str, *_args: object, **_kwargs: object) -> str:
         # aiohttp's response.text() gives str; so do we.
         self.snapshot_requests += 1
         if self._snapshot_body is None:
             raise RuntimeError(f"cryptofeed requested {address} but no snapshot was provided")
         return self._snapshot_body
 
-    def set_snapshot(self, snapshot: bytes) -> None:
+    def set_snapshot(self, snapshot: bytes | str) -> None:
+        """The REST depth body to answer cryptofeed's snapshot request with."""
         self._snapshot_body = (
             snapshot.decode() if isinstance(snapshot, (bytes, bytearray)) else snapshot
         )
 
-    async def _drive(self, frames):
+    async def _drive(self, frames: Sequence[bytes]) -> int:
         handler = self.feed.message_handler
         now = time.time
         for f in frames:
             await handler(f, None, now())
         return len(frames)
 
-    def run(self, frames) -> int:
+    def run(self, frames: Sequence[bytes]) -> int:
         """Await the handler over all ``frames``; return the number handled."""
         log = logging.getLogger("feedhandler")
         level = log.level
         log.setLevel(logging.ERROR)
         try:
-            n = self.loop.run_until_complete(self._drive(frames))
+            n: int = self.loop.run_until_complete(self._drive(frames))
         finally:
             log.setLevel(level)
         self.frames_handled += n
         return n
 
     def close(self) -> None:
+        """Close the replay's event loop."""
         if not self.loop.is_closed():
             self.loop.close()
 
     # -- inspection (outside timed regions) ----------------------------------
-    def _book(self):
+    def _book(self) -> Any:
         return self.feed._l2_book.get(self.std_symbol)
 
-    def best_bid(self):
+    def best_bid(self) -> Level | None:
         """(price, size) as floats, or None if cryptofeed holds no book."""
         b = self._book()
         if b is None or len(b.book.bids) == 0:
@@ -467,18 +491,21 @@ class CryptofeedReplay:
         p, q = b.book.bids.index(0)
         return (float(p), float(q))
 
-    def best_ask(self):
+    def best_ask(self) -> Level | None:
+        """(price, size) as floats, or None if cryptofeed holds no book."""
         b = self._book()
         if b is None or len(b.book.asks) == 0:
             return None
         p, q = b.book.asks.index(0)
         return (float(p), float(q))
 
-    def sequence(self):
-        return self.feed.last_update_id.get(self.std_symbol)
+    def sequence(self) -> int | None:
+        """The last update id cryptofeed applied to the book, or None."""
+        seq: int | None = self.feed.last_update_id.get(self.std_symbol)
+        return seq
 
 
-def run_cryptofeed(rec: Recording, replay: CryptofeedReplay | None = None) -> CryptofeedReplay:
+def run_cryptofeed(rec: BenchRecording, replay: CryptofeedReplay | None = None) -> CryptofeedReplay:
     """Replay a whole recording through a (fresh) :class:`CryptofeedReplay`."""
     if replay is None:
         replay = CryptofeedReplay(rec.market, rec.raw_symbol)

@@ -28,9 +28,15 @@ import asyncio
 import multiprocessing as mp
 import statistics
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from multiprocessing.connection import Connection as PipeEnd
+from typing import Any, TypeVar
 
+from ..feed import run as _run
 from .baselines import OrjsonBot, load_recording, orjson
+
+T = TypeVar("T")
 
 TARGET_MSG_PER_S = 1_000_000
 TARGET_FLOOR_SHARE = 0.5
@@ -39,7 +45,7 @@ PACED_MSG_PER_S = 20_000
 WARMUP_LINES = 2_000  # published before the measured window; clients sync their books meanwhile
 
 
-def _serve(market: str, speed, hold: int | None, conn) -> None:
+def _serve(market: str, speed: float | str, hold: int | None, conn: PipeEnd) -> None:
     """Simulator process: report its URLs; per round publish up to line ``hold`` and wait for
     "release", and rewind on request, until told to stop."""
     from ..simulator import Simulator
@@ -75,14 +81,6 @@ def _serve(market: str, speed, hold: int | None, conn) -> None:
     _run(main())
 
 
-def _run(coro):
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 class ServerProcess:
     """The simulator in its own process (spawned, so it shares no interpreter with the client).
 
@@ -108,6 +106,7 @@ class ServerProcess:
         return self
 
     def rewind(self) -> None:
+        """Restart the replay from the first line (held again with ``hold``)."""
         self._parent.send("rewind")
         self._parent.recv()
 
@@ -116,7 +115,7 @@ class ServerProcess:
         self._parent.send("release")
         await asyncio.get_running_loop().run_in_executor(None, self._parent.recv)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._parent.send("stop")
         self._proc.join(10)
         if self._proc.is_alive():
@@ -132,6 +131,7 @@ class Run:
 
     @property
     def msg_per_s(self) -> float:
+        """Messages per second over the window (first to last frame)."""
         return (self.frames - 1) / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -142,12 +142,14 @@ class _Window:
     def __init__(self, srv: ServerProcess) -> None:
         loop = asyncio.get_running_loop()
         self.warm, self.total = srv.hold or 0, srv.frames
-        self.warmed, self.done = loop.create_future(), loop.create_future()
+        self.warmed: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[Run] = loop.create_future()
         self.n, self.t0 = 0, 0.0
         if not self.warm:
             self.warmed.set_result(None)
 
     def count(self) -> None:
+        """One more text frame received."""
         self.n += 1
         if self.n == self.warm:
             self.warmed.set_result(None)
@@ -172,12 +174,12 @@ async def _floor(srv: ServerProcess) -> Run:
     count = w.count
     text = picows.WSMsgType.TEXT  # looked up once: enum attribute access is slow on 3.11
 
-    class Counter(picows.WSListener):
-        def on_ws_frame(self, transport, frame):
+    class FloorClient(picows.WSListener):
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:  # noqa: ARG002 - picows' signature
             if frame.msg_type is text:
                 count()
 
-    transport, _ = await picows.ws_connect(Counter, srv.stream_url)
+    transport, _ = await picows.ws_connect(FloorClient, srv.stream_url)
     try:
         return await w.measure(srv)
     finally:
@@ -195,14 +197,14 @@ async def _orjson_bot(srv: ServerProcess) -> Run:
     feed_bot = bot.feed
     text = picows.WSMsgType.TEXT
 
-    class Bot(picows.WSListener):
-        def on_ws_frame(self, transport, frame):
+    class OrjsonBotClient(picows.WSListener):
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:  # noqa: ARG002 - picows' signature
             if frame.msg_type is text:
                 feed_bot(frame.get_payload_as_bytes())
                 count()
 
     async with aiohttp.ClientSession() as http:
-        transport, _ = await picows.ws_connect(Bot, srv.stream_url)
+        transport, _ = await picows.ws_connect(OrjsonBotClient, srv.stream_url)
         try:
             url = f"{srv.rest_url}/api/v3/depth?symbol=ETHUSDT&limit=1000"
             async with http.get(url) as resp:
@@ -237,14 +239,14 @@ def _ticker_and_trade_events() -> int:
     return len(_ticker_and_trade_lines())
 
 
-async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
+async def _tickwire(srv: ServerProcess, latencies: list[int] | None = None) -> Run:
     """tw.Feed on the simulator's base URL; every event to a plain callback that does what the
     other clients do per message (count, compare), plus the latency sample when measuring it.
     The window starts at the first BBO/trade after the warm-up (the feed is in sync by then)."""
     import tickwire as tw
 
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
+    done: asyncio.Future[Run] = loop.create_future()
     lines = _ticker_and_trade_lines()
     total = len(lines)
     first = next(i for i, line in enumerate(lines) if line >= (srv.hold or 0))  # its index
@@ -259,7 +261,7 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
     k = 0
     live = False  # in sync: what arrived before waited for the REST snapshot by design
 
-    def on_message(ev) -> None:
+    def on_message(ev: Any) -> None:
         nonlocal n, t0, k
         if samples is not None and live:
             samples[k] = now_ns() - ev.receive_ts
@@ -270,7 +272,7 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
         elif n == total:
             done.set_result(Run(frames, clock() - t0))
 
-    def on_book(ev) -> None:
+    def on_book(ev: Any) -> None:
         nonlocal k
         if samples is not None and live:
             samples[k] = now_ns() - ev.receive_ts
@@ -288,7 +290,9 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
     async with feed:  # returns once the book is in sync
         live = True
         if srv.hold:
-            while n < first:  # every warm-up event delivered: the server holds now
+            # Wait until every warm-up event is delivered (the server holds now). Polled, so
+            # that the measured callbacks do no work beyond the other clients'.
+            while n < first:  # noqa: ASYNC110 - see above
                 await asyncio.sleep(0.001)
             await srv.release()
         run = await asyncio.wait_for(done, 120)
@@ -297,7 +301,7 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
             raise RuntimeError(
                 f"the feed decoded {stats['decoder_frames']} frames, the recording has {srv.frames}"
             )
-    if latencies is not None:
+    if latencies is not None and samples is not None:
         latencies.extend(samples[:k])
     return run
 
@@ -305,14 +309,18 @@ async def _tickwire(srv: ServerProcess, latencies: list | None = None) -> Run:
 def throughput(rounds: int = 5) -> dict[str, list[Run]]:
     """Each client ``rounds`` times over the whole recording, rounds interleaved, one
     simulator process; returns the runs per client."""
-    clients = {"floor": _floor, "tickwire": _tickwire}
+    clients: dict[str, Callable[[ServerProcess], Coroutine[Any, Any, Run]]] = {
+        "floor": _floor,
+        "tickwire": _tickwire,
+    }
     if orjson is not None:
         clients["picows+orjson bot"] = _orjson_bot
     runs: dict[str, list[Run]] = {name: [] for name in clients}
     with ServerProcess("binance", "max", hold=WARMUP_LINES) as srv:
         for _ in range(rounds):
             for name, client in clients.items():
-                runs[name].append(_run(client(srv)))
+                run: Run = _run(client(srv))
+                runs[name].append(run)
                 srv.rewind()
     return runs
 
@@ -356,11 +364,17 @@ def format_report(runs: dict[str, list[Run]], lat: list[int], rounds: int) -> st
             f"| {name} | {med[name]:,.0f} | {max(r.msg_per_s for r in rs):,.0f} | "
             f"{med[name] / floor:.0%} | {med['tickwire'] / med[name]:.2f}× |"
         )
-    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000
+
+    def p(q: float) -> float:  # the q-quantile in microseconds
+        return lat[min(len(lat) - 1, int(q * len(lat)))] / 1000
+
     lines += [
         "",
-        f"receive -> callback latency at ~{PACED_MSG_PER_S:,} msg/s over {len(lat):,} events after the initial sync: "
-        f"p50 {p(0.5):.1f} µs, p99 {p(0.99):.1f} µs, p99.9 {p(0.999):.1f} µs, max {lat[-1] / 1000:.1f} µs",
+        (
+            f"receive -> callback latency at ~{PACED_MSG_PER_S:,} msg/s over {len(lat):,} events "
+            f"after the initial sync: p50 {p(0.5):.1f} µs, p99 {p(0.99):.1f} µs, "
+            f"p99.9 {p(0.999):.1f} µs, max {lat[-1] / 1000:.1f} µs"
+        ),
     ]
     tw_rate = med["tickwire"]
     lines.append(
@@ -373,4 +387,4 @@ def format_report(runs: dict[str, list[Run]], lat: list[int], rounds: int) -> st
 
 
 if __name__ == "__main__":
-    print(report())
+    print(report())  # noqa: T201 - the report

@@ -42,8 +42,8 @@ from .faults import (
     parse_fault,
 )
 from .markets import MARKETS, MarketSpec
-from .recording import Recording, Snapshot
-from .server import Simulator, packaged_recording
+from .recording import Recording, Snapshot, packaged_recording
+from .server import Simulator
 from .threaded import ThreadedSimulator
 
 __all__ = [

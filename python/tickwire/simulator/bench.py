@@ -17,9 +17,15 @@ import asyncio
 import multiprocessing as mp
 import statistics
 import time
+from multiprocessing.connection import Connection as PipeEnd
+from typing import Any
+
+from ..feed import run
 
 
-def _server(market: str, conn) -> None:
+def _server(market: str, conn: PipeEnd) -> None:
+    """The simulator process: serve ``market`` at max speed, send (url, lines, bytes) on
+    ``conn``, then rewind on each "rewind" until anything else arrives."""
     from .server import Simulator
 
     async def main() -> None:
@@ -38,25 +44,20 @@ def _server(market: str, conn) -> None:
                 else:
                     return
 
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:  # pragma: no cover
-        asyncio.run(main())
+    run(main())
 
 
 async def _count_bytes(url: str, total: int, nbytes: int) -> tuple[float, int]:
     loop = asyncio.get_running_loop()
     host_port, path = url[len("ws://") :].split("/", 1)
     host, port = host_port.split(":")
-    done = loop.create_future()
+    done: asyncio.Future[float] = loop.create_future()
 
-    class Reader(asyncio.Protocol):
-        def __init__(self):
+    class ByteCounter(asyncio.Protocol):
+        def __init__(self) -> None:
             self.n = -1  # -1 until the 101 response header is through
 
-        def data_received(self, data):
+        def data_received(self, data: bytes) -> None:
             if self.n < 0:
                 end = data.find(b"\r\n\r\n")
                 if end < 0:
@@ -68,7 +69,7 @@ async def _count_bytes(url: str, total: int, nbytes: int) -> tuple[float, int]:
                 done.set_result(time.perf_counter())
 
     t0 = time.perf_counter()
-    transport, _ = await loop.create_connection(Reader, host, int(port))
+    transport, _ = await loop.create_connection(ByteCounter, host, int(port))
     transport.write(
         (
             f"GET /{path} HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\n"
@@ -85,14 +86,14 @@ async def _count(url: str, total: int, clients: int) -> tuple[float, int]:
     import picows
 
     loop = asyncio.get_running_loop()
-    dones = []
+    dones: list[asyncio.Future[float]] = []
 
-    class Counter(picows.WSListener):
-        def __init__(self, fut):
+    class FrameCounter(picows.WSListener):
+        def __init__(self, fut: asyncio.Future[float]) -> None:
             self.n = 0
             self.fut = fut
 
-        def on_ws_frame(self, transport, frame):
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:  # noqa: ARG002 - picows' signature
             if frame.msg_type == picows.WSMsgType.TEXT:
                 self.n += 1
                 if self.n == total and not self.fut.done():
@@ -101,9 +102,9 @@ async def _count(url: str, total: int, clients: int) -> tuple[float, int]:
     transports = []
     t0 = time.perf_counter()
     for _ in range(clients):
-        fut = loop.create_future()
+        fut: asyncio.Future[float] = loop.create_future()
         dones.append(fut)
-        tr, _ = await picows.ws_connect(lambda f=fut: Counter(f), url)
+        tr, _ = await picows.ws_connect(lambda f=fut: FrameCounter(f), url)
         transports.append(tr)
     ends = await asyncio.wait_for(asyncio.gather(*dones), 60)
     for tr in transports:
@@ -112,6 +113,7 @@ async def _count(url: str, total: int, clients: int) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: see the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--market", default="binance")
     ap.add_argument("--runs", type=int, default=7)
@@ -121,12 +123,6 @@ def main(argv: list[str] | None = None) -> None:
     proc = mp.get_context("spawn").Process(target=_server, args=(args.market, child), daemon=True)
     proc.start()
     url, total, nbytes = parent.recv()
-    try:
-        import uvloop
-
-        run = uvloop.run
-    except ImportError:  # pragma: no cover
-        run = asyncio.run
     rates = []
     for k in range(args.runs):
         if args.reader == "bytes":
@@ -134,12 +130,12 @@ def main(argv: list[str] | None = None) -> None:
         else:
             secs, msgs = run(_count(url, total, 1))
         rates.append(msgs / secs)
-        print(f"run {k + 1}: {msgs} msgs in {secs * 1000:.1f} ms = {msgs / secs:,.0f} msg/s")
+        print(f"run {k + 1}: {msgs} msgs in {secs * 1000:.1f} ms = {msgs / secs:,.0f} msg/s")  # noqa: T201 - the report
         parent.send("rewind")
         parent.recv()
     parent.send("stop")
     proc.join(5)
-    print(
+    print(  # noqa: T201 - the report
         f"median {statistics.median(rates):,.0f} msg/s, best {max(rates):,.0f} msg/s "
         f"({args.market}, {args.reader} reader, {total} msgs per run)"
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from typing import Any
 
 from .recording import Recording, Snapshot
 
@@ -39,7 +40,7 @@ class SnapshotSource:
         self._bids = dict(self._parsed["bids"])
         self._asks = dict(self._parsed["asks"])
         self._cursor = 0  # index into diff_lines of the next diff to consider
-        self._last: dict | None = None  # last applied diff
+        self._last: dict[str, Any] | None = None  # last applied diff
 
     def recorded_is_current(self, position: int) -> bool:
         """True while no diff received after the snapshot has been replayed yet."""
@@ -63,18 +64,20 @@ class SnapshotSource:
         """
         if prefer_recorded and self.recorded_is_current(position):
             return self.recorded_body(limit)
-        if not self._advance(position):
+        last = self._advance(position)
+        if last is None:
             return self.recorded_body(limit)
         bids = sorted(self._bids.items(), key=lambda kv: float(kv[0]), reverse=True)
         asks = sorted(self._asks.items(), key=lambda kv: float(kv[0]))
-        head = {"lastUpdateId": self._last["u"]}
+        head = {"lastUpdateId": last["u"]}
         if self.futures:
-            head["E"] = self._last.get("E")
-            head["T"] = self._last.get("T")
+            head["E"] = last.get("E")
+            head["T"] = last.get("T")
         return self._encode(head, [list(x) for x in bids], [list(x) for x in asks], limit)
 
-    def _advance(self, position: int) -> bool:
-        """Apply diffs on lines < position; True if any diff beyond the snapshot was applied."""
+    def _advance(self, position: int) -> dict[str, Any] | None:
+        """Apply diffs on lines < position; the last diff beyond the snapshot applied so far
+        (None if none was)."""
         last_id = self.snap.last_update_id
         while self._cursor < len(self.diff_lines) and self.diff_lines[self._cursor] < position:
             ev = self.rec.depth_event(self.diff_lines[self._cursor])
@@ -88,10 +91,12 @@ class SnapshotSource:
                     else:
                         side[p] = q
             self._last = ev
-        return self._last is not None
+        return self._last
 
     @staticmethod
-    def _encode(head: dict, bids: list, asks: list, limit: int) -> bytes:
+    def _encode(
+        head: dict[str, Any], bids: list[list[str]], asks: list[list[str]], limit: int
+    ) -> bytes:
         out = {k: v for k, v in head.items() if k not in ("bids", "asks")}
         out["bids"] = bids[:limit]
         out["asks"] = asks[:limit]

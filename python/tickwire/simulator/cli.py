@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from .faults import parse_fault
+from .._interrupt import INTERRUPTED_EXIT_CODE, run_interruptible
+from .clock import parse_speed
+from .faults import Fault, parse_fault
 from .markets import MARKETS, usdm_route_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import Simulator  # imported when serving: `tickwire --help` stays light
 
 
 async def _serve(
-    markets,
-    speed,
-    host,
-    port,
-    faults,
-    ping_interval,
-    pong_timeout,
-    echo,
-    exchange_info_status=200,
-    symbol_status=None,
-):
+    markets: Sequence[str],
+    speed: float,
+    host: str,
+    port: int,
+    faults: Sequence[Fault],
+    ping_interval: float | None,
+    pong_timeout: float | None,
+    echo: Callable[[str], None],
+    exchange_info_status: int = 200,
+    symbol_status: Mapping[str, str] | None = None,
+) -> None:
+    """Serve ``markets`` (one port each, from ``port`` on; 0: ephemeral ports), print their
+    URLs with ``echo`` and serve until cancelled; every simulator is stopped on the way out.
+    Raises ``click.ClickException`` if a port cannot be bound."""
     from .server import Simulator
 
-    sims = []
+    sims: list[Simulator] = []
     try:
         for k, market in enumerate(markets):
             sim = Simulator(
@@ -39,26 +50,71 @@ async def _serve(
                 exchange_info_status=exchange_info_status,
                 symbol_status=symbol_status,
             )
-            await sim.start()
+            try:
+                await sim.start()
+            except OSError as exc:
+                why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+                raise click.ClickException(
+                    f"{market}: cannot listen on {host}:{sim.port}: {why or exc}"
+                ) from None
             sims.append(sim)
-            echo(f"{market}:")
-            echo(f"  websocket  {sim.ws_url}  (/ws, /ws/<stream>, /stream?streams=...)")
-            if market == "binanceusdm" and sim.routing:
-                for route in ("/public", "/market"):
-                    names = [n for n in sim.streams if usdm_route_of(n) == route]
-                    if names:
-                        echo(f"  {route[1:]:6s} streams {sim.stream_url(*names, route=route)}")
-            else:
-                echo(f"  all streams {sim.stream_url()}")
-            for symbol in sim.recording.snapshots:
-                echo(f"  rest depth {sim.depth_url}?symbol={symbol}&limit=1000")
-            echo(f"  rest info  {sim.exchange_info_url}")
+            _print_urls(sim, echo)
         echo("replay starts at the first subscription; Ctrl-C to stop")
-        while True:
-            await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # serve until cancelled (Ctrl-C)
     finally:
         for sim in sims:
             await sim.stop()
+
+
+def _print_urls(sim: Simulator, echo: Callable[[str], None]) -> None:
+    echo(f"{sim.market}:")
+    echo(f"  websocket  {sim.ws_url}  (/ws, /ws/<stream>, /stream?streams=...)")
+    if sim.market == "binanceusdm" and sim.routing:
+        for route in ("/public", "/market"):
+            names = [n for n in sim.streams if usdm_route_of(n) == route]
+            if names:
+                echo(f"  {route[1:]:6s} streams {sim.stream_url(*names, route=route)}")
+    else:
+        echo(f"  all streams {sim.stream_url()}")
+    for symbol in sim.recording.snapshots:
+        echo(f"  rest depth {sim.depth_url}?symbol={symbol}&limit=1000")
+    echo(f"  rest info  {sim.exchange_info_url}")
+
+
+def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """--speed as a pace factor (``math.inf`` for 'max'); a bad value is a usage error."""
+    try:
+        return parse_speed(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _faults(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[Fault]:
+    """--fault values parsed (see ``faults.parse_fault``); a bad one is a usage error."""
+    try:
+        return [parse_fault(spec) for spec in value]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _symbol_status(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
+    """--symbol-status ID=STATUS values as {ID: STATUS}; a malformed one is a usage error."""
+    out: dict[str, str] = {}
+    for spec in value:
+        market_id, sep, status = spec.partition("=")
+        if not sep or not market_id or not status:
+            raise click.BadParameter(f"{spec!r} is not ID=STATUS (e.g. ETHUSDT=BREAK)", ctx, param)
+        out[market_id.upper()] = status
+    return out
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A duration in seconds: None (the market's default) or a finite number >= 0."""
+    if value is not None and not 0 <= value < float("inf"):
+        raise click.BadParameter(f"must be a number of seconds >= 0, got {value!r}", ctx, param)
+    return value
 
 
 @click.command("simulate")
@@ -74,19 +130,25 @@ async def _serve(
     "--speed",
     default="1",
     show_default=True,
-    help="1 = recorded pace, N = N times faster, 'max' = as fast as clients read.",
+    callback=_speed,
+    help="1 = recorded pace, N = N times faster (N > 0), 'max' = as fast as clients read.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=0, type=int, help="First port (0: ephemeral).")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="First port (0: ephemeral).")
 @click.option(
     "--fault",
-    "fault_specs",
+    "faults",
     multiple=True,
+    callback=_faults,
     help="Per-connection fault, e.g. close_after=500, stall=5,after=100, "
-    "drop_line=1234, garbage_after=10, lifetime=30, slow_snapshot=2.",
+    "drop_line=1234, garbage_after=10, lifetime=30, slow_snapshot=2 (counts and seconds >= 0).",
 )
-@click.option("--ping-interval", type=float, default=None, help="Seconds (market default).")
-@click.option("--pong-timeout", type=float, default=None, help="Seconds (market default).")
+@click.option(
+    "--ping-interval", type=float, default=None, callback=_seconds, help="Seconds (market default)."
+)
+@click.option(
+    "--pong-timeout", type=float, default=None, callback=_seconds, help="Seconds (market default)."
+)
 @click.option(
     "--exchange-info-status",
     type=click.IntRange(100, 599),
@@ -97,57 +159,42 @@ async def _serve(
 )
 @click.option(
     "--symbol-status",
-    "symbol_specs",
+    "symbol_status",
     multiple=True,
     metavar="ID=STATUS",
+    callback=_symbol_status,
     help="exchangeInfo status of a market id instead of TRADING, e.g. ETHUSDT=BREAK.",
 )
 def simulate_command(
-    markets,
-    speed,
-    host,
-    port,
-    fault_specs,
-    ping_interval,
-    pong_timeout,
-    exchange_info_status,
-    symbol_specs,
-):
-    """Serve recorded Binance market data over real WebSockets on loopback."""
+    markets: tuple[str, ...],
+    speed: float,
+    host: str,
+    port: int,
+    faults: list[Fault],
+    ping_interval: float | None,
+    pong_timeout: float | None,
+    exchange_info_status: int,
+    symbol_status: dict[str, str],
+) -> None:
+    """Serve recorded Binance market data over real WebSockets on loopback until Ctrl-C
+    (exit 130). A port that cannot be bound is one error line and exit 1."""
     try:
-        faults = [parse_fault(s) for s in fault_specs]
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--fault") from exc
-    symbol_status = {}
-    for spec in symbol_specs:
-        market_id, sep, status = spec.partition("=")
-        if not sep or not market_id or not status:
-            raise click.BadParameter(
-                f"{spec!r} is not ID=STATUS (e.g. ETHUSDT=BREAK)", param_hint="--symbol-status"
-            )
-        symbol_status[market_id.upper()] = status
-    markets = markets or tuple(sorted(MARKETS))
-    try:
-        import uvloop  # optional speed-up
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(
+        run_interruptible(
             _serve(
-                markets,
+                markets or tuple(sorted(MARKETS)),
                 speed,
                 host,
                 port,
                 faults,
                 ping_interval,
                 pong_timeout,
-                lambda s: click.echo(s),
+                click.echo,
                 exchange_info_status,
                 symbol_status,
             )
         )
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED_EXIT_CODE)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
 import json
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from .faults import CloseAfter, Drop, Garbage, Lifetime, Stall
 from .markets import usdm_route_of
@@ -27,9 +29,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .server import Simulator
 
 _ids = itertools.count(1)
+# Client frames that count toward the control-message rate limit, and those that end a read.
+_COUNTED = (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG)
+_ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
-class Connection:
+class ServerConnection:
     """Server side of one client connection (see module docstring).
 
     Public, read-only for tests: ``id``, ``path`` (as requested, with query), ``route``
@@ -49,7 +54,10 @@ class Connection:
         self.id = next(_ids)
         self.sim = sim
         self.ws = ws
-        self.transport = request.transport
+        transport = request.transport
+        if transport is None:  # the client left during the handshake
+            raise ConnectionResetError("client connection closed during the handshake")
+        self.transport: asyncio.Transport = transport
         self.protocol = request.protocol
         self.path = request.path_qs
         self.route = route
@@ -63,19 +71,21 @@ class Connection:
         self._loop = asyncio.get_running_loop()
         self._t_connect = self._loop.time()
         self._view: View | None = None
-        self._triggers: list[list] = []  # [remaining messages, fault]
+        self._triggers: list[list[Any]] = []  # [remaining messages, fault]
         self._drop_lines: set[int] = set()
-        self._drop_streams: list[list] = []  # [stream or None, skip remaining]
+        self._drop_streams: list[list[Any]] = []  # [stream or None, skip remaining]
         self._stall_until = 0.0
         self._stall_lose = False
         self._held: list[bytes] = []
         self._pings: dict[bytes, float] = {}
         self._rx: deque[float] = deque()
         self._timers: list[asyncio.TimerHandle] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # closing handshakes under way
 
     # ---- state used by the replay -----------------------------------------------------------
     def has_subscriptions(self) -> bool:
+        """True while open and subscribed to at least one stream."""
         return bool(self.subscriptions) and not self.closed
 
     def _deliverable(self) -> list[str]:
@@ -87,6 +97,8 @@ class Connection:
         return names
 
     def view(self) -> View:
+        """The pre-encoded frames of the streams this connection receives (cached until its
+        subscriptions or its combined mode change)."""
         if self._view is None:
             self._view = self.sim.recording.view(self._deliverable(), self.combined)
         return self._view
@@ -201,7 +213,7 @@ class Connection:
                 payload = b'{"stream":"'
                 if v is None:
                     v = self.view()
-                    i = bisect.bisect_left(v.lines, self.sim.replay.position)
+                    i = bisect.bisect_left(v.lines, self.sim.position)
                 if i < len(v.lines):
                     frame = v.blob[v.offsets[i] : v.offsets[i + 1]]
                     head = 2 if frame[1] < 126 else (4 if frame[1] == 126 else 10)
@@ -216,6 +228,7 @@ class Connection:
 
     @property
     def stalled(self) -> bool:
+        """True while a :class:`~.faults.Stall` holds everything back."""
         return self._stall_until > 0.0
 
     # ---- writing --------------------------------------------------------------------------
@@ -245,10 +258,16 @@ class Connection:
         """Wait while the transport's write buffer is above its high-water mark."""
         if self.closed or not self.protocol.writing_paused:
             return
-        try:
-            await self.protocol._drain_helper()  # aiohttp's own writer waits on the same
-        except (ConnectionError, RuntimeError, AttributeError):
-            pass
+        # aiohttp's own writer waits on the same helper; a lost peer ends the wait
+        with contextlib.suppress(ConnectionError, RuntimeError, AttributeError):
+            await self.protocol._drain_helper()
+
+    def announce_shutdown(self, grace: float) -> None:
+        """Binance's maintenance notice: send ``{"e":"serverShutdown","E":<ms>}`` now and close
+        with 1001 ``grace`` seconds later (docs/exchanges/binance.md §2)."""
+        notice = {"e": "serverShutdown", "E": time.time_ns() // 1_000_000}
+        self.send_text(json.dumps(notice, separators=(",", ":")).encode())
+        self._timers.append(self._loop.call_later(grace, self.close_soon, 1001, "server shutdown"))
 
     # ---- closing --------------------------------------------------------------------------
     def close_soon(self, code: int = 1000, reason: str = "") -> None:
@@ -257,7 +276,7 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
-        self._spawn(self._close(code, reason))
+        self._closing.add(self._spawn(self._close(code, reason)))
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Closing handshake, awaited (used by the reader itself)."""
@@ -270,22 +289,24 @@ class Connection:
     async def _close(self, code: int, reason: str) -> None:
         try:
             await self.ws.close(code=code, message=reason.encode())
-        except Exception:  # the peer may already be gone
-            self.transport.abort() if self.transport else None
+        except Exception:  # noqa: BLE001 - whatever failed, the peer is gone: drop the socket
+            self.transport.abort()
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
         self.closed = True
         self.close_code = 1006
-        if self.transport is not None:
-            self.transport.abort()
+        self.transport.abort()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._closing.discard)
+        return task
 
     def cleanup(self) -> None:
+        """The connection ended: mark it closed and cancel its timers."""
         self.closed = True
         for t in self._timers:
             t.cancel()
@@ -297,43 +318,33 @@ class Connection:
         self._spawn(self._pinger())
         try:
             async for msg in self.ws:
-                if self.closed:
-                    break
-                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG):
-                    if self._over_rate_limit():
-                        await self.close(1008, "Too many requests")
-                        break
-                if msg.type == WSMsgType.TEXT:
-                    if self._on_request(msg.data):
-                        await self.close(1008, "Invalid request")
-                        break
-                elif msg.type == WSMsgType.BINARY:
-                    if self._on_request(msg.data.decode("utf-8", "replace")):
-                        await self.close(1008, "Invalid request")
-                        break
-                elif msg.type == WSMsgType.PING:
-                    self._write_ctrl(ws_frame(bytes(msg.data), 0xA))
-                elif msg.type == WSMsgType.PONG:
-                    self._on_pong(bytes(msg.data))
-                elif msg.type in (
-                    WSMsgType.CLOSE,
-                    WSMsgType.CLOSING,
-                    WSMsgType.CLOSED,
-                    WSMsgType.ERROR,
-                ):
+                if self.closed or await self._on_message(msg):
                     break
         finally:
             self.closed = True
             if self.close_code is None:
                 self.close_code = self.ws.close_code
-            closing = []
-            for task in list(self._tasks):
-                if task.get_coro().__name__ == "_close":
-                    closing.append(task)
-                else:
-                    task.cancel()
-            if closing:  # finish a closing handshake started elsewhere before returning
-                await asyncio.wait(closing, timeout=5)
+            for task in list(self._tasks - self._closing):
+                task.cancel()
+            if self._closing:  # finish a closing handshake started elsewhere before returning
+                await asyncio.wait(set(self._closing), timeout=5)
+
+    async def _on_message(self, msg: WSMessage) -> bool:
+        """Handle one client frame; True once the connection is done (closed or closing)."""
+        kind = msg.type
+        if kind in _COUNTED and self._over_rate_limit():
+            await self.close(1008, "Too many requests")
+            return True
+        if kind in (WSMsgType.TEXT, WSMsgType.BINARY):
+            text = msg.data if kind == WSMsgType.TEXT else msg.data.decode("utf-8", "replace")
+            if self._on_request(text):
+                await self.close(1008, "Invalid request")
+                return True
+        elif kind == WSMsgType.PING:
+            self._write_ctrl(ws_frame(bytes(msg.data), 0xA))
+        elif kind == WSMsgType.PONG:
+            self._on_pong(bytes(msg.data))
+        return kind in _ENDED
 
     def _over_rate_limit(self) -> bool:
         limit = self.sim.rate_limit
@@ -362,7 +373,7 @@ class Connection:
             self._view = None
         self.send_text(out.reply)
         if out.subscribe:
-            self.sim._on_subscribe()
+            self.sim.on_subscribe()
         return out.close
 
     def subscribe(self, streams: list[str]) -> None:
@@ -371,7 +382,7 @@ class Connection:
             self.subscriptions.setdefault(s, None)
         self._view = None
         if streams:
-            self.sim._on_subscribe()
+            self.sim.on_subscribe()
 
     # ---- heartbeat ------------------------------------------------------------------------
     async def _pinger(self) -> None:
@@ -404,7 +415,7 @@ class Connection:
         if payload in self._pings and not self.closed:
             self.close_soon(1008, "Pong timeout")
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """A JSON-able summary (used by the CLI and in test failure messages)."""
         return {
             "id": self.id,
@@ -417,4 +428,4 @@ class Connection:
         }
 
     def __repr__(self) -> str:
-        return f"<Connection {json.dumps(self.info())}>"
+        return f"<ServerConnection {json.dumps(self.info())}>"

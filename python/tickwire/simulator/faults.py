@@ -11,7 +11,21 @@ attached: at construction (``Simulator(faults=[...])``: every new connection) or
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
+from typing import Any
+
+
+def _require(fault: object, name: str, value: float | None, *, positive: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is None or a finite number >= 0 (> 0 if
+    ``positive``), naming the fault, the parameter and the bad value."""
+    if value is None:
+        return
+    ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        allowed = "a number > 0" if positive else "a number >= 0"
+        raise ValueError(f"{type(fault).__name__}.{name} must be {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,9 @@ class CloseAfter:
     reason: str = ""
     abort: bool = False
 
+    def __post_init__(self) -> None:
+        _require(self, "messages", self.messages)
+
 
 @dataclass(frozen=True)
 class Stall:
@@ -41,6 +58,10 @@ class Stall:
     after: int = 0
     lose_data: bool = False
 
+    def __post_init__(self) -> None:
+        _require(self, "seconds", self.seconds)
+        _require(self, "after", self.after)
+
 
 @dataclass(frozen=True)
 class Drop:
@@ -53,6 +74,10 @@ class Drop:
     line: int | None = None
     stream: str | None = None
     skip: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self, "line", self.line)
+        _require(self, "skip", self.skip)
 
 
 @dataclass(frozen=True)
@@ -67,6 +92,9 @@ class Garbage:
     payload: bytes | None = None
     binary: bool = False
 
+    def __post_init__(self) -> None:
+        _require(self, "after", self.after)
+
 
 @dataclass(frozen=True)
 class Lifetime:
@@ -75,6 +103,9 @@ class Lifetime:
     seconds: float
     code: int = 1001
     reason: str = "connection lifetime exceeded"
+
+    def __post_init__(self) -> None:
+        _require(self, "seconds", self.seconds, positive=True)
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,10 @@ class SlowSnapshot:
     delay: float
     count: int | None = None
 
+    def __post_init__(self) -> None:
+        _require(self, "delay", self.delay)
+        _require(self, "count", self.count, positive=True)
+
 
 @dataclass(frozen=True)
 class ServerShutdown:
@@ -95,11 +130,15 @@ class ServerShutdown:
 
     grace: float = 1.0
 
+    def __post_init__(self) -> None:
+        _require(self, "grace", self.grace)
+
 
 Fault = CloseAfter | Stall | Drop | Garbage | Lifetime | SlowSnapshot | ServerShutdown
+ConnectionFault = CloseAfter | Stall | Drop | Garbage | Lifetime
 CONNECTION_FAULTS = (CloseAfter, Stall, Drop, Garbage, Lifetime)
 
-_NAMES = {
+_NAMES: dict[str, tuple[type[Fault], str]] = {
     "close_after": (CloseAfter, "messages"),
     "abort_after": (CloseAfter, "messages"),
     "stall": (Stall, "seconds"),
@@ -117,7 +156,8 @@ def parse_fault(spec: str) -> Fault:
     ``drop_line=1234``, ``drop_stream=ethusdt@depth@100ms,skip=3``, ``garbage_after=10``,
     ``lifetime=30``, ``slow_snapshot=2``, ``shutdown=1``, ``abort_after=500``.
 
-    Raises ``ValueError`` for an unknown name or a bad value.
+    Raises ``ValueError`` naming ``spec`` for an unknown name or parameter, a value of the
+    wrong type, or a count or duration that is negative (a lifetime must be > 0).
     """
     parts = [p for p in spec.split(",") if p]
     if not parts or "=" not in parts[0]:
@@ -126,25 +166,46 @@ def parse_fault(spec: str) -> Fault:
     if name not in _NAMES:
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(_NAMES))}")
     cls, main = _NAMES[name]
-    kwargs: dict[str, object] = {main: value}
-    if name == "abort_after":
-        kwargs["abort"] = True
+    raw: dict[str, str] = {main: value}
     for p in parts[1:]:
         k, _, v = p.partition("=")
-        kwargs[k] = v
-    typed = {}
-    for k, v in kwargs.items():
-        field_type = cls.__dataclass_fields__[k].type if k in cls.__dataclass_fields__ else None
-        if field_type is None:
-            raise ValueError(f"{cls.__name__} has no parameter {k!r}")
-        typed[k] = _coerce(v, str(field_type))
-    return cls(**typed)
+        raw[k] = v
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    typed: dict[str, Any] = {"abort": True} if name == "abort_after" else {}
+    for k, v in raw.items():
+        if k not in fields:
+            known = ", ".join(f for f in fields if f != main)
+            raise ValueError(f"fault {spec!r}: {name} has no parameter {k!r}; known: {known}")
+        try:
+            typed[k] = _coerce(v, fields[k])
+        except ValueError:
+            label = name if k == main else k
+            raise ValueError(
+                f"fault {spec!r}: {label}={v!r} is not {_TYPE_NAMES[fields[k]]}"
+            ) from None
+    try:
+        fault: Fault = cls(**typed)
+    except ValueError as exc:
+        raise ValueError(f"fault {spec!r}: {exc}") from None
+    return fault
 
 
-def _coerce(v: object, t: str) -> object:
-    if not isinstance(v, str):
-        return v
+_TYPE_NAMES = {
+    "int": "an integer",
+    "int | None": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "str": "a string",
+    "str | None": "a string",
+    "bytes | None": "bytes",
+}
+
+
+def _coerce(v: str, t: str) -> object:
+    """``v`` as the field type named ``t``; ``ValueError`` if it is not one."""
     if t.startswith("bool"):
+        if v.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(v)
         return v.lower() in ("1", "true", "yes")
     if t.startswith("int"):
         return int(v)

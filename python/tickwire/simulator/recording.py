@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -108,7 +109,10 @@ class View:
 
     def __init__(self, parts: Sequence[StreamData], combined: bool):
         merged = heapq.merge(
-            *[zip(sd.lines, [sd.name] * len(sd.lines), sd.frames(combined)) for sd in parts]
+            *[
+                zip(sd.lines, [sd.name] * len(sd.lines), sd.frames(combined), strict=True)
+                for sd in parts
+            ]
         )
         lines: list[int] = []
         streams: list[str] = []
@@ -163,7 +167,7 @@ class Recording:
             self.line_stream.append(name)
         self.snapshots: dict[str, Snapshot] = {s.symbol: s for s in snapshots}
         self._views: dict[tuple[tuple[str, ...], bool], View] = {}
-        self._depth_cache: dict[int, dict] = {}
+        self._depth_cache: dict[int, dict[str, Any]] = {}
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -258,7 +262,7 @@ class Recording:
             if sd.source is None and _DIFF_DEPTH.match(n) and n.split("@", 1)[0] == low
         ]
 
-    def depth_event(self, line: int) -> dict:
+    def depth_event(self, line: int) -> dict[str, Any]:
         """Parsed ``data`` of a depth diff at recording ``line`` (parsed once, then cached)."""
         ev = self._depth_cache.get(line)
         if ev is None:
@@ -283,3 +287,15 @@ def _split_envelope(line: bytes) -> tuple[str, bytes]:
         return obj["stream"], json.dumps(obj["data"], separators=(",", ":")).encode()
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a combined-stream frame: {line[:80]!r}") from exc
+
+
+_PACKAGED: dict[str, Recording] = {}
+
+
+def packaged_recording(market: str) -> Recording:
+    """The shipped ETHUSDT recording of ``market`` (see :meth:`Recording.packaged`), loaded once
+    per process and shared. Raises ``ValueError`` for a market without one."""
+    rec = _PACKAGED.get(market)
+    if rec is None:
+        rec = _PACKAGED[market] = Recording.packaged(market)
+    return rec

@@ -1,62 +1,25 @@
-"""The simulator server: aiohttp HTTP + RFC 6455 WebSocket on one loopback port per market.
+"""The simulator: one Binance market (spot or USD-M) served on a loopback port, its
+configuration, lifecycle, URLs, replay control and fault injection.
 
-Why aiohttp (measured on the 2-core dev VM, server and a picows counting client in separate
-processes, ETHUSDT spot recording): sending one message per library call reached ~115-160k
-msg/s with aiohttp and ~150-280k msg/s with a picows server, both far below the 1M msg/s the
-end-to-end benchmark needs; writing pre-encoded frames to the transport in large slices
-reached ~1.5M msg/s with either (the counting client is then the limit; into a reader that
-only counts bytes the server sends ~4-9M msg/s). With the send path equal, aiohttp wins on the
-rest: REST and WebSocket on one port, async handlers (held and delayed snapshot responses),
-handshake validation and the closing handshake. ``bench.py`` measures this server.
+The jobs it composes live beside it: ``app.py`` (HTTP server and routing), ``rest.py`` (REST
+endpoints), ``connection.py`` (one client WebSocket connection), ``clock.py`` (the replay clock
+and its fan-out to connections), ``faults.py`` (fault descriptions), ``book.py`` (snapshots as
+of the replay position).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-import json
-import math
-import re
-import time
-from collections.abc import Iterable, Mapping
-from decimal import Decimal
-from urllib.parse import unquote
+from collections.abc import Callable, Iterable, Mapping
 
-from aiohttp import web
-
+from .app import SimulatorApp
 from .book import SnapshotSource
-from .connection import Connection
-from .faults import (
-    CONNECTION_FAULTS,
-    Lifetime,
-    ServerShutdown,
-    SlowSnapshot,
-)
-from .markets import MARKETS, MarketSpec, split_market_id
-from .protocol import ControlHandler, valid_stream_name
-from .recording import Recording
-from .replay import Replay
-
-_PACKAGED: dict[str, Recording] = {}
-_JSON = "application/json;charset=UTF-8"
-_SYMBOL = re.compile(r"^[A-Z0-9-_.]{1,20}$")  # Binance's legal range for a symbol parameter
-
-
-def packaged_recording(market: str) -> Recording:
-    """The shipped ETHUSDT recording of ``market``, loaded once per process."""
-    rec = _PACKAGED.get(market)
-    if rec is None:
-        rec = _PACKAGED[market] = Recording.packaged(market)
-    return rec
-
-
-def _parse_speed(speed: float | str | None) -> float:
-    if speed is None or (isinstance(speed, str) and speed.lower() in ("max", "fast", "inf")):
-        return math.inf
-    value = float(speed)
-    if not value > 0:
-        raise ValueError(f"speed must be > 0, 'max' or None, got {speed!r}")
-    return value
+from .clock import ReplayClock, parse_speed
+from .connection import ServerConnection
+from .faults import CONNECTION_FAULTS, ConnectionFault, ServerShutdown, SlowSnapshot
+from .markets import MARKETS, MarketSpec
+from .protocol import ControlHandler
+from .recording import Recording, packaged_recording
 
 
 class Simulator:
@@ -125,7 +88,7 @@ class Simulator:
         self.recording = recording if recording is not None else packaged_recording(market)
         for alias, source in (aliases or {}).items():
             self.recording.add_alias(alias, source)
-        self.speed = _parse_speed(speed)
+        self.speed = parse_speed(speed)
         self.host = host
         self.port = port
         self.autostart = autostart
@@ -141,46 +104,37 @@ class Simulator:
         self.past_trades_status = past_trades_status
         self.past_trades_requests = 0
         self.control = ControlHandler(error_format, self.spec.close_on_invalid_json)
-        self.connections: list[Connection] = []  # open ones
+        self.connections: list[ServerConnection] = []  # open ones
         self.total_connections = 0
         self.rest_requests = 0  # depth snapshots
         self.exchange_info_requests = 0
-        self._conn_faults: list[object] = []
-        self._snapshot_delays: list[list] = []  # [delay, remaining count or None]
+        self.connection_faults: list[ConnectionFault] = []  # attached to each new connection
+        self._app = SimulatorApp(self)
         for f in faults:
             if isinstance(f, CONNECTION_FAULTS):
-                self._conn_faults.append(f)
+                self.connection_faults.append(f)
             elif isinstance(f, SlowSnapshot):
-                self._snapshot_delays.append([f.delay, f.count])
+                self._app.rest.snapshot_delays.add(f.delay, f.count)
             else:
                 raise ValueError(f"{f!r} cannot be configured up front; use inject()")
-        self.replay: Replay | None = None
-        self._snapshots: dict[str, SnapshotSource] = {}
-        self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self.replay: ReplayClock | None = None  # the shared replay clock, once started
+        self.snapshot_sources: dict[str, SnapshotSource] = {}  # market id -> depth snapshots
         self._conn_event: asyncio.Event | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> Simulator:
-        """Bind and serve. Sets :attr:`port` to the bound port."""
+        """Bind and serve. Sets :attr:`port` to the bound port. Raises ``OSError`` if the
+        address cannot be bound (e.g. the port is in use)."""
         futures = self.spec.name == "binanceusdm"
         stops = [s.after_line for s in self.recording.snapshots.values()]
-        self.replay = Replay(self.recording, self.speed, stops)
+        self.replay = ReplayClock(self.recording, self.speed, stops)
         self.replay.on_finished = self._on_finished
-        self._snapshots = {
+        self.snapshot_sources = {
             sym: SnapshotSource(self.recording, snap, futures)
             for sym, snap in self.recording.snapshots.items()
         }
         self._conn_event = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=2.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await self._app.start(self.host, self.port)
         return self
 
     async def stop(self) -> None:
@@ -189,16 +143,12 @@ class Simulator:
             await self.replay.stop()
         for c in list(self.connections):
             c.close_soon(1001, "simulator stopped")
-        for t in list(self._tasks):
-            t.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._app.stop()
 
     async def __aenter__(self) -> Simulator:
         return await self.start()
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     # ---- URLs -----------------------------------------------------------------------------
@@ -259,55 +209,77 @@ class Simulator:
 
     def start_replay(self) -> None:
         """Start the shared replay clock now (needed when ``autostart=False``)."""
-        self._require_started().start()
+        self.started_replay().start()
 
     def pause(self) -> None:
         """Hold the replay (connections stay open, pings continue)."""
-        self._require_started().pause()
+        self.started_replay().pause()
 
     def hold_at(self, n: int) -> None:
         """Replay up to recording line ``n`` (exclusive, 0-based) then wait there until
         :meth:`resume`: lets a test put the replay at an exact position (use with "max")."""
-        self._require_started().hold_at(n)
+        self.started_replay().hold_at(n)
 
     def resume(self) -> None:
         """Undo :meth:`pause` / :meth:`hold_at`."""
-        self._require_started().resume()
+        self.started_replay().resume()
 
     async def rewind(self) -> None:
         """Restart the recording from line 0 for connections subscribing from now on."""
-        rp = self._require_started()
+        rp = self.started_replay()
         await rp.rewind()
-        for src in self._snapshots.values():
+        for src in self.snapshot_sources.values():
             src.reset()
 
     async def wait_position(self, n: int, timeout: float | None = None) -> int:
         """Wait until ``n`` lines are published; returns the position. ``asyncio.TimeoutError``."""
-        return await asyncio.wait_for(self._require_started().wait_position(n), timeout)
+        return await asyncio.wait_for(self.started_replay().wait_position(n), timeout)
 
     async def wait_finished(self, timeout: float | None = None) -> None:
         """Wait until the whole recording is published."""
-        await asyncio.wait_for(self._require_started().finished.wait(), timeout)
+        await asyncio.wait_for(self.started_replay().finished.wait(), timeout)
 
-    async def wait_connections(self, n: int = 1, timeout: float | None = 5.0) -> list[Connection]:
+    async def wait_connections(
+        self, n: int = 1, timeout: float | None = 5.0
+    ) -> list[ServerConnection]:
         """Wait until ``n`` connections are open; returns them. ``asyncio.TimeoutError``."""
-
-        async def _wait() -> None:
-            while len(self.connections) < n:
-                assert self._conn_event is not None
-                self._conn_event.clear()
-                await self._conn_event.wait()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await asyncio.wait_for(self._until(lambda: len(self.connections) >= n), timeout)
         return list(self.connections)
 
-    def _require_started(self) -> Replay:
+    async def wait_subscribed(
+        self, n: int = 1, timeout: float | None = 5.0
+    ) -> list[ServerConnection]:
+        """Wait until ``n`` connections are open and every open one has subscribed to a
+        stream (in its URL or by SUBSCRIBE); returns them. ``asyncio.TimeoutError``."""
+
+        def ready() -> bool:
+            conns = self.connections
+            return len(conns) >= n and all(c.subscriptions for c in conns)
+
+        await asyncio.wait_for(self._until(ready), timeout)
+        return list(self.connections)
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Return once ``condition()`` holds, checked whenever a connection opens or
+        subscribes."""
+        event = self._conn_event
+        if event is None:
+            raise RuntimeError("simulator not started; use 'async with Simulator(...)'")
+        while not condition():
+            event.clear()
+            await event.wait()
+
+    def started_replay(self) -> ReplayClock:
+        """The replay clock; raises ``RuntimeError`` before :meth:`start`."""
         if self.replay is None:
             raise RuntimeError("simulator not started; use 'async with Simulator(...)'")
         return self.replay
 
-    def _on_subscribe(self) -> None:
-        rp = self._require_started()
+    def on_subscribe(self) -> None:
+        """A connection subscribed: start the clock (``autostart``) and wake it."""
+        if self._conn_event is not None:
+            self._conn_event.set()
+        rp = self.started_replay()
         if self.autostart and not rp.started:
             rp.start()
         rp.poke()
@@ -319,7 +291,7 @@ class Simulator:
 
     # ---- faults ---------------------------------------------------------------------------
     def inject(
-        self, fault: object, connection: Connection | None = None, future: bool = False
+        self, fault: object, connection: ServerConnection | None = None, future: bool = False
     ) -> None:
         """Apply a fault now (see ``faults.py``).
 
@@ -332,277 +304,26 @@ class Simulator:
             for c in [connection] if connection is not None else list(self.connections):
                 c.attach(fault)
             if future:
-                self._conn_faults.append(fault)
+                self.connection_faults.append(fault)
         elif isinstance(fault, SlowSnapshot):
-            self._snapshot_delays.append([fault.delay, fault.count])
+            self._app.rest.snapshot_delays.add(fault.delay, fault.count)
         elif isinstance(fault, ServerShutdown):
-            targets = [connection] if connection is not None else list(self.connections)
-            notice = json.dumps(
-                {"e": "serverShutdown", "E": time.time_ns() // 1_000_000}, separators=(",", ":")
-            ).encode()
-            for c in targets:
-                c.send_text(notice)
-            loop = asyncio.get_running_loop()
-            for c in targets:
-                loop.call_later(fault.grace, c.close_soon, 1001, "server shutdown")
+            for c in [connection] if connection is not None else list(self.connections):
+                c.announce_shutdown(fault.grace)
         else:
             raise TypeError(f"unknown fault {fault!r}")
 
-    def _take_snapshot_delay(self) -> float:
-        total = 0.0
-        keep = []
-        for entry in self._snapshot_delays:
-            total += entry[0]
-            if entry[1] is not None:
-                entry[1] -= 1
-                if entry[1] <= 0:
-                    continue
-            keep.append(entry)
-        self._snapshot_delays = keep
-        return total
-
-    # ---- HTTP -----------------------------------------------------------------------------
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
-        spec = self.spec
-        if path == spec.depth_path:
-            return await self._depth(request)
-        if path == spec.rest_prefix + "/exchangeInfo":
-            return self._exchange_info(request)
-        if path in (spec.rest_prefix + "/historicalTrades", spec.rest_prefix + "/aggTrades"):
-            return self._past_trades(request, path.endswith("/aggTrades"))
-        if path == spec.rest_prefix + "/ping":
-            return web.Response(body=b"{}", content_type=None, headers={"Content-Type": _JSON})
-        if path == spec.rest_prefix + "/time":
-            body = json.dumps({"serverTime": time.time_ns() // 1_000_000}).encode()
-            return web.Response(body=body, headers={"Content-Type": _JSON})
-        for route in spec.routes:
-            if not path.startswith(route + "/"):
-                continue
-            rest = path[len(route) :]
-            if rest == "/ws":
-                return await self._websocket(request, route, False, [])
-            if rest.startswith("/ws/") and "/" not in rest[4:]:
-                return await self._websocket(request, route, False, [unquote(rest[4:])])
-            if rest == "/stream":
-                raw = request.query.get("streams", "")
-                names = [s for s in raw.split("/") if s]
-                return await self._websocket(request, route, True, names)
-        raise web.HTTPNotFound()
-
-    async def _websocket(
-        self, request: web.Request, route: str, combined: bool, streams: list[str]
-    ) -> web.StreamResponse:
-        ws = web.WebSocketResponse(
-            autoping=False, compress=False, max_msg_size=1 << 20, timeout=5.0
-        )
-        if not ws.can_prepare(request).ok:
-            raise web.HTTPBadRequest(text="expected a WebSocket upgrade")
-        await ws.prepare(request)
-        conn = Connection(self, ws, request, route, combined)
+    # ---- connections (called by the app) -----------------------------------------------------
+    def connection_opened(self, conn: ServerConnection) -> None:
+        """Count ``conn`` as open and let the replay clock publish to it."""
         self.connections.append(conn)
         self.total_connections += 1
-        assert self._conn_event is not None
-        self._conn_event.set()
-        assert self.replay is not None
-        self.replay.subscribers.add(conn)
-        try:
-            if not all(valid_stream_name(s) for s in streams):
-                # Binance answers a malformed URL stream list by closing with 1008.
-                await ws.close(
-                    code=1008, message=b'{"code":-1,"msg":"Illegal format ws or stream"}'
-                )
-                return ws
-            if self.lifetime:
-                conn.attach(Lifetime(self.lifetime))
-            for f in self._conn_faults:
-                conn.attach(f)
-            conn.subscribe(streams)
-            await conn.run()
-        finally:
-            conn.cleanup()
-            self.replay.subscribers.discard(conn)
-            if conn in self.connections:
-                self.connections.remove(conn)
-        return ws
+        if self._conn_event is not None:
+            self._conn_event.set()
+        self.started_replay().subscribers.add(conn)
 
-    async def _depth(self, request: web.Request) -> web.Response:
-        """``GET /api/v3/depth`` / ``/fapi/v1/depth``: the snapshot at the replay position."""
-        self.rest_requests += 1
-        q = request.query
-        symbol = q.get("symbol")
-        if not symbol:
-            return _rest_error(
-                -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
-            )
-        src = self._snapshots.get(symbol)
-        if src is None:
-            return _rest_error(-1121, "Invalid symbol.")
-        spec = self.spec
-        try:
-            limit = int(q.get("limit", spec.default_depth_limit))
-        except ValueError:
-            return _rest_error(
-                -1100,
-                "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.",
-            )
-        if spec.depth_limits is not None and limit not in spec.depth_limits:
-            return _rest_error(-1130, "Data sent for parameter 'limit' is not valid.")
-        if limit < 1:
-            return _rest_error(-1130, "Data sent for parameter 'limit' is not valid.")
-        limit = min(limit, spec.max_depth_limit)
-        delay = self._take_snapshot_delay()
-        rp = self._require_started()
-        # Hold the request until the replay reaches the recorded snapshot's arrival.
-        position = await rp.wait_position(src.snap.after_line)
-        if not (self.snapshot_mode == "auto" and src.recorded_is_current(position)):
-            position = rp.position  # the book as it is now
-        if self.snapshot_mode == "recorded":
-            body = src.recorded_body(limit)
-        else:
-            body = src.body(position, limit, prefer_recorded=self.snapshot_mode == "auto")
-        if delay:
-            await asyncio.sleep(delay)
-        return web.Response(body=body, headers={"Content-Type": _JSON})
-
-    def _past_trades(self, request: web.Request, aggregated: bool) -> web.Response:
-        """``GET /api/v3/historicalTrades`` (``id,price,qty,quoteQty,time,isBuyerMaker,
-        isBestMatch``) or ``/aggTrades`` (``a,p,q,f,l,T,m,M``), and their ``/fapi/v1`` twins:
-        the recorded ``trade`` / ``aggTrade`` events of ``symbol`` the replay has published so
-        far, from ``fromId`` on (else the latest), at most ``limit`` (default 500, max 1000).
-        USD-M ``historicalTrades`` is MARKET_DATA: without ``X-MBX-APIKEY`` it answers 401
-        -2014, as Binance does. ``past_trades_status`` other than 200 fails every request."""
-        self.past_trades_requests += 1
-        if self.past_trades_status != 200:
-            return _rest_error(
-                -1001,
-                "Internal error; unable to process your request. Please try again.",
-                self.past_trades_status,
-            )
-        if (
-            not aggregated
-            and self.spec.historical_trades_need_key
-            and "X-MBX-APIKEY" not in request.headers
-        ):
-            return _rest_error(-2014, "API-key format invalid.", 401)
-        q = request.query
-        symbol = q.get("symbol", "")
-        stream = f"{symbol.lower()}@{'aggTrade' if aggregated else 'trade'}"
-        if not symbol or stream not in self.recording.streams:
-            return _rest_error(-1121, "Invalid symbol.")
-        try:
-            limit = min(int(q.get("limit", 500)), 1000)
-            from_id = int(q["fromId"]) if "fromId" in q else None
-        except ValueError:
-            return _rest_error(-1100, "Illegal characters found in a parameter.")
-        sd = self.recording.streams[stream]
-        published = bisect.bisect_left(sd.lines, self.position)  # lines before the position
-        events = [json.loads(d) for d in sd.data[:published]]
-        key = "a" if aggregated else "t"
-        if from_id is None:
-            events = events[-limit:]
-        else:
-            events = [e for e in events if e[key] >= from_id][:limit]
-        if aggregated:
-            out = [
-                {k: e[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True} for e in events
-            ]
-        else:
-            out = [
-                {
-                    "id": e["t"],
-                    "price": e["p"],
-                    "qty": e["q"],
-                    "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))),
-                    "time": e["T"],
-                    "isBuyerMaker": e["m"],
-                    "isBestMatch": True,
-                }
-                for e in events
-            ]
-        return web.Response(
-            body=json.dumps(out, separators=(",", ":")).encode(), headers={"Content-Type": _JSON}
-        )
-
-    def _exchange_info(self, request: web.Request) -> web.Response:
-        """``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` in Binance's documented shape:
-        one entry per held market, status TRADING unless ``symbol_status`` says otherwise, assets
-        split as the decoder does (``markets.py``).
-
-        Spot takes ``symbol=X`` or ``symbols=["X","Y"]`` (not both: -1128) and answers 400 -1121
-        "Invalid symbol." if any is not held, -1100 if malformed; USD-M takes no parameters."""
-        self.exchange_info_requests += 1
-        if self.exchange_info_status != 200:
-            return _rest_error(
-                -1001,
-                "Internal error; unable to process your request. Please try again.",
-                self.exchange_info_status,
-            )
-        futures = self.spec.name == "binanceusdm"
-        held = self.symbols
-        ids = held
-        q = request.query
-        if not futures and ("symbol" in q or "symbols" in q):
-            if "symbol" in q and "symbols" in q:
-                return _rest_error(-1128, "Combination of optional parameters invalid.")
-            if "symbol" in q:
-                ids = [q["symbol"]]
-                if not _SYMBOL.match(ids[0]):
-                    return _rest_error(
-                        -1100,
-                        "Illegal characters found in parameter 'symbol'; "
-                        "legal range is '^[A-Z0-9-_.]{1,20}$'.",
-                    )
-            else:
-                try:
-                    ids = json.loads(q["symbols"])
-                    ok = isinstance(ids, list) and all(
-                        isinstance(i, str) and _SYMBOL.match(i) for i in ids
-                    )
-                except ValueError:
-                    ok = False
-                if not ok:
-                    return _rest_error(-1100, "Illegal characters found in parameter 'symbols'.")
-                ids = list(dict.fromkeys(ids))
-            if any(i not in held for i in ids):
-                return _rest_error(-1121, "Invalid symbol.")
-        entries = []
-        for mid in ids:
-            entry: dict = {"symbol": mid, "status": self.symbol_status.get(mid, "TRADING")}
-            assets = split_market_id(self.spec.name, mid)
-            if futures:
-                entry["pair"] = mid.split("_", 1)[0]
-                if "_" not in mid:  # a dated id is a delivery contract; which quarter is unknown
-                    entry["contractType"] = "PERPETUAL"
-            if assets:
-                entry.update(baseAsset=assets[0], quoteAsset=assets[1])
-                if futures:
-                    entry["marginAsset"] = assets[1]  # linear contracts settle in the quote asset
-                else:
-                    entry.update(baseAssetPrecision=8, quotePrecision=8, quoteAssetPrecision=8)
-            entry["filters"] = []
-            if not futures:
-                entry.update(permissions=[], permissionSets=[["SPOT"]])
-            entries.append(entry)
-        body: dict = {
-            "timezone": "UTC",
-            "serverTime": time.time_ns() // 1_000_000,
-            "rateLimits": [
-                {
-                    "rateLimitType": "REQUEST_WEIGHT",
-                    "interval": "MINUTE",
-                    "intervalNum": 1,
-                    "limit": self.spec.weight_per_minute,
-                }
-            ],
-            "exchangeFilters": [],
-        }
-        if futures:
-            body.update(futuresType="U_MARGINED", assets=[])
-        body["symbols"] = entries
-        return web.Response(body=json.dumps(body).encode(), headers={"Content-Type": _JSON})
-
-
-def _rest_error(code: int, msg: str, status: int = 400) -> web.Response:
-    body = json.dumps({"code": code, "msg": msg}).encode()
-    return web.Response(status=status, body=body, headers={"Content-Type": _JSON})
+    def connection_closed(self, conn: ServerConnection) -> None:
+        """Forget ``conn`` (it has ended)."""
+        self.started_replay().subscribers.discard(conn)
+        if conn in self.connections:
+            self.connections.remove(conn)

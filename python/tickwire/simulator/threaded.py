@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
+from .connection import ServerConnection
 from .server import Simulator
+
+T = TypeVar("T")
 
 
 class ThreadedSimulator:
@@ -28,6 +32,8 @@ class ThreadedSimulator:
         self.sim: Simulator | None = None
 
     def start(self) -> ThreadedSimulator:
+        """Start the server thread and return once the simulator listens. Raises whatever
+        :class:`Simulator` or its ``start()`` raised (e.g. ``ValueError``, ``OSError``)."""
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -38,7 +44,7 @@ class ThreadedSimulator:
             try:
                 self.sim = Simulator(*self._args, **self._kwargs)
                 loop.run_until_complete(self.sim.start())
-            except BaseException as exc:  # reported to the starting thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the starting thread
                 failure.append(exc)
                 ready.set()
                 loop.close()
@@ -55,12 +61,13 @@ class ThreadedSimulator:
         return self
 
     def stop(self) -> None:
+        """Stop the simulator (connections closed with 1001) and its thread. Idempotent."""
         if self._loop is None or self.sim is None:
             return
         asyncio.run_coroutine_threadsafe(self.sim.stop(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None
-        self._thread.join(10)
+        if self._thread is not None:
+            self._thread.join(10)
         self._loop = None
 
     def __enter__(self) -> ThreadedSimulator:
@@ -74,42 +81,59 @@ class ThreadedSimulator:
             raise AttributeError(name)
         return getattr(self.sim, name)
 
-    def _call(self, fn, *args: Any, **kwargs: Any) -> Any:
-        async def wrapper():
-            return fn(*args, **kwargs)
+    def _running(self) -> tuple[Simulator, asyncio.AbstractEventLoop]:
+        if self.sim is None or self._loop is None:
+            raise RuntimeError("ThreadedSimulator not started; use 'with ThreadedSimulator(...)'")
+        return self.sim, self._loop
 
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(30)
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        _, loop = self._running()
 
-    def _await(self, coro, timeout: float | None) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(
-            None if timeout is None else timeout + 1
-        )
+        async def on_loop() -> T:
+            return fn(*args)
 
-    def inject(self, fault: object, connection: Any = None, future: bool = False) -> None:
-        self._call(self.sim.inject, fault, connection, future)
+        return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(30)
+
+    def _await(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+        _, loop = self._running()
+        wait = None if timeout is None else timeout + 1
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(wait)
+
+    def inject(
+        self, fault: object, connection: ServerConnection | None = None, future: bool = False
+    ) -> None:
+        """:meth:`Simulator.inject`, run on the server's loop."""
+        sim, _ = self._running()
+        self._call(sim.inject, fault, connection, future)
 
     def hold_at(self, n: int) -> None:
-        self._call(self.sim.hold_at, n)
+        """:meth:`Simulator.hold_at`, run on the server's loop."""
+        self._call(self._running()[0].hold_at, n)
 
     def pause(self) -> None:
-        self._call(self.sim.pause)
+        """:meth:`Simulator.pause`, run on the server's loop."""
+        self._call(self._running()[0].pause)
 
     def resume(self) -> None:
-        self._call(self.sim.resume)
+        """:meth:`Simulator.resume`, run on the server's loop."""
+        self._call(self._running()[0].resume)
 
     def start_replay(self) -> None:
-        self._call(self.sim.start_replay)
+        """:meth:`Simulator.start_replay`, run on the server's loop."""
+        self._call(self._running()[0].start_replay)
 
     def rewind(self) -> None:
-        self._await(self.sim.rewind(), 30.0)
+        """:meth:`Simulator.rewind`, awaited on the server's loop."""
+        self._await(self._running()[0].rewind(), 30.0)
 
     def wait_position(self, n: int, timeout: float | None = 10.0) -> int:
-        return self._await(self.sim.wait_position(n, timeout), timeout)
+        """:meth:`Simulator.wait_position`; ``TimeoutError`` after ``timeout`` s."""
+        return self._await(self._running()[0].wait_position(n, timeout), timeout)
 
     def wait_finished(self, timeout: float | None = 60.0) -> None:
-        self._await(self.sim.wait_finished(timeout), timeout)
+        """:meth:`Simulator.wait_finished`; ``TimeoutError`` after ``timeout`` s."""
+        self._await(self._running()[0].wait_finished(timeout), timeout)
 
-    def wait_connections(self, n: int = 1, timeout: float | None = 5.0) -> list:
-        return self._await(self.sim.wait_connections(n, timeout), timeout)
+    def wait_connections(self, n: int = 1, timeout: float | None = 5.0) -> list[ServerConnection]:
+        """:meth:`Simulator.wait_connections`; ``TimeoutError`` after ``timeout`` s."""
+        return self._await(self._running()[0].wait_connections(n, timeout), timeout)

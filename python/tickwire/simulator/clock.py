@@ -1,4 +1,4 @@
-"""The replay clock one market's connections share.
+"""The replay clock one market's connections share, and its fan-out to them.
 
 ``position`` is the number of recording lines already published. Every connection receives,
 when a line is published, that line's frame if it is subscribed to its stream: a connection
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
+import logging
 import math
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -21,31 +23,62 @@ from .recording import Recording
 
 FAST_BATCH = 2048  # lines per publish step in max-speed mode
 
+log = logging.getLogger("tickwire.simulator")
+
+
+def parse_speed(speed: float | str | None) -> float:
+    """Replay pace as a factor of the recorded pace: ``math.inf`` for ``None``, ``"max"``,
+    ``"fast"`` or ``"inf"``; else ``speed`` as a number, which must be > 0 (``math.inf``
+    included). Raises ``ValueError`` naming the value and what is allowed."""
+    if speed is None or (isinstance(speed, str) and speed.strip().lower() in _MAX_SPEEDS):
+        return math.inf
+    try:
+        value = float(speed)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not value > 0:  # also rejects NaN
+        raise ValueError(f"speed must be a number > 0 (1 = recorded pace) or 'max', got {speed!r}")
+    return value
+
+
+_MAX_SPEEDS = ("max", "fast", "inf")
+
 
 class Subscriber(Protocol):
-    def publish(self, start: int, end: int) -> None: ...
-    def has_subscriptions(self) -> bool: ...
-    async def drain(self) -> None: ...
+    """What the clock publishes to: a server-side connection."""
+
+    def publish(self, start: int, end: int) -> None:
+        """Send the subscriber's frames of recording lines [start, end)."""
+
+    def has_subscriptions(self) -> bool:
+        """True while the subscriber is open and subscribed to something."""
+
+    async def drain(self) -> None:
+        """Wait while the subscriber's write buffer is full."""
 
 
-class Replay:
-    """Publishes recording lines to subscribers on one clock. See module docstring."""
+class ReplayClock:
+    """Publishes recording lines to subscribers on one clock. See module docstring.
+
+    ``speed``: see :func:`parse_speed` (a parsed float; ``math.inf`` = as fast as read).
+    ``stops``: recording lines the clock never publishes past in one step (snapshot points).
+    Raises ``ValueError`` for a speed that is not > 0.
+    """
 
     def __init__(self, rec: Recording, speed: float, stops: Iterable[int] = ()):
-        if not speed > 0:
-            raise ValueError("speed must be > 0 (math.inf for as fast as possible)")
+        speed = parse_speed(speed)
         self.rec = rec
         self.speed = speed
         self.position = 0
         self.subscribers: set[Subscriber] = set()
-        self.stops = sorted(set(s for s in stops if 0 < s < len(rec)))  # snapshot points
+        self.stops = sorted({s for s in stops if 0 < s < len(rec)})  # snapshot points
         self.on_finished: Callable[[], None] | None = None
         self._started = asyncio.Event()
         self._running = asyncio.Event()
         self._running.set()
         self._wake = asyncio.Event()
-        self._waiters: list[tuple[int, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
+        self._waiters: list[tuple[int, asyncio.Future[int]]] = []
+        self._task: asyncio.Task[None] | None = None
         self._paused_at: float | None = None
         self._rel = [t - rec.ts[0] for t in rec.ts] if len(rec) else []
         self._t0 = 0.0
@@ -54,10 +87,12 @@ class Replay:
 
     @property
     def fast(self) -> bool:
+        """True in max-speed mode (publish as fast as the subscribers read)."""
         return math.isinf(self.speed)
 
     @property
     def started(self) -> bool:
+        """True once :meth:`start` ran (until :meth:`rewind`)."""
         return self._started.is_set()
 
     def start(self) -> None:
@@ -103,17 +138,20 @@ class Replay:
         n = min(n, len(self.rec))
         if self.position >= n:
             return self.position
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.append((n, fut))
         return await fut
 
     async def stop(self) -> None:
+        """Stop publishing (the position stays); the clock can be started again."""
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:  # a crash of the clock must not stop the shutdown, only be seen
+                log.exception("replay clock failed")
             self._task = None
 
     async def rewind(self) -> None:
@@ -126,32 +164,10 @@ class Replay:
     # ---- loop -------------------------------------------------------------------------------
     async def _run(self) -> None:
         n = len(self.rec)
-        loop = asyncio.get_running_loop()
         while self.position < n:
-            if not self._running.is_set():
-                await self._running.wait()
-                continue
-            if self.hold is not None and self.position >= self.hold:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if self.fast:
-                if not any(s.has_subscriptions() for s in self.subscribers):
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                target = min(self.position + FAST_BATCH, n)
-            else:
-                elapsed_ns = (loop.time() - self._t0) * self.speed * 1e9
-                target = bisect.bisect_right(self._rel, elapsed_ns, lo=self.position)
-                if target <= self.position:
-                    due = self._t0 + self._rel[self.position] / self.speed / 1e9
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), max(0.0, due - loop.time()))
-                    except asyncio.TimeoutError:
-                        pass
-                    continue
+            target = await self._next_target(n)
+            if target is None:
+                continue  # waited for something; look again
             if self.hold is not None:
                 target = min(target, self.hold)
             k = bisect.bisect_right(self.stops, self.position)
@@ -165,6 +181,35 @@ class Replay:
         self.finished.set()
         if self.on_finished is not None:
             self.on_finished()
+
+    async def _next_target(self, n: int) -> int | None:
+        """The position to publish up to now, or None after waiting (paused, held, nobody
+        subscribed in max-speed mode, or the next line is not due yet)."""
+        if not self._running.is_set():
+            await self._running.wait()
+            return None
+        if self.hold is not None and self.position >= self.hold:
+            await self._sleep_until_poked(None)
+            return None
+        if self.fast:
+            if not any(s.has_subscriptions() for s in self.subscribers):
+                await self._sleep_until_poked(None)
+                return None
+            return min(self.position + FAST_BATCH, n)
+        loop = asyncio.get_running_loop()
+        elapsed_ns = (loop.time() - self._t0) * self.speed * 1e9
+        target = bisect.bisect_right(self._rel, elapsed_ns, lo=self.position)
+        if target > self.position:
+            return target
+        due = self._t0 + self._rel[self.position] / self.speed / 1e9
+        await self._sleep_until_poked(max(0.0, due - loop.time()))
+        return None
+
+    async def _sleep_until_poked(self, timeout: float | None) -> None:
+        """Wait for :meth:`poke` (or ``timeout`` seconds, None: no limit)."""
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _publish(self, target: int) -> None:
         start = self.position
