@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import tickwire._core as core
-from test_connection import (
+from conftest import (
     DEPTH_STREAM,
     MARKETS,
     SYMBOL,
@@ -29,7 +29,6 @@ from test_connection import (
     assert_book_matches_recording,
     assert_one_window_lost,
     recorded_ids,
-    run,
 )
 from tickwire.connection import ConnectionOptions, SubscriptionError
 from tickwire.events import Disconnected, Resynced, TradesMissed
