@@ -216,7 +216,7 @@ async def replay_through_feed(
         starting = asyncio.ensure_future(feed.start())
         n_conns = len({s.route for s in feed.subscriptions})
         await sim.wait_connections(n_conns, timeout=10)
-        while not starting.done() and not (
+        while not starting.done() and not (  # noqa: ASYNC110 - polls state that no event announces
             len(sim.connections) >= n_conns and all(c.subscriptions for c in sim.connections)
         ):
             await asyncio.sleep(0.005)

@@ -74,7 +74,7 @@ def test_python_listener_survives_the_same_faults(run, monkeypatch):
     # on_ws_frame: it must handle garbage (text and binary) and a gap exactly as well.
     import tickwire.connection.session
 
-    monkeypatch.setattr(tickwire.connection.session, "_frame_sink", lambda *a: None)
+    monkeypatch.setattr(tickwire.connection.session, "_frame_sink", lambda *_: None)
     market = "binance"
     out = run(
         replay_through_feed(
@@ -254,7 +254,7 @@ def test_rotation_before_lifetime_limit_has_no_gap(run, market):
     )
     assert out.stats["rotations"] >= 1
     # (once the recording is over no data flows, so a rotation may then fail: not checked)
-    during = [e for e in out.of(Disconnected) if e.ts < out.finished_ts]
+    during = [e for e in out.of(Disconnected) if e.receive_ts < out.finished_ts]
     assert not out.of(GapDetected) and not during, out.events[-5:]
     trades, bbos = recorded_ids(market)
     assert out.trade_ids() == trades
@@ -308,7 +308,9 @@ def test_pings_are_answered_within_the_rate_limit(run):
     # pongs echo the payload and are paced, so neither the pong timeout nor the rate limit trips.
     out = run(
         replay_through_feed(
-            "binance", speed=100, sim_kwargs=dict(ping_interval=0.1, pong_timeout=1.5, rate_limit=5)
+            "binance",
+            speed=100,
+            sim_kwargs={"ping_interval": 0.1, "pong_timeout": 1.5, "rate_limit": 5},
         )
     )
     assert out.stats["pings"] >= 20
@@ -327,7 +329,7 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
                 streams=["not a stream!"],
                 symbols=[],
                 book_symbols=[],
-                sink=lambda e: None,
+                sink=lambda _: None,
                 http=lambda: None,
             )
             await conn.start()

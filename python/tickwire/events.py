@@ -1,6 +1,7 @@
 """Feed-health and replay events, made in Python (market events come from the Rust core:
 ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply``). Timestamps: int ns since the
-Unix epoch."""
+Unix epoch; ``receive_ts``, as on every tickwire event, is the local time the event was made
+(for a replayed recording: the recorded receive time of its line)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ class Connected:
 
     exchange: str
     url: str
-    ts: int
+    receive_ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class Disconnected:
     exchange: str
     url: str
     reason: str
-    ts: int
+    receive_ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class GapDetected:
     symbol: str
     expected: int
     received: int
-    ts: int
+    receive_ts: int
     line: int | None = None
 
 
@@ -51,10 +52,11 @@ class TradesMissed:
     symbol: str
     first_id: int
     last_id: int
-    ts: int
+    receive_ts: int
 
     @property
     def count(self) -> int:
+        """Number of trades missed."""
         return self.last_id - self.first_id + 1
 
 
@@ -65,7 +67,7 @@ class Resynced:
     exchange: str
     symbol: str
     sequence: int
-    ts: int
+    receive_ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,5 +77,5 @@ class BadFrame:
 
     exchange: str
     error: str
-    ts: int
+    receive_ts: int
     line: int | None = None

@@ -162,11 +162,11 @@ class Feed:
         }
         self._on_event = _wrap(on_event, self) if on_event else None
         self._has_callbacks = any(self._user_callbacks.values()) or on_event is not None
-        self._queue: deque = deque()
+        self._queue: deque[Any] = deque()
         self._queue_size = queue_size
         self._queue_on = not self._has_callbacks
         self._queue_dropped = 0
-        self._waiter: asyncio.Future | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self.callback_errors = 0
         self._dispatch: dict[type, Callable[[Any], None]] = {}
         self._fast: dict[type, Callable[[Any], None]] = {}  # shared with the connections
@@ -223,8 +223,9 @@ class Feed:
             if self._fatal is not None:
                 raise self._fatal
             for fut in done:
-                if fut.exception() is not None:
-                    raise fut.exception()
+                exc = fut.exception()
+                if exc is not None:
+                    raise exc
             if pending:
                 names = [
                     f"{c.name} ({c.url}; last error: {c.last_error})"
@@ -402,8 +403,9 @@ class Feed:
         """Subscribe ``subs`` (new to the feed) and wait until they are acknowledged and their
         books synced; ``added`` collects what was registered (for the caller's rollback)."""
         per_conn = self.adapter.limits.streams_per_connection
-        waits: list[asyncio.Future] = []
-        for route, group in _by_route(subs).items():
+        waits: list[asyncio.Future[None]] = []
+        for route, of_route in _by_route(subs).items():
+            group = of_route  # what no existing connection of the route has room for
             for conn in [c for c in self._conns if c.route == route]:
                 room = per_conn - len(conn.streams)
                 if room > 0 and group:
@@ -420,8 +422,9 @@ class Feed:
             return
         done, pending = await asyncio.wait(waits, timeout=self.start_timeout)
         for fut in done:
-            if not fut.cancelled() and fut.exception() is not None:
-                raise fut.exception()  # a new connection's SubscriptionError
+            exc = None if fut.cancelled() else fut.exception()
+            if exc is not None:
+                raise exc  # a new connection's SubscriptionError
         if pending:
             raise TimeoutError(
                 f"subscription not ready within {self.start_timeout} s: "
@@ -476,13 +479,13 @@ class Feed:
         if cb is not None:
             try:
                 cb(ev)
-            except Exception:
-                self._callback_failed(cb, ev)
+            except Exception as exc:  # noqa: BLE001 - a user callback's error is counted, never fatal
+                self._callback_failed(cb, ev, exc)
         if self._on_event is not None:
             try:
                 self._on_event(ev)
-            except Exception:
-                self._callback_failed(self._on_event, ev)
+            except Exception as exc:  # noqa: BLE001 - (idem)
+                self._callback_failed(self._on_event, ev, exc)
         if self._queue_on:
             q = self._queue
             if len(q) >= self._queue_size:
@@ -505,10 +508,10 @@ class Feed:
         for conn in self._conns:
             conn.rewire()
 
-    def _callback_failed(self, cb: Callable[[Any], Any], ev: Any) -> None:
+    def _callback_failed(self, cb: object, ev: Any, error: BaseException) -> None:
         self.callback_errors += 1
         if self.callback_errors <= 10:  # a broken callback must not flood the log
-            log.exception("callback %r raised on %r", cb, ev)
+            log.error("callback %r raised on %r", cb, ev, exc_info=error)
 
     def _wake(self) -> None:
         w = self._waiter
@@ -630,7 +633,7 @@ def _ignore(ev: Any) -> None:
     pass
 
 
-def _task_done(task: asyncio.Task, feed: Feed) -> None:
+def _task_done(task: asyncio.Task[Any], feed: Feed) -> None:
     if not task.cancelled() and task.exception() is not None:
         feed.callback_errors += 1
         if feed.callback_errors <= 10:

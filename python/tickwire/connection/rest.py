@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 
-__all__ = ["HttpStatus", "fetch"]
+__all__ = ["HttpStatusError", "fetch"]
 
 
-class HttpStatus(Exception):
+class HttpStatusError(Exception):
     """A REST request answered with a status other than 200 (``status``, ``retry_after`` in
     seconds from a ``Retry-After`` header, or None)."""
 
@@ -22,11 +22,11 @@ async def fetch(
 ) -> bytes:
     """GET ``url`` with ``params`` and return the raw body.
 
-    Raises :class:`HttpStatus` on a status other than 200, ``aiohttp.ClientError`` /
+    Raises :class:`HttpStatusError` on a status other than 200, ``aiohttp.ClientError`` /
     ``asyncio.TimeoutError`` (after ``timeout`` seconds) / ``OSError`` on failure."""
     async with http.get(url, params=params, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
         body = await resp.read()
         if resp.status != 200:
             ra = resp.headers.get("Retry-After")
-            raise HttpStatus(resp.status, float(ra) if ra and ra.isdigit() else None)
+            raise HttpStatusError(resp.status, float(ra) if ra and ra.isdigit() else None)
         return body

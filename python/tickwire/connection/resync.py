@@ -18,7 +18,7 @@ import aiohttp
 from ..events import Resynced
 from ..exceptions import FrameError, SequenceGap
 from .ratelimit import full_jitter
-from .rest import HttpStatus
+from .rest import HttpStatusError
 
 if TYPE_CHECKING:
     from .session import Session
@@ -45,7 +45,8 @@ async def sync_book(session: Session, symbol: str, reason: str, since: int | Non
     if reason != "gap":
         b0 = session.buffered_at_open if since is None else since
         deadline = time.monotonic() + opts.first_delta_wait
-        while time.monotonic() < deadline and dec.stats().get("buffered_deltas", 1) <= b0:
+        # polls the decoder's count: no event fires when Rust buffers a delta
+        while time.monotonic() < deadline and dec.stats().get("buffered_deltas", 1) <= b0:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     attempt = 0
     while True:
@@ -63,7 +64,7 @@ async def sync_book(session: Session, symbol: str, reason: str, since: int | Non
                 owner.name,
                 symbol,
             )
-        except HttpStatus as exc:
+        except HttpStatusError as exc:
             wait = exc.retry_after
             owner.note_error(f"snapshot {url}: {exc}")
             log.warning("%s: snapshot for %s: %s", owner.name, symbol, exc)
@@ -155,7 +156,7 @@ async def fill_trades(
             session.counters.trades_filled += len(trades)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # REST down, rejected or malformed: report instead
+    except Exception as exc:  # noqa: BLE001 - REST down, rejected or malformed: report instead
         log.warning(
             "%s: could not fetch %s trades %d..%d (%r)", owner.name, symbol, done + 1, upto, exc
         )

@@ -99,7 +99,7 @@ class SessionOwner(Protocol):
         ...
 
     async def fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
-        """GET ``url`` (REST) and return the body; raises ``rest.HttpStatus`` on non-200."""
+        """GET ``url`` (REST) and return the body; raises ``rest.HttpStatusError`` on non-200."""
         ...
 
     def note_error(self, text: str) -> None:
@@ -137,7 +137,7 @@ def _frame_sink(
         return None
 
 
-class Session(WSListener):  # type: ignore[misc]  # picows ships no type information
+class Session(WSListener):
     """One physical WebSocket with its own decoder, books and rate limiter (internal).
 
     Created and driven by its :class:`SessionOwner`; ``closed`` is a future resolved with the
@@ -180,7 +180,7 @@ class Session(WSListener):  # type: ignore[misc]  # picows ships no type informa
         # ``on_ws_frame`` below, which stays as the path for a picows whose layout differs.
         sink = _frame_sink(self.decoder, self._other_frame, self._frame_error)
         if sink is not None:
-            self.on_ws_frame = sink.on_ws_frame
+            self.on_ws_frame = sink.on_ws_frame  # type: ignore[method-assign]  # on purpose, see above
 
     # --- picows callbacks (hot path) ---------------------------------------------------------
     def on_ws_connected(self, transport: Any) -> None:
@@ -307,7 +307,7 @@ class Session(WSListener):  # type: ignore[misc]  # picows ships no type informa
         """Frames handed to the decoder so far (the decoder's own count)."""
         return int(self.decoder.stats().get("frames", 0))
 
-    def on_ws_disconnected(self, transport: Any) -> None:
+    def on_ws_disconnected(self, _transport: Any) -> None:
         """picows: the socket is gone."""
         self._finish(self._reason or "connection lost")
 

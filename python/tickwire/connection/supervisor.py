@@ -10,6 +10,7 @@ of its sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -34,8 +35,8 @@ __all__ = ["Connection"]
 log = logging.getLogger("tickwire.connection")
 
 
-def _log_sink_error(sink: Callable[[Any], None], ev: Any) -> None:
-    log.exception("event sink %r raised on %r", sink, ev)
+def _log_sink_error(source: object, ev: Any, error: BaseException) -> None:
+    log.error("event sink %r raised on %r", source, ev, exc_info=error)
 
 
 class Connection:
@@ -47,7 +48,8 @@ class Connection:
       connection keeps (synced from REST snapshots).
     - ``sink(event)``: called synchronously for every delivered market or health event;
       ``sinks``: optional per-event-type overrides (a dict the owner may update at any time),
-      ``on_sink_error(sink, event)``: called when a sink raises (default: log it).
+      ``on_sink_error(source, event, error)``: called when a sink raises (``source``: the sink,
+      or the ``CallbackError`` the decoder wrapped it in; default: log it).
     - ``http``: a callable returning the shared ``aiohttp.ClientSession``.
     - ``on_fatal(exc)``: called once when the connection gives up after ``ready`` (a rejected
       subscription on reconnect); before, ``ready`` carries the error.
@@ -73,7 +75,7 @@ class Connection:
         on_fatal: Callable[[BaseException], None] | None = None,
         options: ConnectionOptions | None = None,
         sinks: dict[type, Callable[[Any], None]] | None = None,
-        on_sink_error: Callable[[Callable[[Any], None], Any], None] | None = None,
+        on_sink_error: Callable[[object, Any, BaseException], None] | None = None,
     ) -> None:
         self.name = name
         self.adapter = adapter
@@ -108,8 +110,9 @@ class Connection:
         # session ends up subscribed to exactly ``streams``.
         self._control = asyncio.Lock()
         self._closing = False
-        self._tasks: list[asyncio.Task] = []
-        self.ready: asyncio.Future | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # resolves once the first session is subscribed and its books synced (or fails)
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.last_error: str | None = None
         self._frames_closed = 0  # frames decoded by sessions that are gone
         self._last_trade_ids: dict[str, int] = {}  # per symbol, over every session so far
@@ -173,7 +176,7 @@ class Connection:
 
     def callback_failed(self, exc: CallbackError) -> None:
         """A sink raised inside the decoder's dispatch: reported through ``on_sink_error``."""
-        self._on_sink_error(exc, exc.event)
+        self._on_sink_error(exc, exc.event, exc.__cause__ or exc)
 
     def note_error(self, text: str) -> None:
         """Remember ``text`` as :attr:`last_error`."""
@@ -184,8 +187,8 @@ class Connection:
         frame callback it would disconnect; in a task it would end the task)."""
         try:
             deliver(ev)
-        except Exception:
-            self._on_sink_error(deliver, ev)
+        except Exception as exc:  # noqa: BLE001 - any user callback error is reported, not raised
+            self._on_sink_error(deliver, ev, exc)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` as a task of this connection (cancelled by ``close()``)."""
@@ -268,7 +271,7 @@ class Connection:
         return self._primary is not None and not self._primary.closed.done()
 
     # --- live subscription changes -----------------------------------------------------------
-    async def add(self, subs: Sequence[Subscription]) -> list[asyncio.Task]:
+    async def add(self, subs: Sequence[Subscription]) -> list[asyncio.Task[None]]:
         """Subscribe ``subs`` (new streams of this route) on every live session and add them to
         the registry, so that reconnects and rotations subscribe them too.
 
@@ -350,7 +353,7 @@ class Connection:
             return_exceptions=True,
         )
         errors = []
-        for s, r in zip(sessions, results):
+        for s, r in zip(sessions, results, strict=True):
             if isinstance(r, TimeoutError):
                 s.close("no ack", graceful=False)
             if isinstance(r, BaseException) and not isinstance(r, ConnectionError):
@@ -361,7 +364,6 @@ class Connection:
     async def start(self) -> None:
         """Launch the supervisor and watchdog tasks (returns at once; see ``ready``)."""
         loop = asyncio.get_running_loop()
-        self.ready = loop.create_future()
         self._tasks = [
             loop.create_task(self._supervise(), name=f"{self.name} supervisor"),
             loop.create_task(self._watchdog(), name=f"{self.name} watchdog"),
@@ -369,10 +371,11 @@ class Connection:
         for t in self._tasks:
             t.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: %s crashed", self.name, task.get_name(), exc_info=task.exception())
-            self._fail(task.exception())
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            log.error("%s: %s crashed", self.name, task.get_name(), exc_info=exc)
+            self._fail(exc)
 
     async def close(self) -> None:
         """Stop reconnecting, close every session, wait briefly for the sockets to go."""
@@ -391,7 +394,7 @@ class Connection:
                     s.close("closed by client", graceful=False)
                     s._finish("closed by client")
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.ready is not None and not self.ready.done():
+        if not self.ready.done():
             self.ready.cancel()
 
     # --- supervision -------------------------------------------------------------------------
@@ -404,7 +407,12 @@ class Connection:
             }
         self._sessions.add(s)
         self.rewire()
-        s.closed.add_done_callback(lambda _f: (self._sessions.discard(s), self.rewire()))
+
+        def forget(_closed: asyncio.Future[str]) -> None:
+            self._sessions.discard(s)
+            self.rewire()
+
+        s.closed.add_done_callback(forget)
         opts = self.options
         try:
             await s.open(self.url, opts.connect_timeout)
@@ -448,7 +456,7 @@ class Connection:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failed attempt is retried after a backoff
                 delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
                 attempt += 1
                 self.last_error = repr(exc)
@@ -476,7 +484,7 @@ class Connection:
                 break
             self._primary = None
             self.emit(Disconnected(self.adapter.exchange_id, self.url, reason, time_ns()))
-            if self._closing:
+            if self._is_closing():  # close() may have run while we awaited
                 return
             lived = time.monotonic() - cur.opened_at
             attempt = 0 if lived > 30.0 else attempt + 1
@@ -484,15 +492,18 @@ class Connection:
             log.warning("%s: disconnected (%s); reconnecting in %.2f s", self.name, reason, delay)
             await asyncio.sleep(delay)
 
-    async def _mark_ready(self, syncs: list[asyncio.Task]) -> None:
+    async def _mark_ready(self, syncs: list[asyncio.Task[None]]) -> None:
         if syncs:
             await asyncio.gather(*syncs, return_exceptions=True)
-        if self.ready is not None and not self.ready.done():
+        if not self.ready.done():
             self.ready.set_result(None)
+
+    def _is_closing(self) -> bool:
+        return self._closing
 
     def _fail(self, exc: BaseException) -> None:
         log.error("%s: giving up: %s", self.name, exc)
-        if self.ready is not None and not self.ready.done():
+        if not self.ready.done():
             self.ready.set_exception(exc)
             self.ready.exception()  # mark retrieved; whoever awaits ``ready`` reports it
             return  # not fatal for the owner: Feed.subscribe() opens connections too
@@ -503,13 +514,12 @@ class Connection:
         """Replace ``old`` by a fresh session before the exchange's lifetime limit (or as soon as
         it announces a shutdown), without a gap."""
         opts = self.options
-        try:  # until the lifetime deadline, or at once on a shutdown notice
+        # until the lifetime deadline, or at once on a shutdown notice
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(
                 old.rotate_now.wait(),
                 max(0.0, old.opened_at + self.rotate_after - time.monotonic()),
             )
-        except asyncio.TimeoutError:
-            pass
         attempt = 0
         new: Session | None = None
         try:
@@ -524,7 +534,7 @@ class Connection:
                     break
                 except (asyncio.CancelledError, SubscriptionError):
                     raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a failed rotation is retried, the old session stays
                     if new is not None:
                         new.close("rotation failed", graceful=False)
                         new = None

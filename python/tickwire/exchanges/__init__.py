@@ -140,7 +140,9 @@ class Adapter:
         raise NotImplementedError
 
     async def unavailable_symbols(
-        self, http: aiohttp.ClientSession, symbols: Sequence[str]
+        self,
+        http: aiohttp.ClientSession,  # noqa: ARG002 - the hook's signature; this default asks nothing
+        symbols: Sequence[str],  # noqa: ARG002 - (idem)
     ) -> dict[str, str]:
         """Ask the exchange's own symbol list which of ``symbols`` (unified, already accepted by
         :meth:`market_id`) it does not list or does not trade now.
@@ -172,7 +174,10 @@ class Adapter:
         raise NotImplementedError
 
     def trades_request(
-        self, symbol: str, from_id: int, limit: int
+        self,
+        symbol: str,  # noqa: ARG002 - the hook's signature; this default has no such request
+        from_id: int,  # noqa: ARG002 - (idem)
+        limit: int,  # noqa: ARG002 - (idem)
     ) -> tuple[str, dict[str, str]] | None:
         """(URL, query params) of a public REST request for up to ``limit`` past trades of
         ``symbol`` from id ``from_id`` on, numbered as the trade stream numbers them; None when
