@@ -25,6 +25,7 @@ from .exceptions import (
     TickwireError,
 )
 from .feed import Feed, run
+from .redact import redact_url
 from .replay import Replay, replay
 
 __version__ = "0.1.0"
@@ -56,6 +57,7 @@ __all__ = [
     "Trade",
     "TradesMissed",
     "market_id",
+    "redact_url",
     "replay",
     "run",
 ]

@@ -29,6 +29,7 @@ from .connection import Connection, ConnectionOptions, SubscriptionError
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import ExchangeError
 from .exchanges import Subscription, get_adapter
+from .redact import scrub
 
 __all__ = [
     "BadFrame",
@@ -282,10 +283,11 @@ class Feed:
                 self.adapter.unavailable_symbols(self._http(), symbols), SYMBOL_CHECK_TIMEOUT
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ExchangeError) as exc:
+            a = self.adapter
             why = (
                 f"no answer within {SYMBOL_CHECK_TIMEOUT:g} s"
                 if isinstance(exc, asyncio.TimeoutError)
-                else repr(exc)
+                else scrub(repr(exc), f"{a.rest_base_url}?{a.rest_query}")
             )
             log.warning(
                 "%s: could not check symbols %s against the exchange's list (%s); "

@@ -70,7 +70,9 @@ async def sync_book(session: Session, symbol: str, reason: str, since: int | Non
             log.warning("%s: snapshot for %s: %s", owner.name, symbol, exc)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FrameError) as exc:
             owner.note_error(f"snapshot {url}: {exc!r}")
-            log.warning("%s: snapshot for %s failed: %r", owner.name, symbol, exc)
+            log.warning(
+                "%s: snapshot for %s failed: %s", owner.name, symbol, owner.scrub(repr(exc))
+            )
         else:
             if not dec.needs_snapshot(symbol):
                 for ev in events:
@@ -158,7 +160,12 @@ async def fill_trades(
         raise
     except Exception as exc:  # noqa: BLE001 - REST down, rejected or malformed: report instead
         log.warning(
-            "%s: could not fetch %s trades %d..%d (%r)", owner.name, symbol, done + 1, upto, exc
+            "%s: could not fetch %s trades %d..%d (%s)",
+            owner.name,
+            symbol,
+            done + 1,
+            upto,
+            owner.scrub(repr(exc)),
         )
     finally:
         if done < upto:

@@ -105,6 +105,10 @@ class SessionOwner(Protocol):
     def note_error(self, text: str) -> None:
         """Remember ``text`` as the connection's last error (named if it cannot start)."""
 
+    def scrub(self, text: str) -> str:
+        """``text`` without the secrets of the connection's URLs (for logs and errors)."""
+        ...
+
 
 def _unless_muted(handler: Handler, muted: set[str]) -> Handler:
     """``handler`` minus events of the ``muted`` symbols (the set is shared and may change)."""

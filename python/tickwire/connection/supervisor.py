@@ -24,6 +24,7 @@ from ..events import Connected, Disconnected, TradesMissed
 from ..exceptions import CallbackError
 from ..exchanges import Adapter, Subscription
 from ..metrics import Counters
+from ..redact import redact_url, scrub
 from . import rest
 from .errors import SubscriptionError
 from .options import ConnectionOptions
@@ -35,12 +36,21 @@ __all__ = ["Connection"]
 log = logging.getLogger("tickwire.connection")
 
 
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` of ``exc`` on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _log_sink_error(source: object, ev: Any, error: BaseException) -> None:
     log.error("event sink %r raised on %r", source, ev, exc_info=error)
 
 
 class Connection:
-    """One logical connection: ``streams`` on ``adapter.ws_url(route)``, kept alive forever.
+    """One logical connection: ``streams`` on ``adapter.ws_endpoint(route)``, kept alive forever.
+
+    ``url`` is that endpoint with its secrets hidden (:func:`tickwire.redact.redact_url`): it
+    is what logs, exceptions and ``Connected`` / ``Disconnected`` events show.
 
     - ``adapter``: exchange hooks; ``route``: which endpoint of the adapter.
     - ``streams``: exchange stream names to subscribe; ``symbols``: the unified symbols they
@@ -80,7 +90,8 @@ class Connection:
         self.name = name
         self.adapter = adapter
         self.route = route
-        self.url = adapter.ws_url(route)
+        self._endpoint = adapter.ws_endpoint(route)  # secrets included: connect only
+        self.url = redact_url(self._endpoint)
         self.streams = list(streams)
         self.symbols = list(symbols)
         self.book_symbols = list(book_symbols)
@@ -179,8 +190,8 @@ class Connection:
         self._on_sink_error(exc, exc.event, exc.__cause__ or exc)
 
     def note_error(self, text: str) -> None:
-        """Remember ``text`` as :attr:`last_error`."""
-        self.last_error = text
+        """Remember ``text`` (secrets scrubbed) as :attr:`last_error`."""
+        self.last_error = self.scrub(text)
 
     def deliver_safely(self, deliver: Callable[[Any], None], ev: Any) -> None:
         """``deliver(ev)``; a failing user callback is reported, never raised (inside picows'
@@ -415,7 +426,7 @@ class Connection:
         s.closed.add_done_callback(forget)
         opts = self.options
         try:
-            await s.open(self.url, opts.connect_timeout)
+            await s.open(self._endpoint, opts.connect_timeout)
             async with self._control:  # the registry may have changed since Session() was made
                 for sym in self.symbols:
                     s.decoder.register(sym)
@@ -459,12 +470,12 @@ class Connection:
             except Exception as exc:  # noqa: BLE001 - any failed attempt is retried after a backoff
                 delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
                 attempt += 1
-                self.last_error = repr(exc)
+                self.last_error = self.scrub(_one_line(exc))
                 log.warning(
-                    "%s: connect to %s failed (%r); retry in %.2f s",
+                    "%s: connect to %s failed (%s); retry in %.2f s",
                     self.name,
                     self.url,
-                    exc,
+                    self.last_error,
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -596,4 +607,12 @@ class Connection:
 
     async def fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
         """GET ``url`` over the owner's HTTP session (:func:`rest.fetch`)."""
-        return await rest.fetch(self._http(), url, params, timeout)
+        return await rest.fetch(self._http(), url, {**self.adapter.rest_params, **params}, timeout)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the secrets of this connection's URLs (for logs and errors)."""
+        a = self.adapter
+        return scrub(text, self._endpoint, f"{a.rest_base_url}?{a.rest_query}")
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name} {self.url} connected={self.connected}>"

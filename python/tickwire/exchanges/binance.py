@@ -34,6 +34,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
+from ..redact import redact_url
 from . import Adapter, Limits, Subscription
 
 if TYPE_CHECKING:
@@ -244,7 +245,7 @@ class _Binance(Adapter):
         Raises ``ExchangeError`` with Binance's ``code``/``msg`` on a non-200 reply, or without a
         code when the body is not ``{"symbols": [...]}``."""
         url = self.rest_base_url + self._info_path
-        async with http.get(url, params=params) as resp:
+        async with http.get(url, params={**self.rest_params, **params}) as resp:
             status, body = resp.status, await resp.read()
         try:
             obj = json.loads(body)
@@ -253,10 +254,12 @@ class _Binance(Adapter):
         if status != 200:
             code = obj.get("code") if isinstance(obj, dict) else None
             msg = obj.get("msg") if isinstance(obj, dict) else body[:200].decode(errors="replace")
-            raise ExchangeError(f"GET {url}: HTTP {status}: {msg}", code=code, reason=msg)
+            raise ExchangeError(
+                f"GET {redact_url(url)}: HTTP {status}: {msg}", code=code, reason=msg
+            )
         entries = obj.get("symbols") if isinstance(obj, dict) else None
         if not isinstance(entries, list):
-            raise ExchangeError(f"GET {url}: unexpected reply {body[:200]!r}")
+            raise ExchangeError(f"GET {redact_url(url)}: unexpected reply {body[:200]!r}")
         return {e["symbol"]: e for e in entries if isinstance(e, dict) and "symbol" in e}
 
     # --- streams ------------------------------------------------------------------------------
