@@ -35,10 +35,12 @@ from tickwire.connection import (
     Connection,
     ConnectionOptions,
     RateLimiter,
+    StartTimeoutError,
     SubscriptionError,
     full_jitter,
 )
 from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from tickwire.exceptions import TickwireError
 from tickwire.exchanges import get_adapter
 from tickwire.feed import Feed
 from tickwire.simulator import (
@@ -343,7 +345,9 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
     run(scenario())
 
 
-def test_reconnect_backoff_on_refused_connection(run):
+def test_reconnect_backoff_on_refused_connection(run, caplog):
+    # A refused connection is transient (the server may come back): retried with backoff until
+    # the start timeout, then one TickwireError naming the connection, URL and last error.
     async def scenario():
         sim = Simulator("binance", speed="max")
         await sim.start()
@@ -357,11 +361,19 @@ def test_reconnect_backoff_on_refused_connection(run):
             start_timeout=1.0,
             connection_options=ConnectionOptions(backoff_base=0.05, backoff_cap=0.2),
         )
-        with pytest.raises(TimeoutError) as ei:
+        with pytest.raises(StartTimeoutError) as ei:
             await feed.start()
-        assert "binance/stream#0" in str(ei.value) and "last error" in str(ei.value)
+        return url, ei.value
 
-    run(scenario())
+    url, err = run(scenario())
+    msg = str(err)
+    assert isinstance(err, TickwireError) and isinstance(err, TimeoutError)
+    assert "\n" not in msg and err.__cause__ is None and err.__context__ is None
+    ws = url.replace("http://", "ws://") + "/stream"
+    assert msg.startswith("feed not ready within 1 s: binance/stream#0 " + ws), msg
+    assert "last error: ConnectionRefusedError" in msg
+    retries = [r for r in caplog.records if "connect to" in r.getMessage()]
+    assert len(retries) >= 3  # backed off and retried, not given up
 
 
 # --- units ----------------------------------------------------------------------------------

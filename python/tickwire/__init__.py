@@ -13,7 +13,7 @@ and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)`
 from __future__ import annotations
 
 from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice, Trade, market_id
-from .connection import ConnectionOptions, SubscriptionError
+from .connection import ConnectionOptions, EndpointError, StartTimeoutError, SubscriptionError
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import (
     AuthError,
@@ -44,6 +44,7 @@ __all__ = [
     "ControlReply",
     "Decoder",
     "Disconnected",
+    "EndpointError",
     "ExchangeError",
     "Feed",
     "FrameError",
@@ -52,6 +53,7 @@ __all__ = [
     "Replay",
     "Resynced",
     "SequenceGap",
+    "StartTimeoutError",
     "SubscriptionError",
     "TickwireError",
     "Trade",

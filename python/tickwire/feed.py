@@ -25,7 +25,13 @@ from typing import Any
 
 import aiohttp
 
-from .connection import Connection, ConnectionOptions, SubscriptionError
+from .connection import (
+    Connection,
+    ConnectionOptions,
+    EndpointError,
+    StartTimeoutError,
+    SubscriptionError,
+)
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import ExchangeError
 from .exchanges import Subscription, get_adapter
@@ -36,9 +42,11 @@ __all__ = [
     "Connected",
     "ConnectionOptions",
     "Disconnected",
+    "EndpointError",
     "Feed",
     "GapDetected",
     "Resynced",
+    "StartTimeoutError",
     "SubscriptionError",
     "TradesMissed",
     "run",
@@ -102,8 +110,11 @@ class Feed:
     any connection); from ``start()``: ``ValueError`` for a symbol the exchange does not list or
     trade (before any connection, see ``validate_symbols``),
     :class:`tickwire.connection.SubscriptionError` if the
-    exchange rejects a subscription, ``TimeoutError`` if not ready within ``start_timeout``. The
-    same ``SubscriptionError`` is raised from iteration if it happens later.
+    exchange rejects a subscription, :class:`tickwire.connection.EndpointError` if the endpoint
+    refuses for good (4xx on the WebSocket upgrade, unknown host),
+    :class:`tickwire.connection.StartTimeoutError` (a ``TimeoutError``) if not ready within
+    ``start_timeout``. The same ``SubscriptionError`` or ``EndpointError`` is raised from
+    iteration if it happens on a reconnect.
     """
 
     def __init__(
@@ -196,8 +207,12 @@ class Feed:
 
         Raises ``ValueError`` (a symbol the exchange does not list or trade; checked first, before
         any connection, unless ``validate_symbols=False``), ``SubscriptionError`` (rejected
-        stream) or ``TimeoutError`` (not ready within ``start_timeout``; the message names the
-        connections and their last error). On failure everything opened is closed again."""
+        stream), :class:`~tickwire.connection.EndpointError` (the endpoint refused for good: a
+        4xx answer to the WebSocket upgrade, an unknown host; raised at once) or
+        :class:`~tickwire.connection.StartTimeoutError` (a ``TimeoutError``: not ready within
+        ``start_timeout`` while transient failures such as a refused connection, a 5xx or a
+        timeout were retried; one line naming each connection, its URL and its last error). On
+        failure everything opened is closed again."""
         if self._started:
             raise RuntimeError("Feed already started")
         self._started = True
@@ -220,7 +235,10 @@ class Feed:
             await conn.start()
         ready = [c.ready for c in self._conns]
         try:
-            done, pending = await asyncio.wait(ready, timeout=self.start_timeout)
+            # the first connection that gives up (rejected stream, endpoint refusal) ends it
+            done, pending = await asyncio.wait(
+                ready, timeout=self.start_timeout, return_when=asyncio.FIRST_EXCEPTION
+            )
             if self._fatal is not None:
                 raise self._fatal
             for fut in done:
@@ -229,13 +247,13 @@ class Feed:
                     raise exc
             if pending:
                 names = [
-                    f"{c.name} ({c.url}; last error: {c.last_error})"
+                    f"{c.name} {c.url} (last error: {c.last_error or 'none'})"
                     for c in self._conns
                     if c.ready in pending
                 ]
-                raise TimeoutError(
-                    f"feed not ready within {self.start_timeout} s: {', '.join(names)}"
-                )
+                raise StartTimeoutError(
+                    f"feed not ready within {self.start_timeout:g} s: {'; '.join(names)}"
+                ) from None
         except BaseException:
             await self.close()
             raise

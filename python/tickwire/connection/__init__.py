@@ -45,7 +45,7 @@ Policies, each a few lines below:
   those sessions only (feeds that never unsubscribe keep the unfiltered handlers).
 """
 
-from .errors import SubscriptionError
+from .errors import EndpointError, StartTimeoutError, SubscriptionError
 from .options import ConnectionOptions
 from .ratelimit import RateLimiter, full_jitter
 from .session import Session, SessionOwner
@@ -54,9 +54,11 @@ from .supervisor import Connection
 __all__ = [
     "Connection",
     "ConnectionOptions",
+    "EndpointError",
     "RateLimiter",
     "Session",
     "SessionOwner",
+    "StartTimeoutError",
     "SubscriptionError",
     "full_jitter",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..exceptions import ExchangeError
+from ..exceptions import ExchangeError, TickwireError
 
-__all__ = ["SubscriptionError"]
+__all__ = ["EndpointError", "StartTimeoutError", "SubscriptionError"]
 
 
 class SubscriptionError(ExchangeError):
@@ -34,3 +34,25 @@ class SubscriptionError(ExchangeError):
             reason,
             request_id,
         )
+
+
+class EndpointError(TickwireError):
+    """The exchange endpoint refused the connection for good: a 4xx answer to the WebSocket
+    upgrade (wrong path, market or credentials; not 408, 418 or 429, which pass), an unknown
+    host, or a URL that is not a WebSocket URL. Retrying would fail the same way, so the feed
+    gives up at once.
+
+    Attributes: ``url`` (with secrets hidden), ``status`` (the HTTP status, or None) and
+    ``reason`` (one line)."""
+
+    def __init__(self, url: str, status: int | None, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.status = status
+        self.reason = reason
+
+
+class StartTimeoutError(TickwireError, TimeoutError):
+    """The feed was not ready within its start timeout; the message names each connection that
+    was not, with its URL (secrets hidden) and its last error, on one line. Also a
+    ``TimeoutError``."""

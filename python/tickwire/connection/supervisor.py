@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from time import time_ns
 from typing import Any
 
 import aiohttp
+from picows import WSHandshakeError, WSInvalidURL
 
 from .._core import BookUpdate, ControlReply, Decoder
 from ..events import Connected, Disconnected, TradesMissed
@@ -26,7 +28,7 @@ from ..exchanges import Adapter, Subscription
 from ..metrics import Counters
 from ..redact import redact_url, scrub
 from . import rest
-from .errors import SubscriptionError
+from .errors import EndpointError, SubscriptionError
 from .options import ConnectionOptions
 from .ratelimit import full_jitter
 from .session import Session
@@ -34,6 +36,38 @@ from .session import Session
 __all__ = ["Connection"]
 
 log = logging.getLogger("tickwire.connection")
+
+
+# 4xx answers to the upgrade that do not mean "wrong URL": request timeout, Binance's IP ban
+# (lifted after Retry-After), too early, too many requests. They are retried like a 5xx.
+_TRANSIENT_4XX = frozenset({408, 418, 425, 429})
+
+
+def _permanent_refusal(exc: BaseException) -> tuple[int | None, str] | None:
+    """(HTTP status or None, one-line reason) when a failed connect would fail the same way
+    again, else None (connection refused or reset, timeouts, 5xx: worth retrying)."""
+    if isinstance(exc, WSInvalidURL):
+        return None, "not a WebSocket URL (ws:// or wss://, a host, no fragment)"
+    if isinstance(exc, WSHandshakeError):
+        status = exc.response.status if exc.response is not None else None
+        code = int(status) if status is not None else None
+        if code is not None and 400 <= code < 500 and code not in _TRANSIENT_4XX:
+            phrase = getattr(status, "phrase", "")
+            return code, (
+                f"the server refused the WebSocket upgrade with HTTP {code}"
+                f"{' ' + phrase if phrase else ''} (a permanent refusal: check the URL, "
+                "the exchange and the market)"
+            )
+        return None
+    if isinstance(exc, socket.gaierror) and exc.errno in _UNKNOWN_HOST:
+        return None, f"unknown host ({exc.strerror})"
+    return None
+
+
+# getaddrinfo errors meaning "no such name" (not EAI_AGAIN, a resolver that may answer later)
+_UNKNOWN_HOST = frozenset(
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)
+)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -467,7 +501,12 @@ class Connection:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failed attempt is retried after a backoff
+            except Exception as exc:  # noqa: BLE001 - any other failed attempt is retried
+                refusal = _permanent_refusal(exc)
+                if refusal is not None:
+                    self.last_error = refusal[1]
+                    self._fail(EndpointError(self.url, *refusal))
+                    return
                 delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
                 attempt += 1
                 self.last_error = self.scrub(_one_line(exc))
