@@ -79,3 +79,25 @@ class BadFrame:
     error: str
     receive_ts: int
     line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lagging:
+    """The callbacks (or the ``async for`` consumer) fall behind the socket.
+
+    ``lag_ns``: the worst delay from a frame's arrival to the end of its callback over the last
+    second, including ``loop_delay_ns``, how late the event loop ran a timer (while a callback
+    blocks the loop, frames wait in the socket). ``pending``: events waiting for delivery (the
+    catch-up queue of a slow callback, or the ``async for`` queue); ``conflated``: book and BBO
+    updates replaced by a newer one of the same symbol so far (trades never are); ``dropped``:
+    events the full ``async for`` queue dropped so far. Emitted when ``lag_ns`` passes the
+    feed's ``max_lag`` (and every 5 s while it stays above), and when the ``async for`` queue
+    reaches half its bound. See ``Feed`` (slow callbacks) for what the feed does about it."""
+
+    exchange: str
+    lag_ns: int
+    loop_delay_ns: int
+    pending: int
+    conflated: int
+    dropped: int
+    receive_ts: int

@@ -220,8 +220,41 @@ class Connection:
         self._book_src[symbol] = decoder
 
     def callback_failed(self, exc: CallbackError) -> None:
-        """A sink raised inside the decoder's dispatch: reported through ``on_sink_error``."""
-        self._on_sink_error(exc, exc.event, exc.__cause__ or exc)
+        """A sink raised inside the decoder's dispatch: reported through ``on_sink_error``.
+
+        A ``BaseException`` that is not an ``Exception`` (KeyboardInterrupt, SystemExit) is no
+        callback error: it is raised again, out of the frame callback, as the extension does
+        itself under the current contract (an older build wraps it in ``CallbackError``)."""
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, Exception):
+            self.interrupted(cause)
+            raise cause
+        self._on_sink_error(exc, exc.event, cause or exc)
+
+    def interrupted(self, exc: BaseException) -> None:
+        """A callback raised ``exc``, a ``BaseException`` that is not an ``Exception``
+        (KeyboardInterrupt, SystemExit): stop now. Every socket is aborted (no more frames, so
+        no more callbacks), nothing reconnects, and the owner gets ``exc`` through
+        ``on_fatal`` (``async for`` raises it if the loop runs on). The caller re-raises it."""
+        if self._closing:
+            return
+        self._closing = True
+        log.warning("%s: %s raised in a callback; closing", self.name, type(exc).__name__)
+        for t in self._tasks:
+            t.cancel()
+        for s in list(self._sessions):
+            s.close(f"interrupted ({type(exc).__name__})", graceful=False)
+        if not self.ready.done():
+            self.ready.set_exception(exc)
+            self.ready.exception()  # retrieved: the exception itself propagates on its own
+        elif self._on_fatal is not None:
+            self._on_fatal(exc)
+
+    def set_sink(self, sink: Callable[[Any], None]) -> None:
+        """Deliver to ``sink`` from now on (market events without an override in ``sinks``, and
+        health events); rewires the sessions."""
+        self._sink = sink
+        self.rewire()
 
     def note_error(self, text: str) -> None:
         """Remember ``text`` (secrets scrubbed) as :attr:`last_error`."""
