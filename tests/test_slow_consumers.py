@@ -219,3 +219,21 @@ def test_async_for_queue_warns_at_half_its_bound_and_counts_drops(run, caplog):
     # drop-oldest: what arrives is still in order
     trade_ids = [e.trade_id for e in got if isinstance(e, core.Trade)]
     assert trade_ids == sorted(trade_ids) and len(set(trade_ids)) == len(trade_ids)
+
+
+def test_fast_callbacks_run_unwatched_once_started(run):
+    # The per-event watch of a new feed's callbacks must be gone once they proved fast: the
+    # connection hands each event straight to the user's function, as before this policy.
+    def on_trade(_ev):
+        pass
+
+    async def main():
+        async with Simulator("binance", speed="max") as sim:
+            feed = Feed("binance", "ETH/USDT", ["trades"], base_url=sim.rest_url, on_trade=on_trade)
+            async with feed:
+                await asyncio.sleep(0.3)
+                return feed._fast[core.Trade], feed.stats()
+
+    direct, stats = run(main())
+    assert direct is on_trade
+    assert stats["catchups"] == 0 and stats["lag_reports"] == 0
