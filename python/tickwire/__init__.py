@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice, Trade, market_id
 from .connection import ConnectionOptions, EndpointError, StartTimeoutError, SubscriptionError
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from .events import (
+    BadFrame,
+    Connected,
+    Disconnected,
+    GapDetected,
+    Lagging,
+    Resynced,
+    TradesMissed,
+)
 from .exceptions import (
     AuthError,
     CallbackError,
@@ -49,6 +57,7 @@ __all__ = [
     "Feed",
     "FrameError",
     "GapDetected",
+    "Lagging",
     "Notice",
     "Replay",
     "Resynced",
