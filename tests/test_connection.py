@@ -17,23 +17,30 @@ Every scenario runs under asyncio and under uvloop.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
 import pytest
 
 import tickwire._core as core
+from conftest import (
+    DEPTH_STREAM,
+    MARKETS,
+    SYMBOL,
+    assert_book_matches_recording,
+    assert_one_window_lost,
+    recorded_ids,
+    replay_through_feed,
+)
 from tickwire.connection import (
     Connection,
     ConnectionOptions,
     RateLimiter,
+    StartTimeoutError,
     SubscriptionError,
     full_jitter,
 )
 from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from tickwire.exceptions import TickwireError
 from tickwire.exchanges import get_adapter
 from tickwire.feed import Feed
 from tickwire.simulator import (
@@ -44,198 +51,9 @@ from tickwire.simulator import (
     ServerShutdown,
     Simulator,
     Stall,
-    packaged_recording,
 )
 
 pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
-
-SYMBOL = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
-DEPTH_STREAM = {"binance": "ethusdt@depth@100ms", "binanceusdm": "ethusdt@depth@0ms"}
-MARKETS = ["binance", "binanceusdm"]
-
-
-def _uvloop_run(coro):
-    import uvloop
-
-    return uvloop.run(coro)
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request):
-    """Run a coroutine to completion on a fresh loop of the parametrized kind."""
-    return asyncio.run if request.param == "asyncio" else _uvloop_run
-
-
-# --- oracles --------------------------------------------------------------------------------
-_RECORDED: dict[str, tuple[list[int], list[int]]] = {}
-_BOOKS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def recorded_ids(market: str) -> tuple[list[int], list[int]]:
-    """(trade ids, bookTicker update ids) of the packaged recording, in recorded order."""
-    if market not in _RECORDED:
-        trades, bbos = [], []
-        for line in packaged_recording(market).lines:
-            msg = json.loads(line)
-            if msg["stream"].endswith("@trade"):
-                trades.append(msg["data"]["t"])
-            elif msg["stream"].endswith("@bookTicker"):
-                bbos.append(msg["data"]["u"])
-        _RECORDED[market] = (trades, bbos)
-    return _RECORDED[market]
-
-
-def final_book(market: str, depth: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``depth`` levels after an offline replay of the whole recording from its snapshot."""
-    if market not in _BOOKS:
-        rec = packaged_recording(market)
-        (snap,) = rec.snapshots.values()
-        dec = core.Decoder(market)
-        dec.register(SYMBOL[market])
-        for i, line in enumerate(rec.lines):
-            if i == snap.after_line:
-                dec.apply_snapshot(SYMBOL[market], snap.body)
-            dec.feed(line)
-        book = dec.book(SYMBOL[market])
-        assert book.synced
-        _BOOKS[market] = (book.bids(depth), book.asks(depth))
-    return _BOOKS[market]
-
-
-@dataclass
-class Outcome:
-    events: list[Any]
-    stats: dict[str, int]
-    bids: np.ndarray
-    asks: np.ndarray
-    synced: bool
-    bbo_checked: int = 0
-    bbo_mismatch: list[Any] = field(default_factory=list)
-    sim_connections: int = 0
-    finished_ts: int = 0  # when the simulator had published the whole recording (ns)
-    listeners: set = field(default_factory=set)  # who ran on_ws_frame: FrameSink or Session
-
-    def of(self, cls: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, cls)]
-
-    def trade_ids(self) -> list[int]:
-        return [e.trade_id for e in self.of(core.Trade)]
-
-    def bbo_ids(self) -> list[int]:
-        return [e.update_id for e in self.of(core.BBO)]
-
-
-async def replay_through_feed(
-    market: str,
-    *,
-    faults: list = (),
-    future_faults: bool = False,
-    later_faults: tuple = (),
-    speed: float | str = "max",
-    sim_kwargs: dict | None = None,
-    settle: float = 0.3,
-    **feed_kwargs: Any,
-) -> Outcome:
-    """Replay the packaged recording of ``market`` through a Feed on the simulator.
-
-    The replay starts once every connection of the feed has subscribed (so the recording starts
-    on all streams at once); ``faults`` are attached to those connections just before (their
-    message counts start at line 0; pick counts beyond the initial book sync) and with
-    ``future_faults`` to every later connection too; ``later_faults`` are ``(line, fault)``
-    injected once the replay has published that many lines. Returns what the feed delivered
-    and its final book."""
-    sym = SYMBOL[market]
-    async with Simulator(market, speed=speed, autostart=False, **(sim_kwargs or {})) as sim:
-        events: list[Any] = []
-        feed_ref: list[Feed] = []
-        out_checks = {"n": 0, "bad": []}
-
-        last_bbo: list[Any] = [None]
-
-        def check(bbo: Any) -> None:  # Binance oracle: book top == bookTicker at the same id
-            book = feed_ref[0].book(sym)
-            if bbo is not None and book.synced and book.sequence == bbo.update_id:
-                out_checks["n"] += 1
-                bb, ba = book.best_bid, book.best_ask
-                if bb != (bbo.bid_price, bbo.bid_size) or ba != (bbo.ask_price, bbo.ask_size):
-                    out_checks["bad"].append((bbo, bb, ba))
-
-        def on_bbo(ev: Any) -> None:
-            last_bbo[0] = ev
-            check(ev)
-
-        def on_book(ev: Any) -> None:
-            check(last_bbo[0])
-
-        feed = Feed(
-            market,
-            [sym],
-            ["book", "trades", "bbo"],
-            base_url=sim.rest_url,
-            on_event=events.append,
-            on_bbo=on_bbo,
-            on_book=on_book,
-            **feed_kwargs,
-        )
-        feed_ref.append(feed)
-        starting = asyncio.ensure_future(feed.start())
-        n_conns = len({s.route for s in feed.subscriptions})
-        await sim.wait_connections(n_conns, timeout=10)
-        while not starting.done() and not (
-            len(sim.connections) >= n_conns and all(c.subscriptions for c in sim.connections)
-        ):
-            await asyncio.sleep(0.005)
-        for f in faults:
-            sim.inject(f, future=future_faults)
-        sim.start_replay()
-        await asyncio.wait_for(starting, 30)
-        for line, fault in later_faults:
-            await sim.wait_position(line, timeout=30)
-            sim.inject(fault)
-        await sim.wait_finished(timeout=60)
-        finished_ts = time.time_ns()
-        await asyncio.sleep(settle)
-        book = feed.book(sym)
-        listeners = {
-            type(s.on_ws_frame.__self__).__name__ for c in feed.connections for s in c._sessions
-        }
-        out = Outcome(
-            list(events),
-            feed.stats(),
-            book.bids(20),
-            book.asks(20),
-            book.synced,
-            out_checks["n"],
-            out_checks["bad"],
-            sim.total_connections,
-            finished_ts,
-            listeners,
-        )
-        await feed.close()
-        return out
-
-
-def assert_book_matches_recording(out: Outcome, market: str) -> None:
-    bids, asks = final_book(market)
-    assert out.synced
-    np.testing.assert_array_equal(out.bids, bids)
-    np.testing.assert_array_equal(out.asks, asks)
-    assert not out.bbo_mismatch, out.bbo_mismatch[:3]
-
-
-def assert_one_window_lost(got: list[int], want: list[int]) -> int:
-    """``got`` is ``want`` in order with no repeats, minus at most one contiguous window (what
-    the server published while no connection was subscribed). Returns the window size."""
-    assert len(got) == len(set(got)), "duplicates delivered"
-    assert got == sorted(got), "out of order"
-    if got == want:
-        return 0
-    i = 0
-    while i < len(got) and got[i] == want[i]:
-        i += 1
-    j = want.index(got[i]) if i < len(got) else len(want)
-    assert got[i:] == want[j:], "more than one window missing"
-    return j - i
 
 
 # --- scenarios ------------------------------------------------------------------------------
@@ -256,9 +74,9 @@ def test_clean_replay_delivers_everything_once(run, market):
 def test_python_listener_survives_the_same_faults(run, monkeypatch):
     # With a picows whose WSFrame layout the Rust build does not know, sessions keep the Python
     # on_ws_frame: it must handle garbage (text and binary) and a gap exactly as well.
-    import tickwire.connection
+    import tickwire.connection.session
 
-    monkeypatch.setattr(tickwire.connection, "_frame_sink", lambda *a: None)
+    monkeypatch.setattr(tickwire.connection.session, "_frame_sink", lambda *_: None)
     market = "binance"
     out = run(
         replay_through_feed(
@@ -438,7 +256,7 @@ def test_rotation_before_lifetime_limit_has_no_gap(run, market):
     )
     assert out.stats["rotations"] >= 1
     # (once the recording is over no data flows, so a rotation may then fail: not checked)
-    during = [e for e in out.of(Disconnected) if e.ts < out.finished_ts]
+    during = [e for e in out.of(Disconnected) if e.receive_ts < out.finished_ts]
     assert not out.of(GapDetected) and not during, out.events[-5:]
     trades, bbos = recorded_ids(market)
     assert out.trade_ids() == trades
@@ -492,7 +310,9 @@ def test_pings_are_answered_within_the_rate_limit(run):
     # pongs echo the payload and are paced, so neither the pong timeout nor the rate limit trips.
     out = run(
         replay_through_feed(
-            "binance", speed=100, sim_kwargs=dict(ping_interval=0.1, pong_timeout=1.5, rate_limit=5)
+            "binance",
+            speed=100,
+            sim_kwargs={"ping_interval": 0.1, "pong_timeout": 1.5, "rate_limit": 5},
         )
     )
     assert out.stats["pings"] >= 20
@@ -511,7 +331,7 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
                 streams=["not a stream!"],
                 symbols=[],
                 book_symbols=[],
-                sink=lambda e: None,
+                sink=lambda _: None,
                 http=lambda: None,
             )
             await conn.start()
@@ -525,7 +345,9 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
     run(scenario())
 
 
-def test_reconnect_backoff_on_refused_connection(run):
+def test_reconnect_backoff_on_refused_connection(run, caplog):
+    # A refused connection is transient (the server may come back): retried with backoff until
+    # the start timeout, then one TickwireError naming the connection, URL and last error.
     async def scenario():
         sim = Simulator("binance", speed="max")
         await sim.start()
@@ -539,11 +361,19 @@ def test_reconnect_backoff_on_refused_connection(run):
             start_timeout=1.0,
             connection_options=ConnectionOptions(backoff_base=0.05, backoff_cap=0.2),
         )
-        with pytest.raises(TimeoutError) as ei:
+        with pytest.raises(StartTimeoutError) as ei:
             await feed.start()
-        assert "binance/stream#0" in str(ei.value) and "last error" in str(ei.value)
+        return url, ei.value
 
-    run(scenario())
+    url, err = run(scenario())
+    msg = str(err)
+    assert isinstance(err, TickwireError) and isinstance(err, TimeoutError)
+    assert "\n" not in msg and err.__cause__ is None and err.__context__ is None
+    ws = url.replace("http://", "ws://") + "/stream"
+    assert msg.startswith("feed not ready within 1 s: binance/stream#0 " + ws), msg
+    assert "last error: ConnectionRefusedError" in msg
+    retries = [r for r in caplog.records if "connect to" in r.getMessage()]
+    assert len(retries) >= 3  # backed off and retried, not given up
 
 
 # --- units ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ and uvloop.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -61,9 +62,8 @@ def run(request):
     ],
 )
 def test_bad_arguments_are_rejected_by_name(args, kwargs, needle):
-    with pytest.raises(ValueError) as ei:
+    with pytest.raises(ValueError, match=re.escape(needle)):
         Feed(*args, **kwargs)  # no event loop needed: nothing is opened
-    assert needle in str(ei.value)
 
 
 def test_registry_and_adapter_urls():
@@ -125,7 +125,7 @@ def test_subscribe_ack_and_async_iteration(run, market):
                 routes = {c.route: list(c.subscriptions) for c in sim.connections}
                 want = {("" if s.route == "stream" else "/" + s.route) for s in feed.subscriptions}
                 assert set(routes) == want
-                assert sorted(sum(routes.values(), [])) == sorted(
+                assert sorted(s for streams in routes.values() for s in streams) == sorted(
                     s.stream for s in feed.subscriptions
                 )
                 assert feed.connected

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import tickwire._core as core
-from test_connection import (
+from conftest import (
     DEPTH_STREAM,
     MARKETS,
     SYMBOL,
@@ -29,7 +29,6 @@ from test_connection import (
     assert_book_matches_recording,
     assert_one_window_lost,
     recorded_ids,
-    run,
 )
 from tickwire.connection import ConnectionOptions, SubscriptionError
 from tickwire.events import Disconnected, Resynced, TradesMissed
@@ -154,7 +153,7 @@ async def start_at(sim: Simulator, feed: Feed, line: int) -> None:
     feed's connections are subscribed, so its streams start together, as in test_connection."""
     starting = asyncio.ensure_future(feed.start())
     routes = len({s.route for s in feed.subscriptions})
-    while not starting.done() and not (
+    while not starting.done() and not (  # noqa: ASYNC110 - polls state that no event announces
         len(sim.connections) >= routes and all(c.subscriptions for c in sim.connections)
     ):
         await asyncio.sleep(0.005)
@@ -263,7 +262,7 @@ def test_reconnect_resubscribes_added_streams_and_resyncs(run, market):
             assert sorted(new.subscriptions) == sorted(registry)
 
             async def resynced():
-                while not any(isinstance(e, Resynced) for e in w.events):
+                while not any(isinstance(e, Resynced) for e in w.events):  # noqa: ASYNC110 - polls state that no event announces
                     await asyncio.sleep(0.01)
 
             await asyncio.wait_for(resynced(), 30)
@@ -311,7 +310,10 @@ def test_bad_arguments_raise_before_anything_is_sent(run, market):
         async with Simulator(market, speed="max", ping_interval=0) as sim:
             w = Watch(market)
             async with w.make_feed(sim, market, ["trades"]) as feed:
-                state = lambda: (feed.stats()["control_sent"], sim_streams(sim), feed.subscriptions)
+
+                def state():
+                    return feed.stats()["control_sent"], sim_streams(sim), feed.subscriptions
+
                 before = state()
                 for symbols, channels, needle, both in _bad_cases(market):
                     for change in (feed.subscribe, feed.unsubscribe) if both else (feed.subscribe,):

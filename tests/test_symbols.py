@@ -27,7 +27,7 @@ async def test_unknown_symbol_is_rejected_before_any_connection(market):
         feed = Feed(
             market, [KNOWN[market], UNKNOWN[market]], ["book", "trades"], base_url=sim.rest_url
         )
-        with pytest.raises(ValueError) as ei:
+        with pytest.raises(ValueError, match=r"^unknown symbol") as ei:
             await feed.start()
         assert str(ei.value).startswith(
             f"unknown symbol {UNKNOWN[market]!r} on {market}: FOOUSDT is not listed"
@@ -45,7 +45,7 @@ async def test_every_unknown_symbol_is_named():
             "trades",
             base_url=sim.rest_url,
         )
-        with pytest.raises(ValueError) as ei:
+        with pytest.raises(ValueError, match=r"^unknown symbols") as ei:
             await feed.start()
         msg = str(ei.value)
         assert msg.startswith("unknown symbols on binance: ")
@@ -71,10 +71,12 @@ async def test_a_market_that_is_not_trading_is_rejected():
 
 @pytest.mark.parametrize("market", ["binance", "binanceusdm"])
 async def test_known_symbol_starts_after_one_lookup(market):
-    async with Simulator(market, speed="max") as sim:
-        async with Feed(market, KNOWN[market], ["book", "trades"], base_url=sim.rest_url) as feed:
-            assert feed.connected and feed.book(KNOWN[market]).synced
-            assert sim.exchange_info_requests == 1
+    async with (
+        Simulator(market, speed="max") as sim,
+        Feed(market, KNOWN[market], ["book", "trades"], base_url=sim.rest_url) as feed,
+    ):
+        assert feed.connected and feed.book(KNOWN[market]).synced
+        assert sim.exchange_info_requests == 1
 
 
 async def test_validate_symbols_false_skips_the_lookup():
@@ -116,7 +118,7 @@ async def test_symbol_list_http_error_warns_and_starts(caplog):
 
 async def test_symbol_list_without_answer_times_out_and_starts(caplog, monkeypatch):
     held = []
-    silent = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+    silent = await asyncio.start_server(lambda _r, w: held.append(w), "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     monkeypatch.setattr(feedmod, "SYMBOL_CHECK_TIMEOUT", 0.3)
     try:
@@ -152,6 +154,7 @@ def test_stream_command_reports_an_unknown_symbol_in_one_line():
             ],
             capture_output=True,
             timeout=60,
+            check=False,
         )
         assert sim.total_connections == 0
     assert proc.returncode == 1 and proc.stdout == b""

@@ -13,8 +13,16 @@ and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)`
 from __future__ import annotations
 
 from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice, Trade, market_id
-from .connection import ConnectionOptions, SubscriptionError
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from .connection import ConnectionOptions, EndpointError, StartTimeoutError, SubscriptionError
+from .events import (
+    BadFrame,
+    Connected,
+    Disconnected,
+    GapDetected,
+    Lagging,
+    Resynced,
+    TradesMissed,
+)
 from .exceptions import (
     AuthError,
     CallbackError,
@@ -25,6 +33,7 @@ from .exceptions import (
     TickwireError,
 )
 from .feed import Feed, run
+from .redact import redact_url
 from .replay import Replay, replay
 
 __version__ = "0.1.0"
@@ -43,19 +52,23 @@ __all__ = [
     "ControlReply",
     "Decoder",
     "Disconnected",
+    "EndpointError",
     "ExchangeError",
     "Feed",
     "FrameError",
     "GapDetected",
+    "Lagging",
     "Notice",
     "Replay",
     "Resynced",
     "SequenceGap",
+    "StartTimeoutError",
     "SubscriptionError",
     "TickwireError",
     "Trade",
     "TradesMissed",
     "market_id",
+    "redact_url",
     "replay",
     "run",
 ]

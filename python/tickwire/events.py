@@ -1,6 +1,7 @@
 """Feed-health and replay events, made in Python (market events come from the Rust core:
 ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply``). Timestamps: int ns since the
-Unix epoch."""
+Unix epoch; ``receive_ts``, as on every tickwire event, is the local time the event was made
+(for a replayed recording: the recorded receive time of its line)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ class Connected:
 
     exchange: str
     url: str
-    ts: int
+    receive_ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class Disconnected:
     exchange: str
     url: str
     reason: str
-    ts: int
+    receive_ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class GapDetected:
     symbol: str
     expected: int
     received: int
-    ts: int
+    receive_ts: int
     line: int | None = None
 
 
@@ -51,10 +52,11 @@ class TradesMissed:
     symbol: str
     first_id: int
     last_id: int
-    ts: int
+    receive_ts: int
 
     @property
     def count(self) -> int:
+        """Number of trades missed."""
         return self.last_id - self.first_id + 1
 
 
@@ -65,7 +67,7 @@ class Resynced:
     exchange: str
     symbol: str
     sequence: int
-    ts: int
+    receive_ts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,5 +77,27 @@ class BadFrame:
 
     exchange: str
     error: str
-    ts: int
+    receive_ts: int
     line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lagging:
+    """The callbacks (or the ``async for`` consumer) fall behind the socket.
+
+    ``lag_ns``: the worst delay from a frame's arrival to the end of its callback over the last
+    second, including ``loop_delay_ns``, how late the event loop ran a timer (while a callback
+    blocks the loop, frames wait in the socket). ``pending``: events waiting for delivery (the
+    catch-up queue of a slow callback, or the ``async for`` queue); ``conflated``: book and BBO
+    updates replaced by a newer one of the same symbol so far (trades never are); ``dropped``:
+    events the full ``async for`` queue dropped so far. Emitted when ``lag_ns`` passes the
+    feed's ``max_lag`` (and every 5 s while it stays above), and when the ``async for`` queue
+    reaches half its bound. See ``Feed`` (slow callbacks) for what the feed does about it."""
+
+    exchange: str
+    lag_ns: int
+    loop_delay_ns: int
+    pending: int
+    conflated: int
+    dropped: int
+    receive_ts: int

@@ -19,25 +19,46 @@ import asyncio
 import copy
 import inspect
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from time import time_ns
 from typing import Any
 
 import aiohttp
 
-from .connection import Connection, ConnectionOptions, SubscriptionError
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from ._core import BBO, BookUpdate
+from .connection import (
+    Connection,
+    ConnectionOptions,
+    EndpointError,
+    StartTimeoutError,
+    SubscriptionError,
+)
+from .events import (
+    BadFrame,
+    Connected,
+    Disconnected,
+    GapDetected,
+    Lagging,
+    Resynced,
+    TradesMissed,
+)
 from .exceptions import ExchangeError
 from .exchanges import Subscription, get_adapter
+from .redact import scrub
 
 __all__ = [
     "BadFrame",
     "Connected",
     "ConnectionOptions",
     "Disconnected",
+    "EndpointError",
     "Feed",
     "GapDetected",
+    "Lagging",
     "Resynced",
+    "StartTimeoutError",
     "SubscriptionError",
     "TradesMissed",
     "run",
@@ -75,7 +96,9 @@ class Feed:
       - ``start_timeout``: ``start()`` / ``async with`` waits this long for every connection to be
         subscribed and every book synced (``subscribe()`` too, for what it adds).
       - ``queue_size``: bound of the async-iteration queue (oldest events dropped and counted in
-        ``stats()["queue_dropped"]`` beyond it).
+        ``stats()["queue_dropped"]`` beyond it; health events are kept; a warning and a
+        ``Lagging`` event when it is half full, again after it drained below a quarter).
+      - ``max_lag`` (seconds, default 1.0): lag threshold of the slow-callback policy below.
       - ``validate_symbols`` (default True): before any connection opens, ``start()`` looks the
         symbols up in the exchange's own list (Binance: REST ``exchangeInfo``, one lookup per
         start) and raises ``ValueError`` naming every symbol the exchange does not list or does
@@ -93,6 +116,23 @@ class Feed:
     They reach callbacks at once and the iterator in order. Without callbacks, every event is
     queued for ``async for``; with callbacks, queuing starts when iteration starts.
 
+    Slow callbacks: a plain callback runs inside the frame callback and blocks the event loop
+    while it runs (frames wait in the socket, timers and other tasks wait too). The feed
+    measures the lag that matters, from a frame's arrival to the end of its callback (the event
+    loop's delay included), in ``stats()`` (``lag_ns``, ``lag_max_ns``, ``loop_delay_ns``, int
+    ns). Past ``max_lag`` it emits a ``Lagging`` health event (every 5 s while it lasts) and
+    switches to catch-up: events are queued as they are decoded and callbacks run from a task
+    for at most ~50 ms at a time, so the loop (timers, heartbeats, ``start_timeout``, your
+    tasks) keeps running. While delivery is more than ``max_lag / 2`` behind, a book update or
+    BBO replaces a pending one of the same symbol (counted in ``stats()["conflated"]``: the
+    newest is what matters, and ``book()`` is always the live book); trades, candles and health
+    events are never dropped or merged, and order is kept. Once the queue is empty and the lag
+    below half the threshold for a second, callbacks run directly again. Until callbacks have
+    been seen fast (16 events, under 50 µs on average) each call is timed, so one slow from the
+    start is caught within the first batch of frames; then they run unwatched, costing nothing
+    per event (a timer checks the loop's delay ten times a second and catches one that turns
+    slow later, after the batch of frames it is in).
+
     While it runs, ``await feed.subscribe(symbols, channels)`` and ``await
     feed.unsubscribe(symbols, channels)`` add and remove streams (new symbols are looked up in
     the exchange's list as at start when ``validate_symbols`` is on).
@@ -101,8 +141,11 @@ class Feed:
     any connection); from ``start()``: ``ValueError`` for a symbol the exchange does not list or
     trade (before any connection, see ``validate_symbols``),
     :class:`tickwire.connection.SubscriptionError` if the
-    exchange rejects a subscription, ``TimeoutError`` if not ready within ``start_timeout``. The
-    same ``SubscriptionError`` is raised from iteration if it happens later.
+    exchange rejects a subscription, :class:`tickwire.connection.EndpointError` if the endpoint
+    refuses for good (4xx on the WebSocket upgrade, unknown host),
+    :class:`tickwire.connection.StartTimeoutError` (a ``TimeoutError``) if not ready within
+    ``start_timeout``. The same ``SubscriptionError`` or ``EndpointError`` is raised from
+    iteration if it happens on a reconnect.
     """
 
     def __init__(
@@ -125,6 +168,7 @@ class Feed:
         start_timeout: float = 30.0,
         queue_size: int = 1_000_000,
         validate_symbols: bool = True,
+        max_lag: float = 1.0,
     ) -> None:
         self.adapter = get_adapter(exchange, base_url=base_url, urls=urls, options=options)
         self.exchange = self.adapter.exchange_id
@@ -151,6 +195,10 @@ class Feed:
                     f"max_connection_age must be > 0 seconds, got {max_connection_age!r}"
                 )
             opts.max_age = max_connection_age
+        if not max_lag > 0:
+            raise ValueError(f"max_lag must be > 0 seconds, got {max_lag!r}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
         self._conn_options = opts
         self.start_timeout = start_timeout
         self.validate_symbols = validate_symbols
@@ -162,11 +210,17 @@ class Feed:
         }
         self._on_event = _wrap(on_event, self) if on_event else None
         self._has_callbacks = any(self._user_callbacks.values()) or on_event is not None
-        self._queue: deque = deque()
+        self._queue: deque[Any] = deque()
         self._queue_size = queue_size
         self._queue_on = not self._has_callbacks
         self._queue_dropped = 0
-        self._waiter: asyncio.Future | None = None
+        # _deliver compares the queue's length with _queue_high only: half the bound until the
+        # warning is given, then the bound itself (drop-oldest), re-armed below a quarter
+        self._queue_high = max(1, queue_size // 2)
+        self._queue_low = queue_size // 4
+        self.max_lag = max_lag
+        self._lag = _LagGuard(self, max_lag)
+        self._waiter: asyncio.Future[None] | None = None
         self.callback_errors = 0
         self._dispatch: dict[type, Callable[[Any], None]] = {}
         self._fast: dict[type, Callable[[Any], None]] = {}  # shared with the connections
@@ -195,8 +249,12 @@ class Feed:
 
         Raises ``ValueError`` (a symbol the exchange does not list or trade; checked first, before
         any connection, unless ``validate_symbols=False``), ``SubscriptionError`` (rejected
-        stream) or ``TimeoutError`` (not ready within ``start_timeout``; the message names the
-        connections and their last error). On failure everything opened is closed again."""
+        stream), :class:`~tickwire.connection.EndpointError` (the endpoint refused for good: a
+        4xx answer to the WebSocket upgrade, an unknown host; raised at once) or
+        :class:`~tickwire.connection.StartTimeoutError` (a ``TimeoutError``: not ready within
+        ``start_timeout`` while transient failures such as a refused connection, a 5xx or a
+        timeout were retried; one line naming each connection, its URL and its last error). On
+        failure everything opened is closed again."""
         if self._started:
             raise RuntimeError("Feed already started")
         self._started = True
@@ -214,29 +272,35 @@ class Feed:
             if cb is not None:
                 self._dispatch[typ] = _wrap(cb, self)
         self._rewire()
+        self._lag.start()
         self._build_connections()
         for conn in self._conns:
             await conn.start()
         ready = [c.ready for c in self._conns]
         try:
-            done, pending = await asyncio.wait(ready, timeout=self.start_timeout)
+            # the first connection that gives up (rejected stream, endpoint refusal) ends it
+            done, pending = await asyncio.wait(
+                ready, timeout=self.start_timeout, return_when=asyncio.FIRST_EXCEPTION
+            )
             if self._fatal is not None:
                 raise self._fatal
             for fut in done:
-                if fut.exception() is not None:
-                    raise fut.exception()
+                exc = fut.exception()
+                if exc is not None:
+                    raise exc
             if pending:
                 names = [
-                    f"{c.name} ({c.url}; last error: {c.last_error})"
+                    f"{c.name} {c.url} (last error: {c.last_error or 'none'})"
                     for c in self._conns
                     if c.ready in pending
                 ]
-                raise TimeoutError(
-                    f"feed not ready within {self.start_timeout} s: {', '.join(names)}"
-                )
+                raise StartTimeoutError(
+                    f"feed not ready within {self.start_timeout:g} s: {'; '.join(names)}"
+                ) from None
         except BaseException:
             await self.close()
             raise
+        self._lag.end_probation_if_fast()  # the usual case: fast callbacks run unwatched now
 
     def _build_connections(self) -> None:
         per_conn = self.adapter.limits.streams_per_connection
@@ -255,7 +319,7 @@ class Feed:
             streams=[s.stream for s in subs],
             symbols=list(dict.fromkeys(s.symbol for s in subs)),
             book_symbols=books,
-            sink=self._deliver,
+            sink=self._lag.sink(),
             http=self._http,
             on_fatal=self._on_fatal,
             options=self._conn_options,
@@ -281,10 +345,11 @@ class Feed:
                 self.adapter.unavailable_symbols(self._http(), symbols), SYMBOL_CHECK_TIMEOUT
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ExchangeError) as exc:
+            a = self.adapter
             why = (
                 f"no answer within {SYMBOL_CHECK_TIMEOUT:g} s"
                 if isinstance(exc, asyncio.TimeoutError)
-                else repr(exc)
+                else scrub(repr(exc), f"{a.rest_base_url}?{a.rest_query}")
             )
             log.warning(
                 "%s: could not check symbols %s against the exchange's list (%s); "
@@ -313,6 +378,7 @@ class Feed:
         if self._closed:
             return
         self._closed = True
+        await self._lag.stop()
         await asyncio.gather(*(c.close() for c in self._conns), return_exceptions=True)
         if self._http_session is not None:
             await self._http_session.close()
@@ -402,8 +468,9 @@ class Feed:
         """Subscribe ``subs`` (new to the feed) and wait until they are acknowledged and their
         books synced; ``added`` collects what was registered (for the caller's rollback)."""
         per_conn = self.adapter.limits.streams_per_connection
-        waits: list[asyncio.Future] = []
-        for route, group in _by_route(subs).items():
+        waits: list[asyncio.Future[None]] = []
+        for route, of_route in _by_route(subs).items():
+            group = of_route  # what no existing connection of the route has room for
             for conn in [c for c in self._conns if c.route == route]:
                 room = per_conn - len(conn.streams)
                 if room > 0 and group:
@@ -420,8 +487,9 @@ class Feed:
             return
         done, pending = await asyncio.wait(waits, timeout=self.start_timeout)
         for fut in done:
-            if not fut.cancelled() and fut.exception() is not None:
-                raise fut.exception()  # a new connection's SubscriptionError
+            exc = None if fut.cancelled() else fut.exception()
+            if exc is not None:
+                raise exc  # a new connection's SubscriptionError
         if pending:
             raise TimeoutError(
                 f"subscription not ready within {self.start_timeout} s: "
@@ -476,39 +544,98 @@ class Feed:
         if cb is not None:
             try:
                 cb(ev)
-            except Exception:
-                self._callback_failed(cb, ev)
+            except Exception as exc:  # noqa: BLE001 - a user callback's error is counted, never fatal
+                self._callback_failed(cb, ev, exc)
         if self._on_event is not None:
             try:
                 self._on_event(ev)
-            except Exception:
-                self._callback_failed(self._on_event, ev)
+            except Exception as exc:  # noqa: BLE001 - (idem)
+                self._callback_failed(self._on_event, ev, exc)
         if self._queue_on:
             q = self._queue
-            if len(q) >= self._queue_size:
-                q.popleft()
-                self._queue_dropped += 1
-                if self._queue_dropped == 1:
-                    log.warning("event queue full (%d); dropping oldest events", self._queue_size)
+            if len(q) >= self._queue_high:
+                self._queue_filling()
             q.append(ev)
             w = self._waiter
             if w is not None and not w.done():
                 w.set_result(None)
 
+    def _queue_filling(self) -> None:
+        """The ``async for`` queue reached half its bound (warn, once until it drains below a
+        quarter) or its bound (drop the oldest event, counted)."""
+        q = self._queue
+        if self._queue_high < self._queue_size:  # half full: warn now, drop at the bound
+            self._queue_high = self._queue_size
+            oldest = getattr(q[0], "receive_ts", None) if q else None
+            lag = time_ns() - oldest if isinstance(oldest, int) else 0
+            log.warning(
+                "%s: async-for queue half full (%d of %d events, oldest %.3f s old); the "
+                "consumer is too slow, the oldest events will be dropped at %d",
+                self.exchange,
+                len(q),
+                self._queue_size,
+                lag / 1e9,
+                self._queue_size,
+            )
+            q.append(
+                Lagging(
+                    self.exchange,
+                    lag,
+                    0,
+                    len(q),
+                    self._lag.conflated,
+                    self._queue_dropped,
+                    time_ns(),
+                )
+            )
+            if len(q) < self._queue_size:
+                return
+        kept = []  # health events are never dropped: the oldest market event is
+        while q and type(q[0]) in _HEALTH:
+            kept.append(q.popleft())
+        if q:
+            q.popleft()
+        else:
+            kept.pop(0)  # nothing but health events: the oldest of those goes
+        q.extendleft(reversed(kept))
+        self._queue_dropped += 1
+        if self._queue_dropped == 1 or self._queue_dropped % 10_000 == 0:
+            log.warning(
+                "%s: async-for queue full (%d); %d oldest events dropped so far",
+                self.exchange,
+                self._queue_size,
+                self._queue_dropped,
+            )
+
     def _rewire(self) -> None:
         """Point each market event type straight at the user's callback when nothing else wants
-        it (no ``on_event``, no iteration): one Python call less per event on the hot path."""
+        it (no ``on_event``, no iteration): one Python call less per event on the hot path.
+        While callbacks catch up (see ``Feed``), everything goes to the catch-up queue."""
         self._fast.clear()
+        if self._lag.catching_up:
+            for conn in self._conns:
+                conn.set_sink(self._lag.enqueue)
+            return
+        watch = self._lag.watch if self._lag.probation else None
         if self._on_event is None and not self._queue_on:
             for typ in self._kinds:
-                self._fast[typ] = self._dispatch.get(typ, _ignore)
+                cb = self._dispatch.get(typ, _ignore)
+                self._fast[typ] = watch(cb) if watch is not None else cb
+        sink = watch(self._deliver) if watch is not None else self._deliver
         for conn in self._conns:
-            conn.rewire()
+            conn.set_sink(sink)  # rewires its sessions
 
-    def _callback_failed(self, cb: Callable[[Any], Any], ev: Any) -> None:
+    def _interrupted(self, exc: BaseException) -> None:
+        """A callback run by the catch-up task raised KeyboardInterrupt / SystemExit: every
+        connection stops at once (see ``Connection.interrupted``); the caller re-raises."""
+        for conn in self._conns:
+            conn.interrupted(exc)
+        self._on_fatal(exc)
+
+    def _callback_failed(self, cb: object, ev: Any, error: BaseException) -> None:
         self.callback_errors += 1
         if self.callback_errors <= 10:  # a broken callback must not flood the log
-            log.exception("callback %r raised on %r", cb, ev)
+            log.error("callback %r raised on %r", cb, ev, exc_info=error)
 
     def _wake(self) -> None:
         w = self._waiter
@@ -525,6 +652,8 @@ class Feed:
         q = self._queue
         while True:
             if q:
+                if self._queue_high == self._queue_size and len(q) < self._queue_low:
+                    self._queue_high = max(1, self._queue_size // 2)  # warn again next time
                 return q.popleft()
             if self._fatal is not None:
                 raise self._fatal
@@ -575,7 +704,10 @@ class Feed:
     def stats(self) -> dict[str, int]:
         """Counters summed over connections (see :class:`tickwire.metrics.Counters`), those an
         unsubscribe closed included, the primary decoders' ``stats()`` under ``"decoder_*"``
-        keys, plus ``queued``, ``queue_dropped`` and ``callback_errors``."""
+        keys, plus ``queued``, ``queue_dropped`` and ``callback_errors``, and the slow-callback
+        measures (see ``Feed``): ``lag_ns`` / ``loop_delay_ns`` (worst over the last second,
+        int ns), ``lag_max_ns``, ``pending`` (catch-up queue), ``conflated``, ``catchups``,
+        ``lag_reports``."""
         out: dict[str, int] = dict(self._retired)
         for c in self._conns:
             for k, v in c.stats().items():
@@ -585,6 +717,7 @@ class Feed:
                     out["decoder_" + k] = out.get("decoder_" + k, 0) + v
         out["queued"] = len(self._queue)
         out["queue_dropped"] = self._queue_dropped
+        out.update(self._lag.stats())
         out["callback_errors"] = self.callback_errors
         return out
 
@@ -593,6 +726,12 @@ class Feed:
             f"Feed({self.exchange!r}, {self.symbols!r}, channels={self.channels!r}, "
             f"connected={self.connected})"
         )
+
+
+# Health events: kept when the async-for queue drops its oldest events.
+_HEALTH = frozenset(
+    {BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced, TradesMissed}
+)
 
 
 def _by_route(subs: Iterable[Subscription]) -> dict[str, list[Subscription]]:
@@ -630,7 +769,7 @@ def _ignore(ev: Any) -> None:
     pass
 
 
-def _task_done(task: asyncio.Task, feed: Feed) -> None:
+def _task_done(task: asyncio.Task[Any], feed: Feed) -> None:
     if not task.cancelled() and task.exception() is not None:
         feed.callback_errors += 1
         if feed.callback_errors <= 10:
@@ -645,3 +784,272 @@ def run(coro: Awaitable[Any]) -> Any:
     except ImportError:
         return asyncio.run(coro)  # type: ignore[arg-type]
     return uvloop.run(coro)  # type: ignore[arg-type]
+
+
+class _LagGuard:
+    """The slow-callback policy of one :class:`Feed` (described there): measures the lag,
+    switches delivery to a catch-up queue drained by a task with a time budget, conflates book
+    updates and BBOs per symbol while delivery is behind, and switches back once caught up.
+    Nothing here runs per event while callbacks keep up: only a timer, ``1 / period`` times a
+    second."""
+
+    _CONFLATED = (BBO, BookUpdate)  # the newest of these per symbol is all that matters
+    REPORT_EVERY = 5.0  # seconds between Lagging events while the lag lasts
+    CALM_FOR = 1.0  # seconds of low lag and an empty queue before callbacks run directly again
+    PROBATION_EVENTS = 16  # events watched at least before callbacks may run unwatched
+    FAST_CALLBACK_S = 50e-6  # ... if they took less than this on average
+
+    def __init__(self, feed: Feed, max_lag: float) -> None:
+        self.feed = feed
+        self.max_lag_ns = int(max_lag * 1e9)
+        self.period = min(0.1, max_lag / 4)  # how often the loop's delay is measured
+        self.budget = min(0.05, max_lag / 10)  # seconds of callbacks per loop iteration
+        self.catching_up = False
+        # Direct callbacks are watched until they have been seen fast (on average, over a few
+        # events) while the loop kept its pace: a slow callback is caught inside a read's batch
+        # of frames (which can hold thousands), not after it. Slow ones stay watched.
+        self.probation = True
+        self.watched_events = 0
+        self.watched_s = 0.0  # time spent in watched callbacks
+        self.last_tick = time.monotonic()
+        self.behind = False  # delivery is more than max_lag / 2 behind: conflate
+        self.pending: dict[Any, Any] = {}  # key -> event; key: a serial, or (type, symbol)
+        self.order: deque[Any] = deque()  # keys in arrival order
+        self.serial = 0
+        self.conflated = 0
+        self.catchups = 0
+        self.reports = 0
+        self.lag_ns = 0  # worst lag over the last second
+        self.lag_max_ns = 0
+        self.loop_delay_ns = 0  # worst loop delay over the last second
+        self._window_lag = 0  # worst arrival -> callback end lag of catch-up deliveries
+        self._wake: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start measuring (on the running loop)."""
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._monitor(), name="tickwire lag monitor"))
+
+    async def stop(self) -> None:
+        """Stop measuring and delivering; events still pending are dropped (the feed closes)."""
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.order:
+            log.info("%s: %d pending events dropped at close", self.feed.exchange, len(self.order))
+        self.pending.clear()
+        self.order.clear()
+
+    def stats(self) -> dict[str, int]:
+        """``lag_ns``, ``lag_max_ns``, ``loop_delay_ns`` (int ns), ``pending``, ``conflated``,
+        ``catchups`` (times catch-up started), ``lag_reports`` (``Lagging`` events)."""
+        return {
+            "lag_ns": self.lag_ns,
+            "lag_max_ns": self.lag_max_ns,
+            "loop_delay_ns": self.loop_delay_ns,
+            "pending": len(self.order),
+            "conflated": self.conflated,
+            "catchups": self.catchups,
+            "lag_reports": self.reports,
+        }
+
+    def sink(self) -> Callable[[Any], None]:
+        """What a new connection delivers to now."""
+        if self.catching_up:
+            return self.enqueue
+        d = self.feed._deliver
+        return self.watch(d) if self.probation else d
+
+    def watch(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``deliver`` plus a check, after each event, that the loop has not been held longer
+        than ``max_lag`` (probation only: it costs a call and a clock read per event)."""
+        limit = self.max_lag_ns / 1e9
+        clock = time.monotonic
+
+        def watched(ev: Any) -> None:
+            t0 = clock()
+            deliver(ev)
+            t1 = clock()
+            self.watched_events += 1
+            self.watched_s += t1 - t0
+            if t1 - self.last_tick > limit and not self.catching_up:
+                held = int((t1 - self.last_tick) * 1e9)
+                self.lag_max_ns = max(self.lag_max_ns, held)
+                self._begin()  # rewires now: the rest of this batch is queued
+                self._report(held, held)
+
+        return watched
+
+    def end_probation_if_fast(self) -> None:
+        """Callbacks run unwatched from now on if the watched ones were fast (rewires)."""
+        if (
+            self.probation
+            and self.watched_events >= self.PROBATION_EVENTS
+            and self.watched_s < self.watched_events * self.FAST_CALLBACK_S
+        ):
+            self.probation = False
+            if not self.catching_up:
+                self.feed._rewire()
+
+    # --- catch-up delivery (only while catching up) ------------------------------------------
+    def enqueue(self, ev: Any) -> None:
+        """Queue ``ev`` for the catch-up task; a book update or BBO replaces a pending one of
+        its symbol while delivery is behind."""
+        key: Any
+        if self.behind and type(ev) in self._CONFLATED:
+            key = (type(ev), ev.symbol)
+            if key in self.pending:
+                self.pending[key] = ev  # keeps its place in the order
+                self.conflated += 1
+                return
+        else:
+            self.serial += 1
+            key = self.serial
+        self.pending[key] = ev
+        self.order.append(key)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        deliver = self.feed._deliver
+        half = self.max_lag_ns // 2
+        order, pending = self.order, self.pending
+        while True:
+            if not order:
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
+                continue
+            deadline = loop.time() + self.budget
+            while order:
+                ev = pending.pop(order.popleft())
+                try:
+                    deliver(ev)
+                except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the feed
+                    self.feed._interrupted(exc)
+                    raise
+                lag = time_ns() - ev.receive_ts
+                self._window_lag = max(self._window_lag, lag)
+                if (lag > half) != self.behind:
+                    self._set_behind(lag > half)
+                if loop.time() >= deadline:
+                    break
+            await asyncio.sleep(0)  # let the loop run: sockets, timers, other tasks
+
+    def _set_behind(self, behind: bool) -> None:
+        """Start or stop conflating; on start, the queue already waiting is conflated too."""
+        self.behind = behind
+        if not behind:
+            return
+        newest: dict[Any, Any] = {}
+        keys: deque[Any] = deque()
+        for queued in reversed(self.order):  # newest first: keep it, drop older ones of its kind
+            ev = self.pending[queued]
+            key = queued
+            if type(ev) in self._CONFLATED:
+                key = (type(ev), ev.symbol)
+                if key in newest:
+                    self.conflated += 1
+                    continue
+            newest[key] = ev
+            keys.appendleft(key)
+        self.pending.clear()
+        self.pending.update(newest)
+        self.order.clear()
+        self.order.extend(keys)
+
+    # --- measuring ----------------------------------------------------------------------------
+    def _head_lag(self) -> int:
+        """Age of the oldest pending event (int ns), 0 when none."""
+        if not self.order:
+            return 0
+        return time_ns() - int(self.pending[self.order[0]].receive_ts)
+
+    async def _monitor(self) -> None:
+        loop = asyncio.get_running_loop()
+        half = self.max_lag_ns // 2
+        window_end = loop.time() + 1.0
+        win_lag = win_delay = 0
+        last_report = -self.REPORT_EVERY
+        calm_since: float | None = None
+        while True:
+            before = loop.time()
+            self.last_tick = time.monotonic()
+            await asyncio.sleep(self.period)
+            now = loop.time()
+            self.last_tick = time.monotonic()
+            delay = max(0, int((now - before - self.period) * 1e9))
+            head = self._head_lag()
+            if head > half and not self.behind:
+                self._set_behind(True)  # even while one callback takes longer than that
+            lag = max(delay, self._window_lag, head)
+            self._window_lag = 0
+            win_lag, win_delay = max(win_lag, lag), max(win_delay, delay)
+            self.lag_max_ns = max(self.lag_max_ns, lag)
+            if now >= window_end:
+                self.lag_ns, self.loop_delay_ns = win_lag, win_delay
+                win_lag = win_delay = 0
+                window_end = now + 1.0
+            if lag < half:
+                self.end_probation_if_fast()
+            if lag > self.max_lag_ns:
+                calm_since = None
+                if not self.catching_up:
+                    self._begin()
+                if now - last_report >= self.REPORT_EVERY:
+                    last_report = now
+                    self._report(lag, delay)
+            elif self.catching_up:
+                if self.order or lag >= half:
+                    calm_since = None
+                elif calm_since is None:
+                    calm_since = now
+                elif now - calm_since >= self.CALM_FOR:
+                    calm_since = None
+                    self._end()
+
+    def _begin(self) -> None:
+        self.catching_up = True
+        self.catchups += 1
+        if not any(t.get_name() == "tickwire catch-up" and not t.done() for t in self._tasks):
+            task = asyncio.get_running_loop().create_task(self._drain(), name="tickwire catch-up")
+            self._tasks.append(task)
+        self.feed._rewire()
+
+    def _end(self) -> None:
+        self.catching_up = False
+        self.behind = False
+        self.probation = True  # watched again until seen fast
+        self.watched_events = 0
+        self.watched_s = 0.0
+        log.info("%s: callbacks caught up; delivering directly again", self.feed.exchange)
+        self.feed._rewire()
+
+    def _report(self, lag: int, delay: int) -> None:
+        self.reports += 1
+        log.warning(
+            "%s: callbacks lag %.3f s behind the socket (event loop delay %.3f s, %d pending, "
+            "%d book/BBO updates conflated so far); callbacks now run from a catch-up queue",
+            self.feed.exchange,
+            lag / 1e9,
+            delay / 1e9,
+            len(self.order),
+            self.conflated,
+        )
+        ev = Lagging(
+            self.feed.exchange,
+            lag,
+            delay,
+            len(self.order),
+            self.conflated,
+            self.feed._queue_dropped,
+            time_ns(),
+        )
+        if self.catching_up:
+            self.enqueue(ev)
+        else:
+            self.feed._deliver(ev)

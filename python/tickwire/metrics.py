@@ -48,6 +48,7 @@ class Counters:
     trades_missed: int = 0
 
     def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
         return asdict(self)
 
 
@@ -65,6 +66,7 @@ class LatencyRecorder:
         self._n = 0
 
     def add(self, ns: int) -> None:
+        """Record one sample (int ns)."""
         self._buf[self._n % self._size] = ns
         self._n += 1
 
@@ -79,7 +81,7 @@ class LatencyRecorder:
         if k == 0:
             return None
         data = sorted(self._buf[:k])
-        idx = min(k - 1, max(0, int(round(p / 100.0 * (k - 1)))))
+        idx = min(k - 1, max(0, round(p / 100.0 * (k - 1))))
         return data[idx]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
     import aiohttp
@@ -104,6 +105,9 @@ class Adapter:
         """``base_url``: one base for both WebSocket and REST (e.g. a simulator
         ``"http://127.0.0.1:8765"``; the scheme is swapped to ``ws://`` for WebSockets).
         ``urls``: finer override, keys ``"ws"`` and/or ``"rest"`` (bases, not full paths).
+        A query string on a base (``"wss://gateway/?token=..."``) is kept and added to every
+        URL built on it (:meth:`ws_endpoint`, :attr:`rest_params`); wherever tickwire shows
+        such a URL, secrets in it are hidden (:func:`tickwire.redact.redact_url`).
         ``options``: adapter-specific choices (see the subclass docstring); unknown keys raise
         ``ValueError``."""
         ws, rest = self.ws_base, self.rest_base
@@ -118,8 +122,12 @@ class Adapter:
                 )
             ws = urls.get("ws", ws).rstrip("/")
             rest = urls.get("rest", rest).rstrip("/")
-        self.ws_base_url = ws
-        self.rest_base_url = rest
+        ws, _, self.ws_query = ws.partition("?")
+        rest, _, self.rest_query = rest.partition("?")
+        self.ws_base_url = ws.rstrip("/")
+        self.rest_base_url = rest.rstrip("/")
+        # query parameters of the REST base, sent with every REST request
+        self.rest_params: dict[str, str] = dict(parse_qsl(self.rest_query, keep_blank_values=True))
         self.options = dict(options or {})
 
     # --- validation and naming ----------------------------------------------------------------
@@ -140,7 +148,9 @@ class Adapter:
         raise NotImplementedError
 
     async def unavailable_symbols(
-        self, http: aiohttp.ClientSession, symbols: Sequence[str]
+        self,
+        http: aiohttp.ClientSession,  # noqa: ARG002 - the hook's signature; this default asks nothing
+        symbols: Sequence[str],  # noqa: ARG002 - (idem)
     ) -> dict[str, str]:
         """Ask the exchange's own symbol list which of ``symbols`` (unified, already accepted by
         :meth:`market_id`) it does not list or does not trade now.
@@ -155,8 +165,15 @@ class Adapter:
 
     # --- wire ---------------------------------------------------------------------------------
     def ws_url(self, route: str) -> str:
-        """Full WebSocket URL of ``route``."""
+        """Full WebSocket URL of ``route`` (without the base's query string)."""
         raise NotImplementedError
+
+    def ws_endpoint(self, route: str) -> str:
+        """The URL to connect for ``route``: :meth:`ws_url` plus the base's query string."""
+        url = self.ws_url(route)
+        if not self.ws_query:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}{self.ws_query}"
 
     def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
         """Payload of one subscribe request for ``streams`` with ``request_id``."""
@@ -172,7 +189,10 @@ class Adapter:
         raise NotImplementedError
 
     def trades_request(
-        self, symbol: str, from_id: int, limit: int
+        self,
+        symbol: str,  # noqa: ARG002 - the hook's signature; this default has no such request
+        from_id: int,  # noqa: ARG002 - (idem)
+        limit: int,  # noqa: ARG002 - (idem)
     ) -> tuple[str, dict[str, str]] | None:
         """(URL, query params) of a public REST request for up to ``limit`` past trades of
         ``symbol`` from id ``from_id`` on, numbered as the trade stream numbers them; None when

@@ -34,6 +34,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
+from ..redact import redact_url
 from . import Adapter, Limits, Subscription
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class _Binance(Adapter):
     # `trade` ids (`t`) and `aggTrade` ids (`a`) go up by one per symbol; both recordings agree.
     consecutive_trade_ids = True
     _book_streams: tuple[str, ...] = ()
-    _option_keys = {"book_stream", "trades_stream", "candle_interval", "snapshot_limit"}
+    _option_keys = frozenset({"book_stream", "trades_stream", "candle_interval", "snapshot_limit"})
     _rest_prefix = ""
     _depth_path = ""
     _info_path = ""
@@ -99,18 +100,18 @@ class _Binance(Adapter):
                 f"unknown {self.exchange_id} option(s) {sorted(unknown)}; "
                 f"known: {sorted(self._option_keys)}"
             )
-        self.book_stream = self.options.get("book_stream", self._book_streams[0])
+        self.book_stream: str = self.options.get("book_stream", self._book_streams[0])
         if self.book_stream not in self._book_streams:
             raise ValueError(
                 f"book_stream {self.book_stream!r} not valid for {self.exchange_id}; "
                 f"choose one of {list(self._book_streams)}"
             )
-        self.trades_stream = self.options.get("trades_stream", "trade")
+        self.trades_stream: str = self.options.get("trades_stream", "trade")
         if self.trades_stream not in ("trade", "aggTrade"):
             raise ValueError(
                 f"trades_stream {self.trades_stream!r} invalid; use 'trade' or 'aggTrade'"
             )
-        self.candle_interval = self.options.get("candle_interval", "1m")
+        self.candle_interval: str = self.options.get("candle_interval", "1m")
         if self.candle_interval not in _KLINE_INTERVALS:
             raise ValueError(
                 f"candle_interval {self.candle_interval!r} invalid; "
@@ -182,19 +183,27 @@ class _Binance(Adapter):
         for sym, mid in wanted.items():
             info = listed.get(mid)
             base, _, rest = sym.partition("/")
-            assets = (info or {}).get("baseAsset"), (info or {}).get("quoteAsset")
             if info is None:
                 out[sym] = f"{mid} is not listed in {self._info_path}"
-            elif all(isinstance(a, str) for a in assets) and assets != (
-                base,
-                rest.partition(":")[0],
+                continue
+            b, q = info.get("baseAsset"), info.get("quoteAsset")
+            if (
+                isinstance(b, str)
+                and isinstance(q, str)
+                and (b, q)
+                != (
+                    base,
+                    rest.partition(":")[0],
+                )
             ):
-                out[sym] = f"{mid} is {self._unified(*assets)!r}"
+                out[sym] = f"{mid} is {self._unified(b, q)!r}"
             elif info.get("status") != "TRADING":
                 out[sym] = f"{mid} is listed with status {info.get('status')!r}, not 'TRADING'"
         return out
 
-    async def _listed(self, http: aiohttp.ClientSession, ids: list[str]) -> dict[str, dict]:
+    async def _listed(
+        self, http: aiohttp.ClientSession, ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
         """Market id -> exchangeInfo entry for the listed ones among ``ids`` (spot).
 
         One ``symbols=[...]`` request when all are known. Spot answers the whole request with
@@ -230,13 +239,13 @@ class _Binance(Adapter):
 
     async def _exchange_info(
         self, http: aiohttp.ClientSession, params: dict[str, str]
-    ) -> dict[str, dict]:
+    ) -> dict[str, dict[str, Any]]:
         """``GET <rest><exchangeInfo>`` -> market id -> its ``symbols`` entry.
 
         Raises ``ExchangeError`` with Binance's ``code``/``msg`` on a non-200 reply, or without a
         code when the body is not ``{"symbols": [...]}``."""
         url = self.rest_base_url + self._info_path
-        async with http.get(url, params=params) as resp:
+        async with http.get(url, params={**self.rest_params, **params}) as resp:
             status, body = resp.status, await resp.read()
         try:
             obj = json.loads(body)
@@ -245,14 +254,16 @@ class _Binance(Adapter):
         if status != 200:
             code = obj.get("code") if isinstance(obj, dict) else None
             msg = obj.get("msg") if isinstance(obj, dict) else body[:200].decode(errors="replace")
-            raise ExchangeError(f"GET {url}: HTTP {status}: {msg}", code=code, reason=msg)
+            raise ExchangeError(
+                f"GET {redact_url(url)}: HTTP {status}: {msg}", code=code, reason=msg
+            )
         entries = obj.get("symbols") if isinstance(obj, dict) else None
         if not isinstance(entries, list):
-            raise ExchangeError(f"GET {url}: unexpected reply {body[:200]!r}")
+            raise ExchangeError(f"GET {redact_url(url)}: unexpected reply {body[:200]!r}")
         return {e["symbol"]: e for e in entries if isinstance(e, dict) and "symbol" in e}
 
     # --- streams ------------------------------------------------------------------------------
-    def _route(self, channel: str) -> str:
+    def _route(self, channel: str) -> str:  # noqa: ARG002 - one route for all channels on spot
         return "stream"
 
     def _stream_suffix(self, channel: str) -> str:
@@ -270,14 +281,11 @@ class _Binance(Adapter):
         Raises ``ValueError`` naming the first bad symbol or channel."""
         for ch in channels:
             self.check_channel(ch)
-        subs = []
-        for sym in symbols:
-            mid = self.market_id(sym).lower()
-            for ch in channels:
-                subs.append(
-                    Subscription(sym, ch, self._route(ch), f"{mid}@{self._stream_suffix(ch)}")
-                )
-        return subs
+        return [
+            Subscription(sym, ch, self._route(ch), f"{mid}@{self._stream_suffix(ch)}")
+            for sym, mid in ((s, self.market_id(s).lower()) for s in symbols)
+            for ch in channels
+        ]
 
     def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
         """``{"method":"SUBSCRIBE","params":[streams...],"id":request_id}`` as UTF-8 JSON."""
@@ -352,7 +360,7 @@ class BinanceSpot(_Binance):
         stale_after_s=45,
     )
 
-    def ws_url(self, route: str) -> str:
+    def ws_url(self, route: str) -> str:  # noqa: ARG002 - spot has a single route
         """Combined-stream endpoint ``<ws>/stream`` (subscriptions are sent as JSON)."""
         return self.ws_base_url + "/stream"
 
@@ -384,7 +392,9 @@ class BinanceUsdm(_Binance):
     def _route(self, channel: str) -> str:
         return "public" if channel in ("book", "bbo") else "market"
 
-    async def _listed(self, http: aiohttp.ClientSession, ids: list[str]) -> dict[str, dict]:
+    async def _listed(
+        self, http: aiohttp.ClientSession, ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
         """USD-M exchangeInfo takes no symbol filter: one request for the whole list."""
         return await self._exchange_info(http, {}) if ids else {}
 

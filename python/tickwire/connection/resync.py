@@ -1,0 +1,175 @@
+"""Book resync from REST snapshots, and trades missed across a reconnect filled over REST.
+
+Both run as tasks of a :class:`~tickwire.connection.session.Session` and reach the logical
+connection only through its :class:`~tickwire.connection.session.SessionOwner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from time import time_ns
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from ..events import Resynced
+from ..exceptions import FrameError, SequenceGap
+from .ratelimit import full_jitter
+from .rest import HttpStatusError
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["fill_trades", "first_trades_checked", "sync_book"]
+
+log = logging.getLogger("tickwire.connection")
+
+Handler = Callable[[Any], None]
+
+
+async def sync_book(session: Session, symbol: str, reason: str, since: int | None = None) -> None:
+    """Load ``symbol``'s book in ``session``'s decoder from a REST snapshot, retrying (full
+    jitter, or the server's ``Retry-After``) until it is in sync or the socket is gone.
+
+    ``reason``: ``"start"``, ``"reconnect"``, ``"rotation"``, ``"subscribe"`` or ``"gap"`` (the
+    last two of them emit ``Resynced``: gap and reconnect). ``since``: the decoder's
+    ``buffered_deltas`` count when the stream was subscribed (default: at the session's start):
+    except after a gap, the snapshot is fetched only once a delta was buffered after it (Binance:
+    fetch the snapshot after the stream started), waiting at most ``first_delta_wait``."""
+    owner = session.owner
+    opts = owner.options
+    dec = session.decoder
+    if reason != "gap":
+        b0 = session.buffered_at_open if since is None else since
+        deadline = time.monotonic() + opts.first_delta_wait
+        # polls the decoder's count: no event fires when Rust buffers a delta
+        while time.monotonic() < deadline and dec.stats().get("buffered_deltas", 1) <= b0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    attempt = 0
+    while True:
+        url, params = owner.adapter.snapshot_request(symbol)
+        wait = None
+        try:
+            session.counters.snapshots += 1
+            body = await owner.fetch(url, params, opts.snapshot_timeout)
+            if session.closed.done() or symbol not in owner.book_symbols:
+                return  # socket gone, or the book was unsubscribed meanwhile
+            events = dec.apply_snapshot(symbol, body, time_ns())
+        except SequenceGap:
+            log.info(
+                "%s: snapshot for %s older than buffered deltas; fetching again",
+                owner.name,
+                symbol,
+            )
+        except HttpStatusError as exc:
+            wait = exc.retry_after
+            owner.note_error(f"snapshot {url}: {exc}")
+            log.warning("%s: snapshot for %s: %s", owner.name, symbol, exc)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, FrameError) as exc:
+            owner.note_error(f"snapshot {url}: {exc!r}")
+            log.warning(
+                "%s: snapshot for %s failed: %s", owner.name, symbol, owner.scrub(repr(exc))
+            )
+        else:
+            if not dec.needs_snapshot(symbol):
+                for ev in events:
+                    owner.merge(session, ev)
+                if reason in ("gap", "reconnect"):
+                    session.counters.resyncs += 1
+                    owner.emit(
+                        Resynced(
+                            owner.adapter.exchange_id,
+                            symbol,
+                            dec.book(symbol).sequence or 0,
+                            time_ns(),
+                        )
+                    )
+                return
+        attempt += 1
+        await asyncio.sleep(
+            wait if wait is not None else full_jitter(attempt, 0.1, opts.backoff_cap)
+        )
+
+
+def first_trades_checked(session: Session, deliver: Handler) -> Handler:
+    """``deliver`` behind a check of each symbol's first trade on ``session``. A jump past
+    the last id delivered before the reconnect means trades were published while no socket
+    was open: they are fetched over REST where the adapter can (live trades of that symbol
+    wait meanwhile, so the order holds), else reported as ``TradesMissed``. Once every
+    symbol has had its first trade and no fetch is running, the handlers are rewired
+    without the check."""
+    expected, held = session.trades_from, session.held_trades
+    owner = session.owner
+
+    def check(ev: Any) -> None:
+        waiting = held.get(ev.symbol)
+        if waiting is not None:  # its missed trades are being fetched
+            waiting.append(ev)
+            return
+        last = expected.pop(ev.symbol, None)
+        if last is not None and ev.trade_id > last + 1:
+            if owner.adapter.trades_request(ev.symbol, last + 1, 1) is not None:
+                held[ev.symbol] = [ev]
+                owner.spawn(
+                    fill_trades(session, ev.symbol, last, ev.trade_id - 1, deliver),
+                    f"{owner.name} trade fill",
+                )
+                return
+            owner.trades_missed(ev.symbol, last + 1, ev.trade_id - 1)
+        if not expected and not held:
+            owner.rewire()  # the next trade goes straight to ``deliver``
+        deliver(ev)
+
+    return check
+
+
+async def fill_trades(
+    session: Session, symbol: str, last: int, upto: int, deliver: Handler
+) -> None:
+    """Fetch trades ``last + 1`` .. ``upto`` of ``symbol`` page by page and deliver them,
+    then the live trades held meanwhile. What cannot be fetched (beyond
+    ``trade_fill_limit``, no longer kept by the exchange, REST failing) is reported as
+    ``TradesMissed``."""
+    owner = session.owner
+    done = last
+    fill_to = min(upto, last + owner.options.trade_fill_limit)
+    try:
+        while done < fill_to:
+            request = owner.adapter.trades_request(symbol, done + 1, fill_to - done)
+            if request is None:
+                break
+            url, params = request
+            body = await owner.fetch(url, params, owner.options.snapshot_timeout)
+            trades = [
+                t
+                for t in session.decoder.apply_trades(symbol, body, done, time_ns())
+                if t.trade_id <= fill_to
+            ]
+            if not trades:
+                break
+            if trades[0].trade_id != done + 1:  # the exchange no longer keeps the oldest
+                owner.trades_missed(symbol, done + 1, trades[0].trade_id - 1)
+            for t in trades:
+                owner.deliver_safely(deliver, t)
+            done = trades[-1].trade_id
+            session.counters.trades_filled += len(trades)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - REST down, rejected or malformed: report instead
+        log.warning(
+            "%s: could not fetch %s trades %d..%d (%s)",
+            owner.name,
+            symbol,
+            done + 1,
+            upto,
+            owner.scrub(repr(exc)),
+        )
+    finally:
+        if done < upto:
+            owner.trades_missed(symbol, done + 1, upto)
+        for t in session.held_trades.pop(symbol, []):
+            owner.deliver_safely(deliver, t)
+        owner.rewire()
