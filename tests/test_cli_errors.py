@@ -157,3 +157,25 @@ def test_simulate_rejects_bad_values_in_one_line(args, needles):
     proc = run_cli("simulate", *args)
     assert_fails_with_one_line(proc, 2, *needles)
     assert proc.stdout == ""  # nothing was served
+
+
+def test_every_health_event_has_a_jsonl_form():
+    """`stream`/`replay --output jsonl` print every event a feed can emit: each health event
+    class in tickwire.events maps to a distinct "type" and all its fields."""
+    import dataclasses
+    import inspect
+
+    from tickwire import events
+    from tickwire.replay import event_to_dict
+
+    classes = [
+        c for c in vars(events).values() if inspect.isclass(c) and dataclasses.is_dataclass(c)
+    ]
+    kinds = set()
+    for cls in classes:
+        fields = [f.name for f in dataclasses.fields(cls)]
+        ev = cls(**{name: 0 if name != "exchange" else "binance" for name in fields})
+        d = event_to_dict(ev)
+        assert set(d) == {"type", *fields}, cls
+        kinds.add(d["type"])
+    assert len(kinds) == len(classes)  # each its own type

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any, Protocol, Union
 
 from . import _core
-from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from .events import (
+    BadFrame,
+    Connected,
+    Disconnected,
+    GapDetected,
+    Lagging,
+    Resynced,
+    TradesMissed,
+)
 from .exceptions import FrameError, SequenceGap, TickwireError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -408,6 +416,7 @@ _HEALTH_TYPES = {
     TradesMissed: "trades_missed",
     Connected: "connected",
     Disconnected: "disconnected",
+    Lagging: "lagging",
 }
 
 
