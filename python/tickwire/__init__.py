@@ -16,9 +16,7 @@ from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice,
 from .connection import ConnectionOptions, SubscriptionError
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from .exceptions import (
-    AuthError,
     CallbackError,
-    ChecksumMismatch,
     ExchangeError,
     FrameError,
     SequenceGap,
@@ -31,13 +29,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BBO",
-    "AuthError",
     "BadFrame",
     "Book",
     "BookUpdate",
     "CallbackError",
     "Candle",
-    "ChecksumMismatch",
     "Connected",
     "ConnectionOptions",
     "ControlReply",
