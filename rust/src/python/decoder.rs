@@ -5,8 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
+use super::buffer::with_bytes;
 use super::errors::CallbackError;
 use super::events;
 use crate::decoder::Decoder;
@@ -16,34 +17,6 @@ use crate::fixed;
 
 pub(super) fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
-}
-
-/// Run `f` on the bytes of `payload` (bytes, or any C-contiguous buffer such as a memoryview or
-/// bytearray) without copying them.
-#[inline]
-fn with_bytes<R>(payload: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
-    if let Ok(b) = payload.cast::<PyBytes>() {
-        return Ok(f(b.as_bytes()));
-    }
-    // The buffer protocol with the view on the stack: PyO3's PyBuffer boxes it, which costs more
-    // than the decode of a small frame.
-    let mut view = std::mem::MaybeUninit::<pyo3::ffi::Py_buffer>::uninit();
-    // SAFETY: plain C-API use; PyBUF_SIMPLE asks for a contiguous byte buffer, and the view is
-    // released below after `f`, the only user of the slice, has returned.
-    unsafe {
-        if pyo3::ffi::PyObject_GetBuffer(payload.as_ptr(), view.as_mut_ptr(), pyo3::ffi::PyBUF_SIMPLE) != 0 {
-            return Err(PyErr::fetch(payload.py()));
-        }
-        let mut view = view.assume_init();
-        let bytes: &[u8] = if view.buf.is_null() {
-            &[]
-        } else {
-            std::slice::from_raw_parts(view.buf as *const u8, view.len.max(0) as usize)
-        };
-        let result = f(bytes);
-        pyo3::ffi::PyBuffer_Release(&mut view);
-        Ok(result)
-    }
 }
 
 /// Decodes one connection's frames for one exchange, keeping its L2 books.
