@@ -325,3 +325,27 @@ def test_a_handler_closing_over_its_decoder_is_collected():
     del dec
     gc.collect()
     assert ref() is None
+
+
+# --- A handler's KeyboardInterrupt / SystemExit is not a handler bug (issue 8) ---------------
+
+TICKER = b'{"u":7,"s":"ETHUSDT","b":"1","B":"2","a":"3","A":"4"}'
+TRADE = b'{"e":"trade","E":5,"s":"ETHUSDT","t":9,"p":"1.5","q":"2","T":4,"m":true,"M":true}'
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, GeneratorExit])
+def test_a_base_exception_in_a_handler_propagates_unwrapped(exc):
+    """Ctrl-C or sys.exit() inside a handler must stop the program, not become a CallbackError
+    the connection layer logs and survives (contract 1 of the brief)."""
+    dec = tw.Decoder("binance")
+
+    def stop(ev):
+        raise exc("stop")
+
+    dec.set_handlers(trade=stop)
+    with pytest.raises(exc):
+        dec.dispatch(TRADE)
+    # The decoder is left usable: the next frame decodes and reaches its handler.
+    seen = []
+    dec.set_handlers(default=seen.append)
+    assert dec.dispatch(TICKER) == 1 and isinstance(seen[0], tw.BBO)

@@ -157,3 +157,20 @@ def test_a_failing_handler_goes_to_on_error_as_callback_error():
     ((exc, _, _),) = errors
     assert isinstance(exc, tw.CallbackError) and isinstance(exc.__cause__, ValueError)
     assert isinstance(exc.event, tw.BBO)
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_a_base_exception_in_a_handler_is_raised_not_reported(exc):
+    """Ctrl-C or sys.exit() in a handler leaves on_ws_frame at once (contract 1): on_error is
+    for the feed's own errors, never for a request to stop."""
+
+    def stop(ev):
+        raise exc("stop")
+
+    dec = tw.Decoder("binance")
+    dec.set_handlers(default=stop)
+    errors = []
+    sink = FrameSink(dec, lambda *_args: None, lambda *args: errors.append(args))
+    with pytest.raises(exc):
+        sink.on_ws_frame(None, _make_test_ws_frame(TEXT, _bbo_line(), True, False))
+    assert errors == []

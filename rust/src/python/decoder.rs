@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyException, PyKeyError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
@@ -229,6 +229,11 @@ impl PyDecoder {
         let mut failure: Option<PyErr> = None;
         for (handler, object) in first.into_iter().chain(more) {
             if let Err(e) = handler.call1(py, (object.clone_ref(py),)) {
+                // KeyboardInterrupt, SystemExit, GeneratorExit...: a request to stop, not a
+                // handler bug. It leaves at once, unwrapped; later handlers are not called.
+                if !e.is_instance_of::<PyException>(py) {
+                    return Err(e);
+                }
                 if failure.is_none() {
                     let wrapped = CallbackError::new_err((format!("handler {} raised: {e}", handler.bind(py)), object));
                     wrapped.set_cause(py, Some(e));
@@ -317,8 +322,10 @@ impl PyDecoder {
     /// connection. Returns the number of events decoded.
     ///
     /// Raises ``FrameError`` / ``SequenceGap`` exactly as ``feed`` (before any handler runs);
-    /// ``CallbackError`` (``.event``, original exception as ``__cause__``) if a handler raised,
-    /// after the frame's remaining events were delivered.
+    /// ``CallbackError`` (``.event``, original exception as ``__cause__``) if a handler raised an
+    /// ``Exception``, after the frame's remaining events were delivered. Any other
+    /// ``BaseException`` from a handler (``KeyboardInterrupt``, ``SystemExit``) propagates
+    /// unchanged and at once: the frame's later handlers are not called.
     #[pyo3(signature = (payload, receive_ts = None))]
     fn dispatch<'py>(slf: &Bound<'py, Self>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
         let ts = receive_ts.unwrap_or_else(now_ns);

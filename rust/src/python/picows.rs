@@ -15,7 +15,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyType};
@@ -116,6 +116,10 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
 /// ``SequenceGap`` or ``CallbackError`` that ``Decoder.dispatch`` would have raised, with the
 /// payload size in bytes and the receive time (ns since the Unix epoch).
 ///
+/// A handler's ``KeyboardInterrupt`` / ``SystemExit`` (any ``BaseException`` that is not an
+/// ``Exception``) is not an error of the feed: ``on_ws_frame`` re-raises it unchanged instead of
+/// calling ``on_error``.
+///
 /// Use its bound ``on_ws_frame`` as the picows listener's ``on_ws_frame``. Each text frame is
 /// decoded in place in picows' read buffer (no copy), stamped with the receive time, and its
 /// events are handed to the decoder's handlers.
@@ -151,6 +155,11 @@ impl FrameSink {
             if raw.msg_type == layout.text && raw.fin != 0 {
                 let ts = now_ns();
                 if let Err(e) = PyDecoder::dispatch_bytes(decoder.bind(py), raw.payload(), ts) {
+                    // A handler's KeyboardInterrupt / SystemExit is a request to stop: it goes up
+                    // to picows (and the event loop) unchanged, never to on_error.
+                    if !e.is_instance_of::<PyException>(py) {
+                        return Err(e);
+                    }
                     on_error.call1(py, (e.into_value(py), raw.payload_size, ts))?;
                 }
                 return Ok(());
