@@ -349,3 +349,44 @@ def test_a_base_exception_in_a_handler_propagates_unwrapped(exc):
     seen = []
     dec.set_handlers(default=seen.append)
     assert dec.dispatch(TICKER) == 1 and isinstance(seen[0], tw.BBO)
+
+
+# --- Wrong arguments are clear errors (issue 8) ----------------------------------------------
+
+
+def test_negative_depth_and_buffer_sizes_are_value_errors():
+    dec = tw.Decoder("binance")
+    dec.register("ETH/USDT")
+    book = dec.book("ETH/USDT")
+    for read in (book.bids, book.asks):
+        with pytest.raises(ValueError, match=r"n must be >= 0, got -1"):
+            read(-1)
+    with pytest.raises(ValueError, match=r"max_buffered must be >= 1, got -1"):
+        tw.Decoder("binance", max_buffered=-1)
+    with pytest.raises(ValueError, match=r"max_buffered must be >= 1, got 0"):
+        tw.Decoder("binance", max_buffered=0)
+
+
+@pytest.mark.parametrize("kind", ["trade", "bbo", "book", "candle", "control", "notice", "default"])
+def test_a_handler_that_is_not_callable_is_a_type_error(kind):
+    dec = tw.Decoder("binance")
+    with pytest.raises(TypeError, match=rf"{kind} must be callable or None, got int 42"):
+        dec.set_handlers(**{kind: 42})
+
+
+def test_a_negative_receive_time_is_a_value_error():
+    dec = tw.Decoder("binance")
+    snapshot = b'{"lastUpdateId":1,"bids":[],"asks":[]}'
+    trades = b'[{"id":2,"price":"1","qty":"1","time":1,"isBuyerMaker":true}]'
+    calls = {
+        "feed": lambda: dec.feed(TICKER, -1),
+        "dispatch": lambda: dec.dispatch(TICKER, -1),
+        "apply_snapshot": lambda: dec.apply_snapshot("ETH/USDT", snapshot, -1),
+        "apply_trades": lambda: dec.apply_trades("ETH/USDT", trades, 0, -1),
+    }
+    for name, call in calls.items():
+        with pytest.raises(
+            ValueError, match=r"receive_ts must be >= 0 \(ns since the Unix epoch\), got -1"
+        ):
+            call()
+        assert dec.stats()["frames"] == 0, name

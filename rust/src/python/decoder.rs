@@ -3,20 +3,49 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::{PyException, PyKeyError};
+use pyo3::exceptions::{PyException, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::buffer::with_bytes;
 use super::errors::CallbackError;
 use super::events;
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, DEFAULT_MAX_BUFFERED};
 use crate::event::{Event, RequestId};
 use crate::exchanges::{venue, VENUES};
 use crate::fixed;
 
 pub(super) fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+// Decoder.__new__'s text_signature spells this default out.
+const _: () = assert!(DEFAULT_MAX_BUFFERED == 10_000, "update Decoder.__new__'s text_signature");
+
+/// The receive time argument of the frame/body methods: now if None; ValueError if negative.
+fn receive_time(receive_ts: Option<i64>) -> PyResult<i64> {
+    match receive_ts {
+        None => Ok(now_ns()),
+        Some(ts) if ts >= 0 => Ok(ts),
+        Some(ts) => Err(negative_receive_ts(ts)),
+    }
+}
+
+#[cold]
+fn negative_receive_ts(ts: i64) -> PyErr {
+    PyValueError::new_err(format!("receive_ts must be >= 0 (ns since the Unix epoch), got {ts}"))
+}
+
+/// A handler argument of `set_handlers`: None or a callable; TypeError naming `name` otherwise.
+fn handler(name: &str, value: Option<Py<PyAny>>, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    match value {
+        Some(h) if !h.bind(py).is_callable() => {
+            let h = h.bind(py);
+            let kind = h.get_type().name().map_or_else(|_| "object".to_owned(), |n| n.to_string());
+            Err(PyTypeError::new_err(format!("{name} must be callable or None, got {kind} {}", h.repr()?)))
+        }
+        other => Ok(other),
+    }
 }
 
 /// Decodes one connection's frames for one exchange, keeping its L2 books.
@@ -258,10 +287,15 @@ impl PyDecoder {
 #[pymethods]
 impl PyDecoder {
     #[new]
-    #[pyo3(signature = (exchange, *, max_buffered = crate::decoder::DEFAULT_MAX_BUFFERED))]
-    fn new(py: Python<'_>, exchange: &str, max_buffered: usize) -> PyResult<Self> {
+    // The default is written out for Python's signature (PyO3 cannot render the constant's cast).
+    #[pyo3(signature = (exchange, *, max_buffered = DEFAULT_MAX_BUFFERED as i64), text_signature = "(exchange, *, max_buffered=10000)")]
+    fn new(py: Python<'_>, exchange: &str, max_buffered: i64) -> PyResult<Self> {
         let mut inner = Decoder::new(exchange)?;
-        inner.max_buffered = max_buffered.max(1);
+        inner.max_buffered = usize::try_from(max_buffered).ok().filter(|&n| n >= 1).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "max_buffered must be >= 1, got {max_buffered} (deltas kept per book while it awaits a snapshot)"
+            ))
+        })?;
         Ok(Self {
             inner,
             exchange: PyString::intern(py, exchange).unbind(),
@@ -291,7 +325,7 @@ impl PyDecoder {
         payload: &Bound<'py, PyAny>,
         receive_ts: Option<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
         self.drain(py)
@@ -303,9 +337,11 @@ impl PyDecoder {
     /// every kind without its own. Each is a callable taking the event, or None. A kind with no
     /// handler at all is not delivered by ``dispatch`` (``feed`` still returns everything).
     #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, default = None))]
+    // One keyword argument per event kind is the API; a struct would hide them from Python.
     #[allow(clippy::too_many_arguments)]
     fn set_handlers(
         &mut self,
+        py: Python<'_>,
         trade: Option<Py<PyAny>>,
         bbo: Option<Py<PyAny>>,
         book: Option<Py<PyAny>>,
@@ -313,8 +349,17 @@ impl PyDecoder {
         control: Option<Py<PyAny>>,
         notice: Option<Py<PyAny>>,
         default: Option<Py<PyAny>>,
-    ) {
-        self.handlers = Handlers { trade, bbo, book, candle, control, notice, default };
+    ) -> PyResult<()> {
+        self.handlers = Handlers {
+            trade: handler("trade", trade, py)?,
+            bbo: handler("bbo", bbo, py)?,
+            book: handler("book", book, py)?,
+            candle: handler("candle", candle, py)?,
+            control: handler("control", control, py)?,
+            notice: handler("notice", notice, py)?,
+            default: handler("default", default, py)?,
+        };
+        Ok(())
     }
 
     /// Decode one frame like ``feed``, but hand each event straight to its handler (see
@@ -328,7 +373,7 @@ impl PyDecoder {
     /// unchanged and at once: the frame's later handlers are not called.
     #[pyo3(signature = (payload, receive_ts = None))]
     fn dispatch<'py>(slf: &Bound<'py, Self>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
         with_bytes(payload, |bytes| Self::dispatch_bytes(slf, bytes, ts))?
     }
 
@@ -347,7 +392,7 @@ impl PyDecoder {
         payload: &Bound<'py, PyAny>,
         receive_ts: Option<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_snapshot(symbol, bytes, ts))??;
         self.drain(py)
@@ -363,10 +408,12 @@ impl PyDecoder {
         py: Python<'py>,
         symbol: &str,
         payload: &Bound<'py, PyAny>,
-        after: u64,
+        after: i64,
         receive_ts: Option<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
+        let after = u64::try_from(after)
+            .map_err(|_| PyValueError::new_err(format!("after must be >= 0 (a trade id), got {after}")))?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_trades(symbol, bytes, after, ts))??;
         self.drain(py)
@@ -533,13 +580,15 @@ impl PyBook {
     fn crossed(&self, py: Python<'_>) -> bool {
         self.with(py, |s| s.book.is_crossed())
     }
-    /// Best ``n`` bids: NumPy float64 (k, 2) [price, size], best (highest) first.
-    fn bids<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        self.levels(py, n, true)
+    /// The best ``n`` bids (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
+    /// levels), columns [price, size], best (highest) first. ValueError if ``n`` < 0.
+    fn bids<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
+        self.levels(py, level_count(n)?, true)
     }
-    /// Best ``n`` asks: NumPy float64 (k, 2) [price, size], best (lowest) first.
-    fn asks<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        self.levels(py, n, false)
+    /// The best ``n`` asks (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
+    /// levels), columns [price, size], best (lowest) first. ValueError if ``n`` < 0.
+    fn asks<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
+        self.levels(py, level_count(n)?, false)
     }
     /// Exact best levels as strings: ((bid_price, bid_size), (ask_price, ask_size)), None per
     /// empty side; for comparisons that must not go through floats.
@@ -557,6 +606,12 @@ impl PyBook {
             format!("Book({} seq={:?} bids={} asks={} synced={})", s.symbol, s.book.sequence, b, a, s.synced())
         })
     }
+}
+
+/// The `n` of `Book.bids(n)` / `asks(n)`: ValueError if negative.
+fn level_count(n: i64) -> PyResult<usize> {
+    usize::try_from(n)
+        .map_err(|_| PyValueError::new_err(format!("n must be >= 0, got {n} (the number of levels to read)")))
 }
 
 /// Exchange ids the core can decode.
