@@ -8,7 +8,7 @@ the feed delivered with the recording itself:
   stdlib, independent of the Rust decoder;
 - the final L2 book: against an offline replay of the whole recording from its recorded REST
   snapshot (top 20 levels per side);
-- Binance's own oracle (DESIGN.md §5): when a BBO's ``update_id`` equals the book's sequence, the
+- Binance's own oracle (DESIGN.md §5): when a BBO's ``sequence`` equals the book's sequence, the
   book's best bid/ask must equal it.
 
 Every scenario runs under asyncio and under uvloop.
@@ -122,7 +122,7 @@ class Outcome:
         return [e.trade_id for e in self.of(core.Trade)]
 
     def bbo_ids(self) -> list[int]:
-        return [e.update_id for e in self.of(core.BBO)]
+        return [e.sequence for e in self.of(core.BBO)]
 
 
 async def replay_through_feed(
@@ -154,7 +154,7 @@ async def replay_through_feed(
 
         def check(bbo: Any) -> None:  # Binance oracle: book top == bookTicker at the same id
             book = feed_ref[0].book(sym)
-            if bbo is not None and book.synced and book.sequence == bbo.update_id:
+            if bbo is not None and book.synced and book.sequence == bbo.sequence:
                 out_checks["n"] += 1
                 bb, ba = book.best_bid, book.best_ask
                 if bb != (bbo.bid_price, bbo.bid_size) or ba != (bbo.ask_price, bbo.ask_size):

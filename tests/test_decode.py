@@ -42,7 +42,7 @@ def test_every_event_field_equals_the_frame(recording):
             assert ev.trade_id == d.get("t", d.get("a"))
             assert (ev.trade_ts, ev.exchange_ts) == (d["T"] * MS, d["E"] * MS)
         elif isinstance(ev, tw.BBO):
-            assert ev.update_id == d["u"]
+            assert ev.sequence == d["u"]
             for attr, key in (
                 ("bid_price", "b"),
                 ("bid_size", "B"),
@@ -193,7 +193,7 @@ def test_raw_frames_with_any_whitespace_or_key_order():
         assert (ev.trade_id, ev.price, ev.side) == (9, 1.5, "sell")
     ticker = {"u": 7, "s": "ETHUSDT", "b": "1", "B": "2", "a": "3", "A": "4"}
     (ev,) = dec.feed(json.dumps(ticker, indent=1).encode())
-    assert isinstance(ev, tw.BBO) and ev.update_id == 7
+    assert isinstance(ev, tw.BBO) and ev.sequence == 7
     wrapped = {"data": trade, "stream": "ethusdt@trade"}
     (ev,) = dec.feed(json.dumps(wrapped).encode())
     assert ev.trade_id == 9

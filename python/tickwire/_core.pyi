@@ -32,7 +32,7 @@ class BBO:
     bid_size: float
     ask_price: float
     ask_size: float
-    update_id: int
+    sequence: int
     exchange_ts: int | None
     receive_ts: int
     def decimal(

@@ -238,7 +238,7 @@ def event_to_dict(event: Event, book_depth: int = 5, decoder: _core.Decoder | No
             "type": "bbo",
             "exchange": event.exchange,
             "symbol": event.symbol,
-            "update_id": event.update_id,
+            "sequence": event.sequence,
             "bid": [event.bid_price, event.bid_size],
             "ask": [event.ask_price, event.ask_size],
             "exchange_ts": event.exchange_ts,

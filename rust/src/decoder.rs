@@ -14,8 +14,9 @@ use crate::exchanges::{venue, DeltaIds, Levels, Message, Venue, Verdict};
 /// (counted), which at worst makes the next snapshot fail to bridge and be fetched again.
 pub const DEFAULT_MAX_BUFFERED: usize = 10_000;
 
+/// Where a book stands in the exchange's snapshot + delta synchronisation procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sync {
+enum BookSyncState {
     /// No usable book: deltas are buffered until a snapshot arrives.
     AwaitingSnapshot,
     /// A snapshot with this last update id is loaded; the next delta must bridge it.
@@ -43,14 +44,14 @@ pub struct SymbolState {
     pub book: L2Book,
     /// Id of the last trade decoded for this symbol (exchanges number them per symbol).
     pub last_trade_id: Option<u64>,
-    sync: Sync,
+    sync: BookSyncState,
     buffer: VecDeque<BufferedDelta>,
 }
 
 impl SymbolState {
     /// True unless the book waits for a snapshot.
     pub fn synced(&self) -> bool {
-        self.sync != Sync::AwaitingSnapshot
+        self.sync != BookSyncState::AwaitingSnapshot
     }
 }
 
@@ -157,7 +158,7 @@ impl Decoder {
             symbol,
             book: L2Book::new(),
             last_trade_id: None,
-            sync: Sync::AwaitingSnapshot,
+            sync: BookSyncState::AwaitingSnapshot,
             buffer: VecDeque::new(),
         });
         i
@@ -182,13 +183,13 @@ impl Decoder {
                 let i = self.index_of_market(market_id);
                 return self.on_delta(i, ids, exchange_ts, receive_ts);
             }
-            Message::Bbo { market_id, bid, ask, update_id, exchange_ts } => Event::Bbo {
+            Message::Bbo { market_id, bid, ask, sequence, exchange_ts } => Event::Bbo {
                 symbol: self.index_of_market(market_id),
                 bid_price: bid.price,
                 bid_size: bid.size,
                 ask_price: ask.price,
                 ask_size: ask.size,
-                update_id,
+                sequence,
                 exchange_ts,
                 receive_ts,
             },
@@ -248,12 +249,12 @@ impl Decoder {
     fn on_delta(&mut self, i: usize, ids: DeltaIds, exchange_ts: i64, receive_ts: i64) -> Result<(), Error> {
         let state = &self.symbols[i];
         let verdict = match state.sync {
-            Sync::AwaitingSnapshot => {
+            BookSyncState::AwaitingSnapshot => {
                 self.buffer(i, ids, exchange_ts, receive_ts);
                 return Ok(());
             }
-            Sync::Bridging(snapshot_id) => self.venue.first_delta(snapshot_id, &ids),
-            Sync::Live => self.venue.next_delta(state.book.sequence.unwrap_or(0), &ids),
+            BookSyncState::Bridging(snapshot_id) => self.venue.first_delta(snapshot_id, &ids),
+            BookSyncState::Live => self.venue.next_delta(state.book.sequence.unwrap_or(0), &ids),
         };
         match verdict {
             Verdict::Stale => self.stats.stale_deltas += 1,
@@ -292,7 +293,7 @@ impl Decoder {
         let s = &mut symbols[i];
         let advanced = s.book.sequence != Some(last);
         s.book.apply(bids, asks, last);
-        s.sync = Sync::Live;
+        s.sync = BookSyncState::Live;
         stats.deltas_applied += 1;
         if s.book.is_crossed() {
             stats.crossed_books += 1;
@@ -327,7 +328,7 @@ impl Decoder {
     fn gap(&mut self, i: usize, expected: u64, received: u64) -> Error {
         let s = &mut self.symbols[i];
         s.book.clear();
-        s.sync = Sync::AwaitingSnapshot;
+        s.sync = BookSyncState::AwaitingSnapshot;
         self.stats.gaps += 1;
         Error::SequenceGap { symbol: s.symbol.clone(), expected, received }
     }
@@ -369,14 +370,14 @@ impl Decoder {
         self.stats.snapshots += 1;
         let s = &mut self.symbols[i];
         s.book.load_snapshot(&self.levels.bids, &self.levels.asks, snap.last_update_id);
-        s.sync = Sync::Bridging(snap.last_update_id);
+        s.sync = BookSyncState::Bridging(snap.last_update_id);
         self.book_updated(i, snap.last_update_id, snap.exchange_ts, receive_ts);
         while let Some(d) = self.symbols[i].buffer.pop_front() {
             let s = &self.symbols[i];
             let verdict = match s.sync {
-                Sync::Live => self.venue.next_delta(s.book.sequence.unwrap_or(0), &d.ids),
-                Sync::Bridging(id) => self.venue.first_delta(id, &d.ids),
-                Sync::AwaitingSnapshot => unreachable!("a snapshot was just loaded"),
+                BookSyncState::Live => self.venue.next_delta(s.book.sequence.unwrap_or(0), &d.ids),
+                BookSyncState::Bridging(id) => self.venue.first_delta(id, &d.ids),
+                BookSyncState::AwaitingSnapshot => unreachable!("a snapshot was just loaded"),
             };
             match verdict {
                 Verdict::Stale => self.stats.stale_deltas += 1,
@@ -401,7 +402,7 @@ impl Decoder {
         let s = &mut self.symbols[i];
         s.book.clear();
         s.buffer.clear();
-        s.sync = Sync::AwaitingSnapshot;
+        s.sync = BookSyncState::AwaitingSnapshot;
         Ok(())
     }
 }

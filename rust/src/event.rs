@@ -43,7 +43,7 @@ pub enum Event {
         bid_size: i64,
         ask_price: i64,
         ask_size: i64,
-        update_id: u64,
+        sequence: u64,
         exchange_ts: Option<i64>,
         receive_ts: i64,
     },

@@ -24,8 +24,8 @@ fn check(dir: &str, exchange: &str, symbol: &str) {
                     let book = &d.symbol(i).book;
                     top_at.insert(sequence, (book.best_bid().unwrap(), book.best_ask().unwrap()));
                 }
-                Event::Bbo { bid_price, bid_size, ask_price, ask_size, update_id, .. } => {
-                    tickers.push((update_id, (bid_price, bid_size), (ask_price, ask_size)))
+                Event::Bbo { bid_price, bid_size, ask_price, ask_size, sequence, .. } => {
+                    tickers.push((sequence, (bid_price, bid_size), (ask_price, ask_size)))
                 }
                 _ => {}
             }

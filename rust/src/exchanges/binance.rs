@@ -352,7 +352,7 @@ impl Binance {
             c.str("e").ok()?;
         }
         let mut event_time = None;
-        let update_id = c.at_key(b"u", &mut first).then(|| c.u64("u"))?.ok()?;
+        let sequence = c.at_key(b"u", &mut first).then(|| c.u64("u"))?.ok()?;
         let symbol = c.at_key(b"s", &mut first).then(|| c.str("s"))?.ok()?;
         let bid_price = c.at_key(b"b", &mut first).then(|| c.fixed("b"))?.ok()?;
         let bid_size = c.at_key(b"B", &mut first).then(|| c.fixed("B"))?.ok()?;
@@ -369,20 +369,20 @@ impl Binance {
             market_id: symbol,
             bid: Level { price: bid_price, size: bid_size },
             ask: Level { price: ask_price, size: ask_size },
-            update_id,
+            sequence,
             exchange_ts: event_time,
         })
     }
 
     fn book_ticker_generic(data: &[u8]) -> Result<Message<'_>, Error> {
-        let (mut update_id, mut event_time, mut symbol) = (None, None, None);
+        let (mut sequence, mut event_time, mut symbol) = (None, None, None);
         let (mut bid_price, mut bid_size, mut ask_price, mut ask_size) = (None, None, None, None);
         let mut c = Cursor::new(data);
         c.begin_object()?;
         let mut first = true;
         while let Some(key) = c.next_key(&mut first)? {
             match key {
-                b"u" => update_id = Some(c.u64("u")?),
+                b"u" => sequence = Some(c.u64("u")?),
                 b"E" => event_time = Some(c.i64("E")?),
                 b"s" => symbol = Some(c.str("s")?),
                 b"b" => bid_price = Some(c.fixed("b")?),
@@ -397,7 +397,7 @@ impl Binance {
             market_id: required(symbol, "s")?,
             bid: Level { price: required(bid_price, "b")?, size: required(bid_size, "B")? },
             ask: Level { price: required(ask_price, "a")?, size: required(ask_size, "A")? },
-            update_id: required(update_id, "u")?,
+            sequence: required(sequence, "u")?,
             exchange_ts: event_time.map(|e| e * MS),
         })
     }

@@ -61,7 +61,7 @@ pub enum Message<'a> {
         market_id: &'a str,
         bid: Level,
         ask: Level,
-        update_id: u64,
+        sequence: u64,
         exchange_ts: Option<i64>,
     },
     Trade {

@@ -121,7 +121,7 @@ impl PyDecoder {
     fn to_py(&mut self, py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
         let exchange = self.exchange.clone_ref(py);
         Ok(match event {
-            Event::Bbo { symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts } => {
+            Event::Bbo { symbol, bid_price, bid_size, ask_price, ask_size, sequence, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
                 let e = events::BboFields {
                     exchange,
@@ -130,7 +130,7 @@ impl PyDecoder {
                     bid_size,
                     ask_price,
                     ask_size,
-                    update_id,
+                    sequence,
                     exchange_ts,
                     receive_ts,
                 };

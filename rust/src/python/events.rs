@@ -176,12 +176,12 @@ pub struct BboFields {
     pub bid_size: i64,
     pub ask_price: i64,
     pub ask_size: i64,
-    pub update_id: u64,
+    pub sequence: u64,
     pub exchange_ts: Option<i64>,
     pub receive_ts: i64,
 }
 
-/// Best bid and ask as the exchange's book ticker states them. `update_id` is the book update id
+/// Best bid and ask as the exchange's book ticker states them. `sequence` is the book update id
 /// they are valid at; `exchange_ts` is None where the exchange sends no event time (Binance spot).
 #[pyclass(module = "tickwire._core", name = "BBO", frozen, freelist = 64)]
 pub struct Bbo(Recycled<BboFields>);
@@ -215,8 +215,8 @@ impl Bbo {
         fixed::to_f64(self.0.get().ask_size)
     }
     #[getter]
-    fn update_id(&self) -> u64 {
-        self.0.get().update_id
+    fn sequence(&self) -> u64 {
+        self.0.get().sequence
     }
     #[getter]
     fn exchange_ts(&self) -> Option<i64> {
@@ -240,14 +240,14 @@ impl Bbo {
     fn __repr__(&self) -> String {
         let f = self.0.get();
         format!(
-            "BBO({} {} {}x{} / {}x{} u={})",
+            "BBO({} {} {}x{} / {}x{} seq={})",
             f.exchange,
             f.symbol,
             fixed::to_string(f.bid_price),
             fixed::to_string(f.bid_size),
             fixed::to_string(f.ask_price),
             fixed::to_string(f.ask_size),
-            f.update_id
+            f.sequence
         )
     }
 }
