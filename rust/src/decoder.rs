@@ -183,47 +183,16 @@ impl Decoder {
                 let i = self.index_of_market(market_id);
                 return self.on_delta(i, ids, exchange_ts, receive_ts);
             }
-            Message::Bbo { market_id, bid, ask, sequence, exchange_ts } => Event::Bbo {
-                symbol: self.index_of_market(market_id),
-                bid_price: bid.price,
-                bid_size: bid.size,
-                ask_price: ask.price,
-                ask_size: ask.size,
-                sequence,
-                exchange_ts,
-                receive_ts,
-            },
-            Message::Trade { market_id, price, size, side, trade_id, trade_ts, exchange_ts } => {
+            Message::Bbo { market_id, bbo } => Event::Bbo { symbol: self.index_of_market(market_id), bbo, receive_ts },
+            Message::Trade { market_id, trade } => {
                 let symbol = self.index_of_market(market_id);
-                self.symbols[symbol].last_trade_id = Some(trade_id);
-                Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts }
+                self.symbols[symbol].last_trade_id = Some(trade.trade_id);
+                Event::Trade { symbol, trade, receive_ts }
             }
-            Message::Candle {
-                market_id,
-                interval,
-                start_ts,
-                end_ts,
-                open,
-                high,
-                low,
-                close,
-                volume,
-                trades,
-                closed,
-                exchange_ts,
-            } => Event::Candle {
+            Message::Candle { market_id, interval, candle } => Event::Candle {
                 symbol: self.index_of_market(market_id),
                 interval: interval.to_owned(),
-                start_ts,
-                end_ts,
-                open,
-                high,
-                low,
-                close,
-                volume,
-                trades,
-                closed,
-                exchange_ts,
+                candle,
                 receive_ts,
             },
             Message::Notice { name, exchange_ts } => Event::Notice { name: name.to_owned(), exchange_ts, receive_ts },
@@ -281,7 +250,7 @@ impl Decoder {
     /// Apply a delta to book `i` (levels passed in, since they may live in `self.levels`:
     /// only disjoint fields are borrowed) and count it. Returns whether it moved the book past
     /// its sequence: one ending at the snapshot's own id (USD-M's first event may) changes
-    /// nothing, and gets no BookUpdate, so delivered sequences stay strictly increasing.
+    /// nothing, and gets no `BookUpdate`, so delivered sequences stay strictly increasing.
     fn apply_levels(
         symbols: &mut [SymbolState],
         stats: &mut DecoderStats,
@@ -333,11 +302,6 @@ impl Decoder {
         Error::SequenceGap { symbol: s.symbol.clone(), expected, received }
     }
 
-    /// Load a REST depth snapshot for unified `symbol` and replay the deltas buffered since by
-    /// the exchange's bridging rule; `self.events` gets a `BookUpdate` for the snapshot and one
-    /// per replayed delta. `Frame` error if the body is malformed (nothing changes);
-    /// `SequenceGap` if the snapshot is too old for the buffered deltas (or they have a hole):
-    /// the book then still awaits a snapshot, keeping the deltas from the break on.
     /// Decode a REST list of past trades of unified `symbol` (see `Venue::parse_trades`) into
     /// `Trade` events, oldest first, keeping only ids after `after` (those a reconnect
     /// missed; the list may reach past them). Their event time is the trade time.
@@ -346,23 +310,19 @@ impl Decoder {
         let i = self.register(symbol)?;
         let mut trades = self.venue.parse_trades(payload)?;
         trades.sort_by_key(|t| t.trade_id);
-        for t in trades.into_iter().filter(|t| t.trade_id > after) {
+        for trade in trades.into_iter().filter(|t| t.trade_id > after) {
             let s = &mut self.symbols[i];
-            s.last_trade_id = Some(s.last_trade_id.map_or(t.trade_id, |l| l.max(t.trade_id)));
-            self.push(Event::Trade {
-                symbol: i,
-                price: t.price,
-                size: t.size,
-                side: t.side,
-                trade_id: t.trade_id,
-                trade_ts: t.trade_ts,
-                exchange_ts: t.trade_ts,
-                receive_ts,
-            });
+            s.last_trade_id = Some(s.last_trade_id.map_or(trade.trade_id, |l| l.max(trade.trade_id)));
+            self.push(Event::Trade { symbol: i, trade, receive_ts });
         }
         Ok(())
     }
 
+    /// Load a REST depth snapshot for unified `symbol` and replay the deltas buffered since by
+    /// the exchange's bridging rule; `self.events` gets a `BookUpdate` for the snapshot and one
+    /// per replayed delta. `Frame` error if the body is malformed (nothing changes);
+    /// `SequenceGap` if the snapshot is too old for the buffered deltas (or they have a hole):
+    /// the book then still awaits a snapshot, keeping the deltas from the break on.
     pub fn apply_snapshot(&mut self, symbol: &str, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         let i = self.register(symbol)?;

@@ -24,18 +24,16 @@ fn check(dir: &str, exchange: &str, symbol: &str) {
                     let book = &d.symbol(i).book;
                     top_at.insert(sequence, (book.best_bid().unwrap(), book.best_ask().unwrap()));
                 }
-                Event::Bbo { bid_price, bid_size, ask_price, ask_size, sequence, .. } => {
-                    tickers.push((sequence, (bid_price, bid_size), (ask_price, ask_size)))
-                }
+                Event::Bbo { bbo, .. } => tickers.push(bbo),
                 _ => {}
             }
         }
     }
     let mut pairs = 0;
-    for (u, bid, ask) in tickers {
-        if let Some((b, a)) = top_at.get(&u) {
+    for bbo in tickers {
+        if let Some(&(b, a)) = top_at.get(&bbo.sequence) {
             pairs += 1;
-            assert_eq!(((b.price, b.size), (a.price, a.size)), (bid, ask), "{dir}: book differs from bookTicker u={u}");
+            assert_eq!((b, a), (bbo.bid, bbo.ask), "{dir}: book differs from bookTicker u={}", bbo.sequence);
         }
     }
     assert!(pairs > 0, "{dir}: no bookTicker/depth pair to compare");

@@ -1,4 +1,4 @@
-//! `Decoder` and `Book` for Python: one `feed` call per frame, books read on demand as NumPy.
+//! `Decoder` and `Book` for Python: one `feed` call per frame, books read on demand as `NumPy`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,14 +15,18 @@ use crate::event::{Event, RequestId};
 use crate::exchanges::{venue, VENUES};
 use crate::fixed;
 
+#[inline]
 pub(super) fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    // Seconds and nanoseconds apart: cheaper than the u128 of `as_nanos`.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000 + i64::from(d.subsec_nanos()))
 }
 
 // Decoder.__new__'s text_signature spells this default out.
 const _: () = assert!(DEFAULT_MAX_BUFFERED == 10_000, "update Decoder.__new__'s text_signature");
 
-/// The receive time argument of the frame/body methods: now if None; ValueError if negative.
+/// The receive time argument of the frame/body methods: now if None; ``ValueError`` if negative.
 fn receive_time(receive_ts: Option<i64>) -> PyResult<i64> {
     match receive_ts {
         None => Ok(now_ns()),
@@ -36,7 +40,7 @@ fn negative_receive_ts(ts: i64) -> PyErr {
     PyValueError::new_err(format!("receive_ts must be >= 0 (ns since the Unix epoch), got {ts}"))
 }
 
-/// A handler argument of `set_handlers`: None or a callable; TypeError naming `name` otherwise.
+/// A handler argument of ``set_handlers``: None or a callable; ``TypeError`` naming ``name`` otherwise.
 fn handler(name: &str, value: Option<Py<PyAny>>, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
     match value {
         Some(h) if !h.bind(py).is_callable() => {
@@ -51,7 +55,7 @@ fn handler(name: &str, value: Option<Py<PyAny>>, py: Python<'_>) -> PyResult<Opt
 /// Decodes one connection's frames for one exchange, keeping its L2 books.
 ///
 /// ``Decoder(exchange)`` with an exchange id from ``tickwire._core.exchanges()`` ("binance" for Spot,
-/// "binanceusdm" for USDⓈ-M futures); ValueError names an unknown id.
+/// "binanceusdm" for USDⓈ-M futures); ``ValueError`` names an unknown id.
 ///
 /// Per frame call ``feed(payload)``; it returns the events the frame carried (usually one:
 /// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply`` or ``Notice``). Books follow Binance's
@@ -75,7 +79,7 @@ struct Spares {
     book: Option<Py<events::BookUpdate>>,
 }
 
-/// Per-kind handlers of `dispatch`; `default` takes the kinds without their own.
+/// Per-kind handlers of ``dispatch``; ``default`` takes the kinds without their own.
 #[derive(Default)]
 struct Handlers {
     trade: Option<Py<PyAny>>,
@@ -118,23 +122,12 @@ impl PyDecoder {
         }
     }
 
-    fn to_py(&mut self, py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
+    fn event_object(&mut self, py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
         let exchange = self.exchange.clone_ref(py);
         Ok(match event {
-            Event::Bbo { symbol, bid_price, bid_size, ask_price, ask_size, sequence, exchange_ts, receive_ts } => {
+            Event::Bbo { symbol, bbo, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                let e = events::BboFields {
-                    exchange,
-                    symbol,
-                    bid_price,
-                    bid_size,
-                    ask_price,
-                    ask_size,
-                    sequence,
-                    exchange_ts,
-                    receive_ts,
-                };
-                events::reuse_or_new(py, &mut self.spares.bbo, e)?
+                events::reuse_or_new(py, &mut self.spares.bbo, events::BboFields { exchange, symbol, bbo, receive_ts })?
             }
             Event::BookUpdate { symbol, sequence, exchange_ts, receive_ts } => {
                 let symbol = self.name(py, symbol);
@@ -144,54 +137,17 @@ impl PyDecoder {
                     events::BookUpdateFields { exchange, symbol, sequence, exchange_ts, receive_ts },
                 )?
             }
-            Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts } => {
+            Event::Trade { symbol, trade, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                let e = events::TradeFields {
-                    exchange,
-                    symbol,
-                    price,
-                    size,
-                    side: side.as_str(),
-                    trade_id,
-                    trade_ts,
-                    exchange_ts,
-                    receive_ts,
-                };
-                events::reuse_or_new(py, &mut self.spares.trade, e)?
+                events::reuse_or_new(
+                    py,
+                    &mut self.spares.trade,
+                    events::TradeFields { exchange, symbol, trade, receive_ts },
+                )?
             }
-            Event::Candle {
-                symbol,
-                interval,
-                start_ts,
-                end_ts,
-                open,
-                high,
-                low,
-                close,
-                volume,
-                trades,
-                closed,
-                exchange_ts,
-                receive_ts,
-            } => {
+            Event::Candle { symbol, interval, candle, receive_ts } => {
                 let symbol = self.name(py, symbol);
-                let e = events::Candle {
-                    exchange,
-                    symbol,
-                    interval,
-                    start_ts,
-                    end_ts,
-                    open,
-                    high,
-                    low,
-                    close,
-                    volume,
-                    trades,
-                    closed,
-                    exchange_ts,
-                    receive_ts,
-                };
-                Py::new(py, e)?.into_any()
+                Py::new(py, events::Candle { exchange, symbol, interval, fields: candle, receive_ts })?.into_any()
             }
             Event::Notice { name, exchange_ts, receive_ts } => {
                 Py::new(py, events::Notice { exchange, name, exchange_ts, receive_ts })?.into_any()
@@ -218,11 +174,11 @@ impl PyDecoder {
             // The common case: one event, no intermediate Vec.
             1 => {
                 let event = events.pop().expect("one event");
-                self.to_py(py, event).and_then(|o| PyList::new(py, [o]))
+                self.event_object(py, event).and_then(|o| PyList::new(py, [o]))
             }
             _ => events
                 .drain(..)
-                .map(|e| self.to_py(py, e))
+                .map(|e| self.event_object(py, e))
                 .collect::<PyResult<Vec<_>>>()
                 .and_then(|objects| PyList::new(py, objects)),
         };
@@ -231,7 +187,7 @@ impl PyDecoder {
         list
     }
 
-    /// `dispatch` on a byte slice: decode and build the events under the borrow, then release
+    /// ``dispatch`` on a byte slice: decode and build the events under the borrow, then release
     /// it before any handler runs (handlers read books and may call the decoder again). The
     /// slice is not touched once the handlers start, so it may be a buffer that is only valid
     /// for the caller's frame callback.
@@ -246,7 +202,7 @@ impl PyDecoder {
             let n = events.len();
             for event in events.drain(..) {
                 let Some(handler) = this.handlers.for_event(&event).map(|h| h.clone_ref(py)) else { continue };
-                let object = this.to_py(py, event)?;
+                let object = this.event_object(py, event)?;
                 match first {
                     None => first = Some((handler, object)),
                     Some(_) => more.push((handler, object)),
@@ -332,7 +288,7 @@ impl PyDecoder {
     }
 
     /// Set the handlers ``dispatch`` calls, one per event kind: ``trade`` (Trade), ``bbo`` (BBO),
-    /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply), ``notice``
+    /// ``book`` (``BookUpdate``), ``candle`` (Candle), ``control`` (``ControlReply``), ``notice``
     /// (Notice); ``default`` takes
     /// every kind without its own. Each is a callable taking the event, or None. A kind with no
     /// handler at all is not delivered by ``dispatch`` (``feed`` still returns everything).
@@ -419,7 +375,7 @@ impl PyDecoder {
         self.drain(py)
     }
 
-    /// Register unified ``symbol`` (ValueError if it is not of this exchange/market); its book
+    /// Register unified ``symbol`` (``ValueError`` if it is not of this exchange/market); its book
     /// awaits a snapshot. Returns the exchange's market id ("ETHUSDT").
     fn register(&mut self, symbol: &str) -> PyResult<String> {
         let i = self.inner.register(symbol)?;
@@ -436,7 +392,7 @@ impl PyDecoder {
         Ok(!self.inner.symbol(self.index(symbol)?).synced())
     }
 
-    /// The live ``Book`` of unified ``symbol``. KeyError if the decoder has not seen it.
+    /// The live ``Book`` of unified ``symbol``. ``KeyError`` if the decoder has not seen it.
     fn book(slf: &Bound<'_, Self>, symbol: &str) -> PyResult<PyBook> {
         let index = slf.borrow().index(symbol)?;
         Ok(PyBook { decoder: slf.clone().unbind(), index })
@@ -459,9 +415,9 @@ impl PyDecoder {
         self.inner.symbols().iter().map(|s| s.symbol.clone()).collect()
     }
 
-    /// Counters since creation: frames, events, bad_frames, ignored_frames, deltas_applied,
-    /// stale_deltas, buffered_deltas, dropped_deltas, gaps, snapshots, crossed_books,
-    /// control_frames (subscription acks and error replies).
+    /// Counters since creation: frames, events, ``bad_frames``, ``ignored_frames``, ``deltas_applied``,
+    /// ``stale_deltas``, ``buffered_deltas``, ``dropped_deltas``, gaps, snapshots, ``crossed_books``,
+    /// ``control_frames`` (subscription acks and error replies).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner.stats;
         let d = PyDict::new(py);
@@ -505,7 +461,7 @@ impl PyDecoder {
 /// A live view of one L2 book owned by its ``Decoder`` (no copy is made until you read levels).
 ///
 /// Prices and sizes are floats (nearest double to the exchange's exact decimal). ``bids(n)`` /
-/// ``asks(n)`` return NumPy float64 arrays of shape (k, 2), columns [price, size], best first,
+/// ``asks(n)`` return ``NumPy`` float64 arrays of shape (k, 2), columns [price, size], best first,
 /// k <= n.
 #[pyclass(module = "tickwire._core", name = "Book", frozen)]
 pub struct PyBook {
@@ -527,9 +483,9 @@ impl PyBook {
                 v.push(fixed::to_f64(l.size));
             };
             if bids {
-                s.book.bids(n).for_each(&mut push)
+                s.book.bids(n).for_each(&mut push);
             } else {
-                s.book.asks(n).for_each(&mut push)
+                s.book.asks(n).for_each(&mut push);
             }
             v
         });
@@ -573,26 +529,26 @@ impl PyBook {
     /// False while the book awaits a snapshot (its levels are then empty).
     #[getter]
     fn synced(&self, py: Python<'_>) -> bool {
-        self.with(py, |s| s.synced())
+        self.with(py, super::super::decoder::SymbolState::synced)
     }
     /// True if best bid >= best ask (a book that cannot be right).
     #[getter]
     fn crossed(&self, py: Python<'_>) -> bool {
         self.with(py, |s| s.book.is_crossed())
     }
-    /// The best ``n`` bids (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
-    /// levels), columns [price, size], best (highest) first. ValueError if ``n`` < 0.
+    /// The best ``n`` bids (``n`` >= 0) as a ``NumPy`` float64 array of shape (k, 2), k = min(n,
+    /// levels), columns [price, size], best (highest) first. ``ValueError`` if ``n`` < 0.
     fn bids<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
         self.levels(py, level_count(n)?, true)
     }
-    /// The best ``n`` asks (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
-    /// levels), columns [price, size], best (lowest) first. ValueError if ``n`` < 0.
+    /// The best ``n`` asks (``n`` >= 0) as a ``NumPy`` float64 array of shape (k, 2), k = min(n,
+    /// levels), columns [price, size], best (lowest) first. ``ValueError`` if ``n`` < 0.
     fn asks<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
         self.levels(py, level_count(n)?, false)
     }
-    /// Exact best levels as strings: ((bid_price, bid_size), (ask_price, ask_size)), None per
+    /// Exact best levels as strings: ((``bid_price``, ``bid_size``), (``ask_price``, ``ask_size``)), None per
     /// empty side; for comparisons that must not go through floats.
-    fn exact_top(&self, py: Python<'_>) -> (Option<(String, String)>, Option<(String, String)>) {
+    fn exact_top(&self, py: Python<'_>) -> (Option<ExactLevel>, Option<ExactLevel>) {
         let s = |l: crate::book::Level| (fixed::to_string(l.price), fixed::to_string(l.size));
         self.with(py, |st| (st.book.best_bid().map(s), st.book.best_ask().map(s)))
     }
@@ -608,7 +564,10 @@ impl PyBook {
     }
 }
 
-/// The `n` of `Book.bids(n)` / `asks(n)`: ValueError if negative.
+/// A level as exact decimal strings: (price, size).
+type ExactLevel = (String, String);
+
+/// The ``n`` of ``Book.bids(n)`` / ``asks(n)``: ``ValueError`` if negative.
 fn level_count(n: i64) -> PyResult<usize> {
     usize::try_from(n)
         .map_err(|_| PyValueError::new_err(format!("n must be >= 0, got {n} (the number of levels to read)")))
@@ -621,7 +580,7 @@ pub fn exchanges() -> Vec<&'static str> {
 }
 
 /// Exchange market id of unified ``symbol`` on ``exchange`` ("ETH/USDT" -> "ETHUSDT").
-/// ValueError names a bad exchange or a symbol not of that market.
+/// ``ValueError`` names a bad exchange or a symbol not of that market.
 #[pyfunction]
 pub fn market_id(exchange: &str, symbol: &str) -> PyResult<String> {
     Ok(venue(exchange)?.market_id(symbol)?)
@@ -629,7 +588,7 @@ pub fn market_id(exchange: &str, symbol: &str) -> PyResult<String> {
 
 /// Unified symbol of exchange ``market_id`` on ``exchange`` ("ETHUSDT" -> "ETH/USDT", or
 /// "ETH/USDT:USDT" on "binanceusdm"); an id without a known quote asset comes back unchanged.
-/// ValueError names a bad exchange.
+/// ``ValueError`` names a bad exchange.
 #[pyfunction]
 pub fn unified_symbol(exchange: &str, market_id: &str) -> PyResult<String> {
     Ok(venue(exchange)?.unified_symbol(market_id))

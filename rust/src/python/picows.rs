@@ -22,7 +22,7 @@ use pyo3::types::{PyBytes, PyType};
 
 use super::decoder::{now_ns, PyDecoder};
 
-/// `picows.picows.WSFrame` as declared in picows.pxd (a cdef class with cpdef methods, so a
+/// ``picows.picows.WSFrame`` as declared in picows.pxd (a cdef class with cpdef methods, so a
 /// vtable pointer follows the object header), fields in declaration order.
 #[repr(C)]
 struct WsFrame {
@@ -41,7 +41,7 @@ struct WsFrame {
 }
 
 impl WsFrame {
-    /// SAFETY: `frame` must be an instance of the verified `WSFrame` type.
+    /// SAFETY: ``frame`` must be an instance of the verified ``WSFrame`` type.
     unsafe fn of<'a>(frame: &'a Bound<'_, PyAny>) -> &'a WsFrame {
         &*(frame.as_ptr() as *const WsFrame)
     }
@@ -56,7 +56,7 @@ impl WsFrame {
     }
 }
 
-/// The verified `WSFrame` type and the C value of `WSMsgType.TEXT`.
+/// The verified ``WSFrame`` type and the C value of ``WSMsgType.TEXT``.
 struct Layout {
     frame_type: Py<PyType>,
     text: c_int,
