@@ -82,7 +82,7 @@ impl Ladder {
     }
 
     /// Replace everything with `levels`, sorted ascending by key and without duplicates.
-    fn load(&mut self, levels: Vec<(i64, i64)>) {
+    fn load(&mut self, levels: &[(i64, i64)]) {
         self.chunks = levels.chunks(CHUNK).map(<[_]>::to_vec).collect();
         self.tops = self.chunks.iter().map(|c| c[c.len() - 1].0).collect();
     }
@@ -131,8 +131,8 @@ impl L2Book {
             v.dedup_by_key(|&mut (k, _)| k);
             v
         };
-        self.bids.load(side(bids, |p| p));
-        self.asks.load(side(asks, |p| -p));
+        self.bids.load(&side(bids, |p| p));
+        self.asks.load(&side(asks, |p| -p));
         self.sequence = Some(sequence);
     }
 

@@ -366,3 +366,132 @@ impl Decoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spot depth frame for TESTUSDT with update ids `first..=last` and one bid level.
+    fn delta(first: u64, last: u64) -> Vec<u8> {
+        format!(
+            r#"{{"stream":"testusdt@depth@100ms","data":{{"e":"depthUpdate","E":1,"s":"TESTUSDT","U":{first},"u":{last},"b":[["{last}","1"]],"a":[]}}}}"#
+        )
+        .into_bytes()
+    }
+
+    fn snapshot(id: u64) -> Vec<u8> {
+        format!(r#"{{"lastUpdateId":{id},"bids":[["1","1"]],"asks":[]}}"#).into_bytes()
+    }
+
+    /// A spot decoder whose TEST/USDT book is in `state` (book sequence 100 when not awaiting).
+    fn decoder_in(state: BookSyncState) -> Decoder {
+        let mut d = Decoder::new("binance").unwrap();
+        let i = d.register("TEST/USDT").unwrap();
+        if state != BookSyncState::AwaitingSnapshot {
+            d.apply_snapshot("TEST/USDT", &snapshot(100), 0).unwrap();
+            d.symbols[i].sync = state;
+        }
+        d
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Outcome {
+        Buffered,
+        Stale,
+        Applied,
+        Gap,
+    }
+
+    /// The state machine, one row per (state, delta) case: what happens to the delta, the
+    /// state after it and the book's sequence after it. Spot rules (binance.md §5): from a
+    /// snapshot with lastUpdateId 100 the first delta must have U <= 101 <= u; then U <= id+1.
+    #[test]
+    fn book_sync_state_machine() {
+        use BookSyncState::{AwaitingSnapshot, Bridging, Live};
+        use Outcome::{Applied, Buffered, Gap, Stale};
+        // (state before, delta's (U, u), what happens, state after, book sequence after)
+        type Row = (BookSyncState, (u64, u64), Outcome, BookSyncState, Option<u64>);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // awaiting a snapshot: every delta is buffered, whatever its ids
+            (AwaitingSnapshot, (1, 5), Buffered, AwaitingSnapshot, None),
+            (AwaitingSnapshot, (101, 110), Buffered, AwaitingSnapshot, None),
+            // bridging the snapshot (id 100)
+            (Bridging(100), (90, 99), Stale, Bridging(100), Some(100)),
+            (Bridging(100), (90, 100), Stale, Bridging(100), Some(100)),
+            (Bridging(100), (90, 101), Applied, Live, Some(101)),
+            (Bridging(100), (101, 101), Applied, Live, Some(101)),
+            (Bridging(100), (101, 130), Applied, Live, Some(130)),
+            (Bridging(100), (102, 130), Gap, AwaitingSnapshot, None),
+            // live at 100
+            (Live, (95, 100), Stale, Live, Some(100)),
+            (Live, (1, 2), Stale, Live, Some(100)),
+            (Live, (101, 105), Applied, Live, Some(105)),
+            (Live, (99, 105), Applied, Live, Some(105)),
+            (Live, (102, 105), Gap, AwaitingSnapshot, None),
+        ];
+        for (n, &(state, (first, last), ref outcome, after, sequence)) in table.iter().enumerate() {
+            let mut d = decoder_in(state);
+            let before = d.stats.clone();
+            let result = d.feed(&delta(first, last), 7);
+            let s = &d.symbols[0];
+            let row = format!("row {n}: {state:?} + U={first} u={last}");
+            assert_eq!((s.sync, s.book.sequence), (after, sequence), "{row}");
+            let got = match result {
+                Err(Error::SequenceGap { .. }) => Gap,
+                Err(e) => panic!("{row}: {e}"),
+                Ok(()) if d.stats.buffered_deltas > before.buffered_deltas => Buffered,
+                Ok(()) if d.stats.stale_deltas > before.stale_deltas => Stale,
+                Ok(()) => Applied,
+            };
+            assert_eq!(&got, outcome, "{row}");
+            // An applied delta is the only case with an event: a BookUpdate at its final id.
+            let updates: Vec<_> = d.events.iter().collect();
+            match got {
+                Applied => assert!(
+                    matches!(updates[..], [Event::BookUpdate { sequence: s, receive_ts: 7, .. }] if *s == last),
+                    "{row}"
+                ),
+                _ => assert!(updates.is_empty(), "{row}"),
+            }
+            // A gap keeps the delta (buffered for the next snapshot) and empties the book.
+            if got == Gap {
+                assert_eq!((s.buffer.len(), s.book.depth()), (1, (0, 0)), "{row}");
+            }
+        }
+    }
+
+    /// `apply_snapshot` replays what was buffered by the same rules, row by row: the buffered
+    /// deltas, the snapshot's id, then the state, sequence and events after it.
+    #[test]
+    fn snapshot_replays_the_buffer() {
+        use BookSyncState::{AwaitingSnapshot, Bridging, Live};
+        // (buffered (U, u), snapshot id, gap or not, state after, sequence after, BookUpdates)
+        type Row = (&'static [(u64, u64)], u64, Result<(), ()>, BookSyncState, Option<u64>, usize);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // nothing buffered: the snapshot alone (one BookUpdate), waiting to bridge
+            (&[], 100, Ok(()), Bridging(100), Some(100), 1),
+            // old deltas dropped, the bridging one and its successors applied
+            (&[(90, 95), (96, 100), (101, 103), (104, 110)], 100, Ok(()), Live, Some(110), 3),
+            // only stale deltas: still bridging
+            (&[(90, 95), (96, 100)], 100, Ok(()), Bridging(100), Some(100), 1),
+            // the snapshot is older than every buffered delta: a gap, deltas kept
+            (&[(105, 110)], 100, Err(()), AwaitingSnapshot, None, 0),
+            // a hole inside the buffer: a gap after the applied part
+            (&[(101, 103), (105, 110)], 100, Err(()), AwaitingSnapshot, None, 0),
+        ];
+        for (n, &(buffered, id, ref result, state, sequence, updates)) in table.iter().enumerate() {
+            let mut d = decoder_in(AwaitingSnapshot);
+            for &(first, last) in buffered {
+                d.feed(&delta(first, last), 1).unwrap();
+            }
+            let got = d
+                .apply_snapshot("TEST/USDT", &snapshot(id), 2)
+                .map_err(|e| assert!(matches!(e, Error::SequenceGap { .. })));
+            let s = &d.symbols[0];
+            assert_eq!(&got, result, "row {n}");
+            assert_eq!((s.sync, s.book.sequence, d.events.len()), (state, sequence, updates), "row {n}");
+        }
+    }
+}

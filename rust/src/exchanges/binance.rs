@@ -921,3 +921,85 @@ mod tests {
         }
     }
 }
+
+/// The documented book-sync rules (binance.md §5), one table per rule: every verdict and its
+/// boundaries. `U`, `u`, `pu` are a delta's first, final and previous-final update ids.
+#[cfg(test)]
+mod sync_rules {
+    use super::*;
+    use Verdict::{Apply, Gap, Stale};
+
+    fn ids(first: u64, last: u64, prev: Option<u64>) -> DeltaIds {
+        DeltaIds { first, last, prev }
+    }
+
+    fn check(rule: &str, table: &[(DeltaIds, Verdict)], verdict: impl Fn(&DeltaIds) -> Verdict) {
+        for (d, want) in table {
+            assert_eq!(verdict(d), *want, "{rule}: {d:?}");
+        }
+    }
+
+    /// Spot, first delta after a snapshot with lastUpdateId 100: drop u <= 100; then
+    /// U <= 101 <= u applies; U > 101 is a gap.
+    #[test]
+    fn spot_first_delta() {
+        #[rustfmt::skip]
+        let table = [
+            (ids(90, 99, None), Stale),
+            (ids(90, 100, None), Stale),                 // u == lastUpdateId: still old
+            (ids(90, 101, None), Apply),                 // u == lastUpdateId + 1
+            (ids(101, 101, None), Apply),                // U == lastUpdateId + 1
+            (ids(50, 500, None), Apply),
+            (ids(102, 110, None), Gap { expected: 101, received: 102 }),
+        ];
+        check("spot first_delta", &table, |d| SPOT.first_delta(100, d));
+    }
+
+    /// Spot, later deltas with the book at 100: u <= 100 is old; U <= 101 applies (U == 101
+    /// normally); U > 101 is a gap.
+    #[test]
+    fn spot_next_delta() {
+        #[rustfmt::skip]
+        let table = [
+            (ids(1, 2, None), Stale),
+            (ids(95, 100, None), Stale),                 // u == book id
+            (ids(101, 101, None), Apply),                // U == book id + 1: the normal case
+            (ids(99, 105, None), Apply),                 // overlapping
+            (ids(102, 105, None), Gap { expected: 101, received: 102 }),
+        ];
+        check("spot next_delta", &table, |d| SPOT.next_delta(100, d));
+    }
+
+    /// USD-M, first delta after a snapshot with lastUpdateId 100: drop u < 100; then
+    /// U <= 100 <= u applies (no +1), or pu == 100; anything else is a gap.
+    #[test]
+    fn usdm_first_delta() {
+        #[rustfmt::skip]
+        let table = [
+            (ids(90, 99, Some(89)), Stale),
+            (ids(90, 100, Some(89)), Apply),             // u == lastUpdateId: applies on USD-M
+            (ids(100, 100, Some(99)), Apply),            // U == lastUpdateId
+            (ids(90, 120, Some(89)), Apply),
+            (ids(101, 120, Some(100)), Apply),           // pu == lastUpdateId
+            (ids(101, 120, Some(99)), Gap { expected: 100, received: 101 }),
+            (ids(101, 120, None), Gap { expected: 100, received: 101 }),
+        ];
+        check("usdm first_delta", &table, |d| USDM.first_delta(100, d));
+    }
+
+    /// USD-M, later deltas with the book at 100: pu == 100 applies; else u <= 100 is old;
+    /// else a gap (expected the book's id, received pu).
+    #[test]
+    fn usdm_next_delta() {
+        #[rustfmt::skip]
+        let table = [
+            (ids(101, 110, Some(100)), Apply),
+            (ids(90, 95, Some(89)), Stale),
+            (ids(95, 100, Some(94)), Stale),             // u == book id
+            (ids(101, 110, Some(101)), Gap { expected: 100, received: 101 }),
+            (ids(101, 110, Some(99)), Gap { expected: 100, received: 99 }),
+            (ids(101, 110, None), Gap { expected: 100, received: 0 }),
+        ];
+        check("usdm next_delta", &table, |d| USDM.next_delta(100, d));
+    }
+}

@@ -1,4 +1,8 @@
 //! All PyO3 code: the `tickwire._core` extension module.
+//!
+//! The `///` comments on exposed classes and methods are their Python docstrings, written in
+//! reStructuredText (``code``), so rustdoc's markdown lint does not apply to them.
+#![allow(clippy::doc_markdown)]
 
 mod buffer;
 mod decoder;
