@@ -54,13 +54,18 @@ fn handler(name: &str, value: Option<Py<PyAny>>, py: Python<'_>) -> PyResult<Opt
 
 /// Decodes one connection's frames for one exchange, keeping its L2 books.
 ///
-/// ``Decoder(exchange)`` with an exchange id from ``tickwire._core.exchanges()`` ("binance" for Spot,
-/// "binanceusdm" for USDⓈ-M futures); ``ValueError`` names an unknown id.
+/// ``Decoder(exchange, *, max_buffered=10000)``: ``exchange`` is an id from
+/// ``tickwire._core.exchanges()`` ("binance" for Spot, "binanceusdm" for USDⓈ-M futures; each
+/// rejects the other market's frames as ``FrameError``); ``max_buffered`` (int >= 1) is how many
+/// deltas a book keeps while it awaits a snapshot (the oldest are dropped past it, counted in
+/// ``stats()["dropped_deltas"]``). ``ValueError`` names an unknown id or a bad ``max_buffered``.
 ///
 /// Per frame call ``feed(payload)``; it returns the events the frame carried (usually one:
-/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply`` or ``Notice``). Books follow Binance's
-/// "How to manage a local order book correctly": a book is usable once ``apply_snapshot`` has
-/// loaded the REST depth snapshot; deltas arriving before are buffered and replayed.
+/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply`` or ``Notice``). Books follow
+/// Binance's "How to manage a local order book correctly": a book is usable once
+/// ``apply_snapshot`` has loaded the REST depth snapshot; deltas arriving before are buffered and
+/// replayed. Prices and sizes are exact decimals inside; timestamps are int ns since the Unix
+/// epoch.
 #[pyclass(module = "tickwire._core", name = "Decoder", weakref)]
 pub struct PyDecoder {
     inner: Decoder,
@@ -270,10 +275,12 @@ impl PyDecoder {
     /// Decode one WebSocket text frame.
     ///
     /// ``payload``: bytes, bytearray or memoryview of the frame (read in place, not copied).
-    /// ``receive_ts``: local receive time, int ns since the Unix epoch (default: now).
-    /// Returns ``list`` of events. Raises ``FrameError`` (field, reason) for a malformed frame,
-    /// leaving every book untouched, and ``SequenceGap`` (symbol, expected, received) when a depth
-    /// delta breaks the update-id chain: that book then awaits a new snapshot, buffering deltas.
+    /// ``receive_ts``: local receive time, int ns since the Unix epoch (default: now; ``ValueError``
+    /// if negative). Returns a ``list`` of events. Raises ``FrameError`` (``.field``, ``.reason``)
+    /// for a malformed frame, an impossible value (a level price not above 0, a negative size,
+    /// price or timestamp) or a frame of the other Binance market, leaving every book untouched;
+    /// ``SequenceGap`` (``.symbol``, ``.expected``, ``.received``) when a depth delta breaks the
+    /// update-id chain: that book then awaits a new snapshot, buffering deltas.
     #[pyo3(signature = (payload, receive_ts = None))]
     fn feed<'py>(
         &mut self,
@@ -288,10 +295,11 @@ impl PyDecoder {
     }
 
     /// Set the handlers ``dispatch`` calls, one per event kind: ``trade`` (Trade), ``bbo`` (BBO),
-    /// ``book`` (``BookUpdate``), ``candle`` (Candle), ``control`` (``ControlReply``), ``notice``
-    /// (Notice); ``default`` takes
-    /// every kind without its own. Each is a callable taking the event, or None. A kind with no
-    /// handler at all is not delivered by ``dispatch`` (``feed`` still returns everything).
+    /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply), ``notice``
+    /// (Notice); ``default`` takes every kind without its own. Each is a callable taking the
+    /// event, or None; ``TypeError`` names an argument that is neither (and no handler changes).
+    /// A kind with no handler at all is not delivered by ``dispatch`` (``feed`` still returns
+    /// everything). Replaces all handlers set before.
     #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, default = None))]
     // One keyword argument per event kind is the API; a struct would hide them from Python.
     #[allow(clippy::too_many_arguments)]
@@ -322,10 +330,10 @@ impl PyDecoder {
     /// ``set_handlers``) instead of returning a list: the lowest-overhead path for a live
     /// connection. Returns the number of events decoded.
     ///
-    /// Raises ``FrameError`` / ``SequenceGap`` exactly as ``feed`` (before any handler runs);
-    /// ``CallbackError`` (``.event``, original exception as ``__cause__``) if a handler raised an
-    /// ``Exception``, after the frame's remaining events were delivered. Any other
-    /// ``BaseException`` from a handler (``KeyboardInterrupt``, ``SystemExit``) propagates
+    /// Raises ``FrameError`` / ``SequenceGap`` / ``ValueError`` exactly as ``feed`` (before any
+    /// handler runs); ``CallbackError`` (``.event``, original exception as ``__cause__``) if a
+    /// handler raised an ``Exception``, after the frame's remaining events were delivered. Any
+    /// other ``BaseException`` from a handler (``KeyboardInterrupt``, ``SystemExit``) propagates
     /// unchanged and at once: the frame's later handlers are not called.
     #[pyo3(signature = (payload, receive_ts = None))]
     fn dispatch<'py>(slf: &Bound<'py, Self>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
@@ -336,10 +344,12 @@ impl PyDecoder {
     /// Load a REST depth snapshot body (``GET /api/v3/depth`` or ``/fapi/v1/depth``) for unified
     /// ``symbol`` and replay the deltas buffered since, by Binance's bridging rule.
     ///
-    /// Returns the ``BookUpdate`` events (the snapshot's, then one per replayed delta). Raises
-    /// ``FrameError`` for a malformed body (nothing changes), ``ValueError`` for a symbol of
-    /// another market, ``SequenceGap`` when the snapshot is older than the buffered deltas (fetch
-    /// a newer one; the deltas stay buffered).
+    /// ``payload``: the body as bytes, bytearray or memoryview; ``receive_ts``: int ns since the
+    /// Unix epoch (default: now). Returns the ``BookUpdate`` events (the snapshot's, then one per
+    /// replayed delta). Raises ``FrameError`` for a malformed body or an impossible level (price
+    /// not above 0, negative size; nothing changes), ``ValueError`` for a symbol of another
+    /// market or a negative ``receive_ts``, ``SequenceGap`` when the snapshot is older than the
+    /// buffered deltas (fetch a newer one; the deltas stay buffered).
     #[pyo3(signature = (symbol, payload, receive_ts = None))]
     fn apply_snapshot<'py>(
         &mut self,
@@ -356,8 +366,10 @@ impl PyDecoder {
 
     /// Decode a REST list of past trades of unified ``symbol`` (Binance ``historicalTrades`` or
     /// ``aggTrades`` body, matching the trade stream) into ``Trade`` events with ids above
-    /// ``after``, oldest first; ``exchange_ts`` is the trade time. Used to fill the trades a
-    /// reconnect missed. Raises ``FrameError`` for a malformed body (nothing returned).
+    /// ``after`` (int >= 0), oldest first; ``exchange_ts`` is the trade time. Used to fill the
+    /// trades a reconnect missed. Raises ``FrameError`` for a malformed body or a negative price,
+    /// size or time (nothing returned), ``ValueError`` for a symbol of another market or a
+    /// negative ``after`` / ``receive_ts``.
     #[pyo3(signature = (symbol, payload, after, receive_ts = None))]
     fn apply_trades<'py>(
         &mut self,
@@ -382,12 +394,14 @@ impl PyDecoder {
         Ok(self.inner.symbol(i).market_id.clone())
     }
 
-    /// Forget the book of ``symbol``: it awaits a new snapshot and buffers deltas from now on.
+    /// Forget the book of unified ``symbol``: it awaits a new snapshot and buffers deltas from
+    /// now on. ``ValueError`` if the symbol is not of this exchange/market.
     fn reset_book(&mut self, symbol: &str) -> PyResult<()> {
         Ok(self.inner.reset_book(symbol)?)
     }
 
-    /// True while the book of ``symbol`` waits for a snapshot (new, or after a gap).
+    /// True while the book of ``symbol`` waits for a snapshot (new, or after a gap). ``KeyError``
+    /// if the decoder has not seen the symbol.
     fn needs_snapshot(&self, symbol: &str) -> PyResult<bool> {
         Ok(!self.inner.symbol(self.index(symbol)?).synced())
     }
@@ -415,9 +429,10 @@ impl PyDecoder {
         self.inner.symbols().iter().map(|s| s.symbol.clone()).collect()
     }
 
-    /// Counters since creation: frames, events, ``bad_frames``, ``ignored_frames``, ``deltas_applied``,
-    /// ``stale_deltas``, ``buffered_deltas``, ``dropped_deltas``, gaps, snapshots, ``crossed_books``,
-    /// ``control_frames`` (subscription acks and error replies).
+    /// Counters since creation, ``{name: int}``: frames, events, bad_frames (FrameErrors),
+    /// ignored_frames (valid frames of streams not decoded), control_frames (subscription acks
+    /// and error replies), deltas_applied, stale_deltas, buffered_deltas, dropped_deltas, gaps,
+    /// snapshots, crossed_books.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner.stats;
         let d = PyDict::new(py);
@@ -458,11 +473,14 @@ impl PyDecoder {
     }
 }
 
-/// A live view of one L2 book owned by its ``Decoder`` (no copy is made until you read levels).
+/// A live view of one L2 book owned by its ``Decoder`` (no copy is made until you read levels);
+/// made by ``Decoder.book(symbol)``.
 ///
-/// Prices and sizes are floats (nearest double to the exchange's exact decimal). ``bids(n)`` /
-/// ``asks(n)`` return ``NumPy`` float64 arrays of shape (k, 2), columns [price, size], best first,
-/// k <= n.
+/// Prices (quote units) and sizes (base units) are floats, the nearest double to the exchange's
+/// exact decimal; ``exact_top()`` gives the best levels as exact strings. ``bids(n)`` /
+/// ``asks(n)`` return NumPy float64 arrays of shape (k, 2), columns [price, size], best first,
+/// k = min(n, levels); ``ValueError`` if n < 0. ``sequence`` is the exchange's update id of the
+/// last change applied (None while awaiting a snapshot).
 #[pyclass(module = "tickwire._core", name = "Book", frozen)]
 pub struct PyBook {
     decoder: Py<PyDecoder>,
@@ -536,18 +554,18 @@ impl PyBook {
     fn crossed(&self, py: Python<'_>) -> bool {
         self.with(py, |s| s.book.is_crossed())
     }
-    /// The best ``n`` bids (``n`` >= 0) as a ``NumPy`` float64 array of shape (k, 2), k = min(n,
+    /// The best ``n`` bids (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
     /// levels), columns [price, size], best (highest) first. ``ValueError`` if ``n`` < 0.
     fn bids<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
         self.levels(py, level_count(n)?, true)
     }
-    /// The best ``n`` asks (``n`` >= 0) as a ``NumPy`` float64 array of shape (k, 2), k = min(n,
+    /// The best ``n`` asks (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
     /// levels), columns [price, size], best (lowest) first. ``ValueError`` if ``n`` < 0.
     fn asks<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
         self.levels(py, level_count(n)?, false)
     }
-    /// Exact best levels as strings: ((``bid_price``, ``bid_size``), (``ask_price``, ``ask_size``)), None per
-    /// empty side; for comparisons that must not go through floats.
+    /// Exact best levels as decimal strings: ((bid_price, bid_size), (ask_price, ask_size)), None
+    /// per empty side; for comparisons that must not go through floats.
     fn exact_top(&self, py: Python<'_>) -> (Option<ExactLevel>, Option<ExactLevel>) {
         let s = |l: crate::book::Level| (fixed::to_string(l.price), fixed::to_string(l.size));
         self.with(py, |st| (st.book.best_bid().map(s), st.book.best_ask().map(s)))

@@ -265,8 +265,13 @@ pub struct BookUpdateFields {
     pub receive_ts: i64,
 }
 
-/// The L2 book of ``symbol`` changed; read it with ``decoder.book(symbol)``. ``sequence`` is the
-/// exchange's final update id now applied (Binance ``u``, or a snapshot's ``lastUpdateId``).
+/// The L2 book of ``symbol`` changed (frozen; made by ``Decoder``); read it with
+/// ``decoder.book(symbol)``.
+///
+/// ``exchange``, ``symbol`` (str, unified), ``sequence`` (int: the exchange's final update id
+/// now applied, Binance ``u`` or a snapshot's ``lastUpdateId``; strictly increasing per book
+/// between resyncs), ``exchange_ts`` (int ns since the Unix epoch, or None for a REST snapshot
+/// without one), ``receive_ts`` (int ns).
 #[pyclass(module = "tickwire._core", frozen, freelist = 64)]
 pub struct BookUpdate(Recycled<BookUpdateFields>);
 
@@ -303,7 +308,7 @@ impl BookUpdate {
 /// A candle (kline) (frozen; made by ``Decoder``).
 ///
 /// ``exchange``, ``symbol`` (str, unified), ``interval`` (str, the exchange's name: "1m"),
-/// ``start_ts`` / ``end_ts`` (int ns since the Unix epoch: the candle covers [``start_ts``, ``end_ts``]),
+/// ``start_ts`` / ``end_ts`` (int ns since the Unix epoch: the candle covers [start_ts, end_ts]),
 /// ``open``, ``high``, ``low``, ``close`` (float, quote units), ``volume`` (float, base units),
 /// ``trades`` (int), ``closed`` (bool: True once final), ``exchange_ts``, ``receive_ts`` (int ns).
 /// ``decimal(name)`` gives a price or the volume exactly.
@@ -405,8 +410,11 @@ impl Candle {
     }
 }
 
-/// A notice the exchange sent about the connection itself: ``name`` is its own word for it
-/// (Binance ``"serverShutdown"``: this connection will be closed soon, move to a new one).
+/// A notice the exchange sent about the connection itself (frozen; made by ``Decoder``).
+///
+/// ``exchange`` (str), ``name`` (str: the exchange's own word for it, Binance
+/// ``"serverShutdown"``: this connection will be closed soon, move to a new one), ``exchange_ts``
+/// (int ns since the Unix epoch, or None), ``receive_ts`` (int ns).
 #[pyclass(module = "tickwire._core", frozen)]
 pub struct Notice {
     #[pyo3(get)]
@@ -426,9 +434,13 @@ impl Notice {
     }
 }
 
-/// The exchange's reply to a control request (SUBSCRIBE ack or error). ``request_id`` is the id
-/// the request carried (int, str or None); ``ok`` is False for an error reply with ``code``/``message``;
-/// ``result`` is the raw JSON of a non-null result (``LIST_SUBSCRIPTIONS``).
+/// The exchange's reply to a control request (SUBSCRIBE ack or error; frozen, made by
+/// ``Decoder``).
+///
+/// ``exchange`` (str), ``request_id`` (the id the request carried: int, str or None), ``ok``
+/// (bool: False for an error reply, with ``code`` (int) and ``message`` (str)), ``result`` (str:
+/// the raw JSON of a non-null result, e.g. LIST_SUBSCRIPTIONS; else None), ``receive_ts`` (int ns
+/// since the Unix epoch).
 #[pyclass(module = "tickwire._core", frozen)]
 pub struct ControlReply {
     #[pyo3(get)]
