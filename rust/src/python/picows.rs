@@ -12,6 +12,11 @@
 //! frames differing in type, flags and payload, and `WSFrame.__basicsize__`). On any mismatch
 //! (another picows release) `FrameSink(...)` raises `RuntimeError` and the Python listener keeps
 //! its pure-Python `on_ws_frame`, which does the same work more slowly.
+//!
+//! Known to match: picows 2.0.0, 2.1.3, 2.2.0, 2.3.0 and 2.3.1 (their `picows.pxd` declares the
+//! same `WSFrame`, and tests/test_frame_sink.py passes against each). picows 1.x (checked: 1.8.0,
+//! 1.13.1, 1.20.0) has no `_payload_obj` field (`__basicsize__` 64, not 72): there the check
+//! fails and the Python listener is used.
 
 use std::ffi::{c_int, c_void};
 
