@@ -283,18 +283,6 @@ impl<'a> Cursor<'a> {
         Ok(value)
     }
 
-    /// A JSON integer that fits in i64 (timestamps).
-    #[inline]
-    pub fn i64(&mut self, field: &str) -> Result<i64, Error> {
-        let neg = self.peek() == Some(b'-');
-        if neg {
-            self.i += 1;
-        }
-        let v = self.u64(field)?;
-        let v = i64::try_from(v).map_err(|_| err(field, "integer out of range"))?;
-        Ok(if neg { -v } else { v })
-    }
-
     /// A timestamp in ms since the Unix epoch (a non-negative JSON integer), as ns.
     #[inline]
     pub fn timestamp_ms(&mut self, field: &str) -> Result<i64, Error> {

@@ -308,7 +308,8 @@ impl Binance {
             Kind::Kline => self.kline(data),
             Kind::Control => Self::control(data),
             Kind::Notice => Self::notice(data, frame),
-            Kind::ForeignDepth => unreachable!("parse_stream reports foreign streams"),
+            // parse_stream reports these with the stream's name; nothing else yields the kind.
+            Kind::ForeignDepth => Err(Error::frame("stream", "a diff-depth stream of the other Binance market")),
             Kind::Other => {
                 // Only a well-formed JSON object is something to ignore; anything else is malformed.
                 // The map only validates: every value is checked and dropped (IgnoredAny).
@@ -875,6 +876,22 @@ mod tests {
             br#"[{"id":1,"price":"x","qty":"1","time":1,"isBuyerMaker":true}]"#,
         ] {
             assert!(matches!(SPOT.parse_trades(bad), Err(Error::Frame { .. })), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// The depth-rate match of `kind_of_stream` and the list `depth_rates` (used in messages)
+    /// say the same: every rate either market publishes is a diff stream on exactly its market.
+    #[test]
+    fn depth_stream_rates_per_market() {
+        let all: Vec<&str> =
+            [Market::Spot, Market::UsdM].iter().flat_map(|m| m.depth_rates().iter().copied()).collect();
+        for venue in [&SPOT, &USDM] {
+            assert_eq!(venue.kind_of_stream("ethusdt@depth"), Kind::Depth);
+            assert_eq!(venue.kind_of_stream("ethusdt@depth5@100ms"), Kind::Other); // a partial book
+            for rate in all.iter().copied().chain(["50ms", ""]) {
+                let want = if venue.market.depth_rates().contains(&rate) { Kind::Depth } else { Kind::ForeignDepth };
+                assert_eq!(venue.kind_of_stream(&format!("ethusdt@depth@{rate}")), want, "{} {rate}", venue.id);
+            }
         }
     }
 
