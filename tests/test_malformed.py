@@ -120,7 +120,7 @@ def test_any_truncation_or_byte_flip_of_a_real_frame_is_rejected_or_harmless(rec
 def test_non_contiguous_buffers_and_wrong_types_are_clear_errors():
     dec = tw.Decoder("binance")
     with pytest.raises(TypeError):
-        dec.feed("a str is not bytes")  # type: ignore[arg-type]
+        dec.feed("a str is not bytes")  # type: ignore[arg-type]  # the wrong type is the point
     with pytest.raises(BufferError):
         dec.feed(memoryview(b"abcdef")[::2])
 

@@ -138,6 +138,7 @@ impl L2Book {
 
     /// Set one level to an absolute size; size 0 deletes it.
     #[inline]
+    #[allow(clippy::similar_names)] // `side` and `size` are the words of every exchange's docs
     pub fn set(&mut self, side: BookSide, price: i64, size: i64) {
         match side {
             BookSide::Bid => self.bids.set(price, size),

@@ -35,7 +35,7 @@ pub fn parse_bytes(b: &[u8], field: &'static str) -> Result<i64, Error> {
 /// checks what follows (the closing quote of a JSON string), so the text is scanned only once.
 #[inline(always)]
 pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error> {
-    let s = Text(b);
+    let text = Text(b);
     let neg = b.first() == Some(&b'-');
     let digits = if neg { &b[1..] } else { b };
     // Integer part (prices have a few digits: a plain loop beats SWAR here). The wrapping
@@ -65,21 +65,21 @@ pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error
                 frac = frac * 10 + u64::from(d);
                 frac_digits += 1;
             } else if d != 0 {
-                return Err(Error::frame(field, format!("{s:?} has more than {DECIMALS} decimal places")));
+                return Err(Error::frame(field, format!("{text:?} has more than {DECIMALS} decimal places")));
             }
             any_frac = true;
             i += 1;
         }
     }
     if int_digits == 0 && !any_frac {
-        return Err(not_a_number(s, field));
+        return Err(not_a_number(text, field));
     }
     if int_digits > MAX_INT_DIGITS && int_digits - digits.iter().take_while(|&&c| c == b'0').count() > MAX_INT_DIGITS {
-        return Err(out_of_range(s, field));
+        return Err(out_of_range(text, field));
     }
     let scaled = int * ONE as u64 + frac * POW10[(DECIMALS - frac_digits) as usize];
     if scaled > i64::MAX as u64 {
-        return Err(out_of_range(s, field));
+        return Err(out_of_range(text, field));
     }
     Ok((if neg { -(scaled as i64) } else { scaled as i64 }, i + usize::from(neg)))
 }

@@ -53,11 +53,13 @@ impl WsFrame {
 
     /// The payload in picows' read buffer: valid only while the frame callback runs.
     fn payload(&self) -> &[u8] {
-        if self.payload_ptr.is_null() || self.payload_size <= 0 {
-            return &[];
+        match usize::try_from(self.payload_size) {
+            // SAFETY: picows points payload_ptr at payload_size readable bytes for the callback.
+            Ok(len) if len > 0 && !self.payload_ptr.is_null() => unsafe {
+                std::slice::from_raw_parts(self.payload_ptr, len)
+            },
+            _ => &[],
         }
-        // SAFETY: picows points payload_ptr at payload_size readable bytes for the callback.
-        unsafe { std::slice::from_raw_parts(self.payload_ptr, self.payload_size as usize) }
     }
 }
 
