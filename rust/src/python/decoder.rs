@@ -112,12 +112,12 @@ impl Handlers {
 }
 
 impl PyDecoder {
+    /// Make sure ``self.names`` has the symbol of index ``i`` (a new symbol appears rarely).
     #[inline]
-    fn name(&mut self, py: Python<'_>, i: usize) -> Py<PyString> {
+    fn know_name(&mut self, py: Python<'_>, i: usize) {
         if i >= self.names.len() {
             self.sync_names(py);
         }
-        self.names[i].clone_ref(py)
     }
 
     #[cold]
@@ -128,33 +128,30 @@ impl PyDecoder {
     }
 
     fn event_object(&mut self, py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
-        let exchange = self.exchange.clone_ref(py);
         Ok(match event {
             Event::Bbo { symbol, bbo, receive_ts } => {
-                let symbol = self.name(py, symbol);
-                events::reuse_or_new(py, &mut self.spares.bbo, events::BboFields { exchange, symbol, bbo, receive_ts })?
+                self.know_name(py, symbol);
+                let (exchange, name) = (&self.exchange, &self.names[symbol]);
+                events::reuse_or_new(py, &mut self.spares.bbo, exchange, name, bbo, receive_ts)?
             }
             Event::BookUpdate { symbol, sequence, exchange_ts, receive_ts } => {
-                let symbol = self.name(py, symbol);
-                events::reuse_or_new(
-                    py,
-                    &mut self.spares.book,
-                    events::BookUpdateFields { exchange, symbol, sequence, exchange_ts, receive_ts },
-                )?
+                self.know_name(py, symbol);
+                let (exchange, name) = (&self.exchange, &self.names[symbol]);
+                let change = events::BookChange { sequence, exchange_ts };
+                events::reuse_or_new(py, &mut self.spares.book, exchange, name, change, receive_ts)?
             }
             Event::Trade { symbol, trade, receive_ts } => {
-                let symbol = self.name(py, symbol);
-                events::reuse_or_new(
-                    py,
-                    &mut self.spares.trade,
-                    events::TradeFields { exchange, symbol, trade, receive_ts },
-                )?
+                self.know_name(py, symbol);
+                let (exchange, name) = (&self.exchange, &self.names[symbol]);
+                events::reuse_or_new(py, &mut self.spares.trade, exchange, name, trade, receive_ts)?
             }
             Event::Candle { symbol, interval, candle, receive_ts } => {
-                let symbol = self.name(py, symbol);
+                self.know_name(py, symbol);
+                let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[symbol].clone_ref(py));
                 Py::new(py, events::Candle { exchange, symbol, interval, fields: candle, receive_ts })?.into_any()
             }
             Event::Notice { name, exchange_ts, receive_ts } => {
+                let exchange = self.exchange.clone_ref(py);
                 Py::new(py, events::Notice { exchange, name, exchange_ts, receive_ts })?.into_any()
             }
             Event::Control { request_id, ok, code, message, result, receive_ts } => {
@@ -163,6 +160,7 @@ impl PyDecoder {
                     Some(RequestId::Int(v)) => Some(v.into_pyobject(py)?.into_any().unbind()),
                     Some(RequestId::Str(s)) => Some(PyString::new(py, &s).into_any().unbind()),
                 };
+                let exchange = self.exchange.clone_ref(py);
                 Py::new(py, events::ControlReply { exchange, request_id, ok, code, message, result, receive_ts })?
                     .into_any()
             }

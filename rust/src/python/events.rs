@@ -44,31 +44,47 @@ impl<T> Recycled<T> {
     }
 }
 
+/// The fields of a hot event: its exchange and symbol strings (shared by every event of the
+/// decoder), what the event says (`data`) and the local receive time.
+pub struct HotFields<D> {
+    pub exchange: Py<PyString>,
+    pub symbol: Py<PyString>,
+    pub data: D,
+    pub receive_ts: i64,
+}
+
 /// A hot event class whose fields can be rewritten in place.
 pub trait Reusable: PyClass + Sync + Sized {
-    type Fields;
-    fn cell(&self) -> &Recycled<Self::Fields>;
-    fn create(py: Python<'_>, fields: Self::Fields) -> PyResult<Py<Self>>;
+    type Data;
+    fn cell(&self) -> &Recycled<HotFields<Self::Data>>;
+    fn create(py: Python<'_>, fields: HotFields<Self::Data>) -> PyResult<Py<Self>>;
 }
 
 macro_rules! reusable {
-    ($class:ident, $fields:ident) => {
+    ($class:ident, $data:ty) => {
         impl Reusable for $class {
-            type Fields = $fields;
-            fn cell(&self) -> &Recycled<$fields> {
+            type Data = $data;
+            fn cell(&self) -> &Recycled<HotFields<$data>> {
                 &self.0
             }
-            fn create(py: Python<'_>, fields: $fields) -> PyResult<Py<Self>> {
+            fn create(py: Python<'_>, fields: HotFields<$data>) -> PyResult<Py<Self>> {
                 Py::new(py, $class(Recycled::new(fields)))
             }
         }
     };
 }
 
-/// ``fields`` as a Python event, rewriting ``spare`` when nothing else holds it, otherwise in a new
-/// object that becomes the spare.
+/// An event of ``exchange``/``symbol`` saying ``data``, rewriting ``spare`` when nothing else
+/// holds it, otherwise in a new object that becomes the spare.
 #[inline]
-pub fn reuse_or_new<T>(py: Python<'_>, spare: &mut Option<Py<T>>, fields: T::Fields) -> PyResult<Py<PyAny>>
+pub fn reuse_or_new<T>(
+    py: Python<'_>,
+    spare: &mut Option<Py<T>>,
+    exchange: &Py<PyString>,
+    symbol: &Py<PyString>,
+    data: T::Data,
+    receive_ts: i64,
+) -> PyResult<Py<PyAny>>
 where
     T: Reusable + PyClass<Frozen = pyo3::pyclass::boolean_struct::True>,
 {
@@ -76,22 +92,25 @@ where
         // SAFETY: reading the reference count of a live object we hold.
         if unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) } == 1 {
             // SAFETY: our reference is the only one, we hold the GIL, and no Rust borrow of the
-            // fields is alive: nothing can observe the write. The old fields drop here.
-            unsafe { *obj.get().cell().0.get() = fields };
+            // fields is alive: nothing can observe the write.
+            let f = unsafe { &mut *obj.get().cell().0.get() };
+            // The strings are usually the ones already there: swapping them would cost four
+            // reference-count calls per event (function calls under the stable ABI).
+            if !f.symbol.is(symbol) {
+                f.symbol = symbol.clone_ref(py);
+            }
+            if !f.exchange.is(exchange) {
+                f.exchange = exchange.clone_ref(py);
+            }
+            f.data = data;
+            f.receive_ts = receive_ts;
             return Ok(obj.clone_ref(py).into_any());
         }
     }
+    let fields = HotFields { exchange: exchange.clone_ref(py), symbol: symbol.clone_ref(py), data, receive_ts };
     let obj = T::create(py, fields)?;
     *spare = Some(obj.clone_ref(py));
     Ok(obj.into_any())
-}
-
-/// Fields of a [`Trade`].
-pub struct TradeFields {
-    pub exchange: Py<PyString>,
-    pub symbol: Py<PyString>,
-    pub trade: event::Trade,
-    pub receive_ts: i64,
 }
 
 /// A public trade (frozen; made by ``Decoder``).
@@ -102,9 +121,9 @@ pub struct TradeFields {
 /// matching time), ``exchange_ts`` (int, event time), ``receive_ts`` (int, local receive time);
 /// timestamps are ns since the Unix epoch. ``decimal(name)`` gives the exact price or size.
 #[pyclass(module = "tickwire._core", frozen, freelist = 64)]
-pub struct Trade(Recycled<TradeFields>);
+pub struct Trade(Recycled<HotFields<event::Trade>>);
 
-reusable!(Trade, TradeFields);
+reusable!(Trade, event::Trade);
 
 #[pymethods]
 impl Trade {
@@ -118,27 +137,27 @@ impl Trade {
     }
     #[getter]
     fn price(&self) -> f64 {
-        fixed::to_f64(self.0.get().trade.price)
+        fixed::to_f64(self.0.get().data.price)
     }
     #[getter]
     fn size(&self) -> f64 {
-        fixed::to_f64(self.0.get().trade.size)
+        fixed::to_f64(self.0.get().data.size)
     }
     #[getter]
     fn side(&self) -> &'static str {
-        self.0.get().trade.side.as_str()
+        self.0.get().data.side.as_str()
     }
     #[getter]
     fn trade_id(&self) -> u64 {
-        self.0.get().trade.trade_id
+        self.0.get().data.trade_id
     }
     #[getter]
     fn trade_ts(&self) -> i64 {
-        self.0.get().trade.trade_ts
+        self.0.get().data.trade_ts
     }
     #[getter]
     fn exchange_ts(&self) -> i64 {
-        self.0.get().trade.exchange_ts
+        self.0.get().data.exchange_ts
     }
     #[getter]
     fn receive_ts(&self) -> i64 {
@@ -147,7 +166,7 @@ impl Trade {
     /// The exact value of ``name`` ("price" or "size") as ``decimal.Decimal``; ``AttributeError``
     /// for any other name.
     fn decimal<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        let t = &self.0.get().trade;
+        let t = &self.0.get().data;
         match name {
             "price" => decimal(py, t.price),
             "size" => decimal(py, t.size),
@@ -156,7 +175,7 @@ impl Trade {
     }
     fn __repr__(&self) -> String {
         let f = self.0.get();
-        let t = &f.trade;
+        let t = &f.data;
         format!(
             "Trade({} {} {} {} @ {} id={} ts={})",
             f.exchange,
@@ -170,14 +189,6 @@ impl Trade {
     }
 }
 
-/// Fields of a [`Bbo`].
-pub struct BboFields {
-    pub exchange: Py<PyString>,
-    pub symbol: Py<PyString>,
-    pub bbo: event::Bbo,
-    pub receive_ts: i64,
-}
-
 /// Best bid and ask as the exchange's book ticker states them (frozen; made by ``Decoder``).
 ///
 /// ``exchange``, ``symbol`` (str, unified), ``bid_price``, ``bid_size``, ``ask_price``,
@@ -186,9 +197,9 @@ pub struct BboFields {
 /// since the Unix epoch, or None where the exchange sends no event time: Binance spot),
 /// ``receive_ts`` (int ns). ``decimal(name)`` gives a price or size exactly.
 #[pyclass(module = "tickwire._core", name = "BBO", frozen, freelist = 64)]
-pub struct Bbo(Recycled<BboFields>);
+pub struct Bbo(Recycled<HotFields<event::Bbo>>);
 
-reusable!(Bbo, BboFields);
+reusable!(Bbo, event::Bbo);
 
 #[pymethods]
 impl Bbo {
@@ -202,27 +213,27 @@ impl Bbo {
     }
     #[getter]
     fn bid_price(&self) -> f64 {
-        fixed::to_f64(self.0.get().bbo.bid.price)
+        fixed::to_f64(self.0.get().data.bid.price)
     }
     #[getter]
     fn bid_size(&self) -> f64 {
-        fixed::to_f64(self.0.get().bbo.bid.size)
+        fixed::to_f64(self.0.get().data.bid.size)
     }
     #[getter]
     fn ask_price(&self) -> f64 {
-        fixed::to_f64(self.0.get().bbo.ask.price)
+        fixed::to_f64(self.0.get().data.ask.price)
     }
     #[getter]
     fn ask_size(&self) -> f64 {
-        fixed::to_f64(self.0.get().bbo.ask.size)
+        fixed::to_f64(self.0.get().data.ask.size)
     }
     #[getter]
     fn sequence(&self) -> u64 {
-        self.0.get().bbo.sequence
+        self.0.get().data.sequence
     }
     #[getter]
     fn exchange_ts(&self) -> Option<i64> {
-        self.0.get().bbo.exchange_ts
+        self.0.get().data.exchange_ts
     }
     #[getter]
     fn receive_ts(&self) -> i64 {
@@ -231,7 +242,7 @@ impl Bbo {
     /// The exact value of ``name`` ("``bid_price``", "``bid_size``", "``ask_price``" or "``ask_size``") as
     /// ``decimal.Decimal``; ``AttributeError`` for any other name.
     fn decimal<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        let b = &self.0.get().bbo;
+        let b = &self.0.get().data;
         match name {
             "bid_price" => decimal(py, b.bid.price),
             "bid_size" => decimal(py, b.bid.size),
@@ -242,7 +253,7 @@ impl Bbo {
     }
     fn __repr__(&self) -> String {
         let f = self.0.get();
-        let b = &f.bbo;
+        let b = &f.data;
         format!(
             "BBO({} {} {}x{} / {}x{} seq={})",
             f.exchange,
@@ -256,13 +267,10 @@ impl Bbo {
     }
 }
 
-/// Fields of a [`BookUpdate`].
-pub struct BookUpdateFields {
-    pub exchange: Py<PyString>,
-    pub symbol: Py<PyString>,
+/// What a [`BookUpdate`] says besides its exchange and symbol.
+pub struct BookChange {
     pub sequence: u64,
     pub exchange_ts: Option<i64>,
-    pub receive_ts: i64,
 }
 
 /// The L2 book of ``symbol`` changed (frozen; made by ``Decoder``); read it with
@@ -273,9 +281,9 @@ pub struct BookUpdateFields {
 /// between resyncs), ``exchange_ts`` (int ns since the Unix epoch, or None for a REST snapshot
 /// without one), ``receive_ts`` (int ns).
 #[pyclass(module = "tickwire._core", frozen, freelist = 64)]
-pub struct BookUpdate(Recycled<BookUpdateFields>);
+pub struct BookUpdate(Recycled<HotFields<BookChange>>);
 
-reusable!(BookUpdate, BookUpdateFields);
+reusable!(BookUpdate, BookChange);
 
 #[pymethods]
 impl BookUpdate {
@@ -289,11 +297,11 @@ impl BookUpdate {
     }
     #[getter]
     fn sequence(&self) -> u64 {
-        self.0.get().sequence
+        self.0.get().data.sequence
     }
     #[getter]
     fn exchange_ts(&self) -> Option<i64> {
-        self.0.get().exchange_ts
+        self.0.get().data.exchange_ts
     }
     #[getter]
     fn receive_ts(&self) -> i64 {
@@ -301,7 +309,7 @@ impl BookUpdate {
     }
     fn __repr__(&self) -> String {
         let f = self.0.get();
-        format!("BookUpdate({} {} seq={})", f.exchange, f.symbol, f.sequence)
+        format!("BookUpdate({} {} seq={})", f.exchange, f.symbol, f.data.sequence)
     }
 }
 
