@@ -157,7 +157,7 @@ class Outcome:
         return [e.trade_id for e in self.of(core.Trade)]
 
     def bbo_ids(self) -> list[int]:
-        return [e.update_id for e in self.of(core.BBO)]
+        return [e.sequence for e in self.of(core.BBO)]
 
 
 async def replay_through_feed(
@@ -189,7 +189,7 @@ async def replay_through_feed(
 
         def check(bbo: Any) -> None:  # Binance oracle: book top == bookTicker at the same id
             book = feed_ref[0].book(sym)
-            if bbo is not None and book.synced and book.sequence == bbo.update_id:
+            if bbo is not None and book.synced and book.sequence == bbo.sequence:
                 out_checks["n"] += 1
                 bb, ba = book.best_bid, book.best_ask
                 if bb != (bbo.bid_price, bbo.bid_size) or ba != (bbo.ask_price, bbo.ask_size):

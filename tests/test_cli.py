@@ -40,7 +40,7 @@ def test_stream_prints_the_exchange_data_as_jsonl():
     bbos = [e for e in events if e["type"] == "bbo"]
     assert bbos and len([e for e in events if e["type"] in ("bbo", "trade", "book")]) == 200
     for e in bbos:
-        assert (*e["bid"], *e["ask"]) == recorded[e["update_id"]]
+        assert (*e["bid"], *e["ask"]) == recorded[e["sequence"]]
 
 
 def test_stream_rejects_a_bad_symbol_before_connecting():

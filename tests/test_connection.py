@@ -8,7 +8,7 @@ the feed delivered with the recording itself:
   stdlib, independent of the Rust decoder;
 - the final L2 book: against an offline replay of the whole recording from its recorded REST
   snapshot (top 20 levels per side);
-- Binance's own oracle (DESIGN.md §5): when a BBO's ``update_id`` equals the book's sequence, the
+- Binance's own oracle (DESIGN.md §5): when a BBO's ``sequence`` equals the book's sequence, the
   book's best bid/ask must equal it.
 
 Every scenario runs under asyncio and under uvloop.

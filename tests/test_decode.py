@@ -20,12 +20,9 @@ def test_every_event_field_equals_the_frame(recording):
     stamps = read_timestamps(timestamps_path(recording.path))
     rep = tw.Replay(recording.path, recording.exchange, recording.snapshots)
     by_kind: dict[str, int] = {}
-    line_of_event = []
     # Replay yields events in frame order; map each market event back to its frame.
     dec = tw.Decoder(recording.exchange)
-    for n, line in enumerate(lines):
-        for ev in dec.feed(line, stamps[n]):
-            line_of_event.append((n, ev))
+    line_of_event = [(n, ev) for n, line in enumerate(lines) for ev in dec.feed(line, stamps[n])]
     assert dec.stats()["bad_frames"] == 0
     for n, ev in line_of_event:
         msg = json.loads(lines[n], parse_float=Decimal)
@@ -42,7 +39,7 @@ def test_every_event_field_equals_the_frame(recording):
             assert ev.trade_id == d.get("t", d.get("a"))
             assert (ev.trade_ts, ev.exchange_ts) == (d["T"] * MS, d["E"] * MS)
         elif isinstance(ev, tw.BBO):
-            assert ev.update_id == d["u"]
+            assert ev.sequence == d["u"]
             for attr, key in (
                 ("bid_price", "b"),
                 ("bid_size", "B"),
@@ -103,6 +100,8 @@ def test_symbols_are_ccxt_unified(exchange, raw, unified):
     assert tw.market_id(exchange, unified) == raw
     dec = tw.Decoder(exchange)
     frame = {"e": "trade", "E": 1, "s": raw, "t": 1, "p": "1", "q": "1", "T": 1, "m": False}
+    # each market's own trade field: spot's `M` (documented "ignore"), USD-M's order type `X`
+    frame |= {"M": True} if exchange == "binance" else {"X": "MARKET"}
     assert dec.feed(json.dumps(frame).encode())[0].symbol == unified
 
 
@@ -122,12 +121,12 @@ def test_wrong_symbols_are_clear_errors(exchange, symbol):
         ValueError, match=repr(symbol).replace("/", ".").replace("(", ".")[1:-1] or "symbol"
     ):
         tw.market_id(exchange, symbol)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid symbol"):
         tw.Decoder(exchange).apply_snapshot(symbol, b'{"lastUpdateId":1,"bids":[],"asks":[]}')
 
 
 def test_unknown_exchange_is_named():
-    with pytest.raises(ValueError, match="nope.*binance"):
+    with pytest.raises(ValueError, match=r"nope.*binance"):
         tw.Decoder("nope")
     # every exchange with a Python adapter has a Rust decoder
     from tickwire import _core
@@ -183,7 +182,17 @@ def test_raw_frames_with_any_whitespace_or_key_order():
     """Raw-stream frames (`/ws/<stream>`, no envelope) are classified by their content, not by
     byte patterns: whitespace and key order do not matter."""
     dec = tw.Decoder("binance")
-    trade = {"e": "trade", "E": 5, "s": "ETHUSDT", "t": 9, "p": "1.5", "q": "2", "T": 4, "m": True}
+    trade = {
+        "e": "trade",
+        "E": 5,
+        "s": "ETHUSDT",
+        "t": 9,
+        "p": "1.5",
+        "q": "2",
+        "T": 4,
+        "m": True,
+        "M": True,
+    }
     for text in (
         json.dumps(trade),
         json.dumps(trade, indent=2),
@@ -193,7 +202,7 @@ def test_raw_frames_with_any_whitespace_or_key_order():
         assert (ev.trade_id, ev.price, ev.side) == (9, 1.5, "sell")
     ticker = {"u": 7, "s": "ETHUSDT", "b": "1", "B": "2", "a": "3", "A": "4"}
     (ev,) = dec.feed(json.dumps(ticker, indent=1).encode())
-    assert isinstance(ev, tw.BBO) and ev.update_id == 7
+    assert isinstance(ev, tw.BBO) and ev.sequence == 7
     wrapped = {"data": trade, "stream": "ethusdt@trade"}
     (ev,) = dec.feed(json.dumps(wrapped).encode())
     assert ev.trade_id == 9
@@ -233,9 +242,14 @@ def test_dispatch_delivers_what_feed_returns(ethusdt):
         by_feed += [repr(e) for e in dec.feed(line, n)]
     got, kinds = [], {}
     dec = tw.Decoder(ethusdt.exchange)
-    handler = lambda kind: (
-        lambda ev: (got.append(repr(ev)), kinds.__setitem__(kind, kinds.get(kind, 0) + 1))
-    )
+
+    def handler(kind):
+        def record(ev):
+            got.append(repr(ev))
+            kinds[kind] = kinds.get(kind, 0) + 1
+
+        return record
+
     dec.set_handlers(trade=handler("trade"), bbo=handler("bbo"), book=handler("book"))
     dec.apply_snapshot(
         {"binance": "ETH/USDT"}.get(ethusdt.exchange, "ETH/USDT:USDT"),
@@ -292,8 +306,7 @@ def test_dispatch_wraps_handler_errors_and_keeps_delivering():
     with pytest.raises(tw.CallbackError) as info:
         dec.dispatch(ticker)
     assert isinstance(info.value.__cause__, RuntimeError) and isinstance(info.value.event, tw.BBO)
-    trade = b'{"e":"trade","E":5,"s":"ETHUSDT","t":9,"p":"1.5","q":"2","T":4,"m":true}'
-    assert dec.dispatch(trade) == 1 and isinstance(seen[0], tw.Trade)  # default catches the rest
+    assert dec.dispatch(TRADE) == 1 and isinstance(seen[0], tw.Trade)  # default catches the rest
     with pytest.raises(tw.FrameError):
         dec.dispatch(b"{")  # decode errors are not CallbackErrors
 
@@ -319,9 +332,209 @@ def test_a_handler_closing_over_its_decoder_is_collected():
     import gc
     import weakref
 
-    dec = tw.Decoder("binance")
-    dec.set_handlers(default=lambda ev: dec.stats())
-    ref = weakref.ref(dec)
-    del dec
+    def decoder_in_a_cycle():
+        dec = tw.Decoder("binance")
+        dec.set_handlers(default=lambda _event: dec.stats())  # the closure makes the cycle
+        return weakref.ref(dec)
+
+    ref = decoder_in_a_cycle()
     gc.collect()
     assert ref() is None
+
+
+# --- A handler's KeyboardInterrupt / SystemExit is not a handler bug (issue 8) ---------------
+
+TICKER = b'{"u":7,"s":"ETHUSDT","b":"1","B":"2","a":"3","A":"4"}'
+TRADE = b'{"e":"trade","E":5,"s":"ETHUSDT","t":9,"p":"1.5","q":"2","T":4,"m":true,"M":true}'
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, GeneratorExit])
+def test_a_base_exception_in_a_handler_propagates_unwrapped(exc):
+    """Ctrl-C or sys.exit() inside a handler must stop the program, not become a CallbackError
+    the connection layer logs and survives (contract 1 of the brief)."""
+    dec = tw.Decoder("binance")
+
+    def stop(ev):
+        raise exc("stop")
+
+    dec.set_handlers(trade=stop)
+    with pytest.raises(exc):
+        dec.dispatch(TRADE)
+    # The decoder is left usable: the next frame decodes and reaches its handler.
+    seen = []
+    dec.set_handlers(default=seen.append)
+    assert dec.dispatch(TICKER) == 1 and isinstance(seen[0], tw.BBO)
+
+
+# --- Each Binance market rejects the other market's frames (issue 8) -------------------------
+
+_MARKET_DATA = ("depthUpdate", "bookTicker", "trade", "aggTrade")
+
+
+def _kind(line: bytes) -> str:
+    msg = json.loads(line)
+    data = msg.get("data", msg)
+    return data.get("e", "bookTicker" if "u" in data and "B" in data else "other")
+
+
+@pytest.mark.parametrize(
+    ("recording_market", "decoder_market"),
+    [("binance", "binanceusdm"), ("binanceusdm", "binance")],
+)
+def test_a_market_rejects_every_frame_of_the_other_markets_recordings(
+    recording_market, decoder_market
+):
+    """`tickwire replay <USD-M recording> --exchange binance` must not label USD-M frames as
+    spot: every depth, book-ticker and trade frame of the other market's real recordings is a
+    FrameError (counted, skipped). Klines have the same shape on both markets (binance.md §6),
+    so they cannot tell the markets apart; they are not asserted here."""
+    from conftest import RECORDINGS
+
+    recordings = [r for r in RECORDINGS if r.exchange == recording_market]
+    dec = tw.Decoder(decoder_market)
+    kinds_rejected = set()
+    for rec in recordings:
+        for line in rec.lines():
+            kind = _kind(line)
+            if kind not in _MARKET_DATA:
+                continue
+            bad = dec.stats()["bad_frames"]
+            with pytest.raises(tw.FrameError):
+                dec.feed(line)
+            assert dec.stats()["bad_frames"] == bad + 1
+            kinds_rejected.add(kind)
+    assert kinds_rejected == set(_MARKET_DATA)  # every kind the recordings hold was tried
+    assert all(not dec.book(s).synced and len(dec.book(s)) == 0 for s in dec.symbols())
+
+
+@pytest.mark.parametrize(
+    ("exchange", "frame", "field"),
+    [
+        # spot: USD-M's depth fields, its stream rates, its book-ticker and trade fields
+        (
+            "binance",
+            b'{"e":"depthUpdate","E":1,"T":1,"s":"ETHUSDT","U":1,"u":2,"b":[],"a":[]}',
+            "T",
+        ),
+        (
+            "binance",
+            b'{"e":"depthUpdate","E":1,"s":"ETHUSDT","U":1,"u":2,"pu":0,"b":[],"a":[]}',
+            "pu",
+        ),
+        (
+            "binance",
+            b'{"stream":"ethusdt@depth@0ms","data":{"e":"depthUpdate","E":1,"s":"ETHUSDT","U":1,"u":2,"b":[],"a":[]}}',
+            "stream",
+        ),
+        (
+            "binance",
+            b'{"stream":"ethusdt@depth@500ms","data":{"e":"depthUpdate","E":1,"s":"ETHUSDT","U":1,"u":2,"b":[],"a":[]}}',
+            "stream",
+        ),
+        (
+            "binance",
+            b'{"e":"bookTicker","u":7,"s":"ETHUSDT","b":"1","B":"2","a":"3","A":"4","T":1,"E":1}',
+            "T",
+        ),
+        (
+            "binance",
+            b'{"e":"trade","E":5,"T":4,"s":"ETHUSDT","t":9,"p":"1.5","q":"2","X":"MARKET","m":true}',
+            "X",
+        ),
+        (
+            "binance",
+            b'{"e":"aggTrade","E":5,"a":9,"s":"ETHUSDT","p":"1.5","q":"2","f":1,"l":2,"T":4,"m":true}',
+            "M",
+        ),
+        # USD-M: spot's depth without pu, its 1 s stream rate, book ticker, trade fields, 1s klines
+        (
+            "binanceusdm",
+            b'{"e":"depthUpdate","E":1,"s":"ETHUSDT","U":1,"u":2,"b":[],"a":[]}',
+            "pu",
+        ),
+        (
+            "binanceusdm",
+            b'{"stream":"ethusdt@depth@1000ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"ETHUSDT","U":1,"u":2,"pu":0,"b":[],"a":[]}}',
+            "stream",
+        ),
+        ("binanceusdm", TICKER, "E"),
+        ("binanceusdm", TRADE, "M"),
+        (
+            "binanceusdm",
+            b'{"e":"kline","E":1,"s":"ETHUSDT","k":{"t":0,"T":999,"s":"ETHUSDT","i":"1s","f":1,"L":2,"o":"1","c":"1","h":"1","l":"1","v":"1","n":2,"x":true,"q":"1","V":"1","Q":"1","B":"0"}}',
+            "k.i",
+        ),
+    ],
+)
+def test_fields_and_streams_of_the_other_market_are_named(exchange, frame, field):
+    dec = tw.Decoder(exchange)
+    with pytest.raises(tw.FrameError) as info:
+        dec.feed(frame)
+    assert info.value.field == field, info.value
+    assert dec.stats()["bad_frames"] == 1
+
+
+# --- Wrong arguments are clear errors (issue 8) ----------------------------------------------
+
+
+def test_negative_depth_and_buffer_sizes_are_value_errors():
+    dec = tw.Decoder("binance")
+    dec.register("ETH/USDT")
+    book = dec.book("ETH/USDT")
+    for read in (book.bids, book.asks):
+        with pytest.raises(ValueError, match=r"n must be >= 0, got -1"):
+            read(-1)
+    with pytest.raises(ValueError, match=r"max_buffered must be >= 1, got -1"):
+        tw.Decoder("binance", max_buffered=-1)
+    with pytest.raises(ValueError, match=r"max_buffered must be >= 1, got 0"):
+        tw.Decoder("binance", max_buffered=0)
+
+
+@pytest.mark.parametrize("kind", ["trade", "bbo", "book", "candle", "control", "notice", "default"])
+def test_a_handler_that_is_not_callable_is_a_type_error(kind):
+    dec = tw.Decoder("binance")
+    with pytest.raises(TypeError, match=rf"{kind} must be callable or None, got int 42"):
+        dec.set_handlers(**{kind: 42})
+
+
+def test_a_negative_receive_time_is_a_value_error():
+    dec = tw.Decoder("binance")
+    snapshot = b'{"lastUpdateId":1,"bids":[],"asks":[]}'
+    trades = b'[{"id":2,"price":"1","qty":"1","time":1,"isBuyerMaker":true}]'
+    calls = {
+        "feed": lambda: dec.feed(TICKER, -1),
+        "dispatch": lambda: dec.dispatch(TICKER, -1),
+        "apply_snapshot": lambda: dec.apply_snapshot("ETH/USDT", snapshot, -1),
+        "apply_trades": lambda: dec.apply_trades("ETH/USDT", trades, 0, -1),
+    }
+    for name, call in calls.items():
+        with pytest.raises(
+            ValueError, match=r"receive_ts must be >= 0 \(ns since the Unix epoch\), got -1"
+        ):
+            call()
+        assert dec.stats()["frames"] == 0, name
+
+
+@pytest.mark.parametrize(
+    ("exchange", "frame", "field"),
+    [
+        ("binance", TRADE.replace(b'"E":5', b'"E":-5'), "E"),
+        ("binance", TRADE.replace(b'"T":4', b'"T":-4'), "T"),
+        ("binance", b'{"e":"depthUpdate","E":-1,"s":"ETHUSDT","U":1,"u":2,"b":[],"a":[]}', "E"),
+        (
+            "binanceusdm",
+            b'{"e":"bookTicker","u":7,"s":"ETHUSDT","b":"1","B":"2","a":"3","A":"4","T":1,"E":-1}',
+            "E",
+        ),
+        ("binance", b'{"e":"serverShutdown","E":-1}', "E"),
+        (
+            "binance",
+            b'{"e":"kline","E":1,"s":"ETHUSDT","k":{"t":-60000,"T":-1,"s":"ETHUSDT","i":"1m","f":1,"L":2,"o":"1","c":"1","h":"1","l":"1","v":"1","n":2,"x":true,"q":"1","V":"1","Q":"1","B":"0"}}',
+            "k.t",
+        ),
+    ],
+)
+def test_negative_exchange_timestamps_are_frame_errors(exchange, frame, field):
+    with pytest.raises(tw.FrameError) as info:
+        tw.Decoder(exchange).feed(frame)
+    assert info.value.field == field, info.value

@@ -106,7 +106,7 @@ def test_other_frames_go_to_the_fallback(kind, fin):
 def test_an_object_that_is_not_a_picows_frame_goes_to_the_fallback():
     dec = tw.Decoder("binance")
     seen = []
-    sink = FrameSink(dec, lambda t, f: seen.append(f), lambda *a: None)
+    sink = FrameSink(dec, lambda _transport, frame: seen.append(frame), lambda *_args: None)
     sink.on_ws_frame(None, "not a frame")
     assert seen == ["not a frame"] and dec.stats()["frames"] == 0
 
@@ -152,8 +152,25 @@ def test_a_failing_handler_goes_to_on_error_as_callback_error():
     dec = tw.Decoder("binance")
     dec.set_handlers(default=boom)
     errors = []
-    sink = FrameSink(dec, lambda *a: None, lambda *a: errors.append(a))
+    sink = FrameSink(dec, lambda *_args: None, lambda *args: errors.append(args))
     sink.on_ws_frame(None, _make_test_ws_frame(TEXT, _bbo_line(), True, False))
     ((exc, _, _),) = errors
     assert isinstance(exc, tw.CallbackError) and isinstance(exc.__cause__, ValueError)
     assert isinstance(exc.event, tw.BBO)
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_a_base_exception_in_a_handler_is_raised_not_reported(exc):
+    """Ctrl-C or sys.exit() in a handler leaves on_ws_frame at once (contract 1): on_error is
+    for the feed's own errors, never for a request to stop."""
+
+    def stop(ev):
+        raise exc("stop")
+
+    dec = tw.Decoder("binance")
+    dec.set_handlers(default=stop)
+    errors = []
+    sink = FrameSink(dec, lambda *_args: None, lambda *args: errors.append(args))
+    with pytest.raises(exc):
+        sink.on_ws_frame(None, _make_test_ws_frame(TEXT, _bbo_line(), True, False))
+    assert errors == []

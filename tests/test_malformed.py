@@ -4,6 +4,7 @@ where there is one), is counted, and leaves every book exactly as it was."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -119,6 +120,125 @@ def test_any_truncation_or_byte_flip_of_a_real_frame_is_rejected_or_harmless(rec
 def test_non_contiguous_buffers_and_wrong_types_are_clear_errors():
     dec = tw.Decoder("binance")
     with pytest.raises(TypeError):
-        dec.feed("a str is not bytes")  # type: ignore[arg-type]
+        dec.feed("a str is not bytes")  # type: ignore[arg-type]  # the wrong type is the point
     with pytest.raises(BufferError):
         dec.feed(memoryview(b"abcdef")[::2])
+
+
+# --- Levels, trades and tickers that cannot be real (issue 8) -------------------------------
+
+
+@pytest.mark.parametrize("rec", ETHUSDT, ids=lambda r: r.id)
+@pytest.mark.parametrize(
+    ("side", "price", "size", "field"),
+    [
+        ("b", None, "-3", "b[0][1]"),
+        ("a", None, "-0.00000001", "a[0][1]"),
+        ("b", "-100.5", None, "b[0][0]"),
+        ("a", "0", None, "a[0][0]"),
+        ("b", "0.00000000", "1", "b[0][0]"),
+    ],
+)
+def test_a_level_with_a_negative_size_or_a_price_not_above_zero_is_rejected(
+    rec, side, price, size, field
+):
+    """A depth delta with such a level is a FrameError naming the level, and no level of it is
+    applied (the good levels before the bad one included)."""
+    dec, sym, lines = _synced(rec)
+    real = _next_depth(lines, 400)
+    d = data_of(real)
+    real_price, real_size = d[side][0]
+    # Put the bad level last so that a partial apply would have changed the book before it.
+    msg = json.loads(real)
+    levels = [*d[side], [price or real_price, size or real_size]]
+    bad = json.dumps({**msg, "data": {**d, side: levels}}).encode()
+    field = f"{side}[{len(levels) - 1}]{field[4:]}"
+    before = _state(dec, sym)
+    with pytest.raises(tw.FrameError) as info:
+        dec.feed(bad)
+    assert info.value.field == field, info.value
+    assert _state(dec, sym) == before
+    assert dec.feed(real)[0].sequence == d["u"]  # nothing half-applied
+
+
+@pytest.mark.parametrize("rec", ETHUSDT, ids=lambda r: r.id)
+def test_a_zero_size_still_deletes_a_level(rec):
+    dec, sym, lines = _synced(rec)
+    real = _next_depth(lines, 400)
+    top_price = dec.book(sym).bids(1)[0][0]
+    price_text = next(
+        p for p, _ in json.loads(rec.snapshots[0].read_bytes())["bids"] if float(p) == top_price
+    )
+    msg = json.loads(real)
+    d = msg["data"]
+    deleting = json.dumps({**msg, "data": {**d, "b": [[price_text, "0.00000000"]], "a": []}})
+    dec.feed(deleting.encode())
+    assert dec.book(sym).bids(1)[0][0] < top_price
+
+
+@pytest.mark.parametrize(
+    ("exchange", "symbol"), [("binance", "ETH/USDT"), ("binanceusdm", "ETH/USDT:USDT")]
+)
+@pytest.mark.parametrize(
+    ("level", "field"),
+    [(["-1", "2"], "bids[1][0]"), (["0", "2"], "bids[1][0]"), (["1", "-2"], "bids[1][1]")],
+)
+def test_a_snapshot_with_an_impossible_level_is_rejected_whole(exchange, symbol, level, field):
+    dec = tw.Decoder(exchange)
+    good = {"lastUpdateId": 10, "bids": [["100", "1"]], "asks": [["101", "1"]]}
+    dec.apply_snapshot(symbol, json.dumps(good).encode())
+    before = _state(dec, symbol)
+    bad = {"lastUpdateId": 20, "bids": [["99", "1"], level], "asks": [["102", "1"]]}
+    with pytest.raises(tw.FrameError) as info:
+        dec.apply_snapshot(symbol, json.dumps(bad).encode())
+    assert info.value.field == field, info.value
+    assert _state(dec, symbol) == before
+
+
+@pytest.mark.parametrize(
+    ("frame", "field"),
+    [
+        (b'{"u":7,"s":"ETHUSDT","b":"-1","B":"2","a":"3","A":"4"}', "b"),
+        (b'{"u":7,"s":"ETHUSDT","b":"1","B":"-2","a":"3","A":"4"}', "B"),
+        (b'{"u":7,"s":"ETHUSDT","b":"1","B":"2","a":"-3","A":"4"}', "a"),
+        (b'{"u":7,"s":"ETHUSDT","b":"1","B":"2","a":"3","A":"-4"}', "A"),
+        (
+            b'{"e":"trade","E":5,"s":"ETHUSDT","t":9,"p":"-1.5","q":"2","T":4,"m":true,"M":true}',
+            "p",
+        ),
+        (
+            b'{"e":"trade","E":5,"s":"ETHUSDT","t":9,"p":"1.5","q":"-2","T":4,"m":true,"M":true}',
+            "q",
+        ),
+    ],
+)
+def test_negative_ticker_and_trade_values_are_rejected(frame, field):
+    dec = tw.Decoder("binance")
+    with pytest.raises(tw.FrameError) as info:
+        dec.feed(frame)
+    assert info.value.field == field, info.value
+    assert dec.stats()["bad_frames"] == 1 and dec.stats()["events"] == 0
+
+
+@pytest.mark.parametrize(("key", "value"), [("price", "-1"), ("qty", "-1"), ("time", -1)])
+def test_rest_trades_with_negative_values_are_rejected(key, value):
+    dec = tw.Decoder("binance")
+    trade = {"id": 2, "price": "1", "qty": "1", "time": 1, "isBuyerMaker": True} | {key: value}
+    with pytest.raises(tw.FrameError) as info:
+        dec.apply_trades("ETH/USDT", json.dumps([trade]).encode(), 0)
+    assert key in info.value.field, info.value
+    assert dec.last_trade_ids() == {}
+
+
+def test_a_nesting_error_names_the_byte_where_the_limit_was_passed():
+    """100,000 nested arrays: the error says where the nesting limit (64 levels, the envelope's
+    own object counting as one) was passed, not byte 0, whether the frame is raw or inside a
+    combined-stream envelope."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    head = b'{"stream":"ethusdt@depth@100ms","data":'
+    for frame, opened_at in ((deep, 0), (head + deep + b"}", len(head))):
+        with pytest.raises(tw.FrameError) as info:
+            tw.Decoder("binance").feed(frame)
+        match = re.search(r"at byte (\d+)", str(info.value))
+        assert match and "nest" in str(info.value), info.value
+        assert opened_at + 60 <= int(match.group(1)) <= opened_at + 66, info.value

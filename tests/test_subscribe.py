@@ -74,7 +74,7 @@ def sim_streams(sim: Simulator) -> set[str]:
 
 class Watch:
     """Records what a Feed delivers and checks Binance's oracle (DESIGN.md §5): when a BBO's
-    ``update_id`` equals the book's sequence, the book's top must equal that BBO."""
+    ``sequence`` equals the book's sequence, the book's top must equal that BBO."""
 
     def __init__(self, market: str) -> None:
         self.sym = SYMBOL[market]
@@ -108,7 +108,7 @@ class Watch:
             book = self.feed.book(self.sym)
         except (KeyError, ValueError):  # no book channel (yet, or any more)
             return
-        if bbo is not None and book.synced and book.sequence == bbo.update_id:
+        if bbo is not None and book.synced and book.sequence == bbo.sequence:
             self.checked += 1
             if book.best_bid != (bbo.bid_price, bbo.bid_size) or book.best_ask != (
                 bbo.ask_price,
@@ -232,7 +232,7 @@ def test_unsubscribe_trades_mid_replay(run, market):
     trades, bbos = recorded_ids(market)
     assert got == trades[: messages_before(market, "@trade", half)]  # a contiguous head
     assert not [e for e in events[acked:] if isinstance(e, core.Trade)]
-    assert [e.update_id for e in events if isinstance(e, core.BBO)] == bbos  # untouched
+    assert [e.sequence for e in events if isinstance(e, core.BBO)] == bbos  # untouched
     assert not [e for e in events if isinstance(e, Disconnected)]
 
 
@@ -447,4 +447,4 @@ def test_rejected_unsubscribe_raises_and_still_drops_the_streams(run, market):
     got = [e.trade_id for e in events if isinstance(e, core.Trade)]
     assert got == trades[: len(got)] and len(got) < len(trades)  # a contiguous head, then none
     assert not [e for e in events[sent:] if isinstance(e, core.Trade)]
-    assert [e.update_id for e in events if isinstance(e, core.BBO)] == bbos  # untouched
+    assert [e.sequence for e in events if isinstance(e, core.BBO)] == bbos  # untouched

@@ -24,9 +24,7 @@ from .events import (
     TradesMissed,
 )
 from .exceptions import (
-    AuthError,
     CallbackError,
-    ChecksumMismatch,
     ExchangeError,
     FrameError,
     SequenceGap,
@@ -40,13 +38,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BBO",
-    "AuthError",
     "BadFrame",
     "Book",
     "BookUpdate",
     "CallbackError",
     "Candle",
-    "ChecksumMismatch",
     "Connected",
     "ConnectionOptions",
     "ControlReply",

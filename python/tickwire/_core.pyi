@@ -1,107 +1,223 @@
-"""Type stub of the Rust extension module (hand-written; keep in step with rust/src/python/)."""
+"""Type stub of the Rust extension module (hand-written; keep in step with rust/src/python/).
+
+Prices and sizes are floats (the nearest double to the exchange's exact decimal; exact values via
+``decimal(name)``); timestamps are int ns since the Unix epoch. Event classes are frozen and
+cannot be subclassed; only ``Decoder`` makes them.
+"""
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = [
+    "BBO",
+    "PRICE_DECIMALS",
+    "Book",
+    "BookUpdate",
+    "Candle",
+    "ControlReply",
+    "Decoder",
+    "FrameSink",
+    "Notice",
+    "Trade",
+    "exchanges",
+    "market_id",
+    "unified_symbol",
+]
 
 PRICE_DECIMALS: int
+"""Decimal places every price and size is kept at, exactly (fixed point)."""
 
-def exchanges() -> list[str]: ...
-def market_id(exchange: str, symbol: str) -> str: ...
-def unified_symbol(exchange: str, market_id: str) -> str: ...
+def exchanges() -> list[str]:
+    """Exchange ids the core decodes ("binance", "binanceusdm")."""
 
+def market_id(exchange: str, symbol: str) -> str:
+    """Exchange market id of unified ``symbol`` ("ETH/USDT" -> "ETHUSDT"); ValueError names a bad
+    exchange or a symbol not of that market."""
+
+def unified_symbol(exchange: str, market_id: str) -> str:
+    """Unified symbol of ``market_id`` ("ETHUSDT" -> "ETH/USDT"); ValueError names a bad exchange."""
+
+@final
 class Trade:
-    exchange: str
-    symbol: str
-    price: float
-    size: float
-    side: Literal["buy", "sell"]
-    trade_id: int
-    trade_ts: int
-    exchange_ts: int
-    receive_ts: int
-    def decimal(self, name: Literal["price", "size"]) -> Decimal: ...
+    """A public trade: aggressor ``side``, exchange ``trade_id``, ``trade_ts`` (match time),
+    ``exchange_ts`` (event time), ``receive_ts`` (local)."""
 
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def side(self) -> Literal["buy", "sell"]: ...
+    @property
+    def trade_id(self) -> int: ...
+    @property
+    def trade_ts(self) -> int: ...
+    @property
+    def exchange_ts(self) -> int: ...
+    @property
+    def receive_ts(self) -> int: ...
+    def decimal(self, name: Literal["price", "size"]) -> Decimal:
+        """The exact value of ``name``; AttributeError for another name."""
+
+@final
 class BBO:
-    exchange: str
-    symbol: str
-    bid_price: float
-    bid_size: float
-    ask_price: float
-    ask_size: float
-    update_id: int
-    exchange_ts: int | None
-    receive_ts: int
-    def decimal(
-        self, name: Literal["bid_price", "bid_size", "ask_price", "ask_size"]
-    ) -> Decimal: ...
+    """Best bid and ask of the exchange's book ticker, valid at book update id ``sequence``;
+    ``exchange_ts`` is None where the exchange sends no event time (Binance spot)."""
 
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def bid_price(self) -> float: ...
+    @property
+    def bid_size(self) -> float: ...
+    @property
+    def ask_price(self) -> float: ...
+    @property
+    def ask_size(self) -> float: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def exchange_ts(self) -> int | None: ...
+    @property
+    def receive_ts(self) -> int: ...
+    def decimal(self, name: Literal["bid_price", "bid_size", "ask_price", "ask_size"]) -> Decimal:
+        """The exact value of ``name``; AttributeError for another name."""
+
+@final
 class BookUpdate:
-    exchange: str
-    symbol: str
-    sequence: int
-    exchange_ts: int | None
-    receive_ts: int
+    """The book of ``symbol`` changed; ``sequence`` is the exchange's final update id applied."""
 
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def exchange_ts(self) -> int | None: ...
+    @property
+    def receive_ts(self) -> int: ...
+
+@final
 class Candle:
-    exchange: str
-    symbol: str
-    interval: str
-    start_ts: int
-    end_ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    trades: int
-    closed: bool
-    exchange_ts: int
-    receive_ts: int
-    def decimal(self, name: Literal["open", "high", "low", "close", "volume"]) -> Decimal: ...
+    """A candle of ``interval`` ("1m") covering [start_ts, end_ts]; ``closed`` once final."""
 
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def interval(self) -> str: ...
+    @property
+    def start_ts(self) -> int: ...
+    @property
+    def end_ts(self) -> int: ...
+    @property
+    def open(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def close(self) -> float: ...
+    @property
+    def volume(self) -> float: ...
+    @property
+    def trades(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def exchange_ts(self) -> int: ...
+    @property
+    def receive_ts(self) -> int: ...
+    def decimal(self, name: Literal["open", "high", "low", "close", "volume"]) -> Decimal:
+        """The exact value of ``name``; AttributeError for another name."""
+
+@final
 class ControlReply:
-    exchange: str
-    request_id: int | str | None
-    ok: bool
-    code: int | None
-    message: str | None
-    result: str | None
-    receive_ts: int
+    """The exchange's reply to a control request (SUBSCRIBE ack or error)."""
 
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def request_id(self) -> int | str | None: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def code(self) -> int | None: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def result(self) -> str | None: ...
+    @property
+    def receive_ts(self) -> int: ...
+
+@final
 class Notice:
-    exchange: str
-    name: str
-    exchange_ts: int | None
-    receive_ts: int
+    """A notice about the connection itself (Binance "serverShutdown")."""
 
-Event = Trade | BBO | BookUpdate | Candle | ControlReply | Notice
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def exchange_ts(self) -> int | None: ...
+    @property
+    def receive_ts(self) -> int: ...
 
+_Event = Trade | BBO | BookUpdate | Candle | ControlReply | Notice
+
+@final
 class Book:
-    symbol: str
-    best_bid: tuple[float, float] | None
-    best_ask: tuple[float, float] | None
-    mid: float | None
-    spread: float | None
-    sequence: int | None
-    synced: bool
-    crossed: bool
-    def bids(self, n: int) -> npt.NDArray[np.float64]: ...
-    def asks(self, n: int) -> npt.NDArray[np.float64]: ...
+    """A live view of one L2 book owned by its ``Decoder``."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def best_bid(self) -> tuple[float, float] | None: ...
+    @property
+    def best_ask(self) -> tuple[float, float] | None: ...
+    @property
+    def mid(self) -> float | None: ...
+    @property
+    def spread(self) -> float | None: ...
+    @property
+    def sequence(self) -> int | None: ...
+    @property
+    def synced(self) -> bool: ...
+    @property
+    def crossed(self) -> bool: ...
+    def bids(self, n: int) -> npt.NDArray[np.float64]:
+        """Best ``n`` bids, shape (k, 2) [price, size], best first; ValueError if n < 0."""
+    def asks(self, n: int) -> npt.NDArray[np.float64]:
+        """Best ``n`` asks, shape (k, 2) [price, size], best first; ValueError if n < 0."""
     def exact_top(self) -> tuple[tuple[str, str] | None, tuple[str, str] | None]: ...
     def __len__(self) -> int: ...
 
+_Payload = bytes | bytearray | memoryview
+
+@final
 class Decoder:
-    exchange: str
-    def __init__(self, exchange: str, *, max_buffered: int = 10000) -> None: ...
-    def feed(
-        self, payload: bytes | bytearray | memoryview, receive_ts: int | None = None
-    ) -> list[Event]: ...
+    """Decodes one connection's frames for one exchange and keeps its L2 books."""
+
+    def __new__(cls, exchange: str, *, max_buffered: int = 10000) -> Self: ...
+    @property
+    def exchange(self) -> str: ...
+    def feed(self, payload: _Payload, receive_ts: int | None = None) -> list[_Event]:
+        """The events of one frame; FrameError / SequenceGap; ValueError if receive_ts < 0."""
     def apply_snapshot(
-        self, symbol: str, payload: bytes | bytearray | memoryview, receive_ts: int | None = None
+        self, symbol: str, payload: _Payload, receive_ts: int | None = None
     ) -> list[BookUpdate]: ...
     def set_handlers(
         self,
@@ -112,11 +228,10 @@ class Decoder:
         candle: Callable[[Candle], object] | None = None,
         control: Callable[[ControlReply], object] | None = None,
         notice: Callable[[Notice], object] | None = None,
-        default: Callable[[Event], object] | None = None,
-    ) -> None: ...
-    def dispatch(
-        self, payload: bytes | bytearray | memoryview, receive_ts: int | None = None
-    ) -> int: ...
+        default: Callable[[_Event], object] | None = None,
+    ) -> None:
+        """Handlers for ``dispatch``; TypeError names an argument that is not callable."""
+    def dispatch(self, payload: _Payload, receive_ts: int | None = None) -> int: ...
     def register(self, symbol: str) -> str: ...
     def reset_book(self, symbol: str) -> None: ...
     def needs_snapshot(self, symbol: str) -> bool: ...
@@ -124,20 +239,18 @@ class Decoder:
     def symbols(self) -> list[str]: ...
     def last_trade_ids(self) -> dict[str, int]: ...
     def apply_trades(
-        self,
-        symbol: str,
-        payload: bytes | bytearray | memoryview,
-        after: int,
-        receive_ts: int | None = None,
+        self, symbol: str, payload: _Payload, after: int, receive_ts: int | None = None
     ) -> list[Trade]: ...
     def stats(self) -> dict[str, int]: ...
 
+@final
 class FrameSink:
     """Decodes complete picows text frames in place; see rust/src/python/picows.rs."""
-    def __init__(
-        self,
+
+    def __new__(
+        cls,
         decoder: Decoder,
-        other: Callable[[object, object], None],
-        on_error: Callable[[BaseException, int, int], None],
-    ) -> None: ...
+        other: Callable[[object, object], object],
+        on_error: Callable[[BaseException, int, int], object],
+    ) -> Self: ...
     def on_ws_frame(self, transport: object, frame: object) -> None: ...

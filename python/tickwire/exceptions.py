@@ -1,5 +1,9 @@
 """The tickwire exception tree. Every error tickwire raises on purpose derives from
-:class:`TickwireError`; the Rust core maps each of its errors onto exactly one class here."""
+:class:`TickwireError`; the Rust core maps each of its errors onto exactly one class here.
+
+Only exceptions something raises are defined: a book checksum error arrives with the first
+exchange that publishes checksums (issue 10), an authentication error with private channels
+(issue 12)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ class FrameError(TickwireError, ValueError):
         self.reason = reason
 
 
-class SequenceGap(TickwireError):
+class SequenceGap(TickwireError):  # noqa: N818 -- public API name since 0.1 (a gap, not an "error")
     """A depth delta does not continue the book's update-id chain (a message was lost), or a
     snapshot is too old to bridge the buffered deltas. The book of ``symbol`` now waits for a new
     REST snapshot (``Decoder.apply_snapshot``) and buffers deltas meanwhile.
@@ -34,21 +38,6 @@ class SequenceGap(TickwireError):
         self.symbol = symbol
         self.expected = expected
         self.received = received
-
-
-class ChecksumMismatch(TickwireError):
-    """A book's checksum disagrees with the exchange's (exchanges that publish one). The book is
-    resynced. Attributes: ``symbol``, ``expected`` (exchange's), ``computed`` (ours)."""
-
-    def __init__(self, message: str, symbol: str = "", expected: int = 0, computed: int = 0):
-        super().__init__(message)
-        self.symbol = symbol
-        self.expected = expected
-        self.computed = computed
-
-
-class AuthError(TickwireError):
-    """Credentials were rejected or are missing for a private channel."""
 
 
 class ExchangeError(TickwireError):

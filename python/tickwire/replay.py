@@ -455,7 +455,7 @@ def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest la
             "type": "bbo",
             "exchange": event.exchange,
             "symbol": event.symbol,
-            "update_id": event.update_id,
+            "sequence": event.sequence,
             "bid": [event.bid_price, event.bid_size],
             "ask": [event.ask_price, event.ask_size],
             "exchange_ts": event.exchange_ts,

@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
                     d
                 },
                 BatchSize::LargeInput,
-            )
+            );
         });
         g.finish();
 
@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
                     book
                 },
                 BatchSize::LargeInput,
-            )
+            );
         });
         g.bench_function("btreemap_apply_level", |b| {
             b.iter_batched(
@@ -115,7 +115,7 @@ fn bench(c: &mut Criterion) {
                     (bids, asks)
                 },
                 BatchSize::LargeInput,
-            )
+            );
         });
         g.finish();
     }

@@ -82,7 +82,7 @@ impl Ladder {
     }
 
     /// Replace everything with `levels`, sorted ascending by key and without duplicates.
-    fn load(&mut self, levels: Vec<(i64, i64)>) {
+    fn load(&mut self, levels: &[(i64, i64)]) {
         self.chunks = levels.chunks(CHUNK).map(<[_]>::to_vec).collect();
         self.tops = self.chunks.iter().map(|c| c[c.len() - 1].0).collect();
     }
@@ -131,13 +131,14 @@ impl L2Book {
             v.dedup_by_key(|&mut (k, _)| k);
             v
         };
-        self.bids.load(side(bids, |p| p));
-        self.asks.load(side(asks, |p| -p));
+        self.bids.load(&side(bids, |p| p));
+        self.asks.load(&side(asks, |p| -p));
         self.sequence = Some(sequence);
     }
 
     /// Set one level to an absolute size; size 0 deletes it.
     #[inline]
+    #[allow(clippy::similar_names)] // `side` and `size` are the words of every exchange's docs
     pub fn set(&mut self, side: BookSide, price: i64, size: i64) {
         match side {
             BookSide::Bid => self.bids.set(price, size),

@@ -14,8 +14,9 @@ use crate::exchanges::{venue, DeltaIds, Levels, Message, Venue, Verdict};
 /// (counted), which at worst makes the next snapshot fail to bridge and be fetched again.
 pub const DEFAULT_MAX_BUFFERED: usize = 10_000;
 
+/// Where a book stands in the exchange's snapshot + delta synchronisation procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sync {
+enum BookSyncState {
     /// No usable book: deltas are buffered until a snapshot arrives.
     AwaitingSnapshot,
     /// A snapshot with this last update id is loaded; the next delta must bridge it.
@@ -43,14 +44,14 @@ pub struct SymbolState {
     pub book: L2Book,
     /// Id of the last trade decoded for this symbol (exchanges number them per symbol).
     pub last_trade_id: Option<u64>,
-    sync: Sync,
+    sync: BookSyncState,
     buffer: VecDeque<BufferedDelta>,
 }
 
 impl SymbolState {
     /// True unless the book waits for a snapshot.
     pub fn synced(&self) -> bool {
-        self.sync != Sync::AwaitingSnapshot
+        self.sync != BookSyncState::AwaitingSnapshot
     }
 }
 
@@ -157,7 +158,7 @@ impl Decoder {
             symbol,
             book: L2Book::new(),
             last_trade_id: None,
-            sync: Sync::AwaitingSnapshot,
+            sync: BookSyncState::AwaitingSnapshot,
             buffer: VecDeque::new(),
         });
         i
@@ -182,47 +183,16 @@ impl Decoder {
                 let i = self.index_of_market(market_id);
                 return self.on_delta(i, ids, exchange_ts, receive_ts);
             }
-            Message::Bbo { market_id, bid, ask, update_id, exchange_ts } => Event::Bbo {
-                symbol: self.index_of_market(market_id),
-                bid_price: bid.price,
-                bid_size: bid.size,
-                ask_price: ask.price,
-                ask_size: ask.size,
-                update_id,
-                exchange_ts,
-                receive_ts,
-            },
-            Message::Trade { market_id, price, size, side, trade_id, trade_ts, exchange_ts } => {
+            Message::Bbo { market_id, bbo } => Event::Bbo { symbol: self.index_of_market(market_id), bbo, receive_ts },
+            Message::Trade { market_id, trade } => {
                 let symbol = self.index_of_market(market_id);
-                self.symbols[symbol].last_trade_id = Some(trade_id);
-                Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts }
+                self.symbols[symbol].last_trade_id = Some(trade.trade_id);
+                Event::Trade { symbol, trade, receive_ts }
             }
-            Message::Candle {
-                market_id,
-                interval,
-                start_ts,
-                end_ts,
-                open,
-                high,
-                low,
-                close,
-                volume,
-                trades,
-                closed,
-                exchange_ts,
-            } => Event::Candle {
+            Message::Candle { market_id, interval, candle } => Event::Candle {
                 symbol: self.index_of_market(market_id),
                 interval: interval.to_owned(),
-                start_ts,
-                end_ts,
-                open,
-                high,
-                low,
-                close,
-                volume,
-                trades,
-                closed,
-                exchange_ts,
+                candle,
                 receive_ts,
             },
             Message::Notice { name, exchange_ts } => Event::Notice { name: name.to_owned(), exchange_ts, receive_ts },
@@ -248,12 +218,12 @@ impl Decoder {
     fn on_delta(&mut self, i: usize, ids: DeltaIds, exchange_ts: i64, receive_ts: i64) -> Result<(), Error> {
         let state = &self.symbols[i];
         let verdict = match state.sync {
-            Sync::AwaitingSnapshot => {
+            BookSyncState::AwaitingSnapshot => {
                 self.buffer(i, ids, exchange_ts, receive_ts);
                 return Ok(());
             }
-            Sync::Bridging(snapshot_id) => self.venue.first_delta(snapshot_id, &ids),
-            Sync::Live => self.venue.next_delta(state.book.sequence.unwrap_or(0), &ids),
+            BookSyncState::Bridging(snapshot_id) => self.venue.first_delta(snapshot_id, &ids),
+            BookSyncState::Live => self.venue.next_delta(state.book.sequence.unwrap_or(0), &ids),
         };
         match verdict {
             Verdict::Stale => self.stats.stale_deltas += 1,
@@ -280,7 +250,7 @@ impl Decoder {
     /// Apply a delta to book `i` (levels passed in, since they may live in `self.levels`:
     /// only disjoint fields are borrowed) and count it. Returns whether it moved the book past
     /// its sequence: one ending at the snapshot's own id (USD-M's first event may) changes
-    /// nothing, and gets no BookUpdate, so delivered sequences stay strictly increasing.
+    /// nothing, and gets no `BookUpdate`, so delivered sequences stay strictly increasing.
     fn apply_levels(
         symbols: &mut [SymbolState],
         stats: &mut DecoderStats,
@@ -292,7 +262,7 @@ impl Decoder {
         let s = &mut symbols[i];
         let advanced = s.book.sequence != Some(last);
         s.book.apply(bids, asks, last);
-        s.sync = Sync::Live;
+        s.sync = BookSyncState::Live;
         stats.deltas_applied += 1;
         if s.book.is_crossed() {
             stats.crossed_books += 1;
@@ -327,16 +297,11 @@ impl Decoder {
     fn gap(&mut self, i: usize, expected: u64, received: u64) -> Error {
         let s = &mut self.symbols[i];
         s.book.clear();
-        s.sync = Sync::AwaitingSnapshot;
+        s.sync = BookSyncState::AwaitingSnapshot;
         self.stats.gaps += 1;
         Error::SequenceGap { symbol: s.symbol.clone(), expected, received }
     }
 
-    /// Load a REST depth snapshot for unified `symbol` and replay the deltas buffered since by
-    /// the exchange's bridging rule; `self.events` gets a `BookUpdate` for the snapshot and one
-    /// per replayed delta. `Frame` error if the body is malformed (nothing changes);
-    /// `SequenceGap` if the snapshot is too old for the buffered deltas (or they have a hole):
-    /// the book then still awaits a snapshot, keeping the deltas from the break on.
     /// Decode a REST list of past trades of unified `symbol` (see `Venue::parse_trades`) into
     /// `Trade` events, oldest first, keeping only ids after `after` (those a reconnect
     /// missed; the list may reach past them). Their event time is the trade time.
@@ -345,23 +310,19 @@ impl Decoder {
         let i = self.register(symbol)?;
         let mut trades = self.venue.parse_trades(payload)?;
         trades.sort_by_key(|t| t.trade_id);
-        for t in trades.into_iter().filter(|t| t.trade_id > after) {
+        for trade in trades.into_iter().filter(|t| t.trade_id > after) {
             let s = &mut self.symbols[i];
-            s.last_trade_id = Some(s.last_trade_id.map_or(t.trade_id, |l| l.max(t.trade_id)));
-            self.push(Event::Trade {
-                symbol: i,
-                price: t.price,
-                size: t.size,
-                side: t.side,
-                trade_id: t.trade_id,
-                trade_ts: t.trade_ts,
-                exchange_ts: t.trade_ts,
-                receive_ts,
-            });
+            s.last_trade_id = Some(s.last_trade_id.map_or(trade.trade_id, |l| l.max(trade.trade_id)));
+            self.push(Event::Trade { symbol: i, trade, receive_ts });
         }
         Ok(())
     }
 
+    /// Load a REST depth snapshot for unified `symbol` and replay the deltas buffered since by
+    /// the exchange's bridging rule; `self.events` gets a `BookUpdate` for the snapshot and one
+    /// per replayed delta. `Frame` error if the body is malformed (nothing changes);
+    /// `SequenceGap` if the snapshot is too old for the buffered deltas (or they have a hole):
+    /// the book then still awaits a snapshot, keeping the deltas from the break on.
     pub fn apply_snapshot(&mut self, symbol: &str, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         let i = self.register(symbol)?;
@@ -369,14 +330,14 @@ impl Decoder {
         self.stats.snapshots += 1;
         let s = &mut self.symbols[i];
         s.book.load_snapshot(&self.levels.bids, &self.levels.asks, snap.last_update_id);
-        s.sync = Sync::Bridging(snap.last_update_id);
+        s.sync = BookSyncState::Bridging(snap.last_update_id);
         self.book_updated(i, snap.last_update_id, snap.exchange_ts, receive_ts);
         while let Some(d) = self.symbols[i].buffer.pop_front() {
             let s = &self.symbols[i];
             let verdict = match s.sync {
-                Sync::Live => self.venue.next_delta(s.book.sequence.unwrap_or(0), &d.ids),
-                Sync::Bridging(id) => self.venue.first_delta(id, &d.ids),
-                Sync::AwaitingSnapshot => unreachable!("a snapshot was just loaded"),
+                BookSyncState::Live => self.venue.next_delta(s.book.sequence.unwrap_or(0), &d.ids),
+                BookSyncState::Bridging(id) => self.venue.first_delta(id, &d.ids),
+                BookSyncState::AwaitingSnapshot => unreachable!("a snapshot was just loaded"),
             };
             match verdict {
                 Verdict::Stale => self.stats.stale_deltas += 1,
@@ -401,7 +362,136 @@ impl Decoder {
         let s = &mut self.symbols[i];
         s.book.clear();
         s.buffer.clear();
-        s.sync = Sync::AwaitingSnapshot;
+        s.sync = BookSyncState::AwaitingSnapshot;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spot depth frame for TESTUSDT with update ids `first..=last` and one bid level.
+    fn delta(first: u64, last: u64) -> Vec<u8> {
+        format!(
+            r#"{{"stream":"testusdt@depth@100ms","data":{{"e":"depthUpdate","E":1,"s":"TESTUSDT","U":{first},"u":{last},"b":[["{last}","1"]],"a":[]}}}}"#
+        )
+        .into_bytes()
+    }
+
+    fn snapshot(id: u64) -> Vec<u8> {
+        format!(r#"{{"lastUpdateId":{id},"bids":[["1","1"]],"asks":[]}}"#).into_bytes()
+    }
+
+    /// A spot decoder whose TEST/USDT book is in `state` (book sequence 100 when not awaiting).
+    fn decoder_in(state: BookSyncState) -> Decoder {
+        let mut d = Decoder::new("binance").unwrap();
+        let i = d.register("TEST/USDT").unwrap();
+        if state != BookSyncState::AwaitingSnapshot {
+            d.apply_snapshot("TEST/USDT", &snapshot(100), 0).unwrap();
+            d.symbols[i].sync = state;
+        }
+        d
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Outcome {
+        Buffered,
+        Stale,
+        Applied,
+        Gap,
+    }
+
+    /// The state machine, one row per (state, delta) case: what happens to the delta, the
+    /// state after it and the book's sequence after it. Spot rules (binance.md §5): from a
+    /// snapshot with lastUpdateId 100 the first delta must have U <= 101 <= u; then U <= id+1.
+    #[test]
+    fn book_sync_state_machine() {
+        use BookSyncState::{AwaitingSnapshot, Bridging, Live};
+        use Outcome::{Applied, Buffered, Gap, Stale};
+        // (state before, delta's (U, u), what happens, state after, book sequence after)
+        type Row = (BookSyncState, (u64, u64), Outcome, BookSyncState, Option<u64>);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // awaiting a snapshot: every delta is buffered, whatever its ids
+            (AwaitingSnapshot, (1, 5), Buffered, AwaitingSnapshot, None),
+            (AwaitingSnapshot, (101, 110), Buffered, AwaitingSnapshot, None),
+            // bridging the snapshot (id 100)
+            (Bridging(100), (90, 99), Stale, Bridging(100), Some(100)),
+            (Bridging(100), (90, 100), Stale, Bridging(100), Some(100)),
+            (Bridging(100), (90, 101), Applied, Live, Some(101)),
+            (Bridging(100), (101, 101), Applied, Live, Some(101)),
+            (Bridging(100), (101, 130), Applied, Live, Some(130)),
+            (Bridging(100), (102, 130), Gap, AwaitingSnapshot, None),
+            // live at 100
+            (Live, (95, 100), Stale, Live, Some(100)),
+            (Live, (1, 2), Stale, Live, Some(100)),
+            (Live, (101, 105), Applied, Live, Some(105)),
+            (Live, (99, 105), Applied, Live, Some(105)),
+            (Live, (102, 105), Gap, AwaitingSnapshot, None),
+        ];
+        for (n, &(state, (first, last), ref outcome, after, sequence)) in table.iter().enumerate() {
+            let mut d = decoder_in(state);
+            let before = d.stats.clone();
+            let result = d.feed(&delta(first, last), 7);
+            let s = &d.symbols[0];
+            let row = format!("row {n}: {state:?} + U={first} u={last}");
+            assert_eq!((s.sync, s.book.sequence), (after, sequence), "{row}");
+            let got = match result {
+                Err(Error::SequenceGap { .. }) => Gap,
+                Err(e) => panic!("{row}: {e}"),
+                Ok(()) if d.stats.buffered_deltas > before.buffered_deltas => Buffered,
+                Ok(()) if d.stats.stale_deltas > before.stale_deltas => Stale,
+                Ok(()) => Applied,
+            };
+            assert_eq!(&got, outcome, "{row}");
+            // An applied delta is the only case with an event: a BookUpdate at its final id.
+            let updates: Vec<_> = d.events.iter().collect();
+            match got {
+                Applied => assert!(
+                    matches!(updates[..], [Event::BookUpdate { sequence: s, receive_ts: 7, .. }] if *s == last),
+                    "{row}"
+                ),
+                _ => assert!(updates.is_empty(), "{row}"),
+            }
+            // A gap keeps the delta (buffered for the next snapshot) and empties the book.
+            if got == Gap {
+                assert_eq!((s.buffer.len(), s.book.depth()), (1, (0, 0)), "{row}");
+            }
+        }
+    }
+
+    /// `apply_snapshot` replays what was buffered by the same rules, row by row: the buffered
+    /// deltas, the snapshot's id, then the state, sequence and events after it.
+    #[test]
+    fn snapshot_replays_the_buffer() {
+        use BookSyncState::{AwaitingSnapshot, Bridging, Live};
+        // (buffered (U, u), snapshot id, gap or not, state after, sequence after, BookUpdates)
+        type Row = (&'static [(u64, u64)], u64, Result<(), ()>, BookSyncState, Option<u64>, usize);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // nothing buffered: the snapshot alone (one BookUpdate), waiting to bridge
+            (&[], 100, Ok(()), Bridging(100), Some(100), 1),
+            // old deltas dropped, the bridging one and its successors applied
+            (&[(90, 95), (96, 100), (101, 103), (104, 110)], 100, Ok(()), Live, Some(110), 3),
+            // only stale deltas: still bridging
+            (&[(90, 95), (96, 100)], 100, Ok(()), Bridging(100), Some(100), 1),
+            // the snapshot is older than every buffered delta: a gap, deltas kept
+            (&[(105, 110)], 100, Err(()), AwaitingSnapshot, None, 0),
+            // a hole inside the buffer: a gap after the applied part
+            (&[(101, 103), (105, 110)], 100, Err(()), AwaitingSnapshot, None, 0),
+        ];
+        for (n, &(buffered, id, ref result, state, sequence, updates)) in table.iter().enumerate() {
+            let mut d = decoder_in(AwaitingSnapshot);
+            for &(first, last) in buffered {
+                d.feed(&delta(first, last), 1).unwrap();
+            }
+            let got = d
+                .apply_snapshot("TEST/USDT", &snapshot(id), 2)
+                .map_err(|e| assert!(matches!(e, Error::SequenceGap { .. })));
+            let s = &d.symbols[0];
+            assert_eq!(&got, result, "row {n}");
+            assert_eq!((s.sync, s.book.sequence, d.events.len()), (state, sequence, updates), "row {n}");
+        }
     }
 }

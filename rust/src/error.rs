@@ -47,13 +47,13 @@ impl std::error::Error for Error {}
 pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(data: &'a [u8]) -> Result<T, Error> {
     match serde_json::from_slice(data) {
         Ok(v) => Ok(v),
-        Err(e) => Err(explain::<T>(data, e)),
+        Err(e) => Err(explain::<T>(data, &e)),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn explain<'a, T: serde::Deserialize<'a>>(data: &'a [u8], e: serde_json::Error) -> Error {
+fn explain<'a, T: serde::Deserialize<'a>>(data: &'a [u8], e: &serde_json::Error) -> Error {
     let mut de = serde_json::Deserializer::from_slice(data);
     let field = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(pe) if pe.path().iter().next().is_some() => pe.path().to_string(),

@@ -35,14 +35,14 @@ pub fn parse_bytes(b: &[u8], field: &'static str) -> Result<i64, Error> {
 /// checks what follows (the closing quote of a JSON string), so the text is scanned only once.
 #[inline(always)]
 pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error> {
-    let s = Text(b);
+    let text = Text(b);
     let neg = b.first() == Some(&b'-');
     let digits = if neg { &b[1..] } else { b };
     // Integer part (prices have a few digits: a plain loop beats SWAR here). The wrapping
     // arithmetic never matters: more than MAX_INT_DIGITS significant digits are rejected below.
     let (mut int, mut i) = (0u64, 0);
     while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
-        int = int.wrapping_mul(10).wrapping_add(d as u64);
+        int = int.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
     let int_digits = i;
@@ -62,31 +62,31 @@ pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error
         // Short input, or digits past the eighth: those must be zeros to stay exact.
         while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
             if frac_digits < DECIMALS {
-                frac = frac * 10 + d as u64;
+                frac = frac * 10 + u64::from(d);
                 frac_digits += 1;
             } else if d != 0 {
-                return Err(Error::frame(field, format!("{s:?} has more than {DECIMALS} decimal places")));
+                return Err(Error::frame(field, format!("{text:?} has more than {DECIMALS} decimal places")));
             }
             any_frac = true;
             i += 1;
         }
     }
     if int_digits == 0 && !any_frac {
-        return Err(not_a_number(s, field));
+        return Err(not_a_number(text, field));
     }
     if int_digits > MAX_INT_DIGITS && int_digits - digits.iter().take_while(|&&c| c == b'0').count() > MAX_INT_DIGITS {
-        return Err(out_of_range(s, field));
+        return Err(out_of_range(text, field));
     }
     let scaled = int * ONE as u64 + frac * POW10[(DECIMALS - frac_digits) as usize];
     if scaled > i64::MAX as u64 {
-        return Err(out_of_range(s, field));
+        return Err(out_of_range(text, field));
     }
-    Ok((if neg { -(scaled as i64) } else { scaled as i64 }, i + neg as usize))
+    Ok((if neg { -(scaled as i64) } else { scaled as i64 }, i + usize::from(neg)))
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 
-/// The decimals at the start of an 8-byte chunk, scaled to eight places ("62\"," -> 62_000_000),
+/// The decimals at the start of an 8-byte chunk, scaled to eight places ("62\"," -> `62_000_000`),
 /// and how many there are. SWAR: the first non-digit is found with one mask, the digits are
 /// padded with '0' bytes to eight and converted with three multiplications, with no loop over
 /// the 1-8 decimals exchanges send.
@@ -95,9 +95,9 @@ fn leading_decimals(chunk: &[u8]) -> (u64, usize) {
     let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
     // Flags the high bit of every byte that is not a digit. Borrows and carries only travel
     // towards later bytes, so the first flagged byte is exactly the first non-digit.
-    let non_digit = (x.wrapping_sub(b'0' as u64 * ONES) | x.wrapping_add(0x46 * ONES)) & (0x80 * ONES);
+    let non_digit = (x.wrapping_sub(u64::from(b'0') * ONES) | x.wrapping_add(0x46 * ONES)) & (0x80 * ONES);
     let k = (non_digit.trailing_zeros() / 8) as usize; // 8 when all are digits
-    let zeros = b'0' as u64 * ONES;
+    let zeros = u64::from(b'0') * ONES;
     let padded = if k == 8 {
         x
     } else {
@@ -111,7 +111,7 @@ fn leading_decimals(chunk: &[u8]) -> (u64, usize) {
 #[inline]
 pub(crate) fn eight_digits(bytes: &[u8]) -> Option<u64> {
     let chunk = u64::from_le_bytes(bytes.try_into().ok()?);
-    let v = chunk.wrapping_sub(b'0' as u64 * ONES);
+    let v = chunk.wrapping_sub(u64::from(b'0') * ONES);
     // A byte below '0' wraps to >= 0x80; a byte above '9' reaches >= 0x80 once 0x46 is added.
     if (v | chunk.wrapping_add(0x46 * ONES)) & (0x80 * ONES) != 0 {
         return None;
@@ -122,15 +122,15 @@ pub(crate) fn eight_digits(bytes: &[u8]) -> Option<u64> {
 /// Eight digit values 0..=9, one per byte, most significant first: their decimal value.
 #[inline(always)]
 fn combine(v: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
     // Pair neighbours: byte 2k = 10*d[2k] + d[2k+1]; then pairs of pairs with two multiplications.
     let pairs = v.wrapping_mul(10).wrapping_add(v >> 8);
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
     let a = (pairs & MASK).wrapping_mul(100 + (1_000_000 << 32));
     let b = ((pairs >> 16) & MASK).wrapping_mul(1 + (10_000 << 32));
     a.wrapping_add(b) >> 32
 }
 
-/// Integer digits that can fit: i64::MAX / ONE = 92,233,720,368 has 11.
+/// Integer digits that can fit: `i64::MAX` / ONE = 92,233,720,368 has 11.
 const MAX_INT_DIGITS: usize = 11;
 const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
@@ -232,10 +232,10 @@ mod tests {
         }
         let mut v: i128 = 0;
         for c in int.bytes() {
-            v = v.checked_mul(10)?.checked_add((c - b'0') as i128)?;
+            v = v.checked_mul(10)?.checked_add(i128::from(c - b'0'))?;
         }
         for k in 0..DECIMALS as usize {
-            v = v.checked_mul(10)?.checked_add(frac.as_bytes().get(k).map_or(0, |c| (c - b'0') as i128))?;
+            v = v.checked_mul(10)?.checked_add(frac.as_bytes().get(k).map_or(0, |c| i128::from(c - b'0')))?;
         }
         let v = if neg { -v } else { v };
         i64::try_from(v).ok().filter(|v| *v != i64::MIN)
@@ -259,6 +259,7 @@ mod tests {
         for s in ["2683.8", "0.00000001", "7", "-0.5", "0", "92233720368.54775807"] {
             assert_eq!(to_string(parse(s, "p").unwrap()), s);
         }
-        assert_eq!(to_f64(parse("2683.8", "p").unwrap()), 2683.8);
+        // Exactly the nearest double to 2683.8, not merely close to it.
+        assert_eq!(to_f64(parse("2683.8", "p").unwrap()).to_bits(), 2683.8f64.to_bits());
     }
 }

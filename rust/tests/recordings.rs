@@ -24,18 +24,16 @@ fn check(dir: &str, exchange: &str, symbol: &str) {
                     let book = &d.symbol(i).book;
                     top_at.insert(sequence, (book.best_bid().unwrap(), book.best_ask().unwrap()));
                 }
-                Event::Bbo { bid_price, bid_size, ask_price, ask_size, update_id, .. } => {
-                    tickers.push((update_id, (bid_price, bid_size), (ask_price, ask_size)))
-                }
+                Event::Bbo { bbo, .. } => tickers.push(bbo),
                 _ => {}
             }
         }
     }
     let mut pairs = 0;
-    for (u, bid, ask) in tickers {
-        if let Some((b, a)) = top_at.get(&u) {
+    for bbo in tickers {
+        if let Some(&(b, a)) = top_at.get(&bbo.sequence) {
             pairs += 1;
-            assert_eq!(((b.price, b.size), (a.price, a.size)), (bid, ask), "{dir}: book differs from bookTicker u={u}");
+            assert_eq!((b, a), (bbo.bid, bbo.ask), "{dir}: book differs from bookTicker u={}", bbo.sequence);
         }
     }
     assert!(pairs > 0, "{dir}: no bookTicker/depth pair to compare");
@@ -77,4 +75,24 @@ fn a_removed_depth_event_is_a_gap() {
         }
     }
     assert!(matches!(gap, Some(tickwire::Error::SequenceGap { .. })), "{gap:?}");
+}
+
+/// A market decodes none of the other market's frames: every line of each real ETHUSDT
+/// recording (depth, bookTicker, trade) is a `Frame` error on the other market's decoder, and
+/// no book or trade id is touched.
+#[test]
+fn each_market_rejects_the_other_markets_recording() {
+    for (dir, other) in [("binance", "binanceusdm"), ("binanceusdm", "binance")] {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+        let text = std::fs::read(base.join("depth_bookticker_trade_ethusdt_20240808.jsonl")).unwrap();
+        let mut d = Decoder::new(other).unwrap();
+        let mut lines = 0;
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let result = d.feed(line, 0);
+            assert!(matches!(result, Err(tickwire::Error::Frame { .. })), "{dir} on {other}: {result:?}");
+            lines += 1;
+        }
+        assert_eq!(d.stats.bad_frames, lines);
+        assert_eq!((d.stats.events, d.stats.buffered_deltas), (0, 0));
+    }
 }

@@ -171,7 +171,7 @@ class OrjsonBot:
     event tuple (or ``None`` for a stale/buffered depth delta):
 
     * ``("trade", symbol, price, size, side, trade_id, exchange_ts, receive_ts)``
-    * ``("bbo", symbol, bid, bid_size, ask, ask_size, update_id, exchange_ts|None, receive_ts)``
+    * ``("bbo", symbol, bid, bid_size, ask, ask_size, sequence, exchange_ts|None, receive_ts)``
     * ``("book", symbol, u, exchange_ts, receive_ts)`` after a depth delta was applied
 
     prices/sizes are floats, timestamps int ns since the epoch, ``receive_ts``

@@ -329,7 +329,7 @@ class _Binance(Adapter):
         return {
             BookUpdate: attrgetter("sequence"),
             Trade: attrgetter("trade_id"),
-            BBO: attrgetter("update_id"),
+            BBO: attrgetter("sequence"),
             Candle: attrgetter("start_ts", "exchange_ts"),
         }
 

@@ -9,7 +9,7 @@ pub mod binance;
 
 use crate::book::Level;
 use crate::error::Error;
-use crate::event::{RequestId, Side};
+use crate::event::{Bbo, Candle, RequestId, Trade};
 
 /// Update ids carried by one depth delta.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,33 +59,16 @@ pub enum Message<'a> {
     },
     Bbo {
         market_id: &'a str,
-        bid: Level,
-        ask: Level,
-        update_id: u64,
-        exchange_ts: Option<i64>,
+        bbo: Bbo,
     },
     Trade {
         market_id: &'a str,
-        price: i64,
-        size: i64,
-        side: Side,
-        trade_id: u64,
-        trade_ts: i64,
-        exchange_ts: i64,
+        trade: Trade,
     },
     Candle {
         market_id: &'a str,
         interval: &'a str,
-        start_ts: i64,
-        end_ts: i64,
-        open: i64,
-        high: i64,
-        low: i64,
-        close: i64,
-        volume: i64,
-        trades: u64,
-        closed: bool,
-        exchange_ts: i64,
+        candle: Candle,
     },
     Control {
         request_id: Option<RequestId>,
@@ -104,16 +87,6 @@ pub enum Message<'a> {
 }
 
 /// A REST depth snapshot, its levels left in the [`Levels`] scratch.
-/// One trade of a REST trade list (fetched to fill the trades a reconnect missed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestTrade {
-    pub trade_id: u64,
-    pub price: i64,
-    pub size: i64,
-    pub side: crate::event::Side,
-    pub trade_ts: i64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotIds {
     pub last_update_id: u64,
@@ -128,8 +101,9 @@ pub trait Venue: Send + Sync {
     fn parse<'a>(&self, payload: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error>;
     /// Parse a REST depth snapshot body into `levels`.
     fn parse_snapshot(&self, payload: &[u8], levels: &mut Levels) -> Result<SnapshotIds, Error>;
-    /// Parse a REST list of past trades (ids as the trade stream numbers them), oldest first.
-    fn parse_trades(&self, payload: &[u8]) -> Result<Vec<RestTrade>, Error>;
+    /// Parse a REST list of past trades (ids as the trade stream numbers them), in the order
+    /// given; their event time is the trade time.
+    fn parse_trades(&self, payload: &[u8]) -> Result<Vec<Trade>, Error>;
     /// The documented rule for the first delta after a snapshot with `snapshot_id`.
     fn first_delta(&self, snapshot_id: u64, ids: &DeltaIds) -> Verdict;
     /// The documented rule for a delta following one whose final id was `last`.

@@ -1,60 +1,71 @@
-//! `Decoder` and `Book` for Python: one `feed` call per frame, books read on demand as NumPy.
+//! `Decoder` and `Book` for Python: one `feed` call per frame, books read on demand as `NumPy`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyException, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
+use super::buffer::with_bytes;
 use super::errors::CallbackError;
 use super::events;
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, DEFAULT_MAX_BUFFERED};
 use crate::event::{Event, RequestId};
 use crate::exchanges::{venue, VENUES};
 use crate::fixed;
 
+#[inline]
 pub(super) fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    // Seconds and nanoseconds apart: cheaper than the u128 of `as_nanos`.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000 + i64::from(d.subsec_nanos()))
 }
 
-/// Run `f` on the bytes of `payload` (bytes, or any C-contiguous buffer such as a memoryview or
-/// bytearray) without copying them.
-#[inline]
-fn with_bytes<R>(payload: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
-    if let Ok(b) = payload.cast::<PyBytes>() {
-        return Ok(f(b.as_bytes()));
+// Decoder.__new__'s text_signature spells this default out.
+const _: () = assert!(DEFAULT_MAX_BUFFERED == 10_000, "update Decoder.__new__'s text_signature");
+
+/// The receive time argument of the frame/body methods: now if None; ``ValueError`` if negative.
+fn receive_time(receive_ts: Option<i64>) -> PyResult<i64> {
+    match receive_ts {
+        None => Ok(now_ns()),
+        Some(ts) if ts >= 0 => Ok(ts),
+        Some(ts) => Err(negative_receive_ts(ts)),
     }
-    // The buffer protocol with the view on the stack: PyO3's PyBuffer boxes it, which costs more
-    // than the decode of a small frame.
-    let mut view = std::mem::MaybeUninit::<pyo3::ffi::Py_buffer>::uninit();
-    // SAFETY: plain C-API use; PyBUF_SIMPLE asks for a contiguous byte buffer, and the view is
-    // released below after `f`, the only user of the slice, has returned.
-    unsafe {
-        if pyo3::ffi::PyObject_GetBuffer(payload.as_ptr(), view.as_mut_ptr(), pyo3::ffi::PyBUF_SIMPLE) != 0 {
-            return Err(PyErr::fetch(payload.py()));
+}
+
+#[cold]
+fn negative_receive_ts(ts: i64) -> PyErr {
+    PyValueError::new_err(format!("receive_ts must be >= 0 (ns since the Unix epoch), got {ts}"))
+}
+
+/// A handler argument of ``set_handlers``: None or a callable; ``TypeError`` naming ``name`` otherwise.
+fn handler(name: &str, value: Option<Py<PyAny>>, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    match value {
+        Some(h) if !h.bind(py).is_callable() => {
+            let h = h.bind(py);
+            let kind = h.get_type().name().map_or_else(|_| "object".to_owned(), |n| n.to_string());
+            Err(PyTypeError::new_err(format!("{name} must be callable or None, got {kind} {}", h.repr()?)))
         }
-        let mut view = view.assume_init();
-        let bytes: &[u8] = if view.buf.is_null() {
-            &[]
-        } else {
-            std::slice::from_raw_parts(view.buf as *const u8, view.len.max(0) as usize)
-        };
-        let result = f(bytes);
-        pyo3::ffi::PyBuffer_Release(&mut view);
-        Ok(result)
+        other => Ok(other),
     }
 }
 
 /// Decodes one connection's frames for one exchange, keeping its L2 books.
 ///
-/// ``Decoder(exchange)`` with an exchange id from ``tickwire._core.exchanges()`` ("binance" for Spot,
-/// "binanceusdm" for USDⓈ-M futures); ValueError names an unknown id.
+/// ``Decoder(exchange, *, max_buffered=10000)``: ``exchange`` is an id from
+/// ``tickwire._core.exchanges()`` ("binance" for Spot, "binanceusdm" for USDⓈ-M futures; each
+/// rejects the other market's frames as ``FrameError``); ``max_buffered`` (int >= 1) is how many
+/// deltas a book keeps while it awaits a snapshot (the oldest are dropped past it, counted in
+/// ``stats()["dropped_deltas"]``). ``ValueError`` names an unknown id or a bad ``max_buffered``.
 ///
 /// Per frame call ``feed(payload)``; it returns the events the frame carried (usually one:
-/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply`` or ``Notice``). Books follow Binance's
-/// "How to manage a local order book correctly": a book is usable once ``apply_snapshot`` has
-/// loaded the REST depth snapshot; deltas arriving before are buffered and replayed.
+/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply`` or ``Notice``). Books follow
+/// Binance's "How to manage a local order book correctly": a book is usable once
+/// ``apply_snapshot`` has loaded the REST depth snapshot; deltas arriving before are buffered and
+/// replayed. Prices and sizes are exact decimals inside; timestamps are int ns since the Unix
+/// epoch.
 #[pyclass(module = "tickwire._core", name = "Decoder", weakref)]
 pub struct PyDecoder {
     inner: Decoder,
@@ -73,7 +84,7 @@ struct Spares {
     book: Option<Py<events::BookUpdate>>,
 }
 
-/// Per-kind handlers of `dispatch`; `default` takes the kinds without their own.
+/// Per-kind handlers of ``dispatch``; ``default`` takes the kinds without their own.
 #[derive(Default)]
 struct Handlers {
     trade: Option<Py<PyAny>>,
@@ -101,12 +112,12 @@ impl Handlers {
 }
 
 impl PyDecoder {
+    /// Make sure ``self.names`` has the symbol of index ``i`` (a new symbol appears rarely).
     #[inline]
-    fn name(&mut self, py: Python<'_>, i: usize) -> Py<PyString> {
+    fn know_name(&mut self, py: Python<'_>, i: usize) {
         if i >= self.names.len() {
             self.sync_names(py);
         }
-        self.names[i].clone_ref(py)
     }
 
     #[cold]
@@ -116,82 +127,31 @@ impl PyDecoder {
         }
     }
 
-    fn to_py(&mut self, py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
-        let exchange = self.exchange.clone_ref(py);
+    fn event_object(&mut self, py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
         Ok(match event {
-            Event::Bbo { symbol, bid_price, bid_size, ask_price, ask_size, update_id, exchange_ts, receive_ts } => {
-                let symbol = self.name(py, symbol);
-                let e = events::BboFields {
-                    exchange,
-                    symbol,
-                    bid_price,
-                    bid_size,
-                    ask_price,
-                    ask_size,
-                    update_id,
-                    exchange_ts,
-                    receive_ts,
-                };
-                events::reuse_or_new(py, &mut self.spares.bbo, e)?
+            Event::Bbo { symbol, bbo, receive_ts } => {
+                self.know_name(py, symbol);
+                let (exchange, name) = (&self.exchange, &self.names[symbol]);
+                events::reuse_or_new(py, &mut self.spares.bbo, exchange, name, bbo, receive_ts)?
             }
             Event::BookUpdate { symbol, sequence, exchange_ts, receive_ts } => {
-                let symbol = self.name(py, symbol);
-                events::reuse_or_new(
-                    py,
-                    &mut self.spares.book,
-                    events::BookUpdateFields { exchange, symbol, sequence, exchange_ts, receive_ts },
-                )?
+                self.know_name(py, symbol);
+                let (exchange, name) = (&self.exchange, &self.names[symbol]);
+                let change = events::BookChange { sequence, exchange_ts };
+                events::reuse_or_new(py, &mut self.spares.book, exchange, name, change, receive_ts)?
             }
-            Event::Trade { symbol, price, size, side, trade_id, trade_ts, exchange_ts, receive_ts } => {
-                let symbol = self.name(py, symbol);
-                let e = events::TradeFields {
-                    exchange,
-                    symbol,
-                    price,
-                    size,
-                    side: side.as_str(),
-                    trade_id,
-                    trade_ts,
-                    exchange_ts,
-                    receive_ts,
-                };
-                events::reuse_or_new(py, &mut self.spares.trade, e)?
+            Event::Trade { symbol, trade, receive_ts } => {
+                self.know_name(py, symbol);
+                let (exchange, name) = (&self.exchange, &self.names[symbol]);
+                events::reuse_or_new(py, &mut self.spares.trade, exchange, name, trade, receive_ts)?
             }
-            Event::Candle {
-                symbol,
-                interval,
-                start_ts,
-                end_ts,
-                open,
-                high,
-                low,
-                close,
-                volume,
-                trades,
-                closed,
-                exchange_ts,
-                receive_ts,
-            } => {
-                let symbol = self.name(py, symbol);
-                let e = events::Candle {
-                    exchange,
-                    symbol,
-                    interval,
-                    start_ts,
-                    end_ts,
-                    open,
-                    high,
-                    low,
-                    close,
-                    volume,
-                    trades,
-                    closed,
-                    exchange_ts,
-                    receive_ts,
-                };
-                Py::new(py, e)?.into_any()
+            Event::Candle { symbol, interval, candle, receive_ts } => {
+                self.know_name(py, symbol);
+                let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[symbol].clone_ref(py));
+                Py::new(py, events::Candle { exchange, symbol, interval, fields: candle, receive_ts })?.into_any()
             }
             Event::Notice { name, exchange_ts, receive_ts } => {
+                let exchange = self.exchange.clone_ref(py);
                 Py::new(py, events::Notice { exchange, name, exchange_ts, receive_ts })?.into_any()
             }
             Event::Control { request_id, ok, code, message, result, receive_ts } => {
@@ -200,6 +160,7 @@ impl PyDecoder {
                     Some(RequestId::Int(v)) => Some(v.into_pyobject(py)?.into_any().unbind()),
                     Some(RequestId::Str(s)) => Some(PyString::new(py, &s).into_any().unbind()),
                 };
+                let exchange = self.exchange.clone_ref(py);
                 Py::new(py, events::ControlReply { exchange, request_id, ok, code, message, result, receive_ts })?
                     .into_any()
             }
@@ -216,11 +177,11 @@ impl PyDecoder {
             // The common case: one event, no intermediate Vec.
             1 => {
                 let event = events.pop().expect("one event");
-                self.to_py(py, event).and_then(|o| PyList::new(py, [o]))
+                self.event_object(py, event).and_then(|o| PyList::new(py, [o]))
             }
             _ => events
                 .drain(..)
-                .map(|e| self.to_py(py, e))
+                .map(|e| self.event_object(py, e))
                 .collect::<PyResult<Vec<_>>>()
                 .and_then(|objects| PyList::new(py, objects)),
         };
@@ -229,7 +190,7 @@ impl PyDecoder {
         list
     }
 
-    /// `dispatch` on a byte slice: decode and build the events under the borrow, then release
+    /// ``dispatch`` on a byte slice: decode and build the events under the borrow, then release
     /// it before any handler runs (handlers read books and may call the decoder again). The
     /// slice is not touched once the handlers start, so it may be a buffer that is only valid
     /// for the caller's frame callback.
@@ -244,7 +205,7 @@ impl PyDecoder {
             let n = events.len();
             for event in events.drain(..) {
                 let Some(handler) = this.handlers.for_event(&event).map(|h| h.clone_ref(py)) else { continue };
-                let object = this.to_py(py, event)?;
+                let object = this.event_object(py, event)?;
                 match first {
                     None => first = Some((handler, object)),
                     Some(_) => more.push((handler, object)),
@@ -256,6 +217,11 @@ impl PyDecoder {
         let mut failure: Option<PyErr> = None;
         for (handler, object) in first.into_iter().chain(more) {
             if let Err(e) = handler.call1(py, (object.clone_ref(py),)) {
+                // KeyboardInterrupt, SystemExit, GeneratorExit...: a request to stop, not a
+                // handler bug. It leaves at once, unwrapped; later handlers are not called.
+                if !e.is_instance_of::<PyException>(py) {
+                    return Err(e);
+                }
                 if failure.is_none() {
                     let wrapped = CallbackError::new_err((format!("handler {} raised: {e}", handler.bind(py)), object));
                     wrapped.set_cause(py, Some(e));
@@ -280,10 +246,15 @@ impl PyDecoder {
 #[pymethods]
 impl PyDecoder {
     #[new]
-    #[pyo3(signature = (exchange, *, max_buffered = crate::decoder::DEFAULT_MAX_BUFFERED))]
-    fn new(py: Python<'_>, exchange: &str, max_buffered: usize) -> PyResult<Self> {
+    // The default is written out for Python's signature (PyO3 cannot render the constant's cast).
+    #[pyo3(signature = (exchange, *, max_buffered = DEFAULT_MAX_BUFFERED as i64), text_signature = "(exchange, *, max_buffered=10000)")]
+    fn new(py: Python<'_>, exchange: &str, max_buffered: i64) -> PyResult<Self> {
         let mut inner = Decoder::new(exchange)?;
-        inner.max_buffered = max_buffered.max(1);
+        inner.max_buffered = usize::try_from(max_buffered).ok().filter(|&n| n >= 1).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "max_buffered must be >= 1, got {max_buffered} (deltas kept per book while it awaits a snapshot)"
+            ))
+        })?;
         Ok(Self {
             inner,
             exchange: PyString::intern(py, exchange).unbind(),
@@ -302,10 +273,12 @@ impl PyDecoder {
     /// Decode one WebSocket text frame.
     ///
     /// ``payload``: bytes, bytearray or memoryview of the frame (read in place, not copied).
-    /// ``receive_ts``: local receive time, int ns since the Unix epoch (default: now).
-    /// Returns ``list`` of events. Raises ``FrameError`` (field, reason) for a malformed frame,
-    /// leaving every book untouched, and ``SequenceGap`` (symbol, expected, received) when a depth
-    /// delta breaks the update-id chain: that book then awaits a new snapshot, buffering deltas.
+    /// ``receive_ts``: local receive time, int ns since the Unix epoch (default: now; ``ValueError``
+    /// if negative). Returns a ``list`` of events. Raises ``FrameError`` (``.field``, ``.reason``)
+    /// for a malformed frame, an impossible value (a level price not above 0, a negative size,
+    /// price or timestamp) or a frame of the other Binance market, leaving every book untouched;
+    /// ``SequenceGap`` (``.symbol``, ``.expected``, ``.received``) when a depth delta breaks the
+    /// update-id chain: that book then awaits a new snapshot, buffering deltas.
     #[pyo3(signature = (payload, receive_ts = None))]
     fn feed<'py>(
         &mut self,
@@ -313,7 +286,7 @@ impl PyDecoder {
         payload: &Bound<'py, PyAny>,
         receive_ts: Option<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
         self.drain(py)
@@ -321,13 +294,16 @@ impl PyDecoder {
 
     /// Set the handlers ``dispatch`` calls, one per event kind: ``trade`` (Trade), ``bbo`` (BBO),
     /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply), ``notice``
-    /// (Notice); ``default`` takes
-    /// every kind without its own. Each is a callable taking the event, or None. A kind with no
-    /// handler at all is not delivered by ``dispatch`` (``feed`` still returns everything).
+    /// (Notice); ``default`` takes every kind without its own. Each is a callable taking the
+    /// event, or None; ``TypeError`` names an argument that is neither (and no handler changes).
+    /// A kind with no handler at all is not delivered by ``dispatch`` (``feed`` still returns
+    /// everything). Replaces all handlers set before.
     #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, default = None))]
+    // One keyword argument per event kind is the API; a struct would hide them from Python.
     #[allow(clippy::too_many_arguments)]
     fn set_handlers(
         &mut self,
+        py: Python<'_>,
         trade: Option<Py<PyAny>>,
         bbo: Option<Py<PyAny>>,
         book: Option<Py<PyAny>>,
@@ -335,30 +311,43 @@ impl PyDecoder {
         control: Option<Py<PyAny>>,
         notice: Option<Py<PyAny>>,
         default: Option<Py<PyAny>>,
-    ) {
-        self.handlers = Handlers { trade, bbo, book, candle, control, notice, default };
+    ) -> PyResult<()> {
+        self.handlers = Handlers {
+            trade: handler("trade", trade, py)?,
+            bbo: handler("bbo", bbo, py)?,
+            book: handler("book", book, py)?,
+            candle: handler("candle", candle, py)?,
+            control: handler("control", control, py)?,
+            notice: handler("notice", notice, py)?,
+            default: handler("default", default, py)?,
+        };
+        Ok(())
     }
 
     /// Decode one frame like ``feed``, but hand each event straight to its handler (see
     /// ``set_handlers``) instead of returning a list: the lowest-overhead path for a live
     /// connection. Returns the number of events decoded.
     ///
-    /// Raises ``FrameError`` / ``SequenceGap`` exactly as ``feed`` (before any handler runs);
-    /// ``CallbackError`` (``.event``, original exception as ``__cause__``) if a handler raised,
-    /// after the frame's remaining events were delivered.
+    /// Raises ``FrameError`` / ``SequenceGap`` / ``ValueError`` exactly as ``feed`` (before any
+    /// handler runs); ``CallbackError`` (``.event``, original exception as ``__cause__``) if a
+    /// handler raised an ``Exception``, after the frame's remaining events were delivered. Any
+    /// other ``BaseException`` from a handler (``KeyboardInterrupt``, ``SystemExit``) propagates
+    /// unchanged and at once: the frame's later handlers are not called.
     #[pyo3(signature = (payload, receive_ts = None))]
     fn dispatch<'py>(slf: &Bound<'py, Self>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
         with_bytes(payload, |bytes| Self::dispatch_bytes(slf, bytes, ts))?
     }
 
     /// Load a REST depth snapshot body (``GET /api/v3/depth`` or ``/fapi/v1/depth``) for unified
     /// ``symbol`` and replay the deltas buffered since, by Binance's bridging rule.
     ///
-    /// Returns the ``BookUpdate`` events (the snapshot's, then one per replayed delta). Raises
-    /// ``FrameError`` for a malformed body (nothing changes), ``ValueError`` for a symbol of
-    /// another market, ``SequenceGap`` when the snapshot is older than the buffered deltas (fetch
-    /// a newer one; the deltas stay buffered).
+    /// ``payload``: the body as bytes, bytearray or memoryview; ``receive_ts``: int ns since the
+    /// Unix epoch (default: now). Returns the ``BookUpdate`` events (the snapshot's, then one per
+    /// replayed delta). Raises ``FrameError`` for a malformed body or an impossible level (price
+    /// not above 0, negative size; nothing changes), ``ValueError`` for a symbol of another
+    /// market or a negative ``receive_ts``, ``SequenceGap`` when the snapshot is older than the
+    /// buffered deltas (fetch a newer one; the deltas stay buffered).
     #[pyo3(signature = (symbol, payload, receive_ts = None))]
     fn apply_snapshot<'py>(
         &mut self,
@@ -367,7 +356,7 @@ impl PyDecoder {
         payload: &Bound<'py, PyAny>,
         receive_ts: Option<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_snapshot(symbol, bytes, ts))??;
         self.drain(py)
@@ -375,41 +364,47 @@ impl PyDecoder {
 
     /// Decode a REST list of past trades of unified ``symbol`` (Binance ``historicalTrades`` or
     /// ``aggTrades`` body, matching the trade stream) into ``Trade`` events with ids above
-    /// ``after``, oldest first; ``exchange_ts`` is the trade time. Used to fill the trades a
-    /// reconnect missed. Raises ``FrameError`` for a malformed body (nothing returned).
+    /// ``after`` (int >= 0), oldest first; ``exchange_ts`` is the trade time. Used to fill the
+    /// trades a reconnect missed. Raises ``FrameError`` for a malformed body or a negative price,
+    /// size or time (nothing returned), ``ValueError`` for a symbol of another market or a
+    /// negative ``after`` / ``receive_ts``.
     #[pyo3(signature = (symbol, payload, after, receive_ts = None))]
     fn apply_trades<'py>(
         &mut self,
         py: Python<'py>,
         symbol: &str,
         payload: &Bound<'py, PyAny>,
-        after: u64,
+        after: i64,
         receive_ts: Option<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ts = receive_ts.unwrap_or_else(now_ns);
+        let ts = receive_time(receive_ts)?;
+        let after = u64::try_from(after)
+            .map_err(|_| PyValueError::new_err(format!("after must be >= 0 (a trade id), got {after}")))?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_trades(symbol, bytes, after, ts))??;
         self.drain(py)
     }
 
-    /// Register unified ``symbol`` (ValueError if it is not of this exchange/market); its book
+    /// Register unified ``symbol`` (``ValueError`` if it is not of this exchange/market); its book
     /// awaits a snapshot. Returns the exchange's market id ("ETHUSDT").
     fn register(&mut self, symbol: &str) -> PyResult<String> {
         let i = self.inner.register(symbol)?;
         Ok(self.inner.symbol(i).market_id.clone())
     }
 
-    /// Forget the book of ``symbol``: it awaits a new snapshot and buffers deltas from now on.
+    /// Forget the book of unified ``symbol``: it awaits a new snapshot and buffers deltas from
+    /// now on. ``ValueError`` if the symbol is not of this exchange/market.
     fn reset_book(&mut self, symbol: &str) -> PyResult<()> {
         Ok(self.inner.reset_book(symbol)?)
     }
 
-    /// True while the book of ``symbol`` waits for a snapshot (new, or after a gap).
+    /// True while the book of ``symbol`` waits for a snapshot (new, or after a gap). ``KeyError``
+    /// if the decoder has not seen the symbol.
     fn needs_snapshot(&self, symbol: &str) -> PyResult<bool> {
         Ok(!self.inner.symbol(self.index(symbol)?).synced())
     }
 
-    /// The live ``Book`` of unified ``symbol``. KeyError if the decoder has not seen it.
+    /// The live ``Book`` of unified ``symbol``. ``KeyError`` if the decoder has not seen it.
     fn book(slf: &Bound<'_, Self>, symbol: &str) -> PyResult<PyBook> {
         let index = slf.borrow().index(symbol)?;
         Ok(PyBook { decoder: slf.clone().unbind(), index })
@@ -432,9 +427,10 @@ impl PyDecoder {
         self.inner.symbols().iter().map(|s| s.symbol.clone()).collect()
     }
 
-    /// Counters since creation: frames, events, bad_frames, ignored_frames, deltas_applied,
-    /// stale_deltas, buffered_deltas, dropped_deltas, gaps, snapshots, crossed_books,
-    /// control_frames (subscription acks and error replies).
+    /// Counters since creation, ``{name: int}``: frames, events, bad_frames (FrameErrors),
+    /// ignored_frames (valid frames of streams not decoded), control_frames (subscription acks
+    /// and error replies), deltas_applied, stale_deltas, buffered_deltas, dropped_deltas, gaps,
+    /// snapshots, crossed_books.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner.stats;
         let d = PyDict::new(py);
@@ -475,11 +471,14 @@ impl PyDecoder {
     }
 }
 
-/// A live view of one L2 book owned by its ``Decoder`` (no copy is made until you read levels).
+/// A live view of one L2 book owned by its ``Decoder`` (no copy is made until you read levels);
+/// made by ``Decoder.book(symbol)``.
 ///
-/// Prices and sizes are floats (nearest double to the exchange's exact decimal). ``bids(n)`` /
+/// Prices (quote units) and sizes (base units) are floats, the nearest double to the exchange's
+/// exact decimal; ``exact_top()`` gives the best levels as exact strings. ``bids(n)`` /
 /// ``asks(n)`` return NumPy float64 arrays of shape (k, 2), columns [price, size], best first,
-/// k <= n.
+/// k = min(n, levels); ``ValueError`` if n < 0. ``sequence`` is the exchange's update id of the
+/// last change applied (None while awaiting a snapshot).
 #[pyclass(module = "tickwire._core", name = "Book", frozen)]
 pub struct PyBook {
     decoder: Py<PyDecoder>,
@@ -500,9 +499,9 @@ impl PyBook {
                 v.push(fixed::to_f64(l.size));
             };
             if bids {
-                s.book.bids(n).for_each(&mut push)
+                s.book.bids(n).for_each(&mut push);
             } else {
-                s.book.asks(n).for_each(&mut push)
+                s.book.asks(n).for_each(&mut push);
             }
             v
         });
@@ -546,24 +545,26 @@ impl PyBook {
     /// False while the book awaits a snapshot (its levels are then empty).
     #[getter]
     fn synced(&self, py: Python<'_>) -> bool {
-        self.with(py, |s| s.synced())
+        self.with(py, super::super::decoder::SymbolState::synced)
     }
     /// True if best bid >= best ask (a book that cannot be right).
     #[getter]
     fn crossed(&self, py: Python<'_>) -> bool {
         self.with(py, |s| s.book.is_crossed())
     }
-    /// Best ``n`` bids: NumPy float64 (k, 2) [price, size], best (highest) first.
-    fn bids<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        self.levels(py, n, true)
+    /// The best ``n`` bids (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
+    /// levels), columns [price, size], best (highest) first. ``ValueError`` if ``n`` < 0.
+    fn bids<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
+        self.levels(py, level_count(n)?, true)
     }
-    /// Best ``n`` asks: NumPy float64 (k, 2) [price, size], best (lowest) first.
-    fn asks<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        self.levels(py, n, false)
+    /// The best ``n`` asks (``n`` >= 0) as a NumPy float64 array of shape (k, 2), k = min(n,
+    /// levels), columns [price, size], best (lowest) first. ``ValueError`` if ``n`` < 0.
+    fn asks<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyAny>> {
+        self.levels(py, level_count(n)?, false)
     }
-    /// Exact best levels as strings: ((bid_price, bid_size), (ask_price, ask_size)), None per
-    /// empty side; for comparisons that must not go through floats.
-    fn exact_top(&self, py: Python<'_>) -> (Option<(String, String)>, Option<(String, String)>) {
+    /// Exact best levels as decimal strings: ((bid_price, bid_size), (ask_price, ask_size)), None
+    /// per empty side; for comparisons that must not go through floats.
+    fn exact_top(&self, py: Python<'_>) -> (Option<ExactLevel>, Option<ExactLevel>) {
         let s = |l: crate::book::Level| (fixed::to_string(l.price), fixed::to_string(l.size));
         self.with(py, |st| (st.book.best_bid().map(s), st.book.best_ask().map(s)))
     }
@@ -579,6 +580,15 @@ impl PyBook {
     }
 }
 
+/// A level as exact decimal strings: (price, size).
+type ExactLevel = (String, String);
+
+/// The ``n`` of ``Book.bids(n)`` / ``asks(n)``: ``ValueError`` if negative.
+fn level_count(n: i64) -> PyResult<usize> {
+    usize::try_from(n)
+        .map_err(|_| PyValueError::new_err(format!("n must be >= 0, got {n} (the number of levels to read)")))
+}
+
 /// Exchange ids the core can decode.
 #[pyfunction]
 pub fn exchanges() -> Vec<&'static str> {
@@ -586,7 +596,7 @@ pub fn exchanges() -> Vec<&'static str> {
 }
 
 /// Exchange market id of unified ``symbol`` on ``exchange`` ("ETH/USDT" -> "ETHUSDT").
-/// ValueError names a bad exchange or a symbol not of that market.
+/// ``ValueError`` names a bad exchange or a symbol not of that market.
 #[pyfunction]
 pub fn market_id(exchange: &str, symbol: &str) -> PyResult<String> {
     Ok(venue(exchange)?.market_id(symbol)?)
@@ -594,7 +604,7 @@ pub fn market_id(exchange: &str, symbol: &str) -> PyResult<String> {
 
 /// Unified symbol of exchange ``market_id`` on ``exchange`` ("ETHUSDT" -> "ETH/USDT", or
 /// "ETH/USDT:USDT" on "binanceusdm"); an id without a known quote asset comes back unchanged.
-/// ValueError names a bad exchange.
+/// ``ValueError`` names a bad exchange.
 #[pyfunction]
 pub fn unified_symbol(exchange: &str, market_id: &str) -> PyResult<String> {
     Ok(venue(exchange)?.unified_symbol(market_id))

@@ -1,5 +1,10 @@
 //! All PyO3 code: the `tickwire._core` extension module.
+//!
+//! The `///` comments on exposed classes and methods are their Python docstrings, written in
+//! reStructuredText (``code``), so rustdoc's markdown lint does not apply to them.
+#![allow(clippy::doc_markdown)]
 
+mod buffer;
 mod decoder;
 mod errors;
 mod events;
@@ -7,7 +12,12 @@ mod picows;
 
 use pyo3::prelude::*;
 
-#[pymodule]
+// `gil_used = true`: the module relies on the GIL, so a free-threaded interpreter must keep it
+// on while the module is loaded. Event recycling (events.rs) rewrites an event whose reference
+// count is 1 in place; without the GIL another thread could take a reference between the
+// count check and the write. (abi3 wheels do not load on free-threaded builds today; this
+// states the requirement for when they do.)
+#[pymodule(gil_used = true)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<decoder::PyDecoder>()?;
     m.add_class::<decoder::PyBook>()?;

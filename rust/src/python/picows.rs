@@ -12,17 +12,22 @@
 //! frames differing in type, flags and payload, and `WSFrame.__basicsize__`). On any mismatch
 //! (another picows release) `FrameSink(...)` raises `RuntimeError` and the Python listener keeps
 //! its pure-Python `on_ws_frame`, which does the same work more slowly.
+//!
+//! Known to match: picows 2.0.0, 2.1.3, 2.2.0, 2.3.0 and 2.3.1 (their `picows.pxd` declares the
+//! same `WSFrame`, and tests/test_frame_sink.py passes against each). picows 1.x (checked: 1.8.0,
+//! 1.13.1, 1.20.0) has no `_payload_obj` field (`__basicsize__` 64, not 72): there the check
+//! fails and the Python listener is used.
 
 use std::ffi::{c_int, c_void};
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyType};
 
 use super::decoder::{now_ns, PyDecoder};
 
-/// `picows.picows.WSFrame` as declared in picows.pxd (a cdef class with cpdef methods, so a
+/// ``picows.picows.WSFrame`` as declared in picows.pxd (a cdef class with cpdef methods, so a
 /// vtable pointer follows the object header), fields in declaration order.
 #[repr(C)]
 struct WsFrame {
@@ -41,22 +46,24 @@ struct WsFrame {
 }
 
 impl WsFrame {
-    /// SAFETY: `frame` must be an instance of the verified `WSFrame` type.
+    /// SAFETY: ``frame`` must be an instance of the verified ``WSFrame`` type.
     unsafe fn of<'a>(frame: &'a Bound<'_, PyAny>) -> &'a WsFrame {
         &*(frame.as_ptr() as *const WsFrame)
     }
 
     /// The payload in picows' read buffer: valid only while the frame callback runs.
     fn payload(&self) -> &[u8] {
-        if self.payload_ptr.is_null() || self.payload_size <= 0 {
-            return &[];
+        match usize::try_from(self.payload_size) {
+            // SAFETY: picows points payload_ptr at payload_size readable bytes for the callback.
+            Ok(len) if len > 0 && !self.payload_ptr.is_null() => unsafe {
+                std::slice::from_raw_parts(self.payload_ptr, len)
+            },
+            _ => &[],
         }
-        // SAFETY: picows points payload_ptr at payload_size readable bytes for the callback.
-        unsafe { std::slice::from_raw_parts(self.payload_ptr, self.payload_size as usize) }
     }
 }
 
-/// The verified `WSFrame` type and the C value of `WSMsgType.TEXT`.
+/// The verified ``WSFrame`` type and the C value of ``WSMsgType.TEXT``.
 struct Layout {
     frame_type: Py<PyType>,
     text: c_int,
@@ -116,6 +123,10 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
 /// ``SequenceGap`` or ``CallbackError`` that ``Decoder.dispatch`` would have raised, with the
 /// payload size in bytes and the receive time (ns since the Unix epoch).
 ///
+/// A handler's ``KeyboardInterrupt`` / ``SystemExit`` (any ``BaseException`` that is not an
+/// ``Exception``) is not an error of the feed: ``on_ws_frame`` re-raises it unchanged instead of
+/// calling ``on_error``.
+///
 /// Use its bound ``on_ws_frame`` as the picows listener's ``on_ws_frame``. Each text frame is
 /// decoded in place in picows' read buffer (no copy), stamped with the receive time, and its
 /// events are handed to the decoder's handlers.
@@ -151,6 +162,11 @@ impl FrameSink {
             if raw.msg_type == layout.text && raw.fin != 0 {
                 let ts = now_ns();
                 if let Err(e) = PyDecoder::dispatch_bytes(decoder.bind(py), raw.payload(), ts) {
+                    // A handler's KeyboardInterrupt / SystemExit is a request to stop: it goes up
+                    // to picows (and the event loop) unchanged, never to on_error.
+                    if !e.is_instance_of::<PyException>(py) {
+                        return Err(e);
+                    }
                     on_error.call1(py, (e.into_value(py), raw.payload_size, ts))?;
                 }
                 return Ok(());
