@@ -105,7 +105,7 @@ class Running:
                 self.kill()
                 raise AssertionError(f"no {text!r} within {timeout} s: {self.output()}") from None
             if line is None:
-                self.proc.wait(TIMEOUT)
+                self.kill()  # reaps the process and closes its pipes
                 raise AssertionError(f"ended before printing {text!r}: {self.output()}")
             if text in line:
                 self._hold.set()

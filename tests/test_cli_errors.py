@@ -4,6 +4,7 @@ exit code, never a traceback."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import zlib
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from cli_helpers import Running, assert_fails_with_one_line, run_cli
 from tickwire.cli import EXIT_BAD_LINES, EXIT_GAPS, EXIT_UNREADABLE
 
-DATA = Path(__file__).resolve().parent.parent / "python" / "tickwire" / "data"
+# The recordings the package ships (from the installed package: CI runs this against the wheel).
+DATA = Path(str(importlib.resources.files("tickwire") / "data"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPOT = DATA / "binance" / "ethusdt_20240808.jsonl.gz"
 SPOT_SNAPSHOT = DATA / "binance" / "ethusdt_20240808_depth_snapshot.json"
