@@ -274,10 +274,12 @@ class Recording:
     def __len__(self) -> int:
         return len(self.lines)
 
-    def frames_of(self, stream: str, framing: Hashable) -> list[bytes]:
-        """The payloads (not WS frames) a subscriber of ``stream`` with ``framing`` gets, in
-        order."""
+    def frames_of(self, stream: str, framing: Hashable = None) -> list[bytes]:
+        """The payloads (not WS frames) a subscriber of ``stream`` with ``framing`` (default:
+        the wire format's ``default_framing``) gets, in order."""
         wire = self._bound()
+        if framing is None:
+            framing = wire.default_framing
         sd = self.streams[stream]
         return [wire.encode(sd.name, d, framing) for d in sd.data]
 
