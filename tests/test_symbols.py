@@ -13,7 +13,7 @@ import pytest
 import tickwire.feed as feedmod
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator, ThreadedSimulator
-from tickwire.simulator.markets import split_market_id
+from tickwire.simulator.venues.binance import split_market_id
 
 pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
 

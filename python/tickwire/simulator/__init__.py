@@ -1,12 +1,11 @@
-"""Local Binance exchange simulator: replays real recordings over real WebSockets on loopback.
+"""Local exchange simulator: replays real recordings over real WebSockets on loopback.
 
-It speaks Binance's market-stream protocol (spot "binance", USD-M "binanceusdm"): combined
-``/stream?streams=a/b`` and raw ``/ws`` / ``/ws/<stream>`` endpoints (USD-M also ``/public``
-and ``/market`` routes), SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY /
-GET_PROPERTY with Binance's replies and error codes, server pings and pong timeouts, the
-control-message rate limit, the REST depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``)
-as of the replay position, and ``exchangeInfo`` listing the recorded markets. Faults can be
-configured or injected while running.
+Each market it serves (``venues.MARKETS``: Binance spot "binance" and USD-M "binanceusdm"
+today) speaks its venue's protocol: WebSocket endpoints, subscription requests with the
+venue's replies and error codes, server pings and pong timeouts, the control-message rate
+limit, REST book snapshots as of the replay position and the instrument list of the recorded
+markets (see ``venues/<family>.py`` for each venue, ``venue.py`` for how to add one). Faults
+can be configured or injected while running.
 
 Usage in a bot's tests::
 
@@ -41,10 +40,11 @@ from .faults import (
     Stall,
     parse_fault,
 )
-from .markets import MARKETS, MarketSpec
 from .recording import Recording, Snapshot, packaged_recording
 from .server import Simulator
 from .threaded import ThreadedSimulator
+from .venue import MarketSpec, VenueSim
+from .venues import MARKETS
 
 __all__ = [
     "MARKETS",
@@ -60,6 +60,7 @@ __all__ = [
     "Snapshot",
     "Stall",
     "ThreadedSimulator",
+    "VenueSim",
     "packaged_recording",
     "parse_fault",
 ]

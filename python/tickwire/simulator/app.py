@@ -1,5 +1,6 @@
 """The simulator's HTTP server: one aiohttp app per market on a loopback port, routing each
-request to a REST endpoint (``rest.py``) or a WebSocket stream endpoint (``connection.py``).
+request to one of the venue's REST routes or WebSocket endpoints (``VenueSim.rest_handler``,
+``VenueSim.ws_endpoint``; a connection is served by ``connection.py``).
 
 Why aiohttp (measured on the 2-core dev VM, server and a picows counting client in separate
 processes, ETHUSDT spot recording): sending one message per library call reached ~115-160k
@@ -14,28 +15,24 @@ handshake validation and the closing handshake. ``bench.py`` measures this serve
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from aiohttp import web
 
 from .connection import ServerConnection
 from .faults import Lifetime
-from .protocol import valid_stream_name
-from .rest import RestApi
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import Simulator
+    from .venue import WsEndpoint
 
 
 class SimulatorApp:
-    """Serves one :class:`~.server.Simulator` over HTTP: ``GET`` routes to the REST endpoints
-    (:class:`~.rest.RestApi`) and to the stream endpoints ``<route>/ws``,
-    ``<route>/ws/<stream>`` and ``<route>/stream?streams=a/b`` (WebSocket upgrades); anything
-    else is 404, a plain GET of a stream endpoint 400."""
+    """Serves one :class:`~.server.Simulator` over HTTP: a ``GET`` goes to the venue's REST
+    route for its path if there is one, else to its WebSocket endpoint (an upgrade); anything
+    else is 404, a plain GET of a WebSocket endpoint 400."""
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self.rest = RestApi(sim)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -62,27 +59,16 @@ class SimulatorApp:
             self._runner = None
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
-        endpoint = self.rest.route(path)
-        if endpoint is not None:
-            return await self.rest.handle(endpoint, request)
-        for route in self.sim.spec.routes:
-            if not path.startswith(route + "/"):
-                continue
-            rest = path[len(route) :]
-            if rest == "/ws":
-                return await self._websocket(request, route, False, [])
-            if rest.startswith("/ws/") and "/" not in rest[4:]:
-                return await self._websocket(request, route, False, [unquote(rest[4:])])
-            if rest == "/stream":
-                raw = request.query.get("streams", "")
-                names = [s for s in raw.split("/") if s]
-                return await self._websocket(request, route, True, names)
-        raise web.HTTPNotFound()
+        venue = self.sim.venue
+        handler = venue.rest_handler(request.path)
+        if handler is not None:
+            return await handler(request)
+        endpoint = venue.ws_endpoint(request.path, request.query)
+        if endpoint is None:
+            raise web.HTTPNotFound()
+        return await self._websocket(request, endpoint)
 
-    async def _websocket(
-        self, request: web.Request, route: str, combined: bool, streams: list[str]
-    ) -> web.StreamResponse:
+    async def _websocket(self, request: web.Request, endpoint: WsEndpoint) -> web.StreamResponse:
         ws = web.WebSocketResponse(
             autoping=False, compress=False, max_msg_size=1 << 20, timeout=5.0
         )
@@ -90,20 +76,18 @@ class SimulatorApp:
             raise web.HTTPBadRequest(text="expected a WebSocket upgrade")
         await ws.prepare(request)
         sim = self.sim
-        conn = ServerConnection(sim, ws, request, route, combined)
+        conn = ServerConnection(sim, ws, request, endpoint.route, endpoint.framing)
         sim.connection_opened(conn)
         try:
-            if not all(valid_stream_name(s) for s in streams):
-                # Binance answers a malformed URL stream list by closing with 1008.
-                await ws.close(
-                    code=1008, message=b'{"code":-1,"msg":"Illegal format ws or stream"}'
-                )
+            if endpoint.reject is not None:  # e.g. a malformed stream name in the URL
+                code, reason = endpoint.reject
+                await ws.close(code=code, message=reason)
                 return ws
             if sim.lifetime:
                 conn.attach(Lifetime(sim.lifetime))
             for fault in sim.connection_faults:
                 conn.attach(fault)
-            conn.subscribe(streams)
+            conn.subscribe(list(endpoint.streams))
             await conn.run()
         finally:
             conn.cleanup()

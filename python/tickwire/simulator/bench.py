@@ -1,6 +1,7 @@
 """Measure how fast the simulator sends in max-speed mode.
 
-``python -m tickwire.simulator.bench [--market binance] [--runs 7] [--reader picows|bytes]``
+``python -m tickwire.simulator.bench [--market NAME] [--runs 7] [--reader picows|bytes]``
+(default market: the first one registered).
 
 The server runs in its own process (uvloop if installed). The ``picows`` reader is a trivial
 picows listener that only counts text frames: the rate at which the server delivers into the
@@ -21,6 +22,7 @@ from multiprocessing.connection import Connection as PipeEnd
 from typing import Any
 
 from ..feed import run
+from .venues import MARKETS
 
 
 def _server(market: str, conn: PipeEnd) -> None:
@@ -32,8 +34,7 @@ def _server(market: str, conn: PipeEnd) -> None:
         async with Simulator(
             market, speed="max", ping_interval=0, rate_limit=0, routing=False
         ) as sim:
-            sim.warm()
-            nbytes = len(sim.recording.view(sim.streams, True).blob)
+            nbytes = len(sim.warm().blob)
             conn.send((sim.stream_url(), len(sim.recording), nbytes))
             loop = asyncio.get_running_loop()
             while True:
@@ -115,7 +116,7 @@ async def _count(url: str, total: int, clients: int) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> None:
     """Command line: see the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--market", default="binance")
+    ap.add_argument("--market", default=next(iter(MARKETS)), choices=sorted(MARKETS))
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--reader", choices=("picows", "bytes"), default="picows")
     args = ap.parse_args(argv)

@@ -13,7 +13,7 @@ import click
 from .._interrupt import INTERRUPTED_EXIT_CODE, run_interruptible
 from .clock import parse_speed
 from .faults import Fault, parse_fault
-from .markets import MARKETS, usdm_route_of
+from .venues import MARKETS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import Simulator  # imported when serving: `tickwire --help` stays light
@@ -68,17 +68,8 @@ async def _serve(
 
 def _print_urls(sim: Simulator, echo: Callable[[str], None]) -> None:
     echo(f"{sim.market}:")
-    echo(f"  websocket  {sim.ws_url}  (/ws, /ws/<stream>, /stream?streams=...)")
-    if sim.market == "binanceusdm" and sim.routing:
-        for route in ("/public", "/market"):
-            names = [n for n in sim.streams if usdm_route_of(n) == route]
-            if names:
-                echo(f"  {route[1:]:6s} streams {sim.stream_url(*names, route=route)}")
-    else:
-        echo(f"  all streams {sim.stream_url()}")
-    for symbol in sim.recording.snapshots:
-        echo(f"  rest depth {sim.depth_url}?symbol={symbol}&limit=1000")
-    echo(f"  rest info  {sim.exchange_info_url}")
+    for line in sim.venue.url_lines():
+        echo(line)
 
 
 def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float:
@@ -154,7 +145,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     type=click.IntRange(100, 599),
     default=200,
     show_default=True,
-    help="HTTP status of exchangeInfo replies (e.g. 503 to see clients carry on "
+    help="HTTP status of instrument-list replies (e.g. 503 to see clients carry on "
     "without the symbol check).",
 )
 @click.option(
@@ -163,7 +154,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     multiple=True,
     metavar="ID=STATUS",
     callback=_symbol_status,
-    help="exchangeInfo status of a market id instead of TRADING, e.g. ETHUSDT=BREAK.",
+    help="Instrument-list status of a market id instead of trading, e.g. ETHUSDT=BREAK.",
 )
 def simulate_command(
     markets: tuple[str, ...],
@@ -176,7 +167,7 @@ def simulate_command(
     exchange_info_status: int,
     symbol_status: dict[str, str],
 ) -> None:
-    """Serve recorded Binance market data over real WebSockets on loopback until Ctrl-C
+    """Serve recorded exchange market data over real WebSockets on loopback until Ctrl-C
     (exit 130). A port that cannot be bound is one error line and exit 1."""
     try:
         run_interruptible(

@@ -15,14 +15,12 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMessage, WSMsgType, web
 
 from .faults import CloseAfter, Drop, Garbage, Lifetime, Stall
-from .markets import usdm_route_of
-from .protocol import Outcome
 from .recording import View, ws_frame
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,10 +35,11 @@ _ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 class ServerConnection:
     """Server side of one client connection (see module docstring).
 
-    Public, read-only for tests: ``id``, ``path`` (as requested, with query), ``route``
-    ("", "/public" or "/market"), ``subscriptions`` (names in subscription order),
-    ``combined``, ``sent`` (data messages sent), ``dropped`` (data messages withheld by
-    faults), ``connected_ns`` (int ns since epoch), ``closed``, ``close_code``.
+    Public, read-only for tests: ``id``, ``path`` (as requested, with query), ``route`` (the
+    venue's route label, "" for its plain endpoint), ``subscriptions`` (stream keys in
+    subscription order), ``framing`` (how its data frames are wrapped; the venue's value,
+    see ``WireFormat.encode``), ``sent`` (data messages sent), ``dropped`` (data messages
+    withheld by faults), ``connected_ns`` (int ns since epoch), ``closed``, ``close_code``.
     """
 
     def __init__(
@@ -49,7 +48,7 @@ class ServerConnection:
         ws: web.WebSocketResponse,
         request: web.Request,
         route: str,
-        combined: bool,
+        framing: Hashable,
     ):
         self.id = next(_ids)
         self.sim = sim
@@ -61,7 +60,7 @@ class ServerConnection:
         self.protocol = request.protocol
         self.path = request.path_qs
         self.route = route
-        self.combined = combined
+        self.framing = framing
         self.subscriptions: dict[str, None] = {}  # ordered set
         self.sent = 0
         self.dropped = 0
@@ -90,17 +89,15 @@ class ServerConnection:
 
     def _deliverable(self) -> list[str]:
         names = list(self.subscriptions)
-        if self.sim.routing and self.sim.spec.name == "binanceusdm":
-            # USD-M split: /market carries market streams; /public and unrouted carry /public.
-            want = "/market" if self.route == "/market" else "/public"
-            names = [n for n in names if usdm_route_of(n) == want]
+        if self.sim.routing:
+            names = self.sim.venue.deliverable(self.route, names)
         return names
 
     def view(self) -> View:
         """The pre-encoded frames of the streams this connection receives (cached until its
-        subscriptions or its combined mode change)."""
+        subscriptions or its framing change)."""
         if self._view is None:
-            self._view = self.sim.recording.view(self._deliverable(), self.combined)
+            self._view = self.sim.recording.view(self._deliverable(), self.framing)
         return self._view
 
     def publish(self, start: int, end: int) -> None:
@@ -210,7 +207,7 @@ class ServerConnection:
         elif isinstance(fault, Garbage):
             payload = fault.payload
             if payload is None:
-                payload = b'{"stream":"'
+                payload = self.sim.spec.wire.garbage_payload
                 if v is None:
                     v = self.view()
                     i = bisect.bisect_left(v.lines, self.sim.position)
@@ -263,10 +260,11 @@ class ServerConnection:
             await self.protocol._drain_helper()
 
     def announce_shutdown(self, grace: float) -> None:
-        """Binance's maintenance notice: send ``{"e":"serverShutdown","E":<ms>}`` now and close
-        with 1001 ``grace`` seconds later (docs/exchanges/binance.md §2)."""
-        notice = {"e": "serverShutdown", "E": time.time_ns() // 1_000_000}
-        self.send_text(json.dumps(notice, separators=(",", ":")).encode())
+        """Send the venue's maintenance notice now (if it has one) and close with 1001
+        ``grace`` seconds later."""
+        notice = self.sim.venue.shutdown_notice()
+        if notice is not None:
+            self.send_text(notice)
         self._timers.append(self._loop.call_later(grace, self.close_soon, 1001, "server shutdown"))
 
     # ---- closing --------------------------------------------------------------------------
@@ -337,8 +335,9 @@ class ServerConnection:
             return True
         if kind in (WSMsgType.TEXT, WSMsgType.BINARY):
             text = msg.data if kind == WSMsgType.TEXT else msg.data.decode("utf-8", "replace")
-            if self._on_request(text):
-                await self.close(1008, "Invalid request")
+            close = self._on_request(text)
+            if close is not None:
+                await self.close(*close)
                 return True
         elif kind == WSMsgType.PING:
             self._write_ctrl(ws_frame(bytes(msg.data), 0xA))
@@ -357,32 +356,49 @@ class ServerConnection:
             rx.popleft()
         return len(rx) > limit
 
-    def _on_request(self, text: str) -> bool:
-        """Handle one request; True if the connection must now be closed."""
-        out: Outcome = self.sim.control.handle(text, list(self.subscriptions), self.combined)
-        if out.subscribe:
-            for s in out.subscribe:
-                self.subscriptions.setdefault(s, None)
-            self._view = None
+    def _on_request(self, text: str) -> tuple[int, str] | None:
+        """Handle one client message (the venue answers it); the close code and reason if the
+        connection must now be closed."""
+        out = self.sim.venue.on_client_message(self, text)
+        added = self._add(out.subscribe or ())
         if out.unsubscribe:
             for s in out.unsubscribe:
                 self.subscriptions.pop(s, None)
             self._view = None
-        if out.combined is not None and out.combined != self.combined:
-            self.combined = out.combined
+        if out.framing is not None and out.framing != self.framing:
+            self.framing = out.framing
             self._view = None
-        self.send_text(out.reply)
+        for reply in out.replies:
+            self.send_text(reply)
         if out.subscribe:
-            self.sim.on_subscribe()
+            self._subscribed(added)
         return out.close
 
     def subscribe(self, streams: list[str]) -> None:
         """Subscribe without a request (streams given in the connection URL)."""
-        for s in streams:
-            self.subscriptions.setdefault(s, None)
+        added = self._add(streams)
         self._view = None
         if streams:
-            self.sim.on_subscribe()
+            self._subscribed(added)
+
+    def _add(self, streams: Sequence[str]) -> list[str]:
+        """Add ``streams`` to the subscriptions; returns those that were not there yet."""
+        added = [s for s in streams if s not in self.subscriptions]
+        for s in streams:
+            self.subscriptions.setdefault(s, None)
+        if streams:
+            self._view = None
+        return added
+
+    def _subscribed(self, added: list[str]) -> None:
+        """Send what the venue pushes on subscribe (before any data of the current position)
+        and wake the replay."""
+        sim = self.sim
+        position = sim.position
+        for stream in added:
+            for payload in sim.venue.on_subscribe(self, stream, position):
+                self.send_text(payload)
+        sim.on_subscribe()
 
     # ---- heartbeat ------------------------------------------------------------------------
     async def _pinger(self) -> None:
@@ -421,11 +437,11 @@ class ServerConnection:
             "id": self.id,
             "path": self.path,
             "subscriptions": list(self.subscriptions),
-            "combined": self.combined,
+            "framing": self.framing,
             "sent": self.sent,
             "dropped": self.dropped,
             "closed": self.closed,
         }
 
     def __repr__(self) -> str:
-        return f"<ServerConnection {json.dumps(self.info())}>"
+        return f"<ServerConnection {json.dumps(self.info(), default=str)}>"

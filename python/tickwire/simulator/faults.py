@@ -6,7 +6,8 @@ attached: at construction (``Simulator(faults=[...])``: every new connection) or
 ``Simulator.inject(fault)`` (all open connections, or one). Server-wide faults
 (:class:`SlowSnapshot`, :class:`ServerShutdown`) act once when injected or configured.
 
-``parse_fault("close_after=100")`` builds one from a CLI-style string.
+``parse_fault("close_after=100")`` builds one from a CLI-style string. What the venue sends
+(a shutdown notice, its lifetime) comes from its ``VenueSim`` and ``MarketSpec``.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Garbage:
     """After ``after`` more data messages, send one malformed frame.
 
     ``payload`` default: the first half of the next recorded frame (truncated JSON, valid
-    UTF-8). ``binary=True`` sends it as a binary frame (Binance never does).
+    UTF-8). ``binary=True`` sends it as a binary frame (text-only venues never do).
     """
 
     after: int = 0
@@ -98,7 +99,8 @@ class Garbage:
 
 @dataclass(frozen=True)
 class Lifetime:
-    """Close connections once they are ``seconds`` old (Binance: 24 h) with ``code``."""
+    """Close connections once they are ``seconds`` old with ``code`` (the venue's lifetime,
+    ``MarketSpec.lifetime``, is attached to every connection by default)."""
 
     seconds: float
     code: int = 1001
@@ -110,7 +112,8 @@ class Lifetime:
 
 @dataclass(frozen=True)
 class SlowSnapshot:
-    """Delay REST depth responses by ``delay`` seconds (the next ``count``, or all if None).
+    """Delay REST book snapshot responses by ``delay`` seconds (the next ``count``, or all if
+    None).
 
     The body is taken when the request arrives, so a slow response carries an older book.
     """
@@ -125,13 +128,38 @@ class SlowSnapshot:
 
 @dataclass(frozen=True)
 class ServerShutdown:
-    """Send ``{"e":"serverShutdown","E":<ms>}`` to connections, close them ``grace`` s later
-    with 1001 (Binance's maintenance notice, docs/exchanges/binance.md §2)."""
+    """Send the venue's maintenance notice (``VenueSim.shutdown_notice``, if it has one) to
+    connections and close them ``grace`` s later with 1001."""
 
     grace: float = 1.0
 
     def __post_init__(self) -> None:
         _require(self, "grace", self.grace)
+
+
+class SnapshotDelays:
+    """Pending :class:`SlowSnapshot` delays: each applies to the next ``count`` snapshot
+    responses (all of them if ``count`` is None); delays that apply together add up."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[float, int | None]] = []  # (seconds, responses left or None)
+
+    def add(self, delay: float, count: int | None) -> None:
+        """Delay the next ``count`` responses (None: every one) by ``delay`` seconds."""
+        self._entries.append((delay, count))
+
+    def take(self) -> float:
+        """Seconds to delay the response being served now; uses up one response of each."""
+        total = 0.0
+        keep: list[tuple[float, int | None]] = []
+        for delay, left in self._entries:
+            total += delay
+            if left is None:
+                keep.append((delay, None))
+            elif left > 1:
+                keep.append((delay, left - 1))
+        self._entries = keep
+        return total
 
 
 Fault = CloseAfter | Stall | Drop | Garbage | Lifetime | SlowSnapshot | ServerShutdown

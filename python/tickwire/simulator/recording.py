@@ -1,12 +1,12 @@
-"""Recorded Binance combined-stream frames, indexed by stream and pre-encoded as WebSocket frames.
+"""Recordings, indexed by stream and pre-encoded as WebSocket frames.
 
-A recording is a JSONL file (optionally gzip) with one raw combined-stream frame per line,
-``{"stream":"ethusdt@depth@100ms","data":{...}}``, a companion file of receive timestamps (one
-per line: int ns since the epoch, or float seconds), and zero or more REST depth snapshots, each
-known to have been received after a given line.
-
-Only the envelope is looked at when loading (the stream name and the byte span of ``data``);
-depth diffs are JSON-parsed lazily, and only by the snapshot synthesizer (see ``book.py``).
+A recording is a JSONL file (optionally gzip) with one raw frame per line as the venue sent it,
+a companion file of receive timestamps (one per line: int ns since the epoch, or float
+seconds), and zero or more REST book snapshots, each known to have been received after a given
+line. The venue's :class:`~.venue.WireFormat` splits each line into a stream key and the
+payload bytes it keeps, and encodes them back into the frame a connection receives; the lines
+are indexed once a simulator (or :meth:`Recording.load` with ``wire=``) names the format.
+Payloads are kept as bytes; a venue parses what it needs lazily (:meth:`Recording.parsed`).
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ import bisect
 import gzip
 import heapq
 import json
-import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .venue import WireFormat
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-
-_ENVELOPE_PREFIX = b'{"stream":"'
 
 
 def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -61,39 +61,40 @@ def _parse_ts(raw: bytes) -> list[int]:
 
 @dataclass
 class Snapshot:
-    """One recorded REST depth snapshot.
+    """One recorded REST book snapshot.
 
-    ``body``: the REST response body exactly as received. ``after_line``: number of recording
-    lines received before it (it arrived between line ``after_line`` and ``after_line + 1``,
-    1-based), so the simulator serves it once its replay position reaches ``after_line``.
+    ``symbol``: the market id it is of. ``body``: the REST response body exactly as received.
+    ``after_line``: number of recording lines received before it (it arrived between line
+    ``after_line`` and ``after_line + 1``, 1-based), so the simulator serves it once its replay
+    position reaches ``after_line``. The venue parses the body (``VenueSim``).
     """
 
     symbol: str
     body: bytes
     after_line: int
-    last_update_id: int
+
+
+Encode = Callable[[str, bytes, Hashable], bytes]
 
 
 @dataclass
 class StreamData:
-    """All recorded messages of one stream: global line indices and raw ``data`` payloads."""
+    """All recorded messages of one stream: global line indices and the payloads the wire
+    format kept (``data``)."""
 
     name: str
     lines: list[int]
     data: list[bytes]
     source: str | None = None  # set for an alias: the recorded stream it re-labels
-    _frames: dict[bool, list[bytes]] = field(default_factory=dict, repr=False)
+    _frames: dict[Hashable, list[bytes]] = field(default_factory=dict, repr=False)
 
-    def frames(self, combined: bool) -> list[bytes]:
-        """Pre-encoded WebSocket text frames (combined envelope or raw payload), built once."""
-        got = self._frames.get(combined)
+    def frames(self, framing: Hashable, encode: Encode) -> list[bytes]:
+        """Pre-encoded WebSocket text frames for connections with ``framing`` (``encode``:
+        the wire format's), built once per framing."""
+        got = self._frames.get(framing)
         if got is None:
-            if combined:
-                head = _ENVELOPE_PREFIX + self.name.encode() + b'","data":'
-                got = [ws_frame(head + d + b"}") for d in self.data]
-            else:
-                got = [ws_frame(d) for d in self.data]
-            self._frames[combined] = got
+            name = self.name
+            got = self._frames[framing] = [ws_frame(encode(name, d, framing)) for d in self.data]
         return got
 
 
@@ -107,10 +108,10 @@ class View:
 
     __slots__ = ("blob", "lines", "mv", "offsets", "streams")
 
-    def __init__(self, parts: Sequence[StreamData], combined: bool):
+    def __init__(self, parts: Sequence[StreamData], framing: Hashable, encode: Encode):
         merged = heapq.merge(
             *[
-                zip(sd.lines, [sd.name] * len(sd.lines), sd.frames(combined), strict=True)
+                zip(sd.lines, [sd.name] * len(sd.lines), sd.frames(framing, encode), strict=True)
                 for sd in parts
             ]
         )
@@ -137,10 +138,12 @@ class Recording:
     """A loaded recording: lines, receive timestamps, per-stream index, snapshots.
 
     Use :meth:`load` for files or :meth:`packaged` for the recordings shipped in
-    ``tickwire/data`` (ETHUSDT 2024-08-08, spot and USD-M).
+    ``tickwire/data``. The lines are indexed by stream once a :class:`~.venue.WireFormat` is
+    bound (:meth:`bind`: done by ``Simulator``, or ``load(..., wire=...)``).
 
     Attributes: ``lines`` (raw line bytes), ``ts`` (int ns receive times, one per line),
-    ``streams`` (name -> :class:`StreamData`), ``snapshots`` (SYMBOL -> :class:`Snapshot`).
+    ``streams`` (stream key -> :class:`StreamData`), ``line_stream`` (stream key per line),
+    ``snapshots`` (market id -> :class:`Snapshot`), ``wire`` (the bound format or None).
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class Recording:
         lines: list[bytes],
         ts: list[int] | None,
         snapshots: Iterable[Snapshot] = (),
+        wire: WireFormat | None = None,
     ):
         if ts is not None and len(ts) != len(lines):
             raise ValueError(f"{len(ts)} timestamps for {len(lines)} lines")
@@ -155,19 +159,55 @@ class Recording:
             ts = [i * 1_000_000 for i in range(len(lines))]
         self.lines = lines
         self.ts = ts
-        self.streams: dict[str, StreamData] = {}
-        self.line_stream: list[str] = []
-        for i, line in enumerate(lines):
-            name, data = _split_envelope(line)
-            sd = self.streams.get(name)
+        self.wire: WireFormat | None = None
+        self._streams: dict[str, StreamData] = {}
+        self._line_stream: list[str] = []
+        self.snapshots: dict[str, Snapshot] = {s.symbol: s for s in snapshots}
+        self._views: dict[tuple[tuple[str, ...], Hashable], View] = {}
+        self._parsed: dict[int, Any] = {}
+        if wire is not None:
+            self.bind(wire)
+
+    def bind(self, wire: WireFormat) -> None:
+        """Index the lines with ``wire`` (once; binding the same format again does nothing).
+        Raises ``ValueError`` if a line is not a frame of ``wire`` or the recording was already
+        indexed with another format."""
+        if self.wire is wire:
+            return
+        if self.wire is not None:
+            raise ValueError(
+                f"recording already read as {type(self.wire).__name__} lines, "
+                f"not {type(wire).__name__}"
+            )
+        streams: dict[str, StreamData] = {}
+        line_stream: list[str] = []
+        read_line = wire.read_line
+        for i, line in enumerate(self.lines):
+            name, data = read_line(line)
+            sd = streams.get(name)
             if sd is None:
-                sd = self.streams[name] = StreamData(name, [], [])
+                sd = streams[name] = StreamData(name, [], [])
             sd.lines.append(i)
             sd.data.append(data)
-            self.line_stream.append(name)
-        self.snapshots: dict[str, Snapshot] = {s.symbol: s for s in snapshots}
-        self._views: dict[tuple[tuple[str, ...], bool], View] = {}
-        self._depth_cache: dict[int, dict[str, Any]] = {}
+            line_stream.append(name)
+        self._streams, self._line_stream, self.wire = streams, line_stream, wire
+
+    def _bound(self) -> WireFormat:
+        if self.wire is None:
+            raise RuntimeError("recording not indexed yet: pass it to a Simulator or bind() it")
+        return self.wire
+
+    @property
+    def streams(self) -> dict[str, StreamData]:
+        """Stream key -> :class:`StreamData` (aliases included). ``RuntimeError`` if unbound."""
+        self._bound()
+        return self._streams
+
+    @property
+    def line_stream(self) -> list[str]:
+        """The stream key of each line. ``RuntimeError`` if unbound."""
+        self._bound()
+        return self._line_stream
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -176,12 +216,14 @@ class Recording:
         path: str | Path,
         ts_path: str | Path | None = None,
         snapshots: Mapping[str, tuple[str | Path | bytes, int]] | None = None,
+        wire: WireFormat | None = None,
     ) -> Recording:
         """Load a JSONL(.gz) recording.
 
         ``ts_path`` defaults to the same name with ``.ts`` (or ``.ts.gz``) if it exists.
-        ``snapshots`` maps an uppercase symbol to ``(body path or bytes, after_line)``.
-        Raises ``ValueError`` if a line is not a combined-stream envelope.
+        ``snapshots`` maps a market id to ``(body path or bytes, after_line)``. ``wire``: index
+        the lines now (else a ``Simulator`` does). Raises ``ValueError`` if a line is not a frame
+        of ``wire``.
         """
         path = Path(path)
         lines = [ln for ln in _read_bytes(path).split(b"\n") if ln.strip()]
@@ -196,105 +238,80 @@ class Recording:
         snaps = []
         for symbol, (body, after_line) in (snapshots or {}).items():
             raw = body if isinstance(body, bytes) else _read_bytes(Path(body))
-            snaps.append(
-                Snapshot(symbol, raw, int(after_line), int(json.loads(raw)["lastUpdateId"]))
-            )
-        return cls(lines, ts, snaps)
+            snaps.append(Snapshot(symbol, raw, int(after_line)))
+        return cls(lines, ts, snaps, wire)
 
     @classmethod
     def packaged(cls, market: str) -> Recording:
-        """The ETHUSDT 2024-08-08 recording shipped for ``market`` ("binance" or "binanceusdm").
+        """The recording shipped in ``tickwire/data`` for ``market`` (a name in
+        ``venues.MARKETS``), indexed with its wire format; snapshot positions are from
+        ``tickwire/data/SOURCES.md``. Raises ``ValueError`` for a market without one."""
+        from .venues import MARKETS
 
-        Snapshot positions are from ``tickwire/data/SOURCES.md``: spot after line 5,
-        USD-M after line 40.
-        """
-        after = {"binance": 5, "binanceusdm": 40}
-        if market not in after:
+        spec = MARKETS.get(market)
+        if spec is None or spec.packaged is None:
             raise ValueError(f"no packaged recording for market {market!r}")
-        d = DATA_DIR / market
+        p = spec.packaged
         return cls.load(
-            d / "ethusdt_20240808.jsonl.gz",
-            d / "ethusdt_20240808.ts.gz",
-            {"ETHUSDT": (d / "ethusdt_20240808_depth_snapshot.json", after[market])},
+            DATA_DIR / p.lines,
+            DATA_DIR / p.ts,
+            {sym: (DATA_DIR / f, after) for sym, (f, after) in p.snapshots.items()},
+            spec.wire,
         )
 
     def add_alias(self, alias: str, source: str) -> None:
-        """Serve the recorded frames of ``source`` under the stream name ``alias`` too.
+        """Serve the recorded frames of ``source`` under the stream key ``alias`` too.
 
-        The ``data`` bytes are unchanged; only the combined envelope's ``stream`` differs.
-        Example (USD-M recording holds ``ethusdt@depth@0ms``): ``add_alias("ethusdt@depth@100ms",
-        "ethusdt@depth@0ms")``. Raises ``KeyError`` if ``source`` is not recorded.
+        The payload bytes are unchanged; only what the wire format derives from the stream key
+        differs (e.g. an envelope naming the stream). Raises ``KeyError`` if ``source`` is not
+        recorded, ``RuntimeError`` if the recording is not indexed yet.
         """
         src = self.streams[source]
-        self.streams[alias] = StreamData(alias, src.lines, src.data, source=source)
+        self._streams[alias] = StreamData(alias, src.lines, src.data, source=source)
         self._views.clear()
 
     # ---- queries --------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.lines)
 
-    def frames_of(self, stream: str, combined: bool = True) -> list[bytes]:
-        """The payloads (not WS frames) a subscriber of ``stream`` gets, in order."""
+    def frames_of(self, stream: str, framing: Hashable = None) -> list[bytes]:
+        """The payloads (not WS frames) a subscriber of ``stream`` with ``framing`` (default:
+        the wire format's ``default_framing``) gets, in order."""
+        wire = self._bound()
+        if framing is None:
+            framing = wire.default_framing
         sd = self.streams[stream]
-        if not combined:
-            return list(sd.data)
-        head = _ENVELOPE_PREFIX + sd.name.encode() + b'","data":'
-        return [head + d + b"}" for d in sd.data]
+        return [wire.encode(sd.name, d, framing) for d in sd.data]
 
-    def view(self, streams: Iterable[str], combined: bool) -> View:
-        """Cached :class:`View` for a set of stream names (unknown names contribute nothing)."""
-        key = (tuple(sorted(s for s in set(streams) if s in self.streams)), combined)
+    def view(self, streams: Iterable[str], framing: Hashable) -> View:
+        """Cached :class:`View` for a set of stream keys (unknown keys contribute nothing)."""
+        wire = self._bound()
+        known = self._streams
+        key = (tuple(sorted(s for s in set(streams) if s in known)), framing)
         v = self._views.get(key)
         if v is None:
-            v = self._views[key] = View([self.streams[s] for s in key[0]], combined)
+            v = self._views[key] = View([known[s] for s in key[0]], framing, wire.encode)
         return v
 
     def line_after_ts(self, ts_ns: int) -> int:
         """Number of lines received at or before ``ts_ns`` (to place a snapshot by its time)."""
         return bisect.bisect_right(self.ts, ts_ns)
 
-    def depth_streams(self, symbol: str) -> list[str]:
-        """Recorded diff-depth stream names of ``symbol`` (e.g. ``ethusdt@depth@100ms``)."""
-        low = symbol.lower()
-        return [
-            n
-            for n, sd in self.streams.items()
-            if sd.source is None and _DIFF_DEPTH.match(n) and n.split("@", 1)[0] == low
-        ]
-
-    def depth_event(self, line: int) -> dict[str, Any]:
-        """Parsed ``data`` of a depth diff at recording ``line`` (parsed once, then cached)."""
-        ev = self._depth_cache.get(line)
-        if ev is None:
-            ev = self._depth_cache[line] = json.loads(_split_envelope(self.lines[line])[1])
-        return ev
-
-
-_DIFF_DEPTH = re.compile(r"^[a-z0-9_]+@depth(@\d+ms)?$")
-
-
-def _split_envelope(line: bytes) -> tuple[str, bytes]:
-    """(stream name, exact bytes of ``data``) of one combined-stream line."""
-    if line.startswith(_ENVELOPE_PREFIX):
-        end = line.find(b'"', len(_ENVELOPE_PREFIX))
-        name = line[len(_ENVELOPE_PREFIX) : end]
-        head = _ENVELOPE_PREFIX + name + b'","data":'
-        if line.startswith(head) and line.endswith(b"}"):
-            return name.decode(), line[len(head) : -1]
-    # Not in the compact form: fall back to parsing (data re-serialized compactly).
-    try:
-        obj = json.loads(line)
-        return obj["stream"], json.dumps(obj["data"], separators=(",", ":")).encode()
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"not a combined-stream frame: {line[:80]!r}") from exc
+    def parsed(self, line: int) -> Any:
+        """The payload of recording ``line`` (as the wire format keeps it) parsed as JSON, once
+        per recording: shared by every simulator replaying it. ``ValueError`` if not JSON."""
+        got = self._parsed.get(line)
+        if got is None:
+            got = self._parsed[line] = json.loads(self._bound().read_line(self.lines[line])[1])
+        return got
 
 
 _PACKAGED: dict[str, Recording] = {}
 
 
 def packaged_recording(market: str) -> Recording:
-    """The shipped ETHUSDT recording of ``market`` (see :meth:`Recording.packaged`), loaded once
-    per process and shared. Raises ``ValueError`` for a market without one."""
+    """The recording shipped for ``market`` (see :meth:`Recording.packaged`), loaded once per
+    process and shared. Raises ``ValueError`` for a market without one."""
     rec = _PACKAGED.get(market)
     if rec is None:
         rec = _PACKAGED[market] = Recording.packaged(market)

@@ -1,64 +1,70 @@
-"""The simulator: one Binance market (spot or USD-M) served on a loopback port, its
-configuration, lifecycle, URLs, replay control and fault injection.
+"""The simulator: one market served on a loopback port, its configuration, lifecycle, URLs,
+replay control and fault injection.
 
-The jobs it composes live beside it: ``app.py`` (HTTP server and routing), ``rest.py`` (REST
-endpoints), ``connection.py`` (one client WebSocket connection), ``clock.py`` (the replay clock
-and its fan-out to connections), ``faults.py`` (fault descriptions), ``book.py`` (snapshots as
-of the replay position).
+The jobs it composes live beside it: ``app.py`` (HTTP server and routing), ``connection.py``
+(one client WebSocket connection), ``clock.py`` (the replay clock and its fan-out to
+connections), ``faults.py`` (fault descriptions), ``recording.py`` (recordings and their
+pre-encoded frames); the market's own protocol and REST routes come from its venue
+(``venue.py``, ``venues/``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from types import EllipsisType
 
 from .app import SimulatorApp
-from .book import SnapshotSource
 from .clock import ReplayClock, parse_speed
 from .connection import ServerConnection
-from .faults import CONNECTION_FAULTS, ConnectionFault, ServerShutdown, SlowSnapshot
-from .markets import MARKETS, MarketSpec
-from .protocol import ControlHandler
-from .recording import Recording, packaged_recording
+from .faults import (
+    CONNECTION_FAULTS,
+    ConnectionFault,
+    ServerShutdown,
+    SlowSnapshot,
+    SnapshotDelays,
+)
+from .recording import Recording, View, packaged_recording
+from .venue import MarketSpec, VenueSim
+from .venues import MARKETS
 
 
 class Simulator:
-    """A local Binance market-data exchange replaying a recording over real WebSockets.
+    """A local market-data exchange replaying a recording over real WebSockets.
 
-    ``market``: "binance" (spot) or "binanceusdm" (USD-M futures); raises ``ValueError`` for
-    another. ``recording``: a :class:`Recording` (default: the packaged ETHUSDT 2024-08-08
-    one). ``speed``: 1.0 = recorded pace, N = N times faster, ``"max"``/``None``/``math.inf`` =
+    ``market``: a name in ``venues.MARKETS`` (the market's venue speaks its protocol; default:
+    the first one registered); raises ``ValueError`` for another. ``recording``: a :class:`Recording` (default: the one packaged
+    for ``market``); ``ValueError`` if its lines are not of the market's format. ``speed``: 1.0 = recorded pace, N = N times faster, ``"max"``/``None``/``math.inf`` =
     as fast as the clients read. ``autostart``: start the shared replay clock at the first
     subscription (else call :meth:`start_replay`). ``faults``: per-connection faults applied to
     every new connection, and :class:`SlowSnapshot`. ``ping_interval``/``pong_timeout``/
-    ``rate_limit`` (seconds, seconds, messages per second) override the market's (spot 20 s /
-    60 s / 5, USD-M 180 s / 600 s / 10); 0 disables. ``snapshot_mode``: "auto" (recorded
-    snapshot while current, else derived, see ``book.py``), "recorded" or "derived".
-    ``error_format``: "nested" (as on the wire) or "flat" (as in Binance's doc table).
-    ``routing``: USD-M ``/public`` vs ``/market`` stream split (docs/exchanges/binance.md §1).
-    ``aliases``: extra stream name -> recorded stream name. ``close_at_end``: close all
-    connections (1000) when the recording is exhausted. ``lifetime``: seconds after which a
-    connection is closed (1001), Binance's 24 h by default; ``None`` disables.
-    ``exchange_info_status``: HTTP status of ``exchangeInfo`` replies; 200 serves the symbol list,
-    another (e.g. 503) answers with Binance's internal-error body, to test a client's fallback.
-    ``symbol_status``: market id -> ``status`` shown there instead of ``TRADING`` (e.g.
-    ``{"ETHUSDT": "BREAK"}``, a halted market); the streams still replay.
-    ``past_trades_status``: HTTP status of ``historicalTrades`` / ``aggTrades`` replies (200
-    serves the recorded trades published so far; another fails them, to test a client that
-    cannot fill a reconnect's missed trades).
+    ``rate_limit`` (seconds, seconds, messages per second) override the market's
+    (``MarketSpec``); 0 disables. ``snapshot_mode``: "auto" (recorded snapshot while current,
+    else one derived at the replay position), "recorded" or "derived". ``routing``: serve each
+    stream only on the routes the venue assigns it (``VenueSim.deliverable``). ``aliases``:
+    extra stream key -> recorded stream key. ``close_at_end``: close all connections (1000)
+    when the recording is exhausted. ``lifetime``: seconds after which a connection is closed
+    (1001); default the venue's (``MarketSpec.lifetime``), ``None`` disables.
+    ``exchange_info_status``: HTTP status of the venue's instrument-list replies; 200 serves the
+    market list, another (e.g. 503) answers with the venue's internal-error body, to test a
+    client's fallback. ``symbol_status``: market id -> status shown there instead of trading
+    (e.g. ``{"ETHUSDT": "BREAK"}``, a halted market); the streams still replay.
+    ``past_trades_status``: HTTP status of the venue's past-trades replies (200 serves the
+    recorded trades published so far; another fails them, to test a client that cannot fill a
+    reconnect's missed trades). ``venue_options``: options only the market's venue knows (see
+    its ``MarketSpec.create``); ``TypeError`` for one it does not know.
 
-    ``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` list the markets the recording holds
-    (:attr:`symbols`) as TRADING; spot also takes ``symbol=`` / ``symbols=["A","B"]``.
-    REST depth requests that arrive before the replay has reached the recorded snapshot's
-    arrival (spot: line 5, USD-M: line 40) are held until it does.
+    The instrument list names the markets the recording holds (:attr:`symbols`). REST
+    snapshot requests that arrive before the replay has reached the recorded snapshot's
+    arrival are held until it does.
 
     Use as ``async with Simulator(...) as sim:``; URLs: :attr:`ws_url`, :attr:`rest_url`,
-    :meth:`stream_url`, :meth:`raw_url`, :attr:`depth_url`.
+    :meth:`stream_url`, :meth:`raw_url`, :attr:`depth_url`, :attr:`exchange_info_url`.
     """
 
     def __init__(
         self,
-        market: str = "binance",
+        market: str | None = None,
         *,
         recording: Recording | None = None,
         speed: float | str | None = 1.0,
@@ -70,15 +76,17 @@ class Simulator:
         pong_timeout: float | None = None,
         rate_limit: int | None = None,
         snapshot_mode: str = "auto",
-        error_format: str = "nested",
         routing: bool = True,
         aliases: Mapping[str, str] | None = None,
         close_at_end: bool = False,
-        lifetime: float | None = 24 * 3600.0,
+        lifetime: float | EllipsisType | None = ...,
         exchange_info_status: int = 200,
         symbol_status: Mapping[str, str] | None = None,
         past_trades_status: int = 200,
+        **venue_options: object,
     ):
+        if market is None:
+            market = next(iter(MARKETS))
         if market not in MARKETS:
             raise ValueError(f"unknown market {market!r}; known: {', '.join(MARKETS)}")
         if snapshot_mode not in ("auto", "recorded", "derived"):
@@ -86,6 +94,7 @@ class Simulator:
         self.spec: MarketSpec = MARKETS[market]
         self.market = market
         self.recording = recording if recording is not None else packaged_recording(market)
+        self.recording.bind(self.spec.wire)
         for alias, source in (aliases or {}).items():
             self.recording.add_alias(alias, source)
         self.speed = parse_speed(speed)
@@ -98,15 +107,16 @@ class Simulator:
         self.snapshot_mode = snapshot_mode
         self.routing = routing
         self.close_at_end = close_at_end
-        self.lifetime = lifetime
+        self.lifetime = self.spec.lifetime if lifetime is ... else lifetime
         self.exchange_info_status = exchange_info_status
         self.symbol_status = dict(symbol_status or {})
         self.past_trades_status = past_trades_status
         self.past_trades_requests = 0
-        self.control = ControlHandler(error_format, self.spec.close_on_invalid_json)
+        self.snapshot_delays = SnapshotDelays()  # SlowSnapshot faults, taken by REST snapshots
+        self.venue: VenueSim = self.spec.create(self, venue_options)
         self.connections: list[ServerConnection] = []  # open ones
         self.total_connections = 0
-        self.rest_requests = 0  # depth snapshots
+        self.rest_requests = 0  # book snapshots
         self.exchange_info_requests = 0
         self.connection_faults: list[ConnectionFault] = []  # attached to each new connection
         self._app = SimulatorApp(self)
@@ -114,25 +124,20 @@ class Simulator:
             if isinstance(f, CONNECTION_FAULTS):
                 self.connection_faults.append(f)
             elif isinstance(f, SlowSnapshot):
-                self._app.rest.snapshot_delays.add(f.delay, f.count)
+                self.snapshot_delays.add(f.delay, f.count)
             else:
                 raise ValueError(f"{f!r} cannot be configured up front; use inject()")
         self.replay: ReplayClock | None = None  # the shared replay clock, once started
-        self.snapshot_sources: dict[str, SnapshotSource] = {}  # market id -> depth snapshots
         self._conn_event: asyncio.Event | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> Simulator:
         """Bind and serve. Sets :attr:`port` to the bound port. Raises ``OSError`` if the
         address cannot be bound (e.g. the port is in use)."""
-        futures = self.spec.name == "binanceusdm"
         stops = [s.after_line for s in self.recording.snapshots.values()]
         self.replay = ReplayClock(self.recording, self.speed, stops)
         self.replay.on_finished = self._on_finished
-        self.snapshot_sources = {
-            sym: SnapshotSource(self.recording, snap, futures)
-            for sym, snap in self.recording.snapshots.items()
-        }
+        self.venue.started()
         self._conn_event = asyncio.Event()
         self.port = await self._app.start(self.host, self.port)
         return self
@@ -159,28 +164,28 @@ class Simulator:
 
     @property
     def rest_url(self) -> str:
-        """Base REST URL, e.g. ``http://127.0.0.1:PORT`` (``/api/v3/depth``, ``/fapi/v1/depth``)."""
+        """Base REST URL, e.g. ``http://127.0.0.1:PORT`` (append the venue's REST paths)."""
         return f"http://{self.host}:{self.port}"
 
     def stream_url(self, *streams: str, route: str = "") -> str:
-        """Combined-stream URL ``<ws_url><route>/stream?streams=a/b`` (all recorded streams if
-        none are given). ``route``: "", "/public" or "/market" (USD-M)."""
+        """URL of a connection that receives ``streams`` (all recorded streams if none are
+        given) without subscribing, on the venue's ``route`` (``VenueSim.stream_path``)."""
         names = streams or tuple(self.streams)
-        return f"{self.ws_url}{route}/stream?streams={'/'.join(names)}"
+        return self.ws_url + self.venue.stream_path(names, route)
 
     def raw_url(self, stream: str | None = None, route: str = "") -> str:
-        """Raw-stream URL ``<ws_url><route>/ws[/<stream>]`` (no envelope)."""
-        return f"{self.ws_url}{route}/ws" + (f"/{stream}" if stream else "")
+        """URL of the venue's plain WebSocket endpoint (``VenueSim.raw_path``)."""
+        return self.ws_url + self.venue.raw_path(stream, route)
 
     @property
     def depth_url(self) -> str:
-        """REST depth endpoint URL (add ``?symbol=ETHUSDT&limit=1000``)."""
-        return self.rest_url + self.spec.depth_path
+        """REST book snapshot endpoint URL (``VenueSim.snapshot_path``)."""
+        return self.rest_url + self.venue.snapshot_path
 
     @property
     def exchange_info_url(self) -> str:
-        """REST ``exchangeInfo`` endpoint URL (the markets the recording holds)."""
-        return self.rest_url + self.spec.rest_prefix + "/exchangeInfo"
+        """REST instrument-list endpoint URL (the markets the recording holds)."""
+        return self.rest_url + self.venue.instruments_path
 
     @property
     def streams(self) -> list[str]:
@@ -189,17 +194,19 @@ class Simulator:
 
     @property
     def symbols(self) -> list[str]:
-        """Market ids (``ETHUSDT``) the recording holds streams (aliases included) or snapshots
-        for: what exchangeInfo lists."""
-        ids = {
-            n.split("@", 1)[0].upper() for n in self.recording.streams if "@" in n and n[0] != "!"
-        }
-        return sorted(ids | set(self.recording.snapshots))
+        """Market ids the recording holds streams (aliases included) or snapshots for: what
+        the instrument list names (``VenueSim.market_id_of``)."""
+        market_id_of = self.venue.market_id_of
+        ids = {market_id_of(n) for n in self.recording.streams}
+        return sorted({i for i in ids if i is not None} | set(self.recording.snapshots))
 
-    def warm(self, streams: Iterable[str] | None = None, combined: bool = True) -> None:
-        """Pre-build the encoded byte stream of a subscription set (default: every recorded
-        stream), so a benchmark's first connection does not pay for it (~20-50 ms)."""
-        self.recording.view(self.streams if streams is None else streams, combined)
+    def warm(self, streams: Iterable[str] | None = None, framing: Hashable = None) -> View:
+        """Pre-build (and return) the encoded byte stream of a subscription set (default: every
+        recorded stream) with ``framing`` (default: that of :meth:`stream_url` connections), so
+        a benchmark's first connection does not pay for it (~20-50 ms)."""
+        if framing is None:
+            framing = self.spec.wire.default_framing
+        return self.recording.view(self.streams if streams is None else streams, framing)
 
     # ---- replay control -------------------------------------------------------------------
     @property
@@ -228,8 +235,7 @@ class Simulator:
         """Restart the recording from line 0 for connections subscribing from now on."""
         rp = self.started_replay()
         await rp.rewind()
-        for src in self.snapshot_sources.values():
-            src.reset()
+        self.venue.rewound()
 
     async def wait_position(self, n: int, timeout: float | None = None) -> int:
         """Wait until ``n`` lines are published; returns the position. ``asyncio.TimeoutError``."""
@@ -250,7 +256,7 @@ class Simulator:
         self, n: int = 1, timeout: float | None = 5.0
     ) -> list[ServerConnection]:
         """Wait until ``n`` connections are open and every open one has subscribed to a
-        stream (in its URL or by SUBSCRIBE); returns them. ``asyncio.TimeoutError``."""
+        stream (in its URL or by a request); returns them. ``asyncio.TimeoutError``."""
 
         def ready() -> bool:
             conns = self.connections
@@ -297,7 +303,7 @@ class Simulator:
 
         Per-connection faults go to ``connection`` or to every open connection, and with
         ``future=True`` also to each connection opened later. :class:`SlowSnapshot` affects
-        REST depth responses from now on; :class:`ServerShutdown` notifies and closes the open
+        REST snapshot responses from now on; :class:`ServerShutdown` notifies and closes the open
         connections. Raises ``TypeError`` for anything else.
         """
         if isinstance(fault, CONNECTION_FAULTS):
@@ -306,7 +312,7 @@ class Simulator:
             if future:
                 self.connection_faults.append(fault)
         elif isinstance(fault, SlowSnapshot):
-            self._app.rest.snapshot_delays.add(fault.delay, fault.count)
+            self.snapshot_delays.add(fault.delay, fault.count)
         elif isinstance(fault, ServerShutdown):
             for c in [connection] if connection is not None else list(self.connections):
                 c.announce_shutdown(fault.grace)

@@ -14,7 +14,7 @@ T = TypeVar("T")
 
 
 class ThreadedSimulator:
-    """``with ThreadedSimulator("binance", speed="max") as sim:`` — same arguments as
+    """``with ThreadedSimulator(market, speed="max") as sim:`` — same arguments as
     :class:`Simulator`; the server runs on its own event loop in a daemon thread.
 
     URL properties and read-only attributes are forwarded (``sim.ws_url``, ``sim.rest_url``,

@@ -1,0 +1,218 @@
+"""What a venue plugs into the simulator: its market specs and its :class:`VenueSim`.
+
+The generic part (``server.py``, ``app.py``, ``connection.py``, ``clock.py``, ``recording.py``,
+``faults.py``, ``threaded.py``, ``cli.py``) replays recording lines, slices pre-encoded frames
+to connections, injects faults and runs heartbeats, rate limits and lifetimes. Everything that
+is one exchange's wire format lives in its venue file under ``venues/``.
+
+Adding a venue to the simulator
+-------------------------------
+1. Put its recording(s) under ``tickwire/data/<market>/`` (or load one with
+   :meth:`~.recording.Recording.load`) and note where each REST snapshot was received.
+2. Write ``venues/<family>.py`` with one :class:`MarketSpec` subclass instance per endpoint
+   (``spot``, ``linear``, ...: heartbeat, rate limit, lifetime, packaged recording) whose
+   :meth:`MarketSpec.create` returns that venue's :class:`VenueSim`.
+3. Implement its :class:`WireFormat` (recording line -> stream key and payload, and back to
+   the frame a connection gets) and the :class:`VenueSim` hooks: :meth:`~VenueSim.ws_endpoint`,
+   :meth:`~VenueSim.stream_path` and :meth:`~VenueSim.raw_path` (its WebSocket URLs) and
+   :meth:`~VenueSim.on_client_message` (subscribe, acks, errors, text pings). Override where
+   the venue has them: :meth:`~VenueSim.rest_handler` with :attr:`~VenueSim.snapshot_path` and
+   :attr:`~VenueSim.instruments_path` (REST routes; state built in :meth:`~VenueSim.started`,
+   reset in :meth:`~VenueSim.rewound`), :meth:`~VenueSim.on_subscribe` (a snapshot pushed on
+   subscribe), :meth:`~VenueSim.deliverable` (streams split by route),
+   :meth:`~VenueSim.market_id_of`, :meth:`~VenueSim.shutdown_notice` and
+   :meth:`~VenueSim.url_lines`. Server WebSocket pings, pong timeouts, the rate limit and the
+   connection lifetime come from the spec's fields.
+4. Add its specs to ``MARKETS`` in ``venues/__init__.py`` (one line) and test it against its
+   recordings like ``tests/test_simulator.py`` does.
+
+Per-connection frame fields (a sequence number counted per connection, channel ids assigned
+per connection) are not supported yet: frames are pre-encoded per (subscription set, framing)
+and sliced to the socket. The venue that needs them adds a ``stamp(conn, stream, payload)``
+hook and a per-message send path used only when the venue defines it, so the pre-encoded fast
+path stays as it is.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aiohttp import web
+
+    from .connection import ServerConnection
+    from .server import Simulator
+
+RestHandler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+
+
+@dataclass(frozen=True)
+class PackagedRecording:
+    """A recording shipped in ``tickwire/data``: paths relative to that directory, and per
+    market id the REST snapshot file with the number of lines received before it."""
+
+    lines: str
+    ts: str
+    snapshots: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+
+
+class WireFormat(ABC):
+    """How one venue family's recording lines map to stream keys and frames. Stateless and
+    shared: a :class:`~.recording.Recording` is indexed with it once and then replayed by any
+    simulator of a market with the same format (the packaged recordings are shared per
+    process), so it is not a per-simulator :class:`VenueSim` hook."""
+
+    #: the framing of a connection opened with ``Simulator.stream_url()`` (used by ``warm``).
+    default_framing: Hashable = None
+    #: the malformed payload a :class:`~.faults.Garbage` fault sends when no recorded frame is
+    #: left to cut in half.
+    garbage_payload: bytes = b"{"
+
+    @abstractmethod
+    def read_line(self, line: bytes) -> tuple[str, bytes]:
+        """Split one recording line into (stream key, payload bytes to keep). Raises
+        ``ValueError`` naming the line if it is not a frame of this format."""
+
+    @abstractmethod
+    def encode(self, stream: str, payload: bytes, framing: Hashable) -> bytes:
+        """The text payload a connection with ``framing`` receives for ``payload`` (as kept by
+        :meth:`read_line`) of ``stream``; called once per message and framing, then cached."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarketSpec(ABC):
+    """The facts of one market endpoint the generic simulator acts on; a venue subclasses it
+    with its own fields (REST paths, limits, routes).
+
+    ``name``: the market id passed to ``Simulator(name)``. Times in seconds; 0 disables.
+    ``ping_interval``: server WebSocket ping cadence; ``pong_timeout``: no pong for this long
+    after a ping closes the connection (1008); ``unsolicited_pong_counts``: any pong keeps the
+    connection alive, not only the echo of a ping. ``rate_limit``: incoming frames (text, ping,
+    pong) per second before the server disconnects. ``lifetime``: seconds after which the
+    venue closes a connection (None: never). ``wire``: its recording line format.
+    ``packaged``: the recording shipped for this market, if any.
+    """
+
+    name: str
+    wire: WireFormat
+    ping_interval: float
+    pong_timeout: float
+    unsolicited_pong_counts: bool = False
+    rate_limit: int
+    lifetime: float | None = None
+    packaged: PackagedRecording | None = None
+
+    @abstractmethod
+    def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
+        """This market's :class:`VenueSim` for ``sim``; ``options`` are the venue-specific
+        keyword arguments given to ``Simulator``. Raises ``TypeError`` for an option the venue
+        does not know, ``ValueError`` for a bad value."""
+
+
+@dataclass(frozen=True)
+class WsEndpoint:
+    """A WebSocket endpoint a request path names (see :meth:`VenueSim.ws_endpoint`).
+
+    ``route``: the venue's route label (kept on the connection, passed to
+    :meth:`VenueSim.deliverable`); ``framing``: how data frames are wrapped for this connection
+    (a hashable value only the venue interprets, see :meth:`WireFormat.encode`); ``streams``:
+    stream keys subscribed by the URL itself; ``reject``: ``(close code, close reason)`` to close
+    the connection with right after the upgrade instead of serving it.
+    """
+
+    route: str
+    framing: Hashable
+    streams: Sequence[str] = ()
+    reject: tuple[int, bytes] | None = None
+
+
+@dataclass
+class Outcome:
+    """What one client message does: the replies to send (in order, before any data that
+    follows), subscription changes, a new framing (None: unchanged), and whether to close the
+    connection after replying (``(code, reason)``)."""
+
+    replies: list[bytes] = field(default_factory=list)
+    subscribe: list[str] | None = None
+    unsubscribe: list[str] | None = None
+    framing: Hashable | None = None
+    close: tuple[int, str] | None = None
+
+
+class VenueSim(ABC):
+    """One venue's protocol as the simulator speaks it, for one :class:`~.server.Simulator`
+    (it may keep state: snapshot books, per-connection ids). Hooks are called on the
+    simulator's event loop and must not block.
+    """
+
+    def __init__(self, spec: MarketSpec, sim: Simulator):
+        self.spec = spec
+        self.sim = sim
+
+    # ---- connections -----------------------------------------------------------------------
+    @abstractmethod
+    def ws_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
+        """The WebSocket endpoint at ``path`` with ``query``, or None (the server answers 404)."""
+
+    @abstractmethod
+    def stream_path(self, streams: Sequence[str], route: str = "") -> str:
+        """Path (with query) of a connection that receives ``streams`` without subscribing."""
+
+    @abstractmethod
+    def raw_path(self, stream: str | None = None, route: str = "") -> str:
+        """Path of the venue's plain WebSocket endpoint (with ``stream`` subscribed, if given
+        and the venue takes one in the path)."""
+
+    def deliverable(self, route: str, streams: list[str]) -> list[str]:  # noqa: ARG002 - default
+        """Of a connection's subscribed ``streams``, those its ``route`` carries (called only
+        when ``Simulator(routing=True)``). Default: all of them."""
+        return streams
+
+    @abstractmethod
+    def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
+        """Answer one text (or UTF-8 decoded binary) message of ``conn``: subscribe and
+        unsubscribe requests, property requests, text pings, errors for anything else."""
+
+    def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:  # noqa: ARG002 - default
+        """Payloads to send ``conn`` right after it subscribed to ``stream`` (e.g. a book
+        snapshot built at replay ``position``, the number of lines already published), before
+        any data of that position. Default: none (snapshots come over REST)."""
+        return []
+
+    def shutdown_notice(self) -> bytes | None:
+        """Payload sent before a :class:`~.faults.ServerShutdown` closes a connection (None: the
+        venue sends none)."""
+        return None
+
+    def market_id_of(self, stream: str) -> str | None:  # noqa: ARG002 - default
+        """The market id ``stream`` carries (None for a stream of no single market)."""
+        return None
+
+    # ---- REST ------------------------------------------------------------------------------
+    def rest_handler(self, path: str) -> RestHandler | None:  # noqa: ARG002 - no REST
+        """The coroutine answering a GET of ``path``, or None if ``path`` is no REST route."""
+        return None
+
+    @property
+    def snapshot_path(self) -> str:
+        """Path of the REST book snapshot endpoint ("" if the venue has none)."""
+        return ""
+
+    @property
+    def instruments_path(self) -> str:
+        """Path of the REST instrument list endpoint ("" if the venue has none)."""
+        return ""
+
+    def url_lines(self) -> list[str]:
+        """Lines describing this venue's endpoints on ``sim`` for ``tickwire simulate``."""
+        return [f"  websocket  {self.sim.ws_url}", f"  all streams {self.sim.stream_url()}"]
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def started(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """The simulator started (its replay clock exists): build per-run state."""
+
+    def rewound(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """The replay went back to line 0: forget state derived from later lines."""

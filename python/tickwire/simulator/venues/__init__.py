@@ -1,0 +1,11 @@
+"""The simulator's venues: every market the simulator serves, one registry line per venue
+family (see ``..venue`` for how to add one)."""
+
+from __future__ import annotations
+
+from ..venue import MarketSpec
+from . import binance
+
+MARKETS: dict[str, MarketSpec] = {spec.name: spec for spec in (*binance.SPECS,)}
+
+__all__ = ["MARKETS"]

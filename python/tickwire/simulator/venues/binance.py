@@ -1,0 +1,797 @@
+"""Binance spot (``binance``) and USD-M futures (``binanceusdm``) in the simulator.
+
+Sources: docs/exchanges/binance.md §1-§4, binance-spot-api-docs web-socket-streams.md.
+
+Endpoints: combined ``/stream?streams=a/b`` and raw ``/ws`` / ``/ws/<stream>`` (USD-M also
+under the ``/public`` and ``/market`` routes, see :func:`usdm_route_of`), server pings with pong
+timeouts, the control-message rate limit, a 24 h connection lifetime, and the
+``{"e":"serverShutdown"}`` maintenance notice.
+
+Recording lines are combined-stream frames, ``{"stream":"ethusdt@depth@100ms","data":{...}}``;
+only the envelope is looked at when loading (the stream name and the byte span of ``data``).
+A combined connection receives the envelope, a raw one ``data`` alone.
+
+Control messages: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY.
+Replies, as Binance sends them: success ``{"result":null,"id":1}`` (``result`` is the list for
+LIST_SUBSCRIPTIONS and the value for GET_PROPERTY); errors carry ``code`` 0..3 and ``msg``.
+On the wire Binance nests errors, ``{"error":{"code":2,"msg":"..."},"id":1}`` (seen in captured
+traffic), while its doc table prints them flat, ``{"code":2,"msg":"..."}``; the simulator option
+``error_format`` selects ``"nested"`` (default) or ``"flat"``. Binance acknowledges any
+well-formed stream name, even one that does not exist (it then sends nothing); a malformed name
+is rejected with code 2 "Invalid request: invalid stream".
+
+REST: the depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``) as of the replay position,
+``exchangeInfo`` listing the recorded markets, past trades (``historicalTrades`` /
+``aggTrades``), ``ping`` and ``time``.
+
+REST depth snapshots "as of the replay position", from the recording's own data: the recording
+holds one real snapshot per symbol. While it is the current state of the book (the replay has
+reached the line after which it was received, and no later depth diff has been replayed yet)
+it is served byte-for-byte. Later, a client that lost deltas (a gap, a reconnect) could not
+bridge from it any more, so the simulator *derives* a snapshot: it applies the recording's own
+diffs with ``u > lastUpdateId`` (Binance's bridging rule, quantities absolute, zero deletes)
+onto the recorded snapshot up to the replay position. The derived body has the same shape as
+Binance's (``lastUpdateId`` = ``u`` of the last applied diff; USD-M adds ``E`` and ``T`` of
+that diff), keeps price/quantity strings exactly as recorded, and is truncated to the requested
+limit. Only levels the recorded snapshot or the diffs mention are known, so the deepest levels
+of a derived book can miss levels Binance would have listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import re
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from ..venue import (
+    MarketSpec,
+    Outcome,
+    PackagedRecording,
+    RestHandler,
+    VenueSim,
+    WireFormat,
+    WsEndpoint,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import ServerConnection
+    from ..recording import Recording, Snapshot
+    from ..server import Simulator
+
+_ENVELOPE_PREFIX = b'{"stream":"'
+
+
+class BinanceWire(WireFormat):
+    """Combined-stream recording lines; framing ``True`` = combined envelope, ``False`` = raw
+    ``data`` (a connection switches with SET_PROPERTY ``combined``)."""
+
+    default_framing: Hashable = True
+    garbage_payload = _ENVELOPE_PREFIX
+
+    def read_line(self, line: bytes) -> tuple[str, bytes]:
+        """(stream name, exact bytes of ``data``) of one combined-stream line. Raises
+        ``ValueError`` if ``line`` is no combined-stream frame."""
+        if line.startswith(_ENVELOPE_PREFIX):
+            end = line.find(b'"', len(_ENVELOPE_PREFIX))
+            name = line[len(_ENVELOPE_PREFIX) : end]
+            head = _ENVELOPE_PREFIX + name + b'","data":'
+            if line.startswith(head) and line.endswith(b"}"):
+                return name.decode(), line[len(head) : -1]
+        # Not in the compact form: fall back to parsing (data re-serialized compactly).
+        try:
+            obj = json.loads(line)
+            return obj["stream"], json.dumps(obj["data"], separators=(",", ":")).encode()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a combined-stream frame: {line[:80]!r}") from exc
+
+    def encode(self, stream: str, payload: bytes, framing: Hashable) -> bytes:
+        """The combined envelope around ``payload`` if ``framing`` is true, else ``payload``."""
+        if framing:
+            return _ENVELOPE_PREFIX + stream.encode() + b'","data":' + payload + b"}"
+        return payload
+
+
+WIRE = BinanceWire()
+
+
+@dataclass(frozen=True, kw_only=True)
+class BinanceSpec(MarketSpec):
+    """What differs between Binance spot and USD-M market-data servers.
+
+    ``routes`` are path prefixes that accept WebSocket connections (``<prefix>/ws``,
+    ``<prefix>/ws/<stream>``, ``<prefix>/stream?streams=``); the empty prefix is the unrouted
+    endpoint. ``futures``: the USD-M shapes (REST bodies, the ``/public`` / ``/market`` split).
+    """
+
+    futures: bool
+    depth_path: str  # REST depth snapshot endpoint
+    rest_prefix: str  # /api/v3 or /fapi/v1 (ping/time live there too)
+    routes: tuple[str, ...]
+    close_on_invalid_json: bool  # USD-M changelog 2023-06-22: invalid JSON disconnects
+    depth_limits: tuple[int, ...] | None  # allowed REST limits (None: 1..max_depth_limit)
+    default_depth_limit: int
+    max_depth_limit: int
+    weight_per_minute: int  # REST request-weight limit, shown in exchangeInfo's rateLimits
+    historical_trades_need_key: bool  # historicalTrades is MARKET_DATA (X-MBX-APIKEY) on USD-M
+
+    def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
+        """A :class:`BinanceSim`; the one option is ``error_format`` ("nested" or "flat")."""
+        unknown = sorted(set(options) - {"error_format"})
+        if unknown:
+            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(unknown)}")
+        error_format = options.get("error_format", "nested")
+        if not isinstance(error_format, str):
+            raise ValueError("error_format must be 'nested' or 'flat'")
+        return BinanceSim(self, sim, error_format)
+
+
+def _packaged(market: str, after_line: int) -> PackagedRecording:
+    """The ETHUSDT 2024-08-08 recording of ``market`` (snapshot position from SOURCES.md)."""
+    base = f"{market}/ethusdt_20240808"
+    return PackagedRecording(
+        f"{base}.jsonl.gz",
+        f"{base}.ts.gz",
+        {"ETHUSDT": (f"{base}_depth_snapshot.json", after_line)},
+    )
+
+
+SPOT = BinanceSpec(
+    name="binance",
+    wire=WIRE,
+    packaged=_packaged("binance", 5),
+    ping_interval=20.0,
+    pong_timeout=60.0,
+    unsolicited_pong_counts=False,
+    rate_limit=5,
+    lifetime=24 * 3600.0,
+    futures=False,
+    depth_path="/api/v3/depth",
+    rest_prefix="/api/v3",
+    routes=("",),
+    close_on_invalid_json=False,
+    depth_limits=None,
+    default_depth_limit=100,
+    max_depth_limit=5000,
+    weight_per_minute=6000,
+    historical_trades_need_key=False,
+)
+
+USDM = BinanceSpec(
+    name="binanceusdm",
+    wire=WIRE,
+    packaged=_packaged("binanceusdm", 40),
+    ping_interval=180.0,
+    pong_timeout=600.0,
+    unsolicited_pong_counts=True,
+    rate_limit=10,
+    lifetime=24 * 3600.0,
+    futures=True,
+    depth_path="/fapi/v1/depth",
+    rest_prefix="/fapi/v1",
+    routes=("", "/public", "/market"),
+    close_on_invalid_json=True,
+    depth_limits=(5, 10, 20, 50, 100, 500, 1000),
+    default_depth_limit=500,
+    max_depth_limit=1000,
+    weight_per_minute=2400,
+    historical_trades_need_key=True,
+)
+
+SPECS = (SPOT, USDM)
+
+
+def usdm_route_of(stream: str) -> str:
+    """Which USD-M route carries ``stream``: "/public" (book tickers and depth) or "/market".
+
+    Per the USD-M endpoint split [F1, F2]: high-frequency book streams are on ``/public``,
+    everything else on ``/market``; the unrouted endpoint delivers only ``/public`` streams.
+    """
+    if stream == "!bookTicker":
+        return "/public"
+    kind = stream.split("@", 2)[1] if "@" in stream else ""
+    if kind == "bookTicker" or kind.startswith("depth"):
+        return "/public"
+    return "/market"
+
+
+def split_market_id(market: str, market_id: str) -> tuple[str, str] | None:
+    """``("LRC", "BTC")`` for ``"LRCBTC"`` on ``market`` ("binance", "binanceusdm"), read with the
+    decoder's own market id -> unified symbol mapping (a delivery suffix ``_YYMMDD`` is ignored);
+    None when the id does not end in a quote asset the decoder knows."""
+    from ..._core import unified_symbol
+
+    symbol = unified_symbol(market, market_id)
+    if "/" not in symbol:
+        return None
+    base, rest = symbol.split("/", 1)
+    return base, rest.split(":", 1)[0]
+
+
+# ---- control messages ------------------------------------------------------------------
+_INVALID_REQUEST = (1008, "Invalid request")  # close code and reason after a fatal reply
+METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
+
+# A stream name: optional "!" then word characters, and "@"-separated parts (kline time zones
+# such as "@+08:00" included). Requires an "@" unless it starts with "!" (e.g. "!bookTicker").
+_STREAM_RE = re.compile(r"^(?:![A-Za-z0-9_]+|[A-Za-z0-9_]+@[A-Za-z0-9_+:]+)(?:@[A-Za-z0-9_+:]+)*$")
+_ID_STR_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")  # alphanumeric; UUIDs too
+
+
+def valid_stream_name(name: object) -> bool:
+    """True if Binance would accept ``name`` syntactically (existence is not checked)."""
+    return isinstance(name, str) and bool(_STREAM_RE.match(name))
+
+
+def _dump(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class ControlHandler:
+    """Turns one incoming text payload into an :class:`~tickwire.simulator.venue.Outcome` for a connection
+    (see the module docstring, "Control messages")."""
+
+    def __init__(self, error_format: str = "nested", close_on_invalid_json: bool = False):
+        if error_format not in ("nested", "flat"):
+            raise ValueError("error_format must be 'nested' or 'flat'")
+        self.error_format = error_format
+        self.close_on_invalid_json = close_on_invalid_json
+
+    def error(self, code: int, msg: str, req_id: object = ..., close: bool = False) -> Outcome:
+        """An error reply (code 0..3, ``msg``) in the configured format; ``req_id`` echoed
+        unless omitted (``...``); ``close``: disconnect after replying."""
+        if self.error_format == "nested":
+            body: dict[str, Any] = {"error": {"code": code, "msg": msg}}
+        else:
+            body = {"code": code, "msg": msg}
+        if req_id is not ...:
+            body["id"] = req_id
+        return Outcome([_dump(body)], close=_INVALID_REQUEST if close else None)
+
+    def handle(self, text: str, subscriptions: list[str], combined: bool) -> Outcome:
+        """Process one request given the connection's current subscriptions and mode."""
+        req = self._request(text)
+        if isinstance(req, Outcome):
+            return req
+        req_id, method = req["id"], req["method"]
+        params = req.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(valid_stream_name(p) for p in params):
+                return self.error(2, "Invalid request: invalid stream", req_id)
+            ok = [_dump({"result": None, "id": req_id})]
+            if method == "SUBSCRIBE":
+                return Outcome(ok, subscribe=list(params))
+            return Outcome(ok, unsubscribe=list(params))
+        if method == "LIST_SUBSCRIPTIONS":
+            return Outcome([_dump({"result": list(subscriptions), "id": req_id})])
+        return self._property(method, params, req_id, combined)
+
+    def _request(self, text: str) -> dict[str, Any] | Outcome:
+        """The request object of ``text`` with a valid ``id`` and known ``method``, or the error
+        reply Binance sends for it."""
+        try:
+            req = json.loads(text)
+        except ValueError as exc:
+            return self._invalid_json(exc)
+        if not isinstance(req, dict):
+            return self.error(2, "Invalid request: expected a JSON object")
+        if "method" not in req:
+            return self.error(2, "Invalid request: missing field `method`", req.get("id", ...))
+        if not _valid_id(req.get("id", ...)):
+            return self.error(2, "Invalid request: request ID must be an unsigned integer")
+        if req["method"] not in METHODS:
+            expected = ", ".join(f"`{m}`" for m in METHODS)
+            return self.error(
+                2,
+                f"Invalid request: unknown variant `{req['method']}`, expected one of {expected}",
+                req["id"],
+            )
+        return req
+
+    def _invalid_json(self, exc: ValueError) -> Outcome:
+        line = getattr(exc, "lineno", 1)
+        col = getattr(exc, "colno", 1)
+        return self.error(
+            3,
+            f"Invalid JSON: expected value at line {line} column {col}",
+            close=self.close_on_invalid_json,
+        )
+
+    def _property(self, method: str, params: object, req_id: object, combined: bool) -> Outcome:
+        """SET_PROPERTY / GET_PROPERTY: the only property is "combined"."""
+        if not isinstance(params, list) or not params or not isinstance(params[0], str):
+            return self.error(2, "Invalid request: property name must be a string", req_id)
+        if params[0] != "combined":
+            return self.error(0, "Unknown property", req_id)
+        max_params = 1 if method == "GET_PROPERTY" else 2
+        if len(params) > max_params:
+            return self.error(2, "Invalid request: too many parameters", req_id)
+        if method == "GET_PROPERTY":
+            return Outcome([_dump({"result": combined, "id": req_id})])
+        if len(params) < 2 or not isinstance(params[1], bool):
+            return self.error(1, "Invalid value type: expected Boolean", req_id)
+        return Outcome([_dump({"result": None, "id": req_id})], framing=params[1])
+
+
+def _valid_id(req_id: object) -> bool:
+    """Binance's rule for a request id: null, a signed 64-bit integer, or a short
+    alphanumeric string (UUIDs included)."""
+    if req_id is None:
+        return True
+    if isinstance(req_id, int) and not isinstance(req_id, bool):
+        return -(2**63) <= req_id < 2**63
+    return isinstance(req_id, str) and bool(_ID_STR_RE.match(req_id))
+
+
+# ---- REST --------------------------------------------------------------------------------
+class SnapshotSource:
+    """Serves one symbol's depth snapshot for any (non-decreasing) replay position (see the
+    module docstring, "REST depth snapshots"). Raises ``ValueError`` if the recorded body is
+    not JSON with ``lastUpdateId``."""
+
+    def __init__(self, rec: Recording, snap: Snapshot, futures: bool):
+        self.rec = rec
+        self.snap = snap
+        self.futures = futures
+        low = snap.symbol.lower()
+        lines: list[int] = []
+        for name, sd in rec.streams.items():
+            if sd.source is None and _DIFF_DEPTH.match(name) and name.split("@", 1)[0] == low:
+                lines.extend(sd.lines)
+        self.diff_lines = sorted(lines)
+        self._parsed = json.loads(snap.body)
+        try:
+            self.last_update_id = int(self._parsed["lastUpdateId"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{snap.symbol} snapshot has no integer lastUpdateId") from exc
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget derived state (used when the replay is rewound)."""
+        self._bids = dict(self._parsed["bids"])
+        self._asks = dict(self._parsed["asks"])
+        self._cursor = 0  # index into diff_lines of the next diff to consider
+        self._last: dict[str, Any] | None = None  # last applied diff
+
+    def recorded_is_current(self, position: int) -> bool:
+        """True while no diff received after the snapshot has been replayed yet."""
+        k = bisect.bisect_left(self.diff_lines, self.snap.after_line)
+        return k >= len(self.diff_lines) or self.diff_lines[k] >= position
+
+    def recorded_body(self, limit: int) -> bytes:
+        """The recorded snapshot: byte-for-byte if ``limit`` covers it, else truncated."""
+        n_rec = max(len(self._parsed["bids"]), len(self._parsed["asks"]))
+        if limit >= n_rec:
+            return self.snap.body
+        return self._encode(self._parsed, self._parsed["bids"], self._parsed["asks"], limit)
+
+    def body(self, position: int, limit: int, prefer_recorded: bool = True) -> bytes:
+        """Response body at replay ``position`` (lines replayed) with ``limit`` levels per side.
+
+        The recorded body while it is current (if ``prefer_recorded``) or when no diff beyond
+        it has been replayed; otherwise the derived book. ``position`` should not be smaller
+        than in an earlier call (derivation only moves forward; a smaller one gets the newer
+        book).
+        """
+        if prefer_recorded and self.recorded_is_current(position):
+            return self.recorded_body(limit)
+        last = self._advance(position)
+        if last is None:
+            return self.recorded_body(limit)
+        bids = sorted(self._bids.items(), key=lambda kv: float(kv[0]), reverse=True)
+        asks = sorted(self._asks.items(), key=lambda kv: float(kv[0]))
+        head = {"lastUpdateId": last["u"]}
+        if self.futures:
+            head["E"] = last.get("E")
+            head["T"] = last.get("T")
+        return self._encode(head, [list(x) for x in bids], [list(x) for x in asks], limit)
+
+    def _advance(self, position: int) -> dict[str, Any] | None:
+        """Apply diffs on lines < position; the last diff beyond the snapshot applied so far
+        (None if none was)."""
+        last_id = self.last_update_id
+        while self._cursor < len(self.diff_lines) and self.diff_lines[self._cursor] < position:
+            ev = self.rec.parsed(self.diff_lines[self._cursor])
+            self._cursor += 1
+            if ev["u"] <= last_id or (self._last is not None and ev["u"] <= self._last["u"]):
+                continue
+            for side, levels in ((self._bids, ev["b"]), (self._asks, ev["a"])):
+                for p, q in levels:
+                    if float(q) == 0.0:
+                        side.pop(p, None)
+                    else:
+                        side[p] = q
+            self._last = ev
+        return self._last
+
+    @staticmethod
+    def _encode(
+        head: dict[str, Any], bids: list[list[str]], asks: list[list[str]], limit: int
+    ) -> bytes:
+        out = {k: v for k, v in head.items() if k not in ("bids", "asks")}
+        out["bids"] = bids[:limit]
+        out["asks"] = asks[:limit]
+        return json.dumps(out, separators=(",", ":")).encode()
+
+
+_DIFF_DEPTH = re.compile(r"^[a-z0-9_]+@depth(@\d+ms)?$")
+
+
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+_SYMBOL = re.compile(r"^[A-Z0-9-_.]{1,20}$")  # Binance's legal range for a symbol parameter
+_INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
+
+
+def rest_error(code: int, msg: str, status: int = 400) -> web.Response:
+    """Binance's error reply: ``{"code": code, "msg": msg}`` with HTTP ``status``."""
+    body = json.dumps({"code": code, "msg": msg}).encode()
+    return web.Response(status=status, body=body, headers={"Content-Type": JSON_CONTENT_TYPE})
+
+
+def _json(body: bytes) -> web.Response:
+    return web.Response(body=body, headers={"Content-Type": JSON_CONTENT_TYPE})
+
+
+class BinanceRest:
+    """The REST endpoints of one Binance market on a :class:`~tickwire.simulator.Simulator` (see the
+    module docstring, "REST"). Every answer is built from the simulator's recording and replay
+    position; failures answer with Binance's error body ``{"code": -1121, "msg": "Invalid
+    symbol."}`` and its HTTP status.
+
+    The request counters live on the simulator (``rest_requests``, ``exchange_info_requests``,
+    ``past_trades_requests``), where tests read them.
+    """
+
+    def __init__(self, sim: Simulator, spec: BinanceSpec) -> None:
+        self.sim = sim
+        self.spec = spec
+        self.sources: dict[str, SnapshotSource] = {}  # market id -> depth snapshots
+
+    def started(self) -> None:
+        """Index the recorded snapshots (the recording is bound by now)."""
+        rec = self.sim.recording
+        self.sources = {
+            sym: SnapshotSource(rec, snap, self.spec.futures) for sym, snap in rec.snapshots.items()
+        }
+
+    def rewound(self) -> None:
+        """Forget the books derived from later lines."""
+        for src in self.sources.values():
+            src.reset()
+
+    def route(self, path: str) -> str | None:
+        """The endpoint name serving ``path`` ("depth", "exchangeInfo", "historicalTrades",
+        "aggTrades", "ping", "time"), or None if ``path`` is no REST endpoint."""
+        spec = self.spec
+        if path == spec.depth_path:
+            return "depth"
+        prefix, _, name = path.rpartition("/")
+        if prefix == spec.rest_prefix and name in (
+            "exchangeInfo",
+            "historicalTrades",
+            "aggTrades",
+            "ping",
+            "time",
+        ):
+            return name
+        return None
+
+    async def handle(self, endpoint: str, request: web.Request) -> web.Response:
+        """Answer ``request`` for ``endpoint`` (a name returned by :meth:`route`)."""
+        if endpoint == "depth":
+            return await self.depth(request)
+        if endpoint == "exchangeInfo":
+            return self.exchange_info(request)
+        if endpoint in ("historicalTrades", "aggTrades"):
+            return self.past_trades(request, aggregated=endpoint == "aggTrades")
+        if endpoint == "ping":
+            return _json(b"{}")
+        return _json(json.dumps({"serverTime": time.time_ns() // 1_000_000}).encode())
+
+    async def depth(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/depth`` / ``/fapi/v1/depth``: the snapshot at the replay position.
+
+        Held until the replay reaches the recorded snapshot's arrival; then the recorded body
+        while it is current, else one derived from the recorded diffs (:class:`SnapshotSource`)."""
+        sim = self.sim
+        sim.rest_requests += 1
+        q = request.query
+        symbol = q.get("symbol")
+        if not symbol:
+            return rest_error(
+                -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+            )
+        src = self.sources.get(symbol)
+        if src is None:
+            return rest_error(-1121, "Invalid symbol.")
+        spec = self.spec
+        try:
+            limit = int(q.get("limit", spec.default_depth_limit))
+        except ValueError:
+            return rest_error(
+                -1100,
+                "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.",
+            )
+        if (spec.depth_limits is not None and limit not in spec.depth_limits) or limit < 1:
+            return rest_error(-1130, "Data sent for parameter 'limit' is not valid.")
+        limit = min(limit, spec.max_depth_limit)
+        delay = sim.snapshot_delays.take()
+        clock = sim.started_replay()
+        # Hold the request until the replay reaches the recorded snapshot's arrival.
+        position = await clock.wait_position(src.snap.after_line)
+        if not (sim.snapshot_mode == "auto" and src.recorded_is_current(position)):
+            position = clock.position  # the book as it is now
+        if sim.snapshot_mode == "recorded":
+            body = src.recorded_body(limit)
+        else:
+            body = src.body(position, limit, prefer_recorded=sim.snapshot_mode == "auto")
+        if delay:
+            await asyncio.sleep(delay)
+        return _json(body)
+
+    def past_trades(self, request: web.Request, aggregated: bool) -> web.Response:
+        """``GET /api/v3/historicalTrades`` (``id,price,qty,quoteQty,time,isBuyerMaker,
+        isBestMatch``) or ``/aggTrades`` (``a,p,q,f,l,T,m,M``), and their ``/fapi/v1`` twins:
+        the recorded ``trade`` / ``aggTrade`` events of ``symbol`` the replay has published so
+        far, from ``fromId`` on (else the latest), at most ``limit`` (default 500, max 1000).
+        USD-M ``historicalTrades`` is MARKET_DATA: without ``X-MBX-APIKEY`` it answers 401
+        -2014, as Binance does. ``past_trades_status`` other than 200 fails every request."""
+        sim = self.sim
+        sim.past_trades_requests += 1
+        if sim.past_trades_status != 200:
+            return rest_error(-1001, _INTERNAL_ERROR, sim.past_trades_status)
+        if (
+            not aggregated
+            and self.spec.historical_trades_need_key
+            and "X-MBX-APIKEY" not in request.headers
+        ):
+            return rest_error(-2014, "API-key format invalid.", 401)
+        q = request.query
+        symbol = q.get("symbol", "")
+        stream = f"{symbol.lower()}@{'aggTrade' if aggregated else 'trade'}"
+        if not symbol or stream not in sim.recording.streams:
+            return rest_error(-1121, "Invalid symbol.")
+        try:
+            limit = min(int(q.get("limit", 500)), 1000)
+            from_id = int(q["fromId"]) if "fromId" in q else None
+        except ValueError:
+            return rest_error(-1100, "Illegal characters found in a parameter.")
+        sd = sim.recording.streams[stream]
+        published = bisect.bisect_left(sd.lines, sim.position)  # lines before the position
+        events = [json.loads(d) for d in sd.data[:published]]
+        key = "a" if aggregated else "t"
+        if from_id is None:
+            events = events[-limit:]
+        else:
+            events = [e for e in events if e[key] >= from_id][:limit]
+        if aggregated:
+            out = [
+                {k: e[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True} for e in events
+            ]
+        else:
+            out = [
+                {
+                    "id": e["t"],
+                    "price": e["p"],
+                    "qty": e["q"],
+                    "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))),
+                    "time": e["T"],
+                    "isBuyerMaker": e["m"],
+                    "isBestMatch": True,
+                }
+                for e in events
+            ]
+        return _json(json.dumps(out, separators=(",", ":")).encode())
+
+    def exchange_info(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` in Binance's documented shape:
+        one entry per held market, status TRADING unless ``symbol_status`` says otherwise, assets
+        split as the decoder does (:func:`split_market_id`).
+
+        Spot takes ``symbol=X`` or ``symbols=["X","Y"]`` (not both: -1128) and answers 400 -1121
+        "Invalid symbol." if any is not held, -1100 if malformed; USD-M takes no parameters."""
+        sim = self.sim
+        sim.exchange_info_requests += 1
+        if sim.exchange_info_status != 200:
+            return rest_error(-1001, _INTERNAL_ERROR, sim.exchange_info_status)
+        futures = self.spec.futures
+        held = sim.symbols
+        ids = held
+        q = request.query
+        if not futures and ("symbol" in q or "symbols" in q):
+            requested = _requested_ids(q)
+            if isinstance(requested, web.Response):
+                return requested
+            ids = requested
+            if any(i not in held for i in ids):
+                return rest_error(-1121, "Invalid symbol.")
+        entries = [self._exchange_info_entry(mid, futures) for mid in ids]
+        body: dict[str, Any] = {
+            "timezone": "UTC",
+            "serverTime": time.time_ns() // 1_000_000,
+            "rateLimits": [
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": self.spec.weight_per_minute,
+                }
+            ],
+            "exchangeFilters": [],
+        }
+        if futures:
+            body.update(futuresType="U_MARGINED", assets=[])
+        body["symbols"] = entries
+        return _json(json.dumps(body).encode())
+
+    def _exchange_info_entry(self, market_id: str, futures: bool) -> dict[str, Any]:
+        sim = self.sim
+        entry: dict[str, Any] = {
+            "symbol": market_id,
+            "status": sim.symbol_status.get(market_id, "TRADING"),
+        }
+        assets = split_market_id(self.spec.name, market_id)
+        if futures:
+            entry["pair"] = market_id.split("_", 1)[0]
+            if "_" not in market_id:  # a dated id is a delivery contract; which quarter is unknown
+                entry["contractType"] = "PERPETUAL"
+        if assets:
+            entry.update(baseAsset=assets[0], quoteAsset=assets[1])
+            if futures:
+                entry["marginAsset"] = assets[1]  # linear contracts settle in the quote asset
+            else:
+                entry.update(baseAssetPrecision=8, quotePrecision=8, quoteAssetPrecision=8)
+        entry["filters"] = []
+        if not futures:
+            entry.update(permissions=[], permissionSets=[["SPOT"]])
+        return entry
+
+
+def _requested_ids(query: Any) -> list[str] | web.Response:
+    """Spot exchangeInfo's ``symbol=`` / ``symbols=[...]`` as market ids, or the error reply."""
+    if "symbol" in query and "symbols" in query:
+        return rest_error(-1128, "Combination of optional parameters invalid.")
+    if "symbol" in query:
+        one = str(query["symbol"])
+        if not _SYMBOL.match(one):
+            return rest_error(
+                -1100,
+                "Illegal characters found in parameter 'symbol'; "
+                "legal range is '^[A-Z0-9-_.]{1,20}$'.",
+            )
+        return [one]
+    try:
+        ids = json.loads(query["symbols"])
+    except ValueError:
+        ids = None
+    if not (isinstance(ids, list) and all(isinstance(i, str) and _SYMBOL.match(i) for i in ids)):
+        return rest_error(-1100, "Illegal characters found in parameter 'symbols'.")
+    return list(dict.fromkeys(ids))
+
+
+class BinanceSim(VenueSim):
+    """Binance's market-data protocol for one :class:`~tickwire.simulator.Simulator` (see the module
+    docstring); ``error_format``: "nested" (as on the wire) or "flat" (as in the doc table)."""
+
+    spec: BinanceSpec
+
+    def __init__(self, spec: BinanceSpec, sim: Simulator, error_format: str = "nested"):
+        super().__init__(spec, sim)
+        self.control = ControlHandler(error_format, spec.close_on_invalid_json)
+        self.rest = BinanceRest(sim, spec)
+
+    # ---- connections -----------------------------------------------------------------------
+    def ws_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
+        """``<route>/ws`` (raw), ``<route>/ws/<stream>`` (raw, one stream) and
+        ``<route>/stream?streams=a/b`` (combined) for each route of the market. A malformed
+        stream name in the URL is answered by closing with 1008, as Binance does."""
+        for route in self.spec.routes:
+            if not path.startswith(route + "/"):
+                continue
+            rest = path[len(route) :]
+            if rest == "/ws":
+                return _endpoint(route, False, [])
+            if rest.startswith("/ws/") and "/" not in rest[4:]:
+                return _endpoint(route, False, [unquote(rest[4:])])
+            if rest == "/stream":
+                raw = query.get("streams", "")
+                return _endpoint(route, True, [s for s in raw.split("/") if s])
+        return None
+
+    def stream_path(self, streams: Sequence[str], route: str = "") -> str:
+        """``<route>/stream?streams=a/b`` (combined)."""
+        return f"{route}/stream?streams={'/'.join(streams)}"
+
+    def raw_path(self, stream: str | None = None, route: str = "") -> str:
+        """``<route>/ws[/<stream>]`` (no envelope)."""
+        return f"{route}/ws" + (f"/{stream}" if stream else "")
+
+    def deliverable(self, route: str, streams: list[str]) -> list[str]:
+        """USD-M: ``/market`` carries market streams; ``/public`` and the unrouted endpoint
+        carry the ``/public`` ones (:func:`usdm_route_of`). Spot: every stream."""
+        if not self.spec.futures:
+            return streams
+        want = "/market" if route == "/market" else "/public"
+        return [n for n in streams if usdm_route_of(n) == want]
+
+    def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
+        """One control message (see the module docstring); ``conn.framing`` is its
+        ``combined`` property."""
+        return self.control.handle(text, list(conn.subscriptions), bool(conn.framing))
+
+    def shutdown_notice(self) -> bytes | None:
+        """``{"e":"serverShutdown","E":<ms>}`` (docs/exchanges/binance.md §2)."""
+        notice = {"e": "serverShutdown", "E": time.time_ns() // 1_000_000}
+        return json.dumps(notice, separators=(",", ":")).encode()
+
+    def market_id_of(self, stream: str) -> str | None:
+        """``ETHUSDT`` for ``ethusdt@depth@100ms``; None for ``!bookTicker`` and the like."""
+        if "@" not in stream or stream.startswith("!"):
+            return None
+        return stream.split("@", 1)[0].upper()
+
+    # ---- REST ------------------------------------------------------------------------------
+    def rest_handler(self, path: str) -> RestHandler | None:
+        """The :class:`BinanceRest` endpoint at ``path`` (depth, exchangeInfo, past trades,
+        ping, time under the market's prefix), or None."""
+        endpoint = self.rest.route(path)
+        if endpoint is None:
+            return None
+        handle = self.rest.handle
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            return await handle(endpoint, request)
+
+        return answer
+
+    @property
+    def snapshot_path(self) -> str:
+        """``/api/v3/depth`` or ``/fapi/v1/depth``."""
+        return self.spec.depth_path
+
+    @property
+    def instruments_path(self) -> str:
+        """``/api/v3/exchangeInfo`` or ``/fapi/v1/exchangeInfo``."""
+        return self.spec.rest_prefix + "/exchangeInfo"
+
+    def url_lines(self) -> list[str]:
+        """The WebSocket endpoints (per route on USD-M), the depth and exchangeInfo URLs."""
+        sim = self.sim
+        out = [f"  websocket  {sim.ws_url}  (/ws, /ws/<stream>, /stream?streams=...)"]
+        if self.spec.futures and sim.routing:
+            for route in ("/public", "/market"):
+                names = [n for n in sim.streams if usdm_route_of(n) == route]
+                if names:
+                    out.append(f"  {route[1:]:6s} streams {sim.stream_url(*names, route=route)}")
+        else:
+            out.append(f"  all streams {sim.stream_url()}")
+        out.extend(
+            f"  rest depth {sim.depth_url}?symbol={symbol}&limit=1000"
+            for symbol in sim.recording.snapshots
+        )
+        out.append(f"  rest info  {sim.exchange_info_url}")
+        return out
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def started(self) -> None:
+        """Index the recorded depth snapshots."""
+        self.rest.started()
+
+    def rewound(self) -> None:
+        """Forget derived depth books."""
+        self.rest.rewound()
+
+
+def _endpoint(route: str, combined: bool, streams: list[str]) -> WsEndpoint:
+    reject = None
+    if not all(valid_stream_name(s) for s in streams):
+        reject = (1008, b'{"code":-1,"msg":"Illegal format ws or stream"}')
+    return WsEndpoint(route, combined, streams, reject)
