@@ -13,6 +13,7 @@
 //! the decimal widths price and size were received with in [`WireBook`], for venues whose
 //! checksums are computed over the text they sent (Kraken, OKX, Bitget; see [`crate::checksum`]).
 
+use crate::error::Error;
 use crate::fixed;
 
 /// One price level: exact fixed-point price and size (see [`crate::fixed`]).
@@ -37,6 +38,25 @@ pub struct WireLevel {
     pub price: i64,
     pub size: i64,
     pub widths: Widths,
+}
+
+impl WireLevel {
+    /// A level from its price and size text as received ("13.284500", "1396.00000000"), keeping
+    /// the widths. Errors name `field` as [`fixed::parse`] does.
+    pub fn parse(price: &str, size: &str, field: &'static str) -> Result<Self, Error> {
+        let (price, price_width) = parse_whole(price, field)?;
+        let (size, size_width) = parse_whole(size, field)?;
+        Ok(WireLevel { price, size, widths: Widths { price: price_width, size: size_width } })
+    }
+}
+
+/// A whole string as a decimal, with its fractional width.
+fn parse_whole(text: &str, field: &'static str) -> Result<(i64, u8), Error> {
+    match fixed::parse_prefix_with_width(text.as_bytes(), field) {
+        Ok((value, len, width)) if len == text.len() => Ok((value, width)),
+        // The plain parser names what is wrong with the text.
+        _ => fixed::parse(text, field).and(Err(Error::frame(field, format!("{text:?} is not a decimal number")))),
+    }
 }
 
 /// A size and the widths of the level that last set it: what a [`WireBook`] keeps per price.
