@@ -7,7 +7,13 @@
 //! per deep insert once a USD-M book grew past 2,400 levels a side; a `BTreeMap` was slower at
 //! the top of the book; see `cargo bench --bench core`.) Bids are keyed by price and asks by
 //! -price, so one sorted-ascending implementation serves both sides.
+//!
+//! What a level keeps besides its price is a type parameter ([`Quantity`]): the size alone in
+//! [`L2Book`] (Binance needs no more, and a 16-byte entry keeps inserts cheap), or the size with
+//! the decimal widths price and size were received with in [`WireBook`], for venues whose
+//! checksums are computed over the text they sent (Kraken, OKX, Bitget; see [`crate::checksum`]).
 
+use crate::error::Error;
 use crate::fixed;
 
 /// One price level: exact fixed-point price and size (see [`crate::fixed`]).
@@ -15,6 +21,93 @@ use crate::fixed;
 pub struct Level {
     pub price: i64,
     pub size: i64,
+}
+
+/// How many digits followed the '.' in a level's price and size as received ("13.284500" has
+/// 6, "7" has 0): with the fixed-point value they give the text back (see
+/// [`fixed::write_decimal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Widths {
+    pub price: u8,
+    pub size: u8,
+}
+
+/// A level as received: fixed-point price and size, and the widths they were written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireLevel {
+    pub price: i64,
+    pub size: i64,
+    pub widths: Widths,
+}
+
+impl WireLevel {
+    /// A level from its price and size text as received ("13.284500", "1396.00000000"), keeping
+    /// the widths. Errors name `field` as [`fixed::parse`] does.
+    pub fn parse(price: &str, size: &str, field: &'static str) -> Result<Self, Error> {
+        let (price, price_width) = parse_whole(price, field)?;
+        let (size, size_width) = parse_whole(size, field)?;
+        Ok(WireLevel { price, size, widths: Widths { price: price_width, size: size_width } })
+    }
+}
+
+/// A whole string as a decimal, with its fractional width.
+fn parse_whole(text: &str, field: &'static str) -> Result<(i64, u8), Error> {
+    match fixed::parse_prefix_with_width(text.as_bytes(), field) {
+        Ok((value, len, width)) if len == text.len() => Ok((value, width)),
+        // The plain parser names what is wrong with the text.
+        _ => fixed::parse(text, field).and(Err(Error::frame(field, format!("{text:?} is not a decimal number")))),
+    }
+}
+
+/// A size and the widths of the level that last set it: what a [`WireBook`] keeps per price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WireSize {
+    pub size: i64,
+    pub widths: Widths,
+}
+
+/// What a book keeps per price level, and the level type it takes in and gives out.
+pub trait Quantity: Copy + std::fmt::Debug {
+    /// The level type of the book's inputs and outputs.
+    type Level: Copy;
+    /// A level's price and what the book keeps of it.
+    fn split(level: &Self::Level) -> (i64, Self);
+    /// The level at `price`.
+    fn join(self, price: i64) -> Self::Level;
+    /// The fixed-point size; 0 deletes the level.
+    fn size(self) -> i64;
+}
+
+impl Quantity for i64 {
+    type Level = Level;
+    #[inline(always)]
+    fn split(level: &Level) -> (i64, i64) {
+        (level.price, level.size)
+    }
+    #[inline(always)]
+    fn join(self, price: i64) -> Level {
+        Level { price, size: self }
+    }
+    #[inline(always)]
+    fn size(self) -> i64 {
+        self
+    }
+}
+
+impl Quantity for WireSize {
+    type Level = WireLevel;
+    #[inline(always)]
+    fn split(level: &WireLevel) -> (i64, WireSize) {
+        (level.price, WireSize { size: level.size, widths: level.widths })
+    }
+    #[inline(always)]
+    fn join(self, price: i64) -> WireLevel {
+        WireLevel { price, size: self.size, widths: self.widths }
+    }
+    #[inline(always)]
+    fn size(self) -> i64 {
+        self.size
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,23 +119,33 @@ pub enum BookSide {
 /// Levels per chunk after a split; a chunk splits when it exceeds twice this.
 const CHUNK: usize = 16;
 
-/// One side of the book: `(key, size)` ascending by key in non-empty chunks; the best is last.
-/// `tops[i]` is the highest key of `chunks[i]`, kept apart so finding a chunk reads one array.
-#[derive(Debug, Clone, Default)]
-struct Ladder {
+/// One side of the book: `(key, quantity)` ascending by key in non-empty chunks; the best is
+/// last. `tops[i]` is the highest key of `chunks[i]`, kept apart so finding a chunk reads one
+/// array.
+#[derive(Debug, Clone)]
+struct Ladder<Q> {
     tops: Vec<i64>,
-    chunks: Vec<Vec<(i64, i64)>>,
+    chunks: Vec<Vec<(i64, Q)>>,
 }
 
-impl Ladder {
-    /// Set `key`'s size; size 0 deletes (deleting an unknown level is a no-op, as exchanges expect).
+// Not derived: the derive would require `Q: Default`, which an empty ladder does not need.
+impl<Q> Default for Ladder<Q> {
+    fn default() -> Self {
+        Self { tops: Vec::new(), chunks: Vec::new() }
+    }
+}
+
+impl<Q: Quantity> Ladder<Q> {
+    /// Set `key`'s quantity; size 0 deletes (deleting an unknown level is a no-op, as exchanges
+    /// expect).
     #[inline]
-    fn set(&mut self, key: i64, size: i64) {
+    fn set(&mut self, key: i64, quantity: Q) {
+        let size = quantity.size();
         let n = self.chunks.len();
         if n == 0 {
             if size != 0 {
                 self.tops.push(key);
-                self.chunks.push(vec![(key, size)]);
+                self.chunks.push(vec![(key, quantity)]);
             }
             return;
         }
@@ -60,9 +163,9 @@ impl Ladder {
                     Some(&(top, _)) => self.tops[ci] = top,
                 }
             }
-            Ok(i) => chunk[i].1 = size,
+            Ok(i) => chunk[i].1 = quantity,
             Err(i) if size != 0 => {
-                chunk.insert(i, (key, size));
+                chunk.insert(i, (key, quantity));
                 if i + 1 == chunk.len() {
                     self.tops[ci] = key;
                 }
@@ -77,12 +180,12 @@ impl Ladder {
     }
 
     #[inline]
-    fn best(&self) -> Option<(i64, i64)> {
+    fn best(&self) -> Option<(i64, Q)> {
         self.chunks.last().and_then(|c| c.last().copied())
     }
 
     /// Replace everything with `levels`, sorted ascending by key and without duplicates.
-    fn load(&mut self, levels: &[(i64, i64)]) {
+    fn load(&mut self, levels: &[(i64, Q)]) {
         self.chunks = levels.chunks(CHUNK).map(<[_]>::to_vec).collect();
         self.tops = self.chunks.iter().map(|c| c[c.len() - 1].0).collect();
     }
@@ -96,25 +199,49 @@ impl Ladder {
         self.chunks.iter().map(Vec::len).sum()
     }
 
-    fn top(&self, n: usize) -> impl Iterator<Item = (i64, i64)> + '_ {
+    /// Keep the best `depth` levels, dropping the worst ones (at the front).
+    fn truncate(&mut self, depth: usize) {
+        let mut excess = self.len().saturating_sub(depth);
+        // Whole chunks first, then the front of the one that keeps some levels.
+        let mut whole = 0;
+        while self.chunks.get(whole).is_some_and(|c| c.len() <= excess) {
+            excess -= self.chunks[whole].len();
+            whole += 1;
+        }
+        self.chunks.drain(..whole);
+        self.tops.drain(..whole);
+        if excess > 0 {
+            self.chunks[0].drain(..excess); // leaves it non-empty: it held more than `excess`
+        }
+    }
+
+    fn top(&self, n: usize) -> impl Iterator<Item = (i64, Q)> + '_ {
         self.chunks.iter().rev().flat_map(|c| c.iter().rev()).take(n).copied()
     }
 }
 
 /// An L2 book. Prices and sizes are fixed-point `i64` (see [`crate::fixed`]); `sequence` is the
-/// exchange's update id of the last applied change.
+/// exchange's update id of the last applied change. `Q` is what each level keeps besides its
+/// price: the size ([`Level`] in and out), or [`WireSize`] ([`WireLevel`] in and out; see
+/// [`WireBook`]).
 #[derive(Debug, Clone, Default)]
-pub struct L2Book {
-    bids: Ladder,
-    asks: Ladder,
+pub struct L2Book<Q = i64> {
+    bids: Ladder<Q>,
+    asks: Ladder<Q>,
     pub sequence: Option<u64>,
 }
+
+/// A book that keeps each level's received decimal widths, so checksums over the exchange's own
+/// text can be computed from it (see [`crate::checksum`]). Create it with `WireBook::default()`.
+pub type WireBook = L2Book<WireSize>;
 
 impl L2Book {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
+impl<Q: Quantity> L2Book<Q> {
     /// Empty both sides and forget the sequence.
     pub fn clear(&mut self) {
         self.bids.clear();
@@ -123,10 +250,10 @@ impl L2Book {
     }
 
     /// Replace the whole book with a snapshot (levels in any order; zero sizes are skipped).
-    pub fn load_snapshot(&mut self, bids: &[Level], asks: &[Level], sequence: u64) {
-        let side = |levels: &[Level], key: fn(i64) -> i64| {
-            let mut v: Vec<(i64, i64)> =
-                levels.iter().filter(|l| l.size != 0).map(|l| (key(l.price), l.size)).collect();
+    pub fn load_snapshot(&mut self, bids: &[Q::Level], asks: &[Q::Level], sequence: u64) {
+        let side = |levels: &[Q::Level], key: fn(i64) -> i64| {
+            let mut v: Vec<(i64, Q)> =
+                levels.iter().map(Q::split).filter(|(_, q)| q.size() != 0).map(|(price, q)| (key(price), q)).collect();
             v.sort_by_key(|&(k, _)| k); // stable, so dedup keeps a repeated price's first size
             v.dedup_by_key(|&mut (k, _)| k);
             v
@@ -138,51 +265,60 @@ impl L2Book {
 
     /// Set one level to an absolute size; size 0 deletes it.
     #[inline]
-    #[allow(clippy::similar_names)] // `side` and `size` are the words of every exchange's docs
-    pub fn set(&mut self, side: BookSide, price: i64, size: i64) {
+    pub fn set(&mut self, side: BookSide, level: Q::Level) {
+        let (price, q) = Q::split(&level);
         match side {
-            BookSide::Bid => self.bids.set(price, size),
-            BookSide::Ask => self.asks.set(-price, size),
+            BookSide::Bid => self.bids.set(price, q),
+            BookSide::Ask => self.asks.set(-price, q),
         }
     }
 
     /// Apply one delta message: absolute sizes per level, size 0 = delete.
     #[inline]
-    pub fn apply(&mut self, bids: &[Level], asks: &[Level], sequence: u64) {
+    pub fn apply(&mut self, bids: &[Q::Level], asks: &[Q::Level], sequence: u64) {
         for l in bids {
-            self.bids.set(l.price, l.size);
+            let (price, q) = Q::split(l);
+            self.bids.set(price, q);
         }
         for l in asks {
-            self.asks.set(-l.price, l.size);
+            let (price, q) = Q::split(l);
+            self.asks.set(-price, q);
         }
         self.sequence = Some(sequence);
     }
 
+    /// Keep only the best `depth` levels of each side. Venues that publish a book of a fixed
+    /// depth (Kraken) send no delete for a level pushed out of range: the client drops it.
+    pub fn truncate(&mut self, depth: usize) {
+        self.bids.truncate(depth);
+        self.asks.truncate(depth);
+    }
+
     /// Best (highest) bid.
     #[inline]
-    pub fn best_bid(&self) -> Option<Level> {
-        self.bids.best().map(|(price, size)| Level { price, size })
+    pub fn best_bid(&self) -> Option<Q::Level> {
+        self.bids.best().map(|(price, q)| q.join(price))
     }
 
     /// Best (lowest) ask.
     #[inline]
-    pub fn best_ask(&self) -> Option<Level> {
-        self.asks.best().map(|(k, size)| Level { price: -k, size })
+    pub fn best_ask(&self) -> Option<Q::Level> {
+        self.asks.best().map(|(k, q)| q.join(-k))
     }
 
     /// True when the best bid is at or above the best ask: a book that cannot be right.
     pub fn is_crossed(&self) -> bool {
-        matches!((self.best_bid(), self.best_ask()), (Some(b), Some(a)) if b.price >= a.price)
+        matches!((self.bids.best(), self.asks.best()), (Some((bid, _)), Some((neg_ask, _))) if bid >= -neg_ask)
     }
 
     /// The best `n` bids, best first.
-    pub fn bids(&self, n: usize) -> impl Iterator<Item = Level> + '_ {
-        self.bids.top(n).map(|(price, size)| Level { price, size })
+    pub fn bids(&self, n: usize) -> impl Iterator<Item = Q::Level> + '_ {
+        self.bids.top(n).map(|(price, q)| q.join(price))
     }
 
     /// The best `n` asks, best first.
-    pub fn asks(&self, n: usize) -> impl Iterator<Item = Level> + '_ {
-        self.asks.top(n).map(|(k, size)| Level { price: -k, size })
+    pub fn asks(&self, n: usize) -> impl Iterator<Item = Q::Level> + '_ {
+        self.asks.top(n).map(|(k, q)| q.join(-k))
     }
 
     /// Number of (bid, ask) levels.
@@ -192,7 +328,7 @@ impl L2Book {
 
     /// Mid price as a float, if both sides exist.
     pub fn mid(&self) -> Option<f64> {
-        Some((fixed::to_f64(self.best_bid()?.price) + fixed::to_f64(self.best_ask()?.price)) / 2.0)
+        Some((fixed::to_f64(self.bids.best()?.0) + fixed::to_f64(-self.asks.best()?.0)) / 2.0)
     }
 }
 
@@ -218,7 +354,7 @@ mod tests {
         assert_eq!(b.bids(10).collect::<Vec<_>>(), vec![lv(99, 2), lv(98, 5)]);
         assert_eq!(b.sequence, Some(8));
         assert!(!b.is_crossed());
-        b.set(BookSide::Bid, 103, 1);
+        b.set(BookSide::Bid, lv(103, 1));
         assert!(b.is_crossed());
     }
 
@@ -236,7 +372,7 @@ mod tests {
             for l in &s { if l.size != 0 { bids.entry(l.price).or_insert(l.size); asks.entry(l.price).or_insert(l.size); } }
             for (is_bid, p, q) in deltas {
                 let (side, model) = if is_bid { (BookSide::Bid, &mut bids) } else { (BookSide::Ask, &mut asks) };
-                book.set(side, p, q);
+                book.set(side, lv(p, q));
                 if q == 0 { model.remove(&p); } else { model.insert(p, q); }
             }
             let want_bids: Vec<Level> = bids.iter().rev().map(|(&p, &q)| lv(p, q)).collect();
@@ -244,5 +380,49 @@ mod tests {
             prop_assert_eq!(book.bids(usize::MAX).collect::<Vec<_>>(), want_bids);
             prop_assert_eq!(book.asks(usize::MAX).collect::<Vec<_>>(), want_asks);
         }
+
+        /// A book keeping widths: each level has the widths of the update that last set it, and
+        /// truncating to a depth keeps exactly the best `depth` levels of each side.
+        #[test]
+        fn wire_book_matches_a_map_model(
+            snap in prop::collection::vec((1i64..500, 0i64..5, 0u8..12), 0..300),
+            steps in prop::collection::vec((any::<bool>(), 1i64..500, 0i64..3, 0u8..12, 0usize..80), 0..800),
+        ) {
+            let wl = |price, size, w: u8| WireLevel { price, size, widths: Widths { price: w, size: w / 2 } };
+            let mut book = WireBook::default();
+            let (mut bids, mut asks) = (BTreeMap::new(), BTreeMap::new());
+            let s: Vec<WireLevel> = snap.iter().map(|&(p, q, w)| wl(p, q, w)).collect();
+            book.load_snapshot(&s, &s, 0);
+            for l in s.iter().filter(|l| l.size != 0) {
+                bids.entry(l.price).or_insert(*l);
+                asks.entry(l.price).or_insert(*l);
+            }
+            for (is_bid, p, q, w, depth) in steps {
+                let (side, model) = if is_bid { (BookSide::Bid, &mut bids) } else { (BookSide::Ask, &mut asks) };
+                book.set(side, wl(p, q, w));
+                if q == 0 { model.remove(&p); } else { model.insert(p, wl(p, q, w)); }
+                if depth < 8 {
+                    book.truncate(depth * 10);
+                    while bids.len() > depth * 10 { bids.pop_first(); }
+                    while asks.len() > depth * 10 { asks.pop_last(); }
+                }
+            }
+            prop_assert_eq!(book.bids(usize::MAX).collect::<Vec<_>>(), bids.values().rev().copied().collect::<Vec<_>>());
+            prop_assert_eq!(book.asks(usize::MAX).collect::<Vec<_>>(), asks.values().copied().collect::<Vec<_>>());
+            prop_assert_eq!(book.depth(), (bids.len(), asks.len()));
+        }
+    }
+
+    #[test]
+    fn truncate_keeps_the_best_levels() {
+        let mut b = L2Book::new();
+        let levels: Vec<Level> = (1..=100).map(|p| lv(p, 1)).collect();
+        b.load_snapshot(&levels, &levels, 0);
+        b.truncate(10);
+        assert_eq!(b.bids(usize::MAX).map(|l| l.price).collect::<Vec<_>>(), (91..=100).rev().collect::<Vec<_>>());
+        assert_eq!(b.asks(usize::MAX).map(|l| l.price).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        b.truncate(0);
+        assert_eq!(b.depth(), (0, 0));
+        assert_eq!(b.best_bid(), None);
     }
 }

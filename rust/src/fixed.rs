@@ -35,6 +35,29 @@ pub fn parse_bytes(b: &[u8], field: &'static str) -> Result<i64, Error> {
 /// checks what follows (the closing quote of a JSON string), so the text is scanned only once.
 #[inline(always)]
 pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error> {
+    // The width comes from locals the parser has anyway; unused here, it is optimized out.
+    parse_with_width(b, field).map(|(value, len, _)| (value, len))
+}
+
+/// [`parse_prefix`] that also reports the fractional width seen: the number of digits after the
+/// '.' as written, trailing zeros included ("13.284500" -> 6, "7" -> 0, "0.000027810" -> 9).
+///
+/// Value and width give back the text (see [`write_decimal`]) whenever it is written the way
+/// exchanges write decimals: no leading zeros before a nonzero integer digit, at least one digit
+/// on each side of a '.', no "-0". Exchange checksums (Kraken, OKX, Bitget) are computed over that text.
+/// A width above 255 is an error (no exchange sends one; it could not be reproduced).
+#[inline(always)]
+pub fn parse_prefix_with_width(b: &[u8], field: &'static str) -> Result<(i64, usize, u8), Error> {
+    let (value, len, width) = parse_with_width(b, field)?;
+    match u8::try_from(width) {
+        Ok(width) => Ok((value, len, width)),
+        Err(_) => Err(too_wide(Text(&b[..len]), field)),
+    }
+}
+
+/// The parser behind [`parse_prefix`] and [`parse_prefix_with_width`]: value, length, width.
+#[inline(always)]
+fn parse_with_width(b: &[u8], field: &'static str) -> Result<(i64, usize, usize), Error> {
     let text = Text(b);
     let neg = b.first() == Some(&b'-');
     let digits = if neg { &b[1..] } else { b };
@@ -49,7 +72,8 @@ pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error
     let mut frac: u64 = 0;
     let mut frac_digits = 0u32; // kept digits (at most DECIMALS)
     let mut any_frac = false;
-    if digits.get(i) == Some(&b'.') {
+    let dot = digits.get(i) == Some(&b'.');
+    if dot {
         i += 1;
         // Up to DECIMALS digits in one step, already scaled to DECIMALS places ("62" -> 62000000).
         if let Some(chunk) = digits.get(i..i + 8) {
@@ -81,7 +105,9 @@ pub fn parse_prefix(b: &[u8], field: &'static str) -> Result<(i64, usize), Error
     if scaled > i64::MAX as u64 {
         return Err(out_of_range(text, field));
     }
-    Ok((if neg { -(scaled as i64) } else { scaled as i64 }, i + usize::from(neg)))
+    // Digits after the '.': everything read past the integer part and the '.' itself.
+    let width = i - int_digits - usize::from(dot);
+    Ok((if neg { -(scaled as i64) } else { scaled as i64 }, i + usize::from(neg), width))
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -150,6 +176,11 @@ fn out_of_range(s: Text<'_>, field: &'static str) -> Error {
 }
 
 #[cold]
+fn too_wide(s: Text<'_>, field: &'static str) -> Error {
+    Error::frame(field, format!("{s:?} has more than 255 decimal places"))
+}
+
+#[cold]
 fn not_a_number(s: Text<'_>, field: &'static str) -> Error {
     Error::frame(field, format!("{s:?} is not a decimal number"))
 }
@@ -170,6 +201,74 @@ pub fn to_string(v: i64) -> String {
     }
     let f = format!("{frac:0width$}", width = DECIMALS as usize);
     format!("{sign}{int}.{}", f.trim_end_matches('0'))
+}
+
+/// Append the text of `value` with `width` digits after the '.' (`1_328_450_000` and 6 give
+/// "13.284500"): the text [`parse_prefix_with_width`] read, when it was written the way exchanges
+/// write decimals. Digits past the [`DECIMALS`]th are zeros, as the parser only accepts those.
+/// `width` must cover every nonzero decimal of `value` (checked in debug builds).
+pub fn write_decimal(out: &mut Vec<u8>, value: i64, width: u8) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    let a = value.unsigned_abs();
+    write_u64(out, a / ONE as u64);
+    if width > 0 {
+        let places = DECIMALS as usize;
+        let kept = usize::from(width).min(places);
+        debug_assert!(a % POW10[places - kept] == 0, "{value} has more than {width} decimals");
+        let mut digits = [b'0'; DECIMALS as usize];
+        let mut frac = a % ONE as u64;
+        for d in digits.iter_mut().rev() {
+            *d = digit(frac);
+            frac /= 10;
+        }
+        out.push(b'.');
+        out.extend_from_slice(&digits[..kept]);
+        out.resize(out.len() + usize::from(width) - kept, b'0');
+    }
+}
+
+/// Append the digits of a non-negative `value` written with `width` decimals, with the '.' and
+/// the leading zeros removed (`1_328_450_000` and 6 give "13284500"; 500 and 8 give "500"): the
+/// form Kraken's book checksum takes of each price and size. Zero gives nothing (every digit of
+/// "0.000" is a leading zero).
+pub fn write_unscaled(out: &mut Vec<u8>, value: i64, width: u8) {
+    debug_assert!(value >= 0, "{value} is negative");
+    let a = value.unsigned_abs();
+    if a == 0 {
+        return;
+    }
+    let places = DECIMALS as usize;
+    let width = usize::from(width);
+    if width <= places {
+        debug_assert!(a % POW10[places - width] == 0, "{value} has more than {width} decimals");
+        write_u64(out, a / POW10[places - width]);
+    } else {
+        write_u64(out, a);
+        out.resize(out.len() + width - places, b'0');
+    }
+}
+
+/// Append the decimal digits of `n` (no allocation: the digits are built on the stack).
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20]; // u64::MAX has 20 digits
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = digit(n);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The ASCII digit of `n`'s last decimal place.
+#[inline]
+fn digit(n: u64) -> u8 {
+    b'0' + (n % 10) as u8
 }
 
 #[cfg(test)]
@@ -250,8 +349,58 @@ mod tests {
             let text = format!("{s}{tail}");
             if let Some(v) = expected {
                 proptest::prop_assert_eq!(parse_prefix(text.as_bytes(), "p").ok(), Some((v, s.len())));
+                // The same, with the digits written after the '.', trailing zeros included.
+                let width = s.split_once('.').map_or(0, |(_, f)| f.len());
+                let width = u8::try_from(width).unwrap();
+                proptest::prop_assert_eq!(parse_prefix_with_width(text.as_bytes(), "p").ok(), Some((v, s.len(), width)));
+            } else {
+                proptest::prop_assert!(parse_prefix_with_width(s.as_bytes(), "p").map(|(_, n, _)| n) != Ok(s.len()));
             }
         }
+
+        /// Value and width give back exactly the text exchanges write (no leading zeros, a digit
+        /// on each side of a '.'), and Kraken's form of it ('.' and leading zeros removed).
+        #[test]
+        fn width_reproduces_the_text(s in "-?(0|[1-9][0-9]{0,10})(\\.[0-9]{1,8}0{0,4})?") {
+            if let Ok((v, n, width)) = parse_prefix_with_width(s.as_bytes(), "p") {
+                proptest::prop_assume!(!(v == 0 && s.starts_with('-')), "fixed point has no -0");
+                proptest::prop_assert_eq!(n, s.len());
+                let mut out = Vec::new();
+                write_decimal(&mut out, v, width);
+                proptest::prop_assert_eq!(std::str::from_utf8(&out).unwrap(), s.as_str());
+                if v >= 0 {
+                    out.clear();
+                    write_unscaled(&mut out, v, width);
+                    let kraken: String = s.chars().filter(|&c| c != '.').skip_while(|&c| c == '0').collect();
+                    proptest::prop_assert_eq!(std::str::from_utf8(&out).unwrap(), kraken.as_str());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn widths_of_exchange_strings() {
+        for (s, width) in
+            [("13.284500", 6), ("7", 0), ("0.000027810", 9), ("9999999997.00000", 5), ("5.", 0), (".5", 1)]
+        {
+            assert_eq!(parse_prefix_with_width(s.as_bytes(), "p").unwrap().2, width, "{s}");
+        }
+        let long = format!("1.{}", "0".repeat(256));
+        assert!(parse_prefix(long.as_bytes(), "p").is_ok(), "the plain parser has no width limit");
+        let err = parse_prefix_with_width(long.as_bytes(), "p").unwrap_err();
+        assert!(err.to_string().contains("more than 255 decimal places"), "{err}");
+    }
+
+    #[test]
+    fn writes_kraken_doc_forms() {
+        // docs/exchanges/kraken.md: price 45285.2 -> "452852"; qty 0.00100000 -> "100000".
+        let mut out = Vec::new();
+        write_unscaled(&mut out, parse("45285.2", "p").unwrap(), 1);
+        write_unscaled(&mut out, parse("0.00100000", "p").unwrap(), 8);
+        assert_eq!(out, b"452852100000");
+        out.clear();
+        write_unscaled(&mut out, 0, 3);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Python lives in [`python`] behind the `python` feature, so `cargo test` needs no interpreter.
 
 pub mod book;
+pub mod checksum;
 pub mod decoder;
 pub mod error;
 pub mod event;
@@ -14,7 +15,7 @@ pub mod json;
 #[cfg(feature = "python")]
 pub mod python;
 
-pub use book::{L2Book, Level};
+pub use book::{L2Book, Level, WireBook, WireLevel};
 pub use decoder::{Decoder, DecoderStats};
 pub use error::Error;
 pub use event::{Event, Side};

@@ -1,0 +1,173 @@
+//! Exchange book checksums, computed over our own L2 book.
+//!
+//! Kraken, OKX and Bitget send a CRC32 of the top of their book with book updates; a client
+//! that computes the same over its own book after applying the update knows the book is right
+//! (these venues have no sequence chain, or had none: the checksum is the gap detector). Both
+//! formats hash the text the exchange sent for each price and size, so the book must be a
+//! [`WireBook`], which keeps each level's received decimal widths. The functions write the text
+//! into a caller-owned buffer that is reused from call to call: nothing is allocated per level.
+//!
+//! Rules as in `docs/exchanges/kraken.md` §5 "Checksum algorithm", `okx.md` §5 "Checksum" and
+//! `bitget.md` §5 "Checksum algorithm" (from the exchanges' own docs), with their worked examples
+//! as tests.
+
+use crate::book::{WireBook, WireLevel};
+use crate::fixed;
+
+/// Levels per side in a Kraken checksum, whatever the subscribed depth.
+pub const KRAKEN_LEVELS: usize = 10;
+/// Levels per side in an OKX or Bitget checksum.
+pub const INTERLEAVED_LEVELS: usize = 25;
+
+/// The checksum formats exchanges use, for a decoder to pick per venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Kraken WS v1 `book-N` and v2 `book`: see [`kraken`].
+    Kraken,
+    /// OKX v5 `books` / `books-l2-tbt` / `books50-l2-tbt` and Bitget `books`: see [`interleaved`].
+    Interleaved,
+}
+
+impl Format {
+    /// The checksum of `book` in this format, as the 32 bits of the CRC: compare with Kraken's
+    /// value as `u32`, with OKX's and Bitget's signed value as `i32 as u32`.
+    pub fn compute(self, book: &WireBook, buf: &mut Vec<u8>) -> u32 {
+        match self {
+            Format::Kraken => kraken(book.asks(KRAKEN_LEVELS), book.bids(KRAKEN_LEVELS), buf),
+            Format::Interleaved => {
+                let crc = interleaved(book.bids(INTERLEAVED_LEVELS), book.asks(INTERLEAVED_LEVELS), buf);
+                u32::from_ne_bytes(crc.to_ne_bytes()) // the same 32 bits
+            }
+        }
+    }
+}
+
+/// Kraken's book checksum: CRC32 (IEEE, as zlib) of the top 10 asks, best (lowest) first, then
+/// the top 10 bids, best (highest) first, each level written as its price then its size, as the
+/// exchange sent them with the '.' removed and the leading zeros stripped ("0.05005" and
+/// "0.00000500" give "5005" and "500"), without separators. Kraken compares it unsigned (v1 sends
+/// it as the string `"c"` of an update, v2 as the integer `checksum` of snapshots and updates).
+///
+/// The book must already be truncated to the subscribed depth (Kraken sends no delete for a level
+/// that falls out of range). Takes at most [`KRAKEN_LEVELS`] from each iterator; `buf` is cleared
+/// and holds the hashed text afterwards.
+pub fn kraken(
+    asks: impl IntoIterator<Item = WireLevel>,
+    bids: impl IntoIterator<Item = WireLevel>,
+    buf: &mut Vec<u8>,
+) -> u32 {
+    buf.clear();
+    for level in asks.into_iter().take(KRAKEN_LEVELS).chain(bids.into_iter().take(KRAKEN_LEVELS)) {
+        fixed::write_unscaled(buf, level.price, level.widths.price);
+        fixed::write_unscaled(buf, level.size, level.widths.size);
+    }
+    crc32fast::hash(buf)
+}
+
+/// OKX's and Bitget's book checksum: CRC32 (IEEE, as zlib) of the top 25 bids, best (highest)
+/// first, and the top 25 asks, best (lowest) first, interleaved as
+/// `bid1px:bid1sz:ask1px:ask1sz:bid2px:...`, each price and size exactly as sent (trailing zeros
+/// kept: Bitget's "0.5000" is not "0.5"); once one side runs out, the other side's remaining
+/// levels continue alone. The exchanges send it as a signed 32-bit integer, as returned here.
+///
+/// Takes at most [`INTERLEAVED_LEVELS`] from each iterator; `buf` is cleared and holds the hashed
+/// text afterwards.
+pub fn interleaved(
+    bids: impl IntoIterator<Item = WireLevel>,
+    asks: impl IntoIterator<Item = WireLevel>,
+    buf: &mut Vec<u8>,
+) -> i32 {
+    buf.clear();
+    let mut bids = bids.into_iter().take(INTERLEAVED_LEVELS).fuse();
+    let mut asks = asks.into_iter().take(INTERLEAVED_LEVELS).fuse();
+    loop {
+        let (bid, ask) = (bids.next(), asks.next());
+        if bid.is_none() && ask.is_none() {
+            break;
+        }
+        for level in bid.into_iter().chain(ask) {
+            fixed::write_decimal(buf, level.price, level.widths.price);
+            buf.push(b':');
+            fixed::write_decimal(buf, level.size, level.widths.size);
+            buf.push(b':');
+        }
+    }
+    buf.pop(); // the ':' after the last size
+    i32::from_ne_bytes(crc32fast::hash(buf).to_ne_bytes()) // the same 32 bits, read signed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::BookSide;
+
+    fn levels(pairs: &[(&str, &str)]) -> Vec<WireLevel> {
+        pairs.iter().map(|&(p, s)| WireLevel::parse(p, s, "test").unwrap()).collect()
+    }
+
+    #[test]
+    fn kraken_doc_example() {
+        // kraken.md §5, the v1 doc's worked example: its "c" is "974947235".
+        let asks = [
+            "0.05005", "0.05010", "0.05015", "0.05020", "0.05025", "0.05030", "0.05035", "0.05040", "0.05045",
+            "0.05050",
+        ];
+        let bids = [
+            "0.05000", "0.04995", "0.04990", "0.04980", "0.04975", "0.04970", "0.04965", "0.04960", "0.04955",
+            "0.04950",
+        ];
+        let side = |prices: &[&str]| levels(&prices.iter().map(|&p| (p, "0.00000500")).collect::<Vec<_>>());
+        let mut buf = Vec::new();
+        let crc = kraken(side(&asks), side(&bids), &mut buf);
+        assert_eq!(
+            std::str::from_utf8(&buf).unwrap(),
+            "50055005010500501550050205005025500503050050355005040500504550050505005000500499550049905004980500497550049705004965500496050049555004950500"
+        );
+        assert_eq!(crc, 974_947_235);
+    }
+
+    #[test]
+    fn okx_doc_examples() {
+        // okx.md §5: both worked examples, as the old OKEx v3 docs' signed `checksum` values.
+        let mut buf = Vec::new();
+        let crc =
+            interleaved(levels(&[("3366.1", "7"), ("3366", "6")]), levels(&[("3366.8", "9"), ("3368", "8")]), &mut buf);
+        assert_eq!((buf.as_slice(), crc), (&b"3366.1:7:3366.8:9:3366:6:3368:8"[..], -1_881_014_294));
+        let crc =
+            interleaved(levels(&[("3366.1", "7")]), levels(&[("3366.8", "9"), ("3368", "8"), ("3372", "8")]), &mut buf);
+        assert_eq!((buf.as_slice(), crc), (&b"3366.1:7:3366.8:9:3368:8:3372:8"[..], 831_078_360));
+    }
+
+    #[test]
+    fn bitget_doc_example_keeps_trailing_zeros() {
+        // bitget.md §5: "43231.1:4:43232.8:9:43231:6:43232.9:8" (the CRC computed with zlib).
+        let mut buf = Vec::new();
+        let bids = levels(&[("43231.1", "4"), ("43231", "6")]);
+        let crc = interleaved(bids, levels(&[("43232.8", "9"), ("43232.9", "8")]), &mut buf);
+        assert_eq!((buf.as_slice(), crc), (&b"43231.1:4:43232.8:9:43231:6:43232.9:8"[..], -1_504_501_796));
+        // The same value written "0.5000" and "0.5" hashes differently: the width is kept.
+        let a = interleaved(levels(&[("0.5000", "1.10")]), [], &mut buf);
+        assert_eq!(buf, b"0.5000:1.10");
+        assert_ne!(a, interleaved(levels(&[("0.5", "1.1")]), [], &mut buf));
+    }
+
+    #[test]
+    fn the_book_gives_the_levels_as_received() {
+        let mut book = WireBook::default();
+        let bids = levels(&[("3366", "6"), ("3366.1", "7")]); // any order in a snapshot
+        book.load_snapshot(&bids, &levels(&[("3368", "8"), ("3366.8", "9")]), 0);
+        let mut buf = Vec::new();
+        assert_eq!(Format::Interleaved.compute(&book, &mut buf), u32::from_ne_bytes((-1_881_014_294i32).to_ne_bytes()));
+        // An update rewrites a level's widths along with its size.
+        book.set(BookSide::Bid, WireLevel::parse("3366.10", "7.0", "test").unwrap());
+        Format::Interleaved.compute(&book, &mut buf);
+        assert_eq!(buf, b"3366.10:7.0:3366.8:9:3366:6:3368:8");
+        // Only the top 10 (Kraken) or 25 (OKX, Bitget) of each side count.
+        let deep: Vec<WireLevel> = (1..=40).map(|p| WireLevel::parse(&format!("{p}.0"), "1", "t").unwrap()).collect();
+        book.load_snapshot(&deep, &deep, 0);
+        Format::Kraken.compute(&book, &mut buf);
+        assert_eq!(buf, b"10120130140150160170180190110014001390138013701360135013401330132013101");
+        Format::Interleaved.compute(&book, &mut buf);
+        assert_eq!(memchr::memchr_iter(b':', &buf).count(), 4 * INTERLEAVED_LEVELS - 1);
+    }
+}
