@@ -182,47 +182,6 @@ class _Applied:
     gap: bool
 
 
-@dataclass
-class DepthIds:
-    """The update ids of one symbol's depth deltas in a recording: how many deltas,
-    ``first`` (``U`` of the first) and ``last`` (``u`` of the last)."""
-
-    deltas: int
-    first: int
-    last: int
-
-
-def scan_depth_ids(recording: PathLike) -> dict[str, DepthIds]:
-    """Market id (``ETHUSDT``) -> :class:`DepthIds` of the Binance depth deltas in
-    ``recording``: a diagnostic pass in Python (the replay itself never parses frames here).
-    Lines that are not depth deltas or not JSON are skipped. Raises
-    :class:`RecordingReadError` if the file cannot be read to its end."""
-    out: dict[str, DepthIds] = {}
-    path = Path(recording)
-    n = 0
-    try:
-        with _open(path) as f:
-            for n, raw in enumerate(f, 1):  # noqa: B007 - n names the line of a read error
-                head = raw[:64]
-                if b"@depth" not in head and b"depthUpdate" not in raw:
-                    continue
-                try:
-                    msg = json.loads(raw)
-                    data = msg.get("data", msg)
-                    market, first, last = data["s"], int(data["U"]), int(data["u"])
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    continue
-                ids = out.get(market)
-                if ids is None:
-                    out[market] = DepthIds(1, first, last)
-                else:
-                    ids.deltas += 1
-                    ids.last = last
-    except _READ_ERRORS as exc:
-        raise RecordingReadError(path, n, _read_error_reason(exc)) from None
-    return out
-
-
 class Replay:
     """Iterate the events of a recording, decoded exactly as a live feed decodes them.
 
@@ -348,8 +307,8 @@ class Replay:
                     yield ev
 
     def _diagnose(self) -> None:
-        """Warn about books the replay could not make right (see :class:`ReplayStats`). Costs
-        nothing on a clean replay; otherwise one diagnostic pass over the recording's depth ids."""
+        """Warn about books the replay could not make right (see :class:`ReplayStats`), from the
+        update ids of the depth deltas the decoder saw per symbol."""
         dec = self.decoder
         synced_once = {a.symbol for a in self._applied if not a.gap}
         never_synced = [s for s in dec.symbols() if s not in synced_once and dec.needs_snapshot(s)]
@@ -358,33 +317,28 @@ class Replay:
         doubtful = [
             a for a in self._applied if a.gap or dec.book(a.symbol).sequence in (None, a.last_id)
         ]
-        if not never_synced and not doubtful:
-            return
-        try:
-            ids = {
-                _core.unified_symbol(self.exchange, market): d
-                for market, d in scan_depth_ids(self.path).items()
-            }
-        except RecordingReadError:
-            return  # the replay itself read the file; nothing to add if it changed since
+        ids = {s: dec.deltas_seen(s) for s in {*never_synced, *(a.symbol for a in doubtful)}}
         for a in doubtful:
-            d = ids.get(a.symbol)
-            if d is None or d.first - 1 <= a.last_id <= d.last:
+            seen = ids[a.symbol]
+            if seen is None:
+                continue
+            _, first, last = seen
+            if first - 1 <= a.last_id <= last:
                 continue
             side, off = (
-                ("older", d.first - 1 - a.last_id)
-                if a.last_id < d.first
-                else ("newer", a.last_id - d.last)
+                ("older", first - 1 - a.last_id)
+                if a.last_id < first
+                else ("newer", a.last_id - last)
             )
             self.stats.warnings.append(
                 f"snapshot {a.snap.path}: lastUpdateId {a.last_id} is {off:,} {side} than every "
-                f"{a.symbol} depth delta in the recording (update ids {d.first}..{d.last}), so "
+                f"{a.symbol} depth delta in the recording (update ids {first}..{last}), so "
                 f"it cannot be {a.symbol}'s snapshot for this recording (another symbol's or "
                 "market's?)"
             )
         for symbol in never_synced:
-            d = ids.get(symbol)
-            if d is None:
+            seen = ids[symbol]
+            if seen is None:
                 continue  # no depth stream: nothing to sync
             given = [a.snap.path for a in self._applied if a.symbol == symbol]
             why = (
@@ -393,7 +347,7 @@ class Replay:
                 else "no snapshot was given for it"
             )
             self.stats.warnings.append(
-                f"{symbol}: the book never synced ({d.deltas:,} depth deltas in the recording, "
+                f"{symbol}: the book never synced ({seen[0]:,} depth deltas in the recording, "
                 f"none applied): {why}"
             )
 

@@ -34,6 +34,15 @@ struct BufferedDelta {
     asks: Vec<Level>,
 }
 
+/// The depth deltas a symbol's stream carried: how many, the first id of the first and the final
+/// id of the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaSpan {
+    pub count: u64,
+    pub first: u64,
+    pub last: u64,
+}
+
 /// A symbol the decoder has seen, with its book.
 #[derive(Debug)]
 pub struct SymbolState {
@@ -44,6 +53,9 @@ pub struct SymbolState {
     pub book: L2Book,
     /// Id of the last trade decoded for this symbol (exchanges number them per symbol).
     pub last_trade_id: Option<u64>,
+    /// Every depth delta decoded for this symbol, whatever became of it: how a replay tells a
+    /// book that never synced, or a snapshot that cannot belong to it, without parsing again.
+    pub deltas_seen: Option<DeltaSpan>,
     sync: BookSyncState,
     buffer: VecDeque<BufferedDelta>,
 }
@@ -158,6 +170,7 @@ impl Decoder {
             symbol,
             book: L2Book::new(),
             last_trade_id: None,
+            deltas_seen: None,
             sync: BookSyncState::AwaitingSnapshot,
             buffer: VecDeque::new(),
         });
@@ -216,7 +229,11 @@ impl Decoder {
     }
 
     fn on_delta(&mut self, i: usize, ids: DeltaIds, exchange_ts: i64, receive_ts: i64) -> Result<(), Error> {
-        let state = &self.symbols[i];
+        let state = &mut self.symbols[i];
+        state.deltas_seen = Some(match state.deltas_seen {
+            None => DeltaSpan { count: 1, first: ids.first, last: ids.last },
+            Some(s) => DeltaSpan { count: s.count + 1, last: ids.last, ..s },
+        });
         let verdict = match state.sync {
             BookSyncState::AwaitingSnapshot => {
                 self.buffer(i, ids, exchange_ts, receive_ts);
@@ -459,6 +476,20 @@ mod tests {
                 assert_eq!((s.buffer.len(), s.book.depth()), (1, (0, 0)), "{row}");
             }
         }
+    }
+
+    /// Every delta counts toward `deltas_seen`, whatever its verdict: buffered, applied, stale
+    /// or a gap.
+    #[test]
+    fn deltas_seen_spans_every_delta() {
+        let mut d = decoder_in(BookSyncState::AwaitingSnapshot);
+        assert_eq!(d.symbols[0].deltas_seen, None);
+        d.feed(&delta(95, 99), 0).unwrap(); // buffered
+        d.apply_snapshot("TEST/USDT", &snapshot(100), 0).unwrap(); // the buffered one is stale
+        d.feed(&delta(101, 103), 0).unwrap(); // applied
+        d.feed(&delta(90, 92), 0).unwrap(); // stale
+        assert!(d.feed(&delta(200, 201), 0).is_err()); // a gap
+        assert_eq!(d.symbols[0].deltas_seen, Some(DeltaSpan { count: 4, first: 95, last: 201 }));
     }
 
     /// `apply_snapshot` replays what was buffered by the same rules, row by row: the buffered

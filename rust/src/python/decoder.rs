@@ -410,6 +410,14 @@ impl PyDecoder {
         Ok(PyBook { decoder: slf.clone().unbind(), index })
     }
 
+    /// ``(count, first, last)`` of every depth delta decoded for unified ``symbol`` (applied,
+    /// buffered or stale): how many, the first update id of the first and the final update id
+    /// of the last; None before its first delta. ``KeyError`` if the decoder has not seen it.
+    fn deltas_seen(&self, symbol: &str) -> PyResult<Option<(u64, u64, u64)>> {
+        let span = self.inner.symbol(self.index(symbol)?).deltas_seen;
+        Ok(span.map(|s| (s.count, s.first, s.last)))
+    }
+
     /// ``{symbol: id}`` of the last trade decoded per unified symbol (symbols with trades only):
     /// where a new connection's trades must continue from (Binance numbers trades per symbol).
     fn last_trade_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
