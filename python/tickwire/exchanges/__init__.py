@@ -92,6 +92,7 @@ class Adapter:
     channels: tuple[str, ...] = ()
     rotate_on_notices: frozenset[str] = frozenset()
     consecutive_trade_ids: bool = False
+    option_keys: frozenset[str] = frozenset()  # the ``options`` keys this adapter understands
     limits: Limits
     ws_base: str = ""
     rest_base: str = ""
@@ -129,6 +130,12 @@ class Adapter:
         # query parameters of the REST base, sent with every REST request
         self.rest_params: dict[str, str] = dict(parse_qsl(self.rest_query, keep_blank_values=True))
         self.options = dict(options or {})
+        unknown = set(self.options) - self.option_keys
+        if unknown:
+            raise ValueError(
+                f"unknown {self.exchange_id} option(s) {sorted(unknown)}; "
+                f"known: {sorted(self.option_keys)}"
+            )
 
     # --- validation and naming ----------------------------------------------------------------
     def market_id(self, symbol: str) -> str:

@@ -81,7 +81,7 @@ class _Binance(Adapter):
     # `trade` ids (`t`) and `aggTrade` ids (`a`) go up by one per symbol; both recordings agree.
     consecutive_trade_ids = True
     _book_streams: tuple[str, ...] = ()
-    _option_keys = frozenset({"book_stream", "trades_stream", "candle_interval", "snapshot_limit"})
+    option_keys = frozenset({"book_stream", "trades_stream", "candle_interval", "snapshot_limit"})
     _rest_prefix = ""
     _depth_path = ""
     _info_path = ""
@@ -94,12 +94,6 @@ class _Binance(Adapter):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
-        unknown = set(self.options) - self._option_keys
-        if unknown:
-            raise ValueError(
-                f"unknown {self.exchange_id} option(s) {sorted(unknown)}; "
-                f"known: {sorted(self._option_keys)}"
-            )
         self.book_stream: str = self.options.get("book_stream", self._book_streams[0])
         if self.book_stream not in self._book_streams:
             raise ValueError(
