@@ -17,6 +17,7 @@ import click
 
 from ._interrupt import INTERRUPTED_EXIT_CODE, run_interruptible
 from .exceptions import TickwireError
+from .exchanges import exchange_ids
 from .replay import RecordingReadError, Replay, ReplayStats, SnapshotFile, event_to_dict
 
 # Exit-code bits of `tickwire replay` (2 is a usage error, 130 Ctrl-C).
@@ -25,6 +26,16 @@ EXIT_GAPS = 4
 EXIT_UNREADABLE = 8
 # Bad lines reported one by one on stderr; the rest are counted in one more line.
 MAX_REPORTED_LINES = 20
+
+# `replay` and `stream` print book updates the same way.
+depth_option = click.option(
+    "--depth",
+    "-n",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 5000),
+    help="Book levels per side in each book update printed.",
+)
 
 
 @click.group()
@@ -75,7 +86,7 @@ def _describe_error(exc: BaseException) -> str:
     "--exchange",
     "-e",
     required=True,
-    type=click.Choice(["binance", "binanceusdm"]),
+    type=click.Choice(exchange_ids()),
     help="Exchange id the recording was captured from.",
 )
 @click.option(
@@ -87,14 +98,7 @@ def _describe_error(exc: BaseException) -> str:
     help="REST depth snapshot; without SYMBOL= the file name must contain the market id "
     "(ethusdt). Repeatable.",
 )
-@click.option(
-    "--depth",
-    "-n",
-    default=5,
-    show_default=True,
-    type=click.IntRange(0, 5000),
-    help="Book levels per side in each jsonl book update.",
-)
+@depth_option
 @click.option(
     "--output", "-o", default="stats", show_default=True, type=click.Choice(["jsonl", "stats"])
 )
@@ -208,7 +212,7 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
 
 
 @cli.command()
-@click.argument("exchange", type=click.Choice(["binance", "binanceusdm"]))
+@click.argument("exchange", type=click.Choice(exchange_ids()))
 @click.argument("symbols", nargs=-1, required=True)
 @click.option(
     "--channels",
@@ -220,14 +224,7 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
 @click.option(
     "--output", "-o", default="jsonl", show_default=True, type=click.Choice(["jsonl", "text"])
 )
-@click.option(
-    "--depth",
-    "-n",
-    default=5,
-    show_default=True,
-    type=click.IntRange(0, 5000),
-    help="Book levels per side in each book line.",
-)
+@depth_option
 @click.option(
     "--base-url",
     default=None,
