@@ -50,7 +50,7 @@ bench: ## benchmarks with their baselines measured in the same run
 
 wheel: ## the release wheel (abi3, CPython >= 3.10) into dist/
 	rm -f dist/tickwire-*.whl
-	$(PYTHON) -m maturin build --release --out dist
+	maturin build --release --out dist
 
 test-wheel: wheel ## install the wheel into a fresh virtualenv without Rust on PATH and run the tests
 	bash .ci/test-wheel
