@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use crate::book::{L2Book, Level};
 use crate::error::Error;
 use crate::event::Event;
-use crate::exchanges::{venue, DeltaIds, Levels, Message, Venue, Verdict};
+use crate::exchanges::{venue, DeltaIds, LegacyVenue, Levels, Message, Verdict};
 
 /// Deltas buffered per book while it waits for a snapshot; beyond this the oldest are dropped
 /// (counted), which at worst makes the next snapshot fail to bridge and be fetched again.
@@ -85,7 +85,7 @@ pub struct DecoderStats {
 }
 
 pub struct Decoder {
-    venue: &'static dyn Venue,
+    venue: &'static dyn LegacyVenue,
     symbols: Vec<SymbolState>,
     by_market_id: HashMap<String, usize>,
     by_symbol: HashMap<String, usize>,
@@ -118,7 +118,7 @@ impl Decoder {
         self.venue.id()
     }
 
-    pub fn venue(&self) -> &'static dyn Venue {
+    pub fn venue(&self) -> &'static dyn LegacyVenue {
         self.venue
     }
 

@@ -4,6 +4,9 @@
 
 use crate::book::Level;
 
+/// A symbol's index in its decoder's symbol table.
+pub type SymbolIndex = usize;
+
 /// Aggressor side of a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

@@ -185,6 +185,154 @@ fn not_a_number(s: Text<'_>, field: &'static str) -> Error {
     Error::frame(field, format!("{s:?} is not a decimal number"))
 }
 
+/// An exact decimal as the exchange wrote it: `mantissa` is every digit with the '.' removed and
+/// `width` the number of digits that followed the '.' ("0.0000002181" is 2181 and 10,
+/// "13.284500" is 13284500 and 6, "7" is 7 and 0). Value = mantissa x 10^-width, with no scale
+/// fixed in advance, so 10- and 14-decimal values and 1e12 sizes are all exact; value and width
+/// give the text back ([`write_dec`]) for venues whose checksums hash it. The mantissa must fit
+/// an `i64` (19 significant digits, leading zeros not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Dec {
+    pub mantissa: i64,
+    pub width: u8,
+}
+
+/// Most significant digits a [`Dec`] keeps (and the mantissa must still fit an `i64`).
+pub const DEC_DIGITS: usize = 19;
+
+impl Dec {
+    pub const ZERO: Dec = Dec { mantissa: 0, width: 0 };
+
+    /// True if the value is below zero.
+    #[inline]
+    pub fn is_negative(self) -> bool {
+        self.mantissa < 0
+    }
+
+    /// The value in fixed point with `scale` decimals, or None if it has nonzero digits past
+    /// `scale` or does not fit an `i64` there.
+    #[inline]
+    pub fn to_scale(self, scale: u8) -> Option<i64> {
+        if self.width <= scale {
+            self.mantissa.checked_mul(*POW10_I64.get(usize::from(scale - self.width))?)
+        } else {
+            let d = *POW10_I64.get(usize::from(self.width - scale))?;
+            (self.mantissa % d == 0).then(|| self.mantissa / d)
+        }
+    }
+
+    /// Decimals this value needs: its width without trailing zeros ("0.000027810" needs 8).
+    #[inline]
+    pub fn needed_scale(self) -> u8 {
+        let (mut m, mut w) = (self.mantissa, self.width);
+        while w > 0 && m % 10 == 0 {
+            m /= 10;
+            w -= 1;
+        }
+        w
+    }
+
+    /// The nearest `f64` (correctly rounded while |mantissa| < 2^53).
+    #[inline]
+    pub fn to_f64(self) -> f64 {
+        self.mantissa as f64 / POW10_F64[usize::from(self.width.min(22))]
+    }
+}
+
+impl std::fmt::Display for Dec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = Vec::with_capacity(24);
+        write_dec(&mut out, *self);
+        f.write_str(std::str::from_utf8(&out).expect("digits are ASCII"))
+    }
+}
+
+const POW10_I64: [i64; 19] = {
+    let mut t = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+const POW10_F64: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// Parse the decimal at the start of `b` ("13.284500", "-0.5", "7") as a [`Dec`], returning it
+/// and the bytes it took (the caller checks what follows). Rejects what [`parse_prefix`]
+/// rejects as malformed, and more than [`DEC_DIGITS`] significant digits; the error names `field`.
+#[inline]
+pub fn parse_dec_prefix(b: &[u8], field: &'static str) -> Result<(Dec, usize), Error> {
+    let neg = b.first() == Some(&b'-');
+    let digits = if neg { &b[1..] } else { b };
+    let (mut m, mut i, mut significant) = (0u64, 0usize, 0usize);
+    let mut int_digits = 0;
+    while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        significant += usize::from(m != 0);
+        i += 1;
+        int_digits += 1;
+    }
+    let mut width = 0usize;
+    if digits.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            significant += usize::from(m != 0);
+            i += 1;
+            width += 1;
+        }
+    }
+    if int_digits == 0 && width == 0 {
+        return Err(not_a_number(Text(b), field));
+    }
+    // 19 digits cannot overflow a u64; the i64 check catches the rest.
+    if significant > DEC_DIGITS || m > i64::MAX as u64 {
+        return Err(Error::frame(
+            field,
+            format!("{:?} does not fit 19 significant digits", Text(&b[..i + usize::from(neg)])),
+        ));
+    }
+    let width = u8::try_from(width).map_err(|_| too_wide(Text(b), field))?;
+    let m = m as i64; // checked above
+    Ok((Dec { mantissa: if neg { -m } else { m }, width }, i + usize::from(neg)))
+}
+
+/// Parse a whole string as a [`Dec`] (errors as [`parse_dec_prefix`]).
+pub fn parse_dec(s: &str, field: &'static str) -> Result<Dec, Error> {
+    match parse_dec_prefix(s.as_bytes(), field)? {
+        (v, n) if n == s.len() => Ok(v),
+        _ => Err(not_a_number(Text(s.as_bytes()), field)),
+    }
+}
+
+/// Append the text of `d` as the exchange wrote it ("13.284500"; a width of 0 gives no '.').
+pub fn write_dec(out: &mut Vec<u8>, d: Dec) {
+    if d.mantissa < 0 {
+        out.push(b'-');
+    }
+    let a = d.mantissa.unsigned_abs();
+    let w = usize::from(d.width);
+    if w == 0 {
+        write_u64(out, a);
+        return;
+    }
+    let start = out.len();
+    write_u64(out, a);
+    let n = out.len() - start;
+    if n <= w {
+        // "0." and the leading zeros of the fraction
+        let pad = w - n + 1;
+        out.splice(start..start, std::iter::repeat(b'0').take(pad));
+    }
+    let dot = out.len() - w;
+    out.insert(dot, b'.');
+}
+
 /// The nearest `f64` to an exact fixed-point value (correctly rounded while |v| < 2^53).
 #[inline]
 pub fn to_f64(v: i64) -> f64 {
@@ -410,5 +558,33 @@ mod tests {
         }
         // Exactly the nearest double to 2683.8, not merely close to it.
         assert_eq!(to_f64(parse("2683.8", "p").unwrap()).to_bits(), 2683.8f64.to_bits());
+    }
+
+    #[test]
+    fn decs_keep_every_digit_and_the_width() {
+        for (text, m, w) in [
+            ("0.0000002181", 2181, 10),
+            ("13.284500", 13_284_500, 6),
+            ("7", 7, 0),
+            ("-0.5", -5, 1),
+            ("9999999997.00000", 999_999_999_700_000, 5),
+            ("1000000000000.5", 10_000_000_000_005, 1),
+            ("0.00000000000001", 1, 14),
+        ] {
+            let d = parse_dec(text, "p").unwrap();
+            assert_eq!((d.mantissa, d.width), (m, w), "{text}");
+            assert_eq!(d.to_string(), text, "round trip");
+        }
+        assert!(parse_dec("9223372036854775808", "p").is_err(), "beyond i64");
+        assert!(parse_dec("12345678901234567890", "p").is_err(), "20 significant digits");
+        assert!(parse_dec("0.0000000000000000000001", "p").is_ok(), "leading zeros do not count");
+        for bad in ["", "-", ".", "1e5", "+1", "1.2.3"] {
+            assert!(parse_dec(bad, "p").is_err(), "{bad:?}");
+        }
+        let d = parse_dec("0.000027810", "p").unwrap();
+        assert_eq!((d.needed_scale(), d.to_scale(8), d.to_scale(7)), (8, Some(2781), None));
+        assert_eq!(parse_dec("92233720368.54775807", "p").unwrap().to_scale(8), Some(i64::MAX));
+        assert_eq!(parse_dec("92233720368.54775807", "p").unwrap().to_scale(9), None, "overflows at 9");
+        assert!(parse_dec("92233720368.54775808", "p").is_err(), "mantissa beyond i64");
     }
 }

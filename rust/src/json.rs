@@ -248,6 +248,55 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A decimal sent as a JSON string ("13.284500"), exactly as written (see [`fixed::Dec`]).
+    #[inline]
+    pub fn dec(&mut self, field: &'static str) -> Result<fixed::Dec, Error> {
+        self.expect(b'"', field)?;
+        let start = self.i;
+        let (value, len) = fixed::parse_dec_prefix(&self.b[start..], field)?;
+        if self.b.get(start + len) != Some(&b'"') {
+            return Err(self.not_a_decimal(field, start));
+        }
+        self.i = start + len + 1;
+        Ok(value)
+    }
+
+    /// A decimal sent as a bare JSON number (`13.2845`, Kraken v2, Gate futures sizes), exactly
+    /// as written; exponents are rejected (no exchange sends them for prices or sizes).
+    #[inline]
+    pub fn dec_number(&mut self, field: &'static str) -> Result<fixed::Dec, Error> {
+        self.ws();
+        let start = self.i;
+        let (value, len) = fixed::parse_dec_prefix(&self.b[start..], field)?;
+        if matches!(self.b.get(start + len), Some(b'e' | b'E')) {
+            return Err(err(field, "exponents are not accepted in prices and sizes"));
+        }
+        self.i = start + len;
+        Ok(value)
+    }
+
+    /// A decimal sent either as a JSON string or as a bare number.
+    #[inline]
+    pub fn dec_any(&mut self, field: &'static str) -> Result<fixed::Dec, Error> {
+        if self.peek() == Some(b'"') {
+            self.dec(field)
+        } else {
+            self.dec_number(field)
+        }
+    }
+
+    /// The next value is JSON `null` (consumed if so).
+    #[inline]
+    pub fn null(&mut self) -> bool {
+        self.ws();
+        if self.b[self.i..].starts_with(b"null") {
+            self.i += 4;
+            true
+        } else {
+            false
+        }
+    }
+
     /// A non-negative JSON integer.
     #[inline]
     pub fn u64(&mut self, field: &str) -> Result<u64, Error> {
@@ -352,7 +401,7 @@ impl<'a> Cursor<'a> {
 
     /// Enter an array: true if it has elements (false: `[]` consumed whole).
     #[inline]
-    fn begin_array(&mut self, field: &str) -> Result<bool, Error> {
+    pub fn begin_array(&mut self, field: &str) -> Result<bool, Error> {
         self.expect(b'[', field)?;
         if self.peek() == Some(b']') {
             self.i += 1;
@@ -363,7 +412,7 @@ impl<'a> Cursor<'a> {
 
     /// After an array element: true if another follows (`,` consumed), false at the end (`]`).
     #[inline]
-    fn more_elements(&mut self, field: &str) -> Result<bool, Error> {
+    pub fn more_elements(&mut self, field: &str) -> Result<bool, Error> {
         match self.peek() {
             Some(b',') => {
                 self.i += 1;

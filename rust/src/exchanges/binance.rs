@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{DeltaIds, Levels, Message, SnapshotIds, Venue, Verdict};
+use super::{DeltaIds, LegacyVenue, Levels, Message, SnapshotIds, Verdict};
 use crate::book::Level;
 use crate::error::{from_json, Error};
 use crate::event::{Bbo, Candle, RequestId, Side, Trade};
@@ -696,7 +696,7 @@ fn explain_nesting(e: Error, payload: &[u8]) -> Error {
     nesting_error(payload).unwrap_or(e)
 }
 
-impl Venue for Binance {
+impl LegacyVenue for Binance {
     fn id(&self) -> &'static str {
         self.id
     }
