@@ -29,6 +29,17 @@ pub const DEFAULT_MAX_BUFFERED: usize = 10_000;
 /// The price and size scale (decimals) of a book whose instrument's tick or lot is not known.
 pub const DEFAULT_SCALE: u8 = 8;
 
+/// `MAX_AT[d]`: the largest mantissa that times 10^d still fits an `i64`.
+const MAX_AT: [i64; 19] = {
+    let mut t = [i64::MAX; 19];
+    let mut d = 1;
+    while d < 19 {
+        t[d] = t[d - 1] / 10;
+        d += 1;
+    }
+    t
+};
+
 /// Where a book stands in the exchange's snapshot + delta synchronisation procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BookSyncState {
@@ -192,19 +203,22 @@ impl Book {
         }
     }
 
-    /// Apply levels whose mantissas are at the book's scales (a plain book; see
-    /// `Decoder::fits_directly`).
+    /// Apply levels that `Decoder::fits_directly` accepted (mantissa times 10^(scale - width)).
     #[inline]
     fn apply_raw(&mut self, bids: &[RawLevel], asks: &[RawLevel]) {
-        let widths = Widths { price: self.price_scale, size: self.size_scale };
-        let wire = |l: &RawLevel| WireLevel { price: l.price.mantissa, size: l.size.mantissa, widths };
+        let (ps, ss) = (self.price_scale, self.size_scale);
+        let level = move |l: &RawLevel| Level { price: at_scale(l.price, ps), size: at_scale(l.size, ss) };
+        let wire = move |l: &RawLevel| {
+            let Level { price, size } = level(l);
+            WireLevel { price, size, widths: Widths { price: l.price.width, size: l.size.width } }
+        };
         match &mut self.store {
             Store::Plain(b) => {
                 for l in bids {
-                    b.set(BookSide::Bid, Level { price: l.price.mantissa, size: l.size.mantissa });
+                    b.set(BookSide::Bid, level(l));
                 }
                 for l in asks {
-                    b.set(BookSide::Ask, Level { price: l.price.mantissa, size: l.size.mantissa });
+                    b.set(BookSide::Ask, level(l));
                 }
             }
             Store::Wire(b) => {
@@ -218,11 +232,17 @@ impl Book {
         }
     }
 
-    /// [`Self::load`] from levels whose mantissas are at the book's scales.
+    /// [`Self::load`] from levels that `Decoder::fits_directly` accepted.
     fn load_raw(&mut self, bids: &[RawLevel], asks: &[RawLevel]) {
-        let widths = Widths { price: self.price_scale, size: self.size_scale };
+        let (ps, ss) = (self.price_scale, self.size_scale);
         let wire = |v: &[RawLevel]| {
-            v.iter().map(|l| WireLevel { price: l.price.mantissa, size: l.size.mantissa, widths }).collect::<Vec<_>>()
+            v.iter()
+                .map(|l| WireLevel {
+                    price: l.price.mantissa * fixed::pow10(ps - l.price.width),
+                    size: l.size.mantissa * fixed::pow10(ss - l.size.width),
+                    widths: Widths { price: l.price.width, size: l.size.width },
+                })
+                .collect::<Vec<_>>()
         };
         self.load(&wire(bids), &wire(asks));
     }
@@ -365,6 +385,16 @@ pub struct Decoder {
     pub events: Vec<Event>,
     pub stats: DecoderStats,
     pub max_buffered: usize,
+}
+
+/// A value `Decoder::fits_directly` accepted, in fixed point at `scale`.
+#[inline(always)]
+fn at_scale(d: Dec, scale: u8) -> i64 {
+    if d.width == scale {
+        d.mantissa
+    } else {
+        d.mantissa * fixed::pow10(scale - d.width)
+    }
 }
 
 /// Why a raw level could not be converted at a book's scales.
@@ -610,8 +640,9 @@ impl Decoder {
         Ok(())
     }
 
-    /// True if every book level of the frame is valid and written at its book's scales, so the
-    /// mantissas are the fixed-point values.
+    /// True if every book level of the frame is valid and written with at most its book's
+    /// decimals, in range: the fixed-point values are then the mantissas times a power of ten
+    /// (see `Book::apply_raw`).
     #[inline]
     fn fits_directly(&self) -> bool {
         let (bids, asks) = (&self.out.bids, &self.out.asks);
@@ -619,8 +650,11 @@ impl Decoder {
             let Item::Book(b) = item else { return true };
             let book = &self.symbols[b.symbol].book;
             let (ps, ss) = (book.price_scale, book.size_scale);
+            let within = |d: Dec, scale: u8| {
+                d.width == scale || (d.width < scale && d.mantissa <= MAX_AT[usize::from(scale - d.width)])
+            };
             let fits = |l: &RawLevel| {
-                l.price.width == ps && l.size.width == ss && ((l.price.mantissa - 1) | l.size.mantissa) >= 0
+                ((l.price.mantissa - 1) | l.size.mantissa) >= 0 && within(l.price, ps) && within(l.size, ss)
             };
             matches!((bids.get(b.bids.clone()), asks.get(b.asks.clone())), (Some(x), Some(y)) if x.iter().all(fits) && y.iter().all(fits))
         })
