@@ -41,7 +41,7 @@ from tickwire.connection import (
 )
 from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from tickwire.exceptions import TickwireError
-from tickwire.exchanges import get_adapter
+from tickwire.exchanges import Subscription, get_adapter
 from tickwire.feed import Feed
 from tickwire.simulator import (
     CloseAfter,
@@ -328,9 +328,7 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
                 name="t",
                 adapter=adapter,
                 route="stream",
-                streams=["not a stream!"],
-                symbols=[],
-                book_symbols=[],
+                subs=[Subscription("ETH/USDT", "trades", "stream", "not a stream!")],
                 sink=lambda _: None,
                 http=lambda: None,
             )

@@ -174,7 +174,7 @@ class Feed:
         self.exchange = self.adapter.exchange_id
         self.symbols = _as_list(symbols, "symbols")
         self.channels = _as_list(channels, "channels")
-        self._subs: list[Subscription] = self.adapter.subscriptions(self.symbols, self.channels)
+        self._subs: list[Subscription] = self._requested(self.symbols, self.channels)
         for name, cb in (
             ("on_book", on_book),
             ("on_trade", on_trade),
@@ -310,10 +310,10 @@ class Feed:
         self._lag.end_probation_if_fast()  # the usual case: fast callbacks run unwatched now
 
     def _build_connections(self) -> None:
-        per_conn = self.adapter.limits.streams_per_connection
+        """One connection per route and shard (``Adapter.shards``: topics per connection)."""
         for route, subs in _by_route(self._subs).items():
-            for i in range(0, len(subs), per_conn):
-                self._new_connection(route, subs[i : i + per_conn])
+            for shard in self.adapter.shards(subs):
+                self._new_connection(route, shard)
 
     def _new_connection(self, route: str, subs: list[Subscription]) -> Connection:
         """A (not yet started) Connection for ``subs``, all of ``route``, added to the feed."""
@@ -323,9 +323,8 @@ class Feed:
             name=f"{self.exchange}/{route}#{index}",
             adapter=self.adapter,
             route=route,
-            streams=[s.stream for s in subs],
-            symbols=list(dict.fromkeys(s.symbol for s in subs)),
-            book_symbols=books,
+            subs=subs,
+            instruments=self.adapter.decoder_instruments(self.adapter.decoder_market(route)),
             sink=self._lag.sink(),
             http=self._http,
             on_fatal=self._on_fatal,
@@ -456,10 +455,13 @@ class Feed:
     def _requested(
         self, symbols: str | Sequence[str], channels: str | Sequence[str]
     ) -> list[Subscription]:
-        """The streams of ``symbols`` x ``channels``, checked as the constructor checks them."""
-        return self.adapter.subscriptions(
-            _as_list(symbols, "symbols"), _as_list(channels, "channels")
-        )
+        """The streams of ``symbols`` x ``channels``, checked as the constructor checks them:
+        ``ValueError`` naming a symbol, channel or market the venue does not serve."""
+        syms = _as_list(symbols, "symbols")
+        subs = self.adapter.subscriptions(syms, _as_list(channels, "channels"))
+        for sym in syms:
+            self.adapter.market_of(sym)
+        return subs
 
     def _check_running(self) -> None:
         if not self._started:
@@ -474,18 +476,19 @@ class Feed:
     async def _add(self, subs: list[Subscription], added: list[Subscription]) -> None:
         """Subscribe ``subs`` (new to the feed) and wait until they are acknowledged and their
         books synced; ``added`` collects what was registered (for the caller's rollback)."""
-        per_conn = self.adapter.limits.streams_per_connection
         waits: list[asyncio.Future[None]] = []
         for route, of_route in _by_route(subs).items():
             group = of_route  # what no existing connection of the route has room for
             for conn in [c for c in self._conns if c.route == route]:
-                room = per_conn - len(conn.streams)
-                if room > 0 and group:
-                    chunk, group = group[:room], group[room:]
+                chunk: list[Subscription] = []
+                rest: list[Subscription] = []
+                for sub in group:
+                    (chunk if self.adapter.room([*conn.subs, *chunk], sub) else rest).append(sub)
+                group = rest
+                if chunk:
                     waits += await conn.add(chunk)
                     self._registered(conn, chunk, added)
-            for i in range(0, len(group), per_conn):
-                chunk = group[i : i + per_conn]
+            for chunk in self.adapter.shards(group):
                 conn = self._new_connection(route, chunk)
                 self._registered(conn, chunk, added)
                 await conn.start()
