@@ -50,10 +50,11 @@ def test_replay_names_an_unknown_market_and_lists_the_venues():
 
 
 def test_replay_shows_a_progress_bar_on_a_terminal():
-    """stderr on a pseudo-terminal and the size threshold lowered: the bar (description and
-    byte counts, drawn by rich) appears on stderr, stdout stays the stats JSON alone."""
+    """stderr on a pseudo-terminal and the delay before the bar lowered to 0 s: the bar
+    (description and byte counts, drawn by rich) appears on stderr, stdout stays the stats JSON
+    alone."""
     code = (
-        "import tickwire.cli as c; c.PROGRESS_MIN_BYTES = 0; c.PROGRESS_EVERY = 1000; "
+        "import tickwire.cli as c; c.PROGRESS_AFTER_S = 0; c.PROGRESS_EVERY = 1000; "
         f"c.main(['replay', {str(SPOT)!r}, '-x', 'binance', '-s', {str(SPOT_SNAPSHOT)!r}])"
     )
     main, sub = pty.openpty()

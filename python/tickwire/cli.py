@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -28,10 +29,9 @@ EXIT_GAPS = 4
 EXIT_UNREADABLE = 8
 # Bad lines reported one by one on stderr; the rest are counted in one more line.
 MAX_REPORTED_LINES = 20
-# `tickwire replay` shows a progress bar on a terminal for recordings at least this big (bytes
-# on disk; ~1 s of decoding for plain JSONL, several seconds gzipped).
-PROGRESS_MIN_BYTES = 16 << 20
-# lines between two progress bar updates
+# `tickwire replay` shows a progress bar on a terminal once a replay has run this long (s)
+PROGRESS_AFTER_S = 1.0
+# lines between two looks at the clock / progress bar updates
 PROGRESS_EVERY = 8192
 
 
@@ -180,67 +180,78 @@ def replay(
     sys.exit(code)
 
 
-def _wants_progress(rep: Replay, jsonl: bool) -> bool:
-    """A progress bar on stderr: a terminal, a long recording, and no jsonl on the same
-    terminal."""
-    if not sys.stderr.isatty() or rep.progress()[1] < PROGRESS_MIN_BYTES:
-        return False
-    return not (jsonl and sys.stdout.isatty())
+def _progress_wanted(jsonl: bool) -> bool:
+    """A progress bar may go to stderr: a terminal, and no jsonl on the same terminal."""
+    return sys.stderr.isatty() and not (jsonl and sys.stdout.isatty())
+
+
+class _Bar:
+    """The rich progress bar of a replay on stderr: bytes of the file read, rate, time left."""
+
+    def __init__(self, recording: str, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.progress.add_task(f"replay {recording}", total=total)
+        self.progress.start()
+
+    def update(self, done: int) -> None:
+        self.progress.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        self.progress.stop()
 
 
 def _print_events(rep: Replay, recording: str, depth: int, jsonl: bool) -> None:
     """Replay ``rep``: each event as a jsonl line on stdout (if ``jsonl``), bad lines (the first
-    MAX_REPORTED_LINES) and sync losses on stderr, a progress bar on a terminal."""
-    if not _wants_progress(rep, jsonl):
-        _events_out(rep, recording, depth, jsonl, None)
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(f"replay {recording}", total=rep.progress()[1])
-
-        def advance() -> None:
-            bar.update(task, completed=rep.progress()[0])
-
-        _events_out(rep, recording, depth, jsonl, advance)
-
-
-def _events_out(rep: Replay, recording: str, depth: int, jsonl: bool, advance: Any | None) -> None:
+    MAX_REPORTED_LINES) and sync losses on stderr. On a terminal, a replay still running after
+    ``PROGRESS_AFTER_S`` seconds gets a progress bar on stderr (gone when it ends)."""
     out = sys.stdout
+    show = _progress_wanted(jsonl)
+    t0 = time.monotonic()
     lines = 0
-    for event in rep:
-        d = event_to_dict(event, depth, rep.decoder)
-        kind = d["type"]
-        if kind == "bad_frame" and len(rep.stats.bad_lines) <= MAX_REPORTED_LINES:
-            click.echo(f"{recording}:{d['line']}: skipped bad line: {d['error']}", err=True)
-        elif kind == "gap":
-            what = {"gap": "sequence gap", "checksum": "checksum mismatch"}.get(
-                d["reason"], d["reason"].replace("_", " ")
-            )
-            click.echo(
-                f"{recording}:{d['line']}: {what} on {d['symbol']}: expected "
-                f"{d['expected']}, received {d['received']}",
-                err=True,
-            )
-        if jsonl:
-            out.write(json.dumps(d, separators=(",", ":")) + "\n")
-        if advance is not None and rep.lines_read - lines >= PROGRESS_EVERY:
-            lines = rep.lines_read
-            advance()
+    bar: _Bar | None = None
+    try:
+        for event in rep:
+            d = event_to_dict(event, depth, rep.decoder)
+            kind = d["type"]
+            if kind == "bad_frame" and len(rep.stats.bad_lines) <= MAX_REPORTED_LINES:
+                click.echo(f"{recording}:{d['line']}: skipped bad line: {d['error']}", err=True)
+            elif kind == "gap":
+                what = {"gap": "sequence gap", "checksum": "checksum mismatch"}.get(
+                    d["reason"], d["reason"].replace("_", " ")
+                )
+                click.echo(
+                    f"{recording}:{d['line']}: {what} on {d['symbol']}: expected "
+                    f"{d['expected']}, received {d['received']}",
+                    err=True,
+                )
+            if jsonl:
+                out.write(json.dumps(d, separators=(",", ":")) + "\n")
+            if show and rep.lines_read - lines >= PROGRESS_EVERY:
+                lines = rep.lines_read
+                done, total = rep.progress()
+                if bar is None and time.monotonic() - t0 >= PROGRESS_AFTER_S:
+                    bar = _Bar(recording, total)
+                if bar is not None:
+                    bar.update(done)
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 def _print_diagnostics(recording: str, st: ReplayStats) -> None:
