@@ -509,11 +509,10 @@ class Session(WSListener):
 
     async def request(self, request: Request, setup: bool = False) -> _Pending:
         """Send ``request`` (rate-limited) and return its pending state; its future resolves
-        with None once every ack key arrived, or with the error reply."""
+        with None once every ack key arrived, or with the error reply. ``setup``: one of the
+        requests :meth:`control` counted toward ``SessionOwner.session_subscribed``."""
         fut: asyncio.Future[ControlReply | None] = asyncio.get_running_loop().create_future()
         p = _Pending(request, fut, setup)
-        if setup:
-            self._setup_left += 1
         if p.left:
             self._inflight[p] = None
             for key in p.left:
@@ -603,6 +602,8 @@ class Session(WSListener):
         Raises :class:`SubscriptionError` (``streams``, ``code``, ``reason`` of the first error
         reply), ``TimeoutError`` without every ack within ``timeout`` seconds of the last send,
         ``ConnectionError`` if the socket drops meanwhile."""
+        if setup:  # counted before any is sent: one without acks is done at once
+            self._setup_left += len(requests)
         sent = [await self.request(r, setup) for r in requests]
         for p in sent:
             try:
