@@ -17,6 +17,21 @@ Checksums (the exchanges' own rules, the same as ``rust/src/checksum.rs``):
   25 of each side, strings exactly as sent, one side continuing alone once the other runs out;
   signed 32-bit, as OKX and Bitget send it (``okx.md`` §5, ``bitget.md`` §5).
 
+A venue sim uses it like this (``read`` turns a recording line into its book messages)::
+
+    def started(self):  # the recording is bound: index its book lines
+        rec = self.sim.recording
+        lines = sorted(n for name, sd in rec.streams.items() if is_book(name) for n in sd.lines)
+        self.books = BookReplay(lambda line: read(rec.parsed(line)), lines)
+
+    def rewound(self):
+        self.books.reset()
+
+    def on_subscribe(self, conn, stream, position):
+        book = self.books.book(market_id_of(stream), position)
+        return [] if book is None else [snapshot_frame(book.bids(), book.asks(),
+                                                       book.interleaved_checksum())]
+
 Book rules (all three venues): sizes are absolute; a size that is zero deletes the level; a
 price already in the book is replaced (its strings too: ``"3366.10"`` after ``"3366.1"`` keeps
 the new text); prices are ordered by value (``decimal.Decimal``), bids high to low, asks low to
