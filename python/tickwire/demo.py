@@ -233,10 +233,7 @@ def _verify_book(st: _State) -> str:
 
     rec = st.sim.recording
     spec = st.spec
-    kwargs: dict[str, Any] = {}
-    if spec.name != spec.exchange:  # not the exchange's default market: name it
-        kwargs["market"] = spec.market
-    dec = _core.Decoder(spec.exchange, **kwargs)
+    dec = _core.Decoder(spec.exchange, market=spec.market)
     snap = None
     if rec.snapshots:
         snaps = list(rec.snapshots.values())
@@ -264,7 +261,7 @@ def _market_id(st: _State) -> str:
     """The exchange's id of the shown symbol (to find its recorded REST snapshot)."""
     from . import _core
 
-    return _core.market_id(st.exchange, st.symbol)
+    return _core.market_id(st.exchange, st.symbol, st.spec.market)
 
 
 def _states() -> list[_State]:
