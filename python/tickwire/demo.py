@@ -43,10 +43,16 @@ HARD_LIMIT_S = 55.0
 
 def demo_markets() -> list[MarketSpec]:
     """The markets the demo shows, in registry order: those with a packaged recording and a
-    ``DemoSpec``."""
+    ``DemoSpec`` whose exchange has an adapter (``tw.Feed`` can connect to it)."""
+    from .exchanges import exchange_ids
     from .simulator.venues import MARKETS
 
-    return [s for s in MARKETS.values() if s.packaged is not None and s.demo is not None]
+    adapters = set(exchange_ids())
+    return [
+        s
+        for s in MARKETS.values()
+        if s.packaged is not None and s.demo is not None and s.exchange in adapters
+    ]
 
 
 @dataclass
