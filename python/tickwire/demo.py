@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from time import time_ns
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -103,13 +104,14 @@ class _State:
 
 def _describe(ev: Any) -> str:
     if isinstance(ev, Connected):
-        return f"connected /{ev.url.split('/', 3)[-1]}"
+        parts = urlsplit(ev.url)
+        return f"connected {parts.path or '/'}{'?' + parts.query if parts.query else ''}"
     if isinstance(ev, Disconnected):
         return f"disconnected: {ev.reason}"
     if isinstance(ev, GapDetected):
         return _describe_gap(ev)
     if isinstance(ev, Resynced):
-        at = f" at {ev.sequence}" if ev.sequence is not None else ""
+        at = f" at {ev.sequence}" if ev.sequence else ""  # venues without sequences: None/0
         return f"resynced {ev.symbol} from a snapshot{at}"
     if isinstance(ev, TradesMissed):
         return f"{ev.count} trades of {ev.symbol} published while disconnected (ids {ev.first_id}..{ev.last_id})"
