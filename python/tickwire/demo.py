@@ -132,6 +132,13 @@ def _px(x: float | None) -> str:
     return "-" if x is None else f"{x:,.8g}"
 
 
+def _qty(x: float) -> str:
+    """A size for display: up to 6 significant digits, small sizes without an exponent."""
+    if 0 < abs(x) < 1e-4:
+        return f"{x:.10f}".rstrip("0")
+    return f"{x:g}"
+
+
 def _fmt_us(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / 1000:,.1f} µs"
 
@@ -147,8 +154,8 @@ def _top(state: _State) -> tuple[Any, Any, Any, int | None]:
 def _plain_line(st: _State) -> str:
     bid, ask, spread, _ = _top(st)
     s = st.feed.stats()
-    b = f"{_px(bid[0])}x{bid[1]:g}" if bid else "-"
-    a = f"{_px(ask[0])}x{ask[1]:g}" if ask else "-"
+    b = f"{_px(bid[0])}x{_qty(bid[1])}" if bid else "-"
+    a = f"{_px(ask[0])}x{_qty(ask[1])}" if ask else "-"
     return (
         f"{st.spec.name:<16} {st.symbol:<14} bid {b:<22} ask {a:<22} "
         f"spread {_px(spread):<8} msg/s {st.rate:>8,.0f} "
@@ -173,8 +180,8 @@ def _render(states: list[_State], elapsed: float) -> Any:
         for _ in range(4):
             head.add_column()
         head.add_row(
-            Text(f"bid {_px(bid[0])} × {bid[1]:g}" if bid else "bid -", style="bold green"),
-            Text(f"ask {_px(ask[0])} × {ask[1]:g}" if ask else "ask -", style="bold red"),
+            Text(f"bid {_px(bid[0])} × {_qty(bid[1])}" if bid else "bid -", style="bold green"),
+            Text(f"ask {_px(ask[0])} × {_qty(ask[1])}" if ask else "ask -", style="bold red"),
             Text(f"spread {_px(spread)}"),
             Text(f"book seq {seq}" if seq and not compact else "", style="dim"),
         )
@@ -199,7 +206,7 @@ def _render(states: list[_State], elapsed: float) -> Any:
             trades.add_row(
                 str(t.trade_id)[-12:],
                 _px(t.price),
-                f"{t.size:g}",
+                _qty(t.size),
                 Text(t.side, style="green" if t.side == "buy" else "red"),
             )
         log = Text()
