@@ -1426,3 +1426,26 @@ def test_every_market_with_a_recording_is_in_the_demo():
             "candles",
         }
         assert spec.demo.title and spec.demo.fault_text
+
+
+def test_demo_recovers_from_each_markets_fault():
+    """``tickwire demo`` (offline, plain lines: stdout is no terminal) shows every demo market;
+    in each the injected fault is seen (a reconnect or a lost sync) and recovered from (a
+    resync), the final book matches the recording, and the whole run takes under a minute."""
+    from tickwire.demo import demo_markets
+
+    t0 = time.monotonic()
+    proc = run_cli("demo")
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    summary = proc.stdout[proc.stdout.index("tickwire demo:") :].splitlines()
+    for spec in demo_markets():
+        demo = spec.demo
+        head = f"  {demo.title} {demo.symbol} ({demo.fault_text} injected): "
+        k = next(i for i, line in enumerate(summary) if line.startswith(head))
+        counts = dict(re.findall(r"(reconnects|gaps|resyncs) (\d+)", summary[k + 1]))
+        assert int(counts["reconnects"]) + int(counts["gaps"]) >= 1, summary[k : k + 2]
+        assert int(counts["resyncs"]) >= 1, summary[k : k + 2]
+        assert summary[k + 1].endswith("final book matches the recording"), summary[k : k + 2]
+    assert elapsed < 60, elapsed
