@@ -67,7 +67,8 @@ async def _serve(
 
 
 def _print_urls(sim: Simulator, echo: Callable[[str], None]) -> None:
-    echo(f"{sim.market}:")
+    spec = sim.spec
+    echo(f"{sim.market}:  (exchange {spec.exchange!r}, market {spec.market!r})")
     for line in sim.venue.url_lines():
         echo(line)
 
@@ -115,7 +116,8 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     "markets",
     multiple=True,
     type=click.Choice(sorted(MARKETS)),
-    help="Market(s) to serve, one port each (default: all).",
+    help="Market(s) to serve, one port each (default: all): <exchange> is an exchange's "
+    "default market, <exchange>-<market> another.",
 )
 @click.option(
     "--speed",
@@ -132,7 +134,8 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     multiple=True,
     callback=_faults,
     help="Per-connection fault, e.g. close_after=500, stall=5,after=100, "
-    "drop_line=1234, garbage_after=10, lifetime=30, slow_snapshot=2 (counts and seconds >= 0).",
+    "drop_line=1234, garbage_after=10, bad_checksum=3, force_snapshot=100, lifetime=30, "
+    "slow_snapshot=2 (counts and seconds >= 0).",
 )
 @click.option(
     "--ping-interval", type=float, default=None, callback=_seconds, help="Seconds (market default)."
