@@ -532,7 +532,6 @@ def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest la
             "ok": event.ok,
             "code": event.code,
             "message": event.message,
-            "result": event.result,
             "receive_ts": event.receive_ts,
         }
     if isinstance(event, _core.Notice):
