@@ -171,6 +171,27 @@ def test_instruments_reply_parsed_from_the_docs_example():
         instrument_dicts(json.dumps({"code": "51000", "msg": "x", "data": []}), "spot")
 
 
+def test_dedup_keys_and_rotation_notice_match_what_the_decoder_yields():
+    # Trades are de-duplicated by trade id: OKX's grow per instrument, as in the recording.
+    dec = core.Decoder("okx")
+    key = Okx().dedup_keys()[core.Trade]
+    last: dict[str, Any] = {}
+    n = 0
+    for line in REC.read_bytes().splitlines():
+        for ev in dec.feed(line):
+            if isinstance(ev, core.Trade):
+                assert isinstance(ev.trade_id, int)
+                assert ev.symbol not in last or key(ev) > last[ev.symbol]
+                last[ev.symbol] = key(ev)
+                n += 1
+    assert n > 0 and len(last) == 2
+    # okx.md §2's service-upgrade notice is the one the adapter rotates on.
+    notice = b'{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}'
+    (ev,) = core.Decoder("okx").feed(notice)
+    assert isinstance(ev, core.Notice)
+    assert Okx.rotate_on_notices == {ev.name}
+
+
 # --- decoder on the recording ------------------------------------------------------------------
 def test_decoder_replays_the_recording_with_every_checksum_verified():
     dec = core.Decoder("okx")
