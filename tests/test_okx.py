@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import tickwire._core as core
-from tickwire import SubscriptionError
+from tickwire import FrameError, SubscriptionError
 from tickwire.events import GapDetected, Resynced
 from tickwire.exchanges import Keepalive, get_adapter
 from tickwire.exchanges.okx import Okx, instrument_dicts, market_of_id, unified_symbol
@@ -211,6 +211,20 @@ def test_decoder_replays_the_recording_with_every_checksum_verified():
             (str(bids[0][0]), str(bids[0][1])),
             (str(asks[0][0]), str(asks[0][1])),
         )
+
+
+def test_frames_of_another_venue_or_version_are_frame_errors():
+    """A Binance frame, an OKX v3 frame and OKX's v5 frame with its envelope cut are each a
+    ``FrameError`` naming the field, and change nothing."""
+    binance = (FIXTURES.parent / "binance").glob("*.jsonl")
+    foreign = next(iter(sorted(binance))).read_bytes().splitlines()[0]
+    v3 = b'{"table":"spot/depth","action":"partial","data":[]}'
+    cut = REC.read_bytes().splitlines()[20][:-2]
+    dec = core.Decoder("okx")
+    for frame, field in ((foreign, "stream"), (v3, "table"), (cut, "truncated")):
+        with pytest.raises(FrameError, match=field):
+            dec.feed(frame)
+    assert dec.stats()["bad_frames"] == 3 and dec.symbols() == []
 
 
 # --- live path on the simulator -----------------------------------------------------------------
