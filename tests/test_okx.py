@@ -25,7 +25,7 @@ from tickwire.exchanges import Keepalive, get_adapter
 from tickwire.exchanges.okx import Okx, instrument_dicts, market_of_id, unified_symbol
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
-from tickwire.simulator.faults import BadChecksum, Drop
+from tickwire.simulator.faults import BadChecksum, Drop, ForceSnapshot
 
 FIXTURES = Path(__file__).parent / "fixtures" / "okx"
 REC = FIXTURES / "books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl"
@@ -420,3 +420,13 @@ def test_keepalive_ping_keeps_the_connection_and_silence_closes_it(run):
             assert (stats["reconnects"], stats["connects"]) == (0, 1), events
 
     run(scenario())
+
+
+def test_a_snapshot_sent_again_mid_stream_resets_the_book_without_a_gap(run):
+    """OKX may resend a snapshot unprompted (e.g. after maintenance): the book is replaced, the
+    seqId chain continues from the snapshot's seqId, nothing is reported lost."""
+    events, stats, books, _ = run(_run_feed([ForceSnapshot(after=100, stream="books:BTC-USDT")]))
+    assert not [e for e in events if isinstance(e, GapDetected)]
+    assert stats["decoder_snapshots"] == 3  # the two recorded ones and the one sent again
+    assert stats["decoder_gaps"] == 0 and stats["decoder_checksum_mismatches"] == 0
+    _assert_books_equal_recording(books)
