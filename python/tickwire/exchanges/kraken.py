@@ -208,7 +208,9 @@ class Kraken(Adapter):
             return {"snapshot": False}
         return {}
 
-    def _requests(self, method: str, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
+    def _requests(
+        self, method: str, subs: Sequence[Subscription], next_id: NextId
+    ) -> list[Request]:
         by_channel: dict[str, list[Subscription]] = {}
         for s in subs:
             by_channel.setdefault(s.stream.split(":", 1)[0], []).append(s)

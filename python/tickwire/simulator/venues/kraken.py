@@ -157,7 +157,12 @@ class _Book:
             if "as" in part or "bs" in part:
                 self.bids.clear()
                 self.asks.clear()
-            for key, side in (("as", self.asks), ("bs", self.bids), ("a", self.asks), ("b", self.bids)):
+            for key, side in (
+                ("as", self.asks),
+                ("bs", self.bids),
+                ("a", self.asks),
+                ("b", self.bids),
+            ):
                 for row in part.get(key, ()):
                     price = Decimal(row[0])
                     if Decimal(row[1]) == 0:
@@ -223,6 +228,7 @@ class KrakenSim(VenueSim):
         self.reset_books()
 
     def reset_books(self) -> None:
+        """Forget every replayed book (rebuilt from line 0 when next asked)."""
         self._books: dict[str, _Book] = {}
         self._cursor = 0
         self._position = 0
@@ -280,10 +286,14 @@ class KrakenSim(VenueSim):
         if event == "ping":
             return Outcome([_dump({"event": "pong", **reqid})], keepalive=True)
         if event not in ("subscribe", "unsubscribe"):
-            return Outcome([_dump({"errorMessage": "Event(s) not found", "event": "error", **reqid})])
+            return Outcome(
+                [_dump({"errorMessage": "Event(s) not found", "event": "error", **reqid})]
+            )
         sub, pairs = req.get("subscription"), req.get("pair")
         if not isinstance(sub, dict) or not isinstance(pairs, list) or not pairs:
-            return Outcome([_dump({"errorMessage": "Malformed request", "event": "error", **reqid})])
+            return Outcome(
+                [_dump({"errorMessage": "Malformed request", "event": "error", **reqid})]
+            )
         out = Outcome(subscribe=[] if event == "subscribe" else None)
         added, removed = [], []
         for pair in pairs:
@@ -323,7 +333,9 @@ class KrakenSim(VenueSim):
             out.unsubscribe = [*removed, *([HEARTBEAT] if not still else [])] or None
         return out
 
-    def _check(self, sub: dict[str, Any], pair: object, conn: ServerConnection, event: str) -> str | None:
+    def _check(  # noqa: PLR0911 - one return per documented error
+        self, sub: dict[str, Any], pair: object, conn: ServerConnection, event: str
+    ) -> str | None:
         """Kraken's errorMessage for subscribing ``pair`` with ``sub``, or None if fine."""
         if not isinstance(pair, str) or "/" not in pair:
             return f"Currency pair not in ISO 4217-A3 format {pair}"
