@@ -16,16 +16,21 @@ on its plain endpoint ``/`` (the adapter's ``options={"version": 1}``); ``/v2`` 
   a channel per (subscription, pair) and not per connection (the three recorded connections of
   that session show one id per pair and channel type), so frames are sent as recorded.
 - Subscribe: ``{"event":"subscribe","reqid":N,"pair":[..],"subscription":{"name":"book",
-  "depth":1000}}``, answered per pair with a ``subscriptionStatus`` (``status`` ``subscribed``,
-  the recorded ``channelID``, ``channelName`` ``book-1000``), then the book snapshot built at
-  the replay position (``[id, {"as":[..],"bs":[..]}, "book-1000", pair]``, levels as recorded:
+  "depth":D}}``, answered per pair with a ``subscriptionStatus`` (``status`` ``subscribed``,
+  the recorded ``channelID``, ``channelName`` ``book-D``), then the book snapshot built at
+  the replay position (``[id, {"as":[..],"bs":[..]}, "book-D", pair]``, levels as recorded:
   price, volume and timestamp strings; v1 snapshots carry no checksum, the next update's
   ``"c"`` verifies it). ``unsubscribe`` likewise (``status`` ``unsubscribed``).
+- Depths: the recording is at depth 1000; a connection subscribed at 10, 25, 100 or 500 gets
+  each recorded update in that depth's form (:meth:`KrakenSim.stamp`): the changes to its top
+  D, levels entering the top D because better ones went sent again flagged ``"r"``
+  (republished), nothing for levels pushed below D (the client truncates), no frame when the
+  top D did not change; the checksum (top 10) is the recorded one.
 - Errors, in v1's shape ``{"errorMessage":..,"event":"subscriptionStatus","pair":..,
   "status":"error","subscription":{..}}`` (``reqid`` echoed): ``Currency pair not in ISO
   4217-A3 format`` (no ``/``), ``Currency pair not supported`` (a pair the recording lacks),
-  ``Subscription name invalid``, ``Subscription depth not supported`` (the recording is at
-  depth 1000: other depths cannot be replayed exactly), ``Subscription Not Found``
+  ``Subscription name invalid``, ``Subscription depth not supported`` (not 10, 25, 100, 500 or
+  1000), ``Subscription Not Found``
   (unsubscribing what is not subscribed); ``{"errorMessage":..,"event":"error"}`` for
   malformed requests and unknown events. A channel the recording does not hold (trade, ticker,
   ...) is refused with ``errorMessage`` saying so.
@@ -174,11 +179,83 @@ class _Book:
                 for price in sorted(side, reverse=not descending)[: len(side) - self.depth]:
                     del side[price]
 
-    def rows(self) -> tuple[list[list[str]], list[list[str]]]:
-        """(bids highest first, asks lowest first)."""
-        bids = [self.bids[p] for p in sorted(self.bids, reverse=True)]
-        asks = [self.asks[p] for p in sorted(self.asks)]
+    def rows(self, depth: int | None = None) -> tuple[list[list[str]], list[list[str]]]:
+        """(bids highest first, asks lowest first), the best ``depth`` of each (all if None)."""
+        bids = [self.bids[p] for p in sorted(self.bids, reverse=True)[:depth]]
+        asks = [self.asks[p] for p in sorted(self.asks)[:depth]]
         return bids, asks
+
+    def top(self, depth: int) -> tuple[dict[Decimal, list[str]], dict[Decimal, list[str]]]:
+        """The best ``depth`` levels of each side, price -> row."""
+        return (
+            {p: self.bids[p] for p in sorted(self.bids, reverse=True)[:depth]},
+            {p: self.asks[p] for p in sorted(self.asks)[:depth]},
+        )
+
+    def copy(self) -> _Book:
+        out = _Book(self.depth)
+        out.bids, out.asks = dict(self.bids), dict(self.asks)
+        return out
+
+
+class _DepthView:
+    """What one connection subscribed at a depth below the recorded one sees of a book: the
+    recorded book (``full``, None before its snapshot) and the top ``depth`` levels sent so far
+    (``shown``). Kraken sends a subscriber of depth d the changes to its top d; a level that
+    enters the top d because better ones went is sent again, flagged ``"r"`` (republished); a
+    level pushed out by better ones is not deleted (the client truncates)."""
+
+    __slots__ = ("depth", "full", "shown")
+
+    def __init__(self, depth: int, full: _Book | None) -> None:
+        self.depth = depth
+        self.reset(full)
+
+    def reset(self, full: _Book | None) -> None:
+        """Start from ``full`` (the recorded book at the subscription; None: none yet), its top
+        ``depth`` as sent in the snapshot."""
+        self.full = full
+        self.shown: tuple[dict[Decimal, list[str]], dict[Decimal, list[str]]] = (
+            full.top(self.depth) if full is not None else ({}, {})
+        )
+
+    def frame(self, obj: list[Any], recorded_depth: int) -> list[Any] | None:
+        """The depth-``depth`` form of recorded frame ``obj`` (its body without the channel
+        name and pair), or None when it changes nothing in the top ``depth``."""
+        body = obj[1:-2]
+        if any("as" in part or "bs" in part for part in body):
+            self.full = _Book(recorded_depth)
+            self.full.apply(body)
+            self.shown = self.full.top(self.depth)
+            bids, asks = self.full.rows(self.depth)
+            return [{"as": asks, "bs": bids}]
+        if self.full is None:
+            return None
+        self.full.apply(body)
+        new = self.full.top(self.depth)
+        checksum = next((part["c"] for part in body if "c" in part), None)
+        out: dict[str, list[list[str]]] = {}
+        for n, (key, full_side) in enumerate((("a", self.full.asks), ("b", self.full.bids))):
+            old_side, new_side = self.shown[1 - n], new[1 - n]
+            sent = {Decimal(r[0]): r for part in body for r in part.get(key, ())}
+            rows = [
+                r
+                for p, r in sent.items()
+                if (p in new_side and old_side.get(p) != new_side[p])
+                or (p in old_side and p not in full_side)
+            ]
+            rows += [
+                [*new_side[p][:3], "r"] for p in new_side if p not in sent and p not in old_side
+            ]
+            if rows:
+                out[key] = rows
+        self.shown = new
+        if not out:
+            return None
+        parts: list[dict[str, Any]] = [{k: v} for k, v in out.items()]
+        if checksum is not None:
+            parts[-1]["c"] = checksum
+        return parts
 
 
 class KrakenSim(VenueSim):
@@ -191,6 +268,7 @@ class KrakenSim(VenueSim):
         self.channels: dict[str, _Channel] = {}  # stream key -> recorded channel
         self.decimals: dict[str, tuple[int, int]] = {}  # v1 pair -> (price, volume) decimals
         self._book_lines: list[int] = []
+        self._views: dict[tuple[int, str], _DepthView] = {}  # (connection id, stream)
         self.reset_books()
 
     # ---- state from the recording -------------------------------------------------------------
@@ -313,18 +391,7 @@ class KrakenSim(VenueSim):
                 )
                 continue
             key = f"{sub['name']}:{v2_name(pair)}"
-            ch = self.channels[key]
-            status = "subscribed" if event == "subscribe" else "unsubscribed"
-            ack = {
-                "channelID": ch.id,
-                "channelName": ch.name,
-                "event": "subscriptionStatus",
-                "pair": ch.pair,
-                **reqid,
-                "status": status,
-                "subscription": ch.subscription,
-            }
-            out.replies.append(_dump(ack))
+            out.replies.append(self._ack(conn, key, sub, event, reqid))
             (added if event == "subscribe" else removed).append(key)
         if event == "subscribe":
             out.subscribe = [*added, HEARTBEAT] if added else None
@@ -332,6 +399,40 @@ class KrakenSim(VenueSim):
             still = [s for s in conn.subscriptions if s not in removed and s != HEARTBEAT]
             out.unsubscribe = [*removed, *([HEARTBEAT] if not still else [])] or None
         return out
+
+    def _ack(
+        self,
+        conn: ServerConnection,
+        key: str,
+        sub: dict[str, Any],
+        event: str,
+        reqid: dict[str, Any],
+    ) -> bytes:
+        """The ``subscriptionStatus`` of a (valid) subscribe or unsubscribe of stream ``key``;
+        a book subscribed below the recorded depth gets a :class:`_DepthView`."""
+        ch = self.channels[key]
+        name, subscription = ch.name, ch.subscription
+        view = self._views.get((conn.id, key))
+        if event == "subscribe" and sub["name"] == "book":
+            depth = sub.get("depth", 10)
+            view = None
+            self._views.pop((conn.id, key), None)
+            if depth != ch.subscription.get("depth"):
+                view = self._views[(conn.id, key)] = _DepthView(depth, None)
+        if view is not None:
+            name, subscription = f"book-{view.depth}", {"depth": view.depth, "name": "book"}
+        if event == "unsubscribe":
+            self._views.pop((conn.id, key), None)
+        ack = {
+            "channelID": ch.id,
+            "channelName": name,
+            "event": "subscriptionStatus",
+            "pair": ch.pair,
+            **reqid,
+            "status": "subscribed" if event == "subscribe" else "unsubscribed",
+            "subscription": subscription,
+        }
+        return _dump(ack)
 
     def _check(  # noqa: PLR0911 - one return per documented error
         self, sub: dict[str, Any], pair: object, conn: ServerConnection, event: str
@@ -350,12 +451,12 @@ class KrakenSim(VenueSim):
             return f"tickwire simulator: the recording holds no {name} data for {pair}"
         if name == "book":
             depth = sub.get("depth", 10)
-            if depth != channel.subscription.get("depth"):
-                if depth not in (10, 25, 100, 500, 1000):
-                    return "Subscription depth not supported"
+            if depth not in (10, 25, 100, 500, 1000):
+                return "Subscription depth not supported"
+            if depth > channel.subscription.get("depth", 10):
                 return (
-                    f"Subscription depth not supported: the simulator replays the recorded "
-                    f"depth {channel.subscription.get('depth')} only"
+                    f"Subscription depth not supported: the simulator replays a recording "
+                    f"of depth {channel.subscription.get('depth')}"
                 )
         subscribed = key in conn.subscriptions
         if event == "subscribe" and subscribed:
@@ -364,17 +465,35 @@ class KrakenSim(VenueSim):
             return "Subscription Not Found"
         return None
 
-    def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:  # noqa: ARG002
+    def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:
         """A book's snapshot as of ``position`` (none before the recorded one: it arrives in
         the replay)."""
         channel = self.channels.get(stream)
         if channel is None or not stream.startswith("book:"):
             return []
         book = self.book_at(stream, position)
+        view = self._views.get((conn.id, stream))
+        name = channel.name
+        if view is not None:
+            view.reset(book.copy() if book is not None else None)
+            name = f"book-{view.depth}"
         if book is None:
             return []
-        bids, asks = book.rows()
-        return [_dump([channel.id, {"as": asks, "bs": bids}, channel.name, channel.pair])]
+        bids, asks = book.rows(view.depth if view is not None else None)
+        return [_dump([channel.id, {"as": asks, "bs": bids}, name, channel.pair])]
+
+    def stamp(self, conn: ServerConnection, stream: str, payload: bytes) -> bytes | None:
+        """Book frames for a connection subscribed below the recorded depth, in that depth's
+        form (:class:`_DepthView`); everything else as recorded."""
+        view = self._views.get((conn.id, stream))
+        if view is None:
+            return payload
+        obj = json.loads(payload)
+        channel = self.channels[stream]
+        body = view.frame(obj, int(channel.subscription.get("depth", 10)))
+        if body is None:
+            return None
+        return _dump([obj[0], *body, f"book-{view.depth}", obj[-1]])
 
     def corrupt_checksum(self, stream: str, payload: bytes) -> bytes | None:  # noqa: ARG002
         """The update with its ``"c"`` one more (mod 2^32); None for a frame without one."""
