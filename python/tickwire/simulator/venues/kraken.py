@@ -373,7 +373,8 @@ class KrakenSim(VenueSim):
                 [_dump({"errorMessage": "Malformed request", "event": "error", **reqid})]
             )
         out = Outcome(subscribe=[] if event == "subscribe" else None)
-        added, removed = [], []
+        added: list[str] = []
+        removed: list[str] = []
         for pair in pairs:
             error = self._check(sub, pair, conn, event)
             if error is not None:
