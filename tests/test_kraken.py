@@ -28,7 +28,7 @@ from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import BadChecksum, Drop
 
-from .conftest import FIXTURES
+from conftest import FIXTURES
 
 BOOK = FIXTURES / "kraken" / "book1000_checksum_8pairs_20210417.jsonl"
 TICKER = FIXTURES / "kraken" / "ticker_10pairs_20210417.jsonl"
@@ -239,6 +239,165 @@ def test_decoder_detects_a_corrupted_checksum():
     assert (lost.symbol, lost.reason) == (v2_name(f[-1]), "checksum")
     assert (lost.expected, lost.received) == ((sent + 1) % 2**32, sent)
     assert d.needs_snapshot(v2_name(f[-1]))
+
+
+# --- the simulator's v1 protocol, with a plain WebSocket client --------------------------------
+async def _client_book(depth: int, position: int, pair: str = "XBT/CHF") -> dict[str, Any]:
+    """Subscribe ``pair``'s book at ``depth`` once the replay holds at ``position``, then apply
+    every frame to a plain client book (truncated to ``depth``) and check each checksum."""
+    import aiohttp
+
+    async with (
+        Simulator("kraken", speed="max", autostart=False) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        # A connection to every recorded stream (by URL) drives the replay to ``position``.
+        driver = await http.ws_connect(sim.stream_url())
+        sim.hold_at(position)
+        sim.start_replay()
+        await sim.wait_position(position, timeout=10)
+        async with http.ws_connect(sim.ws_url + "/") as ws:
+            await ws.send_str(json.dumps({"event": "ping", "reqid": 1}))
+            pong = json.loads(await ws.receive_str())
+            sub = {
+                "event": "subscribe",
+                "reqid": 2,
+                "pair": [pair],
+                "subscription": {"name": "book", "depth": depth},
+            }
+            await ws.send_str(json.dumps(sub))
+            ack = json.loads(await ws.receive_str())
+            sim.resume()
+            bids: dict = {}
+            asks: dict = {}
+            got = {"pong": pong, "ack": ack, "verified": 0, "mismatched": 0, "snapshots": 0, "r": 0}
+            while True:
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), 2)
+                except TimeoutError:
+                    break
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                f = json.loads(msg.data)
+                if isinstance(f, dict):
+                    continue
+                assert f[-2:] == [f"book-{depth}", pair]
+                crc = None
+                for part in f[1:-2]:
+                    if "as" in part:
+                        got["snapshots"] += 1
+                        bids.clear()
+                        asks.clear()
+                    for key, side in (("as", asks), ("bs", bids), ("a", asks), ("b", bids)):
+                        for row in part.get(key, ()):
+                            got["r"] += len(row) == 4
+                            if Decimal(row[1]) == 0:
+                                side.pop(Decimal(row[0]), None)
+                            else:
+                                side[Decimal(row[0])] = (row[0], row[1])
+                    crc = part.get("c", crc)
+                for side, high in ((bids, True), (asks, False)):
+                    for p in sorted(side, reverse=high)[depth:]:
+                        del side[p]
+                if crc is not None:
+                    got["verified" if kraken_crc(bids, asks) == int(crc) else "mismatched"] += 1
+            got["bids"], got["asks"] = bids, asks
+        await driver.close()
+        return got
+
+
+@pytest.mark.parametrize(("depth", "position"), [(1000, 0), (1000, 1500), (10, 1500), (100, 700)])
+def test_simulator_snapshot_at_the_replay_position_and_depths(run, depth, position):
+    """The snapshot the simulator sends on subscribe (at the replay position) and the updates
+    after it reproduce every checksum of the pair after that position; below the recorded
+    depth, updates come in that depth's form (the top-10 checksums still all verify) and the
+    final book is the recording's top ``depth``."""
+    got = run(_client_book(depth, position))
+    assert got["pong"] == {"event": "pong", "reqid": 1}
+    ack = got["ack"]
+    assert (ack["status"], ack["channelName"], ack["subscription"]["depth"]) == (
+        "subscribed",
+        f"book-{depth}",
+        depth,
+    )
+    recorded_ack = next(
+        f for f in frames(BOOK) if isinstance(f, dict) and f.get("pair") == "XBT/CHF"
+    )
+    assert ack["channelID"] == recorded_ack["channelID"] and ack["reqid"] == 2
+    after = [f for f in frames(BOOK)[position:] if isinstance(f, list) and f[-1] == "XBT/CHF"]
+    with_c = sum(1 for f in after if any("c" in p for p in f[1:-2]))
+    assert got["snapshots"] == 1 and got["mismatched"] == 0
+    if depth == 1000:
+        assert got["verified"] == with_c
+    else:
+        assert 0 < got["verified"] <= with_c and got["r"] > 0
+    bids, asks = recorded_books()["BTC/CHF"]
+    assert top(got["bids"], depth, True) == top(bids, depth, True)
+    assert top(got["asks"], depth, False) == top(asks, depth, False)
+
+
+def test_simulator_errors_in_krakens_format(run):
+    import aiohttp
+
+    async def scenario():
+        async with Simulator("kraken", speed="max") as sim:
+            async with aiohttp.ClientSession() as http, http.ws_connect(sim.ws_url + "/") as ws:
+                out = []
+                for req in (
+                    {
+                        "event": "subscribe",
+                        "reqid": 3,
+                        "pair": ["XBT/USD"],
+                        "subscription": {"name": "book"},
+                    },
+                    {
+                        "event": "subscribe",
+                        "reqid": 4,
+                        "pair": ["XBTCHF"],
+                        "subscription": {"name": "book"},
+                    },
+                    {
+                        "event": "subscribe",
+                        "reqid": 5,
+                        "pair": ["XBT/CHF"],
+                        "subscription": {"name": "book", "depth": 15},
+                    },
+                    {
+                        "event": "subscribe",
+                        "reqid": 6,
+                        "pair": ["XBT/CHF"],
+                        "subscription": {"name": "bogus"},
+                    },
+                    {
+                        "event": "unsubscribe",
+                        "reqid": 7,
+                        "pair": ["XBT/CHF"],
+                        "subscription": {"name": "book"},
+                    },
+                    {"event": "hello"},
+                ):
+                    await ws.send_str(json.dumps(req))
+                    out.append(json.loads(await ws.receive_str()))
+                await ws.send_str("{")
+                out.append(json.loads(await ws.receive_str()))
+                return out
+
+    out = run(scenario())
+    assert [o.get("errorMessage") for o in out] == [
+        "Currency pair not supported XBT/USD",
+        "Currency pair not in ISO 4217-A3 format XBTCHF",
+        "Subscription depth not supported",
+        "Subscription name invalid",
+        "Subscription Not Found",
+        "Event(s) not found",
+        "Malformed request",
+    ]
+    assert [o.get("reqid") for o in out[:5]] == [3, 4, 5, 6, 7]
+    # The Rust decoder reads each as an error reply naming the pair's topic.
+    d = tw.Decoder("kraken")
+    replies = [e for o in out for e in d.feed(json.dumps(o).encode(), 0)]
+    assert [r.kind for r in replies] == ["error"] * len(out)
+    assert replies[0].topic == "book:BTC/USD" and replies[0].request_id == 3
 
 
 # --- feed against the simulator -------------------------------------------------------------
