@@ -20,6 +20,7 @@ import pytest
 
 import tickwire as tw
 import tickwire._core as core
+from conftest import FIXTURES
 from tickwire.events import GapDetected, Resynced
 from tickwire.exceptions import SubscriptionError
 from tickwire.exchanges import Subscription, get_adapter
@@ -27,8 +28,6 @@ from tickwire.exchanges.kraken import Kraken, parse_asset_pairs, v1_name, v2_nam
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import BadChecksum, Drop
-
-from conftest import FIXTURES
 
 BOOK = FIXTURES / "kraken" / "book1000_checksum_8pairs_20210417.jsonl"
 TICKER = FIXTURES / "kraken" / "ticker_10pairs_20210417.jsonl"
@@ -242,6 +241,26 @@ def test_decoder_detects_a_corrupted_checksum():
 
 
 # --- the simulator's v1 protocol, with a plain WebSocket client --------------------------------
+def apply_v1(f: list[Any], bids: dict, asks: dict, got: dict[str, Any]) -> str | None:
+    """Apply a v1 book frame to a client book (counting snapshots and republished levels in
+    ``got``); its checksum text, if any."""
+    crc = None
+    for part in f[1:-2]:
+        if "as" in part:
+            got["snapshots"] += 1
+            bids.clear()
+            asks.clear()
+        for key, side in (("as", asks), ("bs", bids), ("a", asks), ("b", bids)):
+            for row in part.get(key, ()):
+                got["r"] += len(row) == 4
+                if Decimal(row[1]) == 0:
+                    side.pop(Decimal(row[0]), None)
+                else:
+                    side[Decimal(row[0])] = (row[0], row[1])
+        crc = part.get("c", crc)
+    return crc
+
+
 async def _client_book(depth: int, position: int, pair: str = "XBT/CHF") -> dict[str, Any]:
     """Subscribe ``pair``'s book at ``depth`` once the replay holds at ``position``, then apply
     every frame to a plain client book (truncated to ``depth``) and check each checksum."""
@@ -282,20 +301,7 @@ async def _client_book(depth: int, position: int, pair: str = "XBT/CHF") -> dict
                 if isinstance(f, dict):
                     continue
                 assert f[-2:] == [f"book-{depth}", pair]
-                crc = None
-                for part in f[1:-2]:
-                    if "as" in part:
-                        got["snapshots"] += 1
-                        bids.clear()
-                        asks.clear()
-                    for key, side in (("as", asks), ("bs", bids), ("a", asks), ("b", bids)):
-                        for row in part.get(key, ()):
-                            got["r"] += len(row) == 4
-                            if Decimal(row[1]) == 0:
-                                side.pop(Decimal(row[0]), None)
-                            else:
-                                side[Decimal(row[0])] = (row[0], row[1])
-                    crc = part.get("c", crc)
+                crc = apply_v1(f, bids, asks, got)
                 for side, high in ((bids, True), (asks, False)):
                     for p in sorted(side, reverse=high)[depth:]:
                         del side[p]
@@ -340,47 +346,50 @@ def test_simulator_errors_in_krakens_format(run):
     import aiohttp
 
     async def scenario():
-        async with Simulator("kraken", speed="max") as sim:
-            async with aiohttp.ClientSession() as http, http.ws_connect(sim.ws_url + "/") as ws:
-                out = []
-                for req in (
-                    {
-                        "event": "subscribe",
-                        "reqid": 3,
-                        "pair": ["XBT/USD"],
-                        "subscription": {"name": "book"},
-                    },
-                    {
-                        "event": "subscribe",
-                        "reqid": 4,
-                        "pair": ["XBTCHF"],
-                        "subscription": {"name": "book"},
-                    },
-                    {
-                        "event": "subscribe",
-                        "reqid": 5,
-                        "pair": ["XBT/CHF"],
-                        "subscription": {"name": "book", "depth": 15},
-                    },
-                    {
-                        "event": "subscribe",
-                        "reqid": 6,
-                        "pair": ["XBT/CHF"],
-                        "subscription": {"name": "bogus"},
-                    },
-                    {
-                        "event": "unsubscribe",
-                        "reqid": 7,
-                        "pair": ["XBT/CHF"],
-                        "subscription": {"name": "book"},
-                    },
-                    {"event": "hello"},
-                ):
-                    await ws.send_str(json.dumps(req))
-                    out.append(json.loads(await ws.receive_str()))
-                await ws.send_str("{")
+        async with (
+            Simulator("kraken", speed="max") as sim,
+            aiohttp.ClientSession() as http,
+            http.ws_connect(sim.ws_url + "/") as ws,
+        ):
+            out = []
+            for req in (
+                {
+                    "event": "subscribe",
+                    "reqid": 3,
+                    "pair": ["XBT/USD"],
+                    "subscription": {"name": "book"},
+                },
+                {
+                    "event": "subscribe",
+                    "reqid": 4,
+                    "pair": ["XBTCHF"],
+                    "subscription": {"name": "book"},
+                },
+                {
+                    "event": "subscribe",
+                    "reqid": 5,
+                    "pair": ["XBT/CHF"],
+                    "subscription": {"name": "book", "depth": 15},
+                },
+                {
+                    "event": "subscribe",
+                    "reqid": 6,
+                    "pair": ["XBT/CHF"],
+                    "subscription": {"name": "bogus"},
+                },
+                {
+                    "event": "unsubscribe",
+                    "reqid": 7,
+                    "pair": ["XBT/CHF"],
+                    "subscription": {"name": "book"},
+                },
+                {"event": "hello"},
+            ):
+                await ws.send_str(json.dumps(req))
                 out.append(json.loads(await ws.receive_str()))
-                return out
+            await ws.send_str("{")
+            out.append(json.loads(await ws.receive_str()))
+            return out
 
     out = run(scenario())
     assert [o.get("errorMessage") for o in out] == [
