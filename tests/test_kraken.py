@@ -22,7 +22,7 @@ import tickwire as tw
 import tickwire._core as core
 from conftest import FIXTURES
 from tickwire.events import GapDetected, Resynced
-from tickwire.exceptions import SubscriptionError
+from tickwire.connection import SubscriptionError
 from tickwire.exchanges import Subscription, get_adapter
 from tickwire.exchanges.kraken import Kraken, parse_asset_pairs, v1_name, v2_name
 from tickwire.feed import Feed
@@ -459,7 +459,7 @@ def test_feed_books_equal_the_recording(run):
 
 
 def test_feed_recovers_from_a_checksum_fault(run):
-    events, books, _ = run(_run_feed(["BTC/CHF"], [BadChecksum(stream="book:BTC/CHF", skip=20)]))
+    events, books, _ = run(_run_feed(["BTC/CHF"], [BadChecksum(stream="book:BTC/CHF", skip=150)]))
     gaps = [e for e in events if isinstance(e, GapDetected)]
     assert [g.reason for g in gaps] == ["checksum"]
     assert [e for e in events if isinstance(e, Resynced)]
