@@ -1268,7 +1268,7 @@ mod tests {
             tick_size: Some(fixed::parse_dec("0.0001", "t").unwrap()),
             lot_size: Some(fixed::parse_dec("0.00000001", "l").unwrap()),
         };
-        let mut v = Kraken::new(&[inst.clone()]);
+        let mut v = Kraken::new(std::slice::from_ref(&inst));
         let mut out = Out::default();
         parse(&mut v, &mut out, r#"{"method":"subscribe","result":{"channel":"book","depth":25,"snapshot":true,"symbol":"ETH/USDT"},"success":true,"time_in":"2023-01-01T00:00:00.000000Z","time_out":"2023-01-01T00:00:00.000001Z","req_id":3}"#).unwrap();
         assert!(
@@ -1280,7 +1280,7 @@ mod tests {
         assert_eq!(out.bids[0].price.to_string(), "0.5660");
         assert_eq!(out.bids[0].size.to_string(), "0.00000000");
         // Several symbols known before the first book of the first one (acks come first).
-        let mut v = Kraken::new(&[inst.clone()]);
+        let mut v = Kraken::new(std::slice::from_ref(&inst));
         for sym in ["ETH/USDT", "BTC/CHF"] {
             let ack = format!(
                 r#"{{"method":"subscribe","result":{{"channel":"book","depth":10,"symbol":"{sym}"}},"success":true,"req_id":4}}"#
