@@ -6,7 +6,7 @@ which summarizes docs.kraken.com: spot WebSocket v2 ``book``/``trade``/``ticker`
 
 - Endpoints: v2 ``wss://ws.kraken.com/v2`` (default), v1 ``wss://ws.kraken.com``
   (``options={"version": 1}``); one market, ``spot``. The simulator market ``kraken`` replays
-  the v1 recording, so a feed against it passes ``version=1``.
+  a v1 recording on ``/`` and the same messages in v2's form on ``/v2``.
 - Symbols: the ccxt unified symbol is Kraken's v2 name (``"BTC/USD"``), which is also the
   decoder's market id. v1 names BTC ``XBT`` and DOGE ``XDG`` (``"XBT/USD"``): requests on v1
   use those names; the Rust decoder translates them back.

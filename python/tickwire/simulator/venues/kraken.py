@@ -1,11 +1,16 @@
-"""Kraken spot (``kraken``) in the simulator: WebSocket v1, replayed from the recording.
+"""Kraken spot (``kraken``) in the simulator: the v1 recording, served as v1 and as v2.
 
 Sources: docs/exchanges/kraken.md §3-§5 (v1 ``subscribe``/``subscriptionStatus``, ``book-N``
 frames, heartbeat, ping, the book checksum), the v1 reference on docs.kraken.com.
 
 The packaged recording (``data/kraken/book1000_8pairs_20210417.*``, one real v1 connection)
-holds ``book-1000`` frames for 8 pairs and the server's heartbeats, so the simulator speaks v1
-on its plain endpoint ``/`` (the adapter's ``options={"version": 1}``); ``/v2`` is not served.
+holds ``book-1000`` frames for 8 pairs and the server's heartbeats. The plain endpoint ``/``
+replays it as recorded (v1, the adapter's ``options={"version": 1}``); ``/v2`` (the adapter's
+default) sends the same messages in v2's form (:func:`v2_book`: ``{"channel":"book",...}``,
+prices and sizes as JSON numbers without trailing zeros, the v1 ``"c"`` as ``checksum``, a
+computed checksum on snapshots, ``{"channel":"heartbeat"}``) and answers v2 requests
+(``subscribe``/``unsubscribe`` of ``book`` with one reply per symbol, ``ping``); no other v2
+channel is recorded. The rest of this docstring describes v1.
 
 - Streams: ``"book:<v2 symbol>"`` (the adapter's topic, e.g. ``"book:BTC/CHF"``) for a pair's
   book frames, ``"heartbeat"`` for the recorded ``{"event":"heartbeat"}`` lines (every
@@ -473,9 +478,9 @@ class KrakenSim(VenueSim):
             return Outcome([_dump({**err, **rid, **stamp})])
         channel, symbols = params.get("channel"), params.get("symbol")
         if channel != "book" or not isinstance(symbols, list) or not symbols:
-            error = "Channel not found" if channel != "book" else "Malformed request"
-            reply = {"error": error, "method": method, "success": False, **rid, **stamp}
-            return Outcome([_dump(reply)])
+            problem = "Channel not found" if channel != "book" else "Malformed request"
+            bad = {"error": problem, "method": method, "success": False, **rid, **stamp}
+            return Outcome([_dump(bad)])
         depth = params.get("depth", 10)
         sub = {"name": "book", "depth": depth}
         out = Outcome()
@@ -485,9 +490,9 @@ class KrakenSim(VenueSim):
             pair = v1_name(symbol) if isinstance(symbol, str) else symbol
             error = self._check(sub, pair, conn, method)
             if error is not None:
-                error = error.replace(str(pair), str(symbol))
-                reply = {"error": error, "method": method, **rid, "success": False}
-                out.replies.append(_dump({**reply, "symbol": symbol, **stamp}))
+                text = error.replace(str(pair), str(symbol))
+                failed = {"error": text, "method": method, **rid, "success": False}
+                out.replies.append(_dump({**failed, "symbol": symbol, **stamp}))
                 continue
             key = f"book:{symbol}"
             self._ack(conn, key, sub, method, {})
