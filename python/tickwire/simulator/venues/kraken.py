@@ -649,10 +649,10 @@ class KrakenSim(VenueSim):
         return _dump({"error": [], "result": result})
 
     def url_lines(self) -> list[str]:
-        """The v1 endpoint and the AssetPairs URL."""
+        """The v2 and v1 endpoints and the AssetPairs URL."""
         sim = self.sim
         return [
-            f"  websocket  {sim.ws_url}/  (Kraken WS v1: subscribe with depth 1000)",
+            f"  websocket  {sim.ws_url}/v2  (Kraken WS v2; {sim.ws_url}/ : v1 as recorded)",
             f"  rest pairs {sim.exchange_info_url}",
         ]
 
