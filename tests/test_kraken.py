@@ -312,6 +312,7 @@ async def _client_book(depth: int, position: int, pair: str = "XBT/CHF") -> dict
         return got
 
 
+@pytest.mark.e2e  # runs the simulator over loopback
 @pytest.mark.parametrize(("depth", "position"), [(1000, 0), (1000, 1500), (10, 1500), (100, 700)])
 def test_simulator_snapshot_at_the_replay_position_and_depths(run, depth, position):
     """The snapshot the simulator sends on subscribe (at the replay position) and the updates
@@ -342,6 +343,7 @@ def test_simulator_snapshot_at_the_replay_position_and_depths(run, depth, positi
     assert top(got["asks"], depth, False) == top(asks, depth, False)
 
 
+@pytest.mark.e2e  # runs the simulator over loopback
 def test_simulator_errors_in_krakens_format(run):
     import aiohttp
 
@@ -462,6 +464,7 @@ def _assert_final_books(books, depth=1000):
         assert [tuple(r) for r in asks] == top(a, n, False)
 
 
+@pytest.mark.e2e  # runs the simulator over loopback
 @pytest.mark.parametrize(
     "options",
     [V1, {"version": 1}, {"version": 1, "depth": 10}, {}, {"depth": 1000}],
@@ -489,6 +492,7 @@ def test_feed_books_equal_the_recording(run, options):
         assert stats["decoder_checksums_verified"] == with_c + snapshots
 
 
+@pytest.mark.e2e  # runs the simulator over loopback
 @pytest.mark.parametrize("options", [V1, {}], ids=["v1", "v2"])
 def test_feed_recovers_from_a_checksum_fault(run, options):
     fault = BadChecksum(stream="book:BTC/CHF", skip=20)
@@ -499,6 +503,7 @@ def test_feed_recovers_from_a_checksum_fault(run, options):
     _assert_final_books(books)
 
 
+@pytest.mark.e2e  # runs the simulator over loopback
 def test_feed_recovers_from_a_dropped_update(run):
     """A dropped delta that changed the top 10 (its checksum differs from the one before) and
     whose levels the next update of the pair does not all set again: Kraken has no sequence,
@@ -523,6 +528,7 @@ def test_feed_recovers_from_a_dropped_update(run):
     _assert_final_books(books)
 
 
+@pytest.mark.e2e  # runs the simulator over loopback
 def test_subscribe_error_in_krakens_format(run):
     async def scenario():
         async with Simulator("kraken", speed="max") as sim:
@@ -543,6 +549,7 @@ def test_subscribe_error_in_krakens_format(run):
     assert "Currency pair not supported XBT/USD" in str(err)
 
 
+@pytest.mark.e2e  # runs the simulator over loopback
 def test_bad_arguments_fail_before_connecting(run):
     for args, opts, word in (
         ((["BTC/USDT:USDT"], ["book"]), V1, "BTC/USDT:USDT"),
