@@ -529,7 +529,11 @@ def test_feed_recovers_from_a_dropped_update(run):
 
 
 @pytest.mark.e2e  # runs the simulator over loopback
-def test_subscribe_error_in_krakens_format(run):
+@pytest.mark.parametrize(("options", "pair"), [(V1, "XBT/USD"), ({}, "BTC/USD")], ids=["v1", "v2"])
+def test_subscribe_error_in_krakens_format(run, options, pair):
+    """A pair the venue does not list (the symbol check skipped): Kraken's own error text
+    (v1 ``errorMessage`` by topic, v2 ``error`` by ``req_id``); Kraken sends no error code."""
+
     async def scenario():
         async with Simulator("kraken", speed="max") as sim:
             feed = Feed(
@@ -537,7 +541,7 @@ def test_subscribe_error_in_krakens_format(run):
                 ["BTC/USD"],
                 ["book"],
                 base_url=sim.rest_url,
-                options=V1,
+                options=options,
                 validate_symbols=False,
             )
             with pytest.raises(SubscriptionError) as err:
@@ -546,7 +550,8 @@ def test_subscribe_error_in_krakens_format(run):
             return err.value
 
     err = run(scenario())
-    assert "Currency pair not supported XBT/USD" in str(err)
+    assert err.reason == f"Currency pair not supported {pair}"
+    assert err.code is None and err.streams == ["book:BTC/USD"]
 
 
 @pytest.mark.e2e  # runs the simulator over loopback
