@@ -296,6 +296,31 @@ impl Event {
     }
 }
 
+/// The event kinds a frame carried, as bits (no allocation per frame).
+#[derive(Default, Clone, Copy)]
+struct Kinds(u8);
+
+impl Kinds {
+    const ALL: [Event; 7] = [
+        Event::Book,
+        Event::Trades,
+        Event::Tickers,
+        Event::Candles,
+        Event::Subscriptions,
+        Event::Heartbeat,
+        Event::Status,
+    ];
+
+    fn add(&mut self, k: Event) {
+        self.0 |= 1 << (k as u8);
+    }
+
+    /// The first kind seen that does not belong on `channel`.
+    fn foreign(self, channel: &str) -> Option<Event> {
+        Self::ALL.into_iter().find(|&k| self.0 & (1 << (k as u8)) != 0 && !k.channels().contains(&channel))
+    }
+}
+
 /// Envelope fields that events need and may arrive after them (key order is not guaranteed):
 /// items are patched once the envelope is read.
 #[derive(Default, Clone, Copy)]
@@ -313,7 +338,7 @@ impl AdvancedTrade {
         let mut channel: Option<&str> = None;
         // Set once events were read before the envelope's timestamp or sequence_num.
         let mut early_events = false;
-        let mut kinds: Vec<Event> = Vec::new();
+        let mut kinds = Kinds::default();
         let (mut kind_error, mut message, mut reason) = (None, None, None);
         let mut events_seen = false;
         while let Some(key) = c.next_key(&mut first)? {
@@ -371,7 +396,7 @@ impl AdvancedTrade {
             | "status" => {}
             other => return Err(Error::frame("channel", format!("{other:?} is not an Advanced Trade channel"))),
         }
-        if let Some(k) = kinds.iter().find(|k| !k.channels().contains(&channel)) {
+        if let Some(k) = kinds.foreign(channel) {
             return Err(Error::frame("events", format!("a {k:?} event on channel {channel:?}")));
         }
         if early_events {
@@ -403,13 +428,13 @@ impl AdvancedTrade {
         }
     }
 
-    fn events(&self, c: &mut Cursor<'_>, out: &mut Out, env: Envelope, kinds: &mut Vec<Event>) -> Result<(), Error> {
+    fn events(&self, c: &mut Cursor<'_>, out: &mut Out, env: Envelope, kinds: &mut Kinds) -> Result<(), Error> {
         let _ = self;
         if !c.begin_array("events")? {
             return Ok(());
         }
         loop {
-            kinds.push(Self::event(c, out, env)?);
+            kinds.add(Self::event(c, out, env)?);
             if !c.more_elements("events")? {
                 return Ok(());
             }
