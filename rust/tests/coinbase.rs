@@ -9,14 +9,21 @@
 //!   shows that `side` is the maker's; each `ticker`'s best bid/ask is compared with that book.
 //! * Exchange: the same book/ticker comparison (prices only: the 2021 ticker has no sizes) and
 //!   the `match` maker-side rule.
+//!
+//! Then the same recordings through the generic [`Decoder`]: no gap, no bad frame, every book
+//! equal at the end to one rebuilt from the recording with `serde_json`, the ticker rule against
+//! the decoder's own book, and faults: a removed frame (any channel) is a connection gap on
+//! Advanced Trade; on the Exchange feed it cannot be detected (`level2` has no sequence).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tickwire::event::Side;
+use tickwire::book::BookSide;
+use tickwire::event::{Side, SyncLoss};
 use tickwire::exchanges::{factory, BookKind, ControlKind, Item, Out, Venue};
 use tickwire::fixed::{parse_dec, Dec};
+use tickwire::{Decoder, Event};
 
 const AT: &str = "advanced_trade_l2data_ticker_trades_candles_heartbeats_btcusd_ethusd.jsonl";
 const EX: &str = "exchange_level2_ticker_matches_8products_20210417.jsonl";
@@ -442,4 +449,303 @@ fn exchange_book_against_tickers_and_matches() {
     assert!(tickers > 0 && at_touch > 0);
     assert_eq!(agree, at_touch);
     assert!(2 * exact > tickers);
+}
+
+// ------------------------------------------------------------------------------------------
+// Through the decoder (generic books, sequence state and events).
+// ------------------------------------------------------------------------------------------
+
+/// What a replay through a [`Decoder`] saw: per symbol index the top after each
+/// `BookUpdate`; each BBO with its symbol and the index of the last top before it; every
+/// `SyncLost`.
+struct Replay {
+    d: Decoder,
+    tops: HashMap<usize, Vec<Top>>,
+    tickers: Vec<(usize, Option<usize>, Top)>,
+    lost: Vec<(usize, SyncLoss)>,
+}
+
+fn replay(id: &str, lines: &[Vec<u8>]) -> Replay {
+    let mut d = Decoder::new(id, None, &[]).unwrap();
+    let (mut tops, mut tickers, mut lost) = (HashMap::<usize, Vec<Top>>::new(), Vec::new(), Vec::new());
+    for (n, line) in lines.iter().enumerate() {
+        d.feed(line, 0).unwrap_or_else(|e| panic!("{id} line {}: {e}", n + 1));
+        for ev in &d.events {
+            match ev {
+                Event::BookUpdate { symbol, .. } => {
+                    let book = &d.symbol(*symbol).book;
+                    let (bid, ask) = (book.best_bid().unwrap(), book.best_ask().unwrap());
+                    let now = (key(bid.price), key(bid.size), key(ask.price), key(ask.size));
+                    tops.entry(*symbol).or_default().push(now);
+                }
+                Event::Bbo { symbol, bbo, .. } => {
+                    let before = tops.get(symbol).map(|t| t.len() - 1);
+                    let quoted = (key(bbo.bid.price), key(bbo.bid.size), key(bbo.ask.price), key(bbo.ask.size));
+                    tickers.push((*symbol, before, quoted));
+                }
+                Event::SyncLost { symbol, reason, .. } => lost.push((*symbol, *reason)),
+                _ => {}
+            }
+        }
+    }
+    Replay { d, tops, tickers, lost }
+}
+
+/// Set one level of `p`'s book in `books` from JSON strings (size 0 deletes).
+fn set_level(books: &mut HashMap<String, Book>, p: &str, bid: bool, px: &Value, q: &Value) {
+    let b = books.entry(p.to_owned()).or_default();
+    let side = if bid { &mut b.bids } else { &mut b.asks };
+    let (px, q) = (key(dec_of(px)), key(dec_of(q)));
+    if q == 0 {
+        side.remove(&px);
+    } else {
+        side.insert(px, q);
+    }
+}
+
+/// The books at the end of `lines`, rebuilt with `serde_json` alone (product -> book):
+/// Advanced Trade `l2_data` events, or Exchange `snapshot`/`l2update`. A snapshot replaces.
+fn serde_books(lines: &[Vec<u8>]) -> HashMap<String, Book> {
+    let mut books: HashMap<String, Book> = HashMap::new();
+    for line in lines {
+        let j: Value = serde_json::from_slice(line).unwrap();
+        if j["channel"] == "l2_data" {
+            for e in j["events"].as_array().unwrap() {
+                let p = e["product_id"].as_str().unwrap();
+                if e["type"] == "snapshot" {
+                    books.insert(p.to_owned(), Book::default());
+                }
+                for u in e["updates"].as_array().unwrap() {
+                    set_level(&mut books, p, u["side"] == "bid", &u["price_level"], &u["new_quantity"]);
+                }
+            }
+        } else if j["type"] == "snapshot" {
+            let p = j["product_id"].as_str().unwrap();
+            books.insert(p.to_owned(), Book::default());
+            for (side, bid) in [("bids", true), ("asks", false)] {
+                for l in j[side].as_array().unwrap() {
+                    set_level(&mut books, p, bid, &l[0], &l[1]);
+                }
+            }
+        } else if j["type"] == "l2update" {
+            let p = j["product_id"].as_str().unwrap();
+            for c in j["changes"].as_array().unwrap() {
+                set_level(&mut books, p, c[0] == "buy", &c[1], &c[2]);
+            }
+        }
+    }
+    books
+}
+
+/// The decoder's book of `product` as (bids, asks) maps of [`key`]s.
+fn decoder_book(d: &Decoder, product: &str) -> Book {
+    let i = (0..d.symbols().len()).find(|&i| d.symbol(i).market_id == product).unwrap();
+    let book = &d.symbol(i).book;
+    let side = |s| book.decimals(s, usize::MAX).iter().map(|l| (key(l.price), key(l.size))).collect();
+    Book { bids: side(BookSide::Bid), asks: side(BookSide::Ask) }
+}
+
+/// Count, in the recording, l2 snapshot events and update events after their product's
+/// snapshot (what the decoder must have applied).
+fn book_event_counts(lines: &[Vec<u8>]) -> (u64, u64) {
+    let (mut snapshots, mut updates) = (0, 0);
+    let mut synced = std::collections::HashSet::new();
+    for line in lines {
+        let j: Value = serde_json::from_slice(line).unwrap();
+        let events: Vec<(String, bool)> = if j["channel"] == "l2_data" {
+            j["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| (e["product_id"].as_str().unwrap().to_owned(), e["type"] == "snapshot"))
+                .collect()
+        } else if j["type"] == "snapshot" || j["type"] == "l2update" {
+            vec![(j["product_id"].as_str().unwrap().to_owned(), j["type"] == "snapshot")]
+        } else {
+            vec![]
+        };
+        for (p, snap) in events {
+            if snap {
+                snapshots += 1;
+                synced.insert(p);
+            } else if synced.contains(&p) {
+                updates += 1;
+            }
+        }
+    }
+    (snapshots, updates)
+}
+
+fn assert_books_equal(r: &Replay, lines: &[Vec<u8>], what: &str) {
+    let want = serde_books(lines);
+    assert!(!want.is_empty());
+    for (p, b) in &want {
+        let got = decoder_book(&r.d, p);
+        assert_eq!(got.bids, b.bids, "{what}: {p} bids");
+        assert_eq!(got.asks, b.asks, "{what}: {p} asks");
+    }
+}
+
+/// Advanced Trade through the decoder: no gap of any kind, every book event applied, the books
+/// equal the recording's, and the ticker rule (see
+/// `advanced_trade_book_against_tickers_and_trades`) measured on the decoder's own book.
+#[test]
+fn decoder_advanced_trade_no_gap_books_and_tickers() {
+    let lines = lines(AT);
+    let r = replay("coinbase", &lines);
+    let st = &r.d.stats;
+    let (snapshots, updates) = book_event_counts(&lines);
+    assert_eq!((st.bad_frames, st.gaps, st.connection_gaps, st.crossed_books), (0, 0, 0, 0));
+    assert!(r.lost.is_empty(), "{:?}", r.lost);
+    assert_eq!((st.snapshots, st.deltas_applied), (snapshots, updates));
+    assert_eq!(st.heartbeats, lines.iter().filter(|l| l.starts_with(br#"{"channel":"heartbeats""#)).count() as u64);
+    assert_books_equal(&r, &lines, "advanced trade");
+    let (mut with_book, mut exact, mut exact_or_next, mut price_near) = (0, 0, 0, 0);
+    for (s, last, t) in &r.tickers {
+        let Some(k) = *last else { continue };
+        with_book += 1;
+        let st = &r.tops[s];
+        exact += usize::from(st[k] == *t);
+        exact_or_next += usize::from(st[k] == *t || st.get(k + 1) == Some(t));
+        price_near +=
+            usize::from((k.saturating_sub(5)..=(k + 5).min(st.len() - 1)).any(|i| (st[i].0, st[i].2) == (t.0, t.2)));
+    }
+    println!(
+        "decoder, advanced trade: {} frames, {snapshots} snapshots, {updates} deltas applied, 0 gaps; tickers \
+         {with_book} with a book: exact as of the ticker {exact} ({:.1}%), or after the next book update \
+         {exact_or_next} ({:.1}%), prices within 5 updates {price_near}",
+        lines.len(),
+        100.0 * exact as f64 / with_book as f64,
+        100.0 * exact_or_next as f64 / with_book as f64,
+    );
+    assert_eq!(price_near, with_book);
+    assert!(2 * exact > with_book);
+}
+
+/// Removing any one frame after both books are synced (a book update, or a ticker: the counter
+/// spans every channel) is a connection gap: each synced book reports
+/// `ConnectionGap{expected: n, received: n + 1}` and waits for a new snapshot, dropping deltas.
+#[test]
+fn decoder_advanced_trade_removed_frame_is_a_connection_gap() {
+    let lines = lines(AT);
+    let json: Vec<Value> = lines.iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let is_snapshot = |j: &Value| j["channel"] == "l2_data" && j["events"][0]["type"] == "snapshot";
+    let after_snapshots = json.iter().rposition(is_snapshot).unwrap() + 1;
+    let products = json.iter().filter(|j| is_snapshot(j)).count();
+    for channel in ["l2_data", "ticker"] {
+        // the middle frame of that channel after both snapshots
+        let of_channel: Vec<usize> =
+            (after_snapshots..lines.len()).filter(|&i| json[i]["channel"] == channel).collect();
+        let cut = of_channel[of_channel.len() / 2];
+        let n = json[cut]["sequence_num"].as_u64().unwrap();
+        let mut shorter = lines.clone();
+        shorter.remove(cut);
+        let r = replay("coinbase", &shorter);
+        assert_eq!(r.lost.len(), products, "{channel}: one SyncLost per synced book");
+        for (_, reason) in &r.lost {
+            assert_eq!(*reason, SyncLoss::ConnectionGap { expected: n, received: n + 1 }, "{channel}");
+        }
+        // counted per book that lost sync
+        assert_eq!(r.d.stats.connection_gaps, products as u64);
+        assert!(r.d.stats.dropped_deltas > 0, "{channel}: later deltas are not applied");
+        assert!((0..r.d.symbols().len()).all(|i| !r.d.symbol(i).synced()));
+    }
+}
+
+/// A frame cut short or carrying an impossible level is a `Frame` error: nothing of it is
+/// applied, the book and the connection counter are as before, and the next frame continues.
+#[test]
+fn decoder_advanced_trade_corrupt_frame_changes_nothing() {
+    let lines = lines(AT);
+    let json: Vec<Value> = lines.iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let last_snapshot =
+        json.iter().rposition(|j| j["channel"] == "l2_data" && j["events"][0]["type"] == "snapshot").unwrap();
+    let cut = (last_snapshot + 1..lines.len()).find(|&i| json[i]["channel"] == "l2_data").unwrap();
+    let text = std::str::from_utf8(&lines[cut]).unwrap();
+    let q = json[cut]["events"][0]["updates"][0]["new_quantity"].as_str().unwrap();
+    let negative = text.replacen(&format!("\"new_quantity\":\"{q}\""), &format!("\"new_quantity\":\"-{q}\""), 1);
+    assert_ne!(negative, text);
+    for bad in [lines[cut][..lines[cut].len() / 2].to_vec(), negative.into_bytes()] {
+        let mut d = Decoder::new("coinbase", None, &[]).unwrap();
+        for line in &lines[..cut] {
+            d.feed(line, 0).unwrap();
+        }
+        let p = json[cut]["events"][0]["product_id"].as_str().unwrap();
+        let before = decoder_book(&d, p);
+        assert!(d.feed(&bad, 0).is_err());
+        let after = decoder_book(&d, p);
+        assert_eq!((before.bids, before.asks), (after.bids, after.asks));
+        assert_eq!(d.stats.bad_frames, 1);
+        // the real frame (same sequence_num) then applies without a gap
+        d.feed(&lines[cut], 0).unwrap();
+        for line in &lines[cut + 1..] {
+            d.feed(line, 0).unwrap();
+        }
+        assert_eq!((d.stats.gaps, d.stats.connection_gaps), (0, 0));
+    }
+}
+
+/// The Exchange feed through the decoder: no bad frame, every book event applied, the books
+/// equal the recording's, and the ticker prices against the decoder's book as of the ticker.
+/// The 2021 ticker has no sizes, so the parser emits no BBO: the test reads the ticker's prices
+/// from the frame itself.
+#[test]
+fn decoder_exchange_books_and_tickers() {
+    let lines = lines(EX);
+    let mut d = Decoder::new("coinbaseexchange", None, &[]).unwrap();
+    let (mut tickers, mut exact) = (0, 0);
+    for line in &lines {
+        d.feed(line, 0).unwrap();
+        let j: Value = serde_json::from_slice(line).unwrap();
+        if j["type"] == "ticker" {
+            let product = j["product_id"].as_str().unwrap();
+            let Some(i) = (0..d.symbols().len()).find(|&i| d.symbol(i).market_id == product) else { continue };
+            let book = &d.symbol(i).book;
+            let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) else { continue };
+            tickers += 1;
+            let sent = (key(dec_of(&j["best_bid"])), key(dec_of(&j["best_ask"])));
+            exact += usize::from((key(bid.price), key(ask.price)) == sent);
+        }
+    }
+    let (snapshots, updates) = book_event_counts(&lines);
+    let st = &d.stats;
+    assert_eq!((st.bad_frames, st.gaps, st.connection_gaps, st.crossed_books), (0, 0, 0, 0));
+    assert_eq!((st.snapshots, st.deltas_applied), (snapshots, updates));
+    let r = Replay { d, tops: HashMap::new(), tickers: vec![], lost: vec![] };
+    assert_books_equal(&r, &lines, "exchange");
+    println!(
+        "decoder, exchange: {} frames, {snapshots} snapshots, {updates} deltas applied; ticker prices == book \
+         as of the ticker: {exact}/{tickers} ({:.1}%)",
+        lines.len(),
+        100.0 * exact as f64 / tickers as f64
+    );
+    assert!(tickers > 0 && 2 * exact > tickers);
+}
+
+/// What the Exchange recording lacks: `level2` frames carry no sequence (Coinbase guarantees
+/// delivery on that channel instead), so a removed `l2update` is not detectable by the client:
+/// no `SyncLost`, and the book silently differs from the recording's. This pins that limit.
+#[test]
+fn decoder_exchange_removed_update_is_not_detectable() {
+    let lines = lines(EX);
+    let json: Vec<Value> = lines.iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+    // An update that sets a level no later update of its product touches again (sizes are
+    // absolute: a later change of the same level would repair the book by itself).
+    let level = |j: &Value| (j["product_id"].clone(), j["changes"][0][0].clone(), j["changes"][0][1].clone());
+    let cut = (lines.len() / 2..lines.len())
+        .find(|&i| {
+            json[i]["type"] == "l2update"
+                && json[i]["changes"][0][2].as_str().unwrap().parse::<f64>().unwrap() > 0.0
+                && !json[i + 1..].iter().any(|j| j["type"] == "l2update" && level(j) == level(&json[i]))
+        })
+        .unwrap();
+    let mut shorter = lines.clone();
+    shorter.remove(cut);
+    let r = replay("coinbaseexchange", &shorter);
+    assert!(r.lost.is_empty());
+    assert_eq!((r.d.stats.gaps, r.d.stats.connection_gaps), (0, 0));
+    let p = json[cut]["product_id"].as_str().unwrap();
+    let full = serde_books(&lines);
+    let got = decoder_book(&r.d, p);
+    assert!(got.bids != full[p].bids || got.asks != full[p].asks, "the removed update changed nothing");
 }
