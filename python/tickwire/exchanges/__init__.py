@@ -455,11 +455,13 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance
+    from . import binance, coinbase
 
     return {
         "binance": binance.BinanceSpot,
         "binanceusdm": binance.BinanceUsdm,
+        "coinbase": coinbase.CoinbaseAdvancedTrade,
+        "coinbaseexchange": coinbase.CoinbaseExchange,
     }
 
 
