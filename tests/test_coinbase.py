@@ -33,7 +33,7 @@ from tickwire.exchanges.coinbase import (
     parse_exchange_products,
 )
 from tickwire.simulator import Simulator
-from tickwire.simulator.faults import Drop
+from tickwire.simulator.faults import Drop, ForceSnapshot
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coinbase"
 AT = FIXTURES / "advanced_trade_l2data_ticker_trades_candles_heartbeats_btcusd_ethusd.jsonl"
@@ -468,6 +468,33 @@ def test_feed_exchange_books_equal_the_recording():
     seen = asyncio.run(scenario())
     assert not any(isinstance(e, GapDetected) for e in seen)
     assert any(isinstance(e, core.Trade) for e in seen)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("exchange", ["coinbase", "coinbaseexchange"])
+def test_feed_takes_a_snapshot_sent_mid_stream(exchange):
+    """A snapshot the venue sends unprompted (ForceSnapshot: built from the recording at that
+    point) replaces the book in place: no gap, and the book still ends equal to the recording's."""
+    lines = _lines(AT if exchange == "coinbase" else EX)
+    ref, _ = _replay(exchange, lines)
+    symbols = AT_SYMBOLS[:1] if exchange == "coinbase" else ["SKL/USD"]
+    stream = "level2:" + symbols[0].replace("/", "-")
+
+    async def scenario():
+        fault = ForceSnapshot(after=50, stream=stream)  # both streams have far more
+        async with Simulator(exchange, speed="max", faults=[fault]) as sim:
+            seen: list[object] = []
+            feed = tw.Feed(exchange, symbols, ["book"], base_url=sim.rest_url, on_event=seen.append)
+            async with feed:
+                await sim.wait_finished(30)
+                await _books_settle(feed, ref, symbols)
+                forced = sum(c.info()["snapshots_forced"] for c in sim.connections)
+                snapshots = feed.stats()["decoder_snapshots"]
+            return seen, forced, snapshots
+
+    seen, forced, snapshots = asyncio.run(scenario())
+    assert forced == 1 and snapshots >= 2
+    assert not any(isinstance(e, GapDetected) for e in seen)
 
 
 @pytest.mark.e2e
