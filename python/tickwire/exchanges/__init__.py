@@ -455,13 +455,15 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance, kraken, okx
+    from . import binance, coinbase, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
         "binanceusdm": binance.BinanceUsdm,
         "okx": okx.Okx,
         "kraken": kraken.Kraken,
+        "coinbase": coinbase.CoinbaseAdvancedTrade,
+        "coinbaseexchange": coinbase.CoinbaseExchange,
     }
 
 

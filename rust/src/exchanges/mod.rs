@@ -7,6 +7,7 @@
 //! [`crate::decoder`]. A [`VenueFactory`] in [`FACTORIES`] makes a venue per decoder.
 
 pub mod binance;
+pub mod coinbase;
 pub mod kraken;
 pub mod okx;
 
@@ -400,8 +401,14 @@ pub trait VenueFactory: Sync {
 }
 
 /// Every exchange on the new contract: the one list to add an exchange to (one line each).
-pub static FACTORIES: &[&dyn VenueFactory] =
-    &[&binance::BINANCE, &binance::BINANCEUSDM, &okx::FACTORY, &kraken::FACTORY];
+pub static FACTORIES: &[&dyn VenueFactory] = &[
+    &binance::BINANCE,
+    &binance::BINANCEUSDM,
+    &okx::FACTORY,
+    &kraken::FACTORY,
+    &coinbase::ADVANCED_TRADE,
+    &coinbase::EXCHANGE,
+];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
 pub fn factory(id: &str) -> Result<&'static dyn VenueFactory, Error> {
