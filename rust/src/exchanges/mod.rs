@@ -6,6 +6,7 @@
 //! in [`crate::decoder`].
 
 pub mod binance;
+pub mod bybit;
 
 use crate::book::Level;
 use crate::error::Error;
@@ -496,7 +497,7 @@ pub trait VenueFactory: Sync {
 }
 
 /// Every exchange on the new contract: the one list to add an exchange to (one line each).
-pub static FACTORIES: &[&dyn VenueFactory] = &[];
+pub static FACTORIES: &[&dyn VenueFactory] = &[&bybit::FACTORY];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
 pub fn factory(id: &str) -> Result<&'static dyn VenueFactory, Error> {
