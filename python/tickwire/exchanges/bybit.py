@@ -228,7 +228,9 @@ class Bybit(Adapter):
                 out.extend(parse_instruments(market, obj["result"]["list"]))
                 cursor = obj["result"].get("nextPageCursor") or ""
             except (KeyError, TypeError, AttributeError) as exc:
-                raise ExchangeError(f"GET {redact_url(url)}: unexpected reply {body[:200]!r}") from exc
+                raise ExchangeError(
+                    f"GET {redact_url(url)}: unexpected reply {body[:200]!r}"
+                ) from exc
             if not cursor:
                 break
         return out
@@ -295,7 +297,9 @@ class Bybit(Adapter):
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:
         """Bybit books sync from the snapshot the WebSocket sends on subscribe; there is no REST
         snapshot in tickwire's Bybit path. Raises ``NotImplementedError`` naming the symbol."""
-        raise NotImplementedError(f"bybit books resubscribe to resync ({symbol!r}); no REST snapshot")
+        raise NotImplementedError(
+            f"bybit books resubscribe to resync ({symbol!r}); no REST snapshot"
+        )
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Only candles are ordered across connections, by (start time, event time): trade ids
@@ -308,7 +312,7 @@ class Bybit(Adapter):
 
 
 def _unified(market: str, e: dict[str, Any]) -> str:
-    """ccxt symbol of one instruments-info entry (``KeyError``/``ValueError`` when a field it
+    """The ccxt symbol of one instruments-info entry (``KeyError``/``ValueError`` when a field it
     needs is missing or malformed)."""
     base, quote = e["baseCoin"], e["quoteCoin"]
     if market == "spot":
