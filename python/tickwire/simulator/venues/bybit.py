@@ -1,10 +1,12 @@
 """Bybit v5 public streams in the simulator (market ``bybit-linear``).
 
 Sources: docs/exchanges/bybit.md §1-§5 (Bybit v5 ``ws/connect`` and ``websocket/public/*``).
-Only the linear endpoint is served: the one recorded session is linear
-(``data/bybit/SOURCES.md``); there is no spot or inverse recording to replay.
+Markets: ``bybit-linear`` replays the one recorded session (``data/bybit/SOURCES.md``);
+``bybit`` (spot, the exchange's default market) speaks the spot endpoint's variant (ack
+``ret_msg`` ``"subscribe"``, at most 10 args per request: ``"args size >10"``) but ships no
+recording (none exists): ``Simulator("bybit", recording=...)`` only. No inverse market.
 
-Endpoint: ``/v5/public/linear``. A simulator-only query ``?subscribe=a,b`` subscribes topics in
+Endpoint: ``/v5/public/<category>``. A simulator-only query ``?subscribe=a,b`` subscribes topics in
 the URL (Bybit itself has none; generic tools such as ``Simulator.stream_url`` use it).
 
 Recording lines are Bybit pushes exactly as received (``{"topic":..,"type":..,"data":..}``); the
@@ -52,7 +54,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..faults import Drop
 from ..venue import (
+    DemoSpec,
     MarketSpec,
     Outcome,
     PackagedRecording,
@@ -60,7 +64,9 @@ from ..venue import (
     VenueSim,
     WireFormat,
     WsEndpoint,
+    market_name,
 )
+from ..wirebook import BookMessage, BookReplay
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import ServerConnection
@@ -107,9 +113,14 @@ WIRE = BybitWire()
 
 @dataclass(frozen=True, kw_only=True)
 class BybitSpec(MarketSpec):
-    """One Bybit public endpoint: ``category`` (``linear``) names its path and REST category."""
+    """One Bybit public endpoint: ``category`` (``spot``, ``linear``) names its path and REST
+    category; ``max_args``: most topics per subscribe request (spot 10; None: no cap);
+    ``ack_message``: the ``ret_msg`` of a successful subscribe (spot ``"subscribe"``, else
+    ``""``, bybit.md §3)."""
 
     category: str
+    max_args: int | None = None
+    ack_message: str = ""
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`BybitSim`; it takes no venue options (``TypeError`` for any)."""
@@ -118,8 +129,17 @@ class BybitSpec(MarketSpec):
         return BybitSim(self, sim)
 
 
+def _demo_fault(sim: Simulator) -> Drop:
+    """One BTCUSDT book delta withheld halfway through (the next ``u`` skips one: a gap, then a
+    resubscribe and the snapshot the venue sends)."""
+    deltas = len(sim.recording.streams["orderbook.200.BTCUSDT"].lines)
+    return Drop(stream="orderbook.200.BTCUSDT", skip=deltas // 2)
+
+
 LINEAR = BybitSpec(
-    name="bybit-linear",
+    name=market_name("bybit", "linear", "spot"),
+    exchange="bybit",
+    market="linear",
     wire=WIRE,
     packaged=PackagedRecording("bybit/linear_4sym.jsonl.gz", "bybit/linear_4sym.ts.gz"),
     ping_interval=0.0,
@@ -127,9 +147,31 @@ LINEAR = BybitSpec(
     rate_limit=0,
     lifetime=None,
     category="linear",
+    demo=DemoSpec(
+        title="Bybit linear",
+        symbol="BTC/USDT:USDT",
+        channels=("book", "trades"),
+        fault=_demo_fault,
+        fault_text="a dropped book delta",
+    ),
 )
 
-SPECS = (LINEAR,)
+SPOT = BybitSpec(
+    name=market_name("bybit", "spot", "spot"),
+    exchange="bybit",
+    market="spot",
+    wire=WIRE,
+    packaged=None,  # no spot recording exists: Simulator("bybit", recording=...) only
+    ping_interval=0.0,
+    pong_timeout=0.0,
+    rate_limit=0,
+    lifetime=None,
+    category="spot",
+    max_args=10,
+    ack_message="subscribe",
+)
+
+SPECS = (SPOT, LINEAR)
 
 
 def _split(topic: str) -> tuple[str, str, str]:
@@ -143,45 +185,10 @@ def _split(topic: str) -> tuple[str, str, str]:
     return "", "", ""
 
 
-class _Book:
-    """One topic's book as Bybit sends it: price string -> size string, per side."""
-
-    def __init__(self) -> None:
-        self.bids: dict[str, str] = {}
-        self.asks: dict[str, str] = {}
-        self.last: dict[str, Any] = {}  # the last applied push
-
-    def apply(self, push: dict[str, Any]) -> None:
-        data = push["data"]
-        if push.get("type") == "snapshot" or data.get("u") == 1:
-            self.bids, self.asks = {}, {}
-        for side, levels in ((self.bids, data["b"]), (self.asks, data["a"])):
-            for price, size in levels:
-                if Decimal(size) == 0:
-                    side.pop(price, None)
-                else:
-                    side[price] = size
-        self.last = push
-
-    def snapshot(self, topic: str) -> bytes:
-        """Bybit's ``snapshot`` push of this book, stamped with the last applied push."""
-        last, data = self.last, self.last["data"]
-        bids = sorted(self.bids.items(), key=lambda kv: Decimal(kv[0]), reverse=True)
-        asks = sorted(self.asks.items(), key=lambda kv: Decimal(kv[0]))
-        body = {
-            "topic": topic,
-            "type": "snapshot",
-            "ts": last["ts"],
-            "data": {
-                "s": data["s"],
-                "b": [list(kv) for kv in bids],
-                "a": [list(kv) for kv in asks],
-                "u": data["u"],
-                "seq": data.get("seq"),
-            },
-            "cts": last.get("cts"),
-        }
-        return _dump(body)
+def _is_book(topic: str) -> bool:
+    """A multi-level order-book topic (``orderbook.1`` is a snapshot-only BBO)."""
+    name, depth, _ = _split(topic)
+    return name == "orderbook" and depth != "1"
 
 
 class BybitSim(VenueSim):
@@ -192,7 +199,21 @@ class BybitSim(VenueSim):
 
     def __init__(self, spec: BybitSpec, sim: Simulator):
         super().__init__(spec, sim)
-        self._snapshots: dict[tuple[str, int], bytes | None] = {}
+        self.books: BookReplay | None = None
+
+    def started(self) -> None:
+        """Index the recording's order-book lines (:class:`~..wirebook.BookReplay`)."""
+        rec = self.sim.recording
+        lines = sorted(n for name, sd in rec.streams.items() if _is_book(name) for n in sd.lines)
+        self.books = BookReplay(self._read_book, lines)
+
+    def _read_book(self, line: int) -> list[BookMessage]:
+        """The book message of recording ``line``: a snapshot (``type`` snapshot or ``u == 1``)
+        or a delta, keyed by topic."""
+        push = self.sim.recording.parsed(line)
+        data = push["data"]
+        snapshot = push.get("type") == "snapshot" or data.get("u") == 1
+        return [BookMessage(push["topic"], snapshot, data["b"], data["a"])]
 
     # ---- connections -----------------------------------------------------------------------
     @property
@@ -257,7 +278,7 @@ class BybitSim(VenueSim):
             return Outcome([self._reply(conn, "", "", False, not_json)])
         op, req_id, args = msg.get("op"), msg.get("req_id", ""), msg.get("args", [])
         if op == "ping":
-            return Outcome([self._reply(conn, "ping", req_id, True, "pong")])
+            return Outcome([self._reply(conn, "ping", req_id, True, "pong")], keepalive=True)
         error: str | None = None
         if op not in ("subscribe", "unsubscribe"):
             error = f"error:handler not found,op:{op}"
@@ -272,6 +293,9 @@ class BybitSim(VenueSim):
 
     def _subscribe(self, conn: ServerConnection, req_id: object, args: list[Any]) -> Outcome:
         """All of ``args`` subscribed and acked, or none and one error reply."""
+        if self.spec.max_args is not None and len(args) > self.spec.max_args:
+            too_many = f"args size >{self.spec.max_args}"
+            return Outcome([self._reply(conn, "subscribe", req_id, False, too_many)])
         for topic in args:
             err = self._topic_error(topic)
             if err is None and topic in conn.subscriptions:
@@ -281,7 +305,8 @@ class BybitSim(VenueSim):
         if sum(len(t) for t in [*conn.subscriptions, *args]) > _ARGS_CHARS:
             msg = "error:args length exceeds 21000"
             return Outcome([self._reply(conn, "subscribe", req_id, False, msg)])
-        return Outcome([self._reply(conn, "subscribe", req_id, True, "")], subscribe=list(args))
+        ack = self._reply(conn, "subscribe", req_id, True, self.spec.ack_message)
+        return Outcome([ack], subscribe=list(args))
 
     def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:  # noqa: ARG002
         """An order-book topic's snapshot at replay ``position`` (see the module docstring)."""
@@ -291,24 +316,28 @@ class BybitSim(VenueSim):
     def snapshot_at(self, stream: str, position: int) -> bytes | None:
         """The ``snapshot`` push of order-book topic ``stream`` as of the first ``position``
         recording lines, or None (not a multi-level book topic, or no recorded snapshot yet)."""
-        name, depth, _ = _split(stream)
-        if name != "orderbook" or depth == "1":
+        if not _is_book(stream) or self.books is None:
             return None
-        key = (stream, position)
-        if key not in self._snapshots:
-            sd = self.sim.recording.streams.get(stream)
-            book = None
-            if sd is not None:
-                for line in sd.lines:
-                    if line >= position:
-                        break
-                    push = self.sim.recording.parsed(line)
-                    if push.get("type") == "snapshot" or push["data"].get("u") == 1:
-                        book = book or _Book()
-                    if book is not None:
-                        book.apply(push)
-            self._snapshots[key] = None if book is None else book.snapshot(stream)
-        return self._snapshots[key]
+        book = self.books.book(stream, position)
+        line = self.books.last_line(stream)
+        if book is None or line is None:
+            return None
+        last = self.sim.recording.parsed(line)
+        data = last["data"]
+        body = {
+            "topic": stream,
+            "type": "snapshot",
+            "ts": last["ts"],
+            "data": {
+                "s": data["s"],
+                "b": [list(level) for level in book.bids()],
+                "a": [list(level) for level in book.asks()],
+                "u": data["u"],
+                "seq": data.get("seq"),
+            },
+            "cts": last.get("cts"),
+        }
+        return _dump(body)
 
     # ---- REST ------------------------------------------------------------------------------
     @property
@@ -392,5 +421,6 @@ class BybitSim(VenueSim):
         ]
 
     def rewound(self) -> None:
-        """Forget snapshots built for later positions."""
-        self._snapshots.clear()
+        """Forget the books built for later positions."""
+        if self.books is not None:
+            self.books.reset()
