@@ -15,12 +15,20 @@
 //!
 //! The archive file (`orderbook.500` XRPUSDT) is Bybit's published history of the same stream:
 //! one push per line, no acks, no other channel, so only the `u` chain and the depth bound apply.
+//!
+//! Then the same through the generic [`Decoder`]: 0 bad frames and 0 gaps on every recording,
+//! its book equal to the test-side book after every book message, the ticker rule above on the
+//! decoder's own book, a snapshot that resets a book (even to a lower `u`), and a removed or
+//! corrupted delta detected as a gap (`SyncLost`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use tickwire::book::BookSide;
+use tickwire::event::SyncLoss;
 use tickwire::exchanges::{factory, BookKind, Item, Out, SeqIds, Venue, Verdict};
 use tickwire::fixed::Dec;
+use tickwire::{Decoder, Event};
 
 const SESSION: &str = "v5_linear_orderbook200_tickers_trades_kline_4sym.jsonl";
 const L1: &str = "v5_linear_orderbook1_bbo_20250613.jsonl";
@@ -42,6 +50,8 @@ fn fx(d: Dec) -> i64 {
 
 /// Best bid and best ask, each (price, size) at 10 decimals.
 type Top = ((i64, i64), (i64, i64));
+/// After one book message: market id, its `seq`, the book's top.
+type BookTop = (String, u64, Option<Top>);
 /// A BBO: symbol, its sequence, bid and ask.
 type Quote = (String, u64, (i64, i64), (i64, i64));
 
@@ -66,7 +76,7 @@ struct Run {
     snapshots: usize,
     deltas_checked: usize,
     /// (symbol, seq, top after) per book message, in order.
-    tops: Vec<(String, u64, Option<Top>)>,
+    tops: Vec<BookTop>,
     /// (symbol, cs, bid, ask) per ticker BBO.
     tickers: Vec<Quote>,
     /// (symbol, u, bid, ask) per level-1 BBO.
@@ -285,4 +295,187 @@ fn a_corrupted_frame_is_rejected_whole() {
     let mut out = Out::default();
     let e = venue().parse(&bad, false, &mut out).unwrap_err();
     assert!(e.to_string().contains("b[0][0]"), "{e}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Through the decoder
+// ------------------------------------------------------------------------------------------
+
+fn decoder() -> Decoder {
+    Decoder::new("bybit", Some("linear"), &[]).unwrap()
+}
+
+/// Every level of one side of the decoder's book for `symbol`, at 10 decimals.
+fn side(d: &Decoder, symbol: usize, side: BookSide) -> Vec<(i64, i64)> {
+    d.symbol(symbol).book.decimals(side, usize::MAX).iter().map(|l| (fx(l.price), fx(l.size))).collect()
+}
+
+/// The test-side book's levels, best first, as [`side`] gives them.
+fn model_side(book: &BTreeMap<i64, i64>, bids: bool) -> Vec<(i64, i64)> {
+    let v: Vec<(i64, i64)> = book.iter().map(|(p, q)| (*p, *q)).collect();
+    if bids {
+        v.into_iter().rev().collect()
+    } else {
+        v
+    }
+}
+
+/// Feed every line of `name`; after each book message the decoder's book must equal the
+/// test-side book built from the venue's items. Returns the decoder and, per book message,
+/// (market id, seq, top of the decoder's book).
+fn replay(name: &str) -> (Decoder, Vec<BookTop>, Vec<Quote>) {
+    let mut d = decoder();
+    let mut model: HashMap<String, Book> = HashMap::new();
+    let (mut tops, mut tickers) = (Vec::new(), Vec::new());
+    for (n, line) in lines(name).iter().enumerate() {
+        d.feed(line.as_bytes(), 0).unwrap_or_else(|e| panic!("{name}:{}: {e}", n + 1));
+        let j: serde_json::Value = serde_json::from_str(line).unwrap();
+        let topic = j["topic"].as_str().unwrap_or("");
+        for ev in &d.events {
+            match ev {
+                Event::BookUpdate { symbol, sequence, .. } => {
+                    let sym = d.symbol(*symbol).market_id.clone();
+                    assert_eq!(*sequence, j["data"]["u"].as_u64());
+                    let book = model.entry(sym.clone()).or_default();
+                    if j["type"] == "snapshot" {
+                        *book = Book::default();
+                    }
+                    for (m, key) in [(&mut book.bids, "b"), (&mut book.asks, "a")] {
+                        for l in j["data"][key].as_array().unwrap() {
+                            let p = fx(tickwire::fixed::parse_dec(l[0].as_str().unwrap(), "p").unwrap());
+                            let q = fx(tickwire::fixed::parse_dec(l[1].as_str().unwrap(), "q").unwrap());
+                            if q == 0 {
+                                m.remove(&p);
+                            } else {
+                                m.insert(p, q);
+                            }
+                        }
+                    }
+                    assert_eq!(side(&d, *symbol, BookSide::Bid), model_side(&book.bids, true), "{name}:{}", n + 1);
+                    assert_eq!(side(&d, *symbol, BookSide::Ask), model_side(&book.asks, false), "{name}:{}", n + 1);
+                    let top = d.symbol(*symbol).book.best_bid().zip(d.symbol(*symbol).book.best_ask());
+                    let top = top.map(|(b, a)| ((fx(b.price), fx(b.size)), (fx(a.price), fx(a.size))));
+                    tops.push((sym, j["data"]["seq"].as_u64().unwrap(), top));
+                }
+                Event::Bbo { symbol, bbo, .. } if topic.starts_with("tickers.") => {
+                    let sym = d.symbol(*symbol).market_id.clone();
+                    let q = ((fx(bbo.bid.price), fx(bbo.bid.size)), (fx(bbo.ask.price), fx(bbo.ask.size)));
+                    tickers.push((sym, j["cs"].as_u64().unwrap(), q.0, q.1));
+                }
+                Event::SyncLost { .. } => panic!("{name}:{}: {ev:?}", n + 1),
+                _ => {}
+            }
+        }
+    }
+    (d, tops, tickers)
+}
+
+#[test]
+fn decoder_replays_every_recording_without_gaps() {
+    for name in [SESSION, L1, ARCHIVE] {
+        let r = run(name); // the venue-level counts
+        let (d, tops, _) = replay(name);
+        let s = &d.stats;
+        assert_eq!((s.bad_frames, s.gaps, s.crossed_books, s.dropped_deltas), (0, 0, 0, 0), "{name}: {s:?}");
+        assert_eq!(s.frames, r.frames as u64);
+        assert_eq!(s.snapshots, r.snapshots as u64, "{name}");
+        assert_eq!(s.deltas_applied, r.deltas_checked as u64, "{name}");
+        assert_eq!(tops.len(), r.tops.len());
+        for st in d.symbols() {
+            assert!(st.synced() || st.stats.snapshots == 0, "{name}: {} not synced", st.market_id);
+            assert_eq!(st.stats.gaps, 0);
+        }
+        println!(
+            "{name}: decoder {} frames, {} snapshots, {} deltas applied, {} books, 0 gaps",
+            s.frames,
+            s.snapshots,
+            s.deltas_applied,
+            d.symbols().iter().filter(|st| st.stats.snapshots > 0).count()
+        );
+    }
+}
+
+/// The ticker rule (module docs) on the decoder's own book.
+#[test]
+fn decoder_book_agrees_with_the_ticker_stream() {
+    let (_, tops, tickers) = replay(SESSION);
+    let (mut compared, mut prices, mut full) = (0, 0, 0);
+    for (sym, cs, bid, ask) in &tickers {
+        let mine: Vec<_> = tops.iter().filter(|t| &t.0 == sym).collect();
+        let Some(at) = mine.iter().rposition(|t| t.1 <= *cs) else { continue };
+        compared += 1;
+        let around: Vec<Top> = [at, at + 1].iter().filter_map(|i| mine.get(*i)?.2).collect();
+        prices += usize::from(around.iter().any(|(b, a)| b.0 == bid.0 && a.0 == ask.0));
+        full += usize::from(around.iter().any(|(b, a)| b == bid && a == ask));
+    }
+    assert!(compared > 0);
+    assert_eq!(prices, compared, "ticker prices off the decoder's book");
+    println!("decoder vs tickers: prices agree {prices}/{compared}, prices and sizes {full}/{compared}");
+}
+
+/// The whole session twice through one decoder: the second pass's recorded snapshots reset the
+/// books (to lower `u`s than the books hold), with no gap, to the same final books.
+#[test]
+fn a_snapshot_resets_the_book_even_backwards() {
+    let text = lines(SESSION);
+    let mut d = decoder();
+    let mut finals = Vec::new();
+    for pass in 0..2 {
+        for line in &text {
+            d.feed(line.as_bytes(), 0).unwrap();
+            assert!(!d.events.iter().any(|e| matches!(e, Event::SyncLost { .. })), "pass {pass}");
+        }
+        finals.push(
+            (0..d.symbols().len())
+                .map(|i| (side(&d, i, BookSide::Bid), side(&d, i, BookSide::Ask)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(d.stats.gaps, 0);
+    assert_eq!(finals[0], finals[1]);
+    let books = d.symbols().iter().filter(|s| s.stats.snapshots > 0).count() as u64;
+    assert_eq!(d.stats.snapshots, 2 * books);
+}
+
+/// A delta lost in transit (removed) or damaged (a Frame error, nothing applied) makes the
+/// topic's next delta a gap: `SyncLost` with Bybit's expected/received `u`; the book is emptied,
+/// later deltas of that topic are dropped until a snapshot; other books are untouched.
+#[test]
+fn a_removed_or_corrupted_delta_is_a_gap_in_the_decoder() {
+    let text = lines(SESSION);
+    let nth =
+        text.iter().enumerate().filter(|(_, l)| l.contains(r#""type":"delta""#) && l.contains("orderbook.")).nth(200);
+    let (at, victim) = nth.unwrap();
+    let j: serde_json::Value = serde_json::from_str(victim).unwrap();
+    let (sym, u) = (j["data"]["s"].as_str().unwrap().to_owned(), j["data"]["u"].as_u64().unwrap());
+    for corrupt in [false, true] {
+        let mut d = decoder();
+        let mut lost = Vec::new();
+        for (n, line) in text.iter().enumerate() {
+            if n == at {
+                if corrupt {
+                    let mut bad = line.clone().into_bytes();
+                    let k = line.find(r#""a":[[""#).unwrap() + 7;
+                    bad[k] = b'?';
+                    assert!(d.feed(&bad, 0).is_err());
+                }
+                continue;
+            }
+            d.feed(line.as_bytes(), 0).unwrap();
+            for ev in &d.events {
+                if let Event::SyncLost { symbol, reason, .. } = ev {
+                    lost.push((d.symbol(*symbol).market_id.clone(), *reason));
+                }
+            }
+        }
+        assert_eq!(lost, vec![(sym.clone(), SyncLoss::Gap { expected: u, received: u + 1 })], "corrupt={corrupt}");
+        assert_eq!(d.stats.bad_frames, u64::from(corrupt));
+        assert!(d.stats.dropped_deltas > 0);
+        let i = d.symbols().iter().position(|s| s.market_id == sym).unwrap();
+        assert!(!d.symbol(i).synced());
+        assert_eq!(
+            d.symbols().iter().filter(|s| s.synced()).count(),
+            d.symbols().iter().filter(|s| s.stats.snapshots > 0).count() - 1
+        );
+    }
 }
