@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tickwire import FrameError
 from tickwire.simulator import Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit"
@@ -138,3 +139,79 @@ def test_simulator_instruments_list_the_recorded_symbols() -> None:
                 assert (await r.json())["result"]["list"] == []
 
     asyncio.run(main())
+
+
+# --- the decoder on the recordings (Python API) -------------------------------------------------
+def _final_books(path: Path) -> dict[str, dict[str, dict[Decimal, Decimal]]]:
+    """Market id -> the book the recording leaves, built with :func:`_apply`."""
+    books: dict[str, dict[str, dict[Decimal, Decimal]]] = {}
+    for push in _pushes(path):
+        if push.get("topic", "").startswith("orderbook.") and not push["topic"].startswith(
+            "orderbook.1."
+        ):
+            _apply(books.setdefault(push["data"]["s"], {"b": {}, "a": {}}), push)
+    return books
+
+
+@pytest.mark.parametrize("path", [SESSION, ARCHIVE], ids=["session", "archive"])
+def test_decoder_books_equal_the_recording(path: Path) -> None:
+    """Every line decodes; no gap, no bad frame; each final book equals the one the test builds
+    from the recorded lines, level by level (floats of the exact decimals)."""
+    import tickwire._core as core
+
+    d = core.Decoder("bybit", market="linear")
+    assert (d.exchange, d.market, d.recovery) == ("bybit", "linear", "resubscribe")
+    lines = path.read_bytes().splitlines()
+    for line in lines:
+        d.feed(line, 0)
+    stats = d.stats()
+    assert (stats["frames"], stats["bad_frames"], stats["gaps"]) == (len(lines), 0, 0)
+    want = _final_books(path)
+    assert sorted(d.symbols()) == sorted(f"{m[: -len('USDT')]}/USDT:USDT" for m in want)
+    for market_id, book in want.items():
+        symbol = f"{market_id[: -len('USDT')]}/USDT:USDT"
+        got = d.book(symbol)
+        assert got.synced
+        for side, levels in (("b", got.bids(10_000)), ("a", got.asks(10_000))):
+            prices = sorted(book[side], reverse=side == "b")
+            assert [tuple(row) for row in levels.tolist()] == [
+                (float(p), float(book[side][p])) for p in prices
+            ]
+        assert d.book_stats(symbol)["gaps"] == 0
+
+
+def test_decoder_level_one_is_bbo_with_u() -> None:
+    """``orderbook.1`` pushes are BBO events carrying the push's ``u`` and its exact levels."""
+    import tickwire._core as core
+
+    d = core.Decoder("bybit", market="linear")
+    seen = 0
+    for push, line in zip(_pushes(L1), L1.read_bytes().splitlines(), strict=True):
+        events = d.feed(line, 0)
+        if "topic" not in push:
+            assert [type(e).__name__ for e in events] == ["ControlReply"]
+            assert events[0].kind == "ack"
+            continue
+        (bbo,) = events
+        data = push["data"]
+        assert bbo.sequence == data["u"]
+        assert (bbo.decimal("bid_price"), bbo.decimal("ask_size")) == (
+            Decimal(data["b"][0][0]),
+            Decimal(data["a"][0][1]),
+        )
+        seen += 1
+    assert seen == sum("topic" in p for p in _pushes(L1))
+
+
+def test_decoder_rejects_unknown_markets_and_foreign_frames() -> None:
+    """A market Bybit's public streams do not have is a ValueError naming it; a frame of
+    another venue is a FrameError and changes nothing."""
+    import tickwire._core as core
+
+    with pytest.raises(ValueError, match="option"):
+        core.Decoder("bybit", market="option")
+    d = core.Decoder("bybit", market="linear")
+    okx = b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[]}'
+    with pytest.raises(FrameError):
+        d.feed(okx, 0)
+    assert d.stats()["bad_frames"] == 1
