@@ -455,11 +455,12 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance
+    from . import binance, bybit
 
     return {
         "binance": binance.BinanceSpot,
         "binanceusdm": binance.BinanceUsdm,
+        "bybit": bybit.Bybit,
     }
 
 
