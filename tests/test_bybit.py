@@ -430,3 +430,23 @@ def test_feed_subscription_error_and_value_errors_before_connecting() -> None:
         Feed("bybit", ["BTC/USDT:USDT"], ["orders"])
     with pytest.raises(ValueError, match="'BTC/EUR:USD'"):
         Feed("bybit", ["BTC/EUR:USD"], ["book"])
+
+
+@pytest.mark.e2e
+def test_feed_sends_the_bybit_keepalive() -> None:
+    """The session sends the adapter's ``{"op":"ping"}`` on its timer (shortened here); the
+    simulator counts each as a keepalive and answers Bybit's pong, which the feed counts."""
+    from tickwire.exchanges.bybit import Bybit
+    from tickwire.feed import Feed
+
+    async def main() -> None:
+        async with Simulator(MARKET, speed=1.0, autostart=False) as sim:
+            adapter = Bybit(base_url=sim.rest_url)
+            adapter.ping_interval_s = 0.05
+            async with Feed(adapter, ["BTC/USDT:USDT"], ["trades"]) as feed:
+                (conn,) = await sim.wait_subscribed(1)
+                await asyncio.sleep(0.5)
+                assert conn.keepalives >= 3
+                assert feed.stats()["keepalives"] >= 3
+
+    asyncio.run(main())
