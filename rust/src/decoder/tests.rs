@@ -495,3 +495,16 @@ fn heartbeats_and_empty_frames() {
     assert!(feed(&mut d, "").is_empty());
     assert_eq!((d.stats.heartbeats, d.stats.ignored_frames, d.stats.events), (1, 1, 0));
 }
+
+/// A value with fewer decimals than the book's scale is scaled up in place; one too large for
+/// that moves the scale down as far as needed (never below what the book's values need).
+#[test]
+fn a_large_value_moves_the_scale_down() {
+    let mut d = toy(Recovery::Resubscribe);
+    // i64::MAX is 92,233,720,368.54775807 at 8 decimals: the largest whole price that fits.
+    feed(&mut d, "book X snap 1,1 - - b:92233720368:1 a:92233720368.5:2");
+    assert_eq!((d.symbol(0).book.price_scale, d.stats.rescales), (8, 0));
+    feed(&mut d, "book X delta 2,2 - - a:92233720369:3");
+    assert_eq!((d.symbol(0).book.price_scale, d.stats.rescales), (7, 1));
+    assert_eq!(levels(&d, "X/USD"), (strings(&["92233720368:1"]), strings(&["92233720368.5:2", "92233720369:3"])));
+}
