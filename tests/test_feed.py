@@ -14,6 +14,7 @@ import pytest
 import tickwire._core as core
 from tickwire.events import Connected
 from tickwire.exchanges import exchange_ids, get_adapter
+from tickwire.exchanges.binance import BinanceSpot
 from tickwire.feed import Feed
 from tickwire.feed import run as tw_run
 from tickwire.simulator import Simulator
@@ -59,6 +60,12 @@ def run(request):
         (("binance", ["ETH/USDT"]), {"on_trade": 42}, "on_trade must be callable"),
         (("binance", ["ETH/USDT"]), {"stale_after": 0}, "stale_after must be > 0"),
         (("binance", ["ETH/USDT"]), {"urls": {"wss": "x"}}, "unknown urls key(s) ['wss']"),
+        (
+            (BinanceSpot(), ["ETH/USDT"]),
+            {"base_url": "http://127.0.0.1:1"},
+            "base_url, urls and options belong to the adapter",
+        ),
+        ((BinanceSpot(), ["ETH/USDT:USDT"]), {}, "'ETH/USDT:USDT' is a derivatives symbol"),
     ],
 )
 def test_bad_arguments_are_rejected_by_name(args, kwargs, needle):

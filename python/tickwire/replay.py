@@ -364,11 +364,6 @@ class Replay:
                     counts["bad_frame"] += 1
                     yield bad
                     continue
-                except SequenceGap as gap:
-                    stats.decode_seconds += clock() - t0
-                    counts["gap"] += 1
-                    yield self._gap(gap, line, ts)
-                    continue
                 stats.decode_seconds += clock() - t0
                 if self._pending:
                     n = len(self.decoder.symbols())

@@ -29,7 +29,7 @@ from .._core import (
     Trade,
 )
 from ..events import BadFrame, GapDetected
-from ..exceptions import CallbackError, FrameError, SequenceGap
+from ..exceptions import CallbackError, FrameError
 from . import resync
 from .errors import SubscriptionError
 from .ratelimit import RateLimiter
@@ -271,20 +271,19 @@ class Session(WSListener):
         if frame.msg_type is _TEXT and frame.fin:
             try:
                 self._dispatch(frame.get_payload_as_bytes())
-            except (CallbackError, FrameError, SequenceGap) as exc:
+            except (CallbackError, FrameError) as exc:
                 self._frame_error(exc, frame.payload_size, time_ns())
         else:
             self._other_frame(transport, frame)
 
-    def _frame_error(self, exc: BaseException, size: int, ts: int) -> None:
-        """What the decoder raised for one frame: a handler's failure, a bad frame (counted,
-        logged, skipped) or a sequence gap (resync)."""
+    def _frame_error(self, exc: BaseException, size: int, ts: int) -> None:  # noqa: ARG002 - FrameSink's on_error signature
+        """What the decoder raised for one frame: a handler's failure or a bad frame (counted,
+        logged, skipped). (A lost book is no error: a ``SyncLost`` event, see
+        :meth:`on_sync_lost`.)"""
         if isinstance(exc, CallbackError):
             self.owner.callback_failed(exc)
         elif isinstance(exc, FrameError):
             self._bad_frame(exc, size)
-        elif isinstance(exc, SequenceGap):
-            self._gap(exc, ts)
         else:
             raise exc
 
@@ -292,7 +291,7 @@ class Session(WSListener):
         """``on_ws_frame``'s work for the rare paths (binary and reassembled frames)."""
         try:
             self._dispatch(payload, ts)
-        except (CallbackError, FrameError, SequenceGap) as exc:
+        except (CallbackError, FrameError) as exc:
             self._frame_error(exc, size, ts)
 
     def wire(self, guarded: bool) -> None:
@@ -421,12 +420,6 @@ class Session(WSListener):
         if n <= 10 or n % 1000 == 0:  # log the first few, then sparsely
             log.warning("%s: skipped bad frame #%d (%d bytes): %s", self.owner.name, n, size, exc)
         self.owner.emit(BadFrame(self.owner.adapter.exchange_id, str(exc), time_ns()))
-
-    def _gap(self, exc: SequenceGap, ts: int) -> None:
-        """A ``SequenceGap`` raised by the decoder (a core that reports gaps as exceptions):
-        handled like a ``SyncLost`` with reason ``"gap"``."""
-        symbol = exc.symbol or (str(exc.args[0]) if exc.args else "")
-        self._lost(symbol, "gap", exc.expected, exc.received, ts)
 
     def on_sync_lost(self, ev: SyncLost) -> None:
         """The decoder's ``SyncLost`` event: a book lost its sequence chain, failed its checksum,
