@@ -1374,24 +1374,15 @@ def test_parse_fault_book_faults():
 
 
 def test_market_names_follow_the_exchange_and_market():
-    """``<exchange>`` is the exchange's default market (the decoder's first market where the
-    core lists them), ``<exchange>-<market>`` any other; every spec says what the demo shows."""
-    by_exchange: dict[str, list] = {}
+    """``<exchange>`` is the exchange's default market (the decoder's first market),
+    ``<exchange>-<market>`` any other; every market is one the decoder knows."""
+    venues = tickwire._core.venues()
     for name, spec in simmod.MARKETS.items():
         assert spec.name == name
-        by_exchange.setdefault(spec.exchange, []).append(spec)
-    core_venues = getattr(tickwire._core, "venues", None)
-    listed = core_venues() if core_venues is not None else {}
-    for exchange, specs in by_exchange.items():
-        defaults = [s for s in specs if s.name == exchange]
-        assert len(defaults) == 1, exchange
-        default = defaults[0].market
-        if exchange in listed:
-            assert default == listed[exchange][0], exchange
-        for s in specs:
-            assert s.name == market_name(exchange, s.market, default)
-            assert s.market in ("spot", "linear", "inverse")
+        assert spec.market in venues[spec.exchange], name
+        assert name == market_name(spec.exchange, spec.market, venues[spec.exchange][0])
     assert market_name("bybit", "linear", "spot") == "bybit-linear"
+    assert market_name("bybit", "spot", "spot") == "bybit"
 
 
 def test_simulate_command_lists_every_market():
@@ -1402,3 +1393,50 @@ def test_simulate_command_lists_every_market():
         assert name in text
     bad = run_cli("simulate", "-m", "nowhere")
     assert bad.returncode == 2 and all(name in bad.stderr for name in simmod.MARKETS)
+
+
+def test_every_market_with_a_recording_is_in_the_demo():
+    """``tickwire demo`` shows every market that ships a recording (once its exchange has an
+    adapter), each with one fault its spec builds for that market's simulator."""
+    from tickwire.demo import demo_markets
+    from tickwire.exchanges import exchange_ids
+    from tickwire.simulator.faults import CONNECTION_FAULTS
+
+    packaged = [name for name, spec in simmod.MARKETS.items() if spec.packaged is not None]
+    with_adapter = [n for n in packaged if simmod.MARKETS[n].exchange in exchange_ids()]
+    assert [s.name for s in demo_markets()] == with_adapter
+    assert {"binance", "binanceusdm"} <= set(with_adapter)
+    for name in packaged:
+        spec = simmod.MARKETS[name]
+        assert spec.demo is not None, name
+        assert isinstance(spec.demo.fault(Simulator(name)), CONNECTION_FAULTS), name
+        assert spec.demo.channels and set(spec.demo.channels) <= {
+            "book",
+            "trades",
+            "bbo",
+            "candles",
+        }
+        assert spec.demo.title and spec.demo.fault_text
+
+
+def test_demo_recovers_from_each_markets_fault():
+    """``tickwire demo`` (offline, plain lines: stdout is no terminal) shows every demo market;
+    in each the injected fault is seen (a reconnect or a lost sync) and recovered from (a
+    resync), the final book matches the recording, and the whole run takes under a minute."""
+    from tickwire.demo import demo_markets
+
+    t0 = time.monotonic()
+    proc = run_cli("demo")
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    summary = proc.stdout[proc.stdout.index("tickwire demo:") :].splitlines()
+    for spec in demo_markets():
+        demo = spec.demo
+        head = f"  {demo.title} {demo.symbol} ({demo.fault_text} injected): "
+        k = next(i for i, line in enumerate(summary) if line.startswith(head))
+        counts = dict(re.findall(r"(reconnects|gaps|resyncs) (\d+)", summary[k + 1]))
+        assert int(counts["reconnects"]) + int(counts["gaps"]) >= 1, summary[k : k + 2]
+        assert int(counts["resyncs"]) >= 1, summary[k : k + 2]
+        assert summary[k + 1].endswith("final book matches the recording"), summary[k : k + 2]
+    assert elapsed < 60, elapsed

@@ -21,11 +21,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from time import time_ns
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 
 from ._interrupt import INTERRUPTED_EXIT_CODE, run_interruptible
 from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
+from .exceptions import FrameError
 from .feed import Feed
 from .metrics import LatencyRecorder, RateMeter
 
@@ -42,10 +44,16 @@ HARD_LIMIT_S = 55.0
 
 def demo_markets() -> list[MarketSpec]:
     """The markets the demo shows, in registry order: those with a packaged recording and a
-    ``DemoSpec``."""
+    ``DemoSpec`` whose exchange has an adapter (``tw.Feed`` can connect to it)."""
+    from .exchanges import exchange_ids
     from .simulator.venues import MARKETS
 
-    return [s for s in MARKETS.values() if s.packaged is not None and s.demo is not None]
+    adapters = set(exchange_ids())
+    return [
+        s
+        for s in MARKETS.values()
+        if s.packaged is not None and s.demo is not None and s.exchange in adapters
+    ]
 
 
 @dataclass
@@ -96,13 +104,14 @@ class _State:
 
 def _describe(ev: Any) -> str:
     if isinstance(ev, Connected):
-        return f"connected /{ev.url.split('/', 3)[-1]}"
+        parts = urlsplit(ev.url)
+        return f"connected {parts.path or '/'}{'?' + parts.query if parts.query else ''}"
     if isinstance(ev, Disconnected):
         return f"disconnected: {ev.reason}"
     if isinstance(ev, GapDetected):
         return _describe_gap(ev)
     if isinstance(ev, Resynced):
-        at = f" at {ev.sequence}" if ev.sequence is not None else ""
+        at = f" at {ev.sequence}" if ev.sequence else ""  # venues without sequences: None/0
         return f"resynced {ev.symbol} from a snapshot{at}"
     if isinstance(ev, TradesMissed):
         return f"{ev.count} trades of {ev.symbol} published while disconnected (ids {ev.first_id}..{ev.last_id})"
@@ -123,6 +132,13 @@ def _px(x: float | None) -> str:
     return "-" if x is None else f"{x:,.8g}"
 
 
+def _qty(x: float) -> str:
+    """A size for display: up to 6 significant digits, small sizes without an exponent."""
+    if 0 < abs(x) < 1e-4:
+        return f"{x:.10f}".rstrip("0")
+    return f"{x:g}"
+
+
 def _fmt_us(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / 1000:,.1f} µs"
 
@@ -138,8 +154,8 @@ def _top(state: _State) -> tuple[Any, Any, Any, int | None]:
 def _plain_line(st: _State) -> str:
     bid, ask, spread, _ = _top(st)
     s = st.feed.stats()
-    b = f"{_px(bid[0])}x{bid[1]:g}" if bid else "-"
-    a = f"{_px(ask[0])}x{ask[1]:g}" if ask else "-"
+    b = f"{_px(bid[0])}x{_qty(bid[1])}" if bid else "-"
+    a = f"{_px(ask[0])}x{_qty(ask[1])}" if ask else "-"
     return (
         f"{st.spec.name:<16} {st.symbol:<14} bid {b:<22} ask {a:<22} "
         f"spread {_px(spread):<8} msg/s {st.rate:>8,.0f} "
@@ -164,8 +180,8 @@ def _render(states: list[_State], elapsed: float) -> Any:
         for _ in range(4):
             head.add_column()
         head.add_row(
-            Text(f"bid {_px(bid[0])} × {bid[1]:g}" if bid else "bid -", style="bold green"),
-            Text(f"ask {_px(ask[0])} × {ask[1]:g}" if ask else "ask -", style="bold red"),
+            Text(f"bid {_px(bid[0])} × {_qty(bid[1])}" if bid else "bid -", style="bold green"),
+            Text(f"ask {_px(ask[0])} × {_qty(ask[1])}" if ask else "ask -", style="bold red"),
             Text(f"spread {_px(spread)}"),
             Text(f"book seq {seq}" if seq and not compact else "", style="dim"),
         )
@@ -190,7 +206,7 @@ def _render(states: list[_State], elapsed: float) -> Any:
             trades.add_row(
                 str(t.trade_id)[-12:],
                 _px(t.price),
-                f"{t.size:g}",
+                _qty(t.size),
                 Text(t.side, style="green" if t.side == "buy" else "red"),
             )
         log = Text()
@@ -232,33 +248,35 @@ def _verify_book(st: _State) -> str:
 
     rec = st.sim.recording
     spec = st.spec
-    kwargs: dict[str, Any] = {}
-    if spec.name != spec.exchange:  # not the exchange's default market: name it
-        kwargs["market"] = spec.market
-    dec = _core.Decoder(spec.exchange, **kwargs)
+    dec = _core.Decoder(spec.exchange, market=spec.market)
     snap = None
     if rec.snapshots:
         snaps = list(rec.snapshots.values())
         snap = snaps[0] if len(snaps) == 1 else rec.snapshots.get(_market_id(st))
     if snap is not None:
         dec.register(st.symbol)
+    rejected = 0
     for i, line in enumerate(rec.lines):
         if snap is not None and i == snap.after_line:
             dec.apply_snapshot(st.symbol, snap.body)
-        dec.feed(line)
+        try:
+            dec.feed(line)
+        except FrameError:  # counted and shown: the live feed skipped the same frame
+            rejected += 1
     want = dec.book(st.symbol)
     got = st.feed.book(st.symbol)
     same = np.array_equal(want.bids(10), got.bids(10)) and np.array_equal(
         want.asks(10), got.asks(10)
     )
-    return "matches the recording" if same else "DIFFERS from the recording"
+    note = f" ({rejected} recorded frames rejected)" if rejected else ""
+    return ("matches the recording" if same else "DIFFERS from the recording") + note
 
 
 def _market_id(st: _State) -> str:
     """The exchange's id of the shown symbol (to find its recorded REST snapshot)."""
     from . import _core
 
-    return _core.market_id(st.exchange, st.symbol)
+    return _core.market_id(st.exchange, st.symbol, st.spec.market)
 
 
 def _states() -> list[_State]:
