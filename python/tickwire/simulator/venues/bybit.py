@@ -1,10 +1,10 @@
 """Bybit v5 public streams in the simulator (market ``bybit-linear``).
 
 Sources: docs/exchanges/bybit.md §1-§5 (Bybit v5 ``ws/connect`` and ``websocket/public/*``).
-Markets: ``bybit-linear`` replays the one recorded session (``data/bybit/SOURCES.md``);
-``bybit`` (spot, the exchange's default market) speaks the spot endpoint's variant (ack
-``ret_msg`` ``"subscribe"``, at most 10 args per request: ``"args size >10"``) but ships no
-recording (none exists): ``Simulator("bybit", recording=...)`` only. No inverse market.
+Markets: ``bybit-linear`` replays the one recorded session (``data/bybit/SOURCES.md``). No
+spot or inverse recording exists, so neither is registered; :class:`BybitSpec` already holds
+what differs on spot (ack ``ret_msg`` ``"subscribe"``, at most 10 args per request, refused
+with ``"args size >10"``) for the day a spot recording is added.
 
 Endpoint: ``/v5/public/<category>``. A simulator-only query ``?subscribe=a,b`` subscribes topics in
 the URL (Bybit itself has none; generic tools such as ``Simulator.stream_url`` use it).
@@ -156,22 +156,7 @@ LINEAR = BybitSpec(
     ),
 )
 
-SPOT = BybitSpec(
-    name=market_name("bybit", "spot", "spot"),
-    exchange="bybit",
-    market="spot",
-    wire=WIRE,
-    packaged=None,  # no spot recording exists: Simulator("bybit", recording=...) only
-    ping_interval=0.0,
-    pong_timeout=0.0,
-    rate_limit=0,
-    lifetime=None,
-    category="spot",
-    max_args=10,
-    ack_message="subscribe",
-)
-
-SPECS = (SPOT, LINEAR)
+SPECS = (LINEAR,)
 
 
 def _split(topic: str) -> tuple[str, str, str]:
