@@ -450,3 +450,30 @@ def test_feed_sends_the_bybit_keepalive() -> None:
                 assert feed.stats()["keepalives"] >= 3
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "BTC/USDT",
+        "ETH/BTC",
+        "BTC/USDT:USDT",
+        "1000PEPE/USDT:USDT",
+        "BTC/USDC:USDC",
+        "BTC/USDC:USDC-251226",
+        "BTC/USDT:USDT-251226",
+        "BTC/USD:BTC",
+        "BTC/USD:BTC-250328",
+    ],
+)
+def test_adapter_and_rust_venue_name_symbols_alike(symbol: str) -> None:
+    """Python (subscriptions) and Rust (decoding) map a unified symbol to the same market id on
+    the same endpoint, and the other endpoints refuse it in both."""
+    import tickwire._core as core
+
+    a = _adapter()
+    market = a.market_of(symbol)
+    assert core.Decoder("bybit", market=market).register(symbol) == a.market_id(symbol)
+    for other in set(a.markets) - {market}:
+        with pytest.raises(ValueError, match=re.escape(symbol)):
+            core.Decoder("bybit", market=other).register(symbol)
