@@ -8,7 +8,9 @@
 //! - `orderbook.{1,50,200,500,1000}.<SYMBOL>`: `type` `snapshot` (replace the book) or `delta`
 //!   (absolute sizes, `"0"` deletes), `data.u` the topic's update id, `u == 1` a restart that
 //!   overwrites like a snapshot. Level 1 is snapshot-only and is decoded as a BBO (`u` is its
-//!   sequence; an unchanged book is sent again with the same `u`). No checksum exists.
+//!   sequence; an unchanged book is sent again with the same `u`; an empty side is price 0,
+//!   size 0). No checksum exists. Books are not truncated: Bybit deletes the levels that leave
+//!   the topic's depth (the recorded books never exceed it).
 //! - `publicTrade.<SYMBOL>`: an array of trades; `i` is a UUID (derivatives) or a decimal string
 //!   (spot), decoded as [`TradeId::Text`] / [`TradeId::Int`].
 //! - `kline.<interval>.<SYMBOL>`: an array of candles, `confirm` true once closed. Bybit's
