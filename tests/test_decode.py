@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 import tickwire as tw
+from conftest import data_of
 from tickwire.replay import read_timestamps, timestamps_path
 
 MS = 1_000_000
@@ -502,7 +503,9 @@ def test_negative_depth_and_buffer_sizes_are_value_errors():
         tw.Decoder("binance", max_buffered=0)
 
 
-@pytest.mark.parametrize("kind", ["trade", "bbo", "book", "candle", "control", "notice", "default"])
+@pytest.mark.parametrize(
+    "kind", ["trade", "bbo", "book", "candle", "control", "notice", "sync_lost", "default"]
+)
 def test_a_handler_that_is_not_callable_is_a_type_error(kind):
     dec = tw.Decoder("binance")
     with pytest.raises(TypeError, match=rf"{kind} must be callable or None, got int 42"):
@@ -550,3 +553,118 @@ def test_negative_exchange_timestamps_are_frame_errors(exchange, frame, field):
     with pytest.raises(tw.FrameError) as info:
         tw.Decoder(exchange).feed(frame)
     assert info.value.field == field, info.value
+
+
+def test_venues_markets_and_recovery():
+    """Each exchange id with its markets (default first); a decoder says its market and how its
+    books recover; a market the exchange does not have is a ValueError naming it."""
+    from tickwire import _core
+
+    venues = _core.venues()
+    assert venues["binance"] == ["spot"] and venues["binanceusdm"] == ["linear"]
+    assert list(venues) == _core.exchanges()
+    for exchange, markets in venues.items():
+        dec = tw.Decoder(exchange)
+        assert (dec.exchange, dec.market) == (exchange, markets[0])
+        assert dec.recovery in ("rest", "resubscribe")
+        assert tw.Decoder(exchange, markets[0]).market == markets[0]
+    assert tw.Decoder("binance").recovery == "rest"
+    with pytest.raises(ValueError, match=r'"inverse".*spot'):
+        tw.Decoder("binance", "inverse")
+    assert _core.market_id("binanceusdm", "ETH/USDT:USDT", "linear") == "ETHUSDT"
+    assert _core.unified_symbol("binanceusdm", "ETHUSDT", market="linear") == "ETH/USDT:USDT"
+    with pytest.raises(ValueError, match="inverse"):
+        _core.market_id("binance", "ETH/USDT", "inverse")
+
+
+def test_a_gap_is_a_sync_lost_event_for_its_handler(ethusdt):
+    """Losing one depth message: ``dispatch`` raises nothing; the ``sync_lost`` handler gets a
+    SyncLost naming the gap (the ids from the recording's frames), the book awaits a snapshot,
+    and the counters (per decoder and per book) say one gap."""
+    from tickwire import _core
+
+    lines = ethusdt.lines()
+    depth = [i for i, line in enumerate(lines) if data_of(line).get("e") == "depthUpdate"]
+    victim = depth[len(depth) // 2]
+    following = data_of(lines[next(i for i in depth if i > victim)])
+    symbol = "ETH/USDT" if ethusdt.exchange == "binance" else "ETH/USDT:USDT"
+    dec = tw.Decoder(ethusdt.exchange)
+    lost: list[_core.SyncLost] = []
+    others: list[object] = []
+    dec.set_handlers(sync_lost=lost.append, default=others.append)
+    dec.apply_snapshot(symbol, ethusdt.snapshots[0].read_bytes())
+    for n, line in enumerate(lines):
+        if n != victim:
+            dec.dispatch(line)
+    (gap,) = lost
+    assert (gap.exchange, gap.symbol, gap.reason) == (ethusdt.exchange, symbol, "gap")
+    key = "U" if ethusdt.exchange == "binance" else "pu"
+    assert (gap.expected, gap.received) == (data_of(lines[victim])[key], following[key])
+    assert not any(isinstance(e, _core.SyncLost) for e in others)
+    assert dec.needs_snapshot(symbol)
+    stats, book = dec.stats(), dec.book_stats(symbol)
+    assert (stats["gaps"], book["gaps"], book["snapshots"]) == (1, 1, 1)
+    assert stats["buffered_deltas"] > 0  # a REST venue keeps the later deltas for the bridge
+
+
+def test_book_stats_after_a_whole_recording(ethusdt):
+    """Per-book counters agree with the decoder's; Binance books keep 8 decimals (no rescale)
+    and have no checksum."""
+    symbol = "ETH/USDT" if ethusdt.exchange == "binance" else "ETH/USDT:USDT"
+    dec = tw.Decoder(ethusdt.exchange)
+    dec.apply_snapshot(symbol, ethusdt.snapshots[0].read_bytes())
+    for line in ethusdt.lines():
+        dec.feed(line)
+    stats, book = dec.stats(), dec.book_stats(symbol)
+    assert book == {
+        "checksums_verified": 0,
+        "checksum_mismatches": 0,
+        "gaps": 0,
+        "snapshots": 1,
+        "deltas_applied": stats["deltas_applied"],
+        "price_scale": 8,
+        "size_scale": 8,
+    }
+    assert stats["deltas_applied"] > 0 and stats["rescales"] == 0
+    assert stats["heartbeats"] == stats["checksums_verified"] == stats["checksum_mismatches"] == 0
+    with pytest.raises(KeyError, match="BTC/USDT"):
+        dec.book_stats("BTC/USDT")
+
+
+def _decimals(text: str) -> int:
+    """Decimals a value needs (trailing zeros not counted)."""
+    exponent = Decimal(text).normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def test_instruments_name_symbols_and_set_book_scales(ethusdt):
+    """With instruments, the book starts at the tick's and lot's decimals (0.01 and 0.0001
+    here) and grows only as far as the recording's levels need (derived below from every level
+    of the snapshot and the depth frames); it ends exactly where an instrument-less decoder's
+    does. Unlisted symbols and malformed instruments are ValueErrors."""
+    symbol = "ETH/USDT" if ethusdt.exchange == "binance" else "ETH/USDT:USDT"
+    inst = {"market_id": "ETHUSDT", "symbol": symbol, "tick_size": "0.01", "lot_size": "0.0001"}
+    with_inst, without = tw.Decoder(ethusdt.exchange, None, [inst]), tw.Decoder(ethusdt.exchange)
+    for dec in (with_inst, without):
+        dec.apply_snapshot(symbol, ethusdt.snapshots[0].read_bytes())
+        for line in ethusdt.lines():
+            dec.feed(line)
+    rows = json.loads(ethusdt.snapshots[0].read_bytes())
+    levels = [*rows["bids"], *rows["asks"]]
+    for line in ethusdt.lines():
+        d = data_of(line)
+        if d.get("e") == "depthUpdate":
+            levels += [*d["b"], *d["a"]]
+    need_price = max(2, *(_decimals(p) for p, _ in levels))
+    need_size = max(4, *(_decimals(q) for _, q in levels))
+    book = with_inst.book_stats(symbol)
+    assert (book["price_scale"], book["size_scale"]) == (need_price, need_size)
+    assert (with_inst.stats()["rescales"] > 0) == (need_price > 2 or need_size > 4)
+    assert with_inst.book(symbol).exact_top() == without.book(symbol).exact_top()
+    assert (with_inst.book(symbol).bids(50) == without.book(symbol).bids(50)).all()
+    with pytest.raises(ValueError, match="BTC/USDT"):
+        with_inst.register("BTC/USDT")
+    with pytest.raises(ValueError, match="tick_size"):
+        tw.Decoder("binance", None, [{**inst, "tick_size": "abc"}])
+    with pytest.raises(ValueError, match="market_id"):
+        tw.Decoder("binance", None, [{"symbol": "ETH/USDT"}])
