@@ -13,7 +13,6 @@ import pytest
 from cli_helpers import TICKWIRE, Running, assert_fails_with_one_line, run_cli
 from conftest import ETHUSDT, data_of
 from tickwire.simulator import ThreadedSimulator
-from tickwire.simulator.venues import MARKETS
 
 pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
 
@@ -64,9 +63,9 @@ def test_demo_runs_offline_and_recovers_from_the_injected_faults():
     spot = summary[summary.index("Binance spot") : summary.index("Binance USD-M")]
     assert re.search(r"disconnected: \d+ fetched, 0 missed", spot), spot
     assert "published while disconnected (ids" not in out
-    # one panel per market whose simulator spec has a demo
-    panels = sum(spec.demo is not None for spec in MARKETS.values())
-    assert summary.count("final book matches the recording") == panels >= 2
+    from tickwire.demo import demo_markets
+
+    assert summary.count("final book matches the recording") == len(demo_markets())
 
 
 # ---- stream: startup failures and Ctrl-C ----------------------------------------------------------

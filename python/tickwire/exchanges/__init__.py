@@ -455,7 +455,7 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance, coinbase, kraken, okx
+    from . import binance, bybit, coinbase, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
@@ -464,6 +464,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "kraken": kraken.Kraken,
         "coinbase": coinbase.CoinbaseAdvancedTrade,
         "coinbaseexchange": coinbase.CoinbaseExchange,
+        "bybit": bybit.Bybit,
     }
 
 

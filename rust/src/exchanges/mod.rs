@@ -7,6 +7,7 @@
 //! [`crate::decoder`]. A [`VenueFactory`] in [`FACTORIES`] makes a venue per decoder.
 
 pub mod binance;
+pub mod bybit;
 pub mod coinbase;
 pub mod kraken;
 pub mod okx;
@@ -408,6 +409,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &kraken::FACTORY,
     &coinbase::ADVANCED_TRADE,
     &coinbase::EXCHANGE,
+    &bybit::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
