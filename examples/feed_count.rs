@@ -10,7 +10,7 @@ fn main() {
     let reps: usize = std::env::var("REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
     let mut n = 0;
     for _ in 0..reps {
-        let mut d = tickwire::Decoder::new(ex).unwrap();
+        let mut d = tickwire::Decoder::new(ex, None, &[]).unwrap();
         d.apply_snapshot(sym, &snap, 0).unwrap();
         for f in &frames {
             d.feed(f, 0).unwrap();

@@ -1,14 +1,15 @@
 //! Parse-only cost per message kind on the real recordings (a profiling aid, not a benchmark).
 use std::time::Instant;
-use tickwire::exchanges::{venue, Levels};
+use tickwire::exchanges::{factory, Out};
 fn main() {
     let only = std::env::args().nth(1);
     for (dir, ex) in [("binance", "binance"), ("binanceusdm", "binanceusdm")] {
         let text =
             std::fs::read(format!("tests/fixtures/{dir}/depth_bookticker_trade_ethusdt_20240808.jsonl")).unwrap();
         let frames: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-        let v = venue(ex).unwrap();
-        let mut lv = Levels::default();
+        let f = factory(ex).unwrap();
+        let mut v = f.create(f.markets()[0], &[]).unwrap();
+        let mut out = Out::default();
         for kind in ["@bookTicker", "@trade", "@depth"] {
             if only.as_deref().is_some_and(|o| o != kind) {
                 continue;
@@ -19,7 +20,9 @@ fn main() {
             let t = Instant::now();
             for _ in 0..reps {
                 for f in &sel {
-                    std::hint::black_box(v.parse(f, &mut lv).unwrap());
+                    out.clear();
+                    v.parse(f, false, &mut out).unwrap();
+                    std::hint::black_box(&out);
                 }
             }
             let ns = t.elapsed().as_nanos() as f64 / (reps * sel.len()) as f64;

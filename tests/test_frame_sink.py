@@ -15,6 +15,7 @@ from picows.picows import _make_test_ws_frame
 
 import tickwire as tw
 from conftest import ETHUSDT, data_of
+from tickwire import _core
 from tickwire._core import FrameSink
 from tickwire.replay import event_to_dict
 
@@ -123,7 +124,7 @@ def test_a_malformed_frame_goes_to_on_error_with_its_size():
     assert len(c.events) == 1 and dec.stats()["bad_frames"] == 1
 
 
-def test_a_sequence_gap_goes_to_on_error(ethusdt):
+def test_a_sequence_gap_is_a_sync_lost_event_not_an_error(ethusdt):
     lines = ethusdt.lines()
     depth = [i for i, line in enumerate(lines) if data_of(line).get("e") == "depthUpdate"]
     victim = depth[len(depth) // 2]
@@ -135,8 +136,9 @@ def test_a_sequence_gap_goes_to_on_error(ethusdt):
     for n, line in enumerate(lines):
         if n != victim:
             sink.on_ws_frame(None, _make_test_ws_frame(TEXT, line, True, False))
-    gaps = [e for e, _, _ in c.errors]
-    assert len(gaps) == 1 and isinstance(gaps[0], tw.SequenceGap) and gaps[0].symbol == symbol
+    assert c.errors == []
+    gaps = [e for e in c.events if isinstance(e, _core.SyncLost)]
+    assert len(gaps) == 1 and gaps[0].symbol == symbol and gaps[0].reason == "gap"
     assert gaps[0].expected == _chain_id(ethusdt.exchange, lines[victim])
 
 

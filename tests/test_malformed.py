@@ -55,7 +55,7 @@ def _mutations(line: bytes) -> dict[str, bytes]:
         "update id out of u64 range": with_data(u=10**30),
         "negative update id": with_data(U=-1),
         "huge price": with_data(b=[["9" * 40, size]]),
-        "too many decimals": with_data(a=[["1.000000001", "1"]]),
+        "more digits than an i64 holds": with_data(a=[["1.0000000000000000001", "1"]]),
         "exponent in a price": with_data(a=[["1e5", "1"]]),
         "level with one element": with_data(a=[[price]]),
         "levels not a list": with_data(b="x"),

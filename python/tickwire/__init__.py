@@ -12,7 +12,18 @@ and sizes are floats by default and exact ``Decimal`` via ``event.decimal(name)`
 
 from __future__ import annotations
 
-from ._core import BBO, Book, BookUpdate, Candle, ControlReply, Decoder, Notice, Trade, market_id
+from ._core import (
+    BBO,
+    Book,
+    BookUpdate,
+    Candle,
+    ControlReply,
+    Decoder,
+    Notice,
+    SyncLost,
+    Trade,
+    market_id,
+)
 from .connection import ConnectionOptions, EndpointError, StartTimeoutError, SubscriptionError
 from .events import (
     BadFrame,
@@ -60,6 +71,7 @@ __all__ = [
     "SequenceGap",
     "StartTimeoutError",
     "SubscriptionError",
+    "SyncLost",
     "TickwireError",
     "Trade",
     "TradesMissed",

@@ -23,24 +23,30 @@ __all__ = [
     "Decoder",
     "FrameSink",
     "Notice",
+    "SyncLost",
     "Trade",
     "exchanges",
     "market_id",
     "unified_symbol",
+    "venues",
 ]
 
 PRICE_DECIMALS: int
 """Decimal places every price and size is kept at, exactly (fixed point)."""
 
 def exchanges() -> list[str]:
-    """Exchange ids the core decodes ("binance", "binanceusdm")."""
+    """Exchange ids the core decodes ("binance", "binanceusdm", ...)."""
 
-def market_id(exchange: str, symbol: str) -> str:
-    """Exchange market id of unified ``symbol`` ("ETH/USDT" -> "ETHUSDT"); ValueError names a bad
-    exchange or a symbol not of that market."""
+def venues() -> dict[str, list[str]]:
+    """``{exchange_id: [market, ...]}``, each venue's default market first."""
 
-def unified_symbol(exchange: str, market_id: str) -> str:
-    """Unified symbol of ``market_id`` ("ETHUSDT" -> "ETH/USDT"); ValueError names a bad exchange."""
+def market_id(exchange: str, symbol: str, market: str | None = None) -> str:
+    """Exchange market id of unified ``symbol`` ("ETH/USDT" -> "ETHUSDT") on ``market`` (None: the
+    default); ValueError names a bad exchange, market or a symbol not of that market."""
+
+def unified_symbol(exchange: str, market_id: str, market: str | None = None) -> str:
+    """Unified symbol of ``market_id`` ("ETHUSDT" -> "ETH/USDT"); ValueError names a bad exchange
+    or market."""
 
 @final
 class Trade:
@@ -58,7 +64,7 @@ class Trade:
     @property
     def side(self) -> Literal["buy", "sell"]: ...
     @property
-    def trade_id(self) -> int: ...
+    def trade_id(self) -> int | str: ...
     @property
     def trade_ts(self) -> int: ...
     @property
@@ -70,8 +76,8 @@ class Trade:
 
 @final
 class BBO:
-    """Best bid and ask of the exchange's book ticker, valid at book update id ``sequence``;
-    ``exchange_ts`` is None where the exchange sends no event time (Binance spot)."""
+    """Best bid and ask of the exchange's book ticker, valid at book update id ``sequence`` (None
+    where the venue sends none); ``exchange_ts`` is None where the exchange sends no event time."""
 
     @property
     def exchange(self) -> str: ...
@@ -86,7 +92,7 @@ class BBO:
     @property
     def ask_size(self) -> float: ...
     @property
-    def sequence(self) -> int: ...
+    def sequence(self) -> int | None: ...
     @property
     def exchange_ts(self) -> int | None: ...
     @property
@@ -96,14 +102,15 @@ class BBO:
 
 @final
 class BookUpdate:
-    """The book of ``symbol`` changed; ``sequence`` is the exchange's final update id applied."""
+    """The book of ``symbol`` changed; ``sequence`` is the exchange's final update id applied (None
+    for venues without book sequences)."""
 
     @property
     def exchange(self) -> str: ...
     @property
     def symbol(self) -> str: ...
     @property
-    def sequence(self) -> int: ...
+    def sequence(self) -> int | None: ...
     @property
     def exchange_ts(self) -> int | None: ...
     @property
@@ -111,7 +118,8 @@ class BookUpdate:
 
 @final
 class Candle:
-    """A candle of ``interval`` ("1m") covering [start_ts, end_ts]; ``closed`` once final."""
+    """A candle of ``interval`` ("1m") covering [start_ts, end_ts]; ``closed`` once final;
+    ``trades`` / ``closed`` / ``exchange_ts`` None where the venue does not say."""
 
     @property
     def exchange(self) -> str: ...
@@ -134,11 +142,11 @@ class Candle:
     @property
     def volume(self) -> float: ...
     @property
-    def trades(self) -> int: ...
+    def trades(self) -> int | None: ...
     @property
-    def closed(self) -> bool: ...
+    def closed(self) -> bool | None: ...
     @property
-    def exchange_ts(self) -> int: ...
+    def exchange_ts(self) -> int | None: ...
     @property
     def receive_ts(self) -> int: ...
     def decimal(self, name: Literal["open", "high", "low", "close", "volume"]) -> Decimal:
@@ -146,20 +154,24 @@ class Candle:
 
 @final
 class ControlReply:
-    """The exchange's reply to a control request (SUBSCRIBE ack or error)."""
+    """The exchange's reply to a control request: ``kind`` "ack", "error", "pong", "welcome" or
+    "login"; ``topic`` where the venue acknowledges per topic (the ``Subscription.stream`` text);
+    ``ok`` is False for an error (``code``, ``message``)."""
 
     @property
     def exchange(self) -> str: ...
     @property
+    def kind(self) -> Literal["ack", "error", "pong", "welcome", "login"]: ...
+    @property
     def request_id(self) -> int | str | None: ...
+    @property
+    def topic(self) -> str | None: ...
     @property
     def ok(self) -> bool: ...
     @property
     def code(self) -> int | None: ...
     @property
     def message(self) -> str | None: ...
-    @property
-    def result(self) -> str | None: ...
     @property
     def receive_ts(self) -> int: ...
 
@@ -176,7 +188,26 @@ class Notice:
     @property
     def receive_ts(self) -> int: ...
 
-_Event = Trade | BBO | BookUpdate | Candle | ControlReply | Notice
+@final
+class SyncLost:
+    """The book of ``symbol`` lost sync and awaits a new snapshot: ``reason`` "gap" (sequence
+    rule broken: ``expected``/``received`` ids), "checksum" (``expected`` the venue's CRC,
+    ``received`` ours, unsigned 32-bit) or "connection_gap" (connection counter skipped)."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def reason(self) -> Literal["gap", "checksum", "connection_gap"]: ...
+    @property
+    def expected(self) -> int: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def receive_ts(self) -> int: ...
+
+_Event = Trade | BBO | BookUpdate | Candle | ControlReply | Notice | SyncLost
 
 @final
 class Book:
@@ -209,13 +240,25 @@ _Payload = bytes | bytearray | memoryview
 
 @final
 class Decoder:
-    """Decodes one connection's frames for one exchange and keeps its L2 books."""
+    """Decodes one connection's frames for one exchange endpoint and keeps its L2 books."""
 
-    def __new__(cls, exchange: str, *, max_buffered: int = 10000) -> Self: ...
+    def __new__(
+        cls,
+        exchange: str,
+        market: str | None = None,
+        instruments: list[dict[str, str | None]] | None = None,
+        *,
+        max_buffered: int = 10000,
+    ) -> Self: ...
     @property
     def exchange(self) -> str: ...
+    @property
+    def market(self) -> str: ...
+    @property
+    def recovery(self) -> Literal["rest", "resubscribe"]: ...
     def feed(self, payload: _Payload, receive_ts: int | None = None) -> list[_Event]:
-        """The events of one frame; FrameError / SequenceGap; ValueError if receive_ts < 0."""
+        """The events of one frame in order (a lost book is a SyncLost event); FrameError;
+        ValueError if receive_ts < 0."""
     def apply_snapshot(
         self, symbol: str, payload: _Payload, receive_ts: int | None = None
     ) -> list[BookUpdate]: ...
@@ -228,6 +271,7 @@ class Decoder:
         candle: Callable[[Candle], object] | None = None,
         control: Callable[[ControlReply], object] | None = None,
         notice: Callable[[Notice], object] | None = None,
+        sync_lost: Callable[[SyncLost], object] | None = None,
         default: Callable[[_Event], object] | None = None,
     ) -> None:
         """Handlers for ``dispatch``; TypeError names an argument that is not callable."""
@@ -243,6 +287,7 @@ class Decoder:
         self, symbol: str, payload: _Payload, after: int, receive_ts: int | None = None
     ) -> list[Trade]: ...
     def stats(self) -> dict[str, int]: ...
+    def book_stats(self, symbol: str) -> dict[str, int]: ...
 
 @final
 class FrameSink:

@@ -249,7 +249,9 @@ class Replay:
                 continue
             self._applied.append(_Applied(snap, symbol, last_id, gap=False))
             yield from events
-            yield Resynced(self.exchange, symbol, events[-1].sequence, receive_ts)
+            sequence = events[-1].sequence
+            if sequence is not None:  # a REST snapshot always has its id
+                yield Resynced(self.exchange, symbol, sequence, receive_ts)
 
     def _gap(self, gap: SequenceGap, line: int, ts: int) -> GapDetected:
         event = GapDetected(self.exchange, gap.symbol, gap.expected, gap.received, ts, line)
@@ -303,6 +305,14 @@ class Replay:
                             counts[type(ev).__name__] += 1
                             yield ev
                 for ev in events:
+                    if isinstance(ev, _core.SyncLost):
+                        counts["gap"] += 1
+                        lost = GapDetected(
+                            self.exchange, ev.symbol, ev.expected, ev.received, ts, line
+                        )
+                        stats.gaps.append(lost)
+                        yield lost
+                        continue
                     counts[type(ev).__name__] += 1
                     yield ev
 
@@ -451,10 +461,11 @@ def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest la
             "type": "control",
             "exchange": event.exchange,
             "request_id": event.request_id,
+            "kind": event.kind,
             "ok": event.ok,
+            "topic": event.topic,
             "code": event.code,
             "message": event.message,
-            "result": event.result,
             "receive_ts": event.receive_ts,
         }
     if isinstance(event, _core.Notice):

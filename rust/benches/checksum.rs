@@ -14,7 +14,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tickwire::book::{Level, Quantity, Widths, WireLevel, WireSize};
 use tickwire::checksum::Format;
-use tickwire::exchanges::{venue, Levels, Message};
+use tickwire::exchanges::{factory, Item, Out, RawLevel};
 use tickwire::{L2Book, WireBook};
 
 /// Binance sends 8 decimals; the widths' values do not change the cost of applying them.
@@ -24,10 +24,10 @@ fn wire(levels: &[Level]) -> Vec<WireLevel> {
 }
 
 /// The bids and asks of a snapshot or a delta.
-type Sides<L> = (Vec<L>, Vec<L>);
+type SidesOf<L> = (Vec<L>, Vec<L>);
 
 /// Per level: load the snapshot, then apply every delta in order.
-fn apply_rows<Q: Quantity>(c: &mut Criterion, name: &str, snapshot: &Sides<Q::Level>, deltas: &[Sides<Q::Level>])
+fn apply_rows<Q: Quantity>(c: &mut Criterion, name: &str, snapshot: &SidesOf<Q::Level>, deltas: &[SidesOf<Q::Level>])
 where
     L2Book<Q>: Default,
 {
@@ -55,21 +55,42 @@ where
     g.finish();
 }
 
+/// A level of the recording at 8 decimals (Binance writes every value with 8).
+fn level(l: &RawLevel) -> Level {
+    Level { price: l.price.to_scale(8).expect("8 decimals"), size: l.size.to_scale(8).expect("8 decimals") }
+}
+
+/// The recording's REST snapshot and its depth deltas, parsed by the venue, in order.
+type Sides = (Vec<Level>, Vec<Level>);
+fn parsed(exchange: &str, frames: &[Vec<u8>], snapshot: &[u8]) -> (Sides, Vec<Sides>) {
+    let f = factory(exchange).unwrap();
+    let mut v = f.create(f.markets()[0], &[]).unwrap();
+    let mut out = Out::default();
+    let mut deltas = Vec::new();
+    for frame in frames {
+        out.clear();
+        v.parse(frame, false, &mut out).unwrap();
+        for item in &out.items {
+            if let Item::Book(b) = item {
+                deltas.push((
+                    out.bids[b.bids.clone()].iter().map(level).collect(),
+                    out.asks[b.asks.clone()].iter().map(level).collect(),
+                ));
+            }
+        }
+    }
+    out.clear();
+    v.parse_snapshot(snapshot, &mut out).unwrap();
+    ((out.bids.iter().map(level).collect(), out.asks.iter().map(level).collect()), deltas)
+}
+
 fn bench(c: &mut Criterion) {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/binance");
     let stem = "depth_bookticker_trade_ethusdt_20240808";
     let text = std::fs::read(base.join(format!("{stem}.jsonl"))).expect("recording");
     let snapshot_body = std::fs::read(base.join(format!("{stem}_depth_snapshot.json"))).expect("snapshot");
-    let v = venue("binance").unwrap();
-    let mut levels = Levels::default();
-    let mut deltas = Vec::new();
-    for f in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        if let Ok(Message::Depth { .. }) = v.parse(f, &mut levels) {
-            deltas.push((levels.bids.clone(), levels.asks.clone()));
-        }
-    }
-    v.parse_snapshot(&snapshot_body, &mut levels).unwrap();
-    let snapshot = (levels.bids.clone(), levels.asks.clone());
+    let frames: Vec<Vec<u8>> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    let (snapshot, deltas) = parsed("binance", &frames, &snapshot_body);
     apply_rows::<i64>(c, "l2book_apply_level", &snapshot, &deltas);
     let wire_deltas: Vec<_> = deltas.iter().map(|(b, a)| (wire(b), wire(a))).collect();
     apply_rows::<WireSize>(c, "wirebook_apply_level", &(wire(&snapshot.0), wire(&snapshot.1)), &wire_deltas);

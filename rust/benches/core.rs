@@ -11,7 +11,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tickwire::book::Level;
-use tickwire::exchanges::{venue, Levels, Message};
+use tickwire::exchanges::{factory, Item, Out, RawLevel};
 use tickwire::{Decoder, L2Book};
 
 struct Recording {
@@ -30,17 +30,33 @@ fn load(dir: &str, exchange: &'static str, symbol: &'static str) -> Recording {
     Recording { exchange, symbol, frames, snapshot }
 }
 
-/// Every depth delta of the recording as parsed levels, in order.
-fn deltas(rec: &Recording) -> Vec<(Vec<Level>, Vec<Level>)> {
-    let v = venue(rec.exchange).unwrap();
-    let mut levels = Levels::default();
-    let mut out = Vec::new();
-    for f in &rec.frames {
-        if let Ok(Message::Depth { .. }) = v.parse(f, &mut levels) {
-            out.push((levels.bids.clone(), levels.asks.clone()));
+/// A level of the recording at 8 decimals (Binance writes every value with 8).
+fn level(l: &RawLevel) -> Level {
+    Level { price: l.price.to_scale(8).expect("8 decimals"), size: l.size.to_scale(8).expect("8 decimals") }
+}
+
+/// The recording's REST snapshot and its depth deltas, parsed by the venue, in order.
+type Sides = (Vec<Level>, Vec<Level>);
+fn parsed(exchange: &str, frames: &[Vec<u8>], snapshot: &[u8]) -> (Sides, Vec<Sides>) {
+    let f = factory(exchange).unwrap();
+    let mut v = f.create(f.markets()[0], &[]).unwrap();
+    let mut out = Out::default();
+    let mut deltas = Vec::new();
+    for frame in frames {
+        out.clear();
+        v.parse(frame, false, &mut out).unwrap();
+        for item in &out.items {
+            if let Item::Book(b) = item {
+                deltas.push((
+                    out.bids[b.bids.clone()].iter().map(level).collect(),
+                    out.asks[b.asks.clone()].iter().map(level).collect(),
+                ));
+            }
         }
     }
-    out
+    out.clear();
+    v.parse_snapshot(snapshot, &mut out).unwrap();
+    ((out.bids.iter().map(level).collect(), out.asks.iter().map(level).collect()), deltas)
 }
 
 fn bench(c: &mut Criterion) {
@@ -52,7 +68,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function("recording", |b| {
             b.iter_batched(
                 || {
-                    let mut d = Decoder::new(rec.exchange).unwrap();
+                    let mut d = Decoder::new(rec.exchange, None, &[]).unwrap();
                     d.apply_snapshot(rec.symbol, &rec.snapshot, 0).unwrap();
                     d
                 },
@@ -68,10 +84,8 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
 
-        let deltas = deltas(rec);
+        let (snap_levels, deltas) = parsed(rec.exchange, &rec.frames, &rec.snapshot);
         let n_levels: usize = deltas.iter().map(|(b, a)| b.len() + a.len()).sum();
-        let mut snap_levels = Levels::default();
-        venue(rec.exchange).unwrap().parse_snapshot(&rec.snapshot, &mut snap_levels).unwrap();
         let mut g = c.benchmark_group(format!("book/{}", rec.exchange));
         g.throughput(Throughput::Elements(n_levels as u64));
         g.sample_size(20);
@@ -79,7 +93,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let mut book = L2Book::new();
-                    book.load_snapshot(&snap_levels.bids, &snap_levels.asks, 0);
+                    book.load_snapshot(&snap_levels.0, &snap_levels.1, 0);
                     book
                 },
                 |mut book| {
@@ -95,8 +109,8 @@ fn bench(c: &mut Criterion) {
         g.bench_function("btreemap_apply_level", |b| {
             b.iter_batched(
                 || {
-                    let bids: BTreeMap<i64, i64> = snap_levels.bids.iter().map(|l| (l.price, l.size)).collect();
-                    let asks: BTreeMap<i64, i64> = snap_levels.asks.iter().map(|l| (l.price, l.size)).collect();
+                    let bids: BTreeMap<i64, i64> = snap_levels.0.iter().map(|l| (l.price, l.size)).collect();
+                    let asks: BTreeMap<i64, i64> = snap_levels.1.iter().map(|l| (l.price, l.size)).collect();
                     (bids, asks)
                 },
                 |(mut bids, mut asks)| {

@@ -33,7 +33,7 @@ pub struct Widths {
 }
 
 /// A level as received: fixed-point price and size, and the widths they were written with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WireLevel {
     pub price: i64,
     pub size: i64,

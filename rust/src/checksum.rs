@@ -42,6 +42,48 @@ impl Format {
     }
 }
 
+impl Format {
+    /// [`Format::compute`] for a book whose prices are fixed point with `price_scale` decimals
+    /// and sizes with `size_scale` (the decoder's per-book scales; `compute` is this at 8 and 8).
+    pub fn compute_at(self, book: &WireBook, price_scale: u8, size_scale: u8, buf: &mut Vec<u8>) -> u32 {
+        buf.clear();
+        let kraken = self == Format::Kraken;
+        let write = |buf: &mut Vec<u8>, l: WireLevel, sep: bool| {
+            fixed::write_scaled(buf, l.price, price_scale, l.widths.price, kraken);
+            if sep {
+                buf.push(b':');
+            }
+            fixed::write_scaled(buf, l.size, size_scale, l.widths.size, kraken);
+            if sep {
+                buf.push(b':');
+            }
+        };
+        match self {
+            Format::Kraken => {
+                for l in book.asks(KRAKEN_LEVELS).chain(book.bids(KRAKEN_LEVELS)) {
+                    write(buf, l, false);
+                }
+                crc32fast::hash(buf)
+            }
+            Format::Interleaved => {
+                let mut bids = book.bids(INTERLEAVED_LEVELS).fuse();
+                let mut asks = book.asks(INTERLEAVED_LEVELS).fuse();
+                loop {
+                    let (bid, ask) = (bids.next(), asks.next());
+                    if bid.is_none() && ask.is_none() {
+                        break;
+                    }
+                    for l in bid.into_iter().chain(ask) {
+                        write(buf, l, true);
+                    }
+                }
+                buf.pop(); // the ':' after the last size
+                crc32fast::hash(buf)
+            }
+        }
+    }
+}
+
 /// Kraken's book checksum: CRC32 (IEEE, as zlib) of the top 10 asks, best (lowest) first, then
 /// the top 10 bids, best (highest) first, each level written as its price then its size, as the
 /// exchange sent them with the '.' removed and the leading zeros stripped ("0.05005" and
@@ -169,5 +211,28 @@ mod tests {
         assert_eq!(buf, b"10120130140150160170180190110014001390138013701360135013401330132013101");
         Format::Interleaved.compute(&book, &mut buf);
         assert_eq!(memchr::memchr_iter(b':', &buf).count(), 4 * INTERLEAVED_LEVELS - 1);
+    }
+
+    /// The scaled form gives the same text and CRC as the 8-decimal one at 8 and 8, and the
+    /// same text from a book kept at other scales.
+    #[test]
+    fn compute_at_any_scale() {
+        let mut book = WireBook::default();
+        let bids = levels(&[("3366.1", "7"), ("3366", "6.50")]);
+        let asks = levels(&[("3366.8", "9"), ("3368.25", "0.008")]);
+        book.load_snapshot(&bids, &asks, 0);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for format in [Format::Kraken, Format::Interleaved] {
+            assert_eq!(format.compute(&book, &mut a), format.compute_at(&book, 8, 8, &mut b));
+            assert_eq!(a, b);
+            // The same levels at price scale 2 and size scale 3.
+            let rescale = |l: &WireLevel| WireLevel { price: l.price / 1_000_000, size: l.size / 100_000, ..*l };
+            let mut small = WireBook::default();
+            let (sb, sa): (Vec<_>, Vec<_>) = (bids.iter().map(rescale).collect(), asks.iter().map(rescale).collect());
+            small.load_snapshot(&sb, &sa, 0);
+            let mut c = Vec::new();
+            assert_eq!(format.compute_at(&small, 2, 3, &mut c), format.compute(&book, &mut a));
+            assert_eq!(c, a);
+        }
     }
 }

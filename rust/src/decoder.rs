@@ -1,46 +1,231 @@
 //! One decoder per connection: frames in, books updated, events out.
 //!
-//! Generic over exchanges: the [`Venue`] parses and states the sync rule; this module owns the
-//! books, the snapshot/delta synchronisation state machine, the delta buffer and the counters.
+//! Generic over exchanges: the [`Venue`] parses a frame into [`Item`]s and states the sequence
+//! rule, recovery and checksum format; this module owns the books (each at its own price and
+//! size scale), the snapshot/delta synchronisation state machine, the REST-bridge delta buffer,
+//! checksum verification and the counters. Nothing here names an exchange.
+//!
+//! Per frame: the venue fills the reusable [`Out`]; every book item's levels are converted to
+//! the book's fixed-point scales first (rescaling a book in place when a level has more
+//! decimals; a value that cannot fit is a `Frame` error and nothing of the frame applies); then
+//! the items apply in order, each yielding its events. A gap, a checksum mismatch or a
+//! connection-counter break is not an error: the book is emptied, awaits a new snapshot, and an
+//! [`Event::SyncLost`] takes its place among the frame's other events.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 
-use crate::book::{L2Book, Level};
+use crate::book::{BookSide, L2Book, Level, Widths, WireBook, WireLevel};
+use crate::checksum::Format;
 use crate::error::Error;
-use crate::event::Event;
-use crate::exchanges::{venue, DeltaIds, LegacyVenue, Levels, Message, Verdict};
+use crate::event::{Event, SymbolIndex, SyncLoss};
+use crate::exchanges::{factory, BookItem, BookKind, Instrument, Item, Out, RawLevel, Recovery, Venue, Verdict};
+use crate::fixed::{self, Dec};
 
-/// Deltas buffered per book while it waits for a snapshot; beyond this the oldest are dropped
-/// (counted), which at worst makes the next snapshot fail to bridge and be fetched again.
+/// Deltas buffered per book while it waits for a REST snapshot; beyond this the oldest are
+/// dropped (counted), which at worst makes the next snapshot fail to bridge and be fetched again.
 pub const DEFAULT_MAX_BUFFERED: usize = 10_000;
+
+/// The price and size scale (decimals) of a book whose instrument's tick or lot is not known.
+pub const DEFAULT_SCALE: u8 = 8;
 
 /// Where a book stands in the exchange's snapshot + delta synchronisation procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BookSyncState {
-    /// No usable book: deltas are buffered until a snapshot arrives.
+    /// No usable book: deltas are buffered (REST venues) or dropped (resubscribe venues) until
+    /// a snapshot arrives.
     AwaitingSnapshot,
-    /// A snapshot with this last update id is loaded; the next delta must bridge it.
+    /// A REST snapshot with this id is loaded; the next delta must bridge it.
     Bridging(u64),
     /// The book follows the delta chain.
     Live,
 }
 
+/// A delta kept while its book awaits a REST snapshot, levels as received (the book's scale
+/// may change before it applies).
 #[derive(Debug, Clone)]
 struct BufferedDelta {
-    ids: DeltaIds,
-    exchange_ts: i64,
+    item: BookItem,
     receive_ts: i64,
-    bids: Vec<Level>,
-    asks: Vec<Level>,
+    bids: Vec<RawLevel>,
+    asks: Vec<RawLevel>,
 }
 
-/// The depth deltas a symbol's stream carried: how many, the first id of the first and the final
-/// id of the last.
+/// The depth deltas with ids a symbol's stream carried: how many, the first id of the first and
+/// the final id of the last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeltaSpan {
     pub count: u64,
     pub first: u64,
     pub last: u64,
+}
+
+/// The levels of a book: the size alone, or with the decimal widths received (venues with a
+/// checksum over their text).
+#[derive(Debug, Clone)]
+enum Store {
+    Plain(L2Book),
+    Wire(WireBook),
+}
+
+/// An L2 book at its own fixed-point scales: a price is an `i64` counting 10^-`price_scale`, a
+/// size 10^-`size_scale`. Levels read out as exact [`Dec`]s at those widths.
+#[derive(Debug, Clone)]
+pub struct Book {
+    store: Store,
+    /// The exchange's sequence of the last change applied (None while empty, or for venues
+    /// without book sequences).
+    pub sequence: Option<u64>,
+    pub price_scale: u8,
+    pub size_scale: u8,
+}
+
+impl Book {
+    fn new(wire: bool, price_scale: u8, size_scale: u8) -> Self {
+        let store = if wire { Store::Wire(WireBook::default()) } else { Store::Plain(L2Book::new()) };
+        Book { store, sequence: None, price_scale, size_scale }
+    }
+
+    #[inline]
+    fn level(&self, price: i64, size: i64) -> RawLevel {
+        RawLevel {
+            price: Dec { mantissa: price, width: self.price_scale },
+            size: Dec { mantissa: size, width: self.size_scale },
+        }
+    }
+
+    /// Best (highest) bid.
+    pub fn best_bid(&self) -> Option<RawLevel> {
+        match &self.store {
+            Store::Plain(b) => b.best_bid().map(|l| self.level(l.price, l.size)),
+            Store::Wire(b) => b.best_bid().map(|l| self.level(l.price, l.size)),
+        }
+    }
+
+    /// Best (lowest) ask.
+    pub fn best_ask(&self) -> Option<RawLevel> {
+        match &self.store {
+            Store::Plain(b) => b.best_ask().map(|l| self.level(l.price, l.size)),
+            Store::Wire(b) => b.best_ask().map(|l| self.level(l.price, l.size)),
+        }
+    }
+
+    /// The best `n` levels of `side`, best first, as fixed point at the book's scales.
+    pub fn levels(&self, side: BookSide, n: usize) -> Vec<Level> {
+        match (&self.store, side) {
+            (Store::Plain(b), BookSide::Bid) => b.bids(n).collect(),
+            (Store::Plain(b), BookSide::Ask) => b.asks(n).collect(),
+            (Store::Wire(b), BookSide::Bid) => b.bids(n).map(|l| Level { price: l.price, size: l.size }).collect(),
+            (Store::Wire(b), BookSide::Ask) => b.asks(n).map(|l| Level { price: l.price, size: l.size }).collect(),
+        }
+    }
+
+    /// The best `n` levels of `side` as exact decimals.
+    pub fn decimals(&self, side: BookSide, n: usize) -> Vec<RawLevel> {
+        self.levels(side, n).into_iter().map(|l| self.level(l.price, l.size)).collect()
+    }
+
+    /// Number of (bid, ask) levels.
+    pub fn depth(&self) -> (usize, usize) {
+        match &self.store {
+            Store::Plain(b) => b.depth(),
+            Store::Wire(b) => b.depth(),
+        }
+    }
+
+    /// True when the best bid is at or above the best ask: a book that cannot be right.
+    pub fn is_crossed(&self) -> bool {
+        match &self.store {
+            Store::Plain(b) => b.is_crossed(),
+            Store::Wire(b) => b.is_crossed(),
+        }
+    }
+
+    /// Mid price as a float, if both sides exist.
+    pub fn mid(&self) -> Option<f64> {
+        let (bid, ask) = (self.best_bid()?, self.best_ask()?);
+        Some(
+            (fixed::scaled_to_f64(bid.price.mantissa, self.price_scale)
+                + fixed::scaled_to_f64(ask.price.mantissa, self.price_scale))
+                / 2.0,
+        )
+    }
+
+    fn clear(&mut self) {
+        match &mut self.store {
+            Store::Plain(b) => b.clear(),
+            Store::Wire(b) => b.clear(),
+        }
+        self.sequence = None;
+    }
+
+    fn load(&mut self, bids: &[WireLevel], asks: &[WireLevel]) {
+        match &mut self.store {
+            Store::Plain(b) => {
+                let plain =
+                    |v: &[WireLevel]| v.iter().map(|l| Level { price: l.price, size: l.size }).collect::<Vec<_>>();
+                b.load_snapshot(&plain(bids), &plain(asks), 0);
+            }
+            Store::Wire(b) => b.load_snapshot(bids, asks, 0),
+        }
+    }
+
+    #[inline]
+    fn apply(&mut self, bids: &[WireLevel], asks: &[WireLevel]) {
+        match &mut self.store {
+            Store::Plain(b) => {
+                for l in bids {
+                    b.set(BookSide::Bid, Level { price: l.price, size: l.size });
+                }
+                for l in asks {
+                    b.set(BookSide::Ask, Level { price: l.price, size: l.size });
+                }
+            }
+            Store::Wire(b) => {
+                for l in bids {
+                    b.set(BookSide::Bid, *l);
+                }
+                for l in asks {
+                    b.set(BookSide::Ask, *l);
+                }
+            }
+        }
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        match &mut self.store {
+            Store::Plain(b) => b.truncate(depth),
+            Store::Wire(b) => b.truncate(depth),
+        }
+    }
+
+    /// Every level with its widths (a plain book has none: the scales stand in).
+    fn all_levels(&self) -> (Vec<WireLevel>, Vec<WireLevel>) {
+        let widths = Widths { price: self.price_scale, size: self.size_scale };
+        let plain = |l: Level| WireLevel { price: l.price, size: l.size, widths };
+        match &self.store {
+            Store::Plain(b) => (b.bids(usize::MAX).map(plain).collect(), b.asks(usize::MAX).map(plain).collect()),
+            Store::Wire(b) => (b.bids(usize::MAX).collect(), b.asks(usize::MAX).collect()),
+        }
+    }
+
+    /// The checksum of the book in `format` (wire books only; a plain book gives None).
+    fn checksum(&self, format: Format, buf: &mut Vec<u8>) -> Option<u32> {
+        match &self.store {
+            Store::Wire(b) => Some(format.compute_at(b, self.price_scale, self.size_scale, buf)),
+            Store::Plain(_) => None,
+        }
+    }
+}
+
+/// Counters of one book, since the decoder was made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookStats {
+    pub checksums_verified: u64,
+    pub checksum_mismatches: u64,
+    pub gaps: u64,
+    pub snapshots: u64,
+    pub deltas_applied: u64,
 }
 
 /// A symbol the decoder has seen, with its book.
@@ -50,12 +235,14 @@ pub struct SymbolState {
     pub market_id: String,
     /// Unified ccxt symbol ("ETH/USDT").
     pub symbol: String,
-    pub book: L2Book,
-    /// Id of the last trade decoded for this symbol (exchanges number them per symbol).
+    pub book: Book,
+    /// Id of the last numbered trade decoded for this symbol (venues that number trades).
     pub last_trade_id: Option<u64>,
-    /// Every depth delta decoded for this symbol, whatever became of it: how a replay tells a
-    /// book that never synced, or a snapshot that cannot belong to it, without parsing again.
+    /// Every depth delta with ids decoded for this symbol, whatever became of it: how a replay
+    /// tells a book that never synced, or a snapshot that cannot belong to it, without parsing
+    /// again.
     pub deltas_seen: Option<DeltaSpan>,
+    pub stats: BookStats,
     sync: BookSyncState,
     buffer: VecDeque<BufferedDelta>,
 }
@@ -73,53 +260,179 @@ pub struct DecoderStats {
     pub frames: u64,
     pub events: u64,
     pub bad_frames: u64,
+    /// Valid frames that carried nothing the decoder yields.
     pub ignored_frames: u64,
     pub control_frames: u64,
+    pub heartbeats: u64,
     pub deltas_applied: u64,
     pub stale_deltas: u64,
     pub buffered_deltas: u64,
+    /// Deltas thrown away: past `max_buffered`, or arriving while a resubscribe venue's book
+    /// awaits its new snapshot.
     pub dropped_deltas: u64,
     pub gaps: u64,
+    pub connection_gaps: u64,
     pub snapshots: u64,
     pub crossed_books: u64,
+    pub checksums_verified: u64,
+    pub checksum_mismatches: u64,
+    /// Books whose price or size scale changed to fit a value.
+    pub rescales: u64,
+}
+
+/// One book item's levels in the frame: (symbol, bids range, asks range) into the `Out`.
+type Segment = (SymbolIndex, Range<usize>, Range<usize>);
+
+/// The decoder's venue. `Venue` is only `Send`; the decoder touches it from `&mut self` methods
+/// alone (it hands out no reference to it), so a shared `&Decoder` can never reach it.
+struct Exclusive(Box<dyn Venue>);
+
+// SAFETY: see above: every use of the inner venue goes through `&mut Decoder`, so no two threads
+// can reach it at once through shared references.
+unsafe impl Sync for Exclusive {}
+
+impl std::ops::Deref for Exclusive {
+    type Target = dyn Venue;
+    fn deref(&self) -> &(dyn Venue + 'static) {
+        &*self.0
+    }
+}
+
+impl std::ops::DerefMut for Exclusive {
+    fn deref_mut(&mut self) -> &mut (dyn Venue + 'static) {
+        &mut *self.0
+    }
 }
 
 pub struct Decoder {
-    venue: &'static dyn LegacyVenue,
+    venue: Exclusive,
+    exchange: &'static str,
+    market: &'static str,
+    recovery: Recovery,
+    checksum: Option<Format>,
+    out: Out,
     symbols: Vec<SymbolState>,
-    by_market_id: HashMap<String, usize>,
     by_symbol: HashMap<String, usize>,
-    /// Index of the symbol of the previous frame.
-    last_symbol: usize,
-    levels: Levels,
+    /// Instruments by market id, and unified symbol -> market id.
+    instruments: HashMap<String, Instrument>,
+    market_of: HashMap<String, String>,
+    /// The last connection-wide message counter (`Item::ConnectionSeq`).
+    conn_seq: Option<u64>,
+    /// The frame's book levels at their books' scales, index-aligned with `out.bids/asks`.
+    bids: Vec<WireLevel>,
+    asks: Vec<WireLevel>,
+    segments: Vec<Segment>,
+    /// Checksum text, reused.
+    text: Vec<u8>,
     /// Events of the last call, for the caller to drain.
     pub events: Vec<Event>,
     pub stats: DecoderStats,
     pub max_buffered: usize,
 }
 
+/// Why a raw level could not be converted at a book's scales.
+enum Misfit {
+    /// Not representable at the current scales: the book must be rescaled.
+    Scale,
+    /// A price not above 0 or a negative size, at this index of the side.
+    Invalid(usize),
+}
+
+/// Convert `raw` into `dst` at the given scales.
+#[inline]
+fn convert(raw: &[RawLevel], dst: &mut [WireLevel], price_scale: u8, size_scale: u8) -> Result<(), Misfit> {
+    for (n, (r, d)) in raw.iter().zip(dst).enumerate() {
+        // price <= 0 or size < 0, in one test (mantissa - 1 cannot overflow: a Dec is > i64::MIN).
+        if ((r.price.mantissa - 1) | r.size.mantissa) < 0 {
+            return Err(Misfit::Invalid(n));
+        }
+        let price = if r.price.width == price_scale {
+            r.price.mantissa
+        } else {
+            r.price.to_scale(price_scale).ok_or(Misfit::Scale)?
+        };
+        let size = if r.size.width == size_scale {
+            r.size.mantissa
+        } else {
+            r.size.to_scale(size_scale).ok_or(Misfit::Scale)?
+        };
+        *d = WireLevel { price, size, widths: Widths { price: r.price.width, size: r.size.width } };
+    }
+    Ok(())
+}
+
+#[cold]
+fn invalid_level(side: &str, n: usize, l: &RawLevel) -> Error {
+    Error::frame(
+        format!("{side}[{n}]"),
+        format!("level ({}, {}): a price must be above 0 and a size at least 0", l.price, l.size),
+    )
+}
+
+/// The scale in `lo..=hi` closest to `hi` at which every value fits, or the first value that
+/// fits at none.
+fn pick_scale(values: &[Dec], lo: u8, hi: u8) -> Result<u8, Dec> {
+    let mut s = hi;
+    loop {
+        match values.iter().find(|v| v.to_scale(s).is_none()) {
+            None => return Ok(s),
+            Some(v) if s == lo => return Err(*v),
+            Some(_) => s -= 1,
+        }
+    }
+}
+
 impl Decoder {
-    /// A decoder for exchange `exchange_id` ("binance", "binanceusdm").
-    pub fn new(exchange_id: &str) -> Result<Self, Error> {
-        Ok(Self {
-            venue: venue(exchange_id)?,
+    /// A decoder for `exchange` ("binance", "okx") on `market` ("spot", "linear", "inverse";
+    /// None: the venue's default), with the instruments known (may be empty: offline replay; when
+    /// given, they name the symbols and set each book's starting scales, and `register` accepts
+    /// only listed symbols). `InvalidArgument` names an unknown exchange or market.
+    pub fn new(exchange: &str, market: Option<&str>, instruments: &[Instrument]) -> Result<Self, Error> {
+        let f = factory(exchange)?;
+        let market = match market {
+            Some(m) => f.markets().iter().copied().find(|&k| k == m).ok_or_else(|| {
+                Error::invalid("market", m, format!("{exchange} has markets {}", f.markets().join(", ")))
+            })?,
+            None => f.markets()[0],
+        };
+        Ok(Self::with_venue(f.create(market, instruments)?, instruments))
+    }
+
+    /// A decoder over a venue made by hand (tests, tools), with the instruments known.
+    pub fn with_venue(venue: Box<dyn Venue>, instruments: &[Instrument]) -> Self {
+        let checksum = venue.checksum();
+        Self {
+            exchange: venue.id(),
+            market: venue.market(),
+            recovery: venue.recovery(),
+            checksum,
+            venue: Exclusive(venue),
+            out: Out::default(),
             symbols: Vec::new(),
-            by_market_id: HashMap::new(),
             by_symbol: HashMap::new(),
-            last_symbol: 0,
-            levels: Levels::default(),
+            instruments: instruments.iter().map(|i| (i.market_id.clone(), i.clone())).collect(),
+            market_of: instruments.iter().map(|i| (i.symbol.clone(), i.market_id.clone())).collect(),
+            conn_seq: None,
+            bids: Vec::new(),
+            asks: Vec::new(),
+            segments: Vec::new(),
+            text: Vec::new(),
             events: Vec::with_capacity(8),
             stats: DecoderStats::default(),
             max_buffered: DEFAULT_MAX_BUFFERED,
-        })
+        }
     }
 
     pub fn exchange(&self) -> &'static str {
-        self.venue.id()
+        self.exchange
     }
 
-    pub fn venue(&self) -> &'static dyn LegacyVenue {
-        self.venue
+    pub fn market(&self) -> &'static str {
+        self.market
+    }
+
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
     }
 
     pub fn symbols(&self) -> &[SymbolState] {
@@ -136,90 +449,232 @@ impl Decoder {
     }
 
     /// Index of a unified symbol, registering it (as awaiting a snapshot) if new.
-    /// `InvalidArgument` if the symbol does not belong to this exchange/market.
+    /// `InvalidArgument` if the symbol does not belong to this exchange/market (or, with
+    /// instruments given, is not listed).
     pub fn register(&mut self, symbol: &str) -> Result<usize, Error> {
         if let Some(i) = self.find(symbol) {
             return Ok(i);
         }
-        let market_id = self.venue.market_id(symbol)?;
-        Ok(self.index_of_market(&market_id))
-    }
-
-    #[inline]
-    fn index_of_market(&mut self, market_id: &str) -> usize {
-        // Consecutive frames are mostly for the same symbol: compare before hashing.
-        if self.symbols.get(self.last_symbol).is_some_and(|s| s.market_id == market_id) {
-            return self.last_symbol;
-        }
-        let i = match self.by_market_id.get(market_id) {
-            Some(&i) => i,
-            None => self.add_symbol(market_id),
+        let market_id = match self.market_of.get(symbol) {
+            Some(m) => m.clone(),
+            None if !self.market_of.is_empty() => {
+                return Err(Error::invalid(
+                    "symbol",
+                    symbol,
+                    format!("not among the {} instruments of {} {}", self.market_of.len(), self.exchange, self.market),
+                ))
+            }
+            None => self.venue.market_id(symbol)?,
         };
-        self.last_symbol = i;
-        i
+        let i = self.out.symbol(&market_id);
+        self.add_symbols();
+        Ok(i)
     }
 
+    /// Mirror the symbols the `Out` table gained.
     #[cold]
-    fn add_symbol(&mut self, market_id: &str) -> usize {
-        let i = self.symbols.len();
-        let symbol = self.venue.unified_symbol(market_id);
-        self.by_market_id.insert(market_id.to_owned(), i);
-        self.by_symbol.insert(symbol.clone(), i);
-        self.symbols.push(SymbolState {
-            market_id: market_id.to_owned(),
-            symbol,
-            book: L2Book::new(),
-            last_trade_id: None,
-            deltas_seen: None,
-            sync: BookSyncState::AwaitingSnapshot,
-            buffer: VecDeque::new(),
-        });
-        i
+    fn add_symbols(&mut self) {
+        let wire = self.checksum.is_some();
+        for market_id in &self.out.market_ids()[self.symbols.len()..] {
+            let inst = self.instruments.get(market_id);
+            let symbol = inst.map_or_else(|| self.venue.unified_symbol(market_id), |i| i.symbol.clone());
+            let scale = |d: Option<Dec>| d.map_or(DEFAULT_SCALE, |d| d.needed_scale().min(fixed::MAX_SCALE));
+            let (ps, ss) = (scale(inst.and_then(|i| i.tick_size)), scale(inst.and_then(|i| i.lot_size)));
+            self.by_symbol.entry(symbol.clone()).or_insert(self.symbols.len());
+            self.symbols.push(SymbolState {
+                market_id: market_id.clone(),
+                symbol,
+                book: Book::new(wire, ps, ss),
+                last_trade_id: None,
+                deltas_seen: None,
+                stats: BookStats::default(),
+                sync: BookSyncState::AwaitingSnapshot,
+                buffer: VecDeque::new(),
+            });
+        }
     }
 
-    /// Decode one frame (`payload`, received at `receive_ts` ns). Events go to `self.events`
-    /// (cleared first). A malformed frame is a `Frame` error and changes nothing; a delta that
-    /// breaks the chain is a `SequenceGap` error after which the book awaits a snapshot (the
-    /// delta itself is buffered).
+    /// Forget symbols a failed frame added, count it, and hand the error back.
+    #[cold]
+    fn bad_frame(&mut self, e: Error, known: usize) -> Error {
+        self.stats.bad_frames += 1;
+        if self.out.market_ids().len() > known || self.symbols.len() > known {
+            self.symbols.truncate(known);
+            self.by_symbol.retain(|_, &mut i| i < known);
+            self.out.forget_symbols_from(known);
+        }
+        self.out.clear();
+        e
+    }
+
+    /// Decode one text frame (`payload`, received at `receive_ts` ns). Events go to
+    /// `self.events` (cleared first), in the order of the frame's items. A malformed frame (or a
+    /// value that fits no fixed-point scale) is a `Frame` error and changes nothing.
+    #[inline]
     pub fn feed(&mut self, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
+        self.feed_frame(payload, false, receive_ts)
+    }
+
+    /// [`Self::feed`] for a text (`binary` false) or binary WebSocket frame.
+    pub fn feed_frame(&mut self, frame: &[u8], binary: bool, receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         self.stats.frames += 1;
-        let message = match self.venue.parse(payload, &mut self.levels) {
-            Ok(m) => m,
-            Err(e) => {
-                self.stats.bad_frames += 1;
-                return Err(e);
+        self.out.clear();
+        let known = self.symbols.len();
+        if let Err(e) = self.venue.parse(frame, binary, &mut self.out) {
+            return Err(self.bad_frame(e, known));
+        }
+        if self.out.market_ids().len() > known {
+            self.add_symbols();
+        }
+        if !(self.out.bids.is_empty() && self.out.asks.is_empty()) {
+            self.segments.clear();
+            for item in &self.out.items {
+                if let Item::Book(b) = item {
+                    self.segments.push((b.symbol, b.bids.clone(), b.asks.clone()));
+                }
             }
-        };
-        let event = match message {
-            Message::Depth { market_id, ids, exchange_ts } => {
-                let i = self.index_of_market(market_id);
-                return self.on_delta(i, ids, exchange_ts, receive_ts);
+            let segments = std::mem::take(&mut self.segments);
+            let converted = self.convert_segments(&segments, None);
+            self.segments = segments;
+            if let Err(e) = converted {
+                return Err(self.bad_frame(e, known));
             }
-            Message::Bbo { market_id, bbo } => Event::Bbo { symbol: self.index_of_market(market_id), bbo, receive_ts },
-            Message::Trade { market_id, trade } => {
-                let symbol = self.index_of_market(market_id);
-                self.symbols[symbol].last_trade_id = Some(trade.trade_id);
-                Event::Trade { symbol, trade, receive_ts }
-            }
-            Message::Candle { market_id, interval, candle } => Event::Candle {
-                symbol: self.index_of_market(market_id),
-                interval: interval.to_owned(),
-                candle,
-                receive_ts,
-            },
-            Message::Notice { name, exchange_ts } => Event::Notice { name: name.to_owned(), exchange_ts, receive_ts },
-            Message::Control { request_id, ok, code, message, result } => {
-                self.stats.control_frames += 1;
-                Event::Control { request_id, ok, code, message, result, receive_ts }
-            }
-            Message::Ignored => {
-                self.stats.ignored_frames += 1;
-                return Ok(());
-            }
-        };
-        self.push(event);
+        }
+        self.apply_items(receive_ts);
         Ok(())
+    }
+
+    /// Convert the levels of `segments` (raw levels in `raw`, else in the `Out`) into the
+    /// scratch at each book's scales, rescaling books that need it (then starting over).
+    fn convert_segments(&mut self, segments: &[Segment], raw: Option<(&[RawLevel], &[RawLevel])>) -> Result<(), Error> {
+        let mut rescaled = 0;
+        loop {
+            self.bids.clear();
+            self.asks.clear();
+            let misfit = {
+                let (raw_bids, raw_asks) = raw.unwrap_or((&self.out.bids, &self.out.asks));
+                let mut misfit = None;
+                'segments: for (symbol, bids, asks) in segments {
+                    let book = &self.symbols[*symbol].book;
+                    let (ps, ss) = (book.price_scale, book.size_scale);
+                    for (side, range, src, dst) in
+                        [("bids", bids, raw_bids, &mut self.bids), ("asks", asks, raw_asks, &mut self.asks)]
+                    {
+                        if range.is_empty() {
+                            continue;
+                        }
+                        let levels = src
+                            .get(range.clone())
+                            .ok_or_else(|| Error::frame(side, "the venue's level range is out of bounds"))?;
+                        if dst.len() < range.end {
+                            dst.resize(range.end, WireLevel::default());
+                        }
+                        match convert(levels, &mut dst[range.clone()], ps, ss) {
+                            Ok(()) => {}
+                            Err(Misfit::Invalid(n)) => return Err(invalid_level(side, n, &levels[n])),
+                            Err(Misfit::Scale) => {
+                                misfit = Some((*symbol, side));
+                                break 'segments;
+                            }
+                        }
+                    }
+                }
+                misfit
+            };
+            let Some((symbol, side)) = misfit else { return Ok(()) };
+            rescaled += 1;
+            if rescaled > segments.len() {
+                return Err(Error::frame(side, "the book's scales do not settle"));
+            }
+            self.fit_scales(symbol, segments, raw)?;
+        }
+    }
+
+    /// Rescale the book of `symbol` so that its levels and every level of this frame's items
+    /// for it are exact: the smallest scales that hold every value's decimals, raised toward the
+    /// current ones as far as every value still fits an `i64`. A value that fits at none is a
+    /// `Frame` error naming it (nothing changes).
+    #[cold]
+    fn fit_scales(
+        &mut self,
+        symbol: usize,
+        segments: &[Segment],
+        raw: Option<(&[RawLevel], &[RawLevel])>,
+    ) -> Result<(), Error> {
+        let (raw_bids, raw_asks) = raw.unwrap_or((&self.out.bids, &self.out.asks));
+        let book = &self.symbols[symbol].book;
+        let (ps, ss) = (book.price_scale, book.size_scale);
+        let (old_bids, old_asks) = book.all_levels();
+        let mut prices: Vec<Dec> = Vec::new();
+        let mut sizes: Vec<Dec> = Vec::new();
+        for l in old_bids.iter().chain(&old_asks) {
+            prices.push(Dec { mantissa: l.price, width: ps });
+            sizes.push(Dec { mantissa: l.size, width: ss });
+        }
+        for (s, bids, asks) in segments.iter().filter(|(s, ..)| *s == symbol) {
+            debug_assert_eq!(*s, symbol);
+            for l in raw_bids[bids.clone()].iter().chain(&raw_asks[asks.clone()]) {
+                prices.push(l.price);
+                sizes.push(l.size);
+            }
+        }
+        let pick = |values: &[Dec], current: u8, what: &str| -> Result<u8, Error> {
+            let need = values.iter().map(|v| v.needed_scale()).max().unwrap_or(0);
+            if need > fixed::MAX_SCALE {
+                let v = values.iter().find(|v| v.needed_scale() > fixed::MAX_SCALE).expect("one has");
+                return Err(Error::frame(what, format!("{v} has more than {} decimals", fixed::MAX_SCALE)));
+            }
+            pick_scale(values, need, current.max(need)).map_err(|v| {
+                Error::frame(what, format!("{v} does not fit a 64-bit fixed-point {what} at {need} decimals or more"))
+            })
+        };
+        let (price_scale, size_scale) = (pick(&prices, ps, "price")?, pick(&sizes, ss, "size")?);
+        if (price_scale, size_scale) == (ps, ss) {
+            return Ok(());
+        }
+        let at = |l: &WireLevel| WireLevel {
+            price: Dec { mantissa: l.price, width: ps }.to_scale(price_scale).expect("checked to fit"),
+            size: Dec { mantissa: l.size, width: ss }.to_scale(size_scale).expect("checked to fit"),
+            widths: l.widths,
+        };
+        let (bids, asks): (Vec<_>, Vec<_>) = (old_bids.iter().map(at).collect(), old_asks.iter().map(at).collect());
+        let book = &mut self.symbols[symbol].book;
+        let sequence = book.sequence;
+        book.price_scale = price_scale;
+        book.size_scale = size_scale;
+        book.load(&bids, &asks);
+        book.sequence = sequence;
+        self.stats.rescales += 1;
+        Ok(())
+    }
+
+    fn apply_items(&mut self, receive_ts: i64) {
+        let mut items = std::mem::take(&mut self.out.items);
+        if items.is_empty() {
+            self.stats.ignored_frames += 1;
+        }
+        for item in items.drain(..) {
+            match item {
+                Item::Book(b) => self.on_book(b, receive_ts),
+                Item::Bbo { symbol, bbo } => self.push(Event::Bbo { symbol, bbo, receive_ts }),
+                Item::Trade { symbol, trade } => {
+                    if let Some(id) = trade.trade_id.as_int() {
+                        self.symbols[symbol].last_trade_id = Some(id);
+                    }
+                    self.push(Event::Trade { symbol, trade, receive_ts });
+                }
+                Item::Candle { symbol, candle } => self.push(Event::Candle { symbol, candle, receive_ts }),
+                Item::ConnectionSeq(n) => self.on_connection_seq(n, receive_ts),
+                Item::Control(control) => {
+                    self.stats.control_frames += 1;
+                    self.push(Event::Control { control, receive_ts });
+                }
+                Item::Heartbeat => self.stats.heartbeats += 1,
+                Item::Notice { name, exchange_ts } => self.push(Event::Notice { name, exchange_ts, receive_ts }),
+            }
+        }
+        self.out.items = items;
     }
 
     #[inline]
@@ -228,152 +683,245 @@ impl Decoder {
         self.events.push(event);
     }
 
-    fn on_delta(&mut self, i: usize, ids: DeltaIds, exchange_ts: i64, receive_ts: i64) -> Result<(), Error> {
-        let state = &mut self.symbols[i];
-        state.deltas_seen = Some(match state.deltas_seen {
-            None => DeltaSpan { count: 1, first: ids.first, last: ids.last },
-            Some(s) => DeltaSpan { count: s.count + 1, last: ids.last, ..s },
-        });
-        let verdict = match state.sync {
-            BookSyncState::AwaitingSnapshot => {
-                self.buffer(i, ids, exchange_ts, receive_ts);
-                return Ok(());
-            }
-            BookSyncState::Bridging(snapshot_id) => self.venue.first_delta(snapshot_id, &ids),
-            BookSyncState::Live => self.venue.next_delta(state.book.sequence.unwrap_or(0), &ids),
+    #[inline]
+    fn on_book(&mut self, item: BookItem, receive_ts: i64) {
+        let i = item.symbol;
+        if item.kind == BookKind::Snapshot {
+            return self.on_snapshot_item(&item, receive_ts);
+        }
+        let s = &mut self.symbols[i];
+        if let Some(ids) = item.ids {
+            s.deltas_seen = Some(match s.deltas_seen {
+                None => DeltaSpan { count: 1, first: ids.first, last: ids.last },
+                Some(d) => DeltaSpan { count: d.count + 1, last: ids.last, ..d },
+            });
+        }
+        let verdict = match (s.sync, item.ids) {
+            (BookSyncState::AwaitingSnapshot, _) => return self.unsynced_delta(item, receive_ts),
+            (BookSyncState::Bridging(id), Some(ids)) => self.venue.check(id, &ids, true),
+            (BookSyncState::Live, Some(ids)) => match s.book.sequence {
+                Some(last) => self.venue.check(last, &ids, false),
+                None => Verdict::Apply,
+            },
+            (_, None) => Verdict::Apply,
         };
         match verdict {
             Verdict::Stale => self.stats.stale_deltas += 1,
             Verdict::Apply => {
-                if Self::apply_levels(
-                    &mut self.symbols,
-                    &mut self.stats,
-                    i,
-                    ids.last,
-                    &self.levels.bids,
-                    &self.levels.asks,
-                ) {
-                    self.book_updated(i, ids.last, Some(exchange_ts), receive_ts);
-                }
+                let s = &mut self.symbols[i];
+                s.book.apply(&self.bids[item.bids.clone()], &self.asks[item.asks.clone()]);
+                self.after_delta(&item, receive_ts);
             }
             Verdict::Gap { expected, received } => {
-                self.buffer(i, ids, exchange_ts, receive_ts);
-                return Err(self.gap(i, expected, received));
+                self.lose(i, SyncLoss::Gap { expected, received }, receive_ts);
+                if self.recovery == Recovery::RestSnapshot {
+                    self.unsynced_delta(item, receive_ts); // buffered for the next snapshot's bridge
+                }
             }
         }
-        Ok(())
     }
 
-    /// Apply a delta to book `i` (levels passed in, since they may live in `self.levels`:
-    /// only disjoint fields are borrowed) and count it. Returns whether it moved the book past
-    /// its sequence: one ending at the snapshot's own id (USD-M's first event may) changes
-    /// nothing, and gets no `BookUpdate`, so delivered sequences stay strictly increasing.
-    fn apply_levels(
-        symbols: &mut [SymbolState],
-        stats: &mut DecoderStats,
-        i: usize,
-        last: u64,
-        bids: &[Level],
-        asks: &[Level],
-    ) -> bool {
-        let s = &mut symbols[i];
-        let advanced = s.book.sequence != Some(last);
-        s.book.apply(bids, asks, last);
-        s.sync = BookSyncState::Live;
-        stats.deltas_applied += 1;
-        if s.book.is_crossed() {
-            stats.crossed_books += 1;
-        }
-        advanced
-    }
-
+    /// The book of `item` applied its levels: move its sequence, count, truncate, verify the
+    /// checksum, and yield the `BookUpdate` (or the `SyncLost` of a mismatch).
     #[inline]
-    fn book_updated(&mut self, i: usize, sequence: u64, exchange_ts: Option<i64>, receive_ts: i64) {
-        self.push(Event::BookUpdate { symbol: i, sequence, exchange_ts, receive_ts });
+    fn after_delta(&mut self, item: &BookItem, receive_ts: i64) {
+        let s = &mut self.symbols[item.symbol];
+        let sequence = item.ids.map(|ids| ids.last).or(s.book.sequence);
+        // One ending at the snapshot's own id (USD-M's first event may) changes nothing visible:
+        // no BookUpdate, so delivered sequences stay strictly increasing.
+        let advanced = sequence.is_none() || s.book.sequence != sequence;
+        s.book.sequence = sequence;
+        s.sync = BookSyncState::Live;
+        s.stats.deltas_applied += 1;
+        self.stats.deltas_applied += 1;
+        if s.book.is_crossed() {
+            self.stats.crossed_books += 1;
+        }
+        if self.verify(item, receive_ts) && advanced {
+            self.push(Event::BookUpdate { symbol: item.symbol, sequence, exchange_ts: item.exchange_ts, receive_ts });
+        }
     }
 
+    /// Truncate the book of `item` to its depth and check its checksum; false (after a
+    /// `SyncLost`) on a mismatch.
+    #[inline]
+    fn verify(&mut self, item: &BookItem, receive_ts: i64) -> bool {
+        let s = &mut self.symbols[item.symbol];
+        if let Some(depth) = item.depth {
+            s.book.truncate(depth as usize);
+        }
+        let (Some(expected), Some(format)) = (item.checksum, self.checksum) else { return true };
+        let Some(computed) = s.book.checksum(format, &mut self.text) else { return true };
+        if computed == expected {
+            s.stats.checksums_verified += 1;
+            self.stats.checksums_verified += 1;
+            true
+        } else {
+            s.stats.checksum_mismatches += 1;
+            self.stats.checksum_mismatches += 1;
+            self.lose(item.symbol, SyncLoss::Checksum { expected, computed }, receive_ts);
+            false
+        }
+    }
+
+    /// A snapshot item replaces the book: it is live at the item's final id (or without one).
+    fn on_snapshot_item(&mut self, item: &BookItem, receive_ts: i64) {
+        let s = &mut self.symbols[item.symbol];
+        s.book.load(&self.bids[item.bids.clone()], &self.asks[item.asks.clone()]);
+        s.book.sequence = item.ids.map(|ids| ids.last);
+        s.sync = BookSyncState::Live;
+        s.buffer.clear();
+        s.stats.snapshots += 1;
+        self.stats.snapshots += 1;
+        if s.book.is_crossed() {
+            self.stats.crossed_books += 1;
+        }
+        if self.verify(item, receive_ts) {
+            let sequence = self.symbols[item.symbol].book.sequence;
+            self.push(Event::BookUpdate { symbol: item.symbol, sequence, exchange_ts: item.exchange_ts, receive_ts });
+        }
+    }
+
+    /// A delta for a book that awaits a snapshot: REST venues buffer it for the bridge,
+    /// resubscribe venues drop it (the new snapshot will contain it).
     #[cold]
-    fn buffer(&mut self, i: usize, ids: DeltaIds, exchange_ts: i64, receive_ts: i64) {
+    fn unsynced_delta(&mut self, item: BookItem, receive_ts: i64) {
+        if self.recovery == Recovery::Resubscribe {
+            self.stats.dropped_deltas += 1;
+            return;
+        }
         let max = self.max_buffered;
-        let s = &mut self.symbols[i];
+        let (bids, asks) = (self.out.bids[item.bids.clone()].to_vec(), self.out.asks[item.asks.clone()].to_vec());
+        let s = &mut self.symbols[item.symbol];
         if s.buffer.len() >= max {
             s.buffer.pop_front();
             self.stats.dropped_deltas += 1;
         }
-        s.buffer.push_back(BufferedDelta {
-            ids,
-            exchange_ts,
-            receive_ts,
-            bids: self.levels.bids.clone(),
-            asks: self.levels.asks.clone(),
-        });
+        s.buffer.push_back(BufferedDelta { item, receive_ts, bids, asks });
         self.stats.buffered_deltas += 1;
     }
 
+    /// Book `i` lost sync: empty it, await a snapshot, count, and yield `SyncLost`.
     #[cold]
-    fn gap(&mut self, i: usize, expected: u64, received: u64) -> Error {
+    fn lose(&mut self, i: usize, reason: SyncLoss, receive_ts: i64) {
         let s = &mut self.symbols[i];
         s.book.clear();
         s.sync = BookSyncState::AwaitingSnapshot;
-        self.stats.gaps += 1;
-        Error::SequenceGap { symbol: s.symbol.clone(), expected, received }
+        match reason {
+            SyncLoss::Gap { .. } => {
+                s.stats.gaps += 1;
+                self.stats.gaps += 1;
+            }
+            SyncLoss::ConnectionGap { .. } => {
+                s.stats.gaps += 1;
+                self.stats.connection_gaps += 1;
+            }
+            SyncLoss::Checksum { .. } => {}
+        }
+        self.push(Event::SyncLost { symbol: i, reason, receive_ts });
+    }
+
+    /// The connection-wide counter: a break marks every synced book of the decoder unsynced.
+    fn on_connection_seq(&mut self, n: u64, receive_ts: i64) {
+        if let Some(prev) = self.conn_seq {
+            let expected = prev.wrapping_add(1);
+            if n != expected {
+                for i in 0..self.symbols.len() {
+                    if self.symbols[i].synced() {
+                        self.lose(i, SyncLoss::ConnectionGap { expected, received: n }, receive_ts);
+                    }
+                }
+            }
+        }
+        self.conn_seq = Some(n);
     }
 
     /// Decode a REST list of past trades of unified `symbol` (see `Venue::parse_trades`) into
-    /// `Trade` events, oldest first, keeping only ids after `after` (those a reconnect
+    /// `Trade` events, oldest first, keeping only numbered ids after `after` (those a reconnect
     /// missed; the list may reach past them). Their event time is the trade time.
     pub fn apply_trades(&mut self, symbol: &str, payload: &[u8], after: u64, receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         let i = self.register(symbol)?;
         let mut trades = self.venue.parse_trades(payload)?;
-        trades.sort_by_key(|t| t.trade_id);
-        for trade in trades.into_iter().filter(|t| t.trade_id > after) {
+        trades.retain(|t| t.trade_id.as_int().is_some_and(|id| id > after));
+        trades.sort_by_key(|t| t.trade_id.as_int());
+        for trade in trades {
+            let id = trade.trade_id.as_int().unwrap_or(0); // numbered ids only, kept above
             let s = &mut self.symbols[i];
-            s.last_trade_id = Some(s.last_trade_id.map_or(trade.trade_id, |l| l.max(trade.trade_id)));
+            s.last_trade_id = Some(s.last_trade_id.map_or(id, |l| l.max(id)));
             self.push(Event::Trade { symbol: i, trade, receive_ts });
         }
         Ok(())
     }
 
     /// Load a REST depth snapshot for unified `symbol` and replay the deltas buffered since by
-    /// the exchange's bridging rule; `self.events` gets a `BookUpdate` for the snapshot and one
-    /// per replayed delta. `Frame` error if the body is malformed (nothing changes);
-    /// `SequenceGap` if the snapshot is too old for the buffered deltas (or they have a hole):
-    /// the book then still awaits a snapshot, keeping the deltas from the break on.
+    /// the venue's bridging rule; `self.events` gets a `BookUpdate` for the snapshot and one per
+    /// replayed delta. `Frame` error if the body is malformed (nothing changes); `SequenceGap`
+    /// if the snapshot is too old for the buffered deltas (or they have a hole): the book then
+    /// still awaits a snapshot, keeping the deltas from the break on.
     pub fn apply_snapshot(&mut self, symbol: &str, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         let i = self.register(symbol)?;
-        let snap = self.venue.parse_snapshot(payload, &mut self.levels)?;
+        self.out.clear();
+        let snap = self.venue.parse_snapshot(payload, &mut self.out)?;
+        let whole = [(i, 0..self.out.bids.len(), 0..self.out.asks.len())];
+        self.convert_segments(&whole, None)?;
         self.stats.snapshots += 1;
         let s = &mut self.symbols[i];
-        s.book.load_snapshot(&self.levels.bids, &self.levels.asks, snap.last_update_id);
-        s.sync = BookSyncState::Bridging(snap.last_update_id);
-        self.book_updated(i, snap.last_update_id, snap.exchange_ts, receive_ts);
+        s.stats.snapshots += 1;
+        s.book.load(&self.bids, &self.asks);
+        s.book.sequence = Some(snap.sequence);
+        s.sync = BookSyncState::Bridging(snap.sequence);
+        self.push(Event::BookUpdate {
+            symbol: i,
+            sequence: Some(snap.sequence),
+            exchange_ts: snap.exchange_ts,
+            receive_ts,
+        });
         while let Some(d) = self.symbols[i].buffer.pop_front() {
             let s = &self.symbols[i];
-            let verdict = match s.sync {
-                BookSyncState::Live => self.venue.next_delta(s.book.sequence.unwrap_or(0), &d.ids),
-                BookSyncState::Bridging(id) => self.venue.first_delta(id, &d.ids),
-                BookSyncState::AwaitingSnapshot => unreachable!("a snapshot was just loaded"),
+            let verdict = match (s.sync, d.item.ids) {
+                (BookSyncState::Live, Some(ids)) => self.venue.check(s.book.sequence.unwrap_or(0), &ids, false),
+                (BookSyncState::Bridging(id), Some(ids)) => self.venue.check(id, &ids, true),
+                (_, None) => Verdict::Apply,
+                (BookSyncState::AwaitingSnapshot, _) => unreachable!("a snapshot was just loaded"),
             };
             match verdict {
                 Verdict::Stale => self.stats.stale_deltas += 1,
                 Verdict::Apply => {
-                    if Self::apply_levels(&mut self.symbols, &mut self.stats, i, d.ids.last, &d.bids, &d.asks) {
-                        self.book_updated(i, d.ids.last, Some(d.exchange_ts), d.receive_ts);
+                    let seg = [(i, 0..d.bids.len(), 0..d.asks.len())];
+                    if let Err(e) = self.convert_segments(&seg, Some((&d.bids, &d.asks))) {
+                        self.events.clear();
+                        let s = &mut self.symbols[i];
+                        s.book.clear();
+                        s.sync = BookSyncState::AwaitingSnapshot;
+                        return Err(e);
+                    }
+                    self.symbols[i].book.apply(&self.bids, &self.asks);
+                    let item = BookItem { bids: 0..d.bids.len(), asks: 0..d.asks.len(), ..d.item.clone() };
+                    self.after_delta(&item, d.receive_ts);
+                    if !self.symbols[i].synced() {
+                        // A checksum mismatch: the SyncLost is among the events.
+                        return Ok(());
                     }
                 }
                 Verdict::Gap { expected, received } => {
                     self.symbols[i].buffer.push_front(d);
                     self.events.clear();
-                    return Err(self.gap(i, expected, received));
+                    let s = &mut self.symbols[i];
+                    s.book.clear();
+                    s.sync = BookSyncState::AwaitingSnapshot;
+                    s.stats.gaps += 1;
+                    self.stats.gaps += 1;
+                    return Err(Error::SequenceGap { symbol: s.symbol.clone(), expected, received });
                 }
             }
         }
         Ok(())
     }
 
-    /// Forget the book of unified `symbol`: it awaits a snapshot, buffering deltas from now on.
+    /// Forget the book of unified `symbol`: it awaits a snapshot (buffering deltas from now on
+    /// on REST venues).
     pub fn reset_book(&mut self, symbol: &str) -> Result<(), Error> {
         let i = self.register(symbol)?;
         let s = &mut self.symbols[i];
@@ -385,144 +933,4 @@ impl Decoder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A spot depth frame for TESTUSDT with update ids `first..=last` and one bid level.
-    fn delta(first: u64, last: u64) -> Vec<u8> {
-        format!(
-            r#"{{"stream":"testusdt@depth@100ms","data":{{"e":"depthUpdate","E":1,"s":"TESTUSDT","U":{first},"u":{last},"b":[["{last}","1"]],"a":[]}}}}"#
-        )
-        .into_bytes()
-    }
-
-    fn snapshot(id: u64) -> Vec<u8> {
-        format!(r#"{{"lastUpdateId":{id},"bids":[["1","1"]],"asks":[]}}"#).into_bytes()
-    }
-
-    /// A spot decoder whose TEST/USDT book is in `state` (book sequence 100 when not awaiting).
-    fn decoder_in(state: BookSyncState) -> Decoder {
-        let mut d = Decoder::new("binance").unwrap();
-        let i = d.register("TEST/USDT").unwrap();
-        if state != BookSyncState::AwaitingSnapshot {
-            d.apply_snapshot("TEST/USDT", &snapshot(100), 0).unwrap();
-            d.symbols[i].sync = state;
-        }
-        d
-    }
-
-    #[derive(Debug, PartialEq, Eq)]
-    enum Outcome {
-        Buffered,
-        Stale,
-        Applied,
-        Gap,
-    }
-
-    /// The state machine, one row per (state, delta) case: what happens to the delta, the
-    /// state after it and the book's sequence after it. Spot rules (binance.md §5): from a
-    /// snapshot with lastUpdateId 100 the first delta must have U <= 101 <= u; then U <= id+1.
-    #[test]
-    fn book_sync_state_machine() {
-        use BookSyncState::{AwaitingSnapshot, Bridging, Live};
-        use Outcome::{Applied, Buffered, Gap, Stale};
-        // (state before, delta's (U, u), what happens, state after, book sequence after)
-        type Row = (BookSyncState, (u64, u64), Outcome, BookSyncState, Option<u64>);
-        #[rustfmt::skip]
-        let table: &[Row] = &[
-            // awaiting a snapshot: every delta is buffered, whatever its ids
-            (AwaitingSnapshot, (1, 5), Buffered, AwaitingSnapshot, None),
-            (AwaitingSnapshot, (101, 110), Buffered, AwaitingSnapshot, None),
-            // bridging the snapshot (id 100)
-            (Bridging(100), (90, 99), Stale, Bridging(100), Some(100)),
-            (Bridging(100), (90, 100), Stale, Bridging(100), Some(100)),
-            (Bridging(100), (90, 101), Applied, Live, Some(101)),
-            (Bridging(100), (101, 101), Applied, Live, Some(101)),
-            (Bridging(100), (101, 130), Applied, Live, Some(130)),
-            (Bridging(100), (102, 130), Gap, AwaitingSnapshot, None),
-            // live at 100
-            (Live, (95, 100), Stale, Live, Some(100)),
-            (Live, (1, 2), Stale, Live, Some(100)),
-            (Live, (101, 105), Applied, Live, Some(105)),
-            (Live, (99, 105), Applied, Live, Some(105)),
-            (Live, (102, 105), Gap, AwaitingSnapshot, None),
-        ];
-        for (n, &(state, (first, last), ref outcome, after, sequence)) in table.iter().enumerate() {
-            let mut d = decoder_in(state);
-            let before = d.stats.clone();
-            let result = d.feed(&delta(first, last), 7);
-            let s = &d.symbols[0];
-            let row = format!("row {n}: {state:?} + U={first} u={last}");
-            assert_eq!((s.sync, s.book.sequence), (after, sequence), "{row}");
-            let got = match result {
-                Err(Error::SequenceGap { .. }) => Gap,
-                Err(e) => panic!("{row}: {e}"),
-                Ok(()) if d.stats.buffered_deltas > before.buffered_deltas => Buffered,
-                Ok(()) if d.stats.stale_deltas > before.stale_deltas => Stale,
-                Ok(()) => Applied,
-            };
-            assert_eq!(&got, outcome, "{row}");
-            // An applied delta is the only case with an event: a BookUpdate at its final id.
-            let updates: Vec<_> = d.events.iter().collect();
-            match got {
-                Applied => assert!(
-                    matches!(updates[..], [Event::BookUpdate { sequence: s, receive_ts: 7, .. }] if *s == last),
-                    "{row}"
-                ),
-                _ => assert!(updates.is_empty(), "{row}"),
-            }
-            // A gap keeps the delta (buffered for the next snapshot) and empties the book.
-            if got == Gap {
-                assert_eq!((s.buffer.len(), s.book.depth()), (1, (0, 0)), "{row}");
-            }
-        }
-    }
-
-    /// Every delta counts toward `deltas_seen`, whatever its verdict: buffered, applied, stale
-    /// or a gap.
-    #[test]
-    fn deltas_seen_spans_every_delta() {
-        let mut d = decoder_in(BookSyncState::AwaitingSnapshot);
-        assert_eq!(d.symbols[0].deltas_seen, None);
-        d.feed(&delta(95, 99), 0).unwrap(); // buffered
-        d.apply_snapshot("TEST/USDT", &snapshot(100), 0).unwrap(); // the buffered one is stale
-        d.feed(&delta(101, 103), 0).unwrap(); // applied
-        d.feed(&delta(90, 92), 0).unwrap(); // stale
-        assert!(d.feed(&delta(200, 201), 0).is_err()); // a gap
-        assert_eq!(d.symbols[0].deltas_seen, Some(DeltaSpan { count: 4, first: 95, last: 201 }));
-    }
-
-    /// `apply_snapshot` replays what was buffered by the same rules, row by row: the buffered
-    /// deltas, the snapshot's id, then the state, sequence and events after it.
-    #[test]
-    fn snapshot_replays_the_buffer() {
-        use BookSyncState::{AwaitingSnapshot, Bridging, Live};
-        // (buffered (U, u), snapshot id, gap or not, state after, sequence after, BookUpdates)
-        type Row = (&'static [(u64, u64)], u64, Result<(), ()>, BookSyncState, Option<u64>, usize);
-        #[rustfmt::skip]
-        let table: &[Row] = &[
-            // nothing buffered: the snapshot alone (one BookUpdate), waiting to bridge
-            (&[], 100, Ok(()), Bridging(100), Some(100), 1),
-            // old deltas dropped, the bridging one and its successors applied
-            (&[(90, 95), (96, 100), (101, 103), (104, 110)], 100, Ok(()), Live, Some(110), 3),
-            // only stale deltas: still bridging
-            (&[(90, 95), (96, 100)], 100, Ok(()), Bridging(100), Some(100), 1),
-            // the snapshot is older than every buffered delta: a gap, deltas kept
-            (&[(105, 110)], 100, Err(()), AwaitingSnapshot, None, 0),
-            // a hole inside the buffer: a gap after the applied part
-            (&[(101, 103), (105, 110)], 100, Err(()), AwaitingSnapshot, None, 0),
-        ];
-        for (n, &(buffered, id, ref result, state, sequence, updates)) in table.iter().enumerate() {
-            let mut d = decoder_in(AwaitingSnapshot);
-            for &(first, last) in buffered {
-                d.feed(&delta(first, last), 1).unwrap();
-            }
-            let got = d
-                .apply_snapshot("TEST/USDT", &snapshot(id), 2)
-                .map_err(|e| assert!(matches!(e, Error::SequenceGap { .. })));
-            let s = &d.symbols[0];
-            assert_eq!(&got, result, "row {n}");
-            assert_eq!((s.sync, s.book.sequence, d.events.len()), (state, sequence, updates), "row {n}");
-        }
-    }
-}
+mod tests;

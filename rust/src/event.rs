@@ -1,8 +1,8 @@
 //! What a decoded frame yields: a few small, plain events. Symbols are indexes into the
-//! decoder's symbol table (so no string is built per event); prices and sizes are fixed point;
-//! timestamps are ns since the Unix epoch.
+//! decoder's symbol table (so no string is built per event); prices and sizes are exact
+//! [`crate::fixed::Dec`]s as the venue wrote them; timestamps are ns since the Unix epoch.
 
-use crate::book::Level;
+use crate::exchanges::{BboItem, CandleItem, ControlItem, TradeItem};
 
 /// A symbol's index in its decoder's symbol table.
 pub type SymbolIndex = usize;
@@ -30,74 +30,66 @@ pub enum RequestId {
     Str(String),
 }
 
-/// A public trade, as a venue parses it and as the decoder hands it on. Prices and sizes are
-/// fixed point (see [`crate::fixed`]), `price` > 0 and `size` >= 0; timestamps ns since the Unix
-/// epoch: `trade_ts` the matching time, `exchange_ts` the event time.
+/// Why a book lost its synchronisation with the exchange (it now awaits a new snapshot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Trade {
-    pub price: i64,
-    pub size: i64,
-    /// The aggressor's side.
-    pub side: Side,
-    pub trade_id: u64,
-    pub trade_ts: i64,
-    pub exchange_ts: i64,
+pub enum SyncLoss {
+    /// A book message broke the venue's sequence rule ([`crate::exchanges::Venue::check`]):
+    /// `expected` and `received` are the ids the rule compared.
+    Gap { expected: u64, received: u64 },
+    /// The venue's checksum of its book after a message (`expected`) differs from the one
+    /// computed over our book (`computed`); both as the 32 bits of the CRC.
+    Checksum { expected: u32, computed: u32 },
+    /// The connection-wide message counter skipped: `expected` was the previous + 1.
+    ConnectionGap { expected: u64, received: u64 },
 }
 
-/// Best bid and ask as the exchange's book ticker states them (fixed point, non-negative).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bbo {
-    pub bid: Level,
-    pub ask: Level,
-    /// The book update id these are valid at (Binance `u`).
-    pub sequence: u64,
-    /// Event time, ns; None where the exchange sends none (Binance spot).
-    pub exchange_ts: Option<i64>,
+impl SyncLoss {
+    /// `"gap"`, `"checksum"` or `"connection_gap"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncLoss::Gap { .. } => "gap",
+            SyncLoss::Checksum { .. } => "checksum",
+            SyncLoss::ConnectionGap { .. } => "connection_gap",
+        }
+    }
+
+    /// The (expected, received) pair, the checksums widened to `u64`.
+    pub fn values(self) -> (u64, u64) {
+        match self {
+            SyncLoss::Gap { expected, received } | SyncLoss::ConnectionGap { expected, received } => {
+                (expected, received)
+            }
+            SyncLoss::Checksum { expected, computed } => (u64::from(expected), u64::from(computed)),
+        }
+    }
 }
 
-/// One candle (kline): OHLC and volume fixed point, covering [`start_ts`, `end_ts`] (ns).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candle {
-    pub start_ts: i64,
-    pub end_ts: i64,
-    pub open: i64,
-    pub high: i64,
-    pub low: i64,
-    pub close: i64,
-    pub volume: i64,
-    /// Number of trades in the candle.
-    pub trades: u64,
-    /// True once the candle is final.
-    pub closed: bool,
-    pub exchange_ts: i64,
-}
-
-/// What the decoder yields. `symbol` is an index into the decoder's symbol table; `receive_ts`
-/// the local receive time (ns since the Unix epoch) the frame was fed with.
+/// What the decoder yields, in the order of the frame's items. `symbol` is an index into the
+/// decoder's symbol table; `receive_ts` the local receive time (ns since the Unix epoch) the
+/// frame was fed with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Trade {
-        symbol: usize,
-        trade: Trade,
+        symbol: SymbolIndex,
+        trade: TradeItem,
         receive_ts: i64,
     },
     Bbo {
-        symbol: usize,
-        bbo: Bbo,
+        symbol: SymbolIndex,
+        bbo: BboItem,
         receive_ts: i64,
     },
-    /// The book of `symbol` changed; `sequence` is the final update id now applied.
+    /// The book of `symbol` changed; `sequence` is the final update id now applied (None for
+    /// venues without book sequences).
     BookUpdate {
-        symbol: usize,
-        sequence: u64,
+        symbol: SymbolIndex,
+        sequence: Option<u64>,
         exchange_ts: Option<i64>,
         receive_ts: i64,
     },
-    /// `interval` as the exchange names it ("1m").
     Candle {
-        symbol: usize,
-        interval: String,
-        candle: Candle,
+        symbol: SymbolIndex,
+        candle: CandleItem,
         receive_ts: i64,
     },
     /// An exchange notice about the connection itself (Binance `serverShutdown`: the server
@@ -107,14 +99,16 @@ pub enum Event {
         exchange_ts: Option<i64>,
         receive_ts: i64,
     },
-    /// A reply to a control request (subscribe ack or error).
+    /// A reply to a control request (subscribe ack or error, pong, welcome, login).
     Control {
-        request_id: Option<RequestId>,
-        ok: bool,
-        code: Option<i64>,
-        message: Option<String>,
-        /// Raw JSON of the reply's `result`, when it has one that is not null.
-        result: Option<String>,
+        control: ControlItem,
+        receive_ts: i64,
+    },
+    /// The book of `symbol` lost sync (gap, checksum mismatch, connection gap): it is empty and
+    /// awaits a new snapshot (REST venues buffer deltas meanwhile, resubscribe venues drop them).
+    SyncLost {
+        symbol: SymbolIndex,
+        reason: SyncLoss,
         receive_ts: i64,
     },
 }

@@ -9,6 +9,7 @@
 
 use crate::book::Level;
 use crate::error::Error;
+use crate::exchanges::RawLevel;
 use crate::fixed;
 
 /// Nesting allowed inside skipped values (a bound, so hostile input cannot exhaust the stack).
@@ -397,6 +398,78 @@ impl<'a> Cursor<'a> {
                 return Ok(());
             }
         }
+    }
+
+    /// An array of `["price","size"]` string pairs, appended to `out` as exact decimals (see
+    /// [`fixed::Dec`]). Every price must be above 0 and every size at least 0 (0 deletes a
+    /// level): anything else is an error naming the level ("b[3][1]"), and the caller applies
+    /// nothing of the array.
+    #[inline]
+    pub fn dec_levels(&mut self, out: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
+        if !self.begin_array(field)? {
+            return Ok(());
+        }
+        let start = out.len();
+        loop {
+            // Fast path: `["price","size"]` exactly as exchanges write it, with a price above 0
+            // and a size at least 0; anything else takes the slow path, which names the fault.
+            let level = if let Some(level) = self.plain_dec_level(field) {
+                level
+            } else {
+                let n = out.len() - start;
+                self.expect(b'[', field)?;
+                let price = self.dec(field).map_err(|e| at_level(e, field, n, 0))?;
+                self.expect(b',', field)?;
+                let size = self.dec(field).map_err(|e| at_level(e, field, n, 1))?;
+                self.expect(b']', field)?;
+                if price.mantissa <= 0 {
+                    return Err(at_level(err(field, format!("price {price} is not above 0")), field, n, 0));
+                }
+                if size.mantissa < 0 {
+                    return Err(at_level(err(field, format!("size {size} is negative")), field, n, 1));
+                }
+                RawLevel { price, size }
+            };
+            out.push(level);
+            if !self.more_elements(field)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `["price","size"]` with no whitespace and plain decimals, price above 0 and size at least
+    /// 0, or None (nothing consumed).
+    #[inline]
+    fn plain_dec_level(&mut self, field: &'static str) -> Option<RawLevel> {
+        let b = &self.b[self.i..];
+        if !b.starts_with(b"[\"") {
+            return None;
+        }
+        let (price, n) = fixed::parse_dec_prefix(&b[2..], field).ok()?;
+        let b2 = b.get(2 + n..)?;
+        if !b2.starts_with(b"\",\"") {
+            return None;
+        }
+        let (size, m) = fixed::parse_dec_prefix(&b2[3..], field).ok()?;
+        if !b2.get(3 + m..)?.starts_with(b"\"]") {
+            return None;
+        }
+        // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
+        if ((price.mantissa - 1) | size.mantissa) < 0 {
+            return None;
+        }
+        self.i += 2 + n + 3 + m + 2;
+        Some(RawLevel { price, size })
+    }
+
+    /// A decimal string that must not be negative, exactly (see [`Self::dec`]).
+    #[inline]
+    pub fn dec_non_negative(&mut self, field: &'static str) -> Result<fixed::Dec, Error> {
+        let v = self.dec(field)?;
+        if v.mantissa < 0 {
+            return Err(negative(field));
+        }
+        Ok(v)
     }
 
     /// Enter an array: true if it has elements (false: `[]` consumed whole).

@@ -143,18 +143,19 @@ async def fill_trades(
                 break
             url, params = request
             body = await owner.fetch(url, params, owner.options.snapshot_timeout)
+            # apply_trades yields numbered trades only (int ids)
             trades = [
-                t
+                (int(t.trade_id), t)
                 for t in session.decoder.apply_trades(symbol, body, done, time_ns())
-                if t.trade_id <= fill_to
+                if int(t.trade_id) <= fill_to
             ]
             if not trades:
                 break
-            if trades[0].trade_id != done + 1:  # the exchange no longer keeps the oldest
-                owner.trades_missed(symbol, done + 1, trades[0].trade_id - 1)
-            for t in trades:
+            if trades[0][0] != done + 1:  # the exchange no longer keeps the oldest
+                owner.trades_missed(symbol, done + 1, trades[0][0] - 1)
+            for _, t in trades:
                 owner.deliver_safely(deliver, t)
-            done = trades[-1].trade_id
+            done = trades[-1][0]
             session.counters.trades_filled += len(trades)
     except asyncio.CancelledError:
         raise

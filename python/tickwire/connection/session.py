@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
-from .._core import BBO, BookUpdate, Candle, ControlReply, Decoder, FrameSink, Notice, Trade
+from .._core import (
+    BBO,
+    BookUpdate,
+    Candle,
+    ControlReply,
+    Decoder,
+    FrameSink,
+    Notice,
+    SyncLost,
+    Trade,
+)
 from ..events import BadFrame, GapDetected
 from ..exceptions import CallbackError, FrameError, SequenceGap
 from . import resync
@@ -254,6 +264,7 @@ class Session(WSListener):
             book=direct[BookUpdate],
             control=self.on_reply,
             notice=self.on_notice,
+            sync_lost=self._sync_lost,
         )
 
     def mute(self, subs: Iterable[Subscription]) -> None:
@@ -350,6 +361,24 @@ class Session(WSListener):
         if n <= 10 or n % 1000 == 0:  # log the first few, then sparsely
             log.warning("%s: skipped bad frame #%d (%d bytes): %s", self.owner.name, n, size, exc)
         self.owner.emit(BadFrame(self.owner.adapter.exchange_id, str(exc), time_ns()))
+
+    def _sync_lost(self, ev: SyncLost) -> None:
+        """The decoder lost a book (gap, checksum mismatch, connection gap): resync it."""
+        self.counters.gaps += 1
+        log.warning(
+            "%s: %s on %s (expected %s, received %s); resyncing",
+            self.owner.name,
+            ev.reason,
+            ev.symbol,
+            ev.expected,
+            ev.received,
+        )
+        self.owner.emit(
+            GapDetected(
+                self.owner.adapter.exchange_id, ev.symbol, ev.expected, ev.received, ev.receive_ts
+            )
+        )
+        self.start_sync(ev.symbol, "gap")
 
     def _gap(self, exc: SequenceGap, ts: int) -> None:
         symbol = exc.symbol or (str(exc.args[0]) if exc.args else "")

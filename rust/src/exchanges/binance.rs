@@ -11,12 +11,44 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{DeltaIds, LegacyVenue, Levels, Message, SnapshotIds, Verdict};
-use crate::book::Level;
+use super::{
+    BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
+    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+};
 use crate::error::{from_json, Error};
-use crate::event::{Bbo, Candle, RequestId, Side, Trade};
-use crate::fixed;
+use crate::event::{RequestId, Side};
+use crate::fixed::{self, Dec};
 use crate::json::{ms_to_ns, negative, nesting_error, required, Cursor};
+
+/// What one Binance frame carries (one message per frame), before it becomes an [`Item`].
+/// Depth levels are in the `Out`'s level lists.
+#[derive(Debug, Clone, PartialEq)]
+enum Message<'a> {
+    Depth {
+        market_id: &'a str,
+        ids: SeqIds,
+        exchange_ts: i64,
+    },
+    Bbo {
+        market_id: &'a str,
+        bbo: BboItem,
+    },
+    Trade {
+        market_id: &'a str,
+        trade: TradeItem,
+    },
+    Candle {
+        market_id: &'a str,
+        candle: CandleItem,
+    },
+    Control(ControlItem),
+    Notice {
+        name: &'a str,
+        exchange_ts: Option<i64>,
+    },
+    /// Valid, but nothing tickwire decodes (a stream it does not know).
+    Ignored,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Market {
@@ -24,15 +56,46 @@ enum Market {
     UsdM,
 }
 
+/// The parser of one Binance market (stateless: a copy per decoder).
+#[derive(Debug, Clone, Copy)]
 pub struct Binance {
     id: &'static str,
     market: Market,
 }
 
-/// Binance Spot (`binance`).
-pub static SPOT: Binance = Binance { id: "binance", market: Market::Spot };
-/// Binance USDⓈ-M futures (`binanceusdm`).
-pub static USDM: Binance = Binance { id: "binanceusdm", market: Market::UsdM };
+/// Binance Spot's parser.
+pub const SPOT: Binance = Binance { id: "binance", market: Market::Spot };
+/// Binance USDⓈ-M futures' parser.
+pub const USDM: Binance = Binance { id: "binanceusdm", market: Market::UsdM };
+
+/// Makes the parser of one Binance exchange id: ccxt keeps Spot (`binance`, market `spot`) and
+/// USDⓈ-M futures (`binanceusdm`, market `linear`) apart, and so does tickwire.
+pub struct Factory {
+    venue: Binance,
+    markets: &'static [&'static str],
+}
+
+/// `binance`: Spot.
+pub static BINANCE: Factory = Factory { venue: SPOT, markets: &["spot"] };
+/// `binanceusdm`: USDⓈ-M futures.
+pub static BINANCEUSDM: Factory = Factory { venue: USDM, markets: &["linear"] };
+
+impl VenueFactory for Factory {
+    fn id(&self) -> &'static str {
+        self.venue.id
+    }
+
+    fn markets(&self) -> &'static [&'static str] {
+        self.markets
+    }
+
+    fn create(&self, market: &str, _instruments: &[Instrument]) -> Result<Box<dyn Venue>, Error> {
+        if !self.markets.contains(&market) {
+            return Err(Error::invalid("market", market, format!("{} has market {}", self.venue.id, self.markets[0])));
+        }
+        Ok(Box::new(self.venue))
+    }
+}
 
 /// Quote assets, longest first, for splitting a concatenated market id ("LRCBTC" -> LRC/BTC).
 const QUOTES: &[&str] = &[
@@ -251,9 +314,9 @@ fn foreign(field: &str, market: Market, what: &str) -> Error {
 }
 
 /// A decimal of a REST or kline body that must not be negative, named `field`.
-fn non_negative(text: &str, field: &'static str) -> Result<i64, Error> {
-    match fixed::parse(text, field)? {
-        v if v < 0 => Err(negative(field)),
+fn non_negative(text: &str, field: &'static str) -> Result<Dec, Error> {
+    match fixed::parse_dec(text, field)? {
+        v if v.mantissa < 0 => Err(negative(field)),
         v => Ok(v),
     }
 }
@@ -299,7 +362,7 @@ impl Binance {
         kind: Kind,
         data: &'a [u8],
         frame: &'a [u8],
-        levels: &mut Levels,
+        levels: &mut Out,
     ) -> Result<Message<'a>, Error> {
         match kind {
             Kind::Depth => self.depth(data, frame, levels),
@@ -329,7 +392,7 @@ impl Binance {
         stream: &str,
         data: &'a [u8],
         frame: &'a [u8],
-        levels: &mut Levels,
+        levels: &mut Out,
     ) -> Result<Message<'a>, Error> {
         match self.kind_of_stream(stream) {
             Kind::ForeignDepth => Err(self.foreign_stream(stream)),
@@ -337,15 +400,17 @@ impl Binance {
         }
     }
 
-    fn parse_frame<'a>(&self, payload: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
-        levels.clear();
+    fn parse_frame<'a>(&self, payload: &'a [u8], levels: &mut Out) -> Result<Message<'a>, Error> {
+        levels.bids.clear();
+        levels.asks.clear();
         match split_envelope(payload)? {
             Some((stream, data)) => match self.parse_stream(&stream, data, payload, levels) {
                 // The sliced envelope may hold more than `data` (extra keys after it): let serde
                 // find the real `data` before calling the frame malformed.
                 Err(e) if matches!(stream, Cow::Borrowed(_)) => match envelope_slow(payload) {
                     Ok((stream, real)) if real != data => {
-                        levels.clear();
+                        levels.bids.clear();
+                        levels.asks.clear();
                         self.parse_stream(&stream, real, payload, levels)
                     }
                     _ => Err(e),
@@ -356,18 +421,19 @@ impl Binance {
         }
     }
 
-    fn depth<'a>(&self, data: &'a [u8], frame: &[u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
+    fn depth<'a>(&self, data: &'a [u8], frame: &[u8], levels: &mut Out) -> Result<Message<'a>, Error> {
         if let Some(m) = self.depth_fast(data, levels) {
             return Ok(m);
         }
-        levels.clear();
+        levels.bids.clear();
+        levels.asks.clear();
         self.depth_generic(data, frame, levels)
     }
 
     /// The layouts Binance sends: spot `e,E,s,U,u,b,a`; USD-M `e,E,T,s,U,u,pu,b,a`. Anything
     /// else (another market's fields included) takes the generic path, which names the fault.
     #[inline]
-    fn depth_fast<'a>(&self, data: &'a [u8], levels: &mut Levels) -> Option<Message<'a>> {
+    fn depth_fast<'a>(&self, data: &'a [u8], levels: &mut Out) -> Option<Message<'a>> {
         let mut c = Cursor::new(data);
         c.begin_object().ok()?;
         let mut first = true;
@@ -389,17 +455,17 @@ impl Binance {
         if prev_id.is_some() != (self.market == Market::UsdM) {
             return None;
         }
-        c.at_key(b"b", &mut first).then(|| c.levels(&mut levels.bids, "b"))?.ok()?;
-        c.at_key(b"a", &mut first).then(|| c.levels(&mut levels.asks, "a"))?.ok()?;
+        c.at_key(b"b", &mut first).then(|| c.dec_levels(&mut levels.bids, "b"))?.ok()?;
+        c.at_key(b"a", &mut first).then(|| c.dec_levels(&mut levels.asks, "a"))?.ok()?;
         c.at_end().then_some(())?;
         Some(Message::Depth {
             market_id: symbol,
-            ids: DeltaIds { first: first_id, last: last_id, prev: prev_id },
+            ids: SeqIds { first: first_id, last: last_id, prev: prev_id },
             exchange_ts: event_time,
         })
     }
 
-    fn depth_generic<'a>(&self, data: &'a [u8], frame: &[u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
+    fn depth_generic<'a>(&self, data: &'a [u8], frame: &[u8], levels: &mut Out) -> Result<Message<'a>, Error> {
         let (mut event_time, mut symbol, mut first_id, mut last_id, mut prev_id) = (None, None, None, None, None);
         let (mut bids, mut asks) = (false, false);
         let spot = self.market == Market::Spot;
@@ -419,11 +485,11 @@ impl Binance {
                 b"pu" if spot => return Err(foreign("pu", self.market, "previous final update id of USD-M")),
                 b"pu" => prev_id = Some(c.u64("pu")?),
                 b"b" if !bids => {
-                    c.levels(&mut levels.bids, "b")?;
+                    c.dec_levels(&mut levels.bids, "b")?;
                     bids = true;
                 }
                 b"a" if !asks => {
-                    c.levels(&mut levels.asks, "a")?;
+                    c.dec_levels(&mut levels.asks, "a")?;
                     asks = true;
                 }
                 _ => c.skip_value("json")?,
@@ -438,7 +504,7 @@ impl Binance {
         }
         Ok(Message::Depth {
             market_id: required(symbol, "s")?,
-            ids: DeltaIds { first: required(first_id, "U")?, last: required(last_id, "u")?, prev: prev_id },
+            ids: SeqIds { first: required(first_id, "U")?, last: required(last_id, "u")?, prev: prev_id },
             exchange_ts: required(event_time, "E")?,
         })
     }
@@ -461,11 +527,11 @@ impl Binance {
         }
         let sequence = c.at_key(b"u", &mut first).then(|| c.u64("u"))?.ok()?;
         let symbol = c.at_key(b"s", &mut first).then(|| c.str("s"))?.ok()?;
-        let bid_price = c.at_key(b"b", &mut first).then(|| c.fixed("b"))?.ok()?;
-        let bid_size = c.at_key(b"B", &mut first).then(|| c.fixed("B"))?.ok()?;
-        let ask_price = c.at_key(b"a", &mut first).then(|| c.fixed("a"))?.ok()?;
-        let ask_size = c.at_key(b"A", &mut first).then(|| c.fixed("A"))?.ok()?;
-        if (bid_price | bid_size | ask_price | ask_size) < 0 {
+        let bid_price = c.at_key(b"b", &mut first).then(|| c.dec("b"))?.ok()?;
+        let bid_size = c.at_key(b"B", &mut first).then(|| c.dec("B"))?.ok()?;
+        let ask_price = c.at_key(b"a", &mut first).then(|| c.dec("a"))?.ok()?;
+        let ask_size = c.at_key(b"A", &mut first).then(|| c.dec("A"))?.ok()?;
+        if (bid_price.mantissa | bid_size.mantissa | ask_price.mantissa | ask_size.mantissa) < 0 {
             return None;
         }
         if c.at_key(b"T", &mut first) {
@@ -479,10 +545,10 @@ impl Binance {
         c.at_end().then_some(())?;
         Some(Message::Bbo {
             market_id: symbol,
-            bbo: Bbo {
-                bid: Level { price: bid_price, size: bid_size },
-                ask: Level { price: ask_price, size: ask_size },
-                sequence,
+            bbo: BboItem {
+                bid: RawLevel { price: bid_price, size: bid_size },
+                ask: RawLevel { price: ask_price, size: ask_size },
+                sequence: Some(sequence),
                 exchange_ts: event_time,
             },
         })
@@ -505,10 +571,10 @@ impl Binance {
                     c.timestamp_ms("T")?;
                 }
                 b"s" => symbol = Some(c.str("s")?),
-                b"b" => bid_price = Some(c.non_negative("b")?),
-                b"B" => bid_size = Some(c.non_negative("B")?),
-                b"a" => ask_price = Some(c.non_negative("a")?),
-                b"A" => ask_size = Some(c.non_negative("A")?),
+                b"b" => bid_price = Some(c.dec_non_negative("b")?),
+                b"B" => bid_size = Some(c.dec_non_negative("B")?),
+                b"a" => ask_price = Some(c.dec_non_negative("a")?),
+                b"A" => ask_size = Some(c.dec_non_negative("A")?),
                 _ => c.skip_value("json")?,
             }
         }
@@ -518,10 +584,10 @@ impl Binance {
         }
         Ok(Message::Bbo {
             market_id: required(symbol, "s")?,
-            bbo: Bbo {
-                bid: Level { price: required(bid_price, "b")?, size: required(bid_size, "B")? },
-                ask: Level { price: required(ask_price, "a")?, size: required(ask_size, "A")? },
-                sequence: required(sequence, "u")?,
+            bbo: BboItem {
+                bid: RawLevel { price: required(bid_price, "b")?, size: required(bid_size, "B")? },
+                ask: RawLevel { price: required(ask_price, "a")?, size: required(ask_size, "A")? },
+                sequence: Some(required(sequence, "u")?),
                 exchange_ts: event_time,
             },
         })
@@ -549,9 +615,9 @@ impl Binance {
         }
         let symbol = c.at_key(b"s", &mut first).then(|| c.str("s"))?.ok()?;
         let trade_id = c.at_key(b"t", &mut first).then(|| c.u64("t"))?.ok()?;
-        let price = c.at_key(b"p", &mut first).then(|| c.fixed("p"))?.ok()?;
-        let size = c.at_key(b"q", &mut first).then(|| c.fixed("q"))?.ok()?;
-        if (price | size) < 0 {
+        let price = c.at_key(b"p", &mut first).then(|| c.dec("p"))?.ok()?;
+        let size = c.at_key(b"q", &mut first).then(|| c.dec("q"))?.ok()?;
+        if (price.mantissa | size.mantissa) < 0 {
             return None;
         }
         if c.at_key(b"T", &mut first) {
@@ -574,11 +640,11 @@ impl Binance {
         c.at_end().then_some(())?;
         Some(Message::Trade {
             market_id: symbol,
-            trade: Trade {
+            trade: TradeItem {
                 price,
                 size,
                 side: if buyer_is_maker { Side::Sell } else { Side::Buy },
-                trade_id,
+                trade_id: TradeId::Int(trade_id),
                 trade_ts: trade_time?,
                 exchange_ts: event_time,
             },
@@ -600,8 +666,8 @@ impl Binance {
                 b"E" => event_time = Some(c.timestamp_ms("E")?),
                 b"s" => symbol = Some(c.str("s")?),
                 b"t" | b"a" => trade_id = Some(c.u64(if key == b"t" { "t" } else { "a" })?),
-                b"p" => price = Some(c.non_negative("p")?),
-                b"q" => size = Some(c.non_negative("q")?),
+                b"p" => price = Some(c.dec_non_negative("p")?),
+                b"q" => size = Some(c.dec_non_negative("q")?),
                 b"T" => trade_time = Some(c.timestamp_ms("T")?),
                 b"m" => buyer_is_maker = Some(c.bool("m")?),
                 b"X" if spot => return Err(foreign("X", self.market, "order type of a USD-M trade")),
@@ -619,12 +685,12 @@ impl Binance {
         }
         Ok(Message::Trade {
             market_id: required(symbol, "s")?,
-            trade: Trade {
+            trade: TradeItem {
                 price: required(price, "p")?,
                 size: required(size, "q")?,
                 // `m`: the buyer was the maker, so the aggressor sold.
                 side: if required(buyer_is_maker, "m")? { Side::Sell } else { Side::Buy },
-                trade_id: required(trade_id, "t")?,
+                trade_id: TradeId::Int(required(trade_id, "t")?),
                 trade_ts: required(trade_time, "T")?,
                 exchange_ts: required(event_time, "E")?,
             },
@@ -640,8 +706,8 @@ impl Binance {
         }
         Ok(Message::Candle {
             market_id: k.symbol,
-            interval: b.i,
-            candle: Candle {
+            candle: CandleItem {
+                interval: Interval::new(b.i, "k.i")?,
                 start_ts: ms_to_ns(b.t, "k.t")?,
                 end_ts: ms_to_ns(b.close_time, "k.T")?,
                 open: non_negative(b.o, "k.o")?,
@@ -649,9 +715,9 @@ impl Binance {
                 low: non_negative(b.l, "k.l")?,
                 close: non_negative(b.c, "k.c")?,
                 volume: non_negative(b.v, "k.v")?,
-                trades: b.n,
-                closed: b.x,
-                exchange_ts: ms_to_ns(k.event_time, "E")?,
+                trades: Some(b.n),
+                closed: Some(b.x),
+                exchange_ts: Some(ms_to_ns(k.event_time, "E")?),
             },
         })
     }
@@ -673,19 +739,22 @@ impl Binance {
         Ok(Message::Notice { name: required(name, "e")?, exchange_ts: event_time })
     }
 
+    /// An ack (`{"result":null,"id":1}`; a non-null result, as `LIST_SUBSCRIPTIONS` replies, is
+    /// the ack's `message` as raw JSON) or an error reply (`code`, `msg`).
     fn control<'a>(data: &'a [u8]) -> Result<Message<'a>, Error> {
         let c: Control<'a> = from_json(data)?;
         let (code, msg) = match c.error {
             Some(e) => (e.code.or(c.code), e.msg.or(c.msg)),
             None => (c.code, c.msg),
         };
-        Ok(Message::Control {
+        let result = c.result.map(|r| r.get().to_owned()).filter(|r| r != "null");
+        Ok(Message::Control(ControlItem {
+            kind: if code.is_none() { ControlKind::Ack } else { ControlKind::Error },
             request_id: request_id(c.id)?,
-            ok: code.is_none(),
+            topic: None,
             code,
-            message: msg.map(Cow::into_owned),
-            result: c.result.map(|r| r.get().to_owned()).filter(|r| r != "null"),
-        })
+            message: msg.map(Cow::into_owned).or(result),
+        }))
     }
 }
 
@@ -696,68 +765,9 @@ fn explain_nesting(e: Error, payload: &[u8]) -> Error {
     nesting_error(payload).unwrap_or(e)
 }
 
-impl LegacyVenue for Binance {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-
-    #[inline]
-    fn parse<'a>(&self, payload: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error> {
-        self.parse_frame(payload, levels).map_err(|e| explain_nesting(e, payload))
-    }
-
-    fn parse_trades(&self, payload: &[u8]) -> Result<Vec<Trade>, Error> {
-        let list: Vec<PastTrade> = from_json(payload)?;
-        list.iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let at = |field: &str| format!("[{i}].{field}");
-                let named = |e: Error, field: &str| match e {
-                    Error::Frame { reason, .. } => Error::frame(at(field), reason),
-                    other => other,
-                };
-                let trade_ts = ms_to_ns(t.time, "time").map_err(|e| named(e, "time"))?;
-                Ok(Trade {
-                    trade_id: t.id,
-                    price: non_negative(t.price, "price").map_err(|e| named(e, "price"))?,
-                    size: non_negative(t.qty, "qty").map_err(|e| named(e, "qty"))?,
-                    side: if t.buyer_is_maker { Side::Sell } else { Side::Buy },
-                    trade_ts,
-                    exchange_ts: trade_ts,
-                })
-            })
-            .collect()
-    }
-
-    fn parse_snapshot(&self, payload: &[u8], levels: &mut Levels) -> Result<SnapshotIds, Error> {
-        levels.clear();
-        let (mut last_update_id, mut event_time, mut bids, mut asks) = (None, None, false, false);
-        let mut c = Cursor::new(payload);
-        c.begin_object()?;
-        let mut first = true;
-        while let Some(key) = c.next_key(&mut first)? {
-            match key {
-                b"lastUpdateId" => last_update_id = Some(c.u64("lastUpdateId")?),
-                b"E" => event_time = Some(c.timestamp_ms("E")?),
-                b"bids" if !bids => {
-                    c.levels(&mut levels.bids, "bids")?;
-                    bids = true;
-                }
-                b"asks" if !asks => {
-                    c.levels(&mut levels.asks, "asks")?;
-                    asks = true;
-                }
-                _ => c.skip_value("json")?,
-            }
-        }
-        c.end()?;
-        if !bids || !asks {
-            return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
-        }
-        Ok(SnapshotIds { last_update_id: required(last_update_id, "lastUpdateId")?, exchange_ts: event_time })
-    }
-
-    fn first_delta(&self, snapshot_id: u64, d: &DeltaIds) -> Verdict {
+impl Binance {
+    /// The documented rule for the first delta after a REST snapshot with `snapshot_id`.
+    fn first_delta(self, snapshot_id: u64, d: &SeqIds) -> Verdict {
         match self.market {
             // Spot: drop u <= lastUpdateId; the first kept event has U <= lastUpdateId+1 <= u.
             Market::Spot if d.last <= snapshot_id => Verdict::Stale,
@@ -772,7 +782,8 @@ impl LegacyVenue for Binance {
         }
     }
 
-    fn next_delta(&self, last: u64, d: &DeltaIds) -> Verdict {
+    /// The documented rule for a delta following one whose final id was `last`.
+    fn next_delta(self, last: u64, d: &SeqIds) -> Verdict {
         match self.market {
             // Spot: u <= book id is old news; U must be book id + 1 (U > id+1 is a gap).
             Market::Spot if d.last <= last => Verdict::Stale,
@@ -784,6 +795,126 @@ impl LegacyVenue for Binance {
                 _ if d.last <= last => Verdict::Stale,
                 pu => Verdict::Gap { expected: last, received: pu.unwrap_or(0) },
             },
+        }
+    }
+
+    /// Past trades: `GET /api/v3/historicalTrades` or `aggTrades` (USD-M `/fapi/v1/...`).
+    fn past_trades(payload: &[u8]) -> Result<Vec<TradeItem>, Error> {
+        let list: Vec<PastTrade> = from_json(payload)?;
+        list.iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let at = |field: &str| format!("[{i}].{field}");
+                let named = |e: Error, field: &str| match e {
+                    Error::Frame { reason, .. } => Error::frame(at(field), reason),
+                    other => other,
+                };
+                let trade_ts = ms_to_ns(t.time, "time").map_err(|e| named(e, "time"))?;
+                Ok(TradeItem {
+                    trade_id: TradeId::Int(t.id),
+                    price: non_negative(t.price, "price").map_err(|e| named(e, "price"))?,
+                    size: non_negative(t.qty, "qty").map_err(|e| named(e, "qty"))?,
+                    side: if t.buyer_is_maker { Side::Sell } else { Side::Buy },
+                    trade_ts,
+                    exchange_ts: trade_ts,
+                })
+            })
+            .collect()
+    }
+
+    /// A REST depth snapshot (`GET /api/v3/depth`, `/fapi/v1/depth`), levels into `levels`.
+    fn depth_snapshot(payload: &[u8], levels: &mut Out) -> Result<Snapshot, Error> {
+        levels.bids.clear();
+        levels.asks.clear();
+        let (mut last_update_id, mut event_time, mut bids, mut asks) = (None, None, false, false);
+        let mut c = Cursor::new(payload);
+        c.begin_object()?;
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"lastUpdateId" => last_update_id = Some(c.u64("lastUpdateId")?),
+                b"E" => event_time = Some(c.timestamp_ms("E")?),
+                b"bids" if !bids => {
+                    c.dec_levels(&mut levels.bids, "bids")?;
+                    bids = true;
+                }
+                b"asks" if !asks => {
+                    c.dec_levels(&mut levels.asks, "asks")?;
+                    asks = true;
+                }
+                _ => c.skip_value("json")?,
+            }
+        }
+        c.end()?;
+        if !bids || !asks {
+            return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
+        }
+        Ok(Snapshot { sequence: required(last_update_id, "lastUpdateId")?, exchange_ts: event_time })
+    }
+}
+
+impl Venue for Binance {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+
+    fn market(&self) -> &'static str {
+        match self.market {
+            Market::Spot => "spot",
+            Market::UsdM => "linear",
+        }
+    }
+
+    #[inline]
+    fn parse(&mut self, frame: &[u8], binary: bool, out: &mut Out) -> Result<(), Error> {
+        if binary {
+            return Err(Error::frame("frame", "a binary frame: Binance market streams send text"));
+        }
+        let (bids_from, asks_from) = (out.bids.len(), out.asks.len());
+        match self.parse_frame(frame, out).map_err(|e| explain_nesting(e, frame))? {
+            Message::Depth { market_id, ids, exchange_ts } => {
+                let symbol = out.symbol(market_id);
+                out.book(symbol, BookKind::Delta, Some(ids), None, None, Some(exchange_ts), (bids_from, asks_from));
+            }
+            Message::Bbo { market_id, bbo } => {
+                let symbol = out.symbol(market_id);
+                out.items.push(Item::Bbo { symbol, bbo });
+            }
+            Message::Trade { market_id, trade } => {
+                let symbol = out.symbol(market_id);
+                out.items.push(Item::Trade { symbol, trade });
+            }
+            Message::Candle { market_id, candle } => {
+                let symbol = out.symbol(market_id);
+                out.items.push(Item::Candle { symbol, candle });
+            }
+            Message::Control(c) => out.items.push(Item::Control(c)),
+            Message::Notice { name, exchange_ts } => {
+                out.items.push(Item::Notice { name: name.to_owned(), exchange_ts });
+            }
+            Message::Ignored => {}
+        }
+        Ok(())
+    }
+
+    fn recovery(&self) -> Recovery {
+        Recovery::RestSnapshot
+    }
+
+    fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+        Self::depth_snapshot(body, out)
+    }
+
+    fn parse_trades(&mut self, body: &[u8]) -> Result<Vec<TradeItem>, Error> {
+        Self::past_trades(body)
+    }
+
+    #[inline]
+    fn check(&self, last: u64, ids: &SeqIds, bridging: bool) -> Verdict {
+        if bridging {
+            self.first_delta(last, ids)
+        } else {
+            self.next_delta(last, ids)
         }
     }
 
@@ -847,25 +978,25 @@ mod tests {
     fn rest_trade_lists_in_both_shapes() {
         let historical = br#"[{"id":28457,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","time":1499865549590,"isBuyerMaker":true,"isBestMatch":true}]"#;
         let aggregated = br#"[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":false,"M":true}]"#;
-        let h = SPOT.parse_trades(historical).unwrap();
+        let h = Binance::past_trades(historical).unwrap();
         assert_eq!(
             h,
-            vec![Trade {
-                trade_id: 28457,
-                price: 400_000_100,
-                size: 1_200_000_000,
+            vec![TradeItem {
+                trade_id: TradeId::Int(28457),
+                price: Dec { mantissa: 400_000_100, width: 8 },
+                size: Dec { mantissa: 1_200_000_000, width: 8 },
                 side: Side::Sell,
                 trade_ts: 1_499_865_549_590 * MS,
                 exchange_ts: 1_499_865_549_590 * MS,
             }]
         );
-        let a = USDM.parse_trades(aggregated).unwrap();
+        let a = Binance::past_trades(aggregated).unwrap();
         assert_eq!(
             a,
-            vec![Trade {
-                trade_id: 26129,
-                price: 1_633_102,
-                size: 470_443_515,
+            vec![TradeItem {
+                trade_id: TradeId::Int(26129),
+                price: Dec { mantissa: 1_633_102, width: 8 },
+                size: Dec { mantissa: 470_443_515, width: 8 },
                 side: Side::Buy,
                 trade_ts: 1_498_793_709_153 * MS,
                 exchange_ts: 1_498_793_709_153 * MS,
@@ -875,7 +1006,7 @@ mod tests {
             &br#"{"code":-2014,"msg":"API-key format invalid."}"#[..],
             br#"[{"id":1,"price":"x","qty":"1","time":1,"isBuyerMaker":true}]"#,
         ] {
-            assert!(matches!(SPOT.parse_trades(bad), Err(Error::Frame { .. })), "{}", String::from_utf8_lossy(bad));
+            assert!(matches!(Binance::past_trades(bad), Err(Error::Frame { .. })), "{}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -910,7 +1041,7 @@ mod tests {
                 let (mut fast_hits, mut frames) = (0, 0);
                 for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     let Some((stream, data)) = split_envelope(line).unwrap() else { continue };
-                    let (mut a, mut b) = (Levels::default(), Levels::default());
+                    let (mut a, mut b) = (Out::default(), Out::default());
                     let kind = venue.kind_of_stream(&stream);
                     let fast = match kind {
                         Kind::Depth => venue.depth_fast(data, &mut a),
@@ -946,11 +1077,11 @@ mod sync_rules {
     use super::*;
     use Verdict::{Apply, Gap, Stale};
 
-    fn ids(first: u64, last: u64, prev: Option<u64>) -> DeltaIds {
-        DeltaIds { first, last, prev }
+    fn ids(first: u64, last: u64, prev: Option<u64>) -> SeqIds {
+        SeqIds { first, last, prev }
     }
 
-    fn check(rule: &str, table: &[(DeltaIds, Verdict)], verdict: impl Fn(&DeltaIds) -> Verdict) {
+    fn check(rule: &str, table: &[(SeqIds, Verdict)], verdict: impl Fn(&SeqIds) -> Verdict) {
         for (d, want) in table {
             assert_eq!(verdict(d), *want, "{rule}: {d:?}");
         }

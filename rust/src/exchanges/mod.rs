@@ -1,26 +1,14 @@
 //! The per-exchange part of decoding, behind one trait, and the one registry of exchanges.
 //!
-//! A [`Venue`] turns one frame into a [`Message`] (parsing numbers to fixed point, levels into
-//! the caller's scratch buffers, applying nothing) and states its exchange's documented
-//! book-sync rule. Everything else (books, buffering, gap handling, events) is generic and lives
-//! in [`crate::decoder`].
+//! A [`Venue`] turns one frame into 0..n [`Item`]s in an [`Out`] (numbers as exact [`Dec`]s,
+//! levels appended to the `Out`'s level lists, applying nothing) and states its exchange's
+//! documented book-sync rule ([`Venue::check`]), recovery and checksum format. Everything else
+//! (books and their scales, buffering, gap and checksum handling, events) is generic and lives in
+//! [`crate::decoder`]. A [`VenueFactory`] in [`FACTORIES`] makes a venue per decoder.
 
 pub mod binance;
 
-use crate::book::Level;
 use crate::error::Error;
-use crate::event::{Bbo, Candle, RequestId, Trade};
-
-/// Update ids carried by one depth delta.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeltaIds {
-    /// First update id in the delta (Binance `U`).
-    pub first: u64,
-    /// Final update id in the delta (Binance `u`); becomes the book's sequence once applied.
-    pub last: u64,
-    /// Final update id of the previous delta, where the exchange sends it (Binance USD-M `pu`).
-    pub prev: Option<u64>,
-}
 
 /// How a delta relates to the book's position in the update-id chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,100 +19,6 @@ pub enum Verdict {
     Apply,
     /// Breaks the chain: the book must be rebuilt from a new snapshot.
     Gap { expected: u64, received: u64 },
-}
-
-/// Scratch buffers a venue parses depth levels into (reused across frames: no allocation).
-#[derive(Debug, Default)]
-pub struct Levels {
-    pub bids: Vec<Level>,
-    pub asks: Vec<Level>,
-}
-
-impl Levels {
-    pub fn clear(&mut self) {
-        self.bids.clear();
-        self.asks.clear();
-    }
-}
-
-/// What one frame carries. Symbols are the exchange's market ids ("ETHUSDT"), borrowed from the
-/// frame; prices and sizes are fixed point; timestamps ns since the Unix epoch.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Message<'a> {
-    /// A depth delta whose levels are in the [`Levels`] scratch.
-    Depth {
-        market_id: &'a str,
-        ids: DeltaIds,
-        exchange_ts: i64,
-    },
-    Bbo {
-        market_id: &'a str,
-        bbo: Bbo,
-    },
-    Trade {
-        market_id: &'a str,
-        trade: Trade,
-    },
-    Candle {
-        market_id: &'a str,
-        interval: &'a str,
-        candle: Candle,
-    },
-    Control {
-        request_id: Option<RequestId>,
-        ok: bool,
-        code: Option<i64>,
-        message: Option<String>,
-        result: Option<String>,
-    },
-    /// A notice about the connection (Binance `serverShutdown`).
-    Notice {
-        name: &'a str,
-        exchange_ts: Option<i64>,
-    },
-    /// Valid, but nothing tickwire decodes (a stream it does not know).
-    Ignored,
-}
-
-/// A REST depth snapshot, its levels left in the [`Levels`] scratch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SnapshotIds {
-    pub last_update_id: u64,
-    pub exchange_ts: Option<i64>,
-}
-
-/// One exchange's protocol, as the decoder needs it.
-/// The Binance-shaped contract the decoder still runs on; being replaced by [`Venue`] (issue 10).
-pub trait LegacyVenue: Send + Sync {
-    /// Lowercase exchange id ("binance").
-    fn id(&self) -> &'static str;
-    /// Parse one frame. Depth levels go to `levels` (cleared first). Errors leave no trace.
-    fn parse<'a>(&self, payload: &'a [u8], levels: &mut Levels) -> Result<Message<'a>, Error>;
-    /// Parse a REST depth snapshot body into `levels`.
-    fn parse_snapshot(&self, payload: &[u8], levels: &mut Levels) -> Result<SnapshotIds, Error>;
-    /// Parse a REST list of past trades (ids as the trade stream numbers them), in the order
-    /// given; their event time is the trade time.
-    fn parse_trades(&self, payload: &[u8]) -> Result<Vec<Trade>, Error>;
-    /// The documented rule for the first delta after a snapshot with `snapshot_id`.
-    fn first_delta(&self, snapshot_id: u64, ids: &DeltaIds) -> Verdict;
-    /// The documented rule for a delta following one whose final id was `last`.
-    fn next_delta(&self, last: u64, ids: &DeltaIds) -> Verdict;
-    /// Exchange market id -> unified ccxt symbol ("ETHUSDT" -> "ETH/USDT").
-    fn unified_symbol(&self, market_id: &str) -> String;
-    /// Unified ccxt symbol -> exchange market id; `InvalidArgument` naming the symbol if it
-    /// does not belong to this market.
-    fn market_id(&self, symbol: &str) -> Result<String, Error>;
-}
-
-/// Every exchange the core decodes: the one list to add a new exchange to.
-pub static VENUES: &[&dyn LegacyVenue] = &[&binance::SPOT, &binance::USDM];
-
-/// Look up a venue by exchange id; `InvalidArgument` naming the id (and the known ones) if absent.
-pub fn venue(id: &str) -> Result<&'static dyn LegacyVenue, Error> {
-    VENUES.iter().copied().find(|v| v.id() == id).ok_or_else(|| {
-        let known: Vec<&str> = VENUES.iter().map(|v| v.id()).collect();
-        Error::invalid("exchange", id, format!("unknown exchange; known: {}", known.join(", ")))
-    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -400,6 +294,14 @@ impl Out {
         &self.market_ids
     }
 
+    /// Forget market ids from index `n` on (those a frame that failed to parse added).
+    pub(crate) fn forget_symbols_from(&mut self, n: usize) {
+        self.market_ids.truncate(n);
+        if self.last >= n {
+            self.last = 0;
+        }
+    }
+
     /// Push a book item whose levels the parser appended to `bids`/`asks` since `bids_from` /
     /// `asks_from` (the lengths before it started).
     #[allow(clippy::too_many_arguments)] // one call per book message; a struct would only move the list
@@ -496,7 +398,7 @@ pub trait VenueFactory: Sync {
 }
 
 /// Every exchange on the new contract: the one list to add an exchange to (one line each).
-pub static FACTORIES: &[&dyn VenueFactory] = &[];
+pub static FACTORIES: &[&dyn VenueFactory] = &[&binance::BINANCE, &binance::BINANCEUSDM];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
 pub fn factory(id: &str) -> Result<&'static dyn VenueFactory, Error> {

@@ -10,10 +10,11 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::buffer::with_bytes;
 use super::errors::CallbackError;
 use super::events;
+use crate::book::BookSide;
 use crate::decoder::{Decoder, DEFAULT_MAX_BUFFERED};
 use crate::event::{Event, RequestId};
-use crate::exchanges::{venue, VENUES};
-use crate::fixed;
+use crate::exchanges::{factory, ControlKind, Instrument, Recovery, Venue, FACTORIES};
+use crate::fixed::{self, Dec};
 
 #[inline]
 pub(super) fn now_ns() -> i64 {
@@ -52,20 +53,27 @@ fn handler(name: &str, value: Option<Py<PyAny>>, py: Python<'_>) -> PyResult<Opt
     }
 }
 
-/// Decodes one connection's frames for one exchange, keeping its L2 books.
+/// Decodes one connection's frames for one exchange endpoint, keeping its L2 books.
 ///
-/// ``Decoder(exchange, *, max_buffered=10000)``: ``exchange`` is an id from
-/// ``tickwire._core.exchanges()`` ("binance" for Spot, "binanceusdm" for USDⓈ-M futures; each
-/// rejects the other market's frames as ``FrameError``); ``max_buffered`` (int >= 1) is how many
-/// deltas a book keeps while it awaits a snapshot (the oldest are dropped past it, counted in
-/// ``stats()["dropped_deltas"]``). ``ValueError`` names an unknown id or a bad ``max_buffered``.
+/// ``Decoder(exchange, market=None, instruments=None, *, max_buffered=10000)``: ``exchange`` is an
+/// id from ``tickwire._core.venues()`` ("binance", "binanceusdm", ...); ``market`` one of its
+/// markets ("spot", "linear", "inverse"; None: the venue's default, its first); ``instruments`` a
+/// list of dicts ``{"market_id", "symbol", "tick_size", "lot_size"}`` (str; the sizes may be None)
+/// from the venue's instruments endpoint, or None (offline: the venue's own symbol rules). When
+/// given, they name the symbols, set each book's starting price/size scales (decimals of the tick
+/// and lot; else 8) and ``register`` accepts only listed symbols. ``max_buffered`` (int >= 1) is how
+/// many deltas a book of a ``"rest"`` venue keeps while it awaits a snapshot (the oldest are
+/// dropped past it, counted in ``stats()["dropped_deltas"]``). ``ValueError`` names an unknown
+/// exchange or market, a malformed instrument or a bad ``max_buffered``.
 ///
-/// Per frame call ``feed(payload)``; it returns the events the frame carried (usually one:
-/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply`` or ``Notice``). Books follow
-/// Binance's "How to manage a local order book correctly": a book is usable once
-/// ``apply_snapshot`` has loaded the REST depth snapshot; deltas arriving before are buffered and
-/// replayed. Prices and sizes are exact decimals inside; timestamps are int ns since the Unix
-/// epoch.
+/// Per frame call ``feed(payload)``; it returns the events the frame carried, in order:
+/// ``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply``, ``Notice`` and ``SyncLost``
+/// (a book lost sync: a gap, a checksum mismatch or a connection gap; it then awaits a new
+/// snapshot). ``recovery`` says how a book is rebuilt: ``"rest"`` (``apply_snapshot`` loads a REST
+/// depth snapshot and replays the deltas buffered since) or ``"resubscribe"`` (the venue sends a
+/// snapshot on the WebSocket when the channel is subscribed again; deltas meanwhile are dropped).
+/// Prices and sizes are exact decimals inside, each book at its own scales; timestamps are int ns
+/// since the Unix epoch.
 #[pyclass(module = "tickwire._core", name = "Decoder", weakref)]
 pub struct PyDecoder {
     inner: Decoder,
@@ -93,6 +101,7 @@ struct Handlers {
     candle: Option<Py<PyAny>>,
     control: Option<Py<PyAny>>,
     notice: Option<Py<PyAny>>,
+    sync_lost: Option<Py<PyAny>>,
     default: Option<Py<PyAny>>,
 }
 
@@ -106,6 +115,7 @@ impl Handlers {
             Event::Candle { .. } => &self.candle,
             Event::Control { .. } => &self.control,
             Event::Notice { .. } => &self.notice,
+            Event::SyncLost { .. } => &self.sync_lost,
         };
         own.as_ref().or(self.default.as_ref())
     }
@@ -145,23 +155,38 @@ impl PyDecoder {
                 let (exchange, name) = (&self.exchange, &self.names[symbol]);
                 events::reuse_or_new(py, &mut self.spares.trade, exchange, name, trade, receive_ts)?
             }
-            Event::Candle { symbol, interval, candle, receive_ts } => {
+            Event::Candle { symbol, candle, receive_ts } => {
                 self.know_name(py, symbol);
                 let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[symbol].clone_ref(py));
-                Py::new(py, events::Candle { exchange, symbol, interval, fields: candle, receive_ts })?.into_any()
+                Py::new(py, events::Candle { exchange, symbol, fields: candle, receive_ts })?.into_any()
+            }
+            Event::SyncLost { symbol, reason, receive_ts } => {
+                self.know_name(py, symbol);
+                let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[symbol].clone_ref(py));
+                let (expected, received) = reason.values();
+                let reason = reason.as_str();
+                Py::new(py, events::SyncLost { exchange, symbol, reason, expected, received, receive_ts })?.into_any()
             }
             Event::Notice { name, exchange_ts, receive_ts } => {
                 let exchange = self.exchange.clone_ref(py);
                 Py::new(py, events::Notice { exchange, name, exchange_ts, receive_ts })?.into_any()
             }
-            Event::Control { request_id, ok, code, message, result, receive_ts } => {
-                let request_id = match request_id {
+            Event::Control { control, receive_ts } => {
+                let request_id = match control.request_id {
                     None => None,
                     Some(RequestId::Int(v)) => Some(v.into_pyobject(py)?.into_any().unbind()),
                     Some(RequestId::Str(s)) => Some(PyString::new(py, &s).into_any().unbind()),
                 };
+                let kind = match control.kind {
+                    ControlKind::Ack => "ack",
+                    ControlKind::Error => "error",
+                    ControlKind::Pong => "pong",
+                    ControlKind::Welcome => "welcome",
+                    ControlKind::Login => "login",
+                };
                 let exchange = self.exchange.clone_ref(py);
-                Py::new(py, events::ControlReply { exchange, request_id, ok, code, message, result, receive_ts })?
+                let (topic, code, message) = (control.topic, control.code, control.message);
+                Py::new(py, events::ControlReply { exchange, kind, request_id, topic, code, message, receive_ts })?
                     .into_any()
             }
         })
@@ -247,9 +272,16 @@ impl PyDecoder {
 impl PyDecoder {
     #[new]
     // The default is written out for Python's signature (PyO3 cannot render the constant's cast).
-    #[pyo3(signature = (exchange, *, max_buffered = DEFAULT_MAX_BUFFERED as i64), text_signature = "(exchange, *, max_buffered=10000)")]
-    fn new(py: Python<'_>, exchange: &str, max_buffered: i64) -> PyResult<Self> {
-        let mut inner = Decoder::new(exchange)?;
+    #[pyo3(signature = (exchange, market = None, instruments = None, *, max_buffered = DEFAULT_MAX_BUFFERED as i64), text_signature = "(exchange, market=None, instruments=None, *, max_buffered=10000)")]
+    fn new(
+        py: Python<'_>,
+        exchange: &str,
+        market: Option<&str>,
+        instruments: Option<Vec<Bound<'_, PyDict>>>,
+        max_buffered: i64,
+    ) -> PyResult<Self> {
+        let instruments = instruments.unwrap_or_default().iter().map(instrument).collect::<PyResult<Vec<_>>>()?;
+        let mut inner = Decoder::new(exchange, market, &instruments)?;
         inner.max_buffered = usize::try_from(max_buffered).ok().filter(|&n| n >= 1).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "max_buffered must be >= 1, got {max_buffered} (deltas kept per book while it awaits a snapshot)"
@@ -270,15 +302,32 @@ impl PyDecoder {
         self.exchange.clone_ref(py)
     }
 
+    /// The market (endpoint) this decoder speaks: "spot", "linear" or "inverse".
+    #[getter]
+    fn market(&self) -> &'static str {
+        self.inner.market()
+    }
+
+    /// How a book that lost sync is rebuilt: "rest" (``apply_snapshot`` with a REST depth
+    /// snapshot) or "resubscribe" (subscribe its channel again: the venue sends a snapshot).
+    #[getter]
+    fn recovery(&self) -> &'static str {
+        match self.inner.recovery() {
+            Recovery::RestSnapshot => "rest",
+            Recovery::Resubscribe => "resubscribe",
+        }
+    }
+
     /// Decode one WebSocket text frame.
     ///
     /// ``payload``: bytes, bytearray or memoryview of the frame (read in place, not copied).
     /// ``receive_ts``: local receive time, int ns since the Unix epoch (default: now; ``ValueError``
-    /// if negative). Returns a ``list`` of events. Raises ``FrameError`` (``.field``, ``.reason``)
-    /// for a malformed frame, an impossible value (a level price not above 0, a negative size,
-    /// price or timestamp) or a frame of the other Binance market, leaving every book untouched;
-    /// ``SequenceGap`` (``.symbol``, ``.expected``, ``.received``) when a depth delta breaks the
-    /// update-id chain: that book then awaits a new snapshot, buffering deltas.
+    /// if negative). Returns a ``list`` of events, in the frame's order. Raises ``FrameError``
+    /// (``.field``, ``.reason``) for a malformed frame, an impossible value (a level price not
+    /// above 0, a negative size, price or timestamp, a value no 64-bit fixed-point scale holds) or
+    /// a frame of another venue or market, leaving every book untouched. A gap, a checksum
+    /// mismatch or a connection gap is not an error: a ``SyncLost`` event among the others, after
+    /// which that book awaits a new snapshot (``needs_snapshot``).
     #[pyo3(signature = (payload, receive_ts = None))]
     fn feed<'py>(
         &mut self,
@@ -294,11 +343,11 @@ impl PyDecoder {
 
     /// Set the handlers ``dispatch`` calls, one per event kind: ``trade`` (Trade), ``bbo`` (BBO),
     /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply), ``notice``
-    /// (Notice); ``default`` takes every kind without its own. Each is a callable taking the
+    /// (Notice), ``sync_lost`` (SyncLost); ``default`` takes every kind without its own. Each is a callable taking the
     /// event, or None; ``TypeError`` names an argument that is neither (and no handler changes).
     /// A kind with no handler at all is not delivered by ``dispatch`` (``feed`` still returns
     /// everything). Replaces all handlers set before.
-    #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, default = None))]
+    #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, sync_lost = None, default = None))]
     // One keyword argument per event kind is the API; a struct would hide them from Python.
     #[allow(clippy::too_many_arguments)]
     fn set_handlers(
@@ -310,6 +359,7 @@ impl PyDecoder {
         candle: Option<Py<PyAny>>,
         control: Option<Py<PyAny>>,
         notice: Option<Py<PyAny>>,
+        sync_lost: Option<Py<PyAny>>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<()> {
         self.handlers = Handlers {
@@ -319,6 +369,7 @@ impl PyDecoder {
             candle: handler("candle", candle, py)?,
             control: handler("control", control, py)?,
             notice: handler("notice", notice, py)?,
+            sync_lost: handler("sync_lost", sync_lost, py)?,
             default: handler("default", default, py)?,
         };
         Ok(())
@@ -328,7 +379,7 @@ impl PyDecoder {
     /// ``set_handlers``) instead of returning a list: the lowest-overhead path for a live
     /// connection. Returns the number of events decoded.
     ///
-    /// Raises ``FrameError`` / ``SequenceGap`` / ``ValueError`` exactly as ``feed`` (before any
+    /// Raises ``FrameError`` / ``ValueError`` exactly as ``feed`` (before any
     /// handler runs); ``CallbackError`` (``.event``, original exception as ``__cause__``) if a
     /// handler raised an ``Exception``, after the frame's remaining events were delivered. Any
     /// other ``BaseException`` from a handler (``KeyboardInterrupt``, ``SystemExit``) propagates
@@ -436,9 +487,11 @@ impl PyDecoder {
     }
 
     /// Counters since creation, ``{name: int}``: frames, events, bad_frames (FrameErrors),
-    /// ignored_frames (valid frames of streams not decoded), control_frames (subscription acks
-    /// and error replies), deltas_applied, stale_deltas, buffered_deltas, dropped_deltas, gaps,
-    /// snapshots, crossed_books.
+    /// ignored_frames (valid frames that carried nothing decoded), control_frames (control
+    /// replies), heartbeats (venue heartbeats, no event), deltas_applied, stale_deltas,
+    /// buffered_deltas, dropped_deltas (past ``max_buffered``, or while a resubscribe venue's book
+    /// awaits its snapshot), gaps, connection_gaps, snapshots, crossed_books, checksums_verified,
+    /// checksum_mismatches, rescales (books whose price or size scale changed to fit a value).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner.stats;
         let d = PyDict::new(py);
@@ -455,6 +508,33 @@ impl PyDecoder {
             ("gaps", s.gaps),
             ("snapshots", s.snapshots),
             ("crossed_books", s.crossed_books),
+            ("checksums_verified", s.checksums_verified),
+            ("checksum_mismatches", s.checksum_mismatches),
+            ("heartbeats", s.heartbeats),
+            ("rescales", s.rescales),
+            ("connection_gaps", s.connection_gaps),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// Counters of the book of unified ``symbol``, ``{name: int}``: checksums_verified,
+    /// checksum_mismatches, gaps (sequence and connection gaps), snapshots, deltas_applied, and
+    /// the book's current price_scale and size_scale (decimals of its fixed point). ``KeyError`` if
+    /// the decoder has not seen the symbol.
+    fn book_stats<'py>(&self, py: Python<'py>, symbol: &str) -> PyResult<Bound<'py, PyDict>> {
+        let st = self.inner.symbol(self.index(symbol)?);
+        let s = &st.stats;
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("checksums_verified", s.checksums_verified),
+            ("checksum_mismatches", s.checksum_mismatches),
+            ("gaps", s.gaps),
+            ("snapshots", s.snapshots),
+            ("deltas_applied", s.deltas_applied),
+            ("price_scale", u64::from(st.book.price_scale)),
+            ("size_scale", u64::from(st.book.size_scale)),
         ] {
             d.set_item(k, v)?;
         }
@@ -462,13 +542,19 @@ impl PyDecoder {
     }
 
     fn __repr__(&self) -> String {
-        format!("Decoder({:?}, symbols={})", self.inner.exchange(), self.inner.symbols().len())
+        format!(
+            "Decoder({:?}, {:?}, symbols={})",
+            self.inner.exchange(),
+            self.inner.market(),
+            self.inner.symbols().len()
+        )
     }
 
     // Handlers often close over their decoder: let the GC see (and break) such cycles.
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         let h = &self.handlers;
-        for handler in [&h.trade, &h.bbo, &h.book, &h.candle, &h.control, &h.notice, &h.default].into_iter().flatten() {
+        let all = [&h.trade, &h.bbo, &h.book, &h.candle, &h.control, &h.notice, &h.sync_lost, &h.default];
+        for handler in all.into_iter().flatten() {
             visit.call(handler)?;
         }
         Ok(())
@@ -501,21 +587,24 @@ impl PyBook {
 
     fn levels<'py>(&self, py: Python<'py>, n: usize, bids: bool) -> PyResult<Bound<'py, PyAny>> {
         let flat: Vec<f64> = self.with(py, |s| {
-            let mut v = Vec::with_capacity(2 * n.min(s.book.depth().0.max(s.book.depth().1)));
-            let mut push = |l: crate::book::Level| {
-                v.push(fixed::to_f64(l.price));
-                v.push(fixed::to_f64(l.size));
-            };
-            if bids {
-                s.book.bids(n).for_each(&mut push);
-            } else {
-                s.book.asks(n).for_each(&mut push);
+            let (ps, ss) = (s.book.price_scale, s.book.size_scale);
+            let side = if bids { BookSide::Bid } else { BookSide::Ask };
+            let levels = s.book.levels(side, n);
+            let mut v = Vec::with_capacity(2 * levels.len());
+            for l in levels {
+                v.push(fixed::scaled_to_f64(l.price, ps));
+                v.push(fixed::scaled_to_f64(l.size, ss));
             }
             v
         });
         let k = flat.len() / 2;
         Ok(PyArray1::from_vec(py, flat).reshape([k, 2])?.into_any())
     }
+}
+
+/// (price, size) of a level as floats.
+fn floats(l: crate::exchanges::RawLevel) -> (f64, f64) {
+    (l.price.to_f64(), l.size.to_f64())
 }
 
 #[pymethods]
@@ -528,12 +617,12 @@ impl PyBook {
     /// (price, size) of the best bid, or None.
     #[getter]
     fn best_bid(&self, py: Python<'_>) -> Option<(f64, f64)> {
-        self.with(py, |s| s.book.best_bid().map(|l| (fixed::to_f64(l.price), fixed::to_f64(l.size))))
+        self.with(py, |s| s.book.best_bid().map(floats))
     }
     /// (price, size) of the best ask, or None.
     #[getter]
     fn best_ask(&self, py: Python<'_>) -> Option<(f64, f64)> {
-        self.with(py, |s| s.book.best_ask().map(|l| (fixed::to_f64(l.price), fixed::to_f64(l.size))))
+        self.with(py, |s| s.book.best_ask().map(floats))
     }
     /// (best bid + best ask) / 2, or None if a side is empty.
     #[getter]
@@ -543,7 +632,10 @@ impl PyBook {
     /// best ask - best bid (exact difference, then as float), or None if a side is empty.
     #[getter]
     fn spread(&self, py: Python<'_>) -> Option<f64> {
-        self.with(py, |s| Some(fixed::to_f64(s.book.best_ask()?.price - s.book.best_bid()?.price)))
+        self.with(py, |s| {
+            let (ask, bid) = (s.book.best_ask()?.price, s.book.best_bid()?.price);
+            Some(fixed::scaled_to_f64(ask.mantissa - bid.mantissa, s.book.price_scale))
+        })
     }
     /// The exchange update id of the last change applied, or None while awaiting a snapshot.
     #[getter]
@@ -573,7 +665,7 @@ impl PyBook {
     /// Exact best levels as decimal strings: ((bid_price, bid_size), (ask_price, ask_size)), None
     /// per empty side; for comparisons that must not go through floats.
     fn exact_top(&self, py: Python<'_>) -> (Option<ExactLevel>, Option<ExactLevel>) {
-        let s = |l: crate::book::Level| (fixed::to_string(l.price), fixed::to_string(l.size));
+        let s = |l: crate::exchanges::RawLevel| (l.price.normalized().to_string(), l.size.normalized().to_string());
         self.with(py, |st| (st.book.best_bid().map(s), st.book.best_ask().map(s)))
     }
     /// Number of levels on both sides.
@@ -597,23 +689,88 @@ fn level_count(n: i64) -> PyResult<usize> {
         .map_err(|_| PyValueError::new_err(format!("n must be >= 0, got {n} (the number of levels to read)")))
 }
 
+/// One instrument dict of ``Decoder(instruments=...)``: ``ValueError`` names a missing key or a
+/// malformed decimal.
+fn instrument(d: &Bound<'_, PyDict>) -> PyResult<Instrument> {
+    let text = |key: &str| -> PyResult<Option<String>> {
+        match d.get_item(key)? {
+            Some(v) if !v.is_none() => Ok(Some(v.extract::<String>().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "instrument {key:?} must be a str or None, got {}",
+                    v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                ))
+            })?)),
+            _ => Ok(None),
+        }
+    };
+    let required = |key: &str| -> PyResult<String> {
+        text(key)?.ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "instrument {} has no {key:?}",
+                d.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+            ))
+        })
+    };
+    let dec = |key: &'static str| -> PyResult<Option<Dec>> {
+        match text(key)? {
+            None => Ok(None),
+            Some(t) => match fixed::parse_dec(&t, key) {
+                Ok(v) if v.mantissa > 0 => Ok(Some(v)),
+                _ => Err(PyValueError::new_err(format!("instrument {key} {t:?} is not a positive decimal"))),
+            },
+        }
+    };
+    Ok(Instrument {
+        market_id: required("market_id")?,
+        symbol: required("symbol")?,
+        tick_size: dec("tick_size")?,
+        lot_size: dec("lot_size")?,
+    })
+}
+
+/// A parser of `exchange` on `market` (None: its default), for the symbol functions.
+fn parser(exchange: &str, market: Option<&str>) -> PyResult<Box<dyn Venue>> {
+    let f = factory(exchange)?;
+    let market = market.unwrap_or(f.markets()[0]);
+    if !f.markets().contains(&market) {
+        return Err(PyValueError::new_err(format!(
+            "invalid market {market:?}: {exchange} has markets {}",
+            f.markets().join(", ")
+        )));
+    }
+    Ok(f.create(market, &[])?)
+}
+
 /// Exchange ids the core can decode.
 #[pyfunction]
 pub fn exchanges() -> Vec<&'static str> {
-    VENUES.iter().map(|v| v.id()).collect()
+    FACTORIES.iter().map(|f| f.id()).collect()
 }
 
-/// Exchange market id of unified ``symbol`` on ``exchange`` ("ETH/USDT" -> "ETHUSDT").
-/// ``ValueError`` names a bad exchange or a symbol not of that market.
+/// ``{exchange_id: [market, ...]}`` of every venue the core decodes, its default market first.
 #[pyfunction]
-pub fn market_id(exchange: &str, symbol: &str) -> PyResult<String> {
-    Ok(venue(exchange)?.market_id(symbol)?)
+pub fn venues(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for f in FACTORIES {
+        d.set_item(f.id(), f.markets().to_vec())?;
+    }
+    Ok(d)
 }
 
-/// Unified symbol of exchange ``market_id`` on ``exchange`` ("ETHUSDT" -> "ETH/USDT", or
-/// "ETH/USDT:USDT" on "binanceusdm"); an id without a known quote asset comes back unchanged.
-/// ``ValueError`` names a bad exchange.
+/// Exchange market id of unified ``symbol`` on ``exchange`` and ``market`` (None: the default)
+/// ("ETH/USDT" -> "ETHUSDT"). ``ValueError`` names a bad exchange, market or a symbol not of that
+/// market.
 #[pyfunction]
-pub fn unified_symbol(exchange: &str, market_id: &str) -> PyResult<String> {
-    Ok(venue(exchange)?.unified_symbol(market_id))
+#[pyo3(signature = (exchange, symbol, market = None))]
+pub fn market_id(exchange: &str, symbol: &str, market: Option<&str>) -> PyResult<String> {
+    Ok(parser(exchange, market)?.market_id(symbol)?)
+}
+
+/// Unified symbol of exchange ``market_id`` on ``exchange`` and ``market`` (None: the default)
+/// ("ETHUSDT" -> "ETH/USDT", or "ETH/USDT:USDT" on "binanceusdm"); an id the venue's rules cannot
+/// split comes back unchanged. ``ValueError`` names a bad exchange or market.
+#[pyfunction]
+#[pyo3(signature = (exchange, market_id, market = None))]
+pub fn unified_symbol(exchange: &str, market_id: &str, market: Option<&str>) -> PyResult<String> {
+    Ok(parser(exchange, market)?.unified_symbol(market_id))
 }

@@ -8,10 +8,20 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use pyo3::PyClass;
 
-use crate::{event, fixed};
+use crate::exchanges::{BboItem, CandleItem, TradeId, TradeItem};
+use crate::fixed::Dec;
 
-fn decimal(py: Python<'_>, v: i64) -> PyResult<Bound<'_, PyAny>> {
-    py.import("decimal")?.getattr("Decimal")?.call1((fixed::to_string(v),))
+/// The exact value of `d` as `decimal.Decimal` (digits as the exchange wrote them).
+fn decimal(py: Python<'_>, d: Dec) -> PyResult<Bound<'_, PyAny>> {
+    py.import("decimal")?.getattr("Decimal")?.call1((d.to_string(),))
+}
+
+/// A trade id as Python sees it: int for numbered venues, str for text ids.
+fn trade_id(py: Python<'_>, id: TradeId) -> PyResult<Py<PyAny>> {
+    Ok(match id {
+        TradeId::Int(n) => n.into_pyobject(py)?.into_any().unbind(),
+        TradeId::Text { .. } => PyString::new(py, &id.to_string()).into_any().unbind(),
+    })
 }
 
 #[cold]
@@ -117,13 +127,14 @@ where
 ///
 /// ``exchange`` (str, "binance"), ``symbol`` (str, unified: "ETH/USDT"), ``price`` (float, quote
 /// units per base unit, > 0), ``size`` (float, base units, >= 0), ``side`` ("buy" or "sell": the
-/// aggressor), ``trade_id`` (int, the exchange's id, increasing per symbol), ``trade_ts`` (int,
-/// matching time), ``exchange_ts`` (int, event time), ``receive_ts`` (int, local receive time);
-/// timestamps are ns since the Unix epoch. ``decimal(name)`` gives the exact price or size.
+/// aggressor), ``trade_id`` (the exchange's id: int where the venue numbers trades, increasing per
+/// symbol, else str: Bybit UUIDs), ``trade_ts`` (int, matching time), ``exchange_ts`` (int, event
+/// time), ``receive_ts`` (int, local receive time); timestamps are ns since the Unix epoch.
+/// ``decimal(name)`` gives the exact price or size.
 #[pyclass(module = "tickwire._core", frozen, freelist = 64)]
-pub struct Trade(Recycled<HotFields<event::Trade>>);
+pub struct Trade(Recycled<HotFields<TradeItem>>);
 
-reusable!(Trade, event::Trade);
+reusable!(Trade, TradeItem);
 
 #[pymethods]
 impl Trade {
@@ -137,19 +148,19 @@ impl Trade {
     }
     #[getter]
     fn price(&self) -> f64 {
-        fixed::to_f64(self.0.get().data.price)
+        self.0.get().data.price.to_f64()
     }
     #[getter]
     fn size(&self) -> f64 {
-        fixed::to_f64(self.0.get().data.size)
+        self.0.get().data.size.to_f64()
     }
     #[getter]
     fn side(&self) -> &'static str {
         self.0.get().data.side.as_str()
     }
     #[getter]
-    fn trade_id(&self) -> u64 {
-        self.0.get().data.trade_id
+    fn trade_id(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        trade_id(py, self.0.get().data.trade_id)
     }
     #[getter]
     fn trade_ts(&self) -> i64 {
@@ -181,8 +192,8 @@ impl Trade {
             f.exchange,
             f.symbol,
             t.side.as_str(),
-            fixed::to_string(t.size),
-            fixed::to_string(t.price),
+            t.size,
+            t.price,
             t.trade_id,
             t.exchange_ts
         )
@@ -193,13 +204,13 @@ impl Trade {
 ///
 /// ``exchange``, ``symbol`` (str, unified), ``bid_price``, ``bid_size``, ``ask_price``,
 /// ``ask_size`` (float, >= 0; prices in quote units, sizes in base units), ``sequence`` (int, the
-/// book update id they are valid at: compare with ``Book.sequence``), ``exchange_ts`` (int ns
-/// since the Unix epoch, or None where the exchange sends no event time: Binance spot),
-/// ``receive_ts`` (int ns). ``decimal(name)`` gives a price or size exactly.
+/// book update id they are valid at: compare with ``Book.sequence``; None where the venue sends
+/// none), ``exchange_ts`` (int ns since the Unix epoch, or None where the exchange sends no event
+/// time: Binance spot), ``receive_ts`` (int ns). ``decimal(name)`` gives a price or size exactly.
 #[pyclass(module = "tickwire._core", name = "BBO", frozen, freelist = 64)]
-pub struct Bbo(Recycled<HotFields<event::Bbo>>);
+pub struct Bbo(Recycled<HotFields<BboItem>>);
 
-reusable!(Bbo, event::Bbo);
+reusable!(Bbo, BboItem);
 
 #[pymethods]
 impl Bbo {
@@ -213,22 +224,22 @@ impl Bbo {
     }
     #[getter]
     fn bid_price(&self) -> f64 {
-        fixed::to_f64(self.0.get().data.bid.price)
+        self.0.get().data.bid.price.to_f64()
     }
     #[getter]
     fn bid_size(&self) -> f64 {
-        fixed::to_f64(self.0.get().data.bid.size)
+        self.0.get().data.bid.size.to_f64()
     }
     #[getter]
     fn ask_price(&self) -> f64 {
-        fixed::to_f64(self.0.get().data.ask.price)
+        self.0.get().data.ask.price.to_f64()
     }
     #[getter]
     fn ask_size(&self) -> f64 {
-        fixed::to_f64(self.0.get().data.ask.size)
+        self.0.get().data.ask.size.to_f64()
     }
     #[getter]
-    fn sequence(&self) -> u64 {
+    fn sequence(&self) -> Option<u64> {
         self.0.get().data.sequence
     }
     #[getter]
@@ -255,21 +266,15 @@ impl Bbo {
         let f = self.0.get();
         let b = &f.data;
         format!(
-            "BBO({} {} {}x{} / {}x{} seq={})",
-            f.exchange,
-            f.symbol,
-            fixed::to_string(b.bid.price),
-            fixed::to_string(b.bid.size),
-            fixed::to_string(b.ask.price),
-            fixed::to_string(b.ask.size),
-            b.sequence
+            "BBO({} {} {}x{} / {}x{} seq={:?})",
+            f.exchange, f.symbol, b.bid.price, b.bid.size, b.ask.price, b.ask.size, b.sequence
         )
     }
 }
 
 /// What a [`BookUpdate`] says besides its exchange and symbol.
 pub struct BookChange {
-    pub sequence: u64,
+    pub sequence: Option<u64>,
     pub exchange_ts: Option<i64>,
 }
 
@@ -278,7 +283,7 @@ pub struct BookChange {
 ///
 /// ``exchange``, ``symbol`` (str, unified), ``sequence`` (int: the exchange's final update id
 /// now applied, Binance ``u`` or a snapshot's ``lastUpdateId``; strictly increasing per book
-/// between resyncs), ``exchange_ts`` (int ns since the Unix epoch, or None for a REST snapshot
+/// between resyncs; None for venues without book sequences), ``exchange_ts`` (int ns since the Unix epoch, or None for a REST snapshot
 /// without one), ``receive_ts`` (int ns).
 #[pyclass(module = "tickwire._core", frozen, freelist = 64)]
 pub struct BookUpdate(Recycled<HotFields<BookChange>>);
@@ -296,7 +301,7 @@ impl BookUpdate {
         self.0.get().symbol.clone_ref(py)
     }
     #[getter]
-    fn sequence(&self) -> u64 {
+    fn sequence(&self) -> Option<u64> {
         self.0.get().data.sequence
     }
     #[getter]
@@ -309,7 +314,7 @@ impl BookUpdate {
     }
     fn __repr__(&self) -> String {
         let f = self.0.get();
-        format!("BookUpdate({} {} seq={})", f.exchange, f.symbol, f.data.sequence)
+        format!("BookUpdate({} {} seq={:?})", f.exchange, f.symbol, f.data.sequence)
     }
 }
 
@@ -318,14 +323,14 @@ impl BookUpdate {
 /// ``exchange``, ``symbol`` (str, unified), ``interval`` (str, the exchange's name: "1m"),
 /// ``start_ts`` / ``end_ts`` (int ns since the Unix epoch: the candle covers [start_ts, end_ts]),
 /// ``open``, ``high``, ``low``, ``close`` (float, quote units), ``volume`` (float, base units),
-/// ``trades`` (int), ``closed`` (bool: True once final), ``exchange_ts``, ``receive_ts`` (int ns).
+/// ``trades`` (int, or None where the venue does not say), ``closed`` (bool: True once final, or
+/// None where the venue does not say), ``exchange_ts`` (int ns, or None), ``receive_ts`` (int ns).
 /// ``decimal(name)`` gives a price or the volume exactly.
 #[pyclass(module = "tickwire._core", frozen)]
 pub struct Candle {
     pub exchange: Py<PyString>,
     pub symbol: Py<PyString>,
-    pub interval: String,
-    pub fields: event::Candle,
+    pub fields: CandleItem,
     pub receive_ts: i64,
 }
 
@@ -341,7 +346,7 @@ impl Candle {
     }
     #[getter]
     fn interval(&self) -> &str {
-        &self.interval
+        self.fields.interval.as_str()
     }
     #[getter]
     fn start_ts(&self) -> i64 {
@@ -353,34 +358,34 @@ impl Candle {
     }
     #[getter]
     fn open(&self) -> f64 {
-        fixed::to_f64(self.fields.open)
+        self.fields.open.to_f64()
     }
     #[getter]
     fn high(&self) -> f64 {
-        fixed::to_f64(self.fields.high)
+        self.fields.high.to_f64()
     }
     #[getter]
     fn low(&self) -> f64 {
-        fixed::to_f64(self.fields.low)
+        self.fields.low.to_f64()
     }
     #[getter]
     fn close(&self) -> f64 {
-        fixed::to_f64(self.fields.close)
+        self.fields.close.to_f64()
     }
     #[getter]
     fn volume(&self) -> f64 {
-        fixed::to_f64(self.fields.volume)
+        self.fields.volume.to_f64()
     }
     #[getter]
-    fn trades(&self) -> u64 {
+    fn trades(&self) -> Option<u64> {
         self.fields.trades
     }
     #[getter]
-    fn closed(&self) -> bool {
+    fn closed(&self) -> Option<bool> {
         self.fields.closed
     }
     #[getter]
-    fn exchange_ts(&self) -> i64 {
+    fn exchange_ts(&self) -> Option<i64> {
         self.fields.exchange_ts
     }
     #[getter]
@@ -404,15 +409,15 @@ impl Candle {
     fn __repr__(&self) -> String {
         let c = &self.fields;
         format!(
-            "Candle({} {} {} o={} h={} l={} c={} v={} closed={})",
+            "Candle({} {} {} o={} h={} l={} c={} v={} closed={:?})",
             self.exchange,
             self.symbol,
-            self.interval,
-            fixed::to_string(c.open),
-            fixed::to_string(c.high),
-            fixed::to_string(c.low),
-            fixed::to_string(c.close),
-            fixed::to_string(c.volume),
+            c.interval.as_str(),
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume,
             c.closed
         )
     }
@@ -442,38 +447,80 @@ impl Notice {
     }
 }
 
-/// The exchange's reply to a control request (SUBSCRIBE ack or error; frozen, made by
-/// ``Decoder``).
+/// The exchange's reply to a control request (frozen, made by ``Decoder``).
 ///
-/// ``exchange`` (str), ``request_id`` (the id the request carried: int, str or None), ``ok``
-/// (bool: False for an error reply, with ``code`` (int) and ``message`` (str)), ``result`` (str:
-/// the raw JSON of a non-null result, e.g. LIST_SUBSCRIPTIONS; else None), ``receive_ts`` (int ns
-/// since the Unix epoch).
+/// ``exchange`` (str), ``kind`` ("ack", "error", "pong", "welcome" or "login"), ``request_id``
+/// (the id the request carried, where the venue echoes it: int, str or None), ``topic`` (str: the
+/// topic acknowledged, for venues that ack per topic, in the adapter's ``Subscription.stream``
+/// form; else None), ``ok`` (bool: False for an error reply, with ``code`` (int or None) and
+/// ``message`` (str or None)), ``message`` on an ack: the venue's text, if any (Binance: the raw
+/// JSON of a non-null ``result``, e.g. LIST_SUBSCRIPTIONS), ``receive_ts`` (int ns since the
+/// Unix epoch).
 #[pyclass(module = "tickwire._core", frozen)]
 pub struct ControlReply {
     #[pyo3(get)]
     pub exchange: Py<PyString>,
     #[pyo3(get)]
+    pub kind: &'static str,
+    #[pyo3(get)]
     pub request_id: Option<Py<PyAny>>,
     #[pyo3(get)]
-    pub ok: bool,
+    pub topic: Option<String>,
     #[pyo3(get)]
     pub code: Option<i64>,
     #[pyo3(get)]
     pub message: Option<String>,
-    #[pyo3(get)]
-    pub result: Option<String>,
     #[pyo3(get)]
     pub receive_ts: i64,
 }
 
 #[pymethods]
 impl ControlReply {
+    /// True unless the reply is an error.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.kind != "error"
+    }
     fn __repr__(&self, py: Python<'_>) -> String {
         let id = self.request_id.as_ref().map_or_else(|| "None".into(), |i| i.bind(py).to_string());
         format!(
-            "ControlReply({} id={} ok={} code={:?} message={:?})",
-            self.exchange, id, self.ok, self.code, self.message
+            "ControlReply({} {} id={} topic={:?} code={:?} message={:?})",
+            self.exchange, self.kind, id, self.topic, self.code, self.message
+        )
+    }
+}
+
+/// A book lost its synchronisation with the exchange (frozen; made by ``Decoder``): it is empty
+/// and awaits a new snapshot (``needs_snapshot(symbol)`` is True). On a ``"rest"`` decoder fetch
+/// one (``apply_snapshot``); on a ``"resubscribe"`` decoder subscribe the book's channel again.
+///
+/// ``exchange``, ``symbol`` (str, unified), ``reason`` ("gap": a book message broke the venue's
+/// sequence rule; "checksum": the venue's checksum differs from the book's; "connection_gap": the
+/// connection-wide message counter skipped), ``expected`` / ``received`` (int: the ids the rule
+/// compared, the checksums (as unsigned 32-bit values: expected is the venue's, received ours) or
+/// the counter values), ``receive_ts`` (int ns since the Unix epoch).
+#[pyclass(module = "tickwire._core", frozen)]
+pub struct SyncLost {
+    #[pyo3(get)]
+    pub exchange: Py<PyString>,
+    #[pyo3(get)]
+    pub symbol: Py<PyString>,
+    #[pyo3(get)]
+    pub reason: &'static str,
+    #[pyo3(get)]
+    pub expected: u64,
+    #[pyo3(get)]
+    pub received: u64,
+    #[pyo3(get)]
+    pub receive_ts: i64,
+}
+
+#[pymethods]
+impl SyncLost {
+    fn __repr__(&self) -> String {
+        format!(
+            "SyncLost({} {} {} expected={} received={})",
+            self.exchange, self.symbol, self.reason, self.expected, self.received
         )
     }
 }

@@ -27,8 +27,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::Candle>()?;
     m.add_class::<events::ControlReply>()?;
     m.add_class::<events::Notice>()?;
+    m.add_class::<events::SyncLost>()?;
     m.add_class::<picows::FrameSink>()?;
     m.add_function(wrap_pyfunction!(decoder::exchanges, m)?)?;
+    m.add_function(wrap_pyfunction!(decoder::venues, m)?)?;
     m.add_function(wrap_pyfunction!(decoder::market_id, m)?)?;
     m.add_function(wrap_pyfunction!(decoder::unified_symbol, m)?)?;
     m.add("PRICE_DECIMALS", crate::fixed::DECIMALS)?;
