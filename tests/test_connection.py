@@ -17,6 +17,8 @@ Every scenario runs under asyncio and under uvloop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import time
 
 import pytest
@@ -28,6 +30,7 @@ from conftest import (
     SYMBOL,
     assert_book_matches_recording,
     assert_one_window_lost,
+    final_book,
     recorded_ids,
     replay_through_feed,
 )
@@ -41,7 +44,8 @@ from tickwire.connection import (
 )
 from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from tickwire.exceptions import TickwireError
-from tickwire.exchanges import get_adapter
+from tickwire.exchanges import Keepalive, Subscription, get_adapter
+from tickwire.exchanges.binance import BinanceSpot
 from tickwire.feed import Feed
 from tickwire.simulator import (
     CloseAfter,
@@ -122,6 +126,7 @@ def test_server_close_reconnects_resubscribes_and_resyncs(run, abort, market):
     ]
     n0 = 2 if market == "binanceusdm" else 1
     assert names == ["Connected"] * n0 + ["Disconnected", "Connected", "Resynced"], names
+    assert out.of(Resynced)[0].reason == "reconnect"
     assert out.stats["reconnects"] == 1 and out.stats["resyncs"] == 1
     assert out.sim_connections == n0 + 1
     trades, bbos = recorded_ids(market)
@@ -232,6 +237,7 @@ def test_dropped_message_is_a_gap_then_resynced(run, market):
     assert kinds == [GapDetected, Resynced]
     gap = out.of(GapDetected)[0]
     assert gap.symbol == SYMBOL[market] and gap.expected != gap.received
+    assert gap.reason == "gap" and out.of(Resynced)[0].reason == "gap"
     assert out.stats["gaps"] == 1 and out.stats["resyncs"] == 1
     assert not out.of(Disconnected)
     trades, bbos = recorded_ids(market)
@@ -328,9 +334,7 @@ def test_rejected_subscription_is_fatal_and_names_the_streams(run):
                 name="t",
                 adapter=adapter,
                 route="stream",
-                streams=["not a stream!"],
-                symbols=[],
-                book_symbols=[],
+                subs=[Subscription("ETH/USDT", "trades", "stream", "not a stream!")],
                 sink=lambda _: None,
                 http=lambda: None,
             )
@@ -374,6 +378,103 @@ def test_reconnect_backoff_on_refused_connection(run, caplog):
     assert "last error: ConnectionRefusedError" in msg
     retries = [r for r in caplog.records if "connect to" in r.getMessage()]
     assert len(retries) >= 3  # backed off and retried, not given up
+
+
+# --- the generic contract on the Binance simulator -----------------------------------------------
+class _PingingSpot(BinanceSpot):
+    """Binance spot plus a client text keepalive every 0.3 s (within spot's 5 messages/s, which
+    the session's rate limiter budgets at 4 per 1.1 s). Binance has none (its server pings);
+    the payload is a request its simulator answers as Binance does (``LIST_SUBSCRIPTIONS``
+    with a null id: a result that settles no request)."""
+
+    def keepalive(self) -> Keepalive:
+        return Keepalive(0.3, b'{"method":"LIST_SUBSCRIPTIONS","id":null}')
+
+
+def test_client_keepalive_is_sent_on_its_timer_and_its_replies_settle_nothing(run):
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            seen: list[tuple[float, str]] = []
+            answer = sim.venue.on_client_message
+
+            def spy(conn, text):  # what the server received, when
+                seen.append((time.monotonic(), text))
+                return answer(conn, text)
+
+            sim.venue.on_client_message = spy
+            events: list = []
+            feed = Feed(
+                _PingingSpot(base_url=sim.rest_url),
+                "ETH/USDT",
+                "trades",
+                on_event=events.append,
+                validate_symbols=False,
+            )
+            async with feed:
+                await asyncio.sleep(1.5)
+                stats = feed.stats()
+            return seen, stats, events
+
+    seen, stats, events = run(scenario())
+    pings = [t for t, text in seen if "LIST_SUBSCRIPTIONS" in text]
+    assert 4 <= len(pings) <= 6, pings
+    assert stats["keepalives"] >= len(pings)  # one may still be in flight when the feed closes
+    gaps = sorted(b - a for a, b in itertools.pairwise(pings))
+    assert gaps[0] > 0.25 and 0.25 < gaps[len(gaps) // 2] < 0.4, gaps  # never early, on time
+    assert stats["control_errors"] == 0 and stats["bad_frames"] == 0
+    assert not [e for e in events if isinstance(e, Disconnected)]
+    assert [type(e).__name__ for e in events][:1] == ["Connected"]
+
+
+class _OneTopicSpot(BinanceSpot):
+    """Binance spot with room for one topic per connection: every stream gets its own."""
+
+    limits = dataclasses.replace(BinanceSpot.limits, streams_per_connection=1)
+
+
+def test_topics_beyond_one_connection_are_sharded_and_all_delivered(run):
+    market = "binance"
+    sym = SYMBOL[market]
+
+    async def scenario():
+        async with Simulator(market, speed="max", autostart=False) as sim:
+            events: list = []
+            feed = Feed(
+                _OneTopicSpot(base_url=sim.rest_url),
+                sym,
+                ["book", "trades", "bbo"],
+                on_event=events.append,
+            )
+            starting = asyncio.ensure_future(feed.start())
+            await sim.wait_connections(3, timeout=10)
+            while not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            sim.start_replay()
+            await asyncio.wait_for(starting, 30)
+            await sim.wait_finished(timeout=60)
+            await asyncio.sleep(0.3)
+            book = feed.book(sym)
+            out = (
+                [len(c.streams) for c in feed.connections],
+                {name for c in sim.connections for name in c.subscriptions},
+                events,
+                book.bids(20),
+                book.asks(20),
+            )
+            await feed.close()
+            return out
+
+    per_conn, streams, events, bids, asks = run(scenario())
+    assert per_conn == [1, 1, 1]
+    assert streams == {"ethusdt@depth@100ms", "ethusdt@trade", "ethusdt@bookTicker"}
+    trades, bbos = recorded_ids(market)
+    assert [e.trade_id for e in events if isinstance(e, core.Trade)] == trades
+    assert [e.sequence for e in events if isinstance(e, core.BBO)] == bbos
+    want_bids, want_asks = final_book(market)
+    assert (bids.tolist(), asks.tolist()) == (want_bids.tolist(), want_asks.tolist())
+    assert [type(e).__name__ for e in events if type(e).__module__ == "tickwire.events"] == [
+        "Connected"
+    ] * 3
 
 
 # --- units ----------------------------------------------------------------------------------

@@ -7,27 +7,38 @@ simulator's own loader), so a loader or replay bug shows up as a mismatch.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+import tickwire._core
 import tickwire.simulator as simmod
 from cli_helpers import Running, assert_fails_with_one_line, run_cli
 from tickwire.simulator import (
+    BadChecksum,
     CloseAfter,
     Drop,
+    ForceSnapshot,
     Garbage,
     Lifetime,
     ServerShutdown,
     Simulator,
     SlowSnapshot,
     Stall,
+    market_name,
     parse_fault,
+    wirebook,
 )
+from tickwire.simulator.venue import Outcome
+from tickwire.simulator.venues import binance as binance_venue
+from tickwire.simulator.venues.binance import BinanceSim, BinanceSpec
+from tickwire.simulator.wirebook import BookMessage, BookReplay, WireBook
 
 pytestmark = pytest.mark.e2e  # every test here runs the simulator over loopback
 
@@ -947,3 +958,447 @@ async def test_line_and_stream_drops_together(session):
     # trades[5] goes by line
     keep = [SPOT_LINES[t] for k, t in enumerate(trades[:21]) if k not in (3, 4, 5)]
     assert got == keep
+
+
+# ---- wire books and checksums (simulator/wirebook.py), on the real recordings ------------------
+
+KRAKEN_REC = "kraken/book1000_checksum_8pairs_20210417.jsonl"
+OKX_REC = "okx/books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl"
+BITGET_RECS = (
+    "bitget/mix_v1_books_ticker_trade_candle_checksum_dashusdt_20220407.jsonl",
+    "bitget/spot_v1_books_ticker_trade_candle_checksum_7sym_20220407.jsonl",
+)
+
+
+def _documented_checksums(rel: str) -> int:
+    """N of "Checksum: yes (N messages carry a checksum)" in tests/fixtures/SOURCES.md."""
+    sources = (FIX / "SOURCES.md").read_text()
+    entry = sources[sources.index(f"#### `{rel}`") :]
+    m = re.search(r"^- Checksum: yes \((\d+) messages carry a checksum\)", entry, re.M)
+    assert m is not None, rel
+    return int(m.group(1))
+
+
+def _kraken_v1_messages(lines: list[bytes]) -> list[tuple[int, BookMessage]]:
+    """Kraken WS v1 ``book-N`` frames as (line, message): ``[channelID, {"as","bs"}, "book-N",
+    pair]`` snapshots and ``[channelID, {"a"|"b", "c"?}, ({"b","c"?},)? "book-N", pair]``
+    updates; levels ``[price, volume, timestamp(, "r")]`` in array order; the depth from the
+    channel's ``subscriptionStatus`` (kraken.md §5)."""
+    depth_of: dict[int, int] = {}
+    out = []
+    for i, raw in enumerate(lines):
+        f = json.loads(raw)
+        if isinstance(f, dict):
+            if f.get("event") == "subscriptionStatus":
+                depth_of[f["channelID"]] = f["subscription"]["depth"]
+            continue
+        body = f[1:-2]
+        snapshot = "as" in body[0] or "bs" in body[0]
+        bids: list[list[str]] = []
+        asks: list[list[str]] = []
+        checksum = None
+        for part in body:
+            bids += part.get("bs" if snapshot else "b", [])
+            asks += part.get("as" if snapshot else "a", [])
+            if "c" in part:
+                checksum = int(part["c"])
+        out.append((i, BookMessage(f[-1], snapshot, bids, asks, depth_of[f[0]], checksum)))
+    return out
+
+
+def _interleaved_messages(lines: list[bytes]) -> list[tuple[int, BookMessage]]:
+    """OKX v5 / Bitget v1 ``books`` frames as (line, message), one per ``data`` item:
+    ``{"arg":{"channel":"books","instId"},"action":"snapshot"|"update","data":[{asks,bids,
+    checksum}]}`` (okx.md §5, bitget.md §5)."""
+    out = []
+    for i, raw in enumerate(lines):
+        f = json.loads(raw)
+        if not isinstance(f, dict) or f.get("arg", {}).get("channel") != "books":
+            continue
+        if "data" not in f:  # the subscribe ack
+            continue
+        snapshot = {"snapshot": True, "update": False}[f["action"]]
+        for item in f["data"]:
+            msg = BookMessage(
+                f["arg"]["instId"], snapshot, item["bids"], item["asks"], None, item.get("checksum")
+            )
+            out.append((i, msg))
+    return out
+
+
+CHECKSUMMED = [
+    pytest.param(KRAKEN_REC, _kraken_v1_messages, "kraken", id="kraken"),
+    pytest.param(OKX_REC, _interleaved_messages, "interleaved", id="okx"),
+    *(
+        pytest.param(rel, _interleaved_messages, "interleaved", id=rel.split("/")[1][:8])
+        for rel in BITGET_RECS
+    ),
+]
+
+
+def _checksum(book: WireBook, fmt: str) -> int:
+    return book.kraken_checksum() if fmt == "kraken" else book.interleaved_checksum()
+
+
+def _fixture_lines(rel: str) -> list[bytes]:
+    return [ln for ln in (FIX / rel).read_bytes().split(b"\n") if ln.strip()]
+
+
+@pytest.mark.parametrize(("rel", "read", "fmt"), CHECKSUMMED)
+def test_wirebook_reproduces_every_recorded_checksum(rel, read, fmt):
+    messages = read(_fixture_lines(rel))
+    books: dict[str, WireBook] = {}
+    verified = mismatched = 0
+    for _, msg in messages:
+        book = books.setdefault(msg.book, WireBook())
+        msg.apply_to(book)
+        if msg.checksum is not None:
+            if _checksum(book, fmt) == msg.checksum:
+                verified += 1
+            else:
+                mismatched += 1
+    assert (verified, mismatched) == (_documented_checksums(rel), 0)
+    # Every book kept its wire text: each level's strings occur verbatim in the recording.
+    raw = (FIX / rel).read_text()
+    for book in books.values():
+        for price, size in book.bids(5) + book.asks(5):
+            assert f'"{price}","{size}"' in raw
+
+
+def test_wirebook_doc_examples():
+    # kraken.md §5: the v1 doc's worked example, "c" = "974947235".
+    asks = "0.05005 0.05010 0.05015 0.05020 0.05025 0.05030 0.05035 0.05040 0.05045 0.05050"
+    bids = "0.05000 0.04995 0.04990 0.04980 0.04975 0.04970 0.04965 0.04960 0.04955 0.04950"
+    book = WireBook()
+    book.load_snapshot(
+        [(p, "0.00000500") for p in bids.split()], [(p, "0.00000500") for p in asks.split()]
+    )
+    assert wirebook.kraken_text(book.asks(), book.bids()).startswith("500550050105005015")
+    assert book.kraken_checksum() == 974947235
+    # okx.md §5: both worked examples (signed, as sent).
+    book.load_snapshot([("3366.1", "7"), ("3366", "6")], [("3366.8", "9"), ("3368", "8")])
+    assert wirebook.interleaved_text(book.bids(), book.asks()) == "3366.1:7:3366.8:9:3366:6:3368:8"
+    assert book.interleaved_checksum() == -1881014294
+    book.load_snapshot([("3366.1", "7")], [("3366.8", "9"), ("3368", "8"), ("3372", "8")])
+    assert book.interleaved_checksum() == 831078360
+    # bitget.md §5: trailing zeros are kept ("0.5000" is not "0.5").
+    book.load_snapshot([("43231.1", "4"), ("43231", "6")], [("43232.8", "9"), ("43232.9", "8")])
+    assert book.interleaved_checksum() == -1504501796
+    book.load_snapshot([("0.5000", "1.10")], [])
+    trailing = book.interleaved_checksum()
+    book.load_snapshot([("0.5", "1.1")], [])
+    assert book.interleaved_checksum() != trailing
+
+
+def test_wirebook_rules():
+    book = WireBook()
+    book.load_snapshot([("3366", "6"), ("3366.1", "7"), ("3365", "0")], [("3368", "8")])
+    assert book.bids() == [("3366.1", "7"), ("3366", "6")]  # ordered by value, zero skipped
+    book.apply([("3366.10", "7.0"), ("3366", "0")], [("3367", "1")])
+    assert book.bids() == [("3366.10", "7.0")]  # the same price rewrites its text; 0 deletes
+    assert book.asks() == [("3367", "1"), ("3368", "8")]
+    book.apply([(str(p), "1") for p in range(3000, 3010)], [])
+    book.truncate(3)
+    assert [p for p, _ in book.bids()] == ["3366.10", "3009", "3008"]
+    assert book.asks(1) == [("3367", "1")] and len(book) == 5
+    copy = book.copy()
+    copy.set("ask", "3367", "0")
+    assert book.asks(1) == [("3367", "1")] and copy.asks(1) == [("3368", "8")]
+    with pytest.raises(ValueError, match="'1e'"):
+        book.set("bid", "1e", "1")
+    with pytest.raises(ValueError, match="'NaN'"):
+        book.set("bid", "1", "NaN")
+    with pytest.raises(ValueError, match="side"):
+        book.set("both", "1", "1")
+
+
+@pytest.mark.parametrize(("rel", "read", "fmt"), CHECKSUMMED)
+def test_wirebook_catches_a_corrupted_level_at_the_next_checksum(rel, read, fmt):
+    """Change the best bid's size by one unit of its last digit after a message; the next
+    checksummed delta of that book then mismatches unless it sets that level again."""
+    messages = [m for _, m in read(_fixture_lines(rel))]
+    books: dict[str, WireBook] = {}
+    caught = repaired = 0
+    for k, msg in enumerate(messages):
+        book = books.setdefault(msg.book, WireBook())
+        msg.apply_to(book)
+        nxt = next((m for m in messages[k + 1 :] if m.book == msg.book), None)
+        if nxt is None or nxt.snapshot or nxt.checksum is None or not book.bids():
+            continue
+        price, size = book.bids(1)[0]
+        unit = Decimal(1).scaleb(Decimal(size).as_tuple().exponent)
+        damaged = book.copy()
+        damaged.set("bid", price, str(Decimal(size) + unit))
+        nxt.apply_to(damaged)
+        if any(Decimal(row[0]) == Decimal(price) for row in nxt.bids):
+            repaired += 1
+        else:
+            caught += 1
+            assert _checksum(damaged, fmt) != nxt.checksum, (rel, k)
+    assert caught > 0, rel
+
+
+@pytest.mark.parametrize(("rel", "read", "fmt"), CHECKSUMMED)
+def test_book_replay_serves_the_book_at_any_position(rel, read, fmt):
+    lines = _fixture_lines(rel)
+    messages = read(lines)
+    by_line: dict[int, list[BookMessage]] = {}
+    for line, msg in messages:
+        by_line.setdefault(line, []).append(msg)
+    replay = BookReplay(lambda line: by_line[line], sorted(by_line))
+    # The truth: the books after each line, built message by message.
+    books: dict[str, WireBook] = {}
+    truth: dict[int, dict[str, tuple[list, list]]] = {}
+    probes = set(range(0, len(lines) + 1, max(1, len(lines) // 40))) | {len(lines)}
+    for position in range(len(lines) + 1):
+        if position in probes:
+            truth[position] = {k: (b.bids(), b.asks()) for k, b in books.items()}
+        for msg in by_line.get(position, ()):
+            msg.apply_to(books.setdefault(msg.book, WireBook()))
+    order = sorted(probes)
+    for position in [*order, order[len(order) // 2], order[1]]:  # then two positions back
+        got = {k: (b.bids(), b.asks()) for k, b in replay.at(position).items()}
+        assert got == truth[position], (rel, position)
+    # A book served right after a checksummed message carries that message's checksum, and the
+    # last applied line is the one that carried it.
+    for line, msg in messages[-20:]:
+        if msg.checksum is not None and len(by_line[line]) == 1:
+            book = replay.book(msg.book, line + 1)
+            assert book is not None and _checksum(book, fmt) == msg.checksum
+            assert replay.last_line(msg.book) == line and replay.last_message(msg.book) is msg
+    replay.reset()
+    assert replay.books == {} and replay.last_line(messages[0][1].book) is None
+
+
+# ---- optional venue hooks: stamp, checksum corruption, fresh snapshots, client keepalives ------
+# Binance has none of these, so a test venue adds them to Binance spot over its real recording:
+# what is tested is the generic machinery that calls them (what is sent, when, to whom).
+
+_MARK = b',"corrupted":true}'
+
+
+class _HookedSim(BinanceSim):
+    """Binance spot plus: a text ``ping`` answered ``pong`` and marked as a keepalive; a depth
+    diff 'corrupted' by a marker field (easy to spot); a fresh snapshot = the REST depth body
+    (5 levels) derived at the position."""
+
+    def on_client_message(self, conn, text):
+        if text == "ping":
+            return Outcome([b"pong"], keepalive=True)
+        return super().on_client_message(conn, text)
+
+    def corrupt_checksum(self, stream, payload):
+        return payload[:-1] + _MARK if stream == SPOT_DEPTH else None
+
+    def fresh_snapshot(self, conn, stream, position):  # noqa: ARG002 - the hook's signature
+        if stream != SPOT_DEPTH:
+            return []
+        return [self.rest.sources["ETHUSDT"].body(position, 5, prefer_recorded=False)]
+
+
+class _StampingSim(_HookedSim):
+    """:class:`_HookedSim` that numbers each connection's data frames (``"n"``, from 1) and
+    withholds its bookTicker frames."""
+
+    def __init__(self, spec, sim):
+        super().__init__(spec, sim)
+        self.counts: dict[int, int] = {}
+
+    def stamp(self, conn, stream, payload):
+        if stream.endswith("@bookTicker"):
+            return None
+        n = self.counts[conn.id] = self.counts.get(conn.id, 0) + 1
+        return payload[:-1] + b',"n":%d}' % n
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _HookedSpec(BinanceSpec):
+    stamping: bool = False
+
+    def create(self, sim, options):  # noqa: ARG002 - the hook's signature
+        return (_StampingSim if self.stamping else _HookedSim)(self, sim)
+
+
+def _hooked(monkeypatch, stamping: bool = False, **fields) -> str:
+    """Register the test venue as a market (removed after the test); returns its name."""
+    name = "binance-stamping" if stamping else "binance-hooked"
+    spec = _HookedSpec(
+        **{**_spec_fields(binance_venue.SPOT), "name": name, **fields}, stamping=stamping
+    )
+    monkeypatch.setitem(simmod.MARKETS, name, spec)
+    monkeypatch.setattr(simmod.recording, "_PACKAGED", {**simmod.recording._PACKAGED})
+    return name
+
+
+def _spec_fields(spec) -> dict:
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+
+
+def _stamped(line: bytes, n: int) -> bytes:
+    return line[:-1] + b',"n":%d}' % n
+
+
+async def test_stamp_hook_sends_each_connection_its_own_fields(session, monkeypatch):
+    name = _hooked(monkeypatch, stamping=True)
+    streams = (SPOT_DEPTH, "ethusdt@trade", "ethusdt@bookTicker")
+    async with Simulator(name, speed="max") as sim:
+        assert sim.stamping and not Simulator("binance").stamping
+        sim.hold_at(3000)
+        first = await session.ws_connect(sim.stream_url(*streams))
+        sent = [ln for ln in SPOT_LINES[:3000] if not stream_of(ln).endswith("@bookTicker")]
+        assert await recv_n(first, len(sent)) == [_stamped(ln, k + 1) for k, ln in enumerate(sent)]
+        await sim.wait_position(3000, TIMEOUT)
+        second = await session.ws_connect(sim.stream_url(*streams))
+        (c1, c2) = await sim.wait_connections(2)
+        sim.hold_at(4000)
+        later = [ln for ln in SPOT_LINES[3000:4000] if not stream_of(ln).endswith("@bookTicker")]
+        # each connection counts its own frames: the second one starts at 1
+        assert await recv_n(second, len(later)) == [
+            _stamped(ln, k + 1) for k, ln in enumerate(later)
+        ]
+        assert await recv_n(first, len(later)) == [
+            _stamped(ln, len(sent) + k + 1) for k, ln in enumerate(later)
+        ]
+        withheld = sum(stream_of(ln).endswith("@bookTicker") for ln in SPOT_LINES[:4000])
+        assert c1.dropped == withheld and c1.sent == len(sent) + len(later)
+        assert c2.dropped == sum(
+            stream_of(ln).endswith("@bookTicker") for ln in SPOT_LINES[3000:4000]
+        )
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.parametrize("stamping", [False, True])
+async def test_bad_checksum_replaces_exactly_one_book_frame(session, monkeypatch, stamping):
+    name = _hooked(monkeypatch, stamping=stamping)
+    streams = (SPOT_DEPTH, "ethusdt@trade")
+    want = recorded(SPOT_LINES, *streams)[:600]
+    depth_at = [k for k, ln in enumerate(want) if stream_of(ln) == SPOT_DEPTH]
+    async with Simulator(name, speed="max", faults=[BadChecksum(stream=SPOT_DEPTH, skip=3)]) as sim:
+        sim.hold_at(SPOT_LINES.index(want[-1]) + 1)
+        async with session.ws_connect(sim.stream_url(*streams)) as ws:
+            got = await recv_n(ws, len(want))
+            (conn,) = sim.connections
+            assert conn.corrupted == 1 and conn.dropped == 0
+    victim = depth_at[3]  # the 4th frame that carries a checksum
+    bad = [*want]
+    bad[victim] = want[victim][:-1] + _MARK  # what the venue makes of it
+    if stamping:  # stamped after the corruption, like any frame
+        want = [_stamped(ln, k + 1) for k, ln in enumerate(want)]
+        bad = [_stamped(ln, k + 1) for k, ln in enumerate(bad)]
+    assert [k for k in range(len(want)) if got[k] != want[k]] == [victim]
+    assert got == bad
+
+
+async def test_bad_checksum_on_a_venue_without_checksums_never_fires(session):
+    async with Simulator("binance", speed="max", faults=[BadChecksum()]) as sim:
+        sim.hold_at(500)
+        async with session.ws_connect(sim.stream_url()) as ws:
+            assert await recv_n(ws, 500) == SPOT_LINES[:500]
+            assert sim.connections[0].corrupted == 0
+
+
+@pytest.mark.parametrize("stamping", [False, True])
+async def test_force_snapshot_sends_the_book_at_that_point_mid_stream(
+    session, monkeypatch, stamping
+):
+    name = _hooked(monkeypatch, stamping=stamping)
+    want = recorded(SPOT_LINES, SPOT_DEPTH)[:300]
+    async with Simulator(name, speed="max", faults=[ForceSnapshot(after=120)]) as sim:
+        sim.hold_at(SPOT_LINES.index(want[-1]) + 1)
+        async with session.ws_connect(sim.stream_url(SPOT_DEPTH)) as ws:
+            got = await recv_n(ws, len(want) + 1)
+            assert sim.connections[0].snapshots_forced == 1
+    if stamping:  # the snapshot is the venue's own payload: not stamped, not counted
+        want = [_stamped(ln, k + 1) for k, ln in enumerate(want)]
+    snap = json.loads(got[120])
+    assert got[:120] + got[121:] == want
+    # the book as of the 120th diff: Binance's lastUpdateId is that diff's final update id
+    assert snap["lastUpdateId"] == json.loads(want[119])["data"]["u"]
+    assert len(snap["bids"]) == len(snap["asks"]) == 5
+
+
+async def test_force_snapshot_on_a_venue_with_rest_snapshots_sends_nothing(session):
+    async with Simulator("binance", speed="max", faults=[ForceSnapshot(after=10)]) as sim:
+        sim.hold_at(300)
+        async with session.ws_connect(sim.stream_url()) as ws:
+            assert await recv_n(ws, 300) == SPOT_LINES[:300]
+            assert sim.connections[0].snapshots_forced == 0
+
+
+async def test_client_keepalive_deadline_closes_a_silent_client(session, monkeypatch):
+    name = _hooked(monkeypatch, client_ping_timeout=0.4, client_ping_close=(4000, "idle"))
+    async with Simulator(name, autostart=False) as sim:
+        pinging = await session.ws_connect(sim.raw_url())
+        silent = await session.ws_connect(sim.raw_url())
+        chatty = await session.ws_connect(sim.raw_url())  # talks, but never pings
+        t0 = time.monotonic()
+        await chatty.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+        for _ in range(4):
+            await pinging.send_str("ping")
+            assert (await pinging.receive()).data == "pong"
+            await asyncio.sleep(0.25)
+        for ws in (silent, chatty):
+            msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            while msg.type == aiohttp.WSMsgType.TEXT:
+                msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            assert msg.type == aiohttp.WSMsgType.CLOSE and (msg.data, msg.extra) == (4000, "idle")
+        assert not pinging.closed and time.monotonic() - t0 >= 0.9
+        assert [c.keepalives for c in sim.connections] == [4]
+        await pinging.close()
+    # The Simulator argument overrides the market's deadline (0 disables it).
+    async with (
+        Simulator(name, autostart=False, client_ping_timeout=0) as sim,
+        session.ws_connect(sim.raw_url()) as ws,
+    ):
+        assert await quiet(ws, 0.7) == []
+
+
+async def test_text_pings_count_toward_the_rate_limit(session, monkeypatch):
+    name = _hooked(monkeypatch)
+    async with Simulator(name, autostart=False) as sim, session.ws_connect(sim.raw_url()) as ws:
+        for _ in range(sim.rate_limit + 1):
+            await ws.send_str("ping")
+        frames, code = await recv_until_closed(ws)
+    assert frames == [b"pong"] * sim.rate_limit and code == 1008
+
+
+def test_parse_fault_book_faults():
+    assert parse_fault("bad_checksum=2,stream=x@y") == BadChecksum(stream="x@y", skip=2)
+    assert parse_fault("force_snapshot=10") == ForceSnapshot(after=10)
+    with pytest.raises(ValueError, match="skip"):
+        parse_fault("bad_checksum=-1")
+
+
+# ---- market names ------------------------------------------------------------------------------
+
+
+def test_market_names_follow_the_exchange_and_market():
+    """``<exchange>`` is the exchange's default market (the decoder's first market where the
+    core lists them), ``<exchange>-<market>`` any other; every spec says what the demo shows."""
+    by_exchange: dict[str, list] = {}
+    for name, spec in simmod.MARKETS.items():
+        assert spec.name == name
+        by_exchange.setdefault(spec.exchange, []).append(spec)
+    core_venues = getattr(tickwire._core, "venues", None)
+    listed = core_venues() if core_venues is not None else {}
+    for exchange, specs in by_exchange.items():
+        defaults = [s for s in specs if s.name == exchange]
+        assert len(defaults) == 1, exchange
+        default = defaults[0].market
+        if exchange in listed:
+            assert default == listed[exchange][0], exchange
+        for s in specs:
+            assert s.name == market_name(exchange, s.market, default)
+            assert s.market in ("spot", "linear", "inverse")
+    assert market_name("bybit", "linear", "spot") == "bybit-linear"
+
+
+def test_simulate_command_lists_every_market():
+    out = run_cli("simulate", "--help")
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    for name in simmod.MARKETS:
+        assert name in text
+    bad = run_cli("simulate", "-m", "nowhere")
+    assert bad.returncode == 2 and all(name in bad.stderr for name in simmod.MARKETS)

@@ -11,6 +11,8 @@ import sys
 import pytest
 
 import tickwire.feed as feedmod
+from tickwire.exchanges import Adapter, clear_instruments_cache
+from tickwire.exchanges.binance import BinanceUsdm
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator, ThreadedSimulator
 from tickwire.simulator.venues.binance import split_market_id
@@ -169,3 +171,65 @@ def test_simulator_names_assets_with_the_decoders_mapping():
     assert split_market_id("binance", "LRCBTC") == ("LRC", "BTC")
     assert split_market_id("binanceusdm", "BTCUSDT_250627") == ("BTC", "USDT")
     assert split_market_id("binance", "USDT") is None
+
+
+# --- the generic path: the venue's instruments list, cached per process ------------------------
+class _UsdmByInstruments(BinanceUsdm):
+    """USD-M checked the way a venue without its own check is: the default
+    ``Adapter.unavailable_symbols`` over ``fetch_instruments``, here USD-M's exchangeInfo
+    parsed to instrument dicts (the simulator lists no tick or lot sizes)."""
+
+    unavailable_symbols = Adapter.unavailable_symbols
+
+    async def fetch_instruments(self, http, market):  # noqa: ARG002 - one market
+        async with http.get(self.rest_base_url + self._info_path) as resp:
+            body = await resp.json()
+        return [
+            {
+                "market_id": e["symbol"],
+                "symbol": f"{e['baseAsset']}/{e['quoteAsset']}:{e['quoteAsset']}",
+                "tick_size": None,
+                "lot_size": None,
+                "active": e["status"] == "TRADING",
+            }
+            for e in body["symbols"]
+        ]
+
+
+async def test_instruments_reject_unknown_and_halted_symbols_and_are_cached():
+    clear_instruments_cache()
+    status = {"ETHUSDT": "SETTLING"}
+    async with Simulator("binanceusdm", speed="max", symbol_status=status) as sim:
+        adapter = _UsdmByInstruments(base_url=sim.rest_url)
+        feed = Feed(adapter, ["ETH/USDT:USDT", "FOO/USDT:USDT"], "trades")
+        with pytest.raises(ValueError, match=r"^unknown symbols on binanceusdm: ") as ei:
+            await feed.start()
+        msg = str(ei.value)
+        assert (
+            "'FOO/USDT:USDT' (FOOUSDT is not listed in the binanceusdm linear instruments)" in msg
+        )
+        assert "'ETH/USDT:USDT' (ETHUSDT is listed but not trading now)" in msg
+        assert sim.total_connections == 0 and sim.exchange_info_requests == 1
+        # a second feed in the same process asks nothing: the list is cached
+        feed = Feed(_UsdmByInstruments(base_url=sim.rest_url), "FOO/USDT:USDT", "trades")
+        with pytest.raises(ValueError, match="FOOUSDT is not listed"):
+            await feed.start()
+        assert sim.exchange_info_requests == 1
+        listed = adapter.decoder_instruments("linear")
+        assert {"market_id": "ETHUSDT", "symbol": "ETH/USDT:USDT", "tick_size": None,
+                "lot_size": None} in listed  # fmt: skip
+        assert all(set(i) == {"market_id", "symbol", "tick_size", "lot_size"} for i in listed)
+    clear_instruments_cache()
+    assert adapter.decoder_instruments("linear") == []
+
+
+async def test_instruments_list_feeds_a_running_feed():
+    clear_instruments_cache()
+    async with Simulator("binanceusdm", speed="max") as sim:
+        adapter = _UsdmByInstruments(base_url=sim.rest_url)
+        async with Feed(adapter, "ETH/USDT:USDT", ["book", "trades"]) as feed:
+            assert feed.connected and feed.book("ETH/USDT:USDT").synced
+            assert feed.connections[0].instruments == adapter.decoder_instruments("linear")
+            assert any(i["market_id"] == "ETHUSDT" for i in feed.connections[0].instruments)
+        assert sim.exchange_info_requests == 1
+    clear_instruments_cache()

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
 
+from . import _core
 from ._interrupt import INTERRUPTED_EXIT_CODE, run_interruptible
 from .exceptions import TickwireError
 from .exchanges import exchange_ids
@@ -26,6 +29,19 @@ EXIT_GAPS = 4
 EXIT_UNREADABLE = 8
 # Bad lines reported one by one on stderr; the rest are counted in one more line.
 MAX_REPORTED_LINES = 20
+# `tickwire replay` shows a progress bar on a terminal once a replay has run this long (s)
+PROGRESS_AFTER_S = 1.0
+# lines between two looks at the clock / progress bar updates
+PROGRESS_EVERY = 8192
+
+
+def decoder_venues() -> dict[str, list[str]]:
+    """``{exchange id: [markets, default first]}`` the core decodes."""
+    venues = getattr(_core, "venues", None)  # PRE-CORE SHIM
+    if venues is not None:
+        return dict(venues())
+    return {e: [] for e in _core.exchanges()}
+
 
 # `replay` and `stream` print book updates the same way.
 depth_option = click.option(
@@ -85,9 +101,17 @@ def _describe_error(exc: BaseException) -> str:
 @click.option(
     "--exchange",
     "-e",
+    "-x",
     required=True,
-    type=click.Choice(exchange_ids()),
+    type=click.Choice(sorted(decoder_venues())),
     help="Exchange id the recording was captured from.",
+)
+@click.option(
+    "--market",
+    "-m",
+    default=None,
+    help="The exchange's endpoint the recording is of: spot, linear or inverse (default: the "
+    "exchange's first market).",
 )
 @click.option(
     "--snapshot",
@@ -103,20 +127,34 @@ def _describe_error(exc: BaseException) -> str:
     "--output", "-o", default="stats", show_default=True, type=click.Choice(["jsonl", "stats"])
 )
 def replay(
-    recording: str, exchange: str, snapshots: tuple[str, ...], depth: int, output: str
+    recording: str,
+    exchange: str,
+    market: str | None,
+    snapshots: tuple[str, ...],
+    depth: int,
+    output: str,
 ) -> None:
     """Run RECORDING (one raw frame per line, .jsonl or .jsonl.gz) through the live decoder.
 
-    jsonl prints one normalized event per line; stats prints counts per event kind, gaps, bad
-    lines and msg/s. Bad lines (e.g. frames of another market than --exchange) are reported on
-    stderr with their line number and skipped; a depth stream that never synced and a snapshot
-    that cannot belong to its symbol are warned about. A file that cannot be read to its end
-    is one error line, after the stats of what was read.
-    Exit code: 0 clean, bit 1 = bad lines, bit 4 = sequence gaps, bit 8 = a file could not be
-    read to its end; 2 = bad arguments (e.g. a snapshot file that is not JSON); 130 = Ctrl-C.
+    jsonl prints one normalized event per line; stats prints counts per event kind, gaps,
+    checksums verified and mismatched (per decoder and per book), bad lines and msg/s. Bad
+    lines (e.g. frames of another market than --exchange/--market) are reported on stderr with
+    their line number and skipped; a book that lost sync (sequence gap, checksum mismatch) is
+    reported on stderr; a depth stream that never synced and a snapshot that cannot belong to
+    its symbol are warned about. A file that cannot be read to its end is one error line, after
+    the stats of what was read. On a terminal, a long recording shows a progress bar on stderr.
+    Exit code: 0 clean, bit 1 = bad lines, bit 4 = sequence gaps or checksum mismatches,
+    bit 8 = a file could not be read to its end; 2 = bad arguments (e.g. a snapshot file that
+    is not JSON, an unknown market); 130 = Ctrl-C.
     """
+    markets = decoder_venues().get(exchange, [])
+    if market is not None and markets and market not in markets:
+        raise click.BadParameter(
+            f"{exchange} has no market {market!r}; its markets: {', '.join(markets)}",
+            param_hint="--market",
+        )
     try:
-        rep = Replay(recording, exchange, [SnapshotFile.parse(s) for s in snapshots])
+        rep = Replay(recording, exchange, [SnapshotFile.parse(s) for s in snapshots], market=market)
     except RecordingReadError as exc:  # the sibling timestamp file
         _fail(str(exc), EXIT_UNREADABLE)
     except (FileNotFoundError, ValueError) as exc:
@@ -142,23 +180,78 @@ def replay(
     sys.exit(code)
 
 
+def _progress_wanted(jsonl: bool) -> bool:
+    """A progress bar may go to stderr: a terminal, and no jsonl on the same terminal."""
+    return sys.stderr.isatty() and not (jsonl and sys.stdout.isatty())
+
+
+class _Bar:
+    """The rich progress bar of a replay on stderr: bytes of the file read, rate, time left."""
+
+    def __init__(self, recording: str, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.progress.add_task(f"replay {recording}", total=total)
+        self.progress.start()
+
+    def update(self, done: int) -> None:
+        self.progress.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
 def _print_events(rep: Replay, recording: str, depth: int, jsonl: bool) -> None:
     """Replay ``rep``: each event as a jsonl line on stdout (if ``jsonl``), bad lines (the first
-    MAX_REPORTED_LINES) and gaps on stderr."""
+    MAX_REPORTED_LINES) and sync losses on stderr. On a terminal, a replay still running after
+    ``PROGRESS_AFTER_S`` seconds gets a progress bar on stderr (gone when it ends)."""
     out = sys.stdout
-    for event in rep:
-        d = event_to_dict(event, depth, rep.decoder)
-        kind = d["type"]
-        if kind == "bad_frame" and len(rep.stats.bad_lines) <= MAX_REPORTED_LINES:
-            click.echo(f"{recording}:{d['line']}: skipped bad line: {d['error']}", err=True)
-        elif kind == "gap":
-            click.echo(
-                f"{recording}:{d['line']}: sequence gap on {d['symbol']}: expected "
-                f"{d['expected']}, received {d['received']}",
-                err=True,
-            )
-        if jsonl:
-            out.write(json.dumps(d, separators=(",", ":")) + "\n")
+    show = _progress_wanted(jsonl)
+    t0 = time.monotonic()
+    lines = 0
+    bar: _Bar | None = None
+    try:
+        for event in rep:
+            d = event_to_dict(event, depth, rep.decoder)
+            kind = d["type"]
+            if kind == "bad_frame" and len(rep.stats.bad_lines) <= MAX_REPORTED_LINES:
+                click.echo(f"{recording}:{d['line']}: skipped bad line: {d['error']}", err=True)
+            elif kind == "gap":
+                what = {"gap": "sequence gap", "checksum": "checksum mismatch"}.get(
+                    d["reason"], d["reason"].replace("_", " ")
+                )
+                click.echo(
+                    f"{recording}:{d['line']}: {what} on {d['symbol']}: expected "
+                    f"{d['expected']}, received {d['received']}",
+                    err=True,
+                )
+            if jsonl:
+                out.write(json.dumps(d, separators=(",", ":")) + "\n")
+            if show and rep.lines_read - lines >= PROGRESS_EVERY:
+                lines = rep.lines_read
+                done, total = rep.progress()
+                if bar is None and time.monotonic() - t0 >= PROGRESS_AFTER_S:
+                    bar = _Bar(recording, total)
+                if bar is not None:
+                    bar.update(done)
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 def _print_diagnostics(recording: str, st: ReplayStats) -> None:
@@ -176,21 +269,36 @@ def _print_diagnostics(recording: str, st: ReplayStats) -> None:
 
 
 def _summary(recording: str, exchange: str, rep: Replay, st: ReplayStats) -> dict[str, Any]:
+    """The stats JSON: counts, sync losses by reason, checksums verified and mismatched (for
+    the decoder and per book), the decoder's counters and each book's state."""
     dec = rep.decoder
+    dstats = dec.stats()
+    book_stats = getattr(dec, "book_stats", None)  # PRE-CORE SHIM
+    books: dict[str, Any] = {}
+    for s in dec.symbols():
+        book = dec.book(s)
+        entry: dict[str, Any] = {"sequence": book.sequence, "synced": book.synced}
+        per = book_stats(s) if book_stats is not None else {}
+        entry["checksums_verified"] = per.get("checksums_verified", 0)
+        entry["checksum_mismatches"] = per.get("checksum_mismatches", 0)
+        entry.update({k: v for k, v in per.items() if k not in entry})
+        books[s] = entry
+    reasons = Counter(g.reason for g in st.gaps)
     return {
         "recording": recording,
         "exchange": exchange,
+        "market": getattr(dec, "market", rep.market),
         "frames": st.frames,
         "events": dict(sorted(st.events.items())),
         "gaps": len(st.gaps),
+        "gaps_by_reason": dict(sorted(reasons.items())),
+        "checksums_verified": dstats.get("checksums_verified", 0),
+        "checksum_mismatches": dstats.get("checksum_mismatches", 0),
         "bad_lines": [b.line for b in st.bad_lines],
         "warnings": st.warnings,
         "msgs_per_second": round(st.msgs_per_second),
-        "decoder": dec.stats(),
-        "books": {
-            s: {"sequence": dec.book(s).sequence, "synced": dec.book(s).synced}
-            for s in dec.symbols()
-        },
+        "decoder": dstats,
+        "books": books,
     }
 
 
@@ -212,7 +320,14 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
 
 
 @cli.command()
-@click.argument("exchange", type=click.Choice(exchange_ids()))
+@click.option(
+    "--exchange",
+    "-x",
+    "exchange_opt",
+    default=None,
+    type=click.Choice(exchange_ids()),
+    help="Exchange id (or give it as the first argument).",
+)
 @click.argument("symbols", nargs=-1, required=True)
 @click.option(
     "--channels",
@@ -245,7 +360,7 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
     "that is not ready by then is an error.",
 )
 def stream(
-    exchange: str,
+    exchange_opt: str | None,
     symbols: tuple[str, ...],
     channels: str,
     output: str,
@@ -254,11 +369,25 @@ def stream(
     limit: int,
     start_timeout: float,
 ) -> None:
-    """Stream live SYMBOLS (ccxt-unified: ETH/USDT, ETH/USDT:USDT) from EXCHANGE and print
-    normalized events, one per line. The same code as a bot's Feed; only the URL differs.
-    Exit code: 0 after --limit events, 1 if the feed cannot start or fails (one line on
-    stderr), 2 for bad arguments, 130 on Ctrl-C (connections closed first)."""
+    """Stream live SYMBOLS (ccxt-unified: ETH/USDT, BTC/USDT:USDT, BTC/USD:BTC-220527) from
+    the exchange (-x ID, or ID as the first argument) and print normalized events, one per
+    line. The same code as a bot's Feed; only the URL differs. Exit code: 0 after --limit
+    events, 1 if the feed cannot start or fails (one line on stderr), 2 for bad arguments, 130
+    on Ctrl-C (connections closed first)."""
     from .feed import Feed
+
+    if exchange_opt is not None:
+        exchange = exchange_opt
+    elif symbols[0] in exchange_ids():
+        exchange, symbols = symbols[0], symbols[1:]
+    else:
+        raise click.BadParameter(
+            f"no exchange: give -x ID (one of {', '.join(exchange_ids())}) or the id as the "
+            f"first argument, not {symbols[0]!r}",
+            param_hint="EXCHANGE",
+        )
+    if not symbols:
+        raise click.BadParameter("give at least one symbol", param_hint="SYMBOLS")
 
     chans = [c.strip() for c in channels.split(",") if c.strip()]
     try:

@@ -1,12 +1,14 @@
-"""``tickwire demo``: the live code path on a local exchange, no network, no keys.
+"""``tickwire demo``: the live code path on local exchanges, no network, no keys.
 
-Starts the simulator on loopback for Binance spot and USD-M with the packaged real ETHUSDT
-recordings (``tickwire/data``), connects ``Feed`` to it exactly as to Binance (only the base URL
-differs), and shows a live view: best bid/ask and spread from the Rust-owned book, recent trades,
-messages per second, receive->callback latency, reconnects and gaps. The replay carries one
-injected disconnect (spot) and one dropped depth message (USD-M) so recovery is visible. At the
-end the final books are checked against an offline replay of the recordings. Takes about 30 s.
-When stdout is not a terminal, plain status lines are printed instead of the live view.
+Starts one simulator on loopback per market that ships a recording and says what the demo shows
+(``simulator.venues.MARKETS``: a spec with ``packaged`` and ``demo``), connects a ``Feed`` to each
+exactly as to the exchange (only the base URL differs), and shows one live panel per market:
+best bid/ask and spread from the Rust-owned book, recent trades, messages per second,
+receive->callback latency, reconnects, gaps and resyncs. Each replay carries the one fault its
+market's ``DemoSpec`` injects (a disconnect, a dropped book message, a corrupted checksum, ...)
+so its recovery is visible. At the end each final book is checked against an offline replay of
+its recording. Takes about 30 s. When stdout is not a terminal, plain status lines are printed
+instead of the live view.
 """
 
 from __future__ import annotations
@@ -30,32 +32,49 @@ from .metrics import LatencyRecorder, RateMeter
 if TYPE_CHECKING:  # pragma: no cover
     from ._core import Trade
     from .simulator import Simulator
+    from .simulator.venue import DemoSpec, MarketSpec
 
 __all__ = ["run_demo"]
 
 REPLAY_SECONDS = 25.0  # wall time each recording is squeezed into
 HARD_LIMIT_S = 55.0
-SYMBOLS = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
-TITLES = {"binance": "Binance spot", "binanceusdm": "Binance USD-M"}
+
+
+def demo_markets() -> list[MarketSpec]:
+    """The markets the demo shows, in registry order: those with a packaged recording and a
+    ``DemoSpec``."""
+    from .simulator.venues import MARKETS
+
+    return [s for s in MARKETS.values() if s.packaged is not None and s.demo is not None]
 
 
 @dataclass
 class _State:
     """What the view shows for one feed; updated from the feed's callbacks."""
 
-    exchange: str
-    symbol: str
+    spec: MarketSpec
+    demo: DemoSpec  # spec.demo
     sim: Simulator
     feed: Feed = field(init=False)  # made once the simulator listens (it needs its URL)
     messages: int = 0
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     meter: RateMeter = field(default_factory=lambda: RateMeter(1.0))
-    trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=6))
+    trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=5))
     # (seconds since start, text) of health events
     history: list[tuple[float, str]] = field(default_factory=list)
     connected: bool = False
     started: float = 0.0
     rate: float = 0.0
+
+    @property
+    def exchange(self) -> str:
+        """The tickwire exchange id the feed uses."""
+        return self.spec.exchange
+
+    @property
+    def symbol(self) -> str:
+        """The unified symbol whose book the panel shows."""
+        return self.demo.symbol
 
     def on_market(self, ev: Any) -> None:
         self.latency.add(time_ns() - ev.receive_ts)
@@ -81,12 +100,27 @@ def _describe(ev: Any) -> str:
     if isinstance(ev, Disconnected):
         return f"disconnected: {ev.reason}"
     if isinstance(ev, GapDetected):
-        return f"gap on {ev.symbol}: expected {ev.expected}, got {ev.received}"
+        return _describe_gap(ev)
     if isinstance(ev, Resynced):
-        return f"resynced {ev.symbol} from snapshot at {ev.sequence}"
+        at = f" at {ev.sequence}" if ev.sequence is not None else ""
+        return f"resynced {ev.symbol} from a snapshot{at}"
     if isinstance(ev, TradesMissed):
         return f"{ev.count} trades of {ev.symbol} published while disconnected (ids {ev.first_id}..{ev.last_id})"
     return f"bad frame skipped: {ev.error[:50]}"
+
+
+def _describe_gap(ev: GapDetected) -> str:
+    """A lost book sync in words: a sequence gap, a checksum mismatch, a connection gap."""
+    reason = getattr(ev, "reason", "gap")
+    if reason == "checksum":
+        return f"checksum mismatch on {ev.symbol}"
+    what = "gap" if reason == "gap" else str(reason).replace("_", " ")
+    return f"{what} on {ev.symbol}: expected {ev.expected}, got {ev.received}"
+
+
+def _px(x: float | None) -> str:
+    """A price or size for display: 8 significant digits, thousands separated."""
+    return "-" if x is None else f"{x:,.8g}"
 
 
 def _fmt_us(ns: int | None) -> str:
@@ -104,11 +138,11 @@ def _top(state: _State) -> tuple[Any, Any, Any, int | None]:
 def _plain_line(st: _State) -> str:
     bid, ask, spread, _ = _top(st)
     s = st.feed.stats()
-    b = f"{bid[0]:.2f}x{bid[1]:g}" if bid else "-"
-    a = f"{ask[0]:.2f}x{ask[1]:g}" if ask else "-"
+    b = f"{_px(bid[0])}x{bid[1]:g}" if bid else "-"
+    a = f"{_px(ask[0])}x{ask[1]:g}" if ask else "-"
     return (
-        f"{st.exchange:<12} {st.symbol:<14} bid {b:<20} ask {a:<20} "
-        f"spread {spread if spread is not None else '-':<6.4} msg/s {st.rate:>8,.0f} "
+        f"{st.spec.name:<16} {st.symbol:<14} bid {b:<22} ask {a:<22} "
+        f"spread {_px(spread):<8} msg/s {st.rate:>8,.0f} "
         f"p50 {_fmt_us(st.latency.percentile(50)):>10} p99 {_fmt_us(st.latency.percentile(99)):>10} "
         f"reconnects {s.get('reconnects', 0)} gaps {s.get('gaps', 0)} resyncs {s.get('resyncs', 0)}"
     )
@@ -121,71 +155,95 @@ def _render(states: list[_State], elapsed: float) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    compact = len(states) > 2  # several markets: two panels a row, fewer trades each
     panels = []
     for st in states:
         bid, ask, spread, seq = _top(st)
         s = st.feed.stats()
-        head = Table.grid(padding=(0, 3))
+        head = Table.grid(padding=(0, 2))
         for _ in range(4):
             head.add_column()
         head.add_row(
-            Text(f"bid {bid[0]:,.2f} × {bid[1]:g}" if bid else "bid -", style="bold green"),
-            Text(f"ask {ask[0]:,.2f} × {ask[1]:g}" if ask else "ask -", style="bold red"),
-            Text(f"spread {spread:.2f}" if spread is not None else "spread -"),
-            Text(f"book seq {seq}" if seq else "", style="dim"),
+            Text(f"bid {_px(bid[0])} × {bid[1]:g}" if bid else "bid -", style="bold green"),
+            Text(f"ask {_px(ask[0])} × {ask[1]:g}" if ask else "ask -", style="bold red"),
+            Text(f"spread {_px(spread)}"),
+            Text(f"book seq {seq}" if seq and not compact else "", style="dim"),
         )
         head.add_row(
             Text(f"{st.rate:,.0f} msg/s", style="cyan"),
             Text(f"latency p50 {_fmt_us(st.latency.percentile(50))}"),
             Text(f"p99 {_fmt_us(st.latency.percentile(99))}"),
-            Text(
-                f"reconnects {s.get('reconnects', 0)}  gaps {s.get('gaps', 0)}  "
-                f"resyncs {s.get('resyncs', 0)}  bad frames {s.get('bad_frames', 0)}",
-                style="yellow" if s.get("reconnects") or s.get("gaps") else "",
-            ),
+            Text(""),
+        )
+        trouble = s.get("reconnects") or s.get("gaps") or s.get("resyncs")
+        counters = Text(
+            f"reconnects {s.get('reconnects', 0)}  gaps {s.get('gaps', 0)}  "
+            f"resyncs {s.get('resyncs', 0)}  bad frames {s.get('bad_frames', 0)}",
+            style="yellow" if trouble else "",
         )
         trades = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, expand=False)
         trades.add_column("trade id", justify="right", style="dim")
         trades.add_column("price", justify="right")
         trades.add_column("size", justify="right")
         trades.add_column("side")
-        for t in list(st.trades):
+        for t in list(st.trades)[: 3 if compact else None]:
             trades.add_row(
-                str(t.trade_id),
-                f"{t.price:,.2f}",
+                str(t.trade_id)[-12:],
+                _px(t.price),
                 f"{t.size:g}",
                 Text(t.side, style="green" if t.side == "buy" else "red"),
             )
         log = Text()
-        for at, msg in st.history[-4:]:
-            style = "red" if "disconnected" in msg or "gap" in msg else "green"
+        for at, msg in st.history[-3 if compact else -4 :]:
+            style = "red" if "disconnected" in msg or "gap" in msg or "mismatch" in msg else "green"
             log.append(f"{at:6.1f}s  {msg}\n", style=style)
+        log.rstrip()
         status = Text(
             " live " if st.connected else " reconnecting ",
             style="black on green" if st.connected else "black on yellow",
         )
-        title = Text.assemble((f"{TITLES[st.exchange]}  {st.symbol}  ", "bold"), status)
-        panels.append(Panel(Group(head, trades, log), title=title, title_align="left"))
+        title = Text.assemble((f"{st.demo.title}  {st.symbol}  ", "bold"), status)
+        body = Group(head, counters, trades, log)
+        panels.append(Panel(body, title=title, title_align="left", subtitle=st.demo.fault_text))
+    faults = "; ".join(f"{st.demo.title}: {st.demo.fault_text}" for st in states)
+    if compact:
+        faults = "one per market, under its panel"
     footer = Text(
-        f"local simulator replaying real Binance data · {elapsed:4.1f}s · "
-        "one disconnect (spot) and one dropped message (USD-M) are injected",
+        f"local simulators replaying real recordings · {elapsed:4.1f}s · injected faults: {faults}",
         style="dim",
     )
-    return Group(*panels, footer)
+    if not compact:
+        return Group(*panels, footer)
+    grid = Table.grid(expand=True, padding=(0, 1))
+    grid.add_column(ratio=1)
+    grid.add_column(ratio=1)
+    for k in range(0, len(panels), 2):
+        grid.add_row(*panels[k : k + 2], *([Text("")] if k + 1 == len(panels) else []))
+    return Group(grid, footer)
 
 
 def _verify_book(st: _State) -> str:
-    """Compare the live book with an offline replay of the whole recording (top 10 levels)."""
+    """Compare the live book with an offline replay of the whole recording (top 10 levels):
+    every line fed to a fresh decoder of the market, each recorded REST snapshot of the shown
+    symbol applied where it was received."""
     import numpy as np
 
     from . import _core
 
     rec = st.sim.recording
-    (snap,) = rec.snapshots.values()
-    dec = _core.Decoder(st.exchange)
-    dec.register(st.symbol)
+    spec = st.spec
+    kwargs: dict[str, Any] = {}
+    if spec.name != spec.exchange:  # not the exchange's default market: name it
+        kwargs["market"] = spec.market
+    dec = _core.Decoder(spec.exchange, **kwargs)
+    snap = None
+    if rec.snapshots:
+        snaps = list(rec.snapshots.values())
+        snap = snaps[0] if len(snaps) == 1 else rec.snapshots.get(_market_id(st))
+    if snap is not None:
+        dec.register(st.symbol)
     for i, line in enumerate(rec.lines):
-        if i == snap.after_line:
+        if snap is not None and i == snap.after_line:
             dec.apply_snapshot(st.symbol, snap.body)
         dec.feed(line)
     want = dec.book(st.symbol)
@@ -196,15 +254,31 @@ def _verify_book(st: _State) -> str:
     return "matches the recording" if same else "DIFFERS from the recording"
 
 
-async def _demo(interactive: bool) -> int:
-    from .simulator import CloseAfter, Drop, Simulator, packaged_recording
+def _market_id(st: _State) -> str:
+    """The exchange's id of the shown symbol (to find its recorded REST snapshot)."""
+    from . import _core
+
+    return _core.market_id(st.exchange, st.symbol)
+
+
+def _states() -> list[_State]:
+    """One state per demo market, each with its simulator (not started; the replay squeezed
+    into :data:`REPLAY_SECONDS` of wall time, started once its feed subscribed)."""
+    from .simulator import Simulator, packaged_recording
 
     states = []
-    for exchange, symbol in SYMBOLS.items():
-        rec = packaged_recording(exchange)
-        span = (rec.ts[-1] - rec.ts[0]) / 1e9
-        sim = Simulator(exchange, recording=rec, speed=span / REPLAY_SECONDS, autostart=False)
-        states.append(_State(exchange, symbol, sim))
+    for spec in demo_markets():
+        if spec.demo is None:  # pragma: no cover - demo_markets() returns none of these
+            continue
+        rec = packaged_recording(spec.name)
+        span = max((rec.ts[-1] - rec.ts[0]) / 1e9, 1e-3)
+        sim = Simulator(spec.name, recording=rec, speed=span / REPLAY_SECONDS, autostart=False)
+        states.append(_State(spec, spec.demo, sim))
+    return states
+
+
+async def _demo(interactive: bool) -> int:
+    states = _states()
     sims = [st.sim for st in states]
     t0 = time.monotonic()
     feeds: list[Feed] = []
@@ -218,8 +292,9 @@ async def _demo(interactive: bool) -> int:
             st.feed = Feed(
                 st.exchange,
                 st.symbol,
-                ["book", "trades", "bbo"],
+                list(st.demo.channels),
                 base_url=st.sim.rest_url,
+                options=dict(st.demo.feed_options) or None,
                 on_book=st.on_market,
                 on_bbo=st.on_market,
                 on_trade=st.on_trade,
@@ -231,9 +306,8 @@ async def _demo(interactive: bool) -> int:
         for st in states:
             routes = len({s.route for s in st.feed.subscriptions})
             await st.sim.wait_subscribed(routes, timeout=HARD_LIMIT_S)
-        spot, usdm = states
-        spot.sim.inject(CloseAfter(len(spot.sim.recording) * 2 // 5))
-        usdm.sim.inject(Drop(stream="ethusdt@depth@0ms", skip=1800))
+        for st in states:  # each market's one fault (its DemoSpec), on its open connections
+            st.sim.inject(st.demo.fault(st.sim))
         for sim in sims:
             sim.start_replay()
         await asyncio.gather(*starts)
@@ -291,31 +365,35 @@ def _summarize(states: list[_State], elapsed: float) -> int:
     """Print the final report; 0 if every final book matches the recording, else 1."""
     click.echo()
     click.echo(
-        f"tickwire demo: {elapsed:.1f} s, real Binance recordings replayed through the live "
-        "code path"
+        f"tickwire demo: {elapsed:.1f} s, real recordings of {len(states)} markets replayed "
+        "through the live code path"
     )
     ok = True
     for st in states:
         s = st.feed.stats()
-        verdict = _verify_book(st)
+        try:
+            verdict = _verify_book(st)
+        except Exception as exc:  # noqa: BLE001 - report it as a failed check, never a traceback
+            verdict = f"NOT VERIFIED ({type(exc).__name__}: {exc})"
         ok &= verdict.startswith("matches")
         click.echo(
-            f"  {TITLES[st.exchange]} {st.symbol}: {st.messages:,} events "
+            f"  {st.demo.title} {st.symbol} ({st.demo.fault_text} injected): "
+            f"{st.messages:,} events "
             f"({st.messages / elapsed:,.0f}/s), receive->callback latency p50 "
             f"{_fmt_us(st.latency.percentile(50))}, p99 {_fmt_us(st.latency.percentile(99))}"
         )
         click.echo(
-            f"    reconnects {s['reconnects']}, gaps {s['gaps']}, resyncs {s['resyncs']}, "
-            f"trades published while disconnected: {s['trades_filled']} fetched, "
-            f"{s['trades_missed']} missed; "
-            f"bad frames {s['bad_frames']}; final book {verdict}"
+            f"    reconnects {s.get('reconnects', 0)}, gaps {s.get('gaps', 0)}, "
+            f"resyncs {s.get('resyncs', 0)}, trades published while disconnected: "
+            f"{s.get('trades_filled', 0)} fetched, {s.get('trades_missed', 0)} missed; "
+            f"bad frames {s.get('bad_frames', 0)}; final book {verdict}"
         )
     return 0 if ok else 1
 
 
 def run_demo() -> int:
-    """Run the demo (about 30 s, no network) and return the process exit code: 0 when both final
-    books match the offline replay of the recordings, 1 otherwise, 130 on Ctrl-C."""
+    """Run the demo (about 30 s, no network) and return the process exit code: 0 when every
+    final book matches the offline replay of its recording, 1 otherwise, 130 on Ctrl-C."""
     interactive = sys.stdout.isatty()
     # The view reports disconnects and gaps itself; keep library warnings off the terminal
     # unless the caller configured logging.

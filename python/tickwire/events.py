@@ -29,9 +29,13 @@ class Disconnected:
 
 @dataclass(frozen=True, slots=True)
 class GapDetected:
-    """The book of ``symbol`` lost its update-id chain (``expected`` vs ``received`` ids as the
-    exchange's rule compares them); it is resynced from a new snapshot. ``line`` is the 1-based
-    line of a replayed recording, None when live."""
+    """The book of ``symbol`` lost sync; it is resynced from a new snapshot (REST or a
+    resubscribe, as the venue recovers). ``reason``: ``"gap"`` (the update-id chain broke:
+    ``expected`` vs ``received`` ids as the exchange's rule compares them), ``"checksum"`` (the
+    book after an update did not match the venue's checksum: ``expected`` is the venue's,
+    ``received`` the one computed), ``"connection_gap"`` (the connection's own sequence broke,
+    every book of it resyncs). ``line`` is the 1-based line of a replayed recording, None when
+    live."""
 
     exchange: str
     symbol: str
@@ -39,6 +43,7 @@ class GapDetected:
     received: int
     receive_ts: int
     line: int | None = None
+    reason: str = "gap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +67,16 @@ class TradesMissed:
 
 @dataclass(frozen=True, slots=True)
 class Resynced:
-    """The book of ``symbol`` is in sync again from a snapshot at update id ``sequence``."""
+    """The book of ``symbol`` is in sync again from a snapshot at update id ``sequence`` (0 for a
+    venue without one). ``reason``: why it had to be: the ``GapDetected`` reason it follows
+    (``"gap"``, ``"checksum"``, ``"connection_gap"``), ``"reconnect"``, or, in a replay,
+    ``"snapshot"`` (a snapshot file was applied)."""
 
     exchange: str
     symbol: str
     sequence: int
     receive_ts: int
+    reason: str = "gap"
 
 
 @dataclass(frozen=True, slots=True)

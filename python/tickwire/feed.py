@@ -44,7 +44,7 @@ from .events import (
     TradesMissed,
 )
 from .exceptions import ExchangeError
-from .exchanges import Subscription, get_adapter
+from .exchanges import Adapter, Subscription, get_adapter
 from .lag import LagGuard
 from .redact import scrub
 
@@ -76,9 +76,12 @@ class Feed:
     """Live market data for ``symbols`` x ``channels`` of one exchange.
 
     Arguments:
-      - ``exchange``: tickwire exchange id, ``"binance"`` (spot) or ``"binanceusdm"`` (USD-M).
-      - ``symbols``: unified symbols (one string or a list): ``"ETH/USDT"`` (spot),
-        ``"ETH/USDT:USDT"`` (USD-M perpetual).
+      - ``exchange``: tickwire exchange id (ccxt's: ``tickwire.exchanges.exchange_ids()``), or an
+        :class:`tickwire.exchanges.Adapter` instance (then ``base_url``, ``urls`` and
+        ``options`` are the adapter's own and must not be given here).
+      - ``symbols``: ccxt-unified symbols (one string or a list): ``"ETH/USDT"`` (spot),
+        ``"ETH/USDT:USDT"`` (linear perpetual), ``"BTC/USD:BTC-220527"`` (inverse future).
+        Each symbol's market (``Adapter.market_of``) picks the venue's endpoint.
       - ``channels``: any of ``"book"`` (L2 diff book kept in Rust, ``BookUpdate`` markers),
         ``"trades"`` (``Trade``), ``"bbo"`` (``BBO``), ``"candles"`` (``Candle``, 1m by default).
       - ``on_book``, ``on_trade``, ``on_bbo``, ``on_candle``: called with each event of that kind;
@@ -100,17 +103,21 @@ class Feed:
         ``Lagging`` event when it is half full, again after it drained below a quarter).
       - ``max_lag`` (seconds, default 1.0): lag threshold of the slow-callback policy below.
       - ``validate_symbols`` (default True): before any connection opens, ``start()`` looks the
-        symbols up in the exchange's own list (Binance: REST ``exchangeInfo``, one lookup per
-        start) and raises ``ValueError`` naming every symbol the exchange does not list or does
-        not trade now (status not ``TRADING``). If the lookup itself fails (network error, HTTP
+        symbols up in the exchange's own list (``Adapter.unavailable_symbols``: by default the
+        venue's public instruments endpoint, cached per process for an hour; Binance: REST
+        ``exchangeInfo``, one lookup per start) and raises ``ValueError`` naming every symbol
+        the exchange does not list or does not trade now. The instruments found (tick and lot
+        sizes) are handed to the decoders. If the lookup itself fails (network error, HTTP
         error such as 5xx, no answer within 10 s) a warning is logged and the feed starts
         unchecked: a metadata endpoint never keeps a feed from running. ``False`` skips it.
 
     Events: market events from the core (``tw.Trade``, ``tw.BBO``, ``tw.BookUpdate``,
     ``tw.Candle``; timestamps int ns since the Unix epoch) and health events from
     ``tickwire.events``: ``Connected`` (socket open and subscribed), ``Disconnected`` (with a
-    reason; a reconnect follows), ``GapDetected`` (sequence break; the book is resynced),
-    ``Resynced`` (book rebuilt from a snapshot after a gap or a reconnect), ``BadFrame`` (a
+    reason; a reconnect follows), ``GapDetected`` (a book lost sync, ``reason`` ``"gap"``,
+    ``"checksum"`` or ``"connection_gap"``; the book is resynced from a REST snapshot or by
+    resubscribing, as the venue works), ``Resynced`` (book rebuilt from a snapshot after a sync
+    loss or a reconnect, with the ``reason``), ``BadFrame`` (a
     malformed frame was skipped), ``TradesMissed`` (trade ids published while disconnected,
     found from the first trade after a reconnect; counted in ``stats()["trades_missed"]``).
     They reach callbacks at once and the iterator in order. Without callbacks, every event is
@@ -150,7 +157,7 @@ class Feed:
 
     def __init__(
         self,
-        exchange: str,
+        exchange: str | Adapter,
         symbols: str | Sequence[str],
         channels: str | Sequence[str] = ("book", "trades", "bbo"),
         *,
@@ -170,11 +177,11 @@ class Feed:
         validate_symbols: bool = True,
         max_lag: float = 1.0,
     ) -> None:
-        self.adapter = get_adapter(exchange, base_url=base_url, urls=urls, options=options)
+        self.adapter = _adapter(exchange, base_url, urls, options)
         self.exchange = self.adapter.exchange_id
         self.symbols = _as_list(symbols, "symbols")
         self.channels = _as_list(channels, "channels")
-        self._subs: list[Subscription] = self.adapter.subscriptions(self.symbols, self.channels)
+        self._subs: list[Subscription] = self._requested(self.symbols, self.channels)
         for name, cb in (
             ("on_book", on_book),
             ("on_trade", on_trade),
@@ -310,10 +317,10 @@ class Feed:
         self._lag.end_probation_if_fast()  # the usual case: fast callbacks run unwatched now
 
     def _build_connections(self) -> None:
-        per_conn = self.adapter.limits.streams_per_connection
+        """One connection per route and shard (``Adapter.shards``: topics per connection)."""
         for route, subs in _by_route(self._subs).items():
-            for i in range(0, len(subs), per_conn):
-                self._new_connection(route, subs[i : i + per_conn])
+            for shard in self.adapter.shards(subs):
+                self._new_connection(route, shard)
 
     def _new_connection(self, route: str, subs: list[Subscription]) -> Connection:
         """A (not yet started) Connection for ``subs``, all of ``route``, added to the feed."""
@@ -323,9 +330,8 @@ class Feed:
             name=f"{self.exchange}/{route}#{index}",
             adapter=self.adapter,
             route=route,
-            streams=[s.stream for s in subs],
-            symbols=list(dict.fromkeys(s.symbol for s in subs)),
-            book_symbols=books,
+            subs=subs,
+            instruments=self.adapter.decoder_instruments(self.adapter.decoder_market(route)),
             sink=self._lag.sink(),
             http=self._http,
             on_fatal=self._on_fatal,
@@ -456,10 +462,13 @@ class Feed:
     def _requested(
         self, symbols: str | Sequence[str], channels: str | Sequence[str]
     ) -> list[Subscription]:
-        """The streams of ``symbols`` x ``channels``, checked as the constructor checks them."""
-        return self.adapter.subscriptions(
-            _as_list(symbols, "symbols"), _as_list(channels, "channels")
-        )
+        """The streams of ``symbols`` x ``channels``, checked as the constructor checks them:
+        ``ValueError`` naming a symbol, channel or market the venue does not serve."""
+        syms = _as_list(symbols, "symbols")
+        subs = self.adapter.subscriptions(syms, _as_list(channels, "channels"))
+        for sym in syms:
+            self.adapter.market_of(sym)
+        return subs
 
     def _check_running(self) -> None:
         if not self._started:
@@ -474,18 +483,19 @@ class Feed:
     async def _add(self, subs: list[Subscription], added: list[Subscription]) -> None:
         """Subscribe ``subs`` (new to the feed) and wait until they are acknowledged and their
         books synced; ``added`` collects what was registered (for the caller's rollback)."""
-        per_conn = self.adapter.limits.streams_per_connection
         waits: list[asyncio.Future[None]] = []
         for route, of_route in _by_route(subs).items():
             group = of_route  # what no existing connection of the route has room for
             for conn in [c for c in self._conns if c.route == route]:
-                room = per_conn - len(conn.streams)
-                if room > 0 and group:
-                    chunk, group = group[:room], group[room:]
+                chunk: list[Subscription] = []
+                rest: list[Subscription] = []
+                for sub in group:
+                    (chunk if self.adapter.room([*conn.subs, *chunk], sub) else rest).append(sub)
+                group = rest
+                if chunk:
                     waits += await conn.add(chunk)
                     self._registered(conn, chunk, added)
-            for i in range(0, len(group), per_conn):
-                chunk = group[i : i + per_conn]
+            for chunk in self.adapter.shards(group):
                 conn = self._new_connection(route, chunk)
                 self._registered(conn, chunk, added)
                 await conn.start()
@@ -739,6 +749,23 @@ class Feed:
 _HEALTH = frozenset(
     {BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced, TradesMissed}
 )
+
+
+def _adapter(
+    exchange: str | Adapter,
+    base_url: str | None,
+    urls: dict[str, str] | None,
+    options: dict[str, Any] | None,
+) -> Adapter:
+    """The feed's adapter: ``exchange`` itself, or the registered one built with the URLs and
+    options (``ValueError`` naming a bad exchange, URL key or option)."""
+    if not isinstance(exchange, Adapter):
+        return get_adapter(exchange, base_url=base_url, urls=urls, options=options)
+    if base_url is not None or urls is not None or options is not None:
+        raise ValueError(
+            "base_url, urls and options belong to the adapter when an Adapter is given"
+        )
+    return exchange
 
 
 def _by_route(subs: Iterable[Subscription]) -> dict[str, list[Subscription]]:

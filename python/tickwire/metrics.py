@@ -19,9 +19,13 @@ class Counters:
 
     frames: frames handed to the decoder (filled in by ``Connection.stats()`` from the decoders'
     own counts, so the hot path does no counting); bad_frames: ``FrameError``s (skipped);
-    pings/pongs: server pings answered with pongs; control_sent: client messages sent (subscribes
-    and pongs, i.e. what the exchange rate-limits); gaps: ``SequenceGap``s; resyncs: books rebuilt
-    from a snapshot after a gap or reconnect; snapshots: REST snapshots fetched (retries included);
+    pings/pongs: server pings answered with pongs; keepalives: client text pings sent on the
+    adapter's timer; control_sent: client messages sent (subscribes, pongs and keepalives, i.e.
+    what the exchange rate-limits); gaps: books that lost sync (``SyncLost``: a sequence gap, a
+    checksum mismatch or a connection-sequence break); checksum_mismatches: those of them that
+    were checksum mismatches; resyncs: books rebuilt from a snapshot after a sync loss or a
+    reconnect; snapshots: REST snapshots fetched (retries included); resubscribes: books
+    re-requested over the socket (venues that recover by resubscribing);
     connects / reconnects / rotations / stale: connection lifecycle; duplicates: events dropped
     because an equal-or-older copy was already delivered (reconnect or rotation overlap);
     control_errors: error replies to our requests; notices: exchange notices about the
@@ -33,10 +37,13 @@ class Counters:
     frames: int = 0
     bad_frames: int = 0
     pings: int = 0
+    keepalives: int = 0
     control_sent: int = 0
     gaps: int = 0
+    checksum_mismatches: int = 0
     resyncs: int = 0
     snapshots: int = 0
+    resubscribes: int = 0
     connects: int = 0
     reconnects: int = 0
     rotations: int = 0

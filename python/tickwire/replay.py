@@ -1,9 +1,9 @@
 """Replay a recording through the same decoder a live feed uses.
 
-A recording is the format of the shared fixtures: one raw WebSocket text frame per line
-(Binance combined-stream envelope or raw stream frame), optionally gzip-compressed, with receive
-timestamps in a sibling ``.ts`` file (one per line: int ns, or float seconds). REST depth
-snapshots are separate JSON files.
+A recording is the format of the shared fixtures: one raw WebSocket text frame per line (as the
+venue sent it), optionally gzip-compressed, with receive timestamps in a sibling ``.ts`` file
+(one per line: int ns, or float seconds). REST depth snapshots (venues whose books start from
+one) are separate JSON files; venues that push snapshots over the socket need none.
 """
 
 from __future__ import annotations
@@ -73,6 +73,30 @@ def _open(path: Path) -> io.BufferedIOBase:
     if path.suffix == ".gz":
         return gzip.GzipFile(path, "rb")
     return open(path, "rb")
+
+
+class _Progress:
+    """Bytes of a recording read so far (compressed bytes for ``.gz``) and the file's size."""
+
+    def __init__(self, path: Path) -> None:
+        self.total = path.stat().st_size
+        self.raw: io.BufferedReader | None = None
+
+    def open(self, path: Path) -> io.BufferedIOBase:
+        raw = open(path, "rb")  # noqa: SIM115 - closed with the stream that wraps it
+        self.raw = raw
+        if path.suffix == ".gz":
+            return gzip.GzipFile(fileobj=raw, mode="rb")
+        return raw
+
+    def done(self) -> int:
+        raw = self.raw
+        if raw is None:
+            return 0
+        try:
+            return raw.tell()
+        except (OSError, ValueError):  # closed
+            return self.total
 
 
 def timestamps_path(recording: PathLike) -> Path | None:
@@ -159,6 +183,7 @@ class ReplayStats:
 
     frames: int = 0
     events: Counter[str] = field(default_factory=Counter)
+    #: every sync loss (``GapDetected``; ``reason`` "gap", "checksum", "connection_gap")
     gaps: list[GapDetected] = field(default_factory=list)
     bad_lines: list[BadFrame] = field(default_factory=list)
     unmatched_snapshots: list[Path] = field(default_factory=list)
@@ -185,17 +210,23 @@ class _Applied:
 class Replay:
     """Iterate the events of a recording, decoded exactly as a live feed decodes them.
 
-    ``Replay(recording, exchange, snapshots=[...], timestamps=None)`` yields the core's events
-    (``Trade``, ``BBO``, ``BookUpdate``, ``Candle``, ``ControlReply``) plus ``GapDetected`` when a
-    depth delta breaks the chain and ``BadFrame`` for a line that is not a valid frame (counted,
-    skipped; a frame of another market than ``exchange`` is one). A snapshot is applied when its
-    symbol first appears, and the deltas buffered until then are replayed by the exchange's
+    ``Replay(recording, exchange, snapshots=[...], timestamps=None, market=None,
+    instruments=None)`` yields the core's events (``Trade``, ``BBO``, ``BookUpdate``,
+    ``Candle``, ``ControlReply``) plus ``GapDetected`` when a book loses sync (``reason``:
+    ``"gap"``, ``"checksum"``, ``"connection_gap"``), ``Resynced`` when it is in sync again
+    (a later snapshot in the recording, or a snapshot file: reason ``"snapshot"``) and
+    ``BadFrame`` for a line that is not a valid frame (counted, skipped; a frame of another
+    venue, market or version than ``exchange`` is one). ``market``: the venue's endpoint
+    (``"spot"``, ``"linear"``, ``"inverse"``; default the venue's first); ``instruments``: the
+    instrument dicts for the decoder (offline: default none). A snapshot file is applied when
+    its symbol first appears, and the deltas buffered until then are replayed by the exchange's
     bridging rule (equivalent to applying it when it arrived). ``timestamps``: receive times
     (int ns) per line; default the sibling ``.ts`` file, else the wall clock. After iteration
-    ``stats`` holds the counts and warnings (see :class:`ReplayStats`) and ``decoder`` the books.
+    ``stats`` holds the counts and warnings (see :class:`ReplayStats`) and ``decoder`` the books;
+    :meth:`progress` says how far the file was read.
 
-    Raises ValueError for an unknown exchange, a symbol of another market, or a snapshot file
-    that is not a JSON depth snapshot; FileNotFoundError for a missing file;
+    Raises ValueError for an unknown exchange or market, a symbol of another market, or a
+    snapshot file that is not a JSON depth snapshot; FileNotFoundError for a missing file;
     :class:`RecordingReadError` (from the constructor for the timestamp file, from iteration for
     the recording) when a file cannot be read to its end.
     """
@@ -206,12 +237,22 @@ class Replay:
         exchange: str,
         snapshots: Iterable[SnapshotFile | PathLike] = (),
         timestamps: Sequence[int] | None = None,
+        market: str | None = None,
+        instruments: Sequence[dict[str, Any]] | None = None,
     ):
         self.path = Path(recording)
         if not self.path.exists():
             raise FileNotFoundError(f"recording {self.path} does not exist")
-        self.decoder = _core.Decoder(exchange)
+        kwargs: dict[str, Any] = {}
+        if market is not None:
+            kwargs["market"] = market
+        if instruments:
+            kwargs["instruments"] = list(instruments)
+        self.decoder = _core.Decoder(exchange, **kwargs)
         self.exchange = exchange
+        self.market = market
+        self._progress = _Progress(self.path)
+        self._lost: dict[str, str] = {}  # symbol -> reason of its sync loss, until resynced
         self.stats = ReplayStats()
         self.lines_read = 0
         self._pending: list[tuple[SnapshotFile, bytes, int]] = []
@@ -248,15 +289,37 @@ class Replay:
                 self.stats.warnings.append(f"snapshot {snap.path} was not applied: {exc}")
                 continue
             self._applied.append(_Applied(snap, symbol, last_id, gap=False))
+            self._lost.pop(symbol, None)
             yield from events
-            sequence = events[-1].sequence
-            if sequence is not None:  # a REST snapshot always has its id
-                yield Resynced(self.exchange, symbol, sequence, receive_ts)
+            yield Resynced(self.exchange, symbol, events[-1].sequence or 0, receive_ts, "snapshot")
 
     def _gap(self, gap: SequenceGap, line: int, ts: int) -> GapDetected:
         event = GapDetected(self.exchange, gap.symbol, gap.expected, gap.received, ts, line)
         self.stats.gaps.append(event)
         return event
+
+    def _sync_lost(self, ev: Any, line: int) -> GapDetected:
+        """A ``SyncLost`` of the decoder as the ``GapDetected`` a live feed shows."""
+        event = GapDetected(
+            self.exchange, ev.symbol, ev.expected, ev.received, ev.receive_ts, line, ev.reason
+        )
+        self.stats.gaps.append(event)
+        self._lost[ev.symbol] = ev.reason
+        return event
+
+    def _resynced(self, ts: int) -> Iterator[Resynced]:
+        """``Resynced`` for each book that lost sync and is in sync again (a snapshot later in
+        the recording)."""
+        dec = self.decoder
+        for symbol, reason in list(self._lost.items()):
+            if not dec.needs_snapshot(symbol):
+                del self._lost[symbol]
+                yield Resynced(self.exchange, symbol, dec.book(symbol).sequence or 0, ts, reason)
+
+    def progress(self) -> tuple[int, int]:
+        """(bytes of the recording file read so far, its size in bytes); for a ``.gz`` file
+        both count compressed bytes."""
+        return self._progress.done(), self._progress.total
 
     def __iter__(self) -> Iterator[Event]:
         """The events, in recording order (see the class docstring). Raises
@@ -275,7 +338,8 @@ class Replay:
         stats = self.stats
         counts = stats.events
         clock = time.perf_counter
-        with _open(self.path) as f:
+        sync_lost = getattr(_core, "SyncLost", None)  # PRE-CORE SHIM
+        with self._progress.open(self.path) as f:
             for line, raw in enumerate(f, 1):
                 self.lines_read = line
                 frame = raw[:-1] if raw.endswith(b"\n") else raw
@@ -305,16 +369,16 @@ class Replay:
                             counts[type(ev).__name__] += 1
                             yield ev
                 for ev in events:
-                    if isinstance(ev, _core.SyncLost):
+                    if type(ev) is sync_lost:
+                        ev = self._sync_lost(ev, line)  # noqa: PLW2901 - shown as live shows it
                         counts["gap"] += 1
-                        lost = GapDetected(
-                            self.exchange, ev.symbol, ev.expected, ev.received, ts, line
-                        )
-                        stats.gaps.append(lost)
-                        yield lost
-                        continue
-                    counts[type(ev).__name__] += 1
+                    else:
+                        counts[type(ev).__name__] += 1
                     yield ev
+                if self._lost:
+                    for ev in self._resynced(ts):
+                        counts["Resynced"] += 1
+                        yield ev
 
     def _diagnose(self) -> None:
         """Warn about books the replay could not make right (see :class:`ReplayStats`), from the
@@ -367,9 +431,11 @@ def replay(
     exchange: str,
     snapshots: Iterable[SnapshotFile | PathLike] = (),
     timestamps: Sequence[int] | None = None,
+    market: str | None = None,
+    instruments: Sequence[dict[str, Any]] | None = None,
 ) -> Replay:
     """Shorthand for :class:`Replay` (iterate it for the events)."""
-    return Replay(recording, exchange, snapshots, timestamps)
+    return Replay(recording, exchange, snapshots, timestamps, market, instruments)
 
 
 # Feed-health and replay events (dataclasses) by their "type" in jsonl output.
@@ -460,10 +526,10 @@ def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest la
         return {
             "type": "control",
             "exchange": event.exchange,
+            "kind": getattr(event, "kind", None),  # PRE-CORE SHIM
             "request_id": event.request_id,
-            "kind": event.kind,
+            "topic": getattr(event, "topic", None),  # PRE-CORE SHIM
             "ok": event.ok,
-            "topic": event.topic,
             "code": event.code,
             "message": event.message,
             "receive_ts": event.receive_ts,

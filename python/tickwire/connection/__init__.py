@@ -24,12 +24,22 @@ or repeats. Control replies settle pending requests.
 Policies, each a few lines below:
 
 - heartbeat: server PING frames are answered with a PONG echoing the payload, through the rate
-  limiter because exchanges count pongs (Binance spot: 5 client messages/s).
+  limiter because exchanges count pongs (Binance spot: 5 client messages/s); venues that want
+  client pings get the adapter's ``keepalive()`` text frame on its timer (rate-limited too).
+  Their pongs and heartbeats only keep the watchdog quiet.
+- control requests: the adapter builds them (``subscribe_requests`` etc.: ``Request(payload,
+  acks)``); a request is done when an ack arrived for each of its keys (an echoed request id or
+  a topic); an error reply naming one of them (or, naming nothing, the oldest request in flight)
+  fails it with ``SubscriptionError``.
 - stale-data watchdog: no frame at all for ``stale_after`` seconds -> the socket is aborted.
 - reconnect: capped exponential backoff with full jitter (sleep uniform(0, min(cap, base*2^n))),
   then resubscribe every registered stream and resync every book from a REST snapshot.
-- gaps: ``tw.SequenceGap`` from the decoder -> ``GapDetected``, REST snapshot (aiohttp),
-  ``decoder.apply_snapshot``, ``Resynced``.
+- sync losses: the decoder's ``SyncLost`` event (sequence gap, checksum mismatch, connection
+  sequence break) -> ``GapDetected(reason)``, then as the decoder's ``recovery`` says: a REST
+  snapshot (aiohttp, ``decoder.apply_snapshot``) or the adapter's ``resubscribe_requests`` and the
+  snapshot the venue pushes; ``Resynced(reason)`` once the book is in sync.
+- sharding: a feed needing more topics than ``Limits.streams_per_connection`` (or book topics
+  than ``Limits.books_per_connection``) opens more connections (``Adapter.shards``).
 - trades missed while disconnected (exchanges that number trades consecutively): the first trade
   of each symbol after a reconnect is checked against the last one delivered; the ids in
   between are fetched over REST (``adapter.trades_request``, ``decoder.apply_trades``) and

@@ -17,32 +17,56 @@ import aiohttp
 
 from ..events import Resynced
 from ..exceptions import FrameError, SequenceGap
+from .errors import SubscriptionError
 from .ratelimit import full_jitter
 from .rest import HttpStatusError
 
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["fill_trades", "first_trades_checked", "sync_book"]
+__all__ = ["INITIAL", "fill_trades", "first_trades_checked", "resubscribe_book", "sync_book"]
 
 log = logging.getLogger("tickwire.connection")
 
 Handler = Callable[[Any], None]
+
+#: Sync reasons of a book that was not in sync yet (every other reason is a ``SyncLost`` reason:
+#: ``"gap"``, ``"checksum"``, ``"connection_gap"``, ...). ``Resynced`` is emitted after a sync
+#: loss and after a reconnect.
+INITIAL = frozenset({"start", "reconnect", "rotation", "subscribe"})
+
+
+def _resynced(session: Session, symbol: str, reason: str) -> None:
+    """Count and emit ``Resynced`` for ``symbol`` when ``reason`` calls for one."""
+    if reason in INITIAL and reason != "reconnect":
+        return
+    owner = session.owner
+    session.counters.resyncs += 1
+    owner.emit(
+        Resynced(
+            owner.adapter.exchange_id,
+            symbol,
+            session.decoder.book(symbol).sequence or 0,
+            time_ns(),
+            reason,
+        )
+    )
 
 
 async def sync_book(session: Session, symbol: str, reason: str, since: int | None = None) -> None:
     """Load ``symbol``'s book in ``session``'s decoder from a REST snapshot, retrying (full
     jitter, or the server's ``Retry-After``) until it is in sync or the socket is gone.
 
-    ``reason``: ``"start"``, ``"reconnect"``, ``"rotation"``, ``"subscribe"`` or ``"gap"`` (the
-    last two of them emit ``Resynced``: gap and reconnect). ``since``: the decoder's
-    ``buffered_deltas`` count when the stream was subscribed (default: at the session's start):
-    except after a gap, the snapshot is fetched only once a delta was buffered after it (Binance:
-    fetch the snapshot after the stream started), waiting at most ``first_delta_wait``."""
+    ``reason``: one of :data:`INITIAL` or a ``SyncLost`` reason (``"gap"``, ``"checksum"``,
+    ...); ``Resynced`` (with the reason) is emitted after a sync loss and after a reconnect.
+    ``since``: the decoder's ``buffered_deltas`` count when the stream was subscribed (default:
+    at the session's start): except after a sync loss, the snapshot is fetched only once a
+    delta was buffered after it (Binance: fetch the snapshot after the stream started), waiting
+    at most ``first_delta_wait``."""
     owner = session.owner
     opts = owner.options
     dec = session.decoder
-    if reason != "gap":
+    if reason in INITIAL:
         b0 = session.buffered_at_open if since is None else since
         deadline = time.monotonic() + opts.first_delta_wait
         # polls the decoder's count: no event fires when Rust buffers a delta
@@ -77,21 +101,67 @@ async def sync_book(session: Session, symbol: str, reason: str, since: int | Non
             if not dec.needs_snapshot(symbol):
                 for ev in events:
                     owner.merge(session, ev)
-                if reason in ("gap", "reconnect"):
-                    session.counters.resyncs += 1
-                    owner.emit(
-                        Resynced(
-                            owner.adapter.exchange_id,
-                            symbol,
-                            dec.book(symbol).sequence or 0,
-                            time_ns(),
-                        )
-                    )
+                _resynced(session, symbol, reason)
                 return
         attempt += 1
         await asyncio.sleep(
             wait if wait is not None else full_jitter(attempt, 0.1, opts.backoff_cap)
         )
+
+
+async def resubscribe_book(session: Session, symbol: str, reason: str) -> None:
+    """Bring ``symbol``'s book in ``session``'s decoder in sync from the snapshot the venue pushes
+    over the socket (decoders whose ``recovery`` is ``"resubscribe"``).
+
+    For an :data:`INITIAL` ``reason`` the subscribe was just acknowledged: wait for the snapshot.
+    After a sync loss (or when no snapshot came within ``snapshot_timeout``) send the adapter's
+    ``resubscribe_requests`` one after the other, each awaiting its acks, then wait again;
+    retried with full jitter until in sync, the socket is gone or the book unsubscribed. A
+    request that gets no ack in time drops the socket (its reconnect resubscribes everything).
+    Emits ``Resynced`` (with ``reason``) after a sync loss and after a reconnect."""
+    owner = session.owner
+    opts = owner.options
+    dec = session.decoder
+    request = reason not in INITIAL
+    attempt = 0
+    while True:
+        if request:
+            sub = owner.book_subscription(symbol)
+            if sub is None or session.closed.done():
+                return
+            session.counters.resubscribes += 1
+            try:
+                for req in owner.adapter.resubscribe_requests(sub, owner.next_request_id):
+                    await session.control([req], opts.ack_timeout)
+            except TimeoutError as exc:
+                log.warning("%s: resubscribing %s: %s; reconnecting", owner.name, symbol, exc)
+                session.close("no ack", graceful=False)
+                return
+            except ConnectionError:
+                return
+            except SubscriptionError as exc:
+                owner.note_error(f"resubscribe {symbol}: {exc}")
+                log.warning("%s: resubscribing %s: %s", owner.name, symbol, exc)
+        deadline = time.monotonic() + opts.snapshot_timeout
+        # polls the decoder: no event fires when a pushed snapshot puts a book in sync
+        while dec.needs_snapshot(symbol) and time.monotonic() < deadline:
+            if session.closed.done():
+                return
+            await asyncio.sleep(0.01)
+        if session.closed.done() or symbol not in owner.book_symbols:
+            return
+        if not dec.needs_snapshot(symbol):
+            _resynced(session, symbol, reason)
+            return
+        log.warning(
+            "%s: no snapshot of %s within %g s; resubscribing",
+            owner.name,
+            symbol,
+            opts.snapshot_timeout,
+        )
+        request = True
+        attempt += 1
+        await asyncio.sleep(full_jitter(attempt, 0.1, opts.backoff_cap))
 
 
 def first_trades_checked(session: Session, deliver: Handler) -> Handler:

@@ -35,7 +35,7 @@ from .errors import SubscriptionError
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from ..exchanges import Adapter, Subscription
+    from ..exchanges import Adapter, Keepalive, Request, Subscription
     from ..metrics import Counters
     from .options import ConnectionOptions
 
@@ -52,8 +52,18 @@ _CONT = WSMsgType.CONTINUATION
 Handler = Callable[[Any], None]
 
 # Event type of each tickwire channel whose late events a session mutes after an unsubscribe
-# (books need no filter: their decoder book is reset, so late deltas are only buffered).
-_MUTED_TYPE: dict[str, type] = {"trades": Trade, "bbo": BBO, "candles": Candle}
+# (a book's decoder book is reset too, so late deltas are only buffered or dropped; the filter
+# catches a snapshot a venue pushed over the socket just before the unsubscribe).
+_MUTED_TYPE: dict[str, type] = {
+    "trades": Trade,
+    "bbo": BBO,
+    "candles": Candle,
+    "book": BookUpdate,
+}
+
+# Control replies that settle no request: they only show the socket is alive (the decoder's
+# frame count, which the watchdog reads, already saw them).
+_NO_REQUEST = frozenset({"pong", "welcome", "login"})
 
 
 class SessionOwner(Protocol):
@@ -64,11 +74,13 @@ class SessionOwner(Protocol):
     """
 
     name: str
+    route: str
     adapter: Adapter
     options: ConnectionOptions
     counters: Counters
     symbols: list[str]
     book_symbols: list[str]
+    instruments: list[dict[str, Any]]
 
     def merge(self, session: Session, ev: Any) -> None:
         """Deliver ``ev`` of ``session`` unless another session already delivered it."""
@@ -106,6 +118,10 @@ class SessionOwner(Protocol):
 
     def next_request_id(self) -> int:
         """A fresh control-request id (unique per connection)."""
+        ...
+
+    def book_subscription(self, symbol: str) -> Subscription | None:
+        """The subscription feeding ``symbol``'s book (None once it was unsubscribed)."""
         ...
 
     async def fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
@@ -151,6 +167,46 @@ def _frame_sink(
         return None
 
 
+def _new_decoder(owner: SessionOwner) -> Decoder:
+    """The decoder of one session: the adapter's decoder id, the market of the owner's route and
+    the instruments the feed loaded (may be empty)."""
+    a = owner.adapter
+    try:  # PRE-CORE SHIM (remove at the core merge)
+        return Decoder(  # type: ignore[call-arg]  # PRE-CORE SHIM
+            a.decoder_id, market=a.decoder_market(owner.route), instruments=owner.instruments
+        )
+    except TypeError:
+        return Decoder(a.decoder_id)
+
+
+class _Pending:
+    """One control request in flight: the ack keys still awaited and the future settled with
+    None (every ack arrived) or the error ``ControlReply``."""
+
+    __slots__ = ("fut", "left", "request", "setup")
+
+    def __init__(self, request: Request, fut: asyncio.Future[ControlReply | None], setup: bool):
+        self.request = request
+        self.left: set[int | str] = set(request.acks)
+        self.fut = fut
+        self.setup = setup
+
+
+def _reply_keys(reply: ControlReply) -> list[int | str]:
+    """The keys a reply may settle a request by: its request id (also as an int when the venue
+    echoes a numeric id as text), then its topic."""
+    keys: list[int | str] = []
+    rid = reply.request_id
+    if rid is not None:
+        keys.append(rid)
+        if isinstance(rid, str) and rid.isdigit():
+            keys.append(int(rid))
+    topic = getattr(reply, "topic", None)  # PRE-CORE SHIM
+    if topic is not None:
+        keys.append(topic)
+    return keys
+
+
 class Session(WSListener):
     """One physical WebSocket with its own decoder, books and rate limiter (internal).
 
@@ -163,7 +219,7 @@ class Session(WSListener):
         self.owner = owner
         self.serial = serial
         self.role = role  # "primary" (connect, reconnect) or "rotation" (a quiet stand-by)
-        self._sub_pending: set[Any] = set()
+        self._setup_left = 0  # setup requests not yet acknowledged
         self._sub_failed = False
         self.subscribed = False  # the initial subscribe got its acks: live changes go here too
         self.muted: dict[type, set[str]] = {}  # event type -> symbols unsubscribed on this socket
@@ -172,11 +228,14 @@ class Session(WSListener):
         self.trades_from: dict[str, int] = {}
         # symbol -> live trades held back while the ones the reconnect missed are fetched
         self.held_trades: dict[str, list[Any]] = {}
-        self.decoder = Decoder(owner.adapter.decoder_id)
+        self.decoder = _new_decoder(owner)
         self.limiter = RateLimiter(owner.adapter.limits.control_msgs_per_s)
         self.transport: Any = None
         self.counters = owner.counters
-        self.pending: dict[Any, asyncio.Future[ControlReply]] = {}
+        # ack key -> requests awaiting it (oldest first), and every request in flight in order
+        self.pending: dict[int | str, list[_Pending]] = {}
+        self._inflight: dict[_Pending, None] = {}
+        self._keepalive: asyncio.Task[None] | None = None
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.opened_at = time.monotonic()
         self.last_rx_ns = time_ns()
@@ -198,9 +257,14 @@ class Session(WSListener):
 
     # --- picows callbacks (hot path) ---------------------------------------------------------
     def on_ws_connected(self, transport: Any) -> None:
-        """picows: the WebSocket handshake completed."""
+        """picows: the WebSocket handshake completed. Starts the adapter's client keepalive."""
         self.transport = transport
         self.last_rx_ns = time_ns()
+        ka = self.owner.adapter.keepalive()
+        if ka is not None and self._keepalive is None:
+            self._keepalive = asyncio.get_running_loop().create_task(
+                self._keep_alive(ka), name=f"{self.owner.name} keepalive"
+            )
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
         """picows: one frame arrived (the Python twin of ``FrameSink.on_ws_frame``)."""
@@ -257,15 +321,20 @@ class Session(WSListener):
             direct[Trade] = resync.first_trades_checked(self, direct[Trade])
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
-        self.decoder.set_handlers(
-            trade=direct[Trade],
-            bbo=direct[BBO],
-            candle=direct[Candle],
-            book=direct[BookUpdate],
-            control=self.on_reply,
-            notice=self.on_notice,
-            sync_lost=self._sync_lost,
-        )
+        handlers: dict[str, Any] = {
+            "trade": direct[Trade],
+            "bbo": direct[BBO],
+            "candle": direct[Candle],
+            "book": direct[BookUpdate],
+            "control": self.on_reply,
+            "notice": self.on_notice,
+            "sync_lost": self.on_sync_lost,
+        }
+        try:  # PRE-CORE SHIM
+            self.decoder.set_handlers(**handlers)
+        except TypeError:
+            del handlers["sync_lost"]
+            self.decoder.set_handlers(**handlers)
 
     def mute(self, subs: Iterable[Subscription]) -> None:
         """Drop the events of ``subs``' streams from now on (see ``wire``; rewire after)."""
@@ -381,20 +450,42 @@ class Session(WSListener):
         self.start_sync(ev.symbol, "gap")
 
     def _gap(self, exc: SequenceGap, ts: int) -> None:
+        """A ``SequenceGap`` raised by the decoder (a core that reports gaps as exceptions):
+        handled like a ``SyncLost`` with reason ``"gap"``."""
         symbol = exc.symbol or (str(exc.args[0]) if exc.args else "")
+        self._lost(symbol, "gap", exc.expected, exc.received, ts)
+
+    def on_sync_lost(self, ev: Any) -> None:
+        """The decoder's ``SyncLost`` event: a book lost its sequence chain, failed its checksum,
+        or the connection's sequence broke. ``GapDetected`` (with the ``reason``) goes to the
+        user and the book is recovered as its decoder says (REST snapshot or resubscribe);
+        ``Resynced`` follows once the new snapshot applied."""
+        self._lost(ev.symbol, ev.reason, ev.expected, ev.received, ev.receive_ts)
+
+    def _lost(self, symbol: str, reason: str, expected: int, received: int, ts: int) -> None:
         self.counters.gaps += 1
+        if reason == "checksum":
+            self.counters.checksum_mismatches += 1
         log.warning(
-            "%s: sequence gap on %s (expected %s, received %s); resyncing",
+            "%s: %s on %s (expected %s, received %s); resyncing",
             self.owner.name,
+            reason,
             symbol,
-            exc.expected,
-            exc.received,
+            expected,
+            received,
         )
         self.owner.emit(
-            GapDetected(self.owner.adapter.exchange_id, symbol, exc.expected, exc.received, ts)
+            GapDetected(
+                self.owner.adapter.exchange_id, symbol, expected, received, ts, reason=reason
+            )
         )
-        if symbol:
-            self.start_sync(symbol, "gap")
+        if symbol and symbol in self.owner.book_symbols:
+            task = self.sync_tasks.get(symbol)
+            if task is not None and getattr(self.decoder, "recovery", "rest") == "resubscribe":
+                # a wait for a pushed snapshot that arrived and was lost before the wait saw
+                # it: that snapshot will not come again, so re-request it now
+                task.cancel()
+            self.start_sync(symbol, reason)
 
     def _finish(self, reason: str) -> None:
         if self.closed.done():
@@ -403,11 +494,31 @@ class Session(WSListener):
         self.owner.session_gone(self)
         for task in self.sync_tasks.values():
             task.cancel()
-        for fut in self.pending.values():
-            if not fut.done():
-                fut.set_exception(ConnectionError(f"disconnected: {reason}"))
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        for p in self._inflight:
+            if not p.fut.done():
+                p.fut.set_exception(ConnectionError(f"disconnected: {reason}"))
+                p.fut.exception()  # retrieved: whoever awaits it gets it too
+        self._inflight.clear()
         self.pending.clear()
         self.closed.set_result(reason)
+
+    async def _keep_alive(self, ka: Keepalive) -> None:
+        """Send the adapter's client ping every ``ka.interval_s`` seconds while the socket is
+        open (rate-limited like every client message)."""
+        payload = ka.payload
+
+        def send() -> None:
+            if self.transport is not None:
+                self.transport.send(_TEXT, payload)
+
+        while not self.closed.done():
+            await asyncio.sleep(ka.interval_s)
+            if self.closed.done():
+                return
+            self.counters.keepalives += 1
+            self.send_rate_limited(send)
 
     # --- control messages --------------------------------------------------------------------
     def send_rate_limited(self, send: Callable[[], None]) -> float:
@@ -424,42 +535,116 @@ class Session(WSListener):
         if not self.closed.done():
             send()
 
-    async def request(self, payload: bytes, request_id: Any) -> asyncio.Future[ControlReply]:
-        """Send a control request (rate-limited) and return the future of its ``ControlReply``."""
-        fut: asyncio.Future[ControlReply] = asyncio.get_running_loop().create_future()
-        self.pending[request_id] = fut
+    async def request(self, request: Request, setup: bool = False) -> _Pending:
+        """Send ``request`` (rate-limited) and return its pending state; its future resolves
+        with None once every ack key arrived, or with the error reply."""
+        fut: asyncio.Future[ControlReply | None] = asyncio.get_running_loop().create_future()
+        p = _Pending(request, fut, setup)
+        if setup:
+            self._setup_left += 1
+        if p.left:
+            self._inflight[p] = None
+            for key in p.left:
+                self.pending.setdefault(key, []).append(p)
+        payload = request.payload
         delay = self.send_rate_limited(lambda: self.transport.send(_TEXT, payload))
+        if not p.left:  # a venue that does not acknowledge: done once sent
+            self._settle(p, None)
         if delay > 0:
             await asyncio.sleep(delay)
-        return fut
+        return p
+
+    def _settle(self, p: _Pending, error: ControlReply | None) -> None:
+        """``p`` is done (``error`` None) or failed: forget its keys and resolve its future."""
+        self._inflight.pop(p, None)
+        for key in p.left:
+            waiting = self.pending.get(key)
+            if waiting is not None:
+                if p in waiting:
+                    waiting.remove(p)
+                if not waiting:
+                    del self.pending[key]
+        p.left.clear()
+        if p.fut.done():
+            return
+        p.fut.set_result(error)
+        if p.setup:
+            self._setup_left -= 1
+            self._sub_failed |= error is not None
+            if not self._setup_left and not self._sub_failed:
+                # Announce now, inside the frame callback, so Connected precedes this
+                # session's data in the event stream and book syncs start at once.
+                self.owner.session_subscribed(self)
 
     def on_reply(self, reply: ControlReply) -> None:
-        """Settle the pending request matching ``reply.request_id``; log unmatched errors.
+        """A control reply of the venue: an ack settles the key it carries (request id, else
+        topic) of the oldest request awaiting it; an error fails the request it names, or, with
+        neither id nor topic, the oldest request in flight (Binance documents
+        ``{"code":3,"msg":..}`` for invalid JSON) rather than leaving it to time out. Pongs,
+        welcomes and login replies settle nothing. Unmatched errors are counted and logged."""
+        kind = getattr(reply, "kind", "ack" if reply.ok else "error")  # PRE-CORE SHIM
+        if kind in _NO_REQUEST:
+            return
+        keys = _reply_keys(reply)
+        match: tuple[int | str, _Pending] | None = None
+        for key in keys:
+            waiting = self.pending.get(key)
+            if waiting:
+                match = key, waiting[0]
+                break
+        if kind == "ack":
+            if match is not None:
+                self._acked(*match)
+            return
+        failed = match[1] if match is not None else None
+        if failed is None and not keys and self._inflight:
+            failed = next(iter(self._inflight))
+        if failed is not None:
+            self._settle(failed, reply)
+            return
+        self.counters.control_errors += 1
+        log.warning(
+            "%s: unmatched error reply id=%r topic=%r code=%r: %s",
+            self.owner.name,
+            reply.request_id,
+            getattr(reply, "topic", None),  # PRE-CORE SHIM
+            reply.code,
+            reply.message,
+        )
 
-        An error reply without an id (Binance's doc shows ``{"code":3,"msg":..}`` for invalid
-        JSON) fails the oldest pending request rather than leaving it to time out."""
-        key = reply.request_id
-        if key is None and not reply.ok and self.pending:
-            key = next(iter(self.pending))
-        fut = self.pending.pop(key, None)
-        if fut is not None and not fut.done():
-            fut.set_result(reply)
-            if key in self._sub_pending:
-                self._sub_pending.discard(key)
-                self._sub_failed |= not reply.ok
-                if not self._sub_pending and not self._sub_failed:
-                    # Announce now, inside the frame callback, so Connected precedes this
-                    # session's data in the event stream and book syncs start at once.
-                    self.owner.session_subscribed(self)
-        elif not reply.ok:
-            self.counters.control_errors += 1
-            log.warning(
-                "%s: unmatched error reply id=%r code=%r: %s",
-                self.owner.name,
-                reply.request_id,
-                reply.code,
-                reply.message,
-            )
+    def _acked(self, key: int | str, p: _Pending) -> None:
+        """``key`` of ``p`` arrived; ``p`` is done once none is left."""
+        p.left.discard(key)
+        waiting = self.pending[key]
+        waiting.remove(p)
+        if not waiting:
+            del self.pending[key]
+        if not p.left:
+            self._settle(p, None)
+
+    async def control(
+        self, requests: Sequence[Request], timeout: float, setup: bool = False
+    ) -> None:
+        """Send ``requests`` and wait for every ack. Only ``setup`` requests count toward
+        ``SessionOwner.session_subscribed``.
+
+        Raises :class:`SubscriptionError` (``streams``, ``code``, ``reason`` of the first error
+        reply), ``TimeoutError`` without every ack within ``timeout`` seconds of the last send,
+        ``ConnectionError`` if the socket drops meanwhile."""
+        sent = [await self.request(r, setup) for r in requests]
+        for p in sent:
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(p.fut), timeout)
+            except asyncio.TimeoutError:
+                missing = ", ".join(map(repr, sorted(p.left, key=str)[:5]))
+                raise TimeoutError(
+                    f"{self.owner.name}: no ack within {timeout} s (awaiting {missing})"
+                ) from None
+            if reply is not None:
+                self.counters.control_errors += 1
+                raise SubscriptionError(
+                    p.request.streams, reply.code, reply.message, reply.request_id
+                )
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def open(self, url: str, timeout: float) -> None:
@@ -477,42 +662,11 @@ class Session(WSListener):
         self.opened_at = time.monotonic()
         self.last_rx_ns = time_ns()
 
-    async def subscribe(self, streams: Sequence[str], per_message: int, timeout: float) -> None:
-        """Subscribe ``streams`` in batches and wait for every ack (the session's setup).
-
-        Raises :class:`SubscriptionError` on an error reply, ``TimeoutError`` without an ack,
-        ``ConnectionError`` if the socket drops meanwhile."""
-        await self.control(
-            self.owner.adapter.subscribe_message, streams, per_message, timeout, setup=True
-        )
-
-    async def control(
-        self,
-        message: Callable[[int, list[str]], bytes],
-        streams: Sequence[str],
-        per_message: int,
-        timeout: float,
-        setup: bool = False,
-    ) -> None:
-        """Send ``message(request_id, batch)`` for ``streams`` in batches and wait for every ack
-        (errors as :meth:`subscribe`). Only ``setup`` requests count toward
-        ``SessionOwner.session_subscribed``."""
-        waits = []
-        for i in range(0, len(streams), per_message):
-            chunk = list(streams[i : i + per_message])
-            rid = self.owner.next_request_id()
-            if setup:
-                self._sub_pending.add(rid)
-            fut = await self.request(message(rid, chunk), rid)
-            waits.append((chunk, fut))
-        for chunk, fut in waits:
-            try:
-                reply = await asyncio.wait_for(fut, timeout)
-            except asyncio.TimeoutError:
-                raise TimeoutError(f"{self.owner.name}: no ack within {timeout} s") from None
-            if not reply.ok:
-                self.counters.control_errors += 1
-                raise SubscriptionError(chunk, reply.code, reply.message, reply.request_id)
+    async def subscribe(self, subs: Sequence[Subscription], timeout: float) -> None:
+        """Subscribe ``subs`` with the adapter's requests and wait for every ack (the session's
+        setup). Raises as :meth:`control`."""
+        requests = self.owner.adapter.subscribe_requests(subs, self.owner.next_request_id)
+        await self.control(requests, timeout, setup=True)
 
     def close(self, reason: str, graceful: bool = True) -> None:
         """Close the socket (CLOSE frame then disconnect; ``graceful=False`` aborts at once)."""
@@ -530,14 +684,21 @@ class Session(WSListener):
 
     # --- books -------------------------------------------------------------------------------
     def start_sync(self, symbol: str, reason: str, since: int | None = None) -> asyncio.Task[None]:
-        """Start (or join) the snapshot sync of ``symbol``; returns its task. ``since``: the
-        decoder's ``buffered_deltas`` count when the book's stream was subscribed (default: at
-        the session's start)."""
+        """Start (or join) the sync of ``symbol``'s book; returns its task. ``reason``:
+        ``"start"``, ``"reconnect"``, ``"rotation"``, ``"subscribe"`` (the book was just
+        subscribed) or the ``SyncLost`` reason (``"gap"``, ``"checksum"``,
+        ``"connection_gap"``). How depends on the decoder's ``recovery``: ``"rest"`` loads a
+        REST snapshot (:func:`resync.sync_book`), ``"resubscribe"`` waits for the snapshot the
+        venue pushes after a subscribe, re-requesting it after a sync loss
+        (:func:`resync.resubscribe_book`). ``since``: the decoder's ``buffered_deltas`` count
+        when the book's stream was subscribed (default: at the session's start)."""
         task = self.sync_tasks.get(symbol)
         if task is None or task.done():
-            task = asyncio.get_running_loop().create_task(
-                resync.sync_book(self, symbol, reason, since)
-            )
+            if getattr(self.decoder, "recovery", "rest") == "resubscribe":
+                coro = resync.resubscribe_book(self, symbol, reason)
+            else:
+                coro = resync.sync_book(self, symbol, reason, since)
+            task = asyncio.get_running_loop().create_task(coro)
             self.sync_tasks[symbol] = task
         return task
 

@@ -24,7 +24,7 @@ from picows import WSHandshakeError, WSInvalidURL
 from .._core import BookUpdate, ControlReply, Decoder
 from ..events import Connected, Disconnected, TradesMissed
 from ..exceptions import CallbackError
-from ..exchanges import Adapter, Subscription
+from ..exchanges import Adapter, Request, Subscription
 from ..metrics import Counters
 from ..redact import redact_url, scrub
 from . import rest
@@ -87,9 +87,13 @@ class Connection:
     is what logs, exceptions and ``Connected`` / ``Disconnected`` events show.
 
     - ``adapter``: exchange hooks; ``route``: which endpoint of the adapter.
-    - ``streams``: exchange stream names to subscribe; ``symbols``: the unified symbols they
-      carry (registered with each decoder); ``book_symbols``: those whose L2 books this
-      connection keeps (synced from REST snapshots).
+    - ``subs``: the :class:`Subscription` s to keep subscribed (all of ``route``); their
+      stream names are :attr:`streams`, their unified symbols :attr:`symbols` (registered with
+      each decoder), those whose L2 books this connection keeps :attr:`book_symbols` (synced
+      from REST snapshots or from the snapshots the venue pushes, as the decoder's
+      ``recovery`` says).
+    - ``instruments``: the instrument dicts passed to each session's ``tw.Decoder`` (may be
+      empty).
     - ``sink(event)``: called synchronously for every delivered market or health event;
       ``sinks``: optional per-event-type overrides (a dict the owner may update at any time),
       ``on_sink_error(source, event, error)``: called when a sink raises (``source``: the sink,
@@ -101,7 +105,7 @@ class Connection:
     ``await start()`` launches it; ``ready`` resolves once the first session is subscribed and its
     books are synced; ``await close()`` stops it. ``book(symbol)`` returns the ``tw.Book`` that
     matches the last delivered ``BookUpdate``. ``await add(subs)`` / ``await remove(subs)``
-    change the streams while it runs; ``streams`` (the registry) is what every new session
+    change the streams while it runs; ``subs`` (the registry) is what every new session
     subscribes.
     """
 
@@ -111,24 +115,24 @@ class Connection:
         name: str,
         adapter: Adapter,
         route: str,
-        streams: Sequence[str],
-        symbols: Sequence[str],
-        book_symbols: Sequence[str],
+        subs: Sequence[Subscription],
         sink: Callable[[Any], None],
         http: Callable[[], aiohttp.ClientSession],
         on_fatal: Callable[[BaseException], None] | None = None,
         options: ConnectionOptions | None = None,
         sinks: dict[type, Callable[[Any], None]] | None = None,
         on_sink_error: Callable[[object, Any, BaseException], None] | None = None,
+        instruments: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.name = name
         self.adapter = adapter
         self.route = route
         self._endpoint = adapter.ws_endpoint(route)  # secrets included: connect only
         self.url = redact_url(self._endpoint)
-        self.streams = list(streams)
-        self.symbols = list(symbols)
-        self.book_symbols = list(book_symbols)
+        self.subs = list(subs)
+        self.symbols = list(dict.fromkeys(s.symbol for s in self.subs))
+        self.book_symbols = [b for b in map(adapter.book_symbol, self.subs) if b]
+        self.instruments = list(instruments)
         self.options = options or ConnectionOptions()
         self.counters = Counters()
         self._sink = sink
@@ -182,6 +186,12 @@ class Connection:
         elif t is self._ControlReply:
             session.on_reply(ev)
             return
+        elif session is not self._primary and self._primary is not None:
+            # no key comparable across sockets: the primary session's stream is the one
+            self.counters.duplicates += 1
+            return
+        elif t is self._BookUpdate:
+            self._book_src[ev.symbol] = session.decoder
         self.deliver_safely(self._sinks.get(t, self._sink), ev)
 
     def rewire(self) -> None:
@@ -318,6 +328,15 @@ class Connection:
         self._request_id += 1
         return self._request_id
 
+    def book_subscription(self, symbol: str) -> Subscription | None:
+        """The subscription feeding ``symbol``'s book (None if there is none)."""
+        return next((s for s in self.subs if self.adapter.book_symbol(s) == symbol), None)
+
+    @property
+    def streams(self) -> list[str]:
+        """The stream names of :attr:`subs`, in order."""
+        return [s.stream for s in self.subs]
+
     # --- public ------------------------------------------------------------------------------
     def book(self, symbol: str) -> Any:
         """The ``tw.Book`` consistent with the last delivered ``BookUpdate`` of ``symbol``.
@@ -359,10 +378,9 @@ class Connection:
         reconnect subscribes it). Raises :class:`SubscriptionError` on an error reply,
         ``TimeoutError`` without an ack (that session is dropped and reconnects); either way
         nothing of ``subs`` stays subscribed."""
-        names = [s.stream for s in subs]
         books = [b for b in map(self.adapter.book_symbol, subs) if b]
         async with self._control:
-            self.streams = self.streams + names
+            self.subs = self.subs + list(subs)
             self.symbols = list(dict.fromkeys([*self.symbols, *(s.symbol for s in subs)]))
             self.book_symbols = self.book_symbols + books
             sessions = [s for s in self._sessions if s.subscribed and not s.closed.done()]
@@ -376,7 +394,7 @@ class Connection:
                 s.unmute(subs)
             self.rewire()
             try:
-                await self._request_all(sessions, self.adapter.subscribe_message, names)
+                await self._request_all(sessions, self.adapter.subscribe_requests, subs)
             except BaseException:
                 await self._remove_locked(subs, quiet=True)
                 raise
@@ -397,10 +415,9 @@ class Connection:
             await self._remove_locked(subs)
 
     async def _remove_locked(self, subs: Sequence[Subscription], quiet: bool = False) -> None:
-        names = [s.stream for s in subs]
         books = {b for b in map(self.adapter.book_symbol, subs) if b}
-        gone = set(names)
-        self.streams = [n for n in self.streams if n not in gone]
+        gone = {s.stream for s in subs}
+        self.subs = [s for s in self.subs if s.stream not in gone]
         self.book_symbols = [b for b in self.book_symbols if b not in books]
         sessions = [s for s in self._sessions if s.subscribed and not s.closed.done()]
         for s in sessions:
@@ -411,7 +428,7 @@ class Connection:
             self._book_src.pop(b, None)
         self.rewire()
         try:
-            await self._request_all(sessions, self.adapter.unsubscribe_message, names)
+            await self._request_all(sessions, self.adapter.unsubscribe_requests, subs)
         except Exception:
             if not quiet:
                 raise
@@ -419,15 +436,18 @@ class Connection:
     async def _request_all(
         self,
         sessions: Sequence[Session],
-        message: Callable[[int, list[str]], bytes],
-        names: list[str],
+        build: Callable[[Sequence[Subscription], Callable[[], int]], list[Request]],
+        subs: Sequence[Subscription],
     ) -> None:
-        """Send ``message`` requests for ``names`` on every session and wait for the acks. A
-        session that drops meanwhile is skipped (its reconnect subscribes the registry); one that
-        does not answer in time is dropped for the same reason. Then the first error is raised."""
-        per = self.adapter.limits.streams_per_message
+        """Send the requests ``build(subs, next_id)`` makes on every session and wait for the
+        acks. A session that drops meanwhile is skipped (its reconnect subscribes the registry);
+        one that does not answer in time is dropped for the same reason. Then the first error is
+        raised."""
         results = await asyncio.gather(
-            *(s.control(message, names, per, self.options.ack_timeout) for s in sessions),
+            *(
+                s.control(build(subs, self.next_request_id), self.options.ack_timeout)
+                for s in sessions
+            ),
             return_exceptions=True,
         )
         errors = []
@@ -497,9 +517,7 @@ class Connection:
             async with self._control:  # the registry may have changed since Session() was made
                 for sym in self.symbols:
                     s.decoder.register(sym)
-                await s.subscribe(
-                    self.streams, self.adapter.limits.streams_per_message, opts.ack_timeout
-                )
+                await s.subscribe(self.subs, opts.ack_timeout)
                 s.subscribed = True
         except BaseException:
             s.close("setup failed", graceful=False)

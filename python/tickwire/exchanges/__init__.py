@@ -1,17 +1,19 @@
 """Registry of exchange adapters (the Python half of an exchange; the Rust half is the decoder).
 
 An adapter holds every exchange-specific fact the connection layer needs: URLs, symbol mapping,
-stream names, subscribe message shapes, limits, snapshot requests and how to order events for
-de-duplication. Generic code (``connection.py``, ``feed.py``) only calls the hooks of
-:class:`Adapter` and never branches on an exchange's name.
+stream names, subscribe request shapes and their ack keys, client keepalives, limits, snapshot
+requests, the instruments list and how to order events for de-duplication. Generic code
+(``connection/``, ``feed.py``) only calls the hooks of :class:`Adapter` and never branches on an
+exchange's name.
 
 Adding an exchange: write ``exchanges/<name>.py`` with an :class:`Adapter` subclass and add one
-line to ``_REGISTRY`` below.
+line to ``_registry`` below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -20,28 +22,51 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
+    "INSTRUMENT_KEYS",
     "Adapter",
+    "Keepalive",
     "Limits",
+    "NextId",
+    "Request",
     "Subscription",
+    "batches",
+    "clear_instruments_cache",
     "exchange_ids",
     "get_adapter",
     "swap_scheme",
 ]
+
+#: The keys of an instrument dict as ``tw.Decoder(instruments=...)`` takes it (values: strings
+#: or None). An adapter's :meth:`Adapter.fetch_instruments` may add ``"active"`` (bool, default
+#: True: False = listed but not trading now), which the generic code reads and strips.
+INSTRUMENT_KEYS = ("market_id", "symbol", "tick_size", "lot_size")
+
+#: A source of fresh control-request ids (unique per logical connection).
+NextId = Callable[[], int]
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Connection facts of one exchange endpoint.
 
-    - ``streams_per_connection``: most streams one WebSocket may carry.
-    - ``streams_per_message``: most stream names put in one subscribe request.
-    - ``control_msgs_per_s``: client->server messages allowed per second, pongs included where the
-      exchange counts them.
-    - ``lifetime_s``: the server drops a connection after this many seconds (rotation happens before).
+    - ``streams_per_connection``: most topics one WebSocket may carry (a feed needing more opens
+      more connections: sharding).
+    - ``streams_per_message``: most topics put in one subscribe request (the adapter applies it
+      when it builds requests, see :func:`batches`).
+    - ``control_msgs_per_s``: client->server messages allowed per second, pongs and text pings
+      included where the exchange counts them.
+    - ``lifetime_s``: the server drops a connection after this many seconds (rotation happens
+      before).
     - ``server_ping_interval_s``: how often the server pings (informational; used for the default
       stale-data timeout).
     - ``stale_after_s``: default for the stale-data watchdog (no frame at all for this long ->
       reconnect).
+    - ``max_request_bytes``: most bytes one request payload may have where the venue caps its
+      length (Bybit: args of 21,000 characters, OKX: 64 KB); None = no cap but
+      ``streams_per_message``. Applied by the adapter like ``streams_per_message``.
+    - ``books_per_connection``: most book topics one connection may carry where the venue caps
+      them apart from the others (OKX: fewer than 30 depth channels); None = no such cap.
+      Sharding honours it.
     """
 
     streams_per_connection: int
@@ -50,17 +75,78 @@ class Limits:
     lifetime_s: float
     server_ping_interval_s: float
     stale_after_s: float
+    max_request_bytes: int | None = None
+    books_per_connection: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
     """One exchange stream: unified ``symbol``, tickwire ``channel``, the adapter's ``route`` (which
-    WebSocket endpoint carries it) and the exchange's ``stream`` name."""
+    WebSocket endpoint carries it) and the exchange's ``stream`` name (the venue's topic text,
+    e.g. ``"ethusdt@depth@100ms"``, ``"orderbook.200.BTCUSDT"``, ``"books:BTC-USDT"``; unique
+    per route)."""
 
     symbol: str
     channel: str
     route: str
     stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One control request (subscribe, unsubscribe) as the adapter builds it.
+
+    ``payload``: the text frame to send (UTF-8). ``acks``: the keys of the ``ControlReply``
+    (``kind == "ack"``) that must all arrive before the request is done: an ``int`` is a request
+    id the venue echoes, a ``str`` is a topic the Rust venue puts in its ``ControlItem`` (equal to
+    the subscription's ``stream``). An empty set means "done once sent" (a venue without acks).
+    ``streams``: the stream names the request covers (named by ``SubscriptionError``).
+
+    An ``"error"`` reply whose request id or topic is one of ``acks`` fails the request with
+    ``SubscriptionError(streams, code, message)``; an error reply with neither id nor topic fails
+    the oldest pending request."""
+
+    payload: bytes
+    acks: frozenset[int | str]
+    streams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Keepalive:
+    """A client text ping the session sends every ``interval_s`` seconds (``payload``: the frame,
+    e.g. ``b"ping"`` or ``b'{"op":"ping"}'``), rate-limited like every client message. Its
+    replies (``ControlReply(kind="pong")`` or a heartbeat) only feed the stale-data watchdog."""
+
+    interval_s: float
+    payload: bytes
+
+
+def batches(
+    items: Sequence[Any],
+    max_count: int,
+    max_bytes: int | None = None,
+    size: Callable[[Any], int] = lambda _: 0,
+    overhead: int = 0,
+) -> list[list[Any]]:
+    """``items`` cut in order into batches of at most ``max_count`` items and, with
+    ``max_bytes``, at most ``max_bytes`` by ``overhead + sum(size(item))`` (``size``: the bytes
+    one item adds to a request, separator included). An item too big on its own is a batch of
+    its own. Raises ``ValueError`` if ``max_count < 1``."""
+    if max_count < 1:
+        raise ValueError(f"max_count must be >= 1, got {max_count}")
+    out: list[list[Any]] = []
+    cur: list[Any] = []
+    used = overhead
+    for item in items:
+        n = size(item) if max_bytes is not None else 0
+        if cur and (len(cur) >= max_count or (max_bytes is not None and used + n > max_bytes)):
+            out.append(cur)
+            cur, used = [], overhead
+        cur.append(item)
+        used += n
+    if cur:
+        out.append(cur)
+    return out
 
 
 def swap_scheme(url: str, to_ws: bool) -> str:
@@ -73,26 +159,47 @@ def swap_scheme(url: str, to_ws: bool) -> str:
     return url
 
 
+# (exchange id, market, REST base) -> (monotonic time fetched, instrument dicts)
+_instruments_cache: dict[tuple[str, str, str], tuple[float, list[dict[str, Any]]]] = {}
+
+
+def clear_instruments_cache() -> None:
+    """Forget every instruments list fetched by this process (the next lookup asks again)."""
+    _instruments_cache.clear()
+
+
 class Adapter:
     """Base class of exchange adapters. Subclasses set the class attributes and implement the hooks.
 
     Class attributes:
-      ``exchange_id`` (tickwire id, lowercase), ``decoder_id`` (id passed to ``tw.Decoder``),
+      ``exchange_id`` (tickwire id, lowercase, ccxt's), ``decoder_id`` (id passed to
+      ``tw.Decoder``; default ``exchange_id``), ``markets`` (the venue's endpoints by tickwire
+      market name, ``"spot"``, ``"linear"``, ``"inverse"``; the first is the default),
       ``channels`` (tickwire channel names supported), ``limits`` (:class:`Limits`),
       ``ws_base``/``rest_base`` (live base URLs; a simulator differs only by these),
       ``rotate_on_notices`` (``Notice`` names that mean "this connection closes soon": the
       connection moves to a new one at once, as it does before the lifetime limit),
       ``consecutive_trade_ids`` (True if the exchange numbers each symbol's trades 1, 2, 3...:
       after a reconnect the trades published while disconnected are then counted and reported
-      as ``TradesMissed``).
+      as ``TradesMissed``), ``instruments_ttl_s`` (how long this process keeps an instruments
+      list, default 1 h), ``option_keys`` (the ``options`` keys the adapter understands).
+
+    Hooks a venue implements: :meth:`market_id`, :meth:`subscriptions`, :meth:`ws_url`,
+    :meth:`subscribe_requests`, :meth:`unsubscribe_requests`; where the venue has them:
+    :meth:`market_of` (several markets), :meth:`decoder_market` (routes that are not market
+    names), :meth:`keepalive` (client text pings), :meth:`resubscribe_requests`,
+    :meth:`snapshot_request` (REST-recovered books), :meth:`fetch_instruments`,
+    :meth:`trades_request`, :meth:`dedup_keys`.
     """
 
     exchange_id: str = ""
     decoder_id: str = ""
+    markets: tuple[str, ...] = ("spot",)
     channels: tuple[str, ...] = ()
     rotate_on_notices: frozenset[str] = frozenset()
     consecutive_trade_ids: bool = False
     option_keys: frozenset[str] = frozenset()  # the ``options`` keys this adapter understands
+    instruments_ttl_s: float = 3600.0
     limits: Limits
     ws_base: str = ""
     rest_base: str = ""
@@ -129,6 +236,7 @@ class Adapter:
         self.rest_base_url = rest.rstrip("/")
         # query parameters of the REST base, sent with every REST request
         self.rest_params: dict[str, str] = dict(parse_qsl(self.rest_query, keep_blank_values=True))
+        self.decoder_id = self.decoder_id or self.exchange_id
         self.options = dict(options or {})
         unknown = set(self.options) - self.option_keys
         if unknown:
@@ -142,6 +250,19 @@ class Adapter:
         """Exchange market id for a unified symbol; raises ``ValueError`` naming the symbol."""
         raise NotImplementedError
 
+    def market_of(self, symbol: str) -> str:
+        """The market (one of :attr:`markets`) whose endpoint serves unified ``symbol``
+        (``"BTC/USDT"`` -> ``"spot"``, ``"BTC/USDT:USDT"`` -> ``"linear"``). Raises
+        ``ValueError`` naming the symbol (or the market it would need) when no endpoint of this
+        venue serves it. The default, for a one-market venue: :meth:`market_id` accepts it."""
+        self.market_id(symbol)
+        return self.markets[0]
+
+    def decoder_market(self, route: str) -> str:
+        """The ``market`` passed to ``tw.Decoder`` for a connection on ``route``. The default:
+        ``route`` itself when it is a market name, else the venue's default market."""
+        return route if route in self.markets else self.markets[0]
+
     def check_channel(self, channel: str) -> None:
         """Raise ``ValueError`` naming ``channel`` if this exchange does not serve it."""
         if channel not in self.channels:
@@ -154,10 +275,40 @@ class Adapter:
         """All streams for ``symbols`` x ``channels``. Raises ``ValueError`` on a bad symbol/channel."""
         raise NotImplementedError
 
-    async def unavailable_symbols(
+    # --- instruments ------------------------------------------------------------------------------
+    async def fetch_instruments(
         self,
         http: aiohttp.ClientSession,  # noqa: ARG002 - the hook's signature; this default asks nothing
-        symbols: Sequence[str],  # noqa: ARG002 - (idem)
+        market: str,  # noqa: ARG002 - (idem)
+    ) -> list[dict[str, Any]]:
+        """The venue's public instruments endpoint for ``market``, parsed to instrument dicts
+        (:data:`INSTRUMENT_KEYS`: ``market_id``, ``symbol`` (unified), ``tick_size``,
+        ``lot_size`` as decimal strings or None; optionally ``"active": False`` for an
+        instrument listed but not trading). Use :attr:`rest_base_url` and :attr:`rest_params`.
+        Raises what the request raises (``aiohttp.ClientError``, ``asyncio.TimeoutError``) or
+        ``tickwire.ExchangeError`` (error reply, unreadable body); no timeout of its own.
+        The default, for a venue without such an endpoint: ``[]`` (no check beyond
+        :meth:`market_id`)."""
+        return []
+
+    async def instruments(
+        self, http: aiohttp.ClientSession, market: str | None = None
+    ) -> list[dict[str, Any]]:
+        """:meth:`fetch_instruments` of ``market`` (default: the first of :attr:`markets`),
+        cached per process by (exchange, market, REST base) for :attr:`instruments_ttl_s`.
+        Raises as :meth:`fetch_instruments`; a failed lookup is not cached."""
+        m = market or self.markets[0]
+        key = (self.exchange_id, m, f"{self.rest_base_url}?{self.rest_query}")
+        hit = _instruments_cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.instruments_ttl_s:
+            return hit[1]
+        found = await self.fetch_instruments(http, m)
+        _instruments_cache[key] = (now, found)
+        return found
+
+    async def unavailable_symbols(
+        self, http: aiohttp.ClientSession, symbols: Sequence[str]
     ) -> dict[str, str]:
         """Ask the exchange's own symbol list which of ``symbols`` (unified, already accepted by
         :meth:`market_id`) it does not list or does not trade now.
@@ -166,9 +317,38 @@ class Adapter:
         ``{"FOO/USDT": "FOOUSDT is not listed in /api/v3/exchangeInfo"}``. Raises what the
         request raises (``aiohttp.ClientError``, ``asyncio.TimeoutError``) or
         ``tickwire.ExchangeError`` (error reply, unreadable body): the caller decides what a
-        failed lookup means. No timeout of its own (the caller bounds it). The default, for an
-        exchange without a symbol list, checks nothing."""
-        return {}
+        failed lookup means. No timeout of its own (the caller bounds it). The default looks
+        each symbol's market up in :meth:`instruments` (a market whose list is empty is not
+        checked)."""
+        by_market: dict[str, list[str]] = {}
+        for sym in symbols:
+            by_market.setdefault(self.market_of(sym), []).append(sym)
+        out: dict[str, str] = {}
+        for market, syms in by_market.items():
+            listed = {i.get("market_id"): i for i in await self.instruments(http, market)}
+            if not listed:
+                continue
+            for sym in syms:
+                mid = self.market_id(sym)
+                info = listed.get(mid)
+                where = f"{self.exchange_id} {market} instruments"
+                if info is None:
+                    out[sym] = f"{mid} is not listed in the {where}"
+                elif info.get("symbol") not in (None, sym):
+                    out[sym] = f"{mid} is {info['symbol']!r} in the {where}"
+                elif info.get("active", True) is False:
+                    out[sym] = f"{mid} is listed but not trading now"
+        return out
+
+    def decoder_instruments(self, market: str) -> list[dict[str, Any]]:
+        """The instrument dicts of ``market`` this process already fetched (within their
+        TTL), in the shape ``tw.Decoder(instruments=...)`` takes (:data:`INSTRUMENT_KEYS`
+        only); ``[]`` when none were fetched. Never asks the network."""
+        key = (self.exchange_id, market, f"{self.rest_base_url}?{self.rest_query}")
+        hit = _instruments_cache.get(key)
+        if hit is None or time.monotonic() - hit[0] >= self.instruments_ttl_s:
+            return []
+        return [{k: i.get(k) for k in INSTRUMENT_KEYS} for i in hit[1]]
 
     # --- wire ---------------------------------------------------------------------------------
     def ws_url(self, route: str) -> str:
@@ -182,17 +362,34 @@ class Adapter:
             return url
         return f"{url}{'&' if '?' in url else '?'}{self.ws_query}"
 
-    def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
-        """Payload of one subscribe request for ``streams`` with ``request_id``."""
+    def subscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
+        """The requests subscribing ``subs`` (all of one route), cut by the venue's
+        per-request limits (:attr:`Limits.streams_per_message`, :attr:`Limits.max_request_bytes`,
+        see :func:`batches`); ``next_id()`` gives a fresh request id per request that needs
+        one. Each :class:`Request` says which ack keys complete it."""
         raise NotImplementedError
 
-    def unsubscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
-        """Payload of one unsubscribe request for ``streams`` with ``request_id`` (acknowledged
-        like a subscribe request)."""
+    def unsubscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
+        """The requests unsubscribing ``subs`` (acknowledged like :meth:`subscribe_requests`)."""
         raise NotImplementedError
+
+    def resubscribe_requests(self, sub: Subscription, next_id: NextId) -> list[Request]:
+        """The requests that make the venue send ``sub``'s book again from a fresh snapshot
+        (books whose decoder ``recovery`` is ``"resubscribe"``), sent one after the other, each
+        awaiting its acks. The default: unsubscribe, then subscribe ``sub``."""
+        return [
+            *self.unsubscribe_requests([sub], next_id),
+            *self.subscribe_requests([sub], next_id),
+        ]
+
+    def keepalive(self) -> Keepalive | None:
+        """The client text ping the session sends on a timer, or None (the default: the venue
+        pings and the session answers its WebSocket PINGs)."""
+        return None
 
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:
-        """(URL, query params) of the REST depth snapshot for ``symbol``."""
+        """(URL, query params) of the REST depth snapshot for ``symbol`` (books whose decoder
+        ``recovery`` is ``"rest"``)."""
         raise NotImplementedError
 
     def trades_request(
@@ -218,17 +415,52 @@ class Adapter:
 
         Used to merge two connections (rotation) and to drop replays across reconnects: an event is
         delivered only if its key is greater than the last delivered key of the same (type, symbol).
-        Types missing from the map are never de-duplicated.
+        Events of types missing from the map are, while two sessions overlap, delivered from the
+        primary session only (keys that are not comparable across sockets: leave the type out).
         """
         return {}
 
+    def shards(self, subs: Iterable[Subscription]) -> list[list[Subscription]]:
+        """``subs`` (one route) cut into the connections they need: at most
+        :attr:`Limits.streams_per_connection` topics and :attr:`Limits.books_per_connection` book
+        topics each, in order."""
+        lim = self.limits
+        out: list[list[Subscription]] = []
+        cur: list[Subscription] = []
+        books = 0
+        for sub in subs:
+            is_book = self.book_symbol(sub) is not None
+            full = len(cur) >= lim.streams_per_connection or (
+                is_book
+                and lim.books_per_connection is not None
+                and books >= lim.books_per_connection
+            )
+            if cur and full:
+                out.append(cur)
+                cur, books = [], 0
+            cur.append(sub)
+            books += is_book
+        if cur:
+            out.append(cur)
+        return out
+
+    def room(self, have: Sequence[Subscription], sub: Subscription) -> bool:
+        """True if a connection carrying ``have`` can take ``sub`` too (see :meth:`shards`)."""
+        lim = self.limits
+        if len(have) >= lim.streams_per_connection:
+            return False
+        if lim.books_per_connection is None or self.book_symbol(sub) is None:
+            return True
+        return sum(self.book_symbol(s) is not None for s in have) < lim.books_per_connection
+
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance
+    from . import binance, okx
 
     return {
         "binance": binance.BinanceSpot,
         "binanceusdm": binance.BinanceUsdm,
+        "okx": okx.Okx,
     }
 
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Limits, Subscription
+from . import Adapter, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
@@ -281,6 +281,27 @@ class _Binance(Adapter):
             for ch in channels
         ]
 
+    def subscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
+        """``SUBSCRIBE`` requests of at most ``limits.streams_per_message`` streams each, one
+        request id per request, acknowledged by ``{"result":null,"id":N}`` (binance.md §3)."""
+        return self._requests(self.subscribe_message, subs, next_id)
+
+    def unsubscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
+        """``UNSUBSCRIBE`` requests, batched and acknowledged like :meth:`subscribe_requests`."""
+        return self._requests(self.unsubscribe_message, subs, next_id)
+
+    def _requests(
+        self,
+        message: Callable[[int, Sequence[str]], bytes],
+        subs: Sequence[Subscription],
+        next_id: NextId,
+    ) -> list[Request]:
+        out = []
+        for chunk in batches([s.stream for s in subs], self.limits.streams_per_message):
+            rid = next_id()
+            out.append(Request(message(rid, chunk), frozenset({rid}), tuple(chunk)))
+        return out
+
     def subscribe_message(self, request_id: int, streams: Sequence[str]) -> bytes:
         """``{"method":"SUBSCRIBE","params":[streams...],"id":request_id}`` as UTF-8 JSON."""
         return _request("SUBSCRIBE", request_id, streams)
@@ -339,6 +360,7 @@ class BinanceSpot(_Binance):
 
     exchange_id = "binance"
     decoder_id = "binance"
+    markets = ("spot",)
     ws_base = "wss://stream.binance.com:9443"
     rest_base = "https://api.binance.com"
     _rest_prefix = "/api/v3"
@@ -367,6 +389,7 @@ class BinanceUsdm(_Binance):
 
     exchange_id = "binanceusdm"
     decoder_id = "binanceusdm"
+    markets = ("linear",)
     ws_base = "wss://fstream.binance.com"
     rest_base = "https://fapi.binance.com"
     _rest_prefix = "/fapi/v1"

@@ -1,11 +1,12 @@
 """Local exchange simulator: replays real recordings over real WebSockets on loopback.
 
-Each market it serves (``venues.MARKETS``: Binance spot "binance" and USD-M "binanceusdm"
-today) speaks its venue's protocol: WebSocket endpoints, subscription requests with the
+Each market it serves (``venues.MARKETS``, named ``<exchange>`` for an exchange's default
+market and ``<exchange>-<market>`` for its others) speaks its venue's protocol: WebSocket endpoints, subscription requests with the
 venue's replies and error codes, server pings and pong timeouts, the control-message rate
 limit, REST book snapshots as of the replay position and the instrument list of the recorded
 markets (see ``venues/<family>.py`` for each venue, ``venue.py`` for how to add one). Faults
-can be configured or injected while running.
+can be configured or injected while running: disconnects, stalls, dropped messages (gaps),
+garbage frames, corrupted book checksums and snapshots forced mid-stream (``faults.py``).
 
 Usage in a bot's tests::
 
@@ -31,8 +32,10 @@ Send-rate benchmark: ``python -m tickwire.simulator.bench``.
 """
 
 from .faults import (
+    BadChecksum,
     CloseAfter,
     Drop,
+    ForceSnapshot,
     Garbage,
     Lifetime,
     ServerShutdown,
@@ -43,13 +46,19 @@ from .faults import (
 from .recording import Recording, Snapshot, packaged_recording
 from .server import Simulator
 from .threaded import ThreadedSimulator
-from .venue import MarketSpec, VenueSim
+from .venue import DemoSpec, MarketSpec, VenueSim, market_name
 from .venues import MARKETS
+from .wirebook import BookMessage, BookReplay, WireBook
 
 __all__ = [
     "MARKETS",
+    "BadChecksum",
+    "BookMessage",
+    "BookReplay",
     "CloseAfter",
+    "DemoSpec",
     "Drop",
+    "ForceSnapshot",
     "Garbage",
     "Lifetime",
     "MarketSpec",
@@ -61,6 +70,8 @@ __all__ = [
     "Stall",
     "ThreadedSimulator",
     "VenueSim",
+    "WireBook",
+    "market_name",
     "packaged_recording",
     "parse_fault",
 ]

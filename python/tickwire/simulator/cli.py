@@ -115,7 +115,8 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     "markets",
     multiple=True,
     type=click.Choice(sorted(MARKETS)),
-    help="Market(s) to serve, one port each (default: all).",
+    help="Market(s) to serve, one port each (default: all): <exchange> is an exchange's "
+    "default market, <exchange>-<market> another.",
 )
 @click.option(
     "--speed",
@@ -132,7 +133,8 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     multiple=True,
     callback=_faults,
     help="Per-connection fault, e.g. close_after=500, stall=5,after=100, "
-    "drop_line=1234, garbage_after=10, lifetime=30, slow_snapshot=2 (counts and seconds >= 0).",
+    "drop_line=1234, garbage_after=10, bad_checksum=3, force_snapshot=100, lifetime=30, "
+    "slow_snapshot=2 (counts and seconds >= 0).",
 )
 @click.option(
     "--ping-interval", type=float, default=None, callback=_seconds, help="Seconds (market default)."

@@ -1,7 +1,8 @@
 """One client WebSocket connection to the simulator: subscriptions, pings, limits, faults.
 
 Data frames are pre-encoded (see ``recording.View``) and written straight to the TCP transport
-in large slices; aiohttp's WebSocket object is used for the handshake, for reading client
+in large slices, unless the venue stamps per-connection fields into each frame
+(``VenueSim.stamp``): then each message is stamped and framed as it is sent. aiohttp's WebSocket object is used for the handshake, for reading client
 frames and for the closing handshake. Both write to the same transport from the one event-loop
 thread, and every write is a whole frame, so frames never interleave.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMessage, WSMsgType, web
 
-from .faults import CloseAfter, Drop, Garbage, Lifetime, Stall
+from .faults import BadChecksum, CloseAfter, Drop, ForceSnapshot, Garbage, Lifetime, Stall
 from .recording import View, ws_frame
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,7 +40,10 @@ class ServerConnection:
     venue's route label, "" for its plain endpoint), ``subscriptions`` (stream keys in
     subscription order), ``framing`` (how its data frames are wrapped; the venue's value,
     see ``WireFormat.encode``), ``sent`` (data messages sent), ``dropped`` (data messages
-    withheld by faults), ``connected_ns`` (int ns since epoch), ``closed``, ``close_code``.
+    withheld by faults or by the venue's ``stamp``), ``corrupted`` (book frames sent with a bad
+    checksum, :class:`~.faults.BadChecksum`), ``snapshots_forced`` (snapshot payloads sent by
+    :class:`~.faults.ForceSnapshot`), ``keepalives`` (client messages that counted as
+    keepalives), ``connected_ns`` (int ns since epoch), ``closed``, ``close_code``.
     """
 
     def __init__(
@@ -64,15 +68,21 @@ class ServerConnection:
         self.subscriptions: dict[str, None] = {}  # ordered set
         self.sent = 0
         self.dropped = 0
+        self.corrupted = 0
+        self.snapshots_forced = 0
+        self.keepalives = 0
         self.connected_ns = time.time_ns()
         self.closed = False
         self.close_code: int | None = None
         self._loop = asyncio.get_running_loop()
         self._t_connect = self._loop.time()
+        self._last_keepalive = self._t_connect
         self._view: View | None = None
         self._triggers: list[list[Any]] = []  # [remaining messages, fault]
         self._drop_lines: set[int] = set()
         self._drop_streams: list[list[Any]] = []  # [stream or None, skip remaining]
+        self._corrupts: list[list[Any]] = []  # [stream or None, skip remaining] (BadChecksum)
+        self._stamp = sim.stamping  # the venue stamps each frame: per-message send path
         self._stall_until = 0.0
         self._stall_lose = False
         self._held: list[bytes] = []
@@ -110,27 +120,33 @@ class ServerConnection:
         if self._drop_lines:
             self._drop_lines = {ln for ln in self._drop_lines if ln >= start}
         if i < j:
-            self._emit(v, i, j)
+            self._emit(v, i, j, end)
         if self._drop_lines:  # lines this connection does not receive expire once passed
             self._drop_lines = {ln for ln in self._drop_lines if ln >= end}
 
-    def _emit(self, v: View, i: int, j: int) -> None:
+    def _emit(self, v: View, i: int, j: int, end: int) -> None:
+        """Send messages [i, j) of ``v`` (recording lines before ``end``), applying faults."""
         while i < j and not self.closed:
             stop = j
             if self._triggers:
                 stop = min(stop, i + min(t[0] for t in self._triggers))
+            if self._corrupts:  # a BadChecksum is pending: look at one message at a time
+                stop = min(stop, i + 1)
             drop_at = self._find_drop(v, i, stop)
             if drop_at is not None:
                 stop = drop_at
             if stop > i:
-                self._write_data(v.mv[v.offsets[i] : v.offsets[stop]], stop - i)
+                bad = self._take_corrupt(v, i) if self._corrupts else None
+                if bad is not None:
+                    self.corrupted += 1
+                self._send(v, i, stop, bad)
                 for t in self._triggers:
                     t[0] -= stop - i
                 i = stop
             if drop_at is not None and i == drop_at:
                 self.dropped += 1
                 i += 1
-            self._fire_triggers(v, i)
+            self._fire_triggers(v, i, end)
 
     def _find_drop(self, v: View, i: int, stop: int) -> int | None:
         """Index in [i, stop) of the first message to withhold, consuming that drop."""
@@ -164,21 +180,39 @@ class ServerConnection:
             self._drop_lines.discard(v.lines[line_k])
         return line_k
 
-    def _fire_triggers(self, v: View, i: int) -> None:
+    def _take_corrupt(self, v: View, k: int) -> bytes | None:
+        """The venue's corrupted version of message ``k`` if the first pending
+        :class:`~.faults.BadChecksum` takes it (consuming the fault), else None (a message with
+        a checksum that the fault skips counts toward its ``skip``)."""
+        entry = self._corrupts[0]
+        stream = v.streams[k]
+        if entry[0] is not None and entry[0] != stream:
+            return None
+        bad = self.sim.venue.corrupt_checksum(stream, _payload_of(v, k))
+        if bad is None:
+            return None
+        if entry[1] > 0:
+            entry[1] -= 1
+            return None
+        self._corrupts.pop(0)
+        return bad
+
+    def _fire_triggers(self, v: View, i: int, end: int) -> None:
         due = [t for t in self._triggers if t[0] <= 0]
         if not due:
             return
         self._triggers = [t for t in self._triggers if t[0] > 0]
+        position = v.lines[i] if i < len(v.lines) and v.lines[i] < end else end
         for _, fault in due:
-            self._apply_now(fault, v, i)
+            self._apply_now(fault, v, i, position)
 
     # ---- faults ---------------------------------------------------------------------------
     def attach(self, fault: object) -> None:
         """Attach a per-connection fault (see ``faults.py``); counts start now."""
-        if isinstance(fault, (CloseAfter, Garbage, Stall)):
+        if isinstance(fault, (CloseAfter, Garbage, Stall, ForceSnapshot)):
             n = fault.messages if isinstance(fault, CloseAfter) else fault.after
             if n <= 0:
-                self._apply_now(fault, None, 0)
+                self._apply_now(fault, None, 0, self.sim.position)
             else:
                 self._triggers.append([n, fault])
         elif isinstance(fault, Drop):
@@ -186,6 +220,8 @@ class ServerConnection:
                 self._drop_lines.add(fault.line)
             else:
                 self._drop_streams.append([fault.stream, fault.skip])
+        elif isinstance(fault, BadChecksum):
+            self._corrupts.append([fault.stream, fault.skip])
         elif isinstance(fault, Lifetime):
             left = fault.seconds - (self._loop.time() - self._t_connect)
             self._timers.append(
@@ -194,7 +230,9 @@ class ServerConnection:
         else:
             raise TypeError(f"not a per-connection fault: {fault!r}")
 
-    def _apply_now(self, fault: object, v: View | None, i: int) -> None:
+    def _apply_now(self, fault: object, v: View | None, i: int, position: int) -> None:
+        """Apply a due fault before message ``i`` of ``v`` (None: not while sending), the
+        replay having published the lines before ``position`` to this connection."""
         if isinstance(fault, CloseAfter):
             if fault.abort:
                 self.abort()
@@ -212,10 +250,18 @@ class ServerConnection:
                     v = self.view()
                     i = bisect.bisect_left(v.lines, self.sim.position)
                 if i < len(v.lines):
-                    frame = v.blob[v.offsets[i] : v.offsets[i + 1]]
-                    head = 2 if frame[1] < 126 else (4 if frame[1] == 126 else 10)
-                    payload = frame[head : head + (len(frame) - head) // 2]
+                    frame = _payload_of(v, i)
+                    payload = frame[: len(frame) // 2]
             self._write_ctrl(ws_frame(payload, 0x2 if fault.binary else 0x1))
+        elif isinstance(fault, ForceSnapshot):
+            streams = [fault.stream] if fault.stream is not None else self._deliverable()
+            venue = self.sim.venue
+            for stream in streams:
+                if stream not in self.subscriptions:
+                    continue
+                for payload in venue.fresh_snapshot(self, stream, position):
+                    self.snapshots_forced += 1
+                    self.send_text(payload)
 
     def _end_stall(self) -> None:
         self._stall_until = 0.0
@@ -229,6 +275,29 @@ class ServerConnection:
         return self._stall_until > 0.0
 
     # ---- writing --------------------------------------------------------------------------
+    def _send(self, v: View, i: int, stop: int, replace: bytes | None = None) -> None:
+        """Send messages [i, stop) of ``v``: one slice of the pre-encoded bytes, or, when the
+        venue stamps frames, each message stamped and framed (``replace``: the payload to send
+        instead of message ``i``, a corrupted one; then ``stop == i + 1``)."""
+        if not self._stamp:
+            if replace is None:
+                self._write_data(v.mv[v.offsets[i] : v.offsets[stop]], stop - i)
+            else:
+                self._write_data(memoryview(ws_frame(replace)), 1)
+            return
+        stamp = self.sim.venue.stamp
+        streams = v.streams
+        chunks = []
+        for k in range(i, stop):
+            payload = replace if replace is not None else _payload_of(v, k)
+            out = stamp(self, streams[k], payload)
+            if out is None:
+                self.dropped += 1
+            else:
+                chunks.append(ws_frame(out))
+        if chunks:
+            self._write_data(memoryview(b"".join(chunks)), len(chunks))
+
     def _write_data(self, data: memoryview, n: int) -> None:
         self.sent += n
         if self._stall_until:
@@ -314,6 +383,8 @@ class ServerConnection:
     async def run(self) -> None:
         """Read client frames until the connection ends; pings run alongside."""
         self._spawn(self._pinger())
+        if self.sim.client_ping_timeout:
+            self._spawn(self._keepalive_deadline())
         try:
             async for msg in self.ws:
                 if self.closed or await self._on_message(msg):
@@ -360,6 +431,9 @@ class ServerConnection:
         """Handle one client message (the venue answers it); the close code and reason if the
         connection must now be closed."""
         out = self.sim.venue.on_client_message(self, text)
+        if out.keepalive or self.sim.spec.any_message_keeps_alive:
+            self.keepalives += 1
+            self._last_keepalive = self._loop.time()
         added = self._add(out.subscribe or ())
         if out.unsubscribe:
             for s in out.unsubscribe:
@@ -419,6 +493,18 @@ class ServerConnection:
                     self._loop.call_later(self.sim.pong_timeout, self._check_pong, payload)
                 )
 
+    async def _keepalive_deadline(self) -> None:
+        """Close the connection (``MarketSpec.client_ping_close``) once the client has sent no
+        keepalive for ``client_ping_timeout`` seconds (``MarketSpec.client_ping_timeout``)."""
+        timeout = self.sim.client_ping_timeout
+        while not self.closed:
+            left = self._last_keepalive + timeout - self._loop.time()
+            if left <= 0:
+                code, reason = self.sim.spec.client_ping_close
+                self.close_soon(code, reason)
+                return
+            await asyncio.sleep(left)
+
     def _on_pong(self, payload: bytes) -> None:
         if self.sim.spec.unsolicited_pong_counts:
             self._pings.clear()
@@ -440,8 +526,17 @@ class ServerConnection:
             "framing": self.framing,
             "sent": self.sent,
             "dropped": self.dropped,
+            "corrupted": self.corrupted,
+            "snapshots_forced": self.snapshots_forced,
             "closed": self.closed,
         }
 
     def __repr__(self) -> str:
         return f"<ServerConnection {json.dumps(self.info(), default=str)}>"
+
+
+def _payload_of(v: View, k: int) -> bytes:
+    """The payload of message ``k`` of ``v`` (its pre-encoded frame without the header)."""
+    frame = v.mv[v.offsets[k] : v.offsets[k + 1]]
+    head = 2 if frame[1] < 126 else (4 if frame[1] == 126 else 10)
+    return bytes(frame[head:])

@@ -1,13 +1,14 @@
 """Fault descriptions. They are plain values; the server and connections act on them.
 
 Per-connection faults (:class:`CloseAfter`, :class:`Stall`, :class:`Drop`, :class:`Garbage`,
-:class:`Lifetime`) count data messages *of that connection* from the moment the fault is
+:class:`BadChecksum`, :class:`ForceSnapshot`, :class:`Lifetime`) count data messages *of that connection* from the moment the fault is
 attached: at construction (``Simulator(faults=[...])``: every new connection) or by
 ``Simulator.inject(fault)`` (all open connections, or one). Server-wide faults
 (:class:`SlowSnapshot`, :class:`ServerShutdown`) act once when injected or configured.
 
 ``parse_fault("close_after=100")`` builds one from a CLI-style string. What the venue sends
-(a shutdown notice, its lifetime) comes from its ``VenueSim`` and ``MarketSpec``.
+(a shutdown notice, a corrupted checksum, a fresh snapshot, its lifetime) comes from its
+``VenueSim`` and ``MarketSpec``.
 """
 
 from __future__ import annotations
@@ -98,6 +99,36 @@ class Garbage:
 
 
 @dataclass(frozen=True)
+class BadChecksum:
+    """Send one book frame with a checksum the client's book cannot reproduce: the ``skip``+1-th
+    next message of ``stream`` (any stream if ``None``) that carries a checksum is replaced by
+    what the venue makes of it (``VenueSim.corrupt_checksum``: its checksum field changed, or
+    one of its levels, so that the client's next checksum fails). Messages without a checksum
+    are sent unchanged and do not count toward ``skip``. On a venue without checksums the fault
+    never fires."""
+
+    stream: str | None = None
+    skip: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self, "skip", self.skip)
+
+
+@dataclass(frozen=True)
+class ForceSnapshot:
+    """After ``after`` more data messages, send a fresh book snapshot as of that point for
+    ``stream`` (default: every stream the connection subscribed), as the venue sends one
+    unprompted (``VenueSim.fresh_snapshot``; a venue whose snapshots come over REST sends
+    nothing). The client must reset that book to it."""
+
+    after: int = 0
+    stream: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(self, "after", self.after)
+
+
+@dataclass(frozen=True)
 class Lifetime:
     """Close connections once they are ``seconds`` old with ``code`` (the venue's lifetime,
     ``MarketSpec.lifetime``, is attached to every connection by default)."""
@@ -162,9 +193,19 @@ class SnapshotDelays:
         return total
 
 
-Fault = CloseAfter | Stall | Drop | Garbage | Lifetime | SlowSnapshot | ServerShutdown
-ConnectionFault = CloseAfter | Stall | Drop | Garbage | Lifetime
-CONNECTION_FAULTS = (CloseAfter, Stall, Drop, Garbage, Lifetime)
+Fault = (
+    CloseAfter
+    | Stall
+    | Drop
+    | Garbage
+    | BadChecksum
+    | ForceSnapshot
+    | Lifetime
+    | SlowSnapshot
+    | ServerShutdown
+)
+ConnectionFault = CloseAfter | Stall | Drop | Garbage | BadChecksum | ForceSnapshot | Lifetime
+CONNECTION_FAULTS = (CloseAfter, Stall, Drop, Garbage, BadChecksum, ForceSnapshot, Lifetime)
 
 _NAMES: dict[str, tuple[type[Fault], str]] = {
     "close_after": (CloseAfter, "messages"),
@@ -173,6 +214,8 @@ _NAMES: dict[str, tuple[type[Fault], str]] = {
     "drop_line": (Drop, "line"),
     "drop_stream": (Drop, "stream"),
     "garbage_after": (Garbage, "after"),
+    "bad_checksum": (BadChecksum, "skip"),
+    "force_snapshot": (ForceSnapshot, "after"),
     "lifetime": (Lifetime, "seconds"),
     "slow_snapshot": (SlowSnapshot, "delay"),
     "shutdown": (ServerShutdown, "grace"),
@@ -182,7 +225,8 @@ _NAMES: dict[str, tuple[type[Fault], str]] = {
 def parse_fault(spec: str) -> Fault:
     """Parse ``name=value[,key=value...]``, e.g. ``close_after=500``, ``stall=5,after=100``,
     ``drop_line=1234``, ``drop_stream=ethusdt@depth@100ms,skip=3``, ``garbage_after=10``,
-    ``lifetime=30``, ``slow_snapshot=2``, ``shutdown=1``, ``abort_after=500``.
+    ``bad_checksum=5`` (the 6th checksummed book frame, ``,stream=...`` to pick one stream),
+    ``force_snapshot=100`` (after 100 messages, ``,stream=...``), ``lifetime=30``, ``slow_snapshot=2``, ``shutdown=1``, ``abort_after=500``.
 
     Raises ``ValueError`` naming ``spec`` for an unknown name or parameter, a value of the
     wrong type, or a count or duration that is negative (a lifetime must be > 0).

@@ -38,7 +38,8 @@ class Simulator:
     as fast as the clients read. ``autostart``: start the shared replay clock at the first
     subscription (else call :meth:`start_replay`). ``faults``: per-connection faults applied to
     every new connection, and :class:`SlowSnapshot`. ``ping_interval``/``pong_timeout``/
-    ``rate_limit`` (seconds, seconds, messages per second) override the market's
+    ``rate_limit`` (seconds, seconds, messages per second) and ``client_ping_timeout`` (seconds
+    without a client keepalive before the venue closes the connection) override the market's
     (``MarketSpec``); 0 disables. ``snapshot_mode``: "auto" (recorded snapshot while current,
     else one derived at the replay position), "recorded" or "derived". ``routing``: serve each
     stream only on the routes the venue assigns it (``VenueSim.deliverable``). ``aliases``:
@@ -75,6 +76,7 @@ class Simulator:
         ping_interval: float | None = None,
         pong_timeout: float | None = None,
         rate_limit: int | None = None,
+        client_ping_timeout: float | None = None,
         snapshot_mode: str = "auto",
         routing: bool = True,
         aliases: Mapping[str, str] | None = None,
@@ -104,6 +106,9 @@ class Simulator:
         self.ping_interval = self.spec.ping_interval if ping_interval is None else ping_interval
         self.pong_timeout = self.spec.pong_timeout if pong_timeout is None else pong_timeout
         self.rate_limit = self.spec.rate_limit if rate_limit is None else rate_limit
+        self.client_ping_timeout = (
+            self.spec.client_ping_timeout if client_ping_timeout is None else client_ping_timeout
+        )
         self.snapshot_mode = snapshot_mode
         self.routing = routing
         self.close_at_end = close_at_end
@@ -114,6 +119,8 @@ class Simulator:
         self.past_trades_requests = 0
         self.snapshot_delays = SnapshotDelays()  # SlowSnapshot faults, taken by REST snapshots
         self.venue: VenueSim = self.spec.create(self, venue_options)
+        # Only a venue that stamps per-connection fields pays for the per-message send path.
+        self.stamping = type(self.venue).stamp is not VenueSim.stamp
         self.connections: list[ServerConnection] = []  # open ones
         self.total_connections = 0
         self.rest_requests = 0  # book snapshots

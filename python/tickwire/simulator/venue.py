@@ -10,8 +10,10 @@ Adding a venue to the simulator
 1. Put its recording(s) under ``tickwire/data/<market>/`` (or load one with
    :meth:`~.recording.Recording.load`) and note where each REST snapshot was received.
 2. Write ``venues/<family>.py`` with one :class:`MarketSpec` subclass instance per endpoint
-   (``spot``, ``linear``, ...: heartbeat, rate limit, lifetime, packaged recording) whose
-   :meth:`MarketSpec.create` returns that venue's :class:`VenueSim`.
+   (``exchange`` and ``market``: ``spot``, ``linear``, ...; ``name`` from :func:`market_name`;
+   heartbeat, rate limit, client keepalive deadline, lifetime, packaged recording, and the
+   :class:`DemoSpec` of ``tickwire demo``) whose :meth:`MarketSpec.create` returns that venue's
+   :class:`VenueSim`.
 3. Implement its :class:`WireFormat` (recording line -> stream key and payload, and back to
    the frame a connection gets) and the :class:`VenueSim` hooks: :meth:`~VenueSim.ws_endpoint`,
    :meth:`~VenueSim.stream_path` and :meth:`~VenueSim.raw_path` (its WebSocket URLs) and
@@ -26,11 +28,24 @@ Adding a venue to the simulator
 4. Add its specs to ``MARKETS`` in ``venues/__init__.py`` (one line) and test it against its
    recordings like ``tests/test_simulator.py`` does.
 
-Per-connection frame fields (a sequence number counted per connection, channel ids assigned
-per connection) are not supported yet: frames are pre-encoded per (subscription set, framing)
-and sliced to the socket. The venue that needs them adds a ``stamp(conn, stream, payload)``
-hook and a per-message send path used only when the venue defines it, so the pre-encoded fast
-path stays as it is.
+Optional per-venue hooks (all default to "the venue has none"):
+
+- :meth:`VenueSim.stamp` (per-connection frame fields: a sequence number counted per
+  connection, channel ids assigned per connection). Only a venue that overrides it gets the
+  per-message send path (each frame is stamped and framed as it is sent); every other venue
+  keeps the pre-encoded fast path (whole line ranges written as one slice).
+- :meth:`VenueSim.corrupt_checksum` (what a :class:`~.faults.BadChecksum` fault sends instead of
+  a book frame) and :meth:`VenueSim.fresh_snapshot` (what a :class:`~.faults.ForceSnapshot`
+  fault sends mid-stream; by default the venue's :meth:`~VenueSim.on_subscribe` snapshot).
+  :mod:`.wirebook` builds books from the recording with the exchange's strings and checksums.
+- Client keepalives: :attr:`MarketSpec.client_ping_timeout` closes a connection when the client
+  sent no keepalive for that long; :meth:`VenueSim.on_client_message` marks a keepalive with
+  ``Outcome(keepalive=True)`` (or every message counts, :attr:`MarketSpec.any_message_keeps_alive`).
+  Every text message, text pings included, counts toward :attr:`MarketSpec.rate_limit`.
+
+Market names: ``<exchange>`` for the exchange's default market, ``<exchange>-<market>`` for its
+others (:func:`market_name`; ``bybit``, ``bybit-linear``, ``binanceusdm``). A spec's
+:attr:`MarketSpec.demo` says what ``tickwire demo`` shows for it and which fault it injects.
 """
 
 from __future__ import annotations
@@ -82,28 +97,65 @@ class WireFormat(ABC):
         :meth:`read_line`) of ``stream``; called once per message and framing, then cached."""
 
 
+def market_name(exchange: str, market: str, default_market: str) -> str:
+    """The simulator's name for ``exchange``'s ``market`` endpoint: ``exchange`` itself for
+    its ``default_market`` (the first of the venue's markets), ``<exchange>-<market>``
+    otherwise (``market_name("bybit", "linear", "spot") == "bybit-linear"``)."""
+    return exchange if market == default_market else f"{exchange}-{market}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoSpec:
+    """What ``tickwire demo`` shows for one market with a packaged recording: the panel
+    ``title``, the unified ``symbol`` whose book is shown, the feed ``channels``, adapter
+    ``feed_options`` (``tw.Feed(options=...)``, e.g. a protocol version), and the one fault it
+    injects: ``fault(sim)`` builds it from the started simulator (its recording is loaded, so a
+    position can be a fraction of its length); ``fault_text`` says what it is in a few words
+    ("a disconnect", "a dropped book delta", "a corrupted checksum")."""
+
+    title: str
+    symbol: str
+    channels: tuple[str, ...] = ("book", "trades", "bbo")
+    feed_options: Mapping[str, object] = field(default_factory=dict)
+    fault: Callable[[Simulator], object]
+    fault_text: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class MarketSpec(ABC):
     """The facts of one market endpoint the generic simulator acts on; a venue subclasses it
     with its own fields (REST paths, limits, routes).
 
-    ``name``: the market id passed to ``Simulator(name)``. Times in seconds; 0 disables.
+    ``name``: the market name passed to ``Simulator(name)`` (:func:`market_name` of
+    ``exchange`` and ``market``). ``exchange``: the tickwire exchange id a client uses for it
+    (``tw.Feed(exchange)``); ``market``: the endpoint (``spot``, ``linear``, ``inverse``).
+    Times in seconds; 0 disables.
     ``ping_interval``: server WebSocket ping cadence; ``pong_timeout``: no pong for this long
     after a ping closes the connection (1008); ``unsolicited_pong_counts``: any pong keeps the
-    connection alive, not only the echo of a ping. ``rate_limit``: incoming frames (text, ping,
-    pong) per second before the server disconnects. ``lifetime``: seconds after which the
-    venue closes a connection (None: never). ``wire``: its recording line format.
-    ``packaged``: the recording shipped for this market, if any.
+    connection alive, not only the echo of a ping. ``rate_limit``: incoming frames (text, text
+    pings included, WebSocket ping and pong) per second before the server disconnects.
+    ``client_ping_timeout``: close (``client_ping_close``: code, reason) a connection whose
+    client sent no keepalive for this long (a message the venue answered with
+    ``Outcome(keepalive=True)``, or any message if ``any_message_keeps_alive``); counted from the
+    connection's start. ``lifetime``: seconds after which the venue closes a connection (None:
+    never). ``wire``: its recording line format. ``packaged``: the recording shipped for this
+    market, if any; ``demo``: what ``tickwire demo`` shows for it (None: not shown).
     """
 
     name: str
+    exchange: str
+    market: str
     wire: WireFormat
     ping_interval: float
     pong_timeout: float
     unsolicited_pong_counts: bool = False
     rate_limit: int
+    client_ping_timeout: float = 0.0
+    any_message_keeps_alive: bool = False
+    client_ping_close: tuple[int, str] = (1000, "no ping from the client")
     lifetime: float | None = None
     packaged: PackagedRecording | None = None
+    demo: DemoSpec | None = None
 
     @abstractmethod
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
@@ -132,14 +184,16 @@ class WsEndpoint:
 @dataclass
 class Outcome:
     """What one client message does: the replies to send (in order, before any data that
-    follows), subscription changes, a new framing (None: unchanged), and whether to close the
-    connection after replying (``(code, reason)``)."""
+    follows), subscription changes, a new framing (None: unchanged), whether to close the
+    connection after replying (``(code, reason)``), and whether the message was a client
+    keepalive (a text ping: resets the :attr:`MarketSpec.client_ping_timeout` deadline)."""
 
     replies: list[bytes] = field(default_factory=list)
     subscribe: list[str] | None = None
     unsubscribe: list[str] | None = None
     framing: Hashable | None = None
     close: tuple[int, str] | None = None
+    keepalive: bool = False
 
 
 class VenueSim(ABC):
@@ -181,6 +235,34 @@ class VenueSim(ABC):
         snapshot built at replay ``position``, the number of lines already published), before
         any data of that position. Default: none (snapshots come over REST)."""
         return []
+
+    # ---- per-connection frames and book faults ---------------------------------------------
+    def stamp(self, conn: ServerConnection, stream: str, payload: bytes) -> bytes | None:  # noqa: ARG002 - default
+        """The text ``conn`` receives for data ``payload`` of ``stream`` (already encoded for
+        its framing, :meth:`WireFormat.encode`), with the fields the venue assigns per
+        connection (a sequence number counted per connection, a channel id); None: nothing is
+        sent for this message (counted in ``conn.dropped``). Called once per message sent, in
+        order, on the event loop. Only a venue that overrides this gets the per-message send
+        path; the default (never called) leaves frames as pre-encoded. Payloads the venue sends
+        itself (:meth:`on_subscribe`, :meth:`fresh_snapshot`) are not passed through it: stamp
+        them there."""
+        return payload
+
+    def corrupt_checksum(self, stream: str, payload: bytes) -> bytes | None:  # noqa: ARG002 - default
+        """What a :class:`~.faults.BadChecksum` fault sends instead of data ``payload`` of
+        ``stream`` (encoded for the connection's framing, before :meth:`stamp`): the frame with
+        its checksum field changed, or with one level changed so that the client's next
+        checksum fails; None if this message carries no checksum (the fault then waits for the
+        next one). Must not keep state: it may be asked about messages that are then sent
+        unchanged. Default: None (the venue has no checksum)."""
+        return None
+
+    def fresh_snapshot(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:
+        """What a :class:`~.faults.ForceSnapshot` fault sends ``conn`` mid-stream for its
+        subscribed ``stream``: a new snapshot as of replay ``position`` (lines before it
+        replayed), as the venue sends one unprompted (e.g. Bybit resends a snapshot, an OKX
+        maintenance reset). Default: the :meth:`on_subscribe` payloads for that position."""
+        return self.on_subscribe(conn, stream, position)
 
     def shutdown_notice(self) -> bytes | None:
         """Payload sent before a :class:`~.faults.ServerShutdown` closes a connection (None: the

@@ -7,6 +7,7 @@
 //! [`crate::decoder`]. A [`VenueFactory`] in [`FACTORIES`] makes a venue per decoder.
 
 pub mod binance;
+pub mod okx;
 
 use crate::error::Error;
 
@@ -398,7 +399,7 @@ pub trait VenueFactory: Sync {
 }
 
 /// Every exchange on the new contract: the one list to add an exchange to (one line each).
-pub static FACTORIES: &[&dyn VenueFactory] = &[&binance::BINANCE, &binance::BINANCEUSDM];
+pub static FACTORIES: &[&dyn VenueFactory] = &[&binance::BINANCE, &binance::BINANCEUSDM, &okx::FACTORY];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
 pub fn factory(id: &str) -> Result<&'static dyn VenueFactory, Error> {

@@ -52,7 +52,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from ..faults import CloseAfter, Drop
 from ..venue import (
+    DemoSpec,
     MarketSpec,
     Outcome,
     PackagedRecording,
@@ -144,8 +146,22 @@ def _packaged(market: str, after_line: int) -> PackagedRecording:
     )
 
 
+def _spot_demo_fault(sim: Simulator) -> CloseAfter:
+    """A disconnect after two fifths of the recording's messages (the feed reconnects, syncs
+    from a fresh REST snapshot and fetches the trades it missed)."""
+    return CloseAfter(len(sim.recording) * 2 // 5)
+
+
+def _usdm_demo_fault(sim: Simulator) -> Drop:  # noqa: ARG001 - the fault needs no position
+    """One depth diff withheld (the next one's ``pu`` no longer chains: a gap, then a resync
+    from a REST snapshot)."""
+    return Drop(stream="ethusdt@depth@0ms", skip=1800)
+
+
 SPOT = BinanceSpec(
     name="binance",
+    exchange="binance",
+    market="spot",
     wire=WIRE,
     packaged=_packaged("binance", 5),
     ping_interval=20.0,
@@ -163,10 +179,18 @@ SPOT = BinanceSpec(
     max_depth_limit=5000,
     weight_per_minute=6000,
     historical_trades_need_key=False,
+    demo=DemoSpec(
+        title="Binance spot",
+        symbol="ETH/USDT",
+        fault=_spot_demo_fault,
+        fault_text="a disconnect",
+    ),
 )
 
 USDM = BinanceSpec(
     name="binanceusdm",
+    exchange="binanceusdm",
+    market="linear",
     wire=WIRE,
     packaged=_packaged("binanceusdm", 40),
     ping_interval=180.0,
@@ -184,6 +208,12 @@ USDM = BinanceSpec(
     max_depth_limit=1000,
     weight_per_minute=2400,
     historical_trades_need_key=True,
+    demo=DemoSpec(
+        title="Binance USD-M",
+        symbol="ETH/USDT:USDT",
+        fault=_usdm_demo_fault,
+        fault_text="a dropped depth diff",
+    ),
 )
 
 SPECS = (SPOT, USDM)

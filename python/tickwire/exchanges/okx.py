@@ -1,0 +1,396 @@
+"""OKX v5 public market data adapter (``okx``: markets ``spot``, ``linear``, ``inverse``).
+
+Every OKX-specific fact of the Python side lives here; it follows the OKX API v5 docs as
+summarised in shared/docs/exchanges/okx.md (§1 endpoints, §2 limits, §3 subscribe, §4 heartbeat,
+§5 order book, §6 trades/tickers/candles, §9 symbols):
+
+- WebSockets: ``wss://ws.okx.com:8443/ws/v5/public`` (books, ``bbo-tbt``, ``tickers``,
+  ``trades``) and ``/ws/v5/business`` (``candle<bar>``). One URL serves every instrument type, so
+  the routes are these two paths (``"public"``, ``"business"``), not markets: a connection may
+  carry spot, swap and futures topics together, and its decoder (market ``spot``) decodes every
+  instrument id (the Rust venue derives each symbol from the instrument id).
+- Subscribe: ``{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},...]}``;
+  one ack per arg ``{"event":"subscribe","arg":{...},"connId":..}``, which the Rust venue
+  reports with topic ``"<channel>:<instId>"``: that text is each :class:`Subscription`'s
+  ``stream`` and a request's ack keys. No request ``id`` is sent: OKX echoes it on every ack
+  and on the error (``{"event":"error","code":"60012","msg":..}``, no ``arg``), and a reply is
+  matched by one key only, so an error reply, which has neither id nor topic here, fails the
+  oldest request in flight (OKX answers requests in order).
+- Keepalive: the client sends the text ``ping`` (we send it every 25 s, under the 30 s idle cut)
+  and OKX answers ``pong``.
+- Limits: ``args`` of one request at most 64 KB (:attr:`Limits.max_request_bytes`); fewer than
+  30 book channels per connection (:attr:`Limits.books_per_connection` = 29); 480
+  subscribe/unsubscribe/login requests per hour per connection, 3 new connections per second per
+  IP (budgets below are kept well under these).
+- Recovery: books resync by subscribing again (OKX sends a new snapshot; there is no REST
+  snapshot to bridge); the Rust venue detects gaps by ``seqId``/``prevSeqId`` and, where the
+  checksum is not 0, by the CRC32 checksum.
+- Instruments: ``GET /api/v5/public/instruments?instType=SPOT|SWAP|FUTURES``; ``linear`` are the
+  SWAP and FUTURES instruments with ``ctType`` ``linear``, ``inverse`` those with ``inverse``.
+- Symbols (ccxt): ``BTC-USDT`` <-> ``BTC/USDT``, ``BTC-USDT-SWAP`` <-> ``BTC/USDT:USDT``,
+  ``BTC-USD-SWAP`` <-> ``BTC/USD:BTC``, ``BTC-USD-220527`` <-> ``BTC/USD:BTC-220527``.
+  Derivative sizes are in contracts (``ctVal`` from the instruments list converts them).
+
+A simulator differs from live only by base URL: ``Okx(base_url="http://127.0.0.1:PORT")`` gives
+``ws://127.0.0.1:PORT/ws/v5/public`` and ``http://127.0.0.1:PORT/api/v5/public/instruments``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Hashable, Sequence
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ExchangeError
+from ..redact import redact_url
+from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["Okx", "instrument_dicts", "market_of_id", "unified_symbol"]
+
+_CODE = re.compile(r"^[A-Z0-9]{1,20}$")
+_EXPIRY = re.compile(r"^[0-9]{6}$")
+
+#: Candle bars of the ``candle<bar>`` channels (okx.md §6).
+BARS = (
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1H",
+    "2H",
+    "4H",
+    "6H",
+    "12H",
+    "1D",
+    "2D",
+    "3D",
+    "1W",
+    "1M",
+    "3M",
+    "6Hutc",
+    "12Hutc",
+    "1Dutc",
+    "2Dutc",
+    "3Dutc",
+    "1Wutc",
+    "1Mutc",
+    "3Mutc",
+)
+#: Book channels open to every account (the ``-l2-tbt`` ones need a VIP login).
+BOOK_CHANNELS = ("books", "books5")
+#: Where the ``bbo`` channel comes from: tick-by-tick ``bbo-tbt`` or the ``tickers`` channel.
+BBO_CHANNELS = ("bbo-tbt", "tickers")
+#: instType values requested per market.
+_INST_TYPES = {"spot": ("SPOT",), "linear": ("SWAP", "FUTURES"), "inverse": ("SWAP", "FUTURES")}
+#: Bytes one ``{"channel":..,"instId":..}`` arg adds besides its two strings, and the payload's
+#: fixed part (``{"op":"unsubscribe","args":[]}``).
+_ARG_OVERHEAD = len('{"channel":"","instId":""},')
+_REQUEST_OVERHEAD = len('{"op":"unsubscribe","args":[]}')
+
+
+def unified_symbol(market_id: str) -> str | None:
+    """``"BTC-USDT"`` -> ``"BTC/USDT"``; ``"BTC-USDT-SWAP"`` -> ``"BTC/USDT:USDT"``;
+    ``"BTC-USD-SWAP"`` -> ``"BTC/USD:BTC"`` (coin-margined: quote USD, settled in the base);
+    ``"BTC-USD-220527"`` -> ``"BTC/USD:BTC-220527"``. None for other shapes (options, spreads).
+    The same rules as the Rust venue's ``okx::unified``."""
+    parts = market_id.split("-")
+    if not all(_CODE.match(p) for p in parts):
+        return None
+    if len(parts) == 2:
+        return f"{parts[0]}/{parts[1]}"
+    if len(parts) != 3:
+        return None
+    base, quote, kind = parts
+    settle = base if quote == "USD" else quote
+    if kind == "SWAP":
+        return f"{base}/{quote}:{settle}"
+    if _EXPIRY.match(kind):
+        return f"{base}/{quote}:{settle}-{kind}"
+    return None
+
+
+def market_of_id(market_id: str) -> str | None:
+    """The market of an instrument id by its shape: ``spot``, ``linear`` or ``inverse``."""
+    sym = unified_symbol(market_id)
+    if sym is None:
+        return None
+    if ":" not in sym:
+        return "spot"
+    return "inverse" if sym.split("/")[1].startswith("USD:") else "linear"
+
+
+def instrument_dicts(body: bytes | str, market: str) -> list[dict[str, Any]]:
+    """Parse a ``GET /api/v5/public/instruments`` reply into the decoder's instrument dicts
+    (``market_id``, ``symbol``, ``tick_size``, ``lot_size``, ``active``) for ``market``.
+
+    Spot entries give ``baseCcy/quoteCcy``; derivatives take base and quote from ``instFamily``
+    (``"BTC-USD"``), the settle currency from ``settleCcy`` and the expiry from the instrument id
+    (FUTURES). SWAP/FUTURES entries whose ``ctType`` is not ``market`` (``linear``/``inverse``)
+    are left out. ``active`` is ``state == "live"``.
+
+    Raises ``ExchangeError`` (with OKX's ``code``/``msg``) for an error reply or a body that is
+    not ``{"code":"0","data":[...]}``."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        raise ExchangeError(f"okx instruments: unexpected reply {str(body)[:200]!r}")
+    if str(obj.get("code")) != "0":
+        msg = obj.get("msg")
+        code = str(obj.get("code"))
+        raise ExchangeError(
+            f"okx instruments: error {code}: {msg}",
+            code=int(code) if code.isdigit() else None,
+            reason=msg if isinstance(msg, str) else None,
+        )
+    out: list[dict[str, Any]] = []
+    for e in obj["data"]:
+        if not isinstance(e, dict) or not isinstance(e.get("instId"), str):
+            continue
+        inst_type = e.get("instType")
+        mid = e["instId"]
+        if inst_type == "SPOT":
+            if market != "spot":
+                continue
+            symbol = f"{e.get('baseCcy')}/{e.get('quoteCcy')}"
+        elif inst_type in ("SWAP", "FUTURES"):
+            if e.get("ctType") != market:
+                continue
+            base, _, quote = str(e.get("instFamily") or e.get("uly") or "").partition("-")
+            settle = e.get("settleCcy")
+            if not (base and quote and settle):
+                continue
+            symbol = f"{base}/{quote}:{settle}"
+            if inst_type == "FUTURES":
+                symbol += "-" + mid.rsplit("-", 1)[-1]
+        else:
+            continue
+        out.append(
+            {
+                "market_id": mid,
+                "symbol": symbol,
+                "tick_size": e.get("tickSz") or None,
+                "lot_size": e.get("lotSz") or None,
+                "active": e.get("state") == "live",
+            }
+        )
+    return out
+
+
+class Okx(Adapter):
+    """OKX v5 public market data (exchange id ``"okx"``, decoder ``"okx"``).
+
+    Channels: ``book`` (``books``: 400 levels, snapshot then updates), ``bbo`` (``bbo-tbt``),
+    ``trades`` (``trades``), ``candles`` (``candle1m`` on the business route).
+    ``options`` keys (all optional):
+
+    - ``book_channel``: ``"books"`` (default) or ``"books5"`` (the top 5, whole every push).
+    - ``bbo_channel``: ``"bbo-tbt"`` (default) or ``"tickers"``.
+    - ``candle_interval``: an OKX bar (:data:`BARS`), default ``"1m"``.
+    """
+
+    exchange_id = "okx"
+    decoder_id = "okx"
+    markets = ("spot", "linear", "inverse")
+    channels = ("book", "trades", "bbo", "candles")
+    # okx.md §2: `{"event":"notice","code":"64008",..}` 60 s before a service upgrade disconnect.
+    rotate_on_notices = frozenset({"notice:64008"})
+    option_keys = frozenset({"book_channel", "bbo_channel", "candle_interval"})
+    ws_base = "wss://ws.okx.com:8443"
+    rest_base = "https://www.okx.com"
+    limits = Limits(
+        streams_per_connection=240,  # a budget: OKX caps requests (480/h), not topics
+        streams_per_message=100,
+        control_msgs_per_s=3,  # a budget; OKX documents 480 requests/hour/connection
+        lifetime_s=24 * 3600,  # no documented lifetime: rotate daily
+        server_ping_interval_s=25,  # OKX does not ping: our `ping` every 25 s draws a `pong`
+        stale_after_s=60,
+        max_request_bytes=64 * 1024,
+        books_per_connection=29,  # "< 30 book channels per connection" (okx.md §2)
+    )
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        urls: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, urls=urls, options=options)
+        self.book_channel: str = self.options.get("book_channel", "books")
+        if self.book_channel not in BOOK_CHANNELS:
+            raise ValueError(
+                f"book_channel {self.book_channel!r} not valid for okx; "
+                f"choose one of {list(BOOK_CHANNELS)}"
+            )
+        self.bbo_channel: str = self.options.get("bbo_channel", "bbo-tbt")
+        if self.bbo_channel not in BBO_CHANNELS:
+            raise ValueError(
+                f"bbo_channel {self.bbo_channel!r} not valid for okx; "
+                f"choose one of {list(BBO_CHANNELS)}"
+            )
+        self.candle_interval: str = self.options.get("candle_interval", "1m")
+        if self.candle_interval not in BARS:
+            raise ValueError(
+                f"candle_interval {self.candle_interval!r} invalid; OKX bars: {', '.join(BARS)}"
+            )
+
+    # --- symbols ------------------------------------------------------------------------------
+    def market_id(self, symbol: str) -> str:
+        """``"BTC/USDT"`` -> ``"BTC-USDT"``, ``"BTC/USDT:USDT"`` -> ``"BTC-USDT-SWAP"``,
+        ``"BTC/USD:BTC"`` -> ``"BTC-USD-SWAP"``, ``"BTC/USD:BTC-220527"`` -> ``"BTC-USD-220527"``.
+
+        Raises ``ValueError`` naming ``symbol`` when it is none of these shapes (a settle
+        currency that is neither the quote (linear) nor, with quote USD, the base (inverse))."""
+        if not isinstance(symbol, str):
+            raise ValueError(f"symbol must be a string like 'BTC/USDT', got {symbol!r}")
+        pair, colon, contract = symbol.partition(":")
+        base, slash, quote = pair.partition("/")
+        settle, dash, expiry = contract.partition("-")
+        ok = bool(slash) and bool(_CODE.match(base)) and bool(_CODE.match(quote))
+        if ok and colon:
+            ok = bool(_CODE.match(settle)) and (not dash or bool(_EXPIRY.match(expiry)))
+        if not ok:
+            upper = symbol.upper()
+            hint = f"; did you mean {upper!r}?" if upper != symbol else ""
+            raise ValueError(
+                f"unknown symbol {symbol!r} for okx: use 'BTC/USDT' (spot), 'BTC/USDT:USDT' or "
+                f"'BTC/USD:BTC' (swaps), 'BTC/USD:BTC-220527' (futures){hint}"
+            )
+        if not colon:
+            return f"{base}-{quote}"
+        inverse = quote == "USD" and settle == base
+        linear = quote != "USD" and settle == quote
+        if not (inverse or linear):
+            raise ValueError(
+                f"unknown symbol {symbol!r} for okx: a linear contract settles in its quote "
+                f"('{base}/{quote}:{quote}'), an inverse one (quote USD) in its base "
+                f"('{base}/USD:{base}')"
+            )
+        return f"{base}-{quote}-{expiry or 'SWAP'}"
+
+    def market_of(self, symbol: str) -> str:
+        """``spot`` (``BTC/USDT``), ``linear`` (settled in the quote), ``inverse`` (quote USD,
+        settled in the base); ``ValueError`` naming the symbol as :meth:`market_id`."""
+        market = market_of_id(self.market_id(symbol))
+        if market is None:  # pragma: no cover - market_id only builds ids of these shapes
+            raise ValueError(f"unknown symbol {symbol!r} for okx")
+        return market
+
+    def decoder_market(self, route: str) -> str:  # noqa: ARG002 - every route decodes all markets
+        """``"spot"``: an OKX decoder reads every instrument type on its connection."""
+        return self.markets[0]
+
+    def subscriptions(self, symbols: Sequence[str], channels: Sequence[str]) -> list[Subscription]:
+        """One :class:`Subscription` per (symbol, channel): stream ``"<channel>:<instId>"``
+        (``"books:BTC-USDT"``), route ``"business"`` for candles, else ``"public"``.
+
+        Raises ``ValueError`` naming the first bad channel or symbol."""
+        for ch in channels:
+            self.check_channel(ch)
+        ids = [(sym, self.market_id(sym)) for sym in symbols]
+        return [
+            Subscription(sym, ch, self._route(ch), f"{self._channel(ch)}:{mid}")
+            for sym, mid in ids
+            for ch in channels
+        ]
+
+    def _channel(self, channel: str) -> str:
+        return {
+            "book": self.book_channel,
+            "bbo": self.bbo_channel,
+            "trades": "trades",
+            "candles": f"candle{self.candle_interval}",
+        }[channel]
+
+    @staticmethod
+    def _route(channel: str) -> str:
+        return "business" if channel == "candles" else "public"
+
+    # --- wire ---------------------------------------------------------------------------------
+    def ws_url(self, route: str) -> str:
+        """``<ws>/ws/v5/public`` or ``<ws>/ws/v5/business``."""
+        if route not in ("public", "business"):
+            raise ValueError(f"unknown okx route {route!r}")
+        return f"{self.ws_base_url}/ws/v5/{route}"
+
+    def subscribe_requests(
+        self,
+        subs: Sequence[Subscription],
+        next_id: NextId,  # noqa: ARG002 - no request id is sent (see the module docstring)
+    ) -> list[Request]:
+        """``{"op":"subscribe","args":[{"channel":..,"instId":..},...]}`` requests of at most
+        ``streams_per_message`` args and ``max_request_bytes`` bytes, each done once every arg's
+        topic is acknowledged (okx.md §3). ``next_id`` is not used (no ``id`` is sent: see the
+        module docstring)."""
+        return self._requests("subscribe", subs)
+
+    def unsubscribe_requests(
+        self,
+        subs: Sequence[Subscription],
+        next_id: NextId,  # noqa: ARG002 - (idem)
+    ) -> list[Request]:
+        """``"op":"unsubscribe"`` requests, batched and acknowledged like subscribe."""
+        return self._requests("unsubscribe", subs)
+
+    def _requests(self, op: str, subs: Sequence[Subscription]) -> list[Request]:
+        lim = self.limits
+        streams = [s.stream for s in subs]
+        out = []
+        for chunk in batches(
+            streams,
+            lim.streams_per_message,
+            lim.max_request_bytes,
+            size=lambda s: len(s) + _ARG_OVERHEAD,
+            overhead=_REQUEST_OVERHEAD,
+        ):
+            args = [dict(zip(("channel", "instId"), s.split(":", 1), strict=True)) for s in chunk]
+            payload = json.dumps({"op": op, "args": args}, separators=(",", ":")).encode()
+            out.append(Request(payload, frozenset(chunk), tuple(chunk)))
+        return out
+
+    def keepalive(self) -> Keepalive | None:
+        """The text ``ping`` every 25 s (okx.md §4: the server drops a connection idle for 30 s;
+        it answers ``pong``)."""
+        return Keepalive(25.0, b"ping")
+
+    # --- instruments ----------------------------------------------------------------------------
+    async def fetch_instruments(
+        self, http: aiohttp.ClientSession, market: str
+    ) -> list[dict[str, Any]]:
+        """``GET <rest>/api/v5/public/instruments?instType=..`` (SPOT for ``spot``; SWAP and
+        FUTURES for ``linear``/``inverse``), parsed by :func:`instrument_dicts`. Raises
+        ``ExchangeError`` for an error reply and what aiohttp raises."""
+        if market not in _INST_TYPES:
+            raise ValueError(f"unknown okx market {market!r}; markets: {', '.join(self.markets)}")
+        url = self.rest_base_url + "/api/v5/public/instruments"
+        out: list[dict[str, Any]] = []
+        for inst_type in _INST_TYPES[market]:
+            async with http.get(url, params={**self.rest_params, "instType": inst_type}) as resp:
+                status, body = resp.status, await resp.read()
+            if status != 200:
+                try:
+                    instrument_dicts(body, market)
+                except ExchangeError as exc:
+                    raise ExchangeError(
+                        f"GET {redact_url(url)}: HTTP {status}: {exc.reason}",
+                        code=exc.code,
+                        reason=exc.reason,
+                    ) from None
+                raise ExchangeError(f"GET {redact_url(url)}: HTTP {status}")
+            out.extend(instrument_dicts(body, market))
+        return out
+
+    def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
+        """OKX trade ids grow per instrument; candles are ordered by start time. Books and BBOs
+        are left out: their sequence is None on feeds without ``seqId``."""
+        from .._core import Candle, Trade
+
+        return {Trade: attrgetter("trade_id"), Candle: attrgetter("start_ts")}
