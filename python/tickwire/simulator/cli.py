@@ -114,9 +114,9 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     "-m",
     "markets",
     multiple=True,
-    type=click.Choice(sorted(MARKETS)),
-    help="Market(s) to serve, one port each (default: all): <exchange> is an exchange's "
-    "default market, <exchange>-<market> another.",
+    type=click.Choice(sorted(n for n, spec in MARKETS.items() if spec.packaged is not None)),
+    help="Market(s) to serve, one port each (default: all that ship a recording): <exchange> "
+    "is an exchange's default market, <exchange>-<market> another.",
 )
 @click.option(
     "--speed",
@@ -174,7 +174,7 @@ def simulate_command(
     try:
         run_interruptible(
             _serve(
-                markets or tuple(sorted(MARKETS)),
+                markets or tuple(sorted(n for n, s in MARKETS.items() if s.packaged is not None)),
                 speed,
                 host,
                 port,

@@ -9,6 +9,7 @@
 pub mod binance;
 pub mod okx;
 pub mod kraken;
+pub mod bybit;
 
 use crate::error::Error;
 
@@ -400,7 +401,7 @@ pub trait VenueFactory: Sync {
 }
 
 /// Every exchange on the new contract: the one list to add an exchange to (one line each).
-pub static FACTORIES: &[&dyn VenueFactory] = &[&binance::BINANCE, &binance::BINANCEUSDM, &okx::FACTORY, &kraken::FACTORY];
+pub static FACTORIES: &[&dyn VenueFactory] = &[&binance::BINANCE, &binance::BINANCEUSDM, &okx::FACTORY, &kraken::FACTORY, &bybit::FACTORY];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
 pub fn factory(id: &str) -> Result<&'static dyn VenueFactory, Error> {

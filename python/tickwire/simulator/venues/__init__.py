@@ -4,8 +4,8 @@ family (see ``..venue`` for how to add one)."""
 from __future__ import annotations
 
 from ..venue import MarketSpec
-from . import binance, okx, kraken
+from . import binance, okx, kraken, bybit
 
-MARKETS: dict[str, MarketSpec] = {spec.name: spec for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS)}
+MARKETS: dict[str, MarketSpec] = {spec.name: spec for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *bybit.SPECS)}
 
 __all__ = ["MARKETS"]
