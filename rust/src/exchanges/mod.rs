@@ -10,6 +10,7 @@ pub mod binance;
 pub mod okx;
 pub mod kraken;
 pub mod bybit;
+pub mod coinbase;
 
 use crate::error::Error;
 
@@ -401,7 +402,15 @@ pub trait VenueFactory: Sync {
 }
 
 /// Every exchange on the new contract: the one list to add an exchange to (one line each).
-pub static FACTORIES: &[&dyn VenueFactory] = &[&binance::BINANCE, &binance::BINANCEUSDM, &okx::FACTORY, &kraken::FACTORY, &bybit::FACTORY];
+pub static FACTORIES: &[&dyn VenueFactory] = &[
+    &binance::BINANCE,
+    &binance::BINANCEUSDM,
+    &okx::FACTORY,
+    &kraken::FACTORY,
+    &bybit::FACTORY,
+    &coinbase::ADVANCED_TRADE,
+    &coinbase::EXCHANGE,
+];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
 pub fn factory(id: &str) -> Result<&'static dyn VenueFactory, Error> {

@@ -4,8 +4,8 @@ family (see ``..venue`` for how to add one)."""
 from __future__ import annotations
 
 from ..venue import MarketSpec
-from . import binance, okx, kraken, bybit
+from . import binance, okx, kraken, bybit, coinbase
 
-MARKETS: dict[str, MarketSpec] = {spec.name: spec for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *bybit.SPECS)}
+MARKETS: dict[str, MarketSpec] = {spec.name: spec for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *bybit.SPECS, *coinbase.SPECS)}
 
 __all__ = ["MARKETS"]
