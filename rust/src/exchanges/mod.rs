@@ -7,10 +7,10 @@
 //! [`crate::decoder`]. A [`VenueFactory`] in [`FACTORIES`] makes a venue per decoder.
 
 pub mod binance;
-pub mod okx;
-pub mod kraken;
 pub mod bybit;
 pub mod coinbase;
+pub mod kraken;
+pub mod okx;
 
 use crate::error::Error;
 

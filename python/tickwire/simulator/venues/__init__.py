@@ -4,8 +4,11 @@ family (see ``..venue`` for how to add one)."""
 from __future__ import annotations
 
 from ..venue import MarketSpec
-from . import binance, okx, kraken, bybit, coinbase
+from . import binance, bybit, coinbase, kraken, okx
 
-MARKETS: dict[str, MarketSpec] = {spec.name: spec for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *bybit.SPECS, *coinbase.SPECS)}
+MARKETS: dict[str, MarketSpec] = {
+    spec.name: spec
+    for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *bybit.SPECS, *coinbase.SPECS)
+}
 
 __all__ = ["MARKETS"]
