@@ -178,12 +178,15 @@ def _time_one(setup: Callable[[], Any], run: Callable[[Any], None]) -> tuple[flo
     return time.perf_counter() - t0, state
 
 
-def _row(recording: str, name: str, frames: int, rounds: int, note: str) -> dict[str, Any]:
+def _row(
+    recording: str, name: str, frames: int, rounds: int, note: str, nbytes: int = 0
+) -> dict[str, Any]:
     target = TARGET_MSG_PER_S if recording in BINANCE_RECORDINGS else TARGET_VENUE_MSG_PER_S
     return {
         "recording": recording,
         "path": name,
         "frames": frames,
+        "bytes": nbytes,
         "rounds": rounds,
         "seconds": None,
         "msg_per_s": None,
@@ -216,8 +219,9 @@ def compare(
 
     ``recording``: one of :data:`RECORDINGS` (``"spot"``, ``"usdm"``, or a venue name such as
     ``"okx"``). Keys: ``recording``, ``path``, ``frames`` (frames per timed round),
-    ``rounds``, ``seconds`` (median seconds per round), ``msg_per_s`` (frames / median
-    seconds), ``best_msg_per_s`` (frames / fastest round),
+    ``bytes`` (frame bytes per timed round, Binance: with the REST snapshot), ``rounds``,
+    ``seconds`` (median seconds per round), ``msg_per_s`` (frames / median seconds),
+    ``best_msg_per_s`` (frames / fastest round),
     ``tickwire_ratio`` (tickwire msg/s / this path's msg/s, or None),
     ``top_ok`` (final best bid/ask (Binance: and sequence) equal to the orjson bot's, for every
     book; None for the bot itself and for skipped paths), ``top`` (that final state),
@@ -232,6 +236,7 @@ def compare(
         return _compare_venue(recording, rounds, data_dir, include_cryptofeed, warmup)
     rec = _bl.load_recording(recording, data_dir)
     n = len(rec.frames)
+    nbytes = sum(len(f) for f in rec.frames) + len(rec.snapshot)
     paths = _paths(rec, include_cryptofeed)
     live = {name: r for name, r, _ in paths if r is not None}
     times, tops = _measure(live, rounds, warmup)
@@ -239,7 +244,7 @@ def compare(
 
     rows = []
     for name, runner, note in paths:
-        row = _row(recording, name, n, rounds, note)
+        row = _row(recording, name, n, rounds, note, nbytes)
         if runner is not None:
             med = statistics.median(times[name])
             row.update(
@@ -297,7 +302,7 @@ def _compare_venue(
     times, checked = _measure(live, rounds, warmup)
     rows = []
     for name, runner, note in paths:
-        row = _row(venue, name, n, rounds, note)
+        row = _row(venue, name, n, rounds, note, rec.nbytes * reps)
         if runner is not None:
             med = statistics.median(times[name])
             tops, facts = checked[name]
@@ -409,8 +414,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of ``compare()`` rows (one or more recordings, one table), then the
     notes of each path and each recording's targets."""
     out = [
-        "| recording | path | msg/s (median) | msg/s (best) | tickwire ÷ path | book check |",
-        "|---|---|---:|---:|---:|---|",
+        (
+            "| recording | path | msg/s (median) | msg/s (best) | MB/s (median) | tickwire ÷ path "
+            "| book check |"
+        ),
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     notes: list[tuple[str, str, str]] = []
     for r in rows:
@@ -422,9 +430,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             check = "reference"
         else:
             check = {True: "ok", False: "MISMATCH", None: "-"}[r["top_ok"]]
+        mbs = "n/a"
+        if r["seconds"] and r.get("bytes"):
+            mbs = f"{r['bytes'] / r['seconds'] / 1e6:,.1f}"
         out.append(
             f"| {r['recording']} | {r['path']} | {_fmt_rate(r['msg_per_s'])} | "
-            f"{_fmt_rate(r['best_msg_per_s'])} | {ratio} | {check} |"
+            f"{_fmt_rate(r['best_msg_per_s'])} | {mbs} | {ratio} | {check} |"
         )
         if r["note"]:
             notes.append((r["recording"], r["path"], r["note"]))

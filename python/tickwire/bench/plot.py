@@ -98,7 +98,7 @@ def latencies(name: str, data_dir: str | Path | None = None) -> dict[str, np.nda
             def make() -> Any:
                 if spec.market is None:
                     return tw.Decoder(spec.exchange_id)
-                return tw.Decoder(spec.exchange_id, market=spec.market)  # type: ignore[call-arg]
+                return tw.Decoder(spec.exchange_id, market=spec.market)
 
             def replay(_dec: Any, one: Callable[[bytes], None]) -> None:
                 for f in frames:

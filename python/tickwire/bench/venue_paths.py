@@ -78,7 +78,7 @@ def tickwire_runner(rec: VenueRecording, reps: int, symbols: list[str]) -> Runne
     def make() -> Any:
         if spec.market is None:
             return tw.Decoder(spec.exchange_id)
-        return tw.Decoder(spec.exchange_id, market=spec.market)  # type: ignore[call-arg]
+        return tw.Decoder(spec.exchange_id, market=spec.market)
 
     errors: list[BaseException] = []
 
