@@ -194,7 +194,7 @@ def _bars(ax: Any, rows: list[dict[str, Any]], recs: list[str]) -> None:
         "Decode + book through the Python API, same run "
         "(dashed: target; label: tickwire ÷ orjson bot)"
     )
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=8)
     ax.grid(axis="y", which="both", alpha=0.3)
 
 
@@ -206,7 +206,7 @@ def _boxes(ax: Any, recs: list[str], lat: dict[str, dict[str, np.ndarray]]) -> l
             if len(samples) == 0:
                 continue
             data.append(samples)
-            labels.append(f"{name}\n{path}")
+            labels.append(f"{name}\n{path}".replace("coinbaseexchange", "coinbase\nexchange"))
             colors.append(_PATH_COLORS.get(path, "#999999"))
             p50, p99, p9 = np.percentile(samples, [50, 99, 99.9])
             p999.append(p9)
@@ -220,7 +220,7 @@ def _boxes(ax: Any, recs: list[str], lat: dict[str, dict[str, np.ndarray]]) -> l
             patch.set_facecolor(c)
             patch.set_alpha(0.6)
         ax.plot(range(1, len(data) + 1), p999, "k.", label="p99.9")
-        ax.set_xticks(range(1, len(data) + 1), labels, fontsize=7)
+        ax.set_xticks(range(1, len(data) + 1), labels, fontsize=6)
         ax.legend(loc="upper right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("µs")
