@@ -150,7 +150,8 @@ impl<Q: Quantity> Ladder<Q> {
             return;
         }
         // The chunk holding `key`: the first whose top key >= key; a new best goes to the top chunk.
-        let ci = self.tops.partition_point(|&t| t < key).min(n - 1);
+        // Most updates are near the best level: the top chunk is tried before searching.
+        let ci = if n == 1 || self.tops[n - 2] < key { n - 1 } else { self.tops.partition_point(|&t| t < key) };
         let chunk = &mut self.chunks[ci];
         match chunk.binary_search_by(|&(k, _)| k.cmp(&key)) {
             Ok(i) if size == 0 => {

@@ -192,6 +192,41 @@ impl Book {
         }
     }
 
+    /// Apply levels whose mantissas are at the book's scales (a plain book; see
+    /// `Decoder::fits_directly`).
+    #[inline]
+    fn apply_raw(&mut self, bids: &[RawLevel], asks: &[RawLevel]) {
+        let widths = Widths { price: self.price_scale, size: self.size_scale };
+        let wire = |l: &RawLevel| WireLevel { price: l.price.mantissa, size: l.size.mantissa, widths };
+        match &mut self.store {
+            Store::Plain(b) => {
+                for l in bids {
+                    b.set(BookSide::Bid, Level { price: l.price.mantissa, size: l.size.mantissa });
+                }
+                for l in asks {
+                    b.set(BookSide::Ask, Level { price: l.price.mantissa, size: l.size.mantissa });
+                }
+            }
+            Store::Wire(b) => {
+                for l in bids {
+                    b.set(BookSide::Bid, wire(l));
+                }
+                for l in asks {
+                    b.set(BookSide::Ask, wire(l));
+                }
+            }
+        }
+    }
+
+    /// [`Self::load`] from levels whose mantissas are at the book's scales.
+    fn load_raw(&mut self, bids: &[RawLevel], asks: &[RawLevel]) {
+        let widths = Widths { price: self.price_scale, size: self.size_scale };
+        let wire = |v: &[RawLevel]| {
+            v.iter().map(|l| WireLevel { price: l.price.mantissa, size: l.size.mantissa, widths }).collect::<Vec<_>>()
+        };
+        self.load(&wire(bids), &wire(asks));
+    }
+
     fn truncate(&mut self, depth: usize) {
         match &mut self.store {
             Store::Plain(b) => b.truncate(depth),
@@ -322,6 +357,8 @@ pub struct Decoder {
     bids: Vec<WireLevel>,
     asks: Vec<WireLevel>,
     segments: Vec<Segment>,
+    /// This frame's levels apply from the `Out` as they are (see `fits_directly`).
+    direct: bool,
     /// Checksum text, reused.
     text: Vec<u8>,
     /// Events of the last call, for the caller to drain.
@@ -336,6 +373,30 @@ enum Misfit {
     Scale,
     /// A price not above 0 or a negative size, at this index of the side.
     Invalid(usize),
+}
+
+/// Convert `raw` onto the end of `dst` at the given scales (`dst` may hold part of them on
+/// error: the caller starts over).
+#[inline]
+fn convert_push(raw: &[RawLevel], dst: &mut Vec<WireLevel>, price_scale: u8, size_scale: u8) -> Result<(), Misfit> {
+    dst.reserve(raw.len());
+    for (n, r) in raw.iter().enumerate() {
+        if ((r.price.mantissa - 1) | r.size.mantissa) < 0 {
+            return Err(Misfit::Invalid(n));
+        }
+        let price = if r.price.width == price_scale {
+            r.price.mantissa
+        } else {
+            r.price.to_scale(price_scale).ok_or(Misfit::Scale)?
+        };
+        let size = if r.size.width == size_scale {
+            r.size.mantissa
+        } else {
+            r.size.to_scale(size_scale).ok_or(Misfit::Scale)?
+        };
+        dst.push(WireLevel { price, size, widths: Widths { price: r.price.width, size: r.size.width } });
+    }
+    Ok(())
 }
 
 /// Convert `raw` into `dst` at the given scales.
@@ -416,6 +477,7 @@ impl Decoder {
             bids: Vec::new(),
             asks: Vec::new(),
             segments: Vec::new(),
+            direct: false,
             text: Vec::new(),
             events: Vec::with_capacity(8),
             stats: DecoderStats::default(),
@@ -527,7 +589,10 @@ impl Decoder {
         if self.out.market_ids().len() > known {
             self.add_symbols();
         }
-        if !(self.out.bids.is_empty() && self.out.asks.is_empty()) {
+        // Plain books whose scales every level already has (Binance: always) apply the levels
+        // straight from the `Out`; anything else is converted (and checked) first.
+        self.direct = self.checksum.is_none() && self.fits_directly();
+        if !self.direct {
             self.segments.clear();
             for item in &self.out.items {
                 if let Item::Book(b) = item {
@@ -543,6 +608,22 @@ impl Decoder {
         }
         self.apply_items(receive_ts);
         Ok(())
+    }
+
+    /// True if every book level of the frame is valid and written at its book's scales, so the
+    /// mantissas are the fixed-point values.
+    #[inline]
+    fn fits_directly(&self) -> bool {
+        let (bids, asks) = (&self.out.bids, &self.out.asks);
+        self.out.items.iter().all(|item| {
+            let Item::Book(b) = item else { return true };
+            let book = &self.symbols[b.symbol].book;
+            let (ps, ss) = (book.price_scale, book.size_scale);
+            let fits = |l: &RawLevel| {
+                l.price.width == ps && l.size.width == ss && ((l.price.mantissa - 1) | l.size.mantissa) >= 0
+            };
+            matches!((bids.get(b.bids.clone()), asks.get(b.asks.clone())), (Some(x), Some(y)) if x.iter().all(fits) && y.iter().all(fits))
+        })
     }
 
     /// Convert the levels of `segments` (raw levels in `raw`, else in the `Out`) into the
@@ -567,10 +648,16 @@ impl Decoder {
                         let levels = src
                             .get(range.clone())
                             .ok_or_else(|| Error::frame(side, "the venue's level range is out of bounds"))?;
-                        if dst.len() < range.end {
-                            dst.resize(range.end, WireLevel::default());
-                        }
-                        match convert(levels, &mut dst[range.clone()], ps, ss) {
+                        // Items' levels follow each other (the usual case): append them.
+                        let converted = if dst.len() == range.start {
+                            convert_push(levels, dst, ps, ss)
+                        } else {
+                            if dst.len() < range.end {
+                                dst.resize(range.end, WireLevel::default());
+                            }
+                            convert(levels, &mut dst[range.clone()], ps, ss)
+                        };
+                        match converted {
                             Ok(()) => {}
                             Err(Misfit::Invalid(n)) => return Err(invalid_level(side, n, &levels[n])),
                             Err(Misfit::Scale) => {
@@ -654,26 +741,32 @@ impl Decoder {
         if items.is_empty() {
             self.stats.ignored_frames += 1;
         }
-        for item in items.drain(..) {
+        // By reference: items are up to ~120 bytes, and each move is a copy.
+        for item in &items {
             match item {
                 Item::Book(b) => self.on_book(b, receive_ts),
-                Item::Bbo { symbol, bbo } => self.push(Event::Bbo { symbol, bbo, receive_ts }),
-                Item::Trade { symbol, trade } => {
+                &Item::Bbo { symbol, bbo } => self.push(Event::Bbo { symbol, bbo, receive_ts }),
+                &Item::Trade { symbol, trade } => {
                     if let Some(id) = trade.trade_id.as_int() {
                         self.symbols[symbol].last_trade_id = Some(id);
                     }
                     self.push(Event::Trade { symbol, trade, receive_ts });
                 }
-                Item::Candle { symbol, candle } => self.push(Event::Candle { symbol, candle, receive_ts }),
-                Item::ConnectionSeq(n) => self.on_connection_seq(n, receive_ts),
+                &Item::Candle { symbol, candle } => {
+                    self.push(Event::Candle { symbol, candle: Box::new(candle), receive_ts });
+                }
+                &Item::ConnectionSeq(n) => self.on_connection_seq(n, receive_ts),
                 Item::Control(control) => {
                     self.stats.control_frames += 1;
-                    self.push(Event::Control { control, receive_ts });
+                    self.push(Event::Control { control: control.clone(), receive_ts });
                 }
                 Item::Heartbeat => self.stats.heartbeats += 1,
-                Item::Notice { name, exchange_ts } => self.push(Event::Notice { name, exchange_ts, receive_ts }),
+                Item::Notice { name, exchange_ts } => {
+                    self.push(Event::Notice { name: name.clone(), exchange_ts: *exchange_ts, receive_ts });
+                }
             }
         }
+        items.clear();
         self.out.items = items;
     }
 
@@ -684,10 +777,10 @@ impl Decoder {
     }
 
     #[inline]
-    fn on_book(&mut self, item: BookItem, receive_ts: i64) {
+    fn on_book(&mut self, item: &BookItem, receive_ts: i64) {
         let i = item.symbol;
         if item.kind == BookKind::Snapshot {
-            return self.on_snapshot_item(&item, receive_ts);
+            return self.on_snapshot_item(item, receive_ts);
         }
         let s = &mut self.symbols[i];
         if let Some(ids) = item.ids {
@@ -709,8 +802,12 @@ impl Decoder {
             Verdict::Stale => self.stats.stale_deltas += 1,
             Verdict::Apply => {
                 let s = &mut self.symbols[i];
-                s.book.apply(&self.bids[item.bids.clone()], &self.asks[item.asks.clone()]);
-                self.after_delta(&item, receive_ts);
+                if self.direct {
+                    s.book.apply_raw(&self.out.bids[item.bids.clone()], &self.out.asks[item.asks.clone()]);
+                } else {
+                    s.book.apply(&self.bids[item.bids.clone()], &self.asks[item.asks.clone()]);
+                }
+                self.after_delta(item, receive_ts);
             }
             Verdict::Gap { expected, received } => {
                 self.lose(i, SyncLoss::Gap { expected, received }, receive_ts);
@@ -767,7 +864,11 @@ impl Decoder {
     /// A snapshot item replaces the book: it is live at the item's final id (or without one).
     fn on_snapshot_item(&mut self, item: &BookItem, receive_ts: i64) {
         let s = &mut self.symbols[item.symbol];
-        s.book.load(&self.bids[item.bids.clone()], &self.asks[item.asks.clone()]);
+        if self.direct {
+            s.book.load_raw(&self.out.bids[item.bids.clone()], &self.out.asks[item.asks.clone()]);
+        } else {
+            s.book.load(&self.bids[item.bids.clone()], &self.asks[item.asks.clone()]);
+        }
         s.book.sequence = item.ids.map(|ids| ids.last);
         s.sync = BookSyncState::Live;
         s.buffer.clear();
@@ -785,7 +886,7 @@ impl Decoder {
     /// A delta for a book that awaits a snapshot: REST venues buffer it for the bridge,
     /// resubscribe venues drop it (the new snapshot will contain it).
     #[cold]
-    fn unsynced_delta(&mut self, item: BookItem, receive_ts: i64) {
+    fn unsynced_delta(&mut self, item: &BookItem, receive_ts: i64) {
         if self.recovery == Recovery::Resubscribe {
             self.stats.dropped_deltas += 1;
             return;
@@ -797,7 +898,7 @@ impl Decoder {
             s.buffer.pop_front();
             self.stats.dropped_deltas += 1;
         }
-        s.buffer.push_back(BufferedDelta { item, receive_ts, bids, asks });
+        s.buffer.push_back(BufferedDelta { item: item.clone(), receive_ts, bids, asks });
         self.stats.buffered_deltas += 1;
     }
 

@@ -87,9 +87,11 @@ pub enum Event {
         exchange_ts: Option<i64>,
         receive_ts: i64,
     },
+    /// Boxed: candles are rare (one a minute or so), and inline they would make every event
+    /// 168 bytes instead of 128 (a memcpy call per event instead of a few moves).
     Candle {
         symbol: SymbolIndex,
-        candle: CandleItem,
+        candle: Box<CandleItem>,
         receive_ts: i64,
     },
     /// An exchange notice about the connection itself (Binance `serverShutdown`: the server

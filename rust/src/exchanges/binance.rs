@@ -21,7 +21,8 @@ use crate::fixed::{self, Dec};
 use crate::json::{ms_to_ns, negative, nesting_error, required, Cursor};
 
 /// What one Binance frame carries (one message per frame), before it becomes an [`Item`].
-/// Depth levels are in the `Out`'s level lists.
+/// Depth levels are in the `Out`'s level lists. Kept within 128 bytes (cold kinds boxed, trade
+/// ids as numbers): it is moved a few times per frame, and larger moves are `memcpy` calls.
 #[derive(Debug, Clone, PartialEq)]
 enum Message<'a> {
     Depth {
@@ -35,13 +36,13 @@ enum Message<'a> {
     },
     Trade {
         market_id: &'a str,
-        trade: TradeItem,
+        trade: NumberedTrade,
     },
     Candle {
         market_id: &'a str,
-        candle: CandleItem,
+        candle: Box<CandleItem>,
     },
-    Control(ControlItem),
+    Control(Box<ControlItem>),
     Notice {
         name: &'a str,
         exchange_ts: Option<i64>,
@@ -54,6 +55,30 @@ enum Message<'a> {
 enum Market {
     Spot,
     UsdM,
+}
+
+/// A trade as Binance numbers it (a [`TradeItem`] with an integer id, in less room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NumberedTrade {
+    price: Dec,
+    size: Dec,
+    side: Side,
+    id: u64,
+    trade_ts: i64,
+    exchange_ts: i64,
+}
+
+impl NumberedTrade {
+    fn item(self) -> TradeItem {
+        TradeItem {
+            price: self.price,
+            size: self.size,
+            side: self.side,
+            trade_id: TradeId::Int(self.id),
+            trade_ts: self.trade_ts,
+            exchange_ts: self.exchange_ts,
+        }
+    }
 }
 
 /// The parser of one Binance market (stateless: a copy per decoder).
@@ -640,11 +665,11 @@ impl Binance {
         c.at_end().then_some(())?;
         Some(Message::Trade {
             market_id: symbol,
-            trade: TradeItem {
+            trade: NumberedTrade {
                 price,
                 size,
                 side: if buyer_is_maker { Side::Sell } else { Side::Buy },
-                trade_id: TradeId::Int(trade_id),
+                id: trade_id,
                 trade_ts: trade_time?,
                 exchange_ts: event_time,
             },
@@ -685,12 +710,12 @@ impl Binance {
         }
         Ok(Message::Trade {
             market_id: required(symbol, "s")?,
-            trade: TradeItem {
+            trade: NumberedTrade {
                 price: required(price, "p")?,
                 size: required(size, "q")?,
                 // `m`: the buyer was the maker, so the aggressor sold.
                 side: if required(buyer_is_maker, "m")? { Side::Sell } else { Side::Buy },
-                trade_id: TradeId::Int(required(trade_id, "t")?),
+                id: required(trade_id, "t")?,
                 trade_ts: required(trade_time, "T")?,
                 exchange_ts: required(event_time, "E")?,
             },
@@ -706,7 +731,7 @@ impl Binance {
         }
         Ok(Message::Candle {
             market_id: k.symbol,
-            candle: CandleItem {
+            candle: Box::new(CandleItem {
                 interval: Interval::new(b.i, "k.i")?,
                 start_ts: ms_to_ns(b.t, "k.t")?,
                 end_ts: ms_to_ns(b.close_time, "k.T")?,
@@ -718,7 +743,7 @@ impl Binance {
                 trades: Some(b.n),
                 closed: Some(b.x),
                 exchange_ts: Some(ms_to_ns(k.event_time, "E")?),
-            },
+            }),
         })
     }
 
@@ -748,13 +773,13 @@ impl Binance {
             None => (c.code, c.msg),
         };
         let result = c.result.map(|r| r.get().to_owned()).filter(|r| r != "null");
-        Ok(Message::Control(ControlItem {
+        Ok(Message::Control(Box::new(ControlItem {
             kind: if code.is_none() { ControlKind::Ack } else { ControlKind::Error },
             request_id: request_id(c.id)?,
             topic: None,
             code,
             message: msg.map(Cow::into_owned).or(result),
-        }))
+        })))
     }
 }
 
@@ -882,13 +907,13 @@ impl Venue for Binance {
             }
             Message::Trade { market_id, trade } => {
                 let symbol = out.symbol(market_id);
-                out.items.push(Item::Trade { symbol, trade });
+                out.items.push(Item::Trade { symbol, trade: trade.item() });
             }
             Message::Candle { market_id, candle } => {
                 let symbol = out.symbol(market_id);
-                out.items.push(Item::Candle { symbol, candle });
+                out.items.push(Item::Candle { symbol, candle: *candle });
             }
-            Message::Control(c) => out.items.push(Item::Control(c)),
+            Message::Control(c) => out.items.push(Item::Control(*c)),
             Message::Notice { name, exchange_ts } => {
                 out.items.push(Item::Notice { name: name.to_owned(), exchange_ts });
             }

@@ -158,7 +158,7 @@ impl PyDecoder {
             Event::Candle { symbol, candle, receive_ts } => {
                 self.know_name(py, symbol);
                 let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[symbol].clone_ref(py));
-                Py::new(py, events::Candle { exchange, symbol, fields: candle, receive_ts })?.into_any()
+                Py::new(py, events::Candle { exchange, symbol, fields: *candle, receive_ts })?.into_any()
             }
             Event::SyncLost { symbol, reason, receive_ts } => {
                 self.know_name(py, symbol);
