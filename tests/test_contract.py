@@ -172,13 +172,16 @@ async def test_acks_by_request_id_settle_binance_requests():
 async def test_acks_by_topic_need_every_topic_and_ignore_pongs():
     s, owner, _ = _session()
     req = Request(b"sub", frozenset({"books:BTC-USDT", "trades:BTC-USDT"}), ("books", "trades"))
-    p = await s.request(req, setup=True)
+    task = asyncio.ensure_future(s.control([req], timeout=5, setup=True))
+    await asyncio.sleep(0)
     s.on_reply(_reply("ack", topic="books:BTC-USDT"))
     s.on_reply(_reply("pong"))
     s.on_reply(_reply("ack", topic="books:ETH-USDT"))  # someone else's: settles nothing
-    assert not p.fut.done() and not owner.subscribed
+    await asyncio.sleep(0)
+    assert not task.done() and not owner.subscribed
     s.on_reply(_reply("ack", topic="trades:BTC-USDT"))
-    assert p.fut.result() is None and owner.subscribed == [s] and not s.pending
+    await task
+    assert owner.subscribed == [s] and not s.pending
     assert owner.counters.control_errors == 0
 
 
@@ -198,7 +201,7 @@ async def test_errors_match_by_topic_by_text_id_or_fail_the_oldest():
     assert owner.counters.control_errors == 1 and not s.pending
 
 
-async def test_a_request_without_acks_is_done_once_sent():
-    s, _, t = _session()
-    await s.control([Request(b"hello", frozenset())], timeout=1)
-    assert t.sent == [b"hello"] and not s.pending
+async def test_requests_without_acks_are_done_once_sent_and_announce_once():
+    s, owner, t = _session()
+    await s.control([Request(b"a", frozenset()), Request(b"b", frozenset())], 1, setup=True)
+    assert t.sent == [b"a", b"b"] and not s.pending and owner.subscribed == [s]

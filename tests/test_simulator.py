@@ -1402,3 +1402,24 @@ def test_simulate_command_lists_every_market():
         assert name in text
     bad = run_cli("simulate", "-m", "nowhere")
     assert bad.returncode == 2 and all(name in bad.stderr for name in simmod.MARKETS)
+
+
+def test_every_market_with_a_recording_is_in_the_demo():
+    """``tickwire demo`` shows every market that ships a recording, each with one fault its
+    spec builds for that market's simulator."""
+    from tickwire.demo import demo_markets
+    from tickwire.simulator.faults import CONNECTION_FAULTS
+
+    packaged = [name for name, spec in simmod.MARKETS.items() if spec.packaged is not None]
+    assert [s.name for s in demo_markets()] == packaged
+    for name in packaged:
+        spec = simmod.MARKETS[name]
+        assert spec.demo is not None, name
+        assert isinstance(spec.demo.fault(Simulator(name)), CONNECTION_FAULTS), name
+        assert spec.demo.channels and set(spec.demo.channels) <= {
+            "book",
+            "trades",
+            "bbo",
+            "candles",
+        }
+        assert spec.demo.title and spec.demo.fault_text

@@ -37,10 +37,7 @@ PROGRESS_EVERY = 8192
 
 def decoder_venues() -> dict[str, list[str]]:
     """``{exchange id: [markets, default first]}`` the core decodes."""
-    venues = getattr(_core, "venues", None)  # PRE-CORE SHIM
-    if venues is not None:
-        return dict(venues())
-    return {e: [] for e in _core.exchanges()}
+    return dict(_core.venues())
 
 
 # `replay` and `stream` print book updates the same way.
@@ -273,12 +270,11 @@ def _summary(recording: str, exchange: str, rep: Replay, st: ReplayStats) -> dic
     the decoder and per book), the decoder's counters and each book's state."""
     dec = rep.decoder
     dstats = dec.stats()
-    book_stats = getattr(dec, "book_stats", None)  # PRE-CORE SHIM
     books: dict[str, Any] = {}
     for s in dec.symbols():
         book = dec.book(s)
         entry: dict[str, Any] = {"sequence": book.sequence, "synced": book.synced}
-        per = book_stats(s) if book_stats is not None else {}
+        per = dec.book_stats(s)
         entry["checksums_verified"] = per.get("checksums_verified", 0)
         entry["checksum_mismatches"] = per.get("checksum_mismatches", 0)
         entry.update({k: v for k, v in per.items() if k not in entry})
@@ -287,7 +283,7 @@ def _summary(recording: str, exchange: str, rep: Replay, st: ReplayStats) -> dic
     return {
         "recording": recording,
         "exchange": exchange,
-        "market": getattr(dec, "market", rep.market),
+        "market": dec.market,
         "frames": st.frames,
         "events": dict(sorted(st.events.items())),
         "gaps": len(st.gaps),

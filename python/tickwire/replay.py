@@ -8,6 +8,7 @@ one) are separate JSON files; venues that push snapshots over the socket need no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import io
@@ -82,12 +83,17 @@ class _Progress:
         self.total = path.stat().st_size
         self.raw: io.BufferedReader | None = None
 
-    def open(self, path: Path) -> io.BufferedIOBase:
-        raw = open(path, "rb")  # noqa: SIM115 - closed with the stream that wraps it
-        self.raw = raw
-        if path.suffix == ".gz":
-            return gzip.GzipFile(fileobj=raw, mode="rb")
-        return raw
+    @contextlib.contextmanager
+    def open(self, path: Path) -> Iterator[io.BufferedIOBase]:
+        """``path`` opened for reading bytes (decompressed if it ends in ``.gz``), its position
+        on disk followed by :meth:`done`."""
+        with open(path, "rb") as raw:
+            self.raw = raw
+            if path.suffix != ".gz":
+                yield raw
+                return
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                yield f
 
     def done(self) -> int:
         raw = self.raw
@@ -270,7 +276,10 @@ class Replay:
 
     def _apply_pending(self, line: int, receive_ts: int) -> Iterator[Event]:
         """Apply every pending snapshot whose symbol the decoder now knows."""
-        known = {_core.market_id(self.exchange, s).lower(): s for s in self.decoder.symbols()}
+        market = self.decoder.market
+        known = {
+            _core.market_id(self.exchange, s, market).lower(): s for s in self.decoder.symbols()
+        }
         for pending in list(self._pending):
             snap, body, last_id = pending
             symbol = snap.symbol or next(
@@ -338,7 +347,7 @@ class Replay:
         stats = self.stats
         counts = stats.events
         clock = time.perf_counter
-        sync_lost = getattr(_core, "SyncLost", None)  # PRE-CORE SHIM
+        sync_lost = _core.SyncLost
         with self._progress.open(self.path) as f:
             for line, raw in enumerate(f, 1):
                 self.lines_read = line
@@ -526,10 +535,10 @@ def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest la
         return {
             "type": "control",
             "exchange": event.exchange,
-            "kind": getattr(event, "kind", None),  # PRE-CORE SHIM
+            "kind": event.kind,
             "request_id": event.request_id,
-            "topic": getattr(event, "topic", None),  # PRE-CORE SHIM
             "ok": event.ok,
+            "topic": event.topic,
             "code": event.code,
             "message": event.message,
             "receive_ts": event.receive_ts,

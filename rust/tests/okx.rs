@@ -438,3 +438,294 @@ fn a_bbo_tbt_frame_from_the_recorded_top_of_book() {
     assert_eq!(bbo.sequence, Some(10));
     assert!(out.bids.is_empty() && out.asks.is_empty());
 }
+
+// ------------------------------------------------------------------------------------------
+// Through the decoder (`tickwire::Decoder`, exchange "okx"): books, sequence chain, checksums.
+// ------------------------------------------------------------------------------------------
+
+use tickwire::book::BookSide;
+use tickwire::event::SyncLoss;
+use tickwire::{Decoder, Event};
+
+/// Receive times of the recording's lines (float seconds in the companion `.ts` file), as ns.
+fn receive_times() -> Vec<i64> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(REC.replace(".jsonl", ".ts"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (s, frac) = l.split_once('.').unwrap_or((l, "0"));
+            let ns: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+            s.parse::<i64>().unwrap() * 1_000_000_000 + ns.parse::<i64>().unwrap()
+        })
+        .collect()
+}
+
+/// The recording's lines with today's `prevSeqId`/`seqId` added to each book frame, numbered by
+/// line (seqId = line + 1; prevSeqId = the previous book line of the instrument, -1 on a
+/// snapshot), as the simulator numbers them; and per line the (prevSeqId, seqId) given.
+fn with_seq_ids() -> (Vec<String>, Vec<Option<(i64, i64)>>) {
+    let mut last: HashMap<String, i64> = HashMap::new();
+    let (mut out, mut ids) = (Vec::new(), Vec::new());
+    for (n, line) in lines().into_iter().enumerate() {
+        let raw: Value = serde_json::from_str(&line).unwrap();
+        if raw["arg"]["channel"] != "books" || raw.get("data").is_none() {
+            out.push(line);
+            ids.push(None);
+            continue;
+        }
+        let inst = raw["arg"]["instId"].as_str().unwrap().to_owned();
+        let seq = i64::try_from(n).unwrap() + 1;
+        let prev = if raw["action"] == "snapshot" { -1 } else { last[&inst] };
+        last.insert(inst, seq);
+        assert!(line.ends_with("}]}"));
+        out.push(format!("{},\"prevSeqId\":{prev},\"seqId\":{seq}}}]}}", &line[..line.len() - 3]));
+        ids.push(Some((prev, seq)));
+    }
+    (out, ids)
+}
+
+#[derive(Default, Debug)]
+struct Run {
+    /// (line, symbol index, reason) of every `SyncLost`.
+    lost: Vec<(usize, usize, SyncLoss)>,
+    /// (line, symbol index, sequence) of every `BookUpdate`.
+    updates: Vec<(usize, usize, Option<u64>)>,
+    errors: usize,
+}
+
+fn run(decoder: &mut Decoder, frames: &[String], times: &[i64]) -> Run {
+    let mut run = Run::default();
+    for (n, frame) in frames.iter().enumerate() {
+        if decoder.feed(frame.as_bytes(), times[n]).is_err() {
+            run.errors += 1;
+            continue;
+        }
+        for ev in &decoder.events {
+            match ev {
+                Event::SyncLost { symbol, reason, .. } => run.lost.push((n, *symbol, *reason)),
+                Event::BookUpdate { symbol, sequence, .. } => run.updates.push((n, *symbol, *sequence)),
+                _ => {}
+            }
+        }
+    }
+    run
+}
+
+/// Symbol -> (bids, asks) as (price, size) text, best first.
+type TextBooks = BTreeMap<String, (Vec<(String, String)>, Vec<(String, String)>)>;
+
+fn okx() -> Decoder {
+    Decoder::new("okx", None, &[]).unwrap()
+}
+
+/// Every book of the decoder as exact text, best first: symbol -> (bids, asks).
+fn books_of(d: &Decoder) -> TextBooks {
+    let text_side = |levels: Vec<RawLevel>| -> Vec<(String, String)> {
+        levels.into_iter().map(|l| (text(l.price), text(l.size))).collect()
+    };
+    d.symbols()
+        .iter()
+        .map(|s| {
+            let bids = text_side(s.book.decimals(BookSide::Bid, usize::MAX));
+            let asks = text_side(s.book.decimals(BookSide::Ask, usize::MAX));
+            (s.symbol.clone(), (bids, asks))
+        })
+        .collect()
+}
+
+/// The recording's books by the reference model, as decimal values (trailing zeros dropped, as
+/// the decoder's book keeps values at its own scales).
+fn reference_books() -> TextBooks {
+    let norm = |d: Dec| -> String {
+        let s = text(d);
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s
+        }
+    };
+    let mut books: BTreeMap<String, Book> = BTreeMap::new();
+    for (_, id, book, _) in replay() {
+        books.insert(tickwire::exchanges::okx::unified(&id).unwrap().0, book);
+    }
+    books
+        .into_iter()
+        .map(|(sym, b)| {
+            let bids = b.bids.values().rev().map(|l| (norm(l.price), norm(l.size))).collect();
+            let asks = b.asks.values().map(|l| (norm(l.price), norm(l.size))).collect();
+            (sym, (bids, asks))
+        })
+        .collect()
+}
+
+fn normalized(books: TextBooks) -> TextBooks {
+    let norm = |s: String| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+    books
+        .into_iter()
+        .map(|(k, (b, a))| {
+            let f = |v: Vec<(String, String)>| v.into_iter().map(|(p, s)| (norm(p), norm(s))).collect();
+            (k, (f(b), f(a)))
+        })
+        .collect()
+}
+
+fn checksums_sent(frames: &[String]) -> u64 {
+    frames
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|v| v.get("data").cloned())
+        .flat_map(|d| d.as_array().unwrap().clone())
+        .filter(|i| i.get("checksum").and_then(Value::as_i64).is_some_and(|c| c != 0))
+        .count() as u64
+}
+
+#[test]
+fn decoder_replays_the_recording_with_every_checksum_verified() {
+    let frames = lines();
+    let mut d = okx();
+    let r = run(&mut d, &frames, &receive_times());
+    let sent = checksums_sent(&frames);
+    assert_eq!((r.errors, r.lost.len()), (0, 0));
+    assert_eq!((d.stats.checksums_verified, d.stats.checksum_mismatches, d.stats.gaps), (sent, 0, 0));
+    assert_eq!(d.symbols().iter().map(|s| s.stats.checksums_verified).sum::<u64>(), sent);
+    // One BookUpdate per book message, without a sequence (the 2022 frames have no seqId).
+    assert_eq!(r.updates.len(), replay().len());
+    assert!(r.updates.iter().all(|u| u.2.is_none()));
+    assert_eq!(normalized(books_of(&d)), reference_books());
+}
+
+#[test]
+fn decoder_checks_the_seq_id_chain_with_the_snapshot_prev_minus_one() {
+    let (frames, ids) = with_seq_ids();
+    let mut d = okx();
+    let r = run(&mut d, &frames, &receive_times());
+    assert_eq!((r.errors, r.lost.len(), d.stats.gaps), (0, 0, 0));
+    assert_eq!(d.stats.checksums_verified, checksums_sent(&frames));
+    // Every book frame's BookUpdate carries its seqId; the chain links checked are the updates
+    // (their prevSeqId named the previous seqId), the snapshots (prevSeqId -1) start it.
+    let given: Vec<(usize, u64)> =
+        ids.iter().enumerate().filter_map(|(n, i)| i.map(|(_, s)| (n, u64::try_from(s).unwrap()))).collect();
+    let got: Vec<(usize, u64)> = r.updates.iter().map(|&(n, _, s)| (n, s.unwrap())).collect();
+    assert_eq!(got, given);
+    let links = ids.iter().flatten().filter(|(p, _)| *p >= 0).count();
+    let snapshots = ids.iter().flatten().filter(|(p, _)| *p == -1).count();
+    assert_eq!(u64::try_from(links).unwrap(), d.stats.deltas_applied);
+    assert_eq!(u64::try_from(snapshots).unwrap(), d.stats.snapshots);
+    assert!(links > 0 && snapshots > 0);
+    eprintln!("seqId chain: {snapshots} snapshots, {links} updates chained, 0 gaps");
+}
+
+#[test]
+fn checksum_zero_is_absent() {
+    // Since the 2026 deprecation OKX sends `"checksum":0`: nothing is verified, nothing fails,
+    // the seqId chain still checks, and the books are the same.
+    let (frames, _) = with_seq_ids();
+    let zeroed: Vec<String> = frames
+        .iter()
+        .map(|l| match l.find("\"checksum\":") {
+            Some(at) => {
+                let start = at + "\"checksum\":".len();
+                let end = start + l[start..].find(',').unwrap();
+                format!("{}0{}", &l[..start], &l[end..])
+            }
+            None => l.clone(),
+        })
+        .collect();
+    assert_eq!(checksums_sent(&zeroed), 0);
+    let mut d = okx();
+    let r = run(&mut d, &zeroed, &receive_times());
+    assert_eq!((r.errors, r.lost.len(), d.stats.gaps), (0, 0, 0));
+    assert_eq!((d.stats.checksums_verified, d.stats.checksum_mismatches), (0, 0));
+    assert_eq!(normalized(books_of(&d)), reference_books());
+}
+
+#[test]
+fn a_removed_update_is_a_gap_and_without_seq_ids_a_checksum_mismatch() {
+    let (frames, ids) = with_seq_ids();
+    let plain = lines();
+    let times = receive_times();
+    let updates: Vec<usize> =
+        ids.iter().enumerate().filter(|(_, i)| i.is_some_and(|(p, _)| p >= 0)).map(|(n, _)| n).collect();
+    let inst_of =
+        |n: usize| serde_json::from_str::<Value>(&frames[n]).unwrap()["arg"]["instId"].as_str().unwrap().to_owned();
+    let (mut gaps, mut mismatches, mut delayed, mut unseen) = (0, 0, 0, 0);
+    for &k in &updates {
+        let inst = inst_of(k);
+        let Some(next) = (k + 1..frames.len()).find(|&j| ids[j].is_some() && inst_of(j) == inst) else { continue };
+        let (prev_k, seq_k) = ids[k].unwrap();
+        // With seq ids: the next update of the book names seq_k, the book is at prev_k.
+        let without: Vec<String> = frames.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, l)| l.clone()).collect();
+        let t: Vec<i64> = times.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, &t)| t).collect();
+        let mut d = okx();
+        let r = run(&mut d, &without, &t);
+        let expected = (u64::try_from(prev_k).unwrap(), u64::try_from(seq_k).unwrap());
+        assert_eq!(r.lost.len(), 1, "removing line {k}");
+        let (at, _, reason) = r.lost[0];
+        assert_eq!(at, next - 1, "removing line {k}");
+        assert_eq!(reason, SyncLoss::Gap { expected: expected.0, received: expected.1 });
+        gaps += 1;
+        // Without seq ids (as recorded): a later checksum of that book fails, at its next
+        // update if the removed one changed the top 25, else once the difference rises into it
+        // (or never, if a later update overwrote it first).
+        let without: Vec<String> = plain.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, l)| l.clone()).collect();
+        let mut d = okx();
+        let r = run(&mut d, &without, &t);
+        match r.lost.first() {
+            Some(&(at, _, SyncLoss::Checksum { .. })) => {
+                assert!(at >= next - 1, "removing line {k}: lost at {at}");
+                mismatches += 1;
+                delayed += usize::from(at > next - 1);
+            }
+            None => unseen += 1,
+            other => panic!("removing line {k}: {other:?}"),
+        }
+    }
+    assert!(gaps > 0 && mismatches > 0);
+    eprintln!(
+        "removed updates: {gaps} gaps with seq ids; without: {mismatches} checksum mismatches \
+         ({delayed} of them after the next update), {unseen} never seen"
+    );
+}
+
+#[test]
+fn a_corrupted_level_fails_the_checksum_and_the_book_waits_for_a_snapshot() {
+    let (frames, ids) = with_seq_ids();
+    let times = receive_times();
+    // The first update of each book whose first level is within the top 25 (derived: the
+    // reference book's checksum changes when that size is bumped).
+    let mut checked = 0;
+    for (k, line) in frames.iter().enumerate().filter(|(n, _)| ids[*n].is_some_and(|(p, _)| p >= 0)).take(10) {
+        let raw: Value = serde_json::from_str(line).unwrap();
+        let which = if raw["data"][0]["bids"].as_array().unwrap().is_empty() { "asks" } else { "bids" };
+        let (price, size) =
+            (raw["data"][0][which][0][0].as_str().unwrap(), raw["data"][0][which][0][1].as_str().unwrap());
+        let d0 = fixed::parse_dec(size, "size").unwrap();
+        let bumped = text(Dec { mantissa: d0.mantissa + 1, ..d0 });
+        let damaged = line.replacen(&format!(r#"["{price}","{size}""#), &format!(r#"["{price}","{bumped}""#), 1);
+        let mut all = frames.clone();
+        all[k] = damaged;
+        let mut d = okx();
+        let r = run(&mut d, &all, &times);
+        let Some(&(at, sym, reason)) = r.lost.first() else { continue }; // below the top 25
+        assert_eq!(at, k);
+        assert!(matches!(reason, SyncLoss::Checksum { .. }), "{reason:?}");
+        assert_eq!(d.symbol(sym).stats.checksum_mismatches, 1);
+        // Nothing else is lost, and that book's later updates are dropped (it waits for the
+        // snapshot a resubscribe brings), while the other book goes on.
+        assert_eq!(r.lost.len(), 1);
+        let later = ids[k + 1..]
+            .iter()
+            .enumerate()
+            .filter(|(j, i)| {
+                i.is_some_and(|(p, _)| p >= 0)
+                    && serde_json::from_str::<Value>(&all[k + 1 + j]).unwrap()["arg"]["instId"] == raw["arg"]["instId"]
+            })
+            .count();
+        assert_eq!(d.stats.dropped_deltas, u64::try_from(later).unwrap());
+        assert!(!d.symbol(sym).synced());
+        assert!(d.symbols().iter().enumerate().all(|(i, s)| i == sym || s.synced()));
+        checked += 1;
+    }
+    assert!(checked > 0);
+}

@@ -171,12 +171,9 @@ def _new_decoder(owner: SessionOwner) -> Decoder:
     """The decoder of one session: the adapter's decoder id, the market of the owner's route and
     the instruments the feed loaded (may be empty)."""
     a = owner.adapter
-    try:  # PRE-CORE SHIM (remove at the core merge)
-        return Decoder(  # type: ignore[call-arg]  # PRE-CORE SHIM
-            a.decoder_id, market=a.decoder_market(owner.route), instruments=owner.instruments
-        )
-    except TypeError:
-        return Decoder(a.decoder_id)
+    return Decoder(
+        a.decoder_id, market=a.decoder_market(owner.route), instruments=owner.instruments
+    )
 
 
 class _Pending:
@@ -201,9 +198,8 @@ def _reply_keys(reply: ControlReply) -> list[int | str]:
         keys.append(rid)
         if isinstance(rid, str) and rid.isdigit():
             keys.append(int(rid))
-    topic = getattr(reply, "topic", None)  # PRE-CORE SHIM
-    if topic is not None:
-        keys.append(topic)
+    if reply.topic is not None:
+        keys.append(reply.topic)
     return keys
 
 
@@ -321,20 +317,15 @@ class Session(WSListener):
             direct[Trade] = resync.first_trades_checked(self, direct[Trade])
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
-        handlers: dict[str, Any] = {
-            "trade": direct[Trade],
-            "bbo": direct[BBO],
-            "candle": direct[Candle],
-            "book": direct[BookUpdate],
-            "control": self.on_reply,
-            "notice": self.on_notice,
-            "sync_lost": self.on_sync_lost,
-        }
-        try:  # PRE-CORE SHIM
-            self.decoder.set_handlers(**handlers)
-        except TypeError:
-            del handlers["sync_lost"]
-            self.decoder.set_handlers(**handlers)
+        self.decoder.set_handlers(
+            trade=direct[Trade],
+            bbo=direct[BBO],
+            candle=direct[Candle],
+            book=direct[BookUpdate],
+            control=self.on_reply,
+            notice=self.on_notice,
+            sync_lost=self.on_sync_lost,
+        )
 
     def mute(self, subs: Iterable[Subscription]) -> None:
         """Drop the events of ``subs``' streams from now on (see ``wire``; rewire after)."""
@@ -431,31 +422,13 @@ class Session(WSListener):
             log.warning("%s: skipped bad frame #%d (%d bytes): %s", self.owner.name, n, size, exc)
         self.owner.emit(BadFrame(self.owner.adapter.exchange_id, str(exc), time_ns()))
 
-    def _sync_lost(self, ev: SyncLost) -> None:
-        """The decoder lost a book (gap, checksum mismatch, connection gap): resync it."""
-        self.counters.gaps += 1
-        log.warning(
-            "%s: %s on %s (expected %s, received %s); resyncing",
-            self.owner.name,
-            ev.reason,
-            ev.symbol,
-            ev.expected,
-            ev.received,
-        )
-        self.owner.emit(
-            GapDetected(
-                self.owner.adapter.exchange_id, ev.symbol, ev.expected, ev.received, ev.receive_ts
-            )
-        )
-        self.start_sync(ev.symbol, "gap")
-
     def _gap(self, exc: SequenceGap, ts: int) -> None:
         """A ``SequenceGap`` raised by the decoder (a core that reports gaps as exceptions):
         handled like a ``SyncLost`` with reason ``"gap"``."""
         symbol = exc.symbol or (str(exc.args[0]) if exc.args else "")
         self._lost(symbol, "gap", exc.expected, exc.received, ts)
 
-    def on_sync_lost(self, ev: Any) -> None:
+    def on_sync_lost(self, ev: SyncLost) -> None:
         """The decoder's ``SyncLost`` event: a book lost its sequence chain, failed its checksum,
         or the connection's sequence broke. ``GapDetected`` (with the ``reason``) goes to the
         user and the book is recovered as its decoder says (REST snapshot or resubscribe);
@@ -481,7 +454,7 @@ class Session(WSListener):
         )
         if symbol and symbol in self.owner.book_symbols:
             task = self.sync_tasks.get(symbol)
-            if task is not None and getattr(self.decoder, "recovery", "rest") == "resubscribe":
+            if task is not None and self.decoder.recovery == "resubscribe":
                 # a wait for a pushed snapshot that arrived and was lost before the wait saw
                 # it: that snapshot will not come again, so re-request it now
                 task.cancel()
@@ -537,11 +510,10 @@ class Session(WSListener):
 
     async def request(self, request: Request, setup: bool = False) -> _Pending:
         """Send ``request`` (rate-limited) and return its pending state; its future resolves
-        with None once every ack key arrived, or with the error reply."""
+        with None once every ack key arrived, or with the error reply. ``setup``: one of the
+        requests :meth:`control` counted toward ``SessionOwner.session_subscribed``."""
         fut: asyncio.Future[ControlReply | None] = asyncio.get_running_loop().create_future()
         p = _Pending(request, fut, setup)
-        if setup:
-            self._setup_left += 1
         if p.left:
             self._inflight[p] = None
             for key in p.left:
@@ -582,7 +554,7 @@ class Session(WSListener):
         neither id nor topic, the oldest request in flight (Binance documents
         ``{"code":3,"msg":..}`` for invalid JSON) rather than leaving it to time out. Pongs,
         welcomes and login replies settle nothing. Unmatched errors are counted and logged."""
-        kind = getattr(reply, "kind", "ack" if reply.ok else "error")  # PRE-CORE SHIM
+        kind = reply.kind
         if kind in _NO_REQUEST:
             return
         keys = _reply_keys(reply)
@@ -607,7 +579,7 @@ class Session(WSListener):
             "%s: unmatched error reply id=%r topic=%r code=%r: %s",
             self.owner.name,
             reply.request_id,
-            getattr(reply, "topic", None),  # PRE-CORE SHIM
+            reply.topic,
             reply.code,
             reply.message,
         )
@@ -631,6 +603,8 @@ class Session(WSListener):
         Raises :class:`SubscriptionError` (``streams``, ``code``, ``reason`` of the first error
         reply), ``TimeoutError`` without every ack within ``timeout`` seconds of the last send,
         ``ConnectionError`` if the socket drops meanwhile."""
+        if setup:  # counted before any is sent: one without acks is done at once
+            self._setup_left += len(requests)
         sent = [await self.request(r, setup) for r in requests]
         for p in sent:
             try:
@@ -694,7 +668,7 @@ class Session(WSListener):
         when the book's stream was subscribed (default: at the session's start)."""
         task = self.sync_tasks.get(symbol)
         if task is None or task.done():
-            if getattr(self.decoder, "recovery", "rest") == "resubscribe":
+            if self.decoder.recovery == "resubscribe":
                 coro = resync.resubscribe_book(self, symbol, reason)
             else:
                 coro = resync.sync_book(self, symbol, reason, since)

@@ -5,10 +5,11 @@ summarised in shared/docs/exchanges/okx.md (§1 endpoints, §2 limits, §3 subsc
 §5 order book, §6 trades/tickers/candles, §9 symbols):
 
 - WebSockets: ``wss://ws.okx.com:8443/ws/v5/public`` (books, ``bbo-tbt``, ``tickers``,
-  ``trades``) and ``/ws/v5/business`` (``candle<bar>``). One URL serves every instrument type, so
-  the routes are these two paths (``"public"``, ``"business"``), not markets: a connection may
-  carry spot, swap and futures topics together, and its decoder (market ``spot``) decodes every
-  instrument id (the Rust venue derives each symbol from the instrument id).
+  ``trades``) and ``/ws/v5/business`` (``candle<bar>``). One URL serves every instrument type,
+  and the Rust venue of any market decodes every instrument id on a connection; the adapter
+  still gives each market its own connections (routes ``"<market>"`` on ``/public`` and
+  ``"<market>-business"`` on ``/business``), so each decoder gets that market's instruments
+  table (tick and lot sizes) and a symbol the table lacks is refused.
 - Subscribe: ``{"op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"},...]}``;
   one ack per arg ``{"event":"subscribe","arg":{...},"connId":..}``, which the Rust venue
   reports with topic ``"<channel>:<instId>"``: that text is each :class:`Subscription`'s
@@ -284,21 +285,23 @@ class Okx(Adapter):
             raise ValueError(f"unknown symbol {symbol!r} for okx")
         return market
 
-    def decoder_market(self, route: str) -> str:  # noqa: ARG002 - every route decodes all markets
-        """``"spot"``: an OKX decoder reads every instrument type on its connection."""
-        return self.markets[0]
+    def decoder_market(self, route: str) -> str:
+        """The market of ``route`` (``"inverse"`` for ``"inverse"`` and
+        ``"inverse-business"``)."""
+        return route.removesuffix("-business")
 
     def subscriptions(self, symbols: Sequence[str], channels: Sequence[str]) -> list[Subscription]:
         """One :class:`Subscription` per (symbol, channel): stream ``"<channel>:<instId>"``
-        (``"books:BTC-USDT"``), route ``"business"`` for candles, else ``"public"``.
+        (``"books:BTC-USDT"``), route the symbol's market (``"spot"``, ``"linear"``,
+        ``"inverse"``), with ``"-business"`` for candles.
 
         Raises ``ValueError`` naming the first bad channel or symbol."""
         for ch in channels:
             self.check_channel(ch)
-        ids = [(sym, self.market_id(sym)) for sym in symbols]
+        ids = [(sym, self.market_id(sym), self.market_of(sym)) for sym in symbols]
         return [
-            Subscription(sym, ch, self._route(ch), f"{self._channel(ch)}:{mid}")
-            for sym, mid in ids
+            Subscription(sym, ch, self._route(market, ch), f"{self._channel(ch)}:{mid}")
+            for sym, mid, market in ids
             for ch in channels
         ]
 
@@ -311,15 +314,17 @@ class Okx(Adapter):
         }[channel]
 
     @staticmethod
-    def _route(channel: str) -> str:
-        return "business" if channel == "candles" else "public"
+    def _route(market: str, channel: str) -> str:
+        return f"{market}-business" if channel == "candles" else market
 
     # --- wire ---------------------------------------------------------------------------------
     def ws_url(self, route: str) -> str:
-        """``<ws>/ws/v5/public`` or ``<ws>/ws/v5/business``."""
-        if route not in ("public", "business"):
+        """``<ws>/ws/v5/public`` (routes ``"spot"``, ``"linear"``, ``"inverse"``) or
+        ``<ws>/ws/v5/business`` (the same with ``"-business"``)."""
+        market, _, business = route.partition("-")
+        if market not in self.markets or business not in ("", "business"):
             raise ValueError(f"unknown okx route {route!r}")
-        return f"{self.ws_base_url}/ws/v5/{route}"
+        return f"{self.ws_base_url}/ws/v5/{'business' if business else 'public'}"
 
     def subscribe_requests(
         self,

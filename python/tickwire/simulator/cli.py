@@ -67,7 +67,8 @@ async def _serve(
 
 
 def _print_urls(sim: Simulator, echo: Callable[[str], None]) -> None:
-    echo(f"{sim.market}:")
+    spec = sim.spec
+    echo(f"{sim.market}:  (exchange {spec.exchange!r}, market {spec.market!r})")
     for line in sim.venue.url_lines():
         echo(line)
 

@@ -2,8 +2,9 @@
 
 Data frames are pre-encoded (see ``recording.View``) and written straight to the TCP transport
 in large slices, unless the venue stamps per-connection fields into each frame
-(``VenueSim.stamp``): then each message is stamped and framed as it is sent. aiohttp's WebSocket object is used for the handshake, for reading client
-frames and for the closing handshake. Both write to the same transport from the one event-loop
+(``VenueSim.stamp``): then each message is stamped and framed as it is sent. aiohttp's
+WebSocket object is used for the handshake, for reading client frames and for the closing
+handshake. Both write to the same transport from the one event-loop
 thread, and every write is a whole frame, so frames never interleave.
 """
 

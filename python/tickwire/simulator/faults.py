@@ -1,9 +1,10 @@
 """Fault descriptions. They are plain values; the server and connections act on them.
 
 Per-connection faults (:class:`CloseAfter`, :class:`Stall`, :class:`Drop`, :class:`Garbage`,
-:class:`BadChecksum`, :class:`ForceSnapshot`, :class:`Lifetime`) count data messages *of that connection* from the moment the fault is
-attached: at construction (``Simulator(faults=[...])``: every new connection) or by
-``Simulator.inject(fault)`` (all open connections, or one). Server-wide faults
+:class:`BadChecksum`, :class:`ForceSnapshot`, :class:`Lifetime`) count data messages *of that
+connection* from the moment the fault is attached: at construction
+(``Simulator(faults=[...])``: every new connection) or by ``Simulator.inject(fault)`` (all open
+connections, or one); a message the venue's ``stamp`` withholds counts too. Server-wide faults
 (:class:`SlowSnapshot`, :class:`ServerShutdown`) act once when injected or configured.
 
 ``parse_fault("close_after=100")`` builds one from a CLI-style string. What the venue sends

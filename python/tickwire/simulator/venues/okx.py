@@ -395,8 +395,8 @@ class OkxSim(VenueSim):
     def _instrument(self, inst: str) -> dict[str, str]:
         parts = inst.split("-")
         price_dec, size_dec = self._decimals(inst)
-        tick = str(Decimal(1).scaleb(-price_dec))
-        lot = str(Decimal(1).scaleb(-size_dec))
+        tick = format(Decimal(1).scaleb(-price_dec), "f")
+        lot = format(Decimal(1).scaleb(-size_dec), "f")
         entry = {"instId": inst, "tickSz": tick, "lotSz": lot, "state": "live"}
         if len(parts) == 2:
             return {**entry, "instType": "SPOT", "baseCcy": parts[0], "quoteCcy": parts[1]}
