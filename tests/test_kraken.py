@@ -21,8 +21,8 @@ import pytest
 import tickwire as tw
 import tickwire._core as core
 from conftest import FIXTURES
+from tickwire.connection import SubscriptionError
 from tickwire.events import GapDetected, Resynced
-from tickwire.exceptions import SubscriptionError
 from tickwire.exchanges import Subscription, get_adapter
 from tickwire.exchanges.kraken import Kraken, parse_asset_pairs, v1_name, v2_name
 from tickwire.feed import Feed
@@ -410,7 +410,7 @@ def test_simulator_errors_in_krakens_format(run):
 
 
 # --- feed against the simulator -------------------------------------------------------------
-async def _run_feed(symbols, faults=(), **kw):
+async def _run_feed(symbols, faults=(), options=V1, **kw):
     async with Simulator("kraken", speed="max", autostart=False) as sim:
         events: list[Any] = []
         feed = Feed(
@@ -418,7 +418,7 @@ async def _run_feed(symbols, faults=(), **kw):
             symbols,
             ["book"],
             base_url=sim.rest_url,
-            options=V1,
+            options=options,
             on_event=events.append,
             **kw,
         )
@@ -442,20 +442,31 @@ async def _run_feed(symbols, faults=(), **kw):
         return result
 
 
-def _assert_final_books(books):
+def _assert_final_books(books, depth=1000):
     want = recorded_books()
+    n = min(20, depth)
     for sym, (synced, bids, asks) in books.items():
         b, a = want[sym]
         assert synced
-        assert [tuple(r) for r in bids] == top(b, 20, True)
-        assert [tuple(r) for r in asks] == top(a, 20, False)
+        assert [tuple(r) for r in bids] == top(b, n, True)
+        assert [tuple(r) for r in asks] == top(a, n, False)
 
 
-def test_feed_books_equal_the_recording(run):
+@pytest.mark.parametrize("depth", [1000, 100, 10])
+def test_feed_books_equal_the_recording(run, depth):
+    """All 8 recorded books through ``tw.Feed`` on the simulator, at the recorded depth and at
+    depths the simulator derives from it (the adapter's default, 100, and 10): every checksum
+    verifies (no ``GapDetected``) and the final books are the recording's."""
     syms = sorted(recorded_books())
-    events, books, _ = run(_run_feed(syms))
-    _assert_final_books(books)
+    events, books, stats = run(_run_feed(syms, options={"version": 1, "depth": depth}))
+    _assert_final_books(books, depth)
     assert not [e for e in events if isinstance(e, GapDetected)]
+    assert stats["decoder_checksum_mismatches"] == 0 and stats["decoder_checksums_verified"] > 0
+    if depth == 1000:
+        with_c = sum(
+            1 for f in frames(BOOK) if isinstance(f, list) and any("c" in p for p in f[1:-2])
+        )
+        assert stats["decoder_checksums_verified"] == with_c
 
 
 def test_feed_recovers_from_a_checksum_fault(run):

@@ -456,8 +456,10 @@ class Session(WSListener):
             task = self.sync_tasks.get(symbol)
             if task is not None and self.decoder.recovery == "resubscribe":
                 # a wait for a pushed snapshot that arrived and was lost before the wait saw
-                # it: that snapshot will not come again, so re-request it now
+                # it: that snapshot will not come again, so re-request it now (a new task:
+                # start_sync would join the cancelled one, which requests nothing)
                 task.cancel()
+                del self.sync_tasks[symbol]
             self.start_sync(symbol, reason)
 
     def _finish(self, reason: str) -> None:

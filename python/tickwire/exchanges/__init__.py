@@ -455,12 +455,13 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance, okx
+    from . import binance, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
         "binanceusdm": binance.BinanceUsdm,
         "okx": okx.Okx,
+        "kraken": kraken.Kraken,
     }
 
 

@@ -123,10 +123,9 @@ impl Kraken {
             return None;
         }
         if self.precision_of.len() <= symbol {
-            self.precision_of.resize(symbol + 1, None);
-            for (i, id) in out.market_ids().iter().enumerate() {
-                self.precision_of[i] = self.precision.get(id).copied();
-            }
+            let ids = out.market_ids();
+            self.precision_of = ids.iter().map(|id| self.precision.get(id).copied()).collect();
+            self.precision_of.resize(ids.len().max(symbol + 1), None);
         }
         self.precision_of[symbol]
     }
@@ -1269,7 +1268,7 @@ mod tests {
             tick_size: Some(fixed::parse_dec("0.0001", "t").unwrap()),
             lot_size: Some(fixed::parse_dec("0.00000001", "l").unwrap()),
         };
-        let mut v = Kraken::new(&[inst]);
+        let mut v = Kraken::new(std::slice::from_ref(&inst));
         let mut out = Out::default();
         parse(&mut v, &mut out, r#"{"method":"subscribe","result":{"channel":"book","depth":25,"snapshot":true,"symbol":"ETH/USDT"},"success":true,"time_in":"2023-01-01T00:00:00.000000Z","time_out":"2023-01-01T00:00:00.000001Z","req_id":3}"#).unwrap();
         assert!(
@@ -1280,6 +1279,19 @@ mod tests {
         assert_eq!((b.depth, b.checksum, b.exchange_ts), (Some(25), Some(5), Some(1_696_613_700_279_389_650)));
         assert_eq!(out.bids[0].price.to_string(), "0.5660");
         assert_eq!(out.bids[0].size.to_string(), "0.00000000");
+        // Several symbols known before the first book of the first one (acks come first).
+        let mut v = Kraken::new(std::slice::from_ref(&inst));
+        for sym in ["ETH/USDT", "BTC/CHF"] {
+            let ack = format!(
+                r#"{{"method":"subscribe","result":{{"channel":"book","depth":10,"symbol":"{sym}"}},"success":true,"req_id":4}}"#
+            );
+            parse(&mut v, &mut out, &ack).unwrap();
+        }
+        parse(&mut v, &mut out, r#"{"channel":"book","type":"update","data":[{"symbol":"ETH/USDT","bids":[{"price":0.5,"qty":1}],"asks":[],"checksum":5}]}"#).unwrap();
+        assert_eq!(out.bids[0].price.to_string(), "0.5000");
+        parse(&mut v, &mut out, r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/CHF","bids":[{"price":0.5,"qty":1}],"asks":[],"checksum":5}]}"#).unwrap();
+        let Item::Book(b) = &out.items[0] else { panic!() };
+        assert_eq!((out.bids[0].price.to_string(), b.checksum), ("0.5".into(), None));
         // Without the pair's precisions the checksum cannot be reproduced: passed as absent.
         let mut v = venue();
         parse(&mut v, &mut out, r#"{"channel":"book","type":"snapshot","data":[{"symbol":"ETH/USDT","bids":[],"asks":[{"price":0.567,"qty":1.5}],"checksum":5}]}"#).unwrap();

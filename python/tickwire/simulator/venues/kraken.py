@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -64,6 +66,7 @@ from ..venue import (
     WireFormat,
     WsEndpoint,
 )
+from ..wirebook import kraken_checksum
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import ServerConnection
@@ -90,6 +93,50 @@ def v1_name(symbol: str) -> str:
 
 def _dump(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _num(text: str) -> str:
+    """A v1 decimal string as v2 writes the number: JSON, no trailing zeros ("0.15000000" ->
+    "0.15", "56218.00000" -> "56218", "0.00000000" -> "0")."""
+    return text.rstrip("0").rstrip(".") or "0" if "." in text else text
+
+
+def _rfc3339(seconds: str) -> str:
+    """v1 time text ("1618678117.243818") as v2's RFC 3339 ("2021-04-17T16:48:37.243818Z")."""
+    whole, _, frac = seconds.partition(".")
+    day = datetime.fromtimestamp(int(whole), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{day}.{(frac + '000000')[:6]}Z"
+
+
+def v2_book(obj: list[Any]) -> bytes:
+    """A v1 book frame ``[id, body..., "book-N", pair]`` as Kraken v2 sends the same message:
+    ``{"channel":"book","type":"snapshot"|"update","data":[{"symbol","bids":[{"price","qty"}],
+    "asks":[..],"checksum","timestamp"}]}``, prices and sizes as JSON numbers without trailing
+    zeros (v2 checksums them written with the pair's precisions, which the v1 text has), the
+    v1 ``"c"`` as ``checksum``; a snapshot gets the checksum of its top 10 (v2 sends one)."""
+    body = obj[1:-2]
+    snapshot = any("as" in p or "bs" in p for p in body)
+    bids = [r for p in body for r in p.get("bs" if snapshot else "b", ())]
+    asks = [r for p in body for r in p.get("as" if snapshot else "a", ())]
+    crc = next((int(p["c"]) for p in body if "c" in p), None)
+    if snapshot:
+        top_bids = sorted(bids, key=lambda r: Decimal(r[0]), reverse=True)[:10]
+        top_asks = sorted(asks, key=lambda r: Decimal(r[0]))[:10]
+        crc = kraken_checksum([(r[0], r[1]) for r in top_asks], [(r[0], r[1]) for r in top_bids])
+
+    def levels(rows: list[list[str]]) -> str:
+        return ",".join(f'{{"price":{_num(r[0])},"qty":{_num(r[1])}}}' for r in rows)
+
+    item = (
+        f'{{"symbol":{json.dumps(v2_name(obj[-1]))},"bids":[{levels(bids)}],"asks":[{levels(asks)}]'
+    )
+    if crc is not None:
+        item += f',"checksum":{crc}'
+    if bids or asks:
+        newest = max((r[2] for r in bids + asks), key=Decimal)
+        item += f',"timestamp":"{_rfc3339(newest)}"'
+    kind = "snapshot" if snapshot else "update"
+    return f'{{"channel":"book","type":"{kind}","data":[{item}}}]}}'.encode()
 
 
 class KrakenWire(WireFormat):
@@ -333,11 +380,12 @@ class KrakenSim(VenueSim):
 
     # ---- connections ------------------------------------------------------------------------
     def ws_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
-        """``/`` (v1). ``?streams=a,b`` subscribes streams without a request (tests)."""
-        if path != "/":
+        """``/`` (v1) and ``/v2`` (framing ``"v2"``). ``?streams=a,b`` subscribes streams
+        without a request (tests)."""
+        if path not in ("/", "/v2"):
             return None
         streams = [unquote(s) for s in query.get("streams", "").split(",") if s]
-        return WsEndpoint("spot", None, streams)
+        return WsEndpoint("spot", "v2" if path == "/v2" else None, streams)
 
     def stream_path(self, streams: Sequence[str], route: str = "") -> str:  # noqa: ARG002
         """``/?streams=<quoted keys, comma separated>``."""
@@ -351,8 +399,10 @@ class KrakenSim(VenueSim):
         """``"BTC/CHF"`` for ``"book:BTC/CHF"``; None for heartbeats and control lines."""
         return stream.split(":", 1)[1] if ":" in stream else None
 
-    def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
-        """ping, subscribe and unsubscribe (module docstring)."""
+    def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:  # noqa: PLR0911
+        """ping, subscribe and unsubscribe (module docstring), in v1's or v2's form."""
+        if conn.framing == "v2":
+            return self._v2_message(conn, text)
         try:
             req = json.loads(text)
         except ValueError:
@@ -399,6 +449,57 @@ class KrakenSim(VenueSim):
         else:
             still = [s for s in conn.subscriptions if s not in removed and s != HEARTBEAT]
             out.unsubscribe = [*removed, *([HEARTBEAT] if not still else [])] or None
+        return out
+
+    def _v2_message(self, conn: ServerConnection, text: str) -> Outcome:
+        """v2 ``ping`` and ``subscribe``/``unsubscribe`` of ``book`` (the recorded channel):
+        one reply per symbol, ``success`` true with the ``result``, or false with Kraken's
+        ``error`` text and the ``symbol``; ``req_id`` echoed."""
+        now = _rfc3339(f"{time.time():.6f}")
+        stamp = {"time_in": now, "time_out": now}
+        try:
+            req = json.loads(text)
+        except ValueError:
+            req = None
+        if not isinstance(req, dict) or not isinstance(req.get("method"), str):
+            return Outcome([_dump({"error": "Malformed request", "success": False, **stamp})])
+        method = req["method"]
+        rid = {"req_id": req["req_id"]} if "req_id" in req else {}
+        if method == "ping":
+            return Outcome([_dump({"method": "pong", **rid, **stamp})], keepalive=True)
+        params = req.get("params")
+        if method not in ("subscribe", "unsubscribe") or not isinstance(params, dict):
+            err = {"error": f"Method not found: {method}", "method": method, "success": False}
+            return Outcome([_dump({**err, **rid, **stamp})])
+        channel, symbols = params.get("channel"), params.get("symbol")
+        if channel != "book" or not isinstance(symbols, list) or not symbols:
+            error = "Channel not found" if channel != "book" else "Malformed request"
+            reply = {"error": error, "method": method, "success": False, **rid, **stamp}
+            return Outcome([_dump(reply)])
+        depth = params.get("depth", 10)
+        sub = {"name": "book", "depth": depth}
+        out = Outcome()
+        added: list[str] = []
+        removed: list[str] = []
+        for symbol in symbols:
+            pair = v1_name(symbol) if isinstance(symbol, str) else symbol
+            error = self._check(sub, pair, conn, method)
+            if error is not None:
+                error = error.replace(str(pair), str(symbol))
+                reply = {"error": error, "method": method, **rid, "success": False}
+                out.replies.append(_dump({**reply, "symbol": symbol, **stamp}))
+                continue
+            key = f"book:{symbol}"
+            self._ack(conn, key, sub, method, {})
+            result = {"channel": "book", "depth": depth, "snapshot": True, "symbol": symbol}
+            reply = {"method": method, "result": result, "success": True, **stamp, **rid}
+            out.replies.append(_dump(reply))
+            (added if method == "subscribe" else removed).append(key)
+        if added:
+            out.subscribe = [*added, HEARTBEAT]
+        if removed:
+            still = [s for s in conn.subscriptions if s not in removed and s != HEARTBEAT]
+            out.unsubscribe = [*removed, *([HEARTBEAT] if not still else [])]
         return out
 
     def _ack(
@@ -481,20 +582,27 @@ class KrakenSim(VenueSim):
         if book is None:
             return []
         bids, asks = book.rows(view.depth if view is not None else None)
-        return [_dump([channel.id, {"as": asks, "bs": bids}, name, channel.pair])]
+        frame = [channel.id, {"as": asks, "bs": bids}, name, channel.pair]
+        return [v2_book(frame) if conn.framing == "v2" else _dump(frame)]
 
     def stamp(self, conn: ServerConnection, stream: str, payload: bytes) -> bytes | None:
         """Book frames for a connection subscribed below the recorded depth, in that depth's
-        form (:class:`_DepthView`); everything else as recorded."""
+        form (:class:`_DepthView`); on ``/v2`` every frame in v2's form (:func:`v2_book`,
+        ``{"channel":"heartbeat"}``); everything else as recorded."""
+        v2 = conn.framing == "v2"
         view = self._views.get((conn.id, stream))
-        if view is None:
+        if view is None and not v2:
             return payload
+        if stream == HEARTBEAT:
+            return b'{"channel":"heartbeat"}'
         obj = json.loads(payload)
-        channel = self.channels[stream]
-        body = view.frame(obj, int(channel.subscription.get("depth", 10)))
-        if body is None:
-            return None
-        return _dump([obj[0], *body, f"book-{view.depth}", obj[-1]])
+        if view is not None:
+            channel = self.channels[stream]
+            body = view.frame(obj, int(channel.subscription.get("depth", 10)))
+            if body is None:
+                return None
+            obj = [obj[0], *body, f"book-{view.depth}", obj[-1]]
+        return v2_book(obj) if v2 else _dump(obj)
 
     def corrupt_checksum(self, stream: str, payload: bytes) -> bytes | None:  # noqa: ARG002
         """The update with its ``"c"`` one more (mod 2^32); None for a frame without one."""
