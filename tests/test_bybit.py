@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,237 @@ def test_decoder_rejects_unknown_markets_and_foreign_frames() -> None:
     with pytest.raises(FrameError):
         d.feed(okx, 0)
     assert d.stats()["bad_frames"] == 1
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+def _adapter(**kw: Any) -> Any:
+    from tickwire.exchanges import get_adapter
+
+    return get_adapter("bybit", **kw)
+
+
+def test_adapter_markets_symbols_topics_and_requests() -> None:
+    """The market comes from the settle coin; market ids agree with the Rust venue both ways
+    (the decoder names the symbols of the recorded market ids); topics, batches of at most 10
+    topics per request with the echoed ``req_id`` as ack key, and the 20 s ``{"op":"ping"}``."""
+    import tickwire._core as core
+
+    a = _adapter()
+    assert a.markets == ("spot", "linear", "inverse")
+    recorded = sorted({p["data"]["s"] for p in _pushes() if "data" in p and "s" in p["data"]})
+    d = core.Decoder("bybit", market="linear")
+    for line in SESSION.read_bytes().splitlines():
+        d.feed(line, 0)
+    for symbol in d.symbols():  # the Rust venue's names for the recorded ids
+        assert a.market_of(symbol) == "linear"
+        assert a.market_id(symbol) in recorded
+    assert a.market_of("BTC/USDT") == "spot"
+    assert a.market_of("BTC/USD:BTC") == "inverse"
+
+    symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+    subs = a.subscriptions(symbols, ["book", "trades", "bbo", "candles"])
+    assert {s.route for s in subs} == {"linear"}
+    assert [s.stream for s in subs[:4]] == [
+        "orderbook.200.BTCUSDT",
+        "publicTrade.BTCUSDT",
+        "orderbook.1.BTCUSDT",
+        "kline.1.BTCUSDT",
+    ]
+    ids = iter(range(40, 100))
+    reqs = a.subscribe_requests(subs, lambda: next(ids))
+    assert [len(r.streams) for r in reqs] == [10, 2]
+    for r in reqs:
+        body = json.loads(r.payload)
+        (rid,) = r.acks
+        assert body == {"req_id": str(rid), "op": "subscribe", "args": list(r.streams)}
+    unsub = a.unsubscribe_requests(subs[:1], lambda: 7)
+    assert json.loads(unsub[0].payload)["op"] == "unsubscribe" and unsub[0].acks == {7}
+    keep = a.keepalive()
+    assert (keep.interval_s, json.loads(keep.payload)) == (20.0, {"op": "ping"})
+    assert _adapter(options={"book_depth": 1000}).subscriptions(symbols[:1], ["book"])[
+        0
+    ].stream == ("orderbook.1000.BTCUSDT")
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        (lambda a: a.market_of("BTC/EUR:USD"), "'BTC/EUR:USD'"),
+        (lambda a: a.market_id("btc/usdt"), "did you mean 'BTC/USDT'"),
+        (lambda a: a.market_id("BTCUSDT"), "'BTCUSDT'"),
+        (lambda a: a.market_id("BTC/USD:BTC-251399"), "'BTC/USD:BTC-251399'"),
+        (lambda a: a.subscriptions(["BTC/USDT"], ["orders"]), "'orders'"),
+        (lambda a: a.ws_url("option"), "'option'"),
+        (lambda _: _adapter(options={"book_depth": 25}), "book_depth 25"),
+        (lambda _: _adapter(options={"candle_interval": "7m"}), "candle_interval '7m'"),
+    ],
+)
+def test_adapter_rejects_with_a_named_value_error(call: Any, needle: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        call(_adapter())
+
+
+# --- tw.Feed against the simulator -------------------------------------------------------------
+def _unified(market_id: str) -> str:
+    return f"{market_id[: -len('USDT')]}/USDT:USDT"
+
+
+async def _run_feed(
+    symbols: list[str], faults: tuple[Any, ...] = (), **feed_kwargs: Any
+) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """The whole packaged recording through ``tw.Feed("bybit", symbols, ["book", "trades"])``
+    on the simulator (``faults`` attached once subscribed); returns the events, the final
+    books (bids, asks, synced) and the feed's stats."""
+    from tickwire.feed import Feed
+
+    async with Simulator(MARKET, speed="max", autostart=False) as sim:
+        events: list[Any] = []
+        feed = Feed(
+            "bybit",
+            symbols,
+            ["book", "trades"],
+            base_url=sim.rest_url,
+            on_event=events.append,
+            **feed_kwargs,
+        )
+        starting = asyncio.ensure_future(feed.start())
+        await sim.wait_subscribed(1, timeout=10)
+        topics = 2 * len(symbols)  # book and trades per symbol
+        subscribed = lambda: sum(len(c.subscriptions) for c in sim.connections)  # noqa: E731
+        while not starting.done() and subscribed() < topics:  # noqa: ASYNC110 - no event says so
+            await asyncio.sleep(0.005)
+        for f in faults:
+            sim.inject(f)
+        sim.start_replay()
+        await asyncio.wait_for(starting, 30)
+        await sim.wait_finished(timeout=60)
+        await asyncio.sleep(0.5)
+        books = {}
+        for s in symbols:
+            b = feed.book(s)
+            books[s] = (b.bids(10_000).tolist(), b.asks(10_000).tolist(), b.synced)
+        stats = feed.stats()
+        await feed.close()
+        return events, books, stats
+
+
+def _assert_books_equal_recording(books: dict[str, Any]) -> None:
+    want = _final_books(SESSION)
+    for symbol, (bids, asks, synced) in books.items():
+        book = want[_market_id_of(symbol)]
+        assert synced, symbol
+        assert [tuple(r) for r in bids] == [
+            (float(p), float(book["b"][p])) for p in sorted(book["b"], reverse=True)
+        ], symbol
+        assert [tuple(r) for r in asks] == [
+            (float(p), float(book["a"][p])) for p in sorted(book["a"])
+        ]
+
+
+def _market_id_of(symbol: str) -> str:
+    """``"BTC/USDT:USDT"`` -> ``"BTCUSDT"`` (the recorded USDT perpetuals)."""
+    return symbol.replace("/", "").split(":")[0]
+
+
+@pytest.mark.e2e
+def test_feed_books_equal_the_recording() -> None:
+    """``tw.Feed("bybit", ...)`` over the simulator: every book ends equal to the recording's,
+    trades arrive with their UUID ids, no gap."""
+    symbols = [_unified(m) for m in sorted(_final_books(SESSION))]
+    events, books, _ = asyncio.run(_run_feed(symbols))
+    _assert_books_equal_recording(books)
+    names = [type(e).__name__ for e in events]
+    assert "GapDetected" not in names
+    trades = [e for e in events if type(e).__name__ == "Trade"]
+    recorded = [
+        t for p in _pushes() if p.get("topic", "").startswith("publicTrade.") for t in p["data"]
+    ]
+    assert [t.trade_id for t in trades] == [t["i"] for t in recorded]
+
+
+@pytest.mark.e2e
+def test_feed_recovers_from_a_dropped_delta_and_a_fresh_snapshot() -> None:
+    """One BTCUSDT delta withheld: ``GapDetected(reason="gap")`` with Bybit's u, a resubscribe,
+    ``Resynced``; an unprompted snapshot for ETHUSDT mid-stream resets that book. Both books end
+    equal to the recording's."""
+    from tickwire.simulator.faults import Drop, ForceSnapshot
+
+    btc_deltas = [
+        p for p in _pushes() if p.get("topic") == "orderbook.200.BTCUSDT" and p["type"] == "delta"
+    ]
+    skip = len(btc_deltas) // 2
+    dropped_u = btc_deltas[skip]["data"]["u"]
+    symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    faults = (
+        Drop(stream="orderbook.200.BTCUSDT", skip=skip + 1),  # +1: the recorded snapshot first
+        ForceSnapshot(after=800, stream="orderbook.200.ETHUSDT"),
+    )
+    events, books, stats = asyncio.run(_run_feed(symbols, faults))
+    gaps = [e for e in events if type(e).__name__ == "GapDetected"]
+    assert [(g.symbol, g.reason, g.expected, g.received) for g in gaps] == [
+        ("BTC/USDT:USDT", "gap", dropped_u, dropped_u + 1)
+    ]
+    resynced = [e for e in events if type(e).__name__ == "Resynced"]
+    assert [(r.symbol, r.reason) for r in resynced] == [("BTC/USDT:USDT", "gap")]
+    # snapshots applied: one per book on subscribe, the resubscribe's, the forced one
+    assert stats["decoder_snapshots"] == len(symbols) + 1 + 1
+    assert (stats["resubscribes"], stats["decoder_bad_frames"]) == (1, 0)
+    _assert_books_equal_recording(books)
+
+
+@pytest.mark.e2e
+def test_feed_subscription_error_and_value_errors_before_connecting() -> None:
+    """A symbol the instruments list lacks is a ValueError naming it before any connection;
+    unchecked (``validate_symbols=False``) the venue refuses it: ``SubscriptionError`` with
+    Bybit's ``ret_msg`` (Bybit sends no numeric code). Bad channel / market: ValueError."""
+    from tickwire import SubscriptionError
+    from tickwire.exchanges import clear_instruments_cache
+    from tickwire.feed import Feed
+
+    async def main() -> None:
+        async with Simulator(MARKET, speed="max") as sim:
+            feed = Feed("bybit", ["XRP/USDT:USDT"], ["book"], base_url=sim.rest_url)
+            with pytest.raises(ValueError, match=r"XRP/USDT:USDT"):
+                await feed.start()
+            await feed.close()
+            assert sim.total_connections == 0
+        clear_instruments_cache()  # unchecked: the decoder knows no instruments list either
+        async with Simulator(MARKET, speed="max") as sim:
+            feed = Feed(
+                "bybit",
+                ["XRP/USDT:USDT"],
+                ["book"],
+                base_url=sim.rest_url,
+                validate_symbols=False,
+            )
+            with pytest.raises(SubscriptionError) as err:
+                await feed.start()
+            await feed.close()
+            assert "Invalid symbol :[orderbook.200.XRPUSDT]" in str(err.value)
+            assert err.value.code is None
+
+    asyncio.run(main())
+    with pytest.raises(ValueError, match="'orders'"):
+        Feed("bybit", ["BTC/USDT:USDT"], ["orders"])
+    with pytest.raises(ValueError, match="'BTC/EUR:USD'"):
+        Feed("bybit", ["BTC/EUR:USD"], ["book"])
+
+
+@pytest.mark.e2e
+def test_feed_sends_the_bybit_keepalive() -> None:
+    """The session sends the adapter's ``{"op":"ping"}`` on its timer (shortened here); the
+    simulator counts each as a keepalive and answers Bybit's pong, which the feed counts."""
+    from tickwire.exchanges.bybit import Bybit
+    from tickwire.feed import Feed
+
+    async def main() -> None:
+        async with Simulator(MARKET, speed=1.0, autostart=False) as sim:
+            adapter = Bybit(base_url=sim.rest_url)
+            adapter.ping_interval_s = 0.05
+            async with Feed(adapter, ["BTC/USDT:USDT"], ["trades"]) as feed:
+                (conn,) = await sim.wait_subscribed(1)
+                await asyncio.sleep(0.5)
+                assert conn.keepalives >= 3
+                assert feed.stats()["keepalives"] >= 3
+
+    asyncio.run(main())

@@ -455,13 +455,14 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance, kraken, okx
+    from . import binance, bybit, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
         "binanceusdm": binance.BinanceUsdm,
         "okx": okx.Okx,
         "kraken": kraken.Kraken,
+        "bybit": bybit.Bybit,
     }
 
 

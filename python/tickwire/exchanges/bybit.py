@@ -251,7 +251,7 @@ class Bybit(Adapter):
         bad symbol or channel."""
         for ch in channels:
             self.check_channel(ch)
-        out = []
+        out: list[Subscription] = []
         for sym in symbols:
             market, mid = self.market_of(sym), self.market_id(sym)
             out.extend(Subscription(sym, ch, market, self._topic(ch, mid)) for ch in channels)
@@ -343,8 +343,10 @@ def parse_instruments(market: str, entries: Any) -> list[dict[str, Any]]:
             symbol = _unified(market, e)
         except (KeyError, ValueError, OverflowError, OSError):
             continue
-        price = e.get("priceFilter") if isinstance(e.get("priceFilter"), dict) else {}
-        lot = e.get("lotSizeFilter") if isinstance(e.get("lotSizeFilter"), dict) else {}
+        price = e.get("priceFilter")
+        price = price if isinstance(price, dict) else {}
+        lot = e.get("lotSizeFilter")
+        lot = lot if isinstance(lot, dict) else {}
         out.append(
             {
                 "market_id": e["symbol"],
