@@ -455,7 +455,7 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance, bybit, kraken, okx
+    from . import binance, bybit, coinbase, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
@@ -463,6 +463,8 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "okx": okx.Okx,
         "kraken": kraken.Kraken,
         "bybit": bybit.Bybit,
+        "coinbase": coinbase.CoinbaseAdvancedTrade,
+        "coinbaseexchange": coinbase.CoinbaseExchange,
     }
 
 

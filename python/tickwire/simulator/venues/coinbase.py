@@ -202,6 +202,11 @@ class _CoinbaseSim(VenueSim):
         """``/`` (``stream`` subscribed as by :meth:`stream_path`)."""
         return self.stream_path([stream]) if stream else "/"
 
+    def deliverable(self, route: str, streams: list[str]) -> list[str]:  # noqa: ARG002 - one route
+        """Every subscribed stream but the recorded ``subscriptions`` replies (the simulator
+        answers requests itself)."""
+        return [s for s in streams if s != "subscriptions"]
+
     def market_id_of(self, stream: str) -> str | None:
         """``BTC-USD`` for ``level2:BTC-USD``; None for ``heartbeats:heartbeats`` and the like."""
         product = stream.partition(":")[2]
