@@ -9,7 +9,9 @@ Each venue's bench recording is found, in this order, in
 4. the team's shared fixture set, ``../shared/fixtures/<folder>/`` beside the checkout (see its
    PROVENANCE.md), for development before a venue's copy exists.
 
-``<folder>`` is tried in the order listed per venue (Coinbase's two feeds share a folder).
+``<folder>`` is tried in the order listed per venue (Coinbase's two feeds share a folder). Where
+the simulator's packaged copy has another name (Bybit, OKX, Kraken: the same frames without the
+subscribe acks), it is the last resort, after the full recording in every directory.
 Every recording is a real capture, one WebSocket text frame per line, in arrival order; the
 attribution of each lives next to the file where it is found (SOURCES.md / PROVENANCE.md).
 A recording found in none of them makes :func:`load_venue_recording` raise
@@ -41,7 +43,10 @@ class VenueSpec:
 
     ``exchange_id``/``market``: the ``tw.Decoder`` arguments (``market`` None = the venue's
     default); ``folders``: data folder names to look in, in order; ``stem``: the recording's
-    file name without ``.jsonl``; ``what``: one line on the recording's content.
+    file name without ``.jsonl``; ``what``: one line on the recording's content;
+    ``packaged``: the stem of the copy the simulator ships in ``tickwire/data/<folder>/`` when
+    it differs (the same frames without the subscribe acks, which the simulator makes itself),
+    used only where the full recording is nowhere (an installed wheel).
     """
 
     name: str
@@ -50,6 +55,7 @@ class VenueSpec:
     folders: tuple[str, ...]
     stem: str
     what: str
+    packaged: str | None = None
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -63,6 +69,7 @@ VENUES: dict[str, VenueSpec] = {
             "v5_linear_orderbook200_tickers_trades_kline_4sym",
             "v5 linear, 4 perps: orderbook.200 snapshot + deltas (u chain), tickers, "
             "publicTrade, kline.1",
+            packaged="linear_4sym",
         ),
         VenueSpec(
             "okx",
@@ -72,6 +79,7 @@ VENUES: dict[str, VenueSpec] = {
             "books_trades_tickers_checksum_btcusdt_uniusdswap_20220513",
             "v5 public 2022, BTC-USDT + UNI-USD-SWAP: books (400-level snapshot + updates, "
             "CRC32 top-25 checksum on each), trades, tickers",
+            packaged="books_trades_tickers_btcusdt_uniusdswap_20220513",
         ),
         VenueSpec(
             "kraken",
@@ -81,6 +89,7 @@ VENUES: dict[str, VenueSpec] = {
             "book1000_checksum_8pairs_20210417",
             "WS v1 2021, 8 pairs: book-1000 snapshot + updates (CRC32 top-10 checksum on each), "
             "heartbeats",
+            packaged="book1000_8pairs_20210417",
         ),
         VenueSpec(
             "coinbase",
@@ -140,13 +149,15 @@ def recording_dirs(data_dir: str | Path | None = None) -> list[Path]:
 
 def _find(spec: VenueSpec, data_dir: str | Path | None) -> tuple[Path | None, list[Path]]:
     tried = []
-    for base in recording_dirs(data_dir):
-        for folder in spec.folders:
-            for suffix in (".jsonl", ".jsonl.gz"):
-                p = base / folder / f"{spec.stem}{suffix}"
-                tried.append(p)
-                if p.is_file():
-                    return p, tried
+    stems = (spec.stem,) if spec.packaged is None else (spec.stem, spec.packaged)
+    for stem in stems:  # the full recording anywhere before the packaged copy
+        for base in recording_dirs(data_dir):
+            for folder in spec.folders:
+                for suffix in (".jsonl", ".jsonl.gz"):
+                    p = base / folder / f"{stem}{suffix}"
+                    tried.append(p)
+                    if p.is_file():
+                        return p, tried
     return None, tried
 
 
