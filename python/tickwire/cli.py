@@ -440,7 +440,7 @@ def _text(d: dict[str, Any]) -> str:
 
 # ---- bench --------------------------------------------------------------------------------------
 @cli.command()
-@click.argument("recording", default="all", type=click.Choice(["spot", "usdm", "all"]))
+@click.argument("recording", nargs=-1)
 @click.option(
     "--rounds",
     default=5,
@@ -450,23 +450,43 @@ def _text(d: dict[str, Any]) -> str:
 )
 @click.option("--no-cryptofeed", is_flag=True, help="Skip the cryptofeed baseline.")
 @click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also draw msg/s per recording and path and the receive -> callback latency "
+    "distribution to this PNG (matplotlib, in the bench extra).",
+)
+@click.option(
     "--e2e",
     is_flag=True,
     help="Also run the end-to-end loopback benchmark (simulator in a "
     "separate process; floor and picows+orjson clients in the same run; latency at 20k msg/s).",
 )
-def bench(recording: str, rounds: int, no_cryptofeed: bool, e2e: bool) -> None:
-    """Decode + book throughput on the packaged real ETHUSDT recordings (spot, USD-M), with
-    an orjson + dict-book bot and cryptofeed's Binance handler measured in the same run
-    (baselines need `pip install 'tickwire[bench]'`). Prints msg/s and ratios; exit 1 if
-    any path's final book differs from the reference."""
-    from .bench.decode import compare, format_table
+def bench(
+    recording: tuple[str, ...], rounds: int, no_cryptofeed: bool, plot_file: str | None, e2e: bool
+) -> None:
+    """Decode + book throughput through the Python API on real recordings, one table: Binance
+    ETHUSDT spot and USD-M (packaged) and each venue's largest capture (bybit, okx, kraken,
+    coinbase, coinbaseexchange), with each venue's orjson + dict-book bot and cryptofeed's
+    handler measured in the same run (baselines need `pip install 'tickwire[bench]'`).
+    RECORDING: all (default), binance, venues, or names. Prints msg/s and ratios; exit 1 if
+    tickwire's final books differ from the reference bot's."""
+    from .bench.decode import PATH_TICKWIRE, compare_many, expand, format_table
 
-    bad = False
-    for name in ["spot", "usdm"] if recording == "all" else [recording]:
-        rows = compare(name, rounds=rounds, include_cryptofeed=not no_cryptofeed)
-        click.echo(format_table(rows) + "\n")
-        bad |= any(r["top_ok"] is False for r in rows)
+    try:
+        names = expand(recording or ("all",))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RECORDING") from None
+    rows = compare_many(names, rounds=rounds, include_cryptofeed=not no_cryptofeed)
+    click.echo(format_table(rows) + "\n")
+    bad = any(r["top_ok"] is False and r["path"] == PATH_TICKWIRE for r in rows)
+    if plot_file:
+        from .bench.plot import plot
+
+        try:
+            click.echo(plot(rows, plot_file))
+        except ImportError as exc:
+            raise click.ClickException(str(exc)) from None
     if e2e:
         from .bench.e2e import report
 
