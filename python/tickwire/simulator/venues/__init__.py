@@ -6,6 +6,9 @@ from __future__ import annotations
 from ..venue import MarketSpec
 from . import binance, bybit, coinbase, kraken, okx
 
-MARKETS: dict[str, MarketSpec] = {spec.name: spec for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)}
+MARKETS: dict[str, MarketSpec] = {
+    spec.name: spec
+    for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)
+}
 
 __all__ = ["MARKETS"]
