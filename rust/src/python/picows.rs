@@ -119,9 +119,10 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
 ///
 /// ``FrameSink(decoder, other, on_error)``: ``decoder`` is the connection's ``Decoder`` (with its
 /// handlers set); ``other(transport, frame)`` takes every frame that is not a complete text frame
-/// (ping, close, binary, fragments); ``on_error(exc, size, receive_ts)`` takes the ``FrameError``,
-/// ``SequenceGap`` or ``CallbackError`` that ``Decoder.dispatch`` would have raised, with the
-/// payload size in bytes and the receive time (ns since the Unix epoch).
+/// (ping, close, binary, fragments); ``on_error(exc, size, receive_ts)`` takes the ``FrameError``
+/// or ``CallbackError`` that ``Decoder.dispatch`` would have raised, with the payload size in
+/// bytes and the receive time (ns since the Unix epoch). A lost book is no error: its
+/// ``SyncLost`` event goes to the decoder's ``sync_lost`` (or ``default``) handler.
 ///
 /// A handler's ``KeyboardInterrupt`` / ``SystemExit`` (any ``BaseException`` that is not an
 /// ``Exception``) is not an error of the feed: ``on_ws_frame`` re-raises it unchanged instead of
