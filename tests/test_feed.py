@@ -39,7 +39,7 @@ def run(request):
 @pytest.mark.parametrize(
     ("args", "kwargs", "needle"),
     [
-        (("kraken", ["ETH/USDT"]), {}, "unknown exchange 'kraken'"),
+        (("deribit", ["ETH/USDT"]), {}, "unknown exchange 'deribit'"),
         (("binance", ["ETH/USDT:USDT"]), {}, "'ETH/USDT:USDT' is a derivatives symbol"),
         (("binanceusdm", ["ETH/USDT"]), {}, "'ETH/USDT' is a spot symbol"),
         (("binanceusdm", ["ETH/USDT:BTC"]), {}, "unknown symbol 'ETH/USDT:BTC'"),
