@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..faults import Drop
+from ..faults import CloseAfter, Drop
 from ..venue import (
     DemoSpec,
     MarketSpec,
@@ -602,6 +602,14 @@ def _at_demo_fault(sim: Simulator) -> Drop:  # noqa: ARG001 - the fault needs no
     return Drop(stream="level2:BTC-USD", skip=300)
 
 
+def _ex_demo_fault(sim: Simulator) -> CloseAfter:
+    """A disconnect after an eighth of the recording's messages (the demo's one product gets
+    about a third of them): the Exchange feed's ``level2`` has no sequence to show a lost
+    update, so the demo shows the other recovery, a reconnect that subscribes again and
+    rebuilds the book from the snapshot sent on subscribe."""
+    return CloseAfter(len(sim.recording) // 8)
+
+
 ADVANCED_TRADE = CoinbaseSpec(
     name="coinbase",
     exchange="coinbase",
@@ -632,6 +640,12 @@ EXCHANGE = CoinbaseSpec(
     rate_limit=100,
     advanced=False,
     products_path="/products",
+    demo=DemoSpec(
+        title="Coinbase Exchange",
+        symbol="SKL/USD",
+        fault=_ex_demo_fault,
+        fault_text="a disconnect",
+    ),
 )
 
 SPECS = (ADVANCED_TRADE, EXCHANGE)
