@@ -32,56 +32,84 @@ impl Format {
     /// The checksum of `book` in this format, as the 32 bits of the CRC: compare with Kraken's
     /// value as `u32`, with OKX's and Bitget's signed value as `i32 as u32`.
     pub fn compute(self, book: &WireBook, buf: &mut Vec<u8>) -> u32 {
-        match self {
-            Format::Kraken => kraken(book.asks(KRAKEN_LEVELS), book.bids(KRAKEN_LEVELS), buf),
-            Format::Interleaved => {
-                let crc = interleaved(book.bids(INTERLEAVED_LEVELS), book.asks(INTERLEAVED_LEVELS), buf);
-                u32::from_ne_bytes(crc.to_ne_bytes()) // the same 32 bits
-            }
-        }
+        self.compute_at(book, 8, 8, buf)
     }
-}
 
-impl Format {
     /// [`Format::compute`] for a book whose prices are fixed point with `price_scale` decimals
     /// and sizes with `size_scale` (the decoder's per-book scales; `compute` is this at 8 and 8).
     pub fn compute_at(self, book: &WireBook, price_scale: u8, size_scale: u8, buf: &mut Vec<u8>) -> u32 {
-        buf.clear();
-        let kraken = self == Format::Kraken;
-        let write = |buf: &mut Vec<u8>, l: WireLevel, sep: bool| {
-            fixed::write_scaled(buf, l.price, price_scale, l.widths.price, kraken);
-            if sep {
-                buf.push(b':');
-            }
-            fixed::write_scaled(buf, l.size, size_scale, l.widths.size, kraken);
-            if sep {
-                buf.push(b':');
-            }
-        };
+        let scales = (price_scale, size_scale);
         match self {
-            Format::Kraken => {
-                for l in book.asks(KRAKEN_LEVELS).chain(book.bids(KRAKEN_LEVELS)) {
-                    write(buf, l, false);
-                }
-                crc32fast::hash(buf)
-            }
+            Format::Kraken => kraken_text(book.asks(KRAKEN_LEVELS), book.bids(KRAKEN_LEVELS), scales, buf),
             Format::Interleaved => {
-                let mut bids = book.bids(INTERLEAVED_LEVELS).fuse();
-                let mut asks = book.asks(INTERLEAVED_LEVELS).fuse();
-                loop {
-                    let (bid, ask) = (bids.next(), asks.next());
-                    if bid.is_none() && ask.is_none() {
-                        break;
-                    }
-                    for l in bid.into_iter().chain(ask) {
-                        write(buf, l, true);
-                    }
-                }
-                buf.pop(); // the ':' after the last size
-                crc32fast::hash(buf)
+                interleaved_text(book.bids(INTERLEAVED_LEVELS), book.asks(INTERLEAVED_LEVELS), scales, buf);
             }
         }
+        crc32fast::hash(buf)
     }
+}
+
+/// Bytes a level's text can take in the usual case (two 20-digit numbers, a '.' and a ':'
+/// each): reserved up front so the writes into `buf` do not grow it level by level.
+const LEVEL_TEXT: usize = 2 * 22;
+
+/// Write Kraken's checksum text of the top [`KRAKEN_LEVELS`] of `asks` then `bids` into `buf`
+/// (cleared first), prices and sizes at `scales`.
+#[inline]
+fn kraken_text(
+    asks: impl IntoIterator<Item = WireLevel>,
+    bids: impl IntoIterator<Item = WireLevel>,
+    (price_scale, size_scale): (u8, u8),
+    buf: &mut Vec<u8>,
+) {
+    buf.clear();
+    buf.reserve(2 * KRAKEN_LEVELS * LEVEL_TEXT);
+    for l in asks.into_iter().take(KRAKEN_LEVELS).chain(bids.into_iter().take(KRAKEN_LEVELS)) {
+        fixed::write_scaled(buf, l.price, price_scale, l.widths.price, true);
+        fixed::write_scaled(buf, l.size, size_scale, l.widths.size, true);
+    }
+}
+
+/// Write the OKX/Bitget checksum text of the top [`INTERLEAVED_LEVELS`] of `bids` and `asks`
+/// into `buf` (cleared first), prices and sizes at `scales`.
+#[inline]
+fn interleaved_text(
+    bids: impl IntoIterator<Item = WireLevel>,
+    asks: impl IntoIterator<Item = WireLevel>,
+    (price_scale, size_scale): (u8, u8),
+    buf: &mut Vec<u8>,
+) {
+    buf.clear();
+    buf.reserve(2 * INTERLEAVED_LEVELS * LEVEL_TEXT);
+    let write = |buf: &mut Vec<u8>, l: WireLevel| {
+        fixed::write_scaled(buf, l.price, price_scale, l.widths.price, false);
+        buf.push(b':');
+        fixed::write_scaled(buf, l.size, size_scale, l.widths.size, false);
+        buf.push(b':');
+    };
+    let mut bids = bids.into_iter().take(INTERLEAVED_LEVELS);
+    let mut asks = asks.into_iter().take(INTERLEAVED_LEVELS);
+    // Pairs while both sides last, then the rest of the longer side alone.
+    loop {
+        match (bids.next(), asks.next()) {
+            (Some(bid), Some(ask)) => {
+                write(buf, bid);
+                write(buf, ask);
+            }
+            (Some(bid), None) => {
+                write(buf, bid);
+                bids.for_each(|l| write(buf, l));
+                break;
+            }
+            (None, Some(ask)) => {
+                write(buf, ask);
+                asks.for_each(|l| write(buf, l));
+                break;
+            }
+            (None, None) => break,
+        }
+    }
+    buf.pop(); // the ':' after the last size
 }
 
 /// Kraken's book checksum: CRC32 (IEEE, as zlib) of the top 10 asks, best (lowest) first, then
@@ -92,17 +120,13 @@ impl Format {
 ///
 /// The book must already be truncated to the subscribed depth (Kraken sends no delete for a level
 /// that falls out of range). Takes at most [`KRAKEN_LEVELS`] from each iterator; `buf` is cleared
-/// and holds the hashed text afterwards.
+/// and holds the hashed text afterwards. Levels are fixed point with 8 decimals.
 pub fn kraken(
     asks: impl IntoIterator<Item = WireLevel>,
     bids: impl IntoIterator<Item = WireLevel>,
     buf: &mut Vec<u8>,
 ) -> u32 {
-    buf.clear();
-    for level in asks.into_iter().take(KRAKEN_LEVELS).chain(bids.into_iter().take(KRAKEN_LEVELS)) {
-        fixed::write_unscaled(buf, level.price, level.widths.price);
-        fixed::write_unscaled(buf, level.size, level.widths.size);
-    }
+    kraken_text(asks, bids, (8, 8), buf);
     crc32fast::hash(buf)
 }
 
@@ -113,28 +137,13 @@ pub fn kraken(
 /// levels continue alone. The exchanges send it as a signed 32-bit integer, as returned here.
 ///
 /// Takes at most [`INTERLEAVED_LEVELS`] from each iterator; `buf` is cleared and holds the hashed
-/// text afterwards.
+/// text afterwards. Levels are fixed point with 8 decimals.
 pub fn interleaved(
     bids: impl IntoIterator<Item = WireLevel>,
     asks: impl IntoIterator<Item = WireLevel>,
     buf: &mut Vec<u8>,
 ) -> i32 {
-    buf.clear();
-    let mut bids = bids.into_iter().take(INTERLEAVED_LEVELS).fuse();
-    let mut asks = asks.into_iter().take(INTERLEAVED_LEVELS).fuse();
-    loop {
-        let (bid, ask) = (bids.next(), asks.next());
-        if bid.is_none() && ask.is_none() {
-            break;
-        }
-        for level in bid.into_iter().chain(ask) {
-            fixed::write_decimal(buf, level.price, level.widths.price);
-            buf.push(b':');
-            fixed::write_decimal(buf, level.size, level.widths.size);
-            buf.push(b':');
-        }
-    }
-    buf.pop(); // the ':' after the last size
+    interleaved_text(bids, asks, (8, 8), buf);
     i32::from_ne_bytes(crc32fast::hash(buf).to_ne_bytes()) // the same 32 bits, read signed
 }
 
