@@ -277,14 +277,17 @@ pub fn needed_scale(value: i64, scale: u8) -> u8 {
 /// book update): the digits of `value` are written once, two at a time from a table, into a
 /// stack buffer; rescaling to `width` only appends zeros or drops trailing digits (which are
 /// zeros), so no 128-bit or variable division runs.
-#[inline]
+#[inline(always)]
 pub fn write_scaled(out: &mut Vec<u8>, value: i64, scale: u8, width: u8, kraken: bool) {
-    // Layout of `tmp`: room for the zeros padding "0.000" on the left, then the digits of
-    // |value| ending at END, then the zeros a wider width appends.
-    const END: usize = 48;
-    let mut tmp = [b'0'; END + 32];
+    // Layout of `tmp`: room on the left for a sign, the '.', and the zeros padding "0.000",
+    // then the digits of |value| ending at END, then the zeros a wider width appends, then
+    // slack so that a text is copied out as one fixed-size block.
+    const END: usize = 56;
+    const MAX_EXTRA: usize = 40;
+    const BLOCK: usize = 48;
+    let mut tmp = [b'0'; END + MAX_EXTRA + BLOCK];
     let (scale, width) = (usize::from(scale), usize::from(width));
-    if width > scale + 32 || width + 1 > END - 20 {
+    if width > scale + MAX_EXTRA {
         return write_scaled_slow(out, value, scale, width, kraken);
     }
     let start = write_digits(&mut tmp[..END], value.unsigned_abs());
@@ -298,28 +301,41 @@ pub fn write_scaled(out: &mut Vec<u8>, value: i64, scale: u8, width: u8, kraken:
         );
         (END - (scale - width)).max(start)
     };
-    if kraken {
-        if value != 0 {
-            out.extend_from_slice(&tmp[start..end]);
+    let begin = if kraken {
+        if value == 0 {
+            return;
         }
-        return;
+        start
+    } else if width == 0 {
+        start.min(end - 1) // "0" for zero
+    } else {
+        // At least one integer digit ("0.05": left of `start` is all '0'); the integer part
+        // (at most 19 digits) moves one to the left to make room for the '.'.
+        let dot = end - width;
+        let first = start.min(dot - 1);
+        let int: [u8; 24] = tmp[dot - 24..dot].try_into().expect("24 bytes");
+        tmp[dot - 25..dot - 1].copy_from_slice(&int);
+        tmp[dot - 1] = b'.';
+        first - 1
+    };
+    let begin = if value < 0 && !kraken {
+        tmp[begin - 1] = b'-';
+        begin - 1
+    } else {
+        begin
+    };
+    let len = end - begin;
+    if len <= BLOCK {
+        // One fixed-size copy (inlined moves, no memcpy call), then the surplus is cut off.
+        let keep = out.len() + len;
+        out.extend_from_slice(&tmp[begin..begin + BLOCK]);
+        out.truncate(keep);
+    } else {
+        out.extend_from_slice(&tmp[begin..end]);
     }
-    if value < 0 {
-        out.push(b'-');
-    }
-    if width == 0 {
-        out.extend_from_slice(if end > start { &tmp[start..end] } else { b"0" });
-        return;
-    }
-    // At least one integer digit: "0.05" (the left of `start` is '0').
-    let first = start.min(end - width - 1);
-    let dot = end - width;
-    out.extend_from_slice(&tmp[first..dot]);
-    out.push(b'.');
-    out.extend_from_slice(&tmp[dot..end]);
 }
 
-/// [`write_scaled`] for widths no exchange sends (more than 27 decimals).
+/// [`write_scaled`] for widths no exchange sends (40 decimals past the scale).
 #[cold]
 fn write_scaled_slow(out: &mut Vec<u8>, value: i64, scale: usize, width: usize, kraken: bool) {
     let mut digits = Vec::with_capacity(width + 21);
@@ -748,7 +764,7 @@ mod tests {
             mantissa in proptest::prop_oneof![0i64..1000, 0i64..1_000_000_000, 0i64..i64::MAX / 1000],
             neg in proptest::bool::ANY,
             scale in 0u8..=18,
-            width in 0u8..=40,
+            width in 0u8..=64,
             kraken in proptest::bool::ANY,
         ) {
             // Trailing zeros enough that `width` covers every nonzero decimal.
