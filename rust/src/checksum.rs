@@ -49,6 +49,114 @@ impl Format {
     }
 }
 
+/// A book's last checksum, kept per level so the next one rewrites only the levels that changed
+/// (an update moves one or two levels of the top 10 or 25, often none): each level of the last
+/// text with its value and widths, where its text ends, and the CRC. Nothing in it depends on
+/// anything but the levels and the scales, so it never needs invalidating: a book reset or a
+/// resync just finds fewer equal levels.
+#[derive(Debug, Clone, Default)]
+pub struct Memo {
+    /// The format and scales the text below was written for.
+    key: Option<(Format, u8, u8)>,
+    levels: Vec<WireLevel>,
+    /// End of each level's text in `text` (index-aligned with `levels`).
+    ends: Vec<usize>,
+    /// The hashed text (Kraken) or it with its last ':' (interleaved), then `COPY` spare bytes.
+    text: Vec<u8>,
+    crc: u32,
+    /// The previous generation, reused as the next one's storage.
+    old_levels: Vec<WireLevel>,
+    old_ends: Vec<usize>,
+    old_text: Vec<u8>,
+}
+
+/// A level's text moves from the old text to the new as one block of this many bytes.
+const COPY: usize = 48;
+
+impl Format {
+    /// [`Format::compute_at`], reusing from `memo` the text of every level that is the same as
+    /// in the last call with this memo: with the same levels, the last CRC itself.
+    pub fn compute_memo(self, book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut Memo) -> u32 {
+        let key = Some((self, price_scale, size_scale));
+        // The levels in text order: Kraken's asks then bids, or bids and asks interleaved.
+        let levels = &mut memo.old_levels;
+        levels.clear();
+        let shift = match self {
+            Format::Kraken => {
+                levels.extend(book.asks(KRAKEN_LEVELS).chain(book.bids(KRAKEN_LEVELS)));
+                1
+            }
+            Format::Interleaved => {
+                let mut bids = book.bids(INTERLEAVED_LEVELS);
+                let mut asks = book.asks(INTERLEAVED_LEVELS);
+                loop {
+                    match (bids.next(), asks.next()) {
+                        (Some(bid), Some(ask)) => levels.extend([bid, ask]),
+                        (Some(bid), None) => {
+                            levels.push(bid);
+                            levels.extend(bids);
+                            break;
+                        }
+                        (None, Some(ask)) => {
+                            levels.push(ask);
+                            levels.extend(asks);
+                            break;
+                        }
+                        (None, None) => break,
+                    }
+                }
+                2 // one more level on one side moves the other side's levels by two
+            }
+        };
+        if memo.key == key && memo.levels == *levels {
+            return memo.crc;
+        }
+        let same_key = memo.key == key;
+        memo.key = key;
+        std::mem::swap(&mut memo.levels, &mut memo.old_levels);
+        std::mem::swap(&mut memo.ends, &mut memo.old_ends);
+        std::mem::swap(&mut memo.text, &mut memo.old_text);
+        let (levels, old_levels) = (&memo.levels, &memo.old_levels);
+        let (ends, old_ends, text, old_text) = (&mut memo.ends, &memo.old_ends, &mut memo.text, &memo.old_text);
+        ends.clear();
+        text.clear();
+        text.reserve(levels.len() * LEVEL_TEXT + COPY);
+        let kraken = self == Format::Kraken;
+        for (i, &l) in levels.iter().enumerate() {
+            let found = if same_key {
+                [i, i.wrapping_sub(shift), i + shift].into_iter().find(|&j| old_levels.get(j) == Some(&l))
+            } else {
+                None
+            };
+            if let Some(j) = found {
+                let (from, to) = (if j == 0 { 0 } else { old_ends[j - 1] }, old_ends[j]);
+                if to - from <= COPY {
+                    // `old_text` has COPY spare bytes after its text: one fixed-size block.
+                    let keep = text.len() + (to - from);
+                    text.extend_from_slice(&old_text[from..from + COPY]);
+                    text.truncate(keep);
+                } else {
+                    text.extend_from_slice(&old_text[from..to]);
+                }
+            } else if kraken {
+                fixed::write_scaled(text, l.price, price_scale, l.widths.price, true);
+                fixed::write_scaled(text, l.size, size_scale, l.widths.size, true);
+            } else {
+                fixed::write_scaled(text, l.price, price_scale, l.widths.price, false);
+                text.push(b':');
+                fixed::write_scaled(text, l.size, size_scale, l.widths.size, false);
+                text.push(b':');
+            }
+            ends.push(text.len());
+        }
+        let len = text.len();
+        let hashed = if kraken { len } else { len.saturating_sub(1) }; // without the last ':'
+        memo.crc = crc32fast::hash(&text[..hashed]);
+        text.resize(len + COPY, 0);
+        memo.crc
+    }
+}
+
 /// Bytes a level's text can take in the usual case (two 20-digit numbers, a '.' and a ':'
 /// each): reserved up front so the writes into `buf` do not grow it level by level.
 const LEVEL_TEXT: usize = 2 * 22;
@@ -150,7 +258,7 @@ pub fn interleaved(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book::BookSide;
+    use crate::book::{BookSide, Widths};
 
     fn levels(pairs: &[(&str, &str)]) -> Vec<WireLevel> {
         pairs.iter().map(|&(p, s)| WireLevel::parse(p, s, "test").unwrap()).collect()
@@ -242,6 +350,40 @@ mod tests {
             let mut c = Vec::new();
             assert_eq!(format.compute_at(&small, 2, 3, &mut c), format.compute(&book, &mut a));
             assert_eq!(c, a);
+        }
+    }
+
+    /// The memo gives the fresh checksum after every change: inserts and deletes at the top and
+    /// below it, size and width changes, one side emptied, other scales.
+    #[test]
+    fn memo_agrees_with_a_fresh_computation() {
+        let mut book = WireBook::default();
+        let (mut kraken, mut interleaved) = (Memo::default(), Memo::default());
+        let mut buf = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..4000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let side = if x & 1 == 0 { BookSide::Bid } else { BookSide::Ask };
+            let offset = i64::try_from((x >> 8) % 40).unwrap();
+            let price = if side == BookSide::Bid { 1_000 - offset } else { 1_001 + offset } * 1_000_000;
+            let qty = if (x >> 16) % 4 == 0 { 0 } else { i64::try_from((x >> 20) % 1_000).unwrap() * 10_000 };
+            let widths = Widths {
+                price: 2 + u8::try_from((x >> 32) % 7).unwrap(),
+                size: 6 + u8::try_from((x >> 40) % 3).unwrap(),
+            };
+            book.set(side, WireLevel { price, size: qty, widths });
+            if step % 500 == 499 {
+                book.load_snapshot(&[], &levels(&[("1000.00", "1.000000")]), 0);
+                // one side empty
+            }
+            // Scales 8 and 8 mostly; now and then the same book read at a wider size scale.
+            let scales = if step % 97 == 0 { (8, 9) } else { (8, 8) };
+            for (format, memo) in [(Format::Kraken, &mut kraken), (Format::Interleaved, &mut interleaved)] {
+                let fresh = format.compute_at(&book, scales.0, scales.1, &mut buf);
+                assert_eq!(format.compute_memo(&book, scales.0, scales.1, memo), fresh, "step {step} {format:?}");
+            }
         }
     }
 }

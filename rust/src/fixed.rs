@@ -313,7 +313,8 @@ pub fn write_scaled(out: &mut Vec<u8>, value: i64, scale: u8, width: u8, kraken:
         // (at most 19 digits) moves one to the left to make room for the '.'.
         let dot = end - width;
         let first = start.min(dot - 1);
-        let int: [u8; 24] = tmp[dot - 24..dot].try_into().expect("24 bytes");
+        let mut int = [0u8; 24];
+        int.copy_from_slice(&tmp[dot - 24..dot]);
         tmp[dot - 25..dot - 1].copy_from_slice(&int);
         tmp[dot - 1] = b'.';
         first - 1
@@ -385,7 +386,8 @@ fn write_digits(buf: &mut [u8], mut n: u64) -> usize {
         buf[i - 2..i].copy_from_slice(&PAIRS[2 * lo..2 * lo + 2]);
         i -= 4;
     }
-    let mut n = n as usize; // below 10,000
+    #[allow(clippy::cast_possible_truncation)] // below 10,000
+    let mut n = n as usize;
     if n >= 100 {
         let lo = n % 100;
         n /= 100;
@@ -396,7 +398,7 @@ fn write_digits(buf: &mut [u8], mut n: u64) -> usize {
         buf[i - 2..i].copy_from_slice(&PAIRS[2 * n..2 * n + 2]);
         i - 2
     } else {
-        buf[i - 1] = b'0' + n as u8;
+        buf[i - 1] = PAIRS[2 * n + 1]; // "0n"
         i - 1
     }
 }
