@@ -122,7 +122,13 @@ impl Format {
         text.clear();
         text.reserve(levels.len() * LEVEL_TEXT + COPY);
         let kraken = self == Format::Kraken;
-        for (i, &l) in levels.iter().enumerate() {
+        // The levels before the first change keep their text as one block.
+        let same = if same_key { levels.iter().zip(old_levels).take_while(|(a, b)| a == b).count() } else { 0 };
+        if same > 0 {
+            text.extend_from_slice(&old_text[..old_ends[same - 1]]);
+            ends.extend_from_slice(&old_ends[..same]);
+        }
+        for (i, &l) in levels.iter().enumerate().skip(same) {
             let found = if same_key {
                 [i, i.wrapping_sub(shift), i + shift].into_iter().find(|&j| old_levels.get(j) == Some(&l))
             } else {
