@@ -7,13 +7,16 @@
 //!   received decimal widths (`WireBook`), in the same run.
 //! - `wire/parse*`: one decimal string to fixed point, without and with its width.
 //! - `wire/checksum_*`: Kraken's and OKX's/Bitget's checksum over the snapshot's book, per call.
+//! - `wire/delta_checksum_*`: the recording's deltas applied to the wire book with the checksum
+//!   after each, per delta, written afresh (`compute_at`) and from the book's last checksum
+//!   (`compute_memo`, as the decoder does) in the same run.
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tickwire::book::{Level, Quantity, Widths, WireLevel, WireSize};
-use tickwire::checksum::Format;
+use tickwire::checksum::{Format, Memo};
 use tickwire::exchanges::{factory, Item, Out, RawLevel};
 use tickwire::{L2Book, WireBook};
 
@@ -114,6 +117,34 @@ fn bench(c: &mut Criterion) {
     g.bench_function("checksum_interleaved_top25", |b| {
         b.iter(|| Format::Interleaved.compute(black_box(&book), &mut buf));
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("wire");
+    g.throughput(Throughput::Elements(wire_deltas.len() as u64));
+    g.sample_size(20);
+    for format in [Format::Kraken, Format::Interleaved] {
+        for memo in [false, true] {
+            let name = format!("delta_checksum_{format:?}_{}", if memo { "memo" } else { "fresh" }).to_lowercase();
+            g.bench_function(name, |b| {
+                b.iter_batched(
+                    || book.clone(),
+                    |mut book| {
+                        let (mut memo_state, mut text) = (Memo::default(), Vec::new());
+                        for (i, (bids, asks)) in wire_deltas.iter().enumerate() {
+                            book.apply(bids, asks, i as u64);
+                            black_box(if memo {
+                                format.compute_memo(&book, 8, 8, &mut memo_state)
+                            } else {
+                                format.compute_at(&book, 8, 8, &mut text)
+                            });
+                        }
+                        book
+                    },
+                    BatchSize::LargeInput,
+                );
+            });
+        }
+    }
     g.finish();
 }
 

@@ -32,56 +32,198 @@ impl Format {
     /// The checksum of `book` in this format, as the 32 bits of the CRC: compare with Kraken's
     /// value as `u32`, with OKX's and Bitget's signed value as `i32 as u32`.
     pub fn compute(self, book: &WireBook, buf: &mut Vec<u8>) -> u32 {
-        match self {
-            Format::Kraken => kraken(book.asks(KRAKEN_LEVELS), book.bids(KRAKEN_LEVELS), buf),
-            Format::Interleaved => {
-                let crc = interleaved(book.bids(INTERLEAVED_LEVELS), book.asks(INTERLEAVED_LEVELS), buf);
-                u32::from_ne_bytes(crc.to_ne_bytes()) // the same 32 bits
-            }
-        }
+        self.compute_at(book, 8, 8, buf)
     }
-}
 
-impl Format {
     /// [`Format::compute`] for a book whose prices are fixed point with `price_scale` decimals
     /// and sizes with `size_scale` (the decoder's per-book scales; `compute` is this at 8 and 8).
     pub fn compute_at(self, book: &WireBook, price_scale: u8, size_scale: u8, buf: &mut Vec<u8>) -> u32 {
-        buf.clear();
-        let kraken = self == Format::Kraken;
-        let write = |buf: &mut Vec<u8>, l: WireLevel, sep: bool| {
-            fixed::write_scaled(buf, l.price, price_scale, l.widths.price, kraken);
-            if sep {
-                buf.push(b':');
-            }
-            fixed::write_scaled(buf, l.size, size_scale, l.widths.size, kraken);
-            if sep {
-                buf.push(b':');
-            }
-        };
+        let scales = (price_scale, size_scale);
         match self {
-            Format::Kraken => {
-                for l in book.asks(KRAKEN_LEVELS).chain(book.bids(KRAKEN_LEVELS)) {
-                    write(buf, l, false);
-                }
-                crc32fast::hash(buf)
-            }
+            Format::Kraken => kraken_text(book.asks(KRAKEN_LEVELS), book.bids(KRAKEN_LEVELS), scales, buf),
             Format::Interleaved => {
-                let mut bids = book.bids(INTERLEAVED_LEVELS).fuse();
-                let mut asks = book.asks(INTERLEAVED_LEVELS).fuse();
-                loop {
-                    let (bid, ask) = (bids.next(), asks.next());
-                    if bid.is_none() && ask.is_none() {
-                        break;
-                    }
-                    for l in bid.into_iter().chain(ask) {
-                        write(buf, l, true);
-                    }
-                }
-                buf.pop(); // the ':' after the last size
-                crc32fast::hash(buf)
+                interleaved_text(book.bids(INTERLEAVED_LEVELS), book.asks(INTERLEAVED_LEVELS), scales, buf);
             }
         }
+        crc32fast::hash(buf)
     }
+}
+
+/// A book's last checksum, kept per level so the next one rewrites only the levels that changed
+/// (an update moves one or two levels of the top 10 or 25, often none): each level of the last
+/// text with its value and widths, where its text ends, and the CRC. Nothing in it depends on
+/// anything but the levels and the scales, so it never needs invalidating: a book reset or a
+/// resync just finds fewer equal levels.
+#[derive(Debug, Clone, Default)]
+pub struct Memo {
+    /// The format and scales the text below was written for.
+    key: Option<(Format, u8, u8)>,
+    levels: Vec<WireLevel>,
+    /// End of each level's text in `text` (index-aligned with `levels`).
+    ends: Vec<usize>,
+    /// The hashed text (Kraken) or it with its last ':' (interleaved), then `COPY` spare bytes.
+    text: Vec<u8>,
+    crc: u32,
+    /// The previous generation, reused as the next one's storage.
+    old_levels: Vec<WireLevel>,
+    old_ends: Vec<usize>,
+    old_text: Vec<u8>,
+}
+
+/// A level's text moves from the old text to the new as one block of this many bytes.
+const COPY: usize = 48;
+
+impl Format {
+    /// [`Format::compute_at`], reusing from `memo` the text of every level that is the same as
+    /// in the last call with this memo: with the same levels, the last CRC itself.
+    pub fn compute_memo(self, book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut Memo) -> u32 {
+        let key = Some((self, price_scale, size_scale));
+        // The levels in text order: Kraken's asks then bids, or bids and asks interleaved.
+        let levels = &mut memo.old_levels;
+        levels.clear();
+        let shift = match self {
+            Format::Kraken => {
+                levels.extend(book.asks(KRAKEN_LEVELS).chain(book.bids(KRAKEN_LEVELS)));
+                1
+            }
+            Format::Interleaved => {
+                let mut bids = book.bids(INTERLEAVED_LEVELS);
+                let mut asks = book.asks(INTERLEAVED_LEVELS);
+                loop {
+                    match (bids.next(), asks.next()) {
+                        (Some(bid), Some(ask)) => levels.extend([bid, ask]),
+                        (Some(bid), None) => {
+                            levels.push(bid);
+                            levels.extend(bids);
+                            break;
+                        }
+                        (None, Some(ask)) => {
+                            levels.push(ask);
+                            levels.extend(asks);
+                            break;
+                        }
+                        (None, None) => break,
+                    }
+                }
+                2 // one more level on one side moves the other side's levels by two
+            }
+        };
+        if memo.key == key && memo.levels == *levels {
+            return memo.crc;
+        }
+        let same_key = memo.key == key;
+        memo.key = key;
+        std::mem::swap(&mut memo.levels, &mut memo.old_levels);
+        std::mem::swap(&mut memo.ends, &mut memo.old_ends);
+        std::mem::swap(&mut memo.text, &mut memo.old_text);
+        let (levels, old_levels) = (&memo.levels, &memo.old_levels);
+        let (ends, old_ends, text, old_text) = (&mut memo.ends, &memo.old_ends, &mut memo.text, &memo.old_text);
+        ends.clear();
+        text.clear();
+        text.reserve(levels.len() * LEVEL_TEXT + COPY);
+        let kraken = self == Format::Kraken;
+        // The levels before the first change keep their text as one block.
+        let same = if same_key { levels.iter().zip(old_levels).take_while(|(a, b)| a == b).count() } else { 0 };
+        if same > 0 {
+            text.extend_from_slice(&old_text[..old_ends[same - 1]]);
+            ends.extend_from_slice(&old_ends[..same]);
+        }
+        for (i, &l) in levels.iter().enumerate().skip(same) {
+            let found = if same_key {
+                [i, i.wrapping_sub(shift), i + shift].into_iter().find(|&j| old_levels.get(j) == Some(&l))
+            } else {
+                None
+            };
+            if let Some(j) = found {
+                let (from, to) = (if j == 0 { 0 } else { old_ends[j - 1] }, old_ends[j]);
+                if to - from <= COPY {
+                    // `old_text` has COPY spare bytes after its text: one fixed-size block.
+                    let keep = text.len() + (to - from);
+                    text.extend_from_slice(&old_text[from..from + COPY]);
+                    text.truncate(keep);
+                } else {
+                    text.extend_from_slice(&old_text[from..to]);
+                }
+            } else if kraken {
+                fixed::write_scaled(text, l.price, price_scale, l.widths.price, true);
+                fixed::write_scaled(text, l.size, size_scale, l.widths.size, true);
+            } else {
+                fixed::write_scaled(text, l.price, price_scale, l.widths.price, false);
+                text.push(b':');
+                fixed::write_scaled(text, l.size, size_scale, l.widths.size, false);
+                text.push(b':');
+            }
+            ends.push(text.len());
+        }
+        let len = text.len();
+        let hashed = if kraken { len } else { len.saturating_sub(1) }; // without the last ':'
+        memo.crc = crc32fast::hash(&text[..hashed]);
+        text.resize(len + COPY, 0);
+        memo.crc
+    }
+}
+
+/// Bytes a level's text can take in the usual case (two 20-digit numbers, a '.' and a ':'
+/// each): reserved up front so the writes into `buf` do not grow it level by level.
+const LEVEL_TEXT: usize = 2 * 22;
+
+/// Write Kraken's checksum text of the top [`KRAKEN_LEVELS`] of `asks` then `bids` into `buf`
+/// (cleared first), prices and sizes at `scales`.
+#[inline]
+fn kraken_text(
+    asks: impl IntoIterator<Item = WireLevel>,
+    bids: impl IntoIterator<Item = WireLevel>,
+    (price_scale, size_scale): (u8, u8),
+    buf: &mut Vec<u8>,
+) {
+    buf.clear();
+    buf.reserve(2 * KRAKEN_LEVELS * LEVEL_TEXT);
+    for l in asks.into_iter().take(KRAKEN_LEVELS).chain(bids.into_iter().take(KRAKEN_LEVELS)) {
+        fixed::write_scaled(buf, l.price, price_scale, l.widths.price, true);
+        fixed::write_scaled(buf, l.size, size_scale, l.widths.size, true);
+    }
+}
+
+/// Write the OKX/Bitget checksum text of the top [`INTERLEAVED_LEVELS`] of `bids` and `asks`
+/// into `buf` (cleared first), prices and sizes at `scales`.
+#[inline]
+fn interleaved_text(
+    bids: impl IntoIterator<Item = WireLevel>,
+    asks: impl IntoIterator<Item = WireLevel>,
+    (price_scale, size_scale): (u8, u8),
+    buf: &mut Vec<u8>,
+) {
+    buf.clear();
+    buf.reserve(2 * INTERLEAVED_LEVELS * LEVEL_TEXT);
+    let write = |buf: &mut Vec<u8>, l: WireLevel| {
+        fixed::write_scaled(buf, l.price, price_scale, l.widths.price, false);
+        buf.push(b':');
+        fixed::write_scaled(buf, l.size, size_scale, l.widths.size, false);
+        buf.push(b':');
+    };
+    let mut bids = bids.into_iter().take(INTERLEAVED_LEVELS);
+    let mut asks = asks.into_iter().take(INTERLEAVED_LEVELS);
+    // Pairs while both sides last, then the rest of the longer side alone.
+    loop {
+        match (bids.next(), asks.next()) {
+            (Some(bid), Some(ask)) => {
+                write(buf, bid);
+                write(buf, ask);
+            }
+            (Some(bid), None) => {
+                write(buf, bid);
+                bids.for_each(|l| write(buf, l));
+                break;
+            }
+            (None, Some(ask)) => {
+                write(buf, ask);
+                asks.for_each(|l| write(buf, l));
+                break;
+            }
+            (None, None) => break,
+        }
+    }
+    buf.pop(); // the ':' after the last size
 }
 
 /// Kraken's book checksum: CRC32 (IEEE, as zlib) of the top 10 asks, best (lowest) first, then
@@ -92,17 +234,13 @@ impl Format {
 ///
 /// The book must already be truncated to the subscribed depth (Kraken sends no delete for a level
 /// that falls out of range). Takes at most [`KRAKEN_LEVELS`] from each iterator; `buf` is cleared
-/// and holds the hashed text afterwards.
+/// and holds the hashed text afterwards. Levels are fixed point with 8 decimals.
 pub fn kraken(
     asks: impl IntoIterator<Item = WireLevel>,
     bids: impl IntoIterator<Item = WireLevel>,
     buf: &mut Vec<u8>,
 ) -> u32 {
-    buf.clear();
-    for level in asks.into_iter().take(KRAKEN_LEVELS).chain(bids.into_iter().take(KRAKEN_LEVELS)) {
-        fixed::write_unscaled(buf, level.price, level.widths.price);
-        fixed::write_unscaled(buf, level.size, level.widths.size);
-    }
+    kraken_text(asks, bids, (8, 8), buf);
     crc32fast::hash(buf)
 }
 
@@ -113,35 +251,20 @@ pub fn kraken(
 /// levels continue alone. The exchanges send it as a signed 32-bit integer, as returned here.
 ///
 /// Takes at most [`INTERLEAVED_LEVELS`] from each iterator; `buf` is cleared and holds the hashed
-/// text afterwards.
+/// text afterwards. Levels are fixed point with 8 decimals.
 pub fn interleaved(
     bids: impl IntoIterator<Item = WireLevel>,
     asks: impl IntoIterator<Item = WireLevel>,
     buf: &mut Vec<u8>,
 ) -> i32 {
-    buf.clear();
-    let mut bids = bids.into_iter().take(INTERLEAVED_LEVELS).fuse();
-    let mut asks = asks.into_iter().take(INTERLEAVED_LEVELS).fuse();
-    loop {
-        let (bid, ask) = (bids.next(), asks.next());
-        if bid.is_none() && ask.is_none() {
-            break;
-        }
-        for level in bid.into_iter().chain(ask) {
-            fixed::write_decimal(buf, level.price, level.widths.price);
-            buf.push(b':');
-            fixed::write_decimal(buf, level.size, level.widths.size);
-            buf.push(b':');
-        }
-    }
-    buf.pop(); // the ':' after the last size
+    interleaved_text(bids, asks, (8, 8), buf);
     i32::from_ne_bytes(crc32fast::hash(buf).to_ne_bytes()) // the same 32 bits, read signed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book::BookSide;
+    use crate::book::{BookSide, Widths};
 
     fn levels(pairs: &[(&str, &str)]) -> Vec<WireLevel> {
         pairs.iter().map(|&(p, s)| WireLevel::parse(p, s, "test").unwrap()).collect()
@@ -233,6 +356,40 @@ mod tests {
             let mut c = Vec::new();
             assert_eq!(format.compute_at(&small, 2, 3, &mut c), format.compute(&book, &mut a));
             assert_eq!(c, a);
+        }
+    }
+
+    /// The memo gives the fresh checksum after every change: inserts and deletes at the top and
+    /// below it, size and width changes, one side emptied, other scales.
+    #[test]
+    fn memo_agrees_with_a_fresh_computation() {
+        let mut book = WireBook::default();
+        let (mut kraken, mut interleaved) = (Memo::default(), Memo::default());
+        let mut buf = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..4000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let side = if x & 1 == 0 { BookSide::Bid } else { BookSide::Ask };
+            let offset = i64::try_from((x >> 8) % 40).unwrap();
+            let price = if side == BookSide::Bid { 1_000 - offset } else { 1_001 + offset } * 1_000_000;
+            let qty = if (x >> 16) % 4 == 0 { 0 } else { i64::try_from((x >> 20) % 1_000).unwrap() * 10_000 };
+            let widths = Widths {
+                price: 2 + u8::try_from((x >> 32) % 7).unwrap(),
+                size: 6 + u8::try_from((x >> 40) % 3).unwrap(),
+            };
+            book.set(side, WireLevel { price, size: qty, widths });
+            if step % 500 == 499 {
+                book.load_snapshot(&[], &levels(&[("1000.00", "1.000000")]), 0);
+                // one side empty
+            }
+            // Scales 8 and 8 mostly; now and then the same book read at a wider size scale.
+            let scales = if step % 97 == 0 { (8, 9) } else { (8, 8) };
+            for (format, memo) in [(Format::Kraken, &mut kraken), (Format::Interleaved, &mut interleaved)] {
+                let fresh = format.compute_at(&book, scales.0, scales.1, &mut buf);
+                assert_eq!(format.compute_memo(&book, scales.0, scales.1, memo), fresh, "step {step} {format:?}");
+            }
         }
     }
 }

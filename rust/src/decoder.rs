@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 
 use crate::book::{BookSide, L2Book, Level, Widths, WireBook, WireLevel};
-use crate::checksum::Format;
+use crate::checksum::{Format, Memo};
 use crate::error::Error;
 use crate::event::{Event, SymbolIndex, SyncLoss};
 use crate::exchanges::{factory, BookItem, BookKind, Instrument, Item, Out, RawLevel, Recovery, Venue, Verdict};
@@ -89,12 +89,14 @@ pub struct Book {
     pub sequence: Option<u64>,
     pub price_scale: u8,
     pub size_scale: u8,
+    /// The last checksum's text per level, reused by the next (wire books only).
+    memo: Memo,
 }
 
 impl Book {
     fn new(wire: bool, price_scale: u8, size_scale: u8) -> Self {
         let store = if wire { Store::Wire(WireBook::default()) } else { Store::Plain(L2Book::new()) };
-        Book { store, sequence: None, price_scale, size_scale }
+        Book { store, sequence: None, price_scale, size_scale, memo: Memo::default() }
     }
 
     #[inline]
@@ -265,9 +267,9 @@ impl Book {
     }
 
     /// The checksum of the book in `format` (wire books only; a plain book gives None).
-    fn checksum(&self, format: Format, buf: &mut Vec<u8>) -> Option<u32> {
+    fn checksum(&mut self, format: Format) -> Option<u32> {
         match &self.store {
-            Store::Wire(b) => Some(format.compute_at(b, self.price_scale, self.size_scale, buf)),
+            Store::Wire(b) => Some(format.compute_memo(b, self.price_scale, self.size_scale, &mut self.memo)),
             Store::Plain(_) => None,
         }
     }
@@ -379,8 +381,6 @@ pub struct Decoder {
     segments: Vec<Segment>,
     /// This frame's levels apply from the `Out` as they are (see `fits_directly`).
     direct: bool,
-    /// Checksum text, reused.
-    text: Vec<u8>,
     /// Events of the last call, for the caller to drain.
     pub events: Vec<Event>,
     pub stats: DecoderStats,
@@ -508,7 +508,6 @@ impl Decoder {
             asks: Vec::new(),
             segments: Vec::new(),
             direct: false,
-            text: Vec::new(),
             events: Vec::with_capacity(8),
             stats: DecoderStats::default(),
             max_buffered: DEFAULT_MAX_BUFFERED,
@@ -882,7 +881,7 @@ impl Decoder {
             s.book.truncate(depth as usize);
         }
         let (Some(expected), Some(format)) = (item.checksum, self.checksum) else { return true };
-        let Some(computed) = s.book.checksum(format, &mut self.text) else { return true };
+        let Some(computed) = s.book.checksum(format) else { return true };
         if computed == expected {
             s.stats.checksums_verified += 1;
             self.stats.checksums_verified += 1;

@@ -272,48 +272,135 @@ pub fn needed_scale(value: i64, scale: u8) -> u8 {
 /// below the value's needed decimals is a caller bug; checked in debug builds). With `kraken`,
 /// the digits with the '.' and the leading zeros removed (Kraken's checksum form; 0 gives
 /// nothing).
+///
+/// The hot part of exchange checksums (each of up to 50 levels' price and size, after every
+/// book update): the digits of `value` are written once, two at a time from a table, into a
+/// stack buffer; rescaling to `width` only appends zeros or drops trailing digits (which are
+/// zeros), so no 128-bit or variable division runs.
+#[inline(always)]
 pub fn write_scaled(out: &mut Vec<u8>, value: i64, scale: u8, width: u8, kraken: bool) {
-    let m: i128 = if width >= scale {
-        i128::from(value) * 10i128.pow(u32::from(width - scale))
+    // Layout of `tmp`: room on the left for a sign, the '.', and the zeros padding "0.000",
+    // then the digits of |value| ending at END, then the zeros a wider width appends, then
+    // slack so that a text is copied out as one fixed-size block.
+    const END: usize = 56;
+    const MAX_EXTRA: usize = 40;
+    const BLOCK: usize = 48;
+    let mut tmp = [b'0'; END + MAX_EXTRA + BLOCK];
+    let (scale, width) = (usize::from(scale), usize::from(width));
+    if width > scale + MAX_EXTRA {
+        return write_scaled_slow(out, value, scale, width, kraken);
+    }
+    let start = write_digits(&mut tmp[..END], value.unsigned_abs());
+    // The digits of the value written with `width` decimals: `tmp[start..end]` (empty is 0).
+    let end = if width >= scale {
+        END + (width - scale) // tmp is all '0' past END
     } else {
-        let d = 10i128.pow(u32::from(scale - width));
-        debug_assert!(i128::from(value) % d == 0, "{value} at scale {scale} has more than {width} decimals");
-        i128::from(value) / d
+        debug_assert!(
+            value.unsigned_abs() % 10u64.pow(u32::try_from(scale - width).unwrap_or(0)) == 0,
+            "{value} at scale {scale} has more than {width} decimals"
+        );
+        (END - (scale - width)).max(start)
     };
-    if kraken {
-        if m != 0 {
-            write_u128(out, m.unsigned_abs());
+    let begin = if kraken {
+        if value == 0 {
+            return;
         }
-        return;
-    }
-    if m < 0 {
-        out.push(b'-');
-    }
-    let start = out.len();
-    write_u128(out, m.unsigned_abs());
-    let w = usize::from(width);
-    if w > 0 {
-        let n = out.len() - start;
-        if n <= w {
-            out.splice(start..start, std::iter::repeat(b'0').take(w - n + 1));
-        }
-        let dot = out.len() - w;
-        out.insert(dot, b'.');
+        start
+    } else if width == 0 {
+        start.min(end - 1) // "0" for zero
+    } else {
+        // At least one integer digit ("0.05": left of `start` is all '0'); the integer part
+        // (at most 19 digits) moves one to the left to make room for the '.'.
+        let dot = end - width;
+        let first = start.min(dot - 1);
+        let mut int = [0u8; 24];
+        int.copy_from_slice(&tmp[dot - 24..dot]);
+        tmp[dot - 25..dot - 1].copy_from_slice(&int);
+        tmp[dot - 1] = b'.';
+        first - 1
+    };
+    let begin = if value < 0 && !kraken {
+        tmp[begin - 1] = b'-';
+        begin - 1
+    } else {
+        begin
+    };
+    let len = end - begin;
+    if len <= BLOCK {
+        // One fixed-size copy (inlined moves, no memcpy call), then the surplus is cut off.
+        let keep = out.len() + len;
+        out.extend_from_slice(&tmp[begin..begin + BLOCK]);
+        out.truncate(keep);
+    } else {
+        out.extend_from_slice(&tmp[begin..end]);
     }
 }
 
-fn write_u128(out: &mut Vec<u8>, mut n: u128) {
-    let mut buf = [0u8; 40];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// [`write_scaled`] for widths no exchange sends (40 decimals past the scale).
+#[cold]
+fn write_scaled_slow(out: &mut Vec<u8>, value: i64, scale: usize, width: usize, kraken: bool) {
+    let mut digits = Vec::with_capacity(width + 21);
+    write_u64(&mut digits, value.unsigned_abs());
+    if width >= scale {
+        digits.resize(digits.len() + width - scale, b'0');
+    } else {
+        digits.truncate(digits.len().saturating_sub(scale - width));
     }
-    out.extend_from_slice(&buf[i..]);
+    if kraken {
+        if value != 0 {
+            out.extend_from_slice(&digits);
+        }
+        return;
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    if digits.len() <= width {
+        let pad = width + 1 - digits.len();
+        digits.splice(0..0, std::iter::repeat(b'0').take(pad));
+    }
+    if width > 0 {
+        digits.insert(digits.len() - width, b'.');
+    }
+    out.extend_from_slice(&digits);
+}
+
+/// "00" to "99".
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Write the decimal digits of `n` so that they end at the end of `buf` (at least 20 bytes),
+/// two at a time, and return where they start. Division by constants only (multiplications).
+#[inline(always)]
+fn write_digits(buf: &mut [u8], mut n: u64) -> usize {
+    let mut i = buf.len();
+    while n >= 10_000 {
+        let r = (n % 10_000) as usize;
+        n /= 10_000;
+        let (hi, lo) = (r / 100, r % 100);
+        buf[i - 4..i - 2].copy_from_slice(&PAIRS[2 * hi..2 * hi + 2]);
+        buf[i - 2..i].copy_from_slice(&PAIRS[2 * lo..2 * lo + 2]);
+        i -= 4;
+    }
+    #[allow(clippy::cast_possible_truncation)] // below 10,000
+    let mut n = n as usize;
+    if n >= 100 {
+        let lo = n % 100;
+        n /= 100;
+        buf[i - 2..i].copy_from_slice(&PAIRS[2 * lo..2 * lo + 2]);
+        i -= 2;
+    }
+    if n >= 10 {
+        buf[i - 2..i].copy_from_slice(&PAIRS[2 * n..2 * n + 2]);
+        i - 2
+    } else {
+        buf[i - 1] = PAIRS[2 * n + 1]; // "0n"
+        i - 1
+    }
 }
 
 /// The nearest `f64` to fixed-point `value` at `scale` (correctly rounded while |v| < 2^53).
@@ -649,6 +736,70 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `write_scaled` as it was first written (128-bit rescaling, a digit per division).
+    fn write_scaled_reference(value: i64, scale: u8, width: u8, kraken: bool) -> Option<String> {
+        let m: i128 = if width >= scale {
+            i128::from(value).checked_mul(10i128.checked_pow(u32::from(width - scale))?)?
+        } else {
+            i128::from(value) / 10i128.pow(u32::from(scale - width))
+        };
+        let digits = m.unsigned_abs().to_string();
+        if kraken {
+            return Some(if m == 0 { String::new() } else { digits });
+        }
+        let sign = if m < 0 { "-" } else { "" };
+        let w = usize::from(width);
+        if w == 0 {
+            return Some(format!("{sign}{digits}"));
+        }
+        let padded = format!("{digits:0>n$}", n = w + 1);
+        Some(format!("{sign}{}.{}", &padded[..padded.len() - w], &padded[padded.len() - w..]))
+    }
+
+    proptest::proptest! {
+        /// The table-driven writer gives the reference's text for every scale and width, the
+        /// widths no exchange sends (the slow path) included.
+        #[test]
+        fn write_scaled_agrees_with_the_reference(
+            mantissa in proptest::prop_oneof![0i64..1000, 0i64..1_000_000_000, 0i64..i64::MAX / 1000],
+            neg in proptest::bool::ANY,
+            scale in 0u8..=18,
+            width in 0u8..=64,
+            kraken in proptest::bool::ANY,
+        ) {
+            // Trailing zeros enough that `width` covers every nonzero decimal.
+            let drop = scale.saturating_sub(width);
+            let Some(value) = mantissa.checked_mul(pow10(drop)) else { return Ok(()) };
+            let value = if neg && !kraken { -value } else { value };
+            // The reference rescales in 128 bits: it cannot write the widest.
+            let Some(reference) = write_scaled_reference(value, scale, width, kraken) else { return Ok(()) };
+            let mut out = b"x".to_vec();
+            write_scaled(&mut out, value, scale, width, kraken);
+            let expected = format!("x{reference}");
+            proptest::prop_assert_eq!(std::str::from_utf8(&out).unwrap(), expected.as_str());
+        }
+    }
+
+    #[test]
+    fn write_scaled_edges() {
+        let text = |value, scale, width, kraken| {
+            let mut out = Vec::new();
+            write_scaled(&mut out, value, scale, width, kraken);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(0, 8, 0, false), "0");
+        assert_eq!(text(0, 8, 3, false), "0.000");
+        assert_eq!(text(0, 8, 3, true), "");
+        assert_eq!(text(5_005_000, 8, 5, false), "0.05005");
+        assert_eq!(text(5_005_000, 8, 5, true), "5005");
+        assert_eq!(text(-50, 2, 1, false), "-0.5");
+        assert_eq!(text(i64::MAX, 0, 0, false), "9223372036854775807");
+        assert_eq!(text(i64::MIN + 1, 18, 18, false), "-9.223372036854775807");
+        assert_eq!(text(7, 0, 30, false), format!("7.{}", "0".repeat(30)));
+        assert_eq!(text(1, 18, 40, false), format!("0.{}1{}", "0".repeat(17), "0".repeat(22)));
+        assert_eq!(text(1, 18, 40, true), format!("1{}", "0".repeat(22)));
     }
 
     #[test]
