@@ -186,6 +186,25 @@ fn rfc3339(s: &str, field: &'static str) -> Result<i64, Error> {
     Ok(secs * 1_000_000_000 + frac)
 }
 
+/// The last `event_time` text of an `updates` array and its value: a snapshot's levels share a
+/// handful of times (46,000 of the recording's 74,193 levels carry one string), so a string equal
+/// to the previous one, already validated, is not converted again. Exact: same text, same value.
+#[derive(Default)]
+struct LastTime<'a> {
+    text: &'a str,
+    ns: i64,
+}
+
+impl<'a> LastTime<'a> {
+    fn parse(&mut self, s: &'a str) -> Result<i64, Error> {
+        if s != self.text || s.is_empty() {
+            self.ns = rfc3339(s, "event_time")?;
+            self.text = s;
+        }
+        Ok(self.ns)
+    }
+}
+
 /// A decimal string that must be above zero (a price), named `field`.
 fn price(c: &mut Cursor<'_>, field: &'static str) -> Result<Dec, Error> {
     let v = c.dec(field)?;
@@ -562,6 +581,7 @@ impl AdvancedTrade {
     /// appended to `out.bids`/`out.asks`. Returns the latest `event_time`.
     fn updates(c: &mut Cursor<'_>, out: &mut Out) -> Result<Option<i64>, Error> {
         let mut latest: Option<i64> = None;
+        let mut times = LastTime::default();
         if !c.begin_array("updates")? {
             return Ok(None);
         }
@@ -573,7 +593,7 @@ impl AdvancedTrade {
             if c.at_key(b"side", &mut first) {
                 bid = Some(Self::side(c)?);
                 if c.at_key(b"event_time", &mut first) {
-                    t = Some(rfc3339(c.str("event_time")?, "event_time")?);
+                    t = Some(times.parse(c.str("event_time")?)?);
                     if c.at_key(b"price_level", &mut first) {
                         px = Some(price(c, "price_level")?);
                         if c.at_key(b"new_quantity", &mut first) {
@@ -585,7 +605,7 @@ impl AdvancedTrade {
             while let Some(key) = c.next_key(&mut first)? {
                 match key {
                     b"side" => bid = Some(Self::side(c)?),
-                    b"event_time" => t = Some(rfc3339(c.str("event_time")?, "event_time")?),
+                    b"event_time" => t = Some(times.parse(c.str("event_time")?)?),
                     b"price_level" => px = Some(price(c, "price_level")?),
                     b"new_quantity" => qty = Some(size(c, "new_quantity")?),
                     _ => c.skip_value("updates")?,
