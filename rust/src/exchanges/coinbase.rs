@@ -1226,6 +1226,36 @@ mod tests {
         assert_eq!(out.items.len(), 3);
     }
 
+    /// A repeated level `event_time` is converted once; every other one, malformed or empty, is
+    /// still checked, and the latest time is the book's.
+    #[test]
+    fn level_times_repeat_and_stay_strict() {
+        let frame = |times: [&str; 3]| {
+            let level = |t: &str, px: &str| {
+                format!(r#"{{"side":"bid","event_time":"{t}","price_level":"{px}","new_quantity":"1"}}"#)
+            };
+            format!(
+                r#"{{"channel":"l2_data","client_id":"","timestamp":"2026-08-09T21:05:48.505350477Z","sequence_num":1,"events":[{{"type":"snapshot","product_id":"BTC-USD","updates":[{},{},{}]}}]}}"#,
+                level(times[0], "1"),
+                level(times[1], "2"),
+                level(times[2], "3")
+            )
+        };
+        let (t1, t2) = ("2026-08-09T21:05:48.170326Z", "2026-08-09T21:05:48.35161Z");
+        let out = parse(at().as_mut(), &frame([t1, t1, t2])).unwrap();
+        let Item::Book(b) = &out.items[1] else { panic!("{:?}", out.items) };
+        assert_eq!(b.exchange_ts, Some(rfc3339(t2, "t").unwrap()));
+        let out = parse(at().as_mut(), &frame([t2, t1, t1])).unwrap();
+        let Item::Book(b) = &out.items[1] else { panic!("{:?}", out.items) };
+        assert_eq!((b.exchange_ts, out.bids.len()), (Some(rfc3339(t2, "t").unwrap()), 3));
+        for bad in ["", "2026-08-09T21:05:48.170326", "2026-08-09T21:05:48.170326Z "] {
+            for times in [[t1, t1, bad], [t1, bad, t1], [bad, bad, t1]] {
+                let e = parse(at().as_mut(), &frame(times)).unwrap_err();
+                assert!(e.to_string().contains("event_time"), "{times:?}: {e}");
+            }
+        }
+    }
+
     #[test]
     fn envelope_keys_in_any_order() {
         let a = r#"{"channel":"ticker","timestamp":"2026-08-09T21:05:48.298032046Z","sequence_num":10,"events":[{"type":"update","tickers":[{"type":"ticker","product_id":"ETH-USD","price":"1919.41","best_bid":"1919.44","best_ask":"1919.49","best_bid_quantity":"0.02858092","best_ask_quantity":"0.07814824"}]}]}"#;
