@@ -8,11 +8,16 @@
 //! line on stderr, and so is one whose recording does not decode cleanly (the first error is
 //! printed: a bench of a decoder that rejects its own recording would measure nothing useful).
 //! The Python-API numbers with their baselines are `tickwire bench venues`.
+//!
+//! `VENUES_ONCE=<exchange>[:<replays>] cargo bench --bench venues` skips criterion and feeds that
+//! venue's recording `<replays>` times (default 1) into fresh decoders, then exits: a fixed
+//! workload to run under `valgrind --tool=callgrind` (instructions repeat exactly; wall clock on
+//! the shared VM does not).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use tickwire::Decoder;
 
 /// (exchange id, market, folders to look in, recording stem)
@@ -77,5 +82,30 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// The `VENUES_ONCE` mode: see the module doc.
+fn once(spec: &str) {
+    let (name, replays) = spec.split_once(':').map_or((spec, 1), |(n, r)| (n, r.parse().expect("replays")));
+    let (exchange, market, folders, stem) =
+        VENUES.into_iter().find(|v| v.0 == name).unwrap_or_else(|| panic!("unknown venue {name}"));
+    let frames = frames(&find(folders, stem).expect("recording"));
+    let mut errors = 0usize;
+    for _ in 0..replays {
+        let mut d = Decoder::new(exchange, market, &[]).expect("decoder");
+        for f in &frames {
+            errors += usize::from(d.feed(f, 0).is_err());
+            black_box(&d.events);
+        }
+    }
+    eprintln!("{exchange}: {replays} x {} frames, {errors} errors", frames.len());
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("VENUES_ONCE") {
+        once(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

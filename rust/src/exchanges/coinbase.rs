@@ -186,6 +186,25 @@ fn rfc3339(s: &str, field: &'static str) -> Result<i64, Error> {
     Ok(secs * 1_000_000_000 + frac)
 }
 
+/// The last `event_time` text of an `updates` array and its value: a snapshot's levels share a
+/// handful of times (46,000 of the recording's 74,193 levels carry one string), so a string equal
+/// to the previous one, already validated, is not converted again. Exact: same text, same value.
+#[derive(Default)]
+struct LastTime<'a> {
+    text: &'a str,
+    ns: i64,
+}
+
+impl<'a> LastTime<'a> {
+    fn parse(&mut self, s: &'a str) -> Result<i64, Error> {
+        if s != self.text || s.is_empty() {
+            self.ns = rfc3339(s, "event_time")?;
+            self.text = s;
+        }
+        Ok(self.ns)
+    }
+}
+
 /// A decimal string that must be above zero (a price), named `field`.
 fn price(c: &mut Cursor<'_>, field: &'static str) -> Result<Dec, Error> {
     let v = c.dec(field)?;
@@ -562,6 +581,7 @@ impl AdvancedTrade {
     /// appended to `out.bids`/`out.asks`. Returns the latest `event_time`.
     fn updates(c: &mut Cursor<'_>, out: &mut Out) -> Result<Option<i64>, Error> {
         let mut latest: Option<i64> = None;
+        let mut times = LastTime::default();
         if !c.begin_array("updates")? {
             return Ok(None);
         }
@@ -573,7 +593,7 @@ impl AdvancedTrade {
             if c.at_key(b"side", &mut first) {
                 bid = Some(Self::side(c)?);
                 if c.at_key(b"event_time", &mut first) {
-                    t = Some(rfc3339(c.str("event_time")?, "event_time")?);
+                    t = Some(times.parse(c.str("event_time")?)?);
                     if c.at_key(b"price_level", &mut first) {
                         px = Some(price(c, "price_level")?);
                         if c.at_key(b"new_quantity", &mut first) {
@@ -585,7 +605,7 @@ impl AdvancedTrade {
             while let Some(key) = c.next_key(&mut first)? {
                 match key {
                     b"side" => bid = Some(Self::side(c)?),
-                    b"event_time" => t = Some(rfc3339(c.str("event_time")?, "event_time")?),
+                    b"event_time" => t = Some(times.parse(c.str("event_time")?)?),
                     b"price_level" => px = Some(price(c, "price_level")?),
                     b"new_quantity" => qty = Some(size(c, "new_quantity")?),
                     _ => c.skip_value("updates")?,
@@ -1204,6 +1224,36 @@ mod tests {
         let Item::Book(e) = &out.items[2] else { panic!() };
         assert_eq!((e.kind, e.symbol, e.bids.len()), (BookKind::Snapshot, 1, 0));
         assert_eq!(out.items.len(), 3);
+    }
+
+    /// A repeated level `event_time` is converted once; every other one, malformed or empty, is
+    /// still checked, and the latest time is the book's.
+    #[test]
+    fn level_times_repeat_and_stay_strict() {
+        let frame = |times: [&str; 3]| {
+            let level = |t: &str, px: &str| {
+                format!(r#"{{"side":"bid","event_time":"{t}","price_level":"{px}","new_quantity":"1"}}"#)
+            };
+            format!(
+                r#"{{"channel":"l2_data","client_id":"","timestamp":"2026-08-09T21:05:48.505350477Z","sequence_num":1,"events":[{{"type":"snapshot","product_id":"BTC-USD","updates":[{},{},{}]}}]}}"#,
+                level(times[0], "1"),
+                level(times[1], "2"),
+                level(times[2], "3")
+            )
+        };
+        let (t1, t2) = ("2026-08-09T21:05:48.170326Z", "2026-08-09T21:05:48.35161Z");
+        let out = parse(at().as_mut(), &frame([t1, t1, t2])).unwrap();
+        let Item::Book(b) = &out.items[1] else { panic!("{:?}", out.items) };
+        assert_eq!(b.exchange_ts, Some(rfc3339(t2, "t").unwrap()));
+        let out = parse(at().as_mut(), &frame([t2, t1, t1])).unwrap();
+        let Item::Book(b) = &out.items[1] else { panic!("{:?}", out.items) };
+        assert_eq!((b.exchange_ts, out.bids.len()), (Some(rfc3339(t2, "t").unwrap()), 3));
+        for bad in ["", "2026-08-09T21:05:48.170326", "2026-08-09T21:05:48.170326Z "] {
+            for times in [[t1, t1, bad], [t1, bad, t1], [bad, bad, t1]] {
+                let e = parse(at().as_mut(), &frame(times)).unwrap_err();
+                assert!(e.to_string().contains("event_time"), "{times:?}: {e}");
+            }
+        }
     }
 
     #[test]
