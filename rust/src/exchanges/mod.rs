@@ -282,7 +282,7 @@ impl Out {
     #[inline]
     pub fn symbol(&mut self, market_id: &str) -> SymbolIndex {
         // Consecutive frames are mostly for the same symbol: compare before searching.
-        if self.market_ids.get(self.last).is_some_and(|m| m == market_id) {
+        if self.market_ids.get(self.last).is_some_and(|m| same_id(m.as_bytes(), market_id.as_bytes())) {
             return self.last;
         }
         let i = self.market_ids.iter().position(|m| m == market_id).unwrap_or_else(|| {
@@ -321,6 +321,25 @@ impl Out {
     ) {
         let (bids, asks) = (bids_from..self.bids.len(), asks_from..self.asks.len());
         self.items.push(Item::Book(BookItem { symbol, kind, ids, checksum, depth, exchange_ts, bids, asks }));
+    }
+}
+
+/// `a == b` for market ids, without a `memcmp` call for the usual 4..=16 bytes (two
+/// overlapping word compares): `Out::symbol` runs once per frame.
+#[inline(always)]
+fn same_id(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+        word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
+    } else if (4..8).contains(&n) {
+        let word = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4 bytes"));
+        word(a, 0) == word(b, 0) && word(a, n - 4) == word(b, n - 4)
+    } else {
+        a == b
     }
 }
 
