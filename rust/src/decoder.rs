@@ -786,8 +786,8 @@ impl Decoder {
                     }
                     self.push(Event::Trade { symbol, trade, receive_ts });
                 }
-                &Item::Candle { symbol, candle } => {
-                    self.push(Event::Candle { symbol, candle: Box::new(candle), receive_ts });
+                Item::Candle { symbol, candle } => {
+                    self.push(Event::Candle { symbol: *symbol, candle: candle.clone(), receive_ts });
                 }
                 &Item::ConnectionSeq(n) => self.on_connection_seq(n, receive_ts),
                 Item::Control(control) => {

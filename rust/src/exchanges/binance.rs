@@ -916,7 +916,7 @@ impl Venue for Binance {
             }
             Message::Candle { market_id, candle } => {
                 let symbol = out.symbol(market_id);
-                out.items.push(Item::Candle { symbol, candle: *candle });
+                out.items.push(Item::Candle { symbol, candle });
             }
             Message::Control(c) => out.items.push(Item::Control(*c)),
             Message::Notice { name, exchange_ts } => {
