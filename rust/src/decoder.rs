@@ -40,6 +40,19 @@ const MAX_AT: [i64; 19] = {
     t
 };
 
+/// `FITS[scale.wrapping_sub(width)]`: the largest mantissa of a value written with `width`
+/// decimals that converts to a book at `scale` without overflow (`MAX_AT`), and -1 where
+/// `width > scale` (no valid mantissa passes). One load and compare per value, no branch.
+const FITS: [i64; 256] = {
+    let mut t = [-1i64; 256];
+    let mut d = 0;
+    while d < 19 {
+        t[d] = MAX_AT[d];
+        d += 1;
+    }
+    t
+};
+
 /// Where a book stands in the exchange's snapshot + delta synchronisation procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BookSyncState {
@@ -650,9 +663,8 @@ impl Decoder {
             let Item::Book(b) = item else { return true };
             let book = &self.symbols[b.symbol].book;
             let (ps, ss) = (book.price_scale, book.size_scale);
-            let within = |d: Dec, scale: u8| {
-                d.width == scale || (d.width < scale && d.mantissa <= MAX_AT[usize::from(scale - d.width)])
-            };
+            let within =
+                |d: Dec, scale: u8| d.width == scale || d.mantissa <= FITS[usize::from(scale.wrapping_sub(d.width))];
             let fits = |l: &RawLevel| {
                 ((l.price.mantissa - 1) | l.size.mantissa) >= 0 && within(l.price, ps) && within(l.size, ss)
             };
