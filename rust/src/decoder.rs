@@ -40,6 +40,19 @@ const MAX_AT: [i64; 19] = {
     t
 };
 
+/// `FITS[scale.wrapping_sub(width)]`: the largest mantissa of a value written with `width`
+/// decimals that converts to a book at `scale` without overflow (`MAX_AT`), and -1 where
+/// `width > scale` (no valid mantissa passes). One load and compare per value, no branch.
+const FITS: [i64; 256] = {
+    let mut t = [-1i64; 256];
+    let mut d = 0;
+    while d < 19 {
+        t[d] = MAX_AT[d];
+        d += 1;
+    }
+    t
+};
+
 /// Where a book stands in the exchange's snapshot + delta synchronisation procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BookSyncState {
@@ -649,9 +662,8 @@ impl Decoder {
             let Item::Book(b) = item else { return true };
             let book = &self.symbols[b.symbol].book;
             let (ps, ss) = (book.price_scale, book.size_scale);
-            let within = |d: Dec, scale: u8| {
-                d.width == scale || (d.width < scale && d.mantissa <= MAX_AT[usize::from(scale - d.width)])
-            };
+            let within =
+                |d: Dec, scale: u8| d.width == scale || d.mantissa <= FITS[usize::from(scale.wrapping_sub(d.width))];
             let fits = |l: &RawLevel| {
                 ((l.price.mantissa - 1) | l.size.mantissa) >= 0 && within(l.price, ps) && within(l.size, ss)
             };
@@ -785,8 +797,8 @@ impl Decoder {
                     }
                     self.push(Event::Trade { symbol, trade, receive_ts });
                 }
-                &Item::Candle { symbol, candle } => {
-                    self.push(Event::Candle { symbol, candle: Box::new(candle), receive_ts });
+                Item::Candle { symbol, candle } => {
+                    self.push(Event::Candle { symbol: *symbol, candle: candle.clone(), receive_ts });
                 }
                 &Item::ConnectionSeq(n) => self.on_connection_seq(n, receive_ts),
                 Item::Control(control) => {

@@ -619,7 +619,7 @@ fn klines(c: &mut Cursor<'_>, topic_symbol: &str, out: &mut Out) -> Result<(), E
             closed: Some(required(confirm, "data.confirm")?),
             exchange_ts: ts,
         };
-        out.items.push(Item::Candle { symbol, candle });
+        out.items.push(Item::Candle { symbol, candle: Box::new(candle) });
         if !c.more_elements("data")? {
             return Ok(());
         }
@@ -1116,7 +1116,7 @@ mod tests {
         assert!(matches!(trade_id("0123").unwrap(), TradeId::Text { .. }));
         let frame = line(SESSION, "kline.1.");
         let out = parse(&mut v, frame).unwrap();
-        let Item::Candle { candle, .. } = out.items[0] else { panic!() };
+        let Item::Candle { candle, .. } = &out.items[0] else { panic!() };
         assert_eq!(candle.interval.as_str(), "1m");
         assert!(candle.closed.is_some());
     }

@@ -767,7 +767,7 @@ impl AdvancedTrade {
                 closed: None,
                 exchange_ts: env.ts,
             };
-            out.items.push(Item::Candle { symbol, candle });
+            out.items.push(Item::Candle { symbol, candle: Box::new(candle) });
             if !c.more_elements("candles")? {
                 return Ok(());
             }

@@ -582,7 +582,7 @@ fn v1_ohlc(c: &mut Cursor<'_>, symbol: SymbolIndex, minutes: u32, out: &mut Out)
         closed: None,
         exchange_ts: Some(time),
     };
-    out.items.push(Item::Candle { symbol, candle });
+    out.items.push(Item::Candle { symbol, candle: Box::new(candle) });
     Ok(())
 }
 
@@ -847,7 +847,7 @@ fn v2_ohlc(c: &mut Cursor<'_>, out: &mut Out) -> Result<(), Error> {
         closed: None,
         exchange_ts: ts,
     };
-    out.items.push(Item::Candle { symbol: json::required(symbol, "symbol")?, candle });
+    out.items.push(Item::Candle { symbol: json::required(symbol, "symbol")?, candle: Box::new(candle) });
     Ok(())
 }
 

@@ -584,7 +584,7 @@ impl Okx {
             exchange_ts: None,
         };
         let symbol = out.symbol(inst);
-        out.items.push(Item::Candle { symbol, candle });
+        out.items.push(Item::Candle { symbol, candle: Box::new(candle) });
         Ok(())
     }
 
