@@ -62,7 +62,9 @@ def test_demo_runs_offline_and_recovers_from_the_injected_faults():
     # reconnect took; the replay pauses while no socket is subscribed) were fetched over REST
     spot = summary[summary.index("Binance spot") : summary.index("Binance USD-M")]
     assert re.search(r"disconnected: \d+ fetched, 0 missed", spot), spot
-    assert "published while disconnected (ids" not in out
+    # Binance's missed trades are fetched, never only reported (a venue without a public
+    # past-trades request, Coinbase Exchange, reports the ids it missed instead)
+    assert not re.search(r"binance\w*: .*published while disconnected \(ids", out)
     from tickwire.demo import demo_markets
 
     assert summary.count("final book matches the recording") == len(demo_markets())
