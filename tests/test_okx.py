@@ -4,7 +4,7 @@ live path (``tw.Feed`` against the simulator replaying the packaged recording).
 The recording (tests/fixtures/okx, see SOURCES.md) is one 2022 ``/ws/v5/public`` connection:
 ``books`` with checksums, ``trades`` and ``tickers`` for BTC-USDT and UNI-USD-SWAP. Every
 expected value is derived here from that file (parsed with the stdlib), or from the docs-tier
-examples in shared/fixtures/okx/docs_tier where no recording exists (the instruments reply).
+examples in tests/fixtures/okx/docs_tier (copied from the shared fixture set) where no recording exists (the instruments reply).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tickwire.simulator.faults import BadChecksum, Drop, ForceSnapshot
 FIXTURES = Path(__file__).parent / "fixtures" / "okx"
 REC = FIXTURES / "books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl"
 SENT = FIXTURES / "books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.client_sent.jsonl"
-DOCS_TIER = Path(__file__).parents[2] / "shared" / "fixtures" / "okx" / "docs_tier"
+DOCS_TIER = FIXTURES / "docs_tier"
 
 
 def frames() -> list[dict[str, Any]]:
