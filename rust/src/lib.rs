@@ -11,6 +11,7 @@ pub mod event;
 pub mod exchanges;
 pub mod fixed;
 pub mod json;
+pub mod time;
 
 #[cfg(feature = "python")]
 pub mod python;

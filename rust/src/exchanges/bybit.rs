@@ -48,6 +48,7 @@ use crate::error::{from_json, Error};
 use crate::event::{RequestId, Side, SymbolIndex};
 use crate::fixed::{self, Dec};
 use crate::json::{ms_to_ns, nesting_error, required, Cursor};
+use crate::time::days_from_civil;
 
 /// The Bybit factory: one exchange id, three endpoints (spot first: the default).
 pub struct Factory;
@@ -784,16 +785,6 @@ fn yymmdd_to_ddmmmyy(d: &str) -> Option<String> {
     let m: usize = d[2..4].parse().ok().filter(|m| (1..=12).contains(m))?;
     let day: u32 = d[4..6].parse().ok().filter(|d| (1..=31).contains(d))?;
     Some(format!("{day}{}{}", MONTHS[m - 1], &d[..2]))
-}
-
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The last Friday of a month, as its day of the month.

@@ -44,6 +44,7 @@ use crate::exchanges::{
 };
 use crate::fixed::{self, Dec};
 use crate::json::{self, Cursor};
+use crate::time::rfc3339;
 
 /// The Kraken spot factory (exchange id `kraken`, one endpoint `spot`).
 pub struct Factory;
@@ -874,55 +875,6 @@ fn push_system(state: &str, out: &mut Out) {
     }
 }
 
-/// RFC 3339 UTC time as Kraken v2 writes it ("2023-09-25T07:49:37.708706Z", up to 9
-/// fractional digits) as ns since the Unix epoch.
-pub fn rfc3339(s: &str, field: &'static str) -> Result<i64, Error> {
-    let bad = || Error::frame(field, format!("{s:?} is not an RFC 3339 UTC time"));
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, Error> {
-        let t = &b[r];
-        if t.iter().all(u8::is_ascii_digit) {
-            Ok(t.iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0')))
-        } else {
-            Err(bad())
-        }
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return Err(bad());
-    }
-    let mut frac_ns = 0i64;
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 || digits > 9 {
-            return Err(bad());
-        }
-        frac_ns = num(start..i)? * 10i64.pow(u32::try_from(9 - digits).map_err(|_| bad())?);
-    }
-    if &b[i..] != b"Z" {
-        return Err(bad());
-    }
-    // Days from the civil date (proleptic Gregorian), the algorithm of H. Hinnant's date notes.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok((((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000_000 + frac_ns)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Control frames (cold: serde)
 // ---------------------------------------------------------------------------------------------
@@ -1346,17 +1298,5 @@ mod tests {
             assert!(v.market_id(bad).is_err(), "{bad}");
         }
         assert!(FACTORY.create("linear", &[]).is_err());
-    }
-
-    #[test]
-    fn rfc3339_times() {
-        assert_eq!(rfc3339("1970-01-01T00:00:00Z", "t").unwrap(), 0);
-        assert_eq!(rfc3339("2023-09-25T07:49:37.708706Z", "t").unwrap(), 1_695_628_177_708_706_000);
-        assert_eq!(rfc3339("2000-03-01T00:00:00.5Z", "t").unwrap(), 951_868_800_500_000_000);
-        for bad in
-            ["2023-09-25T07:49:37", "2023-13-25T07:49:37Z", "2023-09-25T07:49:37.Z", "2023-09-25T07:49:37.1234567890Z"]
-        {
-            assert!(rfc3339(bad, "t").is_err(), "{bad}");
-        }
     }
 }

@@ -40,6 +40,7 @@ use crate::error::{from_json, Error};
 use crate::event::{RequestId, Side};
 use crate::fixed::{self, Dec};
 use crate::json::{ms_to_ns, required, Cursor};
+use crate::time::days_from_civil;
 
 /// Markets (endpoints) of `okx`, the default first. All three are served by one URL.
 pub const MARKETS: &[&str] = &["spot", "linear", "inverse"];
@@ -185,27 +186,12 @@ impl Bar {
                 let (days, rest) = (local.div_euclid(24 * HOUR_MS), local.rem_euclid(24 * HOUR_MS));
                 let (y, m, d) = civil_from_days(days);
                 let months = i64::from(m) - 1 + n;
-                let next = days_from_civil(
-                    y + months.div_euclid(12),
-                    u32::try_from(months.rem_euclid(12) + 1).unwrap_or(1),
-                    d,
-                );
+                let next = days_from_civil(y + months.div_euclid(12), months.rem_euclid(12) + 1, i64::from(d));
                 return (next * 24 * HOUR_MS + rest - offset) * MS - 1;
             }
         };
         start_ns + ms * MS - 1
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01.
