@@ -194,4 +194,4 @@ def load_venue_recording(name: str, data_dir: str | Path | None = None) -> Venue
             frames[i] = frame_of_line(frames[i])[0]
     except ValueError as exc:
         raise ValueError(f"{path}:{i + 1}: {exc}") from None
-    return VenueRecording(spec, path, frames, binary)
+    return VenueRecording(spec, path, frames, binary=binary)

@@ -24,7 +24,7 @@ from picows import WSHandshakeError, WSInvalidURL
 from .._core import BookUpdate, ControlReply, Decoder
 from ..events import Connected, Disconnected, TradesMissed
 from ..exceptions import CallbackError
-from ..exchanges import Adapter, Request, Subscription
+from ..exchanges import Adapter, ConnectTarget, Request, Subscription
 from ..metrics import Counters
 from ..redact import redact_url, scrub
 from . import rest
@@ -517,9 +517,7 @@ class Connection:
         s.closed.add_done_callback(forget)
         opts = self.options
         try:
-            target = await asyncio.wait_for(
-                self.adapter.connect_target(self._http(), self.route), opts.connect_timeout
-            )
+            target = await self._connect_target()
             self._use_endpoint(target.url)
             s.keepalive = target.keepalive
             await s.open(target.url, opts.connect_timeout)
@@ -532,6 +530,17 @@ class Connection:
             s.close("setup failed", graceful=False)
             raise
         return s
+
+    async def _connect_target(self) -> ConnectTarget:
+        """Where this connect goes (:meth:`Adapter.connect_target`, within the connect timeout).
+        An adapter that keeps the default asks nothing: its target is read without a task, an
+        HTTP session or a loop iteration (a rotation has a fraction of a second to open)."""
+        a = self.adapter
+        if type(a).connect_target is Adapter.connect_target:
+            return ConnectTarget(a.ws_endpoint(self.route), a.keepalive())
+        return await asyncio.wait_for(
+            a.connect_target(self._http(), self.route), self.options.connect_timeout
+        )
 
     def _use_endpoint(self, endpoint: str) -> None:
         """The URL of this connect (see :meth:`Adapter.connect_target`): shown (redacted) as
