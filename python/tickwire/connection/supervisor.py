@@ -24,7 +24,7 @@ from picows import WSHandshakeError, WSInvalidURL
 from .._core import BookUpdate, ControlReply, Decoder
 from ..events import Connected, Disconnected, TradesMissed
 from ..exceptions import CallbackError
-from ..exchanges import Adapter, Request, Subscription
+from ..exchanges import Adapter, ConnectTarget, Request, Subscription
 from ..metrics import Counters
 from ..redact import redact_url, scrub
 from . import rest
@@ -81,10 +81,13 @@ def _log_sink_error(source: object, ev: Any, error: BaseException) -> None:
 
 
 class Connection:
-    """One logical connection: ``streams`` on ``adapter.ws_endpoint(route)``, kept alive forever.
+    """One logical connection: ``streams`` on ``route`` of ``adapter``, kept alive forever.
 
-    ``url`` is that endpoint with its secrets hidden (:func:`tickwire.redact.redact_url`): it
-    is what logs, exceptions and ``Connected`` / ``Disconnected`` events show.
+    Every connect (the first, each reconnect and rotation) goes where
+    ``await adapter.connect_target(http(), route)`` says, with that answer's client keepalive.
+    ``url`` is the endpoint of the latest connect (before the first: ``adapter.ws_endpoint(route)``)
+    with its secrets hidden (:func:`tickwire.redact.redact_url`): it is what logs, exceptions and
+    ``Connected`` / ``Disconnected`` events show.
 
     - ``adapter``: exchange hooks; ``route``: which endpoint of the adapter.
     - ``subs``: the :class:`Subscription` s to keep subscribed (all of ``route``); their
@@ -128,6 +131,7 @@ class Connection:
         self.adapter = adapter
         self.route = route
         self._endpoint = adapter.ws_endpoint(route)  # secrets included: connect only
+        self._endpoints = [self._endpoint]  # the latest few, for scrub()
         self.url = redact_url(self._endpoint)
         self.subs = list(subs)
         self.symbols = list(dict.fromkeys(s.symbol for s in self.subs))
@@ -513,7 +517,10 @@ class Connection:
         s.closed.add_done_callback(forget)
         opts = self.options
         try:
-            await s.open(self._endpoint, opts.connect_timeout)
+            target = await self._connect_target()
+            self._use_endpoint(target.url)
+            s.keepalive = target.keepalive
+            await s.open(target.url, opts.connect_timeout)
             async with self._control:  # the registry may have changed since Session() was made
                 for sym in self.symbols:
                     s.decoder.register(sym)
@@ -523,6 +530,25 @@ class Connection:
             s.close("setup failed", graceful=False)
             raise
         return s
+
+    async def _connect_target(self) -> ConnectTarget:
+        """Where this connect goes (:meth:`Adapter.connect_target`, within the connect timeout).
+        An adapter that keeps the default asks nothing: its target is read without a task, an
+        HTTP session or a loop iteration (a rotation has a fraction of a second to open)."""
+        a = self.adapter
+        if type(a).connect_target is Adapter.connect_target:
+            return ConnectTarget(a.ws_endpoint(self.route), a.keepalive())
+        return await asyncio.wait_for(
+            a.connect_target(self._http(), self.route), self.options.connect_timeout
+        )
+
+    def _use_endpoint(self, endpoint: str) -> None:
+        """The URL of this connect (see :meth:`Adapter.connect_target`): shown (redacted) as
+        :attr:`url` from now on, its secrets scrubbed from logs and errors."""
+        if endpoint != self._endpoint:
+            self._endpoint = endpoint
+            self.url = redact_url(endpoint)
+            self._endpoints = [endpoint, *self._endpoints[:3]]
 
     def session_subscribed(self, s: Session) -> None:
         """A session got every subscribe ack. A primary one takes over: Connected, book syncs."""
@@ -702,7 +728,7 @@ class Connection:
     def scrub(self, text: str) -> str:
         """``text`` without the secrets of this connection's URLs (for logs and errors)."""
         a = self.adapter
-        return scrub(text, self._endpoint, f"{a.rest_base_url}?{a.rest_query}")
+        return scrub(text, *self._endpoints, f"{a.rest_base_url}?{a.rest_query}")
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} {self.url} connected={self.connected}>"
