@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import Adapter, ConnectTarget, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
@@ -144,9 +144,7 @@ class Kucoin(Adapter):
         self.candle_interval: str = interval
         depth = self.options.get("snapshot_depth", 100)
         if depth not in _SNAPSHOT_DEPTHS:
-            raise ValueError(
-                f"snapshot_depth {depth!r} not valid for kucoin; choose 20 or 100"
-            )
+            raise ValueError(f"snapshot_depth {depth!r} not valid for kucoin; choose 20 or 100")
         self.snapshot_depth: int = depth
         self._pings = itertools.count(1)
 
@@ -213,18 +211,14 @@ class Kucoin(Adapter):
                 raise TypeError("token and endpoint must be strings")
             interval = float(ping_ms) / 1000.0
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ExchangeError(
-                f"POST {redact_url(url)}: unexpected reply {body[:200]!r}"
-            ) from exc
+            raise ExchangeError(f"POST {redact_url(url)}: unexpected reply {body[:200]!r}") from exc
         sep = "&" if "?" in endpoint else "?"
         return f"{endpoint}{sep}token={token}&connectId={uuid.uuid4().hex}", interval
 
-    async def connect_target(self, http: aiohttp.ClientSession, route: str) -> Any:
-        """The bullet answer as a ``ConnectTarget``: the token URL, and the keepalive at the
-        ``pingInterval`` it names. Raises ``ValueError`` for an unknown route and what
-        :meth:`bullet` raises."""
-        from . import ConnectTarget  # type: ignore[attr-defined]  # from the contract change
-
+    async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        """The bullet answer as a :class:`ConnectTarget`, asked again on every connect and
+        reconnect: the token URL, and the keepalive at the ``pingInterval`` it names. Raises
+        ``ValueError`` for an unknown route and what :meth:`bullet` raises."""
         self.ws_url(route)
         url, interval = await self.bullet(http)
         return ConnectTarget(url, self._keepalive(interval))

@@ -10,7 +10,7 @@ from . import kucoin as _kucoin
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
     for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)
-    + _kucoin.SPECS
 }
+MARKETS.update({spec.name: spec for spec in _kucoin.SPECS})
 
 __all__ = ["MARKETS"]

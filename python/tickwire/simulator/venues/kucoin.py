@@ -33,9 +33,10 @@ REST:
 
 - ``/api/v1/market/orderbook/level2_20`` and ``level2_100?symbol=<ID>``: the book at the replay
   position, in KuCoin's shape ``{"code":"200000","data":{"time","sequence","bids","asks"}}``,
-  held until the replay reaches the recorded snapshot's arrival. While no level2 message past
-  the recorded snapshot's ``sequence`` has been replayed it is the recorded snapshot (truncated to
-  20/100 levels); later it is *derived*: the recorded snapshot plus every replayed level2 message
+  held until the replay reaches the recorded snapshot's arrival. With ``snapshot_mode``
+  "auto", while no level2 message past the recorded snapshot's ``sequence`` has been replayed it
+  is the recorded snapshot (truncated to 20/100 levels; "recorded": always that one); later
+  ("derived": always) it is *derived*: the recorded snapshot plus every replayed level2 message
   by the docs' rule (messages past the sequence, rows past it, price ``"0"`` rows skipped, size
   ``"0"`` deletes; price and size strings as recorded), ``sequence`` = the last applied
   ``sequenceEnd``. Only levels the recorded snapshot or the deltas mention are known. An unknown
@@ -197,7 +198,9 @@ def _dump(obj: object) -> bytes:
 
 
 def _ok(data: object) -> web.Response:
-    return web.Response(body=_dump({"code": "200000", "data": data}), content_type="application/json")
+    return web.Response(
+        body=_dump({"code": "200000", "data": data}), content_type="application/json"
+    )
 
 
 def _fail(code: str, msg: str, status: int) -> web.Response:
@@ -252,8 +255,26 @@ class SnapshotSource:
             if "time" in data:
                 self.time = data["time"]
 
+    def recorded_is_current(self, position: int) -> bool:
+        """True while no level2 message past the recorded snapshot was replayed before
+        ``position``."""
+        for line in self.lines:
+            if line >= position:
+                return True
+            if self.rec.parsed(line)["data"]["sequenceEnd"] > self.sequence:
+                return False
+        return True
+
+    def recorded(self, depth: int) -> bytes:
+        """The recorded reply: byte-for-byte if ``depth`` covers it, else truncated."""
+        d = self._data
+        if max(len(d["bids"]), len(d["asks"])) <= depth:
+            return self.snap.body
+        data = {**d, "bids": d["bids"][:depth], "asks": d["asks"][:depth]}
+        return _dump({"code": "200000", "data": data})
+
     def body(self, position: int, depth: int) -> bytes:
-        """KuCoin's reply at replay ``position`` with ``depth`` levels per side."""
+        """KuCoin's reply derived at replay ``position`` with ``depth`` levels per side."""
         self.advance(position)
         data = {
             "time": self.time if self.derived and self.time else self._data.get("time"),
@@ -338,9 +359,11 @@ class KucoinSim(VenueSim):
         try:
             req = json.loads(text)
         except ValueError:
-            return Outcome([_dump({"type": "error", "code": 400, "data": "invalid JSON"})])
+            req = None
         if not isinstance(req, dict):
-            return Outcome([_dump({"type": "error", "code": 400, "data": "expected an object"})])
+            return Outcome(
+                [_dump({"type": "error", "code": 400, "data": "expected a JSON object"})]
+            )
         rid = req.get("id")
         echo = {} if rid is None else {"id": str(rid)}
         kind = req.get("type")
@@ -398,8 +421,12 @@ class KucoinSim(VenueSim):
             return _fail("400100", "symbol not exists", 400)
         delay = sim.snapshot_delays.take()
         clock = sim.started_replay()
-        await clock.wait_position(src.snap.after_line)
-        body = src.body(clock.position, depth)
+        position = await clock.wait_position(src.snap.after_line)
+        mode = sim.snapshot_mode
+        if mode == "recorded" or (mode == "auto" and src.recorded_is_current(position)):
+            body = src.recorded(depth)
+        else:
+            body = src.body(clock.position, depth)
         if delay:
             await asyncio.sleep(delay)
         return web.Response(body=body, content_type="application/json")
@@ -452,7 +479,7 @@ class KucoinSim(VenueSim):
         self.sources = {m: SnapshotSource(rec, s) for m, s in rec.snapshots.items()}
         widths: dict[str, tuple[int, int]] = {}
         for m, src in self.sources.items():
-            d = src._data  # noqa: SLF001 - this module's own class
+            d = src._data
             levels = [lv for side in ("bids", "asks") for lv in d[side]]
             widths[m] = (
                 max((_decimals(p) for p, _ in levels), default=0),
@@ -468,4 +495,3 @@ class KucoinSim(VenueSim):
 
 def _increment(decimals: int) -> str:
     return "1" if decimals == 0 else "0." + "0" * (decimals - 1) + "1"
-
