@@ -113,6 +113,27 @@ VENUES: dict[str, VenueSpec] = {
             "exchange_level2_ticker_matches_8products_20210417",
             "Exchange feed 2021, 8 products: level2 snapshot + l2update, ticker, match",
         ),
+        VenueSpec(
+            "kucoin",
+            "kucoin",
+            None,
+            ("kucoin",),
+            "level2_ticker_match_candles_7sym_20210425",
+            "spot 2021, 6 symbols: /market/level2 deltas (sequenceStart/End, per-row sequence) "
+            "over 6 recorded REST snapshots, ticker, match, candles",
+            packaged="spot_6sym_20210425",
+            snapshots=tuple(
+                (f"{m}/{q}", f"level2_snapshot_{m.lower()}-{q.lower()}_20210425.json")
+                for m, q in (
+                    ("ANKR", "BTC"),
+                    ("BCHSV", "USDT"),
+                    ("CAPP", "BTC"),
+                    ("DAPPT", "BTC"),
+                    ("EQZ", "BTC"),
+                    ("NRG", "BTC"),
+                )
+            ),
+        ),
     )
 }
 
