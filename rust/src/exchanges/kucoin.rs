@@ -1057,6 +1057,47 @@ mod tests {
         }
     }
 
+    /// The docs-tier examples (`tests/fixtures/kucoin/docs_tier`, third-party copies of KuCoin's
+    /// doc examples: shapes only) of every public spot topic and reply parse; their level2
+    /// message, whose ask rows are out of sequence order, becomes items in sequence order
+    /// covering sequenceStart..=sequenceEnd.
+    #[test]
+    fn docs_tier_shapes_parse() {
+        const DOCS: &str = concat!(
+            include_str!("../../../tests/fixtures/kucoin/docs_tier/jkorf_spot_futures_examples.jsonl"),
+            include_str!("../../../tests/fixtures/kucoin/docs_tier/gct_public_private_examples.jsonl"),
+        );
+        let mut v = Kucoin::new(&[]);
+        let mut parsed = 0;
+        for l in DOCS.lines() {
+            let Ok(j) = serde_json::from_str::<serde_json::Value>(l) else { continue };
+            let topic = j["topic"].as_str().unwrap_or("");
+            let reply = matches!(j["type"].as_str(), Some("ack" | "pong" | "welcome" | "error"));
+            if !(reply || topic.starts_with("/market/") || topic.starts_with("/spotMarket/level")) {
+                continue;
+            }
+            let out = parse(&mut v, l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            parsed += 1;
+            if j["subject"] == "trade.l2update" {
+                let d = &j["data"];
+                let ids: Vec<(u64, u64)> = out
+                    .items
+                    .iter()
+                    .map(|i| match i {
+                        Item::Book(b) => (b.ids.unwrap().first, b.ids.unwrap().last),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                assert_eq!(ids.first().unwrap().0, d["sequenceStart"].as_u64().unwrap());
+                assert_eq!(ids.last().unwrap().1, d["sequenceEnd"].as_u64().unwrap());
+                assert!(ids.windows(2).all(|w| w[1].0 == w[0].1 + 1), "{ids:?}");
+                let Item::Book(b) = &out.items[0] else { unreachable!() };
+                assert_eq!(b.exchange_ts, Some(d["time"].as_i64().unwrap() * 1_000_000));
+            }
+        }
+        assert!(parsed > 20, "{parsed}");
+    }
+
     /// The level2 fast path takes every recorded level2 line (else it would be dead weight),
     /// and what it yields is what the generic path yields (`layouts_decode_alike`).
     #[test]
