@@ -560,8 +560,73 @@ impl Kucoin {
         self.level2(symbol, start, end, ts, out).ok()
     }
 
+    /// A ticker push in the layout KuCoin's servers write (`data` as `sequence, bestAsk, size,
+    /// bestBidSize, price, time, bestAskSize, bestBid`), like [`Self::level2_fast`]. None:
+    /// another layout or a fault (nothing was pushed): the generic path reads it.
+    fn ticker_fast(frame: &[u8], out: &mut Out) -> Option<()> {
+        let mut c = Cursor::new(frame);
+        c.begin_object().ok()?;
+        let (mut top, mut d) = (true, true);
+        if !(c.at_key(b"data", &mut top) && c.begin_object().is_ok() && c.at_key(b"sequence", &mut d)) {
+            return None;
+        }
+        let sequence = u64_quoted(&mut c, "data.sequence").ok()?;
+        let dec = |c: &mut Cursor<'_>| non_negative(c, "data").ok();
+        if !c.at_key(b"bestAsk", &mut d) {
+            return None;
+        }
+        let ask_price = dec(&mut c)?;
+        if !c.at_key(b"size", &mut d) {
+            return None;
+        }
+        dec(&mut c)?;
+        if !c.at_key(b"bestBidSize", &mut d) {
+            return None;
+        }
+        let bid_size = dec(&mut c)?;
+        if !c.at_key(b"price", &mut d) {
+            return None;
+        }
+        dec(&mut c)?;
+        if !c.at_key(b"time", &mut d) {
+            return None;
+        }
+        let time = c.u64("data.time").ok()?;
+        if !c.at_key(b"bestAskSize", &mut d) {
+            return None;
+        }
+        let ask_size = dec(&mut c)?;
+        if !c.at_key(b"bestBid", &mut d) {
+            return None;
+        }
+        let bid_price = dec(&mut c)?;
+        if c.next_key(&mut d).ok()?.is_some() || !c.at_key(b"subject", &mut top) {
+            return None;
+        }
+        if c.str("subject").ok()? != "trade.ticker" || !c.at_key(b"topic", &mut top) {
+            return None;
+        }
+        let sym = c.str("topic").ok()?.strip_prefix("/market/ticker:")?;
+        if sym == "all" || !c.at_key(b"type", &mut top) || c.str("type").ok()? != "message" || !c.at_end() {
+            return None;
+        }
+        let bbo = BboItem {
+            bid: RawLevel { price: bid_price, size: bid_size },
+            ask: RawLevel { price: ask_price, size: ask_size },
+            sequence: Some(sequence),
+            exchange_ts: Some(ms_to_ns(time, "data.time").ok()?),
+        };
+        let known = out.market_ids().len();
+        let symbol = out.symbol(sym);
+        if symbol >= known && !market_id_ok(sym) {
+            return None;
+        }
+        out.items.push(Item::Bbo { symbol, bbo });
+        Some(())
+    }
+
     fn parse_frame(&mut self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
-        if self.level2_fast(frame, out).is_some() {
+        if self.level2_fast(frame, out).is_some() || Self::ticker_fast(frame, out).is_some() {
             return Ok(());
         }
         let e = self.envelope(frame)?;
@@ -1098,7 +1163,8 @@ mod tests {
         assert!(parsed > 20, "{parsed}");
     }
 
-    /// The level2 fast path takes every recorded level2 line (else it would be dead weight),
+    /// The level2 and ticker fast paths take every recorded line of theirs (else they would be
+    /// dead weight),
     /// and what it yields is what the generic path yields (`layouts_decode_alike`).
     #[test]
     fn the_fast_path_takes_the_recorded_level2_layout() {
@@ -1110,6 +1176,13 @@ mod tests {
             n += 1;
         }
         assert!(n > 2_000, "{n}");
+        let mut tickers = 0;
+        for l in SESSION.lines().filter(|l| l.contains("trade.ticker")) {
+            let mut out = Out::default();
+            assert!(Kucoin::ticker_fast(l.as_bytes(), &mut out).is_some(), "{l}");
+            tickers += 1;
+        }
+        assert!(tickers > 500, "{tickers}");
     }
 
     /// Every recorded frame reads the same with its keys in the docs' order (type, topic,
