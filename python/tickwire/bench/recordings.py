@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..replay import BINARY_LINE_PREFIX, frame_of_line
@@ -49,7 +49,10 @@ class VenueSpec:
     file name without ``.jsonl``; ``what``: one line on the recording's content;
     ``packaged``: the stem of the copy the simulator ships in ``tickwire/data/<folder>/`` when
     it differs (the same frames without the subscribe acks, which the simulator makes itself),
-    used only where the full recording is nowhere (an installed wheel).
+    used only where the full recording is nowhere (an installed wheel). ``snapshots``: for
+    venues whose books start from a REST snapshot, ``(unified symbol, file name)`` of each
+    recorded snapshot, found beside the recording and loaded into every decoder and bot before
+    its frames (untimed): deltas the snapshot holds are then stale, the first past it bridges.
     """
 
     name: str
@@ -59,6 +62,7 @@ class VenueSpec:
     stem: str
     what: str
     packaged: str | None = None
+    snapshots: tuple[tuple[str, str], ...] = ()
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -112,6 +116,27 @@ VENUES: dict[str, VenueSpec] = {
             "exchange_level2_ticker_matches_8products_20210417",
             "Exchange feed 2021, 8 products: level2 snapshot + l2update, ticker, match",
         ),
+        VenueSpec(
+            "kucoin",
+            "kucoin",
+            None,
+            ("kucoin",),
+            "level2_ticker_match_candles_7sym_20210425",
+            "spot 2021, 6 symbols: /market/level2 deltas (sequenceStart/End, per-row sequence) "
+            "over 6 recorded REST snapshots, ticker, match, candles",
+            packaged="spot_6sym_20210425",
+            snapshots=tuple(
+                (f"{m}/{q}", f"level2_snapshot_{m.lower()}-{q.lower()}_20210425.json")
+                for m, q in (
+                    ("ANKR", "BTC"),
+                    ("BCHSV", "USDT"),
+                    ("CAPP", "BTC"),
+                    ("DAPPT", "BTC"),
+                    ("EQZ", "BTC"),
+                    ("NRG", "BTC"),
+                )
+            ),
+        ),
     )
 }
 
@@ -127,6 +152,8 @@ class VenueRecording:
     path: Path
     frames: list[bytes]
     binary: frozenset[int] = frozenset()
+    #: (unified symbol, body) of each REST snapshot of ``spec.snapshots``, in order.
+    snapshots: list[tuple[str, bytes]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -195,3 +222,10 @@ def load_venue_recording(name: str, data_dir: str | Path | None = None) -> Venue
     except ValueError as exc:
         raise ValueError(f"{path}:{i + 1}: {exc}") from None
     return VenueRecording(spec, path, frames, binary=binary)
+    snapshots = []
+    for symbol, file_name in spec.snapshots:
+        snap = path.parent / file_name
+        if not snap.is_file():
+            raise FileNotFoundError(f"{spec.name}: snapshot {snap} not found beside {path.name}")
+        snapshots.append((symbol, snap.read_bytes()))
+    return VenueRecording(spec, path, frames, snapshots)

@@ -56,6 +56,7 @@ __all__ = [
     "CoinbaseBot",
     "CoinbaseExchangeBot",
     "KrakenBot",
+    "KucoinBot",
     "OkxBot",
     "VenueBot",
 ]
@@ -193,6 +194,11 @@ class VenueBot:
     def feed(self, frame: bytes) -> list[Event]:  # pragma: no cover - every venue overrides
         """Decode one raw frame; return its events."""
         raise NotImplementedError
+
+    def load_snapshot(self, symbol: str, body: bytes) -> None:  # pragma: no cover - REST venues
+        """Load the REST depth snapshot ``body`` as unified ``symbol``'s book (venues whose
+        books start from REST; the others get theirs over the WebSocket)."""
+        raise NotImplementedError(f"{self.venue} books start from the WebSocket")
 
     def tops(self) -> dict[str, tuple[Level | None, Level | None]]:
         """``{symbol: (best bid, best ask)}`` of every book, as ``(price, size)`` or None."""
@@ -693,3 +699,130 @@ BOTS: dict[str, type[VenueBot]] = {
     c.venue: c for c in (BybitBot, OkxBot, KrakenBot, CoinbaseBot, CoinbaseExchangeBot)
 }
 """Venue name -> bot class."""
+
+
+# ---------------------------------------------------------------------------
+# KuCoin spot
+# ---------------------------------------------------------------------------
+
+
+class KucoinBot(VenueBot):
+    """KuCoin spot (``BTC-USDT`` -> ``BTC/USDT``): books from the REST level2 snapshot
+    (``data.sequence``), then ``/market/level2`` by the docs' rule: a message whose
+    ``sequenceEnd`` the book holds is stale, one with ``sequenceStart`` past the book + 1 a gap;
+    a row applies only past the book's sequence, price ``"0"`` rows only advance it, size
+    ``"0"`` deletes. Deltas of a book without a snapshot are kept for it. ``/market/ticker`` ->
+    BBO, ``/market/match`` trades (``time`` ns), ``/market/candles``."""
+
+    venue = "kucoin"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sym: dict[str, str] = {}
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+
+    def unified(self, raw: str) -> str:
+        """``BTC-USDT`` -> ``BTC/USDT``."""
+        u = self._sym.get(raw)
+        if u is None:
+            u = self._sym[raw] = raw.replace("-", "/")
+        return u
+
+    def load_snapshot(self, symbol: str, body: bytes) -> None:
+        """A REST ``level2`` body as ``symbol``'s book; deltas kept for it replay after it."""
+        data = _loads(body)["data"]
+        b = self.books[symbol] = _FloatBook()
+        _set_levels(b.bids, data["bids"])
+        _set_levels(b.asks, data["asks"])
+        b.seq = int(data["sequence"])
+        self._sym.setdefault(symbol.replace("/", "-"), symbol)
+        for d in self._pending.pop(symbol, []):
+            self._apply(symbol, b, d)
+
+    def _apply(self, sym: str, b: _FloatBook, d: dict[str, Any]) -> bool:
+        """Apply one level2 ``data``; False if stale. Raises :class:`BotGapError`."""
+        seq: int = b.seq or 0  # set by load_snapshot
+        end = d["sequenceEnd"]
+        if end <= seq:
+            return False
+        if d["sequenceStart"] > seq + 1:
+            raise BotGapError(self.venue, sym, seq + 1, d["sequenceStart"])
+        changes = d["changes"]
+        for side, rows in ((b.bids, changes["bids"]), (b.asks, changes["asks"])):
+            for p, q, s in rows:
+                if int(s) <= seq or p == "0":
+                    continue
+                qty = float(q)
+                if qty:
+                    side[float(p)] = qty
+                else:
+                    side.pop(float(p), None)
+        b.seq = end
+        return True
+
+    def feed(self, frame: bytes) -> list[Event]:  # noqa: PLR0911 - one return per frame kind
+        """Decode one raw KuCoin frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        topic = d.get("topic")
+        if topic is None:
+            return [("ack", d.get("type"), d.get("id"), recv)]
+        data = d["data"]
+        channel, _, raw = topic.partition(":")
+        if channel == "/market/level2":
+            sym = self._sym.get(raw) or self.unified(raw)
+            b = self.books.get(sym)
+            if b is None:
+                self._pending.setdefault(sym, []).append(data)
+                return []
+            if not self._apply(sym, b, data):
+                return []
+            t = data.get("time")
+            return [("book", sym, b.seq, None if t is None else t * 1_000_000, recv)]
+        if channel == "/market/ticker":
+            return [
+                (
+                    "bbo",
+                    self._sym.get(raw) or self.unified(raw),
+                    float(data["bestBid"]),
+                    float(data["bestBidSize"]),
+                    float(data["bestAsk"]),
+                    float(data["bestAskSize"]),
+                    data["time"] * 1_000_000,
+                    recv,
+                )
+            ]
+        if channel == "/market/match":
+            return [
+                (
+                    "trade",
+                    self._sym.get(raw) or self.unified(raw),
+                    float(data["price"]),
+                    float(data["size"]),
+                    data["side"],
+                    data["tradeId"],
+                    int(data["time"]),
+                    recv,
+                )
+            ]
+        if channel == "/market/candles":
+            market_id = raw.rpartition("_")[0]
+            c = data["candles"]
+            return [
+                (
+                    "candle",
+                    self._sym.get(market_id) or self.unified(market_id),
+                    int(c[0]) * 1_000_000_000,
+                    float(c[1]),
+                    float(c[3]),
+                    float(c[4]),
+                    float(c[2]),
+                    float(c[5]),
+                    data["time"],
+                    recv,
+                )
+            ]
+        return []
+
+
+BOTS["kucoin"] = KucoinBot

@@ -484,6 +484,7 @@ class Adapter:
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
     from . import binance, bybit, coinbase, kraken, okx
+    from . import kucoin as _kucoin
 
     return {
         "binance": binance.BinanceSpot,
@@ -493,6 +494,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "coinbase": coinbase.CoinbaseAdvancedTrade,
         "coinbaseexchange": coinbase.CoinbaseExchange,
         "bybit": bybit.Bybit,
+        "kucoin": _kucoin.Kucoin,
     }
 
 

@@ -87,6 +87,8 @@ class SimulatorApp:
                 code, reason = endpoint.reject
                 await ws.close(code=code, message=reason)
                 return ws
+            for greeting in sim.venue.on_open(conn):  # e.g. KuCoin's welcome
+                conn.send_text(greeting)
             if sim.lifetime:
                 conn.attach(Lifetime(sim.lifetime))
             for fault in sim.connection_faults:

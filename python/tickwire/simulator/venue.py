@@ -240,6 +240,11 @@ class VenueSim(ABC):
         when ``Simulator(routing=True)``). Default: all of them."""
         return streams
 
+    def on_open(self, conn: ServerConnection) -> list[bytes]:  # noqa: ARG002 - default
+        """Payloads the venue sends ``conn`` as soon as it is open, before anything else (a
+        greeting: KuCoin's ``welcome``). Default: none."""
+        return []
+
     @abstractmethod
     def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
         """Answer one text (or UTF-8 decoded binary) message of ``conn``: subscribe and

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from ..venue import MarketSpec
 from . import binance, bybit, coinbase, kraken, okx
+from . import kucoin as _kucoin
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
     for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)
 }
+MARKETS.update({spec.name: spec for spec in _kucoin.SPECS})
 
 __all__ = ["MARKETS"]
