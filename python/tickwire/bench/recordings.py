@@ -113,6 +113,28 @@ VENUES: dict[str, VenueSpec] = {
             "exchange_level2_ticker_matches_8products_20210417",
             "Exchange feed 2021, 8 products: level2 snapshot + l2update, ticker, match",
         ),
+        VenueSpec(
+            "gateio",
+            "gateio",
+            "linear",
+            ("gateio",),
+            "futures_usdt_obupdate_bookticker_9contracts_20230524",
+            "v4 USDT futures 2023, 9 contracts: order_book_update (U/u over REST snapshots), "
+            "book_ticker, candlesticks",
+            packaged="linear_9contracts",
+            snapshots="futures_order_book_snapshot_*_20230524.json",
+        ),
+        VenueSpec(
+            "gateio-spot",
+            "gateio",
+            "spot",
+            ("gateio",),
+            "spot_obupdate_tickers_trades_candles_8pairs_20210422",
+            "v4 spot 2021, 8 pairs: order_book_update (U/u over REST snapshots), tickers, "
+            "trades, candlesticks",
+            packaged="spot_8pairs",
+            snapshots="spot_order_book_snapshot_*_20210422.json",
+        ),
     )
 }
 
