@@ -387,3 +387,24 @@ def test_replay_cli_zero_bad_frames_and_gaps(market: str) -> None:
     books = stats["books"]
     assert set(books) == {_unified(market, m) for m in _snapshot_files(market)}
     assert all(b["synced"] and b["snapshots"] == 1 for b in books.values()), books
+
+
+@pytest.mark.parametrize(("market", "symbol"), [("spot", "OMG/USDT"), ("linear", "OMG/USDT:USDT")])
+def test_feed_sends_the_gate_ping_of_its_market(market: str, symbol: str) -> None:
+    """Each connection sends its market's ``spot.ping`` / ``futures.ping`` on the timer
+    (shortened here); the simulator counts each as a keepalive and answers the pong, which the
+    feed counts."""
+    from tickwire.exchanges.gateio import Gateio
+
+    async def main() -> None:
+        name = "gateio" if market == "spot" else "gateio-linear"
+        async with Simulator(name, speed=1.0, autostart=False) as sim:
+            adapter = Gateio(base_url=sim.rest_url)
+            adapter.ping_interval_s = 0.05
+            async with tw.Feed(adapter, [symbol], ["trades"]) as feed:
+                (conn,) = await sim.wait_subscribed(1)
+                await asyncio.sleep(0.5)
+                assert conn.keepalives >= 3
+                assert feed.stats()["keepalives"] >= 3
+
+    asyncio.run(main())

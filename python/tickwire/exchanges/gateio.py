@@ -18,10 +18,11 @@ summarised in shared/docs/exchanges/gateio.md:
   the reply echoes ``id``: ``error`` null is the ack (the ack key is N), ``error:{code,message}``
   a ``SubscriptionError`` with Gate's code (1 bad body, 2 bad argument, 3 server error, 4 auth).
   ``time`` must be within 60 s of the server's clock.
-- Keepalive: the server sends WebSocket PINGs and the session answers them (gateio.md §4), so
-  no client ping is sent on a timer. The optional application ping
-  ``{"time":..,"channel":"spot.ping"}`` (``futures.ping``) needs a current ``time``; its reply
-  ``spot.pong``/``futures.pong`` decodes as ``ControlReply(kind="pong")``.
+- Keepalive: the server sends WebSocket PINGs and the session answers them (gateio.md §4);
+  besides, each connection sends Gate's application ping ``{"time":<s>,"channel":"spot.ping"}``
+  (``futures.ping`` on futures) every 10 s, as Gate's SDKs do (it also resets the server's idle
+  timer); ``time`` is the connect's second (:meth:`Gateio.connect_target`, resolved on every
+  connect). The reply ``spot.pong``/``futures.pong`` decodes as ``ControlReply(kind="pong")``.
 - Limits: 300 connections per IP; no documented cap on topics per connection or per request
   (tickwire puts at most 100 pairs in one request and 200 topics on one connection) and no
   rate limit on subscribe requests (tickwire sends at most 10/s).
@@ -55,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Limits, NextId, Request, Subscription, batches
+from . import Adapter, ConnectTarget, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
@@ -263,6 +264,23 @@ class Gateio(Adapter):
     def unsubscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
         """The same requests with ``"event":"unsubscribe"``, acknowledged alike."""
         return self._requests("unsubscribe", subs, next_id)
+
+    ping_interval_s = 10.0
+
+    def keepalive_for(self, route: str) -> Keepalive:
+        """Gate's application ping of ``route``'s endpoint: ``{"time":<now s>,"channel":
+        "spot.ping"}`` (``futures.ping`` on ``linear``) every 10 s. ``ValueError`` for another
+        route."""
+        if route not in _PREFIX:
+            raise ValueError(f"unknown gateio market {route!r}; known: {', '.join(self.markets)}")
+        ping = {"time": int(time.time()), "channel": f"{_PREFIX[route]}.ping"}
+        return Keepalive(self.ping_interval_s, json.dumps(ping, separators=(",", ":")).encode())
+
+    async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        """:meth:`ws_endpoint` of ``route`` with its market's ping (:meth:`keepalive_for`),
+        stamped at this connect. Asks nothing over ``http``."""
+        del http
+        return ConnectTarget(self.ws_endpoint(route), self.keepalive_for(route))
 
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:
         """Spot ``GET <rest>/api/v4/spot/order_book?currency_pair=X&limit=L&with_id=true``;

@@ -194,7 +194,14 @@ impl Gate {
         let mut first = true;
         let (mut t, mut s, mut first_id, mut last_id, mut full) = (None, None, None, None, false);
         let (mut has_bids, mut has_asks) = (false, false);
-        while let Some(key) = next_key!(c, &mut first, b"t", b"e", b"E", b"s", b"U", b"u", b"b", b"a") {
+        loop {
+            // Each market's own key order first (spot `t,e,E,s,U,u,b,a`; futures `U,a,b,s,t,u`):
+            // a miss costs an `at_key` compare per literal tried.
+            let key = match self.market {
+                Market::Spot => next_key!(c, &mut first, b"t", b"e", b"E", b"s", b"U", b"u", b"b", b"a"),
+                Market::Futures => next_key!(c, &mut first, b"U", b"a", b"b", b"s", b"t", b"u"),
+            };
+            let Some(key) = key else { break };
             match key {
                 b"t" => t = Some(c.timestamp_ms("result.t")?),
                 b"s" => s = Some(c.str("result.s")?),
@@ -407,10 +414,17 @@ fn object_levels(c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static
         c.begin_object()?;
         let mut first = true;
         let (mut p, mut s) = (None, None);
-        while let Some(key) = next_key!(c, &mut first, b"p", b"s") {
+        // Gate's layout `{"p":"..","s":n}` in three compares; any other order by name.
+        if c.at_key(b"p", &mut first) {
+            p = Some(c.dec(field)?);
+            if c.at_key(b"s", &mut first) {
+                s = Some(c.dec_any(field)?);
+            }
+        }
+        while let Some(key) = c.next_key(&mut first)? {
             match key {
-                b"p" => p = Some(c.dec(field)?),
-                b"s" => s = Some(c.dec_any(field)?),
+                b"p" if p.is_none() => p = Some(c.dec(field)?),
+                b"s" if s.is_none() => s = Some(c.dec_any(field)?),
                 _ => return Err(Error::frame(field, "a futures level has exactly the keys p and s")),
             }
         }
