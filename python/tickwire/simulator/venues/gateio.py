@@ -50,7 +50,7 @@ import asyncio
 import bisect
 import json
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -147,11 +147,14 @@ class GateSpec(MarketSpec):
         return self.prefix == "futures"
 
 
-def _demo_fault(sim: Simulator) -> Drop:
-    """One OMG_USDT book message withheld halfway through (the next ``U`` skips past the book's
-    id: a gap, then a REST snapshot bridges the book again)."""
-    stream = "futures.order_book_update:OMG_USDT"
-    return Drop(stream=stream, skip=len(sim.recording.streams[stream].lines) // 2)
+def _demo_fault(stream: str) -> Callable[[Simulator], Drop]:
+    """One book message of ``stream`` withheld halfway through (the next ``U`` skips past the
+    book's id: a gap, then a REST snapshot bridges the book again)."""
+
+    def fault(sim: Simulator) -> Drop:
+        return Drop(stream=stream, skip=len(sim.recording.streams[stream].lines) // 2)
+
+    return fault
 
 
 _SPOT_SNAPSHOTS = {
@@ -193,6 +196,13 @@ SPOT = GateSpec(
     book_path="/api/v4/spot/order_book",
     list_path="/api/v4/spot/currency_pairs",
     pair_param="currency_pair",
+    demo=DemoSpec(
+        title="Gate spot",
+        symbol="OMG/USDT",
+        channels=("book", "trades"),
+        fault=_demo_fault("spot.order_book_update:OMG_USDT"),
+        fault_text="a dropped book message",
+    ),
 )
 
 LINEAR = GateSpec(
@@ -216,7 +226,7 @@ LINEAR = GateSpec(
         title="Gate USDT futures",
         symbol="OMG/USDT:USDT",
         channels=("book", "bbo"),
-        fault=_demo_fault,
+        fault=_demo_fault("futures.order_book_update:OMG_USDT"),
         fault_text="a dropped book message",
     ),
 )
