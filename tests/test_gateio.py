@@ -258,7 +258,9 @@ async def _run_feed(
         )
         starting = asyncio.ensure_future(feed.start())
         await sim.wait_connections(1, timeout=10)
-        while not starting.done() and not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
+        # Every stream subscribed (books and candles take a request each) before the replay.
+        want = len(feed.subscriptions)
+        while not starting.done() and sum(len(c.subscriptions) for c in sim.connections) < want:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         for f in faults:
             sim.inject(f)
@@ -299,6 +301,16 @@ def test_feed_books_equal_the_recording(market: str, symbols: list[str]) -> None
                 mid = row.get("currency_pair") or row["contract"]
                 recorded_trades += _unified(market, mid) in symbols
     assert len([e for e in events if isinstance(e, tw.Trade)]) == recorded_trades
+    recorded_candles = 0
+    for p in _pushes(RECORDINGS[market]):
+        if p["channel"].endswith(".candlesticks") and p["event"] == "update":
+            rows = p["result"] if isinstance(p["result"], list) else [p["result"]]
+            recorded_candles += sum(
+                _unified(market, k["n"].partition("_")[2]) in symbols for k in rows
+            )
+    candles = [e for e in events if isinstance(e, tw.Candle)]
+    assert len(candles) == recorded_candles
+    assert all(c.interval == "1m" for c in candles)
 
 
 def test_feed_recovers_from_a_dropped_book_message() -> None:

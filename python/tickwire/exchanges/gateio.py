@@ -296,14 +296,15 @@ class Gateio(Adapter):
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Gate's ids grow per stream: the book id ``u`` of book updates and book tickers, and
-        trade ids; candles are ordered by (start time, event time)."""
-        from .._core import BBO, BookUpdate, Candle, Trade
+        trade ids. Candles are left out: Gate pushes a candle again as it changes, and the
+        event time of a spot push is whole seconds, so no key of theirs grows strictly (they
+        come from the primary connection while two overlap)."""
+        from .._core import BBO, BookUpdate, Trade
 
         return {
             BookUpdate: attrgetter("sequence"),
             BBO: attrgetter("sequence"),
             Trade: attrgetter("trade_id"),
-            Candle: attrgetter("start_ts", "exchange_ts"),
         }
 
 

@@ -277,8 +277,16 @@ impl Gate {
         c.begin_object()?;
         let mut first = true;
         let (mut channel, mut event, mut result_seen, mut error_seen) = (None, None, false, false);
+        let (mut time, mut time_ms) = (None, None);
+        let items_from = out.items.len();
         while let Some(key) = next_key!(&mut c, &mut first, b"time", b"time_ms", b"channel", b"event", b"result") {
             match key {
+                // Seconds as a number; anything else (a docs example writes "1") is read by serde.
+                b"time" => match c.u64("time") {
+                    Ok(t) => time = Some(t),
+                    Err(_) => return Ok(false),
+                },
+                b"time_ms" => time_ms = Some(c.u64("time_ms")?),
                 b"channel" => channel = Some(self.channel(c.str("channel")?)?),
                 b"event" => event = Some(c.str("event")?),
                 b"result" => {
@@ -305,6 +313,9 @@ impl Gate {
         if !result_seen {
             return Ok(false);
         }
+        if channel == Some(Channel::Candles) {
+            push_time(out, items_from, time, time_ms)?;
+        }
         Ok(true)
     }
 
@@ -325,7 +336,12 @@ impl Gate {
                 let result = f.result.ok_or_else(|| Error::frame("result", "missing field"))?;
                 let mut c = Cursor::within(result.get().as_bytes(), frame);
                 self.result(&mut c, channel, out)?;
-                c.end()
+                c.end()?;
+                if channel == Channel::Candles {
+                    let time = f.time.and_then(|t| t.get().parse::<u64>().ok());
+                    push_time(out, 0, time, f.time_ms)?;
+                }
+                Ok(())
             }
             "" if channel == Channel::Pong => {
                 out.items.push(Item::Control(ControlItem {
@@ -403,6 +419,22 @@ impl Gate {
             id.ok_or_else(|| Error::frame("id", "missing field (request the snapshot with with_id=true)"))?;
         Ok(Snapshot { sequence, exchange_ts: update })
     }
+}
+
+/// Set the push time (`time_ms`, else `time` in seconds) as the event time of the candles
+/// pushed from `items_from` on: a candle object carries only its start.
+fn push_time(out: &mut Out, items_from: usize, time: Option<u64>, time_ms: Option<u64>) -> Result<(), Error> {
+    let ts = match (time_ms, time) {
+        (Some(ms), _) if ms > 0 => Some(crate::json::ms_to_ns(ms, "time_ms")?),
+        (_, Some(s)) => Some(seconds_to_ns(Dec { mantissa: i64::try_from(s).unwrap_or(-1), width: 0 }, "time")?),
+        _ => None,
+    };
+    for item in &mut out.items[items_from..] {
+        if let Item::Candle { candle, .. } = item {
+            candle.exchange_ts = ts;
+        }
+    }
+    Ok(())
 }
 
 /// `[{"p":"price","s":size},...]` (keys in any order) appended to `levels`.
@@ -677,6 +709,11 @@ struct Frame<'a> {
     error: Option<&'a RawValue>,
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
+    /// Seconds; a docs example writes it as a string ("1"), so it is read loosely.
+    #[serde(borrow, default)]
+    time: Option<&'a RawValue>,
+    #[serde(default)]
+    time_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -945,6 +982,7 @@ mod tests {
         let Item::Candle { candle, .. } = &out.items[0] else { panic!() };
         assert_eq!(candle.start_ts, 1_684_930_140_000_000_000);
         assert_eq!(candle.end_ts - candle.start_ts, 60_000_000_000 - 1);
+        assert_eq!(candle.exchange_ts, Some(1_684_930_165_934_000_000)); // the push's time_ms
         assert_eq!(out.market_ids(), ["FRONT_USDT"]);
     }
 }
