@@ -193,7 +193,6 @@ impl Gate {
         c.begin_object()?;
         let mut first = true;
         let (mut t, mut s, mut first_id, mut last_id, mut full) = (None, None, None, None, false);
-        let (mut has_bids, mut has_asks) = (false, false);
         loop {
             // Each market's own key order first (spot `t,e,E,s,U,u,b,a`; futures `U,a,b,s,t,u`):
             // a miss costs an `at_key` compare per literal tried.
@@ -207,14 +206,10 @@ impl Gate {
                 b"s" => s = Some(c.str("result.s")?),
                 b"U" => first_id = Some(c.u64("result.U")?),
                 b"u" => last_id = Some(c.u64("result.u")?),
-                b"b" => {
-                    self.levels(c, &mut out.bids, "b")?;
-                    has_bids = true;
-                }
-                b"a" => {
-                    self.levels(c, &mut out.asks, "a")?;
-                    has_asks = true;
-                }
+                // Either side may be empty or absent: Gate documents updates without a/b, which
+                // still advance the book id.
+                b"b" => self.levels(c, &mut out.bids, "b")?,
+                b"a" => self.levels(c, &mut out.asks, "a")?,
                 b"full" => full = c.bool("result.full")?,
                 _ => c.skip_value("result")?, // e ("depthUpdate"), E (s), l (level)
             }
@@ -223,9 +218,6 @@ impl Gate {
         let ids = SeqIds { first: required(first_id, "result.U")?, last: required(last_id, "result.u")?, prev: None };
         if ids.first > ids.last {
             return Err(Error::frame("result.U", format!("U {} is after u {}", ids.first, ids.last)));
-        }
-        if !has_bids && !has_asks && !full {
-            // Gate documents empty updates (no a/b): they still advance the book id.
         }
         let symbol = out.symbol(market_id);
         let kind = if full { BookKind::Snapshot } else { BookKind::Delta };
@@ -907,6 +899,17 @@ mod tests {
         assert_eq!(b.exchange_ts, Some(1_684_930_165_217_000_000));
         assert_eq!(out.bids, vec![RawLevel { price: d("0.5"), size: d("12") }]);
         assert_eq!(out.asks, vec![RawLevel { price: d("0.6"), size: d("0") }]);
+        // An update without a/b (documented: it still advances the book id).
+        let out = parse(
+            &mut f,
+            r#"{"time":1,"time_ms":2,"channel":"futures.order_book_update","event":"update","result":{"U":8,"s":"X_USDT","t":1,"u":8}}"#,
+        )
+        .unwrap();
+        let Item::Book(b) = &out.items[0] else { panic!() };
+        assert_eq!(
+            (b.kind, b.ids, b.bids.len(), b.asks.len()),
+            (BookKind::Delta, Some(SeqIds { first: 8, last: 8, prev: None }), 0, 0)
+        );
     }
 
     #[test]
