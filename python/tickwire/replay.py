@@ -152,10 +152,10 @@ class SnapshotFile:
             return cls(Path(path), symbol)
         return cls(Path(spec), None)
 
-    def read(self) -> bytes:
-        """The file's bytes. Raises ``FileNotFoundError`` if it does not exist and
-        ``ValueError`` naming the file if it cannot be read or is not a JSON object (whether it
-        is the exchange's depth snapshot is the decoder's to say, see :class:`Replay`)."""
+    def read(self) -> tuple[bytes, int]:
+        """The file's bytes and its ``lastUpdateId``. Raises ``FileNotFoundError`` if it does
+        not exist and ``ValueError`` naming the file if it cannot be read, is not JSON, or is
+        not a depth snapshot (an object with an integer ``lastUpdateId``, ``bids``, ``asks``)."""
         if not self.path.exists():
             raise FileNotFoundError(f"snapshot {self.path} does not exist")
         try:
@@ -166,9 +166,17 @@ class SnapshotFile:
             obj = json.loads(body)
         except ValueError as exc:
             raise ValueError(f"snapshot {self.path}: not JSON ({exc})") from None
-        if not isinstance(obj, dict):
-            raise ValueError(f"snapshot {self.path}: not a depth snapshot (expected a JSON object)")
-        return body
+        last = obj.get("lastUpdateId") if isinstance(obj, dict) else None
+        if not (
+            isinstance(last, int)
+            and isinstance(obj.get("bids"), list)
+            and isinstance(obj.get("asks"), list)
+        ):
+            raise ValueError(
+                f"snapshot {self.path}: not a depth snapshot "
+                "(expected a JSON object with an integer lastUpdateId, bids and asks)"
+            )
+        return body, last
 
 
 @dataclass
@@ -196,12 +204,12 @@ class ReplayStats:
 
 @dataclass
 class _Applied:
-    """A snapshot the replay applied: to which symbol, its update id (None: unknown, it did not
-    bridge), whether the buffered deltas failed to bridge from it (a gap at once)."""
+    """A snapshot the replay applied: to which symbol, its lastUpdateId, whether the buffered
+    deltas failed to bridge from it (a gap at once)."""
 
     snap: SnapshotFile
     symbol: str
-    last_id: int | None
+    last_id: int
     gap: bool
 
 
@@ -253,22 +261,13 @@ class Replay:
         self._lost: dict[str, str] = {}  # symbol -> reason of its sync loss, until resynced
         self.stats = ReplayStats()
         self.lines_read = 0
-        self._pending: list[tuple[SnapshotFile, bytes, int | None]] = []
+        self._pending: list[tuple[SnapshotFile, bytes, int]] = []
         self._applied: list[_Applied] = []
         for s in snapshots:
             snap = s if isinstance(s, SnapshotFile) else SnapshotFile(Path(s))
-            body = snap.read()
-            last_id: int | None = None
+            body, last_id = snap.read()
             if snap.symbol is not None:
                 self.decoder.register(snap.symbol)  # ValueError names a symbol of another market
-                # The venue's own parser says whether this is its depth snapshot, and its id.
-                scratch = _core.Decoder(exchange, **kwargs)
-                try:
-                    last_id = scratch.apply_snapshot(snap.symbol, body)[0].sequence
-                except FrameError as exc:
-                    raise ValueError(
-                        f"snapshot {snap.path}: not a {exchange} depth snapshot ({exc})"
-                    ) from None
             self._pending.append((snap, body, last_id))
         if timestamps is None:
             ts_file = timestamps_path(self.path)
@@ -298,7 +297,7 @@ class Replay:
             except FrameError as exc:  # valid JSON, but not a body the exchange sends
                 self.stats.warnings.append(f"snapshot {snap.path} was not applied: {exc}")
                 continue
-            self._applied.append(_Applied(snap, symbol, events[0].sequence, gap=False))
+            self._applied.append(_Applied(snap, symbol, last_id, gap=False))
             self._lost.pop(symbol, None)
             yield from events
             yield Resynced(self.exchange, symbol, events[-1].sequence or 0, receive_ts, "snapshot")
@@ -399,7 +398,7 @@ class Replay:
         ids = {s: dec.deltas_seen(s) for s in {*never_synced, *(a.symbol for a in doubtful)}}
         for a in doubtful:
             seen = ids[a.symbol]
-            if seen is None or a.last_id is None:
+            if seen is None:
                 continue
             _, first, last = seen
             if first - 1 <= a.last_id <= last:

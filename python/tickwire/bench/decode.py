@@ -277,7 +277,7 @@ def _compare_venue(
     paths.append(
         (
             PATH_TICKWIRE,
-            _vp.tickwire_runner(rec, reps, sorted(ref.tops), ref.snapshots) if ok else None,
+            _vp.tickwire_runner(rec, reps, sorted(ref.tops)) if ok else None,
             f"tickwire {info}; {where}" if ok else info,
         )
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
@@ -46,10 +46,7 @@ class VenueSpec:
     file name without ``.jsonl``; ``what``: one line on the recording's content;
     ``packaged``: the stem of the copy the simulator ships in ``tickwire/data/<folder>/`` when
     it differs (the same frames without the subscribe acks, which the simulator makes itself),
-    used only where the full recording is nowhere (an installed wheel). ``snapshots``: for a
-    venue whose books start from REST snapshots, a glob of the snapshot files beside the
-    recording (``"futures_order_book_snapshot_*_20230524.json"``); the text the ``*`` matched
-    is each snapshot's key (:attr:`VenueRecording.snapshots`), read by the venue's bot.
+    used only where the full recording is nowhere (an installed wheel).
     """
 
     name: str
@@ -59,7 +56,6 @@ class VenueSpec:
     stem: str
     what: str
     packaged: str | None = None
-    snapshots: str | None = None
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -142,14 +138,11 @@ VENUES: dict[str, VenueSpec] = {
 @dataclass(frozen=True)
 class VenueRecording:
     """One venue's bench recording in memory: ``frames`` are the raw text frames (bytes, no
-    newline), ``path`` the file they came from, ``nbytes`` their total size in bytes;
-    ``snapshots``: REST snapshot bodies by key (see :attr:`VenueSpec.snapshots`), empty for
-    venues whose snapshots arrive over the WebSocket."""
+    newline), ``path`` the file they came from, ``nbytes`` their total size in bytes."""
 
     spec: VenueSpec
     path: Path
     frames: list[bytes]
-    snapshots: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -210,11 +203,4 @@ def load_venue_recording(name: str, data_dir: str | Path | None = None) -> Venue
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
     frames = [line for line in raw.splitlines() if line.strip()]
-    snapshots: dict[str, bytes] = {}
-    if spec.snapshots is not None:
-        head, _, tail = spec.snapshots.partition("*")
-        for snap in sorted(path.parent.glob(spec.snapshots)):
-            snapshots[snap.name[len(head) : len(snap.name) - len(tail)]] = snap.read_bytes()
-        if not snapshots:
-            raise FileNotFoundError(f"{name}: no {spec.snapshots} beside {path}")
-    return VenueRecording(spec, path, frames, snapshots)
+    return VenueRecording(spec, path, frames)

@@ -196,12 +196,6 @@ class VenueBot:
         """Decode one raw frame; return its events."""
         raise NotImplementedError
 
-    def apply_snapshot(self, key: str, body: bytes) -> str:  # pragma: no cover - REST venues
-        """Load the REST book snapshot ``body`` (``key``: its file's key, see
-        ``VenueSpec.snapshots``); return the unified symbol it is of. Only venues whose books
-        start from REST snapshots override it."""
-        raise NotImplementedError(f"{self.venue} books start from WebSocket snapshots")
-
     def tops(self) -> dict[str, tuple[Level | None, Level | None]]:
         """``{symbol: (best bid, best ask)}`` of every book, as ``(price, size)`` or None."""
         return {s: b.top() for s, b in self.books.items()}

@@ -55,13 +55,11 @@ def reps_for(rec: VenueRecording) -> int:
 
 class VenueRun:
     """The reference replay: the venue's orjson bot over the whole recording once (untimed),
-    giving the symbols (unified -> venue id), the final tops and the checksum count; for a
-    REST-snapshot venue, ``snapshots`` (unified symbol -> body) as the bot read them."""
+    giving the symbols (unified -> venue id), the final tops and the checksum count."""
 
     def __init__(self, rec: VenueRecording):
         self.rec = rec
         bot = BOTS[rec.name]()
-        self.snapshots = {bot.apply_snapshot(k, body): body for k, body in rec.snapshots.items()}
         for f in rec.frames:
             bot.feed(f)
         self.bot = bot
@@ -71,28 +69,16 @@ class VenueRun:
         self.symbols = {u: raw for raw, u in raw_to_unified.items() if u in self.tops}
 
 
-def tickwire_runner(
-    rec: VenueRecording,
-    reps: int,
-    symbols: list[str],
-    snapshots: dict[str, bytes] | None = None,
-) -> Runner:
-    """tickwire: ``tw.Decoder(exchange_id[, market])``; ``feed(frame)`` per frame. REST
-    ``snapshots`` (unified symbol -> body) are applied to each decoder before the clock starts
-    (as the bot loads them: the recording's deltas then bridge to them)."""
+def tickwire_runner(rec: VenueRecording, reps: int, symbols: list[str]) -> Runner:
+    """tickwire: ``tw.Decoder(exchange_id[, market])``; ``feed(frame)`` per frame."""
     import tickwire as tw
 
     frames, spec = rec.frames, rec.spec
 
     def make() -> Any:
-        dec = (
-            tw.Decoder(spec.exchange_id)
-            if spec.market is None
-            else tw.Decoder(spec.exchange_id, market=spec.market)
-        )
-        for symbol, body in (snapshots or {}).items():
-            dec.apply_snapshot(symbol, body)
-        return dec
+        if spec.market is None:
+            return tw.Decoder(spec.exchange_id)
+        return tw.Decoder(spec.exchange_id, market=spec.market)
 
     errors: list[BaseException] = []
 
@@ -136,11 +122,7 @@ def bot_runner(rec: VenueRecording, reps: int) -> Runner:
     frames = rec.frames
 
     def setup() -> list[VenueBot]:
-        bots = [cls() for _ in range(reps)]
-        for bot in bots:
-            for key, body in rec.snapshots.items():
-                bot.apply_snapshot(key, body)
-        return bots
+        return [cls() for _ in range(reps)]
 
     def run(bots: list[VenueBot]) -> None:
         for bot in bots:
