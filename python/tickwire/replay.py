@@ -152,10 +152,10 @@ class SnapshotFile:
             return cls(Path(path), symbol)
         return cls(Path(spec), None)
 
-    def read(self) -> tuple[bytes, int]:
-        """The file's bytes and its ``lastUpdateId``. Raises ``FileNotFoundError`` if it does
-        not exist and ``ValueError`` naming the file if it cannot be read, is not JSON, or is
-        not a depth snapshot (an object with an integer ``lastUpdateId``, ``bids``, ``asks``)."""
+    def read(self) -> bytes:
+        """The file's bytes. Raises ``FileNotFoundError`` if it does not exist and
+        ``ValueError`` naming the file if it cannot be read or is not a JSON object (whether it
+        is a depth snapshot of the exchange, the exchange's decoder says: :class:`Replay`)."""
         if not self.path.exists():
             raise FileNotFoundError(f"snapshot {self.path} does not exist")
         try:
@@ -166,17 +166,9 @@ class SnapshotFile:
             obj = json.loads(body)
         except ValueError as exc:
             raise ValueError(f"snapshot {self.path}: not JSON ({exc})") from None
-        last = obj.get("lastUpdateId") if isinstance(obj, dict) else None
-        if not (
-            isinstance(last, int)
-            and isinstance(obj.get("bids"), list)
-            and isinstance(obj.get("asks"), list)
-        ):
-            raise ValueError(
-                f"snapshot {self.path}: not a depth snapshot "
-                "(expected a JSON object with an integer lastUpdateId, bids and asks)"
-            )
-        return body, last
+        if not isinstance(obj, dict):
+            raise ValueError(f"snapshot {self.path}: not a depth snapshot (not a JSON object)")
+        return body
 
 
 @dataclass
@@ -204,12 +196,13 @@ class ReplayStats:
 
 @dataclass
 class _Applied:
-    """A snapshot the replay applied: to which symbol, its lastUpdateId, whether the buffered
-    deltas failed to bridge from it (a gap at once)."""
+    """A snapshot the replay applied: to which symbol, its update id (the exchange's
+    ``lastUpdateId``, ``sequence``, ...), whether the buffered deltas failed to bridge from it
+    (a gap at once)."""
 
     snap: SnapshotFile
     symbol: str
-    last_id: int
+    last_id: int | None
     gap: bool
 
 
@@ -261,18 +254,34 @@ class Replay:
         self._lost: dict[str, str] = {}  # symbol -> reason of its sync loss, until resynced
         self.stats = ReplayStats()
         self.lines_read = 0
-        self._pending: list[tuple[SnapshotFile, bytes, int]] = []
+        self._decoder_kwargs = kwargs
+        self._pending: list[tuple[SnapshotFile, bytes]] = []
         self._applied: list[_Applied] = []
         for s in snapshots:
             snap = s if isinstance(s, SnapshotFile) else SnapshotFile(Path(s))
-            body, last_id = snap.read()
+            body = snap.read()
             if snap.symbol is not None:
                 self.decoder.register(snap.symbol)  # ValueError names a symbol of another market
-            self._pending.append((snap, body, last_id))
+                self._update_id(snap, snap.symbol, body)  # ValueError: not the venue's snapshot
+            self._pending.append((snap, body))
         if timestamps is None:
             ts_file = timestamps_path(self.path)
             timestamps = read_timestamps(ts_file) if ts_file else None
         self._timestamps = timestamps
+
+    def _update_id(self, snap: SnapshotFile, symbol: str, body: bytes) -> int | None:
+        """The update id of snapshot ``body`` for ``symbol``, read by a scratch decoder of the
+        replay's exchange and market. Raises ``ValueError`` naming the file (and the field the
+        venue missed) if the exchange would not send such a body."""
+        probe = _core.Decoder(self.exchange, **self._decoder_kwargs)
+        try:
+            events = probe.apply_snapshot(symbol, body, 0)
+        except FrameError as exc:
+            raise ValueError(
+                f"snapshot {snap.path}: not a {self.exchange} depth snapshot: {exc}"
+            ) from None
+        first = events[0] if events else None
+        return getattr(first, "sequence", None)
 
     def _apply_pending(self, line: int, receive_ts: int) -> Iterator[Event]:
         """Apply every pending snapshot whose symbol the decoder now knows."""
@@ -281,13 +290,18 @@ class Replay:
             _core.market_id(self.exchange, s, market).lower(): s for s in self.decoder.symbols()
         }
         for pending in list(self._pending):
-            snap, body, last_id = pending
+            snap, body = pending
             symbol = snap.symbol or next(
                 (s for m, s in known.items() if m in snap.path.name.lower()), None
             )
             if symbol is None or symbol not in known.values():
                 continue
             self._pending.remove(pending)
+            try:
+                last_id = self._update_id(snap, symbol, body)
+            except ValueError as exc:
+                self.stats.warnings.append(f"{exc}; not applied")
+                continue
             try:
                 events = self.decoder.apply_snapshot(symbol, body, receive_ts)
             except SequenceGap as gap:
@@ -337,7 +351,7 @@ class Replay:
             yield from self._events()
         except _READ_ERRORS as exc:
             raise RecordingReadError(self.path, self.lines_read, _read_error_reason(exc)) from None
-        self.stats.unmatched_snapshots = [snap.path for snap, _, _ in self._pending]
+        self.stats.unmatched_snapshots = [snap.path for snap, _ in self._pending]
         self._diagnose()
 
     def _events(self) -> Iterator[Event]:
@@ -398,7 +412,7 @@ class Replay:
         ids = {s: dec.deltas_seen(s) for s in {*never_synced, *(a.symbol for a in doubtful)}}
         for a in doubtful:
             seen = ids[a.symbol]
-            if seen is None:
+            if seen is None or a.last_id is None:
                 continue
             _, first, last = seen
             if first - 1 <= a.last_id <= last:
@@ -409,7 +423,7 @@ class Replay:
                 else ("newer", a.last_id - last)
             )
             self.stats.warnings.append(
-                f"snapshot {a.snap.path}: lastUpdateId {a.last_id} is {off:,} {side} than every "
+                f"snapshot {a.snap.path}: update id {a.last_id} is {off:,} {side} than every "
                 f"{a.symbol} depth delta in the recording (update ids {first}..{last}), so "
                 f"it cannot be {a.symbol}'s snapshot for this recording (another symbol's or "
                 "market's?)"
