@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
@@ -46,7 +46,10 @@ class VenueSpec:
     file name without ``.jsonl``; ``what``: one line on the recording's content;
     ``packaged``: the stem of the copy the simulator ships in ``tickwire/data/<folder>/`` when
     it differs (the same frames without the subscribe acks, which the simulator makes itself),
-    used only where the full recording is nowhere (an installed wheel).
+    used only where the full recording is nowhere (an installed wheel). ``snapshots``: for
+    venues whose books start from a REST snapshot, ``(unified symbol, file name)`` of each
+    recorded snapshot, found beside the recording and loaded into every decoder and bot before
+    its frames (untimed): deltas the snapshot holds are then stale, the first past it bridges.
     """
 
     name: str
@@ -56,6 +59,7 @@ class VenueSpec:
     stem: str
     what: str
     packaged: str | None = None
+    snapshots: tuple[tuple[str, str], ...] = ()
 
 
 VENUES: dict[str, VenueSpec] = {
@@ -143,6 +147,8 @@ class VenueRecording:
     spec: VenueSpec
     path: Path
     frames: list[bytes]
+    #: (unified symbol, body) of each REST snapshot of ``spec.snapshots``, in order.
+    snapshots: list[tuple[str, bytes]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -203,4 +209,10 @@ def load_venue_recording(name: str, data_dir: str | Path | None = None) -> Venue
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
     frames = [line for line in raw.splitlines() if line.strip()]
-    return VenueRecording(spec, path, frames)
+    snapshots = []
+    for symbol, file_name in spec.snapshots:
+        snap = path.parent / file_name
+        if not snap.is_file():
+            raise FileNotFoundError(f"{spec.name}: snapshot {snap} not found beside {path.name}")
+        snapshots.append((symbol, snap.read_bytes()))
+    return VenueRecording(spec, path, frames, snapshots)

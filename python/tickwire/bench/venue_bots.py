@@ -196,6 +196,11 @@ class VenueBot:
         """Decode one raw frame; return its events."""
         raise NotImplementedError
 
+    def load_snapshot(self, symbol: str, body: bytes) -> None:  # pragma: no cover - REST venues
+        """Load the REST depth snapshot ``body`` as unified ``symbol``'s book (venues whose
+        books start from REST; the others get theirs over the WebSocket)."""
+        raise NotImplementedError(f"{self.venue} books start from the WebSocket")
+
     def tops(self) -> dict[str, tuple[Level | None, Level | None]]:
         """``{symbol: (best bid, best ask)}`` of every book, as ``(price, size)`` or None."""
         return {s: b.top() for s, b in self.books.items()}

@@ -3,8 +3,8 @@ as runners for :func:`tickwire.bench.decode.compare`.
 
 A venue recording is short (299 to 7,907 frames), so one timed *round* replays it ``reps`` times,
 each time into a fresh decoder / bot / cryptofeed feed built before the clock starts (one
-replay = one connection's worth of frames, from its first frame: snapshots arrive over the
-WebSocket, so there is nothing to apply from outside). ``reps`` is chosen so that a round covers
+replay = one connection's worth of frames, from its first frame; a venue whose books start
+from REST snapshots gets its recorded ones loaded first, untimed: ``VenueSpec.snapshots``). ``reps`` is chosen so that a round covers
 at least :data:`MIN_FRAMES` frames or :data:`MIN_BYTES` bytes, whichever comes first.
 msg/s = ``reps x frames / seconds`` of a round.
 
@@ -60,6 +60,8 @@ class VenueRun:
     def __init__(self, rec: VenueRecording):
         self.rec = rec
         bot = BOTS[rec.name]()
+        for symbol, body in rec.snapshots:
+            bot.load_snapshot(symbol, body)
         for f in rec.frames:
             bot.feed(f)
         self.bot = bot
@@ -77,8 +79,12 @@ def tickwire_runner(rec: VenueRecording, reps: int, symbols: list[str]) -> Runne
 
     def make() -> Any:
         if spec.market is None:
-            return tw.Decoder(spec.exchange_id)
-        return tw.Decoder(spec.exchange_id, market=spec.market)
+            dec = tw.Decoder(spec.exchange_id)
+        else:
+            dec = tw.Decoder(spec.exchange_id, market=spec.market)
+        for symbol, body in rec.snapshots:
+            dec.apply_snapshot(symbol, body, 0)
+        return dec
 
     errors: list[BaseException] = []
 
@@ -122,7 +128,11 @@ def bot_runner(rec: VenueRecording, reps: int) -> Runner:
     frames = rec.frames
 
     def setup() -> list[VenueBot]:
-        return [cls() for _ in range(reps)]
+        bots = [cls() for _ in range(reps)]
+        for bot in bots:
+            for symbol, body in rec.snapshots:
+                bot.load_snapshot(symbol, body)
+        return bots
 
     def run(bots: list[VenueBot]) -> None:
         for bot in bots:
