@@ -122,7 +122,17 @@ VENUES: dict[str, VenueSpec] = {
             "v4 USDT futures 2023, 9 contracts: order_book_update (U/u over REST snapshots), "
             "book_ticker, candlesticks",
             packaged="linear_9contracts",
-            snapshots="futures_order_book_snapshot_*_20230524.json",
+            snapshots=(
+                ("DIA/USDT:USDT", "futures_order_book_snapshot_dia_usdt_20230524.json"),
+                ("FRONT/USDT:USDT", "futures_order_book_snapshot_front_usdt_20230524.json"),
+                ("LIT/USDT:USDT", "futures_order_book_snapshot_lit_usdt_20230524.json"),
+                ("OMG/USDT:USDT", "futures_order_book_snapshot_omg_usdt_20230524.json"),
+                ("QUICK/USDT:USDT", "futures_order_book_snapshot_quick_usdt_20230524.json"),
+                ("RDNT/USDT:USDT", "futures_order_book_snapshot_rdnt_usdt_20230524.json"),
+                ("SFP/USDT:USDT", "futures_order_book_snapshot_sfp_usdt_20230524.json"),
+                ("WOO/USDT:USDT", "futures_order_book_snapshot_woo_usdt_20230524.json"),
+                ("ZRX/USDT:USDT", "futures_order_book_snapshot_zrx_usdt_20230524.json"),
+            ),
         ),
         VenueSpec(
             "gateio-spot",
@@ -133,7 +143,16 @@ VENUES: dict[str, VenueSpec] = {
             "v4 spot 2021, 8 pairs: order_book_update (U/u over REST snapshots), tickers, "
             "trades, candlesticks",
             packaged="spot_8pairs",
-            snapshots="spot_order_book_snapshot_*_20210422.json",
+            snapshots=(
+                ("BTC/USDC", "spot_order_book_snapshot_btc_usdc_20210422.json"),
+                ("DIS/USDT", "spot_order_book_snapshot_dis_usdt_20210422.json"),
+                ("FAST/USDT", "spot_order_book_snapshot_fast_usdt_20210422.json"),
+                ("HAI/ETH", "spot_order_book_snapshot_hai_eth_20210422.json"),
+                ("INK/USDT", "spot_order_book_snapshot_ink_usdt_20210422.json"),
+                ("NANO/USDT", "spot_order_book_snapshot_nano_usdt_20210422.json"),
+                ("OMG/USDT", "spot_order_book_snapshot_omg_usdt_20210422.json"),
+                ("QTUM3S/USDT", "spot_order_book_snapshot_qtum3s_usdt_20210422.json"),
+            ),
         ),
     )
 }

@@ -730,11 +730,12 @@ class GateioBot(VenueBot):
             u = self._sym[raw] = f"{base}/{quote}" if self.spot else f"{base}/{quote}:{quote}"
         return u
 
-    def apply_snapshot(self, key: str, body: bytes) -> str:
-        """A REST snapshot whose file key is the lower-case market id (``omg_usdt``)."""
-        sym = self.unified(key.upper())
+    def load_snapshot(self, symbol: str, body: bytes) -> None:
+        """The REST ``order_book?with_id=true`` body of unified ``symbol``: its book at ``id``."""
+        market_id = symbol.partition(":")[0].replace("/", "_")
+        self._sym[market_id] = symbol
         d = _loads(body)
-        b = self.books[sym] = _FloatBook()
+        b = self.books[symbol] = _FloatBook()
         if self.spot:
             _set_levels(b.bids, d["bids"])
             _set_levels(b.asks, d["asks"])
@@ -742,7 +743,6 @@ class GateioBot(VenueBot):
             _set_objects(b.bids, d["bids"])
             _set_objects(b.asks, d["asks"])
         b.seq = d["id"]
-        return sym
 
     def feed(self, frame: bytes) -> list[Event]:  # noqa: PLR0911 - one return per frame kind
         """Decode one raw Gate frame."""
