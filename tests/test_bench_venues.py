@@ -53,6 +53,7 @@ def _is_delta(d) -> bool:
         or (d.get("channel") == "l2_data" and d["events"][0]["type"] == "update")
         or d.get("type") == "l2update"
         or d.get("subject") == "trade.l2update"  # KuCoin
+        or (str(d.get("channel", "")).endswith(".order_book_update") and d["event"] == "update")
     )
 
 

@@ -272,7 +272,7 @@ def _compare_venue(
     where = f"{rec.path.name} ({len(rec.frames):,} frames, {rec.nbytes:,} bytes) x {reps} per round"
     paths: list[tuple[str, Any, str]] = []
     ok, info = tickwire_available()
-    if ok and venue not in _tickwire_exchanges():
+    if ok and rec.spec.exchange_id not in _tickwire_exchanges():
         ok, info = False, f"skipped: this tickwire build has no {rec.spec.exchange_id!r} decoder"
     paths.append(
         (

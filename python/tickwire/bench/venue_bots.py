@@ -55,6 +55,8 @@ __all__ = [
     "BybitBot",
     "CoinbaseBot",
     "CoinbaseExchangeBot",
+    "GateioBot",
+    "GateioSpotBot",
     "KrakenBot",
     "KucoinBot",
     "OkxBot",
@@ -715,6 +717,20 @@ class KucoinBot(VenueBot):
     BBO, ``/market/match`` trades (``time`` ns), ``/market/candles``."""
 
     venue = "kucoin"
+# Gate v4 (spot and USDT futures)
+# ---------------------------------------------------------------------------
+
+
+class GateioBot(VenueBot):
+    """Gate v4, USDT futures endpoint (``BTC_USDT`` -> ``BTC/USDT:USDT``); ``spot = True`` in
+    the spot subclass. Books start from the REST ``order_book?with_id=true`` snapshot (``id``);
+    an ``order_book_update`` with ``u <= id`` is old, ``U <= id + 1 <= u`` applies, ``U > id +
+    1`` is a gap (gateio.md §5); futures levels are ``{"p","s"}`` with contract counts,
+    spot ``[p, s]``. ``book_ticker`` -> BBO, ``trades`` (futures: size sign = side),
+    ``candlesticks``."""
+
+    venue = "gateio"
+    spot = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -821,8 +837,133 @@ class KucoinBot(VenueBot):
                     data["time"],
                     recv,
                 )
+
+    def unified(self, raw: str) -> str:
+        """Unified symbol of a market id."""
+        u = self._sym.get(raw)
+        if u is None:
+            base, _, quote = raw.partition("_")
+            u = self._sym[raw] = f"{base}/{quote}" if self.spot else f"{base}/{quote}:{quote}"
+        return u
+
+    def load_snapshot(self, symbol: str, body: bytes) -> None:
+        """The REST ``order_book?with_id=true`` body of unified ``symbol``: its book at ``id``."""
+        market_id = symbol.partition(":")[0].replace("/", "_")
+        self._sym[market_id] = symbol
+        d = _loads(body)
+        b = self.books[symbol] = _FloatBook()
+        if self.spot:
+            _set_levels(b.bids, d["bids"])
+            _set_levels(b.asks, d["asks"])
+        else:
+            _set_objects(b.bids, d["bids"])
+            _set_objects(b.asks, d["asks"])
+        b.seq = d["id"]
+
+    def feed(self, frame: bytes) -> list[Event]:  # noqa: PLR0911 - one return per frame kind
+        """Decode one raw Gate frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        if d.get("event") != "update":
+            return [("ack", d.get("error") is None, d.get("id"), recv)]
+        ch = d["channel"]
+        r = d["result"]
+        name = ch[ch.index(".") + 1 :]
+        if name == "order_book_update":
+            sym = self._sym.get(r["s"]) or self.unified(r["s"])
+            b = self.books.get(sym)
+            if b is None:
+                return []  # no snapshot for this book: not synced
+            u = r["u"]
+            if u <= b.seq:
+                return []
+            if r["U"] > b.seq + 1:
+                raise BotGapError(self.venue, sym, b.seq + 1, r["U"])
+            if self.spot:
+                _set_levels(b.bids, r["b"])
+                _set_levels(b.asks, r["a"])
+            else:
+                _set_objects(b.bids, r["b"])
+                _set_objects(b.asks, r["a"])
+            b.seq = u
+            return [("book", sym, u, r["t"] * 1_000_000, recv)]
+        if name == "book_ticker":
+            return [
+                (
+                    "bbo",
+                    self._sym.get(r["s"]) or self.unified(r["s"]),
+                    float(r["b"]),
+                    float(r["B"]),
+                    float(r["a"]),
+                    float(r["A"]),
+                    r["t"] * 1_000_000,
+                    recv,
+                )
+            ]
+        if name == "trades":
+            if self.spot:
+                return [
+                    (
+                        "trade",
+                        self.unified(r["currency_pair"]),
+                        float(r["price"]),
+                        float(r["amount"]),
+                        r["side"],
+                        r["id"],
+                        int(float(r["create_time_ms"]) * 1_000_000),
+                        recv,
+                    )
+                ]
+            return [
+                (
+                    "trade",
+                    self.unified(t["contract"]),
+                    float(t["price"]),
+                    float(abs(t["size"])),
+                    "buy" if t["size"] > 0 else "sell",
+                    t["id"],
+                    t["create_time_ms"] * 1_000_000,
+                    recv,
+                )
+                for t in r
+            ]
+        if name == "candlesticks":
+            rows = [r] if self.spot else r
+            return [
+                (
+                    "candle",
+                    self.unified(k["n"].partition("_")[2]),
+                    int(k["t"]) * 1_000_000_000,
+                    float(k["o"]),
+                    float(k["h"]),
+                    float(k["l"]),
+                    float(k["c"]),
+                    float(k.get("a", k["v"])),
+                    d.get("time_ms", d["time"] * 1000) * 1_000_000,
+                    recv,
+                )
+                for k in rows
             ]
         return []
 
 
 BOTS["kucoin"] = KucoinBot
+class GateioSpotBot(GateioBot):
+    """Gate v4 spot (``BTC_USDT`` -> ``BTC/USDT``), levels ``[p, s]``."""
+
+    venue = "gateio-spot"
+    spot = True
+
+
+def _set_objects(side: dict[float, float], levels: list[dict[str, Any]]) -> None:
+    pop = side.pop
+    for lv in levels:
+        q = float(lv["s"])
+        if q:
+            side[float(lv["p"])] = q
+        else:
+            pop(float(lv["p"]), None)
+
+
+BOTS[GateioBot.venue] = GateioBot
+BOTS[GateioSpotBot.venue] = GateioSpotBot

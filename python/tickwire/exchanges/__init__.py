@@ -485,6 +485,7 @@ class Adapter:
 def _registry() -> dict[str, Callable[..., Adapter]]:
     from . import binance, bybit, coinbase, kraken, okx
     from . import kucoin as _kucoin
+    from . import binance, bybit, coinbase, gateio, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
@@ -495,6 +496,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "coinbaseexchange": coinbase.CoinbaseExchange,
         "bybit": bybit.Bybit,
         "kucoin": _kucoin.Kucoin,
+        "gateio": gateio.Gateio,
     }
 
 

@@ -9,6 +9,7 @@
 pub mod binance;
 pub mod bybit;
 pub mod coinbase;
+pub mod gateio;
 pub mod kraken;
 pub mod kucoin;
 pub mod okx;
@@ -451,6 +452,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &coinbase::EXCHANGE,
     &bybit::FACTORY,
     &kucoin::FACTORY,
+    &gateio::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).

@@ -6,10 +6,18 @@ from __future__ import annotations
 from ..venue import MarketSpec
 from . import binance, bybit, coinbase, kraken, okx
 from . import kucoin as _kucoin
+from . import binance, bybit, coinbase, gateio, kraken, okx
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
-    for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)
+    for spec in (
+        *binance.SPECS,
+        *okx.SPECS,
+        *kraken.SPECS,
+        *coinbase.SPECS,
+        *bybit.SPECS,
+        *gateio.SPECS,
+    )
 }
 MARKETS.update({spec.name: spec for spec in _kucoin.SPECS})
 
