@@ -550,3 +550,24 @@ fn v2_docs_examples_public_decode_private_and_uta_are_frame_errors() {
     assert!(decoded > 0 && refused > 0);
     eprintln!("docs tier: {decoded} decoded, {refused} refused (private / UTA)");
 }
+
+#[test]
+fn a_books5_push_older_than_the_book_is_dropped_by_seq() {
+    // The docs-tier v2 `books5` push (whole top 5, checksum 0) with `seq` added: a later push
+    // replaces the book, one whose seq is not above the book's is dropped and counted.
+    let line = read(DOCS)
+        .into_iter()
+        .find(|l| l.contains(r#""channel":"books5""#) && l.contains("SPOT") && l.contains(r#""data""#))
+        .unwrap();
+    let with_seq = |seq: u64| line.replacen(r#""checksum":0"#, &format!(r#""checksum":0,"seq":{seq}"#), 1);
+    let mut d = Decoder::new("bitget", Some("spot"), &[]).unwrap();
+    for (seq, stale) in [(10, 0), (12, 0), (12, 1), (11, 2), (13, 2)] {
+        d.feed(with_seq(seq).as_bytes(), 0).unwrap();
+        assert_eq!(d.stats.stale_snapshots, stale, "seq {seq}");
+    }
+    assert_eq!((d.stats.snapshots, d.symbols()[0].book.sequence), (3, Some(13)));
+    let raw: Value = serde_json::from_str(&line).unwrap();
+    let bids: Vec<(String, String)> =
+        d.symbols()[0].book.decimals(BookSide::Bid, 10).into_iter().map(|l| (text(l.price), text(l.size))).collect();
+    assert_eq!(bids.len(), raw["data"][0]["bids"].as_array().unwrap().len());
+}

@@ -752,6 +752,12 @@ impl Venue for Bitget {
         }
     }
 
+    /// A whole-book push (`books1/5/15`, or a `books` snapshot sent again) whose `seq` is not
+    /// above the book's is older than the book: dropped (§5, "out-of-order packets").
+    fn stale_snapshot(&self, last: u64, ids: &SeqIds) -> bool {
+        ids.last <= last
+    }
+
     fn checksum(&self) -> Option<checksum::Format> {
         Some(checksum::Format::Interleaved)
     }
@@ -796,6 +802,9 @@ mod tests {
         assert_eq!(v.check(10, &ids(25), false), Verdict::Apply); // no +1 rule is documented
         assert_eq!(v.check(10, &ids(10), false), Verdict::Stale);
         assert_eq!(v.check(10, &ids(3), false), Verdict::Stale);
+        // Whole-book pushes follow the same rule.
+        assert!(v.stale_snapshot(10, &ids(10)) && v.stale_snapshot(10, &ids(9)));
+        assert!(!v.stale_snapshot(10, &ids(11)));
         assert_eq!(v.recovery(), Recovery::Resubscribe);
         assert_eq!(v.checksum(), Some(checksum::Format::Interleaved));
     }

@@ -308,6 +308,8 @@ class BitgetSim(VenueSim):
             return None
 
         async def answer(request: web.Request) -> web.StreamResponse:
+            if request.method != "GET":
+                raise web.HTTPMethodNotAllowed(request.method, ["GET"])
             if self.spec.market == "linear" and request.query.get("productType") != "USDT-FUTURES":
                 body: dict[str, Any] = {
                     "code": "40019",
