@@ -109,6 +109,16 @@ VENUES: dict[str, VenueSpec] = {
             "exchange_level2_ticker_matches_8products_20210417",
             "Exchange feed 2021, 8 products: level2 snapshot + l2update, ticker, match",
         ),
+        VenueSpec(
+            "bitget",
+            "bitget",
+            "spot",
+            ("bitget",),
+            "spot_v1_books_ticker_trade_candle_checksum_7sym_20220407",
+            "WS v1 spot 2022, 7 pairs: books (snapshot + updates, CRC32 top-25 checksum on "
+            "each), ticker, trade, candle1m (1,000-candle snapshots)",
+            packaged="spot_v1_books_ticker_trade_candle_7sym_20220407",
+        ),
     )
 }
 
