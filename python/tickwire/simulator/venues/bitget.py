@@ -125,6 +125,11 @@ def _demo_fault(sim: Simulator) -> BadChecksum:  # noqa: ARG001 - the fault need
     return BadChecksum(stream="books:EOSUSDT", skip=20)
 
 
+def _demo_fault_linear(sim: Simulator) -> BadChecksum:  # noqa: ARG001 - (idem)
+    """One DASHUSDT book update sent with a wrong checksum."""
+    return BadChecksum(stream="books:DASHUSDT", skip=20)
+
+
 _COMMON: dict[str, Any] = {
     "exchange": "bitget",
     "wire": WIRE,
@@ -158,6 +163,13 @@ LINEAR = BitgetSpec(
     packaged=PackagedRecording(
         "bitget/mix_v1_books_ticker_trade_candle_dashusdt_20220407.jsonl.gz",
         "bitget/mix_v1_books_ticker_trade_candle_dashusdt_20220407.ts.gz",
+    ),
+    demo=DemoSpec(
+        title="Bitget USDT-M",
+        symbol="DASH/USDT:USDT",
+        channels=("book", "trades", "bbo"),
+        fault=_demo_fault_linear,
+        fault_text="a corrupted checksum",
     ),
     **_COMMON,
 )
