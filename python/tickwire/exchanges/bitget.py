@@ -192,7 +192,7 @@ class Bitget(Adapter):
         streams_per_connection=50,  # "< 50 channels per connection" recommended (max 1000)
         streams_per_message=45,
         control_msgs_per_s=5,  # a budget under the documented 10/s (pings included)
-        lifetime_s=24 * 3600 - 600,  # forced disconnect every 24 h: rotate before
+        lifetime_s=24 * 3600,  # forced disconnect every 24 h (the session rotates before)
         server_ping_interval_s=25,  # Bitget does not ping: our `ping` every 25 s draws `pong`
         stale_after_s=60,
         max_request_bytes=4096,
