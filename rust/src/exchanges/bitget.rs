@@ -266,12 +266,29 @@ fn int(c: &mut Cursor<'_>, field: &'static str) -> Result<i64, Error> {
     Ok(d.mantissa)
 }
 
-/// A ms timestamp sent as a string (`"1649290077496"`), as ns; also its text.
+/// A ms timestamp sent as a string (`"1649290077496"`), as ns; also its text. One pass over
+/// the digits (a candle snapshot has a thousand: `str::parse` after a validation pass cost
+/// ~370 instructions per call, callgrind).
+#[inline]
 fn ms_string<'a>(c: &mut Cursor<'a>, field: &'static str) -> Result<(i64, &'a str), Error> {
     let s = c.str(field)?;
-    let ms =
-        if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok() } else { None };
-    Ok((ms_to_ns(ms.ok_or_else(|| Error::frame(field, format!("{s:?} is not a ms timestamp")))?, field)?, s))
+    let mut ms: u64 = 0;
+    // At most 18 digits: no u64 overflow (ms_to_ns bounds the value further).
+    let ok = (1..=18).contains(&s.len())
+        && s.bytes().all(|b| {
+            let d = b.wrapping_sub(b'0');
+            ms = ms * 10 + u64::from(d);
+            d <= 9
+        });
+    if !ok {
+        return Err(not_ms(s, field));
+    }
+    Ok((ms_to_ns(ms, field)?, s))
+}
+
+#[cold]
+fn not_ms(s: &str, field: &'static str) -> Error {
+    Error::frame(field, format!("{s:?} is not a ms timestamp"))
 }
 
 /// A ms timestamp as a string or a bare integer (v1 tickers send numbers).
@@ -865,6 +882,19 @@ mod tests {
             r#"{"event":"subscribe","arg":{"instType":"SPOT","channel":"books","instId":"BTCUSDT"}}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn ms_strings_are_digits_only() {
+        let read = |text: &str| {
+            let frame = format!("\"{text}\"");
+            ms_string(&mut Cursor::new(frame.as_bytes()), "ts").map(|(ns, _)| ns)
+        };
+        assert_eq!(read("1649290077496"), Ok(1_649_290_077_496 * MS));
+        assert_eq!(read("0"), Ok(0));
+        for bad in ["", "-1", "+1", "1.5", "16492900774960000000", "12a", " 1"] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
