@@ -30,6 +30,7 @@ from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, Tr
 from .exceptions import FrameError
 from .feed import Feed
 from .metrics import LatencyRecorder, RateMeter
+from .replay import frame_of_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._core import Trade
@@ -164,13 +165,97 @@ def _plain_line(st: _State) -> str:
     )
 
 
-def _render(states: list[_State], elapsed: float) -> Any:
+# Up to this many markets each panel shows recent trades (two panels a row past two); more
+# (issue 11: about 13) get dense panels of six one-line rows, several a row.
+DENSE_FROM = 7
+DENSE_PANEL_WIDTH = 58  # columns a dense panel needs; the terminal's width sets panels a row
+
+
+def _columns(n: int, width: int) -> int:
+    """Panels per row for ``n`` markets on a terminal ``width`` columns wide."""
+    if n <= 2:
+        return 1
+    if n < DENSE_FROM:
+        return 2
+    return max(2, min(4, width // DENSE_PANEL_WIDTH))
+
+
+def _counters(s: dict[str, int]) -> str:
+    """Reconnects, gaps, resyncs and bad frames of a feed's ``stats()``."""
+    return (
+        f"reconnects {s.get('reconnects', 0)}  gaps {s.get('gaps', 0)}  "
+        f"resyncs {s.get('resyncs', 0)}  bad frames {s.get('bad_frames', 0)}"
+    )
+
+
+def _dense_panel(st: _State) -> Any:
+    """One market in six lines: top of book, rate and latency, counters, the last trade and
+    the last two health events (each line cut to the panel's width, never wrapped)."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    def line(*parts: tuple[str, str]) -> Text:
+        return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
+
+    bid, ask, spread, _ = _top(st)
+    s = st.feed.stats()
+    trouble = s.get("reconnects") or s.get("gaps") or s.get("resyncs")
+    rows = [
+        line(
+            (f"bid {_px(bid[0])} × {_qty(bid[1])}" if bid else "bid -", "bold green"),
+            ("  ", ""),
+            (f"ask {_px(ask[0])} × {_qty(ask[1])}" if ask else "ask -", "bold red"),
+        ),
+        line(
+            (f"spread {_px(spread)}  ", ""),
+            (f"{st.rate:,.0f} msg/s", "cyan"),
+            (f"  p50 {_fmt_us(st.latency.percentile(50))}", ""),
+            (f"  p99 {_fmt_us(st.latency.percentile(99))}", ""),
+        ),
+        line((_counters(s), "yellow" if trouble else "")),
+    ]
+    t = st.trades[0] if st.trades else None
+    rows.append(
+        line(
+            ("last trade ", "dim"),
+            (f"{_px(t.price)} × {_qty(t.size)} ", ""),
+            (t.side, "green" if t.side == "buy" else "red"),
+        )
+        if t is not None
+        else line(("last trade -", "dim"))
+    )
+    events: list[tuple[float | None, str]] = [(None, "")] * (2 - len(st.history[-2:]))
+    events += st.history[-2:]
+    for at, msg in events:
+        bad = "disconnected" in msg or "gap" in msg or "mismatch" in msg
+        rows.append(
+            line((f"{at:5.1f}s {msg}" if at is not None else "", "red" if bad else "green"))
+        )
+    status = Text(
+        " live " if st.connected else " reconnecting ",
+        style="black on green" if st.connected else "black on yellow",
+    )
+    title = Text.assemble((f"{st.demo.title}  {st.symbol} ", "bold"), status)
+    return Panel(Group(*rows), title=title, title_align="left", subtitle=st.demo.fault_text)
+
+
+def _render(states: list[_State], elapsed: float, width: int = 120) -> Any:
+    """The live view of ``states`` for a terminal ``width`` columns wide."""
     from rich import box
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
+    columns = _columns(len(states), width)
+    if len(states) >= DENSE_FROM:
+        footer = Text(
+            f"local simulators replaying real recordings of {len(states)} markets · "
+            f"{elapsed:4.1f}s · one injected fault per market, under its panel",
+            style="dim",
+        )
+        return Group(_grid([_dense_panel(st) for st in states], columns), footer)
     compact = len(states) > 2  # several markets: two panels a row, fewer trades each
     panels = []
     for st in states:
@@ -230,12 +315,21 @@ def _render(states: list[_State], elapsed: float) -> Any:
     )
     if not compact:
         return Group(*panels, footer)
+    return Group(_grid(panels, columns), footer)
+
+
+def _grid(panels: list[Any], columns: int) -> Any:
+    """``panels`` in rows of ``columns`` equal columns (the last row padded)."""
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(expand=True, padding=(0, 1))
-    grid.add_column(ratio=1)
-    grid.add_column(ratio=1)
-    for k in range(0, len(panels), 2):
-        grid.add_row(*panels[k : k + 2], *([Text("")] if k + 1 == len(panels) else []))
-    return Group(grid, footer)
+    for _ in range(columns):
+        grid.add_column(ratio=1)
+    for k in range(0, len(panels), columns):
+        row = panels[k : k + columns]
+        grid.add_row(*row, *[Text("")] * (columns - len(row)))
+    return grid
 
 
 def _verify_book(st: _State) -> str:
@@ -256,11 +350,15 @@ def _verify_book(st: _State) -> str:
     if snap is not None:
         dec.register(st.symbol)
     rejected = 0
+    binary = rec.binary_lines
     for i, line in enumerate(rec.lines):
         if snap is not None and i == snap.after_line:
             dec.apply_snapshot(st.symbol, snap.body)
         try:
-            dec.feed(line)
+            if i in binary:  # a b64: line: the binary frame the simulator sent
+                dec.feed(frame_of_line(line)[0], binary=True)
+            else:
+                dec.feed(line)
         except FrameError:  # counted and shown: the live feed skipped the same frame
             rejected += 1
     want = dec.book(st.symbol)
@@ -355,14 +453,22 @@ async def _show_live(states: list[_State], done: asyncio.Future[Any], t0: float)
     from rich.console import Console
     from rich.live import Live
 
+    console = Console()
+    # Many panels: half the redraws (each costs ~1-2 ms per panel). Drawn here, between two
+    # callbacks, not by rich's refresh thread: that one would hold the GIL in the middle of
+    # the feeds' frame callbacks and add its drawing time to their latency (p99 ~30 ms).
+    period = 0.5 if len(states) >= DENSE_FROM else 0.25
     with Live(
-        _render(states, 0.0), console=Console(), refresh_per_second=4, transient=False
+        _render(states, 0.0, console.width),
+        console=console,
+        auto_refresh=False,
+        transient=False,
     ) as live:
         while not done.done() and time.monotonic() - t0 < HARD_LIMIT_S:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(period)
             for st in states:
                 st.rate = st.meter.rate(st.messages)
-            live.update(_render(states, time.monotonic() - t0))
+            live.update(_render(states, time.monotonic() - t0, console.width), refresh=True)
 
 
 async def _show_plain(states: list[_State], done: asyncio.Future[Any], t0: float) -> None:
