@@ -28,6 +28,8 @@ heartbeat, §5 order book, §6 trades/tickers/candles, §9 symbols):
   "data":[..]}``. USDT-futures sizes are in the base coin (no contract multiplier to apply);
   ``sizeMultiplier`` is the size step.
 - Symbols (ccxt): ``BTCUSDT`` <-> ``BTC/USDT`` (spot) and ``BTC/USDT:USDT`` (linear).
+- Legacy v1 frames (replays of old recordings): a v1 ``ticker`` has no sizes (its BBO sizes are
+  0) and a v1 ``trade`` has no id (its ``trade_id`` is its ms time as text, not unique).
 
 A simulator differs from live only by base URL: ``Bitget(base_url="http://127.0.0.1:PORT")``
 gives ``ws://127.0.0.1:PORT/v2/ws/public``.
