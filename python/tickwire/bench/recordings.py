@@ -174,6 +174,14 @@ VENUES: dict[str, VenueSpec] = {
                 ("OMG/USDT", "spot_order_book_snapshot_omg_usdt_20210422.json"),
                 ("QTUM3S/USDT", "spot_order_book_snapshot_qtum3s_usdt_20210422.json"),
             ),
+            "bitget",
+            "bitget",
+            "spot",
+            ("bitget",),
+            "spot_v1_books_ticker_trade_candle_checksum_7sym_20220407",
+            "WS v1 spot 2022, 7 pairs: books (snapshot + updates, CRC32 top-25 checksum on "
+            "each), ticker, trade, candle1m (1,000-candle snapshots)",
+            packaged="spot_v1_books_ticker_trade_candle_7sym_20220407",
         ),
     )
 }

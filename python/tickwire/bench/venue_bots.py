@@ -731,6 +731,32 @@ class GateioBot(VenueBot):
 
     venue = "gateio"
     spot = False
+# Bitget (v1 and v2 public; the bench recording is v1 spot)
+# ---------------------------------------------------------------------------
+
+_BITGET_QUOTES = ("USDT", "USDC", "BTC", "ETH", "EUR")
+
+
+def bitget_unified(inst: str, linear: bool) -> str:
+    """``BTCUSDT`` -> ``BTC/USDT`` (spot) or ``BTC/USDT:USDT`` (``mc``/``USDT-FUTURES``)."""
+    if linear:
+        return f"{inst[:-4]}/USDT:USDT"
+    for q in _BITGET_QUOTES:
+        if inst.endswith(q):
+            return f"{inst[: -len(q)]}/{q}"
+    return inst
+
+
+class BitgetBot(VenueBot):
+    """Bitget public, v1 (``instType`` ``sp``/``mc``) and v2 (``SPOT``/``USDT-FUTURES``):
+    ``books`` ``snapshot`` replaces, ``update`` applies (size 0 deletes); after every book
+    message the signed CRC32 of the top 25 bids and asks interleaved, wire strings (the same
+    rule as OKX's, :func:`okx_checksum`), must equal ``checksum`` (0 = absent); a v2 ``seq`` not
+    above the book's is stale (skipped). ``trade`` (v1 rows ``[ts, price, size, side]``, v2
+    objects), ``ticker`` -> BBO (v1 ``bestBid``/``bestAsk`` without sizes, v2 ``bidPr``...),
+    ``candle<bar>`` rows."""
+
+    venue = "bitget"
 
     def __init__(self) -> None:
         super().__init__()
@@ -967,3 +993,97 @@ def _set_objects(side: dict[float, float], levels: list[dict[str, Any]]) -> None
 
 BOTS[GateioBot.venue] = GateioBot
 BOTS[GateioSpotBot.venue] = GateioSpotBot
+
+    def _unified(self, arg: dict[str, str]) -> str:
+        inst = arg["instId"]
+        u = self._sym.get(inst)
+        if u is None:
+            linear = arg["instType"] in ("mc", "MC", "USDT-FUTURES")
+            u = self._sym[inst] = bitget_unified(inst, linear)
+        return u
+
+    def feed(self, frame: bytes) -> list[Event]:
+        """Decode one raw Bitget frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        if "event" in d:
+            return [("ack", d["event"], d.get("code"), recv)]
+        arg = d["arg"]
+        ch = arg["channel"]
+        sym = self._sym.get(arg["instId"]) or self._unified(arg)
+        if ch == "books":
+            return self._books(sym, d["action"] == "snapshot", d["data"], recv)
+        if ch == "trade":
+            return self._trades(sym, d["data"], recv)
+        if ch == "ticker":
+            return self._tickers(sym, d["data"], recv)
+        if ch.startswith("candle"):
+            return [
+                ("candle", sym, int(c[0]) * 1_000_000, *map(float, c[1:6]), None, recv)
+                for c in d["data"]
+            ]
+        return []
+
+    def _books(self, sym: str, snapshot: bool, data: list[Any], recv: int) -> list[Event]:
+        out: list[Event] = []
+        for u in data:
+            b = self.books.get(sym)
+            seq = u.get("seq")
+            if snapshot or b is None:
+                if not snapshot:
+                    raise BotGapError(self.venue, sym, -1, seq if seq is not None else -1)
+                b = self.books[sym] = _TextBook()
+                b.load(u["bids"], u["asks"])
+            else:
+                if seq is not None and b.seq is not None and seq <= b.seq:
+                    continue  # out of order: stale
+                _set_text(b.bids, b.bid_px, u["bids"])
+                _set_text(b.asks, b.ask_px, u["asks"])
+            b.seq = seq
+            cs = u.get("checksum")
+            if cs:
+                got = okx_checksum(b)
+                if got != cs:
+                    raise BotChecksumError(self.venue, sym, cs, got)
+                self.checksums_verified += 1
+            out.append(("book", sym, seq, int(u["ts"]) * 1_000_000, recv))
+        return out
+
+    @staticmethod
+    def _trades(sym: str, rows: list[Any], recv: int) -> list[Event]:
+        if rows and isinstance(rows[0], list):  # v1: [ts, price, size, side], no id
+            return [
+                ("trade", sym, float(t[1]), float(t[2]), t[3], t[0], int(t[0]) * 1_000_000, recv)
+                for t in rows
+            ]
+        return [
+            (
+                "trade",
+                sym,
+                float(t["price"]),
+                float(t["size"]),
+                t["side"],
+                t["tradeId"],
+                int(t["ts"]) * 1_000_000,
+                recv,
+            )
+            for t in rows
+        ]
+
+    @staticmethod
+    def _tickers(sym: str, data: list[Any], recv: int) -> list[Event]:
+        out: list[Event] = []
+        for t in data:
+            ts = int(t.get("ts", t.get("systemTime"))) * 1_000_000
+            if "bidPr" in t:  # v2
+                bid, ask = float(t["bidPr"]), float(t["askPr"])
+                out.append(("bbo", sym, bid, float(t["bidSz"]), ask, float(t["askSz"]), ts, recv))
+            else:  # v1: no sizes
+                out.append(
+                    ("bbo", sym, float(t["bestBid"]), None, float(t["bestAsk"]), None, ts, recv)
+                )
+        return out
+
+
+BOTS[BitgetBot.venue] = BitgetBot
+__all__ += ["BitgetBot"]

@@ -228,3 +228,15 @@ class CryptofeedVenueReplay:
                     sides.append((float(p), float(q)))
             out[unified] = (sides[0], sides[1])
         return out
+
+
+# Bitget: cryptofeed's handler speaks the v1 streams (`instType` `sp`/`mc`) our recording has.
+CRYPTOFEED_VENUES["bitget"] = _CfVenue(
+    "bitget",
+    "Bitget",
+    "wss://ws.bitget.com/spot/v1/stream",
+    ("L2_BOOK", "TRADES", "TICKER", "CANDLES"),
+    ("books", "trade", "ticker", "candle1m"),
+    checksum=True,
+)
+CAVEATS["bitget"] = "checksum_validation=True; v1 streams only (no v2 instType, no seq check)"

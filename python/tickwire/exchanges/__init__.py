@@ -486,6 +486,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
     from . import binance, bybit, coinbase, kraken, okx
     from . import kucoin as _kucoin
     from . import binance, bybit, coinbase, gateio, kraken, okx
+    from . import binance, bitget, bybit, coinbase, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
@@ -497,6 +498,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "bybit": bybit.Bybit,
         "kucoin": _kucoin.Kucoin,
         "gateio": gateio.Gateio,
+        "bitget": bitget.Bitget,
     }
 
 

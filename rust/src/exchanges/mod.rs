@@ -7,6 +7,7 @@
 //! [`crate::decoder`]. A [`VenueFactory`] in [`FACTORIES`] makes a venue per decoder.
 
 pub mod binance;
+pub mod bitget;
 pub mod bybit;
 pub mod coinbase;
 pub mod gateio;
@@ -453,6 +454,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &bybit::FACTORY,
     &kucoin::FACTORY,
     &gateio::FACTORY,
+    &bitget::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).

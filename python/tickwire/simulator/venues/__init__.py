@@ -7,6 +7,7 @@ from ..venue import MarketSpec
 from . import binance, bybit, coinbase, kraken, okx
 from . import kucoin as _kucoin
 from . import binance, bybit, coinbase, gateio, kraken, okx
+from . import binance, bitget, bybit, coinbase, kraken, okx
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
@@ -17,6 +18,7 @@ MARKETS: dict[str, MarketSpec] = {
         *coinbase.SPECS,
         *bybit.SPECS,
         *gateio.SPECS,
+        *bitget.SPECS,
     )
 }
 MARKETS.update({spec.name: spec for spec in _kucoin.SPECS})
