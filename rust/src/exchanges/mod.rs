@@ -10,6 +10,7 @@ pub mod binance;
 pub mod bybit;
 pub mod coinbase;
 pub mod kraken;
+pub mod mexc;
 pub mod okx;
 
 use crate::error::Error;
@@ -439,6 +440,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &coinbase::ADVANCED_TRADE,
     &coinbase::EXCHANGE,
     &bybit::FACTORY,
+    &mexc::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
