@@ -696,7 +696,18 @@ impl Mexc {
             let item = if c.code == 0 && msg == "PONG" {
                 ControlItem { kind: ControlKind::Pong, request_id, topic: None, code: None, message: None }
             } else if c.code == 0 && msg.starts_with("spot@") && !msg.contains(' ') {
-                ControlItem { kind: ControlKind::Ack, request_id, topic: Some(msg), code: None, message: None }
+                // One request may name several channels: its ack echoes them joined by ','.
+                for channel in msg.split(',') {
+                    let topic = Some(channel.to_owned());
+                    out.items.push(Item::Control(ControlItem {
+                        kind: ControlKind::Ack,
+                        request_id: request_id.clone(),
+                        topic,
+                        code: None,
+                        message: None,
+                    }));
+                }
+                return Ok(());
             } else {
                 // "Not Subscribed successfully! [spot@...].  Reason： Blocked!" (code 0 as well).
                 let topic = msg.split_once('[').and_then(|(_, r)| r.split_once(']')).map(|(t, _)| t.to_owned());
