@@ -109,6 +109,16 @@ VENUES: dict[str, VenueSpec] = {
             "exchange_level2_ticker_matches_8products_20210417",
             "Exchange feed 2021, 8 products: level2 snapshot + l2update, ticker, match",
         ),
+        VenueSpec(
+            "mexc",
+            "mexc",
+            "spot",
+            ("mexc",),
+            "transcoded_pb_spot_solusdt_20250112",
+            "spot v3 protobuf (binary `b64:` lines), SOLUSDT: the only real MEXC recording (7 "
+            "frames of the retired JSON stream, 10-level limit.depth snapshots + increase.depth "
+            "deltas) re-encoded as publicLimitDepths / publicAggreDepths pushes, values unchanged",
+        ),
     )
 }
 

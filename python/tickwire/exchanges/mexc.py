@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import Adapter, ConnectTarget, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
@@ -76,6 +76,8 @@ _CONTRACT_METHODS = {"book": "sub.depth", "trades": "sub.deal", "candles": "sub.
 _PARAM_OVERHEAD = 3
 _REQUEST_OVERHEAD = len('{"method":"UNSUBSCRIPTION","params":[]}')
 
+_SPOT_PING = Keepalive(20.0, b'{"method":"PING"}')
+_CONTRACT_PING = Keepalive(20.0, b'{"method":"ping"}')
 _LIVE_WS = "wss://wbs-api.mexc.com"
 _LIVE_CONTRACT_WS = "wss://contract.mexc.com"
 _LIVE_REST = "https://api.mexc.com"
@@ -345,16 +347,19 @@ class Mexc(Adapter):
         return out
 
     def keepalive(self) -> Keepalive | None:
-        """``{"method":"PING"}`` every 20 s on spot connections (the contract's lower-case
-        ``ping`` is sent by :meth:`keepalive_for`); the server drops a connection idle 60 s."""
-        return Keepalive(20.0, b'{"method":"PING"}')
+        """``{"method":"PING"}`` every 20 s: the spot keepalive (the default connection's);
+        :meth:`connect_target` gives each route its own (mexc.md A.4; the server drops a
+        connection idle for 60 s)."""
+        return _SPOT_PING
 
-    def keepalive_for(self, route: str) -> Keepalive:
-        """The keepalive of ``route``: spot ``{"method":"PING"}``, contract
-        ``{"method":"ping"}`` (mexc.md A.4, B.1)."""
-        if route == "linear":
-            return Keepalive(20.0, b'{"method":"ping"}')
-        return Keepalive(20.0, b'{"method":"PING"}')
+    async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        """The route's URL and keepalive: spot ``{"method":"PING"}`` (answered ``PONG``),
+        contract ``{"method":"ping"}`` (answered ``{"channel":"pong",..}``), both every 20 s.
+        Asks nothing over ``http``."""
+        del http
+        return ConnectTarget(
+            self.ws_endpoint(route), _CONTRACT_PING if route == "linear" else _SPOT_PING
+        )
 
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:
         """Spot ``GET <rest>/api/v3/depth?symbol=BTCUSDT&limit=<snapshot_limit>``; contract
