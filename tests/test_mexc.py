@@ -10,8 +10,10 @@ contract pushes) are docs-derived. Every expected value is derived here from tho
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,13 @@ from typing import Any
 import pytest
 
 import tickwire._core as core
-from tickwire import FrameError
+from tickwire import FrameError, SubscriptionError
+from tickwire.events import GapDetected, Resynced
 from tickwire.exchanges import ConnectTarget, Keepalive, get_adapter
 from tickwire.exchanges.mexc import Mexc, contract_instrument_dicts, spot_instrument_dicts
 from tickwire.feed import Feed
+from tickwire.simulator import Simulator
+from tickwire.simulator.faults import Drop
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mexc"
 LEGACY = FIXTURES / "recorded_excerpt_spot_v3json_solusdt_20250112.jsonl"
@@ -130,8 +135,6 @@ def test_subscriptions_requests_acks_and_keepalive():
     ]
     # Keepalive per route: PING (spot) and ping (contract), answered as each venue answers.
     assert a.keepalive() == Keepalive(20.0, b'{"method":"PING"}')
-    import asyncio
-
     targets = {r: asyncio.run(a.connect_target(None, r)) for r in ("spot", "linear")}  # type: ignore[arg-type]
     assert targets == {
         "spot": ConnectTarget("wss://wbs-api.mexc.com/ws", Keepalive(20.0, b'{"method":"PING"}')),
@@ -294,3 +297,99 @@ def test_bench_bot_agrees_with_the_decoder_on_the_protobuf_recording():
     book = dec.book("SOL/USDT")
     assert bot.tops() == {"SOL/USDT": (book.best_bid, book.best_ask)}
     assert bot.depths() == {"SOL/USDT": (len(book.bids(100)), len(book.asks(100)))}
+
+
+# --- live path on the simulator ---------------------------------------------------------------
+
+SYMBOL = "SOL/USDT"
+AGGRE = "spot@public.aggre.depth.v3.api.pb@100ms@SOLUSDT"
+
+
+async def _run_feed(
+    faults: Sequence[Any] = (), speed: float = 4.0, options: dict[str, Any] | None = None
+) -> tuple[list[Any], dict[str, Any], Any, Simulator]:
+    """Replay the packaged protobuf recording through a Feed of SOL/USDT's book (subscribed
+    before the replay starts); returns the events, the stats, the final book and the
+    simulator."""
+    async with Simulator("mexc", speed=speed, autostart=False) as sim:
+        events: list[Any] = []
+        feed = Feed(
+            "mexc",
+            [SYMBOL],
+            ["book"],
+            base_url=sim.rest_url,
+            options=options,
+            on_event=events.append,
+        )
+        starting = asyncio.ensure_future(feed.start())
+        await sim.wait_connections(1, timeout=10)
+        while not starting.done() and not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        for f in faults:
+            sim.inject(f)
+        sim.start_replay()
+        await asyncio.wait_for(starting, 30)
+        await sim.wait_finished(timeout=60)
+        await asyncio.sleep(0.5)
+        book = feed.book(SYMBOL)
+        result = (book.bids(10_000), book.asks(10_000))
+        stats = feed.stats()
+        await feed.close()
+        return events, stats, result, sim
+
+
+def _assert_book_is_the_recordings(book: Any) -> None:
+    """The Feed's book = the recording's: its top 10 per side (what the recorded 10-level
+    snapshots cover) equal the reference book's, and any deeper level is one a recorded delta
+    set (a REST snapshot taken before the last recorded 10-level snapshot keeps it)."""
+    bids, asks = reference_book()
+    got_bids, got_asks = book
+    assert [tuple(map(float, x)) for x in got_bids[:10]] == [(float(p), float(s)) for p, s in bids]
+    assert [tuple(map(float, x)) for x in got_asks[:10]] == [(float(p), float(s)) for p, s in asks]
+    set_by_deltas = {
+        (float(lv["p"]), float(lv["v"]))
+        for f in legacy()
+        if ".increase.depth." in f["c"]
+        for side in ("bids", "asks")
+        for lv in f["d"].get(side, [])
+    }
+    for lv in [*got_bids[10:], *got_asks[10:]]:
+        assert tuple(map(float, lv)) in set_by_deltas
+
+
+def test_feed_book_equals_the_recording(run):
+    events, stats, book, sim = run(_run_feed())
+    _assert_book_is_the_recordings(book)
+    assert not [e for e in events if isinstance(e, GapDetected)]
+    assert stats["bad_frames"] == 0
+    assert sim.rest_requests >= 1  # the book was bridged from a REST snapshot
+
+
+def test_feed_recovers_from_a_gap_with_a_rest_snapshot(run):
+    events, _stats, book, _ = run(_run_feed([Drop(stream=AGGRE, skip=1)]))
+    gaps = [e for e in events if isinstance(e, GapDetected)]
+    assert [(g.symbol, g.reason) for g in gaps] == [(SYMBOL, "gap")]
+    resynced = [e for e in events if isinstance(e, Resynced) and e.reason == "gap"]
+    assert [r.symbol for r in resynced] == [SYMBOL]
+    _assert_book_is_the_recordings(book)
+
+
+def test_subscription_error_with_mexc_code(run):
+    # The 10 ms stream is not in the recording: the simulator refuses it as MEXC refuses a
+    # channel it does not serve ("Not Subscribed successfully! [..]", code 0).
+    with pytest.raises(SubscriptionError) as info:
+        run(_run_feed(options={"rate": "10ms"}))
+    assert info.value.code == 0
+    assert "spot@public.aggre.depth.v3.api.pb@10ms@SOLUSDT" in str(info.value)
+
+
+def test_replay_cli_on_the_protobuf_recording():
+    from cli_helpers import run_cli
+
+    proc = run_cli("replay", str(TRANSCODED), "-x", "mexc", "--market", "spot", "--output", "stats")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    n_snap = sum(".limit.depth." in f["c"] for f in legacy())
+    assert (stats["frames"], stats["gaps"], stats["bad_lines"]) == (len(legacy()), 0, [])
+    book = stats["books"]["SOL/USDT"]
+    assert (book["snapshots"], book["deltas_applied"]) == (n_snap, len(legacy()) - n_snap)

@@ -4,11 +4,12 @@ family (see ``..venue`` for how to add one)."""
 from __future__ import annotations
 
 from ..venue import MarketSpec
-from . import binance, bybit, coinbase, kraken, okx
+from . import binance, bybit, coinbase, kraken, mexc, okx
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
     for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)
 }
+MARKETS.update({spec.name: spec for spec in mexc.SPECS})
 
 __all__ = ["MARKETS"]
