@@ -108,8 +108,20 @@ impl<'a> Pb<'a> {
         Self { b, i: 0 }
     }
 
-    #[inline]
+    /// A varint; one byte (every tag and length under 128, the usual case) without the loop.
+    #[inline(always)]
     fn raw_varint(&mut self, field: &str) -> Result<u64, Error> {
+        match self.b.get(self.i) {
+            Some(&byte) if byte < 0x80 => {
+                self.i += 1;
+                Ok(u64::from(byte))
+            }
+            _ => self.long_varint(field),
+        }
+    }
+
+    #[inline(never)]
+    fn long_varint(&mut self, field: &str) -> Result<u64, Error> {
         let mut v = 0u64;
         for shift in 0..10 {
             let Some(&byte) = self.b.get(self.i) else { return Err(pb_err(field, "truncated varint")) };
@@ -212,6 +224,36 @@ fn version_bytes(b: &[u8], field: &str) -> Result<u64, Error> {
 /// One `{price = 1; quantity = 2}` level (`PublicAggreDepthV3ApiItem` and its twins).
 #[inline]
 fn pb_level(b: &[u8], field: &'static str) -> Result<RawLevel, Error> {
+    if let Some(level) = plain_level(b) {
+        return Ok(level);
+    }
+    pb_level_generic(b, field)
+}
+
+/// The layout MEXC's serializer writes, `0x0a len price 0x12 len quantity` with one-byte
+/// lengths and plain decimals, price above 0 and quantity at least 0, read without the tag
+/// loop; None for anything else (the generic reader then names the fault).
+#[inline(always)]
+fn plain_level(b: &[u8]) -> Option<RawLevel> {
+    let n = usize::from(*b.get(1)?);
+    if b[0] != 0x0a || n >= 0x80 {
+        return None;
+    }
+    let m = usize::from(*b.get(3 + n)?);
+    if b[2 + n] != 0x12 || m >= 0x80 || b.len() != 4 + n + m {
+        return None;
+    }
+    let (price, pn) = fixed::parse_dec_prefix(&b[2..2 + n], "price").ok()?;
+    let (size, sn) = fixed::parse_dec_prefix(&b[4 + n..], "quantity").ok()?;
+    // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
+    if pn != n || sn != m || ((price.mantissa - 1) | size.mantissa) < 0 {
+        return None;
+    }
+    Some(RawLevel { price, size })
+}
+
+#[cold]
+fn pb_level_generic(b: &[u8], field: &'static str) -> Result<RawLevel, Error> {
     let mut r = Pb::new(b);
     let (mut price, mut size) = (None, None);
     while let Some((f, wire)) = r.next(field)? {
@@ -263,8 +305,9 @@ fn pb_depth(b: &[u8], body: DepthBody, out: &mut Out) -> Result<SeqIds, Error> {
         match (f, body) {
             (1, _) => out.asks.push(pb_level(r.bytes(wire, "asks")?, "asks")?),
             (2, _) => out.bids.push(pb_level(r.bytes(wire, "bids")?, "bids")?),
+            // eventType: not read (the channel says the same), only skipped.
             (3, _) => {
-                r.str(wire, "eventType")?;
+                r.bytes(wire, "eventType")?;
             }
             (4, DepthBody::Aggre) => from = Some(version_bytes(r.bytes(wire, "fromVersion")?, "fromVersion")?),
             (5, DepthBody::Aggre) => to = Some(version_bytes(r.bytes(wire, "toVersion")?, "toVersion")?),
@@ -588,10 +631,11 @@ impl Mexc {
         let mut body: Option<(u32, &[u8])> = None;
         while let Some((f, wire)) = r.next("PushDataV3ApiWrapper")? {
             match f {
-                1 => channel = Some(r.str(wire, "channel")?),
+                // The channel is only checked for its "spot@" prefix: bytes, no UTF-8 pass.
+                1 => channel = Some(r.bytes(wire, "channel")?),
                 3 => symbol = Some(r.str(wire, "symbol")?),
                 4 => {
-                    r.str(wire, "symbolId")?;
+                    r.bytes(wire, "symbolId")?;
                 }
                 5 => create = Some(r.varint(wire, "createTime")?),
                 6 => send = Some(r.varint(wire, "sendTime")?),
@@ -605,8 +649,9 @@ impl Mexc {
             }
         }
         let channel = required(channel, "channel")?;
-        if !channel.starts_with("spot@") {
-            return Err(pb_err("channel", format!("{channel:?} is not a MEXC spot channel")));
+        if !channel.starts_with(b"spot@") {
+            let text = String::from_utf8_lossy(channel);
+            return Err(pb_err("channel", format!("{text:?} is not a MEXC spot channel")));
         }
         let Some((tag, b)) = body else { return Err(pb_err("body", "missing (no oneof body set)")) };
         let exchange_ts = match send.or(create) {
