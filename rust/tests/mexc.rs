@@ -623,6 +623,21 @@ fn control_replies() {
     let [Item::Control(c)] = &out.items[..] else { panic!() };
     assert_eq!(c.kind, ControlKind::Error);
     assert_eq!(c.topic.as_deref(), Some("spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"));
+    // One request naming several channels is acknowledged once, the channels joined by ',':
+    // one ack per channel, each with its channel as the topic.
+    let channels = ["spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT", "spot@public.kline.v3.api.pb@BTCUSDT@Min1"];
+    let joined = format!(r#"{{"id":0,"code":0,"msg":"{}"}}"#, channels.join(","));
+    out.clear();
+    spot.parse(joined.as_bytes(), false, &mut out).unwrap();
+    let topics: Vec<_> = out
+        .items
+        .iter()
+        .map(|i| match i {
+            Item::Control(c) if c.kind == ControlKind::Ack => c.topic.clone().unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(topics, channels);
     let mut linear = venue("linear");
     for (frame, kind) in [
         (&br#"{"channel":"pong","data":1587453241453}"#[..], ControlKind::Pong),
