@@ -705,8 +705,9 @@ class MexcBot(VenueBot):
     ``protobuf`` runtime (message classes built at first use from a descriptor of MEXC's
     published schema, github.com/mexcdevelop/websocket-proto: no ``protoc`` step), books in
     ``float -> float`` dicts. Rules (mexc.md A.5): ``publicLimitDepths`` replaces the book at
-    its ``version``; a ``publicAggreDepths`` delta must start at the previous ``toVersion + 1``
-    (one ending at or before it is stale); quantity 0 deletes. ``publicAggreDeals`` -> trades
+    its ``version`` (unless the book already reached it: then it is stale and dropped); a
+    ``publicAggreDepths`` delta must start at the previous ``toVersion + 1`` (one ending at or
+    before it is stale); quantity 0 deletes. ``publicAggreDeals`` -> trades
     (``tradeType`` 1 buy, 2 sell), ``publicAggreBookTicker`` -> BBO, ``publicSpotKline`` ->
     candles. Text frames (``{...}``: subscribe acks, PONG) are control replies."""
 
@@ -844,13 +845,17 @@ class MexcBot(VenueBot):
             return [("book", sym, last, ts, recv)]
         if kind == "publicLimitDepths":
             body = m.publicLimitDepths
+            version = int(body.version)
+            old = self.books.get(sym)
+            if old is not None and old.seq is not None and version <= old.seq:
+                return []  # the top N at a version the book has: stale, the full book is kept
             b = self.books[sym] = _FloatBook()
             for side, levels in ((b.bids, body.bids), (b.asks, body.asks)):
                 for lv in levels:
                     q = float(lv.quantity)
                     if q:
                         side[float(lv.price)] = q
-            b.seq = int(body.version)
+            b.seq = version
             return [("book", sym, b.seq, ts, recv)]
         if kind == "publicAggreDeals":
             return [

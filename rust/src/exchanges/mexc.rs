@@ -24,7 +24,9 @@
 //! versions `fromVersion..=toVersion` (legacy JSON: one version `r`); each must start at the
 //! previous `toVersion + 1`; bridging, one ending before the snapshot's version is stale and one
 //! starting after `version + 1` is a gap. Contract: each `version` is the previous + 1; bridging,
-//! versions up to the snapshot's are stale. No checksums.
+//! versions up to the snapshot's are stale. No checksums. Partial books (spot `limit.depth`,
+//! contract `push.depth.full`) are snapshots of the top N levels: one at a version the book
+//! already reached is stale (`stale_snapshot`), so it does not cut the full book to N levels.
 
 use std::borrow::Cow;
 
@@ -1213,6 +1215,14 @@ impl Venue for Mexc {
                 }
             }
         }
+    }
+
+    /// A partial-book push (`limit.depth`, contract `push.depth.full`) at a version the book
+    /// already has (or is past) is the same state cut to its top N levels: dropped, so the
+    /// deeper levels the deltas and the REST snapshot gave are kept. A newer one replaces the
+    /// book (the versions in between are not known).
+    fn stale_snapshot(&self, last: u64, ids: &SeqIds) -> bool {
+        ids.last <= last
     }
 
     fn unified_symbol(&self, market_id: &str) -> String {

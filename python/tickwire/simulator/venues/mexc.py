@@ -23,7 +23,8 @@ Client messages, as MEXC answers them (JSON text):
 - anything else -> ``{"id":0,"code":0,"msg":"msg format invalid"}``.
 
 REST: ``GET /api/v3/depth?symbol=&limit=`` is the book at the replay position, built from the
-recording itself (``limit.depth`` snapshots replace, ``aggre.depth`` deltas apply; strings
+recording itself (``aggre.depth`` deltas apply; a ``limit.depth`` top-N snapshot replaces the
+book unless the book already reached its version, as the Rust venue's ``stale_snapshot``; strings
 kept), ``lastUpdateId`` = the version of the last book message applied; it waits until the first
 book message was replayed. ``GET /api/v3/exchangeInfo`` lists the recorded symbols
 (``quotePrecision``/``baseAssetPrecision``: the most decimals the recording shows). Errors:
@@ -212,15 +213,20 @@ class MexcSim(VenueSim):
         rec = self.sim.recording
         lines = []
         symbols: dict[str, None] = {}
+        reached: dict[str, int] = {}
         for line in range(len(rec.line_stream)):
             symbol, body, fields = self._push(line)
             symbols[symbol] = None
             if body == _LIMIT_BODY:
-                self._version[line] = int(_text(fields, 4))
+                version = int(_text(fields, 4))
+                if version <= reached.get(symbol, -1):
+                    continue  # the top N at a version the book has: the same state, cut
             elif body == _AGGRE_BODY:
-                self._version[line] = int(_text(fields, 5))
+                version = int(_text(fields, 5))
             else:
                 continue
+            self._version[line] = version
+            reached[symbol] = max(version, reached.get(symbol, -1))
             lines.append(line)
             self._first_book_line.setdefault(symbol, line)
         self._symbols = list(symbols)
