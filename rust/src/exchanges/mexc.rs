@@ -303,7 +303,22 @@ fn pb_depth(b: &[u8], body: DepthBody, out: &mut Out) -> Result<SeqIds, Error> {
     let name = body.name();
     let mut r = Pb::new(b);
     let (mut from, mut to) = (None, None);
-    while let Some((f, wire)) = r.next(name)? {
+    loop {
+        // A level as MEXC writes it (tag 0x0a asks / 0x12 bids, a one-byte length, then the
+        // plain level): sliced and read here, without the generic tag and length path.
+        if let (Some(&tag @ (0x0a | 0x12)), Some(&len)) = (r.b.get(r.i), r.b.get(r.i + 1)) {
+            let end = r.i + 2 + usize::from(len);
+            if let Some(level) = r.b.get(r.i + 2..end).filter(|_| len < 0x80).and_then(plain_level) {
+                r.i = end;
+                if tag == 0x0a {
+                    out.asks.push(level);
+                } else {
+                    out.bids.push(level);
+                }
+                continue;
+            }
+        }
+        let Some((f, wire)) = r.next(name)? else { break };
         match (f, body) {
             (1, _) => out.asks.push(pb_level(r.bytes(wire, "asks")?, "asks")?),
             (2, _) => out.bids.push(pb_level(r.bytes(wire, "bids")?, "bids")?),
