@@ -36,6 +36,8 @@ def _checksums_in(frames: list[bytes]) -> int:
     ``checksum`` per data entry; Kraken v1: a ``c`` key in a book frame)."""
     n = 0
     for f in frames:
+        if _binary(f):
+            continue  # a protobuf push (MEXC spot): no venue with binary frames sends checksums
         d = json.loads(f)
         if isinstance(d, dict) and d.get("arg", {}).get("channel") == "books" and "data" in d:
             n += sum(1 for u in d["data"] if u.get("checksum"))
@@ -57,9 +59,26 @@ def _is_delta(d) -> bool:
     )
 
 
+def _binary(f: bytes) -> bool:
+    """A binary frame (a protobuf push) rather than JSON text."""
+    return f[:1] not in (b"{", b"[")
+
+
+def _is_binary_delta(f: bytes) -> bool:
+    """A MEXC spot protobuf push whose body is ``publicAggreDepths`` (field 313): a delta."""
+    from tickwire.simulator.venues.mexc import pb_fields
+
+    return any(number == 313 for number, _ in pb_fields(f))
+
+
 def _book_frames(frames: list[bytes]) -> list[int]:
-    """Indexes of book delta frames (not snapshots), found with the stdlib parser."""
-    return [i for i, f in enumerate(frames) if _is_delta(json.loads(f))]
+    """Indexes of book delta frames (not snapshots), found with the stdlib parser (binary
+    frames with a schema-level protobuf reader)."""
+    return [
+        i
+        for i, f in enumerate(frames)
+        if (_is_binary_delta(f) if _binary(f) else _is_delta(json.loads(f)))
+    ]
 
 
 def _bot(rec):

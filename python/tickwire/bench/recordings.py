@@ -182,6 +182,14 @@ VENUES: dict[str, VenueSpec] = {
             "WS v1 spot 2022, 7 pairs: books (snapshot + updates, CRC32 top-25 checksum on "
             "each), ticker, trade, candle1m (1,000-candle snapshots)",
             packaged="spot_v1_books_ticker_trade_candle_7sym_20220407",
+            "mexc",
+            "mexc",
+            "spot",
+            ("mexc",),
+            "transcoded_pb_spot_solusdt_20250112",
+            "spot v3 protobuf (binary `b64:` lines), SOLUSDT: the only real MEXC recording (7 "
+            "frames of the retired JSON stream, 10-level limit.depth snapshots + increase.depth "
+            "deltas) re-encoded as publicLimitDepths / publicAggreDepths pushes, values unchanged",
         ),
     )
 }

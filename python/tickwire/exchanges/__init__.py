@@ -487,6 +487,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
     from . import kucoin as _kucoin
     from . import binance, bybit, coinbase, gateio, kraken, okx
     from . import binance, bitget, bybit, coinbase, kraken, okx
+    from . import binance, bybit, coinbase, kraken, mexc, okx
 
     return {
         "binance": binance.BinanceSpot,
@@ -499,6 +500,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "kucoin": _kucoin.Kucoin,
         "gateio": gateio.Gateio,
         "bitget": bitget.Bitget,
+        "mexc": mexc.Mexc,
     }
 
 

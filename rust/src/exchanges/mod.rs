@@ -13,6 +13,7 @@ pub mod coinbase;
 pub mod gateio;
 pub mod kraken;
 pub mod kucoin;
+pub mod mexc;
 pub mod okx;
 
 use crate::error::Error;
@@ -455,6 +456,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &kucoin::FACTORY,
     &gateio::FACTORY,
     &bitget::FACTORY,
+    &mexc::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).

@@ -8,6 +8,7 @@ from . import binance, bybit, coinbase, kraken, okx
 from . import kucoin as _kucoin
 from . import binance, bybit, coinbase, gateio, kraken, okx
 from . import binance, bitget, bybit, coinbase, kraken, okx
+from . import binance, bybit, coinbase, kraken, mexc, okx
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
@@ -22,5 +23,6 @@ MARKETS: dict[str, MarketSpec] = {
     )
 }
 MARKETS.update({spec.name: spec for spec in _kucoin.SPECS})
+MARKETS.update({spec.name: spec for spec in mexc.SPECS})
 
 __all__ = ["MARKETS"]
