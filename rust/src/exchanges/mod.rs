@@ -9,6 +9,7 @@
 pub mod binance;
 pub mod bybit;
 pub mod coinbase;
+pub mod hyperliquid;
 pub mod kraken;
 pub mod okx;
 
@@ -439,6 +440,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &coinbase::ADVANCED_TRADE,
     &coinbase::EXCHANGE,
     &bybit::FACTORY,
+    &hyperliquid::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
