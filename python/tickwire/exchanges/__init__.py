@@ -465,6 +465,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "coinbase": coinbase.CoinbaseAdvancedTrade,
         "coinbaseexchange": coinbase.CoinbaseExchange,
         "bybit": bybit.Bybit,
+        "hyperliquid": __import__(f"{__name__}.hyperliquid", fromlist=["_"]).Hyperliquid,
     }
 
 

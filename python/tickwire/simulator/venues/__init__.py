@@ -10,5 +10,6 @@ MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
     for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)
 }
+MARKETS.update({s.name: s for s in __import__(f"{__name__}.hyperliquid", fromlist=["_"]).SPECS})
 
 __all__ = ["MARKETS"]
