@@ -109,6 +109,14 @@ VENUES: dict[str, VenueSpec] = {
             "exchange_level2_ticker_matches_8products_20210417",
             "Exchange feed 2021, 8 products: level2 snapshot + l2update, ticker, match",
         ),
+        VenueSpec(
+            "hyperliquid",
+            "hyperliquid",
+            "linear",
+            ("hyperliquid",),
+            "l2book_trades_btc_20250126",
+            "2025, BTC perp: l2Book (the whole 20-level book every push), trades",
+        ),
     )
 }
 
