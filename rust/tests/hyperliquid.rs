@@ -222,3 +222,30 @@ fn hype_excerpt_through_the_decoder() {
     assert_eq!(d.stats.control_frames, 1);
     assert_book(&d, "HYPE/USDC:USDC", &books(&frames)[0]["levels"]);
 }
+
+#[test]
+fn an_older_push_arriving_late_is_dropped_by_its_time() {
+    // Swap two consecutive book pushes of different `time`: the older one, arriving second, is
+    // stale (counted, no event, the book keeps the newer push); nothing else changes.
+    let frames = lines(BTC);
+    let t = times(BTC);
+    let book_lines: Vec<usize> =
+        (0..frames.len()).filter(|&n| frames[n].starts_with(r#"{"channel":"l2Book""#)).collect();
+    let time_of = |n: usize| serde_json::from_str::<Value>(&frames[n]).unwrap()["data"]["time"].as_u64().unwrap();
+    let (a, b) =
+        book_lines.windows(2).map(|w| (w[0], w[1])).find(|&(a, b)| b == a + 1 && time_of(a) < time_of(b)).unwrap();
+    let mut swapped = frames.clone();
+    swapped.swap(a, b);
+    let mut d = Decoder::new("hyperliquid", None, &[]).unwrap();
+    let (errors, _, _) = run(&mut d, &swapped[..=b], &t[..=b]);
+    assert_eq!((errors, d.stats.stale_snapshots, d.stats.gaps), (0, 1, 0));
+    assert_eq!(d.symbols()[0].book.sequence, Some(time_of(b)));
+    assert_book(&d, "BTC/USDC:USDC", &serde_json::from_str::<Value>(&frames[b]).unwrap()["data"]["levels"]);
+    // The clean recording has none: its one repeated `time` (an identical push) is applied.
+    let mut d = Decoder::new("hyperliquid", None, &[]).unwrap();
+    run(&mut d, &frames, &t);
+    let pushes = books(&frames);
+    let repeats = pushes.windows(2).filter(|w| w[0]["time"] == w[1]["time"]).count();
+    assert!(repeats > 0);
+    assert_eq!((d.stats.stale_snapshots, d.stats.snapshots), (0, pushes.len() as u64));
+}

@@ -525,6 +525,13 @@ impl Venue for Hyperliquid {
         Recovery::Resubscribe
     }
 
+    /// A whole-book push older than the book (its `time`, ms, below the book's) is stale. An
+    /// equal `time` is applied: the recording repeats a push with the same `time` and the same
+    /// book, and of two pushes stamped alike the one that arrived later is the one to keep.
+    fn stale_snapshot(&self, last: u64, ids: &SeqIds) -> bool {
+        ids.last < last
+    }
+
     /// Never used for books (every push is a snapshot); by `time` like
     /// [`Venue::stale_snapshot`]: older than the book is stale.
     fn check(&self, last: u64, ids: &SeqIds, _bridging: bool) -> Verdict {
@@ -557,13 +564,6 @@ impl Venue for Hyperliquid {
                 "not a Hyperliquid perp (BTC/USDC:USDC), or a spot pair (HYPE/USDC) without the spotMeta table",
             )),
         }
-    }
-}
-
-impl Hyperliquid {
-    /// A whole-book push older than the book (`ids.last`, its `time` in ms, below `last`).
-    pub fn is_stale(last: u64, ids: &SeqIds) -> bool {
-        ids.last < last
     }
 }
 
@@ -653,9 +653,9 @@ mod tests {
     fn stale_by_time() {
         let v = venue();
         let ids = |t| SeqIds { first: t, last: t, prev: None };
-        assert!(Hyperliquid::is_stale(10, &ids(9)));
-        assert!(!Hyperliquid::is_stale(10, &ids(10)));
-        assert!(!Hyperliquid::is_stale(10, &ids(11)));
+        assert!(v.stale_snapshot(10, &ids(9)));
+        assert!(!v.stale_snapshot(10, &ids(10)));
+        assert!(!v.stale_snapshot(10, &ids(11)));
         assert_eq!(v.check(10, &ids(9), false), Verdict::Stale);
         assert_eq!(v.check(10, &ids(10), false), Verdict::Apply);
     }
