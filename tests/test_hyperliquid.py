@@ -197,6 +197,29 @@ def test_decoder_replaces_the_book_on_every_push():
     assert [tuple(map(Decimal, bid)), tuple(map(Decimal, ask))] == [bids[0], asks[0]]
 
 
+def test_an_older_push_arriving_late_is_dropped_by_its_time():
+    """Two consecutive pushes swapped: the older, arriving second, is counted stale and the book
+    stays the newer one; the clean recording (one push repeated with the same time) has none."""
+    lines = BTC.read_bytes().splitlines()
+    times = [json.loads(ln)["data"]["time"] if b'"l2Book"' in ln else None for ln in lines]
+    a = next(
+        n
+        for n in range(len(lines) - 1)
+        if None not in (times[n], times[n + 1]) and times[n] < times[n + 1]
+    )
+    dec = core.Decoder("hyperliquid")
+    for line in [*lines[:a], lines[a + 1], lines[a]]:
+        dec.feed(line)
+    assert (dec.stats()["stale_snapshots"], dec.stats()["gaps"]) == (1, 0)
+    bids, asks = sides(json.loads(lines[a + 1])["data"])
+    assert [tuple(x) for x in dec.book(SYMBOL).bids(100)] == _floats(bids)
+    assert [tuple(x) for x in dec.book(SYMBOL).asks(100)] == _floats(asks)
+    clean = core.Decoder("hyperliquid")
+    for line in lines:
+        clean.feed(line)
+    assert clean.stats()["stale_snapshots"] == 0
+
+
 def test_frames_of_another_venue_or_version_are_frame_errors():
     """An OKX frame, a channel tickwire does not decode and a push cut short are each a
     ``FrameError`` naming the field, and change nothing."""
@@ -298,6 +321,42 @@ def test_subscription_error_with_hyperliquid_text(run):
             assert info.value.code is None  # Hyperliquid errors are text only
             assert "Invalid subscription" in str(info.value) and '"ETH"' in str(info.value)
             await feed.close()
+
+    run(scenario())
+
+
+def test_unlisted_symbol_is_a_value_error_before_subscribing(run):
+    """``POST /info {"type":"meta"}`` (the simulator lists the recorded perps) has no ETH."""
+
+    async def scenario() -> None:
+        async with Simulator("hyperliquid", speed="max") as sim:
+            feed = Feed("hyperliquid", ["ETH/USDC:USDC"], ["book"], base_url=sim.rest_url)
+            with pytest.raises(ValueError, match=r"ETH/USDC:USDC.*meta"):
+                await feed.start()
+            assert sim.total_connections == 0
+            await feed.close()
+
+    run(scenario())
+
+
+def test_instruments_over_post_info_set_the_book_scales(run):
+    """The feed loads ``meta`` over ``POST /info``; the decoder's book of BTC gets its lot size
+    (szDecimals) and the simulator answers a GET and an unknown type as Hyperliquid does."""
+    import aiohttp
+
+    async def scenario() -> None:
+        async with Simulator("hyperliquid", speed="max") as sim, aiohttp.ClientSession() as http:
+            a = Hyperliquid(base_url=sim.rest_url)
+            (inst,) = await a.fetch_instruments(http, "linear")
+            assert (inst["market_id"], inst["symbol"]) == ("BTC", SYMBOL)
+            assert await a.fetch_instruments(http, "spot") == []
+            async with http.get(sim.rest_url + "/info") as resp:
+                assert resp.status == 405
+            async with http.post(sim.rest_url + "/info", json={"type": "nope"}) as resp:
+                assert resp.status == 422
+            assert await a.unavailable_symbols(http, [SYMBOL, "ETH/USDC:USDC"]) == {
+                "ETH/USDC:USDC": "ETH/USDC:USDC is not listed in hyperliquid meta"
+            }
 
     run(scenario())
 
