@@ -422,64 +422,9 @@ impl Hyperliquid {
         Ok(())
     }
 
-    /// A `subscriptionResponse`, `error` or `pong` frame.
-    #[cold]
-    fn control(&self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
-        let f: ControlFrame = from_json(frame)?;
-        let item = match (f.channel.as_str(), f.data) {
-            ("pong", None) => {
-                ControlItem { kind: ControlKind::Pong, request_id: None, topic: None, code: None, message: None }
-            }
-            ("error", Some(serde_json::Value::String(text))) => {
-                ControlItem { kind: ControlKind::Error, request_id: None, topic: None, code: None, message: Some(text) }
-            }
-            ("error", _) => return Err(Error::frame("data", "an error's data is its text")),
-            ("subscriptionResponse", Some(data)) => {
-                let ack: AckData =
-                    serde_json::from_value(data).map_err(|e| Error::frame("data", format!("not an ack: {e}")))?;
-                if !matches!(ack.method.as_str(), "subscribe" | "unsubscribe") {
-                    return Err(Error::frame(
-                        "data.method",
-                        format!("{:?} is neither subscribe nor unsubscribe", ack.method),
-                    ));
-                }
-                let s = ack.subscription;
-                let _ = (s.user, s.dex);
-                let symbol = s.coin.as_deref().map(|coin| self.unified_symbol(coin));
-                let topic = topic(&s.kind, symbol.as_deref(), s.interval.as_deref());
-                ControlItem { kind: ControlKind::Ack, request_id: None, topic: Some(topic), code: None, message: None }
-            }
-            ("subscriptionResponse", None) => return Err(Error::frame("data", "missing field")),
-            (other, _) => return Err(Error::frame("channel", format!("{other:?} is not a Hyperliquid reply"))),
-        };
-        out.items.push(Item::Control(item));
-        Ok(())
-    }
-}
-
-impl Venue for Hyperliquid {
-    fn id(&self) -> &'static str {
-        "hyperliquid"
-    }
-
-    fn market(&self) -> &'static str {
-        self.market
-    }
-
-    fn parse(&mut self, frame: &[u8], binary: bool, out: &mut Out) -> Result<(), Error> {
-        if binary {
-            return Err(Error::frame("frame", "Hyperliquid sends text frames only"));
-        }
-        if frame == GREETING {
-            out.items.push(Item::Control(ControlItem {
-                kind: ControlKind::Welcome,
-                request_id: None,
-                topic: None,
-                code: None,
-                message: None,
-            }));
-            return Ok(());
-        }
+    /// Any frame by the documented grammar, keys and fields checked one by one (every frame
+    /// the `l2Book` fast path does not take).
+    fn parse_strict(&self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
         let mut c = Cursor::new(frame);
         c.begin_object()?;
         let mut first = true;
@@ -519,6 +464,232 @@ impl Venue for Hyperliquid {
             return Err(Error::frame("frame", "a field after data"));
         }
         c.end()
+    }
+
+    /// A `subscriptionResponse`, `error` or `pong` frame.
+    #[cold]
+    fn control(&self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
+        let f: ControlFrame = from_json(frame)?;
+        let item = match (f.channel.as_str(), f.data) {
+            ("pong", None) => {
+                ControlItem { kind: ControlKind::Pong, request_id: None, topic: None, code: None, message: None }
+            }
+            ("error", Some(serde_json::Value::String(text))) => {
+                ControlItem { kind: ControlKind::Error, request_id: None, topic: None, code: None, message: Some(text) }
+            }
+            ("error", _) => return Err(Error::frame("data", "an error's data is its text")),
+            ("subscriptionResponse", Some(data)) => {
+                let ack: AckData =
+                    serde_json::from_value(data).map_err(|e| Error::frame("data", format!("not an ack: {e}")))?;
+                if !matches!(ack.method.as_str(), "subscribe" | "unsubscribe") {
+                    return Err(Error::frame(
+                        "data.method",
+                        format!("{:?} is neither subscribe nor unsubscribe", ack.method),
+                    ));
+                }
+                let s = ack.subscription;
+                let _ = (s.user, s.dex);
+                let symbol = s.coin.as_deref().map(|coin| self.unified_symbol(coin));
+                let topic = topic(&s.kind, symbol.as_deref(), s.interval.as_deref());
+                ControlItem { kind: ControlKind::Ack, request_id: None, topic: Some(topic), code: None, message: None }
+            }
+            ("subscriptionResponse", None) => return Err(Error::frame("data", "missing field")),
+            (other, _) => return Err(Error::frame("channel", format!("{other:?} is not a Hyperliquid reply"))),
+        };
+        out.items.push(Item::Control(item));
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Layout fast path for `l2Book` (every push is ~1.6 KB of 40 level objects): the frame exactly
+// as Hyperliquid writes it, read byte by byte. Anything else, including every malformed frame,
+// returns None with nothing kept, and the strict parser above reads (and names) it.
+// ------------------------------------------------------------------------------------------
+
+/// A byte reader over a frame for the fast path; every method returns None on a mismatch.
+struct Bytes<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Bytes<'a> {
+    #[inline(always)]
+    fn lit(&mut self, s: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + s.len())? == s {
+            self.i += s.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// A non-negative integer as JSON writes it (no leading zero, at most 19 digits).
+    #[inline(always)]
+    fn int(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut v = 0u64;
+        while let Some(d) = self.peek().map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+            self.i += 1;
+        }
+        let n = self.i - start;
+        (n > 0 && n <= 19 && (n == 1 || self.b[start] != b'0')).then_some(v)
+    }
+
+    /// `"<decimal>"` as [`Cursor::dec`] reads it (the same decimal parser).
+    #[inline(always)]
+    fn dec(&mut self) -> Option<Dec> {
+        self.lit(b"\"")?;
+        let (d, n) = crate::fixed::parse_dec_prefix(&self.b[self.i..], "px").ok()?;
+        self.i += n;
+        self.lit(b"\"")?;
+        Some(d)
+    }
+
+    /// A coin name: letters, digits and `@`, `/`, `:` (no escapes), then the closing quote.
+    #[inline(always)]
+    fn coin(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'@' | b'/' | b':')) {
+            self.i += 1;
+        }
+        let s = &self.b[start..self.i];
+        self.lit(b"\"")?;
+        // ASCII checked above.
+        (!s.is_empty()).then(|| std::str::from_utf8(s).ok()).flatten()
+    }
+
+    /// One side's level objects, `{"n":..,"px":..,"sz":..}` or `{"px":..,"sz":..,"n":..}`,
+    /// appended to `side` (price and size above 0).
+    #[inline(always)]
+    fn side(&mut self, levels: &mut Vec<RawLevel>) -> Option<()> {
+        self.lit(b"[")?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let (price, size) = if self.lit(b"{\"n\":").is_some() {
+                self.int()?;
+                self.lit(b",\"px\":")?;
+                let p = self.dec()?;
+                self.lit(b",\"sz\":")?;
+                (p, self.dec()?)
+            } else {
+                self.lit(b"{\"px\":")?;
+                let p = self.dec()?;
+                self.lit(b",\"sz\":")?;
+                let q = self.dec()?;
+                self.lit(b",\"n\":")?;
+                self.int()?;
+                (p, q)
+            };
+            self.lit(b"}")?;
+            if price.mantissa <= 0 || size.mantissa <= 0 {
+                return None;
+            }
+            levels.push(RawLevel { price, size });
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `[[bids],[asks]]`.
+    #[inline(always)]
+    fn levels(&mut self, out: &mut Out) -> Option<()> {
+        self.lit(b"[")?;
+        self.side(&mut out.bids)?;
+        self.lit(b",")?;
+        self.side(&mut out.asks)?;
+        self.lit(b"]")
+    }
+
+    /// `"time":<ms>` after its key.
+    #[inline(always)]
+    fn time(&mut self) -> Option<(u64, i64)> {
+        let ms = self.int()?;
+        Some((ms, ms_to_ns(ms, "data.time").ok()?))
+    }
+}
+
+/// The fast path of one `l2Book` frame (see above): true if it read the frame whole.
+#[inline]
+fn fast_book(frame: &[u8], out: &mut Out) -> bool {
+    let from = (out.bids.len(), out.asks.len());
+    let done = fast_book_inner(frame, out, from).is_some();
+    if !done {
+        out.bids.truncate(from.0);
+        out.asks.truncate(from.1);
+    }
+    done
+}
+
+#[inline(always)]
+fn fast_book_inner(frame: &[u8], out: &mut Out, from: (usize, usize)) -> Option<()> {
+    let mut r = Bytes { b: frame, i: 0 };
+    r.lit(br#"{"channel":"l2Book","data":{"coin":""#)?;
+    let coin = r.coin()?;
+    // `levels` then `time` (2025-01 BTC capture) or `time` then `levels` (HYPE excerpt).
+    let (ms, ns) = if r.lit(br#","levels":"#).is_some() {
+        r.levels(out)?;
+        r.lit(br#","time":"#)?;
+        r.time()?
+    } else {
+        r.lit(br#","time":"#)?;
+        let t = r.time()?;
+        r.lit(br#","levels":"#)?;
+        r.levels(out)?;
+        t
+    };
+    r.lit(b"}}")?;
+    if r.i != frame.len() {
+        return None;
+    }
+    let symbol = out.symbol(coin);
+    let ids = SeqIds { first: ms, last: ms, prev: None };
+    out.book(symbol, BookKind::Snapshot, Some(ids), None, None, Some(ns), from);
+    Some(())
+}
+
+impl Venue for Hyperliquid {
+    fn id(&self) -> &'static str {
+        "hyperliquid"
+    }
+
+    fn market(&self) -> &'static str {
+        self.market
+    }
+
+    fn parse(&mut self, frame: &[u8], binary: bool, out: &mut Out) -> Result<(), Error> {
+        if binary {
+            return Err(Error::frame("frame", "Hyperliquid sends text frames only"));
+        }
+        if frame == GREETING {
+            out.items.push(Item::Control(ControlItem {
+                kind: ControlKind::Welcome,
+                request_id: None,
+                topic: None,
+                code: None,
+                message: None,
+            }));
+            return Ok(());
+        }
+        if fast_book(frame, out) {
+            return Ok(());
+        }
+        self.parse_strict(frame, out)
     }
 
     fn recovery(&self) -> Recovery {
@@ -579,6 +750,75 @@ mod tests {
         let mut out = Out::default();
         venue().parse(frame.as_bytes(), false, &mut out)?;
         Ok(out)
+    }
+
+    /// The `l2Book` pushes of the recordings (tests/fixtures/hyperliquid).
+    fn recorded_books() -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hyperliquid");
+        ["l2book_trades_btc_20250126.jsonl", "recorded_excerpt_hype_20250112.jsonl"]
+            .iter()
+            .flat_map(|f| {
+                std::fs::read(dir.join(f)).unwrap().split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>()
+            })
+            .filter(|l| l.starts_with(br#"{"channel":"l2Book""#))
+            .collect()
+    }
+
+    fn strict(frame: &[u8]) -> Result<Out, Error> {
+        let v = Hyperliquid { market: "linear", symbols: HashMap::new(), ids: HashMap::new() };
+        let mut out = Out::default();
+        v.parse_strict(frame, &mut out)?;
+        Ok(out)
+    }
+
+    fn fast(frame: &[u8]) -> Option<Out> {
+        let mut out = Out::default();
+        fast_book(frame, &mut out).then_some(out)
+    }
+
+    fn same_out(a: &Out, b: &Out) -> bool {
+        a.items == b.items && a.bids == b.bids && a.asks == b.asks && a.market_ids() == b.market_ids()
+    }
+
+    #[test]
+    fn fast_path_reads_every_recorded_push_as_the_strict_parser() {
+        let books = recorded_books();
+        assert!(books.len() > 40);
+        for frame in &books {
+            let f = fast(frame).expect("every recorded push takes the fast path");
+            assert!(same_out(&f, &strict(frame).unwrap()));
+        }
+    }
+
+    #[test]
+    fn fast_path_never_takes_what_the_strict_parser_refuses() {
+        // Every byte of two recorded pushes (one per key order) replaced by each of a few
+        // characters, and every prefix: where the fast path takes the result, the strict
+        // parser reads the same; where the strict parser refuses it, the fast path did not
+        // take it.
+        let books = recorded_books();
+        let samples = [&books[0], books.last().unwrap()];
+        let mut taken = 0;
+        for frame in samples {
+            for i in 0..frame.len() {
+                for c in [b'0', b'9', b'-', b'.', b'"', b' ', b'}', b',', b'x', b'\\'] {
+                    let mut m = frame.clone();
+                    m[i] = c;
+                    match (fast(&m), strict(&m)) {
+                        (Some(f), Ok(s)) => {
+                            assert!(same_out(&f, &s), "byte {i} -> {}", c as char);
+                            taken += 1;
+                        }
+                        (Some(_), Err(e)) => {
+                            panic!("byte {i} -> {}: fast path took what strict refuses: {e}", c as char)
+                        }
+                        (None, _) => {}
+                    }
+                }
+                assert!(fast(&frame[..i]).is_none() && strict(&frame[..i]).is_err(), "prefix {i}");
+            }
+        }
+        assert!(taken > 0);
     }
 
     #[test]
