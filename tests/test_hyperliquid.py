@@ -409,3 +409,13 @@ def test_simulator_speaks_hyperliquid_on_the_socket(run):
             await ws.close()
 
     run(scenario())
+
+
+def test_no_dedup_keys_because_trade_ids_are_not_ordered():
+    """Rotation cannot order Hyperliquid trades by id: the recorded ``tid`` run goes down as
+    well as up, and trades share a ``time``."""
+    tids = [t["tid"] for t in recorded_trades()]
+    times = [t["time"] for t in recorded_trades()]
+    assert tids != sorted(tids)
+    assert len(set(times)) < len(times)
+    assert Hyperliquid().dedup_keys() == {}

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -329,6 +329,13 @@ class Hyperliquid(Adapter):
                 f"POST {redact_url(url)} {kind}: HTTP {status}: {text}", reason=text
             )
         return meta_instruments(body) if market == "linear" else spot_instruments(body)
+
+    def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
+        """None: trade ids (``tid``) are not ordered (the recording's run 121451470284048,
+        588047386913648, 85392298469503, ...), several trades share one ``time``, and a book's
+        only order is its push ``time``, which repeats. While two sessions overlap, events come
+        from the primary one only."""
+        return {}
 
     async def unavailable_symbols(
         self, http: aiohttp.ClientSession, symbols: Sequence[str]

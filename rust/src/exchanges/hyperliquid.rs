@@ -27,6 +27,10 @@
 //! are both applied (the recording has such a repeat, identical). There is nothing to gap-check:
 //! a lost push is repaired by the next one. Recovery is a new subscription (the venue sends the
 //! book again at once).
+//!
+//! Speed: an `l2Book` push is ~1.6 KB of 40 level objects, so it has a layout fast path (the
+//! frame byte by byte exactly as Hyperliquid writes it, either key order the recordings show);
+//! every other frame, and any push that deviates in one byte, goes through the strict parser.
 
 use std::collections::HashMap;
 
