@@ -626,6 +626,128 @@ impl<'a> Bytes<'a> {
         let ms = self.int()?;
         Some((ms, ms_to_ns(ms, "data.time").ok()?))
     }
+
+    /// A key (letters) and its colon, after the opening quote.
+    #[inline(always)]
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+            self.i += 1;
+        }
+        let k = &self.b[start..self.i];
+        self.lit(b"\":")?;
+        Some(k)
+    }
+
+    /// `"0x<hex>"`.
+    #[inline(always)]
+    fn hex(&mut self) -> Option<()> {
+        self.lit(b"\"0x")?;
+        while self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+            self.i += 1;
+        }
+        self.lit(b"\"")
+    }
+
+    /// One trade object, keys in any order, each once; `users` (a list of hex addresses)
+    /// optional as in the strict parser, every other documented key required.
+    #[inline(always)]
+    fn trade(&mut self, out: &mut Out) -> Option<()> {
+        self.lit(b"{")?;
+        let (mut coin, mut px, mut sz, mut side, mut tid, mut ts) = (None, None, None, None, None, None);
+        let mut seen = 0u8;
+        loop {
+            self.lit(b"\"")?;
+            let bit = match self.key()? {
+                b"coin" => {
+                    self.lit(b"\"")?;
+                    coin = Some(self.coin()?);
+                    1
+                }
+                b"px" => {
+                    px = Some(self.dec()?);
+                    2
+                }
+                b"sz" => {
+                    sz = Some(self.dec()?);
+                    4
+                }
+                b"side" => {
+                    side = Some(if self.lit(b"\"B\"").is_some() {
+                        Side::Buy
+                    } else {
+                        self.lit(b"\"A\"")?;
+                        Side::Sell
+                    });
+                    8
+                }
+                b"tid" => {
+                    tid = Some(self.int()?);
+                    16
+                }
+                b"time" => {
+                    ts = Some(self.time()?.1);
+                    32
+                }
+                b"hash" => {
+                    self.hex()?;
+                    64
+                }
+                b"users" => {
+                    self.lit(b"[")?;
+                    loop {
+                        self.hex()?;
+                        if self.lit(b",").is_none() {
+                            break;
+                        }
+                    }
+                    self.lit(b"]")?;
+                    128
+                }
+                _ => return None,
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            if self.lit(b",").is_none() {
+                self.lit(b"}")?;
+                break;
+            }
+        }
+        let (price, amount, ts) = (px?, sz?, ts?);
+        if seen & 64 == 0 || price.mantissa <= 0 || amount.mantissa <= 0 {
+            return None;
+        }
+        let trade =
+            TradeItem { price, size: amount, side: side?, trade_id: TradeId::Int(tid?), trade_ts: ts, exchange_ts: ts };
+        let symbol = out.symbol(coin?);
+        out.items.push(Item::Trade { symbol, trade });
+        Some(())
+    }
+}
+
+/// The fast path of one `trades` frame: true if it read the frame whole (at least one trade).
+#[inline]
+fn fast_trades(frame: &[u8], out: &mut Out) -> bool {
+    let items = out.items.len();
+    let mut r = Bytes { b: frame, i: 0 };
+    let done = (|| {
+        r.lit(br#"{"channel":"trades","data":["#)?;
+        loop {
+            r.trade(out)?;
+            if r.lit(b",").is_none() {
+                break;
+            }
+        }
+        r.lit(b"]}")?;
+        (r.i == frame.len()).then_some(())
+    })()
+    .is_some();
+    if !done {
+        out.items.truncate(items);
+    }
+    done
 }
 
 /// The fast path of one `l2Book` frame (see above): true if it read the frame whole.
@@ -690,7 +812,7 @@ impl Venue for Hyperliquid {
             }));
             return Ok(());
         }
-        if fast_book(frame, out) {
+        if fast_book(frame, out) || fast_trades(frame, out) {
             return Ok(());
         }
         self.parse_strict(frame, out)
@@ -756,15 +878,16 @@ mod tests {
         Ok(out)
     }
 
-    /// The `l2Book` pushes of the recordings (tests/fixtures/hyperliquid).
-    fn recorded_books() -> Vec<Vec<u8>> {
+    /// The `l2Book` and `trades` frames of the recordings (tests/fixtures/hyperliquid).
+    fn recorded(channel: &str) -> Vec<Vec<u8>> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hyperliquid");
+        let head = format!(r#"{{"channel":"{channel}""#);
         ["l2book_trades_btc_20250126.jsonl", "recorded_excerpt_hype_20250112.jsonl"]
             .iter()
             .flat_map(|f| {
                 std::fs::read(dir.join(f)).unwrap().split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>()
             })
-            .filter(|l| l.starts_with(br#"{"channel":"l2Book""#))
+            .filter(|l| l.starts_with(head.as_bytes()))
             .collect()
     }
 
@@ -777,7 +900,9 @@ mod tests {
 
     fn fast(frame: &[u8]) -> Option<Out> {
         let mut out = Out::default();
-        fast_book(frame, &mut out).then_some(out)
+        let taken = fast_book(frame, &mut out) || fast_trades(frame, &mut out);
+        assert!(taken || (out.items.is_empty() && out.bids.is_empty() && out.asks.is_empty()));
+        taken.then_some(out)
     }
 
     fn same_out(a: &Out, b: &Out) -> bool {
@@ -786,9 +911,9 @@ mod tests {
 
     #[test]
     fn fast_path_reads_every_recorded_push_as_the_strict_parser() {
-        let books = recorded_books();
-        assert!(books.len() > 40);
-        for frame in &books {
+        let frames = [recorded("l2Book"), recorded("trades")].concat();
+        assert!(frames.len() > 50);
+        for frame in &frames {
             let f = fast(frame).expect("every recorded push takes the fast path");
             assert!(same_out(&f, &strict(frame).unwrap()));
         }
@@ -800,10 +925,18 @@ mod tests {
         // characters, and every prefix: where the fast path takes the result, the strict
         // parser reads the same; where the strict parser refuses it, the fast path did not
         // take it.
-        let books = recorded_books();
-        let samples = [&books[0], books.last().unwrap()];
+        let books = recorded("l2Book");
+        let trades = recorded("trades");
+        // The smallest BTC trades push, and the first trade of the HYPE push (the other key
+        // order) as a push of its own.
+        let small = trades.iter().min_by_key(|t| t.len()).unwrap().clone();
+        let hype = trades.iter().find(|t| t.windows(6).any(|w| w == b"\"HYPE\"")).unwrap();
+        let end = hype.windows(3).position(|w| w == b"]},").unwrap() + 2;
+        let one = [&hype[..end], b"]}"].concat();
+        let samples = [&books[0], books.last().unwrap(), &small, &one];
         let mut taken = 0;
         for frame in samples {
+            assert!(fast(frame).is_some());
             for i in 0..frame.len() {
                 for c in [b'0', b'9', b'-', b'.', b'"', b' ', b'}', b',', b'x', b'\\'] {
                     let mut m = frame.clone();
