@@ -326,15 +326,21 @@ def test_subscription_error_with_hyperliquid_text(run):
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run):
-    """``POST /info {"type":"meta"}`` (the simulator lists the recorded perps) has no ETH."""
+    """``POST /info {"type":"meta"}`` (the simulator lists the recorded perps) has no ETH, and
+    ``{"type":"spotMeta"}`` no HYPE/USDC."""
 
     async def scenario() -> None:
         async with Simulator("hyperliquid", speed="max") as sim:
             feed = Feed("hyperliquid", ["ETH/USDC:USDC"], ["book"], base_url=sim.rest_url)
             with pytest.raises(ValueError, match=r"ETH/USDC:USDC.*meta"):
                 await feed.start()
-            assert sim.total_connections == 0
             await feed.close()
+            # A spot pair is looked up in spotMeta (which lists no pair here).
+            feed = Feed("hyperliquid", ["HYPE/USDC"], ["book"], base_url=sim.rest_url)
+            with pytest.raises(ValueError, match=r"HYPE/USDC.*spotMeta"):
+                await feed.start()
+            await feed.close()
+            assert sim.total_connections == 0
 
     run(scenario())
 

@@ -36,8 +36,9 @@ shared/docs/exchanges/hyperliquid.md (the official Python SDK ``websocket_manage
 - Symbols (ccxt): perp ``BTC`` <-> ``BTC/USDC:USDC`` (by name, no lookup needed); spot pairs
   ``@107`` <-> ``HYPE/USDC`` through ``spotMeta`` only (and ``PURR/USDC`` names itself). A spot
   feed therefore needs the ``spotMeta`` table, which ``Feed`` loads when it checks symbols
-  (``validate_symbols``, on by default); subscribing a spot pair without it raises
-  ``ValueError``.
+  (``validate_symbols``, on by default). Without it a spot connection cannot name its coin:
+  each connect attempt fails with a ``ValueError`` naming the pair (retried until
+  ``start_timeout``, whose error repeats it).
 
 A simulator differs from live only by base URL: ``Hyperliquid(base_url="http://127.0.0.1:PORT")``
 gives ``ws://127.0.0.1:PORT/ws`` and ``http://127.0.0.1:PORT/info``.
