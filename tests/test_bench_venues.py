@@ -157,6 +157,18 @@ def test_bot_catches_one_removed_or_corrupted_frame(rec):
         del frames[_book_frames(rec.frames)[len(_book_frames(rec.frames)) // 2]]
         _replay(_bot(rec), frames)
         return
+    elif rec.name == "hyperliquid":
+        # every l2Book push is the whole book, with no sequence: a removed push goes unseen
+        # (the next replaces the book); an older push arriving after a newer one is dropped
+        pushes = [i for i, f in enumerate(frames) if json.loads(f)["channel"] == "l2Book"]
+        t = {i: json.loads(frames[i])["data"]["time"] for i in pushes}
+        a = next(i for i in pushes if i + 1 in t and t[i] < t[i + 1])
+        b = a + 1
+        frames[a], frames[b] = frames[b], frames[a]
+        bot = BOTS[rec.name]()
+        _replay(bot, frames)
+        assert bot.stale == 1
+        return
     else:
         deltas = _book_frames(rec.frames)
         del frames[deltas[len(deltas) // 2]]

@@ -190,6 +190,12 @@ VENUES: dict[str, VenueSpec] = {
             "spot v3 protobuf (binary `b64:` lines), SOLUSDT: the only real MEXC recording (7 "
             "frames of the retired JSON stream, 10-level limit.depth snapshots + increase.depth "
             "deltas) re-encoded as publicLimitDepths / publicAggreDepths pushes, values unchanged",
+            "hyperliquid",
+            "hyperliquid",
+            "linear",
+            ("hyperliquid",),
+            "l2book_trades_btc_20250126",
+            "2025, BTC perp: l2Book (the whole 20-level book every push), trades",
         ),
     )
 }

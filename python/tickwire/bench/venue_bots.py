@@ -775,6 +775,17 @@ class MexcBot(VenueBot):
     venue = "mexc"
     _wrapper: Any = None
     _QUOTES = ("USDT", "USDC", "USDE", "USD1", "TUSD", "BUSD", "EUR", "BTC", "ETH", "USD", "MX")
+# Hyperliquid (perps and spot on one socket)
+# ---------------------------------------------------------------------------
+
+
+class HyperliquidBot(VenueBot):
+    """Hyperliquid public: every ``l2Book`` push is the whole book (replace, never merge; a
+    push older than the book by ``time`` is dropped), ``trades`` lists, ``bbo``, ``candle``,
+    ``subscriptionResponse`` acks and ``pong``. A perp coin ``BTC`` is ``BTC/USDC:USDC``;
+    ``@<n>`` spot coins pass through (they need ``spotMeta``)."""
+
+    venue = "hyperliquid"
 
     def __init__(self) -> None:
         super().__init__()
@@ -848,6 +859,58 @@ class MexcBot(VenueBot):
                     float(data["bestBidSize"]),
                     float(data["bestAsk"]),
                     float(data["bestAskSize"]),
+        self.stale = 0
+
+    def _symbol(self, coin: str) -> str:
+        sym = self._sym.get(coin)
+        if sym is None:
+            sym = self._sym[coin] = coin if coin[0] == "@" or "/" in coin else f"{coin}/USDC:USDC"
+        return sym
+
+    def feed(self, frame: bytes) -> list[Event]:
+        """Decode one raw Hyperliquid frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        channel = d["channel"]
+        data = d.get("data")
+        if channel == "l2Book":
+            sym = self._sym.get(data["coin"]) or self._symbol(data["coin"])
+            t = data["time"]
+            b = self.books.get(sym)
+            if b is None:
+                b = self.books[sym] = _FloatBook()
+            elif b.seq is not None and t < b.seq:
+                self.stale += 1
+                return []
+            bids, asks = data["levels"]
+            b.bids = {float(lv["px"]): float(lv["sz"]) for lv in bids}
+            b.asks = {float(lv["px"]): float(lv["sz"]) for lv in asks}
+            b.seq = t
+            return [("book", sym, t, t * 1_000_000, recv)]
+        if channel == "trades":
+            return [
+                (
+                    "trade",
+                    self._sym.get(t["coin"]) or self._symbol(t["coin"]),
+                    float(t["px"]),
+                    float(t["sz"]),
+                    "buy" if t["side"] == "B" else "sell",
+                    t["tid"],
+                    t["time"] * 1_000_000,
+                    recv,
+                )
+                for t in data
+            ]
+        if channel == "bbo":
+            bid, ask = data["bbo"]
+            return [
+                (
+                    "bbo",
+                    self._sym.get(data["coin"]) or self._symbol(data["coin"]),
+                    float(bid["px"]) if bid else 0.0,
+                    float(bid["sz"]) if bid else None,
+                    float(ask["px"]) if ask else 0.0,
+                    float(ask["sz"]) if ask else None,
                     data["time"] * 1_000_000,
                     recv,
                 )
@@ -1293,3 +1356,23 @@ __all__ += ["BitgetBot"]
 
 BOTS["mexc"] = MexcBot
 __all__ += ["MexcBot"]
+        if channel == "candle":
+            return [
+                (
+                    "candle",
+                    self._sym.get(data["s"]) or self._symbol(data["s"]),
+                    data["t"] * 1_000_000,
+                    float(data["o"]),
+                    float(data["h"]),
+                    float(data["l"]),
+                    float(data["c"]),
+                    float(data["v"]),
+                    None,
+                    recv,
+                )
+            ]
+        return [("ack", channel, None, recv)]
+
+
+__all__ += ["HyperliquidBot"]
+BOTS[HyperliquidBot.venue] = HyperliquidBot

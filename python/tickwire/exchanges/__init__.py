@@ -501,6 +501,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "gateio": gateio.Gateio,
         "bitget": bitget.Bitget,
         "mexc": mexc.Mexc,
+        "hyperliquid": __import__(f"{__name__}.hyperliquid", fromlist=["_"]).Hyperliquid,
     }
 
 

@@ -11,6 +11,7 @@ pub mod bitget;
 pub mod bybit;
 pub mod coinbase;
 pub mod gateio;
+pub mod hyperliquid;
 pub mod kraken;
 pub mod kucoin;
 pub mod mexc;
@@ -457,6 +458,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &gateio::FACTORY,
     &bitget::FACTORY,
     &mexc::FACTORY,
+    &hyperliquid::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).

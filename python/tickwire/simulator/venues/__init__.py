@@ -24,5 +24,6 @@ MARKETS: dict[str, MarketSpec] = {
 }
 MARKETS.update({spec.name: spec for spec in _kucoin.SPECS})
 MARKETS.update({spec.name: spec for spec in mexc.SPECS})
+MARKETS.update({s.name: s for s in __import__(f"{__name__}.hyperliquid", fromlist=["_"]).SPECS})
 
 __all__ = ["MARKETS"]

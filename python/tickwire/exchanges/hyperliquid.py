@@ -1,0 +1,356 @@
+"""Hyperliquid public market data adapter (``hyperliquid``: markets ``linear``, ``spot``).
+
+Every Hyperliquid-specific fact of the Python side lives here; it follows
+shared/docs/exchanges/hyperliquid.md (the official Python SDK ``websocket_manager.py`` and
+``utils/types.py``, the public API docs): §1 endpoints, §2 limits, §3 subscribe, §4 heartbeat,
+§5 order book, §6 trades/candles, §9 symbols; and the public docs' info endpoint pages
+(``POST /info`` ``{"type":"meta"}`` and ``{"type":"spotMeta"}``; tick and lot size rules).
+
+- WebSocket: ``wss://api.hyperliquid.xyz/ws``, one URL for perps and spot. The Rust venue of
+  either market decodes every coin on a connection (the coin says what it is: ``BTC`` is a perp,
+  ``@107`` or ``PURR/USDC`` a spot pair); the adapter still gives each market its own
+  connections (routes ``"linear"`` and ``"spot"``), so that each decoder gets that market's
+  instruments table. The default market is ``linear``: perps are Hyperliquid's main market,
+  and every recording we have is of perps.
+- Subscribe: one subscription per message, ``{"method":"subscribe","subscription":{"type":
+  "l2Book","coin":"BTC"}}`` (``trades``, ``bbo``, ``candle`` with ``interval``); the ack
+  ``{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{..}}}``
+  carries no id: the Rust venue reports it with topic ``"<type>:<unified symbol>"``
+  (``"l2Book:BTC/USDC:USDC"``, ``"candle:BTC/USDC:USDC:1m"``), which is each
+  :class:`Subscription`'s ``stream`` and its request's ack key. Errors are
+  ``{"channel":"error","data":"<text>"}`` without a code or the subscription: one fails the
+  oldest request in flight (Hyperliquid answers in order).
+- Keepalive: the client sends ``{"method":"ping"}``, the venue answers ``{"channel":"pong"}``;
+  the venue drops a connection without client messages for 60 s: we ping every 30 s.
+- Limits (per IP, §2): 1000 subscriptions, 2000 messages a minute, 100 connections (a newer
+  SDK encodes 10); budgets below stay under them.
+- Books: every ``l2Book`` push is the whole book (20 levels a side, no deltas, no sequence, no
+  checksum). The decoder replaces the book on each push and drops one older (by its ``time``)
+  than the book it has; recovery is a new subscription.
+- Instruments: ``POST /info {"type":"meta"}`` (perps: ``universe[].name``, ``szDecimals``,
+  ``isDelisted``) and ``{"type":"spotMeta"}`` (``universe[]`` pairs ``name`` ``@<n>`` or
+  ``PURR/USDC`` with ``tokens: [base, quote]`` indexes into ``tokens[]``, whose ``szDecimals``
+  is the base's). Sizes step ``10**-szDecimals``; prices carry at most ``6 - szDecimals``
+  decimals on perps and ``8 - szDecimals`` on spot (and 5 significant figures): ``tick_size``
+  is that finest step.
+- Symbols (ccxt): perp ``BTC`` <-> ``BTC/USDC:USDC`` (by name, no lookup needed); spot pairs
+  ``@107`` <-> ``HYPE/USDC`` through ``spotMeta`` only (and ``PURR/USDC`` names itself). A spot
+  feed therefore needs the ``spotMeta`` table, which ``Feed`` loads when it checks symbols
+  (``validate_symbols``, on by default). Without it a spot connection cannot name its coin:
+  each connect attempt fails with a ``ValueError`` naming the pair (retried until
+  ``start_timeout``, whose error repeats it).
+
+A simulator differs from live only by base URL: ``Hyperliquid(base_url="http://127.0.0.1:PORT")``
+gives ``ws://127.0.0.1:PORT/ws`` and ``http://127.0.0.1:PORT/info``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Hashable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ExchangeError
+from ..redact import redact_url
+from . import Adapter, Keepalive, Limits, NextId, Request, Subscription
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["Hyperliquid", "meta_instruments", "perp_coin", "spot_instruments"]
+
+_CODE = re.compile(r"^[A-Za-z0-9]{1,20}$")
+#: Candle intervals of the ``candle`` subscription (hyperliquid.md §6).
+INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M")
+#: Most price decimals by market, before taking ``szDecimals`` off (the docs' tick size rule).
+MAX_DECIMALS = {"linear": 6, "spot": 8}
+#: tickwire channel -> Hyperliquid subscription type.
+_TYPES = {"book": "l2Book", "trades": "trades", "bbo": "bbo", "candles": "candle"}
+
+
+def perp_coin(symbol: str) -> str | None:
+    """``"BTC/USDC:USDC"`` -> ``"BTC"`` (any perp name of letters and digits, ``kPEPE`` too);
+    None for anything else. The same rule as the Rust venue's ``perp_coin``."""
+    base, sep, rest = symbol.partition("/")
+    if sep and rest == "USDC:USDC" and _CODE.match(base):
+        return base
+    return None
+
+
+def _step(decimals: int) -> str:
+    return format(Decimal(1).scaleb(-decimals), "f")
+
+
+def _reply(body: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ExchangeError(f"hyperliquid {what}: unexpected reply {str(body)[:200]!r}") from None
+
+
+def meta_instruments(body: bytes | str) -> list[dict[str, Any]]:
+    """Parse a ``POST /info {"type":"meta"}`` reply into the decoder's instrument dicts
+    (``market_id`` the coin, ``symbol`` ``<coin>/USDC:USDC``, ``tick_size`` ``10**-(6 -
+    szDecimals)``, ``lot_size`` ``10**-szDecimals``, ``active`` unless ``isDelisted``).
+
+    Raises ``ExchangeError`` for a body that is not ``{"universe":[...]}``."""
+    obj = _reply(body, "meta")
+    if not isinstance(obj, dict) or not isinstance(obj.get("universe"), list):
+        raise ExchangeError(f"hyperliquid meta: unexpected reply {str(body)[:200]!r}")
+    out: list[dict[str, Any]] = []
+    for e in obj["universe"]:
+        if not isinstance(e, dict):
+            continue
+        name, sz = e.get("name"), e.get("szDecimals")
+        if not (isinstance(name, str) and _CODE.match(name) and isinstance(sz, int)):
+            continue  # HIP-3 `dex:COIN` names and malformed entries
+        if not 0 <= sz <= MAX_DECIMALS["linear"]:
+            continue
+        out.append(
+            {
+                "market_id": name,
+                "symbol": f"{name}/USDC:USDC",
+                "tick_size": _step(MAX_DECIMALS["linear"] - sz),
+                "lot_size": _step(sz),
+                "active": not e.get("isDelisted", False),
+            }
+        )
+    return out
+
+
+def spot_instruments(body: bytes | str) -> list[dict[str, Any]]:
+    """Parse a ``POST /info {"type":"spotMeta"}`` reply into instrument dicts: ``market_id``
+    the pair's ``name`` (``@107``, ``PURR/USDC``), ``symbol`` ``<base token>/<quote token>``,
+    ``lot_size`` ``10**-szDecimals`` of the base token, ``tick_size`` ``10**-(8 - szDecimals)``.
+    A symbol two pairs would share (tokens of the same name) is kept for the canonical or first
+    pair only, so that a symbol names one coin.
+
+    Raises ``ExchangeError`` for a body that is not ``{"tokens":[...],"universe":[...]}``."""
+    obj = _reply(body, "spotMeta")
+    if (
+        not isinstance(obj, dict)
+        or not isinstance(obj.get("tokens"), list)
+        or not isinstance(obj.get("universe"), list)
+    ):
+        raise ExchangeError(f"hyperliquid spotMeta: unexpected reply {str(body)[:200]!r}")
+    tokens = {
+        t["index"]: t
+        for t in obj["tokens"]
+        if isinstance(t, dict) and isinstance(t.get("index"), int)
+    }
+    by_symbol: dict[str, dict[str, Any]] = {}
+    pairs = sorted(
+        (p for p in obj["universe"] if isinstance(p, dict)),
+        key=lambda p: not p.get("isCanonical", False),
+    )
+    for p in pairs:
+        name, idx = p.get("name"), p.get("tokens")
+        if not (isinstance(name, str) and isinstance(idx, list) and len(idx) == 2):
+            continue
+        base, quote = tokens.get(idx[0]), tokens.get(idx[1])
+        if base is None or quote is None:
+            continue
+        b, q, sz = base.get("name"), quote.get("name"), base.get("szDecimals")
+        if not (isinstance(b, str) and isinstance(q, str) and isinstance(sz, int)):
+            continue
+        if not 0 <= sz <= MAX_DECIMALS["spot"]:
+            continue
+        symbol = f"{b}/{q}"
+        if symbol in by_symbol:
+            continue
+        by_symbol[symbol] = {
+            "market_id": name,
+            "symbol": symbol,
+            "tick_size": _step(MAX_DECIMALS["spot"] - sz),
+            "lot_size": _step(sz),
+            "active": True,
+        }
+    return sorted(by_symbol.values(), key=lambda i: str(i["market_id"]))
+
+
+class Hyperliquid(Adapter):
+    """Hyperliquid public market data (exchange id ``"hyperliquid"``, decoder ``"hyperliquid"``).
+
+    Channels: ``book`` (``l2Book``: the whole book, 20 levels a side, every push), ``trades``,
+    ``bbo``, ``candles`` (``candle``). ``options`` keys (all optional):
+
+    - ``candle_interval``: a Hyperliquid interval (:data:`INTERVALS`), default ``"1m"``.
+    """
+
+    exchange_id = "hyperliquid"
+    decoder_id = "hyperliquid"
+    markets = ("linear", "spot")
+    channels = ("book", "trades", "bbo", "candles")
+    option_keys = frozenset({"candle_interval"})
+    ws_base = "wss://api.hyperliquid.xyz"
+    rest_base = "https://api.hyperliquid.xyz"
+    limits = Limits(
+        streams_per_connection=200,  # a budget: 1000 subscriptions per IP (hyperliquid.md §2)
+        streams_per_message=1,  # one subscription per message
+        control_msgs_per_s=10,  # a budget under 2000 messages a minute per IP
+        lifetime_s=24 * 3600,  # no documented lifetime: rotate daily
+        server_ping_interval_s=30,  # the venue does not ping: our ping every 30 s draws a pong
+        stale_after_s=60,
+    )
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        urls: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, urls=urls, options=options)
+        self.candle_interval: str = self.options.get("candle_interval", "1m")
+        if self.candle_interval not in INTERVALS:
+            raise ValueError(
+                f"candle_interval {self.candle_interval!r} invalid; Hyperliquid intervals: "
+                f"{', '.join(INTERVALS)}"
+            )
+
+    # --- symbols ------------------------------------------------------------------------------
+    def market_of(self, symbol: str) -> str:
+        """``linear`` for a perp (``BTC/USDC:USDC``), ``spot`` for a pair (``HYPE/USDC``).
+        Raises ``ValueError`` naming the symbol for any other shape."""
+        if not isinstance(symbol, str):
+            raise ValueError(f"symbol must be a string like 'BTC/USDC:USDC', got {symbol!r}")
+        if perp_coin(symbol) is not None:
+            return "linear"
+        base, sep, quote = symbol.partition("/")
+        if sep and ":" not in quote and base and quote and "/" not in quote:
+            return "spot"
+        hint = ""
+        if sep and ":" in quote:
+            hint = f"; Hyperliquid perps settle in USDC: {base + '/USDC:USDC'!r}"
+        raise ValueError(
+            f"unknown symbol {symbol!r} for hyperliquid: use 'BTC/USDC:USDC' (perps) or "
+            f"'HYPE/USDC' (spot){hint}"
+        )
+
+    def market_id(self, symbol: str) -> str:
+        """The coin: ``"BTC/USDC:USDC"`` -> ``"BTC"``; a spot pair -> its ``spotMeta`` name
+        (``"HYPE/USDC"`` -> ``"@107"``), from the table this process fetched.
+
+        Raises ``ValueError`` naming ``symbol`` for a bad shape, or a spot pair that is not in
+        the fetched table (or with no table fetched yet)."""
+        market = self.market_of(symbol)
+        coin = perp_coin(symbol)
+        if coin is not None:
+            return coin
+        for i in self.decoder_instruments(market):
+            if i["symbol"] == symbol:
+                return str(i["market_id"])
+        raise ValueError(
+            f"unknown symbol {symbol!r} for hyperliquid: a spot pair's coin (@<n>) comes from "
+            'POST /info {"type":"spotMeta"}, which does not list it (or was not fetched)'
+        )
+
+    def subscriptions(self, symbols: Sequence[str], channels: Sequence[str]) -> list[Subscription]:
+        """One :class:`Subscription` per (symbol, channel): stream ``"<type>:<symbol>"``
+        (``"l2Book:BTC/USDC:USDC"``; candles ``"candle:<symbol>:<interval>"``), route the
+        symbol's market. Spot coins are resolved when subscribing (:meth:`subscribe_requests`).
+
+        Raises ``ValueError`` naming the first bad channel or symbol."""
+        for ch in channels:
+            self.check_channel(ch)
+        markets = [(sym, self.market_of(sym)) for sym in symbols]
+        return [
+            Subscription(sym, ch, market, self._stream(ch, sym))
+            for sym, market in markets
+            for ch in channels
+        ]
+
+    def _stream(self, channel: str, symbol: str) -> str:
+        kind = _TYPES[channel]
+        if channel == "candles":
+            return f"{kind}:{symbol}:{self.candle_interval}"
+        return f"{kind}:{symbol}"
+
+    # --- wire ---------------------------------------------------------------------------------
+    def ws_url(self, route: str) -> str:
+        """``<ws>/ws`` for both routes (``"linear"``, ``"spot"``)."""
+        if route not in self.markets:
+            raise ValueError(f"unknown hyperliquid route {route!r}")
+        return f"{self.ws_base_url}/ws"
+
+    def subscribe_requests(
+        self,
+        subs: Sequence[Subscription],
+        next_id: NextId,  # noqa: ARG002 - Hyperliquid echoes no id (see the module docstring)
+    ) -> list[Request]:
+        """One ``{"method":"subscribe","subscription":{..}}`` per subscription, done when its
+        ``subscriptionResponse`` arrives (hyperliquid.md §3). Raises ``ValueError`` for a spot
+        pair missing from the fetched ``spotMeta`` table."""
+        return [self._request("subscribe", s) for s in subs]
+
+    def unsubscribe_requests(
+        self,
+        subs: Sequence[Subscription],
+        next_id: NextId,  # noqa: ARG002 - (idem)
+    ) -> list[Request]:
+        """``"method":"unsubscribe"`` with the same subscription object, acknowledged alike."""
+        return [self._request("unsubscribe", s) for s in subs]
+
+    def _request(self, method: str, sub: Subscription) -> Request:
+        subscription: dict[str, str] = {
+            "type": _TYPES[sub.channel],
+            "coin": self.market_id(sub.symbol),
+        }
+        if sub.channel == "candles":
+            subscription["interval"] = self.candle_interval
+        payload = json.dumps(
+            {"method": method, "subscription": subscription}, separators=(",", ":")
+        ).encode()
+        return Request(payload, frozenset({sub.stream}), (sub.stream,))
+
+    def keepalive(self) -> Keepalive | None:
+        """``{"method":"ping"}`` every 30 s (hyperliquid.md §4: idle connections close after
+        60 s; the venue answers ``{"channel":"pong"}``)."""
+        return Keepalive(30.0, b'{"method":"ping"}')
+
+    # --- instruments ----------------------------------------------------------------------------
+    async def fetch_instruments(
+        self, http: aiohttp.ClientSession, market: str
+    ) -> list[dict[str, Any]]:
+        """``POST <rest>/info`` with ``{"type":"meta"}`` (``linear``) or ``{"type":"spotMeta"}``
+        (``spot``), parsed by :func:`meta_instruments` / :func:`spot_instruments`. Raises
+        ``ExchangeError`` for an error reply and what aiohttp raises."""
+        if market not in self.markets:
+            raise ValueError(
+                f"unknown hyperliquid market {market!r}; markets: {', '.join(self.markets)}"
+            )
+        url = self.rest_base_url + "/info"
+        kind = "meta" if market == "linear" else "spotMeta"
+        async with http.post(url, params=self.rest_params, json={"type": kind}) as resp:
+            status, body = resp.status, await resp.read()
+        if status != 200:
+            text = body[:200].decode("utf-8", "replace")
+            raise ExchangeError(
+                f"POST {redact_url(url)} {kind}: HTTP {status}: {text}", reason=text
+            )
+        return meta_instruments(body) if market == "linear" else spot_instruments(body)
+
+    def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
+        """None: trade ids (``tid``) are not ordered (the recording's run 121451470284048,
+        588047386913648, 85392298469503, ...), several trades share one ``time``, and a book's
+        only order is its push ``time``, which repeats. While two sessions overlap, events come
+        from the primary one only."""
+        return {}
+
+    async def unavailable_symbols(
+        self, http: aiohttp.ClientSession, symbols: Sequence[str]
+    ) -> dict[str, str]:
+        """The symbols ``meta`` (perps) or ``spotMeta`` (spot) does not list, or lists as
+        delisted. Raises as :meth:`fetch_instruments`."""
+        out: dict[str, str] = {}
+        for sym in symbols:
+            market = self.market_of(sym)
+            listed = {i["symbol"]: i for i in await self.instruments(http, market)}
+            what = "meta" if market == "linear" else "spotMeta"
+            info = listed.get(sym)
+            if info is None:
+                out[sym] = f"{sym} is not listed in hyperliquid {what}"
+            elif info.get("active", True) is False:
+                out[sym] = f"{info['market_id']} is listed but delisted"
+        return out

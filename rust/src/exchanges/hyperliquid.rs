@@ -1,0 +1,1081 @@
+//! Hyperliquid public market data (`hyperliquid`): markets `linear` (perps, the default) and
+//! `spot`, both on the one WebSocket `wss://api.hyperliquid.xyz/ws`.
+//!
+//! Follows `shared/docs/exchanges/hyperliquid.md` (from the official Python SDK
+//! `websocket_manager.py` / `utils/types.py` and the public docs): §1 endpoints and the text
+//! greeting, §3 subscribe/unsubscribe and `subscriptionResponse` acks, §4 `{"method":"ping"}` ->
+//! `{"channel":"pong"}`, §5 `l2Book` (a whole book every push, no deltas, no sequence, no
+//! checksum) and `bbo`, §6 `trades` and `candle`, §9 coin names.
+//!
+//! Frames: `{"channel":<name>,"data":<payload>}` with the channel first (as Hyperliquid writes
+//! it); a `pong` has no `data`; errors are `{"channel":"error","data":"<text>"}` (no code).
+//! The envelope, the channels and every field of the payloads tickwire reads are strict: a field
+//! not in the docs, or a channel tickwire does not decode (`allMids`, `user`, `orderUpdates`,
+//! `post`, ...) is a `Frame` error naming it; so is a frame of another venue.
+//!
+//! One parser serves both markets: the coin on each message says what it is. Bare names
+//! (`BTC`, `kPEPE`) are perps, `BTC` -> `BTC/USDC:USDC` (Hyperliquid perps are margined and
+//! settled in USDC); spot pairs are `PURR/USDC` (the first pair, named by its tokens) or `@<n>`
+//! (spot universe index `n`), resolved to `BASE/QUOTE` only through the `spotMeta` instruments
+//! table the Python side loads (`POST /info {"type":"spotMeta"}`): without it `@107` stays
+//! `@107`. HIP-3 builder perps (`dex:COIN`) pass through unchanged unless the table names them.
+//! The market a parser was created for only names the endpoint it was asked for.
+//!
+//! Books: every `l2Book` push is a [`BookKind::Snapshot`] whose ids are its `time` (ms): the
+//! decoder replaces the book each time, and [`Venue::stale_snapshot`] drops a push older than
+//! the book (`time` below the book's): pushes are never merged. Two pushes with the same `time`
+//! are both applied (the recording has such a repeat, identical). There is nothing to gap-check:
+//! a lost push is repaired by the next one. Recovery is a new subscription (the venue sends the
+//! book again at once).
+//!
+//! Speed: an `l2Book` push is ~1.6 KB of 40 level objects, so it has a layout fast path (the
+//! frame byte by byte exactly as Hyperliquid writes it, either key order the recordings show);
+//! every other frame, and any push that deviates in one byte, goes through the strict parser.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::{
+    BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
+    SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+};
+use crate::error::{from_json, Error};
+use crate::event::Side;
+use crate::fixed::Dec;
+use crate::json::{ms_to_ns, required, Cursor};
+
+/// Markets (endpoints) of `hyperliquid`, the default first: perps are Hyperliquid's main market
+/// and every recording is of perps. Both are served by one URL.
+pub const MARKETS: &[&str] = &["linear", "spot"];
+
+/// The text Hyperliquid sends on connect (hyperliquid.md §1).
+pub const GREETING: &[u8] = b"Websocket connection established.";
+
+/// The `hyperliquid` factory, registered in [`super::FACTORIES`].
+pub struct Factory;
+
+/// The one `hyperliquid` factory.
+pub static FACTORY: Factory = Factory;
+
+impl VenueFactory for Factory {
+    fn id(&self) -> &'static str {
+        "hyperliquid"
+    }
+
+    fn markets(&self) -> &'static [&'static str] {
+        MARKETS
+    }
+
+    fn create(&self, market: &str, instruments: &[Instrument]) -> Result<Box<dyn Venue>, Error> {
+        let market = MARKETS.iter().copied().find(|m| *m == market).ok_or_else(|| {
+            Error::invalid("market", market, format!("hyperliquid has no such market; markets: {}", MARKETS.join(", ")))
+        })?;
+        let mut venue = Hyperliquid { market, symbols: HashMap::new(), ids: HashMap::new() };
+        for i in instruments {
+            venue.symbols.insert(i.market_id.clone(), i.symbol.clone());
+            venue.ids.insert(i.symbol.clone(), i.market_id.clone());
+        }
+        Ok(Box::new(venue))
+    }
+}
+
+/// The Hyperliquid public parser for one connection.
+pub struct Hyperliquid {
+    market: &'static str,
+    /// Coin ("BTC", "@107") -> unified symbol, from the instruments table (may be empty).
+    symbols: HashMap<String, String>,
+    /// Unified symbol -> coin.
+    ids: HashMap<String, String>,
+}
+
+/// A coin name usable as a ccxt currency code: ASCII letters and digits (`kPEPE` keeps its case).
+fn is_code(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The unified symbol of a coin by its shape alone: a perp name -> `NAME/USDC:USDC`, a spot pair
+/// named by its tokens (`PURR/USDC`) -> itself; None for `@<n>` (needs `spotMeta`) and others.
+pub fn unified(coin: &str) -> Option<(String, &'static str)> {
+    if is_code(coin) {
+        return Some((format!("{coin}/USDC:USDC"), "linear"));
+    }
+    match coin.split_once('/') {
+        Some((b, q)) if is_code(b) && is_code(q) => Some((coin.to_owned(), "spot")),
+        _ => None,
+    }
+}
+
+/// The coin of a perp symbol by shape (`BTC/USDC:USDC` -> `BTC`); None for anything else (a
+/// spot pair's coin is `@<n>`, known only from `spotMeta`).
+pub fn perp_coin(symbol: &str) -> Option<&str> {
+    let base = symbol.strip_suffix("/USDC:USDC")?;
+    is_code(base).then_some(base)
+}
+
+/// The ack topic of a subscription, as the Python adapter builds it for what it subscribed:
+/// `"<type>:<unified symbol>"` (`"l2Book:BTC/USDC:USDC"`), `"candle:<symbol>:<interval>"` for
+/// candles, the type alone for coin-less subscriptions (`"allMids"`).
+pub fn topic(kind: &str, symbol: Option<&str>, interval: Option<&str>) -> String {
+    match (symbol, interval) {
+        (Some(s), Some(i)) => format!("{kind}:{s}:{i}"),
+        (Some(s), None) => format!("{kind}:{s}"),
+        (None, _) => kind.to_owned(),
+    }
+}
+
+/// A level object `{"px":"..","sz":"..","n":<orders>}` (keys in any order: the 2025-01 BTC
+/// capture writes `n` first, the HYPE one last). Price above 0, size above 0 (a whole book
+/// lists only resting levels).
+#[inline]
+fn level(c: &mut Cursor<'_>, field: &'static str) -> Result<RawLevel, Error> {
+    c.begin_object()?;
+    let (mut px, mut sz, mut n) = (None, None, false);
+    let mut first = true;
+    // Layout fast path: the order the venue writes now (`n`, `px`, `sz`), else any order.
+    if c.at_key(b"n", &mut first) {
+        c.u64("n")?;
+        n = true;
+        if c.at_key(b"px", &mut first) {
+            px = Some(c.dec("px")?);
+            if c.at_key(b"sz", &mut first) {
+                sz = Some(c.dec("sz")?);
+            }
+        }
+    }
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"px" => px = Some(c.dec("px")?),
+            b"sz" => sz = Some(c.dec("sz")?),
+            b"n" => {
+                c.u64("n")?;
+                n = true;
+            }
+            other => return Err(unknown(field, other)),
+        }
+    }
+    let (price, size) = (required(px, "px")?, required(sz, "sz")?);
+    if !n {
+        return Err(Error::frame("n", "missing field"));
+    }
+    if price.mantissa <= 0 {
+        return Err(Error::frame("px", format!("price {price} is not above 0")));
+    }
+    if size.mantissa <= 0 {
+        return Err(Error::frame("sz", format!("size {size} is not above 0")));
+    }
+    Ok(RawLevel { price, size })
+}
+
+/// An array of level objects, appended to `side`.
+#[inline]
+fn levels(c: &mut Cursor<'_>, side: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
+    if c.begin_array(field)? {
+        loop {
+            side.push(level(c, field)?);
+            if !c.more_elements(field)? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cold]
+fn unknown(field: &str, key: &[u8]) -> Error {
+    Error::frame(format!("{field}.{}", String::from_utf8_lossy(key)), "not a documented Hyperliquid field")
+}
+
+/// A ms timestamp (a JSON integer) as ns, and the ms.
+#[inline]
+fn time(c: &mut Cursor<'_>, field: &'static str) -> Result<(u64, i64), Error> {
+    let ms = c.u64(field)?;
+    Ok((ms, ms_to_ns(ms, field)?))
+}
+
+/// A `subscriptionResponse`, `error` or `pong` frame (cold: serde).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlFrame {
+    channel: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+/// The `data` of a `subscriptionResponse`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckData {
+    method: String,
+    subscription: AckSubscription,
+}
+
+/// The subscription an ack echoes (hyperliquid.md §3: the request's object).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckSubscription {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    coin: Option<String>,
+    #[serde(default)]
+    interval: Option<String>,
+    #[serde(default, rename = "nSigFigs")]
+    _n_sig_figs: Option<u8>,
+    #[serde(default, rename = "mantissa")]
+    _mantissa: Option<u8>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    dex: Option<String>,
+}
+
+impl Hyperliquid {
+    /// `l2Book` data: `{"coin","time","levels":[[bids],[asks]]}` (keys in any order).
+    fn book(c: &mut Cursor<'_>, out: &mut Out) -> Result<(), Error> {
+        c.begin_object()?;
+        let from = (out.bids.len(), out.asks.len());
+        let (mut coin, mut ts, mut saw_levels) = (None, None, false);
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"coin" => coin = Some(c.str("data.coin")?),
+                b"time" => ts = Some(time(c, "data.time")?),
+                b"levels" => {
+                    if !c.begin_array("data.levels")? {
+                        return Err(Error::frame("data.levels", "expected [bids, asks]"));
+                    }
+                    levels(c, &mut out.bids, "data.levels[0]")?;
+                    if !c.more_elements("data.levels")? {
+                        return Err(Error::frame("data.levels", "expected [bids, asks], found one side"));
+                    }
+                    levels(c, &mut out.asks, "data.levels[1]")?;
+                    if c.more_elements("data.levels")? {
+                        return Err(Error::frame("data.levels", "expected [bids, asks], found more"));
+                    }
+                    saw_levels = true;
+                }
+                other => return Err(unknown("data", other)),
+            }
+        }
+        if !saw_levels {
+            return Err(Error::frame("data.levels", "missing field"));
+        }
+        let (ms, ns) = required(ts, "data.time")?;
+        let symbol = out.symbol(required(coin, "data.coin")?);
+        let ids = SeqIds { first: ms, last: ms, prev: None };
+        out.book(symbol, BookKind::Snapshot, Some(ids), None, None, Some(ns), from);
+        Ok(())
+    }
+
+    /// One `trades` item: `{coin, side, px, sz, hash, time, tid, users}`.
+    fn trade(c: &mut Cursor<'_>, out: &mut Out) -> Result<(), Error> {
+        c.begin_object()?;
+        let (mut coin, mut side, mut px, mut sz, mut ts, mut tid) = (None, None, None, None, None, None);
+        let (mut hash, mut users) = (false, false);
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"coin" => coin = Some(c.str("data[].coin")?),
+                b"side" => {
+                    side = Some(match c.str("data[].side")? {
+                        "B" => Side::Buy,
+                        "A" => Side::Sell,
+                        other => return Err(Error::frame("data[].side", format!("{other:?} is neither B nor A"))),
+                    });
+                }
+                b"px" => px = Some(c.dec("data[].px")?),
+                b"sz" => sz = Some(c.dec("data[].sz")?),
+                b"time" => ts = Some(time(c, "data[].time")?.1),
+                b"tid" => tid = Some(c.u64("data[].tid")?),
+                b"hash" => {
+                    c.str("data[].hash")?;
+                    hash = true;
+                }
+                b"users" => {
+                    c.skip_value("data[].users")?;
+                    users = true;
+                }
+                other => return Err(unknown("data[]", other)),
+            }
+        }
+        let (price, amount) = (required(px, "data[].px")?, required(sz, "data[].sz")?);
+        if price.mantissa <= 0 {
+            return Err(Error::frame("data[].px", format!("{price} is not above 0")));
+        }
+        if amount.mantissa <= 0 {
+            return Err(Error::frame("data[].sz", format!("{amount} is not above 0")));
+        }
+        if !hash {
+            return Err(Error::frame("data[].hash", "missing field"));
+        }
+        let _ = users; // optional: the SDK type omits it, live data has it
+        let ts = required(ts, "data[].time")?;
+        let trade = TradeItem {
+            price,
+            size: amount,
+            side: required(side, "data[].side")?,
+            trade_id: TradeId::Int(required(tid, "data[].tid")?),
+            trade_ts: ts,
+            exchange_ts: ts,
+        };
+        let symbol = out.symbol(required(coin, "data[].coin")?);
+        out.items.push(Item::Trade { symbol, trade });
+        Ok(())
+    }
+
+    /// `trades` data: a list of trades (one push may carry several).
+    fn trades(c: &mut Cursor<'_>, out: &mut Out) -> Result<(), Error> {
+        if c.begin_array("data")? {
+            loop {
+                Self::trade(c, out)?;
+                if !c.more_elements("data")? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `bbo` data: `{"coin","time","bbo":[bid|null, ask|null]}` (a missing side: 0 price/size).
+    fn bbo(c: &mut Cursor<'_>, out: &mut Out) -> Result<(), Error> {
+        c.begin_object()?;
+        let (mut coin, mut ts, mut sides) = (None, None, None);
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"coin" => coin = Some(c.str("data.coin")?),
+                b"time" => ts = Some(time(c, "data.time")?.1),
+                b"bbo" => {
+                    if !c.begin_array("data.bbo")? {
+                        return Err(Error::frame("data.bbo", "expected [bid, ask]"));
+                    }
+                    let bid = if c.null() { RawLevel::default() } else { level(c, "data.bbo[0]")? };
+                    if !c.more_elements("data.bbo")? {
+                        return Err(Error::frame("data.bbo", "expected [bid, ask], found one side"));
+                    }
+                    let ask = if c.null() { RawLevel::default() } else { level(c, "data.bbo[1]")? };
+                    if c.more_elements("data.bbo")? {
+                        return Err(Error::frame("data.bbo", "expected [bid, ask], found more"));
+                    }
+                    sides = Some((bid, ask));
+                }
+                other => return Err(unknown("data", other)),
+            }
+        }
+        let (bid, ask) = required(sides, "data.bbo")?;
+        let exchange_ts = Some(required(ts, "data.time")?);
+        let symbol = out.symbol(required(coin, "data.coin")?);
+        out.items.push(Item::Bbo { symbol, bbo: BboItem { bid, ask, sequence: None, exchange_ts } });
+        Ok(())
+    }
+
+    /// `candle` data: `{t, T, s, i, o, c, h, l, v, n}` (open and close ms, coin, interval, prices,
+    /// base volume, trade count).
+    fn candle(c: &mut Cursor<'_>, out: &mut Out) -> Result<(), Error> {
+        c.begin_object()?;
+        let (mut start, mut end, mut coin, mut interval, mut trades) = (None, None, None, None, None);
+        let mut values: [Option<Dec>; 5] = [None; 5];
+        let mut first = true;
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                b"t" => start = Some(time(c, "data.t")?.1),
+                b"T" => end = Some(time(c, "data.T")?),
+                b"s" => coin = Some(c.str("data.s")?),
+                b"i" => interval = Some(Interval::new(c.str("data.i")?, "data.i")?),
+                b"o" => values[0] = Some(c.dec("data.o")?),
+                b"h" => values[1] = Some(c.dec("data.h")?),
+                b"l" => values[2] = Some(c.dec("data.l")?),
+                b"c" => values[3] = Some(c.dec("data.c")?),
+                b"v" => values[4] = Some(c.dec("data.v")?),
+                b"n" => trades = Some(c.u64("data.n")?),
+                other => return Err(unknown("data", other)),
+            }
+        }
+        let names = ["data.o", "data.h", "data.l", "data.c", "data.v"];
+        let mut v = [Dec::ZERO; 5];
+        for ((dst, src), name) in v.iter_mut().zip(values).zip(names) {
+            *dst = required(src, name)?;
+            if dst.is_negative() {
+                return Err(Error::frame(name, format!("{dst} is negative")));
+            }
+        }
+        let start_ts = required(start, "data.t")?;
+        // `T` is the candle's last ms: the candle covers up to the ns before the next ms.
+        let (last_ms, _) = required(end, "data.T")?;
+        let end_ts = ms_to_ns(last_ms + 1, "data.T")? - 1;
+        if end_ts < start_ts {
+            return Err(Error::frame("data.T", "ends before it starts"));
+        }
+        let [open, high, low, close, volume] = v;
+        let candle = CandleItem {
+            interval: required(interval, "data.i")?,
+            start_ts,
+            end_ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            trades: Some(required(trades, "data.n")?),
+            closed: None,
+            exchange_ts: None,
+        };
+        let symbol = out.symbol(required(coin, "data.s")?);
+        out.items.push(Item::Candle { symbol, candle: Box::new(candle) });
+        Ok(())
+    }
+
+    /// Any frame by the documented grammar, keys and fields checked one by one (every frame
+    /// the `l2Book` fast path does not take).
+    fn parse_strict(&self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
+        let mut c = Cursor::new(frame);
+        c.begin_object()?;
+        let mut first = true;
+        if !c.at_key(b"channel", &mut first) {
+            return match c.next_key(&mut first)? {
+                Some(b"channel") => Err(Error::frame("channel", "expected as the first key")),
+                Some(other) => Err(Error::frame(
+                    String::from_utf8_lossy(other).into_owned(),
+                    "not a field of a Hyperliquid frame (expected \"channel\" first)",
+                )),
+                None => Err(Error::frame("channel", "missing field")),
+            };
+        }
+        let channel = c.str("channel")?;
+        let parse: fn(&mut Cursor<'_>, &mut Out) -> Result<(), Error> = match channel {
+            "l2Book" => Self::book,
+            "trades" => Self::trades,
+            "bbo" => Self::bbo,
+            "candle" => Self::candle,
+            "subscriptionResponse" | "error" | "pong" => return self.control(frame, out),
+            other => {
+                return Err(Error::frame(
+                    "channel",
+                    format!("{other:?} is not a Hyperliquid public channel tickwire decodes"),
+                ))
+            }
+        };
+        if !c.at_key(b"data", &mut first) {
+            return match c.next_key(&mut first)? {
+                Some(b"data") => Err(Error::frame("data", "unexpected layout")),
+                Some(other) => Err(unknown("frame", other)),
+                None => Err(Error::frame("data", "missing field")),
+            };
+        }
+        parse(&mut c, out)?;
+        if c.next_key(&mut first)?.is_some() {
+            return Err(Error::frame("frame", "a field after data"));
+        }
+        c.end()
+    }
+
+    /// A `subscriptionResponse`, `error` or `pong` frame.
+    #[cold]
+    fn control(&self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
+        let f: ControlFrame = from_json(frame)?;
+        let item = match (f.channel.as_str(), f.data) {
+            ("pong", None) => {
+                ControlItem { kind: ControlKind::Pong, request_id: None, topic: None, code: None, message: None }
+            }
+            ("error", Some(serde_json::Value::String(text))) => {
+                ControlItem { kind: ControlKind::Error, request_id: None, topic: None, code: None, message: Some(text) }
+            }
+            ("error", _) => return Err(Error::frame("data", "an error's data is its text")),
+            ("subscriptionResponse", Some(data)) => {
+                let ack: AckData =
+                    serde_json::from_value(data).map_err(|e| Error::frame("data", format!("not an ack: {e}")))?;
+                if !matches!(ack.method.as_str(), "subscribe" | "unsubscribe") {
+                    return Err(Error::frame(
+                        "data.method",
+                        format!("{:?} is neither subscribe nor unsubscribe", ack.method),
+                    ));
+                }
+                let s = ack.subscription;
+                let _ = (s.user, s.dex);
+                let symbol = s.coin.as_deref().map(|coin| self.unified_symbol(coin));
+                let topic = topic(&s.kind, symbol.as_deref(), s.interval.as_deref());
+                ControlItem { kind: ControlKind::Ack, request_id: None, topic: Some(topic), code: None, message: None }
+            }
+            ("subscriptionResponse", None) => return Err(Error::frame("data", "missing field")),
+            (other, _) => return Err(Error::frame("channel", format!("{other:?} is not a Hyperliquid reply"))),
+        };
+        out.items.push(Item::Control(item));
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Layout fast path for `l2Book` (every push is ~1.6 KB of 40 level objects): the frame exactly
+// as Hyperliquid writes it, read byte by byte. Anything else, including every malformed frame,
+// returns None with nothing kept, and the strict parser above reads (and names) it.
+// ------------------------------------------------------------------------------------------
+
+/// A byte reader over a frame for the fast path; every method returns None on a mismatch.
+struct Bytes<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Bytes<'a> {
+    #[inline(always)]
+    fn lit(&mut self, s: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + s.len())? == s {
+            self.i += s.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// A non-negative integer as JSON writes it (no leading zero, at most 19 digits).
+    #[inline(always)]
+    fn int(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut v = 0u64;
+        while let Some(d) = self.peek().map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+            self.i += 1;
+        }
+        let n = self.i - start;
+        (n > 0 && n <= 19 && (n == 1 || self.b[start] != b'0')).then_some(v)
+    }
+
+    /// `"<decimal>"` as [`Cursor::dec`] reads it (the same decimal parser).
+    #[inline(always)]
+    fn dec(&mut self) -> Option<Dec> {
+        self.lit(b"\"")?;
+        let (d, n) = crate::fixed::parse_dec_prefix(&self.b[self.i..], "px").ok()?;
+        self.i += n;
+        self.lit(b"\"")?;
+        Some(d)
+    }
+
+    /// A coin name: letters, digits and `@`, `/`, `:` (no escapes), then the closing quote.
+    #[inline(always)]
+    fn coin(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'@' | b'/' | b':')) {
+            self.i += 1;
+        }
+        let s = &self.b[start..self.i];
+        self.lit(b"\"")?;
+        // ASCII checked above.
+        (!s.is_empty()).then(|| std::str::from_utf8(s).ok()).flatten()
+    }
+
+    /// One side's level objects, `{"n":..,"px":..,"sz":..}` or `{"px":..,"sz":..,"n":..}`,
+    /// appended to `side` (price and size above 0).
+    #[inline(always)]
+    fn side(&mut self, levels: &mut Vec<RawLevel>) -> Option<()> {
+        self.lit(b"[")?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let (price, size) = if self.lit(b"{\"n\":").is_some() {
+                self.int()?;
+                self.lit(b",\"px\":")?;
+                let p = self.dec()?;
+                self.lit(b",\"sz\":")?;
+                (p, self.dec()?)
+            } else {
+                self.lit(b"{\"px\":")?;
+                let p = self.dec()?;
+                self.lit(b",\"sz\":")?;
+                let q = self.dec()?;
+                self.lit(b",\"n\":")?;
+                self.int()?;
+                (p, q)
+            };
+            self.lit(b"}")?;
+            if price.mantissa <= 0 || size.mantissa <= 0 {
+                return None;
+            }
+            levels.push(RawLevel { price, size });
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `[[bids],[asks]]`.
+    #[inline(always)]
+    fn levels(&mut self, out: &mut Out) -> Option<()> {
+        self.lit(b"[")?;
+        self.side(&mut out.bids)?;
+        self.lit(b",")?;
+        self.side(&mut out.asks)?;
+        self.lit(b"]")
+    }
+
+    /// `"time":<ms>` after its key.
+    #[inline(always)]
+    fn time(&mut self) -> Option<(u64, i64)> {
+        let ms = self.int()?;
+        Some((ms, ms_to_ns(ms, "data.time").ok()?))
+    }
+
+    /// A key (letters) and its colon, after the opening quote.
+    #[inline(always)]
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+            self.i += 1;
+        }
+        let k = &self.b[start..self.i];
+        self.lit(b"\":")?;
+        Some(k)
+    }
+
+    /// `"0x<hex>"`.
+    #[inline(always)]
+    fn hex(&mut self) -> Option<()> {
+        self.lit(b"\"0x")?;
+        while self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+            self.i += 1;
+        }
+        self.lit(b"\"")
+    }
+
+    /// One trade object, keys in any order, each once; `users` (a list of hex addresses)
+    /// optional as in the strict parser, every other documented key required.
+    #[inline(always)]
+    fn trade(&mut self, out: &mut Out) -> Option<()> {
+        self.lit(b"{")?;
+        let (mut coin, mut px, mut sz, mut side, mut tid, mut ts) = (None, None, None, None, None, None);
+        let mut seen = 0u8;
+        loop {
+            self.lit(b"\"")?;
+            let bit = match self.key()? {
+                b"coin" => {
+                    self.lit(b"\"")?;
+                    coin = Some(self.coin()?);
+                    1
+                }
+                b"px" => {
+                    px = Some(self.dec()?);
+                    2
+                }
+                b"sz" => {
+                    sz = Some(self.dec()?);
+                    4
+                }
+                b"side" => {
+                    side = Some(if self.lit(b"\"B\"").is_some() {
+                        Side::Buy
+                    } else {
+                        self.lit(b"\"A\"")?;
+                        Side::Sell
+                    });
+                    8
+                }
+                b"tid" => {
+                    tid = Some(self.int()?);
+                    16
+                }
+                b"time" => {
+                    ts = Some(self.time()?.1);
+                    32
+                }
+                b"hash" => {
+                    self.hex()?;
+                    64
+                }
+                b"users" => {
+                    self.lit(b"[")?;
+                    loop {
+                        self.hex()?;
+                        if self.lit(b",").is_none() {
+                            break;
+                        }
+                    }
+                    self.lit(b"]")?;
+                    128
+                }
+                _ => return None,
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            if self.lit(b",").is_none() {
+                self.lit(b"}")?;
+                break;
+            }
+        }
+        let (price, amount, ts) = (px?, sz?, ts?);
+        if seen & 64 == 0 || price.mantissa <= 0 || amount.mantissa <= 0 {
+            return None;
+        }
+        let trade =
+            TradeItem { price, size: amount, side: side?, trade_id: TradeId::Int(tid?), trade_ts: ts, exchange_ts: ts };
+        let symbol = out.symbol(coin?);
+        out.items.push(Item::Trade { symbol, trade });
+        Some(())
+    }
+}
+
+/// The fast path of one `trades` frame: true if it read the frame whole (at least one trade).
+#[inline]
+fn fast_trades(frame: &[u8], out: &mut Out) -> bool {
+    let items = out.items.len();
+    let mut r = Bytes { b: frame, i: 0 };
+    let done = (|| {
+        r.lit(br#"{"channel":"trades","data":["#)?;
+        loop {
+            r.trade(out)?;
+            if r.lit(b",").is_none() {
+                break;
+            }
+        }
+        r.lit(b"]}")?;
+        (r.i == frame.len()).then_some(())
+    })()
+    .is_some();
+    if !done {
+        out.items.truncate(items);
+    }
+    done
+}
+
+/// The fast path of one `l2Book` frame (see above): true if it read the frame whole.
+#[inline]
+fn fast_book(frame: &[u8], out: &mut Out) -> bool {
+    let from = (out.bids.len(), out.asks.len());
+    let done = fast_book_inner(frame, out, from).is_some();
+    if !done {
+        out.bids.truncate(from.0);
+        out.asks.truncate(from.1);
+    }
+    done
+}
+
+#[inline(always)]
+fn fast_book_inner(frame: &[u8], out: &mut Out, from: (usize, usize)) -> Option<()> {
+    let mut r = Bytes { b: frame, i: 0 };
+    r.lit(br#"{"channel":"l2Book","data":{"coin":""#)?;
+    let coin = r.coin()?;
+    // `levels` then `time` (2025-01 BTC capture) or `time` then `levels` (HYPE excerpt).
+    let (ms, ns) = if r.lit(br#","levels":"#).is_some() {
+        r.levels(out)?;
+        r.lit(br#","time":"#)?;
+        r.time()?
+    } else {
+        r.lit(br#","time":"#)?;
+        let t = r.time()?;
+        r.lit(br#","levels":"#)?;
+        r.levels(out)?;
+        t
+    };
+    r.lit(b"}}")?;
+    if r.i != frame.len() {
+        return None;
+    }
+    let symbol = out.symbol(coin);
+    let ids = SeqIds { first: ms, last: ms, prev: None };
+    out.book(symbol, BookKind::Snapshot, Some(ids), None, None, Some(ns), from);
+    Some(())
+}
+
+impl Venue for Hyperliquid {
+    fn id(&self) -> &'static str {
+        "hyperliquid"
+    }
+
+    fn market(&self) -> &'static str {
+        self.market
+    }
+
+    fn parse(&mut self, frame: &[u8], binary: bool, out: &mut Out) -> Result<(), Error> {
+        if binary {
+            return Err(Error::frame("frame", "Hyperliquid sends text frames only"));
+        }
+        if frame == GREETING {
+            out.items.push(Item::Control(ControlItem {
+                kind: ControlKind::Welcome,
+                request_id: None,
+                topic: None,
+                code: None,
+                message: None,
+            }));
+            return Ok(());
+        }
+        if fast_book(frame, out) || fast_trades(frame, out) {
+            return Ok(());
+        }
+        self.parse_strict(frame, out)
+    }
+
+    fn recovery(&self) -> Recovery {
+        Recovery::Resubscribe
+    }
+
+    /// A whole-book push older than the book (its `time`, ms, below the book's) is stale. An
+    /// equal `time` is applied: the recording repeats a push with the same `time` and the same
+    /// book, and of two pushes stamped alike the one that arrived later is the one to keep.
+    fn stale_snapshot(&self, last: u64, ids: &SeqIds) -> bool {
+        ids.last < last
+    }
+
+    /// Never used for books (every push is a snapshot); by `time` like
+    /// [`Venue::stale_snapshot`]: older than the book is stale.
+    fn check(&self, last: u64, ids: &SeqIds, _bridging: bool) -> Verdict {
+        if ids.last < last {
+            Verdict::Stale
+        } else {
+            Verdict::Apply
+        }
+    }
+
+    fn unified_symbol(&self, market_id: &str) -> String {
+        if let Some(s) = self.symbols.get(market_id) {
+            return s.clone();
+        }
+        unified(market_id).map_or_else(|| market_id.to_owned(), |(s, _)| s)
+    }
+
+    fn market_id(&self, symbol: &str) -> Result<String, Error> {
+        if let Some(id) = self.ids.get(symbol) {
+            return Ok(id.clone());
+        }
+        if let Some(coin) = perp_coin(symbol) {
+            return Ok(coin.to_owned());
+        }
+        match unified(symbol) {
+            Some((_, "spot")) if symbol == "PURR/USDC" => Ok(symbol.to_owned()),
+            _ => Err(Error::invalid(
+                "symbol",
+                symbol,
+                "not a Hyperliquid perp (BTC/USDC:USDC), or a spot pair (HYPE/USDC) without the spotMeta table",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn venue() -> Box<dyn Venue> {
+        FACTORY.create("linear", &[]).unwrap()
+    }
+
+    fn parse(frame: &str) -> Result<Out, Error> {
+        let mut out = Out::default();
+        venue().parse(frame.as_bytes(), false, &mut out)?;
+        Ok(out)
+    }
+
+    /// The `l2Book` and `trades` frames of the recordings (tests/fixtures/hyperliquid).
+    fn recorded(channel: &str) -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hyperliquid");
+        let head = format!(r#"{{"channel":"{channel}""#);
+        ["l2book_trades_btc_20250126.jsonl", "recorded_excerpt_hype_20250112.jsonl"]
+            .iter()
+            .flat_map(|f| {
+                std::fs::read(dir.join(f)).unwrap().split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>()
+            })
+            .filter(|l| l.starts_with(head.as_bytes()))
+            .collect()
+    }
+
+    fn strict(frame: &[u8]) -> Result<Out, Error> {
+        let v = Hyperliquid { market: "linear", symbols: HashMap::new(), ids: HashMap::new() };
+        let mut out = Out::default();
+        v.parse_strict(frame, &mut out)?;
+        Ok(out)
+    }
+
+    fn fast(frame: &[u8]) -> Option<Out> {
+        let mut out = Out::default();
+        let taken = fast_book(frame, &mut out) || fast_trades(frame, &mut out);
+        assert!(taken || (out.items.is_empty() && out.bids.is_empty() && out.asks.is_empty()));
+        taken.then_some(out)
+    }
+
+    fn same_out(a: &Out, b: &Out) -> bool {
+        a.items == b.items && a.bids == b.bids && a.asks == b.asks && a.market_ids() == b.market_ids()
+    }
+
+    #[test]
+    fn fast_path_reads_every_recorded_push_as_the_strict_parser() {
+        let frames = [recorded("l2Book"), recorded("trades")].concat();
+        assert!(frames.len() > 50);
+        for frame in &frames {
+            let f = fast(frame).expect("every recorded push takes the fast path");
+            assert!(same_out(&f, &strict(frame).unwrap()));
+        }
+    }
+
+    #[test]
+    fn fast_path_never_takes_what_the_strict_parser_refuses() {
+        // Every byte of two recorded pushes (one per key order) replaced by each of a few
+        // characters, and every prefix: where the fast path takes the result, the strict
+        // parser reads the same; where the strict parser refuses it, the fast path did not
+        // take it.
+        let books = recorded("l2Book");
+        let trades = recorded("trades");
+        // The smallest BTC trades push, and the first trade of the HYPE push (the other key
+        // order) as a push of its own.
+        let small = trades.iter().min_by_key(|t| t.len()).unwrap().clone();
+        let hype = trades.iter().find(|t| t.windows(6).any(|w| w == b"\"HYPE\"")).unwrap();
+        let end = hype.windows(3).position(|w| w == b"]},").unwrap() + 2;
+        let one = [&hype[..end], b"]}"].concat();
+        let samples = [&books[0], books.last().unwrap(), &small, &one];
+        let mut taken = 0;
+        for frame in samples {
+            assert!(fast(frame).is_some());
+            for i in 0..frame.len() {
+                for c in [b'0', b'9', b'-', b'.', b'"', b' ', b'}', b',', b'x', b'\\'] {
+                    let mut m = frame.clone();
+                    m[i] = c;
+                    match (fast(&m), strict(&m)) {
+                        (Some(f), Ok(s)) => {
+                            assert!(same_out(&f, &s), "byte {i} -> {}", c as char);
+                            taken += 1;
+                        }
+                        (Some(_), Err(e)) => {
+                            panic!("byte {i} -> {}: fast path took what strict refuses: {e}", c as char)
+                        }
+                        (None, _) => {}
+                    }
+                }
+                assert!(fast(&frame[..i]).is_none() && strict(&frame[..i]).is_err(), "prefix {i}");
+            }
+        }
+        assert!(taken > 0);
+    }
+
+    #[test]
+    fn symbols_both_ways() {
+        let v = venue();
+        assert_eq!(v.unified_symbol("BTC"), "BTC/USDC:USDC");
+        assert_eq!(v.unified_symbol("kPEPE"), "kPEPE/USDC:USDC");
+        assert_eq!(v.market_id("BTC/USDC:USDC").unwrap(), "BTC");
+        assert_eq!(v.unified_symbol("PURR/USDC"), "PURR/USDC");
+        assert_eq!(v.market_id("PURR/USDC").unwrap(), "PURR/USDC");
+        // `@107` needs spotMeta: unchanged without it, and a spot symbol cannot be resolved.
+        assert_eq!(v.unified_symbol("@107"), "@107");
+        assert_eq!(v.unified_symbol("xyz:TSLA"), "xyz:TSLA");
+        for bad in ["HYPE/USDC", "BTC/USDT:USDT", "BTC", "BTC/USDC:BTC", "B-TC/USDC:USDC"] {
+            assert!(v.market_id(bad).is_err(), "{bad}");
+        }
+        let table =
+            [Instrument { market_id: "@107".into(), symbol: "HYPE/USDC".into(), tick_size: None, lot_size: None }];
+        let v = FACTORY.create("spot", &table).unwrap();
+        assert_eq!((v.market(), v.unified_symbol("@107")), ("spot", "HYPE/USDC".to_owned()));
+        assert_eq!(v.market_id("HYPE/USDC").unwrap(), "@107");
+        assert_eq!(v.market_id("BTC/USDC:USDC").unwrap(), "BTC"); // one parser serves both
+        assert!(FACTORY.create("inverse", &[]).is_err());
+    }
+
+    #[test]
+    fn greeting_pong_acks_and_errors() {
+        let mut out = Out::default();
+        venue().parse(GREETING, false, &mut out).unwrap();
+        assert!(matches!(&out.items[..], [Item::Control(ControlItem { kind: ControlKind::Welcome, .. })]));
+        let out = parse(r#"{"channel":"pong"}"#).unwrap();
+        assert!(matches!(&out.items[..], [Item::Control(ControlItem { kind: ControlKind::Pong, .. })]));
+        // docs_tier/jkorf_examples.jsonl acks (candle carries its interval).
+        let out = parse(r#"{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"candle","interval":"1d","coin":"HYPE"}}}"#).unwrap();
+        let [Item::Control(ack)] = &out.items[..] else { panic!("{:?}", out.items) };
+        assert_eq!((ack.kind, ack.topic.as_deref()), (ControlKind::Ack, Some("candle:HYPE/USDC:USDC:1d")));
+        let out = parse(r#"{"channel":"subscriptionResponse","data":{"method":"unsubscribe","subscription":{"type":"l2Book","coin":"HYPE","nSigFigs":null,"mantissa":null}}}"#).unwrap();
+        let [Item::Control(ack)] = &out.items[..] else { panic!() };
+        assert_eq!(ack.topic.as_deref(), Some("l2Book:HYPE/USDC:USDC"));
+        let out = parse(r#"{"channel":"error","data":"Invalid subscription {\"type\":\"l2Book\",\"coin\":\"NOPE\"}"}"#)
+            .unwrap();
+        let [Item::Control(e)] = &out.items[..] else { panic!() };
+        assert_eq!(e.kind, ControlKind::Error);
+        assert_eq!(e.message.as_deref(), Some(r#"Invalid subscription {"type":"l2Book","coin":"NOPE"}"#));
+    }
+
+    #[test]
+    fn bbo_and_candle_as_documented() {
+        // docs_tier/jkorf_examples.jsonl (BookTicker.txt, Klines.txt): no bbo or candle recorded.
+        let out = parse(r#"{"channel":"bbo","data":{"coin":"HYPE","time":1766566375292,"bbo":[{"px":"23.757","sz":"42.09","n":1},{"px":"23.758","sz":"100.26","n":2}]}}"#).unwrap();
+        let [Item::Bbo { bbo, .. }] = &out.items[..] else { panic!("{:?}", out.items) };
+        assert_eq!((bbo.bid.price.to_string(), bbo.ask.size.to_string()), ("23.757".into(), "100.26".into()));
+        assert_eq!(bbo.exchange_ts, Some(1_766_566_375_292_000_000));
+        let out =
+            parse(r#"{"channel":"bbo","data":{"coin":"HYPE","time":1,"bbo":[null,{"px":"23.758","sz":"1","n":2}]}}"#)
+                .unwrap();
+        let [Item::Bbo { bbo, .. }] = &out.items[..] else { panic!() };
+        assert_eq!(bbo.bid, RawLevel::default());
+        let out = parse(r#"{"channel":"candle","data":{"t":1764806400000,"T":1764892799999,"s":"HYPE","i":"1d","o":"34.668","c":"34.868","h":"36.219","l":"34.251","v":"3495670.8399999999","n":102895}}"#).unwrap();
+        let [Item::Candle { candle, .. }] = &out.items[..] else { panic!() };
+        assert_eq!(candle.interval.as_str(), "1d");
+        assert_eq!(candle.start_ts, 1_764_806_400_000_000_000);
+        assert_eq!(candle.end_ts - candle.start_ts + 1, 86_400 * 1_000_000_000);
+        assert_eq!(
+            (candle.high.to_string(), candle.volume.to_string()),
+            ("36.219".into(), "3495670.8399999999".into())
+        );
+        assert_eq!(candle.trades, Some(102_895));
+    }
+
+    #[test]
+    fn stale_by_time() {
+        let v = venue();
+        let ids = |t| SeqIds { first: t, last: t, prev: None };
+        assert!(v.stale_snapshot(10, &ids(9)));
+        assert!(!v.stale_snapshot(10, &ids(10)));
+        assert!(!v.stale_snapshot(10, &ids(11)));
+        assert_eq!(v.check(10, &ids(9), false), Verdict::Stale);
+        assert_eq!(v.check(10, &ids(10), false), Verdict::Apply);
+    }
+
+    #[test]
+    fn foreign_and_malformed_frames_name_the_field() {
+        for (frame, field) in [
+            (r#"{"stream":"btcusdt@depth","data":{}}"#, "stream"),
+            (r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"data":[]}"#, "arg"),
+            (r#"{"data":{},"channel":"l2Book"}"#, "data"),
+            (r#"{"channel":"allMids","data":{"mids":{"0G":"1.2017"}}}"#, "channel"),
+            (r#"{"channel":"user","data":{"fills":[]}}"#, "channel"),
+            (r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[]]}}"#, "data.levels"),
+            (r#"{"channel":"l2Book","data":{"coin":"BTC","levels":[[],[]]}}"#, "data.time"),
+            (r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[],[]],"x":1}}"#, "data.x"),
+            (r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[{"px":"1","sz":"0","n":1}],[]]}}"#, "sz"),
+            (r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[{"px":"1","sz":"1"}],[]]}}"#, "n"),
+            (
+                r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[{"px":"1","sz":"1","n":1,"q":2}],[]]}}"#,
+                "data.levels[0].q",
+            ),
+            (
+                r#"{"channel":"trades","data":[{"coin":"BTC","side":"S","px":"1","sz":"1","time":1,"hash":"0x","tid":1}]}"#,
+                "data[].side",
+            ),
+            (
+                r#"{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"1","time":1,"tid":1}]}"#,
+                "data[].hash",
+            ),
+            (r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[],[]]},"x":1}"#, "frame"),
+            (
+                r#"{"channel":"subscriptionResponse","data":{"method":"login","subscription":{"type":"l2Book"}}}"#,
+                "data.method",
+            ),
+            (r#"{"channel":"pong","data":1}"#, "channel"),
+            ("ping", "json"),
+        ] {
+            match parse(frame) {
+                Err(Error::Frame { field: f, .. }) => assert!(f.starts_with(field), "{frame}: {f}"),
+                other => panic!("{frame}: {other:?}"),
+            }
+        }
+        let mut out = Out::default();
+        assert!(venue().parse(br#"{"channel":"pong"}"#, true, &mut out).is_err());
+    }
+}
