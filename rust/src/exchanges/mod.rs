@@ -7,6 +7,7 @@
 //! [`crate::decoder`]. A [`VenueFactory`] in [`FACTORIES`] makes a venue per decoder.
 
 pub mod binance;
+pub mod bitunix;
 pub mod bybit;
 pub mod coinbase;
 pub mod kraken;
@@ -439,6 +440,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &coinbase::ADVANCED_TRADE,
     &coinbase::EXCHANGE,
     &bybit::FACTORY,
+    &bitunix::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
