@@ -455,7 +455,7 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance, bybit, coinbase, kraken, okx
+    from . import binance, bitunix, bybit, coinbase, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
@@ -465,6 +465,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "coinbase": coinbase.CoinbaseAdvancedTrade,
         "coinbaseexchange": coinbase.CoinbaseExchange,
         "bybit": bybit.Bybit,
+        "bitunix": bitunix.Bitunix,
     }
 
 

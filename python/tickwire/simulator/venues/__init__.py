@@ -4,11 +4,11 @@ family (see ``..venue`` for how to add one)."""
 from __future__ import annotations
 
 from ..venue import MarketSpec
-from . import binance, bybit, coinbase, kraken, okx
+from . import binance, bitunix, bybit, coinbase, kraken, okx
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
-    for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS)
+    for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS, *bitunix.SPECS)
 }
 
 __all__ = ["MARKETS"]
