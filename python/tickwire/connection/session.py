@@ -232,6 +232,8 @@ class Session(WSListener):
         self.pending: dict[int | str, list[_Pending]] = {}
         self._inflight: dict[_Pending, None] = {}
         self._keepalive: asyncio.Task[None] | None = None
+        # the client ping of this connection: the owner sets the one its connect target gave
+        self.keepalive: Keepalive | None = owner.adapter.keepalive()
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.opened_at = time.monotonic()
         self.last_rx_ns = time_ns()
@@ -253,10 +255,11 @@ class Session(WSListener):
 
     # --- picows callbacks (hot path) ---------------------------------------------------------
     def on_ws_connected(self, transport: Any) -> None:
-        """picows: the WebSocket handshake completed. Starts the adapter's client keepalive."""
+        """picows: the WebSocket handshake completed. Starts the connection's client keepalive
+        (:attr:`keepalive`, from the adapter's ``connect_target``)."""
         self.transport = transport
         self.last_rx_ns = time_ns()
-        ka = self.owner.adapter.keepalive()
+        ka = self.keepalive
         if ka is not None and self._keepalive is None:
             self._keepalive = asyncio.get_running_loop().create_task(
                 self._keep_alive(ka), name=f"{self.owner.name} keepalive"

@@ -18,7 +18,7 @@ Adding a venue to the simulator
    the frame a connection gets) and the :class:`VenueSim` hooks: :meth:`~VenueSim.ws_endpoint`,
    :meth:`~VenueSim.stream_path` and :meth:`~VenueSim.raw_path` (its WebSocket URLs) and
    :meth:`~VenueSim.on_client_message` (subscribe, acks, errors, text pings). Override where
-   the venue has them: :meth:`~VenueSim.rest_handler` with :attr:`~VenueSim.snapshot_path` and
+   the venue has them: :meth:`~VenueSim.rest_handler` (GET and POST routes) with :attr:`~VenueSim.snapshot_path` and
    :attr:`~VenueSim.instruments_path` (REST routes; state built in :meth:`~VenueSim.started`,
    reset in :meth:`~VenueSim.rewound`), :meth:`~VenueSim.on_subscribe` (a snapshot pushed on
    subscribe), :meth:`~VenueSim.deliverable` (streams split by route),
@@ -275,7 +275,10 @@ class VenueSim(ABC):
 
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:  # noqa: ARG002 - no REST
-        """The coroutine answering a GET of ``path``, or None if ``path`` is no REST route."""
+        """The coroutine answering a request of ``path``, or None if ``path`` is no REST route.
+        Requests of every method reach it: a route checks ``request.method`` itself and answers
+        a method it does not serve as the venue does (e.g. ``web.HTTPMethodNotAllowed``);
+        ``await request.read()`` / ``request.json()`` give a POST's body."""
         return None
 
     @property
