@@ -20,8 +20,8 @@ futures API docs (openapidoc.bitunix.com) as summarised in shared/docs/exchanges
   ``1min``; see :data:`INTERVALS`).
 - Keepalive: the client sends ``{"op":"ping","ping":<Unix seconds>}`` every 10 s and BitUnix
   answers ``{"op":"ping","pong":<echo>,"ping":<server seconds>}`` (no idle timeout is documented).
-  The payload is fixed per adapter (:class:`Keepalive` carries bytes): its ``ping`` is the time
-  the adapter was made, which the server only echoes.
+  A :class:`Keepalive` payload is fixed bytes: :meth:`Bitunix.connect_target` builds it on each
+  connect, so ``ping`` is that connect's time (the server only echoes it).
 - Limits: 300 channel subscriptions per connection; 5 client messages per second per connection
   (pings included); no documented lifetime (rotated daily) nor per-request cap (50 args a
   request, a budget).
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import Adapter, ConnectTarget, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
@@ -185,7 +185,6 @@ class Bitunix(Adapter):
                 f"candle_interval {self.candle_interval!r} invalid; "
                 f"BitUnix intervals: {', '.join(INTERVALS)}"
             )
-        self._ping = json.dumps({"op": "ping", "ping": int(time.time())}).replace(" ", "").encode()
 
     # --- symbols ------------------------------------------------------------------------------
     def market_id(self, symbol: str) -> str:
@@ -264,9 +263,19 @@ class Bitunix(Adapter):
         return out
 
     def keepalive(self) -> Keepalive | None:
-        """``{"op":"ping","ping":<seconds>}`` every 10 s (bitunix.md §4; the interval the
+        """``{"op":"ping","ping":<seconds now>}`` every 10 s (bitunix.md §4; the interval the
         SDKs use: none is documented)."""
-        return Keepalive(10.0, self._ping)
+        ping = json.dumps({"op": "ping", "ping": int(time.time())}, separators=(",", ":"))
+        return Keepalive(10.0, ping.encode())
+
+    async def connect_target(
+        self,
+        http: aiohttp.ClientSession,  # noqa: ARG002 - BitUnix needs no REST step to connect
+        route: str,
+    ) -> ConnectTarget:
+        """:meth:`ws_endpoint` of ``route`` and a :meth:`keepalive` made now (its ``ping`` is
+        this connect's time)."""
+        return ConnectTarget(self.ws_endpoint(route), self.keepalive())
 
     # --- instruments ----------------------------------------------------------------------------
     async def fetch_instruments(
