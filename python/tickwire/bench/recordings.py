@@ -109,6 +109,15 @@ VENUES: dict[str, VenueSpec] = {
             "exchange_level2_ticker_matches_8products_20210417",
             "Exchange feed 2021, 8 products: level2 snapshot + l2update, ticker, match",
         ),
+        VenueSpec(
+            "bitunix",
+            "bitunix",
+            "linear",
+            ("bitunix",),
+            "docs_derived_linear_btcusdt_ethusdt",
+            "DOCS-DERIVED (no BitUnix recording exists), BTCUSDT + ETHUSDT: depth_book15 whole "
+            "books, trade, tickers, market_kline_1min",
+        ),
     )
 }
 
