@@ -31,7 +31,7 @@ Client messages:
 Books: every push is a whole top of book; on subscribe the venue sends the latest recorded push
 of that stream at the replay position (so a book is there at once, as after any push), and a
 :class:`~..faults.ForceSnapshot` sends it again. There is no sequence and no checksum: a
-:class:`~..faults.Drop` of a push is healed by the next one.
+:class:`~..faults.Drop` of a push is healed by the next one. The demo injects a disconnect.
 
 REST: ``GET /api/v1/futures/market/trading_pairs(?symbols=A,B)`` lists the recorded symbols in
 BitUnix's shape (``quotePrecision``/``basePrecision``: the most decimals the recording shows for
@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..faults import Drop
+from ..faults import CloseAfter
 from ..venue import (
     DemoSpec,
     MarketSpec,
@@ -127,9 +127,11 @@ class BitunixSpec(MarketSpec):
         return BitunixSim(self, sim)
 
 
-def _demo_fault(sim: Simulator) -> Drop:  # noqa: ARG001 - the fault needs no position
-    """One BTCUSDT book push dropped (the next push, a whole book, heals it)."""
-    return Drop(stream="depth_book15:BTCUSDT", skip=40)
+def _demo_fault(sim: Simulator) -> CloseAfter:
+    """A disconnect after two fifths of the recording's messages (the feed reconnects and
+    subscribes again; the next push of each book, a whole book, syncs it). A dropped push would
+    show nothing: the next push heals it without a gap."""
+    return CloseAfter(len(sim.recording) * 2 // 5)
 
 
 LINEAR = BitunixSpec(
@@ -151,7 +153,7 @@ LINEAR = BitunixSpec(
         symbol="BTC/USDT:USDT",
         channels=("book", "trades", "bbo"),
         fault=_demo_fault,
-        fault_text="a dropped book push",
+        fault_text="a disconnect",
     ),
 )
 
