@@ -8,7 +8,14 @@ from . import binance, bitunix, bybit, coinbase, kraken, okx
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
-    for spec in (*binance.SPECS, *okx.SPECS, *kraken.SPECS, *coinbase.SPECS, *bybit.SPECS, *bitunix.SPECS)
+    for spec in (
+        *binance.SPECS,
+        *okx.SPECS,
+        *kraken.SPECS,
+        *coinbase.SPECS,
+        *bybit.SPECS,
+        *bitunix.SPECS,
+    )
 }
 
 __all__ = ["MARKETS"]
