@@ -209,7 +209,7 @@ async def _run_feed(
         feed = Feed(
             "bitunix",
             SYMBOLS,
-            ["book", "trades", "bbo"],
+            ["book", "trades", "bbo", "candles"],
             base_url=sim.rest_url,
             on_event=events.append,
             **feed_kwargs,
@@ -237,7 +237,7 @@ def _assert_books_equal_fixture(books: dict[str, Any]) -> None:
         assert [tuple(map(float, x)) for x in got_asks] == [(float(p), float(s)) for p, s in asks]
 
 
-def test_feed_books_trades_and_bbos_equal_the_fixture(run):
+def test_feed_books_trades_bbos_and_candles_equal_the_fixture(run):
     events, stats, books, _ = run(_run_feed())
     _assert_books_equal_fixture(books)
     assert not [e for e in events if isinstance(e, GapDetected)]
@@ -245,6 +245,9 @@ def test_feed_books_trades_and_bbos_equal_the_fixture(run):
     assert len(trades) == sum(len(f["data"]) for f in frames() if f.get("ch") == "trade")
     bbos = [e for e in events if isinstance(e, core.BBO)]
     assert len(bbos) == sum(len(f["data"]) for f in frames() if f.get("ch") == "tickers")
+    candles = [e for e in events if isinstance(e, core.Candle)]
+    assert len(candles) == sum(1 for f in frames() if f.get("ch") == "market_kline_1min")
+    assert {c.interval for c in candles} == {"1min"}
     assert stats["bad_frames"] == 0
 
 

@@ -192,8 +192,17 @@ impl Channel {
                 let span = kline_span(interval).ok_or_else(|| {
                     Error::frame("ch", format!("kline interval {interval:?} is not a BitUnix interval"))
                 })?;
-                let name = if mark { format!("mark_{interval}") } else { interval.to_owned() };
-                Channel::Kline(Interval::new(&name, "ch")?, span)
+                // "mark_<interval>" built on the stack: no allocation per kline push.
+                let interval = if mark {
+                    let mut buf = [0u8; 15];
+                    let n = 5 + interval.len(); // at most 5 + 6 ("1month")
+                    buf[..5].copy_from_slice(b"mark_");
+                    buf[5..n].copy_from_slice(interval.as_bytes());
+                    Interval::new(std::str::from_utf8(&buf[..n]).unwrap_or_default(), "ch")?
+                } else {
+                    Interval::new(interval, "ch")?
+                };
+                Channel::Kline(interval, span)
             }
         })
     }
