@@ -263,10 +263,13 @@ class BitunixSim(VenueSim):
     # ---- per-message fields -------------------------------------------------------------------
     def stamp(self, conn: ServerConnection, stream: str, payload: bytes) -> bytes | None:
         """A ``tickers`` push keeps the entries of the symbols ``conn`` subscribed (None if
-        none); every other push goes as recorded."""
+        none; all of them on a connection that subscribed in its URL); every other push goes as
+        recorded."""
         if stream != "tickers":
             return payload
-        want = self._tickers.get(conn, set())
+        want = self._tickers.get(conn)
+        if want is None:  # subscribed in the URL (?streams=tickers): every symbol
+            return payload
         obj = json.loads(payload)
         data = [e for e in obj["data"] if e.get("s") in want]
         if not data:
