@@ -96,6 +96,21 @@ class WireFormat(ABC):
         """The text payload a connection with ``framing`` receives for ``payload`` (as kept by
         :meth:`read_line`) of ``stream``; called once per message and framing, then cached."""
 
+    def read_binary(self, frame: bytes) -> tuple[str, bytes]:
+        """Split one recorded binary frame (a ``b64:`` recording line, already decoded: see
+        :func:`tickwire.replay.frame_of_line`) into (stream key, payload bytes to keep). The
+        simulator sends it as a binary WebSocket frame (:meth:`encode_binary`). Raises
+        ``ValueError`` if it is not a frame of this format; the default: the venue sends text
+        only."""
+        raise ValueError(
+            f"a binary frame ({len(frame)} bytes): {type(self).__name__} reads text frames only"
+        )
+
+    def encode_binary(self, stream: str, payload: bytes, framing: Hashable) -> bytes:  # noqa: ARG002 - default
+        """The binary frame a connection with ``framing`` receives for binary ``payload`` (as
+        kept by :meth:`read_binary`) of ``stream``. Default: the payload unchanged."""
+        return payload
+
 
 def market_name(exchange: str, market: str, default_market: str) -> str:
     """The simulator's name for ``exchange``'s ``market`` endpoint: ``exchange`` itself for
