@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -102,6 +103,12 @@ def test_subscriptions_requests_and_keepalive_match_what_the_client_sent():
     assert isinstance(ka, Keepalive) and ka.interval_s == 10.0
     pings = [json.loads(x) for x in SENT.read_text().splitlines()[1:]]
     assert set(json.loads(ka.payload)) == set(pings[0]) == {"op", "ping"}
+    # Each connect gets a ping of its own time (Unix seconds, as the docs' example).
+    before = int(time.time())
+    target = asyncio.run(a.connect_target(None, "linear"))  # type: ignore[arg-type]
+    assert target.url == "wss://fapi.bitunix.com/public/"
+    assert target.keepalive is not None and target.keepalive.interval_s == 10.0
+    assert before <= json.loads(target.keepalive.payload)["ping"] <= int(time.time())
     # Limits: 300 channels per connection; requests of at most streams_per_message args.
     many = a.subscriptions([f"C{i}/USDT:USDT" for i in range(200)], ["book", "trades"])
     assert [len(s) for s in a.shards(many)] == [300, 100]
