@@ -169,6 +169,12 @@ def test_bot_catches_one_removed_or_corrupted_frame(rec):
         _replay(bot, frames)
         assert bot.stale == 1
         return
+    elif not _book_frames(rec.frames):
+        # every book frame is a whole book (no deltas, no sequence, no checksum): a removed one
+        # goes unseen and the next heals the book, for the bot as for tickwire
+        del frames[len(frames) // 2]
+        _replay(BOTS[rec.name](), frames)
+        return
     else:
         deltas = _book_frames(rec.frames)
         del frames[deltas[len(deltas) // 2]]

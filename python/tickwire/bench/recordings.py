@@ -196,6 +196,13 @@ VENUES: dict[str, VenueSpec] = {
             ("hyperliquid",),
             "l2book_trades_btc_20250126",
             "2025, BTC perp: l2Book (the whole 20-level book every push), trades",
+            "bitunix",
+            "bitunix",
+            "linear",
+            ("bitunix",),
+            "docs_derived_linear_btcusdt_ethusdt",
+            "DOCS-DERIVED (no BitUnix recording exists), BTCUSDT + ETHUSDT: depth_book15 whole "
+            "books, trade, tickers, market_kline_1min",
         ),
     )
 }

@@ -786,6 +786,35 @@ class HyperliquidBot(VenueBot):
     ``@<n>`` spot coins pass through (they need ``spotMeta``)."""
 
     venue = "hyperliquid"
+# BitUnix futures (docs-derived: no recording exists)
+# ---------------------------------------------------------------------------
+
+#: ms per BitUnix kline interval with a fixed length (weeks and months are calendar-aligned).
+_BITUNIX_KLINE_MS = {
+    "1min": 60_000,
+    "3min": 180_000,
+    "5min": 300_000,
+    "15min": 900_000,
+    "30min": 1_800_000,
+    "60min": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1day": 86_400_000,
+    "3day": 259_200_000,
+}
+
+
+class BitunixBot(VenueBot):
+    """BitUnix futures public (``BTCUSDT`` -> ``BTC/USDT:USDT``): every ``depth_book*`` push is
+    the whole top of book and replaces it (no sequence, no checksum); ``trade`` lists (no trade
+    id: the time text stands in), ``tickers`` -> one BBO per entry, ``*_kline_<interval>`` ->
+    a candle starting at the push's ``ts`` floored to the interval. Docs-derived, like the
+    recording it races on."""
+
+    venue = "bitunix"
 
     def __init__(self) -> None:
         super().__init__()
@@ -897,6 +926,49 @@ class HyperliquidBot(VenueBot):
                     "buy" if t["side"] == "B" else "sell",
                     t["tid"],
                     t["time"] * 1_000_000,
+
+    def _unified(self, raw: str) -> str:
+        u = self._sym.get(raw)
+        if u is None:
+            for q in ("USDT", "USDC"):
+                if raw.endswith(q):
+                    u = f"{raw[: -len(q)]}/{q}:{q}"
+                    break
+            else:
+                u = raw
+            self._sym[raw] = u
+        return u
+
+    def feed(self, frame: bytes) -> list[Event]:
+        """Decode one raw BitUnix frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        ch = d.get("ch")
+        if ch is None:
+            return [("ack", d["op"], d.get("code"), recv)]
+        ts = d["ts"] * 1_000_000
+        data = d["data"]
+        if ch.startswith("depth_book"):
+            s = d["symbol"]
+            sym = self._sym.get(s) or self._unified(s)
+            b = self.books.get(sym)
+            if b is None:
+                b = self.books[sym] = _FloatBook()
+            b.bids = {float(p): float(q) for p, q in data["b"]}
+            b.asks = {float(p): float(q) for p, q in data["a"]}
+            return [("book", sym, None, ts, recv)]
+        if ch == "trade":
+            s = d["symbol"]
+            sym = self._sym.get(s) or self._unified(s)
+            return [
+                (
+                    "trade",
+                    sym,
+                    float(t["p"]),
+                    float(t["v"]),
+                    t["s"],
+                    t["t"],
+                    _iso_ns(t["t"]),
                     recv,
                 )
                 for t in data
@@ -1362,6 +1434,29 @@ __all__ += ["MexcBot"]
                     "candle",
                     self._sym.get(data["s"]) or self._symbol(data["s"]),
                     data["t"] * 1_000_000,
+        if ch == "tickers":
+            return [
+                (
+                    "bbo",
+                    self._sym.get(t["s"]) or self._unified(t["s"]),
+                    float(t["bd"]),
+                    float(t["bv"]),
+                    float(t["ak"]),
+                    float(t["av"]),
+                    ts,
+                    recv,
+                )
+                for t in data
+            ]
+        if "_kline_" in ch:
+            ms = _BITUNIX_KLINE_MS[ch.rsplit("_", 1)[1]]
+            start = (d["ts"] - d["ts"] % ms) * 1_000_000
+            s = d["symbol"]
+            return [
+                (
+                    "candle",
+                    self._sym.get(s) or self._unified(s),
+                    start,
                     float(data["o"]),
                     float(data["h"]),
                     float(data["l"]),
@@ -1376,3 +1471,13 @@ __all__ += ["MexcBot"]
 
 __all__ += ["HyperliquidBot"]
 BOTS[HyperliquidBot.venue] = HyperliquidBot
+                    float(data["b"]),
+                    ts,
+                    recv,
+                )
+            ]
+        return []
+
+
+BOTS["bitunix"] = BitunixBot
+__all__ += ["BitunixBot"]

@@ -488,6 +488,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
     from . import binance, bybit, coinbase, gateio, kraken, okx
     from . import binance, bitget, bybit, coinbase, kraken, okx
     from . import binance, bybit, coinbase, kraken, mexc, okx
+    from . import binance, bitunix, bybit, coinbase, kraken, okx
 
     return {
         "binance": binance.BinanceSpot,
@@ -502,6 +503,7 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "bitget": bitget.Bitget,
         "mexc": mexc.Mexc,
         "hyperliquid": __import__(f"{__name__}.hyperliquid", fromlist=["_"]).Hyperliquid,
+        "bitunix": bitunix.Bitunix,
     }
 
 

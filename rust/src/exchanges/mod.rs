@@ -8,6 +8,7 @@
 
 pub mod binance;
 pub mod bitget;
+pub mod bitunix;
 pub mod bybit;
 pub mod coinbase;
 pub mod gateio;
@@ -459,6 +460,7 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &bitget::FACTORY,
     &mexc::FACTORY,
     &hyperliquid::FACTORY,
+    &bitunix::FACTORY,
 ];
 
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).

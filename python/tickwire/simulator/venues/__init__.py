@@ -9,6 +9,7 @@ from . import kucoin as _kucoin
 from . import binance, bybit, coinbase, gateio, kraken, okx
 from . import binance, bitget, bybit, coinbase, kraken, okx
 from . import binance, bybit, coinbase, kraken, mexc, okx
+from . import binance, bitunix, bybit, coinbase, kraken, okx
 
 MARKETS: dict[str, MarketSpec] = {
     spec.name: spec
@@ -20,6 +21,7 @@ MARKETS: dict[str, MarketSpec] = {
         *bybit.SPECS,
         *gateio.SPECS,
         *bitget.SPECS,
+        *bitunix.SPECS,
     )
 }
 MARKETS.update({spec.name: spec for spec in _kucoin.SPECS})
