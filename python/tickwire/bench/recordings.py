@@ -135,6 +135,9 @@ VENUES: dict[str, VenueSpec] = {
                     ("EQZ", "BTC"),
                     ("NRG", "BTC"),
                 )
+            ),
+        ),
+        VenueSpec(
             "gateio",
             "gateio",
             "linear",
@@ -174,6 +177,8 @@ VENUES: dict[str, VenueSpec] = {
                 ("OMG/USDT", "spot_order_book_snapshot_omg_usdt_20210422.json"),
                 ("QTUM3S/USDT", "spot_order_book_snapshot_qtum3s_usdt_20210422.json"),
             ),
+        ),
+        VenueSpec(
             "bitget",
             "bitget",
             "spot",
@@ -182,6 +187,8 @@ VENUES: dict[str, VenueSpec] = {
             "WS v1 spot 2022, 7 pairs: books (snapshot + updates, CRC32 top-25 checksum on "
             "each), ticker, trade, candle1m (1,000-candle snapshots)",
             packaged="spot_v1_books_ticker_trade_candle_7sym_20220407",
+        ),
+        VenueSpec(
             "mexc",
             "mexc",
             "spot",
@@ -190,12 +197,16 @@ VENUES: dict[str, VenueSpec] = {
             "spot v3 protobuf (binary `b64:` lines), SOLUSDT: the only real MEXC recording (7 "
             "frames of the retired JSON stream, 10-level limit.depth snapshots + increase.depth "
             "deltas) re-encoded as publicLimitDepths / publicAggreDepths pushes, values unchanged",
+        ),
+        VenueSpec(
             "hyperliquid",
             "hyperliquid",
             "linear",
             ("hyperliquid",),
             "l2book_trades_btc_20250126",
             "2025, BTC perp: l2Book (the whole 20-level book every push), trades",
+        ),
+        VenueSpec(
             "bitunix",
             "bitunix",
             "linear",
@@ -288,11 +299,10 @@ def load_venue_recording(name: str, data_dir: str | Path | None = None) -> Venue
             frames[i] = frame_of_line(frames[i])[0]
     except ValueError as exc:
         raise ValueError(f"{path}:{i + 1}: {exc}") from None
-    return VenueRecording(spec, path, frames, binary=binary)
     snapshots = []
     for symbol, file_name in spec.snapshots:
         snap = path.parent / file_name
         if not snap.is_file():
             raise FileNotFoundError(f"{spec.name}: snapshot {snap} not found beside {path.name}")
         snapshots.append((symbol, snap.read_bytes()))
-    return VenueRecording(spec, path, frames, snapshots)
+    return VenueRecording(spec, path, frames, binary=binary, snapshots=snapshots)

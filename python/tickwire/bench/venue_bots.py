@@ -50,6 +50,8 @@ from .baselines import orjson
 
 __all__ = [
     "BOTS",
+    "BitgetBot",
+    "BitunixBot",
     "BotChecksumError",
     "BotGapError",
     "BybitBot",
@@ -57,8 +59,10 @@ __all__ = [
     "CoinbaseExchangeBot",
     "GateioBot",
     "GateioSpotBot",
+    "HyperliquidBot",
     "KrakenBot",
     "KucoinBot",
+    "MexcBot",
     "OkxBot",
     "VenueBot",
 ]
@@ -704,19 +708,6 @@ BOTS: dict[str, type[VenueBot]] = {
 
 
 # ---------------------------------------------------------------------------
-# KuCoin spot
-# ---------------------------------------------------------------------------
-
-
-class KucoinBot(VenueBot):
-    """KuCoin spot (``BTC-USDT`` -> ``BTC/USDT``): books from the REST level2 snapshot
-    (``data.sequence``), then ``/market/level2`` by the docs' rule: a message whose
-    ``sequenceEnd`` the book holds is stale, one with ``sequenceStart`` past the book + 1 a gap;
-    a row applies only past the book's sequence, price ``"0"`` rows only advance it, size
-    ``"0"`` deletes. Deltas of a book without a snapshot are kept for it. ``/market/ticker`` ->
-    BBO, ``/market/match`` trades (``time`` ns), ``/market/candles``."""
-
-    venue = "kucoin"
 # Gate v4 (spot and USDT futures)
 # ---------------------------------------------------------------------------
 
@@ -731,291 +722,10 @@ class GateioBot(VenueBot):
 
     venue = "gateio"
     spot = False
-# Bitget (v1 and v2 public; the bench recording is v1 spot)
-# ---------------------------------------------------------------------------
-
-_BITGET_QUOTES = ("USDT", "USDC", "BTC", "ETH", "EUR")
-
-
-def bitget_unified(inst: str, linear: bool) -> str:
-    """``BTCUSDT`` -> ``BTC/USDT`` (spot) or ``BTC/USDT:USDT`` (``mc``/``USDT-FUTURES``)."""
-    if linear:
-        return f"{inst[:-4]}/USDT:USDT"
-    for q in _BITGET_QUOTES:
-        if inst.endswith(q):
-            return f"{inst[: -len(q)]}/{q}"
-    return inst
-
-
-class BitgetBot(VenueBot):
-    """Bitget public, v1 (``instType`` ``sp``/``mc``) and v2 (``SPOT``/``USDT-FUTURES``):
-    ``books`` ``snapshot`` replaces, ``update`` applies (size 0 deletes); after every book
-    message the signed CRC32 of the top 25 bids and asks interleaved, wire strings (the same
-    rule as OKX's, :func:`okx_checksum`), must equal ``checksum`` (0 = absent); a v2 ``seq`` not
-    above the book's is stale (skipped). ``trade`` (v1 rows ``[ts, price, size, side]``, v2
-    objects), ``ticker`` -> BBO (v1 ``bestBid``/``bestAsk`` without sizes, v2 ``bidPr``...),
-    ``candle<bar>`` rows."""
-
-    venue = "bitget"
-# MEXC spot v3 (protobuf pushes, JSON control replies)
-# ---------------------------------------------------------------------------
-
-
-class MexcBot(VenueBot):
-    """MEXC spot v3: binary protobuf ``PushDataV3ApiWrapper`` pushes decoded with Google's
-    ``protobuf`` runtime (message classes built at first use from a descriptor of MEXC's
-    published schema, github.com/mexcdevelop/websocket-proto: no ``protoc`` step), books in
-    ``float -> float`` dicts. Rules (mexc.md A.5): ``publicLimitDepths`` replaces the book at
-    its ``version`` (unless the book already reached it: then it is stale and dropped); a
-    ``publicAggreDepths`` delta must start at the previous ``toVersion + 1`` (one ending at or
-    before it is stale); quantity 0 deletes. ``publicAggreDeals`` -> trades
-    (``tradeType`` 1 buy, 2 sell), ``publicAggreBookTicker`` -> BBO, ``publicSpotKline`` ->
-    candles. Text frames (``{...}``: subscribe acks, PONG) are control replies."""
-
-    venue = "mexc"
-    _wrapper: Any = None
-    _QUOTES = ("USDT", "USDC", "USDE", "USD1", "TUSD", "BUSD", "EUR", "BTC", "ETH", "USD", "MX")
-# Hyperliquid (perps and spot on one socket)
-# ---------------------------------------------------------------------------
-
-
-class HyperliquidBot(VenueBot):
-    """Hyperliquid public: every ``l2Book`` push is the whole book (replace, never merge; a
-    push older than the book by ``time`` is dropped), ``trades`` lists, ``bbo``, ``candle``,
-    ``subscriptionResponse`` acks and ``pong``. A perp coin ``BTC`` is ``BTC/USDC:USDC``;
-    ``@<n>`` spot coins pass through (they need ``spotMeta``)."""
-
-    venue = "hyperliquid"
-# BitUnix futures (docs-derived: no recording exists)
-# ---------------------------------------------------------------------------
-
-#: ms per BitUnix kline interval with a fixed length (weeks and months are calendar-aligned).
-_BITUNIX_KLINE_MS = {
-    "1min": 60_000,
-    "3min": 180_000,
-    "5min": 300_000,
-    "15min": 900_000,
-    "30min": 1_800_000,
-    "60min": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1day": 86_400_000,
-    "3day": 259_200_000,
-}
-
-
-class BitunixBot(VenueBot):
-    """BitUnix futures public (``BTCUSDT`` -> ``BTC/USDT:USDT``): every ``depth_book*`` push is
-    the whole top of book and replaces it (no sequence, no checksum); ``trade`` lists (no trade
-    id: the time text stands in), ``tickers`` -> one BBO per entry, ``*_kline_<interval>`` ->
-    a candle starting at the push's ``ts`` floored to the interval. Docs-derived, like the
-    recording it races on."""
-
-    venue = "bitunix"
 
     def __init__(self) -> None:
         super().__init__()
         self._sym: dict[str, str] = {}
-        self._pending: dict[str, list[dict[str, Any]]] = {}
-
-    def unified(self, raw: str) -> str:
-        """``BTC-USDT`` -> ``BTC/USDT``."""
-        u = self._sym.get(raw)
-        if u is None:
-            u = self._sym[raw] = raw.replace("-", "/")
-        return u
-
-    def load_snapshot(self, symbol: str, body: bytes) -> None:
-        """A REST ``level2`` body as ``symbol``'s book; deltas kept for it replay after it."""
-        data = _loads(body)["data"]
-        b = self.books[symbol] = _FloatBook()
-        _set_levels(b.bids, data["bids"])
-        _set_levels(b.asks, data["asks"])
-        b.seq = int(data["sequence"])
-        self._sym.setdefault(symbol.replace("/", "-"), symbol)
-        for d in self._pending.pop(symbol, []):
-            self._apply(symbol, b, d)
-
-    def _apply(self, sym: str, b: _FloatBook, d: dict[str, Any]) -> bool:
-        """Apply one level2 ``data``; False if stale. Raises :class:`BotGapError`."""
-        seq: int = b.seq or 0  # set by load_snapshot
-        end = d["sequenceEnd"]
-        if end <= seq:
-            return False
-        if d["sequenceStart"] > seq + 1:
-            raise BotGapError(self.venue, sym, seq + 1, d["sequenceStart"])
-        changes = d["changes"]
-        for side, rows in ((b.bids, changes["bids"]), (b.asks, changes["asks"])):
-            for p, q, s in rows:
-                if int(s) <= seq or p == "0":
-                    continue
-                qty = float(q)
-                if qty:
-                    side[float(p)] = qty
-                else:
-                    side.pop(float(p), None)
-        b.seq = end
-        return True
-
-    def feed(self, frame: bytes) -> list[Event]:  # noqa: PLR0911 - one return per frame kind
-        """Decode one raw KuCoin frame."""
-        recv = _time_ns()
-        d = _loads(frame)
-        topic = d.get("topic")
-        if topic is None:
-            return [("ack", d.get("type"), d.get("id"), recv)]
-        data = d["data"]
-        channel, _, raw = topic.partition(":")
-        if channel == "/market/level2":
-            sym = self._sym.get(raw) or self.unified(raw)
-            b = self.books.get(sym)
-            if b is None:
-                self._pending.setdefault(sym, []).append(data)
-                return []
-            if not self._apply(sym, b, data):
-                return []
-            t = data.get("time")
-            return [("book", sym, b.seq, None if t is None else t * 1_000_000, recv)]
-        if channel == "/market/ticker":
-            return [
-                (
-                    "bbo",
-                    self._sym.get(raw) or self.unified(raw),
-                    float(data["bestBid"]),
-                    float(data["bestBidSize"]),
-                    float(data["bestAsk"]),
-                    float(data["bestAskSize"]),
-        self.stale = 0
-
-    def _symbol(self, coin: str) -> str:
-        sym = self._sym.get(coin)
-        if sym is None:
-            sym = self._sym[coin] = coin if coin[0] == "@" or "/" in coin else f"{coin}/USDC:USDC"
-        return sym
-
-    def feed(self, frame: bytes) -> list[Event]:
-        """Decode one raw Hyperliquid frame."""
-        recv = _time_ns()
-        d = _loads(frame)
-        channel = d["channel"]
-        data = d.get("data")
-        if channel == "l2Book":
-            sym = self._sym.get(data["coin"]) or self._symbol(data["coin"])
-            t = data["time"]
-            b = self.books.get(sym)
-            if b is None:
-                b = self.books[sym] = _FloatBook()
-            elif b.seq is not None and t < b.seq:
-                self.stale += 1
-                return []
-            bids, asks = data["levels"]
-            b.bids = {float(lv["px"]): float(lv["sz"]) for lv in bids}
-            b.asks = {float(lv["px"]): float(lv["sz"]) for lv in asks}
-            b.seq = t
-            return [("book", sym, t, t * 1_000_000, recv)]
-        if channel == "trades":
-            return [
-                (
-                    "trade",
-                    self._sym.get(t["coin"]) or self._symbol(t["coin"]),
-                    float(t["px"]),
-                    float(t["sz"]),
-                    "buy" if t["side"] == "B" else "sell",
-                    t["tid"],
-                    t["time"] * 1_000_000,
-
-    def _unified(self, raw: str) -> str:
-        u = self._sym.get(raw)
-        if u is None:
-            for q in ("USDT", "USDC"):
-                if raw.endswith(q):
-                    u = f"{raw[: -len(q)]}/{q}:{q}"
-                    break
-            else:
-                u = raw
-            self._sym[raw] = u
-        return u
-
-    def feed(self, frame: bytes) -> list[Event]:
-        """Decode one raw BitUnix frame."""
-        recv = _time_ns()
-        d = _loads(frame)
-        ch = d.get("ch")
-        if ch is None:
-            return [("ack", d["op"], d.get("code"), recv)]
-        ts = d["ts"] * 1_000_000
-        data = d["data"]
-        if ch.startswith("depth_book"):
-            s = d["symbol"]
-            sym = self._sym.get(s) or self._unified(s)
-            b = self.books.get(sym)
-            if b is None:
-                b = self.books[sym] = _FloatBook()
-            b.bids = {float(p): float(q) for p, q in data["b"]}
-            b.asks = {float(p): float(q) for p, q in data["a"]}
-            return [("book", sym, None, ts, recv)]
-        if ch == "trade":
-            s = d["symbol"]
-            sym = self._sym.get(s) or self._unified(s)
-            return [
-                (
-                    "trade",
-                    sym,
-                    float(t["p"]),
-                    float(t["v"]),
-                    t["s"],
-                    t["t"],
-                    _iso_ns(t["t"]),
-                    recv,
-                )
-                for t in data
-            ]
-        if channel == "bbo":
-            bid, ask = data["bbo"]
-            return [
-                (
-                    "bbo",
-                    self._sym.get(data["coin"]) or self._symbol(data["coin"]),
-                    float(bid["px"]) if bid else 0.0,
-                    float(bid["sz"]) if bid else None,
-                    float(ask["px"]) if ask else 0.0,
-                    float(ask["sz"]) if ask else None,
-                    data["time"] * 1_000_000,
-                    recv,
-                )
-            ]
-        if channel == "/market/match":
-            return [
-                (
-                    "trade",
-                    self._sym.get(raw) or self.unified(raw),
-                    float(data["price"]),
-                    float(data["size"]),
-                    data["side"],
-                    data["tradeId"],
-                    int(data["time"]),
-                    recv,
-                )
-            ]
-        if channel == "/market/candles":
-            market_id = raw.rpartition("_")[0]
-            c = data["candles"]
-            return [
-                (
-                    "candle",
-                    self._sym.get(market_id) or self.unified(market_id),
-                    int(c[0]) * 1_000_000_000,
-                    float(c[1]),
-                    float(c[3]),
-                    float(c[4]),
-                    float(c[2]),
-                    float(c[5]),
-                    data["time"],
-                    recv,
-                )
 
     def unified(self, raw: str) -> str:
         """Unified symbol of a market id."""
@@ -1126,7 +836,6 @@ class BitunixBot(VenueBot):
         return []
 
 
-BOTS["kucoin"] = KucoinBot
 class GateioSpotBot(GateioBot):
     """Gate v4 spot (``BTC_USDT`` -> ``BTC/USDT``), levels ``[p, s]``."""
 
@@ -1146,6 +855,39 @@ def _set_objects(side: dict[float, float], levels: list[dict[str, Any]]) -> None
 
 BOTS[GateioBot.venue] = GateioBot
 BOTS[GateioSpotBot.venue] = GateioSpotBot
+
+
+# ---------------------------------------------------------------------------
+# Bitget (v1 and v2 public; the bench recording is v1 spot)
+# ---------------------------------------------------------------------------
+
+_BITGET_QUOTES = ("USDT", "USDC", "BTC", "ETH", "EUR")
+
+
+def bitget_unified(inst: str, linear: bool) -> str:
+    """``BTCUSDT`` -> ``BTC/USDT`` (spot) or ``BTC/USDT:USDT`` (``mc``/``USDT-FUTURES``)."""
+    if linear:
+        return f"{inst[:-4]}/USDT:USDT"
+    for q in _BITGET_QUOTES:
+        if inst.endswith(q):
+            return f"{inst[: -len(q)]}/{q}"
+    return inst
+
+
+class BitgetBot(VenueBot):
+    """Bitget public, v1 (``instType`` ``sp``/``mc``) and v2 (``SPOT``/``USDT-FUTURES``):
+    ``books`` ``snapshot`` replaces, ``update`` applies (size 0 deletes); after every book
+    message the signed CRC32 of the top 25 bids and asks interleaved, wire strings (the same
+    rule as OKX's, :func:`okx_checksum`), must equal ``checksum`` (0 = absent); a v2 ``seq`` not
+    above the book's is stale (skipped). ``trade`` (v1 rows ``[ts, price, size, side]``, v2
+    objects), ``ticker`` -> BBO (v1 ``bestBid``/``bestAsk`` without sizes, v2 ``bidPr``...),
+    ``candle<bar>`` rows."""
+
+    venue = "bitget"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sym: dict[str, str] = {}
 
     def _unified(self, arg: dict[str, str]) -> str:
         inst = arg["instId"]
@@ -1239,7 +981,31 @@ BOTS[GateioSpotBot.venue] = GateioSpotBot
 
 
 BOTS[BitgetBot.venue] = BitgetBot
-__all__ += ["BitgetBot"]
+
+
+# ---------------------------------------------------------------------------
+# MEXC spot v3 (protobuf pushes, JSON control replies)
+# ---------------------------------------------------------------------------
+
+
+class MexcBot(VenueBot):
+    """MEXC spot v3: binary protobuf ``PushDataV3ApiWrapper`` pushes decoded with Google's
+    ``protobuf`` runtime (message classes built at first use from a descriptor of MEXC's
+    published schema, github.com/mexcdevelop/websocket-proto: no ``protoc`` step), books in
+    ``float -> float`` dicts. Rules (mexc.md A.5): ``publicLimitDepths`` replaces the book at
+    its ``version`` (unless the book already reached it: then it is stale and dropped); a
+    ``publicAggreDepths`` delta must start at the previous ``toVersion + 1`` (one ending at or
+    before it is stale); quantity 0 deletes. ``publicAggreDeals`` -> trades
+    (``tradeType`` 1 buy, 2 sell), ``publicAggreBookTicker`` -> BBO, ``publicSpotKline`` ->
+    candles. Text frames (``{...}``: subscribe acks, PONG) are control replies."""
+
+    venue = "mexc"
+    _wrapper: Any = None
+    _QUOTES = ("USDT", "USDC", "USDE", "USD1", "TUSD", "BUSD", "EUR", "BTC", "ETH", "USD", "MX")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sym: dict[str, str] = {}
         if MexcBot._wrapper is None:
             MexcBot._wrapper = MexcBot._schema()
 
@@ -1427,13 +1193,182 @@ __all__ += ["BitgetBot"]
 
 
 BOTS["mexc"] = MexcBot
-__all__ += ["MexcBot"]
+
+
+# ---------------------------------------------------------------------------
+# Hyperliquid (perps and spot on one socket)
+# ---------------------------------------------------------------------------
+
+
+class HyperliquidBot(VenueBot):
+    """Hyperliquid public: every ``l2Book`` push is the whole book (replace, never merge; a
+    push older than the book by ``time`` is dropped), ``trades`` lists, ``bbo``, ``candle``,
+    ``subscriptionResponse`` acks and ``pong``. A perp coin ``BTC`` is ``BTC/USDC:USDC``;
+    ``@<n>`` spot coins pass through (they need ``spotMeta``)."""
+
+    venue = "hyperliquid"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sym: dict[str, str] = {}
+        self.stale = 0
+
+    def _symbol(self, coin: str) -> str:
+        sym = self._sym.get(coin)
+        if sym is None:
+            sym = self._sym[coin] = coin if coin[0] == "@" or "/" in coin else f"{coin}/USDC:USDC"
+        return sym
+
+    def feed(self, frame: bytes) -> list[Event]:
+        """Decode one raw Hyperliquid frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        channel = d["channel"]
+        data = d.get("data")
+        if channel == "l2Book":
+            sym = self._sym.get(data["coin"]) or self._symbol(data["coin"])
+            t = data["time"]
+            b = self.books.get(sym)
+            if b is None:
+                b = self.books[sym] = _FloatBook()
+            elif b.seq is not None and t < b.seq:
+                self.stale += 1
+                return []
+            bids, asks = data["levels"]
+            b.bids = {float(lv["px"]): float(lv["sz"]) for lv in bids}
+            b.asks = {float(lv["px"]): float(lv["sz"]) for lv in asks}
+            b.seq = t
+            return [("book", sym, t, t * 1_000_000, recv)]
+        if channel == "trades":
+            return [
+                (
+                    "trade",
+                    self._sym.get(t["coin"]) or self._symbol(t["coin"]),
+                    float(t["px"]),
+                    float(t["sz"]),
+                    "buy" if t["side"] == "B" else "sell",
+                    t["tid"],
+                    t["time"] * 1_000_000,
+                    recv,
+                )
+                for t in data
+            ]
+        if channel == "bbo":
+            bid, ask = data["bbo"]
+            return [
+                (
+                    "bbo",
+                    self._sym.get(data["coin"]) or self._symbol(data["coin"]),
+                    float(bid["px"]) if bid else 0.0,
+                    float(bid["sz"]) if bid else None,
+                    float(ask["px"]) if ask else 0.0,
+                    float(ask["sz"]) if ask else None,
+                    data["time"] * 1_000_000,
+                    recv,
+                )
+            ]
         if channel == "candle":
             return [
                 (
                     "candle",
                     self._sym.get(data["s"]) or self._symbol(data["s"]),
                     data["t"] * 1_000_000,
+                    float(data["o"]),
+                    float(data["h"]),
+                    float(data["l"]),
+                    float(data["c"]),
+                    float(data["v"]),
+                    None,
+                    recv,
+                )
+            ]
+        return [("ack", channel, None, recv)]
+
+
+BOTS[HyperliquidBot.venue] = HyperliquidBot
+
+
+# ---------------------------------------------------------------------------
+# BitUnix futures (docs-derived: no recording exists)
+# ---------------------------------------------------------------------------
+
+#: ms per BitUnix kline interval with a fixed length (weeks and months are calendar-aligned).
+_BITUNIX_KLINE_MS = {
+    "1min": 60_000,
+    "3min": 180_000,
+    "5min": 300_000,
+    "15min": 900_000,
+    "30min": 1_800_000,
+    "60min": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1day": 86_400_000,
+    "3day": 259_200_000,
+}
+
+
+class BitunixBot(VenueBot):
+    """BitUnix futures public (``BTCUSDT`` -> ``BTC/USDT:USDT``): every ``depth_book*`` push is
+    the whole top of book and replaces it (no sequence, no checksum); ``trade`` lists (no trade
+    id: the time text stands in), ``tickers`` -> one BBO per entry, ``*_kline_<interval>`` ->
+    a candle starting at the push's ``ts`` floored to the interval. Docs-derived, like the
+    recording it races on."""
+
+    venue = "bitunix"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sym: dict[str, str] = {}
+
+    def _unified(self, raw: str) -> str:
+        u = self._sym.get(raw)
+        if u is None:
+            for q in ("USDT", "USDC"):
+                if raw.endswith(q):
+                    u = f"{raw[: -len(q)]}/{q}:{q}"
+                    break
+            else:
+                u = raw
+            self._sym[raw] = u
+        return u
+
+    def feed(self, frame: bytes) -> list[Event]:
+        """Decode one raw BitUnix frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        ch = d.get("ch")
+        if ch is None:
+            return [("ack", d["op"], d.get("code"), recv)]
+        ts = d["ts"] * 1_000_000
+        data = d["data"]
+        if ch.startswith("depth_book"):
+            s = d["symbol"]
+            sym = self._sym.get(s) or self._unified(s)
+            b = self.books.get(sym)
+            if b is None:
+                b = self.books[sym] = _FloatBook()
+            b.bids = {float(p): float(q) for p, q in data["b"]}
+            b.asks = {float(p): float(q) for p, q in data["a"]}
+            return [("book", sym, None, ts, recv)]
+        if ch == "trade":
+            s = d["symbol"]
+            sym = self._sym.get(s) or self._unified(s)
+            return [
+                (
+                    "trade",
+                    sym,
+                    float(t["p"]),
+                    float(t["v"]),
+                    t["s"],
+                    t["t"],
+                    _iso_ns(t["t"]),
+                    recv,
+                )
+                for t in data
+            ]
         if ch == "tickers":
             return [
                 (
@@ -1461,16 +1396,6 @@ __all__ += ["MexcBot"]
                     float(data["h"]),
                     float(data["l"]),
                     float(data["c"]),
-                    float(data["v"]),
-                    None,
-                    recv,
-                )
-            ]
-        return [("ack", channel, None, recv)]
-
-
-__all__ += ["HyperliquidBot"]
-BOTS[HyperliquidBot.venue] = HyperliquidBot
                     float(data["b"]),
                     ts,
                     recv,
@@ -1480,4 +1405,130 @@ BOTS[HyperliquidBot.venue] = HyperliquidBot
 
 
 BOTS["bitunix"] = BitunixBot
-__all__ += ["BitunixBot"]
+
+
+# ---------------------------------------------------------------------------
+# KuCoin spot
+# ---------------------------------------------------------------------------
+
+
+class KucoinBot(VenueBot):
+    """KuCoin spot (``BTC-USDT`` -> ``BTC/USDT``): books from the REST level2 snapshot
+    (``data.sequence``), then ``/market/level2`` by the docs' rule: a message whose
+    ``sequenceEnd`` the book holds is stale, one with ``sequenceStart`` past the book + 1 a gap;
+    a row applies only past the book's sequence, price ``"0"`` rows only advance it, size
+    ``"0"`` deletes. Deltas of a book without a snapshot are kept for it. ``/market/ticker`` ->
+    BBO, ``/market/match`` trades (``time`` ns), ``/market/candles``."""
+
+    venue = "kucoin"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sym: dict[str, str] = {}
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+
+    def unified(self, raw: str) -> str:
+        """``BTC-USDT`` -> ``BTC/USDT``."""
+        u = self._sym.get(raw)
+        if u is None:
+            u = self._sym[raw] = raw.replace("-", "/")
+        return u
+
+    def load_snapshot(self, symbol: str, body: bytes) -> None:
+        """A REST ``level2`` body as ``symbol``'s book; deltas kept for it replay after it."""
+        data = _loads(body)["data"]
+        b = self.books[symbol] = _FloatBook()
+        _set_levels(b.bids, data["bids"])
+        _set_levels(b.asks, data["asks"])
+        b.seq = int(data["sequence"])
+        self._sym.setdefault(symbol.replace("/", "-"), symbol)
+        for d in self._pending.pop(symbol, []):
+            self._apply(symbol, b, d)
+
+    def _apply(self, sym: str, b: _FloatBook, d: dict[str, Any]) -> bool:
+        """Apply one level2 ``data``; False if stale. Raises :class:`BotGapError`."""
+        seq: int = b.seq or 0  # set by load_snapshot
+        end = d["sequenceEnd"]
+        if end <= seq:
+            return False
+        if d["sequenceStart"] > seq + 1:
+            raise BotGapError(self.venue, sym, seq + 1, d["sequenceStart"])
+        changes = d["changes"]
+        for side, rows in ((b.bids, changes["bids"]), (b.asks, changes["asks"])):
+            for p, q, s in rows:
+                if int(s) <= seq or p == "0":
+                    continue
+                qty = float(q)
+                if qty:
+                    side[float(p)] = qty
+                else:
+                    side.pop(float(p), None)
+        b.seq = end
+        return True
+
+    def feed(self, frame: bytes) -> list[Event]:  # noqa: PLR0911 - one return per frame kind
+        """Decode one raw KuCoin frame."""
+        recv = _time_ns()
+        d = _loads(frame)
+        topic = d.get("topic")
+        if topic is None:
+            return [("ack", d.get("type"), d.get("id"), recv)]
+        data = d["data"]
+        channel, _, raw = topic.partition(":")
+        if channel == "/market/level2":
+            sym = self._sym.get(raw) or self.unified(raw)
+            b = self.books.get(sym)
+            if b is None:
+                self._pending.setdefault(sym, []).append(data)
+                return []
+            if not self._apply(sym, b, data):
+                return []
+            t = data.get("time")
+            return [("book", sym, b.seq, None if t is None else t * 1_000_000, recv)]
+        if channel == "/market/ticker":
+            return [
+                (
+                    "bbo",
+                    self._sym.get(raw) or self.unified(raw),
+                    float(data["bestBid"]),
+                    float(data["bestBidSize"]),
+                    float(data["bestAsk"]),
+                    float(data["bestAskSize"]),
+                    data["time"] * 1_000_000,
+                    recv,
+                )
+            ]
+        if channel == "/market/match":
+            return [
+                (
+                    "trade",
+                    self._sym.get(raw) or self.unified(raw),
+                    float(data["price"]),
+                    float(data["size"]),
+                    data["side"],
+                    data["tradeId"],
+                    int(data["time"]),
+                    recv,
+                )
+            ]
+        if channel == "/market/candles":
+            market_id = raw.rpartition("_")[0]
+            c = data["candles"]
+            return [
+                (
+                    "candle",
+                    self._sym.get(market_id) or self.unified(market_id),
+                    int(c[0]) * 1_000_000_000,
+                    float(c[1]),
+                    float(c[3]),
+                    float(c[4]),
+                    float(c[2]),
+                    float(c[5]),
+                    data["time"],
+                    recv,
+                )
+            ]
+        return []
+
+
+BOTS["kucoin"] = KucoinBot

@@ -483,12 +483,19 @@ class Adapter:
 
 
 def _registry() -> dict[str, Callable[..., Adapter]]:
-    from . import binance, bybit, coinbase, kraken, okx
-    from . import kucoin as _kucoin
-    from . import binance, bybit, coinbase, gateio, kraken, okx
-    from . import binance, bitget, bybit, coinbase, kraken, okx
-    from . import binance, bybit, coinbase, kraken, mexc, okx
-    from . import binance, bitunix, bybit, coinbase, kraken, okx
+    from . import (
+        binance,
+        bitget,
+        bitunix,
+        bybit,
+        coinbase,
+        gateio,
+        hyperliquid,
+        kraken,
+        kucoin,
+        mexc,
+        okx,
+    )
 
     return {
         "binance": binance.BinanceSpot,
@@ -498,11 +505,11 @@ def _registry() -> dict[str, Callable[..., Adapter]]:
         "coinbase": coinbase.CoinbaseAdvancedTrade,
         "coinbaseexchange": coinbase.CoinbaseExchange,
         "bybit": bybit.Bybit,
-        "kucoin": _kucoin.Kucoin,
+        "kucoin": kucoin.Kucoin,
         "gateio": gateio.Gateio,
         "bitget": bitget.Bitget,
         "mexc": mexc.Mexc,
-        "hyperliquid": __import__(f"{__name__}.hyperliquid", fromlist=["_"]).Hyperliquid,
+        "hyperliquid": hyperliquid.Hyperliquid,
         "bitunix": bitunix.Bitunix,
     }
 
