@@ -54,7 +54,7 @@ def test_thirteen_markets_fit_the_width_in_dense_rows(states, width):
         assert f"{st.demo.title}  {st.symbol}" in text
         assert st.demo.fault_text in text
     assert text.count("resynced") == 13 and text.count("gap on") == 13
-    assert "of 13 markets" in lines[-1]
+    assert "13 markets on local simulators" in lines[-1]
 
 
 def test_few_markets_keep_the_full_panels(states):

@@ -251,9 +251,11 @@ def _render(states: list[_State], elapsed: float, width: int = 120) -> Any:
     columns = _columns(len(states), width)
     if len(states) >= DENSE_FROM:
         footer = Text(
-            f"local simulators replaying real recordings of {len(states)} markets · "
-            f"{elapsed:4.1f}s · one injected fault per market, under its panel",
+            f"{elapsed:4.1f}s · {len(states)} markets on local simulators · recordings real, "
+            "docs-derived where a title says so · one injected fault each, under its panel",
             style="dim",
+            no_wrap=True,
+            overflow="ellipsis",
         )
         return Group(_grid([_dense_panel(st) for st in states], columns), footer)
     compact = len(states) > 2  # several markets: two panels a row, fewer trades each
@@ -489,8 +491,8 @@ def _summarize(states: list[_State], elapsed: float) -> int:
     """Print the final report; 0 if every final book matches the recording, else 1."""
     click.echo()
     click.echo(
-        f"tickwire demo: {elapsed:.1f} s, real recordings of {len(states)} markets replayed "
-        "through the live code path"
+        f"tickwire demo: {elapsed:.1f} s, recordings of {len(states)} markets (real captures; "
+        "docs-derived where the title says so) replayed through the live code path"
     )
     ok = True
     for st in states:
