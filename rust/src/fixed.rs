@@ -480,6 +480,53 @@ pub fn parse_dec_prefix(b: &[u8], field: &'static str) -> Result<(Dec, usize), E
     Ok((Dec { mantissa: if neg { -m } else { m }, width }, i + usize::from(neg)))
 }
 
+/// The leading ASCII digits of the 8 bytes at `b[at..]`: their value and how many (0..=8), or
+/// None with fewer than 8 bytes there. SWAR: the digits are moved to the high bytes and the low
+/// ones filled with '0', so the three multiplications of [`combine`] give their exact value.
+#[inline(always)]
+fn digits8(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let chunk = b.get(at..at + 8)?;
+    let x = u64::from_le_bytes(chunk.try_into().ok()?);
+    let non_digit = (x.wrapping_sub(u64::from(b'0') * ONES) | x.wrapping_add(0x46 * ONES)) & (0x80 * ONES);
+    let k = (non_digit.trailing_zeros() / 8) as usize; // 8 when all are digits
+    if k == 0 {
+        return Some((0, 0));
+    }
+    let shift = 8 * (8 - k); // 0..=56
+    let zeros = u64::from(b'0') * ONES;
+    let aligned = (x << shift) | (zeros & ((1u64 << shift) - 1));
+    Some((combine(aligned.wrapping_sub(zeros)), k))
+}
+
+/// Fast path for the body of a JSON string holding a plain non-negative decimal, `b[at..]` being
+/// the byte after the opening quote: `digits` or `digits.digits`, at most 8 digits on each side,
+/// then the closing quote. Returns the value exactly as [`parse_dec_prefix`] would and the index
+/// after the closing quote; None (the caller takes the general path) for anything else,
+/// including fewer than 8 bytes left to read in one step.
+#[inline(always)]
+pub fn quoted_dec(b: &[u8], at: usize) -> Option<(Dec, usize)> {
+    let (int, k) = digits8(b, at)?;
+    if k == 0 {
+        return None;
+    }
+    let mut i = at + k;
+    match *b.get(i)? {
+        b'"' => {
+            #[allow(clippy::cast_possible_wrap)] // at most 8 digits
+            return Some((Dec { mantissa: int as i64, width: 0 }, i + 1));
+        }
+        b'.' => i += 1,
+        _ => return None,
+    }
+    let (frac, w) = digits8(b, i)?;
+    i += w;
+    if w == 0 || *b.get(i)? != b'"' {
+        return None;
+    }
+    #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // at most 16 digits; w <= 8
+    Some((Dec { mantissa: (int * POW10[w] + frac) as i64, width: w as u8 }, i + 1))
+}
+
 /// [`parse_dec_prefix`] for texts of more than 18 digits: leading zeros do not count, and the
 /// mantissa must fit 19 significant digits and an `i64`.
 #[cold]

@@ -462,6 +462,48 @@ impl<'a> Cursor<'a> {
         Some(RawLevel { price, size })
     }
 
+    /// Layout fast path for one level row of string columns, `["price","size"]` or with more
+    /// plain string columns after the size (OKX's `["price","size","0","numOrders"]`), written
+    /// with no whitespace, price and size plain decimals (at most 8 digits each side of the '.')
+    /// with price above 0 and size at least 0, the other columns strings of printable ASCII
+    /// without escapes: the level, with the row consumed. None (nothing consumed) for anything
+    /// else, which the caller reads with the general calls ([`Self::dec`], [`Self::skip_value`])
+    /// that validate it and name the fault.
+    #[inline]
+    pub fn plain_dec_row(&mut self) -> Option<RawLevel> {
+        let b = &self.b[self.i..];
+        if b.get(..2)? != b"[\"" {
+            return None;
+        }
+        let (price, n) = fixed::quoted_dec(b, 2)?;
+        if b.get(n..n + 2)? != b",\"" {
+            return None;
+        }
+        let (size, mut i) = fixed::quoted_dec(b, n + 2)?;
+        // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
+        if ((price.mantissa - 1) | size.mantissa) < 0 {
+            return None;
+        }
+        loop {
+            match *b.get(i)? {
+                b']' => break,
+                b',' if b.get(i + 1) == Some(&b'"') => {
+                    i += 2;
+                    while !SPECIAL[*b.get(i)? as usize] {
+                        i += 1;
+                    }
+                    if b[i] != b'"' {
+                        return None;
+                    }
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+        self.i += i + 1;
+        Some(RawLevel { price, size })
+    }
+
     /// A decimal string that must not be negative, exactly (see [`Self::dec`]).
     #[inline]
     pub fn dec_non_negative(&mut self, field: &'static str) -> Result<fixed::Dec, Error> {
@@ -733,7 +775,49 @@ mod tests {
         assert_eq!(out, vec![Level { price: 150_000_000, size: 200_000_000 }, Level { price: 300_000_000, size: 0 }]);
     }
 
+    #[test]
+    fn plain_rows_read_as_the_general_calls_do() {
+        let d = |m, w| fixed::Dec { mantissa: m, width: w };
+        for (row, level) in [
+            (r#"["5.148","60","0","1"],"#, Some((d(5148, 3), d(60, 0)))),
+            (r#"["29000.1","0.00264"]]"#, Some((d(290_001, 1), d(264, 5)))),
+            (r#"["2683.80000000","0.00000000"],"#, Some((d(268_380_000_000, 8), d(0, 8)))),
+            (r#"["12345678.12345678","99999999","","x"]}"#, Some((d(1_234_567_812_345_678, 8), d(99_999_999, 0)))),
+            (r#"["0.1","-1","0","1"],"#, None), // negative size: the general path names it
+            (r#"["0","1","0","1"],"#, None),    // price 0
+            (r#"["1.","1","0","1"],"#, None),   // not the plain layout: general path
+            (r#"[ "1","1"],"#, None),           // whitespace
+            (r#"["1","1",0],"#, None),          // a number column
+            (r#"["1","1","\u0030"],"#, None),   // an escape
+            (r#"["123456789","1"],"#, None),    // 9 integer digits
+            (r#"["1.123456789","1"],"#, None),  // 9 decimals
+            (r#"["1","1""#, None),              // truncated
+        ] {
+            let mut c = Cursor::new(row.as_bytes());
+            let got = c.plain_dec_row();
+            assert_eq!(got.map(|l| (l.price, l.size)), level, "{row}");
+            match got {
+                Some(_) => assert_eq!(c.i, row.len() - 1, "{row}"),
+                None => assert_eq!(c.i, 0, "{row}"),
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// The quoted fast path accepts a subset of what the general decimal reader accepts,
+        /// with the same value and length.
+        #[test]
+        fn quoted_dec_agrees_with_parse_dec_prefix(text in "[-0-9.]{0,20}", tail in "(\"|\",\"0\"|x\")") {
+            let frame = format!("\"{text}{tail}        ");
+            let b = frame.as_bytes();
+            if let Some((d, end)) = fixed::quoted_dec(b, 1) {
+                let (expected, n) = fixed::parse_dec_prefix(&b[1..], "x").expect("the general reader accepts it");
+                proptest::prop_assert_eq!(d, expected);
+                proptest::prop_assert_eq!(end, n + 2);
+                proptest::prop_assert_eq!(b[n + 1], b'"');
+            }
+        }
+
         /// The SWAR integer reader against std's parser: every length up to past u64's range,
         /// leading zeros (not JSON), and whatever follows the digits.
         #[test]
