@@ -18,6 +18,7 @@ import pytest
 from tickwire.bench import decode, venue_paths
 from tickwire.bench.recordings import VENUES, load_venue_recording
 from tickwire.bench.venue_bots import BOTS, BotChecksumError, BotGapError
+from tickwire.replay import line_of_frame
 
 pytest.importorskip("orjson")
 
@@ -205,3 +206,23 @@ def test_plot_writes_a_png(tmp_path, monkeypatch):
     summary = plot(rows, out, lat=lat)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "okx, orjson bot:" in summary
+
+
+def test_binary_lines_load_as_binary_frames_and_decode_as_such(tmp_path):
+    # A b64: line of a bench recording is loaded as its binary frame and fed with binary=True:
+    # the OKX recording with its first ticker frame written as one loads the same bytes, and
+    # OKX's parser (text only) rejects exactly that frame, by name.
+    text = load_venue_recording("okx")
+    spec = VENUES["okx"]
+    k = next(i for i, f in enumerate(text.frames) if b'"channel":"tickers"' in f)
+    lines = [line_of_frame(f, i == k) for i, f in enumerate(text.frames)]
+    folder = tmp_path / spec.folders[0]
+    folder.mkdir()
+    (folder / f"{spec.stem}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    rec = load_venue_recording("okx", data_dir=tmp_path)
+    assert rec.binary == {k} and rec.frames == text.frames and rec.path.parent == folder
+    setup, run, check = venue_paths.tickwire_runner(rec, 1, [])
+    decs = setup()
+    run(decs)
+    _, facts = check(decs)
+    assert facts["frame_errors"] == 1 and "send text frames only" in facts["first_error"]

@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import time
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 import tickwire._core as core
 from conftest import (
@@ -41,10 +44,11 @@ from tickwire.connection import (
     StartTimeoutError,
     SubscriptionError,
     full_jitter,
+    rest,
 )
 from tickwire.events import BadFrame, Connected, Disconnected, GapDetected, Resynced, TradesMissed
 from tickwire.exceptions import TickwireError
-from tickwire.exchanges import Keepalive, Subscription, get_adapter
+from tickwire.exchanges import ConnectTarget, Keepalive, Subscription, get_adapter
 from tickwire.exchanges.binance import BinanceSpot
 from tickwire.feed import Feed
 from tickwire.simulator import (
@@ -424,6 +428,110 @@ def test_client_keepalive_is_sent_on_its_timer_and_its_replies_settle_nothing(ru
     assert stats["control_errors"] == 0 and stats["bad_frames"] == 0
     assert not [e for e in events if isinstance(e, Disconnected)]
     assert [type(e).__name__ for e in events][:1] == ["Connected"]
+
+
+_BULLET = "/api/v1/bullet-public"
+
+
+def _serve_bullets(sim: Simulator) -> list[str]:
+    """Give the Binance simulator a connect-token route shaped like KuCoin's (docs/exchanges/
+    kucoin.md: ``POST /api/v1/bullet-public`` -> ``{"code":"200000","data":{"token",
+    "instanceServers":[{"endpoint","pingInterval"}]}}``), a new token per request and a
+    ``pingInterval`` of 250 ms times the request's number; any other method is a 405. Returns the
+    tokens issued, in order."""
+    issued: list[str] = []
+    base = sim.venue.rest_handler
+
+    def rest_handler(path: str):  # type: ignore[no-untyped-def]
+        if path != _BULLET:
+            return base(path)
+
+        async def bullet(request: web.Request) -> web.StreamResponse:
+            if request.method != "POST":
+                raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+            issued.append(f"tok{len(issued) + 1}")
+            server = {"endpoint": f"{sim.ws_url}/stream", "pingInterval": 250 * len(issued)}
+            data = {"token": issued[-1], "instanceServers": [server]}
+            return web.json_response({"code": "200000", "data": data})
+
+        return bullet
+
+    sim.venue.rest_handler = rest_handler  # type: ignore[method-assign]
+    return issued
+
+
+class _BulletSpot(BinanceSpot):
+    """Binance spot whose every connect first POSTs for a token, as KuCoin's does: the URL is
+    the answer's endpoint with ``?token=``, the keepalive its ``pingInterval`` (Binance spot has
+    no client keepalive of its own: every ping the server sees comes from a connect target)."""
+
+    async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        del route
+        body = await rest.fetch(http, self.rest_base_url + _BULLET, {}, 5.0, method="POST")
+        data = json.loads(body)["data"]
+        server = data["instanceServers"][0]
+        ping = b'{"method":"LIST_SUBSCRIPTIONS","id":null}'
+        return ConnectTarget(
+            f"{server['endpoint']}?token={data['token']}",
+            Keepalive(server["pingInterval"] / 1000, ping),
+        )
+
+
+def test_every_connect_resolves_its_own_target(run):
+    # Adapter.connect_target is awaited on the first connect and on the reconnect: each connect
+    # gets a fresh token (the URL the server saw) and its own keepalive, and the URL tickwire
+    # shows hides the token. The token route is a POST: REST POSTs reach the venue's route.
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            issued = _serve_bullets(sim)
+            seen: list[tuple[str, float, str]] = []
+            answer = sim.venue.on_client_message
+
+            def spy(conn, text):  # which connection's URL sent what, when
+                seen.append((conn.path, time.monotonic(), text))
+                return answer(conn, text)
+
+            sim.venue.on_client_message = spy
+            events: list = []
+            feed = Feed(
+                _BulletSpot(base_url=sim.rest_url),
+                "ETH/USDT",
+                "trades",
+                on_event=events.append,
+                validate_symbols=False,
+                connection_options=ConnectionOptions(backoff_base=0.05, backoff_cap=0.1),
+            )
+            async with feed:
+                await asyncio.sleep(1.2)
+                sim.inject(CloseAfter(0))  # the server closes: a reconnect
+                for _ in range(200):
+                    if len([e for e in events if isinstance(e, Connected)]) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.2)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(sim.rest_url + _BULLET) as r:
+                    get_status = r.status
+                async with http.post(sim.ws_url.replace("ws:", "http:") + "/stream") as r:
+                    post_ws_status = r.status
+            return issued, seen, events, feed.stats(), (get_status, post_ws_status)
+
+    issued, seen, events, stats, statuses = run(scenario())
+    assert issued == ["tok1", "tok2"]
+    paths = list(dict.fromkeys(path for path, _, _ in seen))
+    assert paths == ["/stream?token=tok1", "/stream?token=tok2"]
+    for path, interval in zip(paths, (0.25, 0.5), strict=True):
+        pings = [t for p, t, text in seen if p == path and "LIST_SUBSCRIPTIONS" in text]
+        assert len(pings) >= 2, (path, seen)
+        gaps = [b - a for a, b in itertools.pairwise(pings)]
+        assert min(gaps) > 0.8 * interval, (path, gaps)  # this connect's interval, never early
+    assert stats["keepalives"] == len([s for s in seen if "LIST_SUBSCRIPTIONS" in s[2]])
+    connected = [e for e in events if isinstance(e, Connected)]
+    assert len(connected) == 2 and all(e.url.endswith("/stream?token=***") for e in connected)
+    assert not [e for e in events if "tok1" in repr(e) or "tok2" in repr(e)]
+    assert stats["reconnects"] == 1 and stats["control_errors"] == 0
+    # The venue's route checks the method; a WebSocket path answers nothing but GET.
+    assert statuses == (405, 405)
 
 
 class _OneTopicSpot(BinanceSpot):

@@ -191,6 +191,25 @@ def test_payload_types_and_default_receive_time(ethusdt):
     assert before <= ev.receive_ts <= time.time_ns()
 
 
+def test_binary_frames_reach_the_venue_as_binary(ethusdt):
+    # Binance's market streams send text only: every recorded frame decodes as text, and fed
+    # as a binary WebSocket frame it is a FrameError (counted, nothing applied) that says so:
+    # the flag reaches the venue's parser, through feed and dispatch alike.
+    lines = ethusdt.lines()[:200]
+    dec = tw.Decoder(ethusdt.exchange)
+    dec.set_handlers(default=lambda _ev: None)
+    for line in lines:
+        for call in (dec.feed, dec.dispatch):
+            with pytest.raises(tw.FrameError, match="a binary frame"):
+                call(line, 1, binary=True)
+    assert dec.stats()["bad_frames"] == 2 * len(lines) and dec.stats()["events"] == 0
+    text = tw.Decoder(ethusdt.exchange)
+    for line in lines:
+        text.feed(line, 1, binary=False)
+        text.feed(line, 1)
+    assert text.stats()["bad_frames"] == 0 and text.stats()["events"] > 0
+
+
 def test_raw_frames_with_any_whitespace_or_key_order():
     """Raw-stream frames (`/ws/<stream>`, no envelope) are classified by their content, not by
     byte patterns: whitespace and key order do not matter."""
@@ -627,6 +646,7 @@ def test_book_stats_after_a_whole_recording(ethusdt):
     }
     assert stats["deltas_applied"] > 0 and stats["rescales"] == 0
     assert stats["heartbeats"] == stats["checksums_verified"] == stats["checksum_mismatches"] == 0
+    assert stats["stale_snapshots"] == 0  # Binance books start from REST snapshots only
     with pytest.raises(KeyError, match="BTC/USDT"):
         dec.book_stats("BTC/USDT")
 

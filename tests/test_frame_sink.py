@@ -1,8 +1,9 @@
-"""``FrameSink``: complete text frames read in place from picows' ``WSFrame`` and decoded in Rust.
+"""``FrameSink``: complete text and binary frames read in place from picows' ``WSFrame`` and decoded in Rust.
 
 Frames are built by picows itself (``_make_test_ws_frame``, the constructor picows' own tests
 use) from the real recordings; what the sink delivers must equal what ``Decoder.dispatch``
-delivers for the same bytes, and every other kind of frame must reach the Python fallback.
+delivers for the same bytes, a binary frame must reach the venue as one, and every other kind
+of frame must reach the Python fallback.
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ def test_receive_ts_is_stamped_at_the_call():
 
 @pytest.mark.parametrize(
     ("kind", "fin"),
-    [(PING, True), (CLOSE, True), (BINARY, True), (TEXT, False)],
-    ids=["ping", "close", "binary", "text-fragment"],
+    [(PING, True), (CLOSE, True), (BINARY, False), (TEXT, False)],
+    ids=["ping", "close", "binary-fragment", "text-fragment"],
 )
 def test_other_frames_go_to_the_fallback(kind, fin):
     dec = tw.Decoder("binance")
@@ -102,6 +103,23 @@ def test_other_frames_go_to_the_fallback(kind, fin):
     sink.on_ws_frame(transport, _make_test_ws_frame(kind, payload, fin, False))
     assert c.other == [(transport, kind, payload)]
     assert not c.events and dec.stats()["frames"] == 0
+
+
+def test_binary_frames_reach_the_venue_as_binary():
+    # The same bytes as a text frame decode; as a binary frame Binance's parser (its market
+    # streams send text only) rejects them: the sink passed binary=True, like dispatch does.
+    line = _bbo_line()
+    dec = tw.Decoder("binance")
+    c = Collector(dec)
+    sink = FrameSink(dec, c.on_other, c.on_error)
+    sink.on_ws_frame(None, _make_test_ws_frame(BINARY, line, True, False))
+    ((exc, size, _),) = c.errors
+    assert isinstance(exc, tw.FrameError) and "binary frame" in str(exc) and size == len(line)
+    with pytest.raises(tw.FrameError, match="binary frame"):
+        dec.dispatch(line, binary=True)
+    assert not c.other and not c.events and dec.stats()["bad_frames"] == 2
+    sink.on_ws_frame(None, _make_test_ws_frame(TEXT, line, True, False))
+    assert len(c.events) == 1 and dec.dispatch(line, binary=False) == 1
 
 
 def test_an_object_that_is_not_a_picows_frame_goes_to_the_fallback():

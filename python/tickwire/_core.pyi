@@ -256,9 +256,11 @@ class Decoder:
     def market(self) -> str: ...
     @property
     def recovery(self) -> Literal["rest", "resubscribe"]: ...
-    def feed(self, payload: _Payload, receive_ts: int | None = None) -> list[_Event]:
+    def feed(
+        self, payload: _Payload, receive_ts: int | None = None, *, binary: bool = False
+    ) -> list[_Event]:
         """The events of one frame in order (a lost book is a SyncLost event); FrameError;
-        ValueError if receive_ts < 0."""
+        ValueError if receive_ts < 0. ``binary``: a binary WebSocket frame."""
     def apply_snapshot(
         self, symbol: str, payload: _Payload, receive_ts: int | None = None
     ) -> list[BookUpdate]: ...
@@ -275,7 +277,9 @@ class Decoder:
         default: Callable[[_Event], object] | None = None,
     ) -> None:
         """Handlers for ``dispatch``; TypeError names an argument that is not callable."""
-    def dispatch(self, payload: _Payload, receive_ts: int | None = None) -> int: ...
+    def dispatch(
+        self, payload: _Payload, receive_ts: int | None = None, *, binary: bool = False
+    ) -> int: ...
     def register(self, symbol: str) -> str: ...
     def reset_book(self, symbol: str) -> None: ...
     def needs_snapshot(self, symbol: str) -> bool: ...
@@ -291,7 +295,7 @@ class Decoder:
 
 @final
 class FrameSink:
-    """Decodes complete picows text frames in place; see rust/src/python/picows.rs."""
+    """Decodes complete picows text and binary frames in place; see rust/src/python/picows.rs."""
 
     def __new__(
         cls,

@@ -30,6 +30,7 @@ from .events import BadFrame, Connected, Disconnected, GapDetected, Resynced, Tr
 from .exceptions import FrameError
 from .feed import Feed
 from .metrics import LatencyRecorder, RateMeter
+from .replay import frame_of_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._core import Trade
@@ -256,11 +257,15 @@ def _verify_book(st: _State) -> str:
     if snap is not None:
         dec.register(st.symbol)
     rejected = 0
+    binary = rec.binary_lines
     for i, line in enumerate(rec.lines):
         if snap is not None and i == snap.after_line:
             dec.apply_snapshot(st.symbol, snap.body)
         try:
-            dec.feed(line)
+            if i in binary:  # a b64: line: the binary frame the simulator sent
+                dec.feed(frame_of_line(line)[0], binary=True)
+            else:
+                dec.feed(line)
         except FrameError:  # counted and shown: the live feed skipped the same frame
             rejected += 1
     want = dec.book(st.symbol)

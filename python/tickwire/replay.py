@@ -1,13 +1,18 @@
 """Replay a recording through the same decoder a live feed uses.
 
-A recording is the format of the shared fixtures: one raw WebSocket text frame per line (as the
+A recording is the format of the shared fixtures: one raw WebSocket frame per line (as the
 venue sent it), optionally gzip-compressed, with receive timestamps in a sibling ``.ts`` file
-(one per line: int ns, or float seconds). REST depth snapshots (venues whose books start from
-one) are separate JSON files; venues that push snapshots over the socket need none.
+(one per line: int ns, or float seconds). A text frame is the line as is; a binary frame
+(MEXC's protobuf pushes) is the line ``b64:`` followed by the frame in standard base64
+(:func:`frame_of_line`, :func:`line_of_frame`), fed to the decoder with ``binary=True``. REST
+depth snapshots (venues whose books start from one) are separate JSON files; venues that push
+snapshots over the socket need none.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import dataclasses
 import gzip
@@ -55,6 +60,30 @@ class RecordingReadError(TickwireError):
         self.path = path
         self.lines_read = lines_read
         self.reason = reason
+
+
+#: A recording line holding a binary WebSocket frame starts with this, followed by the frame in
+#: standard base64 (RFC 4648 section 4, padded, no line breaks). Every other line is a text frame
+#: exactly as sent (no venue's text frame starts with these four bytes).
+BINARY_LINE_PREFIX = b"b64:"
+
+
+def frame_of_line(line: bytes) -> tuple[bytes, bool]:
+    """``(frame, binary)`` of one recording line (without its newline): a ``b64:`` line is a
+    binary frame, decoded; any other line is a text frame, returned as it is. Raises
+    ``ValueError`` for a ``b64:`` line whose rest is not standard base64."""
+    if not line.startswith(BINARY_LINE_PREFIX):
+        return line, False
+    try:
+        return base64.b64decode(line[len(BINARY_LINE_PREFIX) :], validate=True), True
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"a b64: line whose rest is not standard base64 ({exc})") from None
+
+
+def line_of_frame(frame: bytes, binary: bool) -> bytes:
+    """The recording line (without newline) of one WebSocket ``frame``: a binary frame as
+    ``b64:`` + standard base64, a text frame as it is (the inverse of :func:`frame_of_line`)."""
+    return BINARY_LINE_PREFIX + base64.b64encode(frame) if binary else frame
 
 
 def _read_error_reason(exc: BaseException) -> str:
@@ -139,7 +168,9 @@ def read_timestamps(path: PathLike) -> list[int]:
 @dataclass
 class SnapshotFile:
     """A REST depth snapshot body for ``symbol`` (unified; None = infer from the file name,
-    which must contain the lowercase market id, e.g. ``..._ethusdt_....json``)."""
+    which must contain the lowercase market id, e.g. ``..._ethusdt_....json``), as the venue's
+    REST depth endpoint returned it (the decoder parses it: Binance ``lastUpdateId``, KuCoin
+    ``sequence``, Gate ``id``, ...)."""
 
     path: Path
     symbol: str | None = None
@@ -152,10 +183,10 @@ class SnapshotFile:
             return cls(Path(path), symbol)
         return cls(Path(spec), None)
 
-    def read(self) -> tuple[bytes, int]:
-        """The file's bytes and its ``lastUpdateId``. Raises ``FileNotFoundError`` if it does
-        not exist and ``ValueError`` naming the file if it cannot be read, is not JSON, or is
-        not a depth snapshot (an object with an integer ``lastUpdateId``, ``bids``, ``asks``)."""
+    def read(self) -> bytes:
+        """The file's bytes. Raises ``FileNotFoundError`` if it does not exist and
+        ``ValueError`` naming the file if it cannot be read or is not JSON (whether it is a depth
+        snapshot of the venue is the decoder's to say: see :class:`Replay`)."""
         if not self.path.exists():
             raise FileNotFoundError(f"snapshot {self.path} does not exist")
         try:
@@ -163,20 +194,10 @@ class SnapshotFile:
         except OSError as exc:
             raise ValueError(f"snapshot {self.path}: {_read_error_reason(exc)}") from None
         try:
-            obj = json.loads(body)
+            json.loads(body)
         except ValueError as exc:
             raise ValueError(f"snapshot {self.path}: not JSON ({exc})") from None
-        last = obj.get("lastUpdateId") if isinstance(obj, dict) else None
-        if not (
-            isinstance(last, int)
-            and isinstance(obj.get("bids"), list)
-            and isinstance(obj.get("asks"), list)
-        ):
-            raise ValueError(
-                f"snapshot {self.path}: not a depth snapshot "
-                "(expected a JSON object with an integer lastUpdateId, bids and asks)"
-            )
-        return body, last
+        return body
 
 
 @dataclass
@@ -204,12 +225,12 @@ class ReplayStats:
 
 @dataclass
 class _Applied:
-    """A snapshot the replay applied: to which symbol, its lastUpdateId, whether the buffered
-    deltas failed to bridge from it (a gap at once)."""
+    """A snapshot the replay applied: to which symbol, its update id (None if unknown), whether
+    the buffered deltas failed to bridge from it (a gap at once)."""
 
     snap: SnapshotFile
     symbol: str
-    last_id: int
+    last_id: int | None
     gap: bool
 
 
@@ -218,7 +239,8 @@ class Replay:
 
     ``Replay(recording, exchange, snapshots=[...], timestamps=None, market=None,
     instruments=None)`` yields the core's events (``Trade``, ``BBO``, ``BookUpdate``,
-    ``Candle``, ``ControlReply``) plus ``GapDetected`` when a book loses sync (``reason``:
+    ``Candle``, ``ControlReply``) of every line (a ``b64:`` line is a binary frame, see
+    :func:`frame_of_line`) plus ``GapDetected`` when a book loses sync (``reason``:
     ``"gap"``, ``"checksum"``, ``"connection_gap"``), ``Resynced`` when it is in sync again
     (a later snapshot in the recording, or a snapshot file: reason ``"snapshot"``) and
     ``BadFrame`` for a line that is not a valid frame (counted, skipped; a frame of another
@@ -231,8 +253,10 @@ class Replay:
     ``stats`` holds the counts and warnings (see :class:`ReplayStats`) and ``decoder`` the books;
     :meth:`progress` says how far the file was read.
 
-    Raises ValueError for an unknown exchange or market, a symbol of another market, or a
-    snapshot file that is not a JSON depth snapshot; FileNotFoundError for a missing file;
+    Raises ValueError for an unknown exchange or market, a symbol of another market, a snapshot
+    file that is not JSON, or one given with its symbol that the venue's parser rejects (a body
+    that is not the venue's REST depth snapshot, or a venue without REST snapshots);
+    FileNotFoundError for a missing file;
     :class:`RecordingReadError` (from the constructor for the timestamp file, from iteration for
     the recording) when a file cannot be read to its end.
     """
@@ -261,13 +285,15 @@ class Replay:
         self._lost: dict[str, str] = {}  # symbol -> reason of its sync loss, until resynced
         self.stats = ReplayStats()
         self.lines_read = 0
-        self._pending: list[tuple[SnapshotFile, bytes, int]] = []
+        self._pending: list[tuple[SnapshotFile, bytes, int | None]] = []
         self._applied: list[_Applied] = []
         for s in snapshots:
             snap = s if isinstance(s, SnapshotFile) else SnapshotFile(Path(s))
-            body, last_id = snap.read()
+            body = snap.read()
+            last_id = None
             if snap.symbol is not None:
                 self.decoder.register(snap.symbol)  # ValueError names a symbol of another market
+                last_id = _probe_snapshot(exchange, kwargs, snap.path, snap.symbol, body)
             self._pending.append((snap, body, last_id))
         if timestamps is None:
             ts_file = timestamps_path(self.path)
@@ -297,6 +323,8 @@ class Replay:
             except FrameError as exc:  # valid JSON, but not a body the exchange sends
                 self.stats.warnings.append(f"snapshot {snap.path} was not applied: {exc}")
                 continue
+            if last_id is None and events:
+                last_id = events[0].sequence
             self._applied.append(_Applied(snap, symbol, last_id, gap=False))
             self._lost.pop(symbol, None)
             yield from events
@@ -354,9 +382,19 @@ class Replay:
                 frame = raw[:-1] if raw.endswith(b"\n") else raw
                 ts = stamps[line - 1] if stamps and line <= len(stamps) else time.time_ns()
                 stats.frames += 1
+                binary = frame.startswith(b"b64:")
+                if binary:
+                    try:
+                        frame, _ = frame_of_line(frame)
+                    except ValueError as e:
+                        bad = BadFrame(self.exchange, str(e), ts, line)
+                        stats.bad_lines.append(bad)
+                        counts["bad_frame"] += 1
+                        yield bad
+                        continue
                 t0 = clock()
                 try:
-                    events = feed(frame, ts)
+                    events = feed(frame, ts, binary=True) if binary else feed(frame, ts)
                 except FrameError as e:
                     stats.decode_seconds += clock() - t0
                     bad = BadFrame(self.exchange, str(e), ts, line)
@@ -398,7 +436,7 @@ class Replay:
         ids = {s: dec.deltas_seen(s) for s in {*never_synced, *(a.symbol for a in doubtful)}}
         for a in doubtful:
             seen = ids[a.symbol]
-            if seen is None:
+            if seen is None or a.last_id is None:
                 continue
             _, first, last = seen
             if first - 1 <= a.last_id <= last:
@@ -409,7 +447,7 @@ class Replay:
                 else ("newer", a.last_id - last)
             )
             self.stats.warnings.append(
-                f"snapshot {a.snap.path}: lastUpdateId {a.last_id} is {off:,} {side} than every "
+                f"snapshot {a.snap.path}: update id {a.last_id} is {off:,} {side} than every "
                 f"{a.symbol} depth delta in the recording (update ids {first}..{last}), so "
                 f"it cannot be {a.symbol}'s snapshot for this recording (another symbol's or "
                 "market's?)"
@@ -428,6 +466,21 @@ class Replay:
                 f"{symbol}: the book never synced ({seen[0]:,} depth deltas in the recording, "
                 f"none applied): {why}"
             )
+
+
+def _probe_snapshot(
+    exchange: str, kwargs: dict[str, Any], path: Path, symbol: str, body: bytes
+) -> int | None:
+    """The update id of snapshot ``body`` for ``symbol``, as a fresh decoder of the replay's
+    venue reads it; ``ValueError`` naming ``path`` if the venue's parser rejects it."""
+    probe = _core.Decoder(exchange, **kwargs)
+    try:
+        events = probe.apply_snapshot(symbol, body, 0)
+    except FrameError as exc:
+        raise ValueError(f"snapshot {path}: not a {exchange} depth snapshot ({exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"snapshot {path}: {exc}") from None
+    return events[0].sequence if events else None
 
 
 def replay(

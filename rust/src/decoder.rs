@@ -343,6 +343,9 @@ pub struct DecoderStats {
     pub gaps: u64,
     pub connection_gaps: u64,
     pub snapshots: u64,
+    /// Snapshot items dropped because the venue says they are older than the book
+    /// ([`Venue::stale_snapshot`]).
+    pub stale_snapshots: u64,
     pub crossed_books: u64,
     pub checksums_verified: u64,
     pub checksum_mismatches: u64,
@@ -907,7 +910,15 @@ impl Decoder {
     }
 
     /// A snapshot item replaces the book: it is live at the item's final id (or without one).
+    /// One the venue calls stale (`Venue::stale_snapshot`) is dropped instead, counted.
     fn on_snapshot_item(&mut self, item: &BookItem, receive_ts: i64) {
+        let s = &mut self.symbols[item.symbol];
+        if let (true, Some(last), Some(ids)) = (s.synced(), s.book.sequence, item.ids) {
+            if self.venue.stale_snapshot(last, &ids) {
+                self.stats.stale_snapshots += 1;
+                return;
+            }
+        }
         let s = &mut self.symbols[item.symbol];
         if self.direct {
             s.book.load_raw(&self.out.bids[item.bids.clone()], &self.out.asks[item.asks.clone()]);

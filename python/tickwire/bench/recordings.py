@@ -12,7 +12,8 @@ Each venue's bench recording is found, in this order, in
 ``<folder>`` is tried in the order listed per venue (Coinbase's two feeds share a folder). Where
 the simulator's packaged copy has another name (Bybit, OKX, Kraken: the same frames without the
 subscribe acks), it is the last resort, after the full recording in every directory.
-Every recording is a real capture, one WebSocket text frame per line, in arrival order; the
+Every recording is a real capture, one WebSocket frame per line, in arrival order (a binary
+frame as ``b64:`` + base64, see :func:`tickwire.replay.frame_of_line`); the
 attribution of each lives next to the file where it is found (SOURCES.md / PROVENANCE.md).
 A recording found in none of them makes :func:`load_venue_recording` raise
 ``FileNotFoundError`` naming every place it looked.
@@ -24,6 +25,8 @@ import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..replay import BINARY_LINE_PREFIX, frame_of_line
 
 __all__ = [
     "VENUES",
@@ -115,12 +118,15 @@ VENUES: dict[str, VenueSpec] = {
 
 @dataclass(frozen=True)
 class VenueRecording:
-    """One venue's bench recording in memory: ``frames`` are the raw text frames (bytes, no
-    newline), ``path`` the file they came from, ``nbytes`` their total size in bytes."""
+    """One venue's bench recording in memory: ``frames`` are the raw frames (bytes, no newline;
+    a ``b64:`` line decoded to its binary frame), ``binary`` the indices of the binary ones
+    (fed with ``binary=True``), ``path`` the file they came from, ``nbytes`` their total size
+    in bytes."""
 
     spec: VenueSpec
     path: Path
     frames: list[bytes]
+    binary: frozenset[int] = frozenset()
 
     @property
     def name(self) -> str:
@@ -181,4 +187,11 @@ def load_venue_recording(name: str, data_dir: str | Path | None = None) -> Venue
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
     frames = [line for line in raw.splitlines() if line.strip()]
-    return VenueRecording(spec, path, frames)
+    binary = frozenset(i for i, f in enumerate(frames) if f.startswith(BINARY_LINE_PREFIX))
+    i = -1
+    try:
+        for i in sorted(binary):
+            frames[i] = frame_of_line(frames[i])[0]
+    except ValueError as exc:
+        raise ValueError(f"{path}:{i + 1}: {exc}") from None
+    return VenueRecording(spec, path, frames, binary)

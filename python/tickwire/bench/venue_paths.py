@@ -70,10 +70,12 @@ class VenueRun:
 
 
 def tickwire_runner(rec: VenueRecording, reps: int, symbols: list[str]) -> Runner:
-    """tickwire: ``tw.Decoder(exchange_id[, market])``; ``feed(frame)`` per frame."""
+    """tickwire: ``tw.Decoder(exchange_id[, market])``; ``feed(frame)`` per frame
+    (``feed(frame, binary=True)`` for a binary one)."""
     import tickwire as tw
 
     frames, spec = rec.frames, rec.spec
+    binary = [i in rec.binary for i in range(len(frames))] if rec.binary else None
 
     def make() -> Any:
         if spec.market is None:
@@ -88,6 +90,13 @@ def tickwire_runner(rec: VenueRecording, reps: int, symbols: list[str]) -> Runne
     def run(decs: list[Any]) -> None:
         for dec in decs:
             feed = dec.feed
+            if binary is not None:
+                for f, b in zip(frames, binary, strict=True):
+                    try:
+                        feed(f, binary=b)
+                    except tw.FrameError as exc:  # noqa: PERF203 - counted; a clean recording has none
+                        errors.append(exc)
+                continue
             for f in frames:
                 try:
                     feed(f)

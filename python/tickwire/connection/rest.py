@@ -1,4 +1,4 @@
-"""REST access of the connection layer (aiohttp): snapshots and past trades."""
+"""REST access of the connection layer (aiohttp): snapshots, past trades, connect tokens."""
 
 from __future__ import annotations
 
@@ -18,13 +18,23 @@ class HttpStatusError(Exception):
 
 
 async def fetch(
-    http: aiohttp.ClientSession, url: str, params: dict[str, str], timeout: float
+    http: aiohttp.ClientSession,
+    url: str,
+    params: dict[str, str],
+    timeout: float,
+    *,
+    method: str = "GET",
+    json: object = None,
 ) -> bytes:
-    """GET ``url`` with ``params`` and return the raw body.
+    """Request ``url`` with query ``params`` (``method``: ``"GET"``, or ``"POST"`` with an
+    optional ``json`` body, e.g. KuCoin's ``bullet-public``, Hyperliquid's ``/info``) and return
+    the raw body.
 
     Raises :class:`HttpStatusError` on a status other than 200, ``aiohttp.ClientError`` /
     ``asyncio.TimeoutError`` (after ``timeout`` seconds) / ``OSError`` on failure."""
-    async with http.get(url, params=params, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+    async with http.request(
+        method, url, params=params, json=json, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as resp:
         body = await resp.read()
         if resp.status != 200:
             ra = resp.headers.get("Retry-After")

@@ -232,6 +232,8 @@ class Session(WSListener):
         self.pending: dict[int | str, list[_Pending]] = {}
         self._inflight: dict[_Pending, None] = {}
         self._keepalive: asyncio.Task[None] | None = None
+        # the client ping of this connection: the owner sets the one its connect target gave
+        self.keepalive: Keepalive | None = owner.adapter.keepalive()
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.opened_at = time.monotonic()
         self.last_rx_ns = time_ns()
@@ -239,13 +241,14 @@ class Session(WSListener):
         self._reason: str | None = None
         self.rotate_now = asyncio.Event()  # set by a shutdown notice: rotate without waiting
         self._frag: bytearray | None = None
+        self._frag_binary = False  # the fragmented message began with a binary frame
         self._pong_payload: bytes | None = None
         for sym in owner.symbols:  # the decoder maps market ids back to these unified symbols
             self.decoder.register(sym)
         self.buffered_at_open = self.decoder.stats().get("buffered_deltas", 0)
         self._dispatch = self.decoder.dispatch
-        # The hot path in Rust: complete text frames are read straight from picows' WSFrame and
-        # decoded in place (see FrameSink); this instance attribute shadows the Python
+        # The hot path in Rust: complete text and binary frames are read straight from picows'
+        # WSFrame and decoded in place (see FrameSink); this instance attribute shadows the Python
         # ``on_ws_frame`` below, which stays as the path for a picows whose layout differs.
         sink = _frame_sink(self.decoder, self._other_frame, self._frame_error)
         if sink is not None:
@@ -253,10 +256,11 @@ class Session(WSListener):
 
     # --- picows callbacks (hot path) ---------------------------------------------------------
     def on_ws_connected(self, transport: Any) -> None:
-        """picows: the WebSocket handshake completed. Starts the adapter's client keepalive."""
+        """picows: the WebSocket handshake completed. Starts the connection's client keepalive
+        (:attr:`keepalive`, from the adapter's ``connect_target``)."""
         self.transport = transport
         self.last_rx_ns = time_ns()
-        ka = self.owner.adapter.keepalive()
+        ka = self.keepalive
         if ka is not None and self._keepalive is None:
             self._keepalive = asyncio.get_running_loop().create_task(
                 self._keep_alive(ka), name=f"{self.owner.name} keepalive"
@@ -265,7 +269,7 @@ class Session(WSListener):
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
         """picows: one frame arrived (the Python twin of ``FrameSink.on_ws_frame``)."""
         # Used only when picows' frame layout is not the one the Rust build reads: one decoder
-        # call per complete text frame. The decoder hands each event to its handler itself (see
+        # call per complete text frame (binary ones go through _other_frame). The decoder hands each event to its handler itself (see
         # ``wire``), stamps receive_ts and counts the frames (the watchdog reads that count
         # instead of stamping every frame here).
         if frame.msg_type is _TEXT and frame.fin:
@@ -288,10 +292,11 @@ class Session(WSListener):
         else:
             raise exc
 
-    def _decode(self, payload: bytes | memoryview, ts: int, size: int) -> None:
-        """``on_ws_frame``'s work for the rare paths (binary and reassembled frames)."""
+    def _decode(self, payload: bytes | memoryview, ts: int, size: int, binary: bool) -> None:
+        """``on_ws_frame``'s work for the rare paths (binary and reassembled frames); ``binary``:
+        the message came in binary frames (passed to the venue's parser)."""
         try:
-            self._dispatch(payload, ts)
+            self._dispatch(payload, ts, binary=binary)
         except (CallbackError, FrameError, SequenceGap) as exc:
             self._frame_error(exc, size, ts)
 
@@ -372,8 +377,10 @@ class Session(WSListener):
                 self._reason = f"server closed ({code}{' ' + why if why else ''})"
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
-        elif mt == _BINARY and frame.fin:  # exchanges that compress send binary; Binance never does
-            self._decode(frame.get_payload_as_memoryview(), self.last_rx_ns, frame.payload_size)
+        elif mt == _BINARY and frame.fin:  # MEXC's protobuf pushes; Binance never sends binary
+            self._decode(
+                frame.get_payload_as_memoryview(), self.last_rx_ns, frame.payload_size, True
+            )
         elif mt in (_TEXT, _BINARY, _CONT):
             self._fragment(frame)
         # PONG and anything else: nothing to do (we do not ping).
@@ -406,6 +413,7 @@ class Session(WSListener):
         """Reassemble a fragmented message (exchanges rarely fragment; copying is fine here)."""
         if frame.msg_type != _CONT:
             self._frag = bytearray(frame.get_payload_as_memoryview())
+            self._frag_binary = frame.msg_type == _BINARY
             return
         if self._frag is None:
             self._bad_frame(FrameError("continuation frame without a first fragment"), 0)
@@ -413,7 +421,7 @@ class Session(WSListener):
         self._frag += frame.get_payload_as_memoryview()
         if frame.fin:
             data, self._frag = bytes(self._frag), None
-            self._decode(data, time_ns(), len(data))
+            self._decode(data, time_ns(), len(data), self._frag_binary)
 
     def _bad_frame(self, exc: BaseException, size: int) -> None:
         self.counters.bad_frames += 1

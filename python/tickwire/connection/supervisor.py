@@ -81,10 +81,13 @@ def _log_sink_error(source: object, ev: Any, error: BaseException) -> None:
 
 
 class Connection:
-    """One logical connection: ``streams`` on ``adapter.ws_endpoint(route)``, kept alive forever.
+    """One logical connection: ``streams`` on ``route`` of ``adapter``, kept alive forever.
 
-    ``url`` is that endpoint with its secrets hidden (:func:`tickwire.redact.redact_url`): it
-    is what logs, exceptions and ``Connected`` / ``Disconnected`` events show.
+    Every connect (the first, each reconnect and rotation) goes where
+    ``await adapter.connect_target(http(), route)`` says, with that answer's client keepalive.
+    ``url`` is the endpoint of the latest connect (before the first: ``adapter.ws_endpoint(route)``)
+    with its secrets hidden (:func:`tickwire.redact.redact_url`): it is what logs, exceptions and
+    ``Connected`` / ``Disconnected`` events show.
 
     - ``adapter``: exchange hooks; ``route``: which endpoint of the adapter.
     - ``subs``: the :class:`Subscription` s to keep subscribed (all of ``route``); their
@@ -128,6 +131,7 @@ class Connection:
         self.adapter = adapter
         self.route = route
         self._endpoint = adapter.ws_endpoint(route)  # secrets included: connect only
+        self._endpoints = [self._endpoint]  # the latest few, for scrub()
         self.url = redact_url(self._endpoint)
         self.subs = list(subs)
         self.symbols = list(dict.fromkeys(s.symbol for s in self.subs))
@@ -513,7 +517,12 @@ class Connection:
         s.closed.add_done_callback(forget)
         opts = self.options
         try:
-            await s.open(self._endpoint, opts.connect_timeout)
+            target = await asyncio.wait_for(
+                self.adapter.connect_target(self._http(), self.route), opts.connect_timeout
+            )
+            self._use_endpoint(target.url)
+            s.keepalive = target.keepalive
+            await s.open(target.url, opts.connect_timeout)
             async with self._control:  # the registry may have changed since Session() was made
                 for sym in self.symbols:
                     s.decoder.register(sym)
@@ -523,6 +532,14 @@ class Connection:
             s.close("setup failed", graceful=False)
             raise
         return s
+
+    def _use_endpoint(self, endpoint: str) -> None:
+        """The URL of this connect (see :meth:`Adapter.connect_target`): shown (redacted) as
+        :attr:`url` from now on, its secrets scrubbed from logs and errors."""
+        if endpoint != self._endpoint:
+            self._endpoint = endpoint
+            self.url = redact_url(endpoint)
+            self._endpoints = [endpoint, *self._endpoints[:3]]
 
     def session_subscribed(self, s: Session) -> None:
         """A session got every subscribe ack. A primary one takes over: Connected, book syncs."""
@@ -702,7 +719,7 @@ class Connection:
     def scrub(self, text: str) -> str:
         """``text`` without the secrets of this connection's URLs (for logs and errors)."""
         a = self.adapter
-        return scrub(text, self._endpoint, f"{a.rest_base_url}?{a.rest_query}")
+        return scrub(text, *self._endpoints, f"{a.rest_base_url}?{a.rest_query}")
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} {self.url} connected={self.connected}>"

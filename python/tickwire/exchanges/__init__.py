@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INSTRUMENT_KEYS",
     "Adapter",
+    "ConnectTarget",
     "Keepalive",
     "Limits",
     "NextId",
@@ -121,6 +122,17 @@ class Keepalive:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectTarget:
+    """Where one WebSocket connect of a route goes, as :meth:`Adapter.connect_target` resolved
+    it for that connect: ``url``, the full URL (secrets included: tickwire connects to it and
+    shows it only through :func:`tickwire.redact.redact_url`), and ``keepalive``, the client ping
+    of that connection (None: the venue pings and the session answers its WebSocket PINGs)."""
+
+    url: str
+    keepalive: Keepalive | None = None
+
+
 def batches(
     items: Sequence[Any],
     max_count: int,
@@ -187,7 +199,8 @@ class Adapter:
     Hooks a venue implements: :meth:`market_id`, :meth:`subscriptions`, :meth:`ws_url`,
     :meth:`subscribe_requests`, :meth:`unsubscribe_requests`; where the venue has them:
     :meth:`market_of` (several markets), :meth:`decoder_market` (routes that are not market
-    names), :meth:`keepalive` (client text pings), :meth:`resubscribe_requests`,
+    names), :meth:`keepalive` (client text pings), :meth:`connect_target` (a URL or keepalive
+    resolved per connect, e.g. from a REST token request), :meth:`resubscribe_requests`,
     :meth:`snapshot_request` (REST-recovered books), :meth:`fetch_instruments`,
     :meth:`trades_request`, :meth:`dedup_keys`.
     """
@@ -362,6 +375,19 @@ class Adapter:
             return url
         return f"{url}{'&' if '?' in url else '?'}{self.ws_query}"
 
+    async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        """Where the next connect of ``route`` goes: the URL and the client keepalive of that
+        connection. Awaited before every connect, reconnect and rotation of a connection (within
+        its ``connect_timeout``), so a venue whose WebSocket URL holds a short-lived token gets
+        a fresh one each time (KuCoin: ``POST /api/v1/bullet-public`` gives the server, a token
+        and the ``pingInterval`` of the connection). ``http``: the feed's shared aiohttp
+        session (use :attr:`rest_base_url` and :attr:`rest_params`). Raises what the request
+        raises (``aiohttp.ClientError``, ``asyncio.TimeoutError``, ``tickwire.ExchangeError``
+        for an error reply): the connect attempt fails and is retried with backoff. The
+        default asks nothing: :meth:`ws_endpoint` of ``route`` and :meth:`keepalive`."""
+        del http  # the hook's signature; this default asks nothing
+        return ConnectTarget(self.ws_endpoint(route), self.keepalive())
+
     def subscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
         """The requests subscribing ``subs`` (all of one route), cut by the venue's
         per-request limits (:attr:`Limits.streams_per_message`, :attr:`Limits.max_request_bytes`,
@@ -384,7 +410,9 @@ class Adapter:
 
     def keepalive(self) -> Keepalive | None:
         """The client text ping the session sends on a timer, or None (the default: the venue
-        pings and the session answers its WebSocket PINGs)."""
+        pings and the session answers its WebSocket PINGs). Used through the default
+        :meth:`connect_target`; a venue whose ping interval comes with each connect's answer
+        returns it from its :meth:`connect_target` instead."""
         return None
 
     def snapshot_request(self, symbol: str) -> tuple[str, dict[str, str]]:

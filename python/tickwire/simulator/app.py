@@ -27,9 +27,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class SimulatorApp:
-    """Serves one :class:`~.server.Simulator` over HTTP: a ``GET`` goes to the venue's REST
-    route for its path if there is one, else to its WebSocket endpoint (an upgrade); anything
-    else is 404, a plain GET of a WebSocket endpoint 400."""
+    """Serves one :class:`~.server.Simulator` over HTTP: a request of any method (``GET``,
+    ``POST``, ...) goes to the venue's REST route for its path if there is one (the route's
+    handler checks the method: KuCoin's ``bullet-public`` and Hyperliquid's ``/info`` are
+    POSTs), else a ``GET`` to its WebSocket endpoint (an upgrade); anything else is 404 (405
+    for another method on a WebSocket path), a plain GET of a WebSocket endpoint 400."""
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
@@ -39,7 +41,7 @@ class SimulatorApp:
         """Listen on ``host``:``port`` (0: an ephemeral port); returns the bound port.
         Raises ``OSError`` if the address cannot be bound (e.g. the port is in use)."""
         app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", self._dispatch)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -66,6 +68,8 @@ class SimulatorApp:
         endpoint = venue.ws_endpoint(request.path, request.query)
         if endpoint is None:
             raise web.HTTPNotFound()
+        if request.method != "GET":
+            raise web.HTTPMethodNotAllowed(request.method, ["GET"])
         return await self._websocket(request, endpoint)
 
     async def _websocket(self, request: web.Request, endpoint: WsEndpoint) -> web.StreamResponse:

@@ -280,11 +280,13 @@ class ServerConnection:
         """Send messages [i, stop) of ``v``: one slice of the pre-encoded bytes, or, when the
         venue stamps frames, each message stamped and framed (``replace``: the payload to send
         instead of message ``i``, a corrupted one; then ``stop == i + 1``)."""
+        binary = self.sim.recording.binary_lines
         if not self._stamp:
             if replace is None:
                 self._write_data(v.mv[v.offsets[i] : v.offsets[stop]], stop - i)
             else:
-                self._write_data(memoryview(ws_frame(replace)), 1)
+                opcode = 0x2 if v.lines[i] in binary else 0x1
+                self._write_data(memoryview(ws_frame(replace, opcode)), 1)
             return
         stamp = self.sim.venue.stamp
         streams = v.streams
@@ -295,7 +297,7 @@ class ServerConnection:
             if out is None:
                 self.dropped += 1
             else:
-                chunks.append(ws_frame(out))
+                chunks.append(ws_frame(out, 0x2 if v.lines[k] in binary else 0x1))
         if chunks:
             self._write_data(memoryview(b"".join(chunks)), len(chunks))
 
@@ -320,6 +322,11 @@ class ServerConnection:
     def send_text(self, payload: bytes) -> None:
         """Send one text frame (replies, notices) in order with the data frames."""
         self._write_ctrl(ws_frame(payload))
+
+    def send_binary(self, payload: bytes) -> None:
+        """Send one binary frame in order with the data frames (a venue that pushes binary
+        snapshots or replies sends them with this from its hooks)."""
+        self._write_ctrl(ws_frame(payload, 0x2))
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""

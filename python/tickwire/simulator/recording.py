@@ -1,6 +1,8 @@
 """Recordings, indexed by stream and pre-encoded as WebSocket frames.
 
-A recording is a JSONL file (optionally gzip) with one raw frame per line as the venue sent it,
+A recording is a JSONL file (optionally gzip) with one raw frame per line as the venue sent it
+(a binary frame as ``b64:`` + base64, see :func:`tickwire.replay.frame_of_line`: indexed with
+:meth:`~.venue.WireFormat.read_binary` and sent as a binary WebSocket frame),
 a companion file of receive timestamps (one per line: int ns since the epoch, or float
 seconds), and zero or more REST book snapshots, each known to have been received after a given
 line. The venue's :class:`~.venue.WireFormat` splits each line into a stream key and the
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..replay import BINARY_LINE_PREFIX, frame_of_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from .venue import WireFormat
@@ -80,21 +84,35 @@ Encode = Callable[[str, bytes, Hashable], bytes]
 @dataclass
 class StreamData:
     """All recorded messages of one stream: global line indices and the payloads the wire
-    format kept (``data``)."""
+    format kept (``data``); ``binary``: the global line indices of the recording's binary
+    frames (shared by every stream of a recording; empty for a text-only venue)."""
 
     name: str
     lines: list[int]
     data: list[bytes]
     source: str | None = None  # set for an alias: the recorded stream it re-labels
+    binary: set[int] = field(default_factory=set, repr=False)
     _frames: dict[Hashable, list[bytes]] = field(default_factory=dict, repr=False)
 
-    def frames(self, framing: Hashable, encode: Encode) -> list[bytes]:
-        """Pre-encoded WebSocket text frames for connections with ``framing`` (``encode``:
-        the wire format's), built once per framing."""
+    def frames(
+        self, framing: Hashable, encode: Encode, encode_binary: Encode | None = None
+    ) -> list[bytes]:
+        """Pre-encoded WebSocket frames for connections with ``framing`` (``encode``: the wire
+        format's text encoding; ``encode_binary``: its binary one, for the lines in
+        :attr:`binary`, sent with opcode 2), built once per framing."""
         got = self._frames.get(framing)
         if got is None:
-            name = self.name
-            got = self._frames[framing] = [ws_frame(encode(name, d, framing)) for d in self.data]
+            name, binary = self.name, self.binary
+            if not binary or encode_binary is None:
+                got = [ws_frame(encode(name, d, framing)) for d in self.data]
+            else:
+                got = [
+                    ws_frame(encode_binary(name, d, framing), 0x2)
+                    if ln in binary
+                    else ws_frame(encode(name, d, framing))
+                    for ln, d in zip(self.lines, self.data, strict=True)
+                ]
+            self._frames[framing] = got
         return got
 
 
@@ -108,10 +126,21 @@ class View:
 
     __slots__ = ("blob", "lines", "mv", "offsets", "streams")
 
-    def __init__(self, parts: Sequence[StreamData], framing: Hashable, encode: Encode):
+    def __init__(
+        self,
+        parts: Sequence[StreamData],
+        framing: Hashable,
+        encode: Encode,
+        encode_binary: Encode | None = None,
+    ):
         merged = heapq.merge(
             *[
-                zip(sd.lines, [sd.name] * len(sd.lines), sd.frames(framing, encode), strict=True)
+                zip(
+                    sd.lines,
+                    [sd.name] * len(sd.lines),
+                    sd.frames(framing, encode, encode_binary),
+                    strict=True,
+                )
                 for sd in parts
             ]
         )
@@ -143,6 +172,7 @@ class Recording:
 
     Attributes: ``lines`` (raw line bytes), ``ts`` (int ns receive times, one per line),
     ``streams`` (stream key -> :class:`StreamData`), ``line_stream`` (stream key per line),
+    ``binary_lines`` (indices of the lines that are binary frames, ``b64:`` lines),
     ``snapshots`` (market id -> :class:`Snapshot`), ``wire`` (the bound format or None).
     """
 
@@ -162,6 +192,7 @@ class Recording:
         self.wire: WireFormat | None = None
         self._streams: dict[str, StreamData] = {}
         self._line_stream: list[str] = []
+        self.binary_lines: set[int] = set()
         self.snapshots: dict[str, Snapshot] = {s.symbol: s for s in snapshots}
         self._views: dict[tuple[tuple[str, ...], Hashable], View] = {}
         self._parsed: dict[int, Any] = {}
@@ -181,16 +212,26 @@ class Recording:
             )
         streams: dict[str, StreamData] = {}
         line_stream: list[str] = []
+        binary: set[int] = set()
         read_line = wire.read_line
         for i, line in enumerate(self.lines):
-            name, data = read_line(line)
+            if line.startswith(BINARY_LINE_PREFIX):
+                try:
+                    frame, _ = frame_of_line(line)
+                except ValueError as exc:
+                    raise ValueError(f"line {i + 1}: {exc}") from None
+                name, data = wire.read_binary(frame)
+                binary.add(i)
+            else:
+                name, data = read_line(line)
             sd = streams.get(name)
             if sd is None:
-                sd = streams[name] = StreamData(name, [], [])
+                sd = streams[name] = StreamData(name, [], [], binary=binary)
             sd.lines.append(i)
             sd.data.append(data)
             line_stream.append(name)
         self._streams, self._line_stream, self.wire = streams, line_stream, wire
+        self.binary_lines = binary
 
     def _bound(self) -> WireFormat:
         if self.wire is None:
@@ -267,7 +308,9 @@ class Recording:
         recorded, ``RuntimeError`` if the recording is not indexed yet.
         """
         src = self.streams[source]
-        self._streams[alias] = StreamData(alias, src.lines, src.data, source=source)
+        self._streams[alias] = StreamData(
+            alias, src.lines, src.data, source=source, binary=src.binary
+        )
         self._views.clear()
 
     # ---- queries --------------------------------------------------------------------------
@@ -281,7 +324,10 @@ class Recording:
         if framing is None:
             framing = wire.default_framing
         sd = self.streams[stream]
-        return [wire.encode(sd.name, d, framing) for d in sd.data]
+        return [
+            (wire.encode_binary if ln in sd.binary else wire.encode)(sd.name, d, framing)
+            for ln, d in zip(sd.lines, sd.data, strict=True)
+        ]
 
     def view(self, streams: Iterable[str], framing: Hashable) -> View:
         """Cached :class:`View` for a set of stream keys (unknown keys contribute nothing)."""
@@ -290,7 +336,8 @@ class Recording:
         key = (tuple(sorted(s for s in set(streams) if s in known)), framing)
         v = self._views.get(key)
         if v is None:
-            v = self._views[key] = View([known[s] for s in key[0]], framing, wire.encode)
+            parts = [known[s] for s in key[0]]
+            v = self._views[key] = View(parts, framing, wire.encode, wire.encode_binary)
         return v
 
     def line_after_ts(self, ts_ns: int) -> int:
@@ -299,7 +346,10 @@ class Recording:
 
     def parsed(self, line: int) -> Any:
         """The payload of recording ``line`` (as the wire format keeps it) parsed as JSON, once
-        per recording: shared by every simulator replaying it. ``ValueError`` if not JSON."""
+        per recording: shared by every simulator replaying it. ``ValueError`` if not JSON (a
+        binary line included)."""
+        if line in self.binary_lines:
+            raise ValueError(f"line {line + 1} is a binary frame, not JSON")
         got = self._parsed.get(line)
         if got is None:
             got = self._parsed[line] = json.loads(self._bound().read_line(self.lines[line])[1])

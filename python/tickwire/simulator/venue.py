@@ -18,7 +18,7 @@ Adding a venue to the simulator
    the frame a connection gets) and the :class:`VenueSim` hooks: :meth:`~VenueSim.ws_endpoint`,
    :meth:`~VenueSim.stream_path` and :meth:`~VenueSim.raw_path` (its WebSocket URLs) and
    :meth:`~VenueSim.on_client_message` (subscribe, acks, errors, text pings). Override where
-   the venue has them: :meth:`~VenueSim.rest_handler` with :attr:`~VenueSim.snapshot_path` and
+   the venue has them: :meth:`~VenueSim.rest_handler` (GET and POST routes) with :attr:`~VenueSim.snapshot_path` and
    :attr:`~VenueSim.instruments_path` (REST routes; state built in :meth:`~VenueSim.started`,
    reset in :meth:`~VenueSim.rewound`), :meth:`~VenueSim.on_subscribe` (a snapshot pushed on
    subscribe), :meth:`~VenueSim.deliverable` (streams split by route),
@@ -95,6 +95,21 @@ class WireFormat(ABC):
     def encode(self, stream: str, payload: bytes, framing: Hashable) -> bytes:
         """The text payload a connection with ``framing`` receives for ``payload`` (as kept by
         :meth:`read_line`) of ``stream``; called once per message and framing, then cached."""
+
+    def read_binary(self, frame: bytes) -> tuple[str, bytes]:
+        """Split one recorded binary frame (a ``b64:`` recording line, already decoded: see
+        :func:`tickwire.replay.frame_of_line`) into (stream key, payload bytes to keep). The
+        simulator sends it as a binary WebSocket frame (:meth:`encode_binary`). Raises
+        ``ValueError`` if it is not a frame of this format; the default: the venue sends text
+        only."""
+        raise ValueError(
+            f"a binary frame ({len(frame)} bytes): {type(self).__name__} reads text frames only"
+        )
+
+    def encode_binary(self, stream: str, payload: bytes, framing: Hashable) -> bytes:  # noqa: ARG002 - default
+        """The binary frame a connection with ``framing`` receives for binary ``payload`` (as
+        kept by :meth:`read_binary`) of ``stream``. Default: the payload unchanged."""
+        return payload
 
 
 def market_name(exchange: str, market: str, default_market: str) -> str:
@@ -275,7 +290,10 @@ class VenueSim(ABC):
 
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:  # noqa: ARG002 - no REST
-        """The coroutine answering a GET of ``path``, or None if ``path`` is no REST route."""
+        """The coroutine answering a request of ``path``, or None if ``path`` is no REST route.
+        Requests of every method reach it: a route checks ``request.method`` itself and answers
+        a method it does not serve as the venue does (e.g. ``web.HTTPMethodNotAllowed``);
+        ``await request.read()`` / ``request.json()`` give a POST's body."""
         return None
 
     @property

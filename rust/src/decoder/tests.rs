@@ -175,6 +175,8 @@ fn snapshot_replays_the_buffer() {
 struct Toy {
     recovery: Recovery,
     checksum: Option<checksum::Format>,
+    /// Whole-book pushes: a snapshot whose `last` is at or below the book's is stale.
+    full_books: bool,
 }
 
 fn dec_of(text: &str) -> Result<Dec, Error> {
@@ -248,6 +250,9 @@ impl Venue for Toy {
     fn checksum(&self) -> Option<checksum::Format> {
         self.checksum
     }
+    fn stale_snapshot(&self, last: u64, ids: &SeqIds) -> bool {
+        self.full_books && ids.last <= last
+    }
     fn unified_symbol(&self, market_id: &str) -> String {
         format!("{market_id}/USD")
     }
@@ -257,7 +262,7 @@ impl Venue for Toy {
 }
 
 fn toy(recovery: Recovery) -> Decoder {
-    Decoder::with_venue(Box::new(Toy { recovery, checksum: None }), &[])
+    Decoder::with_venue(Box::new(Toy { recovery, checksum: None, full_books: false }), &[])
 }
 
 fn feed(d: &mut Decoder, frame: &str) -> Vec<Event> {
@@ -301,6 +306,37 @@ fn a_snapshot_on_the_websocket_resets_the_book_mid_stream() {
     assert_eq!((s.snapshots, s.deltas_applied), (2, 2));
 }
 
+/// A venue that pushes the whole book every time says which pushes are stale
+/// (`Venue::stale_snapshot`): those are dropped and counted, the book stays as it was; a newer
+/// one replaces it. A book awaiting a snapshot (new, or after a sync loss) takes any.
+#[test]
+fn a_stale_full_book_push_is_dropped_and_counted() {
+    let mut d =
+        Decoder::with_venue(Box::new(Toy { recovery: Recovery::Resubscribe, checksum: None, full_books: true }), &[]);
+    let ev = feed(&mut d, "book X snap 10,10 - - b:100:1 a:101:1");
+    assert!(matches!(ev[..], [Event::BookUpdate { sequence: Some(10), .. }]));
+    // Older and equal pushes: no event, the book and its sequence unchanged.
+    for old in ["book X snap 9,9 - - b:90:1 a:91:1", "book X snap 10,10 - - b:80:1 a:81:1"] {
+        assert!(feed(&mut d, old).is_empty(), "{old}");
+    }
+    assert_eq!(levels(&d, "X/USD"), (strings(&["100:1"]), strings(&["101:1"])));
+    assert_eq!(d.symbol(0).book.sequence, Some(10));
+    assert_eq!((d.stats.snapshots, d.stats.stale_snapshots, d.symbol(0).stats.snapshots), (1, 2, 1));
+    // A newer push replaces the book.
+    let ev = feed(&mut d, "book X snap 12,12 - - b:102:2 a:103:2");
+    assert!(matches!(ev[..], [Event::BookUpdate { sequence: Some(12), .. }]));
+    assert_eq!(levels(&d, "X/USD"), (strings(&["102:2"]), strings(&["103:2"])));
+    // After a sync loss the book awaits a snapshot: an older push is taken.
+    d.reset_book("X/USD").unwrap();
+    feed(&mut d, "book X snap 11,11 - - b:101:3 a:104:3");
+    assert_eq!((d.symbol(0).book.sequence, d.stats.stale_snapshots, d.stats.snapshots), (Some(11), 2, 3));
+    // The default (every other venue): an older snapshot still replaces the book.
+    let mut plain = toy(Recovery::Resubscribe);
+    feed(&mut plain, "book X snap 10,10 - - b:100:1");
+    feed(&mut plain, "book X snap 9,9 - - b:90:1");
+    assert_eq!((plain.symbol(0).book.sequence, plain.stats.stale_snapshots), (Some(9), 0));
+}
+
 /// A resubscribe venue drops (and counts) deltas while a book awaits its snapshot, before the
 /// first one and after a gap; a REST venue would buffer them.
 #[test]
@@ -330,7 +366,10 @@ fn resubscribe_venues_drop_deltas_while_unsynced() {
 #[test]
 fn checksum_mismatch_is_sync_lost_and_unsynced() {
     let format = checksum::Format::Kraken;
-    let mut d = Decoder::with_venue(Box::new(Toy { recovery: Recovery::Resubscribe, checksum: Some(format) }), &[]);
+    let mut d = Decoder::with_venue(
+        Box::new(Toy { recovery: Recovery::Resubscribe, checksum: Some(format), full_books: false }),
+        &[],
+    );
     // The checksum the venue would send for a 2-level book (the third bid falls out of depth 2),
     // computed here over the levels as written.
     let wl = |p: &str, s: &str| WireLevel::parse(p, s, "t").unwrap();
@@ -480,7 +519,10 @@ fn instruments_set_the_starting_scales() {
         tick_size: Some(dec_of("0.01").unwrap()),
         lot_size: Some(dec_of("1").unwrap()),
     };
-    let mut d = Decoder::with_venue(Box::new(Toy { recovery: Recovery::Resubscribe, checksum: None }), &[inst]);
+    let mut d = Decoder::with_venue(
+        Box::new(Toy { recovery: Recovery::Resubscribe, checksum: None, full_books: false }),
+        &[inst],
+    );
     feed(&mut d, "book X snap 1,1 - - b:0.50:100000000000000");
     let book = &d.symbol(0).book;
     assert_eq!((book.price_scale, book.size_scale, d.stats.rescales), (2, 0, 0));

@@ -408,6 +408,16 @@ pub trait Venue: Send {
     /// The documented rule for a delta with `ids` after a book at sequence `last` (`bridging`:
     /// the book was just loaded from a REST snapshot with id `last`, Binance's first-delta rule).
     fn check(&self, last: u64, ids: &SeqIds, bridging: bool) -> Verdict;
+    /// Whether a [`BookKind::Snapshot`] item with `ids` is older than the book it would
+    /// replace, whose sequence is `last`: for venues that push the whole book every time, where
+    /// a push may repeat or arrive after a newer one (Hyperliquid `l2Book`, by its `time`).
+    /// When true the decoder drops the item (counted in `DecoderStats::stale_snapshots`, no
+    /// event) and keeps the book. Asked only when the book is synced with a sequence and the
+    /// item has ids. Default: false (every snapshot replaces the book, whatever its ids).
+    fn stale_snapshot(&self, last: u64, ids: &SeqIds) -> bool {
+        let _ = (last, ids);
+        false
+    }
     /// The checksum format of this venue's books, if it sends checksums.
     fn checksum(&self) -> Option<checksum::Format> {
         None

@@ -219,13 +219,13 @@ impl PyDecoder {
     /// it before any handler runs (handlers read books and may call the decoder again). The
     /// slice is not touched once the handlers start, so it may be a buffer that is only valid
     /// for the caller's frame callback.
-    pub(super) fn dispatch_bytes(slf: &Bound<'_, Self>, bytes: &[u8], ts: i64) -> PyResult<usize> {
+    pub(super) fn dispatch_bytes(slf: &Bound<'_, Self>, bytes: &[u8], binary: bool, ts: i64) -> PyResult<usize> {
         let py = slf.py();
         let mut first: Option<(Py<PyAny>, Py<PyAny>)> = None;
         let mut more: Vec<(Py<PyAny>, Py<PyAny>)> = Vec::new(); // allocates only past one event
         let n = {
             let mut this = slf.borrow_mut();
-            this.inner.feed(bytes, ts)?;
+            this.inner.feed_frame(bytes, binary, ts)?;
             let mut events = std::mem::take(&mut this.inner.events);
             let n = events.len();
             for event in events.drain(..) {
@@ -318,26 +318,28 @@ impl PyDecoder {
         }
     }
 
-    /// Decode one WebSocket text frame.
+    /// Decode one WebSocket frame.
     ///
     /// ``payload``: bytes, bytearray or memoryview of the frame (read in place, not copied).
     /// ``receive_ts``: local receive time, int ns since the Unix epoch (default: now; ``ValueError``
-    /// if negative). Returns a ``list`` of events, in the frame's order. Raises ``FrameError``
+    /// if negative). ``binary``: the frame came as a binary WebSocket frame (opcode 2; a venue
+    /// that sends text raises ``FrameError`` for one), default a text frame. Returns a ``list`` of events, in the frame's order. Raises ``FrameError``
     /// (``.field``, ``.reason``) for a malformed frame, an impossible value (a level price not
     /// above 0, a negative size, price or timestamp, a value no 64-bit fixed-point scale holds) or
     /// a frame of another venue or market, leaving every book untouched. A gap, a checksum
     /// mismatch or a connection gap is not an error: a ``SyncLost`` event among the others, after
     /// which that book awaits a new snapshot (``needs_snapshot``).
-    #[pyo3(signature = (payload, receive_ts = None))]
+    #[pyo3(signature = (payload, receive_ts = None, *, binary = false))]
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
         payload: &Bound<'py, PyAny>,
         receive_ts: Option<i64>,
+        binary: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let ts = receive_time(receive_ts)?;
         let inner = &mut self.inner;
-        with_bytes(payload, |bytes| inner.feed(bytes, ts))??;
+        with_bytes(payload, |bytes| inner.feed_frame(bytes, binary, ts))??;
         self.drain(py)
     }
 
@@ -377,17 +379,22 @@ impl PyDecoder {
 
     /// Decode one frame like ``feed``, but hand each event straight to its handler (see
     /// ``set_handlers``) instead of returning a list: the lowest-overhead path for a live
-    /// connection. Returns the number of events decoded.
+    /// connection. ``binary`` as for ``feed``. Returns the number of events decoded.
     ///
     /// Raises ``FrameError`` / ``ValueError`` exactly as ``feed`` (before any
     /// handler runs); ``CallbackError`` (``.event``, original exception as ``__cause__``) if a
     /// handler raised an ``Exception``, after the frame's remaining events were delivered. Any
     /// other ``BaseException`` from a handler (``KeyboardInterrupt``, ``SystemExit``) propagates
     /// unchanged and at once: the frame's later handlers are not called.
-    #[pyo3(signature = (payload, receive_ts = None))]
-    fn dispatch<'py>(slf: &Bound<'py, Self>, payload: &Bound<'py, PyAny>, receive_ts: Option<i64>) -> PyResult<usize> {
+    #[pyo3(signature = (payload, receive_ts = None, *, binary = false))]
+    fn dispatch<'py>(
+        slf: &Bound<'py, Self>,
+        payload: &Bound<'py, PyAny>,
+        receive_ts: Option<i64>,
+        binary: bool,
+    ) -> PyResult<usize> {
         let ts = receive_time(receive_ts)?;
-        with_bytes(payload, |bytes| Self::dispatch_bytes(slf, bytes, ts))?
+        with_bytes(payload, |bytes| Self::dispatch_bytes(slf, bytes, binary, ts))?
     }
 
     /// Load a REST depth snapshot body (``GET /api/v3/depth`` or ``/fapi/v1/depth``) for unified
@@ -490,7 +497,8 @@ impl PyDecoder {
     /// ignored_frames (valid frames that carried nothing decoded), control_frames (control
     /// replies), heartbeats (venue heartbeats, no event), deltas_applied, stale_deltas,
     /// buffered_deltas, dropped_deltas (past ``max_buffered``, or while a resubscribe venue's book
-    /// awaits its snapshot), gaps, connection_gaps, snapshots, crossed_books, checksums_verified,
+    /// awaits its snapshot), gaps, connection_gaps, snapshots, stale_snapshots (whole-book pushes
+    /// older than the book, dropped: venues that push the whole book), crossed_books, checksums_verified,
     /// checksum_mismatches, rescales (books whose price or size scale changed to fit a value).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner.stats;
@@ -507,6 +515,7 @@ impl PyDecoder {
             ("dropped_deltas", s.dropped_deltas),
             ("gaps", s.gaps),
             ("snapshots", s.snapshots),
+            ("stale_snapshots", s.stale_snapshots),
             ("crossed_books", s.crossed_books),
             ("checksums_verified", s.checksums_verified),
             ("checksum_mismatches", s.checksum_mismatches),

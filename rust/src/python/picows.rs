@@ -63,10 +63,11 @@ impl WsFrame {
     }
 }
 
-/// The verified ``WSFrame`` type and the C value of ``WSMsgType.TEXT``.
+/// The verified ``WSFrame`` type and the C values of ``WSMsgType.TEXT`` and ``BINARY``.
 struct Layout {
     frame_type: Py<PyType>,
     text: c_int,
+    binary: c_int,
 }
 
 static LAYOUT: PyOnceLock<Result<Layout, String>> = PyOnceLock::new();
@@ -92,6 +93,7 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
     let make = module.getattr("_make_test_ws_frame")?;
     let kinds = module.getattr("WSMsgType")?;
     let text: c_int = kinds.getattr("TEXT")?.extract()?;
+    let binary: c_int = kinds.getattr("BINARY")?.extract()?;
     let probes: [(&str, &[u8], bool, bool); 2] =
         [("TEXT", b"{\"tickwire\":1}", true, false), ("PING", b"\x00\xffping", false, true)];
     for (kind, payload, fin, rsv1) in probes {
@@ -112,14 +114,14 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
             return Err(PyRuntimeError::new_err("fields read from a test frame do not match it"));
         }
     }
-    Ok(Layout { frame_type: frame_type.unbind(), text })
+    Ok(Layout { frame_type: frame_type.unbind(), text, binary })
 }
 
-/// A picows frame handler that decodes complete text frames in Rust.
+/// A picows frame handler that decodes complete text and binary frames in Rust.
 ///
 /// ``FrameSink(decoder, other, on_error)``: ``decoder`` is the connection's ``Decoder`` (with its
-/// handlers set); ``other(transport, frame)`` takes every frame that is not a complete text frame
-/// (ping, close, binary, fragments); ``on_error(exc, size, receive_ts)`` takes the ``FrameError``
+/// handlers set); ``other(transport, frame)`` takes every frame that is not a complete text or
+/// binary data frame (ping, pong, close, fragments); ``on_error(exc, size, receive_ts)`` takes the ``FrameError``
 /// or ``CallbackError`` that ``Decoder.dispatch`` would have raised, with the payload size in
 /// bytes and the receive time (ns since the Unix epoch). A lost book is no error: its
 /// ``SyncLost`` event goes to the decoder's ``sync_lost`` (or ``default``) handler.
@@ -128,8 +130,8 @@ fn verify(py: Python<'_>) -> PyResult<Layout> {
 /// ``Exception``) is not an error of the feed: ``on_ws_frame`` re-raises it unchanged instead of
 /// calling ``on_error``.
 ///
-/// Use its bound ``on_ws_frame`` as the picows listener's ``on_ws_frame``. Each text frame is
-/// decoded in place in picows' read buffer (no copy), stamped with the receive time, and its
+/// Use its bound ``on_ws_frame`` as the picows listener's ``on_ws_frame``. Each data frame is
+/// decoded in place (a binary one as ``Decoder.dispatch(..., binary=True)``) in picows' read buffer (no copy), stamped with the receive time, and its
 /// events are handed to the decoder's handlers.
 ///
 /// Raises ``RuntimeError`` if the installed picows' ``WSFrame`` layout differs from the one this
@@ -160,9 +162,10 @@ impl FrameSink {
         if frame.get_type().is(&layout.frame_type) {
             // SAFETY: exact type checked just above.
             let raw = unsafe { WsFrame::of(frame) };
-            if raw.msg_type == layout.text && raw.fin != 0 {
+            let binary = raw.msg_type == layout.binary;
+            if (binary || raw.msg_type == layout.text) && raw.fin != 0 {
                 let ts = now_ns();
-                if let Err(e) = PyDecoder::dispatch_bytes(decoder.bind(py), raw.payload(), ts) {
+                if let Err(e) = PyDecoder::dispatch_bytes(decoder.bind(py), raw.payload(), binary, ts) {
                     // A handler's KeyboardInterrupt / SystemExit is a request to stop: it goes up
                     // to picows (and the event loop) unchanged, never to on_error.
                     if !e.is_instance_of::<PyException>(py) {
