@@ -480,22 +480,33 @@ pub fn parse_dec_prefix(b: &[u8], field: &'static str) -> Result<(Dec, usize), E
     Ok((Dec { mantissa: if neg { -m } else { m }, width }, i + usize::from(neg)))
 }
 
-/// The leading ASCII digits of the 8 bytes at `b[at..]`: their value and how many (0..=8), or
-/// None with fewer than 8 bytes there. SWAR: the digits are moved to the high bytes and the low
-/// ones filled with '0', so the three multiplications of [`combine`] give their exact value.
+/// Index (0..=8) of the first byte of `x` (8 bytes, first lowest) that is not an ASCII digit.
+/// Flags the high bit of every byte that is not a digit; borrows and carries only travel
+/// towards later bytes, so the first flagged byte is exactly the first non-digit (later flags
+/// are not reliable).
 #[inline(always)]
-fn digits8(b: &[u8], at: usize) -> Option<(u64, usize)> {
-    let chunk = b.get(at..at + 8)?;
-    let x = u64::from_le_bytes(chunk.try_into().ok()?);
+fn first_non_digit(x: u64) -> usize {
     let non_digit = (x.wrapping_sub(u64::from(b'0') * ONES) | x.wrapping_add(0x46 * ONES)) & (0x80 * ONES);
-    let k = (non_digit.trailing_zeros() / 8) as usize; // 8 when all are digits
-    if k == 0 {
-        return Some((0, 0));
-    }
+    (non_digit.trailing_zeros() / 8) as usize // 8 when all are digits
+}
+
+/// The value of the first `k` (1..=8) bytes of `x`, all ASCII digits: moved to the high bytes,
+/// the low ones filled with '0', so the three multiplications of [`combine`] give it exactly.
+#[inline(always)]
+fn digits_value(x: u64, k: usize) -> u64 {
     let shift = 8 * (8 - k); // 0..=56
     let zeros = u64::from(b'0') * ONES;
     let aligned = (x << shift) | (zeros & ((1u64 << shift) - 1));
-    Some((combine(aligned.wrapping_sub(zeros)), k))
+    combine(aligned.wrapping_sub(zeros))
+}
+
+/// The leading ASCII digits of the 8 bytes at `b[at..]`: their value and how many (0..=8), or
+/// None with fewer than 8 bytes there.
+#[inline(always)]
+fn digits8(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let x = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
+    let k = first_non_digit(x);
+    Some(if k == 0 { (0, 0) } else { (digits_value(x, k), k) })
 }
 
 /// Fast path for the body of a JSON string holding a plain non-negative decimal, `b[at..]` being
@@ -505,7 +516,8 @@ fn digits8(b: &[u8], at: usize) -> Option<(u64, usize)> {
 /// including fewer than 8 bytes left to read in one step.
 #[inline(always)]
 pub fn quoted_dec(b: &[u8], at: usize) -> Option<(Dec, usize)> {
-    let (int, k) = digits8(b, at)?;
+    let x = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
+    let k = first_non_digit(x);
     if k == 0 {
         return None;
     }
@@ -513,11 +525,23 @@ pub fn quoted_dec(b: &[u8], at: usize) -> Option<(Dec, usize)> {
     match *b.get(i)? {
         b'"' => {
             #[allow(clippy::cast_possible_wrap)] // at most 8 digits
-            return Some((Dec { mantissa: int as i64, width: 0 }, i + 1));
+            return Some((Dec { mantissa: digits_value(x, k) as i64, width: 0 }, i + 1));
         }
         b'.' => i += 1,
         _ => return None,
     }
+    if k < 7 {
+        // "29000.1", "0.00264": the whole number in these 8 bytes. The '.' taken out (the
+        // bytes after it move down one), the digits are one run ending before the quote.
+        let low = (1u64 << (8 * k)) - 1;
+        let y = (x & low) | ((x >> 8) & !low); // its last byte is 0: not a digit
+        let n = first_non_digit(y);
+        if n > k && b.get(at + n + 1) == Some(&b'"') {
+            #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // 7 digits; n - k < 8
+            return Some((Dec { mantissa: digits_value(y, n) as i64, width: (n - k) as u8 }, at + n + 2));
+        }
+    }
+    let int = digits_value(x, k);
     let (frac, w) = digits8(b, i)?;
     i += w;
     if w == 0 || *b.get(i)? != b'"' {

@@ -850,6 +850,39 @@ mod tests {
         assert_eq!(first_special(b"1234567", 0), None);
     }
 
+    #[test]
+    fn quoted_dec_at_every_length() {
+        // Every split of 1..=17 digits around a '.', each followed by the quote and more bytes.
+        let digits = "12345678901234567";
+        for total in 1..=17 {
+            for dot in 0..=total {
+                let text = match dot {
+                    0 => digits[..total].to_owned(),
+                    _ => format!("{}.{}", &digits[..dot], &digits[dot..total]),
+                };
+                for tail in ["\"", "\",\"0\",\"1\"]", "\"]]}"] {
+                    let frame = format!("\"{text}{tail}");
+                    let b = frame.as_bytes();
+                    let general =
+                        fixed::parse_dec_prefix(&b[1..], "x").ok().filter(|&(_, n)| b.get(n + 1) == Some(&b'"'));
+                    match fixed::quoted_dec(b, 1) {
+                        Some((d, end)) => {
+                            let (expected, n) = general.unwrap_or_else(|| panic!("{frame}: fast path only"));
+                            assert_eq!((d, end), (expected, n + 2), "{frame}");
+                        }
+                        // The fast path takes at most 8 digits a side, a '.' with digits on both.
+                        None => assert!(
+                            frame.len() < 9
+                                || text.split('.').any(|p| p.len() > 8 || p.is_empty())
+                                || b.len() < text.len() + 9,
+                            "{frame}: general path only"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
         /// The quoted fast path accepts a subset of what the general decimal reader accepts,
         /// with the same value and length.
