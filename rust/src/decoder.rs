@@ -827,7 +827,7 @@ impl Decoder {
     }
 
     fn apply_items(&mut self, receive_ts: i64) {
-        let mut items = std::mem::take(&mut self.out.items);
+        let items = std::mem::take(&mut self.out.items);
         if items.is_empty() {
             self.stats.ignored_frames += 1;
         }
@@ -856,7 +856,8 @@ impl Decoder {
                 }
             }
         }
-        items.clear();
+        // Not cleared here: the next frame's `Out::clear` drops them (one pass over the items,
+        // not two).
         self.out.items = items;
     }
 
