@@ -516,39 +516,40 @@ fn digits8(b: &[u8], at: usize) -> Option<(u64, usize)> {
 /// including fewer than 8 bytes left to read in one step.
 #[inline(always)]
 pub fn quoted_dec(b: &[u8], at: usize) -> Option<(Dec, usize)> {
-    let x = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
-    let k = first_non_digit(x);
-    if k == 0 {
+    let word = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
+    let int_len = first_non_digit(word);
+    if int_len == 0 {
         return None;
     }
-    let mut i = at + k;
-    match *b.get(i)? {
+    let mut end = at + int_len;
+    match *b.get(end)? {
         b'"' => {
             #[allow(clippy::cast_possible_wrap)] // at most 8 digits
-            return Some((Dec { mantissa: digits_value(x, k) as i64, width: 0 }, i + 1));
+            return Some((Dec { mantissa: digits_value(word, int_len) as i64, width: 0 }, end + 1));
         }
-        b'.' => i += 1,
+        b'.' => end += 1,
         _ => return None,
     }
-    if k < 7 {
+    if int_len < 7 {
         // "29000.1", "0.00264": the whole number in these 8 bytes. The '.' taken out (the
         // bytes after it move down one), the digits are one run ending before the quote.
-        let low = (1u64 << (8 * k)) - 1;
-        let y = (x & low) | ((x >> 8) & !low); // its last byte is 0: not a digit
-        let n = first_non_digit(y);
-        if n > k && b.get(at + n + 1) == Some(&b'"') {
-            #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // 7 digits; n - k < 8
-            return Some((Dec { mantissa: digits_value(y, n) as i64, width: (n - k) as u8 }, at + n + 2));
+        let low = (1u64 << (8 * int_len)) - 1;
+        let no_dot = (word & low) | ((word >> 8) & !low); // its last byte is 0: not a digit
+        let len = first_non_digit(no_dot);
+        if len > int_len && b.get(at + len + 1) == Some(&b'"') {
+            let mantissa = digits_value(no_dot, len);
+            #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // 7 digits; < 8 decimals
+            return Some((Dec { mantissa: mantissa as i64, width: (len - int_len) as u8 }, at + len + 2));
         }
     }
-    let int = digits_value(x, k);
-    let (frac, w) = digits8(b, i)?;
-    i += w;
-    if w == 0 || *b.get(i)? != b'"' {
+    let int = digits_value(word, int_len);
+    let (frac, frac_len) = digits8(b, end)?;
+    end += frac_len;
+    if frac_len == 0 || *b.get(end)? != b'"' {
         return None;
     }
-    #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // at most 16 digits; w <= 8
-    Some((Dec { mantissa: (int * POW10[w] + frac) as i64, width: w as u8 }, i + 1))
+    #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // at most 16 digits; <= 8 decimals
+    Some((Dec { mantissa: (int * POW10[frac_len] + frac) as i64, width: frac_len as u8 }, end + 1))
 }
 
 /// [`parse_dec_prefix`] for texts of more than 18 digits: leading zeros do not count, and the
