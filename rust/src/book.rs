@@ -322,6 +322,25 @@ impl<Q: Quantity> L2Book<Q> {
         self.asks.top(n).map(|(k, q)| q.join(-k))
     }
 
+    /// Append the best `n` levels of `side`, best first, to `out`: what [`Self::bids`] and
+    /// [`Self::asks`] yield, in two plain loops (the checksum reads 50 levels per update).
+    #[inline]
+    pub fn top_into(&self, side: BookSide, n: usize, out: &mut Vec<Q::Level>) {
+        let (ladder, sign) = match side {
+            BookSide::Bid => (&self.bids, 1),
+            BookSide::Ask => (&self.asks, -1),
+        };
+        let mut left = n;
+        for chunk in ladder.chunks.iter().rev() {
+            let take = chunk.len().min(left);
+            out.extend(chunk[chunk.len() - take..].iter().rev().map(|&(k, q)| q.join(sign * k)));
+            left -= take;
+            if left == 0 {
+                return;
+            }
+        }
+    }
+
     /// Number of (bid, ask) levels.
     pub fn depth(&self) -> (usize, usize) {
         (self.bids.len(), self.asks.len())

@@ -11,7 +11,7 @@
 //! `bitget.md` §5 "Checksum algorithm" (from the exchanges' own docs), with their worked examples
 //! as tests.
 
-use crate::book::{WireBook, WireLevel};
+use crate::book::{BookSide, WireBook, WireLevel};
 use crate::fixed;
 
 /// Levels per side in a Kraken checksum, whatever the subscribed depth.
@@ -68,6 +68,124 @@ pub struct Memo {
     old_levels: Vec<WireLevel>,
     old_ends: Vec<usize>,
     old_text: Vec<u8>,
+    /// The interleaved format's memo.
+    interleaved: Interleaved,
+}
+
+/// The interleaved format's memo: the texts (`price:size:`) of the levels of the last
+/// checksum, each in a fixed-size slot of one arena that never moves, and per side the top
+/// levels with their slots. A level that stays in the top keeps its slot however far it moves;
+/// a slot whose level left is reused.
+#[derive(Debug, Clone, Default)]
+struct Interleaved {
+    /// Slot `i` is `arena[i * SLOT..][..len[i]]`, its price part (`price:`) the first `price_len[i]`.
+    arena: Vec<u8>,
+    len: Vec<u8>,
+    price_len: Vec<u8>,
+    free: Vec<u32>,
+    /// Per side (bids, asks): the top levels, best first, and each one's slot.
+    levels: [Vec<WireLevel>; 2],
+    slots: [Vec<u32>; 2],
+    /// The generation before, reused as storage.
+    old_levels: [Vec<WireLevel>; 2],
+    old_slots: [Vec<u32>; 2],
+    /// Where a level's text is written before it moves into its slot.
+    scratch: Vec<u8>,
+    /// The hashed text, joined from the slots (longer: only its start is the text).
+    joined: Vec<u8>,
+}
+
+/// Bytes of a level's slot in [`Interleaved`]: a text that does not fit (a 19-digit price with
+/// 20 decimals) computes that checksum without the memo.
+const SLOT: usize = 48;
+
+impl Interleaved {
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.len.clear();
+        self.price_len.clear();
+        self.free.clear();
+        for s in 0..2 {
+            self.levels[s].clear();
+            self.slots[s].clear();
+        }
+    }
+
+    /// Give side `s` its slots for its new levels (`sign` 1 for bids, -1 for asks, so that
+    /// `sign * price` falls along the side). Both generations are sorted, so one merge pass
+    /// pairs each level with the last generation's level at its price, wherever an insert or
+    /// delete above moved it: the same level keeps its slot, a new size at the same price copies
+    /// the price's text into a new slot and writes the size, anything else is written; the
+    /// slots of levels that left are freed. False if a text did not fit its slot.
+    #[inline]
+    fn update(&mut self, s: usize, sign: i64, price_scale: u8, size_scale: u8) -> bool {
+        std::mem::swap(&mut self.slots[s], &mut self.old_slots[s]);
+        self.slots[s].clear();
+        let mut tmp = std::mem::take(&mut self.scratch);
+        let mut j = 0;
+        for n in 0..self.levels[s].len() {
+            let l = self.levels[s][n];
+            let old = &self.old_levels[s];
+            while old.get(j).is_some_and(|o| sign * o.price > sign * l.price) {
+                self.free.push(self.old_slots[s][j]); // gone from the top since
+                j += 1;
+            }
+            let same_price = old.get(j).filter(|o| o.price == l.price && o.widths.price == l.widths.price).copied();
+            tmp.clear();
+            match same_price {
+                Some(o) if o == l => {
+                    self.slots[s].push(self.old_slots[s][j]);
+                    j += 1;
+                    continue;
+                }
+                Some(_) => {
+                    let from = self.old_slots[s][j] as usize;
+                    self.free.push(self.old_slots[s][j]);
+                    j += 1;
+                    tmp.extend_from_slice(&self.arena[from * SLOT..(from + 1) * SLOT]);
+                    tmp.truncate(usize::from(self.price_len[from]));
+                }
+                None => {
+                    fixed::write_scaled(&mut tmp, l.price, price_scale, l.widths.price, false);
+                    tmp.push(b':');
+                }
+            }
+            let p = tmp.len();
+            fixed::write_scaled(&mut tmp, l.size, size_scale, l.widths.size, false);
+            tmp.push(b':');
+            let len = tmp.len();
+            if len > SLOT {
+                self.scratch = tmp;
+                return false;
+            }
+            tmp.resize(SLOT, 0);
+            let (slot, at) = self.new_slot();
+            self.arena[at..at + SLOT].copy_from_slice(&tmp);
+            #[allow(clippy::cast_possible_truncation)] // at most SLOT
+            {
+                self.len[slot as usize] = len as u8;
+                self.price_len[slot as usize] = p as u8;
+            }
+            self.slots[s].push(slot);
+        }
+        self.free.extend_from_slice(self.old_slots[s].get(j..).unwrap_or(&[])); // fell out of the top
+        self.scratch = tmp;
+        true
+    }
+
+    /// A free slot: its index and where it starts in the arena.
+    #[inline]
+    fn new_slot(&mut self) -> (u32, usize) {
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.len.push(0);
+            self.price_len.push(0);
+            self.arena.resize(self.len.len() * SLOT, 0);
+            #[allow(clippy::cast_possible_truncation)] // slots <= 2 * 25 + 2 * 25 live
+            let i = (self.len.len() - 1) as u32;
+            i
+        });
+        (i, i as usize * SLOT)
+    }
 }
 
 /// A level's text moves from the old text to the new as one block of this many bytes.
@@ -78,6 +196,9 @@ impl Format {
     /// in the last call with this memo: with the same levels, the last CRC itself.
     pub fn compute_memo(self, book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut Memo) -> u32 {
         let key = Some((self, price_scale, size_scale));
+        if self == Format::Interleaved {
+            return interleaved_memo(book, price_scale, size_scale, memo);
+        }
         // The levels in text order: Kraken's asks then bids, or bids and asks interleaved.
         let levels = &mut memo.old_levels;
         levels.clear();
@@ -161,6 +282,57 @@ impl Format {
         text.resize(len + COPY, 0);
         memo.crc
     }
+}
+
+/// [`Format::compute_memo`] for the interleaved format: each side's top 25 read in two plain
+/// loops and compared with the last; if either changed, the levels new to the top get their
+/// text written into a slot (see [`Interleaved::update`]) and the slots are joined bid, ask,
+/// bid, ... for the CRC.
+fn interleaved_memo(book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut Memo) -> u32 {
+    let key = Some((Format::Interleaved, price_scale, size_scale));
+    let m = &mut memo.interleaved;
+    if memo.key != key {
+        m.clear();
+    }
+    let mut same = memo.key == key;
+    for (s, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
+        std::mem::swap(&mut m.levels[s], &mut m.old_levels[s]);
+        m.levels[s].clear();
+        book.top_into(side, INTERLEAVED_LEVELS, &mut m.levels[s]);
+        same &= m.levels[s] == m.old_levels[s];
+    }
+    if same {
+        return memo.crc;
+    }
+    memo.key = key;
+    if !(m.update(0, 1, price_scale, size_scale) && m.update(1, -1, price_scale, size_scale)) {
+        m.clear();
+        memo.key = None; // the next call writes every level again
+        memo.crc = Format::Interleaved.compute_at(book, price_scale, size_scale, &mut memo.text);
+        return memo.crc;
+    }
+    // Joined in a buffer kept at its largest length, so each slot is one fixed-size copy.
+    let (bids, asks, text) = (&m.slots[0], &m.slots[1], &mut m.joined);
+    let need = (bids.len() + asks.len()) * SLOT;
+    if text.len() < need {
+        text.resize(need, 0);
+    }
+    let mut at = 0;
+    let mut put = |i: u32| {
+        let i = i as usize;
+        text[at..at + SLOT].copy_from_slice(&m.arena[i * SLOT..(i + 1) * SLOT]);
+        at += usize::from(m.len[i]);
+    };
+    for r in 0..bids.len().max(asks.len()) {
+        if let Some(&i) = bids.get(r) {
+            put(i);
+        }
+        if let Some(&i) = asks.get(r) {
+            put(i);
+        }
+    }
+    memo.crc = crc32fast::hash(&text[..at.saturating_sub(1)]); // without the last ':'
+    memo.crc
 }
 
 /// Bytes a level's text can take in the usual case (two 20-digit numbers, a '.' and a ':'
@@ -356,6 +528,25 @@ mod tests {
             let mut c = Vec::new();
             assert_eq!(format.compute_at(&small, 2, 3, &mut c), format.compute(&book, &mut a));
             assert_eq!(c, a);
+        }
+    }
+
+    /// A level whose text does not fit a memo slot (here 40 decimals) computes that checksum
+    /// without the memo, and the next ones agree again.
+    #[test]
+    fn memo_with_a_text_longer_than_a_slot() {
+        let mut book = WireBook::default();
+        book.load_snapshot(&levels(&[("3366.1", "7")]), &levels(&[("3366.8", "9")]), 0);
+        let (mut memo, mut buf) = (Memo::default(), Vec::new());
+        let wide = WireLevel { price: 336_600_000_000, size: 100_000_000, widths: Widths { price: 8, size: 40 } };
+        for (side, level) in [(BookSide::Bid, wide), (BookSide::Ask, WireLevel { price: 336_700_000_000, ..wide })] {
+            book.set(side, level);
+            let fresh = Format::Interleaved.compute(&book, &mut buf);
+            assert!(buf.len() > SLOT + 10, "the wide level alone takes more than a slot");
+            assert_eq!(Format::Interleaved.compute_memo(&book, 8, 8, &mut memo), fresh);
+            book.set(side, WireLevel { size: 0, ..level });
+            let fresh = Format::Interleaved.compute(&book, &mut buf);
+            assert_eq!(Format::Interleaved.compute_memo(&book, 8, 8, &mut memo), fresh);
         }
     }
 

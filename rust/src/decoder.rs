@@ -151,6 +151,11 @@ impl Book {
         self.levels(side, n).into_iter().map(|l| self.level(l.price, l.size)).collect()
     }
 
+    /// True if the book has no level.
+    pub fn is_empty(&self) -> bool {
+        self.best_bid().is_none() && self.best_ask().is_none()
+    }
+
     /// Number of (bid, ask) levels.
     pub fn depth(&self) -> (usize, usize) {
         match &self.store {
@@ -476,6 +481,13 @@ fn invalid_level(side: &str, n: usize, l: &RawLevel) -> Error {
     )
 }
 
+/// The most decimals any price and any size of a snapshot was written with (capped at
+/// [`fixed::MAX_SCALE`]), or None for an empty snapshot.
+fn snapshot_scales(bids: &[RawLevel], asks: &[RawLevel]) -> Option<(u8, u8)> {
+    let widest = |f: fn(&RawLevel) -> u8| bids.iter().chain(asks).map(f).max().map(|w| w.min(fixed::MAX_SCALE));
+    Some((widest(|l| l.price.width)?, widest(|l| l.size.width)?))
+}
+
 /// The scale in `lo..=hi` closest to `hi` at which every value fits, or the first value that
 /// fits at none.
 fn pick_scale(values: &[Dec], lo: u8, hi: u8) -> Result<u8, Dec> {
@@ -639,10 +651,15 @@ impl Decoder {
         self.direct = self.checksum.is_none() && self.fits_directly();
         if !self.direct {
             self.segments.clear();
+            let mut snapshot = false;
             for item in &self.out.items {
                 if let Item::Book(b) = item {
                     self.segments.push((b.symbol, b.bids.clone(), b.asks.clone()));
+                    snapshot |= b.kind == BookKind::Snapshot;
                 }
+            }
+            if snapshot {
+                self.scales_from_snapshots();
             }
             let segments = std::mem::take(&mut self.segments);
             let converted = self.convert_segments(&segments, None);
@@ -655,6 +672,28 @@ impl Decoder {
         Ok(())
     }
 
+    /// An empty book whose instrument is not known takes its scales from the snapshot that
+    /// fills it: the most decimals its prices and its sizes were written with (Binance USD-M
+    /// writes "2683.80" and "1.234": scales 2 and 3; OKX "29000.1" and "0.00264": 1 and 8), as a
+    /// book with instruments starts at its tick's and lot's. Levels then convert without a
+    /// multiplication, checksum texts have fewer digits to write, and a later level with more
+    /// decimals rescales the book as before.
+    #[cold]
+    fn scales_from_snapshots(&mut self) {
+        for item in &self.out.items {
+            let Item::Book(b) = item else { continue };
+            let s = &mut self.symbols[b.symbol];
+            if b.kind != BookKind::Snapshot || !s.book.is_empty() || self.instruments.contains_key(&s.market_id) {
+                continue;
+            }
+            if let (Some(bids), Some(asks)) = (self.out.bids.get(b.bids.clone()), self.out.asks.get(b.asks.clone())) {
+                if let Some(scales) = snapshot_scales(bids, asks) {
+                    (s.book.price_scale, s.book.size_scale) = scales;
+                }
+            }
+        }
+    }
+
     /// True if every book level of the frame is valid and written with at most its book's
     /// decimals, in range: the fixed-point values are then the mantissas times a power of ten
     /// (see `Book::apply_raw`).
@@ -664,6 +703,9 @@ impl Decoder {
         self.out.items.iter().all(|item| {
             let Item::Book(b) = item else { return true };
             let book = &self.symbols[b.symbol].book;
+            if b.kind == BookKind::Snapshot && book.is_empty() {
+                return false; // converted, after `scales_from_snapshots`
+            }
             let (ps, ss) = (book.price_scale, book.size_scale);
             let within =
                 |d: Dec, scale: u8| d.width == scale || d.mantissa <= FITS[usize::from(scale.wrapping_sub(d.width))];
@@ -785,7 +827,7 @@ impl Decoder {
     }
 
     fn apply_items(&mut self, receive_ts: i64) {
-        let mut items = std::mem::take(&mut self.out.items);
+        let items = std::mem::take(&mut self.out.items);
         if items.is_empty() {
             self.stats.ignored_frames += 1;
         }
@@ -814,7 +856,8 @@ impl Decoder {
                 }
             }
         }
-        items.clear();
+        // Not cleared here: the next frame's `Out::clear` drops them (one pass over the items,
+        // not two).
         self.out.items = items;
     }
 
@@ -1022,7 +1065,21 @@ impl Decoder {
         self.out.clear();
         let snap = self.venue.parse_snapshot(payload, &mut self.out)?;
         let whole = [(i, 0..self.out.bids.len(), 0..self.out.asks.len())];
-        self.convert_segments(&whole, None)?;
+        // The snapshot replaces the book: without instruments it sets the scales (see
+        // `scales_from_snapshots`), restored if it does not convert.
+        let book = &mut self.symbols[i].book;
+        let before = (book.price_scale, book.size_scale);
+        if !self.instruments.contains_key(&self.symbols[i].market_id) {
+            if let Some(scales) = snapshot_scales(&self.out.bids, &self.out.asks) {
+                let book = &mut self.symbols[i].book;
+                (book.price_scale, book.size_scale) = scales;
+            }
+        }
+        if let Err(e) = self.convert_segments(&whole, None) {
+            let book = &mut self.symbols[i].book;
+            (book.price_scale, book.size_scale) = before;
+            return Err(e);
+        }
         self.stats.snapshots += 1;
         let s = &mut self.symbols[i];
         s.stats.snapshots += 1;

@@ -480,6 +480,78 @@ pub fn parse_dec_prefix(b: &[u8], field: &'static str) -> Result<(Dec, usize), E
     Ok((Dec { mantissa: if neg { -m } else { m }, width }, i + usize::from(neg)))
 }
 
+/// Index (0..=8) of the first byte of `x` (8 bytes, first lowest) that is not an ASCII digit.
+/// Flags the high bit of every byte that is not a digit; borrows and carries only travel
+/// towards later bytes, so the first flagged byte is exactly the first non-digit (later flags
+/// are not reliable).
+#[inline(always)]
+fn first_non_digit(x: u64) -> usize {
+    let non_digit = (x.wrapping_sub(u64::from(b'0') * ONES) | x.wrapping_add(0x46 * ONES)) & (0x80 * ONES);
+    (non_digit.trailing_zeros() / 8) as usize // 8 when all are digits
+}
+
+/// The value of the first `k` (1..=8) bytes of `x`, all ASCII digits: moved to the high bytes,
+/// the low ones filled with '0', so the three multiplications of [`combine`] give it exactly.
+#[inline(always)]
+fn digits_value(x: u64, k: usize) -> u64 {
+    let shift = 8 * (8 - k); // 0..=56
+    let zeros = u64::from(b'0') * ONES;
+    let aligned = (x << shift) | (zeros & ((1u64 << shift) - 1));
+    combine(aligned.wrapping_sub(zeros))
+}
+
+/// The leading ASCII digits of the 8 bytes at `b[at..]`: their value and how many (0..=8), or
+/// None with fewer than 8 bytes there.
+#[inline(always)]
+fn digits8(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let x = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
+    let k = first_non_digit(x);
+    Some(if k == 0 { (0, 0) } else { (digits_value(x, k), k) })
+}
+
+/// Fast path for the body of a JSON string holding a plain non-negative decimal, `b[at..]` being
+/// the byte after the opening quote: `digits` or `digits.digits`, at most 8 digits on each side,
+/// then the closing quote. Returns the value exactly as [`parse_dec_prefix`] would and the index
+/// after the closing quote; None (the caller takes the general path) for anything else,
+/// including fewer than 8 bytes left to read in one step.
+#[inline(always)]
+pub fn quoted_dec(b: &[u8], at: usize) -> Option<(Dec, usize)> {
+    let word = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
+    let int_len = first_non_digit(word);
+    if int_len == 0 {
+        return None;
+    }
+    let mut end = at + int_len;
+    match *b.get(end)? {
+        b'"' => {
+            #[allow(clippy::cast_possible_wrap)] // at most 8 digits
+            return Some((Dec { mantissa: digits_value(word, int_len) as i64, width: 0 }, end + 1));
+        }
+        b'.' => end += 1,
+        _ => return None,
+    }
+    if int_len < 7 {
+        // "29000.1", "0.00264": the whole number in these 8 bytes. The '.' taken out (the
+        // bytes after it move down one), the digits are one run ending before the quote.
+        let low = (1u64 << (8 * int_len)) - 1;
+        let no_dot = (word & low) | ((word >> 8) & !low); // its last byte is 0: not a digit
+        let len = first_non_digit(no_dot);
+        if len > int_len && b.get(at + len + 1) == Some(&b'"') {
+            let mantissa = digits_value(no_dot, len);
+            #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // 7 digits; < 8 decimals
+            return Some((Dec { mantissa: mantissa as i64, width: (len - int_len) as u8 }, at + len + 2));
+        }
+    }
+    let int = digits_value(word, int_len);
+    let (frac, frac_len) = digits8(b, end)?;
+    end += frac_len;
+    if frac_len == 0 || *b.get(end)? != b'"' {
+        return None;
+    }
+    #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // at most 16 digits; <= 8 decimals
+    Some((Dec { mantissa: (int * POW10[frac_len] + frac) as i64, width: frac_len as u8 }, end + 1))
+}
+
 /// [`parse_dec_prefix`] for texts of more than 18 digits: leading zeros do not count, and the
 /// mantissa must fit 19 significant digits and an `i64`.
 #[cold]

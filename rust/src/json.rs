@@ -26,6 +26,22 @@ static SPECIAL: [bool; 256] = {
     t
 };
 
+/// Index (0..=8) of the first byte of the 8 at `b[at..]` that [`SPECIAL`] flags, 8 if none; None
+/// with fewer than 8 bytes left. SWAR, one step for the 8: for a zero byte `(v - 1) & !v` sets
+/// the high bit, and a borrow only runs past a byte that is itself flagged, so the lowest flag
+/// is exact (quote and backslash are zero bytes after an xor; control bytes borrow below 0x20).
+#[inline(always)]
+fn first_special(b: &[u8], at: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let quote = zero_byte(x ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
+    let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    Some(((quote | backslash | control | (x & HIGH)).trailing_zeros() / 8) as usize)
+}
+
 pub struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
@@ -115,11 +131,17 @@ impl<'a> Cursor<'a> {
         *first = false;
         // Fast path: exchange keys are a few plain ASCII bytes followed directly by ':'.
         if self.peek() == Some(b'"') {
-            let rest = &self.b[self.i + 1..];
-            if let Some(n) = rest.iter().take(24).position(|&c| SPECIAL[c as usize]) {
-                if rest[n] == b'"' && rest.get(n + 1) == Some(&b':') {
-                    self.i += n + 3;
-                    return Ok(Some(&rest[..n]));
+            let at = self.i + 1;
+            let mut n = 0;
+            while n < 24 {
+                let Some(k) = first_special(self.b, at + n) else { break };
+                n += k;
+                if k < 8 {
+                    if self.b[at + n] == b'"' && self.b.get(at + n + 1) == Some(&b':') {
+                        self.i = at + n + 2;
+                        return Ok(Some(&self.b[at..at + n]));
+                    }
+                    break;
                 }
             }
         }
@@ -176,6 +198,13 @@ impl<'a> Cursor<'a> {
         let mut ascii = true;
         loop {
             // Plain printable ASCII is the common case: one table lookup per byte.
+            // Eight bytes a step while there are eight, then byte by byte.
+            while let Some(k) = first_special(self.b, self.i) {
+                self.i += k;
+                if k < 8 {
+                    break;
+                }
+            }
             let rest = &self.b[self.i..];
             self.i += rest.iter().position(|&c| SPECIAL[c as usize]).unwrap_or(rest.len());
             let Some(&c) = self.b.get(self.i) else {
@@ -462,6 +491,48 @@ impl<'a> Cursor<'a> {
         Some(RawLevel { price, size })
     }
 
+    /// Layout fast path for one level row of string columns, `["price","size"]` or with more
+    /// plain string columns after the size (OKX's `["price","size","0","numOrders"]`), written
+    /// with no whitespace, price and size plain decimals (at most 8 digits each side of the '.')
+    /// with price above 0 and size at least 0, the other columns strings of printable ASCII
+    /// without escapes: the level, with the row consumed. None (nothing consumed) for anything
+    /// else, which the caller reads with the general calls ([`Self::dec`], [`Self::skip_value`])
+    /// that validate it and name the fault.
+    #[inline]
+    pub fn plain_dec_row(&mut self) -> Option<RawLevel> {
+        let b = &self.b[self.i..];
+        if b.get(..2)? != b"[\"" {
+            return None;
+        }
+        let (price, n) = fixed::quoted_dec(b, 2)?;
+        if b.get(n..n + 2)? != b",\"" {
+            return None;
+        }
+        let (size, mut i) = fixed::quoted_dec(b, n + 2)?;
+        // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
+        if ((price.mantissa - 1) | size.mantissa) < 0 {
+            return None;
+        }
+        loop {
+            match *b.get(i)? {
+                b']' => break,
+                b',' if b.get(i + 1) == Some(&b'"') => {
+                    i += 2;
+                    while !SPECIAL[*b.get(i)? as usize] {
+                        i += 1;
+                    }
+                    if b[i] != b'"' {
+                        return None;
+                    }
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+        self.i += i + 1;
+        Some(RawLevel { price, size })
+    }
+
     /// A decimal string that must not be negative, exactly (see [`Self::dec`]).
     #[inline]
     pub fn dec_non_negative(&mut self, field: &'static str) -> Result<fixed::Dec, Error> {
@@ -733,7 +804,100 @@ mod tests {
         assert_eq!(out, vec![Level { price: 150_000_000, size: 200_000_000 }, Level { price: 300_000_000, size: 0 }]);
     }
 
+    #[test]
+    fn plain_rows_read_as_the_general_calls_do() {
+        let d = |m, w| fixed::Dec { mantissa: m, width: w };
+        for (row, level) in [
+            (r#"["5.148","60","0","1"],"#, Some((d(5148, 3), d(60, 0)))),
+            (r#"["29000.1","0.00264"]]"#, Some((d(290_001, 1), d(264, 5)))),
+            (r#"["2683.80000000","0.00000000"],"#, Some((d(268_380_000_000, 8), d(0, 8)))),
+            (r#"["12345678.12345678","99999999","","x"]}"#, Some((d(1_234_567_812_345_678, 8), d(99_999_999, 0)))),
+            (r#"["0.1","-1","0","1"],"#, None), // negative size: the general path names it
+            (r#"["0","1","0","1"],"#, None),    // price 0
+            (r#"["1.","1","0","1"],"#, None),   // not the plain layout: general path
+            (r#"[ "1","1"],"#, None),           // whitespace
+            (r#"["1","1",0],"#, None),          // a number column
+            (r#"["1","1","\u0030"],"#, None),   // an escape
+            (r#"["123456789","1"],"#, None),    // 9 integer digits
+            (r#"["1.123456789","1"],"#, None),  // 9 decimals
+            (r#"["1","1""#, None),              // truncated
+        ] {
+            let mut c = Cursor::new(row.as_bytes());
+            let got = c.plain_dec_row();
+            assert_eq!(got.map(|l| (l.price, l.size)), level, "{row}");
+            match got {
+                Some(_) => assert_eq!(c.i, row.len() - 1, "{row}"),
+                None => assert_eq!(c.i, 0, "{row}"),
+            }
+        }
+    }
+
+    #[test]
+    fn first_special_agrees_with_the_table() {
+        let mut bytes: Vec<u8> = (0..=255).collect();
+        bytes.extend_from_slice(b"abcdefgh\\\"\x1f\x7f\x80 z");
+        for start in 0..bytes.len() - 8 {
+            let expected = bytes[start..start + 8].iter().position(|&c| SPECIAL[c as usize]).unwrap_or(8);
+            assert_eq!(first_special(&bytes, start), Some(expected), "at {start}");
+        }
+        for x in 0..=255u8 {
+            for y in [b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff] {
+                let chunk = [b'a', x, b'b', y, x, b'c', b'd', b'e'];
+                let expected = chunk.iter().position(|&c| SPECIAL[c as usize]).unwrap_or(8);
+                assert_eq!(first_special(&chunk, 0), Some(expected), "{chunk:?}");
+            }
+        }
+        assert_eq!(first_special(b"1234567", 0), None);
+    }
+
+    #[test]
+    fn quoted_dec_at_every_length() {
+        // Every split of 1..=17 digits around a '.', each followed by the quote and more bytes.
+        let digits = "12345678901234567";
+        for total in 1..=17 {
+            for dot in 0..=total {
+                let text = match dot {
+                    0 => digits[..total].to_owned(),
+                    _ => format!("{}.{}", &digits[..dot], &digits[dot..total]),
+                };
+                for tail in ["\"", "\",\"0\",\"1\"]", "\"]]}"] {
+                    let frame = format!("\"{text}{tail}");
+                    let b = frame.as_bytes();
+                    let general =
+                        fixed::parse_dec_prefix(&b[1..], "x").ok().filter(|&(_, n)| b.get(n + 1) == Some(&b'"'));
+                    match fixed::quoted_dec(b, 1) {
+                        Some((d, end)) => {
+                            let (expected, n) = general.unwrap_or_else(|| panic!("{frame}: fast path only"));
+                            assert_eq!((d, end), (expected, n + 2), "{frame}");
+                        }
+                        // The fast path takes at most 8 digits a side, a '.' with digits on both.
+                        None => assert!(
+                            frame.len() < 9
+                                || text.split('.').any(|p| p.len() > 8 || p.is_empty())
+                                || b.len() < text.len() + 9,
+                            "{frame}: general path only"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// The quoted fast path accepts a subset of what the general decimal reader accepts,
+        /// with the same value and length.
+        #[test]
+        fn quoted_dec_agrees_with_parse_dec_prefix(text in "[-0-9.]{0,20}", tail in "(\"|\",\"0\"|x\")") {
+            let frame = format!("\"{text}{tail}        ");
+            let b = frame.as_bytes();
+            if let Some((d, end)) = fixed::quoted_dec(b, 1) {
+                let (expected, n) = fixed::parse_dec_prefix(&b[1..], "x").expect("the general reader accepts it");
+                proptest::prop_assert_eq!(d, expected);
+                proptest::prop_assert_eq!(end, n + 2);
+                proptest::prop_assert_eq!(b[n + 1], b'"');
+            }
+        }
+
         /// The SWAR integer reader against std's parser: every length up to past u64's range,
         /// leading zeros (not JSON), and whatever follows the digits.
         #[test]

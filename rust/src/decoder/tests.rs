@@ -498,7 +498,8 @@ fn extreme_values_are_exact() {
     feed(&mut d, "book X snap 1,1 - - b:0.0000000001:1");
     feed(&mut d, "book X delta 2,2 - - b:0.0000000002:10000000000000");
     assert_eq!(levels(&d, "X/USD").0, strings(&["0.0000000002:10000000000000", "0.0000000001:1"]));
-    assert_eq!((d.symbol(0).book.price_scale, d.symbol(0).book.size_scale), (10, 5));
+    // The snapshot set the scales to its widths (10 and 0), where the 1e13 size fits as it is.
+    assert_eq!((d.symbol(0).book.price_scale, d.symbol(0).book.size_scale), (10, 0));
     // A 1e10 price beside 1e-10 ones needs 21 digits: no i64 scale holds both, a FrameError.
     let err = d.feed(b"book X delta 3,3 - - a:9999999997.00000:0.5", 0).unwrap_err();
     assert!(err.to_string().contains("9999999997.00000"), "{err}");
@@ -544,9 +545,26 @@ fn heartbeats_and_empty_frames() {
 fn a_large_value_moves_the_scale_down() {
     let mut d = toy(Recovery::Resubscribe);
     // i64::MAX is 92,233,720,368.54775807 at 8 decimals: the largest whole price that fits.
-    feed(&mut d, "book X snap 1,1 - - b:92233720368:1 a:92233720368.5:2");
+    // (The snapshot, written with 8 decimals, sets the price scale to 8.)
+    feed(&mut d, "book X snap 1,1 - - b:92233720368.00000000:1 a:92233720368.50000000:2");
     assert_eq!((d.symbol(0).book.price_scale, d.stats.rescales), (8, 0));
     feed(&mut d, "book X delta 2,2 - - a:92233720369:3");
     assert_eq!((d.symbol(0).book.price_scale, d.stats.rescales), (7, 1));
     assert_eq!(levels(&d, "X/USD"), (strings(&["92233720368:1"]), strings(&["92233720368.5:2", "92233720369:3"])));
+}
+
+/// A book without instrument metadata takes its scales from the snapshot that fills it (the
+/// widest price and size as written); a snapshot onto a book that has levels keeps them, and
+/// a later level with more decimals rescales as before.
+#[test]
+fn an_empty_book_takes_the_snapshot_widths_as_scales() {
+    let mut d = toy(Recovery::Resubscribe);
+    feed(&mut d, "book X snap 1,1 - - b:2683.80:1.234 a:2684:0.5");
+    let scales = |d: &Decoder| (d.symbol(0).book.price_scale, d.symbol(0).book.size_scale, d.stats.rescales);
+    assert_eq!(scales(&d), (2, 3, 0));
+    feed(&mut d, "book X snap 2,2 - - b:2683.8:1.23456 a:2684:0.5");
+    assert_eq!(scales(&d), (2, 5, 1), "a snapshot onto a live book: the rescale rule");
+    feed(&mut d, "book X delta 3,3 - - b:2683.805:1");
+    assert_eq!(scales(&d), (3, 5, 2));
+    assert_eq!(levels(&d, "X/USD").0, strings(&["2683.805:1", "2683.8:1.23456"]));
 }

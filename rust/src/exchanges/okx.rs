@@ -298,6 +298,10 @@ fn dec_or_empty(c: &mut Cursor<'_>, field: &'static str) -> Result<Option<Dec>, 
 /// "0"; both trailing elements are skipped). Price above 0, size at least 0 (0 deletes).
 #[inline]
 fn level(c: &mut Cursor<'_>, field: &'static str) -> Result<RawLevel, Error> {
+    // The rows as OKX writes them, in one pass; anything else is read (and named) below.
+    if let Some(level) = c.plain_dec_row() {
+        return Ok(level);
+    }
     if !c.begin_array(field)? {
         return Err(Error::frame(field, "empty level: expected [price, size, ...]"));
     }
