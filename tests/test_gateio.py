@@ -420,3 +420,17 @@ def test_feed_sends_the_gate_ping_of_its_market(market: str, symbol: str) -> Non
                 assert feed.stats()["keepalives"] >= 3
 
     asyncio.run(main())
+
+
+def test_gate_ping_is_stamped_at_each_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gate wants a request's ``time`` within 60 s of its clock: a connection that lives for
+    # hours must not repeat the ping it was given at connect.
+    from tickwire.exchanges import gateio
+
+    clock = iter([1_700_000_000.0, 1_700_003_600.0])
+    ka = gateio.Gateio().keepalive_for("linear")
+    monkeypatch.setattr(gateio.time, "time", lambda: next(clock))
+    assert callable(ka.payload)
+    first, later = json.loads(ka.payload()), json.loads(ka.payload())
+    assert first == {"time": 1_700_000_000, "channel": "futures.ping"}
+    assert later["time"] - first["time"] == 3600

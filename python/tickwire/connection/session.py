@@ -494,7 +494,7 @@ class Session(WSListener):
 
         def send() -> None:
             if self.transport is not None:
-                self.transport.send(_TEXT, payload)
+                self.transport.send(_TEXT, payload() if callable(payload) else payload)
 
         while not self.closed.done():
             await asyncio.sleep(ka.interval_s)

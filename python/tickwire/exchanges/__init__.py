@@ -115,11 +115,13 @@ class Request:
 @dataclass(frozen=True, slots=True)
 class Keepalive:
     """A client text ping the session sends every ``interval_s`` seconds (``payload``: the frame,
-    e.g. ``b"ping"`` or ``b'{"op":"ping"}'``), rate-limited like every client message. Its
-    replies (``ControlReply(kind="pong")`` or a heartbeat) only feed the stale-data watchdog."""
+    e.g. ``b"ping"`` or ``b'{"op":"ping"}'``, or a function called at each send that returns it,
+    for pings that carry the current time: Gate, BitUnix), rate-limited like every client
+    message. Its replies (``ControlReply(kind="pong")`` or a heartbeat) only feed the stale-data
+    watchdog."""
 
     interval_s: float
-    payload: bytes
+    payload: bytes | Callable[[], bytes]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,8 @@ futures API docs (openapidoc.bitunix.com) as summarised in shared/docs/exchanges
   ``trade``. ``candles`` -> ``market_kline_<interval>`` (option ``candle_interval``, default
   ``1min``; see :data:`INTERVALS`).
 - Keepalive: the client sends ``{"op":"ping","ping":<Unix seconds>}`` every 10 s and BitUnix
-  answers ``{"op":"ping","pong":<echo>,"ping":<server seconds>}`` (no idle timeout is documented).
-  A :class:`Keepalive` payload is fixed bytes: :meth:`Bitunix.connect_target` builds it on each
-  connect, so ``ping`` is that connect's time (the server only echoes it).
+  answers ``{"op":"ping","pong":<echo>,"ping":<server seconds>}`` (no idle timeout is documented);
+  ``ping`` is stamped at each send.
 - Limits: 300 channel subscriptions per connection; 5 client messages per second per connection
   (pings included); no documented lifetime (rotated daily) nor per-request cap (50 args a
   request, a budget).
@@ -47,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, ConnectTarget, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
@@ -264,18 +263,8 @@ class Bitunix(Adapter):
 
     def keepalive(self) -> Keepalive | None:
         """``{"op":"ping","ping":<seconds now>}`` every 10 s (bitunix.md §4; the interval the
-        SDKs use: none is documented)."""
-        ping = json.dumps({"op": "ping", "ping": int(time.time())}, separators=(",", ":"))
-        return Keepalive(10.0, ping.encode())
-
-    async def connect_target(
-        self,
-        http: aiohttp.ClientSession,  # noqa: ARG002 - BitUnix needs no REST step to connect
-        route: str,
-    ) -> ConnectTarget:
-        """:meth:`ws_endpoint` of ``route`` and a :meth:`keepalive` made now (its ``ping`` is
-        this connect's time)."""
-        return ConnectTarget(self.ws_endpoint(route), self.keepalive())
+        SDKs use: none is documented); ``ping`` is the time of each send."""
+        return Keepalive(10.0, _ping)
 
     # --- instruments ----------------------------------------------------------------------------
     async def fetch_instruments(
@@ -306,3 +295,8 @@ class Bitunix(Adapter):
         tickers no sequence, and a kline repeats its start on every push; while two sessions
         overlap, the primary's events are delivered."""
         return {}
+
+
+def _ping() -> bytes:
+    """BitUnix's client ping, stamped now: ``{"op":"ping","ping":<Unix seconds>}``."""
+    return json.dumps({"op": "ping", "ping": int(time.time())}, separators=(",", ":")).encode()

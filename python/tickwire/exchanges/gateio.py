@@ -21,8 +21,8 @@ summarised in shared/docs/exchanges/gateio.md:
 - Keepalive: the server sends WebSocket PINGs and the session answers them (gateio.md §4);
   besides, each connection sends Gate's application ping ``{"time":<s>,"channel":"spot.ping"}``
   (``futures.ping`` on futures) every 10 s, as Gate's SDKs do (it also resets the server's idle
-  timer); ``time`` is the connect's second (:meth:`Gateio.connect_target`, resolved on every
-  connect). The reply ``spot.pong``/``futures.pong`` decodes as ``ControlReply(kind="pong")``.
+  timer); ``time`` is the second of each send (Gate wants request times within 60 s of its
+  clock). The reply ``spot.pong``/``futures.pong`` decodes as ``ControlReply(kind="pong")``.
 - Limits: 300 connections per IP; no documented cap on topics per connection or per request
   (tickwire puts at most 100 pairs in one request and 200 topics on one connection) and no
   rate limit on subscribe requests (tickwire sends at most 10/s).
@@ -273,12 +273,17 @@ class Gateio(Adapter):
         route."""
         if route not in _PREFIX:
             raise ValueError(f"unknown gateio market {route!r}; known: {', '.join(self.markets)}")
-        ping = {"time": int(time.time()), "channel": f"{_PREFIX[route]}.ping"}
-        return Keepalive(self.ping_interval_s, json.dumps(ping, separators=(",", ":")).encode())
+        channel = f"{_PREFIX[route]}.ping"
+
+        def ping() -> bytes:  # stamped at each send: Gate wants request times within 60 s
+            ping = {"time": int(time.time()), "channel": channel}
+            return json.dumps(ping, separators=(",", ":")).encode()
+
+        return Keepalive(self.ping_interval_s, ping)
 
     async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
-        """:meth:`ws_endpoint` of ``route`` with its market's ping (:meth:`keepalive_for`),
-        stamped at this connect. Asks nothing over ``http``."""
+        """:meth:`ws_endpoint` of ``route`` with its market's ping (:meth:`keepalive_for`).
+        Asks nothing over ``http``."""
         del http
         return ConnectTarget(self.ws_endpoint(route), self.keepalive_for(route))
 
