@@ -439,7 +439,8 @@ pub trait Venue: Send {
 pub trait VenueFactory: Sync {
     /// Lowercase ccxt exchange id.
     fn id(&self) -> &'static str;
-    /// Endpoints served, the default (the venue's spot market where it has one) first.
+    /// Endpoints served, the default first: the venue's spot market, unless its main market
+    /// is another (Hyperliquid: `linear` perps, as ccxt's default type there is `swap`).
     fn markets(&self) -> &'static [&'static str];
     /// A parser for `market` with the instruments known (may be empty: offline replay).
     /// `InvalidArgument` naming the market if this exchange has no such endpoint.
