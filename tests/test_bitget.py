@@ -25,7 +25,13 @@ from tickwire.exchanges.bitget import Bitget, contract_dicts, spot_dicts, unifie
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import BadChecksum, Drop, ForceSnapshot
-from venue_helpers import assert_book_equal, feed_books, replay_stats, replay_through_feed
+from venue_helpers import (
+    assert_book_equal,
+    feed_books,
+    feed_start_error,
+    replay_stats,
+    replay_through_feed,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitget"
 SPOT = FIXTURES / "spot_v1_books_ticker_trade_candle_checksum_7sym_20220407.jsonl"
@@ -296,30 +302,22 @@ def test_a_snapshot_sent_again_mid_stream_resets_the_book_without_a_gap(run: Any
 
 
 def test_subscription_error_with_bitget_code(run: Any) -> None:
-    async def scenario() -> None:
-        async with Simulator("bitget", speed="max") as sim:
-            feed = Feed(
-                "bitget", ["ETH/USDT"], ["book"], base_url=sim.rest_url, validate_symbols=False
-            )
-            with pytest.raises(SubscriptionError) as info:
-                await feed.start()
-            assert info.value.code == 30001
-            assert "ETHUSDT" in str(info.value)
-            await feed.close()
-
-    run(scenario())
+    err, _ = run(
+        feed_start_error(
+            "bitget", "bitget", ["ETH/USDT"], SubscriptionError, validate_symbols=False
+        )
+    )
+    assert err.code == 30001
+    assert "ETHUSDT" in str(err)
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run: Any) -> None:
-    async def scenario() -> None:
-        async with Simulator("bitget-linear", speed="max") as sim:
-            feed = Feed("bitget", ["ETH/USDT:USDT"], ["book"], base_url=sim.rest_url)
-            with pytest.raises(ValueError, match="ETH/USDT:USDT"):
-                await feed.start()
-            assert sim.total_connections == 0
-            await feed.close()
-
-    run(scenario())
+    _, connections = run(
+        feed_start_error(
+            "bitget-linear", "bitget", ["ETH/USDT:USDT"], ValueError, match="ETH/USDT:USDT"
+        )
+    )
+    assert connections == 0
 
 
 # --- the simulator venue --------------------------------------------------------------------------

@@ -30,7 +30,13 @@ from tickwire.exchanges.bitunix import Bitunix, instrument_dicts, unified_symbol
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import Drop, ForceSnapshot, Garbage
-from venue_helpers import assert_book_equal, feed_books, replay_stats, replay_through_feed
+from venue_helpers import (
+    assert_book_equal,
+    feed_books,
+    feed_start_error,
+    replay_stats,
+    replay_through_feed,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitunix"
 REC = FIXTURES / "docs_derived_linear_btcusdt_ethusdt.jsonl"
@@ -305,15 +311,10 @@ def test_bad_subscribe_gets_bitunix_error_reply_counted(run):
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run):
-    async def scenario() -> None:
-        async with Simulator("bitunix", speed="max") as sim:
-            feed = Feed("bitunix", ["SOL/USDT:USDT"], ["book"], base_url=sim.rest_url)
-            with pytest.raises(ValueError, match="SOL/USDT:USDT"):
-                await feed.start()
-            assert sim.total_connections == 0
-            await feed.close()
-
-    run(scenario())
+    _, connections = run(
+        feed_start_error("bitunix", "bitunix", ["SOL/USDT:USDT"], ValueError, match="SOL/USDT:USDT")
+    )
+    assert connections == 0
 
 
 def test_simulator_speaks_bitunix_on_the_socket(run):

@@ -31,7 +31,7 @@ from tickwire.exchanges.hyperliquid import (
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import CloseAfter, Drop
-from venue_helpers import assert_book_equal, replay_stats, replay_through_feed
+from venue_helpers import assert_book_equal, feed_start_error, replay_stats, replay_through_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hyperliquid"
 BTC = FIXTURES / "l2book_trades_btc_20250126.jsonl"
@@ -293,22 +293,17 @@ def test_feed_recovers_from_a_disconnect(run):
 
 
 def test_subscription_error_with_hyperliquid_text(run):
-    async def scenario() -> None:
-        async with Simulator("hyperliquid", speed="max") as sim:
-            feed = Feed(
-                "hyperliquid",
-                ["ETH/USDC:USDC"],
-                ["book"],
-                base_url=sim.rest_url,
-                validate_symbols=False,
-            )
-            with pytest.raises(SubscriptionError) as info:
-                await feed.start()
-            assert info.value.code is None  # Hyperliquid errors are text only
-            assert "Invalid subscription" in str(info.value) and '"ETH"' in str(info.value)
-            await feed.close()
-
-    run(scenario())
+    err, _ = run(
+        feed_start_error(
+            "hyperliquid",
+            "hyperliquid",
+            ["ETH/USDC:USDC"],
+            SubscriptionError,
+            validate_symbols=False,
+        )
+    )
+    assert err.code is None  # Hyperliquid errors are text only
+    assert "Invalid subscription" in str(err) and '"ETH"' in str(err)
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run):

@@ -26,7 +26,7 @@ from tickwire.exchanges.okx import Okx, instrument_dicts, market_of_id, unified_
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import BadChecksum, Drop, ForceSnapshot
-from venue_helpers import assert_book_equal, feed_books, replay_through_feed
+from venue_helpers import assert_book_equal, feed_books, feed_start_error, replay_through_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "okx"
 REC = FIXTURES / "books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl"
@@ -295,30 +295,16 @@ def test_feed_recovers_from_a_gap_and_a_checksum_fault(run, fault, reason):
 
 
 def test_subscription_error_with_okx_code(run):
-    async def scenario() -> None:
-        async with Simulator("okx", speed="max") as sim:
-            feed = Feed(
-                "okx", ["ETH/USDT"], ["book"], base_url=sim.rest_url, validate_symbols=False
-            )
-            with pytest.raises(SubscriptionError) as info:
-                await feed.start()
-            assert info.value.code == 60018
-            assert "ETH-USDT" in str(info.value)
-            await feed.close()
-
-    run(scenario())
+    err, _ = run(
+        feed_start_error("okx", "okx", ["ETH/USDT"], SubscriptionError, validate_symbols=False)
+    )
+    assert err.code == 60018
+    assert "ETH-USDT" in str(err)
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run):
-    async def scenario() -> None:
-        async with Simulator("okx", speed="max") as sim:
-            feed = Feed("okx", ["ETH/USDT"], ["book"], base_url=sim.rest_url)
-            with pytest.raises(ValueError, match="ETH/USDT"):
-                await feed.start()
-            assert sim.total_connections == 0
-            await feed.close()
-
-    run(scenario())
+    _, connections = run(feed_start_error("okx", "okx", ["ETH/USDT"], ValueError, match="ETH/USDT"))
+    assert connections == 0
 
 
 # --- the simulator venue --------------------------------------------------------------------------

@@ -9,7 +9,11 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import pytest
+
 from cli_helpers import run_cli
+from tickwire.feed import Feed
+from tickwire.simulator import Simulator
 
 
 async def replay_through_feed(
@@ -42,6 +46,27 @@ async def replay_through_feed(
     await asyncio.wait_for(starting, 30)
     await sim.wait_finished(timeout=60)
     await asyncio.sleep(settle)
+
+
+async def feed_start_error(
+    market: str,
+    exchange: str,
+    symbols: Sequence[str],
+    expected: type[BaseException],
+    *,
+    match: str | None = None,
+    **feed_kwargs: Any,
+) -> tuple[Any, int]:
+    """Start a Feed of ``exchange``'s ``book`` for ``symbols`` against the simulator market
+    ``market`` (``feed_kwargs`` go to the Feed) and assert that start raises ``expected``
+    (matching the regex ``match`` if given). Returns the exception and how many connections
+    the simulator accepted in all (0: the feed failed before connecting)."""
+    async with Simulator(market, speed="max") as sim:
+        feed = Feed(exchange, list(symbols), ["book"], base_url=sim.rest_url, **feed_kwargs)
+        with pytest.raises(expected, match=match) as info:
+            await feed.start()
+        await feed.close()
+        return info.value, sim.total_connections
 
 
 def feed_books(feed: Any, symbols: Iterable[str], depth: int = 10_000) -> dict[str, Any]:
