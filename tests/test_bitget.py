@@ -9,7 +9,6 @@ symbols) and mix (DASHUSDT), each with ``books`` (snapshot + updates with checks
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -26,6 +25,13 @@ from tickwire.exchanges.bitget import Bitget, contract_dicts, spot_dicts, unifie
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import BadChecksum, Drop, ForceSnapshot
+from venue_helpers import (
+    assert_book_equal,
+    feed_books,
+    feed_start_error,
+    replay_stats,
+    replay_through_feed,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitget"
 SPOT = FIXTURES / "spot_v1_books_ticker_trade_candle_checksum_7sym_20220407.jsonl"
@@ -216,12 +222,8 @@ def test_frames_of_another_venue_market_or_version_are_frame_errors() -> None:
 
 
 def test_replay_cli_gives_no_bad_frame_and_no_gap_on_every_recording() -> None:
-    from cli_helpers import run_cli
-
     for market, path in RECS.items():
-        proc = run_cli("replay", str(path), "-x", "bitget", "--market", market, "--output", "stats")
-        assert proc.returncode == 0, proc.stderr
-        stats = json.loads(proc.stdout)
+        stats = replay_stats(path, "bitget", "--market", market)
         assert (stats["frames"], stats["gaps"], stats["bad_lines"]) == (len(frames(path)), 0, [])
         assert (stats["checksums_verified"], stats["checksum_mismatches"]) == (
             checksums_sent(path),
@@ -248,17 +250,8 @@ async def _run_feed(
             base_url=sim.rest_url,
             on_event=events.append,
         )
-        starting = asyncio.ensure_future(feed.start())
-        await sim.wait_connections(1, timeout=10)
-        while not starting.done() and not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        for f in faults:
-            sim.inject(f)
-        sim.start_replay()
-        await asyncio.wait_for(starting, 30)
-        await sim.wait_finished(timeout=60)
-        await asyncio.sleep(0.5)
-        books = {s: (feed.book(s).bids(10_000), feed.book(s).asks(10_000)) for s in symbols}
+        await replay_through_feed(sim, feed, faults)
+        books = feed_books(feed, symbols)
         stats = feed.stats()
         await feed.close()
         return events, stats, books
@@ -266,9 +259,7 @@ async def _run_feed(
 
 def _assert_books_equal_recording(market: str, books: dict[str, Any]) -> None:
     for inst, (bids, asks) in final_books(RECS[market]).items():
-        got_bids, got_asks = books[unified_symbol(inst, market)]
-        assert [tuple(map(float, x)) for x in got_bids] == [(float(p), float(s)) for p, s in bids]
-        assert [tuple(map(float, x)) for x in got_asks] == [(float(p), float(s)) for p, s in asks]
+        assert_book_equal(books[unified_symbol(inst, market)], (bids, asks))
 
 
 @pytest.mark.parametrize("market", ["spot", "linear"])
@@ -311,30 +302,22 @@ def test_a_snapshot_sent_again_mid_stream_resets_the_book_without_a_gap(run: Any
 
 
 def test_subscription_error_with_bitget_code(run: Any) -> None:
-    async def scenario() -> None:
-        async with Simulator("bitget", speed="max") as sim:
-            feed = Feed(
-                "bitget", ["ETH/USDT"], ["book"], base_url=sim.rest_url, validate_symbols=False
-            )
-            with pytest.raises(SubscriptionError) as info:
-                await feed.start()
-            assert info.value.code == 30001
-            assert "ETHUSDT" in str(info.value)
-            await feed.close()
-
-    run(scenario())
+    err, _ = run(
+        feed_start_error(
+            "bitget", "bitget", ["ETH/USDT"], SubscriptionError, validate_symbols=False
+        )
+    )
+    assert err.code == 30001
+    assert "ETHUSDT" in str(err)
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run: Any) -> None:
-    async def scenario() -> None:
-        async with Simulator("bitget-linear", speed="max") as sim:
-            feed = Feed("bitget", ["ETH/USDT:USDT"], ["book"], base_url=sim.rest_url)
-            with pytest.raises(ValueError, match="ETH/USDT:USDT"):
-                await feed.start()
-            assert sim.total_connections == 0
-            await feed.close()
-
-    run(scenario())
+    _, connections = run(
+        feed_start_error(
+            "bitget-linear", "bitget", ["ETH/USDT:USDT"], ValueError, match="ETH/USDT:USDT"
+        )
+    )
+    assert connections == 0
 
 
 # --- the simulator venue --------------------------------------------------------------------------

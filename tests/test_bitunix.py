@@ -30,6 +30,13 @@ from tickwire.exchanges.bitunix import Bitunix, instrument_dicts, unified_symbol
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import Drop, ForceSnapshot, Garbage
+from venue_helpers import (
+    assert_book_equal,
+    feed_books,
+    feed_start_error,
+    replay_stats,
+    replay_through_feed,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitunix"
 REC = FIXTURES / "docs_derived_linear_btcusdt_ethusdt.jsonl"
@@ -185,20 +192,12 @@ def test_frames_of_another_venue_are_frame_errors():
 
 
 def test_replay_cli_zero_bad_frames_and_gaps_on_every_fixture():
-    from cli_helpers import run_cli
-
     for path in (REC, DOCS_TIER):
-        proc = run_cli(
-            "replay", str(path), "-x", "bitunix", "--market", "linear", "--output", "stats"
-        )
-        assert proc.returncode == 0, proc.stderr
-        stats = json.loads(proc.stdout)
+        stats = replay_stats(path, "bitunix", "--market", "linear")
         n = len(path.read_text().splitlines())
         assert (stats["frames"], stats["gaps"], stats["bad_lines"]) == (n, 0, [])
         assert stats["decoder"]["bad_frames"] == 0
-    books = stats_books = json.loads(
-        run_cli("replay", str(REC), "-x", "bitunix", "--output", "stats").stdout
-    )["books"]
+    books = stats_books = replay_stats(REC, "bitunix")["books"]
     assert sorted(books) == sorted(last_books())
     assert all(b["synced"] and b["gaps"] == 0 for b in stats_books.values())
 
@@ -222,17 +221,8 @@ async def _run_feed(
             on_event=events.append,
             **feed_kwargs,
         )
-        starting = asyncio.ensure_future(feed.start())
-        await sim.wait_connections(1, timeout=10)
-        while not starting.done() and not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        for f in faults:
-            sim.inject(f)
-        sim.start_replay()
-        await asyncio.wait_for(starting, 30)
-        await sim.wait_finished(timeout=60)
-        await asyncio.sleep(0.5)
-        books = {s: (feed.book(s).bids(100), feed.book(s).asks(100)) for s in SYMBOLS}
+        await replay_through_feed(sim, feed, faults)
+        books = feed_books(feed, SYMBOLS, 100)
         stats = feed.stats()
         await feed.close()
         return events, stats, books, sim
@@ -240,9 +230,7 @@ async def _run_feed(
 
 def _assert_books_equal_fixture(books: dict[str, Any]) -> None:
     for symbol, (bids, asks) in last_books().items():
-        got_bids, got_asks = books[symbol]
-        assert [tuple(map(float, x)) for x in got_bids] == [(float(p), float(s)) for p, s in bids]
-        assert [tuple(map(float, x)) for x in got_asks] == [(float(p), float(s)) for p, s in asks]
+        assert_book_equal(books[symbol], (bids, asks))
 
 
 def test_feed_books_trades_bbos_and_candles_equal_the_fixture(run):
@@ -323,15 +311,10 @@ def test_bad_subscribe_gets_bitunix_error_reply_counted(run):
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run):
-    async def scenario() -> None:
-        async with Simulator("bitunix", speed="max") as sim:
-            feed = Feed("bitunix", ["SOL/USDT:USDT"], ["book"], base_url=sim.rest_url)
-            with pytest.raises(ValueError, match="SOL/USDT:USDT"):
-                await feed.start()
-            assert sim.total_connections == 0
-            await feed.close()
-
-    run(scenario())
+    _, connections = run(
+        feed_start_error("bitunix", "bitunix", ["SOL/USDT:USDT"], ValueError, match="SOL/USDT:USDT")
+    )
+    assert connections == 0
 
 
 def test_simulator_speaks_bitunix_on_the_socket(run):

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +25,7 @@ from tickwire.exchanges import get_adapter
 from tickwire.exchanges.gateio import parse_contracts, parse_currency_pairs
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import Drop
+from venue_helpers import assert_book_equal, feed_books, replay_stats, replay_through_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gateio"
 SPOT_REC = FIXTURES / "spot_obupdate_tickers_trades_candles_8pairs_20210422.jsonl"
@@ -256,19 +255,15 @@ async def _run_feed(
         feed = tw.Feed(
             "gateio", symbols, list(channels), base_url=sim.rest_url, on_event=events.append
         )
-        starting = asyncio.ensure_future(feed.start())
-        await sim.wait_connections(1, timeout=10)
         # Every stream subscribed (books and candles take a request each) before the replay.
         want = len(feed.subscriptions)
-        while not starting.done() and sum(len(c.subscriptions) for c in sim.connections) < want:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        for f in faults:
-            sim.inject(f)
-        sim.start_replay()
-        await asyncio.wait_for(starting, 30)
-        await sim.wait_finished(timeout=60)
-        await asyncio.sleep(0.5)
-        books = {s: (feed.book(s).bids(10_000), feed.book(s).asks(10_000)) for s in symbols}
+        await replay_through_feed(
+            sim,
+            feed,
+            faults,
+            subscribed=lambda: sum(len(c.subscriptions) for c in sim.connections) >= want,
+        )
+        books = feed_books(feed, symbols)
         stats = feed.stats()
         await feed.close()
         return events, stats, books
@@ -277,9 +272,7 @@ async def _run_feed(
 def _assert_books(market: str, books: dict[str, Any]) -> None:
     want = _final_books(market)
     for symbol, (bids, asks) in books.items():
-        wb, wa = want[symbol.split(":")[0].replace("/", "_")]
-        assert [(float(p), float(s)) for p, s in bids] == [(float(p), float(s)) for p, s in wb]
-        assert [(float(p), float(s)) for p, s in asks] == [(float(p), float(s)) for p, s in wa]
+        assert_book_equal((bids, asks), want[symbol.split(":")[0].replace("/", "_")])
 
 
 @pytest.mark.parametrize(
@@ -386,13 +379,10 @@ def test_feed_subscription_error_and_value_errors_before_connecting() -> None:
 # --- replay CLI -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("market", ["spot", "linear"])
 def test_replay_cli_zero_bad_frames_and_gaps(market: str) -> None:
-    args = [sys.executable, "-m", "tickwire", "replay", str(RECORDINGS[market]), "-x", "gateio"]
-    args += ["--market", market, "--output", "stats"]
+    args = ["--market", market]
     for mid, path in _snapshot_files(market).items():
         args += ["--snapshot", f"{_unified(market, mid)}={path}"]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
-    assert out.returncode == 0, out.stderr
-    stats = json.loads(out.stdout)
+    stats = replay_stats(RECORDINGS[market], "gateio", *args)
     assert stats["frames"] == len(RECORDINGS[market].read_text().splitlines())
     assert (stats["bad_lines"], stats["gaps"], stats["warnings"]) == ([], 0, [])
     assert stats["decoder"]["bad_frames"] == 0

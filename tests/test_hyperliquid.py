@@ -10,7 +10,6 @@ official docs' example shape (marked where used).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -20,7 +19,6 @@ from typing import Any
 import pytest
 
 import tickwire._core as core
-from cli_helpers import run_cli
 from tickwire import FrameError, SubscriptionError
 from tickwire.events import GapDetected
 from tickwire.exchanges import get_adapter
@@ -33,6 +31,7 @@ from tickwire.exchanges.hyperliquid import (
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import CloseAfter, Drop
+from venue_helpers import assert_book_equal, feed_start_error, replay_stats, replay_through_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hyperliquid"
 BTC = FIXTURES / "l2book_trades_btc_20250126.jsonl"
@@ -236,9 +235,7 @@ def test_frames_of_another_venue_or_version_are_frame_errors():
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.name)
 def test_replay_cli_every_recording_is_clean(path: Path) -> None:
-    proc = run_cli("replay", str(path), "-x", "hyperliquid", "--market", "linear", "-o", "stats")
-    assert proc.returncode == 0, proc.stderr
-    stats = json.loads(proc.stdout)
+    stats = replay_stats(path, "hyperliquid", "--market", "linear")
     assert (stats["gaps"], stats["bad_lines"], stats["decoder"]["bad_frames"]) == (0, [], 0)
     assert stats["events"]["BookUpdate"] == len(pushes(path))
     assert stats["events"]["Trade"] == len(recorded_trades(path))
@@ -260,16 +257,7 @@ async def _run_feed(
             on_event=events.append,
             **feed_kwargs,
         )
-        starting = asyncio.ensure_future(feed.start())
-        await sim.wait_connections(1, timeout=10)
-        while not starting.done() and not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        for f in faults:
-            sim.inject(f)
-        sim.start_replay()
-        await asyncio.wait_for(starting, 30)
-        await sim.wait_finished(timeout=60)
-        await asyncio.sleep(0.5)
+        await replay_through_feed(sim, feed, faults)
         book = (feed.book(SYMBOL).bids(10_000), feed.book(SYMBOL).asks(10_000))
         stats = feed.stats()
         await feed.close()
@@ -277,9 +265,7 @@ async def _run_feed(
 
 
 def _assert_book_is_the_last_push(book: tuple[Any, Any]) -> None:
-    bids, asks = sides(pushes()[-1])
-    assert [tuple(map(float, x)) for x in book[0]] == _floats(bids)
-    assert [tuple(map(float, x)) for x in book[1]] == _floats(asks)
+    assert_book_equal(book, sides(pushes()[-1]))
 
 
 def test_feed_book_equals_the_recording(run):
@@ -307,22 +293,17 @@ def test_feed_recovers_from_a_disconnect(run):
 
 
 def test_subscription_error_with_hyperliquid_text(run):
-    async def scenario() -> None:
-        async with Simulator("hyperliquid", speed="max") as sim:
-            feed = Feed(
-                "hyperliquid",
-                ["ETH/USDC:USDC"],
-                ["book"],
-                base_url=sim.rest_url,
-                validate_symbols=False,
-            )
-            with pytest.raises(SubscriptionError) as info:
-                await feed.start()
-            assert info.value.code is None  # Hyperliquid errors are text only
-            assert "Invalid subscription" in str(info.value) and '"ETH"' in str(info.value)
-            await feed.close()
-
-    run(scenario())
+    err, _ = run(
+        feed_start_error(
+            "hyperliquid",
+            "hyperliquid",
+            ["ETH/USDC:USDC"],
+            SubscriptionError,
+            validate_symbols=False,
+        )
+    )
+    assert err.code is None  # Hyperliquid errors are text only
+    assert "Invalid subscription" in str(err) and '"ETH"' in str(err)
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run):

@@ -20,6 +20,7 @@ import pytest
 
 from tickwire import FrameError
 from tickwire.simulator import Simulator
+from venue_helpers import replay_stats
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kucoin"
 SESSION = FIXTURES / "level2_ticker_match_candles_7sym_20210425.jsonl"
@@ -550,16 +551,10 @@ def test_replay_cli_with_every_snapshot(market: str | None) -> None:
     """``tickwire replay REC -x kucoin [--market spot] -s S=F ...``: every frame decoded, 0 bad
     lines, 0 gaps, no checksum (KuCoin sends none); per book: synced from its one snapshot with
     as many deltas applied as the model applies."""
-    from cli_helpers import run_cli
-
-    args = ["replay", str(SESSION), "-x", "kucoin", "--output", "stats"]
-    if market:
-        args += ["--market", market]
+    args = ["--market", market] if market else []
     for mid, path in zip(sorted(_snapshots()), SNAPSHOTS, strict=True):
         args += ["-s", f"{_unified(mid)}={path}"]
-    proc = run_cli(*args)
-    assert proc.returncode == 0, proc.stderr
-    stats = json.loads(proc.stdout)
+    stats = replay_stats(SESSION, "kucoin", *args)
     assert (stats["frames"], stats["gaps"], stats["bad_lines"]) == (len(_lines()), 0, [])
     assert (stats["checksums_verified"], stats["checksum_mismatches"]) == (0, 0)
     for mid, model in _models().items():

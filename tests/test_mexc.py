@@ -28,6 +28,7 @@ from tickwire.exchanges.mexc import Mexc, contract_instrument_dicts, spot_instru
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import Drop
+from venue_helpers import assert_book_equal, replay_stats, replay_through_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mexc"
 LEGACY = FIXTURES / "recorded_excerpt_spot_v3json_solusdt_20250112.jsonl"
@@ -272,13 +273,7 @@ def test_frames_of_another_venue_or_version_are_frame_errors():
 
 
 def test_replay_cli_on_the_recording():
-    from cli_helpers import run_cli
-
-    proc = run_cli(
-        "replay", str(LEGACY), "--exchange", "mexc", "--market", "spot", "--output", "stats"
-    )
-    assert proc.returncode == 0, proc.stderr
-    stats = json.loads(proc.stdout)
+    stats = replay_stats(LEGACY, "mexc", "--market", "spot")
     n_snap = sum(".limit.depth." in f["c"] for f in legacy())
     assert (stats["frames"], stats["gaps"], stats["bad_lines"]) == (len(legacy()), 0, [])
     book = stats["books"]["SOL/USDT"]
@@ -329,16 +324,7 @@ async def _run_feed(
             options=options,
             on_event=events.append,
         )
-        starting = asyncio.ensure_future(feed.start())
-        await sim.wait_connections(1, timeout=10)
-        while not starting.done() and not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        for f in faults:
-            sim.inject(f)
-        sim.start_replay()
-        await asyncio.wait_for(starting, 30)
-        await sim.wait_finished(timeout=60)
-        await asyncio.sleep(0.5)
+        await replay_through_feed(sim, feed, faults)
         book = feed.book(SYMBOL)
         result = (book.bids(10_000), book.asks(10_000))
         stats = feed.stats()
@@ -349,10 +335,7 @@ async def _run_feed(
 def _assert_book_is_the_recordings(book: Any) -> None:
     """The Feed's book (a REST snapshot at some replay position, then the deltas after it) is
     the recording's book (:func:`reference_book`), level for level."""
-    bids, asks = reference_book()
-    got_bids, got_asks = book
-    assert [tuple(map(float, x)) for x in got_bids] == [(float(p), float(s)) for p, s in bids]
-    assert [tuple(map(float, x)) for x in got_asks] == [(float(p), float(s)) for p, s in asks]
+    assert_book_equal(book, reference_book())
 
 
 def test_feed_book_equals_the_recording(run):
@@ -382,11 +365,7 @@ def test_subscription_error_with_mexc_code(run):
 
 
 def test_replay_cli_on_the_protobuf_recording():
-    from cli_helpers import run_cli
-
-    proc = run_cli("replay", str(TRANSCODED), "-x", "mexc", "--market", "spot", "--output", "stats")
-    assert proc.returncode == 0, proc.stderr
-    stats = json.loads(proc.stdout)
+    stats = replay_stats(TRANSCODED, "mexc", "--market", "spot")
     n_snap = sum(".limit.depth." in f["c"] for f in legacy())
     assert (stats["frames"], stats["gaps"], stats["bad_lines"]) == (len(legacy()), 0, [])
     book = stats["books"]["SOL/USDT"]

@@ -26,6 +26,7 @@ from tickwire.exchanges.okx import Okx, instrument_dicts, market_of_id, unified_
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import BadChecksum, Drop, ForceSnapshot
+from venue_helpers import assert_book_equal, feed_books, feed_start_error, replay_through_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "okx"
 REC = FIXTURES / "books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl"
@@ -247,17 +248,10 @@ async def _run_feed(
             on_event=events.append,
             **feed_kwargs,
         )
-        starting = asyncio.ensure_future(feed.start())
-        await sim.wait_connections(len({s.route for s in feed.subscriptions}), timeout=10)
-        while not starting.done() and not all(c.subscriptions for c in sim.connections):  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        for f in faults:
-            sim.inject(f)
-        sim.start_replay()
-        await asyncio.wait_for(starting, 30)
-        await sim.wait_finished(timeout=60)
-        await asyncio.sleep(0.5)
-        books = {s: (feed.book(s).bids(10_000), feed.book(s).asks(10_000)) for s in SYMBOLS}
+        await replay_through_feed(
+            sim, feed, faults, connections=len({s.route for s in feed.subscriptions})
+        )
+        books = feed_books(feed, SYMBOLS)
         stats = feed.stats()
         await feed.close()
         return events, stats, books, sim
@@ -265,9 +259,7 @@ async def _run_feed(
 
 def _assert_books_equal_recording(books: dict[str, Any]) -> None:
     for inst, (bids, asks) in final_books().items():
-        got_bids, got_asks = books[unified_symbol(inst)]
-        assert [tuple(map(float, x)) for x in got_bids] == [(float(p), float(s)) for p, s in bids]
-        assert [tuple(map(float, x)) for x in got_asks] == [(float(p), float(s)) for p, s in asks]
+        assert_book_equal(books[unified_symbol(inst)], (bids, asks))
 
 
 def test_feed_books_equal_the_recording(run):
@@ -303,30 +295,16 @@ def test_feed_recovers_from_a_gap_and_a_checksum_fault(run, fault, reason):
 
 
 def test_subscription_error_with_okx_code(run):
-    async def scenario() -> None:
-        async with Simulator("okx", speed="max") as sim:
-            feed = Feed(
-                "okx", ["ETH/USDT"], ["book"], base_url=sim.rest_url, validate_symbols=False
-            )
-            with pytest.raises(SubscriptionError) as info:
-                await feed.start()
-            assert info.value.code == 60018
-            assert "ETH-USDT" in str(info.value)
-            await feed.close()
-
-    run(scenario())
+    err, _ = run(
+        feed_start_error("okx", "okx", ["ETH/USDT"], SubscriptionError, validate_symbols=False)
+    )
+    assert err.code == 60018
+    assert "ETH-USDT" in str(err)
 
 
 def test_unlisted_symbol_is_a_value_error_before_subscribing(run):
-    async def scenario() -> None:
-        async with Simulator("okx", speed="max") as sim:
-            feed = Feed("okx", ["ETH/USDT"], ["book"], base_url=sim.rest_url)
-            with pytest.raises(ValueError, match="ETH/USDT"):
-                await feed.start()
-            assert sim.total_connections == 0
-            await feed.close()
-
-    run(scenario())
+    _, connections = run(feed_start_error("okx", "okx", ["ETH/USDT"], ValueError, match="ETH/USDT"))
+    assert connections == 0
 
 
 # --- the simulator venue --------------------------------------------------------------------------

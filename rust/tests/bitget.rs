@@ -8,8 +8,9 @@
 //! `serde_json`), never written down. The recordings have no `seq` (v1); the v2 `seq` rule is
 //! exercised by giving recorded book frames the field.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use serde_json::Value;
 use tickwire::book::BookSide;
@@ -18,6 +19,8 @@ use tickwire::exchanges::{factory, BookKind, ControlKind, Item, Out, RawLevel, V
 use tickwire::fixed::{self, Dec};
 use tickwire::{Decoder, Event};
 
+use common::{dec_text, fixture_lines, raw_side, receive_times_ns, RefBook};
+
 /// (market, recording).
 const RECS: [(&str, &str); 2] = [
     ("spot", "bitget/spot_v1_books_ticker_trade_candle_checksum_7sym_20220407.jsonl"),
@@ -25,35 +28,8 @@ const RECS: [(&str, &str); 2] = [
 ];
 const DOCS: &str = "bitget/docs_tier/jkorf_v2_examples.jsonl";
 
-fn read(rel: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
-    std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
-}
-
-/// Receive times of a recording (float seconds in the companion `.ts` file), as ns.
-fn receive_times(rel: &str) -> Vec<i64> {
-    read(&rel.replace(".jsonl", ".ts"))
-        .iter()
-        .map(|l| {
-            let (s, frac) = l.split_once('.').unwrap_or((l, "0"));
-            let ns: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-            s.parse::<i64>().unwrap() * 1_000_000_000 + ns.parse::<i64>().unwrap()
-        })
-        .collect()
-}
-
 fn venue(market: &str) -> Box<dyn Venue> {
     factory("bitget").unwrap().create(market, &[]).unwrap()
-}
-
-fn text(d: Dec) -> String {
-    let mut out = Vec::new();
-    fixed::write_dec(&mut out, d);
-    String::from_utf8(out).unwrap()
-}
-
-fn key(d: Dec) -> i128 {
-    i128::from(d.mantissa) * 10i128.pow(18 - u32::from(d.width))
 }
 
 fn ms(v: &Value) -> i64 {
@@ -62,54 +38,6 @@ fn ms(v: &Value) -> i64 {
         other => other.as_i64().unwrap(),
     };
     n * 1_000_000
-}
-
-/// A reference book over the parser's levels: price key -> level as received.
-#[derive(Default, Clone, PartialEq)]
-struct Book {
-    bids: BTreeMap<i128, RawLevel>,
-    asks: BTreeMap<i128, RawLevel>,
-}
-
-impl Book {
-    fn apply(&mut self, kind: BookKind, bids: &[RawLevel], asks: &[RawLevel]) {
-        if kind == BookKind::Snapshot {
-            *self = Book::default();
-        }
-        for (side, levels) in [(&mut self.bids, bids), (&mut self.asks, asks)] {
-            for l in levels {
-                if l.size.mantissa == 0 {
-                    side.remove(&key(l.price));
-                } else {
-                    side.insert(key(l.price), *l);
-                }
-            }
-        }
-    }
-
-    /// Bitget's checksum as bitget.md §5 defines it, computed here independently of
-    /// `tickwire::checksum`: top 25 bids (desc) and asks (asc) interleaved, strings as sent,
-    /// CRC32 as a signed 32-bit value (compared as its bits).
-    fn checksum(&self) -> u32 {
-        let bids: Vec<_> = self.bids.values().rev().take(25).collect();
-        let asks: Vec<_> = self.asks.values().take(25).collect();
-        let mut parts = Vec::new();
-        for i in 0..25 {
-            for l in [bids.get(i), asks.get(i)].into_iter().flatten() {
-                parts.push(format!("{}:{}", text(l.price), text(l.size)));
-            }
-        }
-        crc32fast::hash(parts.join(":").as_bytes())
-    }
-}
-
-fn raw_side(item: &Value, side: &str) -> Vec<(String, String)> {
-    item[side]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_str().unwrap().to_owned()))
-        .collect()
 }
 
 fn signed_bits(v: &Value) -> Option<u32> {
@@ -123,7 +51,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
         let mut v = venue(market);
         let mut out = Out::default();
         let mut seen: HashMap<&str, usize> = HashMap::new();
-        let lines = read(rec);
+        let lines = fixture_lines(rec);
         for (n, line) in lines.iter().enumerate() {
             out.clear();
             v.parse(line.as_bytes(), false, &mut out).unwrap_or_else(|e| panic!("{rec} line {}: {e}", n + 1));
@@ -149,7 +77,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
                         assert_eq!((b.exchange_ts, b.checksum), (Some(ms(&d["ts"])), signed_bits(&d["checksum"])));
                         for (side, levels) in [("bids", &out.bids[b.bids.clone()]), ("asks", &out.asks[b.asks.clone()])]
                         {
-                            let parsed: Vec<_> = levels.iter().map(|l| (text(l.price), text(l.size))).collect();
+                            let parsed: Vec<_> = levels.iter().map(|l| (dec_text(l.price), dec_text(l.size))).collect();
                             assert_eq!(parsed, raw_side(d, side), "line {} {side}", n + 1);
                         }
                         *seen.entry("book").or_default() += 1;
@@ -157,7 +85,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
                     ("trade", Item::Trade { symbol, trade }) => {
                         assert_eq!(ids[*symbol], inst);
                         let row: Vec<&str> = d.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-                        assert_eq!([text(trade.price), text(trade.size)], [row[1], row[2]]);
+                        assert_eq!([dec_text(trade.price), dec_text(trade.size)], [row[1], row[2]]);
                         assert_eq!((trade.side.as_str(), trade.trade_id.to_string()), (row[3], row[0].to_owned()));
                         assert_eq!((trade.trade_ts, trade.exchange_ts), (ms(&d[0]), ms(&d[0])));
                         *seen.entry("trade").or_default() += 1;
@@ -165,7 +93,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
                     ("ticker", Item::Bbo { symbol, bbo }) => {
                         assert_eq!((ids[*symbol].as_str(), inst), (d["instId"].as_str().unwrap(), inst));
                         assert_eq!(
-                            [text(bbo.bid.price), text(bbo.ask.price)],
+                            [dec_text(bbo.bid.price), dec_text(bbo.ask.price)],
                             [d["bestBid"].as_str().unwrap(), d["bestAsk"].as_str().unwrap()]
                         );
                         // v1 tickers carry no sizes.
@@ -177,7 +105,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
                     ("candle1m", Item::Candle { symbol, candle }) => {
                         assert_eq!(ids[*symbol], inst);
                         let row: Vec<&str> = d.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-                        let got = [candle.open, candle.high, candle.low, candle.close, candle.volume].map(text);
+                        let got = [candle.open, candle.high, candle.low, candle.close, candle.volume].map(dec_text);
                         assert_eq!(got.to_vec(), row[1..6].to_vec());
                         assert_eq!(candle.interval.as_str(), "1m");
                         assert_eq!((candle.start_ts, candle.end_ts), (ms(&d[0]), ms(&d[0]) + 60_000_000_000 - 1));
@@ -212,7 +140,7 @@ fn the_other_markets_frames_are_frame_errors() {
     for ((_, rec), other) in RECS.iter().zip(["linear", "spot"]) {
         let mut v = venue(other);
         let mut out = Out::default();
-        for line in read(rec) {
+        for line in fixture_lines(rec) {
             out.clear();
             match v.parse(line.as_bytes(), false, &mut out) {
                 Err(tickwire::Error::Frame { field, .. }) => assert_eq!(field, "arg.instType", "{line:.80}"),
@@ -261,14 +189,14 @@ fn checksums_sent(lines: &[String]) -> u64 {
 #[test]
 fn every_checksum_matches_the_reference_book_of_the_parsed_levels() {
     for (market, rec) in RECS {
-        let lines = read(rec);
-        let mut books: HashMap<String, Book> = HashMap::new();
+        let lines = fixture_lines(rec);
+        let mut books: HashMap<String, RefBook> = HashMap::new();
         let (mut carried, mut verified) = (0, 0);
         for (_, id, kind, bids, asks, crc) in book_messages(market, &lines) {
             let book = books.entry(id).or_default();
             book.apply(kind, &bids, &asks);
             carried += u64::from(crc.is_some());
-            verified += u64::from(crc == Some(book.checksum()));
+            verified += u64::from(crc == Some(book.interleaved_checksum()));
         }
         let sent = checksums_sent(&lines);
         assert!(sent > 0);
@@ -312,7 +240,8 @@ fn norm(s: String) -> String {
 }
 
 fn books_of(d: &Decoder) -> TextBooks {
-    let side = |levels: Vec<RawLevel>| levels.into_iter().map(|l| (norm(text(l.price)), norm(text(l.size)))).collect();
+    let side =
+        |levels: Vec<RawLevel>| levels.into_iter().map(|l| (norm(dec_text(l.price)), norm(dec_text(l.size)))).collect();
     d.symbols()
         .iter()
         .map(|s| {
@@ -323,15 +252,15 @@ fn books_of(d: &Decoder) -> TextBooks {
 }
 
 fn reference_books(market: &str, lines: &[String]) -> TextBooks {
-    let mut books: BTreeMap<String, Book> = BTreeMap::new();
+    let mut books: BTreeMap<String, RefBook> = BTreeMap::new();
     for (_, id, kind, bids, asks, _) in book_messages(market, lines) {
         books.entry(venue(market).unified_symbol(&id)).or_default().apply(kind, &bids, &asks);
     }
     books
         .into_iter()
         .map(|(sym, b)| {
-            let bids = b.bids.values().rev().map(|l| (norm(text(l.price)), norm(text(l.size)))).collect();
-            let asks = b.asks.values().map(|l| (norm(text(l.price)), norm(text(l.size)))).collect();
+            let bids = b.bids.values().rev().map(|l| (norm(dec_text(l.price)), norm(dec_text(l.size)))).collect();
+            let asks = b.asks.values().map(|l| (norm(dec_text(l.price)), norm(dec_text(l.size)))).collect();
             (sym, (bids, asks))
         })
         .collect()
@@ -340,9 +269,9 @@ fn reference_books(market: &str, lines: &[String]) -> TextBooks {
 #[test]
 fn decoder_replays_each_recording_with_every_checksum_verified() {
     for (market, rec) in RECS {
-        let lines = read(rec);
+        let lines = fixture_lines(rec);
         let mut d = Decoder::new("bitget", Some(market), &[]).unwrap();
-        let r = run(&mut d, &lines, &receive_times(rec));
+        let r = run(&mut d, &lines, &receive_times_ns(rec));
         let sent = checksums_sent(&lines);
         assert_eq!((r.errors, r.lost.len(), d.stats.bad_frames), (0, 0, 0), "{rec}");
         assert_eq!((d.stats.checksums_verified, d.stats.checksum_mismatches, d.stats.gaps), (sent, 0, 0), "{rec}");
@@ -359,8 +288,8 @@ fn decoder_replays_each_recording_with_every_checksum_verified() {
 #[test]
 fn a_removed_update_is_caught_by_a_checksum_of_its_book() {
     for (market, rec) in RECS {
-        let lines = read(rec);
-        let times = receive_times(rec);
+        let lines = fixture_lines(rec);
+        let times = receive_times_ns(rec);
         let messages = book_messages(market, &lines);
         let (mut detected, mut invisible) = (0, 0);
         for (k, (line, id, kind, ..)) in messages.iter().enumerate() {
@@ -369,7 +298,7 @@ fn a_removed_update_is_caught_by_a_checksum_of_its_book() {
             }
             // Does dropping it change the reference checksum of the next update of its book?
             let Some(next) = messages[k + 1..].iter().find(|m| &m.1 == id) else { continue };
-            let (mut with, mut without) = (Book::default(), Book::default());
+            let (mut with, mut without) = (RefBook::default(), RefBook::default());
             for (j, m) in messages.iter().enumerate().filter(|(_, m)| &m.1 == id && m.0 <= next.0) {
                 with.apply(m.2, &m.3, &m.4);
                 if j != k {
@@ -381,7 +310,7 @@ fn a_removed_update_is_caught_by_a_checksum_of_its_book() {
             let t: Vec<i64> = times.iter().enumerate().filter(|&(j, _)| j != *line).map(|(_, &t)| t).collect();
             let mut d = Decoder::new("bitget", Some(market), &[]).unwrap();
             let r = run(&mut d, &frames, &t);
-            if with.checksum() == without.checksum() {
+            if with.interleaved_checksum() == without.interleaved_checksum() {
                 invisible += 1;
                 continue;
             }
@@ -402,8 +331,8 @@ fn a_removed_update_is_caught_by_a_checksum_of_its_book() {
 #[test]
 fn a_corrupted_level_fails_the_checksum_and_the_book_waits_for_a_snapshot() {
     for (market, rec) in RECS {
-        let lines = read(rec);
-        let times = receive_times(rec);
+        let lines = fixture_lines(rec);
+        let times = receive_times_ns(rec);
         let mut checked = 0;
         for (k, line) in lines
             .iter()
@@ -419,7 +348,7 @@ fn a_corrupted_level_fails_the_checksum_and_the_book_waits_for_a_snapshot() {
             let (price, size) =
                 (raw["data"][0][which][0][0].as_str().unwrap(), raw["data"][0][which][0][1].as_str().unwrap());
             let d0 = fixed::parse_dec(size, "size").unwrap();
-            let bumped = text(Dec { mantissa: d0.mantissa + 1, ..d0 });
+            let bumped = dec_text(Dec { mantissa: d0.mantissa + 1, ..d0 });
             let damaged = line.replacen(&format!(r#"["{price}","{size}""#), &format!(r#"["{price}","{bumped}""#), 1);
             assert_ne!(&damaged, line);
             let mut all = lines.clone();
@@ -453,8 +382,8 @@ fn v2_seq_drops_a_repeated_update_as_stale() {
     // v2 adds `seq` to each books item (bitget.md §5). Number the spot recording's book frames
     // (seq = line + 1) and feed one update twice: the repeat is stale, nothing else changes.
     let (market, rec) = RECS[0];
-    let lines = read(rec);
-    let times = receive_times(rec);
+    let lines = fixture_lines(rec);
+    let times = receive_times_ns(rec);
     let mut with_seq = Vec::new();
     for (n, l) in lines.iter().enumerate() {
         if l.contains(r#""channel":"books""#) && l.contains(r#""data""#) {
@@ -485,7 +414,7 @@ fn v2_seq_drops_a_repeated_update_as_stale() {
 
 #[test]
 fn v2_docs_examples_public_decode_private_and_uta_are_frame_errors() {
-    let lines = read(DOCS);
+    let lines = fixture_lines(DOCS);
     let (mut decoded, mut refused) = (0, 0);
     for line in &lines {
         let raw: Value = serde_json::from_str(line).unwrap();
@@ -509,25 +438,25 @@ fn v2_docs_examples_public_decode_private_and_uta_are_frame_errors() {
                         let d = &raw["data"][0];
                         assert_eq!((b.kind, b.checksum), (BookKind::Snapshot, None)); // checksum 0
                         let bids: Vec<_> =
-                            out.bids[b.bids.clone()].iter().map(|l| (text(l.price), text(l.size))).collect();
+                            out.bids[b.bids.clone()].iter().map(|l| (dec_text(l.price), dec_text(l.size))).collect();
                         assert_eq!(bids, raw_side(d, "bids"));
                     }
                     Item::Bbo { bbo, .. } => {
                         let d = &raw["data"][0];
-                        let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(text);
+                        let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(dec_text);
                         let want = ["bidPr", "bidSz", "askPr", "askSz"].map(|k| d[k].as_str().unwrap().to_owned());
                         assert_eq!(got, want);
                         assert_eq!(bbo.exchange_ts, Some(ms(&d["ts"])));
                     }
                     Item::Trade { trade, .. } => {
                         let ds = raw["data"].as_array().unwrap();
-                        assert!(ds.iter().any(|d| d["price"].as_str() == Some(&text(trade.price))
+                        assert!(ds.iter().any(|d| d["price"].as_str() == Some(&dec_text(trade.price))
                             && d["tradeId"].as_str() == Some(&trade.trade_id.to_string())
                             && ms(&d["ts"]) == trade.trade_ts));
                     }
                     Item::Candle { candle, .. } => {
                         let row = &raw["data"][0];
-                        assert_eq!(text(candle.close), row[4].as_str().unwrap());
+                        assert_eq!(dec_text(candle.close), row[4].as_str().unwrap());
                         assert_eq!(candle.volume.to_string(), row[5].as_str().unwrap());
                         assert_eq!(format!("candle{}", candle.interval.as_str()), channel);
                     }
@@ -555,7 +484,7 @@ fn v2_docs_examples_public_decode_private_and_uta_are_frame_errors() {
 fn a_books5_push_older_than_the_book_is_dropped_by_seq() {
     // The docs-tier v2 `books5` push (whole top 5, checksum 0) with `seq` added: a later push
     // replaces the book, one whose seq is not above the book's is dropped and counted.
-    let line = read(DOCS)
+    let line = fixture_lines(DOCS)
         .into_iter()
         .find(|l| l.contains(r#""channel":"books5""#) && l.contains("SPOT") && l.contains(r#""data""#))
         .unwrap();
@@ -567,7 +496,11 @@ fn a_books5_push_older_than_the_book_is_dropped_by_seq() {
     }
     assert_eq!((d.stats.snapshots, d.symbols()[0].book.sequence), (3, Some(13)));
     let raw: Value = serde_json::from_str(&line).unwrap();
-    let bids: Vec<(String, String)> =
-        d.symbols()[0].book.decimals(BookSide::Bid, 10).into_iter().map(|l| (text(l.price), text(l.size))).collect();
+    let bids: Vec<(String, String)> = d.symbols()[0]
+        .book
+        .decimals(BookSide::Bid, 10)
+        .into_iter()
+        .map(|l| (dec_text(l.price), dec_text(l.size)))
+        .collect();
     assert_eq!(bids.len(), raw["data"][0]["bids"].as_array().unwrap().len());
 }

@@ -9,20 +9,21 @@
 //! Every expected number is derived from the fixture in the test (read a second time with
 //! `serde_json`), never written down.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::Value;
 use tickwire::book::BookSide;
 use tickwire::exchanges::{factory, BookKind, ControlKind, Item, Out, Venue};
-use tickwire::fixed::{self, Dec};
 use tickwire::{Decoder, Event};
+
+use common::{dec_text, fixture_path};
 
 const REC: &str = "bitunix/docs_derived_linear_btcusdt_ethusdt";
 
 fn fixture(ext: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{REC}{ext}"));
-    std::fs::read_to_string(path).unwrap()
+    std::fs::read_to_string(fixture_path(&format!("{REC}{ext}"))).unwrap()
 }
 
 fn lines() -> Vec<String> {
@@ -35,12 +36,6 @@ fn times() -> Vec<i64> {
 
 fn venue() -> Box<dyn Venue> {
     factory("bitunix").unwrap().create("linear", &[]).unwrap()
-}
-
-fn text(d: Dec) -> String {
-    let mut out = Vec::new();
-    fixed::write_dec(&mut out, d);
-    String::from_utf8(out).unwrap()
 }
 
 fn pairs(v: &Value) -> Vec<(String, String)> {
@@ -76,7 +71,7 @@ fn every_frame_parses_to_what_it_says() {
                 assert_eq!((b.kind, b.ids, b.checksum, b.depth), (BookKind::Snapshot, None, None, Some(15)));
                 assert_eq!((ids[b.symbol].as_str(), b.exchange_ts), (raw["symbol"].as_str().unwrap(), Some(ts)));
                 let got = |r: &[tickwire::exchanges::RawLevel]| -> Vec<(String, String)> {
-                    r.iter().map(|l| (text(l.price), text(l.size))).collect()
+                    r.iter().map(|l| (dec_text(l.price), dec_text(l.size))).collect()
                 };
                 assert_eq!(got(&out.bids[b.bids.clone()]), pairs(&raw["data"]["b"]));
                 assert_eq!(got(&out.asks[b.asks.clone()]), pairs(&raw["data"]["a"]));
@@ -87,7 +82,7 @@ fn every_frame_parses_to_what_it_says() {
                 for (item, d) in out.items.iter().zip(data) {
                     let Item::Trade { trade, .. } = item else { panic!() };
                     assert_eq!(
-                        (text(trade.price), text(trade.size)),
+                        (dec_text(trade.price), dec_text(trade.size)),
                         (d["p"].as_str().unwrap().into(), d["v"].as_str().unwrap().into())
                     );
                     assert_eq!(format!("{:?}", trade.side).to_lowercase(), d["s"].as_str().unwrap());
@@ -102,7 +97,12 @@ fn every_frame_parses_to_what_it_says() {
                 for (item, d) in out.items.iter().zip(data) {
                     let Item::Bbo { symbol, bbo } = item else { panic!() };
                     assert_eq!(ids[*symbol], d["s"].as_str().unwrap());
-                    let got = [text(bbo.bid.price), text(bbo.bid.size), text(bbo.ask.price), text(bbo.ask.size)];
+                    let got = [
+                        dec_text(bbo.bid.price),
+                        dec_text(bbo.bid.size),
+                        dec_text(bbo.ask.price),
+                        dec_text(bbo.ask.size),
+                    ];
                     let want = ["bd", "bv", "ak", "av"].map(|k| d[k].as_str().unwrap().to_owned());
                     assert_eq!(got, want);
                     assert_eq!(bbo.exchange_ts, Some(ts));
@@ -111,7 +111,7 @@ fn every_frame_parses_to_what_it_says() {
             "market_kline_1min" => {
                 let [Item::Candle { candle, .. }] = &out.items[..] else { panic!() };
                 let d = &raw["data"];
-                let got = [candle.open, candle.high, candle.low, candle.close, candle.volume].map(text);
+                let got = [candle.open, candle.high, candle.low, candle.close, candle.volume].map(dec_text);
                 assert_eq!(got, ["o", "h", "l", "c", "b"].map(|k| d[k].as_str().unwrap().to_owned()));
                 assert!(candle.start_ts <= ts && ts <= candle.end_ts);
                 assert_eq!(
@@ -130,16 +130,15 @@ fn every_frame_parses_to_what_it_says() {
 
 #[test]
 fn the_docs_tier_kline_example_parses() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bitunix/docs_tier/futures_kline_push_example.jsonl");
+    let path = fixture_path("bitunix/docs_tier/futures_kline_push_example.jsonl");
     let line = std::fs::read_to_string(path).unwrap();
     let raw: Value = serde_json::from_str(line.trim()).unwrap();
     let mut out = Out::default();
     venue().parse(line.trim().as_bytes(), false, &mut out).unwrap();
     let [Item::Candle { candle, .. }] = &out.items[..] else { panic!("{:?}", out.items) };
     assert_eq!(candle.interval.as_str(), "mark_1min");
-    assert_eq!(text(candle.close), raw["data"]["c"].as_str().unwrap());
-    assert_eq!(text(candle.volume), raw["data"]["b"].as_str().unwrap());
+    assert_eq!(dec_text(candle.close), raw["data"]["c"].as_str().unwrap());
+    assert_eq!(dec_text(candle.volume), raw["data"]["b"].as_str().unwrap());
 }
 
 /// Symbol -> (bids, asks) as decimal text without trailing zeros, best first.
@@ -155,7 +154,7 @@ fn norm(s: &str) -> String {
 
 fn books_of(d: &Decoder) -> TextBooks {
     let side = |levels: Vec<tickwire::exchanges::RawLevel>| -> Vec<(String, String)> {
-        levels.into_iter().map(|l| (norm(&text(l.price)), norm(&text(l.size)))).collect()
+        levels.into_iter().map(|l| (norm(&dec_text(l.price)), norm(&dec_text(l.size)))).collect()
     };
     d.symbols()
         .iter()

@@ -8,7 +8,7 @@
 //! `serde_json`), never written down. Hyperliquid books carry no sequence and no checksum: the
 //! oracle is the push itself (each is the whole book), and its `time` orders pushes.
 
-use std::path::Path;
+mod common;
 
 use serde_json::Value;
 use tickwire::book::BookSide;
@@ -16,16 +16,14 @@ use tickwire::exchanges::{factory, BookKind, ControlKind, Item, Out, RawLevel, V
 use tickwire::fixed::{parse_dec, Dec};
 use tickwire::{Decoder, Event};
 
+use common::{fixture_lines, fixture_path};
+
 const BTC: &str = "hyperliquid/l2book_trades_btc_20250126.jsonl";
 const HYPE: &str = "hyperliquid/recorded_excerpt_hype_20250112.jsonl";
 const DOCS: &str = "hyperliquid/docs_tier/jkorf_examples.jsonl";
 
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)).unwrap()
-}
-
-fn lines(rel: &str) -> Vec<String> {
-    read(rel).lines().map(str::to_owned).collect()
+    std::fs::read_to_string(fixture_path(rel)).unwrap()
 }
 
 /// Receive times (ns, one integer a line, in the companion `.ts` file).
@@ -55,7 +53,7 @@ fn every_recorded_frame_parses_as_the_json_says() {
     for rel in [BTC, HYPE] {
         let mut v = venue();
         let mut out = Out::default();
-        for (n, line) in lines(rel).iter().enumerate() {
+        for (n, line) in fixture_lines(rel).iter().enumerate() {
             out.clear();
             v.parse(line.as_bytes(), false, &mut out).unwrap_or_else(|e| panic!("{rel}:{n}: {e}"));
             let raw: Value = serde_json::from_str(line).unwrap();
@@ -104,7 +102,7 @@ fn docs_examples_parse_or_name_the_undecoded_channel() {
     let mut out = Out::default();
     let decoded = ["l2Book", "trades", "bbo", "candle", "subscriptionResponse"];
     let (mut ok, mut refused) = (0, 0);
-    for (n, line) in lines(DOCS).iter().enumerate() {
+    for (n, line) in fixture_lines(DOCS).iter().enumerate() {
         out.clear();
         let raw: Value = serde_json::from_str(line).unwrap();
         let channel = raw["channel"].as_str().unwrap();
@@ -121,7 +119,10 @@ fn docs_examples_parse_or_name_the_undecoded_channel() {
         }
     }
     let count = |f: &dyn Fn(&str) -> bool| {
-        lines(DOCS).iter().filter(|l| f(serde_json::from_str::<Value>(l).unwrap()["channel"].as_str().unwrap())).count()
+        fixture_lines(DOCS)
+            .iter()
+            .filter(|l| f(serde_json::from_str::<Value>(l).unwrap()["channel"].as_str().unwrap()))
+            .count()
     };
     assert_eq!(ok, count(&|c| decoded.contains(&c)));
     assert_eq!(refused, count(&|c| !decoded.contains(&c)));
@@ -159,7 +160,7 @@ fn books(frames: &[String]) -> Vec<Value> {
 
 #[test]
 fn decoder_replaces_the_book_on_every_push() {
-    let frames = lines(BTC);
+    let frames = fixture_lines(BTC);
     let mut d = Decoder::new("hyperliquid", None, &[]).unwrap();
     assert_eq!(d.market(), "linear");
     let (errors, updates, seen) = run(&mut d, &frames, &times(BTC));
@@ -181,7 +182,7 @@ fn decoder_replaces_the_book_on_every_push() {
 
 #[test]
 fn a_lost_push_is_repaired_by_the_next_and_a_corrupt_one_is_counted() {
-    let frames = lines(BTC);
+    let frames = fixture_lines(BTC);
     let t = times(BTC);
     let pushes = books(&frames);
     // Drop each book push in turn: there is no sequence to notice it by, and none is needed:
@@ -214,7 +215,7 @@ fn a_lost_push_is_repaired_by_the_next_and_a_corrupt_one_is_counted() {
 
 #[test]
 fn hype_excerpt_through_the_decoder() {
-    let frames = lines(HYPE);
+    let frames = fixture_lines(HYPE);
     let mut d = Decoder::new("hyperliquid", Some("linear"), &[]).unwrap();
     let (errors, updates, trades) = run(&mut d, &frames, &times(HYPE));
     let raw: Value = serde_json::from_str(&frames[0]).unwrap();
@@ -227,7 +228,7 @@ fn hype_excerpt_through_the_decoder() {
 fn an_older_push_arriving_late_is_dropped_by_its_time() {
     // Swap two consecutive book pushes of different `time`: the older one, arriving second, is
     // stale (counted, no event, the book keeps the newer push); nothing else changes.
-    let frames = lines(BTC);
+    let frames = fixture_lines(BTC);
     let t = times(BTC);
     let book_lines: Vec<usize> =
         (0..frames.len()).filter(|&n| frames[n].starts_with(r#"{"channel":"l2Book""#)).collect();

@@ -12,14 +12,18 @@
 //! Expected values are read from the fixtures in the test (JSON with `serde_json`, protobuf with
 //! the small generic wire reader below, independent of the parser's).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use tickwire::event::SyncLoss;
 use tickwire::exchanges::{factory, BookKind, ControlKind, Item, Out, RawLevel, SeqIds, Venue, Verdict};
-use tickwire::fixed::{self, Dec};
+use tickwire::fixed;
 use tickwire::{Decoder, Event};
+
+use common::{dec_text, fixture_path};
 
 const LEGACY: &str = "recorded_excerpt_spot_v3json_solusdt_20250112.jsonl";
 const TRANSCODED: &str = "transcoded_pb_spot_solusdt_20250112.jsonl";
@@ -27,7 +31,7 @@ const DOCS_PB: &str = "docs_pb_spot_examples.jsonl";
 const DOCS_TIER: &str = "docs_tier/jkorf_spot_futures_examples.jsonl";
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mexc")
+    fixture_path("mexc")
 }
 
 /// Standard base64 (the recording convention for binary frames), decoded.
@@ -62,14 +66,8 @@ fn venue(market: &str) -> Box<dyn Venue> {
     factory("mexc").unwrap().create(market, &[]).unwrap()
 }
 
-fn text(d: Dec) -> String {
-    let mut out = Vec::new();
-    fixed::write_dec(&mut out, d);
-    String::from_utf8(out).unwrap()
-}
-
 fn texts(levels: &[RawLevel]) -> Vec<(String, String)> {
-    levels.iter().map(|l| (text(l.price), text(l.size))).collect()
+    levels.iter().map(|l| (dec_text(l.price), dec_text(l.size))).collect()
 }
 
 // ------------------------------------------------------------------ a generic protobuf reader
@@ -219,7 +217,8 @@ impl RefBook {
         let asks = book.decimals(tickwire::book::BookSide::Ask, na);
         let want_b: Vec<_> = self.bids.values().rev().map(|(p, s)| (key(p), key(s))).collect();
         let want_a: Vec<_> = self.asks.values().map(|(p, s)| (key(p), key(s))).collect();
-        let got = |l: &[RawLevel]| l.iter().map(|l| (key(&text(l.price)), key(&text(l.size)))).collect::<Vec<_>>();
+        let got =
+            |l: &[RawLevel]| l.iter().map(|l| (key(&dec_text(l.price)), key(&dec_text(l.size)))).collect::<Vec<_>>();
         assert_eq!(got(&bids), want_b);
         assert_eq!(got(&asks), want_a);
     }
@@ -375,7 +374,7 @@ fn every_docs_protobuf_example_parses_to_its_field_values() {
                 assert_eq!(texts(&out.bids[b.bids.clone()]), pb_levels(&body, 2));
             }
             (315 | 305, [Item::Bbo { bbo, .. }]) => {
-                let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(text);
+                let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(dec_text);
                 assert_eq!(got.to_vec(), (1..=4).map(|f| string(&body, f)).collect::<Vec<_>>());
                 assert_eq!(bbo.exchange_ts, Some(ts));
             }
@@ -384,7 +383,7 @@ fn every_docs_protobuf_example_parses_to_its_field_values() {
                 assert_eq!(items.len(), tickers.len());
                 for (item, t) in items.iter().zip(&tickers) {
                     let Item::Bbo { bbo, .. } = item else { panic!("{item:?}") };
-                    let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(text);
+                    let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(dec_text);
                     assert_eq!(got.to_vec(), (1..=4).map(|f| string(t, f)).collect::<Vec<_>>());
                 }
             }
@@ -393,7 +392,7 @@ fn every_docs_protobuf_example_parses_to_its_field_values() {
                 assert_eq!(items.len(), deals.len());
                 for (item, d) in items.iter().zip(&deals) {
                     let Item::Trade { trade, .. } = item else { panic!("{item:?}") };
-                    assert_eq!((text(trade.price), text(trade.size)), (string(d, 1), string(d, 2)));
+                    assert_eq!((dec_text(trade.price), dec_text(trade.size)), (string(d, 1), string(d, 2)));
                     assert_eq!(trade.side.as_str(), if int(d, 3) == 1 { "buy" } else { "sell" });
                     assert_eq!(trade.trade_ts, i64::try_from(int(d, 4)).unwrap() * 1_000_000);
                     assert_eq!(trade.exchange_ts, ts);
@@ -403,7 +402,7 @@ fn every_docs_protobuf_example_parses_to_its_field_values() {
                 assert_eq!(candle.interval.as_str(), string(&body, 1));
                 assert_eq!(candle.start_ts, i64::try_from(int(&body, 2)).unwrap() * 1_000_000_000);
                 assert_eq!(candle.end_ts, i64::try_from(int(&body, 9)).unwrap() * 1_000_000_000);
-                let got = [candle.open, candle.close, candle.high, candle.low, candle.volume].map(text);
+                let got = [candle.open, candle.close, candle.high, candle.low, candle.volume].map(dec_text);
                 assert_eq!(got.to_vec(), (3..=7).map(|f| string(&body, f)).collect::<Vec<_>>());
                 assert_eq!(candle.exchange_ts, Some(ts));
             }
@@ -483,7 +482,7 @@ fn every_docs_tier_line_parses_on_its_market_and_fails_on_the_other() {
                 }
                 Item::Trade { trade, .. } => {
                     let d = if raw["data"].is_array() { raw["data"][trades].clone() } else { raw["data"].clone() };
-                    assert_eq!((text(trade.price), text(trade.size)), (d["p"].to_string(), d["v"].to_string()));
+                    assert_eq!((dec_text(trade.price), dec_text(trade.size)), (d["p"].to_string(), d["v"].to_string()));
                     assert_eq!(trade.side.as_str(), if d["T"] == 1 { "buy" } else { "sell" });
                     assert_eq!(trade.trade_ts, d["t"].as_i64().unwrap() * 1_000_000);
                     trades += 1;
@@ -493,7 +492,7 @@ fn every_docs_tier_line_parses_on_its_market_and_fails_on_the_other() {
                     assert_eq!(candle.interval.as_str(), d["interval"].as_str().unwrap());
                     assert_eq!(candle.start_ts, d["t"].as_i64().unwrap() * 1_000_000_000);
                     assert_eq!(candle.end_ts - candle.start_ts, 3_600_000_000_000); // Min60
-                    let got = [candle.open, candle.high, candle.low, candle.close, candle.volume].map(text);
+                    let got = [candle.open, candle.high, candle.low, candle.close, candle.volume].map(dec_text);
                     let want = ["o", "h", "l", "c", "q"].map(|k| d[k].to_string());
                     assert_eq!(got, want);
                     candles += 1;

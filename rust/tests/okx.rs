@@ -9,85 +9,24 @@
 //! unit tests in `rust/src/exchanges/okx.rs` (docs examples) and, for the sequence chain, below
 //! by adding the docs' worked-example ids to recorded book frames.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use serde_json::Value;
 use tickwire::exchanges::{factory, BookKind, ControlKind, Item, Out, RawLevel, SeqIds, Venue, Verdict};
 use tickwire::fixed::{self, Dec};
 
+use common::{dec_text, fixture_lines, price_key, raw_side, receive_times_ns, RefBook};
+
 const REC: &str = "okx/books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl";
 
 fn lines() -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(REC);
-    std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+    fixture_lines(REC)
 }
 
 fn venue() -> Box<dyn Venue> {
     factory("okx").unwrap().create("spot", &[]).unwrap()
-}
-
-fn text(d: Dec) -> String {
-    let mut out = Vec::new();
-    fixed::write_dec(&mut out, d);
-    String::from_utf8(out).unwrap()
-}
-
-/// A price as a sortable exact value (all OKX prices have at most 18 decimals).
-fn key(d: Dec) -> i128 {
-    i128::from(d.mantissa) * 10i128.pow(18 - u32::from(d.width))
-}
-
-/// A reference book over the parser's levels: price key -> level as received.
-#[derive(Default, Clone)]
-struct Book {
-    bids: BTreeMap<i128, RawLevel>,
-    asks: BTreeMap<i128, RawLevel>,
-}
-
-impl Book {
-    fn apply(&mut self, kind: BookKind, bids: &[RawLevel], asks: &[RawLevel]) {
-        if kind == BookKind::Snapshot {
-            *self = Book::default();
-        }
-        for (side, levels) in [(&mut self.bids, bids), (&mut self.asks, asks)] {
-            for l in levels {
-                if l.size.mantissa == 0 {
-                    side.remove(&key(l.price));
-                } else {
-                    side.insert(key(l.price), *l);
-                }
-            }
-        }
-    }
-
-    /// OKX's checksum as the docs define it (okx.md §5), computed independently of
-    /// `tickwire::checksum`: top 25 bids (desc) and asks (asc) interleaved, exact strings.
-    fn okx_checksum(&self) -> u32 {
-        let bids: Vec<_> = self.bids.values().rev().take(25).collect();
-        let asks: Vec<_> = self.asks.values().take(25).collect();
-        let mut parts = Vec::new();
-        for i in 0..25 {
-            for l in [bids.get(i), asks.get(i)].into_iter().flatten() {
-                parts.push(format!("{}:{}", text(l.price), text(l.size)));
-            }
-        }
-        crc32fast::hash(parts.join(":").as_bytes())
-    }
-
-    fn top(&self) -> Option<(RawLevel, RawLevel)> {
-        Some((*self.bids.values().next_back()?, *self.asks.values().next()?))
-    }
-}
-
-/// The recording's raw `["px","sz",..]` strings of one side of a book data item.
-fn raw_side(item: &Value, side: &str) -> Vec<(String, String)> {
-    item[side]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_str().unwrap().to_owned()))
-        .collect()
 }
 
 #[test]
@@ -124,7 +63,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
                     assert_eq!(b.checksum, Some(u32::from_ne_bytes(sent.to_ne_bytes())));
                     // Every price and size gives back the exact text received.
                     for (side, levels) in [("bids", &out.bids[b.bids.clone()]), ("asks", &out.asks[b.asks.clone()])] {
-                        let parsed: Vec<_> = levels.iter().map(|l| (text(l.price), text(l.size))).collect();
+                        let parsed: Vec<_> = levels.iter().map(|l| (dec_text(l.price), dec_text(l.size))).collect();
                         assert_eq!(parsed, raw_side(d, side), "line {} {side}", n + 1);
                     }
                     *seen.entry("book").or_default() += 1;
@@ -132,7 +71,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
                 ("trades", Item::Trade { symbol, trade }) => {
                     assert_eq!(symbols[*symbol], d["instId"].as_str().unwrap());
                     assert_eq!(
-                        (text(trade.price), text(trade.size)),
+                        (dec_text(trade.price), dec_text(trade.size)),
                         (d["px"].as_str().unwrap().into(), d["sz"].as_str().unwrap().into())
                     );
                     assert_eq!(trade.trade_id.to_string(), d["tradeId"].as_str().unwrap());
@@ -143,7 +82,7 @@ fn every_recorded_frame_parses_to_what_it_says() {
                 }
                 ("tickers", Item::Bbo { symbol, bbo }) => {
                     assert_eq!(symbols[*symbol], d["instId"].as_str().unwrap());
-                    let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(text);
+                    let got = [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(dec_text);
                     let want = ["bidPx", "bidSz", "askPx", "askSz"].map(|k| d[k].as_str().unwrap().to_owned());
                     assert_eq!(got, want);
                     assert_eq!((bbo.sequence, bbo.exchange_ts), (None, Some(ts)));
@@ -178,10 +117,10 @@ fn every_recorded_frame_parses_to_what_it_says() {
 
 /// Replay the book items of the recording into reference books; returns, per book message,
 /// (line, market id, book after it, the checksum sent).
-fn replay() -> Vec<(usize, String, Book, Option<u32>)> {
+fn replay() -> Vec<(usize, String, RefBook, Option<u32>)> {
     let mut v = venue();
     let mut out = Out::default();
-    let mut books: HashMap<String, Book> = HashMap::new();
+    let mut books: HashMap<String, RefBook> = HashMap::new();
     let mut after = Vec::new();
     for (n, line) in lines().iter().enumerate() {
         out.clear();
@@ -208,7 +147,7 @@ fn every_checksum_matches_the_book_built_from_the_parsed_levels() {
         .filter(|i| i.get("checksum").is_some_and(|c| c.as_i64() != Some(0)))
         .count();
     let replayed = replay();
-    let verified = replayed.iter().filter(|(_, _, book, crc)| Some(book.okx_checksum()) == *crc).count();
+    let verified = replayed.iter().filter(|(_, _, book, crc)| Some(book.interleaved_checksum()) == *crc).count();
     let carried = replayed.iter().filter(|(_, _, _, crc)| crc.is_some()).count();
     assert_eq!((carried, verified), (sent, sent));
     assert!(sent > 0);
@@ -249,7 +188,7 @@ fn a_removed_or_corrupted_update_fails_the_next_checksum_of_its_book() {
         }
         let id = &messages[drop].0;
         let Some(next) = (drop + 1..messages.len()).find(|&j| &messages[j].0 == id) else { continue };
-        let (mut with, mut without) = (Book::default(), Book::default());
+        let (mut with, mut without) = (RefBook::default(), RefBook::default());
         for (j, m) in messages.iter().enumerate().take(next + 1).filter(|(_, m)| &m.0 == id) {
             with.apply(m.1, &m.2, &m.3);
             if j != drop {
@@ -257,10 +196,10 @@ fn a_removed_or_corrupted_update_fails_the_next_checksum_of_its_book() {
             }
         }
         cases += 1;
-        if without.okx_checksum() == with.okx_checksum() {
+        if without.interleaved_checksum() == with.interleaved_checksum() {
             invisible += 1; // e.g. the dropped update only touched levels below the top 25
         } else {
-            assert_ne!(Some(without.okx_checksum()), messages[next].4, "dropping message {drop}");
+            assert_ne!(Some(without.interleaved_checksum()), messages[next].4, "dropping message {drop}");
             detected += 1;
         }
     }
@@ -277,12 +216,12 @@ fn a_removed_or_corrupted_update_fails_the_next_checksum_of_its_book() {
         let (price, size) =
             (raw["data"][0][which][0][0].as_str().unwrap(), raw["data"][0][which][0][1].as_str().unwrap());
         let d = fixed::parse_dec(size, "size").unwrap();
-        let bumped = text(Dec { mantissa: d.mantissa + 1, ..d });
+        let bumped = dec_text(Dec { mantissa: d.mantissa + 1, ..d });
         let row = format!(r#"["{price}","{size}""#);
         let damaged = line.replacen(&row, &format!(r#"["{price}","{bumped}""#), 1);
         assert_ne!(&damaged, line, "line {}", n + 1);
         let inst = raw["arg"]["instId"].as_str().unwrap();
-        let (mut v, mut truth, mut book, mut sent) = (venue(), Book::default(), Book::default(), None);
+        let (mut v, mut truth, mut book, mut sent) = (venue(), RefBook::default(), RefBook::default(), None);
         for (m, l) in lines.iter().enumerate().take(n + 1) {
             for (frame, target) in [(l.as_str(), &mut truth), (if m == n { damaged.as_str() } else { l }, &mut book)] {
                 out.clear();
@@ -297,11 +236,11 @@ fn a_removed_or_corrupted_update_fails_the_next_checksum_of_its_book() {
                 }
             }
         }
-        assert_eq!(Some(truth.okx_checksum()), sent, "line {}", n + 1);
-        if book.okx_checksum() == truth.okx_checksum() {
+        assert_eq!(Some(truth.interleaved_checksum()), sent, "line {}", n + 1);
+        if book.interleaved_checksum() == truth.interleaved_checksum() {
             below_top += 1;
         } else {
-            assert_ne!(Some(book.okx_checksum()), sent, "line {}", n + 1);
+            assert_ne!(Some(book.interleaved_checksum()), sent, "line {}", n + 1);
             corrupted += 1;
         }
     }
@@ -318,7 +257,7 @@ fn tickers_agree_with_the_book_when_their_bbo_changes() {
     // first snapshot have nothing to compare with.
     let mut v = venue();
     let mut out = Out::default();
-    let mut books: HashMap<String, Book> = HashMap::new();
+    let mut books: HashMap<String, RefBook> = HashMap::new();
     let mut tops: HashMap<String, Vec<(RawLevel, RawLevel)>> = HashMap::new();
     let mut previous: HashMap<String, (RawLevel, RawLevel)> = HashMap::new();
     let (mut repeats, mut fresh, mut prices_held, mut sizes_held, mut before_book) = (0, 0, 0, 0, 0);
@@ -346,7 +285,7 @@ fn tickers_agree_with_the_book_when_their_bbo_changes() {
                         continue;
                     }
                     fresh += 1;
-                    let price = |(b, a): &(RawLevel, RawLevel)| (key(b.price), key(a.price));
+                    let price = |(b, a): &(RawLevel, RawLevel)| (price_key(b.price), price_key(a.price));
                     if seen.iter().any(|t| price(t) == price(&this)) {
                         prices_held += 1;
                     }
@@ -431,7 +370,7 @@ fn a_bbo_tbt_frame_from_the_recorded_top_of_book() {
     venue().parse(frame.as_bytes(), false, &mut out).unwrap();
     let [Item::Bbo { bbo, .. }] = &out.items[..] else { panic!("{:?}", out.items) };
     assert_eq!(
-        [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(text),
+        [bbo.bid.price, bbo.bid.size, bbo.ask.price, bbo.ask.size].map(dec_text),
         [&d["bids"][0][0], &d["bids"][0][1], &d["asks"][0][0], &d["asks"][0][1]]
             .map(|v| v.as_str().unwrap().to_owned())
     );
@@ -449,16 +388,7 @@ use tickwire::{Decoder, Event};
 
 /// Receive times of the recording's lines (float seconds in the companion `.ts` file), as ns.
 fn receive_times() -> Vec<i64> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(REC.replace(".jsonl", ".ts"));
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (s, frac) = l.split_once('.').unwrap_or((l, "0"));
-            let ns: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-            s.parse::<i64>().unwrap() * 1_000_000_000 + ns.parse::<i64>().unwrap()
-        })
-        .collect()
+    receive_times_ns(REC)
 }
 
 /// The recording's lines with today's `prevSeqId`/`seqId` added to each book frame, numbered by
@@ -522,7 +452,7 @@ fn okx() -> Decoder {
 /// Every book of the decoder as exact text, best first: symbol -> (bids, asks).
 fn books_of(d: &Decoder) -> TextBooks {
     let text_side = |levels: Vec<RawLevel>| -> Vec<(String, String)> {
-        levels.into_iter().map(|l| (text(l.price), text(l.size))).collect()
+        levels.into_iter().map(|l| (dec_text(l.price), dec_text(l.size))).collect()
     };
     d.symbols()
         .iter()
@@ -538,14 +468,14 @@ fn books_of(d: &Decoder) -> TextBooks {
 /// the decoder's book keeps values at its own scales).
 fn reference_books() -> TextBooks {
     let norm = |d: Dec| -> String {
-        let s = text(d);
+        let s = dec_text(d);
         if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_owned()
         } else {
             s
         }
     };
-    let mut books: BTreeMap<String, Book> = BTreeMap::new();
+    let mut books: BTreeMap<String, RefBook> = BTreeMap::new();
     for (_, id, book, _) in replay() {
         books.insert(tickwire::exchanges::okx::unified(&id).unwrap().0, book);
     }
@@ -701,7 +631,7 @@ fn a_corrupted_level_fails_the_checksum_and_the_book_waits_for_a_snapshot() {
         let (price, size) =
             (raw["data"][0][which][0][0].as_str().unwrap(), raw["data"][0][which][0][1].as_str().unwrap());
         let d0 = fixed::parse_dec(size, "size").unwrap();
-        let bumped = text(Dec { mantissa: d0.mantissa + 1, ..d0 });
+        let bumped = dec_text(Dec { mantissa: d0.mantissa + 1, ..d0 });
         let damaged = line.replacen(&format!(r#"["{price}","{size}""#), &format!(r#"["{price}","{bumped}""#), 1);
         let mut all = frames.clone();
         all[k] = damaged;

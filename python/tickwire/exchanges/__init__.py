@@ -13,13 +13,18 @@ line to ``_registry`` below.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
+
+from ..exceptions import ExchangeError
+from ..redact import redact_url
 
 if TYPE_CHECKING:
     import aiohttp
+
+_T = TypeVar("_T")
 
 __all__ = [
     "INSTRUMENT_KEYS",
@@ -260,6 +265,16 @@ class Adapter:
                 f"known: {sorted(self.option_keys)}"
             )
 
+    def option_choice(self, name: str, default: _T, choices: Collection[_T]) -> _T:
+        """The venue option ``name`` (``default`` when not given). Raises ``ValueError`` naming
+        the value, the exchange and ``choices`` when the value is not one of ``choices``."""
+        value: _T = self.options.get(name, default)
+        if value not in choices:
+            raise ValueError(
+                f"{name} {value!r} not valid for {self.exchange_id}; choose one of {list(choices)}"
+            )
+        return value
+
     # --- validation and naming ----------------------------------------------------------------
     def market_id(self, symbol: str) -> str:
         """Exchange market id for a unified symbol; raises ``ValueError`` naming the symbol."""
@@ -305,6 +320,33 @@ class Adapter:
         The default, for a venue without such an endpoint: ``[]`` (no check beyond
         :meth:`market_id`)."""
         return []
+
+    async def get_parsed(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        params: dict[str, str],
+        parse: Callable[[bytes], _T],
+    ) -> _T:
+        """``GET url?params`` read whole and passed to ``parse`` (the venue's reader of that
+        endpoint's body, raising ``tickwire.ExchangeError`` for an error reply). A status
+        other than 200 raises ``ExchangeError`` naming the URL (redacted) and the status, with
+        the code and reason ``parse`` found in the body if it found one. Also raises what the
+        request raises (``aiohttp.ClientError``, ``asyncio.TimeoutError``); no timeout of its
+        own."""
+        async with http.get(url, params=params) as resp:
+            status, body = resp.status, await resp.read()
+        if status != 200:
+            try:
+                parse(body)
+            except ExchangeError as exc:
+                raise ExchangeError(
+                    f"GET {redact_url(url)}: HTTP {status}: {exc.reason}",
+                    code=exc.code,
+                    reason=exc.reason,
+                ) from None
+            raise ExchangeError(f"GET {redact_url(url)}: HTTP {status}")
+        return parse(body)
 
     async def instruments(
         self, http: aiohttp.ClientSession, market: str | None = None

@@ -94,12 +94,9 @@ class _Binance(Adapter):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
-        self.book_stream: str = self.options.get("book_stream", self._book_streams[0])
-        if self.book_stream not in self._book_streams:
-            raise ValueError(
-                f"book_stream {self.book_stream!r} not valid for {self.exchange_id}; "
-                f"choose one of {list(self._book_streams)}"
-            )
+        self.book_stream: str = self.option_choice(
+            "book_stream", self._book_streams[0], self._book_streams
+        )
         self.trades_stream: str = self.options.get("trades_stream", "trade")
         if self.trades_stream not in ("trade", "aggTrade"):
             raise ValueError(

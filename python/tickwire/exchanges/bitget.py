@@ -45,7 +45,6 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
-from ..redact import redact_url
 from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
@@ -207,12 +206,7 @@ class Bitget(Adapter):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
-        self.book_channel: str = self.options.get("book_channel", "books")
-        if self.book_channel not in BOOK_CHANNELS:
-            raise ValueError(
-                f"book_channel {self.book_channel!r} not valid for bitget; "
-                f"choose one of {list(BOOK_CHANNELS)}"
-            )
+        self.book_channel: str = self.option_choice("book_channel", "books", BOOK_CHANNELS)
         self.candle_interval: str = self.options.get("candle_interval", "1m")
         if self.candle_interval not in BARS:
             raise ValueError(
@@ -333,19 +327,7 @@ class Bitget(Adapter):
                 f"unknown bitget market {market!r}; markets: {', '.join(self.markets)}"
             )
         url = self.rest_base_url + path
-        async with http.get(url, params={**self.rest_params, **params}) as resp:
-            status, body = resp.status, await resp.read()
-        if status != 200:
-            try:
-                parse(body)
-            except ExchangeError as exc:
-                raise ExchangeError(
-                    f"GET {redact_url(url)}: HTTP {status}: {exc.reason}",
-                    code=exc.code,
-                    reason=exc.reason,
-                ) from None
-            raise ExchangeError(f"GET {redact_url(url)}: HTTP {status}")
-        return parse(body)
+        return await self.get_parsed(http, url, {**self.rest_params, **params}, parse)
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Candles are ordered by start time. Trades are left out: v1 trades have no id (their

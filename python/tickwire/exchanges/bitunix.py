@@ -45,7 +45,6 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
-from ..redact import redact_url
 from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
@@ -172,12 +171,7 @@ class Bitunix(Adapter):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
-        self.book_channel: str = self.options.get("book_channel", "depth_book15")
-        if self.book_channel not in BOOK_CHANNELS:
-            raise ValueError(
-                f"book_channel {self.book_channel!r} not valid for bitunix; "
-                f"choose one of {list(BOOK_CHANNELS)}"
-            )
+        self.book_channel: str = self.option_choice("book_channel", "depth_book15", BOOK_CHANNELS)
         self.candle_interval: str = self.options.get("candle_interval", "1min")
         if self.candle_interval not in INTERVALS:
             raise ValueError(
@@ -276,19 +270,7 @@ class Bitunix(Adapter):
         if market != "linear":
             raise ValueError(f"unknown bitunix market {market!r}; markets: linear")
         url = self.rest_base_url + _INSTRUMENTS_PATH
-        async with http.get(url, params=dict(self.rest_params)) as resp:
-            status, body = resp.status, await resp.read()
-        if status != 200:
-            try:
-                instrument_dicts(body)
-            except ExchangeError as exc:
-                raise ExchangeError(
-                    f"GET {redact_url(url)}: HTTP {status}: {exc.reason}",
-                    code=exc.code,
-                    reason=exc.reason,
-                ) from None
-            raise ExchangeError(f"GET {redact_url(url)}: HTTP {status}")
-        return instrument_dicts(body)
+        return await self.get_parsed(http, url, dict(self.rest_params), instrument_dicts)
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """None: BitUnix trades carry no id (their time has second resolution), books and

@@ -110,11 +110,7 @@ class Gateio(Adapter):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
-        book = self.options.get("book_interval", "100ms")
-        if book not in _BOOK_INTERVALS:
-            raise ValueError(
-                f"book_interval {book!r} not valid for gateio; choose one of {list(_BOOK_INTERVALS)}"
-            )
+        book = self.option_choice("book_interval", "100ms", _BOOK_INTERVALS)
         self.book_interval: str = book
         self.book_levels = 100 if book == "100ms" else 20
         interval = self.options.get("candle_interval", "1m")

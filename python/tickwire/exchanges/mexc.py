@@ -45,7 +45,6 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
-from ..redact import redact_url
 from . import Adapter, ConnectTarget, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
@@ -223,9 +222,7 @@ class Mexc(Adapter):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
-        self.rate: str = self.options.get("rate", "100ms")
-        if self.rate not in RATES:
-            raise ValueError(f"rate {self.rate!r} not valid for mexc; choose one of {list(RATES)}")
+        self.rate: str = self.option_choice("rate", "100ms", RATES)
         self.candle_interval: str = self.options.get("candle_interval", "Min1")
         if self.candle_interval not in INTERVALS:
             raise ValueError(
@@ -389,19 +386,7 @@ class Mexc(Adapter):
             )
         else:
             raise ValueError(f"unknown mexc market {market!r}; markets: {', '.join(self.markets)}")
-        async with http.get(url, params=dict(self.rest_params)) as resp:
-            status, body = resp.status, await resp.read()
-        if status != 200:
-            try:
-                parse(body)
-            except ExchangeError as exc:
-                raise ExchangeError(
-                    f"GET {redact_url(url)}: HTTP {status}: {exc.reason}",
-                    code=exc.code,
-                    reason=exc.reason,
-                ) from None
-            raise ExchangeError(f"GET {redact_url(url)}: HTTP {status}")
-        return parse(body)
+        return await self.get_parsed(http, url, dict(self.rest_params), parse)
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Book versions grow strictly per symbol; candles are ordered by start time. Trades are

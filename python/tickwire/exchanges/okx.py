@@ -45,7 +45,6 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
-from ..redact import redact_url
 from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
 
 if TYPE_CHECKING:
@@ -225,18 +224,8 @@ class Okx(Adapter):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(base_url=base_url, urls=urls, options=options)
-        self.book_channel: str = self.options.get("book_channel", "books")
-        if self.book_channel not in BOOK_CHANNELS:
-            raise ValueError(
-                f"book_channel {self.book_channel!r} not valid for okx; "
-                f"choose one of {list(BOOK_CHANNELS)}"
-            )
-        self.bbo_channel: str = self.options.get("bbo_channel", "bbo-tbt")
-        if self.bbo_channel not in BBO_CHANNELS:
-            raise ValueError(
-                f"bbo_channel {self.bbo_channel!r} not valid for okx; "
-                f"choose one of {list(BBO_CHANNELS)}"
-            )
+        self.book_channel: str = self.option_choice("book_channel", "books", BOOK_CHANNELS)
+        self.bbo_channel: str = self.option_choice("bbo_channel", "bbo-tbt", BBO_CHANNELS)
         self.candle_interval: str = self.options.get("candle_interval", "1m")
         if self.candle_interval not in BARS:
             raise ValueError(
@@ -378,19 +367,10 @@ class Okx(Adapter):
         url = self.rest_base_url + "/api/v5/public/instruments"
         out: list[dict[str, Any]] = []
         for inst_type in _INST_TYPES[market]:
-            async with http.get(url, params={**self.rest_params, "instType": inst_type}) as resp:
-                status, body = resp.status, await resp.read()
-            if status != 200:
-                try:
-                    instrument_dicts(body, market)
-                except ExchangeError as exc:
-                    raise ExchangeError(
-                        f"GET {redact_url(url)}: HTTP {status}: {exc.reason}",
-                        code=exc.code,
-                        reason=exc.reason,
-                    ) from None
-                raise ExchangeError(f"GET {redact_url(url)}: HTTP {status}")
-            out.extend(instrument_dicts(body, market))
+            params = {**self.rest_params, "instType": inst_type}
+            out.extend(
+                await self.get_parsed(http, url, params, lambda b: instrument_dicts(b, market))
+            )
         return out
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:

@@ -51,7 +51,7 @@ others (:func:`market_name`; ``bybit``, ``bybit-linear``, ``binanceusdm``). A sp
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -177,6 +177,15 @@ class MarketSpec(ABC):
         """This market's :class:`VenueSim` for ``sim``; ``options`` are the venue-specific
         keyword arguments given to ``Simulator``. Raises ``TypeError`` for an option the venue
         does not know, ``ValueError`` for a bad value."""
+
+    def reject_unknown_options(
+        self, options: Mapping[str, object], known: Iterable[str] = ()
+    ) -> None:
+        """Raise ``TypeError`` naming (sorted) every key of ``options`` not in ``known`` (the
+        venue's option names; none by default): the check each :meth:`create` starts with."""
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(unknown)}")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ falls out of the subscribed depth).
 from __future__ import annotations
 
 import bisect
+import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ __all__ = [
     "WireBook",
     "interleaved_checksum",
     "kraken_checksum",
+    "off_by_one_int32",
 ]
 
 #: Levels per side in a Kraken checksum, whatever the subscribed depth.
@@ -243,6 +245,16 @@ def interleaved_checksum(bids: Sequence[Level], asks: Sequence[Level]) -> int:
     first), as the signed 32-bit integer they send; only the first 25 of each count."""
     crc = zlib.crc32(interleaved_text(bids, asks).encode())
     return crc - (1 << 32) if crc >= 1 << 31 else crc
+
+
+def off_by_one_int32(payload: bytes, match: re.Match[bytes]) -> bytes:
+    """``payload`` with the signed 32-bit decimal integer that ``match`` (a match in
+    ``payload``) captured as its group 1 changed by one: one larger, one smaller at the top of
+    the range (2**31 - 1), so it stays a valid signed 32-bit value; what a corrupted-checksum
+    fault sends in place of the checksum field."""
+    value = int(match.group(1))
+    bad = value + 1 if value < 2**31 - 1 else value - 1
+    return payload[: match.start(1)] + str(bad).encode() + payload[match.end(1) :]
 
 
 @dataclass(frozen=True)

@@ -127,9 +127,7 @@ class BinanceSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`BinanceSim`; the one option is ``error_format`` ("nested" or "flat")."""
-        unknown = sorted(set(options) - {"error_format"})
-        if unknown:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(unknown)}")
+        self.reject_unknown_options(options, {"error_format"})
         error_format = options.get("error_format", "nested")
         if not isinstance(error_format, str):
             raise ValueError("error_format must be 'nested' or 'flat'")

@@ -63,7 +63,7 @@ from ..venue import (
     WsEndpoint,
     market_name,
 )
-from ..wirebook import BookMessage, BookReplay, interleaved_checksum
+from ..wirebook import BookMessage, BookReplay, interleaved_checksum, off_by_one_int32
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import ServerConnection
@@ -114,8 +114,7 @@ class BitgetSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`BitgetSim`; no options."""
-        if options:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(sorted(options))}")
+        self.reject_unknown_options(options)
         return BitgetSim(self, sim)
 
 
@@ -300,9 +299,7 @@ class BitgetSim(VenueSim):
         m = _CHECKSUM.search(payload)
         if m is None or m.group(1) == b"0":
             return None
-        value = int(m.group(1))
-        bad = value + 1 if value < 2**31 - 1 else value - 1
-        return payload[: m.start(1)] + str(bad).encode() + payload[m.end(1) :]
+        return off_by_one_int32(payload, m)
 
     def market_id_of(self, stream: str) -> str | None:
         """``CULTUSDT`` for ``books:CULTUSDT``."""

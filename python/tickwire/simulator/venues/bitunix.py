@@ -122,8 +122,7 @@ class BitunixSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`BitunixSim`; it takes no options."""
-        if options:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(sorted(options))}")
+        self.reject_unknown_options(options)
         return BitunixSim(self, sim)
 
 

@@ -124,8 +124,7 @@ class BybitSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`BybitSim`; it takes no venue options (``TypeError`` for any)."""
-        if options:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(sorted(options))}")
+        self.reject_unknown_options(options)
         return BybitSim(self, sim)
 
 

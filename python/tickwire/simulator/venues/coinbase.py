@@ -171,8 +171,7 @@ class CoinbaseSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """An :class:`AdvancedTradeSim` or :class:`ExchangeSim` (no options)."""
-        if options:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(sorted(options))}")
+        self.reject_unknown_options(options)
         return AdvancedTradeSim(self, sim) if self.advanced else ExchangeSim(self, sim)
 
 

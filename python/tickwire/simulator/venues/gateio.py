@@ -137,8 +137,7 @@ class GateSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`GateSim`; it takes no venue options (``TypeError`` for any)."""
-        if options:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(sorted(options))}")
+        self.reject_unknown_options(options)
         return GateSim(self, sim)
 
     @property

@@ -115,8 +115,7 @@ class HyperliquidSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`HyperliquidSim`; the venue takes no options."""
-        if options:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(sorted(options))}")
+        self.reject_unknown_options(options)
         return HyperliquidSim(self, sim)
 
 

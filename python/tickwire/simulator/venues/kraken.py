@@ -183,8 +183,7 @@ class KrakenSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`KrakenSim`; it takes no options (``TypeError`` for any)."""
-        if options:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(sorted(options))}")
+        self.reject_unknown_options(options)
         return KrakenSim(self, sim)
 
 

@@ -140,9 +140,7 @@ class KucoinSpec(MarketSpec):
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """A :class:`KucoinSim`; the one option is ``ping_interval_ms`` (what the bullet answer
         names, default 18000: tests shorten it)."""
-        unknown = sorted(set(options) - {"ping_interval_ms"})
-        if unknown:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(unknown)}")
+        self.reject_unknown_options(options, {"ping_interval_ms"})
         ping = options.get("ping_interval_ms", self.ping_interval_ms)
         if not isinstance(ping, int) or ping < 1:
             raise ValueError("ping_interval_ms must be a positive integer")

@@ -69,7 +69,7 @@ from ..venue import (
     WireFormat,
     WsEndpoint,
 )
-from ..wirebook import BookMessage, BookReplay, interleaved_checksum
+from ..wirebook import BookMessage, BookReplay, interleaved_checksum, off_by_one_int32
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import ServerConnection
@@ -130,9 +130,7 @@ class OkxSpec(MarketSpec):
 
     def create(self, sim: Simulator, options: Mapping[str, object]) -> VenueSim:
         """An :class:`OkxSim`; the one option is ``seq_ids`` (bool, default True)."""
-        unknown = sorted(set(options) - {"seq_ids"})
-        if unknown:
-            raise TypeError(f"unknown option(s) for {self.name}: {', '.join(unknown)}")
+        self.reject_unknown_options(options, {"seq_ids"})
         seq_ids = options.get("seq_ids", True)
         if not isinstance(seq_ids, bool):
             raise ValueError("seq_ids must be True or False")
@@ -355,9 +353,7 @@ class OkxSim(VenueSim):
         m = _CHECKSUM.search(payload)
         if m is None:
             return None
-        value = int(m.group(1))
-        bad = value + 1 if value < 2**31 - 1 else value - 1
-        return payload[: m.start(1)] + str(bad).encode() + payload[m.end(1) :]
+        return off_by_one_int32(payload, m)
 
     def market_id_of(self, stream: str) -> str | None:
         """``BTC-USDT`` for ``books:BTC-USDT``."""
