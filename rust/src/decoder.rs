@@ -205,21 +205,10 @@ impl Book {
     fn apply(&mut self, bids: &[WireLevel], asks: &[WireLevel]) {
         match &mut self.store {
             Store::Plain(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, Level { price: l.price, size: l.size });
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, Level { price: l.price, size: l.size });
-                }
+                let plain = |l: &WireLevel| Level { price: l.price, size: l.size };
+                b.apply_levels(bids.iter().map(plain), asks.iter().map(plain));
             }
-            Store::Wire(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, *l);
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, *l);
-                }
-            }
+            Store::Wire(b) => b.apply_levels(bids.iter().copied(), asks.iter().copied()),
         }
     }
 
@@ -233,22 +222,8 @@ impl Book {
             WireLevel { price, size, widths: Widths { price: l.price.width, size: l.size.width } }
         };
         match &mut self.store {
-            Store::Plain(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, level(l));
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, level(l));
-                }
-            }
-            Store::Wire(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, wire(l));
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, wire(l));
-                }
-            }
+            Store::Plain(b) => b.apply_levels(bids.iter().map(level), asks.iter().map(level)),
+            Store::Wire(b) => b.apply_levels(bids.iter().map(wire), asks.iter().map(wire)),
         }
     }
 
