@@ -3,6 +3,7 @@ the real recordings is checked against the stdlib's own reading of the same fram
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from decimal import Decimal
@@ -208,6 +209,48 @@ def test_binary_frames_reach_the_venue_as_binary(ethusdt):
         text.feed(line, 1, binary=False)
         text.feed(line, 1)
     assert text.stats()["bad_frames"] == 0 and text.stats()["events"] > 0
+
+
+def test_feed_and_dispatch_take_every_spelling_of_their_arguments(ethusdt):
+    # A call with positional payload and receive_ts (None or an int) skips argument parsing;
+    # every other spelling goes through the full parser: each gives the same events, and the
+    # parser's errors, whichever path it takes.
+    lines = ethusdt.lines()[:50]
+    spellings = [
+        lambda call, line: call(line, 1),
+        lambda call, line: call(line, receive_ts=1),
+        lambda call, line: call(payload=line, receive_ts=1, binary=False),
+        lambda call, line: call(line, 1, binary=False),
+        lambda call, line: call(line, True),  # a bool is an int subclass: the slow path
+    ]
+    seen = []
+    for spell in spellings:
+        dec, got = tw.Decoder(ethusdt.exchange), []
+        dec.set_handlers(default=lambda ev, got=got: got.append((repr(ev), ev.receive_ts)))
+        for line in lines:
+            got.extend((repr(ev), ev.receive_ts) for ev in spell(dec.feed, line))
+            spell(dec.dispatch, line)
+        seen.append(got)
+    assert seen[0] and all(got == seen[0] for got in seen)
+    assert {ts for _, ts in seen[0]} == {1}
+    dec = tw.Decoder(ethusdt.exchange)
+    dec.set_handlers(default=lambda _ev: None)
+    for call in (dec.feed, dec.dispatch):
+        assert str(inspect.signature(call)) == "(payload, receive_ts=None, *, binary=False)"
+        name = call.__qualname__
+        with pytest.raises(TypeError, match=rf"{name}\(\) takes from 1 to 2 positional"):
+            call(lines[0], 1, True)
+        with pytest.raises(
+            TypeError, match=rf"{name}\(\) got an unexpected keyword argument 'bogus'"
+        ):
+            call(lines[0], bogus=1)
+        with pytest.raises(TypeError, match=rf"{name}\(\) missing 1 required positional argument"):
+            call()
+        with pytest.raises(OverflowError):
+            call(lines[0], 2**70)
+        with pytest.raises(ValueError, match="receive_ts must be >= 0"):
+            call(lines[0], -1)
+    assert dec.stats()["frames"] == 0  # each rejected before decoding
 
 
 def test_raw_frames_with_any_whitespace_or_key_order():

@@ -122,16 +122,19 @@ const CHUNK: usize = 16;
 /// One side of the book: `(key, quantity)` ascending by key in non-empty chunks; the best is
 /// last. `tops[i]` is the highest key of `chunks[i]`, kept apart so finding a chunk reads one
 /// array.
+/// `scratch` is where a snapshot's levels are gathered before they become chunks (kept, with
+/// its allocation, for the next snapshot).
 #[derive(Debug, Clone)]
 struct Ladder<Q> {
     tops: Vec<i64>,
     chunks: Vec<Vec<(i64, Q)>>,
+    scratch: Vec<(i64, Q)>,
 }
 
 // Not derived: the derive would require `Q: Default`, which an empty ladder does not need.
 impl<Q> Default for Ladder<Q> {
     fn default() -> Self {
-        Self { tops: Vec::new(), chunks: Vec::new() }
+        Self { tops: Vec::new(), chunks: Vec::new(), scratch: Vec::new() }
     }
 }
 
@@ -140,6 +143,18 @@ impl<Q: Quantity> Ladder<Q> {
     /// expect).
     #[inline]
     fn set(&mut self, key: i64, quantity: Q) {
+        let mut hint = usize::MAX;
+        self.set_from(key, quantity, &mut hint);
+    }
+
+    /// [`Self::set`], the chunk searched for from `hint` (the chunk of the last level set, or
+    /// `usize::MAX` for none; set to this one's). An update lists a side best first, which is descending by key on both sides:
+    /// each level's chunk is then at or below the last one's, found by galloping down from it
+    /// (a run of nearby levels costs a comparison or two each instead of a binary search over
+    /// every chunk). Any order, any hint, is still correct: a key above the hint's chunk is
+    /// searched for above it.
+    #[inline]
+    fn set_from(&mut self, key: i64, quantity: Q, hint: &mut usize) {
         let size = quantity.size();
         let n = self.chunks.len();
         if n == 0 {
@@ -147,11 +162,19 @@ impl<Q: Quantity> Ladder<Q> {
                 self.tops.push(key);
                 self.chunks.push(vec![(key, quantity)]);
             }
+            *hint = 0;
             return;
         }
         // The chunk holding `key`: the first whose top key >= key; a new best goes to the top chunk.
-        // Most updates are near the best level: the top chunk is tried before searching.
-        let ci = if n == 1 || self.tops[n - 2] < key { n - 1 } else { self.tops.partition_point(|&t| t < key) };
+        // Without a hint the top chunk is tried before searching: most updates are near the best.
+        let ci = if *hint < n {
+            self.chunk_from(key, *hint)
+        } else if n == 1 || self.tops[n - 2] < key {
+            n - 1
+        } else {
+            self.tops.partition_point(|&t| t < key)
+        };
+        *hint = ci;
         let chunk = &mut self.chunks[ci];
         match chunk.binary_search_by(|&(k, _)| k.cmp(&key)) {
             Ok(i) if size == 0 => {
@@ -180,15 +203,78 @@ impl<Q: Quantity> Ladder<Q> {
         }
     }
 
+    /// The first chunk whose top key >= `key` (the top chunk if none), searched for from chunk
+    /// `h` (< the number of chunks).
+    #[inline]
+    fn chunk_from(&self, key: i64, h: usize) -> usize {
+        let tops = &self.tops;
+        let n = tops.len();
+        if tops[h] < key {
+            // Above `h`: among the chunks between it and the top.
+            return if h + 1 == n { h } else { h + 1 + tops[h + 1..n - 1].partition_point(|&t| t < key) };
+        }
+        // At or below `h`: gallop down to a chunk whose top is below `key`, then search between.
+        let (mut hi, mut step) = (h, 1);
+        let lo = loop {
+            if hi < step {
+                break 0;
+            }
+            let probe = hi - step;
+            if tops[probe] < key {
+                break probe + 1;
+            }
+            hi = probe;
+            step *= 2;
+        };
+        lo + tops[lo..hi].partition_point(|&t| t < key)
+    }
+
     #[inline]
     fn best(&self) -> Option<(i64, Q)> {
         self.chunks.last().and_then(|c| c.last().copied())
     }
 
-    /// Replace everything with `levels`, sorted ascending by key and without duplicates.
-    fn load(&mut self, levels: &[(i64, Q)]) {
-        self.chunks = levels.chunks(CHUNK).map(<[_]>::to_vec).collect();
-        self.tops = self.chunks.iter().map(|c| c[c.len() - 1].0).collect();
+    /// Replace everything with `levels` (any order; zero sizes skipped; of a repeated key the
+    /// first is kept). A snapshot usually lists a side best first, which is descending by key
+    /// on both sides: that order (or ascending) is detected and taken without sorting, and the
+    /// chunks' and the scratch's allocations are reused.
+    fn load(&mut self, levels: impl Iterator<Item = (i64, Q)>) {
+        let mut v = std::mem::take(&mut self.scratch);
+        v.clear();
+        // Strictly descending / ascending so far (keys compared as they arrive).
+        let (mut down, mut up) = (true, true);
+        let mut last = None;
+        for (key, q) in levels {
+            if q.size() == 0 {
+                continue;
+            }
+            if let Some(prev) = last {
+                down &= key < prev;
+                up &= key > prev;
+            }
+            last = Some(key);
+            v.push((key, q));
+        }
+        if down {
+            v.reverse();
+        } else if !up {
+            v.sort_by_key(|&(k, _)| k); // stable, so dedup keeps a repeated key's first size
+            v.dedup_by_key(|&mut (k, _)| k);
+        }
+        let n = v.len().div_ceil(CHUNK);
+        self.chunks.truncate(n);
+        self.tops.clear();
+        for (i, part) in v.chunks(CHUNK).enumerate() {
+            match self.chunks.get_mut(i) {
+                Some(chunk) => {
+                    chunk.clear();
+                    chunk.extend_from_slice(part);
+                }
+                None => self.chunks.push(part.to_vec()),
+            }
+            self.tops.push(part[part.len() - 1].0);
+        }
+        self.scratch = v;
     }
 
     fn clear(&mut self) {
@@ -250,18 +336,21 @@ impl<Q: Quantity> L2Book<Q> {
         self.sequence = None;
     }
 
-    /// Replace the whole book with a snapshot (levels in any order; zero sizes are skipped).
+    /// Replace the whole book with a snapshot (levels in any order; zero sizes are skipped; of
+    /// a repeated price the first is kept).
     pub fn load_snapshot(&mut self, bids: &[Q::Level], asks: &[Q::Level], sequence: u64) {
-        let side = |levels: &[Q::Level], key: fn(i64) -> i64| {
-            let mut v: Vec<(i64, Q)> =
-                levels.iter().map(Q::split).filter(|(_, q)| q.size() != 0).map(|(price, q)| (key(price), q)).collect();
-            v.sort_by_key(|&(k, _)| k); // stable, so dedup keeps a repeated price's first size
-            v.dedup_by_key(|&mut (k, _)| k);
-            v
-        };
-        self.bids.load(&side(bids, |p| p));
-        self.asks.load(&side(asks, |p| -p));
+        self.load_levels(bids.iter().copied(), asks.iter().copied());
         self.sequence = Some(sequence);
+    }
+
+    /// [`Self::load_snapshot`] from iterators, leaving `sequence` alone: no copy of the levels
+    /// is made on the way in. Sides listed best first (or worst first) are not sorted.
+    pub fn load_levels(&mut self, bids: impl Iterator<Item = Q::Level>, asks: impl Iterator<Item = Q::Level>) {
+        self.bids.load(bids.map(|l| Q::split(&l)));
+        self.asks.load(asks.map(|l| {
+            let (price, q) = Q::split(&l);
+            (-price, q)
+        }));
     }
 
     /// Set one level to an absolute size; size 0 deletes it.
@@ -277,15 +366,25 @@ impl<Q: Quantity> L2Book<Q> {
     /// Apply one delta message: absolute sizes per level, size 0 = delete.
     #[inline]
     pub fn apply(&mut self, bids: &[Q::Level], asks: &[Q::Level], sequence: u64) {
-        for l in bids {
-            let (price, q) = Q::split(l);
-            self.bids.set(price, q);
-        }
-        for l in asks {
-            let (price, q) = Q::split(l);
-            self.asks.set(-price, q);
-        }
+        self.apply_levels(bids.iter().copied(), asks.iter().copied());
         self.sequence = Some(sequence);
+    }
+
+    /// [`Self::apply`] from iterators, leaving `sequence` alone. Levels in any order; a side
+    /// listed best first (as venues send them) is found fastest: each level's search starts
+    /// where the last one's ended.
+    #[inline]
+    pub fn apply_levels(&mut self, bids: impl Iterator<Item = Q::Level>, asks: impl Iterator<Item = Q::Level>) {
+        let mut hint = usize::MAX;
+        for l in bids {
+            let (price, q) = Q::split(&l);
+            self.bids.set_from(price, q, &mut hint);
+        }
+        hint = usize::MAX;
+        for l in asks {
+            let (price, q) = Q::split(&l);
+            self.asks.set_from(-price, q, &mut hint);
+        }
     }
 
     /// Keep only the best `depth` levels of each side. Venues that publish a book of a fixed
@@ -401,6 +500,46 @@ mod tests {
             prop_assert_eq!(book.asks(usize::MAX).collect::<Vec<_>>(), want_asks);
         }
 
+        /// Snapshots and updates listed best first (as venues send them: the unsorted load and
+        /// the galloping search from the last level's chunk), worst first, or in any order give
+        /// the book a map model gives.
+        #[test]
+        fn any_level_order_matches_a_map_model(
+            snap in prop::collection::vec((1i64..3000, 0i64..4), 0..700),
+            updates in prop::collection::vec(prop::collection::vec((1i64..3000, 0i64..3), 0..40), 0..60),
+            order in 0u8..3,
+        ) {
+            // order 0: best first (bids descending, asks ascending); 1: worst first; 2: as drawn.
+            let arrange = |levels: &[(i64, i64)], bid: bool, dedup: bool| -> Vec<Level> {
+                let mut v: Vec<Level> = levels.iter().map(|&(p, q)| lv(p, q)).collect();
+                if order < 2 {
+                    if dedup {
+                        let mut seen = std::collections::HashSet::new();
+                        v.retain(|l| seen.insert(l.price));
+                    }
+                    v.sort_by_key(|l| if bid == (order == 0) { -l.price } else { l.price });
+                }
+                v
+            };
+            let mut book = L2Book::new();
+            let (sb, sa) = (arrange(&snap, true, true), arrange(&snap, false, true));
+            book.load_snapshot(&sb, &sa, 0);
+            let (mut bids, mut asks) = (BTreeMap::new(), BTreeMap::new());
+            for l in sb.iter().filter(|l| l.size != 0) { bids.entry(l.price).or_insert(l.size); }
+            for l in sa.iter().filter(|l| l.size != 0) { asks.entry(l.price).or_insert(l.size); }
+            for (n, update) in updates.iter().enumerate() {
+                let (ub, ua) = (arrange(update, true, false), arrange(update, false, false));
+                book.apply(&ub, &ua, n as u64);
+                for (levels, model) in [(&ub, &mut bids), (&ua, &mut asks)] {
+                    for l in levels {
+                        if l.size == 0 { model.remove(&l.price); } else { model.insert(l.price, l.size); }
+                    }
+                }
+            }
+            prop_assert_eq!(book.bids(usize::MAX).collect::<Vec<_>>(), bids.iter().rev().map(|(&p, &q)| lv(p, q)).collect::<Vec<_>>());
+            prop_assert_eq!(book.asks(usize::MAX).collect::<Vec<_>>(), asks.iter().map(|(&p, &q)| lv(p, q)).collect::<Vec<_>>());
+        }
+
         /// A book keeping widths: each level has the widths of the update that last set it, and
         /// truncating to a depth keeps exactly the best `depth` levels of each side.
         #[test]
@@ -431,6 +570,20 @@ mod tests {
             prop_assert_eq!(book.asks(usize::MAX).collect::<Vec<_>>(), asks.values().copied().collect::<Vec<_>>());
             prop_assert_eq!(book.depth(), (bids.len(), asks.len()));
         }
+    }
+
+    #[test]
+    fn a_repeated_price_in_a_sorted_snapshot_keeps_its_first_size() {
+        let mut b = L2Book::new();
+        // Best first but for the repeats: not taken as sorted, the first of each price kept.
+        b.load_snapshot(&[lv(100, 1), lv(100, 9), lv(99, 2)], &[lv(101, 3), lv(102, 4), lv(102, 8), lv(103, 0)], 0);
+        assert_eq!(b.bids(9).collect::<Vec<_>>(), vec![lv(100, 1), lv(99, 2)]);
+        assert_eq!(b.asks(9).collect::<Vec<_>>(), vec![lv(101, 3), lv(102, 4)]);
+        // A smaller snapshot reuses the chunks: nothing of the last one stays.
+        let deep: Vec<Level> = (1..=100).rev().map(|p| lv(p, p)).collect();
+        b.load_snapshot(&deep, &[], 0);
+        b.load_snapshot(&[lv(5, 1)], &[lv(6, 1)], 1);
+        assert_eq!((b.depth(), b.best_bid(), b.best_ask()), ((1, 1), Some(lv(5, 1)), Some(lv(6, 1))));
     }
 
     #[test]

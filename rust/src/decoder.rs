@@ -190,14 +190,14 @@ impl Book {
         self.sequence = None;
     }
 
+    /// Replace the levels (the sequence stays; the caller sets it).
     fn load(&mut self, bids: &[WireLevel], asks: &[WireLevel]) {
         match &mut self.store {
             Store::Plain(b) => {
-                let plain =
-                    |v: &[WireLevel]| v.iter().map(|l| Level { price: l.price, size: l.size }).collect::<Vec<_>>();
-                b.load_snapshot(&plain(bids), &plain(asks), 0);
+                let plain = |l: &WireLevel| Level { price: l.price, size: l.size };
+                b.load_levels(bids.iter().map(plain), asks.iter().map(plain));
             }
-            Store::Wire(b) => b.load_snapshot(bids, asks, 0),
+            Store::Wire(b) => b.load_levels(bids.iter().copied(), asks.iter().copied()),
         }
     }
 
@@ -205,21 +205,10 @@ impl Book {
     fn apply(&mut self, bids: &[WireLevel], asks: &[WireLevel]) {
         match &mut self.store {
             Store::Plain(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, Level { price: l.price, size: l.size });
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, Level { price: l.price, size: l.size });
-                }
+                let plain = |l: &WireLevel| Level { price: l.price, size: l.size };
+                b.apply_levels(bids.iter().map(plain), asks.iter().map(plain));
             }
-            Store::Wire(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, *l);
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, *l);
-                }
-            }
+            Store::Wire(b) => b.apply_levels(bids.iter().copied(), asks.iter().copied()),
         }
     }
 
@@ -233,38 +222,23 @@ impl Book {
             WireLevel { price, size, widths: Widths { price: l.price.width, size: l.size.width } }
         };
         match &mut self.store {
-            Store::Plain(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, level(l));
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, level(l));
-                }
-            }
-            Store::Wire(b) => {
-                for l in bids {
-                    b.set(BookSide::Bid, wire(l));
-                }
-                for l in asks {
-                    b.set(BookSide::Ask, wire(l));
-                }
-            }
+            Store::Plain(b) => b.apply_levels(bids.iter().map(level), asks.iter().map(level)),
+            Store::Wire(b) => b.apply_levels(bids.iter().map(wire), asks.iter().map(wire)),
         }
     }
 
     /// [`Self::load`] from levels that `Decoder::fits_directly` accepted.
     fn load_raw(&mut self, bids: &[RawLevel], asks: &[RawLevel]) {
         let (ps, ss) = (self.price_scale, self.size_scale);
-        let wire = |v: &[RawLevel]| {
-            v.iter()
-                .map(|l| WireLevel {
-                    price: l.price.mantissa * fixed::pow10(ps - l.price.width),
-                    size: l.size.mantissa * fixed::pow10(ss - l.size.width),
-                    widths: Widths { price: l.price.width, size: l.size.width },
-                })
-                .collect::<Vec<_>>()
+        let level = move |l: &RawLevel| Level { price: at_scale(l.price, ps), size: at_scale(l.size, ss) };
+        let wire = move |l: &RawLevel| {
+            let Level { price, size } = level(l);
+            WireLevel { price, size, widths: Widths { price: l.price.width, size: l.size.width } }
         };
-        self.load(&wire(bids), &wire(asks));
+        match &mut self.store {
+            Store::Plain(b) => b.load_levels(bids.iter().map(level), asks.iter().map(level)),
+            Store::Wire(b) => b.load_levels(bids.iter().map(wire), asks.iter().map(wire)),
+        }
     }
 
     fn truncate(&mut self, depth: usize) {

@@ -574,6 +574,30 @@ impl PyDecoder {
     }
 }
 
+/// The text-frame calls `fastcall.rs` makes without PyO3's argument parsing.
+impl PyDecoder {
+    /// `feed(payload, receive_ts)` of a text frame.
+    #[inline]
+    pub(super) fn feed_text<'py>(
+        &mut self,
+        py: Python<'py>,
+        payload: &Bound<'py, PyAny>,
+        receive_ts: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.feed(py, payload, receive_ts, false)
+    }
+
+    /// `dispatch(payload, receive_ts)` of a text frame.
+    #[inline]
+    pub(super) fn dispatch_text(
+        slf: &Bound<'_, Self>,
+        payload: &Bound<'_, PyAny>,
+        receive_ts: Option<i64>,
+    ) -> PyResult<usize> {
+        Self::dispatch(slf, payload, receive_ts, false)
+    }
+}
+
 /// A live view of one L2 book owned by its ``Decoder`` (no copy is made until you read levels);
 /// made by ``Decoder.book(symbol)``.
 ///

@@ -8,6 +8,7 @@ mod buffer;
 mod decoder;
 mod errors;
 mod events;
+mod fastcall;
 mod picows;
 
 use pyo3::prelude::*;
@@ -20,6 +21,7 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = true)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<decoder::PyDecoder>()?;
+    fastcall::install(&m.py().get_type::<decoder::PyDecoder>())?;
     m.add_class::<decoder::PyBook>()?;
     m.add_class::<events::Trade>()?;
     m.add_class::<events::Bbo>()?;
