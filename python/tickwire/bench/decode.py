@@ -49,7 +49,7 @@ from . import baselines as _bl
 from . import recordings as _rec
 from . import venue_paths as _vp
 from .venue_cryptofeed import CAVEATS as _CF_CAVEATS
-from .venue_cryptofeed import CRYPTOFEED_VENUES, cryptofeed_venue_available
+from .venue_cryptofeed import CRYPTOFEED_VENUES, NOT_USED, cryptofeed_venue_available
 
 __all__ = [
     "BINANCE_RECORDINGS",
@@ -287,6 +287,8 @@ def _compare_venue(
     paths.append((PATH_BOT, _vp.bot_runner(rec, reps), bot_note))
     if not include_cryptofeed:
         paths.append((PATH_CRYPTOFEED, None, "skipped (include_cryptofeed=False)"))
+    elif venue in NOT_USED:
+        paths.append((PATH_CRYPTOFEED, None, f"skipped: {NOT_USED[venue]}"))
     elif venue not in CRYPTOFEED_VENUES:
         paths.append((PATH_CRYPTOFEED, None, f"skipped: cryptofeed has no {venue} handler"))
     elif not cryptofeed_venue_available(venue):

@@ -29,6 +29,7 @@ from typing import Any
 __all__ = [
     "CAVEATS",
     "CRYPTOFEED_VENUES",
+    "NOT_USED",
     "CryptofeedVenueReplay",
     "cryptofeed_venue_available",
 ]
@@ -97,6 +98,14 @@ CAVEATS: dict[str, str] = {
     "'offer', so its book has no asks until updates add some",
 }
 """What each cryptofeed handler does not do that tickwire and the bot do."""
+
+NOT_USED: dict[str, str] = {
+    "kucoin": "its handler fetches each book's REST snapshot itself over HTTP (no network here)",
+    "gateio": "its handler fetches each book's REST snapshot itself over HTTP (no network here)",
+    "gateio-spot": "its handler fetches each book's REST snapshot itself over HTTP "
+    "(no network here)",
+}
+"""Venues whose cryptofeed handler exists but cannot run on a recording, and why."""
 
 
 def cryptofeed_venue_available(venue: str) -> bool:
