@@ -286,6 +286,10 @@ def test_bad_subscribe_gets_bitunix_error_reply_counted(run):
         async with Simulator("bitunix", speed="max", autostart=False) as sim:
             async with aiohttp.ClientSession() as http:
                 ws = await http.ws_connect(sim.ws_url + "/public/")
+                assert json.loads((await ws.receive()).data) == {
+                    "op": "connect",
+                    "data": {"result": True},
+                }  # greeting
                 arg = {"symbol": "FOOUSDT", "ch": "trade"}
                 await ws.send_str(json.dumps({"op": "subscribe", "args": [arg]}))
                 reply = (await ws.receive()).data
@@ -326,6 +330,10 @@ def test_simulator_speaks_bitunix_on_the_socket(run):
             aiohttp.ClientSession() as http,
         ):
             ws = await http.ws_connect(sim.ws_url + "/public/")
+            assert json.loads((await ws.receive()).data) == {
+                "op": "connect",
+                "data": {"result": True},
+            }  # greeting
             await ws.send_str(json.dumps({"op": "ping", "ping": 1732519687}))
             pong = json.loads((await ws.receive()).data)
             assert (pong["op"], pong["pong"]) == ("ping", 1732519687) and "ping" in pong

@@ -381,6 +381,7 @@ def test_simulator_speaks_hyperliquid_on_the_socket(run):
             aiohttp.ClientSession() as http,
         ):
             ws = await http.ws_connect(sim.ws_url + "/ws")
+            assert (await ws.receive()).data == "Websocket connection established."  # greeting
             await ws.send_str('{"method":"ping"}')
             assert json.loads((await ws.receive()).data) == {"channel": "pong"}
             sub = {"type": "trades", "coin": "BTC"}

@@ -209,6 +209,10 @@ class BitunixSim(VenueSim):
         """``/public/``."""
         return "/public/"
 
+    def on_open(self, conn: ServerConnection) -> list[bytes]:  # noqa: ARG002 - same for all
+        """BitUnix's greeting, ``{"op":"connect","data":{"result":true}}``, first."""
+        return [b'{"op":"connect","data":{"result":true}}']
+
     def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
         """Pings, subscribe and unsubscribe (see the module docstring)."""
         try:

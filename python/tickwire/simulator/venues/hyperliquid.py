@@ -189,6 +189,10 @@ class HyperliquidSim(VenueSim):
         """``/ws``."""
         return "/ws"
 
+    def on_open(self, conn: ServerConnection) -> list[bytes]:  # noqa: ARG002 - same for all
+        """Hyperliquid's text greeting, ``Websocket connection established.``, first."""
+        return [b"Websocket connection established."]
+
     def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:  # noqa: ARG002
         """``ping``, subscribe and unsubscribe (see the module docstring)."""
         try:
