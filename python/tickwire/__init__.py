@@ -14,16 +14,21 @@ from __future__ import annotations
 
 from ._core import (
     BBO,
+    Balance,
     Book,
     BookUpdate,
     Candle,
     ControlReply,
     Decoder,
+    Fill,
     Notice,
+    OrderUpdate,
+    Position,
     SyncLost,
     Trade,
     market_id,
 )
+from .auth import Credentials
 from .connection import ConnectionOptions, EndpointError, StartTimeoutError, SubscriptionError
 from .events import (
     BadFrame,
@@ -35,6 +40,7 @@ from .events import (
     TradesMissed,
 )
 from .exceptions import (
+    AuthError,
     CallbackError,
     ExchangeError,
     FrameError,
@@ -49,7 +55,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BBO",
+    "AuthError",
     "BadFrame",
+    "Balance",
     "Book",
     "BookUpdate",
     "CallbackError",
@@ -57,15 +65,19 @@ __all__ = [
     "Connected",
     "ConnectionOptions",
     "ControlReply",
+    "Credentials",
     "Decoder",
     "Disconnected",
     "EndpointError",
     "ExchangeError",
     "Feed",
+    "Fill",
     "FrameError",
     "GapDetected",
     "Lagging",
     "Notice",
+    "OrderUpdate",
+    "Position",
     "Replay",
     "Resynced",
     "SequenceGap",

@@ -16,13 +16,17 @@ from typing_extensions import Self
 __all__ = [
     "BBO",
     "PRICE_DECIMALS",
+    "Balance",
     "Book",
     "BookUpdate",
     "Candle",
     "ControlReply",
     "Decoder",
+    "Fill",
     "FrameSink",
     "Notice",
+    "OrderUpdate",
+    "Position",
     "SyncLost",
     "Trade",
     "exchanges",
@@ -207,7 +211,166 @@ class SyncLost:
     @property
     def receive_ts(self) -> int: ...
 
-_Event = Trade | BBO | BookUpdate | Candle | ControlReply | Notice | SyncLost
+@final
+class OrderUpdate:
+    """A change of one of the account's orders (private streams, REST order lists).
+
+    ``status``: "new", "pending" (a conditional order awaiting its trigger),
+    "partially_filled", "filled", "canceled", "rejected" or "expired". ``order_type``:
+    "limit", "market", "stop_limit", "stop_market", "take_profit_limit",
+    "take_profit_market", "trailing_stop" or "limit_maker". ``time_in_force``: "gtc", "ioc",
+    "fok", "post_only", "gtd" or None. Sizes in base units, or contracts where the venue
+    trades contracts."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def client_order_id(self) -> str | None: ...
+    @property
+    def side(self) -> Literal["buy", "sell"]: ...
+    @property
+    def order_type(self) -> str: ...
+    @property
+    def time_in_force(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def is_final(self) -> bool: ...
+    @property
+    def price(self) -> float | None: ...
+    @property
+    def trigger_price(self) -> float | None: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def filled_size(self) -> float: ...
+    @property
+    def average_price(self) -> float | None: ...
+    @property
+    def reduce_only(self) -> bool | None: ...
+    @property
+    def created_ts(self) -> int | None: ...
+    @property
+    def exchange_ts(self) -> int: ...
+    @property
+    def receive_ts(self) -> int: ...
+    def decimal(
+        self,
+        name: Literal["price", "trigger_price", "size", "filled_size", "average_price"],
+    ) -> Decimal | None:
+        """The exact value of ``name`` (None where absent); AttributeError for another name."""
+
+@final
+class Fill:
+    """One execution of one of the account's orders: ``trade_id`` is the venue's execution id
+    (the dedup key); ``fee`` is paid (positive) or a rebate (negative)."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def trade_id(self) -> str: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def client_order_id(self) -> str | None: ...
+    @property
+    def side(self) -> Literal["buy", "sell"]: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def fee(self) -> float | None: ...
+    @property
+    def fee_asset(self) -> str | None: ...
+    @property
+    def is_maker(self) -> bool | None: ...
+    @property
+    def liquidation(self) -> bool | None: ...
+    @property
+    def exchange_ts(self) -> int: ...
+    @property
+    def receive_ts(self) -> int: ...
+    def decimal(self, name: Literal["price", "size", "fee"]) -> Decimal | None:
+        """The exact value of ``name`` (None for an absent fee); AttributeError otherwise."""
+
+@final
+class Position:
+    """A derivatives position after a change: ``side`` "long", "short" or "flat", ``size`` >= 0."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> Literal["long", "short", "flat"]: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def entry_price(self) -> float | None: ...
+    @property
+    def mark_price(self) -> float | None: ...
+    @property
+    def unrealized_pnl(self) -> float | None: ...
+    @property
+    def liquidation_price(self) -> float | None: ...
+    @property
+    def leverage(self) -> float | None: ...
+    @property
+    def margin_mode(self) -> Literal["cross", "isolated"] | None: ...
+    @property
+    def exchange_ts(self) -> int: ...
+    @property
+    def receive_ts(self) -> int: ...
+    def decimal(
+        self,
+        name: Literal[
+            "size", "entry_price", "mark_price", "unrealized_pnl", "liquidation_price", "leverage"
+        ],
+    ) -> Decimal | None:
+        """The exact value of ``name`` (None where absent); AttributeError for another name."""
+
+@final
+class Balance:
+    """One asset's balance after a change: ``free``, ``locked``, ``total`` (None where the venue
+    does not say)."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def asset(self) -> str: ...
+    @property
+    def free(self) -> float | None: ...
+    @property
+    def locked(self) -> float | None: ...
+    @property
+    def total(self) -> float | None: ...
+    @property
+    def exchange_ts(self) -> int: ...
+    @property
+    def receive_ts(self) -> int: ...
+    def decimal(self, name: Literal["free", "locked", "total"]) -> Decimal | None:
+        """The exact value of ``name`` (None where absent); AttributeError for another name."""
+
+_Event = (
+    Trade
+    | BBO
+    | BookUpdate
+    | Candle
+    | ControlReply
+    | Notice
+    | SyncLost
+    | OrderUpdate
+    | Fill
+    | Position
+    | Balance
+)
 
 @final
 class Book:
@@ -274,6 +437,10 @@ class Decoder:
         control: Callable[[ControlReply], object] | None = None,
         notice: Callable[[Notice], object] | None = None,
         sync_lost: Callable[[SyncLost], object] | None = None,
+        order: Callable[[OrderUpdate], object] | None = None,
+        fill: Callable[[Fill], object] | None = None,
+        position: Callable[[Position], object] | None = None,
+        balance: Callable[[Balance], object] | None = None,
         default: Callable[[_Event], object] | None = None,
     ) -> None:
         """Handlers for ``dispatch``; TypeError names an argument that is not callable."""
@@ -290,6 +457,14 @@ class Decoder:
     def apply_trades(
         self, symbol: str, payload: _Payload, after: int, receive_ts: int | None = None
     ) -> list[Trade]: ...
+    def apply_account(
+        self,
+        what: Literal["fills", "orders"],
+        payload: _Payload,
+        receive_ts: int | None = None,
+    ) -> list[Fill | OrderUpdate]:
+        """A REST account list (past fills or orders) as events in the body's order;
+        FrameError for a malformed body; ValueError for a bad ``what`` or a venue without it."""
     def stats(self) -> dict[str, int]: ...
     def book_stats(self, symbol: str) -> dict[str, int]: ...
 

@@ -1,9 +1,5 @@
 """The tickwire exception tree. Every error tickwire raises on purpose derives from
-:class:`TickwireError`; the Rust core maps each of its errors onto exactly one class here.
-
-Only exceptions something raises are defined: a book checksum error arrives with the first
-exchange that publishes checksums (issue 10), an authentication error with private channels
-(issue 12)."""
+:class:`TickwireError`; the Rust core maps each of its errors onto exactly one class here."""
 
 from __future__ import annotations
 
@@ -64,3 +60,21 @@ class CallbackError(TickwireError):
     def __init__(self, message: str, event: object = None):
         super().__init__(message)
         self.event = event
+
+
+class AuthError(ExchangeError):
+    """The exchange refused the account's credentials: a rejected login, signature, API key,
+    listen key or token request (``code`` and ``reason`` are the exchange's own; ``exchange``
+    its id). Raised to the user once and never retried in a loop: the same keys would be
+    refused again (a transient failure, a timeout or a 5xx, is retried with backoff instead).
+    The message never carries a secret."""
+
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        reason: str | None = None,
+        exchange: str = "",
+    ):
+        super().__init__(message, code=code, reason=reason)
+        self.exchange = exchange

@@ -15,6 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 
+use crate::account::AccountList;
 use crate::book::{BookSide, L2Book, Level, Widths, WireBook, WireLevel};
 use crate::checksum::{Format, Memo};
 use crate::error::Error;
@@ -828,6 +829,10 @@ impl Decoder {
                 Item::Notice { name, exchange_ts } => {
                     self.push(Event::Notice { name: name.clone(), exchange_ts: *exchange_ts, receive_ts });
                 }
+                Item::Order(order) => self.push(Event::Order { order: order.clone(), receive_ts }),
+                Item::Fill(fill) => self.push(Event::Fill { fill: fill.clone(), receive_ts }),
+                Item::Position(position) => self.push(Event::Position { position: position.clone(), receive_ts }),
+                Item::Balance(balance) => self.push(Event::Balance { balance: balance.clone(), receive_ts }),
             }
         }
         // Not cleared here: the next frame's `Out::clear` drops them (one pass over the items,
@@ -1024,6 +1029,28 @@ impl Decoder {
             let s = &mut self.symbols[i];
             s.last_trade_id = Some(s.last_trade_id.map_or(id, |l| l.max(id)));
             self.push(Event::Trade { symbol: i, trade, receive_ts });
+        }
+        Ok(())
+    }
+
+    /// Decode an authenticated REST account list (`what`: past fills or orders; see
+    /// `Venue::parse_account`) into `Fill` / `Order` events in the body's order (the caller
+    /// dedupes against what the stream delivered). `Frame` error if the body is malformed
+    /// (nothing returned); `InvalidArgument` if the venue has no such list.
+    pub fn apply_account(&mut self, what: AccountList, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
+        self.events.clear();
+        self.out.clear();
+        let known = self.symbols.len();
+        if let Err(e) = self.venue.parse_account(what, payload, &mut self.out) {
+            self.out.forget_symbols_from(known);
+            self.out.clear();
+            return Err(e);
+        }
+        if self.out.market_ids().len() > known {
+            self.add_symbols();
+        }
+        if !self.out.items.is_empty() {
+            self.apply_items(receive_ts); // (an empty list is not an ignored frame)
         }
         Ok(())
     }

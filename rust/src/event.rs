@@ -2,6 +2,7 @@
 //! decoder's symbol table (so no string is built per event); prices and sizes are exact
 //! [`crate::fixed::Dec`]s as the venue wrote them; timestamps are ns since the Unix epoch.
 
+use crate::account::{BalanceItem, FillItem, OrderItem, PositionItem};
 use crate::exchanges::{BboItem, CandleItem, ControlItem, TradeItem};
 
 /// A symbol's index in its decoder's symbol table.
@@ -111,6 +112,26 @@ pub enum Event {
     SyncLost {
         symbol: SymbolIndex,
         reason: SyncLoss,
+        receive_ts: i64,
+    },
+    /// An account order changed (private streams). Boxed like [`Event::Candle`]: rare.
+    Order {
+        order: Box<OrderItem>,
+        receive_ts: i64,
+    },
+    /// An account fill.
+    Fill {
+        fill: Box<FillItem>,
+        receive_ts: i64,
+    },
+    /// An account position's state after a change.
+    Position {
+        position: Box<PositionItem>,
+        receive_ts: i64,
+    },
+    /// An account balance's state after a change.
+    Balance {
+        balance: Box<BalanceItem>,
         receive_ts: i64,
     },
 }

@@ -3,6 +3,7 @@
 //! Pure and synchronous: no sockets, timers, async runtime or logging. Everything that touches
 //! Python lives in [`python`] behind the `python` feature, so `cargo test` needs no interpreter.
 
+pub mod account;
 pub mod book;
 pub mod checksum;
 pub mod decoder;

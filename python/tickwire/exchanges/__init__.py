@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
+from ..auth import Credentials, ServerClock
 from ..exceptions import ExchangeError
 from ..redact import redact_url
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = [
+    "ACCOUNT_CHANNELS",
     "INSTRUMENT_KEYS",
     "Adapter",
     "ConnectTarget",
@@ -34,6 +36,7 @@ __all__ = [
     "Limits",
     "NextId",
     "Request",
+    "RestCall",
     "Subscription",
     "batches",
     "clear_instruments_cache",
@@ -46,6 +49,11 @@ __all__ = [
 #: or None). An adapter's :meth:`Adapter.fetch_instruments` may add ``"active"`` (bool, default
 #: True: False = listed but not trading now), which the generic code reads and strips.
 INSTRUMENT_KEYS = ("market_id", "symbol", "tick_size", "lot_size")
+
+#: The account (private) channels, as ``Feed(channels=...)`` names them: order updates
+#: (``OrderUpdate``), fills (``Fill``), positions (``Position``) and balances (``Balance``).
+#: Their subscriptions have no symbol (``Subscription.symbol == ""``): they cover the account.
+ACCOUNT_CHANNELS = ("orders", "fills", "positions", "balances")
 
 #: A source of fresh control-request ids (unique per logical connection).
 NextId = Callable[[], int]
@@ -115,6 +123,23 @@ class Request:
     payload: bytes
     acks: frozenset[int | str]
     streams: tuple[str, ...] = ()
+    #: A login/auth request (see :meth:`Adapter.login_requests`): its error reply is an
+    #: ``AuthError`` (fatal, never retried in a loop), not a ``SubscriptionError``.
+    login: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RestCall:
+    """One authenticated REST request as the adapter signed it: ``method`` ("GET", "POST",
+    "PUT", "DELETE"), full ``url``, query ``params``, ``headers`` (signature and key headers:
+    secrets, never logged) and ``body`` (bytes or None). Built just before it is sent: its
+    signature carries the time of :attr:`Adapter.clock`."""
+
+    method: str
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +245,8 @@ class Adapter:
     consecutive_trade_ids: bool = False
     option_keys: frozenset[str] = frozenset()  # the ``options`` keys this adapter understands
     instruments_ttl_s: float = 3600.0
+    private_channels: tuple[str, ...] = ()  # the ACCOUNT_CHANNELS this venue serves
+    token_refresh_s: float | None = None  # keepalive period of a listen key / token, if any
     limits: Limits
     ws_base: str = ""
     rest_base: str = ""
@@ -229,6 +256,7 @@ class Adapter:
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         """``base_url``: one base for both WebSocket and REST (e.g. a simulator
         ``"http://127.0.0.1:8765"``; the scheme is swapped to ``ws://`` for WebSockets).
@@ -237,7 +265,8 @@ class Adapter:
         URL built on it (:meth:`ws_endpoint`, :attr:`rest_params`); wherever tickwire shows
         such a URL, secrets in it are hidden (:func:`tickwire.redact.redact_url`).
         ``options``: adapter-specific choices (see the subclass docstring); unknown keys raise
-        ``ValueError``."""
+        ``ValueError``. ``credentials``: the account's keys, for private channels (kept as
+        :attr:`credentials`; signed requests read :attr:`clock`)."""
         ws, rest = self.ws_base, self.rest_base
         if base_url:
             base_url = base_url.rstrip("/")
@@ -257,6 +286,9 @@ class Adapter:
         # query parameters of the REST base, sent with every REST request
         self.rest_params: dict[str, str] = dict(parse_qsl(self.rest_query, keep_blank_values=True))
         self.decoder_id = self.decoder_id or self.exchange_id
+        self.credentials = credentials
+        #: the exchange's clock (offset measured through :meth:`server_time_request`)
+        self.clock = ServerClock()
         self.options = dict(options or {})
         unknown = set(self.options) - self.option_keys
         if unknown:
@@ -477,6 +509,74 @@ class Adapter:
         return None
 
     past_trades_max: int = 1000
+
+    # --- private (account) side -----------------------------------------------------------------
+    # The connection runs: connect_target (may create a listen key / token over REST) -> open ->
+    # login_requests (each awaited for its acks; an error is an AuthError) -> subscribe. A
+    # reconnect does all of it again. While a private connection is up, refresh_token runs every
+    # token_refresh_s. After a reconnect, account_requests fetch what happened meanwhile.
+
+    def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
+        """The streams of account ``channels`` (each one of :attr:`private_channels`): symbol
+        ``""`` (account-wide), a private route of this venue, the venue's topic as ``stream``.
+        Several channels may share one stream (Binance's user data stream carries orders,
+        fills and balances): return it once. Raises ``ValueError`` naming a channel this venue
+        does not serve privately, or saying that credentials are needed. The default: the venue
+        has no private side."""
+        if channels:
+            raise ValueError(
+                f"{self.exchange_id} has no private (account) channels in tickwire yet; "
+                f"asked for {list(channels)}"
+            )
+        return []
+
+    def check_credentials(self) -> Credentials:
+        """:attr:`credentials`, or ``ValueError`` saying which environment variables or
+        argument give them."""
+        if self.credentials is None:
+            from ..auth import env_prefix
+
+            raise ValueError(
+                f"{self.exchange_id} private channels need credentials: "
+                f"Feed(..., credentials=tw.Credentials(...)) or {env_prefix(self.exchange_id)}API_KEY "
+                "and friends with Credentials.from_env()"
+            )
+        return self.credentials
+
+    def login_requests(self, route: str, next_id: NextId) -> list[Request]:  # noqa: ARG002 - hook
+        """The requests sent on a new connection of ``route`` after it opens and before it
+        subscribes (OKX/Bitget ``login``, Bybit ``auth``, BitUnix ``login``, Binance WS API
+        ``session.logon``), signed with :attr:`credentials` at :attr:`clock`'s time, each
+        with ``login=True`` and awaited for its acks. The default: none (public routes, and
+        venues whose URL or subscription carries the authorization)."""
+        return []
+
+    async def refresh_token(self, http: aiohttp.ClientSession, route: str) -> None:  # noqa: ARG002
+        """Keep ``route``'s listen key / token alive (Binance USD-M ``PUT /fapi/v1/listenKey``):
+        called every :attr:`token_refresh_s` while a connection of ``route`` is up. Raises
+        ``AuthError`` when the venue refuses (the connection then rotates to a fresh key made
+        by :meth:`connect_target`); any other exception is transient (logged, tried again next
+        period). The default: nothing to keep alive."""
+        return
+
+    def server_time_request(self) -> tuple[str, dict[str, str]] | None:
+        """(URL, params) of the venue's public server-time request, used to measure
+        :attr:`clock` before signing; None where the venue has none (the local clock is
+        used)."""
+        return None
+
+    def parse_server_time(self, body: bytes) -> int:
+        """The server time (ms since the Unix epoch) in a reply to :meth:`server_time_request`;
+        raises ``tickwire.ExchangeError`` for an unreadable body."""
+        raise NotImplementedError
+
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:  # noqa: ARG002
+        """Signed REST requests for the account's ``what`` (``"fills"`` or ``"orders"``) since
+        ``since_ms`` (ms since the Unix epoch), whose bodies ``Decoder.apply_account(what,
+        body)`` reads: how fills and order changes made while disconnected are recovered after
+        a reconnect. ``[]`` where the venue has no such list (what was missed is then only
+        reported). Raises ``ValueError`` without credentials."""
+        return []
 
     def book_symbol(self, sub: Subscription) -> str | None:
         """Unified symbol whose L2 book ``sub`` feeds (needs a snapshot), else None."""

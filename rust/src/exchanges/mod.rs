@@ -38,6 +38,7 @@ pub enum Verdict {
 
 use std::ops::Range;
 
+use crate::account::{AccountList, BalanceItem, FillItem, OrderItem, PositionItem};
 use crate::checksum;
 use crate::event::SymbolIndex;
 use crate::fixed::Dec;
@@ -263,6 +264,14 @@ pub enum Item {
         name: String,
         exchange_ts: Option<i64>,
     },
+    /// An account order changed (private streams; boxed: rare and large).
+    Order(Box<OrderItem>),
+    /// An account fill.
+    Fill(Box<FillItem>),
+    /// An account position's new state.
+    Position(Box<PositionItem>),
+    /// An account balance's new state.
+    Balance(Box<BalanceItem>),
 }
 
 /// Where a venue parser puts what it read from one frame; reused across frames (no allocation
@@ -410,6 +419,14 @@ pub trait Venue: Send {
     fn parse_trades(&mut self, body: &[u8]) -> Result<Vec<TradeItem>, Error> {
         let _ = body;
         Err(Error::invalid("trades", self.id(), "this venue has no public past-trades request"))
+    }
+    /// Parse an authenticated REST account list (`what`: past fills or orders, the venue's
+    /// endpoint named in its Python adapter's `account_requests`) into `out.items` as
+    /// [`Item::Fill`] / [`Item::Order`], in the body's order. Private venues implement it; the
+    /// default says the venue has none.
+    fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        let _ = (body, out);
+        Err(Error::invalid("account list", format!("{what:?}"), "this venue has no private REST lists"))
     }
     /// The documented rule for a delta with `ids` after a book at sequence `last` (`bridging`:
     /// the book was just loaded from a REST snapshot with id `last`, Binance's first-delta rule).

@@ -10,6 +10,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::buffer::with_bytes;
 use super::errors::CallbackError;
 use super::events;
+use crate::account::AccountList;
 use crate::book::BookSide;
 use crate::decoder::{Decoder, DEFAULT_MAX_BUFFERED};
 use crate::event::{Event, RequestId};
@@ -102,6 +103,10 @@ struct Handlers {
     control: Option<Py<PyAny>>,
     notice: Option<Py<PyAny>>,
     sync_lost: Option<Py<PyAny>>,
+    order: Option<Py<PyAny>>,
+    fill: Option<Py<PyAny>>,
+    position: Option<Py<PyAny>>,
+    balance: Option<Py<PyAny>>,
     default: Option<Py<PyAny>>,
 }
 
@@ -116,6 +121,10 @@ impl Handlers {
             Event::Control { .. } => &self.control,
             Event::Notice { .. } => &self.notice,
             Event::SyncLost { .. } => &self.sync_lost,
+            Event::Order { .. } => &self.order,
+            Event::Fill { .. } => &self.fill,
+            Event::Position { .. } => &self.position,
+            Event::Balance { .. } => &self.balance,
         };
         own.as_ref().or(self.default.as_ref())
     }
@@ -166,6 +175,25 @@ impl PyDecoder {
                 let (expected, received) = reason.values();
                 let reason = reason.as_str();
                 Py::new(py, events::SyncLost { exchange, symbol, reason, expected, received, receive_ts })?.into_any()
+            }
+            Event::Order { order, receive_ts } => {
+                self.know_name(py, order.symbol);
+                let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[order.symbol].clone_ref(py));
+                Py::new(py, events::OrderUpdate { exchange, symbol, fields: *order, receive_ts })?.into_any()
+            }
+            Event::Fill { fill, receive_ts } => {
+                self.know_name(py, fill.symbol);
+                let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[fill.symbol].clone_ref(py));
+                Py::new(py, events::Fill { exchange, symbol, fields: *fill, receive_ts })?.into_any()
+            }
+            Event::Position { position, receive_ts } => {
+                self.know_name(py, position.symbol);
+                let (exchange, symbol) = (self.exchange.clone_ref(py), self.names[position.symbol].clone_ref(py));
+                Py::new(py, events::Position { exchange, symbol, fields: *position, receive_ts })?.into_any()
+            }
+            Event::Balance { balance, receive_ts } => {
+                let exchange = self.exchange.clone_ref(py);
+                Py::new(py, events::Balance { exchange, fields: *balance, receive_ts })?.into_any()
             }
             Event::Notice { name, exchange_ts, receive_ts } => {
                 let exchange = self.exchange.clone_ref(py);
@@ -345,11 +373,12 @@ impl PyDecoder {
 
     /// Set the handlers ``dispatch`` calls, one per event kind: ``trade`` (Trade), ``bbo`` (BBO),
     /// ``book`` (BookUpdate), ``candle`` (Candle), ``control`` (ControlReply), ``notice``
-    /// (Notice), ``sync_lost`` (SyncLost); ``default`` takes every kind without its own. Each is a callable taking the
+    /// (Notice), ``sync_lost`` (SyncLost), ``order`` (OrderUpdate), ``fill`` (Fill),
+    /// ``position`` (Position), ``balance`` (Balance); ``default`` takes every kind without its own. Each is a callable taking the
     /// event, or None; ``TypeError`` names an argument that is neither (and no handler changes).
     /// A kind with no handler at all is not delivered by ``dispatch`` (``feed`` still returns
     /// everything). Replaces all handlers set before.
-    #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, sync_lost = None, default = None))]
+    #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, sync_lost = None, order = None, fill = None, position = None, balance = None, default = None))]
     // One keyword argument per event kind is the API; a struct would hide them from Python.
     #[allow(clippy::too_many_arguments)]
     fn set_handlers(
@@ -362,6 +391,10 @@ impl PyDecoder {
         control: Option<Py<PyAny>>,
         notice: Option<Py<PyAny>>,
         sync_lost: Option<Py<PyAny>>,
+        order: Option<Py<PyAny>>,
+        fill: Option<Py<PyAny>>,
+        position: Option<Py<PyAny>>,
+        balance: Option<Py<PyAny>>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<()> {
         self.handlers = Handlers {
@@ -372,6 +405,10 @@ impl PyDecoder {
             control: handler("control", control, py)?,
             notice: handler("notice", notice, py)?,
             sync_lost: handler("sync_lost", sync_lost, py)?,
+            order: handler("order", order, py)?,
+            fill: handler("fill", fill, py)?,
+            position: handler("position", position, py)?,
+            balance: handler("balance", balance, py)?,
             default: handler("default", default, py)?,
         };
         Ok(())
@@ -440,6 +477,30 @@ impl PyDecoder {
             .map_err(|_| PyValueError::new_err(format!("after must be >= 0 (a trade id), got {after}")))?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_trades(symbol, bytes, after, ts))??;
+        self.drain(py)
+    }
+
+    /// Decode an authenticated REST account list into ``Fill`` (``what="fills"``) or
+    /// ``OrderUpdate`` (``what="orders"``) events, in the body's order: the venue's list named
+    /// by its adapter's ``account_requests`` (Binance ``myTrades``, Bybit ``execution/list``,
+    /// OKX ``fills-history``, Hyperliquid ``userFillsByTime``, ...). Used to fetch the fills and
+    /// order changes a reconnect missed; the caller dedupes by ``trade_id`` against what the
+    /// stream delivered. Raises ``FrameError`` for a malformed body (nothing returned),
+    /// ``ValueError`` for an unknown ``what``, a venue without such a list or a negative
+    /// ``receive_ts``.
+    #[pyo3(signature = (what, payload, receive_ts = None))]
+    fn apply_account<'py>(
+        &mut self,
+        py: Python<'py>,
+        what: &str,
+        payload: &Bound<'py, PyAny>,
+        receive_ts: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let ts = receive_time(receive_ts)?;
+        let list = AccountList::from_name(what)
+            .ok_or_else(|| PyValueError::new_err(format!("what must be \"fills\" or \"orders\", got {what:?}")))?;
+        let inner = &mut self.inner;
+        with_bytes(payload, |bytes| inner.apply_account(list, bytes, ts))??;
         self.drain(py)
     }
 

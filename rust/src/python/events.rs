@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use pyo3::PyClass;
 
+use crate::account::{BalanceItem, FillItem, MarginMode, OrderItem, PositionItem};
 use crate::exchanges::{BboItem, CandleItem, TradeId, TradeItem};
 use crate::fixed::Dec;
 
@@ -521,6 +522,437 @@ impl SyncLost {
         format!(
             "SyncLost({} {} {} expected={} received={})",
             self.exchange, self.symbol, self.reason, self.expected, self.received
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account (private) events: rare next to market data, so plain objects (no recycling).
+// ---------------------------------------------------------------------------------------------
+
+fn float(d: Option<Dec>) -> Option<f64> {
+    d.map(Dec::to_f64)
+}
+
+/// What `decimal(name)` found for a field name: no such field, a field the venue left empty,
+/// or a value.
+#[derive(Clone, Copy)]
+enum Exact {
+    NoField,
+    Absent,
+    Value(Dec),
+}
+
+impl From<Option<Dec>> for Exact {
+    fn from(d: Option<Dec>) -> Self {
+        d.map_or(Exact::Absent, Exact::Value)
+    }
+}
+
+fn exact<'py>(py: Python<'py>, class: &str, name: &str, d: Exact) -> PyResult<Bound<'py, PyAny>> {
+    match d {
+        Exact::NoField => Err(no_field(class, name)),
+        Exact::Absent => Ok(py.None().into_bound(py)),
+        Exact::Value(d) => decimal(py, d),
+    }
+}
+
+/// A change of one of the account's orders (frozen; made by ``Decoder`` from a private stream
+/// or a REST order list).
+///
+/// ``exchange``, ``symbol`` (str, unified), ``order_id`` (str, the exchange's),
+/// ``client_order_id`` (str or None), ``side`` ("buy"/"sell"), ``order_type`` ("limit",
+/// "market", "stop_limit", "stop_market", "take_profit_limit", "take_profit_market",
+/// "trailing_stop", "limit_maker"), ``time_in_force`` ("gtc", "ioc", "fok", "post_only", "gtd"
+/// or None), ``status`` ("new", "pending" (a conditional order awaiting its trigger),
+/// "partially_filled", "filled", "canceled", "rejected", "expired"), ``price`` (float quote
+/// units, None for market orders), ``trigger_price`` (float or None), ``size``,
+/// ``filled_size`` (float; base units, or contracts where the venue trades contracts),
+/// ``average_price`` (float or None), ``reduce_only`` (bool or None), ``created_ts`` (int ns or
+/// None), ``exchange_ts`` (int ns: when this change happened), ``receive_ts`` (int ns).
+/// ``decimal(name)`` gives ``price``, ``trigger_price``, ``size``, ``filled_size`` or
+/// ``average_price`` exactly (None where absent).
+#[pyclass(module = "tickwire._core", frozen)]
+pub struct OrderUpdate {
+    pub exchange: Py<PyString>,
+    pub symbol: Py<PyString>,
+    pub fields: OrderItem,
+    pub receive_ts: i64,
+}
+
+#[pymethods]
+impl OrderUpdate {
+    #[getter]
+    fn exchange(&self, py: Python<'_>) -> Py<PyString> {
+        self.exchange.clone_ref(py)
+    }
+    #[getter]
+    fn symbol(&self, py: Python<'_>) -> Py<PyString> {
+        self.symbol.clone_ref(py)
+    }
+    #[getter]
+    fn order_id(&self) -> &str {
+        &self.fields.order_id
+    }
+    #[getter]
+    fn client_order_id(&self) -> Option<&str> {
+        self.fields.client_order_id.as_deref()
+    }
+    #[getter]
+    fn side(&self) -> &'static str {
+        self.fields.side.as_str()
+    }
+    #[getter]
+    fn order_type(&self) -> &'static str {
+        self.fields.order_type
+    }
+    #[getter]
+    fn time_in_force(&self) -> Option<&'static str> {
+        self.fields.time_in_force
+    }
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.fields.status.as_str()
+    }
+    /// True once the order can no longer change (filled, canceled, rejected, expired).
+    #[getter]
+    fn is_final(&self) -> bool {
+        self.fields.status.is_final()
+    }
+    #[getter]
+    fn price(&self) -> Option<f64> {
+        float(self.fields.price)
+    }
+    #[getter]
+    fn trigger_price(&self) -> Option<f64> {
+        float(self.fields.trigger_price)
+    }
+    #[getter]
+    fn size(&self) -> f64 {
+        self.fields.size.to_f64()
+    }
+    #[getter]
+    fn filled_size(&self) -> f64 {
+        self.fields.filled_size.to_f64()
+    }
+    #[getter]
+    fn average_price(&self) -> Option<f64> {
+        float(self.fields.average_price)
+    }
+    #[getter]
+    fn reduce_only(&self) -> Option<bool> {
+        self.fields.reduce_only
+    }
+    #[getter]
+    fn created_ts(&self) -> Option<i64> {
+        self.fields.created_ts
+    }
+    #[getter]
+    fn exchange_ts(&self) -> i64 {
+        self.fields.exchange_ts
+    }
+    #[getter]
+    fn receive_ts(&self) -> i64 {
+        self.receive_ts
+    }
+    /// The exact value of ``name`` (see the class) as ``decimal.Decimal``, or None where the
+    /// venue gave none; ``AttributeError`` for any other name.
+    fn decimal<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let o = &self.fields;
+        let v = match name {
+            "price" => o.price.into(),
+            "trigger_price" => o.trigger_price.into(),
+            "size" => Exact::Value(o.size),
+            "filled_size" => Exact::Value(o.filled_size),
+            "average_price" => o.average_price.into(),
+            _ => Exact::NoField,
+        };
+        exact(py, "OrderUpdate", name, v)
+    }
+    fn __repr__(&self) -> String {
+        let o = &self.fields;
+        let price = o.price.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        format!(
+            "OrderUpdate({} {} {} {} {} {} {}@{} filled={})",
+            self.exchange,
+            self.symbol,
+            o.order_id,
+            o.status.as_str(),
+            o.side.as_str(),
+            o.order_type,
+            o.size,
+            price,
+            o.filled_size
+        )
+    }
+}
+
+/// One execution of one of the account's orders (frozen; made by ``Decoder`` from a private
+/// stream or a REST fill list).
+///
+/// ``exchange``, ``symbol`` (str, unified), ``trade_id`` (str: the venue's execution id, the
+/// dedup key), ``order_id`` (str), ``client_order_id`` (str or None), ``side`` ("buy"/"sell":
+/// the account's side), ``price`` (float, quote units), ``size`` (float; base units, or
+/// contracts where the venue trades contracts), ``fee`` (float: paid, positive; a rebate is
+/// negative; None where the venue does not say), ``fee_asset`` (str or None), ``is_maker``
+/// (bool or None), ``liquidation`` (bool or None), ``exchange_ts`` (int ns: execution time),
+/// ``receive_ts`` (int ns). ``decimal(name)`` gives ``price``, ``size`` or ``fee`` exactly.
+#[pyclass(module = "tickwire._core", frozen)]
+pub struct Fill {
+    pub exchange: Py<PyString>,
+    pub symbol: Py<PyString>,
+    pub fields: FillItem,
+    pub receive_ts: i64,
+}
+
+#[pymethods]
+impl Fill {
+    #[getter]
+    fn exchange(&self, py: Python<'_>) -> Py<PyString> {
+        self.exchange.clone_ref(py)
+    }
+    #[getter]
+    fn symbol(&self, py: Python<'_>) -> Py<PyString> {
+        self.symbol.clone_ref(py)
+    }
+    #[getter]
+    fn trade_id(&self) -> &str {
+        &self.fields.trade_id
+    }
+    #[getter]
+    fn order_id(&self) -> &str {
+        &self.fields.order_id
+    }
+    #[getter]
+    fn client_order_id(&self) -> Option<&str> {
+        self.fields.client_order_id.as_deref()
+    }
+    #[getter]
+    fn side(&self) -> &'static str {
+        self.fields.side.as_str()
+    }
+    #[getter]
+    fn price(&self) -> f64 {
+        self.fields.price.to_f64()
+    }
+    #[getter]
+    fn size(&self) -> f64 {
+        self.fields.size.to_f64()
+    }
+    #[getter]
+    fn fee(&self) -> Option<f64> {
+        float(self.fields.fee)
+    }
+    #[getter]
+    fn fee_asset(&self) -> Option<&str> {
+        self.fields.fee_asset.as_deref()
+    }
+    #[getter]
+    fn is_maker(&self) -> Option<bool> {
+        self.fields.is_maker
+    }
+    #[getter]
+    fn liquidation(&self) -> Option<bool> {
+        self.fields.liquidation
+    }
+    #[getter]
+    fn exchange_ts(&self) -> i64 {
+        self.fields.exchange_ts
+    }
+    #[getter]
+    fn receive_ts(&self) -> i64 {
+        self.receive_ts
+    }
+    /// The exact value of ``"price"``, ``"size"`` or ``"fee"`` as ``decimal.Decimal`` (None for
+    /// an absent fee); ``AttributeError`` for any other name.
+    fn decimal<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let f = &self.fields;
+        let v = match name {
+            "price" => Exact::Value(f.price),
+            "size" => Exact::Value(f.size),
+            "fee" => f.fee.into(),
+            _ => Exact::NoField,
+        };
+        exact(py, "Fill", name, v)
+    }
+    fn __repr__(&self) -> String {
+        let f = &self.fields;
+        format!(
+            "Fill({} {} {} order={} {} {}@{} fee={:?} {:?})",
+            self.exchange,
+            self.symbol,
+            f.trade_id,
+            f.order_id,
+            f.side.as_str(),
+            f.size,
+            f.price,
+            f.fee.map(|d| d.to_string()),
+            f.fee_asset
+        )
+    }
+}
+
+/// A derivatives position's state after a change (frozen; made by ``Decoder``).
+///
+/// ``exchange``, ``symbol`` (str, unified), ``side`` ("long", "short" or "flat"), ``size``
+/// (float >= 0; base units, or contracts where the venue counts contracts), ``entry_price``,
+/// ``mark_price``, ``unrealized_pnl`` (quote/settle units), ``liquidation_price``,
+/// ``leverage`` (floats, each None where the venue does not say), ``margin_mode`` ("cross",
+/// "isolated" or None), ``exchange_ts`` (int ns), ``receive_ts`` (int ns). ``decimal(name)``
+/// gives any of the numbers exactly (None where absent).
+#[pyclass(module = "tickwire._core", frozen)]
+pub struct Position {
+    pub exchange: Py<PyString>,
+    pub symbol: Py<PyString>,
+    pub fields: PositionItem,
+    pub receive_ts: i64,
+}
+
+#[pymethods]
+impl Position {
+    #[getter]
+    fn exchange(&self, py: Python<'_>) -> Py<PyString> {
+        self.exchange.clone_ref(py)
+    }
+    #[getter]
+    fn symbol(&self, py: Python<'_>) -> Py<PyString> {
+        self.symbol.clone_ref(py)
+    }
+    #[getter]
+    fn side(&self) -> &'static str {
+        self.fields.side.as_str()
+    }
+    #[getter]
+    fn size(&self) -> f64 {
+        self.fields.size.to_f64()
+    }
+    #[getter]
+    fn entry_price(&self) -> Option<f64> {
+        float(self.fields.entry_price)
+    }
+    #[getter]
+    fn mark_price(&self) -> Option<f64> {
+        float(self.fields.mark_price)
+    }
+    #[getter]
+    fn unrealized_pnl(&self) -> Option<f64> {
+        float(self.fields.unrealized_pnl)
+    }
+    #[getter]
+    fn liquidation_price(&self) -> Option<f64> {
+        float(self.fields.liquidation_price)
+    }
+    #[getter]
+    fn leverage(&self) -> Option<f64> {
+        float(self.fields.leverage)
+    }
+    #[getter]
+    fn margin_mode(&self) -> Option<&'static str> {
+        self.fields.margin_mode.map(MarginMode::as_str)
+    }
+    #[getter]
+    fn exchange_ts(&self) -> i64 {
+        self.fields.exchange_ts
+    }
+    #[getter]
+    fn receive_ts(&self) -> i64 {
+        self.receive_ts
+    }
+    /// The exact value of ``"size"``, ``"entry_price"``, ``"mark_price"``,
+    /// ``"unrealized_pnl"``, ``"liquidation_price"`` or ``"leverage"`` as ``decimal.Decimal``
+    /// (None where absent); ``AttributeError`` for any other name.
+    fn decimal<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let p = &self.fields;
+        let v = match name {
+            "size" => Exact::Value(p.size),
+            "entry_price" => p.entry_price.into(),
+            "mark_price" => p.mark_price.into(),
+            "unrealized_pnl" => p.unrealized_pnl.into(),
+            "liquidation_price" => p.liquidation_price.into(),
+            "leverage" => p.leverage.into(),
+            _ => Exact::NoField,
+        };
+        exact(py, "Position", name, v)
+    }
+    fn __repr__(&self) -> String {
+        let p = &self.fields;
+        format!(
+            "Position({} {} {} {} entry={:?} upnl={:?})",
+            self.exchange,
+            self.symbol,
+            p.side.as_str(),
+            p.size,
+            p.entry_price.map(|d| d.to_string()),
+            p.unrealized_pnl.map(|d| d.to_string())
+        )
+    }
+}
+
+/// One asset's balance after a change (frozen; made by ``Decoder``).
+///
+/// ``exchange``, ``asset`` (str, e.g. "USDT"), ``free`` (available), ``locked`` (held by orders
+/// or margin), ``total`` (wallet total) (floats, each None where the venue does not say; what
+/// each includes per venue is in the README's private-channel table), ``exchange_ts`` (int ns),
+/// ``receive_ts`` (int ns). ``decimal(name)`` gives ``free``, ``locked`` or ``total`` exactly.
+#[pyclass(module = "tickwire._core", frozen)]
+pub struct Balance {
+    pub exchange: Py<PyString>,
+    pub fields: BalanceItem,
+    pub receive_ts: i64,
+}
+
+#[pymethods]
+impl Balance {
+    #[getter]
+    fn exchange(&self, py: Python<'_>) -> Py<PyString> {
+        self.exchange.clone_ref(py)
+    }
+    #[getter]
+    fn asset(&self) -> &str {
+        &self.fields.asset
+    }
+    #[getter]
+    fn free(&self) -> Option<f64> {
+        float(self.fields.free)
+    }
+    #[getter]
+    fn locked(&self) -> Option<f64> {
+        float(self.fields.locked)
+    }
+    #[getter]
+    fn total(&self) -> Option<f64> {
+        float(self.fields.total)
+    }
+    #[getter]
+    fn exchange_ts(&self) -> i64 {
+        self.fields.exchange_ts
+    }
+    #[getter]
+    fn receive_ts(&self) -> i64 {
+        self.receive_ts
+    }
+    /// The exact value of ``"free"``, ``"locked"`` or ``"total"`` as ``decimal.Decimal`` (None
+    /// where absent); ``AttributeError`` for any other name.
+    fn decimal<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let b = &self.fields;
+        let v = match name {
+            "free" => b.free.into(),
+            "locked" => b.locked.into(),
+            "total" => b.total.into(),
+            _ => Exact::NoField,
+        };
+        exact(py, "Balance", name, v)
+    }
+    fn __repr__(&self) -> String {
+        let b = &self.fields;
+        let show = |d: Option<Dec>| d.map_or_else(|| "-".to_owned(), |d| d.to_string());
+        format!(
+            "Balance({} {} free={} locked={} total={})",
+            self.exchange,
+            b.asset,
+            show(b.free),
+            show(b.locked),
+            show(b.total)
         )
     }
 }

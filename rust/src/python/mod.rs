@@ -27,6 +27,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::Bbo>()?;
     m.add_class::<events::BookUpdate>()?;
     m.add_class::<events::Candle>()?;
+    m.add_class::<events::OrderUpdate>()?;
+    m.add_class::<events::Fill>()?;
+    m.add_class::<events::Position>()?;
+    m.add_class::<events::Balance>()?;
     m.add_class::<events::ControlReply>()?;
     m.add_class::<events::Notice>()?;
     m.add_class::<events::SyncLost>()?;
