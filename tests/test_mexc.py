@@ -28,7 +28,7 @@ from tickwire.exchanges.mexc import Mexc, contract_instrument_dicts, spot_instru
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator
 from tickwire.simulator.faults import Drop
-from venue_helpers import assert_book_equal, replay_stats, replay_through_feed
+from venue_helpers import assert_book_equal, feed_start_error, replay_stats, replay_through_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mexc"
 LEGACY = FIXTURES / "recorded_excerpt_spot_v3json_solusdt_20250112.jsonl"
@@ -370,3 +370,143 @@ def test_replay_cli_on_the_protobuf_recording():
     assert (stats["frames"], stats["gaps"], stats["bad_lines"]) == (len(legacy()), 0, [])
     book = stats["books"]["SOL/USDT"]
     assert (book["snapshots"], book["deltas_applied"]) == (1, len(legacy()) - n_snap)
+
+
+# --- contract (mexc-linear) on the simulator -------------------------------------------------
+# The simulator's contract recording is DOCS-DERIVED (tests/fixtures/mexc/
+# build_contract_fixture.py: no capture of MEXC's contract stream exists): it proves the
+# protocol path (subscribe and acks, REST bridge, the version chain, gaps, errors), not books
+# against MEXC's own data.
+
+CONTRACT = FIXTURES / "docs_contract_btcusdt.jsonl"
+LINEAR_SYMBOL = "BTC/USDT:USDT"
+
+
+def contract_reference() -> tuple[
+    list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]], int
+]:
+    """BTC_USDT after the contract fixture by MEXC's documented rules (a ``push.depth.full``
+    replaces the book; ``push.depth`` rows set absolute contract counts, 0 deletes; each
+    ``version`` the previous + 1): (bids high to low, asks low to high, last version)."""
+    bids: dict[Decimal, Decimal] = {}
+    asks: dict[Decimal, Decimal] = {}
+    version = 0
+    for line in CONTRACT.read_text().splitlines():
+        f = json.loads(line, parse_float=Decimal)
+        if f["channel"] not in ("push.depth", "push.depth.full"):
+            continue
+        if f["channel"] == "push.depth.full":
+            bids, asks = {}, {}
+        else:
+            assert f["data"]["version"] == version + 1
+        version = f["data"]["version"]
+        for side, key in ((bids, "bids"), (asks, "asks")):
+            for p, q, *_ in f["data"][key]:
+                if q == 0:
+                    side.pop(Decimal(p), None)
+                else:
+                    side[Decimal(p)] = Decimal(q)
+    return sorted(bids.items(), reverse=True), sorted(asks.items()), version
+
+
+def test_contract_fixture_is_what_its_builder_makes():
+    """The checked-in docs-derived contract session is exactly the builder's deterministic
+    output (so its SOURCES.md description holds), and the packaged copy is the same bytes."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build", FIXTURES / "build_contract_fixture.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    lines, receive = build.build()
+    assert CONTRACT.read_text().splitlines() == lines
+    ts = CONTRACT.with_suffix(".ts").read_text().split()
+    assert [int(t) for t in ts] == receive
+    packaged = Path(core.__file__).parent / "data" / "mexc" / "docs_contract_btcusdt.jsonl.gz"
+    assert gzip.decompress(packaged.read_bytes()).decode().splitlines() == lines
+
+
+async def _run_contract_feed(
+    faults: Sequence[Any] = (), symbols: Sequence[str] = (LINEAR_SYMBOL,), validate: bool = True
+) -> tuple[list[Any], dict[str, Any], Any, Simulator]:
+    async with Simulator("mexc-linear", speed=4.0, autostart=False) as sim:
+        events: list[Any] = []
+        feed = Feed(
+            "mexc",
+            list(symbols),
+            ["book", "trades"],
+            base_url=sim.rest_url,
+            on_event=events.append,
+            validate_symbols=validate,
+        )
+        await replay_through_feed(sim, feed, faults)
+        book = feed.book(symbols[0])
+        result = (book.bids(10_000), book.asks(10_000), book.sequence)
+        stats = feed.stats()
+        await feed.close()
+        return events, stats, result, sim
+
+
+def test_contract_feed_book_and_trades_equal_the_fixture(run):
+    from tickwire import Trade
+
+    events, stats, (bids, asks, seq), sim = run(_run_contract_feed())
+    want_bids, want_asks, version = contract_reference()
+    assert_book_equal((bids, asks), (want_bids, want_asks))
+    assert seq == version
+    assert not [e for e in events if isinstance(e, GapDetected)]
+    assert stats["bad_frames"] == 0 and sim.rest_requests >= 1
+    deals = [
+        d
+        for line in CONTRACT.read_text().splitlines()
+        if (f := json.loads(line, parse_float=Decimal))["channel"] == "push.deal"
+        for d in f["data"]
+    ]
+    trades = [e for e in events if isinstance(e, Trade)]
+    assert [(t.decimal("price"), t.decimal("size"), t.side) for t in trades] == [
+        (d["p"], Decimal(d["v"]), "buy" if d["T"] == 1 else "sell") for d in deals
+    ]
+
+
+def test_contract_feed_recovers_from_a_dropped_delta(run):
+    events, _stats, (bids, asks, seq), _ = run(
+        _run_contract_feed([Drop(stream="sub.depth:BTC_USDT", skip=5)])
+    )
+    gaps = [e for e in events if isinstance(e, GapDetected)]
+    assert [(g.symbol, g.reason) for g in gaps] == [(LINEAR_SYMBOL, "gap")]
+    assert [e.symbol for e in events if isinstance(e, Resynced) and e.reason == "gap"] == [
+        LINEAR_SYMBOL
+    ]
+    want_bids, want_asks, version = contract_reference()
+    assert_book_equal((bids, asks), (want_bids, want_asks))
+    assert seq == version
+
+
+def test_contract_unknown_symbol_is_refused_before_connecting_or_by_mexcs_reply(run):
+    # ETH_USDT is a well-formed contract id the simulator's contract/detail does not list: the
+    # Feed names it before connecting; unchecked, the subscribe gets MEXC's own refusal
+    # (rs.error "Contract doesn't exist!") as a SubscriptionError.
+    _exc, connections = run(
+        feed_start_error(
+            "mexc-linear",
+            "mexc",
+            ["ETH/USDT:USDT"],
+            ValueError,
+            match="ETH_USDT is not listed in the mexc linear instruments",
+        )
+    )
+    assert connections == 0
+    with pytest.raises(SubscriptionError, match="Contract doesn't exist"):
+        run(_run_contract_feed(symbols=("ETH/USDT:USDT",), validate=False))
+
+
+def test_simulate_cli_serves_the_contract_market():
+    from cli_helpers import Running
+
+    proc = Running("simulate", "-m", "mexc-linear", "--port", "0")
+    line = proc.wait_for("/edge")
+    code, out, _err = proc.interrupt()
+    assert "/api/v1/contract/depth/BTC_USDT" in out, out
+    assert code in (0, 130), out
+    assert "ws://" in line
