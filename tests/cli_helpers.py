@@ -60,6 +60,11 @@ class Running:
     pipe instead of finishing; :meth:`interrupt` sends SIGINT, reads the rest and waits."""
 
     def __init__(self, *args: str) -> None:
+        # A shell's background job starts with SIGINT ignored, an ignored signal stays ignored
+        # across exec, and Python then never raises KeyboardInterrupt in the command: handle it
+        # here as Python does by default (a handler, unlike SIG_IGN, is reset by exec).
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         self.proc = subprocess.Popen(
             [*TICKWIRE, *args],
             stdout=subprocess.PIPE,
