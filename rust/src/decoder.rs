@@ -615,7 +615,8 @@ impl Decoder {
         self.stats.frames += 1;
         self.out.clear();
         let known = self.symbols.len();
-        if let Err(e) = self.venue.parse(frame, binary, &mut self.out) {
+        let (venue, out) = (&mut self.venue, &mut self.out);
+        if let Err(e) = guarded("frame", || venue.parse(frame, binary, out)) {
             return Err(self.bad_frame(e, known));
         }
         if self.out.market_ids().len() > known {
@@ -1021,7 +1022,8 @@ impl Decoder {
     pub fn apply_trades(&mut self, symbol: &str, payload: &[u8], after: u64, receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         let i = self.register(symbol)?;
-        let mut trades = self.venue.parse_trades(payload)?;
+        let venue = &mut self.venue;
+        let mut trades = guarded("trades", || venue.parse_trades(payload))?;
         trades.retain(|t| t.trade_id.as_int().is_some_and(|id| id > after));
         trades.sort_by_key(|t| t.trade_id.as_int());
         for trade in trades {
@@ -1041,7 +1043,8 @@ impl Decoder {
         self.events.clear();
         self.out.clear();
         let known = self.symbols.len();
-        if let Err(e) = self.venue.parse_account(what, payload, &mut self.out) {
+        let (venue, out) = (&mut self.venue, &mut self.out);
+        if let Err(e) = guarded("account list", || venue.parse_account(what, payload, out)) {
             self.out.forget_symbols_from(known);
             self.out.clear();
             return Err(e);
@@ -1064,7 +1067,8 @@ impl Decoder {
         self.events.clear();
         let i = self.register(symbol)?;
         self.out.clear();
-        let snap = self.venue.parse_snapshot(payload, &mut self.out)?;
+        let (venue, out) = (&mut self.venue, &mut self.out);
+        let snap = guarded("snapshot", || venue.parse_snapshot(payload, out))?;
         let whole = [(i, 0..self.out.bids.len(), 0..self.out.asks.len())];
         // The snapshot replaces the book: without instruments it sets the scales (see
         // `scales_from_snapshots`), restored if it does not convert.
@@ -1145,6 +1149,36 @@ impl Decoder {
         s.sync = BookSyncState::AwaitingSnapshot;
         Ok(())
     }
+}
+
+/// Run a venue parser so that a panic in it (a tickwire bug, never an answer to bad input) is a
+/// `Frame` error naming `what` instead of unwinding into Python and killing the feed: the frame
+/// is counted as bad and skipped like any malformed one. Free on the normal path (an unwind
+/// landing pad, no work). Built for the fuzzer (`--cfg fuzzing`) it lets the panic through, so
+/// cargo-fuzz reports it.
+#[inline(always)]
+fn guarded<T>(what: &'static str, parse: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    #[cfg(fuzzing)]
+    {
+        let _ = what;
+        parse()
+    }
+    #[cfg(not(fuzzing))]
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)) {
+        Ok(result) => result,
+        Err(panic) => Err(parser_panicked(what, panic.as_ref())),
+    }
+}
+
+#[cold]
+#[cfg(not(fuzzing))]
+fn parser_panicked(what: &'static str, panic: &(dyn std::any::Any + Send)) -> Error {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    Error::frame(what, format!("the venue's {what} parser panicked ({text}); please report this frame"))
 }
 
 #[cfg(test)]

@@ -56,7 +56,8 @@ pub fn rfc3339(s: &str, field: &'static str) -> Result<i64, Error> {
         return Err(bad());
     }
     let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    Ok(secs * 1_000_000_000 + frac)
+    // ns since 1970 fit an i64 until 2262-04-11: a later year is not a time a venue sends.
+    secs.checked_mul(1_000_000_000).and_then(|ns| ns.checked_add(frac)).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -72,6 +73,7 @@ mod tests {
         for bad in [
             "",
             "2021-04-17 16:43:30Z",
+            "9999-12-31T23:59:59Z", // past i64 ns (found by fuzz/frames)
             "2021-04-17T16:43:30",
             "2021-04-17T16:43:30.Z",
             "2021-04-17T16:43:30.1234567890Z",

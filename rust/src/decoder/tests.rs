@@ -568,3 +568,47 @@ fn an_empty_book_takes_the_snapshot_widths_as_scales() {
     assert_eq!(scales(&d), (3, 5, 2));
     assert_eq!(levels(&d, "X/USD").0, strings(&["2683.805:1", "2683.8:1.23456"]));
 }
+
+/// A venue whose parser panics on a frame starting with `!` (a stand-in for a parser bug).
+struct PanickyVenue(Box<dyn Venue>);
+
+impl Venue for PanickyVenue {
+    fn id(&self) -> &'static str {
+        self.0.id()
+    }
+    fn market(&self) -> &'static str {
+        self.0.market()
+    }
+    fn parse(&mut self, frame: &[u8], binary: bool, out: &mut Out) -> Result<(), Error> {
+        assert!(!frame.starts_with(b"!"), "a parser bug");
+        self.0.parse(frame, binary, out)
+    }
+    fn recovery(&self) -> Recovery {
+        self.0.recovery()
+    }
+    fn check(&self, last: u64, ids: &SeqIds, bridging: bool) -> Verdict {
+        self.0.check(last, ids, bridging)
+    }
+    fn unified_symbol(&self, market_id: &str) -> String {
+        self.0.unified_symbol(market_id)
+    }
+    fn market_id(&self, symbol: &str) -> Result<String, Error> {
+        self.0.market_id(symbol)
+    }
+}
+
+#[test]
+fn a_parser_panic_is_a_bad_frame_and_the_decoder_goes_on() {
+    let inner = factory("binance").unwrap().create("spot", &[]).unwrap();
+    let mut d = Decoder::with_venue(Box::new(PanickyVenue(inner)), &[]);
+    let trade = br#"{"e":"trade","E":1,"s":"ETHUSDT","t":7,"p":"2.5","q":"1","T":1,"m":true,"M":true}"#;
+    d.feed(trade, 1).unwrap();
+    let err = d.feed(b"!boom", 2).unwrap_err();
+    assert!(
+        matches!(&err, Error::Frame { field, reason } if field == "frame" && reason.contains("a parser bug")),
+        "{err}"
+    );
+    assert_eq!(d.stats.bad_frames, 1);
+    d.feed(trade, 3).unwrap(); // the decoder still works
+    assert_eq!(d.stats.frames, 3);
+}
