@@ -165,6 +165,7 @@ def test_outage_mid_run_loses_nothing_and_stores_nothing_twice(run, pg, schema, 
             # rows arrived while the server was down: spilled past the memory bound, queued
             assert during["rows_received"] > before["rows_received"]
             assert during["spilled"] > 0 and during["backlog"] > 0 and during["errors"] >= 1
+            assert during["in_memory"] + during["in_flight"] <= 300  # the memory bound
             assert not during["connected"]
 
             await asyncio.to_thread(pg.start)

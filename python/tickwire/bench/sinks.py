@@ -22,6 +22,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from .. import _core as core
 from ..simulator import packaged_recording
@@ -34,6 +35,8 @@ PATH_SINK = "PostgresSink (COPY + ON CONFLICT)"
 PATH_EXECUTEMANY = "executemany INSERT ... ON CONFLICT"
 PATH_NAIVE = "per-row INSERT (autocommit)"
 
+Rates = dict[str, dict[str, list[float]]]  # path -> phase ("new", "replay") -> rows/s per round
+
 
 def recorded_trades() -> list[core.Trade]:
     """Every trade of the packaged Binance spot and USD-M recordings, decoded by tickwire."""
@@ -45,7 +48,7 @@ def recorded_trades() -> list[core.Trade]:
     return out
 
 
-async def _measure(dsn: str, rounds: int) -> tuple[dict[str, dict[str, list[float]]], int]:
+async def _measure(dsn: str, rounds: int) -> tuple[Rates, int]:
     import asyncpg
 
     from ..sinks.postgres import KINDS, PostgresSink, migrate
@@ -90,7 +93,7 @@ async def _measure(dsn: str, rounds: int) -> tuple[dict[str, dict[str, list[floa
         PATH_NAIVE: naive_pass,
     }
     timing = [0.0]
-    out: dict[str, dict[str, list[float]]] = {p: {"new": [], "replay": []} for p in paths}
+    out: Rates = {p: {"new": [], "replay": []} for p in paths}
     try:
         for _ in range(rounds):
             for name, run_pass in paths.items():
@@ -107,9 +110,7 @@ async def _measure(dsn: str, rounds: int) -> tuple[dict[str, dict[str, list[floa
     return out, n
 
 
-def measure(
-    dsn: str | None = None, rounds: int = 3
-) -> tuple[dict[str, dict[str, list[float]]], int]:
+def measure(dsn: str | None = None, rounds: int = 3) -> tuple[Rates, int]:
     """``({path: {"new": [rows/s per round], "replay": [...]}}, rows per pass)`` into the
     database at ``dsn`` (its schema ``tickwire_bench`` is dropped and recreated), or into a
     throwaway cluster (:class:`~tickwire.sinks.pgtemp.TemporaryPostgres`) when ``dsn`` is None.
@@ -118,14 +119,14 @@ def measure(
     from ..feed import run
 
     if dsn is not None:
-        return run(_measure(dsn, rounds))
+        return cast("tuple[Rates, int]", run(_measure(dsn, rounds)))
     from ..sinks.pgtemp import TemporaryPostgres
 
     with TemporaryPostgres() as pg:
-        return run(_measure(pg.dsn, rounds))
+        return cast("tuple[Rates, int]", run(_measure(pg.dsn, rounds)))
 
 
-def format_report(res: dict[str, dict[str, list[float]]], n: int, rounds: int) -> str:
+def format_report(res: Rates, n: int, rounds: int) -> str:
     """Markdown table of :func:`measure`'s result: median rows/s per path and phase, and the
     sink's ratio to each path."""
     med = {p: {ph: statistics.median(v) for ph, v in d.items()} for p, d in res.items()}

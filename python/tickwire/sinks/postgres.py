@@ -355,6 +355,7 @@ class PostgresSink:
             "last_batch_rows": 0,
         }
         self._connects = 0
+        self._turn = 0
         self.last_error: str | None = None
 
     def __repr__(self) -> str:
@@ -446,12 +447,14 @@ class PostgresSink:
         self._closing = True
         if self._wake is not None:
             self._wake.set()
-        done, _ = await asyncio.wait({self._task}, timeout=self._close_timeout)
+        task, self._task = self._task, None
+        done, _ = await asyncio.wait({task}, timeout=self._close_timeout)
         if not done:
-            self._task.cancel()
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+                await task
+        elif task.exception() is not None:  # SchemaVersionError: upgraded under this process
+            log.error("postgres sink stopped: %s", task.exception())
         if self._in_memory:
             self._spill()
         if self._spill_pending:
@@ -534,7 +537,10 @@ class PostgresSink:
         """Up to ``batch_size`` rows out of memory (oldest first), counted as in flight."""
         room = self._batch_size
         batch: dict[str, list[Row]] = {}
-        for kind, buf in self._buf.items():
+        # Start from another kind each batch: a busy kind never starves a quiet one.
+        kinds = list(self._buf.items())
+        self._turn = (self._turn + 1) % len(kinds)
+        for kind, buf in kinds[self._turn :] + kinds[: self._turn]:
             if not buf or not room:
                 continue
             n = min(room, len(buf))
