@@ -285,8 +285,8 @@ class PostgresSink:
       of other types given to :meth:`write` are ignored (so it also works as ``on_event``).
     - ``schema``: the PostgreSQL schema holding the tables (a lowercase identifier).
     - ``batch_size`` rows / ``flush_interval`` s: a batch is written when either is reached.
-    - ``max_buffered``: rows held in memory while the database is unreachable before they are
-      appended to ``spill_path`` (default: a new file in the temp directory on first use). A
+    - ``max_buffered``: rows held in memory (about 550 bytes per trade row) while the database
+      is unreachable before they are appended to ``spill_path`` (default: a new file in the temp directory on first use). A
       spill file left by an earlier run at ``spill_path`` is replayed at start.
     - ``retry_interval`` s: first reconnect delay, doubled per failure up to 5 s.
 
@@ -302,7 +302,7 @@ class PostgresSink:
         schema: str = "tickwire",
         batch_size: int = 5000,
         flush_interval: float = 0.5,
-        max_buffered: int = 1_000_000,
+        max_buffered: int = 100_000,
         spill_path: str | os.PathLike[str] | None = None,
         retry_interval: float = 0.5,
         connect_timeout: float = 5.0,
