@@ -355,6 +355,13 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
     help="Seconds to wait for every connection to be subscribed and its books synced; a feed "
     "that is not ready by then is an error.",
 )
+@click.option(
+    "--sink",
+    "sink_dsn",
+    default=None,
+    help="Also store trades (and bbo/candles if streamed) in PostgreSQL, each row once: "
+    "postgresql://USER:PASSWORD@HOST/DB (needs the postgres extra).",
+)
 def stream(
     exchange_opt: str | None,
     symbols: tuple[str, ...],
@@ -364,6 +371,7 @@ def stream(
     base_url: str | None,
     limit: int,
     start_timeout: float,
+    sink_dsn: str | None = None,
 ) -> None:
     """Stream live SYMBOLS (ccxt-unified: ETH/USDT, BTC/USDT:USDT, BTC/USD:BTC-220527) from
     the exchange (-x ID, or ID as the first argument) and print normalized events, one per
@@ -386,21 +394,47 @@ def stream(
         raise click.BadParameter("give at least one symbol", param_hint="SYMBOLS")
 
     chans = [c.strip() for c in channels.split(",") if c.strip()]
+    sink = _postgres_sink(sink_dsn, chans) if sink_dsn else None
     try:
-        feed = Feed(exchange, list(symbols), chans, base_url=base_url, start_timeout=start_timeout)
+        feed = Feed(
+            exchange,
+            list(symbols),
+            chans,
+            base_url=base_url,
+            start_timeout=start_timeout,
+            on_event=sink.write if sink else None,
+        )
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
 
     async def go() -> None:
         try:
+            if sink:
+                await sink.start()
             await _stream(feed, depth, output, limit)
         finally:
             await feed.close()
+            if sink:
+                await sink.close()
 
     try:
         run_interruptible(go())
     except KeyboardInterrupt:
         sys.exit(INTERRUPTED_EXIT_CODE)
+
+
+def _postgres_sink(dsn: str, channels: list[str]) -> Any:
+    """A PostgresSink for ``stream --sink``: trades, plus bbo and candles when streamed."""
+    if not dsn.startswith(("postgres://", "postgresql://")):
+        raise click.BadParameter("expected postgresql://...", param_hint="--sink")
+    try:
+        from .sinks.postgres import PostgresSink
+    except ImportError:
+        raise click.ClickException(
+            "--sink needs asyncpg: pip install 'tickwire[postgres]'"
+        ) from None
+    kinds = ["trades", *(k for k in ("bbo", "candles") if k in channels)]
+    return PostgresSink(dsn, kinds=kinds)
 
 
 async def _stream(feed: Any, depth: int, output: str, limit: int) -> None:
@@ -469,10 +503,16 @@ def bench(
     ETHUSDT spot and USD-M (packaged) and each venue's largest capture (bybit, okx, kraken,
     coinbase, coinbaseexchange), with each venue's orjson + dict-book bot and cryptofeed's
     handler measured in the same run (baselines need `pip install 'tickwire[bench]'`).
-    RECORDING: all (default), binance, venues, or names. Prints msg/s and ratios; exit 1 if
+    RECORDING: all (default), binance, venues, or names; `sinks` instead measures rows/s into
+    PostgreSQL (sinks vs executemany vs per-row INSERT). Prints msg/s and ratios; exit 1 if
     tickwire's final books differ from the reference bot's."""
     from .bench.decode import PATH_TICKWIRE, compare_many, expand, format_table
 
+    if recording == ("sinks",):  # rows/s into PostgreSQL (a throwaway cluster): bench/sinks.py
+        from .bench.sinks import report as sinks_report
+
+        click.echo(sinks_report(rounds))
+        return
     try:
         names = expand(recording or ("all",))
     except ValueError as exc:

@@ -12,9 +12,12 @@ use crate::account::{BalanceItem, FillItem, MarginMode, OrderItem, PositionItem}
 use crate::exchanges::{BboItem, CandleItem, TradeId, TradeItem};
 use crate::fixed::Dec;
 
+/// `decimal.Decimal`, imported once: an import per call cost more than the conversion.
+static DECIMAL: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
+
 /// The exact value of `d` as `decimal.Decimal` (digits as the exchange wrote them).
 fn decimal(py: Python<'_>, d: Dec) -> PyResult<Bound<'_, PyAny>> {
-    py.import("decimal")?.getattr("Decimal")?.call1((d.to_string(),))
+    DECIMAL.import(py, "decimal", "Decimal")?.call1((d.to_string(),))
 }
 
 /// A trade id as Python sees it: int for numbered venues, str for text ids.
