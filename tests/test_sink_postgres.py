@@ -399,8 +399,8 @@ def test_stream_sink_stores_the_printed_trades(pg):
     stored = {r["trade_id"]: r["price"] for r in rows}
     assert len(stored) == len(rows) and printed_ids <= set(stored) <= set(want)
     assert all(str(p) == want[t]["p"] for t, p in stored.items())
-    bad = run_cli("stream", "binance", "ETH/USDT", "--sink", "redis://127.0.0.1/0")
-    assert bad.returncode == 2 and "expected postgresql://" in bad.stderr
+    bad = run_cli("stream", "binance", "ETH/USDT", "--sink", "mysql://127.0.0.1/0")
+    assert bad.returncode == 2 and "expected postgresql://... or redis://" in bad.stderr
 
 
 # --- the README's example ------------------------------------------------------------------------

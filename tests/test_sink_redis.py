@@ -218,3 +218,32 @@ def test_bad_arguments_name_the_value():
         RedisSink("redis://x", maxlen=0)
     with pytest.raises(ValueError, match="streams must name at least one"):
         subscribe("redis://x", [], group="g", consumer="c")
+
+
+@pytest.mark.e2e
+def test_stream_sink_publishes_what_it_printed(redis_server):
+    """``tickwire stream ... --sink redis://...`` against the simulator: every trade it printed
+    is on the bus, in order, with the printed price."""
+    import json
+
+    from cli_helpers import run_cli
+    from tickwire.simulator import ThreadedSimulator
+
+    with ThreadedSimulator("binance", speed=20.0) as sim:
+        proc = run_cli(
+            "stream", "binance", SYMBOL, "--channels", "trades", "--base-url", sim.rest_url,
+            "--limit", "300", "--sink", redis_server.url,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    printed = [json.loads(line) for line in proc.stdout.splitlines()]
+    printed_ids = [e["trade_id"] for e in printed if e["type"] == "trade"]
+    assert len(printed_ids) == 300
+
+    async def read() -> list[Any]:
+        r = redis_asyncio.from_url(redis_server.url)
+        entries = await r.xrange(f"tw:binance:{SYMBOL}:trade")
+        await r.aclose()
+        return [decode_entry("trade", fields[b"e"]) for _, fields in entries]
+
+    on_bus = asyncio.run(read())
+    assert [e["trade_id"] for e in on_bus][: len(printed_ids)] == printed_ids

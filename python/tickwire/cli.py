@@ -21,6 +21,7 @@ from . import _core
 from ._interrupt import INTERRUPTED_EXIT_CODE, run_interruptible
 from .exceptions import TickwireError
 from .exchanges import exchange_ids
+from .redact import redact_url
 from .replay import RecordingReadError, Replay, ReplayStats, SnapshotFile, event_to_dict
 
 # Exit-code bits of `tickwire replay` (2 is a usage error, 130 Ctrl-C).
@@ -357,10 +358,11 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
 )
 @click.option(
     "--sink",
-    "sink_dsn",
-    default=None,
+    "sink_dsns",
+    multiple=True,
     help="Also store trades (and bbo/candles if streamed) in PostgreSQL, each row once: "
-    "postgresql://USER:PASSWORD@HOST/DB (needs the postgres extra).",
+    "postgresql://USER:PASSWORD@HOST/DB (the postgres extra); or publish the events to Redis "
+    "Streams: redis://HOST:PORT/DB (the redis extra). Repeatable.",
 )
 def stream(
     exchange_opt: str | None,
@@ -371,7 +373,7 @@ def stream(
     base_url: str | None,
     limit: int,
     start_timeout: float,
-    sink_dsn: str | None = None,
+    sink_dsns: tuple[str, ...] = (),
 ) -> None:
     """Stream live SYMBOLS (ccxt-unified: ETH/USDT, BTC/USDT:USDT, BTC/USD:BTC-220527) from
     the exchange (-x ID, or ID as the first argument) and print normalized events, one per
@@ -394,7 +396,12 @@ def stream(
         raise click.BadParameter("give at least one symbol", param_hint="SYMBOLS")
 
     chans = [c.strip() for c in channels.split(",") if c.strip()]
-    sink = _postgres_sink(sink_dsn, chans) if sink_dsn else None
+    sinks = [_sink(dsn, chans) for dsn in sink_dsns]
+
+    def to_sinks(ev: Any) -> None:
+        for sink in sinks:
+            sink.write(ev)
+
     try:
         feed = Feed(
             exchange,
@@ -402,19 +409,19 @@ def stream(
             chans,
             base_url=base_url,
             start_timeout=start_timeout,
-            on_event=sink.write if sink else None,
+            on_event=to_sinks if sinks else None,
         )
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
 
     async def go() -> None:
         try:
-            if sink:
+            for sink in sinks:
                 await sink.start()
             await _stream(feed, depth, output, limit)
         finally:
             await feed.close()
-            if sink:
+            for sink in sinks:
                 await sink.close()
 
     try:
@@ -423,10 +430,25 @@ def stream(
         sys.exit(INTERRUPTED_EXIT_CODE)
 
 
+def _sink(dsn: str, channels: list[str]) -> Any:
+    """The sink of one ``stream --sink`` value: PostgreSQL or Redis Streams, by its scheme."""
+    if dsn.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from .sinks.redis import RedisSink
+        except ImportError:  # pragma: no cover - the redis extra is in the test extra
+            raise click.ClickException(
+                "--sink redis:// needs redis-py: pip install 'tickwire[redis]'"
+            ) from None
+        return RedisSink(dsn)
+    return _postgres_sink(dsn, channels)
+
+
 def _postgres_sink(dsn: str, channels: list[str]) -> Any:
     """A PostgresSink for ``stream --sink``: trades, plus bbo and candles when streamed."""
     if not dsn.startswith(("postgres://", "postgresql://")):
-        raise click.BadParameter("expected postgresql://...", param_hint="--sink")
+        raise click.BadParameter(
+            f"{redact_url(dsn)!r}: expected postgresql://... or redis://...", param_hint="--sink"
+        )
     try:
         from .sinks.postgres import PostgresSink
     except ImportError:
