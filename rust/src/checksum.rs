@@ -89,8 +89,6 @@ struct Interleaved {
     /// The generation before, reused as storage.
     old_levels: [Vec<WireLevel>; 2],
     old_slots: [Vec<u32>; 2],
-    /// Where a level's text is written before it moves into its slot.
-    scratch: Vec<u8>,
     /// The hashed text, joined from the slots (longer: only its start is the text).
     joined: Vec<u8>,
 }
@@ -116,12 +114,18 @@ impl Interleaved {
     /// pairs each level with the last generation's level at its price, wherever an insert or
     /// delete above moved it: the same level keeps its slot, a new size at the same price copies
     /// the price's text into a new slot and writes the size, anything else is written; the
-    /// slots of levels that left are freed. False if a text did not fit its slot.
+    /// slots of levels that left are freed. A side whose levels did not change (`unchanged`)
+    /// keeps its slots as they are. False if a text did not fit its slot.
     #[inline]
-    fn update(&mut self, s: usize, sign: i64, price_scale: u8, size_scale: u8) -> bool {
+    fn update(&mut self, s: usize, sign: i64, unchanged: bool, price_scale: u8, size_scale: u8) -> bool {
+        if unchanged {
+            return true;
+        }
         std::mem::swap(&mut self.slots[s], &mut self.old_slots[s]);
         self.slots[s].clear();
-        let mut tmp = std::mem::take(&mut self.scratch);
+        // A level's text is written here in place, then moved into its slot as one block
+        // (`write_scaled_at` copies SLOT bytes: room for a size block after a full price).
+        let mut text = [0u8; 2 * SLOT + 8];
         let mut j = 0;
         for n in 0..self.levels[s].len() {
             let l = self.levels[s][n];
@@ -131,8 +135,7 @@ impl Interleaved {
                 j += 1;
             }
             let same_price = old.get(j).filter(|o| o.price == l.price && o.widths.price == l.widths.price).copied();
-            tmp.clear();
-            match same_price {
+            let p = match same_price {
                 Some(o) if o == l => {
                     self.slots[s].push(self.old_slots[s][j]);
                     j += 1;
@@ -142,25 +145,27 @@ impl Interleaved {
                     let from = self.old_slots[s][j] as usize;
                     self.free.push(self.old_slots[s][j]);
                     j += 1;
-                    tmp.extend_from_slice(&self.arena[from * SLOT..(from + 1) * SLOT]);
-                    tmp.truncate(usize::from(self.price_len[from]));
+                    text[..SLOT].copy_from_slice(&self.arena[from * SLOT..(from + 1) * SLOT]);
+                    usize::from(self.price_len[from])
                 }
                 None => {
-                    fixed::write_scaled(&mut tmp, l.price, price_scale, l.widths.price, false);
-                    tmp.push(b':');
+                    let Some(end) = fixed::write_scaled_at(&mut text, 0, l.price, price_scale, l.widths.price) else {
+                        return false;
+                    };
+                    text[end] = b':';
+                    end + 1
                 }
-            }
-            let p = tmp.len();
-            fixed::write_scaled(&mut tmp, l.size, size_scale, l.widths.size, false);
-            tmp.push(b':');
-            let len = tmp.len();
+            };
+            let Some(end) = fixed::write_scaled_at(&mut text, p, l.size, size_scale, l.widths.size) else {
+                return false;
+            };
+            let len = end + 1; // with its ':'
             if len > SLOT {
-                self.scratch = tmp;
                 return false;
             }
-            tmp.resize(SLOT, 0);
+            text[end] = b':';
             let (slot, at) = self.new_slot();
-            self.arena[at..at + SLOT].copy_from_slice(&tmp);
+            self.arena[at..at + SLOT].copy_from_slice(&text[..SLOT]);
             #[allow(clippy::cast_possible_truncation)] // at most SLOT
             {
                 self.len[slot as usize] = len as u8;
@@ -169,7 +174,6 @@ impl Interleaved {
             self.slots[s].push(slot);
         }
         self.free.extend_from_slice(self.old_slots[s].get(j..).unwrap_or(&[])); // fell out of the top
-        self.scratch = tmp;
         true
     }
 
@@ -294,18 +298,20 @@ fn interleaved_memo(book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut
     if memo.key != key {
         m.clear();
     }
-    let mut same = memo.key == key;
+    let mut unchanged = [memo.key == key; 2];
     for (s, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
         std::mem::swap(&mut m.levels[s], &mut m.old_levels[s]);
         m.levels[s].clear();
         book.top_into(side, INTERLEAVED_LEVELS, &mut m.levels[s]);
-        same &= m.levels[s] == m.old_levels[s];
+        unchanged[s] &= m.levels[s] == m.old_levels[s];
     }
-    if same {
+    if unchanged == [true; 2] {
         return memo.crc;
     }
     memo.key = key;
-    if !(m.update(0, 1, price_scale, size_scale) && m.update(1, -1, price_scale, size_scale)) {
+    if !(m.update(0, 1, unchanged[0], price_scale, size_scale)
+        && m.update(1, -1, unchanged[1], price_scale, size_scale))
+    {
         m.clear();
         memo.key = None; // the next call writes every level again
         memo.crc = Format::Interleaved.compute_at(book, price_scale, size_scale, &mut memo.text);
