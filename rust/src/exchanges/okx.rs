@@ -327,7 +327,11 @@ fn level(c: &mut Cursor<'_>, field: &'static str) -> Result<RawLevel, Error> {
 fn levels(c: &mut Cursor<'_>, side: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
     if c.begin_array(field)? {
         loop {
-            side.push(level(c, field)?);
+            // The usual row inline; anything else through `level`, which names the fault.
+            match c.plain_dec_row() {
+                Some(l) => side.push(l),
+                None => side.push(level(c, field)?),
+            }
             if !c.more_elements(field)? {
                 break;
             }
