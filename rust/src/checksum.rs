@@ -78,10 +78,8 @@ pub struct Memo {
 /// a slot whose level left is reused.
 #[derive(Debug, Clone, Default)]
 struct Interleaved {
-    /// Slot `i` is `arena[i * SLOT..][..len[i]]`, its price part (`price:`) the first `price_len[i]`.
-    arena: Vec<u8>,
-    len: Vec<u8>,
-    price_len: Vec<u8>,
+    /// The slots, indexed by the `u32`s below; freed ones are listed in `free`.
+    arena: Vec<Slot>,
     free: Vec<u32>,
     /// Per side (bids, asks): the top levels, best first, and each one's slot.
     levels: [Vec<WireLevel>; 2],
@@ -97,11 +95,18 @@ struct Interleaved {
 /// 20 decimals) computes that checksum without the memo.
 const SLOT: usize = 48;
 
+/// One level's text in [`Interleaved`]: `text[..len]`, its price part (`price:`) the first
+/// `price_len` bytes. Text and lengths side by side: joining a slot reads one record.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    text: [u8; SLOT],
+    len: u8,
+    price_len: u8,
+}
+
 impl Interleaved {
     fn clear(&mut self) {
         self.arena.clear();
-        self.len.clear();
-        self.price_len.clear();
         self.free.clear();
         for s in 0..2 {
             self.levels[s].clear();
@@ -145,8 +150,9 @@ impl Interleaved {
                     let from = self.old_slots[s][j] as usize;
                     self.free.push(self.old_slots[s][j]);
                     j += 1;
-                    text[..SLOT].copy_from_slice(&self.arena[from * SLOT..(from + 1) * SLOT]);
-                    usize::from(self.price_len[from])
+                    let from = &self.arena[from];
+                    text[..SLOT].copy_from_slice(&from.text);
+                    usize::from(from.price_len)
                 }
                 None => {
                     let Some(end) = fixed::write_scaled_at(&mut text, 0, l.price, price_scale, l.widths.price) else {
@@ -164,31 +170,27 @@ impl Interleaved {
                 return false;
             }
             text[end] = b':';
-            let (slot, at) = self.new_slot();
-            self.arena[at..at + SLOT].copy_from_slice(&text[..SLOT]);
-            #[allow(clippy::cast_possible_truncation)] // at most SLOT
-            {
-                self.len[slot as usize] = len as u8;
-                self.price_len[slot as usize] = p as u8;
-            }
+            let mut block = [0u8; SLOT];
+            block.copy_from_slice(&text[..SLOT]);
+            #[allow(clippy::cast_possible_truncation)] // both at most SLOT
+            let slot = self.new_slot(Slot { text: block, len: len as u8, price_len: p as u8 });
             self.slots[s].push(slot);
         }
         self.free.extend_from_slice(self.old_slots[s].get(j..).unwrap_or(&[])); // fell out of the top
         true
     }
 
-    /// A free slot: its index and where it starts in the arena.
+    /// Store `slot` in a free slot (or a new one): its index.
     #[inline]
-    fn new_slot(&mut self) -> (u32, usize) {
-        let i = self.free.pop().unwrap_or_else(|| {
-            self.len.push(0);
-            self.price_len.push(0);
-            self.arena.resize(self.len.len() * SLOT, 0);
-            #[allow(clippy::cast_possible_truncation)] // slots <= 2 * 25 + 2 * 25 live
-            let i = (self.len.len() - 1) as u32;
-            i
-        });
-        (i, i as usize * SLOT)
+    fn new_slot(&mut self, slot: Slot) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.arena[i as usize] = slot;
+            return i;
+        }
+        self.arena.push(slot);
+        #[allow(clippy::cast_possible_truncation)] // slots <= 2 * 25 + 2 * 25 live
+        let i = (self.arena.len() - 1) as u32;
+        i
     }
 }
 
@@ -325,9 +327,9 @@ fn interleaved_memo(book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut
     }
     let mut at = 0;
     let mut put = |i: u32| {
-        let i = i as usize;
-        text[at..at + SLOT].copy_from_slice(&m.arena[i * SLOT..(i + 1) * SLOT]);
-        at += usize::from(m.len[i]);
+        let slot = &m.arena[i as usize];
+        text[at..at + SLOT].copy_from_slice(&slot.text);
+        at += usize::from(slot.len);
     };
     for r in 0..bids.len().max(asks.len()) {
         if let Some(&i) = bids.get(r) {
