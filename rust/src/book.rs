@@ -153,7 +153,7 @@ impl<Q: Quantity> Ladder<Q> {
     /// (a run of nearby levels costs a comparison or two each instead of a binary search over
     /// every chunk). Any order, any hint, is still correct: a key above the hint's chunk is
     /// searched for above it.
-    #[inline]
+    #[inline(always)]
     fn set_from(&mut self, key: i64, quantity: Q, hint: &mut usize) {
         let size = quantity.size();
         let n = self.chunks.len();

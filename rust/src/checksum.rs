@@ -78,10 +78,8 @@ pub struct Memo {
 /// a slot whose level left is reused.
 #[derive(Debug, Clone, Default)]
 struct Interleaved {
-    /// Slot `i` is `arena[i * SLOT..][..len[i]]`, its price part (`price:`) the first `price_len[i]`.
-    arena: Vec<u8>,
-    len: Vec<u8>,
-    price_len: Vec<u8>,
+    /// The slots, indexed by the `u32`s below; freed ones are listed in `free`.
+    arena: Vec<Slot>,
     free: Vec<u32>,
     /// Per side (bids, asks): the top levels, best first, and each one's slot.
     levels: [Vec<WireLevel>; 2],
@@ -89,8 +87,6 @@ struct Interleaved {
     /// The generation before, reused as storage.
     old_levels: [Vec<WireLevel>; 2],
     old_slots: [Vec<u32>; 2],
-    /// Where a level's text is written before it moves into its slot.
-    scratch: Vec<u8>,
     /// The hashed text, joined from the slots (longer: only its start is the text).
     joined: Vec<u8>,
 }
@@ -99,11 +95,18 @@ struct Interleaved {
 /// 20 decimals) computes that checksum without the memo.
 const SLOT: usize = 48;
 
+/// One level's text in [`Interleaved`]: `text[..len]`, its price part (`price:`) the first
+/// `price_len` bytes. Text and lengths side by side: joining a slot reads one record.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    text: [u8; SLOT],
+    len: u8,
+    price_len: u8,
+}
+
 impl Interleaved {
     fn clear(&mut self) {
         self.arena.clear();
-        self.len.clear();
-        self.price_len.clear();
         self.free.clear();
         for s in 0..2 {
             self.levels[s].clear();
@@ -116,12 +119,18 @@ impl Interleaved {
     /// pairs each level with the last generation's level at its price, wherever an insert or
     /// delete above moved it: the same level keeps its slot, a new size at the same price copies
     /// the price's text into a new slot and writes the size, anything else is written; the
-    /// slots of levels that left are freed. False if a text did not fit its slot.
+    /// slots of levels that left are freed. A side whose levels did not change (`unchanged`)
+    /// keeps its slots as they are. False if a text did not fit its slot.
     #[inline]
-    fn update(&mut self, s: usize, sign: i64, price_scale: u8, size_scale: u8) -> bool {
+    fn update(&mut self, s: usize, sign: i64, unchanged: bool, price_scale: u8, size_scale: u8) -> bool {
+        if unchanged {
+            return true;
+        }
         std::mem::swap(&mut self.slots[s], &mut self.old_slots[s]);
         self.slots[s].clear();
-        let mut tmp = std::mem::take(&mut self.scratch);
+        // A level's text is written here in place, then moved into its slot as one block
+        // (`write_scaled_at` copies SLOT bytes: room for a size block after a full price).
+        let mut text = [0u8; 2 * SLOT + 8];
         let mut j = 0;
         for n in 0..self.levels[s].len() {
             let l = self.levels[s][n];
@@ -131,8 +140,7 @@ impl Interleaved {
                 j += 1;
             }
             let same_price = old.get(j).filter(|o| o.price == l.price && o.widths.price == l.widths.price).copied();
-            tmp.clear();
-            match same_price {
+            let p = match same_price {
                 Some(o) if o == l => {
                     self.slots[s].push(self.old_slots[s][j]);
                     j += 1;
@@ -142,49 +150,47 @@ impl Interleaved {
                     let from = self.old_slots[s][j] as usize;
                     self.free.push(self.old_slots[s][j]);
                     j += 1;
-                    tmp.extend_from_slice(&self.arena[from * SLOT..(from + 1) * SLOT]);
-                    tmp.truncate(usize::from(self.price_len[from]));
+                    let from = &self.arena[from];
+                    text[..SLOT].copy_from_slice(&from.text);
+                    usize::from(from.price_len)
                 }
                 None => {
-                    fixed::write_scaled(&mut tmp, l.price, price_scale, l.widths.price, false);
-                    tmp.push(b':');
+                    let Some(end) = fixed::write_scaled_at(&mut text, 0, l.price, price_scale, l.widths.price) else {
+                        return false;
+                    };
+                    text[end] = b':';
+                    end + 1
                 }
-            }
-            let p = tmp.len();
-            fixed::write_scaled(&mut tmp, l.size, size_scale, l.widths.size, false);
-            tmp.push(b':');
-            let len = tmp.len();
+            };
+            let Some(end) = fixed::write_scaled_at(&mut text, p, l.size, size_scale, l.widths.size) else {
+                return false;
+            };
+            let len = end + 1; // with its ':'
             if len > SLOT {
-                self.scratch = tmp;
                 return false;
             }
-            tmp.resize(SLOT, 0);
-            let (slot, at) = self.new_slot();
-            self.arena[at..at + SLOT].copy_from_slice(&tmp);
-            #[allow(clippy::cast_possible_truncation)] // at most SLOT
-            {
-                self.len[slot as usize] = len as u8;
-                self.price_len[slot as usize] = p as u8;
-            }
+            text[end] = b':';
+            let mut block = [0u8; SLOT];
+            block.copy_from_slice(&text[..SLOT]);
+            #[allow(clippy::cast_possible_truncation)] // both at most SLOT
+            let slot = self.new_slot(Slot { text: block, len: len as u8, price_len: p as u8 });
             self.slots[s].push(slot);
         }
         self.free.extend_from_slice(self.old_slots[s].get(j..).unwrap_or(&[])); // fell out of the top
-        self.scratch = tmp;
         true
     }
 
-    /// A free slot: its index and where it starts in the arena.
+    /// Store `slot` in a free slot (or a new one): its index.
     #[inline]
-    fn new_slot(&mut self) -> (u32, usize) {
-        let i = self.free.pop().unwrap_or_else(|| {
-            self.len.push(0);
-            self.price_len.push(0);
-            self.arena.resize(self.len.len() * SLOT, 0);
-            #[allow(clippy::cast_possible_truncation)] // slots <= 2 * 25 + 2 * 25 live
-            let i = (self.len.len() - 1) as u32;
-            i
-        });
-        (i, i as usize * SLOT)
+    fn new_slot(&mut self, slot: Slot) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.arena[i as usize] = slot;
+            return i;
+        }
+        self.arena.push(slot);
+        #[allow(clippy::cast_possible_truncation)] // slots <= 2 * 25 + 2 * 25 live
+        let i = (self.arena.len() - 1) as u32;
+        i
     }
 }
 
@@ -294,18 +300,20 @@ fn interleaved_memo(book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut
     if memo.key != key {
         m.clear();
     }
-    let mut same = memo.key == key;
+    let mut unchanged = [memo.key == key; 2];
     for (s, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
         std::mem::swap(&mut m.levels[s], &mut m.old_levels[s]);
         m.levels[s].clear();
         book.top_into(side, INTERLEAVED_LEVELS, &mut m.levels[s]);
-        same &= m.levels[s] == m.old_levels[s];
+        unchanged[s] &= m.levels[s] == m.old_levels[s];
     }
-    if same {
+    if unchanged == [true; 2] {
         return memo.crc;
     }
     memo.key = key;
-    if !(m.update(0, 1, price_scale, size_scale) && m.update(1, -1, price_scale, size_scale)) {
+    if !(m.update(0, 1, unchanged[0], price_scale, size_scale)
+        && m.update(1, -1, unchanged[1], price_scale, size_scale))
+    {
         m.clear();
         memo.key = None; // the next call writes every level again
         memo.crc = Format::Interleaved.compute_at(book, price_scale, size_scale, &mut memo.text);
@@ -319,9 +327,9 @@ fn interleaved_memo(book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut
     }
     let mut at = 0;
     let mut put = |i: u32| {
-        let i = i as usize;
-        text[at..at + SLOT].copy_from_slice(&m.arena[i * SLOT..(i + 1) * SLOT]);
-        at += usize::from(m.len[i]);
+        let slot = &m.arena[i as usize];
+        text[at..at + SLOT].copy_from_slice(&slot.text);
+        at += usize::from(slot.len);
     };
     for r in 0..bids.len().max(asks.len()) {
         if let Some(&i) = bids.get(r) {

@@ -279,16 +279,57 @@ pub fn needed_scale(value: i64, scale: u8) -> u8 {
 /// zeros), so no 128-bit or variable division runs.
 #[inline(always)]
 pub fn write_scaled(out: &mut Vec<u8>, value: i64, scale: u8, width: u8, kraken: bool) {
-    // Layout of `tmp`: room on the left for a sign, the '.', and the zeros padding "0.000",
-    // then the digits of |value| ending at END, then the zeros a wider width appends, then
-    // slack so that a text is copied out as one fixed-size block.
-    const END: usize = 56;
-    const MAX_EXTRA: usize = 40;
-    const BLOCK: usize = 48;
-    let mut tmp = [b'0'; END + MAX_EXTRA + BLOCK];
+    let mut tmp = [b'0'; SCALED_TMP];
+    let Some((begin, end)) = scaled_text(&mut tmp, value, scale, width, kraken) else {
+        return write_scaled_slow(out, value, usize::from(scale), usize::from(width), kraken);
+    };
+    let len = end - begin;
+    if len <= SCALED_BLOCK {
+        // One fixed-size copy (inlined moves, no memcpy call), then the surplus is cut off.
+        let keep = out.len() + len;
+        out.extend_from_slice(&tmp[begin..begin + SCALED_BLOCK]);
+        out.truncate(keep);
+    } else {
+        out.extend_from_slice(&tmp[begin..end]);
+    }
+}
+
+/// [`write_scaled`] (not the Kraken form) into `out` at `at`, for a caller that keeps texts in
+/// fixed-size slots: the text is copied as one block of 48 bytes, so `out` must have 48 bytes
+/// from `at` (bytes past the text are overwritten). The index after the text, or None (nothing
+/// written) when `out` is too short for the block or the text is longer than the block.
+#[inline(always)]
+pub fn write_scaled_at(out: &mut [u8], at: usize, value: i64, scale: u8, width: u8) -> Option<usize> {
+    let mut tmp = [b'0'; SCALED_TMP];
+    let (begin, end) = scaled_text(&mut tmp, value, scale, width, false)?;
+    let len = end - begin;
+    let dst = out.get_mut(at..at + SCALED_BLOCK)?;
+    if len > SCALED_BLOCK {
+        return None;
+    }
+    dst.copy_from_slice(&tmp[begin..begin + SCALED_BLOCK]);
+    Some(at + len)
+}
+
+/// Where [`scaled_text`] puts the digits' end in its buffer: room on the left for a sign, the
+/// '.', and the zeros padding "0.000".
+const SCALED_END: usize = 56;
+/// Most zeros a wider width can append after the digits.
+const SCALED_EXTRA: usize = 40;
+/// A text is copied out of the buffer as one block of this many bytes.
+const SCALED_BLOCK: usize = 48;
+const SCALED_TMP: usize = SCALED_END + SCALED_EXTRA + SCALED_BLOCK;
+
+/// The text of [`write_scaled`] in `tmp` (all '0' on entry): its range, or None for a width
+/// more than [`SCALED_EXTRA`] past the scale (the slow path's case). Layout of `tmp`: the
+/// digits of |value| ending at [`SCALED_END`], then the zeros a wider width appends, then
+/// slack so that a text is copied out as one fixed-size block.
+#[inline(always)]
+fn scaled_text(tmp: &mut [u8; SCALED_TMP], value: i64, scale: u8, width: u8, kraken: bool) -> Option<(usize, usize)> {
+    const END: usize = SCALED_END;
     let (scale, width) = (usize::from(scale), usize::from(width));
-    if width > scale + MAX_EXTRA {
-        return write_scaled_slow(out, value, scale, width, kraken);
+    if width > scale + SCALED_EXTRA {
+        return None;
     }
     let start = write_digits(&mut tmp[..END], value.unsigned_abs());
     // The digits of the value written with `width` decimals: `tmp[start..end]` (empty is 0).
@@ -303,7 +344,7 @@ pub fn write_scaled(out: &mut Vec<u8>, value: i64, scale: u8, width: u8, kraken:
     };
     let begin = if kraken {
         if value == 0 {
-            return;
+            return Some((end, end));
         }
         start
     } else if width == 0 {
@@ -325,15 +366,7 @@ pub fn write_scaled(out: &mut Vec<u8>, value: i64, scale: u8, width: u8, kraken:
     } else {
         begin
     };
-    let len = end - begin;
-    if len <= BLOCK {
-        // One fixed-size copy (inlined moves, no memcpy call), then the surplus is cut off.
-        let keep = out.len() + len;
-        out.extend_from_slice(&tmp[begin..begin + BLOCK]);
-        out.truncate(keep);
-    } else {
-        out.extend_from_slice(&tmp[begin..end]);
-    }
+    Some((begin, end))
 }
 
 /// [`write_scaled`] for widths no exchange sends (40 decimals past the scale).
@@ -507,6 +540,13 @@ fn digits8(b: &[u8], at: usize) -> Option<(u64, usize)> {
     let x = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
     let k = first_non_digit(x);
     Some(if k == 0 { (0, 0) } else { (digits_value(x, k), k) })
+}
+
+/// How many ASCII digits (0..=8) start the 8 bytes at `b[at..]`, or None with fewer than 8
+/// bytes there.
+#[inline(always)]
+pub fn digit_run(b: &[u8], at: usize) -> Option<usize> {
+    Some(first_non_digit(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?)))
 }
 
 /// Fast path for the body of a JSON string holding a plain non-negative decimal, `b[at..]` being

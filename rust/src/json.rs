@@ -498,7 +498,7 @@ impl<'a> Cursor<'a> {
     /// without escapes: the level, with the row consumed. None (nothing consumed) for anything
     /// else, which the caller reads with the general calls ([`Self::dec`], [`Self::skip_value`])
     /// that validate it and name the fault.
-    #[inline]
+    #[inline(always)]
     pub fn plain_dec_row(&mut self) -> Option<RawLevel> {
         let b = &self.b[self.i..];
         if b.get(..2)? != b"[\"" {
@@ -512,6 +512,16 @@ impl<'a> Cursor<'a> {
         // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
         if ((price.mantissa - 1) | size.mantissa) < 0 {
             return None;
+        }
+        // OKX's tail, `,"0","<count>"]` with a count of 1 to 7 digits: one 8-byte step.
+        if b.get(i..i + 6) == Some(b",\"0\",\"") {
+            if let Some(count) = fixed::digit_run(b, i + 6) {
+                let end = i + 6 + count;
+                if (1..8).contains(&count) && b.get(end..end + 2) == Some(b"\"]") {
+                    self.i += end + 2;
+                    return Some(RawLevel { price, size });
+                }
+            }
         }
         loop {
             match *b.get(i)? {
@@ -809,6 +819,14 @@ mod tests {
         let d = |m, w| fixed::Dec { mantissa: m, width: w };
         for (row, level) in [
             (r#"["5.148","60","0","1"],"#, Some((d(5148, 3), d(60, 0)))),
+            (r#"["5.148","60","0","1234567"]]"#, Some((d(5148, 3), d(60, 0)))),
+            (r#"["5.148","60","0","12345678"]]"#, Some((d(5148, 3), d(60, 0)))), // 8 digits: the loop
+            (r#"["5.148","60","0",""]]"#, Some((d(5148, 3), d(60, 0)))),
+            (r#"["5.148","60","0","1a"]]"#, Some((d(5148, 3), d(60, 0)))),
+            (r#"["5.148","60","0","1","2"]]"#, Some((d(5148, 3), d(60, 0)))),
+            (r#"["5.148","60","0","1"]]"#, Some((d(5148, 3), d(60, 0)))), // under 8 bytes left
+            (r#"["5.148","60","0","1",]],"#, None),
+            (r#"["5.148","60","0","1"}]],"#, None),
             (r#"["29000.1","0.00264"]]"#, Some((d(290_001, 1), d(264, 5)))),
             (r#"["2683.80000000","0.00000000"],"#, Some((d(268_380_000_000, 8), d(0, 8)))),
             (r#"["12345678.12345678","99999999","","x"]}"#, Some((d(1_234_567_812_345_678, 8), d(99_999_999, 0)))),

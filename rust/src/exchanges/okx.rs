@@ -276,8 +276,21 @@ fn int(c: &mut Cursor<'_>, field: &'static str) -> Result<i64, Error> {
 /// A ms timestamp sent as a string ("1652459225453"), as ns.
 fn ms_string(c: &mut Cursor<'_>, field: &'static str) -> Result<i64, Error> {
     let s = c.str(field)?;
-    let ms =
-        if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok() } else { None };
+    let b = s.as_bytes();
+    let ms = if (9..=16).contains(&b.len()) {
+        // 13 digits today: the first and the last 8 (overlapping) in two SWAR steps.
+        match (fixed::eight_digits(&b[..8]), fixed::eight_digits(&b[b.len() - 8..])) {
+            (Some(high), Some(low)) => {
+                let p = fixed::pow10(u8::try_from(b.len() - 8).unwrap_or(0)).unsigned_abs();
+                Some(high * p + low % p)
+            }
+            _ => None,
+        }
+    } else if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    };
     ms_to_ns(ms.ok_or_else(|| Error::frame(field, format!("{s:?} is not a ms timestamp")))?, field)
 }
 
@@ -327,7 +340,11 @@ fn level(c: &mut Cursor<'_>, field: &'static str) -> Result<RawLevel, Error> {
 fn levels(c: &mut Cursor<'_>, side: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
     if c.begin_array(field)? {
         loop {
-            side.push(level(c, field)?);
+            // The usual row inline; anything else through `level`, which names the fault.
+            match c.plain_dec_row() {
+                Some(l) => side.push(l),
+                None => side.push(level(c, field)?),
+            }
             if !c.more_elements(field)? {
                 break;
             }
@@ -859,6 +876,21 @@ mod tests {
         // "seqId must increase" is not the rule: a lower prevSeqId than expected is a gap too.
         assert_eq!(v.check(5, &ids(Some(4), 6), false), Verdict::Gap { expected: 5, received: 4 });
         assert_eq!(v.check(5, &ids(None, 6), false), Verdict::Gap { expected: 5, received: 6 });
+    }
+
+    #[test]
+    fn ms_strings_of_every_length_read_as_str_parse_does() {
+        let digits = "1652459225453987654";
+        for len in 1..=digits.len() {
+            let text = &digits[..len];
+            let mut c = Cursor::new(format!("\"{text}\"").into_bytes().leak());
+            let ms: u64 = text.parse().unwrap();
+            assert_eq!(ms_string(&mut c, "ts").ok(), ms_to_ns(ms, "ts").ok(), "{text}");
+        }
+        for bad in ["", "16524592254a3", "1652459225.45", "-165245922545", "16524592254531234x"] {
+            let mut c = Cursor::new(format!("\"{bad}\"").into_bytes().leak());
+            assert!(ms_string(&mut c, "ts").is_err(), "{bad}");
+        }
     }
 
     #[test]
