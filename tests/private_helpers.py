@@ -138,14 +138,18 @@ class KeyedVenue:
 
     Knobs: ``skew_ms`` (the venue's clock minus ours), ``post_script`` (HTTP statuses the next
     listen-key POSTs answer instead, e.g. ``[503, 503]``), ``drop_logons`` (LOGON messages
-    left unanswered), ``expired`` (listen keys the venue no longer knows). Records:
-    ``posts``, ``puts`` (monotonic times), ``logons`` (connection path, reply code or None),
-    ``messages`` (connection path, text), ``time_requests``."""
+    left unanswered), ``expired`` (listen keys the venue no longer knows),
+    ``refuse_upgrade`` (answer the WebSocket upgrade of a listen-key URL with HTTP 401).
+    Records: ``posts``, ``puts`` (monotonic times), ``refused`` (upgrades refused),
+    ``logons`` (connection path, reply code or None), ``messages`` (connection path, text),
+    ``time_requests``."""
 
     skew_ms: int = 0
     post_script: list[int] = field(default_factory=list)
     drop_logons: int = 0
     expired: set[str] = field(default_factory=set)
+    refuse_upgrade: bool = False
+    refused: int = 0
     issued: list[str] = field(default_factory=list)
     posts: list[float] = field(default_factory=list)
     puts: list[float] = field(default_factory=list)
@@ -179,6 +183,8 @@ class KeyedVenue:
                 return self._time
             if path == LISTEN_PATH:
                 return self._listen
+            if path == "/stream" and self.refuse_upgrade:
+                return self._refuse
             return base(path)
 
         venue.on_client_message = on_client_message  # type: ignore[method-assign]
@@ -196,6 +202,12 @@ class KeyedVenue:
                 -1021, "Timestamp for this request is outside of the recvWindow.", rid
             )
         return 0, {"result": {"apiKey": KEY, "authorizedSince": self.now_ms()}, "id": rid}
+
+    async def _refuse(self, request: web.Request) -> web.StreamResponse:
+        if "listenKey" not in request.query:
+            return web.json_response({}, status=404)
+        self.refused += 1
+        return web.json_response({"code": -2015, "msg": "Invalid listen key"}, status=401)
 
     async def _time(self, _request: web.Request) -> web.StreamResponse:
         self.time_requests += 1

@@ -116,6 +116,22 @@ def test_refused_api_key_at_connect_target_is_one_auth_error(run):
     assert "tKeyWRONG00000000000" not in str(err)
 
 
+def test_refused_websocket_upgrade_of_a_private_connection_is_an_auth_error(run):
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            venue = KeyedVenue(refuse_upgrade=True).install(sim)
+            feed = _feed(sim, [])
+            with pytest.raises(tw.AuthError) as ei:
+                await feed.start()
+            await asyncio.sleep(1.0)
+            return venue, ei.value
+
+    venue, err = run(scenario())
+    assert venue.refused == 1 and len(venue.posts) == 1 and venue.logons == []
+    assert err.code == 401 and "refused with HTTP 401" in str(err)
+    assert venue.issued[0] not in str(err)
+
+
 def test_expired_timestamp_without_clock_measure_is_an_auth_error(run):
     # The venue's clock runs 30 s ahead; an adapter that cannot measure it signs with ours.
     async def scenario():
