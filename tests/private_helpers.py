@@ -47,6 +47,7 @@ from tickwire.simulator import Simulator
 from tickwire.simulator.venue import Outcome
 
 LISTEN_PATH = "/api/v3/userDataStream"
+HISTORY_PATH = "/api/v3/myTrades"
 TIME_PATH = "/api/v3/time"
 KEY = "tKey7c0f2a9d4b6e18357a"
 SECRET = "tSec4e91b7d0c3a6f2589e"  # noqa: S105 - the simulated account's test secret
@@ -70,8 +71,10 @@ class KeyedSpot(BinanceSpot):
         credentials: Credentials | None = GOOD,
         refresh_s: float | None = None,
         time_request: bool = True,
+        history: bool = False,
     ) -> None:
         super().__init__(base_url=base_url)
+        self.history = history
         self.credentials = credentials  # (Binance spot's own __init__ takes no keys yet)
         self.token_refresh_s = refresh_s
         self.time_request = time_request
@@ -125,6 +128,18 @@ class KeyedSpot(BinanceSpot):
                 ) from None
             raise
 
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
+        """With ``history``: one signed GET of ``HISTORY_PATH`` per list (the venue's answer is
+        scripted by the test); without: none (the venue has no such list)."""
+        if not self.history:
+            return []
+        creds = self.check_credentials()
+        ts = self.clock.now_ms()
+        params = {"what": what, "startTime": str(since_ms), "timestamp": str(ts)}
+        params["signature"] = sign(creds.secret, creds.api_key, ts)
+        headers = {"X-MBX-APIKEY": creds.api_key}
+        return [RestCall("GET", self.rest_base_url + HISTORY_PATH, params, headers)]
+
     def server_time_request(self) -> tuple[str, dict[str, str]] | None:
         return (self.rest_base_url + TIME_PATH, {}) if self.time_request else None
 
@@ -139,8 +154,11 @@ class KeyedVenue:
     Knobs: ``skew_ms`` (the venue's clock minus ours), ``post_script`` (HTTP statuses the next
     listen-key POSTs answer instead, e.g. ``[503, 503]``), ``drop_logons`` (LOGON messages
     left unanswered), ``expired`` (listen keys the venue no longer knows),
-    ``refuse_upgrade`` (answer the WebSocket upgrade of a listen-key URL with HTTP 401).
-    Records: ``posts``, ``puts`` (monotonic times), ``refused`` (upgrades refused),
+    ``refuse_upgrade`` (answer the WebSocket upgrade of a listen-key URL with HTTP 401),
+    ``history_status`` / ``retry_after`` (the answer of every account-history request, with a
+    ``Retry-After`` header if set; a bad signature is a 401). Records: ``history`` (monotonic
+    time, list, startTime of each history request),
+    ``posts``, ``puts`` (monotonic times), ``refused`` (upgrades refused),
     ``logons`` (connection path, reply code or None), ``messages`` (connection path, text),
     ``time_requests``."""
 
@@ -150,6 +168,9 @@ class KeyedVenue:
     expired: set[str] = field(default_factory=set)
     refuse_upgrade: bool = False
     refused: int = 0
+    history_status: int = 503
+    retry_after: int | None = None
+    history: list[tuple[float, str, str]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
     posts: list[float] = field(default_factory=list)
     puts: list[float] = field(default_factory=list)
@@ -183,6 +204,8 @@ class KeyedVenue:
                 return self._time
             if path == LISTEN_PATH:
                 return self._listen
+            if path == HISTORY_PATH:
+                return self._history
             if path == "/stream" and self.refuse_upgrade:
                 return self._refuse
             return base(path)
@@ -202,6 +225,14 @@ class KeyedVenue:
                 -1021, "Timestamp for this request is outside of the recvWindow.", rid
             )
         return 0, {"result": {"apiKey": KEY, "authorizedSince": self.now_ms()}, "id": rid}
+
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        self.history.append((time.monotonic(), q["what"], q["startTime"]))
+        ok = q.get("signature") == sign(SECRET, KEY, int(q["timestamp"]))
+        status = self.history_status if ok else 401
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+        return web.json_response({"code": -1, "msg": "scripted"}, status=status, headers=headers)
 
     async def _refuse(self, request: web.Request) -> web.StreamResponse:
         if "listenKey" not in request.query:
