@@ -91,7 +91,9 @@ def verify_ed25519(public_key: Ed25519PublicKey | str, payload: str, signature: 
     from cryptography.exceptions import InvalidSignature
 
     try:
-        key = load_pem_public_key(public_key.encode()) if isinstance(public_key, str) else public_key
+        key = (
+            load_pem_public_key(public_key.encode()) if isinstance(public_key, str) else public_key
+        )
         if not isinstance(key, Ed25519PublicKey):
             return False
         key.verify(base64.b64decode(signature, validate=True), payload.encode())

@@ -823,3 +823,126 @@ def _endpoint(route: str, combined: bool, streams: list[str]) -> WsEndpoint:
     if not all(valid_stream_name(s) for s in streams):
         reject = (1008, b'{"code":-1,"msg":"Illegal format ws or stream"}')
     return WsEndpoint(route, combined, streams, reject)
+
+
+# --- private (account) side: Binance's request authentication (binance.md §7) -------------------
+#
+# Checks in Binance's order: the API key is known (-2015, or -2014 for a malformed one), the
+# timestamp is inside recvWindow (-1021), the signature verifies (-1022): HMAC-SHA256 hex over
+# the REST query as sent / the sorted WebSocket API params, or Ed25519 base64 over the latter.
+# ``session.logon`` accepts Ed25519 keys only.
+
+#: Binance's error replies for refused credentials (code, msg), as its API sends them.
+ERR_BAD_SIGNATURE = (-1022, "Signature for this request is not valid.")
+ERR_BAD_KEY = (-2015, "Invalid API-key, IP, or permissions for action.")
+ERR_KEY_FORMAT = (-2014, "API-key format invalid.")
+ERR_TIMESTAMP = (-1021, "Timestamp for this request is outside of the recvWindow.")
+ERR_TIMESTAMP_AHEAD = (-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+ERR_NO_LISTEN_KEY = (-1125, "This listenKey does not exist.")
+ERR_MANDATORY = (-1102, "A mandatory parameter was not sent, was empty/null, or malformed.")
+
+_API_KEY_FORMAT = re.compile(r"^[A-Za-z0-9]{1,128}$")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One account key the simulated venue accepts: ``secret`` (HMAC) or ``public_key`` (an
+    Ed25519 public key's PEM text)."""
+
+    api_key: str
+    secret: str | None = None
+    public_key: str | None = None
+
+
+def check_timestamp(
+    timestamp: object, recv_window: object, server_ms: int
+) -> tuple[int, str] | None:
+    """Binance's timing rule: accept iff ``timestamp < server + 1000`` and ``server -
+    timestamp <= recvWindow`` (default 5000, at most 60000). Returns the error reply or None."""
+    try:
+        ts = int(str(timestamp))
+        window = float(str(recv_window)) if recv_window is not None else 5000.0
+    except ValueError:
+        return ERR_MANDATORY
+    if ts > 10**14:  # microseconds
+        ts //= 1000
+    if not 0 < window <= 60000:
+        return ERR_MANDATORY
+    if ts >= server_ms + 1000:
+        return ERR_TIMESTAMP_AHEAD
+    if server_ms - ts > window:
+        return ERR_TIMESTAMP
+    return None
+
+
+def verify_ws_api_params(
+    params: Mapping[str, object],
+    keys: Mapping[str, ApiKey],
+    server_ms: int,
+    *,
+    ed25519_only: bool = False,
+) -> tuple[int, str] | None:
+    """Check a signed WebSocket API request's ``params`` (``apiKey``, ``timestamp``,
+    ``signature``, optional ``recvWindow``) as Binance does; ``ed25519_only`` for
+    ``session.logon``. Returns the error reply (code, msg) or None when accepted."""
+    from ...auth import binance as signer
+
+    api_key, signature = params.get("apiKey"), params.get("signature")
+    if not isinstance(signature, str) or "timestamp" not in params:
+        return ERR_MANDATORY
+    key = _lookup(api_key, keys)
+    if not isinstance(key, ApiKey):
+        return key
+    late = check_timestamp(params["timestamp"], params.get("recvWindow"), server_ms)
+    if late is not None:
+        return late
+    payload = signer.ws_api_payload({k: _param_text(v) for k, v in params.items()})
+    if key.public_key is not None:
+        ok = signer.verify_ed25519(key.public_key, payload, signature)
+    elif ed25519_only or key.secret is None:
+        ok = False
+    else:
+        ok = signature.lower() == signer.hmac_hex(key.secret, payload)
+    return None if ok else ERR_BAD_SIGNATURE
+
+
+def verify_rest_query(
+    query_string: str, api_key: str | None, keys: Mapping[str, ApiKey], server_ms: int
+) -> tuple[int, str] | None:
+    """Check a signed REST request: ``query_string`` exactly as received (``signature`` its
+    last parameter, HMAC hex of everything before it), ``api_key`` the ``X-MBX-APIKEY``
+    header. Returns the error reply or None."""
+    from urllib.parse import parse_qsl
+
+    from ...auth import binance as signer
+
+    key = _lookup(api_key, keys)
+    if not isinstance(key, ApiKey):
+        return key
+    payload, sep, signature = query_string.rpartition("&signature=")
+    if not sep or not signature:
+        return ERR_MANDATORY
+    params = dict(parse_qsl(payload, keep_blank_values=True))
+    if "timestamp" not in params:
+        return ERR_MANDATORY
+    late = check_timestamp(params["timestamp"], params.get("recvWindow"), server_ms)
+    if late is not None:
+        return late
+    if key.secret is None or signature.lower() != signer.hmac_hex(key.secret, payload):
+        return ERR_BAD_SIGNATURE
+    return None
+
+
+def _lookup(api_key: object, keys: Mapping[str, ApiKey]) -> ApiKey | tuple[int, str]:
+    """The account key ``api_key`` names, or Binance's error reply for it."""
+    if not isinstance(api_key, str) or not api_key:
+        return ERR_MANDATORY
+    if not _API_KEY_FORMAT.match(api_key):
+        return ERR_KEY_FORMAT
+    return keys.get(api_key, ERR_BAD_KEY)
+
+
+def _param_text(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
