@@ -72,6 +72,9 @@ class Running:
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._hold = threading.Event()  # set: stop reading stdout until _resume
         self._resume = threading.Event()
+        # The text wait_for waits for: the reader thread itself stops at it, so a busy machine
+        # that schedules this thread late cannot let it drain the whole output first.
+        self._hold_at: str | None = None
         self._threads = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
@@ -84,6 +87,8 @@ class Running:
         for line in self.proc.stdout:
             self.stdout.append(line)
             self._lines.put(line)
+            if self._hold_at is not None and self._hold_at in line:
+                self._hold.set()
             if self._hold.is_set():
                 # A command that keeps writing now fills the pipe and waits, still running.
                 self._resume.wait()
@@ -98,6 +103,7 @@ class Running:
         """The first stdout line containing ``text``; fails if the command ends first or
         nothing comes within ``timeout`` s. Reading pauses until :meth:`interrupt`."""
         deadline = time.monotonic() + timeout
+        self._hold_at = text
         while True:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
