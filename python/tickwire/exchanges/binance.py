@@ -295,8 +295,11 @@ class _Binance(Adapter):
     def subscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
         """``SUBSCRIBE`` requests of at most ``limits.streams_per_message`` streams each, one
         request id per request, acknowledged by ``{"result":null,"id":N}`` (binance.md §3).
-        The private route needs none: its login requests subscribed it."""
-        return self._requests(self.subscribe_message, _public(subs), next_id)
+        The private stream: :meth:`private_subscribe_requests`."""
+        out = self._requests(self.subscribe_message, _public(subs), next_id)
+        if len(out) < len(subs) and any(s.stream == "userData" for s in subs):
+            out += self.private_subscribe_requests(next_id)
+        return out
 
     def unsubscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
         """``UNSUBSCRIBE`` requests, batched and acknowledged like :meth:`subscribe_requests`
@@ -382,6 +385,10 @@ class _Binance(Adapter):
             return []
         self.check_credentials()
         return [Subscription("", channels[0], self.private_route, "userData")]
+
+    def private_subscribe_requests(self, next_id: NextId) -> list[Request]:
+        """The request that confirms (spot: makes) the private stream's subscription."""
+        raise NotImplementedError
 
     def server_time_request(self) -> tuple[str, dict[str, str]] | None:
         """``GET <rest>/api/v3/time`` (spot) or ``/fapi/v1/time`` (USD-M)."""
@@ -522,38 +529,38 @@ class BinanceSpot(_Binance):
         return self.ws_base_url + "/stream"
 
     def login_requests(self, route: str, next_id: NextId) -> list[Request]:
-        """On the private route (binance.md §7): with an Ed25519 key (``private_key``),
-        ``session.logon {apiKey, signature, timestamp}`` then ``userDataStream.subscribe``;
-        with an HMAC key, ``userDataStream.subscribe.signature {apiKey, timestamp,
-        signature}``. Each is acked by its id (a ``status`` 200 reply); an error reply
-        (-1022 bad signature, -2015 bad key, -1021 stale timestamp) is an ``AuthError``.
-        Raises ``ValueError`` without credentials."""
+        """On the private route with an Ed25519 key (``private_key``; binance.md §7):
+        ``session.logon {apiKey, signature, timestamp}``, acked by its id (a ``status`` 200
+        reply); an error reply (-1022 bad signature, -2015 bad key, -1021 stale timestamp) is
+        an ``AuthError``. HMAC keys cannot log on: their subscribe request is signed instead
+        (:meth:`private_subscribe_requests`). Raises ``ValueError`` without credentials."""
         if route != self.private_route:
             return []
         creds = self.check_credentials()
-        params: dict[str, str | int] = {"apiKey": creds.api_key, "timestamp": self.clock.now_ms()}
-        if creds.private_key is not None:
-            params["signature"] = signer.ws_api_signature(params, private_key=creds.private_key)
-            logon, subscribe = next_id(), next_id()
-            return [
-                Request(_ws_api(logon, "session.logon", params), frozenset({logon}), login=True),
-                Request(
-                    _ws_api(subscribe, "userDataStream.subscribe", None),
-                    frozenset({subscribe}),
-                    ("userData",),
-                    login=True,
-                ),
-            ]
-        params["signature"] = signer.ws_api_signature(params, secret=creds.secret)
+        if creds.private_key is None:
+            return []
+        params = self._signed_params(creds)
         rid = next_id()
-        return [
-            Request(
-                _ws_api(rid, "userDataStream.subscribe.signature", params),
-                frozenset({rid}),
-                ("userData",),
-                login=True,
-            )
-        ]
+        return [Request(_ws_api(rid, "session.logon", params), frozenset({rid}), login=True)]
+
+    def _signed_params(self, creds: Credentials) -> dict[str, str | int]:
+        params: dict[str, str | int] = {"apiKey": creds.api_key, "timestamp": self.clock.now_ms()}
+        params["signature"] = signer.ws_api_signature(
+            params, secret=creds.secret, private_key=creds.private_key
+        )
+        return params
+
+    def private_subscribe_requests(self, next_id: NextId) -> list[Request]:
+        """After a logon ``userDataStream.subscribe``; with an HMAC key
+        ``userDataStream.subscribe.signature {apiKey, timestamp, signature}``. Marked as login
+        requests: an error reply is an ``AuthError``."""
+        creds = self.check_credentials()
+        rid = next_id()
+        if creds.private_key is not None:
+            msg = _ws_api(rid, "userDataStream.subscribe", None)
+        else:
+            msg = _ws_api(rid, "userDataStream.subscribe.signature", self._signed_params(creds))
+        return [Request(msg, frozenset({rid}), ("userData",), login=True)]
 
 
 class BinanceUsdm(_Binance):
@@ -621,6 +628,13 @@ class BinanceUsdm(_Binance):
             raise ExchangeError("POST /fapi/v1/listenKey: no listenKey in the reply")
         sep = "&" if "?" in self.ws_endpoint(route) else "?"
         return ConnectTarget(f"{self.ws_endpoint(route)}{sep}listenKey={key}", self.keepalive())
+
+    def private_subscribe_requests(self, next_id: NextId) -> list[Request]:
+        """The listen key in the URL subscribes the stream; ``LIST_SUBSCRIPTIONS`` (acked by
+        its id) confirms the connection answers before it counts as subscribed."""
+        rid = next_id()
+        msg = json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": rid}, separators=(",", ":"))
+        return [Request(msg.encode(), frozenset({rid}), ("userData",))]
 
     async def refresh_token(self, http: aiohttp.ClientSession, route: str) -> None:
         """``PUT /fapi/v1/listenKey``: 60 more minutes for the account's key. -1125 ("This
