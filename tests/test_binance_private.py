@@ -9,6 +9,7 @@ verifier; full private sessions against the simulator (see the end of the file).
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import tickwire as tw
 from tickwire.auth import Credentials
 from tickwire.auth import binance as signer
 from tickwire.exchanges.binance import BinanceSpot, BinanceUsdm
+from tickwire.simulator import ClockSkew, FillBurst, SimAccount, Simulator, TokenExpiry
 from tickwire.simulator.venues import binance as simbn
 
 PRIVATE = Path(__file__).parent / "fixtures" / "binance" / "private"
@@ -529,12 +531,18 @@ def _login_params(req) -> tuple[str, dict[str, Any]]:
 
 
 def test_spot_login_hmac_and_ed25519():
+    """HMAC keys: no logon (Ed25519 only), the subscribe request is signed
+    (``userDataStream.subscribe.signature``). Ed25519 keys: ``session.logon``, then a plain
+    ``userDataStream.subscribe``. Both are login requests (an error is an AuthError); the
+    simulator's Binance rules accept them and refuse a tampered copy."""
     keys = {HMAC_KEY: simbn.ApiKey(HMAC_KEY, secret=HMAC_SECRET)}
     ids = iter(range(1, 100))
     a = BinanceSpot(credentials=Credentials(api_key=HMAC_KEY, secret=HMAC_SECRET))
+    (sub,) = a.private_subscriptions(["orders"])
     assert a.ws_url("private") == "wss://ws-api.binance.com:443/ws-api/v3"
     assert a.login_requests("stream", lambda: next(ids)) == []
-    (req,) = a.login_requests("private", lambda: next(ids))
+    assert a.login_requests("private", lambda: next(ids)) == []
+    (req,) = a.subscribe_requests([sub], lambda: next(ids))
     method, params = _login_params(req)
     assert method == "userDataStream.subscribe.signature"
     assert set(params) == {"apiKey", "timestamp", "signature"}
@@ -544,10 +552,8 @@ def test_spot_login_hmac_and_ed25519():
         simbn.verify_ws_api_params(params, keys, now, ed25519_only=True) == simbn.ERR_BAD_SIGNATURE
     )
     assert simbn.verify_ws_api_params(dict(params, timestamp=1), keys, now) == simbn.ERR_TIMESTAMP
-    assert (
-        simbn.verify_ws_api_params(dict(params, timestamp=now - 1), keys, now)
-        == simbn.ERR_BAD_SIGNATURE
-    )
+    tampered = dict(params, timestamp=params["timestamp"] - 1)
+    assert simbn.verify_ws_api_params(tampered, keys, now) == simbn.ERR_BAD_SIGNATURE
 
     private, public = _ed25519_pair()
     ed_keys = {"EdKey01": simbn.ApiKey("EdKey01", public_key=public)}
@@ -556,11 +562,12 @@ def test_spot_login_hmac_and_ed25519():
         credentials=Credentials(api_key="EdKey01", private_key=private),
     )
     assert a.ws_url("private") == "ws://127.0.0.1:9/ws-api/v3"
-    logon, subscribe = a.login_requests("private", lambda: next(ids))
+    (logon,) = a.login_requests("private", lambda: next(ids))
     method, params = _login_params(logon)
     assert method == "session.logon"
     assert simbn.verify_ws_api_params(params, ed_keys, a.clock.now_ms(), ed25519_only=True) is None
     assert simbn.verify_ws_api_params(params, keys, a.clock.now_ms()) == simbn.ERR_BAD_KEY
+    (subscribe,) = a.subscribe_requests(a.private_subscriptions(["fills"]), lambda: next(ids))
     assert _login_params(subscribe) == ("userDataStream.subscribe", {})
     assert subscribe.streams == ("userData",)
 
@@ -570,7 +577,11 @@ def test_private_subscriptions_and_channels():
     spot, usdm = BinanceSpot(credentials=creds), BinanceUsdm(credentials=creds)
     (sub,) = spot.private_subscriptions(["orders", "fills", "balances"])
     assert (sub.symbol, sub.route, sub.stream) == ("", "private", "userData")
-    assert spot.subscribe_requests([sub], lambda: 1) == []
+    (req,) = spot.subscribe_requests([sub], lambda: 1)
+    assert req.login and req.acks == frozenset({1})
+    assert spot.unsubscribe_requests([sub], lambda: 2) == []
+    (req,) = usdm.subscribe_requests(usdm.private_subscriptions(["orders"]), lambda: 3)
+    assert json.loads(req.payload) == {"method": "LIST_SUBSCRIPTIONS", "id": 3}
     with pytest.raises(ValueError, match="positions"):
         spot.private_subscriptions(["positions"])
     assert usdm.private_subscriptions(["positions"])[0].route == "private"
@@ -580,3 +591,245 @@ def test_private_subscriptions_and_channels():
     assert "listenKeyExpired" in usdm.rotate_on_notices
     assert "eventStreamTerminated" in spot.rotate_on_notices
     assert HMAC_SECRET not in repr(creds) and HMAC_KEY not in repr(creds)
+
+
+# --- full private sessions against the simulator -------------------------------------------------
+SIM_SECRET = "hmac-secret-01"  # noqa: S105 - the simulated account's
+
+SYM = {"binance": "ETH/USDT", "binanceusdm": "ETH/USDT:USDT"}
+CHANNELS = {
+    "binance": ["orders", "fills", "balances"],
+    "binanceusdm": ["orders", "fills", "positions", "balances"],
+}
+_KINDS = {"order": tw.OrderUpdate, "fill": tw.Fill, "position": tw.Position, "balance": tw.Balance}
+
+
+def _account(kind: str) -> tuple[SimAccount, Credentials]:
+    balances = {"USDT": "10000", "ETH": "2"}
+    if kind == "ed25519":
+        private, public = _ed25519_pair()
+        return (
+            SimAccount(api_key="EdKey01", public_key=public, balances=balances),
+            Credentials(api_key="EdKey01", private_key=private),
+        )
+    return (
+        SimAccount(api_key="HmacKey01", secret=SIM_SECRET, balances=balances),
+        Credentials(api_key="HmacKey01", secret=SIM_SECRET),
+    )
+
+
+def _feed(exchange: str, sim: Simulator, creds: Credentials, **kw: Any) -> tw.Feed:
+    options = {"account_symbols": [SYM[exchange]]}
+    return tw.Feed(
+        exchange,
+        channels=CHANNELS[exchange],
+        credentials=creds,
+        base_url=sim.rest_url,
+        options=options,
+        start_timeout=10,
+        **kw,
+    )
+
+
+async def _collect(feed: tw.Feed, want: dict[type, int], timeout: float = 10.0) -> list[Any]:
+    """Account events of ``feed`` until it delivered ``want[type]`` of each type."""
+    import asyncio
+
+    got: list[Any] = []
+
+    def done() -> bool:
+        return all(sum(isinstance(e, t) for e in got) >= n for t, n in want.items())
+
+    async def take() -> None:
+        async for ev in feed:
+            if isinstance(ev, tuple(_KINDS.values())):
+                got.append(ev)
+                if done():
+                    return
+
+    if not done():
+        await asyncio.wait_for(take(), timeout)
+    return got
+
+
+def _counts(changes: Any) -> dict[type, int]:
+    out: dict[type, int] = {}
+    for c in changes:
+        out[_KINDS[c.kind]] = out.get(_KINDS[c.kind], 0) + 1
+    return out
+
+
+def _assert_matches(exchange: str, events: list[Any], changes: Any) -> None:
+    """Each delivered account event equals the simulator's record of its change, in order."""
+    by_kind: dict[str, list[Any]] = {k: [] for k in _KINDS}
+    for c in changes:
+        by_kind[c.kind].append(c.state)
+    for kind, cls in _KINDS.items():
+        evs = [e for e in events if isinstance(e, cls)]
+        assert len(evs) == len(by_kind[kind]), kind
+        for ev, st in zip(evs, by_kind[kind], strict=True):
+            assert ev.exchange == exchange
+            if kind == "order":
+                assert (ev.order_id, ev.client_order_id) == (str(st.order_id), st.client_order_id)
+                assert (ev.status, ev.side, ev.order_type) == (st.status, st.side, st.order_type)
+                assert ev.decimal("size") == st.size and ev.decimal("filled_size") == st.filled
+                assert ev.decimal("price") == st.price and ev.symbol == SYM[exchange]
+            elif kind == "fill":
+                assert (ev.trade_id, ev.order_id) == (str(st.trade_id), str(st.order_id))
+                assert ev.decimal("price") == st.price and ev.decimal("size") == st.size
+                assert ev.decimal("fee") == st.fee and ev.fee_asset == st.fee_asset
+                assert (ev.side, ev.is_maker) == (st.side, st.is_maker)
+                assert ev.exchange_ts // MS == st.ts_ns // MS
+            elif kind == "balance":
+                assert ev.asset == st.asset and ev.decimal("total") == st.total
+                if exchange == "binance":
+                    assert ev.decimal("free") == st.free and ev.decimal("locked") == st.locked
+            else:
+                assert (ev.side, ev.decimal("size")) == (st.side, abs(st.size))
+                assert ev.decimal("entry_price") == st.entry_price
+                assert ev.decimal("unrealized_pnl") == st.unrealized_pnl
+
+
+SESSIONS = [("binance", "hmac"), ("binance", "ed25519"), ("binanceusdm", "hmac")]
+
+
+@pytest.mark.parametrize(("exchange", "key"), SESSIONS)
+def test_full_private_session(run, exchange, key):
+    """Connect, log in (Ed25519 logon or HMAC-signed subscribe; USD-M listen key), then a
+    placed order, a partial fill and a cancel arrive as OrderUpdate / Fill / Balance (and
+    Position) events equal to the simulator's account records."""
+    account, creds = _account(key)
+
+    async def main() -> None:
+        async with Simulator(exchange, accounts=[account]) as sim:
+            feed = _feed(exchange, sim, creds)
+            async with feed:
+                eng = sim.accounts.engine()
+                eng.place("ETHUSDT", "buy", "0.5", "1000", client_order_id="c1")
+                eng.fill("c1", "0.2")
+                eng.cancel("c1")
+                events = await _collect(feed, _counts(eng.changes))
+                _assert_matches(exchange, events, eng.changes)
+                assert [e.status for e in events if isinstance(e, tw.OrderUpdate)] == [
+                    "new",
+                    "partially_filled",
+                    "canceled",
+                ]
+                assert sim.venue.account_side.logins == 1
+                assert feed.stats()["account_duplicates"] == 0
+
+    run(main())
+
+
+def _wait_quiet(sim: Simulator, seconds: float) -> Any:
+    import asyncio
+
+    return asyncio.sleep(seconds)
+
+
+@pytest.mark.parametrize(
+    ("exchange", "what", "code"),
+    [
+        ("binance", "secret", -1022),
+        ("binance", "key", -2015),
+        ("binance", "clock", -1021),
+        ("binance", "logon", -1022),
+        ("binanceusdm", "key", -2015),
+    ],
+)
+def test_auth_failures_are_fatal_without_retries(run, exchange, what, code):
+    """A refused key, a bad signature or a stale timestamp is Binance's error reply -> one
+    AuthError with its code; no second attempt follows (connections / listen-key requests are
+    counted after a quiet second)."""
+    account, creds = _account("hmac")
+    if what == "secret":
+        creds = Credentials(api_key=creds.api_key, secret=SIM_SECRET[::-1])
+    elif what == "key":
+        creds = Credentials(api_key="UnknownKey9", secret=creds.secret)
+    elif what == "logon":  # an Ed25519 logon with a key registered as HMAC
+        creds = Credentials(api_key=creds.api_key, private_key=_ed25519_pair()[0])
+
+    async def main() -> None:
+        async with Simulator(exchange, accounts=[account]) as sim:
+            adapter_cls = BinanceSpot if exchange == "binance" else BinanceUsdm
+            adapter = adapter_cls(base_url=sim.rest_url, credentials=creds)
+            if what == "clock":  # the exchange runs 10 s ahead, unnoticed by our clock
+                sim.inject(ClockSkew(10_000))
+                t = time.time_ns()
+                adapter.clock.update(sim.accounts.now_ms() - 10_000, t, t)
+                adapter.clock.measured_at = float("inf")  # not re-measured
+            feed = tw.Feed(adapter, channels=["orders"], start_timeout=10)
+            with pytest.raises(tw.AuthError) as err:
+                async with feed:
+                    pass
+            assert err.value.code == code and err.value.exchange == exchange
+            for secret in creds.secrets():
+                assert secret not in str(err.value)
+            side = sim.venue.account_side
+            seen = (sim.total_connections, side.listen_key_requests, side.auth_failures)
+            await _wait_quiet(sim, 1.0)
+            assert (sim.total_connections, side.listen_key_requests, side.auth_failures) == seen
+            if exchange == "binance":
+                assert (sim.total_connections, side.auth_failures) == (1, 1)
+            else:
+                assert (sim.total_connections, side.listen_key_requests) == (0, 1)
+
+    run(main())
+
+
+def test_listen_key_expiry_rotates_without_losing_events(run):
+    """USD-M: an expired listen key (listenKeyExpired) rotates the connection onto a fresh
+    key; an order changed while no key was live is fetched over REST; every order change
+    arrives exactly once."""
+    import asyncio
+
+    account, creds = _account("hmac")
+
+    async def main() -> None:
+        async with Simulator("binanceusdm", accounts=[account]) as sim:
+            feed = _feed("binanceusdm", sim, creds)
+            async with feed:
+                eng = sim.accounts.engine()
+                eng.place("ETHUSDT", "buy", "0.1", "1000", client_order_id="c1")
+                first = await _collect(feed, {tw.OrderUpdate: 1})
+                sim.inject(TokenExpiry())
+                eng.place("ETHUSDT", "buy", "0.1", "1001", client_order_id="c2")  # no live key
+                for _ in range(100):
+                    if sim.venue.account_side.private_streams(account):
+                        break
+                    await asyncio.sleep(0.05)
+                eng.place("ETHUSDT", "buy", "0.1", "1002", client_order_id="c3")
+                orders = [s for s in (c.state for c in eng.changes) if hasattr(s, "status")]
+                rest = await _collect(feed, {tw.OrderUpdate: len(orders) - 1})
+                got = [e for e in first + rest if isinstance(e, tw.OrderUpdate)]
+                assert [e.client_order_id for e in got] == ["c1", "c2", "c3"]
+                assert [e.decimal("price") for e in got] == [o.price for o in orders]
+                assert feed.stats()["rotations"] >= 1
+                side = sim.venue.account_side
+                assert side.listen_key_requests >= 2 and side.rest_lists >= 1  # c2 over REST
+
+    run(main())
+
+
+@pytest.mark.parametrize("exchange", ["binance", "binanceusdm"])
+def test_reconnect_fetches_missed_fills_once(run, exchange):
+    """A burst of fills with a disconnect after the second: the fills made while away come
+    over REST (myTrades / userTrades) after the reconnect, none twice, in order."""
+    account, creds = _account("hmac")
+
+    async def main() -> None:
+        async with Simulator(exchange, accounts=[account]) as sim:
+            feed = _feed(exchange, sim, creds)
+            async with feed:
+                eng = sim.accounts.engine()
+                eng.place("ETHUSDT", "buy", "1", "1000", client_order_id="burst")
+                sim.inject(FillBurst("burst", fills=5, size="0.1", disconnect_after=2))
+                events = await _collect(feed, {tw.Fill: len(eng.fills)}, timeout=20)
+                fills = [e for e in events if isinstance(e, tw.Fill)]
+                assert [f.trade_id for f in fills] == [str(f.trade_id) for f in eng.fills]
+                assert len(eng.fills) == 5
+                stats = feed.stats()
+                assert stats["reconnects"] >= 1 and stats["account_filled"] >= 3
+                assert sim.venue.account_side.rest_lists >= 1
+
+    run(main())

@@ -1055,6 +1055,8 @@ class BinanceAccountSide:
         self._tag_ids = 0
         self.logins = 0  # accepted logins / listen-key connects (tests read it)
         self.auth_failures = 0  # refused logins and signed requests
+        self.listen_key_requests = 0  # POST/PUT/DELETE /fapi/v1/listenKey
+        self.rest_lists = 0  # signed REST list requests answered
 
     # ---- what the engine needs -------------------------------------------------------------
     def account_market(self, market_id: str) -> Any:
@@ -1278,6 +1280,7 @@ class BinanceAccountSide:
             if isinstance(got, Outcome):
                 return got
             account = got
+            conn.account = got
             self.logins += 1
         key = f"userData:{account.name}"
         reply = ws_api_reply(rid, {"subscriptionId": 0})
@@ -1323,6 +1326,7 @@ class BinanceAccountSide:
         """``POST`` (the active key again, extended; else a new one), ``PUT`` (extend; -1125
         if unknown), ``DELETE`` (close) ``/fapi/v1/listenKey``, key in ``X-MBX-APIKEY``."""
         accounts = self.sim.accounts
+        self.listen_key_requests += 1
         if accounts.take_auth_error("rest"):
             return rest_error(*_BUSY, 503)
         account = _lookup(request.headers.get("X-MBX-APIKEY"), _keys_of(accounts, request))
@@ -1380,8 +1384,8 @@ class BinanceAccountSide:
             self.auth_failures += 1
             status = 401 if err in (ERR_BAD_KEY, ERR_KEY_FORMAT) else 400
             return rest_error(*err, status)
-        acct = accounts.by_key(request.headers["X-MBX-APIKEY"])
-        engine = accounts.engine(acct)
+        self.rest_lists += 1
+        engine = accounts.engine(accounts.by_key(request.headers["X-MBX-APIKEY"]))
         q = request.query
         symbol = q.get("symbol")
         if symbol is None and name != "openOrders":
