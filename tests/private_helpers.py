@@ -83,10 +83,14 @@ class KeyedSpot(BinanceSpot):
     def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
         self.check_credentials()
         del channels  # one stream carries the account
-        return [Subscription("", "orders", "private", "ethusdt@trade")]
+        return [Subscription("", "orders", "keyed", "ethusdt@trade")]
+
+    def ws_url(self, route: str) -> str:
+        del route  # both routes are the market's combined-stream endpoint
+        return self.ws_base_url + "/stream"
 
     async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
-        if route != "private":
+        if route != "keyed":
             return await super().connect_target(http, route)
         creds = self.check_credentials()
         call = RestCall(
@@ -97,7 +101,8 @@ class KeyedSpot(BinanceSpot):
         return ConnectTarget(f"{self.ws_url(route)}?listenKey={self.listen_key}", self.keepalive())
 
     def login_requests(self, route: str, next_id: NextId) -> list[Request]:
-        del route
+        if route != "keyed":
+            return []
         creds = self.check_credentials()
         ts = self.clock.now_ms()
         rid = next_id()

@@ -233,7 +233,7 @@ def test_account_channels_need_credentials_before_any_connection():
     assert feed.symbols == ["ETH/USDT"] and feed.account_channels == ["orders"]
     assert [(s.symbol, s.route) for s in feed.subscriptions] == [
         ("ETH/USDT", "stream"),
-        ("", "private"),
+        ("", "keyed"),
     ]
     assert KEY not in repr(feed) and SECRET not in repr(feed)
 
