@@ -26,6 +26,7 @@ frames): the tests here are about connecting, logging in, refreshing and failing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import secrets
@@ -298,3 +299,183 @@ async def wait_for(cond: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+# --- every venue's own private side: one scenario with faults --------------------------------
+@dataclass(frozen=True)
+class VenueCase:
+    """How to run a private session on a venue's simulator: the simulator market, adapter
+    options, the market id orders are placed on (with a limit price far from the recorded
+    market, so only scripted fills fill them) and starting balances."""
+
+    sim: str
+    market_id: str
+    price: str
+    size: str
+    balances: dict[str, str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+PRIVATE_VENUES: dict[str, VenueCase] = {
+    "binance": VenueCase(
+        "binance", "ETHUSDT", "1000", "0.1", {"USDT": "10000", "ETH": "2"},
+        {"account_symbols": ["ETH/USDT"]},
+    ),
+    "binanceusdm": VenueCase(
+        "binanceusdm", "ETHUSDT", "1000", "0.1", {"USDT": "10000", "ETH": "2"},
+        {"account_symbols": ["ETH/USDT:USDT"]},
+    ),
+    "okx": VenueCase("okx", "BTC-USDT-SWAP", "30000", "1", {"USDT": "100000", "BTC": "2"}),
+    "bitunix": VenueCase("bitunix", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}),
+}  # fmt: skip
+
+V_KEY = "vKey5d0c81f3a9e2b647"
+V_SECRET = "vSec2b7e94c0d13f8a56"  # noqa: S105 - the simulated account's test secret
+V_PASS = "vPass9c3e17"  # noqa: S105 - idem
+
+
+def private_exchanges() -> list[str]:
+    """Every exchange id whose adapter serves account channels."""
+    from tickwire.exchanges import exchange_ids, get_adapter
+
+    return [x for x in exchange_ids() if get_adapter(x).private_channels]
+
+
+def venue_case(exchange: str) -> VenueCase:
+    """The case of ``exchange``; a visible skip (never a silent one) when there is none yet."""
+    import pytest
+
+    case = PRIVATE_VENUES.get(exchange)
+    if case is None:
+        pytest.skip(f"{exchange} serves account channels but has no case in PRIVATE_VENUES")
+    return case
+
+
+_SECRET_FIELD = ("sign", "key", "token", "pass", "secret")
+
+
+def _secret_strings(obj: Any, out: list[str], named: bool = False) -> None:
+    """Collect the string values under secret-looking names in a decoded JSON payload."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _secret_strings(v, out, named or any(w in str(k).lower() for w in _SECRET_FIELD))
+    elif isinstance(obj, list):
+        for v in obj:
+            _secret_strings(v, out, named)
+    elif named and isinstance(obj, str) and len(obj) >= 8:
+        out.append(obj)
+
+
+def spy_secrets(adapter: Any) -> list[str]:
+    """Wrap ``adapter``'s signing hooks (on the instance) so every signature, token and key
+    they produce is recorded in the returned list (for the leak checks)."""
+    from tickwire.redact import secret_values, secrets_of
+
+    found: list[str] = []
+    login, account, target = (
+        adapter.login_requests,
+        adapter.account_requests,
+        adapter.connect_target,
+    )
+
+    def login_requests(route: str, next_id: NextId) -> list[Request]:
+        reqs = login(route, next_id)
+        for r in reqs:
+            with contextlib.suppress(ValueError):  # a payload that is not JSON: none to find
+                _secret_strings(json.loads(r.payload), found)
+        return reqs
+
+    def account_requests(what: str, since_ms: int) -> list[RestCall]:
+        calls = account(what, since_ms)
+        for c in calls:
+            found.extend(secret_values(c.headers) + secret_values(c.params))
+        return calls
+
+    async def connect_target(http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        t = await target(http, route)
+        found.extend(secrets_of(t.url))
+        return t
+
+    adapter.login_requests = login_requests
+    adapter.account_requests = account_requests
+    adapter.connect_target = connect_target
+    return found
+
+
+@dataclass
+class SessionRun:
+    """What :func:`venue_session` saw: events, the engine's fills, stats, what was shown
+    (reprs), the secrets used and the errors raised with bad keys."""
+
+    events: list[Any]
+    engine_fills: list[str]
+    stats: dict[str, int]
+    shown: list[str]
+    secrets: list[str]
+    errors: list[BaseException]
+
+
+async def venue_session(exchange: str, case: VenueCase) -> SessionRun:
+    """A full private session on ``exchange``'s simulator with faults: an order and a live
+    fill; a fill burst with a disconnect after the first (the rest are fetched over REST after
+    the reconnect, whose first signed REST request meets a 5xx); every token expires;
+    then a feed with an unknown key (an AuthError). Every account channel, callbacks and
+    ``on_event``; reprs of everything shown are collected."""
+    import tickwire as tw
+    from tickwire.connection import ConnectionOptions
+    from tickwire.simulator import AuthServerError, FillBurst, SimAccount, TokenExpiry
+
+    fast = ConnectionOptions(backoff_base=0.05, backoff_cap=0.2, ack_timeout=2.0)
+    acct = SimAccount(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS, balances=case.balances)
+    creds = tw.Credentials(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS)
+    events: list[Any] = []
+    shown: list[str] = []
+    errors: list[BaseException] = []
+    async with Simulator(case.sim, speed=1, accounts=[acct]) as sim:
+        feed = tw.Feed(
+            exchange,
+            channels=list(tw.exchanges.get_adapter(exchange).private_channels),
+            credentials=creds,
+            base_url=sim.rest_url,
+            options=case.options or None,
+            on_event=events.append,
+            connection_options=fast,
+            start_timeout=10.0,
+        )
+        used = spy_secrets(feed.adapter)
+        fills = lambda: [e for e in events if isinstance(e, tw.Fill)]  # noqa: E731
+        async with feed:
+            eng = sim.accounts.engine()
+            eng.place(
+                case.market_id, "buy", str(4 * float(case.size)), case.price, client_order_id="lk1"
+            )
+            eng.fill("lk1", case.size)
+            await wait_for(lambda: len(fills()) == 1)
+            sim.inject(AuthServerError(count=1, where="rest"))
+            sim.inject(FillBurst("lk1", fills=3, size=case.size, disconnect_after=1))
+            await wait_for(lambda: len(fills()) == 4, timeout=20.0)
+            sim.inject(TokenExpiry())
+            await asyncio.sleep(0.5)
+            stats = feed.stats()
+            shown += [repr(feed), str(stats), repr(feed.adapter), repr(creds)]
+            shown += [repr(c) for c in feed.connections]
+            engine_fills = [str(f.trade_id) for f in eng.fills]
+        bad = tw.Feed(
+            exchange,
+            channels=list(feed.adapter.private_channels),
+            credentials=tw.Credentials(api_key=V_KEY[::-1], secret=V_SECRET, passphrase=V_PASS),
+            base_url=sim.rest_url,
+            options=case.options or None,
+            connection_options=fast,
+            start_timeout=10.0,
+        )
+        try:
+            await bad.start()
+        except tw.AuthError as exc:
+            errors.append(exc)
+        finally:
+            await bad.close()
+        shown += [repr(bad), str(bad.stats())]
+    shown += [repr(e) for e in events] + [str(e) for e in events]
+    secrets = [V_KEY, V_SECRET, V_PASS, V_KEY[::-1], *used]
+    return SessionRun(events, engine_fills, stats, shown, secrets, errors)

@@ -20,7 +20,18 @@ from typing import Any
 import pytest
 
 import tickwire as tw
-from private_helpers import GOOD, KEY, SECRET, KeyedSpot, KeyedVenue, listen_key_of, wait_for
+from private_helpers import (
+    GOOD,
+    KEY,
+    SECRET,
+    KeyedSpot,
+    KeyedVenue,
+    listen_key_of,
+    private_exchanges,
+    venue_case,
+    venue_session,
+    wait_for,
+)
 from tickwire.connection import ConnectionOptions
 from tickwire.events import AccountGap, Connected, Disconnected
 from tickwire.simulator import CloseAfter, Simulator
@@ -357,3 +368,19 @@ def test_account_list_refused_with_401_stops_the_feed_with_one_auth_error(run):
     assert len(venue.history) == 1 and connections == 2
     assert err.code == 401 and "refused the account request (HTTP 401)" in str(err)
     assert SECRET not in str(err) and KEY not in str(err)
+
+
+# --- every venue's own private side --------------------------------------------------------
+@pytest.mark.parametrize("exchange", private_exchanges())
+def test_each_private_venue_recovers_missed_fills_once_in_order(run, exchange):
+    """On each venue's simulator: fills made while disconnected (a fill burst cut after its
+    first fill, the reconnect meeting one 5xx) come over the venue's REST history after the
+    reconnect, each once, in the engine's order; those delivered live before are deduped."""
+    run_ = run(venue_session(exchange, venue_case(exchange)))
+    fills = [e for e in run_.events if isinstance(e, tw.Fill)]
+    assert [f.trade_id for f in fills] == run_.engine_fills
+    assert len(run_.engine_fills) == 4
+    assert run_.stats["reconnects"] >= 1 and run_.stats["account_filled"] >= 2
+    assert run_.stats["logins"] + run_.stats.get("connects", 0) >= 2
+    assert not [e for e in run_.events if isinstance(e, AccountGap)]
+    assert len(run_.errors) == 1 and run_.errors[0].exchange == exchange
