@@ -178,4 +178,4 @@ def test_no_secret_in_a_venue_session_with_faults(run, all_logs, exchange):
     assert len(secrets) > 4  # signatures / tokens were made and are looked for
     leaked = [s[:4] + "…" for s in secrets if s in text]
     assert not leaked, leaked
-    assert len(all_logs.lines) > 10
+    assert len(all_logs.lines) >= 5  # the sockets' and connection's records were captured
