@@ -316,6 +316,10 @@ class VenueCase:
     options: dict[str, Any] = field(default_factory=dict)
     #: the venue pushes each fill (False: fills come only from its REST history, BitUnix)
     live_fills: bool = True
+    #: a public account address its reads name (Hyperliquid), given with the keys
+    address: str | None = None
+    #: the venue checks keys (False: an unknown key is no error, Hyperliquid's reads)
+    auth: bool = True
 
 
 PRIVATE_VENUES: dict[str, VenueCase] = {
@@ -329,6 +333,10 @@ PRIVATE_VENUES: dict[str, VenueCase] = {
     ),
     "okx": VenueCase("okx", "BTC-USDT-SWAP", "30000", "1", {"USDT": "100000", "BTC": "2"}),
     "bybit": VenueCase("bybit-linear", "BTCUSDT", "1000", "0.01", {"USDT": "100000"}),
+    "hyperliquid": VenueCase(
+        "hyperliquid", "BTC", "1000", "0.01", {"USDC": "100000"},
+        address="0x5e9ee1089755c3435139848e47e6635505d5a13a", auth=False,
+    ),
     "bitunix": VenueCase("bitunix", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}, live_fills=False),
 }  # fmt: skip
 
@@ -429,8 +437,9 @@ async def venue_session(exchange: str, case: VenueCase) -> SessionRun:
     from tickwire.simulator import AuthServerError, FillBurst, SimAccount, TokenExpiry
 
     fast = ConnectionOptions(backoff_base=0.05, backoff_cap=0.2, ack_timeout=2.0)
-    acct = SimAccount(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS, balances=case.balances)
-    creds = tw.Credentials(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS)
+    keys = {"api_key": V_KEY, "secret": V_SECRET, "passphrase": V_PASS}
+    acct = SimAccount(**keys, address=case.address, balances=case.balances)
+    creds = tw.Credentials(**keys, account=case.address)
     events: list[Any] = []
     shown: list[str] = []
     errors: list[BaseException] = []
@@ -471,22 +480,23 @@ async def venue_session(exchange: str, case: VenueCase) -> SessionRun:
             shown += [repr(feed), str(stats), repr(feed.adapter), repr(creds)]
             shown += [repr(c) for c in feed.connections]
             engine_fills = [str(f.trade_id) for f in eng.fills]
-        bad = tw.Feed(
-            exchange,
-            channels=list(feed.adapter.private_channels),
-            credentials=tw.Credentials(api_key=V_KEY[::-1], secret=V_SECRET, passphrase=V_PASS),
-            base_url=sim.rest_url,
-            options=case.options or None,
-            connection_options=fast,
-            start_timeout=10.0,
-        )
-        try:
-            await bad.start()
-        except tw.AuthError as exc:
-            errors.append(exc)
-        finally:
-            await bad.close()
-        shown += [repr(bad), str(bad.stats())]
+        if case.auth:  # then a feed with an unknown key: one AuthError
+            bad = tw.Feed(
+                exchange,
+                channels=list(feed.adapter.private_channels),
+                credentials=tw.Credentials(api_key=V_KEY[::-1], secret=V_SECRET, passphrase=V_PASS),
+                base_url=sim.rest_url,
+                options=case.options or None,
+                connection_options=fast,
+                start_timeout=10.0,
+            )
+            try:
+                await bad.start()
+            except tw.AuthError as exc:
+                errors.append(exc)
+            finally:
+                await bad.close()
+            shown += [repr(bad), str(bad.stats())]
     shown += [repr(e) for e in events] + [str(e) for e in events]
     secrets = [V_KEY, V_SECRET, V_PASS, V_KEY[::-1], *used]
     return SessionRun(events, engine_fills, stats, shown, secrets, errors)

@@ -383,4 +383,5 @@ def test_each_private_venue_recovers_missed_fills_once_in_order(run, exchange):
     assert run_.stats["reconnects"] >= 1 and run_.stats["account_filled"] >= 2
     assert run_.stats["logins"] + run_.stats.get("connects", 0) >= 2
     assert not [e for e in run_.events if isinstance(e, AccountGap)]
-    assert len(run_.errors) == 1 and run_.errors[0].exchange == exchange
+    if venue_case(exchange).auth:  # and the feed with an unknown key got one AuthError
+        assert len(run_.errors) == 1 and run_.errors[0].exchange == exchange
