@@ -180,9 +180,7 @@ def test_private_channels_need_an_address():
     with pytest.raises(ValueError, match="credentials"):
         Hyperliquid().private_subscriptions(["fills"])
     with pytest.raises(ValueError, match="0x<40 hex digits>"):
-        Hyperliquid(credentials=tw.Credentials(api_key="k", secret="s")).private_subscriptions(
-            ["fills"]
-        )
+        Hyperliquid(credentials=tw.Credentials(api_key="k")).private_subscriptions(["fills"])
     with pytest.raises(ValueError, match="not a hyperliquid private channel"):
         Hyperliquid(credentials=CREDS).private_subscriptions(["book"])
     with pytest.raises(ValueError, match="credentials"):
