@@ -634,7 +634,8 @@ class Session(WSListener):
         ``SessionOwner.session_subscribed``.
 
         Raises :class:`SubscriptionError` (``streams``, ``code``, ``reason`` of the first error
-        reply; :class:`~tickwire.AuthError` instead for a login request, ``Request.login``),
+        reply; for a login request, ``Request.login``, :class:`~tickwire.AuthError`, or
+        ``ConnectionError`` for a code in the adapter's ``transient_login_codes``),
         ``TimeoutError`` without every ack within ``timeout`` seconds of the last send,
         ``ConnectionError`` if the socket drops meanwhile."""
         if setup:  # counted before any is sent: one without acks is done at once
@@ -651,6 +652,11 @@ class Session(WSListener):
             if reply is not None:
                 self.counters.control_errors += 1
                 if p.request.login:
+                    if reply.code in self.owner.adapter.transient_login_codes:
+                        raise ConnectionError(  # the venue is busy: retried with backoff
+                            f"login answered code {reply.code}: "
+                            f"{self.owner.scrub(str(reply.message))}"
+                        )
                     raise self._auth_error(reply)
                 raise SubscriptionError(
                     p.request.streams, reply.code, reply.message, reply.request_id
