@@ -110,6 +110,8 @@ class _Binance(Adapter):
     )
     #: The private connection's route (spot: the WebSocket API; USD-M: the listen-key stream).
     private_route = "private"
+    #: -1008 "Server is currently overloaded": a busy login reply, retried with backoff.
+    transient_login_codes = frozenset({-1008})
     _rest_prefix = ""
     _depth_path = ""
     _info_path = ""
