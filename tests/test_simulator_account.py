@@ -29,6 +29,7 @@ from tickwire.simulator import (
     parse_fault,
 )
 from tickwire.simulator.account import AccountEngine
+from tickwire.simulator.cli import parse_account
 
 ADDRESS = "0x" + "12" * 20
 
@@ -260,3 +261,24 @@ def test_a_venue_without_a_private_side_pays_nothing():
 
     following, stamping = asyncio.run(scenario())
     assert following is False and stamping is False  # no replay subscriber, same send path
+
+
+def test_cli_account_specs_take_secrets_from_the_environment_only():
+    acct = parse_account("address=0x" + "ab" * 20 + ",USDC=10000,leverage=5")
+    assert (acct.address, dict(acct.balances), acct.leverage) == (
+        "0x" + "ab" * 20,
+        {"USDC": "10000"},
+        "5",
+    )
+    env = {"SIM_SECRET": "s3cr3t-value", "SIM_PASS": "pass-value"}
+    keyed = parse_account("key=AK1,secret-env=SIM_SECRET,passphrase-env=SIM_PASS,USDT=5", env)
+    assert (keyed.api_key, keyed.secret, keyed.passphrase) == ("AK1", "s3cr3t-value", "pass-value")
+    assert "s3cr3t" not in repr(keyed) and "pass-value" not in repr(keyed)
+    for bad, needle in [
+        ("key=AK1,secret-env=NOPE", "NOPE is not set"),
+        ("key=AK1,secret=inline", "unknown account field 'secret'"),
+        ("key", "not NAME=VALUE"),
+        ("USDC=1", "api_key or an address"),
+    ]:
+        with pytest.raises(ValueError, match=needle):
+            parse_account(bad, env)

@@ -957,9 +957,10 @@ fn private_channel(frame: &[u8]) -> Option<&'static str> {
     let rest = rest[skip(rest)..].strip_prefix(b"\"channel\"")?;
     let rest = rest[skip(rest)..].strip_prefix(b":")?;
     let rest = rest[skip(rest)..].strip_prefix(b"\"")?;
-    PRIVATE_CHANNELS.iter().copied().find(|name| {
-        rest.strip_prefix(name.as_bytes()).is_some_and(|tail| tail.first() == Some(&b'"'))
-    })
+    PRIVATE_CHANNELS
+        .iter()
+        .copied()
+        .find(|name| rest.strip_prefix(name.as_bytes()).is_some_and(|tail| tail.first() == Some(&b'"')))
 }
 
 /// State the user channels keep per connection.
