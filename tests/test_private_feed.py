@@ -236,7 +236,7 @@ def test_account_channels_need_credentials_before_any_connection():
     assert "TICKWIRE_BINANCE_API_KEY" in str(ei.value)
     with pytest.raises(ValueError, match="'positions' is not supported as an account channel"):
         tw.Feed(KeyedSpot("http://127.0.0.1:1"), channels=["positions"])
-    with pytest.raises(ValueError, match="without a market channel"):
+    with pytest.raises(ValueError, match=r"with only account channels \['orders'\]"):
         tw.Feed(KeyedSpot("http://127.0.0.1:1"), "ETH/USDT", channels=["orders"])
     with pytest.raises(ValueError, match="credentials belong to the adapter"):
         tw.Feed(KeyedSpot("http://127.0.0.1:1"), channels=["orders"], credentials=GOOD)

@@ -511,8 +511,8 @@ class Feed:
         self.symbols = _as_list(symbols, "symbols", empty_ok=not market)
         if self.symbols and not market:
             raise ValueError(
-                f"symbols {self.symbols} given without a market channel (account channels "
-                "cover the whole account: leave symbols empty)"
+                f"symbols {self.symbols} given with only account channels "
+                f"{self.account_channels} (they cover the whole account: leave symbols empty)"
             )
         subs = self._requested(self.symbols, market) if market else []
         return subs + self._private_subs(self.account_channels)
