@@ -508,6 +508,7 @@ class Feed:
         """The constructor's streams: ``symbols`` x market channels, then the account streams
         (sets :attr:`symbols`; ``ValueError`` as the constructor says)."""
         market = [c for c in self.channels if c not in ACCOUNT_CHANNELS]
+        self._check_served(self.account_channels)
         self.symbols = _as_list(symbols, "symbols", empty_ok=not market)
         if self.symbols and not market:
             raise ValueError(
@@ -517,12 +518,9 @@ class Feed:
         subs = self._requested(self.symbols, market) if market else []
         return subs + self._private_subs(self.account_channels)
 
-    def _private_subs(self, channels: list[str]) -> list[Subscription]:
-        """The account streams of ``channels`` (:meth:`Adapter.private_subscriptions`), after
-        checking the venue serves them and credentials were given (``ValueError`` naming what
-        is missing, never a secret)."""
-        if not channels:
-            return []
+    def _check_served(self, channels: list[str]) -> None:
+        """``ValueError`` naming the first of the account ``channels`` the venue does not
+        serve."""
         a = self.adapter
         for c in channels:
             if c not in a.private_channels:
@@ -531,6 +529,15 @@ class Feed:
                     f"channel {c!r} is not supported as an account channel of {self.exchange} "
                     f"(its account channels: {served})"
                 )
+
+    def _private_subs(self, channels: list[str]) -> list[Subscription]:
+        """The account streams of ``channels`` (:meth:`Adapter.private_subscriptions`), after
+        checking the venue serves them and credentials were given (``ValueError`` naming what
+        is missing, never a secret)."""
+        if not channels:
+            return []
+        self._check_served(channels)
+        a = self.adapter
         a.check_credentials()
         return a.private_subscriptions(channels)
 
