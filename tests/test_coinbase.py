@@ -530,7 +530,7 @@ def test_feed_bad_symbol_channel_market_fail_before_connecting():
             for args, needle in [
                 (("coinbase", ["FOO/USD"], ["book"]), "FOO/USD"),  # not in the products list
                 (("coinbase", ["BTC/USD:USD"], ["book"]), "only spot symbols"),
-                (("coinbase", ["BTC/USD"], ["orders"]), "channel 'orders'"),
+                (("coinbase", ["BTC/USD"], ["orders"]), "'orders'"),
                 (("coinbaseexchange", ["BTC/USD"], ["candles"]), "channel 'candles'"),
             ]:
                 with pytest.raises(ValueError, match=needle):
