@@ -381,8 +381,9 @@ impl Venue for Bybit {
     }
 
     /// `/v5/execution/list` (fills) or `/v5/order/realtime` / `/v5/order/history` (orders):
-    /// `result.list` in the body's order (Bybit lists newest first), symbols by
-    /// `result.category`. A `retCode` other than 0 is a `Frame` error naming it.
+    /// `result.list` oldest first (Bybit lists newest first: reversed, so that entries of the
+    /// same millisecond keep their order), symbols by `result.category`. A `retCode` other
+    /// than 0 is a `Frame` error naming it.
     fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
         account_list(what, body, out)
     }
@@ -947,7 +948,9 @@ fn market_id(market: Market, symbol: &str) -> Result<String, Error> {
 // "0" or "" mean none (None); margin mode from `tradeMode` (0 cross, 1 isolated).
 //
 // Balances (`wallet`): one per `coin` entry. total = `walletBalance` (the coin's wallet
-// balance, without unrealised PnL); locked = `locked` (held by spot open orders); free =
+// balance, without unrealised PnL); locked = `locked` (held by spot open orders) +
+// `totalOrderIM` (margin held by derivatives orders) + `totalPositionIM` (margin of positions),
+// those of the three Bybit gives ("" counts as absent; portfolio margin sends ""); free =
 // `availableToWithdraw` where Bybit gives it (unified accounts may send "": None).
 
 use crate::account::{
@@ -1116,6 +1119,23 @@ struct CoinEntry<'a> {
     locked: Text<'a>,
     #[serde(borrow, default)]
     available_to_withdraw: Text<'a>,
+    #[serde(rename = "totalOrderIM", borrow, default)]
+    total_order_im: Text<'a>,
+    #[serde(rename = "totalPositionIM", borrow, default)]
+    total_position_im: Text<'a>,
+}
+
+/// The exact sum of the decimals given (None if none is); `Frame` error naming `field` on
+/// overflow.
+fn sum(values: &[Option<Dec>], field: &'static str) -> Result<Option<Dec>, Error> {
+    let given: Vec<Dec> = values.iter().flatten().copied().collect();
+    let Some(width) = given.iter().map(|d| d.width).max() else { return Ok(None) };
+    let overflow = || Error::frame(field, "sum out of range");
+    let mut mantissa = 0i64;
+    for d in given {
+        mantissa = mantissa.checked_add(d.to_scale(width).ok_or_else(overflow)?).ok_or_else(overflow)?;
+    }
+    Ok(Some(Dec { mantissa, width }))
 }
 
 /// A REST reply: `{"retCode","retMsg","result":{"category","list":[...],"nextPageCursor"}}`.
@@ -1329,7 +1349,14 @@ fn balance_items(e: &WalletEntry<'_>, ts: i64, out: &mut Out) -> Result<(), Erro
         let balance = BalanceItem {
             asset: nonempty(&c.coin, "coin")?.to_owned(),
             free: opt_dec(&c.available_to_withdraw, "availableToWithdraw")?,
-            locked: opt_dec(&c.locked, "locked")?,
+            locked: sum(
+                &[
+                    opt_dec(&c.locked, "locked")?,
+                    opt_dec(&c.total_order_im, "totalOrderIM")?,
+                    opt_dec(&c.total_position_im, "totalPositionIM")?,
+                ],
+                "locked",
+            )?,
             total: opt_dec(&c.wallet_balance, "walletBalance")?,
             exchange_ts: ts,
         };
@@ -1412,15 +1439,15 @@ fn account_list(what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Err
     let list = result.list.get().as_bytes();
     match what {
         AccountList::Fills => {
-            for e in from_json::<Vec<ExecEntry<'_>>>(list)? {
-                if let Some(item) = fill_item(&e, category, out)? {
+            for e in from_json::<Vec<ExecEntry<'_>>>(list)?.iter().rev() {
+                if let Some(item) = fill_item(e, category, out)? {
                     out.items.push(item);
                 }
             }
         }
         AccountList::Orders => {
-            for e in from_json::<Vec<OrderEntry<'_>>>(list)? {
-                let item = order_item(&e, category, out)?;
+            for e in from_json::<Vec<OrderEntry<'_>>>(list)?.iter().rev() {
+                let item = order_item(e, category, out)?;
                 out.items.push(item);
             }
         }
@@ -1820,9 +1847,15 @@ mod tests {
         let [Item::Balance(b)] = &out.items[..] else { panic!("one balance expected: {:?}", out.items) };
         assert_eq!(b.asset, "BTC");
         assert_eq!(b.free, Some(d("0.00102964"))); // availableToWithdraw
-        assert_eq!(b.locked, Some(d("0")));
+        assert_eq!(b.locked, Some(d("0"))); // locked "0", totalOrderIM "", totalPositionIM ""
         assert_eq!(b.total, Some(d("0.00102964"))); // walletBalance
         assert_eq!(b.exchange_ts, 1_700_034_722_104_000_000); // creationTime
+                                                              // Derivatives margin counts as locked with the spot orders' `locked`.
+        let margined = line(PRIVATE, r#""topic":"wallet""#)
+            .replace(r#""totalOrderIM":"""#, r#""totalOrderIM":"1.5""#)
+            .replace(r#""totalPositionIM":"""#, r#""totalPositionIM":"0.25""#);
+        let out = parse(&mut v, &margined).unwrap();
+        assert!(matches!(&out.items[..], [Item::Balance(b)] if b.locked == Some(d("1.75"))));
     }
 
     #[test]
@@ -1907,6 +1940,15 @@ mod tests {
         let [Item::Fill(f)] = &out.items[..] else { panic!("{:?}", out.items) };
         assert_eq!(f.trade_id, "7e2ae69c-4edf-5800-a352-893d52b446aa");
         assert_eq!(v.unified_symbol(&out.market_ids()[f.symbol]), "XRP/USDT:USDT");
+        // Bybit lists newest first: the items come oldest first.
+        let newer = entry.replace("7e2ae69c", "newer000");
+        let body =
+            format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"linear","list":[{newer},{entry}]}}}}"#);
+        let mut out = Out::default();
+        v.parse_account(AccountList::Fills, body.as_bytes(), &mut out).unwrap();
+        let ids: Vec<&str> =
+            out.items.iter().map(|i| if let Item::Fill(f) = i { &f.trade_id[..8] } else { "" }).collect();
+        assert_eq!(ids, ["7e2ae69c", "newer000"]);
         let order = line(PRIVATE, r#""topic":"order""#);
         let entry = &order[order.find(r#""data":["#).unwrap() + 8..order.rfind(']').unwrap()];
         let body = format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"option","list":[{entry}]}}}}"#);
