@@ -21,7 +21,16 @@ import traceback
 import pytest
 
 import tickwire as tw
-from private_helpers import KEY, SECRET, KeyedSpot, KeyedVenue, wait_for
+from private_helpers import (
+    KEY,
+    SECRET,
+    KeyedSpot,
+    KeyedVenue,
+    private_exchanges,
+    venue_case,
+    venue_session,
+    wait_for,
+)
 from tickwire.connection import ConnectionOptions
 from tickwire.events import Connected
 from tickwire.simulator import CloseAfter, Simulator
@@ -154,3 +163,19 @@ def test_cli_never_prints_the_keys_it_reads(tmp_path):
     assert "TICKWIRE_BINANCE_API_KEY" in outputs[2][1]  # names the variable that is missing
     for _, text in outputs:
         assert KEY not in text and SECRET not in text
+
+
+@pytest.mark.parametrize("exchange", private_exchanges())
+def test_no_secret_in_a_venue_session_with_faults(run, all_logs, exchange):
+    """Each venue's own private side, on its simulator: a session with a fill burst cut by a
+    disconnect, a 5xx on the recovery, every token expired, then an unknown key. No key,
+    secret, passphrase, signature or token (as the adapter made them) anywhere shown."""
+    session = run(venue_session(exchange, venue_case(exchange)))
+    assert len(session.errors) == 1  # the unknown key was refused: its error is shown too
+    shown = session.shown + [x for e in session.errors for x in _shown(e)]
+    text = "\n".join(shown + all_logs.lines)
+    secrets = [s for s in session.secrets if len(s) >= 6]
+    assert len(secrets) > 4  # signatures / tokens were made and are looked for
+    leaked = [s[:4] + "…" for s in secrets if s in text]
+    assert not leaked, leaked
+    assert len(all_logs.lines) > 10

@@ -194,6 +194,7 @@ class Connection:
         #: an account connection: logs in before subscribing, delivers account events
         self.private = bool(account_channels)
         self._account = AccountSide(self, account_channels) if self.private else None
+        self.account_types = self._account.wanted if self._account is not None else frozenset()
         self.account_counters = (
             self._account.counters if self._account is not None else AccountCounters()
         )
