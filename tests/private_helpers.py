@@ -327,6 +327,7 @@ PRIVATE_VENUES: dict[str, VenueCase] = {
     ),
     "okx": VenueCase("okx", "BTC-USDT-SWAP", "30000", "1", {"USDT": "100000", "BTC": "2"}),
     "bitunix": VenueCase("bitunix", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}),
+    "bybit": VenueCase("bybit-linear", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}),
 }  # fmt: skip
 
 V_KEY = "vKey5d0c81f3a9e2b647"
