@@ -314,6 +314,12 @@ class VenueCase:
     size: str
     balances: dict[str, str]
     options: dict[str, Any] = field(default_factory=dict)
+    #: the venue pushes each fill (False: fills come only from its REST history, BitUnix)
+    live_fills: bool = True
+    #: a public account address its reads name (Hyperliquid), given with the keys
+    address: str | None = None
+    #: the venue checks keys (False: an unknown key is no error, Hyperliquid's reads)
+    auth: bool = True
 
 
 PRIVATE_VENUES: dict[str, VenueCase] = {
@@ -326,8 +332,12 @@ PRIVATE_VENUES: dict[str, VenueCase] = {
         {"account_symbols": ["ETH/USDT:USDT"]},
     ),
     "okx": VenueCase("okx", "BTC-USDT-SWAP", "30000", "1", {"USDT": "100000", "BTC": "2"}),
-    "bitunix": VenueCase("bitunix", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}),
-    "bybit": VenueCase("bybit-linear", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}),
+    "bybit": VenueCase("bybit-linear", "BTCUSDT", "1000", "0.01", {"USDT": "100000"}),
+    "hyperliquid": VenueCase(
+        "hyperliquid", "BTC", "1000", "0.01", {"USDC": "100000"},
+        address="0x5e9ee1089755c3435139848e47e6635505d5a13a", auth=False,
+    ),
+    "bitunix": VenueCase("bitunix", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}, live_fills=False),
 }  # fmt: skip
 
 V_KEY = "vKey5d0c81f3a9e2b647"
@@ -427,8 +437,9 @@ async def venue_session(exchange: str, case: VenueCase) -> SessionRun:
     from tickwire.simulator import AuthServerError, FillBurst, SimAccount, TokenExpiry
 
     fast = ConnectionOptions(backoff_base=0.05, backoff_cap=0.2, ack_timeout=2.0)
-    acct = SimAccount(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS, balances=case.balances)
-    creds = tw.Credentials(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS)
+    keys = {"api_key": V_KEY, "secret": V_SECRET, "passphrase": V_PASS}
+    acct = SimAccount(**keys, address=case.address, balances=case.balances)
+    creds = tw.Credentials(**keys, account=case.address)
     events: list[Any] = []
     shown: list[str] = []
     errors: list[BaseException] = []
@@ -451,7 +462,15 @@ async def venue_session(exchange: str, case: VenueCase) -> SessionRun:
                 case.market_id, "buy", str(4 * float(case.size)), case.price, client_order_id="lk1"
             )
             eng.fill("lk1", case.size)
-            await wait_for(lambda: len(fills()) == 1)
+            if case.live_fills:
+                await wait_for(lambda: len(fills()) == 1)
+            else:  # the order's own update says it was filled
+                await wait_for(
+                    lambda: any(
+                        isinstance(e, tw.OrderUpdate) and e.status == "partially_filled"
+                        for e in events
+                    )
+                )
             sim.inject(AuthServerError(count=1, where="rest"))
             sim.inject(FillBurst("lk1", fills=3, size=case.size, disconnect_after=1))
             await wait_for(lambda: len(fills()) == 4, timeout=20.0)
@@ -461,22 +480,23 @@ async def venue_session(exchange: str, case: VenueCase) -> SessionRun:
             shown += [repr(feed), str(stats), repr(feed.adapter), repr(creds)]
             shown += [repr(c) for c in feed.connections]
             engine_fills = [str(f.trade_id) for f in eng.fills]
-        bad = tw.Feed(
-            exchange,
-            channels=list(feed.adapter.private_channels),
-            credentials=tw.Credentials(api_key=V_KEY[::-1], secret=V_SECRET, passphrase=V_PASS),
-            base_url=sim.rest_url,
-            options=case.options or None,
-            connection_options=fast,
-            start_timeout=10.0,
-        )
-        try:
-            await bad.start()
-        except tw.AuthError as exc:
-            errors.append(exc)
-        finally:
-            await bad.close()
-        shown += [repr(bad), str(bad.stats())]
+        if case.auth:  # then a feed with an unknown key: one AuthError
+            bad = tw.Feed(
+                exchange,
+                channels=list(feed.adapter.private_channels),
+                credentials=tw.Credentials(api_key=V_KEY[::-1], secret=V_SECRET, passphrase=V_PASS),
+                base_url=sim.rest_url,
+                options=case.options or None,
+                connection_options=fast,
+                start_timeout=10.0,
+            )
+            try:
+                await bad.start()
+            except tw.AuthError as exc:
+                errors.append(exc)
+            finally:
+                await bad.close()
+            shown += [repr(bad), str(bad.stats())]
     shown += [repr(e) for e in events] + [str(e) for e in events]
     secrets = [V_KEY, V_SECRET, V_PASS, V_KEY[::-1], *used]
     return SessionRun(events, engine_fills, stats, shown, secrets, errors)

@@ -236,7 +236,7 @@ def test_account_channels_need_credentials_before_any_connection():
     assert "TICKWIRE_BINANCE_API_KEY" in str(ei.value)
     with pytest.raises(ValueError, match="'positions' is not supported as an account channel"):
         tw.Feed(KeyedSpot("http://127.0.0.1:1"), channels=["positions"])
-    with pytest.raises(ValueError, match="without a market channel"):
+    with pytest.raises(ValueError, match=r"with only account channels \['orders'\]"):
         tw.Feed(KeyedSpot("http://127.0.0.1:1"), "ETH/USDT", channels=["orders"])
     with pytest.raises(ValueError, match="credentials belong to the adapter"):
         tw.Feed(KeyedSpot("http://127.0.0.1:1"), channels=["orders"], credentials=GOOD)
@@ -383,4 +383,5 @@ def test_each_private_venue_recovers_missed_fills_once_in_order(run, exchange):
     assert run_.stats["reconnects"] >= 1 and run_.stats["account_filled"] >= 2
     assert run_.stats["logins"] + run_.stats.get("connects", 0) >= 2
     assert not [e for e in run_.events if isinstance(e, AccountGap)]
-    assert len(run_.errors) == 1 and run_.errors[0].exchange == exchange
+    if venue_case(exchange).auth:  # and the feed with an unknown key got one AuthError
+        assert len(run_.errors) == 1 and run_.errors[0].exchange == exchange

@@ -114,7 +114,7 @@ class Feed:
       - ``start_timeout``: ``start()`` / ``async with`` waits this long for every connection to be
         subscribed and every book synced (``subscribe()`` too, for what it adds).
       - ``queue_size``: bound of the async-iteration queue (oldest events dropped and counted in
-        ``stats()["queue_dropped"]`` beyond it; health events are kept; a warning and a
+        ``stats()["queue_dropped"]`` beyond it; health and account events are kept; a warning and a
         ``Lagging`` event when it is half full, again after it drained below a quarter).
       - ``max_lag`` (seconds, default 1.0): lag threshold of the slow-callback policy below.
       - ``validate_symbols`` (default True): before any connection opens, ``start()`` looks the
@@ -508,21 +508,19 @@ class Feed:
         """The constructor's streams: ``symbols`` x market channels, then the account streams
         (sets :attr:`symbols`; ``ValueError`` as the constructor says)."""
         market = [c for c in self.channels if c not in ACCOUNT_CHANNELS]
+        self._check_served(self.account_channels)
         self.symbols = _as_list(symbols, "symbols", empty_ok=not market)
         if self.symbols and not market:
             raise ValueError(
-                f"symbols {self.symbols} given without a market channel (account channels "
-                "cover the whole account: leave symbols empty)"
+                f"symbols {self.symbols} given with only account channels "
+                f"{self.account_channels} (they cover the whole account: leave symbols empty)"
             )
         subs = self._requested(self.symbols, market) if market else []
         return subs + self._private_subs(self.account_channels)
 
-    def _private_subs(self, channels: list[str]) -> list[Subscription]:
-        """The account streams of ``channels`` (:meth:`Adapter.private_subscriptions`), after
-        checking the venue serves them and credentials were given (``ValueError`` naming what
-        is missing, never a secret)."""
-        if not channels:
-            return []
+    def _check_served(self, channels: list[str]) -> None:
+        """``ValueError`` naming the first of the account ``channels`` the venue does not
+        serve."""
         a = self.adapter
         for c in channels:
             if c not in a.private_channels:
@@ -531,6 +529,15 @@ class Feed:
                     f"channel {c!r} is not supported as an account channel of {self.exchange} "
                     f"(its account channels: {served})"
                 )
+
+    def _private_subs(self, channels: list[str]) -> list[Subscription]:
+        """The account streams of ``channels`` (:meth:`Adapter.private_subscriptions`), after
+        checking the venue serves them and credentials were given (``ValueError`` naming what
+        is missing, never a secret)."""
+        if not channels:
+            return []
+        self._check_served(channels)
+        a = self.adapter
         a.check_credentials()
         return a.private_subscriptions(channels)
 
@@ -635,7 +642,8 @@ class Feed:
     def _names_changed(self) -> None:
         """``symbols`` and ``channels`` follow the streams the feed has now."""
         self.symbols = list(dict.fromkeys(s.symbol for s in self._subs if s.symbol))
-        self.channels = list(dict.fromkeys(s.channel for s in self._subs))
+        market = [s.channel for s in self._subs if s.symbol]
+        self.channels = list(dict.fromkeys([*market, *self.account_channels]))
 
     # --- delivery ----------------------------------------------------------------------------
     def _deliver(self, ev: Any) -> None:
@@ -690,7 +698,7 @@ class Feed:
             if len(q) < self._queue_size:
                 return
         kept = []  # health events are never dropped: the oldest market event is
-        while q and type(q[0]) in _HEALTH:
+        while q and type(q[0]) in _KEPT:
             kept.append(q.popleft())
         if q:
             q.popleft()
@@ -831,6 +839,8 @@ class Feed:
 _HEALTH = frozenset(
     {AccountGap, BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced, TradesMissed}
 )
+# Never dropped by the full async-for queue either: the account's own events.
+_KEPT = _HEALTH | {OrderUpdate, Fill, Position, Balance}
 
 
 def _adapter(
