@@ -552,7 +552,8 @@ class Feed:
         acct = [c for c in chans if c in ACCOUNT_CHANNELS]
         if acct:
             raise ValueError(
-                f"account channels {acct} are chosen when the Feed is made, not subscribed live"
+                f"channel {acct[0]!r} is not supported by a live (un)subscribe: account "
+                "channels are chosen when the Feed is made"
             )
         subs = self.adapter.subscriptions(syms, chans)
         for sym in syms:
