@@ -426,8 +426,8 @@ def test_feed_subscription_error_and_value_errors_before_connecting() -> None:
             assert err.value.code is None
 
     asyncio.run(main())
-    with pytest.raises(ValueError, match="'orders'"):
-        Feed("bybit", ["BTC/USDT:USDT"], ["orders"])
+    with pytest.raises(ValueError, match="'liquidations'"):
+        Feed("bybit", ["BTC/USDT:USDT"], ["liquidations"])
     with pytest.raises(ValueError, match="'BTC/EUR:USD'"):
         Feed("bybit", ["BTC/EUR:USD"], ["book"])
 

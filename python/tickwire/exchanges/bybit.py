@@ -33,6 +33,29 @@ Every Bybit-specific fact of the Python side lives here. It follows Bybit's v5 d
   ``BTC/USD:BTC-250328``. The instruments list (base/quote/settle coins, delivery time) is the
   authority where it is loaded; the rules in :meth:`Bybit.market_id` cover the usual names.
 
+Private (account) side (bybit.md §7-§8; Bybit ``docs/v5/ws/connect``, ``docs/v5/guide``,
+``docs/v5/websocket/private/*``, ``docs/v5/order/order-list``, ``docs/v5/order/execution``):
+
+- One private endpoint for every category, ``wss://stream.bybit.com/v5/private`` (route
+  ``"private"``). Channels ``orders`` -> topic ``order``, ``fills`` -> ``execution``,
+  ``positions`` -> ``position``, ``balances`` -> ``wallet`` (the all-in-one topics: every
+  category's data, each entry naming its ``category``, which the decoder turns into the unified
+  symbol: spot ``BTCUSDT`` -> ``BTC/USDT``, linear ``BTCUSDT`` -> ``BTC/USDT:USDT``, inverse
+  ``BTCUSD`` -> ``BTC/USD:BTC``).
+- Auth, before subscribing on every connect: ``{"req_id":"<N>","op":"auth","args":[api_key,
+  expires, signature]}`` with ``expires`` = the exchange's clock (``GET /v5/market/time``,
+  measured by the connection) + :attr:`Bybit.auth_window_ms`, signature = hex HMAC-SHA256 of
+  ``"GET/realtime" + expires`` (:mod:`tickwire.auth.bybit`). Bybit answers ``{"success":true,
+  "ret_msg":"","op":"auth",..}`` or ``success:false`` with a ``ret_msg`` (``"Params Error"``
+  for an expired request; no numeric code): an ``AuthError``, never retried in a loop.
+- Keepalive as public: ``{"op":"ping"}``; the private pong is ``{"op":"pong",..}``.
+- Recovery after a reconnect (:meth:`Bybit.account_requests`): ``GET /v5/execution/list``
+  (fills) and ``GET /v5/order/realtime`` + ``GET /v5/order/history`` (orders), one request per
+  category of :attr:`Bybit.account_categories` (option ``account_categories``), from
+  ``startTime``, first page only (100 fills / 50 orders per category), signed with the headers
+  ``X-BAPI-API-KEY``, ``X-BAPI-TIMESTAMP``, ``X-BAPI-RECV-WINDOW``, ``X-BAPI-SIGN`` (hex
+  HMAC-SHA256 of timestamp + key + recv window + query string).
+
 A simulator differs from live only by base URL: ``Bybit(base_url="http://127.0.0.1:PORT")`` gives
 ``ws://127.0.0.1:PORT/v5/public/linear`` and ``http://127.0.0.1:PORT/v5/market/...``.
 """
@@ -45,13 +68,27 @@ from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timezone
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
+from ..auth import bybit as signer
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import (
+    ACCOUNT_CHANNELS,
+    Adapter,
+    Keepalive,
+    Limits,
+    NextId,
+    Request,
+    RestCall,
+    Subscription,
+    batches,
+)
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from ..auth import Credentials
 
 __all__ = ["Bybit"]
 
@@ -78,6 +115,21 @@ _INTERVALS = {
 }
 _INFO_PATH = "/v5/market/instruments-info"
 _ARGS_CHARS = 21_000  # most characters of args per public connection (bybit.md §2)
+PRIVATE_ROUTE = "private"
+# account channel -> all-in-one private topic (bybit.md §8)
+_PRIVATE_TOPICS = {
+    "orders": "order",
+    "fills": "execution",
+    "positions": "position",
+    "balances": "wallet",
+}
+_CATEGORIES = ("spot", "linear", "inverse", "option")
+# what -> (REST paths, page size): Bybit's largest `limit` of each list
+_ACCOUNT_LISTS = {
+    "fills": (("/v5/execution/list",), 100),
+    "orders": (("/v5/order/realtime", "/v5/order/history"), 50),
+}
+_TIME_PATH = "/v5/market/time"
 
 
 def _expiry(delivery_ms: str) -> str:
@@ -90,13 +142,21 @@ class Bybit(Adapter):
 
     - ``book_depth``: levels of the ``book`` topic, 50, 200 (default) or 1000.
     - ``candle_interval``: ccxt timeframe of ``candles``, default ``"1m"`` (``kline.1``).
+    - ``account_categories``: the categories whose fills and orders are fetched over REST after
+      a private reconnect, default ``("spot", "linear", "inverse")`` (add ``"option"``).
     """
 
     exchange_id = "bybit"
     decoder_id = "bybit"
     markets = ("spot", "linear", "inverse")
     channels = ("book", "trades", "bbo", "candles")
-    option_keys = frozenset({"book_depth", "candle_interval"})
+    option_keys = frozenset({"book_depth", "candle_interval", "account_categories"})
+    private_channels = ACCOUNT_CHANNELS
+    #: ms added to the exchange's clock for the ``auth`` op's ``expires`` (Bybit users report
+    #: 1 s failing on slow links; 10 s is what its SDKs moved to)
+    auth_window_ms = 10_000
+    #: ``X-BAPI-RECV-WINDOW`` of signed REST requests (ms; Bybit's default)
+    recv_window_ms = signer.DEFAULT_RECV_WINDOW_MS
     ws_base = "wss://stream.bybit.com"
     rest_base = "https://api.bybit.com"
     limits = Limits(
@@ -115,8 +175,9 @@ class Bybit(Adapter):
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, urls=urls, options=options)
+        super().__init__(base_url=base_url, urls=urls, options=options, credentials=credentials)
         depth = self.options.get("book_depth", 200)
         if depth not in _BOOK_DEPTHS:
             raise ValueError(
@@ -129,6 +190,12 @@ class Bybit(Adapter):
                 f"candle_interval {interval!r} invalid; Bybit intervals: {', '.join(_INTERVALS)}"
             )
         self.candle_interval: str = interval
+        categories = self.options.get("account_categories", ("spot", "linear", "inverse"))
+        if isinstance(categories, str) or not all(c in _CATEGORIES for c in categories):
+            raise ValueError(
+                f"account_categories {categories!r} invalid; a list of {', '.join(_CATEGORIES)}"
+            )
+        self.account_categories: tuple[str, ...] = tuple(categories)
 
     # --- symbols ------------------------------------------------------------------------------
     def _parts(self, symbol: str) -> tuple[str, str, str, str]:
@@ -258,7 +325,10 @@ class Bybit(Adapter):
         return out
 
     def ws_url(self, route: str) -> str:
-        """``<ws>/v5/public/<route>``; ``route`` is a market name (``ValueError`` otherwise)."""
+        """``<ws>/v5/public/<route>`` for a market name, ``<ws>/v5/private`` for the private
+        route (``ValueError`` otherwise)."""
+        if route == PRIVATE_ROUTE:
+            return f"{self.ws_base_url}/v5/private"
         if route not in self.markets:
             raise ValueError(f"unknown bybit market {route!r}; known: {', '.join(self.markets)}")
         return f"{self.ws_base_url}/v5/public/{route}"
@@ -300,6 +370,81 @@ class Bybit(Adapter):
         raise NotImplementedError(
             f"bybit books resubscribe to resync ({symbol!r}); no REST snapshot"
         )
+
+    # --- private (account) side ------------------------------------------------------------------
+    def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
+        """One account-wide :class:`Subscription` per channel on route ``"private"``: stream
+        ``order``, ``execution``, ``position`` or ``wallet``. Raises ``ValueError`` naming a
+        channel Bybit does not serve privately."""
+        out = []
+        for ch in channels:
+            if ch not in _PRIVATE_TOPICS:
+                raise ValueError(
+                    f"channel {ch!r} is not a bybit private channel; "
+                    f"private: {', '.join(_PRIVATE_TOPICS)}"
+                )
+            out.append(Subscription("", ch, PRIVATE_ROUTE, _PRIVATE_TOPICS[ch]))
+        return out
+
+    def login_requests(self, route: str, next_id: NextId) -> list[Request]:
+        """On the private route, the ``auth`` op signed now (exchange clock +
+        :attr:`auth_window_ms`), acknowledged by its ``req_id``; nothing on public routes.
+        Raises ``ValueError`` without credentials."""
+        if route != PRIVATE_ROUTE:
+            return []
+        creds = self.check_credentials()
+        rid = next_id()
+        expires = self.clock.now_ms() + self.auth_window_ms
+        op = signer.ws_auth_payload(str(rid), creds.api_key, creds.secret, expires)
+        payload = json.dumps(op, separators=(",", ":")).encode()
+        return [Request(payload, frozenset({rid}), (), login=True)]
+
+    def server_time_request(self) -> tuple[str, dict[str, str]]:
+        """``GET <rest>/v5/market/time`` (public)."""
+        return self.rest_base_url + _TIME_PATH, dict(self.rest_params)
+
+    def parse_server_time(self, body: bytes) -> int:
+        """The server time in ms since the epoch from ``/v5/market/time``: ``result.timeNano`` // 10**6 (else the
+        envelope's ``time``). Raises ``ExchangeError`` for an error reply or an unreadable
+        body."""
+        try:
+            obj = json.loads(body)
+            if obj.get("retCode") != 0:
+                raise ExchangeError(
+                    f"bybit server time: {obj.get('retMsg')}",
+                    code=obj.get("retCode"),
+                    reason=obj.get("retMsg"),
+                )
+            nano = (obj.get("result") or {}).get("timeNano")
+            return int(nano) // 1_000_000 if nano else int(obj["time"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ExchangeError(f"bybit server time: unexpected reply {body[:200]!r}") from exc
+
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
+        """Signed GETs of ``what`` (``"fills"``: ``/v5/execution/list``; ``"orders"``:
+        ``/v5/order/realtime`` then ``/v5/order/history``) for each of
+        :attr:`account_categories`, ``startTime=since_ms``, Bybit's largest page. Each is
+        signed at the exchange clock's time when built (call just before sending). Raises
+        ``ValueError`` for another ``what`` or without credentials."""
+        if what not in _ACCOUNT_LISTS:
+            raise ValueError(f"unknown account list {what!r}; known: {', '.join(_ACCOUNT_LISTS)}")
+        creds = self.check_credentials()
+        paths, limit = _ACCOUNT_LISTS[what]
+        calls = []
+        for category in self.account_categories:
+            for path in paths:
+                params = {**self.rest_params, "category": category, "limit": str(limit)}
+                if path != "/v5/order/realtime":  # open orders: all of them, whatever their age
+                    params["startTime"] = str(since_ms)
+                headers = signer.rest_headers(
+                    creds.api_key,
+                    creds.secret,
+                    self.clock.now_ms(),
+                    urlencode(params),
+                    self.recv_window_ms,
+                )
+                calls.append(RestCall("GET", self.rest_base_url + path, params, headers))
+        return calls
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Only candles are ordered across connections, by (start time, event time): trade ids

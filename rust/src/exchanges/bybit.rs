@@ -308,6 +308,9 @@ impl Bybit {
     fn parse_any(&mut self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
         let f: Frame<'_> = from_json(frame)?;
         if let Some(topic) = f.topic.as_deref() {
+            if let Some(p) = private_topic(topic) {
+                return private_push(p, frame, out);
+            }
             let channel = channel(topic)?;
             let items_from = out.items.len();
             let mut pending = Pending::default();
@@ -348,7 +351,9 @@ impl Venue for Bybit {
         let result = match self.parse_push(frame, out) {
             Ok(true) => Ok(()),
             Ok(false) => self.parse_any(frame, out),
-            Err(e) => Err(e),
+            // A private push with `topic` first (`execution.fast`) is no public topic: read it
+            // here, off the public path.
+            Err(e) => private_fallback(frame, out, e),
         };
         result.map_err(|e| nesting_error(frame).unwrap_or(e))
     }
@@ -371,7 +376,16 @@ impl Venue for Bybit {
         if let Some(s) = self.table_symbol(market_id) {
             return s.clone();
         }
-        unified(self.market, market_id).unwrap_or_else(|| market_id.to_owned())
+        // `<category>:<symbol>`: an account topic's id (never a public one: no ':').
+        private_unified(market_id).or_else(|| unified(self.market, market_id)).unwrap_or_else(|| market_id.to_owned())
+    }
+
+    /// `/v5/execution/list` (fills) or `/v5/order/realtime` / `/v5/order/history` (orders):
+    /// `result.list` oldest first (Bybit lists newest first: reversed, so that entries of the
+    /// same millisecond keep their order), symbols by `result.category`. A `retCode` other
+    /// than 0 is a `Frame` error naming it.
+    fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        account_list(what, body, out)
     }
 
     fn market_id(&self, symbol: &str) -> Result<String, Error> {
@@ -890,6 +904,582 @@ fn market_id(market: Market, symbol: &str) -> Result<String, Error> {
     }
 }
 
+// ------------------------------------------------------------------------------------------
+// Private (account) topics and REST lists (cold: serde)
+// ------------------------------------------------------------------------------------------
+//
+// One private endpoint, `wss://stream.bybit.com/v5/private`, carries every category's account
+// data; each order / execution / position carries its `category`. So the parser pushes the
+// market id `<category>:<symbol>` (`linear:BTCUSDT`, `spot:BTCUSDT`, `inverse:BTCUSD`,
+// `option:ETH-30DEC22-1400-C`), which [`Venue::unified_symbol`] maps with that category's
+// rules whatever endpoint the decoder was made for. Topics (docs `websocket/private/*`): `order`,
+// `execution`, `execution.fast`, `position`, `wallet` and their categorised variants
+// (`order.linear`, ...); `greeks`, `dcp.*` and `spread.*` are documented and skipped.
+//
+// Order statuses (`orderStatus`) onto [`OrderStatus`]:
+//
+// | Bybit                     | tickwire         | why                                           |
+// |---------------------------|------------------|-----------------------------------------------|
+// | `New`                     | new              | working on the book                           |
+// | `PartiallyFilled`         | partially_filled |                                               |
+// | `Untriggered`             | pending          | conditional order waiting for its trigger     |
+// | `Triggered`               | new              | instant between Untriggered and New           |
+// | `Active`                  | new              | triggered, the active order now exists        |
+// | `Filled`                  | filled           |                                               |
+// | `Cancelled`               | canceled         |                                               |
+// | `PartiallyFilledCanceled` | canceled         | filled_size says how much had filled          |
+// | `Deactivated`             | canceled         | a TP/SL or conditional order canceled before  |
+// |                           |                  | its trigger                                   |
+// | `Rejected`                | rejected         |                                               |
+//
+// Order types: `orderType` `Limit` / `Market`, made conditional by `stopOrderType`
+// (`TakeProfit`, `PartialTakeProfit` -> take_profit_*; `TrailingStop` -> trailing_stop; any other
+// stop type, `Stop`, `StopLoss`, `tpslOrder`, `OcoOrder`, ... -> stop_*). Times in force `GTC`,
+// `IOC`, `FOK`, `PostOnly` (post_only) and `RPI` (post_only: RPI orders only rest). A market
+// order's `price` is Bybit's protective limit, not a limit price: `price` is None for them.
+//
+// Fills (`execution`, `execution.fast`, REST `/v5/execution/list`): `execFee` is already
+// positive when paid and negative for a rebate (kept as is); `feeCurrency` where present;
+// `isMaker`; liquidation when `execType` is `BustTrade` or `createType` is `CreateByLiq` /
+// `CreateByTakeOver_PassThrough` (None when the push has neither, as `execution.fast`).
+// `execType` `Funding` is a funding fee, not a trade: skipped.
+//
+// Positions: `side` `Buy` long, `Sell` short, `""` (size 0) flat; `entryPrice` / `liqPrice` of
+// "0" or "" mean none (None); margin mode from `tradeMode` (0 cross, 1 isolated).
+//
+// Balances (`wallet`): one per `coin` entry. total = `walletBalance` (the coin's wallet
+// balance, without unrealised PnL); locked = `locked` (held by spot open orders) +
+// `totalOrderIM` (margin held by derivatives orders) + `totalPositionIM` (margin of positions),
+// those of the three Bybit gives ("" counts as absent; portfolio margin sends ""); free =
+// `availableToWithdraw` where Bybit gives it (unified accounts may send "": None).
+
+use crate::account::{
+    order_type as ot, time_in_force as tif, AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus,
+    PositionItem, PositionSide,
+};
+
+/// A private topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PrivateTopic {
+    Order,
+    Execution,
+    Wallet,
+    Position,
+    /// Documented, not decoded (greeks, dcp, spread trading).
+    Ignored,
+}
+
+/// The private topic `topic` names, if it is one.
+#[cold]
+#[inline(never)]
+fn private_topic(topic: &str) -> Option<PrivateTopic> {
+    let (name, rest) = topic.split_once('.').unwrap_or((topic, ""));
+    let category = matches!(rest, "" | "spot" | "linear" | "inverse" | "option" | "all");
+    match name {
+        "order" if category => Some(PrivateTopic::Order),
+        "execution" if category || rest.strip_prefix("fast").is_some_and(|r| r.is_empty() || r.starts_with('.')) => {
+            Some(PrivateTopic::Execution)
+        }
+        "position" if category => Some(PrivateTopic::Position),
+        "wallet" if rest.is_empty() => Some(PrivateTopic::Wallet),
+        "greeks" | "dcp" | "spread" => Some(PrivateTopic::Ignored),
+        _ => None,
+    }
+}
+
+type Text<'a> = Option<Cow<'a, str>>;
+
+/// A private push: `{"id","topic","creationTime","data":[...]}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrivateFrame<'a> {
+    #[serde(default)]
+    creation_time: Option<u64>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// One `order` entry (WebSocket and REST `/v5/order/{realtime,history}` alike).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderEntry<'a> {
+    #[serde(borrow, default)]
+    category: Text<'a>,
+    #[serde(borrow, default)]
+    symbol: Text<'a>,
+    #[serde(borrow, default)]
+    order_id: Text<'a>,
+    #[serde(borrow, default)]
+    order_link_id: Text<'a>,
+    #[serde(borrow, default)]
+    side: Text<'a>,
+    #[serde(borrow, default)]
+    order_type: Text<'a>,
+    #[serde(borrow, default)]
+    stop_order_type: Text<'a>,
+    #[serde(borrow, default)]
+    time_in_force: Text<'a>,
+    #[serde(borrow, default)]
+    order_status: Text<'a>,
+    #[serde(borrow, default)]
+    price: Text<'a>,
+    #[serde(borrow, default)]
+    trigger_price: Text<'a>,
+    #[serde(borrow, default)]
+    qty: Text<'a>,
+    #[serde(borrow, default)]
+    cum_exec_qty: Text<'a>,
+    #[serde(borrow, default)]
+    avg_price: Text<'a>,
+    #[serde(default)]
+    reduce_only: Option<bool>,
+    #[serde(borrow, default)]
+    created_time: Text<'a>,
+    #[serde(borrow, default)]
+    updated_time: Text<'a>,
+}
+
+/// One `execution` / `execution.fast` entry (and REST `/v5/execution/list`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecEntry<'a> {
+    #[serde(borrow, default)]
+    category: Text<'a>,
+    #[serde(borrow, default)]
+    symbol: Text<'a>,
+    #[serde(borrow, default)]
+    exec_id: Text<'a>,
+    #[serde(borrow, default)]
+    order_id: Text<'a>,
+    #[serde(borrow, default)]
+    order_link_id: Text<'a>,
+    #[serde(borrow, default)]
+    side: Text<'a>,
+    #[serde(borrow, default)]
+    exec_price: Text<'a>,
+    #[serde(borrow, default)]
+    exec_qty: Text<'a>,
+    #[serde(borrow, default)]
+    exec_fee: Text<'a>,
+    #[serde(borrow, default)]
+    fee_currency: Text<'a>,
+    #[serde(borrow, default)]
+    exec_type: Text<'a>,
+    #[serde(borrow, default)]
+    create_type: Text<'a>,
+    #[serde(default)]
+    is_maker: Option<bool>,
+    #[serde(borrow, default)]
+    exec_time: Text<'a>,
+}
+
+/// One `position` entry.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PositionEntry<'a> {
+    #[serde(borrow, default)]
+    category: Text<'a>,
+    #[serde(borrow, default)]
+    symbol: Text<'a>,
+    #[serde(borrow, default)]
+    side: Text<'a>,
+    #[serde(borrow, default)]
+    size: Text<'a>,
+    #[serde(borrow, default)]
+    entry_price: Text<'a>,
+    #[serde(borrow, default)]
+    mark_price: Text<'a>,
+    #[serde(borrow, default)]
+    unrealised_pnl: Text<'a>,
+    #[serde(borrow, default)]
+    liq_price: Text<'a>,
+    #[serde(borrow, default)]
+    leverage: Text<'a>,
+    #[serde(default)]
+    trade_mode: Option<i64>,
+    #[serde(borrow, default)]
+    updated_time: Text<'a>,
+}
+
+/// One `wallet` entry (an account) and its coins.
+#[derive(Deserialize)]
+struct WalletEntry<'a> {
+    #[serde(borrow, default)]
+    coin: Vec<CoinEntry<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CoinEntry<'a> {
+    #[serde(borrow, default)]
+    coin: Text<'a>,
+    #[serde(borrow, default)]
+    wallet_balance: Text<'a>,
+    #[serde(borrow, default)]
+    locked: Text<'a>,
+    #[serde(borrow, default)]
+    available_to_withdraw: Text<'a>,
+    #[serde(rename = "totalOrderIM", borrow, default)]
+    total_order_im: Text<'a>,
+    #[serde(rename = "totalPositionIM", borrow, default)]
+    total_position_im: Text<'a>,
+}
+
+/// The exact sum of the decimals given (None if none is); `Frame` error naming `field` on
+/// overflow.
+fn sum(values: &[Option<Dec>], field: &'static str) -> Result<Option<Dec>, Error> {
+    let given: Vec<Dec> = values.iter().flatten().copied().collect();
+    let Some(width) = given.iter().map(|d| d.width).max() else { return Ok(None) };
+    let overflow = || Error::frame(field, "sum out of range");
+    let mut mantissa = 0i64;
+    for d in given {
+        mantissa = mantissa.checked_add(d.to_scale(width).ok_or_else(overflow)?).ok_or_else(overflow)?;
+    }
+    Ok(Some(Dec { mantissa, width }))
+}
+
+/// A REST reply: `{"retCode","retMsg","result":{"category","list":[...],"nextPageCursor"}}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RestReply<'a> {
+    #[serde(default)]
+    ret_code: Option<i64>,
+    #[serde(borrow, default)]
+    ret_msg: Text<'a>,
+    /// Read once `retCode` says 0 (an error reply's `result` is `{}`).
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RestResult<'a> {
+    #[serde(borrow, default)]
+    category: Text<'a>,
+    #[serde(borrow)]
+    list: &'a RawValue,
+}
+
+fn text<'t>(v: &'t Text<'_>, field: &str) -> Result<&'t str, Error> {
+    v.as_deref().ok_or_else(|| Error::frame(field, "missing field"))
+}
+
+/// A required, non-empty text.
+fn nonempty<'t>(v: &'t Text<'_>, field: &str) -> Result<&'t str, Error> {
+    Some(text(v, field)?).filter(|s| !s.is_empty()).ok_or_else(|| Error::frame(field, "empty"))
+}
+
+/// A text that is None when absent or `""`.
+fn given<'t>(v: &'t Text<'_>) -> Option<&'t str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}
+
+fn dec_of(v: &Text<'_>, field: &'static str) -> Result<Dec, Error> {
+    fixed::parse_dec(nonempty(v, field)?, field)
+}
+
+/// None when absent or `""`.
+fn opt_dec(v: &Text<'_>, field: &'static str) -> Result<Option<Dec>, Error> {
+    given(v).map(|s| fixed::parse_dec(s, field)).transpose()
+}
+
+/// None when absent, `""` or zero (Bybit's "none" for prices such as `triggerPrice`).
+fn opt_price(v: &Text<'_>, field: &'static str) -> Result<Option<Dec>, Error> {
+    Ok(opt_dec(v, field)?.filter(|d| d.mantissa != 0))
+}
+
+/// A decimal ms timestamp string.
+fn ms_text(v: &Text<'_>, field: &'static str) -> Result<i64, Error> {
+    let s = nonempty(v, field)?;
+    let ms = s.parse::<u64>().map_err(|_| Error::frame(field, format!("{s:?} is not a ms timestamp")))?;
+    ms_to_ns(ms, field)
+}
+
+fn side_of(v: &Text<'_>, field: &'static str) -> Result<Side, Error> {
+    match text(v, field)? {
+        "Buy" => Ok(Side::Buy),
+        "Sell" => Ok(Side::Sell),
+        other => Err(Error::frame(field, format!("expected \"Buy\" or \"Sell\", found {other:?}"))),
+    }
+}
+
+/// `orderStatus` onto [`OrderStatus`] (the table above).
+fn order_status(s: &str) -> Result<OrderStatus, Error> {
+    Ok(match s {
+        "New" | "Triggered" | "Active" => OrderStatus::New,
+        "PartiallyFilled" => OrderStatus::PartiallyFilled,
+        "Untriggered" => OrderStatus::Pending,
+        "Filled" => OrderStatus::Filled,
+        "Cancelled" | "PartiallyFilledCanceled" | "Deactivated" => OrderStatus::Canceled,
+        "Rejected" => OrderStatus::Rejected,
+        other => return Err(Error::frame("orderStatus", format!("undocumented status {other:?}"))),
+    })
+}
+
+/// `orderType` and `stopOrderType` onto [`crate::account::order_type`].
+fn order_kind(kind: &str, stop: Option<&str>) -> Result<&'static str, Error> {
+    let market = match kind {
+        "Market" => true,
+        "Limit" => false,
+        other => return Err(Error::frame("orderType", format!("expected \"Market\" or \"Limit\", found {other:?}"))),
+    };
+    Ok(match (stop.unwrap_or("UNKNOWN"), market) {
+        ("UNKNOWN", true) => ot::MARKET,
+        ("UNKNOWN", false) => ot::LIMIT,
+        ("TrailingStop", _) => ot::TRAILING_STOP,
+        ("TakeProfit" | "PartialTakeProfit", true) => ot::TAKE_PROFIT_MARKET,
+        ("TakeProfit" | "PartialTakeProfit", false) => ot::TAKE_PROFIT_LIMIT,
+        (_, true) => ot::STOP_MARKET,
+        (_, false) => ot::STOP_LIMIT,
+    })
+}
+
+fn time_in_force(s: Option<&str>) -> Result<Option<&'static str>, Error> {
+    Ok(Some(match s {
+        None => return Ok(None),
+        Some("GTC") => tif::GTC,
+        Some("IOC") => tif::IOC,
+        Some("FOK") => tif::FOK,
+        Some("PostOnly" | "RPI") => tif::POST_ONLY,
+        Some(other) => return Err(Error::frame("timeInForce", format!("undocumented time in force {other:?}"))),
+    }))
+}
+
+/// The market id `<category>:<symbol>` of an entry (`category` from the entry, else the REST
+/// reply's).
+fn account_symbol(out: &mut Out, category: Option<&str>, symbol: &Text<'_>) -> Result<SymbolIndex, Error> {
+    let category = category.filter(|c| !c.is_empty()).ok_or_else(|| Error::frame("category", "missing field"))?;
+    if !matches!(category, "spot" | "linear" | "inverse" | "option") {
+        return Err(Error::frame("category", format!("undocumented category {category:?}")));
+    }
+    let symbol = nonempty(symbol, "symbol")?;
+    Ok(out.symbol(&format!("{category}:{symbol}")))
+}
+
+fn order_item(e: &OrderEntry<'_>, category: Option<&str>, out: &mut Out) -> Result<Item, Error> {
+    let symbol = account_symbol(out, e.category.as_deref().or(category), &e.symbol)?;
+    let order_type = order_kind(text(&e.order_type, "orderType")?, given(&e.stop_order_type))?;
+    let order = OrderItem {
+        symbol,
+        order_id: nonempty(&e.order_id, "orderId")?.to_owned(),
+        client_order_id: given(&e.order_link_id).map(str::to_owned),
+        side: side_of(&e.side, "side")?,
+        order_type,
+        time_in_force: time_in_force(given(&e.time_in_force))?,
+        status: order_status(text(&e.order_status, "orderStatus")?)?,
+        price: if order_type.ends_with("market") { None } else { opt_price(&e.price, "price")? },
+        trigger_price: opt_price(&e.trigger_price, "triggerPrice")?,
+        size: dec_of(&e.qty, "qty")?,
+        filled_size: opt_dec(&e.cum_exec_qty, "cumExecQty")?.unwrap_or(Dec::ZERO),
+        average_price: opt_price(&e.avg_price, "avgPrice")?,
+        reduce_only: e.reduce_only,
+        created_ts: given(&e.created_time).map(|_| ms_text(&e.created_time, "createdTime")).transpose()?,
+        exchange_ts: ms_text(&e.updated_time, "updatedTime")?,
+    };
+    Ok(Item::Order(Box::new(order)))
+}
+
+/// A fill, or None for an execution that is not a trade (`Funding`).
+fn fill_item(e: &ExecEntry<'_>, category: Option<&str>, out: &mut Out) -> Result<Option<Item>, Error> {
+    let exec_type = given(&e.exec_type);
+    if exec_type == Some("Funding") {
+        return Ok(None);
+    }
+    let liq_create = matches!(given(&e.create_type), Some("CreateByLiq" | "CreateByTakeOver_PassThrough"));
+    let liquidation = match (exec_type, given(&e.create_type)) {
+        (None, None) => None,
+        _ => Some(exec_type == Some("BustTrade") || liq_create),
+    };
+    let fill = FillItem {
+        symbol: account_symbol(out, e.category.as_deref().or(category), &e.symbol)?,
+        trade_id: nonempty(&e.exec_id, "execId")?.to_owned(),
+        order_id: nonempty(&e.order_id, "orderId")?.to_owned(),
+        client_order_id: given(&e.order_link_id).map(str::to_owned),
+        side: side_of(&e.side, "side")?,
+        price: dec_of(&e.exec_price, "execPrice")?,
+        size: dec_of(&e.exec_qty, "execQty")?,
+        fee: opt_dec(&e.exec_fee, "execFee")?,
+        fee_asset: given(&e.fee_currency).map(str::to_owned),
+        is_maker: e.is_maker,
+        liquidation,
+        exchange_ts: ms_text(&e.exec_time, "execTime")?,
+    };
+    Ok(Some(Item::Fill(Box::new(fill))))
+}
+
+fn position_item(e: &PositionEntry<'_>, ts: Option<i64>, out: &mut Out) -> Result<Item, Error> {
+    let size = dec_of(&e.size, "size")?;
+    if size.is_negative() {
+        return Err(Error::frame("size", format!("{size} is negative")));
+    }
+    let direction = match (text(&e.side, "side")?, size.mantissa == 0) {
+        (_, true) | ("" | "None", _) => PositionSide::Flat,
+        ("Buy", false) => PositionSide::Long,
+        ("Sell", false) => PositionSide::Short,
+        (other, false) => {
+            return Err(Error::frame("side", format!("expected \"Buy\", \"Sell\" or \"\", found {other:?}")))
+        }
+    };
+    let margin_mode = match e.trade_mode {
+        None => None,
+        Some(0) => Some(MarginMode::Cross),
+        Some(1) => Some(MarginMode::Isolated),
+        Some(other) => return Err(Error::frame("tradeMode", format!("expected 0 or 1, found {other}"))),
+    };
+    let exchange_ts = match given(&e.updated_time) {
+        Some(_) => ms_text(&e.updated_time, "updatedTime")?,
+        None => required(ts, "creationTime")?,
+    };
+    let position = PositionItem {
+        symbol: account_symbol(out, e.category.as_deref(), &e.symbol)?,
+        side: direction,
+        size,
+        entry_price: opt_price(&e.entry_price, "entryPrice")?,
+        mark_price: opt_dec(&e.mark_price, "markPrice")?,
+        unrealized_pnl: opt_dec(&e.unrealised_pnl, "unrealisedPnl")?,
+        liquidation_price: opt_price(&e.liq_price, "liqPrice")?,
+        leverage: opt_dec(&e.leverage, "leverage")?,
+        margin_mode,
+        exchange_ts,
+    };
+    Ok(Item::Position(Box::new(position)))
+}
+
+fn balance_items(e: &WalletEntry<'_>, ts: i64, out: &mut Out) -> Result<(), Error> {
+    for c in &e.coin {
+        let balance = BalanceItem {
+            asset: nonempty(&c.coin, "coin")?.to_owned(),
+            free: opt_dec(&c.available_to_withdraw, "availableToWithdraw")?,
+            locked: sum(
+                &[
+                    opt_dec(&c.locked, "locked")?,
+                    opt_dec(&c.total_order_im, "totalOrderIM")?,
+                    opt_dec(&c.total_position_im, "totalPositionIM")?,
+                ],
+                "locked",
+            )?,
+            total: opt_dec(&c.wallet_balance, "walletBalance")?,
+            exchange_ts: ts,
+        };
+        out.items.push(Item::Balance(Box::new(balance)));
+    }
+    Ok(())
+}
+
+/// `frame` if it is a private push (its `topic` one of [`private_topic`]), else `error` (the
+/// public parser's). The public parser fails on a private topic before it writes to `out`.
+#[cold]
+#[inline(never)]
+fn private_fallback(frame: &[u8], out: &mut Out, error: Error) -> Result<(), Error> {
+    #[derive(Deserialize)]
+    struct Topic<'a> {
+        #[serde(borrow, default)]
+        topic: Text<'a>,
+    }
+    match from_json::<Topic<'_>>(frame).ok().and_then(|t| t.topic.as_deref().and_then(private_topic)) {
+        Some(p) => private_push(p, frame, out),
+        None => Err(error),
+    }
+}
+
+/// A private push of `topic` (out of line: keeps the public path's inlining as it was).
+#[cold]
+#[inline(never)]
+fn private_push(topic: PrivateTopic, frame: &[u8], out: &mut Out) -> Result<(), Error> {
+    if topic == PrivateTopic::Ignored {
+        return Ok(());
+    }
+    let f: PrivateFrame<'_> = from_json(frame)?;
+    let ts = f.creation_time.map(|ms| ms_to_ns(ms, "creationTime")).transpose()?;
+    let data = f.data.get().as_bytes();
+    match topic {
+        PrivateTopic::Order => {
+            for e in from_json::<Vec<OrderEntry<'_>>>(data)? {
+                let item = order_item(&e, None, out)?;
+                out.items.push(item);
+            }
+        }
+        PrivateTopic::Execution => {
+            for e in from_json::<Vec<ExecEntry<'_>>>(data)? {
+                if let Some(item) = fill_item(&e, None, out)? {
+                    out.items.push(item);
+                }
+            }
+        }
+        PrivateTopic::Position => {
+            for e in from_json::<Vec<PositionEntry<'_>>>(data)? {
+                let item = position_item(&e, ts, out)?;
+                out.items.push(item);
+            }
+        }
+        PrivateTopic::Wallet => {
+            let ts = required(ts, "creationTime")?;
+            for e in from_json::<Vec<WalletEntry<'_>>>(data)? {
+                balance_items(&e, ts, out)?;
+            }
+        }
+        PrivateTopic::Ignored => {}
+    }
+    Ok(())
+}
+
+/// A REST account list: `/v5/execution/list` (fills) or `/v5/order/{realtime,history}` (orders).
+fn account_list(what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+    let reply: RestReply<'_> = from_json(body)?;
+    match reply.ret_code {
+        Some(0) => {}
+        Some(code) => {
+            let msg = reply.ret_msg.as_deref().unwrap_or("");
+            return Err(Error::frame("retCode", format!("Bybit error {code}: {msg}")));
+        }
+        None => return Err(Error::frame("retCode", "missing field")),
+    }
+    let result = reply.result.ok_or_else(|| Error::frame("result", "missing field"))?;
+    let result: RestResult<'_> = from_json(result.get().as_bytes())?;
+    let category = result.category.as_deref();
+    let list = result.list.get().as_bytes();
+    match what {
+        AccountList::Fills => {
+            for e in from_json::<Vec<ExecEntry<'_>>>(list)?.iter().rev() {
+                if let Some(item) = fill_item(e, category, out)? {
+                    out.items.push(item);
+                }
+            }
+        }
+        AccountList::Orders => {
+            for e in from_json::<Vec<OrderEntry<'_>>>(list)?.iter().rev() {
+                let item = order_item(e, category, out)?;
+                out.items.push(item);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `<category>:<symbol>` (private market ids) -> unified symbol; None if not of that form.
+fn private_unified(market_id: &str) -> Option<String> {
+    let (category, id) = market_id.split_once(':')?;
+    match category {
+        "spot" => unified(Market::Spot, id),
+        "linear" => unified(Market::Linear, id),
+        "inverse" => unified(Market::Inverse, id),
+        "option" => option_unified(id),
+        _ => None,
+    }
+}
+
+/// Option `BTC-30AUG24-50000-C` (USDC-settled) or `BTC-30AUG24-50000-C-USDT` -> ccxt
+/// `BTC/USDC:USDC-240830-50000-C` / `BTC/USDT:USDT-240830-50000-C`.
+fn option_unified(id: &str) -> Option<String> {
+    let mut parts = id.split('-');
+    let (base, date, strike, kind) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let settle = parts.next().unwrap_or("USDC");
+    if parts.next().is_some() || !matches!(kind, "C" | "P") || base.is_empty() || strike.is_empty() {
+        return None;
+    }
+    let date = ddmmmyy_to_yymmdd(date)?;
+    Some(format!("{base}/{settle}:{settle}-{date}-{strike}-{kind}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1162,5 +1752,226 @@ mod tests {
             assert!(matches!(&e, Error::Frame { field: f, .. } if f == field), "{field}: {e}");
         }
         assert!(v.parse(delta.as_bytes(), true, &mut Out::default()).is_err());
+    }
+
+    const PRIVATE: &str = include_str!("../../../tests/fixtures/bybit/private/jkorf_v5_private_examples.jsonl");
+
+    fn d(s: &str) -> Dec {
+        fixed::parse_dec(s, "test").unwrap()
+    }
+
+    /// The one item of the first private example containing `needle`, and the symbol it names.
+    fn private_item(needle: &str) -> (Item, String) {
+        // The private stream's decoder is made for the first endpoint (spot): `category` decides.
+        let mut v = Bybit::new("spot", &[]).unwrap();
+        let out = parse(&mut v, line(PRIVATE, needle)).unwrap();
+        assert_eq!(out.items.len(), 1, "{needle}");
+        let market_id = out.market_ids()[0].clone();
+        (out.items[0].clone(), v.unified_symbol(&market_id))
+    }
+
+    #[test]
+    fn private_order_every_field() {
+        let (item, symbol) = private_item(r#""topic":"order""#);
+        assert_eq!(symbol, "ETH/USDC:USDC-221230-1400-C"); // category option
+        let Item::Order(o) = item else { panic!("not an order") };
+        assert_eq!(o.order_id, "5cf98598-39a7-459e-97bf-76ca765ee020");
+        assert_eq!(o.client_order_id, None); // orderLinkId ""
+        assert_eq!(o.side, Side::Sell);
+        assert_eq!(o.order_type, ot::MARKET); // stopOrderType ""
+        assert_eq!(o.time_in_force, Some(tif::IOC));
+        assert_eq!(o.status, OrderStatus::Filled);
+        assert_eq!(o.price, None); // "72.5" is a market order's protective price
+        assert_eq!(o.trigger_price, None); // ""
+        assert_eq!(o.size, d("1"));
+        assert_eq!(o.filled_size, d("1"));
+        assert_eq!(o.average_price, Some(d("75")));
+        assert_eq!(o.reduce_only, Some(false));
+        assert_eq!(o.created_ts, Some(1_672_364_262_444_000_000));
+        assert_eq!(o.exchange_ts, 1_672_364_262_457_000_000);
+    }
+
+    #[test]
+    fn private_execution_every_field() {
+        let (item, symbol) = private_item(r#""topic":"execution","#);
+        assert_eq!(symbol, "XRP/USDT:USDT");
+        let Item::Fill(f) = item else { panic!("not a fill") };
+        assert_eq!(f.trade_id, "7e2ae69c-4edf-5800-a352-893d52b446aa");
+        assert_eq!(f.order_id, "f6e324ff-99c2-4e89-9739-3086e47f9381");
+        assert_eq!(f.client_order_id, None);
+        assert_eq!(f.side, Side::Sell);
+        assert_eq!(f.price, d("0.3374"));
+        assert_eq!(f.size, d("25"));
+        assert_eq!(f.fee, Some(d("0.005061"))); // paid: positive as Bybit writes it
+        assert_eq!(f.fee_asset, None); // no feeCurrency in this push
+        assert_eq!(f.is_maker, Some(false));
+        assert_eq!(f.liquidation, Some(false)); // execType Trade
+        assert_eq!(f.exchange_ts, 1_672_364_174_443_000_000);
+    }
+
+    #[test]
+    fn private_execution_fast_every_field() {
+        let (item, symbol) = private_item(r#""topic":"execution.fast""#);
+        assert_eq!(symbol, "ICP/USDT:USDT");
+        let Item::Fill(f) = item else { panic!("not a fill") };
+        assert_eq!(f.trade_id, "3510f361-0add-5c7b-a2e7-9679810944fc");
+        assert_eq!(f.order_id, "443d63fa-b4c3-4297-b7b1-23bca88b04dc");
+        assert_eq!(f.client_order_id.as_deref(), Some("test-00001"));
+        assert_eq!(f.side, Side::Sell);
+        assert_eq!(f.price, d("12.015"));
+        assert_eq!(f.size, d("3000"));
+        assert_eq!((f.fee, f.fee_asset.as_deref(), f.is_maker, f.liquidation), (None, None, None, None));
+        assert_eq!(f.exchange_ts, 1_716_800_399_334_000_000);
+    }
+
+    #[test]
+    fn private_position_every_field() {
+        let (item, symbol) = private_item(r#""topic":"position""#);
+        assert_eq!(symbol, "BTC/USDT:USDT");
+        let Item::Position(p) = item else { panic!("not a position") };
+        assert_eq!(p.side, PositionSide::Flat); // side "" and size 0
+        assert_eq!(p.size, d("0"));
+        assert_eq!(p.entry_price, None); // "0": none
+        assert_eq!(p.mark_price, Some(d("28184.5")));
+        assert_eq!(p.unrealized_pnl, Some(d("0")));
+        assert_eq!(p.liquidation_price, None); // "0": none
+        assert_eq!(p.leverage, Some(d("10")));
+        assert_eq!(p.margin_mode, Some(MarginMode::Cross)); // tradeMode 0
+        assert_eq!(p.exchange_ts, 1_697_682_317_038_000_000);
+    }
+
+    #[test]
+    fn private_wallet_every_field() {
+        let mut v = Bybit::new("spot", &[]).unwrap();
+        let out = parse(&mut v, line(PRIVATE, r#""topic":"wallet""#)).unwrap();
+        let [Item::Balance(b)] = &out.items[..] else { panic!("one balance expected: {:?}", out.items) };
+        assert_eq!(b.asset, "BTC");
+        assert_eq!(b.free, Some(d("0.00102964"))); // availableToWithdraw
+        assert_eq!(b.locked, Some(d("0"))); // locked "0", totalOrderIM "", totalPositionIM ""
+        assert_eq!(b.total, Some(d("0.00102964"))); // walletBalance
+        assert_eq!(b.exchange_ts, 1_700_034_722_104_000_000); // creationTime
+                                                              // Derivatives margin counts as locked with the spot orders' `locked`.
+        let margined = line(PRIVATE, r#""topic":"wallet""#)
+            .replace(r#""totalOrderIM":"""#, r#""totalOrderIM":"1.5""#)
+            .replace(r#""totalPositionIM":"""#, r#""totalPositionIM":"0.25""#);
+        let out = parse(&mut v, &margined).unwrap();
+        assert!(matches!(&out.items[..], [Item::Balance(b)] if b.locked == Some(d("1.75"))));
+    }
+
+    #[test]
+    fn private_replies_and_topics() {
+        let mut v = Bybit::new("spot", &[]).unwrap();
+        let out = parse(&mut v, line(PRIVATE, r#""op":"auth""#)).unwrap();
+        assert!(
+            matches!(&out.items[0], Item::Control(c) if c.kind == ControlKind::Login && c.request_id == Some(RequestId::Str("|5|".into())))
+        );
+        let failed = r#"{"success":false,"ret_msg":"Params Error","op":"auth","conn_id":"c1","req_id":"3"}"#;
+        let out = parse(&mut v, failed).unwrap();
+        assert!(matches!(&out.items[0], Item::Control(c) if c.kind == ControlKind::Error
+            && c.request_id == Some(RequestId::Int(3)) && c.message.as_deref() == Some("Params Error")));
+        for topic in [
+            "order",
+            "order.linear",
+            "execution",
+            "execution.fast",
+            "execution.fast.spot",
+            "position.inverse",
+            "wallet",
+        ] {
+            assert!(private_topic(topic).is_some(), "{topic}");
+        }
+        for topic in ["order.x", "wallets", "execution.slow", "position.linear.x"] {
+            assert!(private_topic(topic).is_none() && channel(topic).is_err(), "{topic}");
+        }
+        // greeks are documented and skipped
+        let out = parse(&mut v, r#"{"topic":"greeks","creationTime":1,"data":[{"baseCoin":"ETH"}]}"#).unwrap();
+        assert!(out.items.is_empty());
+    }
+
+    #[test]
+    fn private_statuses_types_and_liquidations() {
+        for (bybit, ours) in [
+            ("New", OrderStatus::New),
+            ("PartiallyFilled", OrderStatus::PartiallyFilled),
+            ("Untriggered", OrderStatus::Pending),
+            ("Triggered", OrderStatus::New),
+            ("Active", OrderStatus::New),
+            ("Filled", OrderStatus::Filled),
+            ("Cancelled", OrderStatus::Canceled),
+            ("PartiallyFilledCanceled", OrderStatus::Canceled),
+            ("Deactivated", OrderStatus::Canceled),
+            ("Rejected", OrderStatus::Rejected),
+        ] {
+            assert_eq!(order_status(bybit).unwrap(), ours, "{bybit}");
+        }
+        assert!(order_status("Expired").is_err());
+        assert_eq!(order_kind("Limit", Some("TakeProfit")).unwrap(), ot::TAKE_PROFIT_LIMIT);
+        assert_eq!(order_kind("Market", Some("StopLoss")).unwrap(), ot::STOP_MARKET);
+        assert_eq!(order_kind("Market", Some("TrailingStop")).unwrap(), ot::TRAILING_STOP);
+        assert_eq!(order_kind("Limit", None).unwrap(), ot::LIMIT);
+        assert_eq!(time_in_force(Some("PostOnly")).unwrap(), Some(tif::POST_ONLY));
+        // A liquidation (BustTrade) and a funding fee (not a fill) on the documented shape.
+        let exec = line(PRIVATE, r#""topic":"execution","#);
+        let mut v = Bybit::new("spot", &[]).unwrap();
+        let bust = exec.replace(r#""execType":"Trade""#, r#""execType":"BustTrade""#);
+        let out = parse(&mut v, &bust).unwrap();
+        assert!(matches!(&out.items[0], Item::Fill(f) if f.liquidation == Some(true)));
+        let funding = exec.replace(r#""execType":"Trade""#, r#""execType":"Funding""#);
+        assert!(parse(&mut v, &funding).unwrap().items.is_empty());
+        // Strict about what is not Bybit's.
+        let bad = exec.replace(r#""side":"Sell""#, r#""side":"Short""#);
+        assert!(matches!(parse(&mut v, &bad), Err(Error::Frame { field, .. }) if field == "side"));
+        let bad = exec.replace(r#""category":"linear""#, r#""category":"spread""#);
+        assert!(matches!(parse(&mut v, &bad), Err(Error::Frame { field, .. }) if field == "category"));
+    }
+
+    #[test]
+    fn private_rest_lists() {
+        let exec = line(PRIVATE, r#""topic":"execution","#);
+        let entry = &exec[exec.find(r#""data":["#).unwrap() + 8..exec.rfind(']').unwrap()];
+        // REST entries carry no category: result.category names it.
+        let entry = entry.replace(r#""category":"linear","#, "");
+        let body = format!(
+            r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"","category":"linear","list":[{entry}]}},"retExtInfo":{{}},"time":1}}"#
+        );
+        let mut v = Bybit::new("spot", &[]).unwrap();
+        let mut out = Out::default();
+        v.parse_account(AccountList::Fills, body.as_bytes(), &mut out).unwrap();
+        let [Item::Fill(f)] = &out.items[..] else { panic!("{:?}", out.items) };
+        assert_eq!(f.trade_id, "7e2ae69c-4edf-5800-a352-893d52b446aa");
+        assert_eq!(v.unified_symbol(&out.market_ids()[f.symbol]), "XRP/USDT:USDT");
+        // Bybit lists newest first: the items come oldest first.
+        let newer = entry.replace("7e2ae69c", "newer000");
+        let body =
+            format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"linear","list":[{newer},{entry}]}}}}"#);
+        let mut out = Out::default();
+        v.parse_account(AccountList::Fills, body.as_bytes(), &mut out).unwrap();
+        let ids: Vec<&str> =
+            out.items.iter().map(|i| if let Item::Fill(f) = i { &f.trade_id[..8] } else { "" }).collect();
+        assert_eq!(ids, ["7e2ae69c", "newer000"]);
+        let order = line(PRIVATE, r#""topic":"order""#);
+        let entry = &order[order.find(r#""data":["#).unwrap() + 8..order.rfind(']').unwrap()];
+        let body = format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"option","list":[{entry}]}}}}"#);
+        let mut out = Out::default();
+        v.parse_account(AccountList::Orders, body.as_bytes(), &mut out).unwrap();
+        assert!(matches!(&out.items[..], [Item::Order(o)] if o.order_id == "5cf98598-39a7-459e-97bf-76ca765ee020"));
+        let refused = br#"{"retCode":10004,"retMsg":"error sign!","result":{},"time":1}"#;
+        let e = v.parse_account(AccountList::Fills, refused, &mut Out::default()).unwrap_err();
+        assert!(matches!(&e, Error::Frame { field, reason } if field == "retCode" && reason.contains("10004")), "{e}");
+    }
+
+    #[test]
+    fn private_symbols() {
+        let v = Bybit::new("spot", &[]).unwrap();
+        for (id, sym) in [
+            ("spot:BTCUSDT", "BTC/USDT"),
+            ("linear:BTCUSDT", "BTC/USDT:USDT"),
+            ("linear:BTCPERP", "BTC/USDC:USDC"),
+            ("inverse:BTCUSD", "BTC/USD:BTC"),
+            ("option:BTC-30AUG24-50000-C", "BTC/USDC:USDC-240830-50000-C"),
+            ("option:BTC-30AUG24-50000-P-USDT", "BTC/USDT:USDT-240830-50000-P"),
+        ] {
+            assert_eq!(v.unified_symbol(id), sym, "{id}");
+        }
     }
 }
