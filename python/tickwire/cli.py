@@ -324,13 +324,27 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
     type=click.Choice(exchange_ids()),
     help="Exchange id (or give it as the first argument).",
 )
-@click.argument("symbols", nargs=-1, required=True)
+@click.argument("symbols", nargs=-1)
 @click.option(
     "--channels",
     "-c",
-    default="book,trades,bbo",
-    show_default=True,
-    help="Comma-separated: book, trades, bbo, candles.",
+    default=None,
+    help="Comma-separated: book, trades, bbo, candles; with --private also orders, fills, "
+    "positions, balances. [default: book,trades,bbo for SYMBOLS; with --private every "
+    "account channel of the exchange]",
+)
+@click.option(
+    "--private",
+    is_flag=True,
+    help="Also stream the account (orders, fills, positions, balances) with the keys in "
+    "TICKWIRE_<EXCHANGE>_API_KEY, _API_SECRET, _PASSPHRASE, _PRIVATE_KEY_PATH, _ACCOUNT. "
+    "Secrets are never printed.",
+)
+@click.option(
+    "--dotenv",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --private: read those variables from this .env file too (set ones win).",
 )
 @click.option(
     "--output", "-o", default="jsonl", show_default=True, type=click.Choice(["jsonl", "text"])
@@ -358,7 +372,9 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
 def stream(
     exchange_opt: str | None,
     symbols: tuple[str, ...],
-    channels: str,
+    channels: str | None,
+    private: bool,
+    dotenv: str | None,
     output: str,
     depth: int,
     base_url: str | None,
@@ -367,27 +383,36 @@ def stream(
 ) -> None:
     """Stream live SYMBOLS (ccxt-unified: ETH/USDT, BTC/USDT:USDT, BTC/USD:BTC-220527) from
     the exchange (-x ID, or ID as the first argument) and print normalized events, one per
-    line. The same code as a bot's Feed; only the URL differs. Exit code: 0 after --limit
-    events, 1 if the feed cannot start or fails (one line on stderr), 2 for bad arguments, 130
-    on Ctrl-C (connections closed first)."""
+    line. The same code as a bot's Feed; only the URL differs. With --private (SYMBOLS then
+    optional) the account's orders, fills, positions and balances too, keys from the
+    environment. Exit code: 0 after --limit events, 1 if the feed cannot start or fails (one
+    line on stderr; a refused key is an authentication error, never retried), 2 for bad
+    arguments or missing keys, 130 on Ctrl-C (connections closed first)."""
     from .feed import Feed
 
+    if exchange_opt is None and symbols and symbols[0] in exchange_ids():
+        exchange_opt, symbols = symbols[0], symbols[1:]
     if exchange_opt is not None:
         exchange = exchange_opt
-    elif symbols[0] in exchange_ids():
-        exchange, symbols = symbols[0], symbols[1:]
     else:
+        got = f", not {symbols[0]!r}" if symbols else ""
         raise click.BadParameter(
             f"no exchange: give -x ID (one of {', '.join(exchange_ids())}) or the id as the "
-            f"first argument, not {symbols[0]!r}",
+            f"first argument{got}",
             param_hint="EXCHANGE",
         )
-    if not symbols:
+    if not symbols and not private:
         raise click.BadParameter("give at least one symbol", param_hint="SYMBOLS")
-
-    chans = [c.strip() for c in channels.split(",") if c.strip()]
+    chans, creds = _stream_channels(exchange, bool(symbols), channels, private, dotenv)
     try:
-        feed = Feed(exchange, list(symbols), chans, base_url=base_url, start_timeout=start_timeout)
+        feed = Feed(
+            exchange,
+            list(symbols),
+            chans,
+            credentials=creds,
+            base_url=base_url,
+            start_timeout=start_timeout,
+        )
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
 
@@ -403,8 +428,114 @@ def stream(
         sys.exit(INTERRUPTED_EXIT_CODE)
 
 
+def _stream_channels(
+    exchange: str, with_symbols: bool, channels: str | None, private: bool, dotenv: str | None
+) -> tuple[list[str], Any]:
+    """The channels of ``tickwire stream`` and, with ``--private``, the credentials from the
+    environment (``click.BadParameter`` naming a missing variable, never a value)."""
+    from .auth import Credentials
+    from .exchanges import ACCOUNT_CHANNELS, get_adapter
+
+    if channels is None:
+        chans = ["book", "trades", "bbo"] if with_symbols else []
+        if private:
+            served = get_adapter(exchange).private_channels
+            if not served:
+                raise click.BadParameter(
+                    f"{exchange} has no account channels in tickwire yet", param_hint="--private"
+                )
+            chans += list(served)
+    else:
+        chans = [c.strip() for c in channels.split(",") if c.strip()]
+    account = [c for c in chans if c in ACCOUNT_CHANNELS]
+    if account and not private:
+        raise click.BadParameter(
+            f"account channels {account} need --private (and the exchange's keys)",
+            param_hint="--channels",
+        )
+    if not private:
+        if dotenv is not None:
+            raise click.BadParameter("--dotenv goes with --private", param_hint="--dotenv")
+        return chans, None
+    try:
+        creds = Credentials.from_env(exchange, dotenv=dotenv)
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(_describe_error(exc), param_hint="--private") from None
+    return chans, creds
+
+
+# Account events as JSON lines (floats like the market events; the exact decimals are the
+# events' ``decimal(name)``).
+_ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
+    "OrderUpdate": (
+        "symbol",
+        "order_id",
+        "client_order_id",
+        "side",
+        "order_type",
+        "time_in_force",
+        "status",
+        "price",
+        "trigger_price",
+        "size",
+        "filled_size",
+        "average_price",
+        "reduce_only",
+        "created_ts",
+    ),
+    "Fill": (
+        "symbol",
+        "trade_id",
+        "order_id",
+        "client_order_id",
+        "side",
+        "price",
+        "size",
+        "fee",
+        "fee_asset",
+        "is_maker",
+        "liquidation",
+    ),
+    "Position": (
+        "symbol",
+        "side",
+        "size",
+        "entry_price",
+        "mark_price",
+        "unrealized_pnl",
+        "liquidation_price",
+        "leverage",
+        "margin_mode",
+    ),
+    "Balance": ("asset", "free", "locked", "total"),
+}
+_ACCOUNT_KINDS = {
+    "OrderUpdate": "order",
+    "Fill": "fill",
+    "Position": "position",
+    "Balance": "balance",
+}
+
+
+def _event_dict(event: Any, depth: int, feed: Any) -> dict[str, Any]:
+    """``event_to_dict``, plus the account events (``type`` order, fill, position, balance)."""
+    name = type(event).__name__
+    fields = _ACCOUNT_FIELDS.get(name)
+    if fields is None or not isinstance(
+        event, (_core.OrderUpdate, _core.Fill, _core.Position, _core.Balance)
+    ):
+        return event_to_dict(event, depth, feed)
+    d: dict[str, Any] = {"type": _ACCOUNT_KINDS[name], "exchange": event.exchange}
+    for f in fields:
+        d[f] = getattr(event, f)
+    d["exchange_ts"] = event.exchange_ts
+    d["receive_ts"] = event.receive_ts
+    return d
+
+
 async def _stream(feed: Any, depth: int, output: str, limit: int) -> None:
-    """Start ``feed`` and print its events until ``limit`` market events (0: no limit)."""
+    """Start ``feed`` and print its events until ``limit`` market or account events (0: no
+    limit)."""
     try:
         await feed.start()
     except ValueError as exc:  # a symbol the exchange does not list: one line, exit 1
@@ -416,15 +547,18 @@ async def _stream(feed: Any, depth: int, output: str, limit: int) -> None:
     printed = 0
     try:
         async for event in feed:
-            d = event_to_dict(event, depth, feed)
+            d = _event_dict(event, depth, feed)
             click.echo(json.dumps(d, separators=(",", ":")) if output == "jsonl" else _text(d))
-            if d["type"] in MARKET_KINDS:
+            if d["type"] in MARKET_KINDS or d["type"] in _ACCOUNT_KIND_NAMES:
                 printed += 1
                 if limit and printed >= limit:
                     return
     # The feed gave up (e.g. a permanent refusal on reconnect): one line as well.
     except Exception as exc:  # noqa: BLE001 - reported as one line, see above
         raise click.ClickException(f"the feed failed: {_describe_error(exc)}") from None
+
+
+_ACCOUNT_KIND_NAMES = frozenset(_ACCOUNT_KINDS.values())
 
 
 def _text(d: dict[str, Any]) -> str:

@@ -207,7 +207,6 @@ class Feed:
         #: the account channels asked for (their connections log in)
         self.account_channels = [c for c in self.channels if c in ACCOUNT_CHANNELS]
         self._subs: list[Subscription] = self._initial_subs(symbols)
-        self._private_routes = {s.route for s in self._subs if not s.symbol}
         for name, cb in (
             ("on_book", on_book),
             ("on_trade", on_trade),
@@ -360,10 +359,12 @@ class Feed:
         self._lag.end_probation_if_fast()  # the usual case: fast callbacks run unwatched now
 
     def _build_connections(self) -> None:
-        """One connection per route and shard (``Adapter.shards``: topics per connection)."""
+        """One connection per route and shard (``Adapter.shards``: topics per connection);
+        account streams never share a connection with market streams."""
         for route, subs in _by_route(self._subs).items():
-            for shard in self.adapter.shards(subs):
-                self._new_connection(route, shard)
+            for group in ([s for s in subs if s.symbol], [s for s in subs if not s.symbol]):
+                for shard in self.adapter.shards(group) if group else ():
+                    self._new_connection(route, shard)
 
     def _new_connection(self, route: str, subs: list[Subscription]) -> Connection:
         """A (not yet started) Connection for ``subs``, all of ``route``, added to the feed."""
@@ -381,7 +382,7 @@ class Feed:
             options=self._conn_options,
             sinks=self._fast,
             on_sink_error=self._callback_failed,
-            account_channels=self.account_channels if route in self._private_routes else (),
+            account_channels=self.account_channels if not subs[0].symbol else (),
         )
         self._conns.append(conn)
         for b in books:
@@ -567,7 +568,7 @@ class Feed:
         waits: list[asyncio.Future[None]] = []
         for route, of_route in _by_route(subs).items():
             group = of_route  # what no existing connection of the route has room for
-            for conn in [c for c in self._conns if c.route == route]:
+            for conn in [c for c in self._conns if c.route == route and not c.private]:
                 chunk: list[Subscription] = []
                 rest: list[Subscription] = []
                 for sub in group:

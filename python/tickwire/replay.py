@@ -29,6 +29,7 @@ from typing import Any, Protocol, Union
 
 from . import _core
 from .events import (
+    AccountGap,
     BadFrame,
     Connected,
     Disconnected,
@@ -504,6 +505,7 @@ _HEALTH_TYPES = {
     Connected: "connected",
     Disconnected: "disconnected",
     Lagging: "lagging",
+    AccountGap: "account_gap",
 }
 
 

@@ -152,7 +152,7 @@ class Connection:
         self._endpoints = [self._endpoint]  # the latest few, for scrub()
         self.url = redact_url(self._endpoint)
         self.subs = list(subs)
-        self.symbols = list(dict.fromkeys(s.symbol for s in self.subs))
+        self.symbols = list(dict.fromkeys(s.symbol for s in self.subs if s.symbol))
         self.book_symbols = [b for b in map(adapter.book_symbol, self.subs) if b]
         self.instruments = list(instruments)
         self.options = options or ConnectionOptions()
@@ -433,7 +433,9 @@ class Connection:
         books = [b for b in map(self.adapter.book_symbol, subs) if b]
         async with self._control:
             self.subs = self.subs + list(subs)
-            self.symbols = list(dict.fromkeys([*self.symbols, *(s.symbol for s in subs)]))
+            self.symbols = list(
+                dict.fromkeys([*self.symbols, *(s.symbol for s in subs if s.symbol)])
+            )
             self.book_symbols = self.book_symbols + books
             sessions = [s for s in self._sessions if s.subscribed and not s.closed.done()]
             since: dict[Session, int] = {}
