@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 __all__ = [
     "LOGIN_METHOD",
@@ -51,7 +51,7 @@ def seconds_timestamp(now_ms: int) -> str:
 def iso_timestamp(now_ms: int) -> str:
     """The REST ``OK-ACCESS-TIMESTAMP``: ``now_ms`` (ms since the epoch) as ISO 8601 UTC with
     milliseconds, ``"2020-12-08T09:08:57.715Z"``."""
-    dt = datetime.fromtimestamp(now_ms // 1000, tz=UTC)
+    dt = datetime.fromtimestamp(now_ms // 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{now_ms % 1000:03d}Z"
 
 

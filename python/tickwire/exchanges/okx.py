@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import okx as okx_auth
 from ..exceptions import ExchangeError
+from ..redact import remember
 from . import Adapter, Keepalive, Limits, NextId, Request, RestCall, Subscription, batches
 
 if TYPE_CHECKING:
@@ -446,6 +447,7 @@ class Okx(Adapter):
         key, secret, passphrase = self._secrets()
         ts = okx_auth.seconds_timestamp(self.clock.now_ms())
         args = okx_auth.login_args(key, secret, passphrase, ts)
+        remember([args["sign"]])  # a signature replays within 30 s: scrubbed like the keys
         payload = json.dumps({"op": "login", "args": [args]}, separators=(",", ":")).encode()
         return [Request(payload, frozenset({"login"}), ("login",), login=True)]
 
@@ -470,7 +472,9 @@ class Okx(Adapter):
         sent (the query stays in the URL, not in ``params``, so the client cannot re-encode it
         differently from what was signed)."""
         key, secret, passphrase = self._secrets()
-        request_path = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+        request_path = path + (
+            "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+        )
         ts = okx_auth.iso_timestamp(self.clock.now_ms())
         headers = okx_auth.rest_headers(key, secret, passphrase, ts, "GET", request_path)
         return RestCall("GET", self.rest_base_url + request_path, {}, headers)
@@ -484,7 +488,9 @@ class Okx(Adapter):
         ``OK-ACCESS-*`` headers at the server clock's time. Raises ``ValueError`` without
         credentials or for another ``what``."""
         if what == "fills":
-            return [self._signed_get("/api/v5/trade/fills", {"begin": str(since_ms), "limit": _PAGE})]
+            return [
+                self._signed_get("/api/v5/trade/fills", {"begin": str(since_ms), "limit": _PAGE})
+            ]
         if what == "orders":
             return [self._signed_get("/api/v5/trade/orders-pending", {"limit": _PAGE})] + [
                 self._signed_get("/api/v5/trade/orders-history", {"instType": t, "limit": _PAGE})

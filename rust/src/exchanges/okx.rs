@@ -877,7 +877,9 @@ impl Venue for Okx {
 // balance: it excludes unrealized PnL, so `free + locked` may differ from it by the upl);
 // `balance_and_position` `balData[]` gives `cashBal` only (total).
 
-use crate::account::{AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem, PositionSide};
+use crate::account::{
+    AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem, PositionSide,
+};
 
 /// An account channel of `/ws/v5/private`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1292,7 +1294,9 @@ impl Okx {
         Ok(())
     }
 
-    /// A REST account list (`GET /api/v5/trade/fills`, `/fills-history`, `/orders-history`).
+    /// A REST account list (`GET /api/v5/trade/fills`, `/fills-history`, `/orders-pending`,
+    /// `/orders-history`). OKX lists them newest first; the items go out oldest first (rows of
+    /// one millisecond keep their order of execution: the recovery sorts by time only).
     fn account_list(what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
         let reply: RestReply<'_> = from_json(body)?;
         if reply.code != "0" {
@@ -1301,12 +1305,12 @@ impl Okx {
         let data = reply.data.ok_or_else(|| Error::frame("data", "missing field"))?.get().as_bytes();
         match what {
             AccountList::Fills => {
-                for row in from_json::<Vec<FillRow>>(data)? {
+                for row in from_json::<Vec<FillRow>>(data)?.into_iter().rev() {
                     Self::fill_of(row, out)?;
                 }
             }
             AccountList::Orders => {
-                for row in from_json::<Vec<OrderRow>>(data)? {
+                for row in from_json::<Vec<OrderRow>>(data)?.into_iter().rev() {
                     Self::order_of(row, false, out)?;
                 }
             }

@@ -187,7 +187,7 @@ _STATE = {
 }
 
 
-def verify_login(
+def verify_login(  # noqa: PLR0911 - one return per OKX refusal, in OKX's order
     args: object, lookup: Callable[[str], SimAccount | None], now_ms: int
 ) -> tuple[SimAccount | None, str | None]:
     """Check one login ``args`` item as OKX does: (the account, None) or (None, the
@@ -216,7 +216,7 @@ def verify_login(
     return acct, None
 
 
-def verify_rest(
+def verify_rest(  # noqa: PLR0911 - one return per OKX refusal, in OKX's order
     headers: Mapping[str, str],
     method: str,
     request_path: str,
@@ -489,7 +489,7 @@ class OkxSim(VenueSim):
             return Outcome(acks, subscribe=streams)
         return Outcome(acks, unsubscribe=streams)
 
-    def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:  # noqa: ARG002
+    def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:
         """A ``books`` snapshot as of ``position`` (none before the recorded snapshot); the
         current state of a private ``positions``/``account``/``balance_and_position``
         stream."""
@@ -517,7 +517,7 @@ class OkxSim(VenueSim):
         return [_dump(frame)]
 
     # ---- private (account) side ------------------------------------------------------------
-    def _private_message(self, conn: ServerConnection, text: str) -> Outcome:
+    def _private_message(self, conn: ServerConnection, text: str) -> Outcome:  # noqa: PLR0911
         """A client message on ``/ws/v5/private``: ``ping``, ``login``, subscribe/unsubscribe
         of the account channels (see the module docstring)."""
         if text == "ping":
@@ -546,7 +546,9 @@ class OkxSim(VenueSim):
             return Outcome([_dump({**body, "code": "60012", "connId": cid})])
         acct = conn.account
         if acct is None:
-            return Outcome([_dump({"event": "error", "code": "60011", "msg": "Please log in", "connId": cid})])
+            return Outcome(
+                [_dump({"event": "error", "code": "60011", "msg": "Please log in", "connId": cid})]
+            )
         tag = _account_tag(acct)
         acks, streams = [], []
         for arg in args:
@@ -559,7 +561,9 @@ class OkxSim(VenueSim):
                     f"Wrong URL or channel:{channel},instType:{inst_type} doesn't exist. Please "
                     "use the correct URL, channel and parameters referring to API document."
                 )
-                return Outcome([_dump({"event": "error", "msg": msg, "code": "60018", "connId": cid})])
+                return Outcome(
+                    [_dump({"event": "error", "msg": msg, "code": "60018", "connId": cid})]
+                )
             echo = {"channel": channel, **({"instType": inst_type} if inst_type else {})}
             acks.append(_dump({"event": op, "arg": echo, "connId": cid}))
             streams.append(f"{channel}:{inst_type}#{tag}" if inst_type else f"{channel}#{tag}")
@@ -626,7 +630,7 @@ class OkxSim(VenueSim):
         """``"<channel>(:<instType>)#<tag>"`` of every private channel of ``account``."""
         tag = _account_tag(account)
         out = [f"{c}:{t}#{tag}" for c in ("orders", "positions") for t in _INST_TYPES]
-        return out + [f"account#{tag}", f"balance_and_position#{tag}"]
+        return [*out, f"account#{tag}", f"balance_and_position#{tag}"]
 
     def encode_account(
         self, account: SimAccount, changes: Sequence[AccountChange]
@@ -662,10 +666,12 @@ class OkxSim(VenueSim):
         return out
 
     @staticmethod
-    def _order(o: OrderState, fill: FillState | None, all_fills: Sequence[FillState]) -> dict[str, Any]:
+    def _order(
+        o: OrderState, fill: FillState | None, all_fills: Sequence[FillState]
+    ) -> dict[str, Any]:
         """An ``orders`` item (also an ``orders-history``/``orders-pending`` row)."""
         spot = _inst_type(o.market_id) == "SPOT"
-        ord_type = o.order_type
+        ord_type: str = o.order_type
         if o.order_type == "limit" and o.time_in_force in ("post_only", "ioc", "fok"):
             ord_type = o.time_in_force
         paid = sum((f.fee for f in all_fills if f.order_id == o.order_id), Decimal(0))
@@ -763,22 +769,44 @@ class OkxSim(VenueSim):
             {
                 k: v
                 for k, v in self._position(p).items()
-                if k in ("instType", "instId", "mgnMode", "posId", "posSide", "pos", "avgPx", "ccy", "uTime")
+                if k
+                in (
+                    "instType",
+                    "instId",
+                    "mgnMode",
+                    "posId",
+                    "posSide",
+                    "pos",
+                    "avgPx",
+                    "ccy",
+                    "uTime",
+                )
             }
             for p in positions
         ]
-        data = [{"pTime": str(now_ms), "eventType": event, "balData": bal, "posData": pos, "trades": []}]
+        data = [
+            {"pTime": str(now_ms), "eventType": event, "balData": bal, "posData": pos, "trades": []}
+        ]
         return _dump({"arg": {"channel": "balance_and_position"}, "data": data})
 
     async def _account_route(self, request: web.Request) -> web.StreamResponse:
         """A signed REST account list (see the module docstring)."""
         accounts = self.sim.accounts
         if accounts.take_auth_error("rest"):
-            body = {"code": "50001", "msg": "Service temporarily unavailable. Please try again later.", "data": []}
+            body: dict[str, Any] = {
+                "code": "50001",
+                "msg": "Service temporarily unavailable. Please try again later.",
+                "data": [],
+            }
             return web.Response(status=503, body=_dump(body), content_type="application/json")
         text = await request.text()
         acct, why = verify_rest(
-            request.headers, request.method, request.raw_path, text, accounts.by_key, accounts.now_ms()
+            request.headers,
+            request.method,
+            request.raw_path,
+            text,
+            accounts.by_key,
+            accounts.now_ms(),
         )
         if acct is None:
             code, msg = _REST_ERRORS[why or "sign"]
@@ -797,7 +825,7 @@ class OkxSim(VenueSim):
         inst_type = q.get("instType")
         path = request.path
         rows: list[dict[str, Any]]
-        if path.endswith("/fills") or path.endswith("/fills-history"):
+        if path.endswith(("/fills", "/fills-history")):
             fills = [
                 f
                 for f in engine.fills
