@@ -1045,7 +1045,7 @@ struct BalanceAndPositionRow {
     pos_data: Vec<PositionRow>,
 }
 
-/// A decimal string, "" as None (negative allowed: PnL, balances, fees).
+/// A decimal string, "" as None (negative allowed: profit and loss, balances, fees).
 fn opt_dec(s: &str, field: &'static str) -> Result<Option<Dec>, Error> {
     if s.is_empty() {
         Ok(None)
@@ -1124,15 +1124,14 @@ fn order_type_of(t: &str) -> Result<(&'static str, Option<&'static str>), Error>
     })
 }
 
-fn position_of(row: PositionRow, out: &mut Out) -> Result<PositionItem, Error> {
-    let pos = fixed::parse_dec(&row.pos, "data.pos")?;
-    let size = Dec { mantissa: pos.mantissa.abs(), width: pos.width };
-    let side = match row.pos_side.as_str() {
-        _ if pos.mantissa == 0 => PositionSide::Flat,
-        "long" => PositionSide::Long,
+fn position_of(row: &PositionRow, out: &mut Out) -> Result<PositionItem, Error> {
+    let signed = fixed::parse_dec(&row.pos, "data.pos")?;
+    let size = Dec { mantissa: signed.mantissa.abs(), width: signed.width };
+    let direction = match row.pos_side.as_str() {
+        _ if signed.mantissa == 0 => PositionSide::Flat,
         "short" => PositionSide::Short,
-        "net" | "" if pos.is_negative() => PositionSide::Short,
-        "net" | "" => PositionSide::Long,
+        "net" | "" if signed.is_negative() => PositionSide::Short,
+        "long" | "net" | "" => PositionSide::Long,
         other => return Err(Error::frame("data.posSide", format!("{other:?} is not long, short or net"))),
     };
     let margin_mode = match row.mgn_mode.as_str() {
@@ -1143,7 +1142,7 @@ fn position_of(row: PositionRow, out: &mut Out) -> Result<PositionItem, Error> {
     };
     Ok(PositionItem {
         symbol: out.symbol(&row.inst_id),
-        side,
+        side: direction,
         size,
         entry_price: price_dec(&row.avg_px, "data.avgPx")?,
         mark_price: price_dec(&row.mark_px, "data.markPx")?,
@@ -1268,7 +1267,7 @@ impl Okx {
             }
             PrivateChannel::Positions => {
                 for row in from_json::<Vec<PositionRow>>(data)? {
-                    let p = position_of(row, out)?;
+                    let p = position_of(&row, out)?;
                     out.items.push(Item::Position(Box::new(p)));
                 }
             }
@@ -1285,7 +1284,7 @@ impl Okx {
                         out.items.push(Item::Balance(Box::new(balance_of(bal, &row.p_time)?)));
                     }
                     for pos in row.pos_data {
-                        let p = position_of(pos, out)?;
+                        let p = position_of(&pos, out)?;
                         out.items.push(Item::Position(Box::new(p)));
                     }
                 }
