@@ -26,6 +26,7 @@ frames): the tests here are about connecting, logging in, refreshing and failing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import secrets
@@ -47,6 +48,7 @@ from tickwire.simulator import Simulator
 from tickwire.simulator.venue import Outcome
 
 LISTEN_PATH = "/api/v3/userDataStream"
+HISTORY_PATH = "/api/v3/myTrades"
 TIME_PATH = "/api/v3/time"
 KEY = "tKey7c0f2a9d4b6e18357a"
 SECRET = "tSec4e91b7d0c3a6f2589e"  # noqa: S105 - the simulated account's test secret
@@ -70,8 +72,10 @@ class KeyedSpot(BinanceSpot):
         credentials: Credentials | None = GOOD,
         refresh_s: float | None = None,
         time_request: bool = True,
+        history: bool = False,
     ) -> None:
         super().__init__(base_url=base_url)
+        self.history = history
         self.credentials = credentials  # (Binance spot's own __init__ takes no keys yet)
         self.token_refresh_s = refresh_s
         self.time_request = time_request
@@ -80,10 +84,14 @@ class KeyedSpot(BinanceSpot):
     def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
         self.check_credentials()
         del channels  # one stream carries the account
-        return [Subscription("", "orders", "private", "ethusdt@trade")]
+        return [Subscription("", "orders", "keyed", "ethusdt@trade")]
+
+    def ws_url(self, route: str) -> str:
+        del route  # both routes are the market's combined-stream endpoint
+        return self.ws_base_url + "/stream"
 
     async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
-        if route != "private":
+        if route != "keyed":
             return await super().connect_target(http, route)
         creds = self.check_credentials()
         call = RestCall(
@@ -94,7 +102,8 @@ class KeyedSpot(BinanceSpot):
         return ConnectTarget(f"{self.ws_url(route)}?listenKey={self.listen_key}", self.keepalive())
 
     def login_requests(self, route: str, next_id: NextId) -> list[Request]:
-        del route
+        if route != "keyed":
+            return []
         creds = self.check_credentials()
         ts = self.clock.now_ms()
         rid = next_id()
@@ -125,6 +134,18 @@ class KeyedSpot(BinanceSpot):
                 ) from None
             raise
 
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
+        """With ``history``: one signed GET of ``HISTORY_PATH`` per list (the venue's answer is
+        scripted by the test); without: none (the venue has no such list)."""
+        if not self.history:
+            return []
+        creds = self.check_credentials()
+        ts = self.clock.now_ms()
+        params = {"what": what, "startTime": str(since_ms), "timestamp": str(ts)}
+        params["signature"] = sign(creds.secret, creds.api_key, ts)
+        headers = {"X-MBX-APIKEY": creds.api_key}
+        return [RestCall("GET", self.rest_base_url + HISTORY_PATH, params, headers)]
+
     def server_time_request(self) -> tuple[str, dict[str, str]] | None:
         return (self.rest_base_url + TIME_PATH, {}) if self.time_request else None
 
@@ -138,14 +159,24 @@ class KeyedVenue:
 
     Knobs: ``skew_ms`` (the venue's clock minus ours), ``post_script`` (HTTP statuses the next
     listen-key POSTs answer instead, e.g. ``[503, 503]``), ``drop_logons`` (LOGON messages
-    left unanswered), ``expired`` (listen keys the venue no longer knows). Records:
-    ``posts``, ``puts`` (monotonic times), ``logons`` (connection path, reply code or None),
-    ``messages`` (connection path, text), ``time_requests``."""
+    left unanswered), ``expired`` (listen keys the venue no longer knows),
+    ``refuse_upgrade`` (answer the WebSocket upgrade of a listen-key URL with HTTP 401),
+    ``history_status`` / ``retry_after`` (the answer of every account-history request, with a
+    ``Retry-After`` header if set; a bad signature is a 401). Records: ``history`` (monotonic
+    time, list, startTime of each history request),
+    ``posts``, ``puts`` (monotonic times), ``refused`` (upgrades refused),
+    ``logons`` (connection path, reply code or None), ``messages`` (connection path, text),
+    ``time_requests``."""
 
     skew_ms: int = 0
     post_script: list[int] = field(default_factory=list)
     drop_logons: int = 0
     expired: set[str] = field(default_factory=set)
+    refuse_upgrade: bool = False
+    refused: int = 0
+    history_status: int = 503
+    retry_after: int | None = None
+    history: list[tuple[float, str, str]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
     posts: list[float] = field(default_factory=list)
     puts: list[float] = field(default_factory=list)
@@ -179,6 +210,10 @@ class KeyedVenue:
                 return self._time
             if path == LISTEN_PATH:
                 return self._listen
+            if path == HISTORY_PATH:
+                return self._history
+            if path == "/stream" and self.refuse_upgrade:
+                return self._refuse
             return base(path)
 
         venue.on_client_message = on_client_message  # type: ignore[method-assign]
@@ -196,6 +231,20 @@ class KeyedVenue:
                 -1021, "Timestamp for this request is outside of the recvWindow.", rid
             )
         return 0, {"result": {"apiKey": KEY, "authorizedSince": self.now_ms()}, "id": rid}
+
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        self.history.append((time.monotonic(), q["what"], q["startTime"]))
+        ok = q.get("signature") == sign(SECRET, KEY, int(q["timestamp"]))
+        status = self.history_status if ok else 401
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+        return web.json_response({"code": -1, "msg": "scripted"}, status=status, headers=headers)
+
+    async def _refuse(self, request: web.Request) -> web.StreamResponse:
+        if "listenKey" not in request.query:
+            return web.json_response({}, status=404)
+        self.refused += 1
+        return web.json_response({"code": -2015, "msg": "Invalid listen key"}, status=401)
 
     async def _time(self, _request: web.Request) -> web.StreamResponse:
         self.time_requests += 1
@@ -250,3 +299,194 @@ async def wait_for(cond: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+# --- every venue's own private side: one scenario with faults --------------------------------
+@dataclass(frozen=True)
+class VenueCase:
+    """How to run a private session on a venue's simulator: the simulator market, adapter
+    options, the market id orders are placed on (with a limit price far from the recorded
+    market, so only scripted fills fill them) and starting balances."""
+
+    sim: str
+    market_id: str
+    price: str
+    size: str
+    balances: dict[str, str]
+    options: dict[str, Any] = field(default_factory=dict)
+    #: the venue pushes each fill (False: fills come only from its REST history, BitUnix)
+    live_fills: bool = True
+
+
+PRIVATE_VENUES: dict[str, VenueCase] = {
+    "binance": VenueCase(
+        "binance", "ETHUSDT", "1000", "0.1", {"USDT": "10000", "ETH": "2"},
+        {"account_symbols": ["ETH/USDT"]},
+    ),
+    "binanceusdm": VenueCase(
+        "binanceusdm", "ETHUSDT", "1000", "0.1", {"USDT": "10000", "ETH": "2"},
+        {"account_symbols": ["ETH/USDT:USDT"]},
+    ),
+    "okx": VenueCase("okx", "BTC-USDT-SWAP", "30000", "1", {"USDT": "100000", "BTC": "2"}),
+    "bybit": VenueCase("bybit-linear", "BTCUSDT", "1000", "0.01", {"USDT": "100000"}),
+    "bitunix": VenueCase("bitunix", "BTCUSDT", "1000", "0.1", {"USDT": "10000"}, live_fills=False),
+}  # fmt: skip
+
+V_KEY = "vKey5d0c81f3a9e2b647"
+V_SECRET = "vSec2b7e94c0d13f8a56"  # noqa: S105 - the simulated account's test secret
+V_PASS = "vPass9c3e17"  # noqa: S105 - idem
+
+
+def private_exchanges() -> list[str]:
+    """Every exchange id whose adapter serves account channels."""
+    from tickwire.exchanges import exchange_ids, get_adapter
+
+    return [x for x in exchange_ids() if get_adapter(x).private_channels]
+
+
+def venue_case(exchange: str) -> VenueCase:
+    """The case of ``exchange``; a visible skip (never a silent one) when there is none yet."""
+    import pytest
+
+    case = PRIVATE_VENUES.get(exchange)
+    if case is None:
+        pytest.skip(f"{exchange} serves account channels but has no case in PRIVATE_VENUES")
+    return case
+
+
+_SECRET_FIELD = ("sign", "key", "token", "pass", "secret")
+
+
+def _secret_strings(obj: Any, out: list[str], named: bool = False) -> None:
+    """Collect the string values under secret-looking names in a decoded JSON payload."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _secret_strings(v, out, named or any(w in str(k).lower() for w in _SECRET_FIELD))
+    elif isinstance(obj, list):
+        for v in obj:
+            _secret_strings(v, out, named)
+    elif named and isinstance(obj, str) and len(obj) >= 8:
+        out.append(obj)
+
+
+def spy_secrets(adapter: Any) -> list[str]:
+    """Wrap ``adapter``'s signing hooks (on the instance) so every signature, token and key
+    they produce is recorded in the returned list (for the leak checks)."""
+    from tickwire.redact import secret_values, secrets_of
+
+    found: list[str] = []
+    login, account, target = (
+        adapter.login_requests,
+        adapter.account_requests,
+        adapter.connect_target,
+    )
+
+    def login_requests(route: str, next_id: NextId) -> list[Request]:
+        reqs = login(route, next_id)
+        for r in reqs:
+            with contextlib.suppress(ValueError):  # a payload that is not JSON: none to find
+                _secret_strings(json.loads(r.payload), found)
+        return reqs
+
+    def account_requests(what: str, since_ms: int) -> list[RestCall]:
+        calls = account(what, since_ms)
+        for c in calls:
+            found.extend(secret_values(c.headers) + secret_values(c.params))
+        return calls
+
+    async def connect_target(http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        t = await target(http, route)
+        found.extend(secrets_of(t.url))
+        return t
+
+    adapter.login_requests = login_requests
+    adapter.account_requests = account_requests
+    adapter.connect_target = connect_target
+    return found
+
+
+@dataclass
+class SessionRun:
+    """What :func:`venue_session` saw: events, the engine's fills, stats, what was shown
+    (reprs), the secrets used and the errors raised with bad keys."""
+
+    events: list[Any]
+    engine_fills: list[str]
+    stats: dict[str, int]
+    shown: list[str]
+    secrets: list[str]
+    errors: list[BaseException]
+
+
+async def venue_session(exchange: str, case: VenueCase) -> SessionRun:
+    """A full private session on ``exchange``'s simulator with faults: an order and a live
+    fill; a fill burst with a disconnect after the first (the rest are fetched over REST after
+    the reconnect, whose first signed REST request meets a 5xx); every token expires;
+    then a feed with an unknown key (an AuthError). Every account channel, callbacks and
+    ``on_event``; reprs of everything shown are collected."""
+    import tickwire as tw
+    from tickwire.connection import ConnectionOptions
+    from tickwire.simulator import AuthServerError, FillBurst, SimAccount, TokenExpiry
+
+    fast = ConnectionOptions(backoff_base=0.05, backoff_cap=0.2, ack_timeout=2.0)
+    acct = SimAccount(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS, balances=case.balances)
+    creds = tw.Credentials(api_key=V_KEY, secret=V_SECRET, passphrase=V_PASS)
+    events: list[Any] = []
+    shown: list[str] = []
+    errors: list[BaseException] = []
+    async with Simulator(case.sim, speed=1, accounts=[acct]) as sim:
+        feed = tw.Feed(
+            exchange,
+            channels=list(tw.exchanges.get_adapter(exchange).private_channels),
+            credentials=creds,
+            base_url=sim.rest_url,
+            options=case.options or None,
+            on_event=events.append,
+            connection_options=fast,
+            start_timeout=10.0,
+        )
+        used = spy_secrets(feed.adapter)
+        fills = lambda: [e for e in events if isinstance(e, tw.Fill)]  # noqa: E731
+        async with feed:
+            eng = sim.accounts.engine()
+            eng.place(
+                case.market_id, "buy", str(4 * float(case.size)), case.price, client_order_id="lk1"
+            )
+            eng.fill("lk1", case.size)
+            if case.live_fills:
+                await wait_for(lambda: len(fills()) == 1)
+            else:  # the order's own update says it was filled
+                await wait_for(
+                    lambda: any(
+                        isinstance(e, tw.OrderUpdate) and e.status == "partially_filled"
+                        for e in events
+                    )
+                )
+            sim.inject(AuthServerError(count=1, where="rest"))
+            sim.inject(FillBurst("lk1", fills=3, size=case.size, disconnect_after=1))
+            await wait_for(lambda: len(fills()) == 4, timeout=20.0)
+            sim.inject(TokenExpiry())
+            await asyncio.sleep(0.5)
+            stats = feed.stats()
+            shown += [repr(feed), str(stats), repr(feed.adapter), repr(creds)]
+            shown += [repr(c) for c in feed.connections]
+            engine_fills = [str(f.trade_id) for f in eng.fills]
+        bad = tw.Feed(
+            exchange,
+            channels=list(feed.adapter.private_channels),
+            credentials=tw.Credentials(api_key=V_KEY[::-1], secret=V_SECRET, passphrase=V_PASS),
+            base_url=sim.rest_url,
+            options=case.options or None,
+            connection_options=fast,
+            start_timeout=10.0,
+        )
+        try:
+            await bad.start()
+        except tw.AuthError as exc:
+            errors.append(exc)
+        finally:
+            await bad.close()
+        shown += [repr(bad), str(bad.stats())]
+    shown += [repr(e) for e in events] + [str(e) for e in events]
+    secrets = [V_KEY, V_SECRET, V_PASS, V_KEY[::-1], *used]
+    return SessionRun(events, engine_fills, stats, shown, secrets, errors)

@@ -46,7 +46,8 @@ def run(request):
         (("binance", ["eth/usdt"]), {}, "did you mean 'ETH/USDT'"),
         (("binance", ["ETHUSDT"]), {}, "unknown symbol 'ETHUSDT'"),
         (("binance", []), {}, "symbols must not be empty"),
-        (("binance", ["ETH/USDT"], ["book", "orders"]), {}, "channel 'orders' is not supported"),
+        (("binance", ["ETH/USDT"], ["book", "orders"]), {}, "private channels need credentials"),
+        (("binance", ["ETH/USDT"], ["book", "positions"]), {}, "'positions'"),
         (
             ("binance", ["ETH/USDT"]),
             {"options": {"book_stream": "depth@0ms"}},

@@ -15,13 +15,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from typing import Any
 
 import pytest
 
 import tickwire as tw
-from private_helpers import GOOD, KEY, SECRET, KeyedSpot, KeyedVenue, listen_key_of, wait_for
+from private_helpers import (
+    GOOD,
+    KEY,
+    SECRET,
+    KeyedSpot,
+    KeyedVenue,
+    listen_key_of,
+    private_exchanges,
+    venue_case,
+    venue_session,
+    wait_for,
+)
 from tickwire.connection import ConnectionOptions
-from tickwire.events import Connected, Disconnected
+from tickwire.events import AccountGap, Connected, Disconnected
 from tickwire.simulator import CloseAfter, Simulator
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +126,22 @@ def test_refused_api_key_at_connect_target_is_one_auth_error(run):
     assert connections == 0 and venue.posts == [] and venue.logons == []
     assert err.code == 401 and "-2015" in (err.reason or "")
     assert "tKeyWRONG00000000000" not in str(err)
+
+
+def test_refused_websocket_upgrade_of_a_private_connection_is_an_auth_error(run):
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            venue = KeyedVenue(refuse_upgrade=True).install(sim)
+            feed = _feed(sim, [])
+            with pytest.raises(tw.AuthError) as ei:
+                await feed.start()
+            await asyncio.sleep(1.0)
+            return venue, ei.value
+
+    venue, err = run(scenario())
+    assert venue.refused == 1 and len(venue.posts) == 1 and venue.logons == []
+    assert err.code == 401 and "refused with HTTP 401" in str(err)
+    assert venue.issued[0] not in str(err)
 
 
 def test_expired_timestamp_without_clock_measure_is_an_auth_error(run):
@@ -216,7 +244,7 @@ def test_account_channels_need_credentials_before_any_connection():
     assert feed.symbols == ["ETH/USDT"] and feed.account_channels == ["orders"]
     assert [(s.symbol, s.route) for s in feed.subscriptions] == [
         ("ETH/USDT", "stream"),
-        ("", "private"),
+        ("", "keyed"),
     ]
     assert KEY not in repr(feed) and SECRET not in repr(feed)
 
@@ -248,3 +276,111 @@ def test_market_and_account_channels_run_on_separate_connections(run):
     assert by_path[market[0]] == ["SUBSCRIBE"]  # the market connection never logs in
     assert by_path[account[0]] == ["LOGON", "SUBSCRIBE"]
     assert stats["logins"] == 1
+
+
+# --- recovery after a reconnect: what cannot be fetched is reported --------------------------
+def _reconnect_once(sim: Simulator, events: list) -> Any:
+    async def go() -> None:
+        await wait_for(lambda: len([e for e in events if isinstance(e, Connected)]) == 1)
+        sim.inject(CloseAfter(0))
+        await wait_for(lambda: len([e for e in events if isinstance(e, Connected)]) == 2)
+
+    return go()
+
+
+def test_reconnect_without_account_lists_reports_account_gaps(run):
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            KeyedVenue().install(sim)
+            events: list = []
+            async with _feed(sim, events) as feed:
+                await _reconnect_once(sim, events)
+                await wait_for(lambda: len([e for e in events if isinstance(e, AccountGap)]) == 2)
+                stats = feed.stats()
+            return events, stats
+
+    events, stats = run(scenario())
+    gaps = [e for e in events if isinstance(e, AccountGap)]
+    lost = next(e for e in events if isinstance(e, Disconnected))
+    back = [e for e in events if isinstance(e, Connected)][1]
+    assert [g.what for g in gaps] == ["fills", "orders"]  # the channels asked for
+    for g in gaps:
+        assert g.exchange == "binance" and "has no REST list" in g.reason
+        # nothing was delivered before: from the loss (minus the margin) to the new connection
+        assert lost.receive_ts - 6e9 < g.since_ts < lost.receive_ts - 4e9
+        # (since and until are the venue's clock as measured: within a few ms of ours here)
+        assert lost.receive_ts < g.until_ts < g.receive_ts + 50e6
+        assert back.receive_ts <= g.receive_ts
+    assert events.index(gaps[0]) > events.index(back)  # reported once live again
+    assert stats["account_gaps"] == 2 and stats["reconnects"] == 1
+
+
+def test_failing_account_list_is_retried_honouring_retry_after_then_reported(run):
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            venue = KeyedVenue(history_status=429, retry_after=1).install(sim)
+            events: list = []
+            feed = tw.Feed(
+                KeyedSpot(sim.rest_url, history=True),
+                channels=["fills"],
+                on_event=events.append,
+                connection_options=FAST,
+            )
+            async with feed:
+                await _reconnect_once(sim, events)
+                await wait_for(lambda: any(isinstance(e, AccountGap) for e in events))
+            return venue, events
+
+    venue, events = run(scenario())
+    (gap,) = [e for e in events if isinstance(e, AccountGap)]
+    assert gap.what == "fills" and gap.reason == "REST request failed: HTTP 429"
+    assert [what for _, what, _ in venue.history] == ["fills"] * 4  # attempts, then given up
+    assert {int(since) for _, _, since in venue.history} == {gap.since_ts // 1_000_000}
+    waits = [b - a for (a, _, _), (b, _, _) in itertools.pairwise(venue.history)]
+    assert min(waits) >= 0.95, waits  # Retry-After: 1, over the shorter backoff
+
+
+def test_account_list_refused_with_401_stops_the_feed_with_one_auth_error(run):
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            venue = KeyedVenue(history_status=401).install(sim)
+            events: list = []
+            feed = tw.Feed(
+                KeyedSpot(sim.rest_url, history=True),
+                channels=["fills"],
+                connection_options=FAST,
+            )
+
+            async def consume() -> None:
+                async for ev in feed:
+                    events.append(ev)
+                    if isinstance(ev, Connected) and len(venue.paths()) == 1:
+                        sim.inject(CloseAfter(0))
+
+            async with feed:
+                with pytest.raises(tw.AuthError) as ei:
+                    await consume()
+                await asyncio.sleep(1.0)  # no reconnect follows
+                connections = sim.total_connections
+            return venue, ei.value, connections
+
+    venue, err, connections = run(scenario())
+    assert len(venue.history) == 1 and connections == 2
+    assert err.code == 401 and "refused the account request (HTTP 401)" in str(err)
+    assert SECRET not in str(err) and KEY not in str(err)
+
+
+# --- every venue's own private side --------------------------------------------------------
+@pytest.mark.parametrize("exchange", private_exchanges())
+def test_each_private_venue_recovers_missed_fills_once_in_order(run, exchange):
+    """On each venue's simulator: fills made while disconnected (a fill burst cut after its
+    first fill, the reconnect meeting one 5xx) come over the venue's REST history after the
+    reconnect, each once, in the engine's order; those delivered live before are deduped."""
+    run_ = run(venue_session(exchange, venue_case(exchange)))
+    fills = [e for e in run_.events if isinstance(e, tw.Fill)]
+    assert [f.trade_id for f in fills] == run_.engine_fills
+    assert len(run_.engine_fills) == 4
+    assert run_.stats["reconnects"] >= 1 and run_.stats["account_filled"] >= 2
+    assert run_.stats["logins"] + run_.stats.get("connects", 0) >= 2
+    assert not [e for e in run_.events if isinstance(e, AccountGap)]
+    assert len(run_.errors) == 1 and run_.errors[0].exchange == exchange

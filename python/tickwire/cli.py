@@ -436,6 +436,14 @@ def _stream_channels(
     from .auth import Credentials
     from .exchanges import ACCOUNT_CHANNELS, get_adapter
 
+    creds = None
+    if private:
+        try:
+            creds = Credentials.from_env(exchange, dotenv=dotenv)
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(_describe_error(exc), param_hint="--private") from None
+    elif dotenv is not None:
+        raise click.BadParameter("--dotenv goes with --private", param_hint="--dotenv")
     if channels is None:
         chans = ["book", "trades", "bbo"] if with_symbols else []
         if private:
@@ -453,14 +461,6 @@ def _stream_channels(
             f"account channels {account} need --private (and the exchange's keys)",
             param_hint="--channels",
         )
-    if not private:
-        if dotenv is not None:
-            raise click.BadParameter("--dotenv goes with --private", param_hint="--dotenv")
-        return chans, None
-    try:
-        creds = Credentials.from_env(exchange, dotenv=dotenv)
-    except (ValueError, OSError) as exc:
-        raise click.BadParameter(_describe_error(exc), param_hint="--private") from None
     return chans, creds
 
 

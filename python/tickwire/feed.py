@@ -114,7 +114,7 @@ class Feed:
       - ``start_timeout``: ``start()`` / ``async with`` waits this long for every connection to be
         subscribed and every book synced (``subscribe()`` too, for what it adds).
       - ``queue_size``: bound of the async-iteration queue (oldest events dropped and counted in
-        ``stats()["queue_dropped"]`` beyond it; health events are kept; a warning and a
+        ``stats()["queue_dropped"]`` beyond it; health and account events are kept; a warning and a
         ``Lagging`` event when it is half full, again after it drained below a quarter).
       - ``max_lag`` (seconds, default 1.0): lag threshold of the slow-callback policy below.
       - ``validate_symbols`` (default True): before any connection opens, ``start()`` looks the
@@ -635,7 +635,8 @@ class Feed:
     def _names_changed(self) -> None:
         """``symbols`` and ``channels`` follow the streams the feed has now."""
         self.symbols = list(dict.fromkeys(s.symbol for s in self._subs if s.symbol))
-        self.channels = list(dict.fromkeys(s.channel for s in self._subs))
+        market = [s.channel for s in self._subs if s.symbol]
+        self.channels = list(dict.fromkeys([*market, *self.account_channels]))
 
     # --- delivery ----------------------------------------------------------------------------
     def _deliver(self, ev: Any) -> None:
@@ -690,7 +691,7 @@ class Feed:
             if len(q) < self._queue_size:
                 return
         kept = []  # health events are never dropped: the oldest market event is
-        while q and type(q[0]) in _HEALTH:
+        while q and type(q[0]) in _KEPT:
             kept.append(q.popleft())
         if q:
             q.popleft()
@@ -831,6 +832,8 @@ class Feed:
 _HEALTH = frozenset(
     {AccountGap, BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced, TradesMissed}
 )
+# Never dropped by the full async-for queue either: the account's own events.
+_KEPT = _HEALTH | {OrderUpdate, Fill, Position, Balance}
 
 
 def _adapter(

@@ -106,7 +106,10 @@ class _Delivered:
 
     def fresh_fill(self, ev: Any) -> bool:
         """True (and remembered) if fill ``ev`` was not delivered before."""
-        seen, order = self.fills.setdefault(ev.symbol, (set(), deque()))
+        mem = self.fills.get(ev.symbol)
+        if mem is None:
+            mem = self.fills[ev.symbol] = (set(), deque())
+        seen, order = mem
         tid = ev.trade_id
         if tid in seen:
             return False

@@ -19,12 +19,16 @@ from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
 from .._core import (
     BBO,
+    Balance,
     BookUpdate,
     Candle,
     ControlReply,
     Decoder,
+    Fill,
     FrameSink,
     Notice,
+    OrderUpdate,
+    Position,
     SyncLost,
     Trade,
 )
@@ -85,6 +89,8 @@ class SessionOwner(Protocol):
     #: an account (private) connection: login before subscribing, account events wired
     private: bool
     account_counters: AccountCounters
+    #: the account event types delivered (empty on public connections)
+    account_types: frozenset[type]
 
     def merge(self, session: Session, ev: Any) -> None:
         """Deliver ``ev`` of ``session`` unless another session already delivered it."""
@@ -331,7 +337,13 @@ class Session(WSListener):
             direct[t] = _unless_muted(direct[t], symbols)
         # Account events exist on private connections only (public ones pay nothing): they
         # always pass the owner's de-duplication, which also serves the REST recovery.
+        # Kinds the feed did not ask for get no handler: Rust does not even build them.
         acct: Handler | None = partial(owner.private_event, self) if owner.private else None
+        wanted = owner.account_types
+
+        def of(t: type) -> Handler | None:
+            return acct if t in wanted else None
+
         self.decoder.set_handlers(
             trade=direct[Trade],
             bbo=direct[BBO],
@@ -340,10 +352,10 @@ class Session(WSListener):
             control=self.on_reply,
             notice=self.on_notice,
             sync_lost=self.on_sync_lost,
-            order=acct,
-            fill=acct,
-            position=acct,
-            balance=acct,
+            order=of(OrderUpdate),
+            fill=of(Fill),
+            position=of(Position),
+            balance=of(Balance),
         )
 
     def mute(self, subs: Iterable[Subscription]) -> None:
@@ -634,7 +646,8 @@ class Session(WSListener):
         ``SessionOwner.session_subscribed``.
 
         Raises :class:`SubscriptionError` (``streams``, ``code``, ``reason`` of the first error
-        reply; :class:`~tickwire.AuthError` instead for a login request, ``Request.login``),
+        reply; for a login request, ``Request.login``, :class:`~tickwire.AuthError`, or
+        ``ConnectionError`` for a code in the adapter's ``transient_login_codes``),
         ``TimeoutError`` without every ack within ``timeout`` seconds of the last send,
         ``ConnectionError`` if the socket drops meanwhile."""
         if setup:  # counted before any is sent: one without acks is done at once
@@ -651,6 +664,11 @@ class Session(WSListener):
             if reply is not None:
                 self.counters.control_errors += 1
                 if p.request.login:
+                    if reply.code in self.owner.adapter.transient_login_codes:
+                        raise ConnectionError(  # the venue is busy: retried with backoff
+                            f"login answered code {reply.code}: "
+                            f"{self.owner.scrub(str(reply.message))}"
+                        )
                     raise self._auth_error(reply)
                 raise SubscriptionError(
                     p.request.streams, reply.code, reply.message, reply.request_id

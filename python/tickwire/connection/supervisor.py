@@ -194,6 +194,7 @@ class Connection:
         #: an account connection: logs in before subscribing, delivers account events
         self.private = bool(account_channels)
         self._account = AccountSide(self, account_channels) if self.private else None
+        self.account_types = self._account.wanted if self._account is not None else frozenset()
         self.account_counters = (
             self._account.counters if self._account is not None else AccountCounters()
         )
@@ -691,10 +692,7 @@ class Connection:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any other failed attempt is retried
-                refusal = _permanent_refusal(exc)
-                if refusal is not None:
-                    self.last_error = refusal[1]
-                    self._fail(EndpointError(self.url, *refusal))
+                if self._refused_for_good(exc):
                     return
                 delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
                 attempt += 1
@@ -730,6 +728,22 @@ class Connection:
             delay = full_jitter(attempt, opts.backoff_base, opts.backoff_cap)
             log.warning("%s: disconnected (%s); reconnecting in %.2f s", self.name, reason, delay)
             await asyncio.sleep(delay)
+
+    def _refused_for_good(self, exc: BaseException) -> bool:
+        """Give up (True) if the failed connect ``exc`` would fail the same way again: an
+        ``EndpointError``, or for a private connection refused with 401/403 an ``AuthError``
+        (the keys, not the URL)."""
+        refusal = _permanent_refusal(exc)
+        if refusal is None:
+            return False
+        self.last_error = refusal[1]
+        if self.private and refusal[0] in (401, 403):
+            ex = self.adapter.exchange_id
+            why = f"the WebSocket upgrade was refused with HTTP {refusal[0]}"
+            self._give_up(AuthError(f"{ex}: {why}", refusal[0], why, ex))
+        else:
+            self._fail(EndpointError(self.url, *refusal))
+        return True
 
     async def _mark_ready(self, syncs: list[asyncio.Task[None]]) -> None:
         if syncs:

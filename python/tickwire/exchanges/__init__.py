@@ -247,6 +247,9 @@ class Adapter:
     instruments_ttl_s: float = 3600.0
     private_channels: tuple[str, ...] = ()  # the ACCOUNT_CHANNELS this venue serves
     token_refresh_s: float | None = None  # keepalive period of a listen key / token, if any
+    # Error codes of a login reply that mean "busy, try again" (a server-side failure, not a
+    # refusal of the keys): the connect is retried with backoff instead of an AuthError.
+    transient_login_codes: frozenset[int] = frozenset()
     limits: Limits
     ws_base: str = ""
     rest_base: str = ""

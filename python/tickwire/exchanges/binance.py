@@ -33,9 +33,11 @@ from collections.abc import Callable, Hashable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ExchangeError
+from ..auth import Credentials
+from ..auth import binance as signer
+from ..exceptions import AuthError, ExchangeError
 from ..redact import redact_url
-from . import Adapter, Limits, NextId, Request, Subscription, batches
+from . import Adapter, ConnectTarget, Limits, NextId, Request, RestCall, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
@@ -81,7 +83,11 @@ class _Binance(Adapter):
     # `trade` ids (`t`) and `aggTrade` ids (`a`) go up by one per symbol; both recordings agree.
     consecutive_trade_ids = True
     _book_streams: tuple[str, ...] = ()
-    option_keys = frozenset({"book_stream", "trades_stream", "candle_interval", "snapshot_limit"})
+    option_keys = frozenset(
+        {"book_stream", "trades_stream", "candle_interval", "snapshot_limit", "account_symbols"}
+    )
+    #: The private connection's route (spot: the WebSocket API; USD-M: the listen-key stream).
+    private_route = "private"
     _rest_prefix = ""
     _depth_path = ""
     _info_path = ""
@@ -92,8 +98,9 @@ class _Binance(Adapter):
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, urls=urls, options=options)
+        super().__init__(base_url=base_url, urls=urls, options=options, credentials=credentials)
         self.book_stream: str = self.option_choice(
             "book_stream", self._book_streams[0], self._book_streams
         )
@@ -109,6 +116,11 @@ class _Binance(Adapter):
                 f"Binance intervals: {', '.join(_KLINE_INTERVALS)}"
             )
         self.snapshot_limit = int(self.options.get("snapshot_limit", 1000))
+        # Market ids whose fills/orders the REST recovery asks for (Binance's lists need a
+        # symbol): the ``account_symbols`` option plus every symbol subscribed for market data.
+        self._account_ids: dict[str, None] = dict.fromkeys(
+            self.market_id(s) for s in self.options.get("account_symbols", ())
+        )
 
     # --- symbols ------------------------------------------------------------------------------
     def market_id(self, symbol: str) -> str:
@@ -272,6 +284,8 @@ class _Binance(Adapter):
         Raises ``ValueError`` naming the first bad symbol or channel."""
         for ch in channels:
             self.check_channel(ch)
+        for s in symbols:
+            self._account_ids.setdefault(self.market_id(s))
         return [
             Subscription(sym, ch, self._route(ch), f"{mid}@{self._stream_suffix(ch)}")
             for sym, mid in ((s, self.market_id(s).lower()) for s in symbols)
@@ -280,12 +294,17 @@ class _Binance(Adapter):
 
     def subscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
         """``SUBSCRIBE`` requests of at most ``limits.streams_per_message`` streams each, one
-        request id per request, acknowledged by ``{"result":null,"id":N}`` (binance.md §3)."""
-        return self._requests(self.subscribe_message, subs, next_id)
+        request id per request, acknowledged by ``{"result":null,"id":N}`` (binance.md §3).
+        The private stream: :meth:`private_subscribe_requests`."""
+        out = self._requests(self.subscribe_message, _public(subs), next_id)
+        if len(out) < len(subs) and any(s.stream == "userData" for s in subs):
+            out += self.private_subscribe_requests(next_id)
+        return out
 
     def unsubscribe_requests(self, subs: Sequence[Subscription], next_id: NextId) -> list[Request]:
-        """``UNSUBSCRIBE`` requests, batched and acknowledged like :meth:`subscribe_requests`."""
-        return self._requests(self.unsubscribe_message, subs, next_id)
+        """``UNSUBSCRIBE`` requests, batched and acknowledged like :meth:`subscribe_requests`
+        (none for the private route: its stream ends with its connection)."""
+        return self._requests(self.unsubscribe_message, _public(subs), next_id)
 
     def _requests(
         self,
@@ -345,6 +364,125 @@ class _Binance(Adapter):
             Candle: attrgetter("start_ts", "exchange_ts"),
         }
 
+    # --- private (account) side (binance.md §7-8) -------------------------------------------------
+    _account_paths: tuple[str, str] = ("", "")  # (fills, orders) REST lists
+    _time_path = ""
+    recv_window_ms = 5000
+
+    def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
+        """One subscription for all account ``channels``: Binance's user data stream carries
+        orders, fills and balances (and USD-M positions) together. Symbol ``""``, route
+        ``"private"``, stream ``"userData"``, channel: the first of ``channels``. Raises
+        ``ValueError`` naming a channel this market has no stream for, or without
+        credentials."""
+        for ch in channels:
+            if ch not in self.private_channels:
+                raise ValueError(
+                    f"{self.exchange_id} has no private channel {ch!r}; "
+                    f"valid: {', '.join(self.private_channels)}"
+                )
+        if not channels:
+            return []
+        self.check_credentials()
+        return [Subscription("", channels[0], self.private_route, "userData")]
+
+    def private_subscribe_requests(self, next_id: NextId) -> list[Request]:
+        """The request that confirms (spot: makes) the private stream's subscription."""
+        raise NotImplementedError
+
+    def server_time_request(self) -> tuple[str, dict[str, str]] | None:
+        """``GET <rest>/api/v3/time`` (spot) or ``/fapi/v1/time`` (USD-M)."""
+        return self.rest_base_url + self._time_path, dict(self.rest_params)
+
+    def parse_server_time(self, body: bytes) -> int:
+        """``{"serverTime": <ms>}`` -> ms; ``ExchangeError`` for anything else."""
+        try:
+            obj = json.loads(body)
+            value = obj["serverTime"]
+        except (ValueError, TypeError, KeyError):
+            raise ExchangeError(f"unreadable Binance server time {body[:100]!r}") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ExchangeError(f"unreadable Binance server time {body[:100]!r}")
+        return value
+
+    def signed_call(self, method: str, path: str, params: dict[str, str]) -> RestCall:
+        """A REST call signed the Binance way: ``params`` + ``recvWindow`` + ``timestamp``
+        (:attr:`clock`), HMAC-SHA256 hex ``signature`` last, key in ``X-MBX-APIKEY``.
+        Raises ``ValueError`` without credentials (or an HMAC secret)."""
+        creds = self.check_credentials()
+        if not creds.secret:
+            raise ValueError(f"{self.exchange_id} signed REST requests need an API secret")
+        query = {
+            **self.rest_params,
+            **params,
+            "recvWindow": str(self.recv_window_ms),
+            "timestamp": str(self.clock.now_ms()),
+        }
+        query["signature"] = signer.hmac_hex(creds.secret, signer.rest_query(query))
+        return RestCall(method, self.rest_base_url + path, query, {"X-MBX-APIKEY": creds.api_key})
+
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
+        """Signed lists since ``since_ms``: fills ``GET /api/v3/myTrades`` (USD-M
+        ``/fapi/v1/userTrades``), orders ``GET /api/v3/allOrders`` (``/fapi/v1/allOrders``),
+        one per market id of the ``account_symbols`` option and of the symbols subscribed for
+        market data (Binance's lists take one symbol each); with none known, orders fall back
+        to ``openOrders`` (all symbols) and fills to nothing. Raises ``ValueError`` for another
+        ``what`` or without credentials."""
+        if what not in ("fills", "orders"):
+            raise ValueError(f"unknown account list {what!r}; use 'fills' or 'orders'")
+        self.check_credentials()
+        path = self._account_paths[0 if what == "fills" else 1]
+        since = {"startTime": str(since_ms), "limit": "1000"}
+        if not self._account_ids:
+            if what == "fills":
+                return []
+            return [self.signed_call("GET", self._rest_prefix + "/openOrders", {})]
+        return [
+            self.signed_call("GET", path, {"symbol": mid, **since}) for mid in self._account_ids
+        ]
+
+    async def _rest_json(
+        self, http: aiohttp.ClientSession, method: str, path: str, what: str
+    ) -> Any:
+        """An API-key-only REST call (listen keys); Binance's auth codes (-2014, -2015, -1125,
+        HTTP 401) raise ``AuthError``, other error replies ``ExchangeError``."""
+        creds = self.check_credentials()
+        url = self.rest_base_url + path
+        async with http.request(
+            method, url, params=self.rest_params, headers={"X-MBX-APIKEY": creds.api_key}
+        ) as resp:
+            status, body = resp.status, await resp.read()
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+        if status == 200 and isinstance(obj, dict):
+            return obj
+        code = obj.get("code") if isinstance(obj, dict) else None
+        msg = obj.get("msg") if isinstance(obj, dict) else None
+        text = f"{method} {redact_url(url)} ({what}): HTTP {status}: {msg or 'unreadable reply'}"
+        if status in (401, 403) or code in _AUTH_CODES:
+            raise AuthError(text, code=code, reason=msg, exchange=self.exchange_id)
+        raise ExchangeError(text, code=code, reason=msg)
+
+
+#: Binance error codes that mean "these credentials are refused": -2014 bad API key format,
+#: -2015 invalid key/IP/permissions, -1022 invalid signature, -1021 timestamp outside
+#: recvWindow, -1125 listen key does not exist, -1099 not found/authenticated, -1002 unauthorized.
+_AUTH_CODES = frozenset({-1002, -1021, -1022, -1099, -1125, -2014, -2015})
+
+
+def _ws_api(request_id: int, method: str, params: dict[str, str | int] | None) -> bytes:
+    """A WebSocket API request ``{"id":..,"method":..,"params":{..}}`` as UTF-8 JSON."""
+    msg: dict[str, Any] = {"id": request_id, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+def _public(subs: Sequence[Subscription]) -> list[Subscription]:
+    return [s for s in subs if s.symbol or s.stream != "userData"]
+
 
 def _request(method: str, request_id: int, streams: Sequence[str]) -> bytes:
     return json.dumps(
@@ -373,9 +511,56 @@ class BinanceSpot(_Binance):
         stale_after_s=45,
     )
 
-    def ws_url(self, route: str) -> str:  # noqa: ARG002 - spot has a single route
-        """Combined-stream endpoint ``<ws>/stream`` (subscriptions are sent as JSON)."""
+    private_channels = ("orders", "fills", "balances")
+    # The WebSocket API ends a session's user data stream with eventStreamTerminated (logout,
+    # or the server's own end): a fresh connection logs in and subscribes again.
+    rotate_on_notices = frozenset({"serverShutdown", "eventStreamTerminated"})
+    ws_api_base = "wss://ws-api.binance.com:443"
+    _account_paths = ("/api/v3/myTrades", "/api/v3/allOrders")
+    _time_path = "/api/v3/time"
+
+    def ws_url(self, route: str) -> str:
+        """Combined-stream endpoint ``<ws>/stream`` (subscriptions are sent as JSON); the
+        ``"private"`` route is the WebSocket API ``wss://ws-api.binance.com:443/ws-api/v3``
+        (with a ``base_url`` or ``urls["ws"]``: ``<ws>/ws-api/v3``)."""
+        if route == self.private_route:
+            live = self.ws_base_url.startswith(type(self).ws_base)
+            return (self.ws_api_base if live else self.ws_base_url) + "/ws-api/v3"
         return self.ws_base_url + "/stream"
+
+    def login_requests(self, route: str, next_id: NextId) -> list[Request]:
+        """On the private route with an Ed25519 key (``private_key``; binance.md §7):
+        ``session.logon {apiKey, signature, timestamp}``, acked by its id (a ``status`` 200
+        reply); an error reply (-1022 bad signature, -2015 bad key, -1021 stale timestamp) is
+        an ``AuthError``. HMAC keys cannot log on: their subscribe request is signed instead
+        (:meth:`private_subscribe_requests`). Raises ``ValueError`` without credentials."""
+        if route != self.private_route:
+            return []
+        creds = self.check_credentials()
+        if creds.private_key is None:
+            return []
+        params = self._signed_params(creds)
+        rid = next_id()
+        return [Request(_ws_api(rid, "session.logon", params), frozenset({rid}), login=True)]
+
+    def _signed_params(self, creds: Credentials) -> dict[str, str | int]:
+        params: dict[str, str | int] = {"apiKey": creds.api_key, "timestamp": self.clock.now_ms()}
+        params["signature"] = signer.ws_api_signature(
+            params, secret=creds.secret, private_key=creds.private_key
+        )
+        return params
+
+    def private_subscribe_requests(self, next_id: NextId) -> list[Request]:
+        """After a logon ``userDataStream.subscribe``; with an HMAC key
+        ``userDataStream.subscribe.signature {apiKey, timestamp, signature}``. Marked as login
+        requests: an error reply is an ``AuthError``."""
+        creds = self.check_credentials()
+        rid = next_id()
+        if creds.private_key is not None:
+            msg = _ws_api(rid, "userDataStream.subscribe", None)
+        else:
+            msg = _ws_api(rid, "userDataStream.subscribe.signature", self._signed_params(creds))
+        return [Request(msg, frozenset({rid}), ("userData",), login=True)]
 
 
 class BinanceUsdm(_Binance):
@@ -413,7 +598,47 @@ class BinanceUsdm(_Binance):
         return await self._exchange_info(http, {}) if ids else {}
 
     def ws_url(self, route: str) -> str:
-        """``<ws>/public/stream`` or ``<ws>/market/stream``."""
+        """``<ws>/public/stream`` or ``<ws>/market/stream``; ``"private"``: ``<ws>/private/ws``
+        (the listen key is added per connect by :meth:`connect_target`)."""
+        if route == self.private_route:
+            return f"{self.ws_base_url}/private/ws"
         if route not in ("public", "market"):
             raise ValueError(f"unknown binanceusdm route {route!r}")
         return f"{self.ws_base_url}/{route}/stream"
+
+    private_channels = ("orders", "fills", "positions", "balances")
+    # A listen key lives 60 min from its last keepalive: PUT every 30 min (binance.md §7).
+    token_refresh_s = 30 * 60.0
+    # listenKeyExpired: the stream ends; rotate onto a fresh key (make before break).
+    rotate_on_notices = frozenset({"serverShutdown", "listenKeyExpired"})
+    _account_paths = ("/fapi/v1/userTrades", "/fapi/v1/allOrders")
+    _time_path = "/fapi/v1/time"
+    _listen_key_path = "/fapi/v1/listenKey"
+
+    async def connect_target(self, http: aiohttp.ClientSession, route: str) -> ConnectTarget:
+        """The private route: ``POST /fapi/v1/listenKey`` (``X-MBX-APIKEY`` only; an active key
+        is returned again and extended), then ``<ws>/private/ws?listenKey=<key>`` (the key is
+        a query parameter so every log shows it masked). Raises ``AuthError`` for a refused
+        key (-2015, -2014, HTTP 401), ``ExchangeError`` for other error replies."""
+        if route != self.private_route:
+            return await super().connect_target(http, route)
+        obj = await self._rest_json(http, "POST", self._listen_key_path, "listen key")
+        key = obj.get("listenKey")
+        if not isinstance(key, str) or not key:
+            raise ExchangeError("POST /fapi/v1/listenKey: no listenKey in the reply")
+        sep = "&" if "?" in self.ws_endpoint(route) else "?"
+        return ConnectTarget(f"{self.ws_endpoint(route)}{sep}listenKey={key}", self.keepalive())
+
+    def private_subscribe_requests(self, next_id: NextId) -> list[Request]:
+        """The listen key in the URL subscribes the stream; ``LIST_SUBSCRIPTIONS`` (acked by
+        its id) confirms the connection answers before it counts as subscribed."""
+        rid = next_id()
+        msg = json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": rid}, separators=(",", ":"))
+        return [Request(msg.encode(), frozenset({rid}), ("userData",))]
+
+    async def refresh_token(self, http: aiohttp.ClientSession, route: str) -> None:
+        """``PUT /fapi/v1/listenKey``: 60 more minutes for the account's key. -1125 ("This
+        listenKey does not exist.") raises ``AuthError``: the connection then rotates onto a
+        fresh key from :meth:`connect_target`."""
+        if route == self.private_route:
+            await self._rest_json(http, "PUT", self._listen_key_path, "listen key keepalive")

@@ -15,6 +15,7 @@ use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
     SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
+use crate::account::{AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem, PositionSide};
 use crate::error::{from_json, Error};
 use crate::event::{RequestId, Side};
 use crate::fixed::{self, Dec};
@@ -49,6 +50,8 @@ enum Message<'a> {
     },
     /// Valid, but nothing tickwire decodes (a stream it does not know).
     Ignored,
+    /// A user-data (account) event, whose items are already in the `Out`.
+    Account,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +203,9 @@ struct Control<'a> {
     msg: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     error: Option<ErrorBody<'a>>,
+    /// HTTP-like status of a WebSocket API reply (spot user data: logon, subscribe).
+    #[serde(default)]
+    status: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +228,8 @@ enum Kind {
     Other,
     /// A diff-depth stream at a rate only the other market publishes.
     ForeignDepth,
+    /// A user-data (account) event: private streams only.
+    Account,
 }
 
 /// A combined-stream frame's stream name and its `data` value.
@@ -317,9 +325,12 @@ fn kind_of_raw(data: &[u8]) -> Kind {
                     Ok("trade" | "aggTrade") => Kind::Trade,
                     Ok("kline") => Kind::Kline,
                     Ok("serverShutdown") => Kind::Notice,
+                    Ok(name) if is_account_event(name) => Kind::Account,
                     _ => Kind::Other,
                 }
             }
+            // The spot WebSocket API's user-data envelope `{"subscriptionId":N,"event":{..}}`.
+            b"subscriptionId" => return Kind::Account,
             b"result" | b"code" | b"error" => control = true,
             b"u" | b"b" | b"B" | b"a" | b"A" => ticker_keys += 1,
             _ => {}
@@ -423,6 +434,16 @@ impl Binance {
             Kind::Notice => Self::notice(data, frame),
             // parse_stream reports these with the stream's name; nothing else yields the kind.
             Kind::ForeignDepth => Err(Error::frame("stream", "a diff-depth stream of the other Binance market")),
+            Kind::Account => {
+                self.account_frame(data, levels)?;
+                Ok(Message::Account)
+            }
+            // A user-data event in a combined envelope (stream named by its listen key): only
+            // frames of no known market stream pay for this look.
+            Kind::Other if !std::ptr::eq(data, frame) && kind_of_raw(data) == Kind::Account => {
+                self.account_frame(data, levels)?;
+                Ok(Message::Account)
+            }
             Kind::Other => {
                 // Only a well-formed JSON object is something to ignore; anything else is malformed.
                 // The map only validates: every value is checked and dropped (IgnoredAny).
@@ -797,6 +818,18 @@ impl Binance {
             Some(e) => (e.code.or(c.code), e.msg.or(c.msg)),
             None => (c.code, c.msg),
         };
+        // A WebSocket API success (`session.logon`, `userDataStream.subscribe[.signature]`,
+        // the requests of the private connection's login) is a Login; its result is not kept:
+        // the logon result echoes the API key.
+        if c.status.is_some() && code.is_none() {
+            return Ok(Message::Control(Box::new(ControlItem {
+                kind: ControlKind::Login,
+                request_id: request_id(c.id)?,
+                topic: None,
+                code: None,
+                message: None,
+            })));
+        }
         let result = c.result.map(|r| r.get().to_owned()).filter(|r| r != "null");
         Ok(Message::Control(Box::new(ControlItem {
             kind: if code.is_none() { ControlKind::Ack } else { ControlKind::Error },
@@ -942,7 +975,7 @@ impl Venue for Binance {
             Message::Notice { name, exchange_ts } => {
                 out.items.push(Item::Notice { name: name.to_owned(), exchange_ts });
             }
-            Message::Ignored => {}
+            Message::Ignored | Message::Account => {}
         }
         Ok(())
     }
@@ -957,6 +990,10 @@ impl Venue for Binance {
 
     fn parse_trades(&mut self, body: &[u8]) -> Result<Vec<TradeItem>, Error> {
         Self::past_trades(body)
+    }
+
+    fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        self.account_list(what, body, out)
     }
 
     #[inline]
@@ -1013,6 +1050,644 @@ impl Venue for Binance {
             }
         }
     }
+}
+
+// --- private (account) side -------------------------------------------------------------------
+//
+// Spot: the WebSocket API's user data stream (`userDataStream.subscribe` after `session.logon`,
+// or `userDataStream.subscribe.signature`), events as `{"subscriptionId":N,"event":{...}}`.
+// USD-M: the listen-key stream (`/ws/<listenKey>`), raw `{"e":"ORDER_TRADE_UPDATE",...}` frames
+// (a combined `{"stream":..,"data":..}` envelope works too). binance.md §7-8.
+//
+// Status mapping (`X`, REST `status`) onto OrderStatus:
+//   NEW -> New              PENDING_NEW (an OTO's pending leg) -> Pending
+//   PARTIALLY_FILLED -> PartiallyFilled    FILLED -> Filled
+//   CANCELED, PENDING_CANCEL (documented as unused) -> Canceled
+//   REJECTED -> Rejected    EXPIRED, EXPIRED_IN_MATCH (self-trade prevention) -> Expired
+//   USD-M NEW_INSURANCE / NEW_ADL (liquidation orders of the insurance fund / ADL) -> New
+// Order types: LIMIT, MARKET, LIMIT_MAKER (spot), STOP_LOSS -> stop_market, STOP_LOSS_LIMIT ->
+// stop_limit, TAKE_PROFIT -> take_profit_market (spot) / take_profit_limit (USD-M, where
+// TAKE_PROFIT is the limit kind), TAKE_PROFIT_LIMIT, STOP (USD-M limit stop) -> stop_limit,
+// STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET -> trailing_stop, LIQUIDATION -> market.
+// Times in force: GTC, IOC, FOK, GTD as such, GTX -> post_only.
+// Balances: spot `outboundAccountPosition` gives free `f` and locked `l` (total = f + l); USD-M
+// `ACCOUNT_UPDATE` gives the wallet balance `wb` as total (realized PnL in, unrealized out),
+// free and locked are None. Spot `balanceUpdate` is a delta (deposit, transfer): it is a Notice,
+// the new state follows in `outboundAccountPosition`.
+// Positions (USD-M `P`): size |pa|, side from `ps` (LONG/SHORT, hedge mode) or the sign of `pa`
+// (one-way `BOTH`); `pa` 0 is flat. Fees `n` are positive when paid (Binance's own sign).
+
+/// Event names of the user data streams (both markets): `kind_of_raw` routes them here.
+fn is_account_event(name: &str) -> bool {
+    matches!(
+        name,
+        "executionReport"
+            | "outboundAccountPosition"
+            | "balanceUpdate"
+            | "listenKeyExpired"
+            | "eventStreamTerminated"
+            | "ORDER_TRADE_UPDATE"
+            | "ACCOUNT_UPDATE"
+    )
+}
+
+/// Spot `executionReport` (the fields tickwire reads).
+#[derive(Deserialize)]
+struct ExecutionReport<'a> {
+    #[serde(rename = "s", borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(rename = "c", borrow)]
+    client_id: Cow<'a, str>,
+    #[serde(rename = "C", default, borrow)]
+    original_client_id: Option<Cow<'a, str>>,
+    #[serde(rename = "S", borrow)]
+    side: &'a str,
+    #[serde(rename = "o", borrow)]
+    order_type: &'a str,
+    #[serde(rename = "f", borrow)]
+    time_in_force: &'a str,
+    #[serde(rename = "q", borrow)]
+    size: &'a str,
+    #[serde(rename = "p", borrow)]
+    price: &'a str,
+    #[serde(rename = "P", borrow)]
+    stop_price: &'a str,
+    #[serde(rename = "x", borrow)]
+    exec_type: &'a str,
+    #[serde(rename = "X", borrow)]
+    status: &'a str,
+    #[serde(rename = "i")]
+    order_id: u64,
+    #[serde(rename = "l", borrow)]
+    last_size: &'a str,
+    #[serde(rename = "z", borrow)]
+    filled: &'a str,
+    #[serde(rename = "L", borrow)]
+    last_price: &'a str,
+    #[serde(rename = "n", default, borrow)]
+    fee: Option<&'a str>,
+    #[serde(rename = "N", default, borrow)]
+    fee_asset: Option<Cow<'a, str>>,
+    #[serde(rename = "T")]
+    time: u64,
+    #[serde(rename = "t")]
+    trade_id: i64,
+    #[serde(rename = "m")]
+    maker: bool,
+    #[serde(rename = "O")]
+    created: u64,
+    #[serde(rename = "Z", borrow)]
+    cum_quote: &'a str,
+}
+
+#[derive(Deserialize)]
+struct SpotBalance<'a> {
+    #[serde(borrow)]
+    a: Cow<'a, str>,
+    #[serde(borrow)]
+    f: &'a str,
+    #[serde(borrow)]
+    l: &'a str,
+}
+
+/// USD-M `ORDER_TRADE_UPDATE.o` (the fields tickwire reads).
+#[derive(Deserialize)]
+struct FuturesOrder<'a> {
+    #[serde(borrow)]
+    s: Cow<'a, str>,
+    #[serde(borrow)]
+    c: Cow<'a, str>,
+    #[serde(rename = "S", borrow)]
+    side: &'a str,
+    #[serde(borrow)]
+    o: &'a str,
+    #[serde(borrow)]
+    f: &'a str,
+    #[serde(borrow)]
+    q: &'a str,
+    #[serde(borrow)]
+    p: &'a str,
+    #[serde(borrow)]
+    ap: &'a str,
+    #[serde(borrow)]
+    sp: &'a str,
+    #[serde(borrow)]
+    x: &'a str,
+    #[serde(rename = "X", borrow)]
+    status: &'a str,
+    i: u64,
+    #[serde(borrow)]
+    l: &'a str,
+    #[serde(borrow)]
+    z: &'a str,
+    #[serde(rename = "L", borrow)]
+    last_price: &'a str,
+    #[serde(rename = "N", default, borrow)]
+    fee_asset: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    n: Option<&'a str>,
+    #[serde(rename = "T")]
+    time: u64,
+    t: i64,
+    m: bool,
+    #[serde(rename = "R")]
+    reduce_only: bool,
+    #[serde(default, borrow)]
+    ot: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct FuturesBalance<'a> {
+    #[serde(borrow)]
+    a: Cow<'a, str>,
+    #[serde(borrow)]
+    wb: &'a str,
+}
+
+#[derive(Deserialize)]
+struct FuturesPosition<'a> {
+    #[serde(borrow)]
+    s: Cow<'a, str>,
+    #[serde(borrow)]
+    pa: &'a str,
+    #[serde(borrow)]
+    ep: &'a str,
+    #[serde(borrow)]
+    up: &'a str,
+    #[serde(borrow)]
+    mt: &'a str,
+    #[serde(borrow)]
+    ps: &'a str,
+}
+
+#[derive(Deserialize)]
+struct AccountUpdateBody<'a> {
+    #[serde(rename = "B", default, borrow)]
+    balances: Vec<FuturesBalance<'a>>,
+    #[serde(rename = "P", default, borrow)]
+    positions: Vec<FuturesPosition<'a>>,
+}
+
+/// One user-data event, by its `e`.
+#[derive(Deserialize)]
+#[serde(tag = "e")]
+enum AccountEvent<'a> {
+    #[serde(rename = "executionReport")]
+    Execution(#[serde(borrow)] Box<ExecutionReport<'a>>),
+    #[serde(rename = "outboundAccountPosition")]
+    AccountPosition {
+        #[serde(rename = "u")]
+        updated: u64,
+        #[serde(rename = "B", borrow)]
+        balances: Vec<SpotBalance<'a>>,
+    },
+    #[serde(rename = "ORDER_TRADE_UPDATE")]
+    OrderTrade {
+        #[serde(rename = "o", borrow)]
+        order: Box<FuturesOrder<'a>>,
+    },
+    #[serde(rename = "ACCOUNT_UPDATE")]
+    AccountUpdate {
+        #[serde(rename = "T")]
+        time: u64,
+        #[serde(rename = "a", borrow)]
+        body: AccountUpdateBody<'a>,
+    },
+    /// balanceUpdate, listenKeyExpired, eventStreamTerminated: notices (name and `E`).
+    #[serde(other)]
+    Other,
+}
+
+/// `{"e":..,"E":..}`: the name and event time of a notice-like event.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    #[serde(borrow)]
+    e: Cow<'a, str>,
+    #[serde(rename = "E", default)]
+    time: Option<u64>,
+}
+
+/// The spot WebSocket API's event envelope `{"subscriptionId":N,"event":{...}}`.
+#[derive(Deserialize)]
+struct SubscriptionEvent<'a> {
+    #[serde(borrow)]
+    event: &'a RawValue,
+}
+
+fn side_of(text: &str, field: &str) -> Result<Side, Error> {
+    match text {
+        "BUY" => Ok(Side::Buy),
+        "SELL" => Ok(Side::Sell),
+        other => Err(Error::frame(field, format!("{other:?} is neither BUY nor SELL"))),
+    }
+}
+
+fn status_of(text: &str, field: &str) -> Result<OrderStatus, Error> {
+    Ok(match text {
+        "NEW" | "NEW_INSURANCE" | "NEW_ADL" => OrderStatus::New,
+        "PENDING_NEW" => OrderStatus::Pending,
+        "PARTIALLY_FILLED" => OrderStatus::PartiallyFilled,
+        "FILLED" => OrderStatus::Filled,
+        "CANCELED" | "PENDING_CANCEL" => OrderStatus::Canceled,
+        "REJECTED" => OrderStatus::Rejected,
+        "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
+        other => return Err(Error::frame(field, format!("unknown order status {other:?}"))),
+    })
+}
+
+fn order_type_of(text: &str, market: Market, field: &str) -> Result<&'static str, Error> {
+    use crate::account::order_type as t;
+    Ok(match (text, market) {
+        ("LIMIT", _) => t::LIMIT,
+        ("MARKET" | "LIQUIDATION", _) => t::MARKET,
+        ("LIMIT_MAKER", Market::Spot) => t::LIMIT_MAKER,
+        ("STOP_LOSS", Market::Spot) | ("STOP_MARKET", Market::UsdM) => t::STOP_MARKET,
+        ("STOP_LOSS_LIMIT", Market::Spot) | ("STOP", Market::UsdM) => t::STOP_LIMIT,
+        ("TAKE_PROFIT", Market::Spot) | ("TAKE_PROFIT_MARKET", Market::UsdM) => t::TAKE_PROFIT_MARKET,
+        ("TAKE_PROFIT_LIMIT", Market::Spot) | ("TAKE_PROFIT", Market::UsdM) => t::TAKE_PROFIT_LIMIT,
+        ("TRAILING_STOP_MARKET", Market::UsdM) => t::TRAILING_STOP,
+        (other, _) => return Err(Error::frame(field, format!("unknown {} order type {other:?}", market.name()))),
+    })
+}
+
+fn time_in_force_of(text: &str, field: &str) -> Result<&'static str, Error> {
+    use crate::account::time_in_force as f;
+    Ok(match text {
+        "GTC" => f::GTC,
+        "IOC" => f::IOC,
+        "FOK" => f::FOK,
+        "GTX" => f::POST_ONLY,
+        "GTD" => f::GTD,
+        other => return Err(Error::frame(field, format!("unknown time in force {other:?}"))),
+    })
+}
+
+fn dec_field(text: &str, field: &'static str) -> Result<Dec, Error> {
+    fixed::parse_dec(text, field)
+}
+
+/// A price where Binance writes 0 for "none" (market orders, no stop, no fill yet).
+fn price_or_none(text: &str, field: &'static str) -> Result<Option<Dec>, Error> {
+    let v = non_negative(text, field)?;
+    Ok((v.mantissa != 0).then_some(v))
+}
+
+/// `a + b`, exact (the wider width), or a frame error naming `field` on overflow.
+fn dec_sum(a: Dec, b: Dec, field: &'static str) -> Result<Dec, Error> {
+    let width = a.width.max(b.width);
+    let (Some(x), Some(y)) = (a.to_scale(width), b.to_scale(width)) else {
+        return Err(Error::frame(field, "too many digits"));
+    };
+    let mantissa = x.checked_add(y).ok_or_else(|| Error::frame(field, "too many digits"))?;
+    Ok(Dec { mantissa, width })
+}
+
+/// The spot average fill price `Z / z` when it is an exact decimal of at most 18 places (None
+/// before a fill or if the quotient does not terminate there: Binance sends no average).
+fn exact_average(quote: Dec, filled: Dec) -> Option<Dec> {
+    if filled.mantissa <= 0 || quote.mantissa < 0 {
+        return None;
+    }
+    let (q, f) = (i128::from(quote.mantissa), i128::from(filled.mantissa));
+    // value = (q / 10^wq) / (f / 10^wf) = q * 10^wf / (f * 10^wq); find the fewest places.
+    for width in 0..=fixed::MAX_SCALE {
+        let num = q * 10i128.pow(u32::from(filled.width) + u32::from(width));
+        let den = f * 10i128.pow(u32::from(quote.width));
+        if num % den == 0 {
+            let mantissa = i64::try_from(num / den).ok()?;
+            return Some(Dec { mantissa, width });
+        }
+    }
+    None
+}
+
+/// A text id of a message (`i`, `t`).
+fn id_text(v: u64) -> String {
+    v.to_string()
+}
+
+impl Binance {
+    /// A user-data event (`data`: the event object) into `out.items`.
+    fn account_event(self, data: &[u8], out: &mut Out) -> Result<(), Error> {
+        match from_json::<AccountEvent>(data)? {
+            AccountEvent::Execution(r) => self.execution_report(&r, out),
+            AccountEvent::AccountPosition { updated, balances } => {
+                let exchange_ts = ms_to_ns(updated, "u")?;
+                for b in balances {
+                    let free = non_negative(b.f, "B.f")?;
+                    let locked = non_negative(b.l, "B.l")?;
+                    out.items.push(Item::Balance(Box::new(BalanceItem {
+                        asset: b.a.into_owned(),
+                        free: Some(free),
+                        locked: Some(locked),
+                        total: Some(dec_sum(free, locked, "B")?),
+                        exchange_ts,
+                    })));
+                }
+                Ok(())
+            }
+            AccountEvent::OrderTrade { order } => self.futures_order(&order, out),
+            AccountEvent::AccountUpdate { time, body } => {
+                let exchange_ts = ms_to_ns(time, "T")?;
+                for b in body.balances {
+                    out.items.push(Item::Balance(Box::new(BalanceItem {
+                        asset: b.a.into_owned(),
+                        free: None,
+                        locked: None,
+                        total: Some(dec_field(b.wb, "a.B.wb")?),
+                        exchange_ts,
+                    })));
+                }
+                for p in body.positions {
+                    let amount = dec_field(p.pa, "a.P.pa")?;
+                    let side = match (p.ps, amount.mantissa.signum()) {
+                        (_, 0) => PositionSide::Flat,
+                        ("LONG", _) | ("BOTH", 1) => PositionSide::Long,
+                        ("SHORT", _) | ("BOTH", -1) => PositionSide::Short,
+                        (other, _) => return Err(Error::frame("a.P.ps", format!("unknown position side {other:?}"))),
+                    };
+                    let margin_mode = match p.mt {
+                        "isolated" | "ISOLATED" => MarginMode::Isolated,
+                        "cross" | "CROSSED" | "crossed" => MarginMode::Cross,
+                        other => return Err(Error::frame("a.P.mt", format!("unknown margin type {other:?}"))),
+                    };
+                    let symbol = out.symbol(&p.s);
+                    out.items.push(Item::Position(Box::new(PositionItem {
+                        symbol,
+                        side,
+                        size: Dec { mantissa: amount.mantissa.abs(), width: amount.width },
+                        entry_price: price_or_none(p.ep, "a.P.ep")?,
+                        mark_price: None,
+                        unrealized_pnl: Some(dec_field(p.up, "a.P.up")?),
+                        liquidation_price: None,
+                        leverage: None,
+                        margin_mode: Some(margin_mode),
+                        exchange_ts,
+                    })));
+                }
+                Ok(())
+            }
+            AccountEvent::Other => {
+                let head: EventHead = from_json(data)?;
+                if !is_account_event(&head.e) {
+                    return Ok(()); // a user-data event tickwire does not decode (listStatus, ...)
+                }
+                let exchange_ts = head.time.map(|t| ms_to_ns(t, "E")).transpose()?;
+                out.items.push(Item::Notice { name: head.e.into_owned(), exchange_ts });
+                Ok(())
+            }
+        }
+    }
+
+    fn execution_report(self, r: &ExecutionReport, out: &mut Out) -> Result<(), Error> {
+        let side = side_of(r.side, "S")?;
+        let status = status_of(r.status, "X")?;
+        let size = non_negative(r.size, "q")?;
+        let filled = non_negative(r.filled, "z")?;
+        let exchange_ts = ms_to_ns(r.time, "T")?;
+        // On a cancel, `c` is the cancel request's id and `C` the canceled order's.
+        let client = match &r.original_client_id {
+            Some(c) if !c.is_empty() => c.as_ref(),
+            _ => r.client_id.as_ref(),
+        };
+        let client_order_id = (!client.is_empty()).then(|| client.to_owned());
+        let symbol = out.symbol(&r.symbol);
+        out.items.push(Item::Order(Box::new(OrderItem {
+            symbol,
+            order_id: id_text(r.order_id),
+            client_order_id: client_order_id.clone(),
+            side,
+            order_type: order_type_of(r.order_type, self.market, "o")?,
+            time_in_force: Some(time_in_force_of(r.time_in_force, "f")?),
+            status,
+            price: price_or_none(r.price, "p")?,
+            trigger_price: price_or_none(r.stop_price, "P")?,
+            size,
+            filled_size: filled,
+            average_price: exact_average(non_negative(r.cum_quote, "Z")?, filled),
+            reduce_only: None,
+            created_ts: Some(ms_to_ns(r.created, "O")?),
+            exchange_ts,
+        })));
+        if r.exec_type == "TRADE" {
+            let trade_id = u64::try_from(r.trade_id).map_err(|_| Error::frame("t", "a TRADE without a trade id"))?;
+            out.items.push(Item::Fill(Box::new(FillItem {
+                symbol,
+                trade_id: id_text(trade_id),
+                order_id: id_text(r.order_id),
+                client_order_id,
+                side,
+                price: non_negative(r.last_price, "L")?,
+                size: non_negative(r.last_size, "l")?,
+                fee: r.fee.map(|n| dec_field(n, "n")).transpose()?,
+                fee_asset: r.fee_asset.as_ref().map(|a| a.clone().into_owned()),
+                is_maker: Some(r.maker),
+                liquidation: None,
+                exchange_ts,
+            })));
+        }
+        Ok(())
+    }
+
+    fn futures_order(self, o: &FuturesOrder, out: &mut Out) -> Result<(), Error> {
+        let side = side_of(o.side, "o.S")?;
+        let exchange_ts = ms_to_ns(o.time, "o.T")?;
+        let client_order_id = (!o.c.is_empty()).then(|| o.c.clone().into_owned());
+        // Liquidation and ADL orders: type LIQUIDATION and client ids `autoclose-...`,
+        // `adl_autoclose` (and `settlement_autoclose-...` at delivery), per the USD-M docs.
+        let liquidation = o.o == "LIQUIDATION"
+            || o.ot == Some("LIQUIDATION")
+            || o.c.starts_with("autoclose-")
+            || o.c.starts_with("adl_autoclose")
+            || o.c.starts_with("settlement_autoclose-");
+        let symbol = out.symbol(&o.s);
+        out.items.push(Item::Order(Box::new(OrderItem {
+            symbol,
+            order_id: id_text(o.i),
+            client_order_id: client_order_id.clone(),
+            side,
+            order_type: order_type_of(o.o, self.market, "o.o")?,
+            time_in_force: Some(time_in_force_of(o.f, "o.f")?),
+            status: status_of(o.status, "o.X")?,
+            price: price_or_none(o.p, "o.p")?,
+            trigger_price: price_or_none(o.sp, "o.sp")?,
+            size: non_negative(o.q, "o.q")?,
+            filled_size: non_negative(o.z, "o.z")?,
+            average_price: price_or_none(o.ap, "o.ap")?,
+            reduce_only: Some(o.reduce_only),
+            created_ts: None,
+            exchange_ts,
+        })));
+        // TRADE; CALCULATED is the liquidation's own execution (a fill of the account too).
+        if o.x == "TRADE" || o.x == "CALCULATED" {
+            let trade_id = u64::try_from(o.t).map_err(|_| Error::frame("o.t", "a TRADE without a trade id"))?;
+            out.items.push(Item::Fill(Box::new(FillItem {
+                symbol,
+                trade_id: id_text(trade_id),
+                order_id: id_text(o.i),
+                client_order_id,
+                side,
+                price: non_negative(o.last_price, "o.L")?,
+                size: non_negative(o.l, "o.l")?,
+                fee: o.n.map(|n| dec_field(n, "o.n")).transpose()?,
+                fee_asset: o.fee_asset.as_ref().map(|a| a.clone().into_owned()),
+                is_maker: Some(o.m),
+                liquidation: Some(liquidation),
+                exchange_ts,
+            })));
+        }
+        Ok(())
+    }
+
+    /// A user-data frame: the spot WebSocket API envelope, a raw USD-M event, or a combined
+    /// `{"stream":..,"data":..}` one (`data` already split off).
+    fn account_frame(self, data: &[u8], out: &mut Out) -> Result<(), Error> {
+        if data.starts_with(br#"{"subscriptionId""#) || memchr::memmem::find(data, b"\"subscriptionId\"").is_some() {
+            if let Ok(env) = from_json::<SubscriptionEvent>(data) {
+                return self.account_event(env.event.get().as_bytes(), out);
+            }
+        }
+        self.account_event(data, out)
+    }
+
+    /// `GET /api/v3/myTrades` / `/fapi/v1/userTrades` (fills) and `GET /api/v3/allOrders` /
+    /// `/fapi/v1/allOrders` (orders).
+    fn account_list(self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        let at = |i: usize, e: Error| match e {
+            Error::Frame { field, reason } => Error::frame(format!("[{i}].{field}"), reason),
+            other => other,
+        };
+        match what {
+            AccountList::Fills => {
+                let list: Vec<RestFill> = from_json(body)?;
+                for (i, f) in list.iter().enumerate() {
+                    let item = self.rest_fill(f, out).map_err(|e| at(i, e))?;
+                    out.items.push(Item::Fill(Box::new(item)));
+                }
+            }
+            AccountList::Orders => {
+                let list: Vec<RestOrder> = from_json(body)?;
+                for (i, o) in list.iter().enumerate() {
+                    let item = self.rest_order(o, out).map_err(|e| at(i, e))?;
+                    out.items.push(Item::Order(Box::new(item)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rest_fill(self, f: &RestFill, out: &mut Out) -> Result<FillItem, Error> {
+        let side = match (f.is_buyer, f.side) {
+            (Some(buyer), _) => if buyer { Side::Buy } else { Side::Sell },
+            (None, Some(s)) => side_of(s, "side")?,
+            (None, None) => return Err(Error::frame("side", "missing field (isBuyer or side)")),
+        };
+        Ok(FillItem {
+            symbol: out.symbol(&f.symbol),
+            trade_id: id_text(f.id),
+            order_id: id_text(f.order_id),
+            client_order_id: None,
+            side,
+            price: non_negative(f.price, "price")?,
+            size: non_negative(f.qty, "qty")?,
+            fee: Some(dec_field(f.commission, "commission")?),
+            fee_asset: Some(f.commission_asset.clone().into_owned()),
+            is_maker: Some(f.is_maker.or(f.maker).ok_or_else(|| Error::frame("isMaker", "missing field"))?),
+            liquidation: None,
+            exchange_ts: ms_to_ns(f.time, "time")?,
+        })
+    }
+
+    fn rest_order(self, o: &RestOrder, out: &mut Out) -> Result<OrderItem, Error> {
+        let filled = non_negative(o.executed_qty, "executedQty")?;
+        let average_price = match (o.avg_price, o.cum_quote) {
+            (Some(ap), _) => price_or_none(ap, "avgPrice")?,
+            (None, Some(z)) => exact_average(non_negative(z, "cummulativeQuoteQty")?, filled),
+            (None, None) => None,
+        };
+        Ok(OrderItem {
+            symbol: out.symbol(&o.symbol),
+            order_id: id_text(o.order_id),
+            client_order_id: (!o.client_order_id.is_empty()).then(|| o.client_order_id.clone().into_owned()),
+            side: side_of(o.side, "side")?,
+            order_type: order_type_of(o.order_type, self.market, "type")?,
+            time_in_force: Some(time_in_force_of(o.time_in_force, "timeInForce")?),
+            status: status_of(o.status, "status")?,
+            price: price_or_none(o.price, "price")?,
+            trigger_price: o.stop_price.map(|p| price_or_none(p, "stopPrice")).transpose()?.flatten(),
+            size: non_negative(o.orig_qty, "origQty")?,
+            filled_size: filled,
+            average_price,
+            reduce_only: o.reduce_only,
+            created_ts: Some(ms_to_ns(o.time, "time")?),
+            exchange_ts: ms_to_ns(o.update_time, "updateTime")?,
+        })
+    }
+}
+
+/// One entry of `myTrades` (spot: `isBuyer`, `isMaker`) or `userTrades` (USD-M: `side`,
+/// `maker`).
+#[derive(Deserialize)]
+struct RestFill<'a> {
+    #[serde(borrow)]
+    symbol: Cow<'a, str>,
+    id: u64,
+    #[serde(rename = "orderId")]
+    order_id: u64,
+    #[serde(borrow)]
+    price: &'a str,
+    #[serde(borrow)]
+    qty: &'a str,
+    #[serde(borrow)]
+    commission: &'a str,
+    #[serde(rename = "commissionAsset", borrow)]
+    commission_asset: Cow<'a, str>,
+    time: u64,
+    #[serde(rename = "isBuyer", default)]
+    is_buyer: Option<bool>,
+    #[serde(rename = "isMaker", default)]
+    is_maker: Option<bool>,
+    #[serde(default, borrow)]
+    side: Option<&'a str>,
+    #[serde(default)]
+    maker: Option<bool>,
+}
+
+/// One entry of `allOrders` / `openOrders` (spot `cummulativeQuoteQty`, USD-M `avgPrice`,
+/// `reduceOnly`).
+#[derive(Deserialize)]
+struct RestOrder<'a> {
+    #[serde(borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(rename = "orderId")]
+    order_id: u64,
+    #[serde(rename = "clientOrderId", borrow)]
+    client_order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    price: &'a str,
+    #[serde(rename = "origQty", borrow)]
+    orig_qty: &'a str,
+    #[serde(rename = "executedQty", borrow)]
+    executed_qty: &'a str,
+    #[serde(rename = "cummulativeQuoteQty", default, borrow)]
+    cum_quote: Option<&'a str>,
+    #[serde(rename = "avgPrice", default, borrow)]
+    avg_price: Option<&'a str>,
+    #[serde(borrow)]
+    status: &'a str,
+    #[serde(rename = "timeInForce", borrow)]
+    time_in_force: &'a str,
+    #[serde(rename = "type", borrow)]
+    order_type: &'a str,
+    #[serde(borrow)]
+    side: &'a str,
+    #[serde(rename = "stopPrice", default, borrow)]
+    stop_price: Option<&'a str>,
+    #[serde(rename = "reduceOnly", default)]
+    reduce_only: Option<bool>,
+    time: u64,
+    #[serde(rename = "updateTime")]
+    update_time: u64,
 }
 
 #[cfg(test)]

@@ -10,8 +10,11 @@
 //! Frames: `{"channel":<name>,"data":<payload>}` with the channel first (as Hyperliquid writes
 //! it); a `pong` has no `data`; errors are `{"channel":"error","data":"<text>"}` (no code).
 //! The envelope, the channels and every field of the payloads tickwire reads are strict: a field
-//! not in the docs, or a channel tickwire does not decode (`allMids`, `user`, `orderUpdates`,
+//! not in the docs, or a channel tickwire does not decode (`allMids`, `userFundings`,
 //! `post`, ...) is a `Frame` error naming it; so is a frame of another venue.
+//!
+//! Private (user) channels, `orderUpdates`, `userFills`, `user` (userEvents) and `webData2`,
+//! are decoded too: see the section "Private (user) channels" below.
 //!
 //! One parser serves both markets: the coin on each message says what it is. Bare names
 //! (`BTC`, `kPEPE`) are perps, `BTC` -> `BTC/USDC:USDC` (Hyperliquid perps are margined and
@@ -39,6 +42,10 @@ use serde::Deserialize;
 use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
     SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+};
+use crate::account::{
+    order_type, time_in_force, AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem,
+    PositionSide,
 };
 use crate::error::{from_json, Error};
 use crate::event::Side;
@@ -71,7 +78,8 @@ impl VenueFactory for Factory {
         let market = MARKETS.iter().copied().find(|m| *m == market).ok_or_else(|| {
             Error::invalid("market", market, format!("hyperliquid has no such market; markets: {}", MARKETS.join(", ")))
         })?;
-        let mut venue = Hyperliquid { market, symbols: HashMap::new(), ids: HashMap::new() };
+        let mut venue =
+            Hyperliquid { market, symbols: HashMap::new(), ids: HashMap::new(), private: PrivateState::default() };
         for i in instruments {
             venue.symbols.insert(i.market_id.clone(), i.symbol.clone());
             venue.ids.insert(i.symbol.clone(), i.market_id.clone());
@@ -87,6 +95,8 @@ pub struct Hyperliquid {
     symbols: HashMap<String, String>,
     /// Unified symbol -> coin.
     ids: HashMap<String, String>,
+    /// What the private (user) channels remember between frames.
+    private: PrivateState,
 }
 
 /// A coin name usable as a ccxt currency code: ASCII letters and digits (`kPEPE` keeps its case).
@@ -815,6 +825,9 @@ impl Venue for Hyperliquid {
         if fast_book(frame, out) || fast_trades(frame, out) {
             return Ok(());
         }
+        if let Some(channel) = private_channel(frame) {
+            return self.parse_private(channel, frame, out);
+        }
         self.parse_strict(frame, out)
     }
 
@@ -862,6 +875,692 @@ impl Venue for Hyperliquid {
             )),
         }
     }
+
+    /// `POST /info` `userFillsByTime` / `userFills` (fills: a list of fill objects) and
+    /// `historicalOrders` (orders: a list of `{order, status, statusTimestamp}`), in the body's
+    /// order.
+    fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        match what {
+            AccountList::Fills => {
+                let fills: Vec<WsFill> = from_json(body)?;
+                for f in fills {
+                    self.private.fill(f, None, out)?;
+                }
+            }
+            AccountList::Orders => {
+                let orders: Vec<WsOrder> = from_json(body)?;
+                for o in orders {
+                    order(o, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Private (user) channels, hyperliquid.md §7-§8: no login, no signature; subscriptions name a
+// public user address (`{"type":"userFills","user":"0x.."}`), and their acks carry topic
+// `"<type>"` (no coin). Rare next to market data, so parsed with serde, strictly: a field the
+// docs do not list is a `Frame` error naming it (`webData2` excepted: it is the web UI's whole
+// state and only its `clearinghouseState` is read).
+//
+// - `orderUpdates`: `[{"order":{coin, side, limitPx, sz (left), oid, timestamp, origSz, cloid?,
+//   and the frontend fields reduceOnly?, orderType?, tif?, triggerPx?, triggerCondition?,
+//   isTrigger?, isPositionTpsl?, children?}, "status", "statusTimestamp"}]` -> one
+//   `Item::Order` each. Statuses onto `OrderStatus`:
+//
+//   | Hyperliquid                            | OrderStatus                              |
+//   |----------------------------------------|------------------------------------------|
+//   | `open`                                 | New (PartiallyFilled once `sz < origSz`) |
+//   | `triggered`                            | New (a trigger order now on the book)    |
+//   | `filled`                               | Filled                                   |
+//   | `canceled`, `*Canceled`, `scheduledCancel` | Canceled                             |
+//   | `rejected`, `*Rejected`                | Rejected                                 |
+//
+//   `size` = `origSz`, `filled_size` = `origSz - sz`; `price` = `limitPx`; `order_type` from
+//   `orderType` ("Limit", "Market", "Stop Market", ...; absent: limit, as every Hyperliquid
+//   order is a limit order), `time_in_force` from `tif` (`Gtc`, `Ioc`, `Alo` -> post_only,
+//   `FrontendMarket` -> ioc; absent: None); `created_ts` = `timestamp`, `exchange_ts` =
+//   `statusTimestamp`; no average price.
+// - `userFills`: `{"isSnapshot"?: true, "user", "fills": [fill]}` and `userEvents` (channel
+//   `user`): `{"fills": [fill]}` (its other events, `funding`, `liquidation`,
+//   `nonUserCancel`, carry no fill or order state and give no item). A fill: `coin, px, sz,
+//   side ("B" buy / "A" sell), time, startPosition, dir, closedPnl, hash, oid, crossed (true =
+//   taker), fee, tid, feeToken, cloid?, builderFee?, liquidation?, twapId?` -> `Item::Fill`:
+//   `trade_id` = `tid`, `is_maker` = `!crossed`, `fee` as written (Hyperliquid already writes
+//   a rebate negative), `liquidation`: with a `liquidation` object, whether its
+//   `liquidatedUser` is this connection's user (known from a `userFills` or `webData2` frame;
+//   None before that), false without one. The snapshot a (re)subscription sends first is
+//   delivered like any fill: the feed dedupes fills by `tid`, so its fills already delivered
+//   are dropped and the ones made while disconnected are not lost.
+// - `webData2`: `{"clearinghouseState":{marginSummary, crossMarginSummary,
+//   crossMaintenanceMarginUsed, withdrawable, assetPositions, time}, ...}` -> one
+//   `Item::Position` per `assetPositions` entry (`szi` signed -> side and size; `entryPx`,
+//   `unrealizedPnl`, `liquidationPx`, `leverage.value`, `leverage.type`; no mark price: the
+//   venue gives none here) plus a flat `Position` for each coin listed in this connection's
+//   previous push and gone from this one (Hyperliquid drops closed positions), then one
+//   `Balance` of `USDC`, the perp margin account: `total` = `marginSummary.accountValue`
+//   (includes unrealized PnL), `locked` = `totalMarginUsed`, `free` = `withdrawable`.
+//   Spot balances are not read.
+// ------------------------------------------------------------------------------------------
+
+/// The user channels' data frames, as Hyperliquid writes them (`channel` first).
+const PRIVATE_CHANNELS: &[(&[u8], &str)] = &[
+    (b"{\"channel\":\"orderUpdates\",", "orderUpdates"),
+    (b"{\"channel\":\"userFills\",", "userFills"),
+    (b"{\"channel\":\"user\",", "user"),
+    (b"{\"channel\":\"webData2\",", "webData2"),
+];
+
+/// The user channel of `frame`, if it is one (by its first bytes).
+#[inline]
+fn private_channel(frame: &[u8]) -> Option<&'static str> {
+    if !frame.starts_with(b"{\"channel\":\"") {
+        return None; // anything else is no user channel frame
+    }
+    PRIVATE_CHANNELS.iter().find(|(head, _)| frame.starts_with(head)).map(|&(_, name)| name)
+}
+
+/// State the user channels keep per connection.
+#[derive(Debug, Default)]
+struct PrivateState {
+    /// The user address this connection reads (lowercase), from `userFills` / `webData2`.
+    user: Option<String>,
+    /// Coins with an open position in the last `webData2` push.
+    positions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivFrame<T> {
+    #[serde(rename = "channel")]
+    _channel: String,
+    data: T,
+}
+
+/// `orderUpdates` item and `historicalOrders` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsOrder {
+    order: WsBasicOrder,
+    status: String,
+    #[serde(rename = "statusTimestamp")]
+    status_timestamp: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsBasicOrder {
+    coin: String,
+    side: String,
+    #[serde(rename = "limitPx")]
+    limit_px: String,
+    sz: String,
+    oid: u64,
+    timestamp: u64,
+    #[serde(rename = "origSz")]
+    orig_sz: String,
+    #[serde(default)]
+    cloid: Option<String>,
+    #[serde(default, rename = "reduceOnly")]
+    reduce_only: Option<bool>,
+    #[serde(default, rename = "orderType")]
+    order_type: Option<String>,
+    #[serde(default)]
+    tif: Option<String>,
+    #[serde(default, rename = "triggerPx")]
+    trigger_px: Option<String>,
+    #[serde(default, rename = "triggerCondition")]
+    _trigger_condition: Option<String>,
+    #[serde(default, rename = "isTrigger")]
+    is_trigger: Option<bool>,
+    #[serde(default, rename = "isPositionTpsl")]
+    _is_position_tpsl: Option<bool>,
+    #[serde(default, rename = "children")]
+    _children: Option<serde_json::Value>,
+}
+
+/// A fill object (`userFills`, `userEvents`, `userFillsByTime`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsFill {
+    coin: String,
+    px: String,
+    sz: String,
+    side: String,
+    time: u64,
+    #[serde(rename = "startPosition")]
+    _start_position: String,
+    #[serde(rename = "dir")]
+    _dir: String,
+    #[serde(rename = "closedPnl")]
+    _closed_pnl: String,
+    #[serde(rename = "hash")]
+    _hash: String,
+    oid: u64,
+    crossed: bool,
+    fee: String,
+    tid: u64,
+    #[serde(rename = "feeToken")]
+    fee_token: String,
+    #[serde(default)]
+    cloid: Option<String>,
+    #[serde(default, rename = "builderFee")]
+    _builder_fee: Option<String>,
+    #[serde(default)]
+    liquidation: Option<WsLiquidation>,
+    #[serde(default, rename = "twapId")]
+    _twap_id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsLiquidation {
+    #[serde(rename = "liquidatedUser")]
+    liquidated_user: Option<String>,
+    #[serde(rename = "markPx")]
+    _mark_px: String,
+    #[serde(rename = "method")]
+    _method: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsUserFills {
+    #[serde(default, rename = "isSnapshot")]
+    _is_snapshot: Option<bool>,
+    user: String,
+    fills: Vec<WsFill>,
+}
+
+/// `userEvents` data: one of `fills`, `funding`, `liquidation`, `nonUserCancel`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsUserEvent {
+    #[serde(default)]
+    fills: Option<Vec<WsFill>>,
+    #[serde(default, rename = "funding")]
+    _funding: Option<serde_json::Value>,
+    #[serde(default, rename = "liquidation")]
+    _liquidation: Option<serde_json::Value>,
+    #[serde(default, rename = "nonUserCancel")]
+    _non_user_cancel: Option<serde_json::Value>,
+}
+
+/// `webData2` data: only `clearinghouseState` (and the `user`) is read.
+#[derive(Deserialize)]
+struct WsWebData2 {
+    #[serde(default, rename = "clearinghouseState")]
+    clearinghouse: Option<WsClearinghouse>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsClearinghouse {
+    #[serde(rename = "marginSummary")]
+    margin_summary: WsMarginSummary,
+    #[serde(rename = "crossMarginSummary")]
+    _cross_margin_summary: WsMarginSummary,
+    #[serde(rename = "crossMaintenanceMarginUsed")]
+    _cross_maintenance_margin_used: String,
+    withdrawable: String,
+    #[serde(rename = "assetPositions")]
+    asset_positions: Vec<WsAssetPosition>,
+    time: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsMarginSummary {
+    #[serde(rename = "accountValue")]
+    account_value: String,
+    #[serde(rename = "totalNtlPos")]
+    _total_ntl_pos: String,
+    #[serde(rename = "totalRawUsd")]
+    _total_raw_usd: String,
+    #[serde(rename = "totalMarginUsed")]
+    total_margin_used: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsAssetPosition {
+    #[serde(rename = "type")]
+    _kind: String,
+    position: WsPosition,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsPosition {
+    coin: String,
+    szi: String,
+    leverage: WsLeverage,
+    #[serde(rename = "entryPx")]
+    entry_px: Option<String>,
+    #[serde(rename = "positionValue")]
+    _position_value: String,
+    #[serde(rename = "unrealizedPnl")]
+    unrealized_pnl: String,
+    #[serde(rename = "returnOnEquity")]
+    _return_on_equity: String,
+    #[serde(rename = "liquidationPx")]
+    liquidation_px: Option<String>,
+    #[serde(rename = "marginUsed")]
+    _margin_used: String,
+    #[serde(rename = "maxLeverage")]
+    _max_leverage: u32,
+    #[serde(rename = "cumFunding")]
+    _cum_funding: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsLeverage {
+    #[serde(rename = "type")]
+    kind: String,
+    value: u32,
+    #[serde(default, rename = "rawUsd")]
+    _raw_usd: Option<String>,
+}
+
+/// `text` as a decimal of `field`.
+fn dec(text: &str, field: &'static str) -> Result<Dec, Error> {
+    crate::fixed::parse_dec(text, field)
+}
+
+/// `a - b`, exactly (None if it does not fit a [`Dec`]).
+fn dec_sub(minuend: Dec, subtrahend: Dec) -> Option<Dec> {
+    let width = minuend.width.max(subtrahend.width);
+    let mantissa = minuend.to_scale(width)?.checked_sub(subtrahend.to_scale(width)?)?;
+    Some(Dec { mantissa, width })
+}
+
+fn side_of(letter: &str, field: &'static str) -> Result<Side, Error> {
+    match letter {
+        "B" => Ok(Side::Buy),
+        "A" => Ok(Side::Sell),
+        other => Err(Error::frame(field, format!("{other:?} is neither B nor A"))),
+    }
+}
+
+/// A Hyperliquid order status onto [`OrderStatus`] (see the table above); `partial`: some of
+/// the order is filled.
+fn order_status(status: &str, partial: bool) -> Result<OrderStatus, Error> {
+    Ok(match status {
+        "open" | "triggered" if partial => OrderStatus::PartiallyFilled,
+        "open" | "triggered" => OrderStatus::New,
+        "filled" => OrderStatus::Filled,
+        "canceled" | "scheduledCancel" => OrderStatus::Canceled,
+        "rejected" => OrderStatus::Rejected,
+        s if s.ends_with("Canceled") => OrderStatus::Canceled,
+        s if s.ends_with("Rejected") => OrderStatus::Rejected,
+        other => return Err(Error::frame("status", format!("{other:?} is not a Hyperliquid order status"))),
+    })
+}
+
+fn order_kind(name: Option<&str>) -> Result<&'static str, Error> {
+    Ok(match name {
+        None | Some("Limit") => order_type::LIMIT,
+        Some("Market") => order_type::MARKET,
+        Some("Stop Market") => order_type::STOP_MARKET,
+        Some("Stop Limit") => order_type::STOP_LIMIT,
+        Some("Take Profit Market") => order_type::TAKE_PROFIT_MARKET,
+        Some("Take Profit Limit") => order_type::TAKE_PROFIT_LIMIT,
+        Some(other) => {
+            return Err(Error::frame("order.orderType", format!("{other:?} is not a Hyperliquid order type")))
+        }
+    })
+}
+
+fn tif_of(name: Option<&str>) -> Result<Option<&'static str>, Error> {
+    Ok(match name {
+        None => None,
+        Some("Gtc") => Some(time_in_force::GTC),
+        Some("Ioc" | "FrontendMarket") => Some(time_in_force::IOC),
+        Some("Alo") => Some(time_in_force::POST_ONLY),
+        Some(other) => return Err(Error::frame("order.tif", format!("{other:?} is not a Hyperliquid time in force"))),
+    })
+}
+
+/// One `orderUpdates` / `historicalOrders` entry as an [`Item::Order`].
+fn order(o: WsOrder, out: &mut Out) -> Result<(), Error> {
+    let b = o.order;
+    let size = dec(&b.orig_sz, "order.origSz")?;
+    let left = dec(&b.sz, "order.sz")?;
+    let filled = dec_sub(size, left).ok_or_else(|| Error::frame("order.sz", "origSz - sz does not fit"))?;
+    if filled.is_negative() || left.is_negative() {
+        return Err(Error::frame("order.sz", format!("{left} left of {size}")));
+    }
+    let price = dec(&b.limit_px, "order.limitPx")?;
+    let trigger = match (b.is_trigger, b.trigger_px.as_deref()) {
+        (Some(true), Some(px)) => Some(dec(px, "order.triggerPx")?),
+        _ => None,
+    };
+    let item = OrderItem {
+        symbol: out.symbol(&b.coin),
+        order_id: b.oid.to_string(),
+        client_order_id: b.cloid,
+        side: side_of(&b.side, "order.side")?,
+        order_type: order_kind(b.order_type.as_deref())?,
+        time_in_force: tif_of(b.tif.as_deref())?,
+        status: order_status(&o.status, filled.mantissa != 0)?,
+        price: (price.mantissa != 0).then_some(price),
+        trigger_price: trigger,
+        size,
+        filled_size: filled,
+        average_price: None,
+        reduce_only: b.reduce_only,
+        created_ts: Some(ms_to_ns(b.timestamp, "order.timestamp")?),
+        exchange_ts: ms_to_ns(o.status_timestamp, "statusTimestamp")?,
+    };
+    out.items.push(Item::Order(Box::new(item)));
+    Ok(())
+}
+
+impl PrivateState {
+    /// One fill object as an [`Item::Fill`]; `user`: the address the frame names, else the
+    /// connection's.
+    fn fill(&self, f: WsFill, user: Option<&str>, out: &mut Out) -> Result<(), Error> {
+        let user = user.or(self.user.as_deref());
+        let liquidation = match (&f.liquidation, user) {
+            (None, _) => Some(false),
+            (Some(l), Some(me)) => Some(l.liquidated_user.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(me))),
+            (Some(_), None) => None,
+        };
+        let (price, size) = (dec(&f.px, "fills[].px")?, dec(&f.sz, "fills[].sz")?);
+        if price.mantissa <= 0 || size.mantissa <= 0 {
+            return Err(Error::frame("fills[]", format!("price {price} and size {size} must be above 0")));
+        }
+        let item = FillItem {
+            symbol: out.symbol(&f.coin),
+            trade_id: f.tid.to_string(),
+            order_id: f.oid.to_string(),
+            client_order_id: f.cloid,
+            side: side_of(&f.side, "fills[].side")?,
+            price,
+            size,
+            fee: Some(dec(&f.fee, "fills[].fee")?),
+            fee_asset: Some(f.fee_token),
+            is_maker: Some(!f.crossed),
+            liquidation,
+            exchange_ts: ms_to_ns(f.time, "fills[].time")?,
+        };
+        out.items.push(Item::Fill(Box::new(item)));
+        Ok(())
+    }
+
+    /// `webData2`'s `clearinghouseState`: positions (and flat ones for coins gone), then the
+    /// USDC margin balance.
+    fn clearinghouse(&mut self, ch: WsClearinghouse, out: &mut Out) -> Result<(), Error> {
+        let ts = ms_to_ns(ch.time, "clearinghouseState.time")?;
+        let mut open = Vec::with_capacity(ch.asset_positions.len());
+        for ap in ch.asset_positions {
+            let p = ap.position;
+            let signed = dec(&p.szi, "position.szi")?;
+            let side = match signed.mantissa.signum() {
+                1 => PositionSide::Long,
+                -1 => PositionSide::Short,
+                _ => PositionSide::Flat,
+            };
+            let margin_mode = match p.leverage.kind.as_str() {
+                "cross" => MarginMode::Cross,
+                "isolated" => MarginMode::Isolated,
+                other => {
+                    return Err(Error::frame(
+                        "position.leverage.type",
+                        format!("{other:?} is neither cross nor isolated"),
+                    ))
+                }
+            };
+            let item = PositionItem {
+                symbol: out.symbol(&p.coin),
+                side,
+                size: Dec { mantissa: signed.mantissa.abs(), width: signed.width },
+                entry_price: p.entry_px.as_deref().map(|t| dec(t, "position.entryPx")).transpose()?,
+                mark_price: None,
+                unrealized_pnl: Some(dec(&p.unrealized_pnl, "position.unrealizedPnl")?),
+                liquidation_price: p.liquidation_px.as_deref().map(|t| dec(t, "position.liquidationPx")).transpose()?,
+                leverage: Some(Dec { mantissa: i64::from(p.leverage.value), width: 0 }),
+                margin_mode: Some(margin_mode),
+                exchange_ts: ts,
+            };
+            out.items.push(Item::Position(Box::new(item)));
+            if side != PositionSide::Flat {
+                open.push(p.coin);
+            }
+        }
+        for gone in self.positions.iter().filter(|c| !open.contains(c)) {
+            let item = PositionItem {
+                symbol: out.symbol(gone),
+                side: PositionSide::Flat,
+                size: Dec::ZERO,
+                entry_price: None,
+                mark_price: None,
+                unrealized_pnl: None,
+                liquidation_price: None,
+                leverage: None,
+                margin_mode: None,
+                exchange_ts: ts,
+            };
+            out.items.push(Item::Position(Box::new(item)));
+        }
+        self.positions = open;
+        let m = ch.margin_summary;
+        let balance = BalanceItem {
+            asset: "USDC".to_owned(),
+            free: Some(dec(&ch.withdrawable, "clearinghouseState.withdrawable")?),
+            locked: Some(dec(&m.total_margin_used, "marginSummary.totalMarginUsed")?),
+            total: Some(dec(&m.account_value, "marginSummary.accountValue")?),
+            exchange_ts: ts,
+        };
+        out.items.push(Item::Balance(Box::new(balance)));
+        Ok(())
+    }
+}
+
+impl Hyperliquid {
+    /// A user channel frame (`channel` one of [`PRIVATE_CHANNELS`]).
+    #[cold]
+    fn parse_private(&mut self, channel: &str, frame: &[u8], out: &mut Out) -> Result<(), Error> {
+        match channel {
+            "orderUpdates" => {
+                let f: PrivFrame<Vec<WsOrder>> = from_json(frame)?;
+                for o in f.data {
+                    order(o, out)?;
+                }
+            }
+            "userFills" => {
+                let f: PrivFrame<WsUserFills> = from_json(frame)?;
+                let user = f.data.user.to_ascii_lowercase();
+                for fill in f.data.fills {
+                    self.private.fill(fill, Some(&user), out)?;
+                }
+                self.private.user = Some(user);
+            }
+            "user" => {
+                let f: PrivFrame<WsUserEvent> = from_json(frame)?;
+                for fill in f.data.fills.unwrap_or_default() {
+                    self.private.fill(fill, None, out)?;
+                }
+            }
+            _ => {
+                let f: PrivFrame<WsWebData2> = from_json(frame)?;
+                if let Some(user) = f.data.user {
+                    self.private.user = Some(user.to_ascii_lowercase());
+                }
+                if let Some(ch) = f.data.clearinghouse {
+                    self.private.clearinghouse(ch, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod private_tests {
+    use super::*;
+
+    fn parse(v: &mut Box<dyn Venue>, frame: &str) -> Result<Vec<Item>, Error> {
+        let mut out = Out::default();
+        v.parse(frame.as_bytes(), false, &mut out)?;
+        Ok(out.items)
+    }
+
+    fn venue() -> Box<dyn Venue> {
+        FACTORY.create("linear", &[]).unwrap()
+    }
+
+    fn d(s: &str) -> Dec {
+        crate::fixed::parse_dec(s, "t").unwrap()
+    }
+
+    #[test]
+    fn order_update_docs_example() {
+        // docs_tier jkorf_examples.jsonl line 6 (orderUpdates)
+        let frame = r#"{"channel":"orderUpdates","data":[{"order":{"coin":"@107","side":"B","limitPx":"30.0","sz":"0.49","oid":1,"timestamp":1764843090519,"origSz":"0.49"},"status":"open","statusTimestamp":1764843090519}]}"#;
+        let items = parse(&mut venue(), frame).unwrap();
+        let [Item::Order(o)] = items.as_slice() else { panic!("{items:?}") };
+        assert_eq!(o.order_id, "1");
+        assert_eq!(o.client_order_id, None);
+        assert_eq!(o.side, Side::Buy);
+        assert_eq!(o.order_type, "limit");
+        assert_eq!(o.time_in_force, None);
+        assert_eq!(o.status, OrderStatus::New);
+        assert_eq!(o.price, Some(d("30.0")));
+        assert_eq!(o.size, d("0.49"));
+        assert!(o.filled_size.same_value(Dec::ZERO));
+        assert_eq!(o.created_ts, Some(1_764_843_090_519_000_000));
+        assert_eq!(o.exchange_ts, 1_764_843_090_519_000_000);
+    }
+
+    #[test]
+    fn statuses_map_onto_the_normalized_enum() {
+        for (status, sz, want) in [
+            ("open", "1", OrderStatus::New),
+            ("open", "0.4", OrderStatus::PartiallyFilled),
+            ("filled", "0", OrderStatus::Filled),
+            ("canceled", "1", OrderStatus::Canceled),
+            ("marginCanceled", "1", OrderStatus::Canceled),
+            ("rejected", "1", OrderStatus::Rejected),
+            ("perpMarginRejected", "1", OrderStatus::Rejected),
+        ] {
+            let frame = format!(
+                r#"{{"channel":"orderUpdates","data":[{{"order":{{"coin":"BTC","side":"A","limitPx":"1.0","sz":"{sz}","oid":7,"timestamp":1,"origSz":"1"}},"status":"{status}","statusTimestamp":2}}]}}"#
+            );
+            let items = parse(&mut venue(), &frame).unwrap();
+            let [Item::Order(o)] = items.as_slice() else { panic!("{items:?}") };
+            assert_eq!(o.status, want, "{status} {sz}");
+        }
+        let bad = r#"{"channel":"orderUpdates","data":[{"order":{"coin":"BTC","side":"A","limitPx":"1.0","sz":"1","oid":7,"timestamp":1,"origSz":"1"},"status":"weird","statusTimestamp":2}]}"#;
+        assert!(matches!(parse(&mut venue(), bad), Err(Error::Frame { .. })));
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let frame = r#"{"channel":"orderUpdates","data":[{"order":{"coin":"BTC","side":"A","limitPx":"1.0","sz":"1","oid":7,"timestamp":1,"origSz":"1","extra":1},"status":"open","statusTimestamp":2}]}"#;
+        let Err(Error::Frame { field, .. }) = parse(&mut venue(), frame) else { panic!() };
+        assert!(field.contains("order"), "{field}");
+    }
+
+    #[test]
+    fn real_liquidation_fill_is_ours_only_when_we_are_the_liquidated_user() {
+        let real = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/hyperliquid/private/private_user_fill_liquidation.jsonl"),
+        )
+        .unwrap();
+        let real = real.trim();
+        // no user known yet: not known whose liquidation it is
+        let items = parse(&mut venue(), real).unwrap();
+        let [Item::Fill(f)] = items.as_slice() else { panic!("{items:?}") };
+        assert_eq!(f.liquidation, None);
+        assert_eq!(f.trade_id, "745210434703679");
+        assert_eq!(f.order_id, "55030848197");
+        assert_eq!(f.side, Side::Sell);
+        assert_eq!(f.fee, Some(d("0.009997")));
+        assert_eq!(f.is_maker, Some(true));
+        // after a userFills snapshot names the liquidated user, it is ours
+        for (user, want) in [
+            ("0x360878d351f05975e25f1807a27895e1e5e004fb", true),
+            ("0x00000000000000000000000000000000000000aa", false),
+        ] {
+            let mut v = venue();
+            let snap = format!(r#"{{"channel":"userFills","data":{{"isSnapshot":true,"user":"{user}","fills":[]}}}}"#);
+            assert!(parse(&mut v, &snap).unwrap().is_empty());
+            let items = parse(&mut v, real).unwrap();
+            let [Item::Fill(f)] = items.as_slice() else { panic!("{items:?}") };
+            assert_eq!(f.liquidation, Some(want));
+        }
+    }
+
+    #[test]
+    fn web_data2_positions_balance_and_closed_positions() {
+        let push = |szi: Option<&str>| {
+            let positions = szi.map_or(String::new(), |s| {
+                format!(
+                    r#"{{"type":"oneWay","position":{{"coin":"BTC","szi":"{s}","leverage":{{"type":"cross","value":10}},"entryPx":"100.5","positionValue":"201.0","unrealizedPnl":"-1.5","returnOnEquity":"-0.07","liquidationPx":null,"marginUsed":"20.1","maxLeverage":50,"cumFunding":{{"allTime":"0.0","sinceOpen":"0.0","sinceChange":"0.0"}}}}}}"#
+                )
+            });
+            format!(
+                r#"{{"channel":"webData2","data":{{"clearinghouseState":{{"marginSummary":{{"accountValue":"998.5","totalNtlPos":"201.0","totalRawUsd":"797.5","totalMarginUsed":"20.1"}},"crossMarginSummary":{{"accountValue":"998.5","totalNtlPos":"201.0","totalRawUsd":"797.5","totalMarginUsed":"20.1"}},"crossMaintenanceMarginUsed":"10.05","withdrawable":"978.4","assetPositions":[{positions}],"time":1700000000000}},"serverTime":1700000000001,"user":"0xAB"}}}}"#
+            )
+        };
+        let mut v = venue();
+        let items = parse(&mut v, &push(Some("-2.0"))).unwrap();
+        let [Item::Position(p), Item::Balance(b)] = items.as_slice() else { panic!("{items:?}") };
+        assert_eq!((p.side, p.size), (PositionSide::Short, d("2.0")));
+        assert_eq!(p.entry_price, Some(d("100.5")));
+        assert_eq!(p.unrealized_pnl, Some(d("-1.5")));
+        assert_eq!(p.liquidation_price, None);
+        assert_eq!(p.leverage, Some(Dec { mantissa: 10, width: 0 }));
+        assert_eq!(p.margin_mode, Some(MarginMode::Cross));
+        assert_eq!(p.exchange_ts, 1_700_000_000_000_000_000);
+        assert_eq!(
+            (b.asset.as_str(), b.free, b.locked, b.total),
+            ("USDC", Some(d("978.4")), Some(d("20.1")), Some(d("998.5")))
+        );
+        // the position is gone from the next push: a flat position
+        let items = parse(&mut v, &push(None)).unwrap();
+        let [Item::Position(p), Item::Balance(_)] = items.as_slice() else { panic!("{items:?}") };
+        assert_eq!((p.side, p.size), (PositionSide::Flat, Dec::ZERO));
+        // and only once
+        let items = parse(&mut v, &push(None)).unwrap();
+        assert!(matches!(items.as_slice(), [Item::Balance(_)]));
+    }
+
+    #[test]
+    fn user_events_without_fills_give_nothing() {
+        let frame = r#"{"channel":"user","data":{"funding":{"coin":"BTC","usdc":"-1.0"}}}"#;
+        assert!(parse(&mut venue(), frame).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rest_lists() {
+        let mut v = venue();
+        let fills = r#"[{"coin":"BTC","px":"66653.0","sz":"0.001","side":"A","time":1781528065899,"startPosition":"-0.0213","dir":"Open Short","closedPnl":"0.0","hash":"0x01","oid":5,"crossed":true,"fee":"-0.001","tid":9,"feeToken":"USDC","twapId":null}]"#;
+        let mut out = Out::default();
+        v.parse_account(AccountList::Fills, fills.as_bytes(), &mut out).unwrap();
+        let [Item::Fill(f)] = out.items.as_slice() else { panic!() };
+        assert_eq!(
+            (f.trade_id.as_str(), f.is_maker, f.fee, f.liquidation),
+            ("9", Some(false), Some(d("-0.001")), Some(false))
+        );
+        let orders = r#"[{"order":{"coin":"BTC","side":"B","limitPx":"50000.0","sz":"0.0","oid":3,"timestamp":10,"origSz":"0.2","cloid":"0x0a","reduceOnly":false,"orderType":"Limit","tif":"Alo","triggerPx":"0.0","triggerCondition":"N/A","isTrigger":false,"isPositionTpsl":false,"children":[]},"status":"filled","statusTimestamp":11}]"#;
+        let mut out = Out::default();
+        v.parse_account(AccountList::Orders, orders.as_bytes(), &mut out).unwrap();
+        let [Item::Order(o)] = out.items.as_slice() else { panic!() };
+        assert_eq!(o.status, OrderStatus::Filled);
+        assert_eq!(o.time_in_force, Some("post_only"));
+        assert_eq!(o.reduce_only, Some(false));
+        assert_eq!(o.trigger_price, None);
+        assert!(o.filled_size.same_value(d("0.2")));
+        assert!(matches!(v.parse_account(AccountList::Fills, b"{}", &mut Out::default()), Err(Error::Frame { .. })));
+    }
 }
 
 #[cfg(test)]
@@ -892,7 +1591,12 @@ mod tests {
     }
 
     fn strict(frame: &[u8]) -> Result<Out, Error> {
-        let v = Hyperliquid { market: "linear", symbols: HashMap::new(), ids: HashMap::new() };
+        let v = Hyperliquid {
+            market: "linear",
+            symbols: HashMap::new(),
+            ids: HashMap::new(),
+            private: PrivateState::default(),
+        };
         let mut out = Out::default();
         v.parse_strict(frame, &mut out)?;
         Ok(out)
@@ -1044,7 +1748,7 @@ mod tests {
             (r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"data":[]}"#, "arg"),
             (r#"{"data":{},"channel":"l2Book"}"#, "data"),
             (r#"{"channel":"allMids","data":{"mids":{"0G":"1.2017"}}}"#, "channel"),
-            (r#"{"channel":"user","data":{"fills":[]}}"#, "channel"),
+            (r#"{"channel":"post","data":{"id":1}}"#, "channel"),
             (r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[]]}}"#, "data.levels"),
             (r#"{"channel":"l2Book","data":{"coin":"BTC","levels":[[],[]]}}"#, "data.time"),
             (r#"{"channel":"l2Book","data":{"coin":"BTC","time":1,"levels":[[],[]],"x":1}}"#, "data.x"),

@@ -44,7 +44,7 @@ import bisect
 import json
 import re
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,9 @@ from ..venue import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
+    from ..account import AccountChange, AccountMarket, MarketTrade, SimAccount
     from ..connection import ServerConnection
     from ..recording import Recording, Snapshot
     from ..server import Simulator
@@ -522,7 +525,8 @@ class BinanceRest:
             return self.past_trades(request, aggregated=endpoint == "aggTrades")
         if endpoint == "ping":
             return _json(b"{}")
-        return _json(json.dumps({"serverTime": time.time_ns() // 1_000_000}).encode())
+        # the exchange clock (a ClockSkew fault shifts it)
+        return _json(json.dumps({"serverTime": self.sim.accounts.now_ms()}).encode())
 
     async def depth(self, request: web.Request) -> web.Response:
         """``GET /api/v3/depth`` / ``/fapi/v1/depth``: the snapshot at the replay position.
@@ -715,12 +719,20 @@ class BinanceSim(VenueSim):
         super().__init__(spec, sim)
         self.control = ControlHandler(error_format, spec.close_on_invalid_json)
         self.rest = BinanceRest(sim, spec)
+        self.account_side = BinanceAccountSide(self)
 
     # ---- connections -----------------------------------------------------------------------
     def ws_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
         """``<route>/ws`` (raw), ``<route>/ws/<stream>`` (raw, one stream) and
         ``<route>/stream?streams=a/b`` (combined) for each route of the market. A malformed
-        stream name in the URL is answered by closing with 1008, as Binance does."""
+        stream name in the URL is answered by closing with 1008, as Binance does. Private:
+        the spot WebSocket API ``/ws-api/v3``, USD-M ``/private/ws?listenKey=`` and
+        ``/ws/<listenKey>`` (see :class:`BinanceAccountSide`)."""
+        private = self.account_side.ws_api_endpoint(path) or self.account_side.listen_key_endpoint(
+            path, query
+        )
+        if private is not None:
+            return private
         for route in self.spec.routes:
             if not path.startswith(route + "/"):
                 continue
@@ -752,7 +764,9 @@ class BinanceSim(VenueSim):
 
     def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
         """One control message (see the module docstring); ``conn.framing`` is its
-        ``combined`` property."""
+        ``combined`` property. On the spot WebSocket API: its requests."""
+        if conn.route == _WS_API_PATH:
+            return self.account_side.on_ws_api_message(conn, text)
         return self.control.handle(text, list(conn.subscriptions), bool(conn.framing))
 
     def shutdown_notice(self) -> bytes | None:
@@ -769,11 +783,14 @@ class BinanceSim(VenueSim):
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:
         """The :class:`BinanceRest` endpoint at ``path`` (depth, exchangeInfo, past trades,
-        ping, time under the market's prefix), or None."""
+        ping, time under the market's prefix), the private lists and listen keys, or None."""
         endpoint = self.rest.route(path)
+        handle: Callable[[str, web.Request], Awaitable[web.Response]] = self.rest.handle
+        if endpoint is None:
+            endpoint = self.account_side.rest_route(path)
+            handle = self.account_side.handle
         if endpoint is None:
             return None
-        handle = self.rest.handle
 
         async def answer(request: web.Request) -> web.StreamResponse:
             return await handle(endpoint, request)
@@ -808,6 +825,31 @@ class BinanceSim(VenueSim):
         out.append(f"  rest info  {sim.exchange_info_url}")
         return out
 
+    # ---- private side (BinanceAccountSide) -----------------------------------------------------
+    def account_market(self, market_id: str) -> AccountMarket | None:
+        """Spot or linear perp ``market_id`` split like the decoder does; Binance's default
+        fee tier (spot 0.1%, USD-M 0.02% maker / 0.05% taker)."""
+        return self.account_side.account_market(market_id)  # type: ignore[no-any-return]
+
+    def recorded_trades(self) -> Iterable[tuple[int, MarketTrade]]:
+        """The recording's ``trade`` / ``aggTrade`` events (aggressor side from ``m``)."""
+        return self.account_side.recorded_trades()
+
+    def private_streams(self, account: SimAccount) -> list[str]:
+        """Spot: ``userData:<account name>``; USD-M: the stream key of its live listen key."""
+        return self.account_side.private_streams(account)
+
+    def encode_account(
+        self, account: SimAccount, changes: Sequence[AccountChange]
+    ) -> list[tuple[str, bytes]]:
+        """executionReport + outboundAccountPosition (spot, WebSocket API envelope) or
+        ORDER_TRADE_UPDATE + ACCOUNT_UPDATE (USD-M) for one batch of changes."""
+        return self.account_side.encode_account(account, changes)
+
+    def on_token_expired(self, token: str, account: SimAccount) -> None:
+        """USD-M: ``listenKeyExpired`` to the key's connections; its stream ends."""
+        self.account_side.on_token_expired(token, account)
+
     # ---- lifecycle -------------------------------------------------------------------------
     def started(self) -> None:
         """Index the recorded depth snapshots."""
@@ -823,3 +865,595 @@ def _endpoint(route: str, combined: bool, streams: list[str]) -> WsEndpoint:
     if not all(valid_stream_name(s) for s in streams):
         reject = (1008, b'{"code":-1,"msg":"Illegal format ws or stream"}')
     return WsEndpoint(route, combined, streams, reject)
+
+
+# --- private (account) side: Binance's request authentication (binance.md §7) -------------------
+#
+# Checks in Binance's order: the API key is known (-2015, or -2014 for a malformed one), the
+# timestamp is inside recvWindow (-1021), the signature verifies (-1022): HMAC-SHA256 hex over
+# the REST query as sent / the sorted WebSocket API params, or Ed25519 base64 over the latter.
+# ``session.logon`` accepts Ed25519 keys only.
+
+#: Binance's error replies for refused credentials (code, msg), as its API sends them.
+ERR_BAD_SIGNATURE = (-1022, "Signature for this request is not valid.")
+ERR_BAD_KEY = (-2015, "Invalid API-key, IP, or permissions for action.")
+ERR_KEY_FORMAT = (-2014, "API-key format invalid.")
+ERR_TIMESTAMP = (-1021, "Timestamp for this request is outside of the recvWindow.")
+ERR_TIMESTAMP_AHEAD = (-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+ERR_NO_LISTEN_KEY = (-1125, "This listenKey does not exist.")
+ERR_MANDATORY = (-1102, "A mandatory parameter was not sent, was empty/null, or malformed.")
+
+_API_KEY_FORMAT = re.compile(r"^[A-Za-z0-9]{1,128}$")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One account key the simulated venue accepts: ``secret`` (HMAC) or ``public_key`` (an
+    Ed25519 public key's PEM text)."""
+
+    api_key: str
+    secret: str | None = None
+    public_key: str | None = None
+
+
+def check_timestamp(
+    timestamp: object, recv_window: object, server_ms: int
+) -> tuple[int, str] | None:
+    """Binance's timing rule: accept iff ``timestamp < server + 1000`` and ``server -
+    timestamp <= recvWindow`` (default 5000, at most 60000). Returns the error reply or None."""
+    try:
+        ts = int(str(timestamp))
+        window = float(str(recv_window)) if recv_window is not None else 5000.0
+    except ValueError:
+        return ERR_MANDATORY
+    if ts > 10**14:  # microseconds
+        ts //= 1000
+    if not 0 < window <= 60000:
+        return ERR_MANDATORY
+    if ts >= server_ms + 1000:
+        return ERR_TIMESTAMP_AHEAD
+    if server_ms - ts > window:
+        return ERR_TIMESTAMP
+    return None
+
+
+def verify_ws_api_params(
+    params: Mapping[str, object],
+    keys: Mapping[str, ApiKey],
+    server_ms: int,
+    *,
+    ed25519_only: bool = False,
+) -> tuple[int, str] | None:
+    """Check a signed WebSocket API request's ``params`` (``apiKey``, ``timestamp``,
+    ``signature``, optional ``recvWindow``) as Binance does; ``ed25519_only`` for
+    ``session.logon``. Returns the error reply (code, msg) or None when accepted."""
+    from ...auth import binance as signer
+
+    api_key, signature = params.get("apiKey"), params.get("signature")
+    if not isinstance(signature, str) or "timestamp" not in params:
+        return ERR_MANDATORY
+    key = _lookup(api_key, keys)
+    if not isinstance(key, ApiKey):
+        return key
+    late = check_timestamp(params["timestamp"], params.get("recvWindow"), server_ms)
+    if late is not None:
+        return late
+    payload = signer.ws_api_payload({k: _param_text(v) for k, v in params.items()})
+    if key.public_key is not None:
+        ok = signer.verify_ed25519(key.public_key, payload, signature)
+    elif ed25519_only or key.secret is None:
+        ok = False
+    else:
+        ok = signature.lower() == signer.hmac_hex(key.secret, payload)
+    return None if ok else ERR_BAD_SIGNATURE
+
+
+def verify_rest_query(
+    query_string: str, api_key: str | None, keys: Mapping[str, ApiKey], server_ms: int
+) -> tuple[int, str] | None:
+    """Check a signed REST request: ``query_string`` exactly as received (``signature`` its
+    last parameter, HMAC hex of everything before it), ``api_key`` the ``X-MBX-APIKEY``
+    header. Returns the error reply or None."""
+    from urllib.parse import parse_qsl
+
+    from ...auth import binance as signer
+
+    key = _lookup(api_key, keys)
+    if not isinstance(key, ApiKey):
+        return key
+    payload, sep, signature = query_string.rpartition("&signature=")
+    if not sep or not signature:
+        return ERR_MANDATORY
+    params = dict(parse_qsl(payload, keep_blank_values=True))
+    if "timestamp" not in params:
+        return ERR_MANDATORY
+    late = check_timestamp(params["timestamp"], params.get("recvWindow"), server_ms)
+    if late is not None:
+        return late
+    if key.secret is None or signature.lower() != signer.hmac_hex(key.secret, payload):
+        return ERR_BAD_SIGNATURE
+    return None
+
+
+def _lookup(api_key: object, keys: Mapping[str, ApiKey]) -> ApiKey | tuple[int, str]:
+    """The account key ``api_key`` names, or Binance's error reply for it."""
+    if not isinstance(api_key, str) or not api_key:
+        return ERR_MANDATORY
+    if not _API_KEY_FORMAT.match(api_key):
+        return ERR_KEY_FORMAT
+    return keys.get(api_key, ERR_BAD_KEY)
+
+
+def _param_text(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+# --- private (account) side: the venue's protocol (binance.md §7-8) ------------------------------
+#
+# Spot: the WebSocket API at ``/ws-api/v3``: ``session.logon`` (Ed25519 keys only),
+# ``userDataStream.subscribe`` (after a logon), ``userDataStream.subscribe.signature`` (any
+# key), ``userDataStream.unsubscribe``, ``session.logout``; replies ``{"id":..,"status":200,
+# "result":..}`` or ``{"id":..,"status":4xx,"error":{"code":..,"msg":..}}``; events
+# ``{"subscriptionId":N,"event":{...}}``. USD-M: listen keys over REST (``POST/PUT/DELETE
+# /fapi/v1/listenKey``, 60 min from the last keepalive, POST returns the active key), the
+# stream at ``/private/ws?listenKey=<key>`` or ``/ws/<key>``; a key unknown at connect is
+# refused with close code 1008 (the simulator's choice: Binance's own reaction is not
+# documented); an expired key sends ``listenKeyExpired`` and its stream ends. REST recovery:
+# ``myTrades`` / ``userTrades``, ``allOrders``, ``openOrders``, signed as Binance checks them.
+
+LISTEN_KEY_TTL_S = 3600.0
+_WS_API_PATH = "/ws-api/v3"
+_BUSY = (
+    -1008,
+    "Server is currently overloaded with other requests. Please try again in a few minutes.",
+)
+
+_SPOT_STATUS = {
+    "new": "NEW",
+    "partially_filled": "PARTIALLY_FILLED",
+    "filled": "FILLED",
+    "canceled": "CANCELED",
+    "rejected": "REJECTED",
+}
+_TIF = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "post_only": "GTX", "gtd": "GTD"}
+
+
+def _num(d: Decimal | None) -> str:
+    """A decimal as Binance writes it (plain notation, ``"0"`` for None)."""
+    return "0" if d is None else format(d, "f")
+
+
+def _ms(ns: int) -> int:
+    return ns // 1_000_000
+
+
+def ws_api_reply(req_id: object, result: object) -> bytes:
+    """A WebSocket API success ``{"id":..,"status":200,"result":..}``."""
+    return _dump({"id": req_id, "status": 200, "result": result})
+
+
+def ws_api_error(req_id: object, code: int, msg: str, status: int = 400) -> bytes:
+    """A WebSocket API error ``{"id":..,"status":..,"error":{"code":..,"msg":..}}`` (401 for
+    refused credentials, as Binance answers them)."""
+    return _dump({"id": req_id, "status": status, "error": {"code": code, "msg": msg}})
+
+
+class BinanceAccountSide:
+    """The private side of one :class:`BinanceSim` (see the section comment above): logins,
+    listen keys, user-data events encoded from the simulator's account changes, and the
+    signed REST lists."""
+
+    def __init__(self, venue: BinanceSim) -> None:
+        self.venue = venue
+        self.sim = venue.sim
+        self.futures = venue.spec.futures
+        self.prefix = venue.spec.rest_prefix
+        self._tags: dict[str, str] = {}  # live listen key -> its private stream key
+        self._key_of: dict[str, str] = {}  # account name -> its live listen key
+        self._tag_ids = 0
+        self.logins = 0  # accepted logins / listen-key connects (tests read it)
+        self.auth_failures = 0  # refused logins and signed requests
+        self.listen_key_requests = 0  # POST/PUT/DELETE /fapi/v1/listenKey
+        self.rest_lists = 0  # signed REST list requests answered
+
+    # ---- what the engine needs -------------------------------------------------------------
+    def account_market(self, market_id: str) -> Any:
+        from ..account import AccountMarket
+
+        assets = split_market_id(self.venue.spec.exchange, market_id)
+        if assets is None:
+            return None
+        # Binance's default fee tiers: spot 0.1% both ways, USD-M 0.02% maker / 0.05% taker.
+        if self.futures:
+            return AccountMarket(market_id, "perp", *assets, maker_fee="0.0002", taker_fee="0.0005")
+        return AccountMarket(market_id, "spot", *assets, maker_fee="0.001", taker_fee="0.001")
+
+    def recorded_trades(self) -> list[tuple[int, Any]]:
+        from ..account import MarketTrade
+
+        out = []
+        for name, sd in self.sim.recording.streams.items():
+            if not name.endswith(("@trade", "@aggTrade")):
+                continue
+            for line, data in zip(sd.lines, sd.data, strict=True):
+                e = json.loads(data)
+                trade = MarketTrade(
+                    e["s"],
+                    Decimal(e["p"]),
+                    Decimal(e["q"]),
+                    "sell" if e["m"] else "buy",  # m: the buyer was the maker
+                    e["T"] * 1_000_000,
+                )
+                out.append((line, trade))
+        return out
+
+    def private_streams(self, account: Any) -> list[str]:
+        if not self.futures:
+            return [f"userData:{account.name}"]
+        key = self._key_of.get(account.name)
+        return [self._tags[key]] if key in self._tags else []
+
+    # ---- events -------------------------------------------------------------------------------
+    def encode_account(self, account: Any, changes: Sequence[Any]) -> list[tuple[str, bytes]]:
+        streams = self.private_streams(account)
+        if not streams:
+            return []
+        events = self._futures_events(changes) if self.futures else self._spot_events(changes)
+        out: list[tuple[str, bytes]] = []
+        for ev in events:
+            body = ev if self.futures else {"subscriptionId": 0, "event": ev}
+            payload = _dump(body)
+            out.extend((s, payload) for s in streams)
+        return out
+
+    @staticmethod
+    def _pairs(changes: Sequence[Any]) -> list[tuple[Any, Any | None]]:
+        """(order change, its fill or None) in batch order (a fill follows its order)."""
+        out: list[tuple[Any, Any | None]] = []
+        for c in changes:
+            if c.kind == "order":
+                out.append((c, None))
+            elif c.kind == "fill" and out and out[-1][1] is None:
+                out[-1] = (out[-1][0], c)
+        return out
+
+    def _spot_events(self, changes: Sequence[Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for change, fill_change in self._pairs(changes):
+            o, f = change.state, fill_change.state if fill_change else None
+            cum_quote = (o.average_price or Decimal(0)) * o.filled
+            x = "TRADE" if f else {"amend": "REPLACED"}.get(change.cause, _SPOT_STATUS[o.status])
+            events.append({
+                "e": "executionReport", "E": _ms(change.ts_ns), "s": o.market_id,
+                "c": o.client_order_id or f"sim{o.order_id}", "S": o.side.upper(),
+                "o": o.order_type.upper(), "f": _TIF.get(o.time_in_force, "GTC"),
+                "q": _num(o.size), "p": _num(o.price), "P": "0.00000000", "F": "0.00000000",
+                "g": -1, "C": "", "x": x, "X": _SPOT_STATUS[o.status],
+                "r": "INSUFFICIENT_BALANCE" if o.status == "rejected" else "NONE",
+                "i": o.order_id, "l": _num(f.size if f else None),
+                "z": _num(o.filled), "L": _num(f.price if f else None),
+                "n": _num(f.fee if f else None), "N": f.fee_asset if f else None,
+                "T": _ms(f.ts_ns if f else o.updated_ns), "t": f.trade_id if f else -1,
+                "I": 0, "w": o.is_open, "m": f.is_maker if f else False, "M": False,
+                "O": _ms(o.created_ns), "Z": _num(cum_quote),
+                "Y": _num(f.price * f.size if f else None), "Q": "0.00000000",
+                "W": _ms(o.created_ns), "V": "EXPIRE_MAKER",
+            })  # fmt: skip
+        balances = [c.state for c in changes if c.kind == "balance"]
+        if balances:
+            ts = _ms(changes[-1].ts_ns)
+            events.append({
+                "e": "outboundAccountPosition", "E": ts, "u": ts,
+                "B": [{"a": b.asset, "f": _num(b.free), "l": _num(b.locked)} for b in balances],
+            })  # fmt: skip
+        return events
+
+    def _futures_events(self, changes: Sequence[Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for change, fill_change in self._pairs(changes):
+            o, f = change.state, fill_change.state if fill_change else None
+            status = _SPOT_STATUS[o.status]
+            x = "TRADE" if f else {"amend": "AMENDMENT"}.get(change.cause, status)
+            if f is not None and f.liquidation:
+                x = "CALCULATED"
+            ts = _ms(f.ts_ns if f else o.updated_ns)
+            client = o.client_order_id or f"sim{o.order_id}"
+            if f is not None and f.liquidation:
+                client = f"autoclose-{o.order_id}"
+            events.append({
+                "e": "ORDER_TRADE_UPDATE", "E": _ms(change.ts_ns), "T": ts,
+                "o": {
+                    "s": o.market_id, "c": client, "S": o.side.upper(),
+                    "o": "LIQUIDATION" if f is not None and f.liquidation else o.order_type.upper(),
+                    "f": _TIF.get(o.time_in_force, "GTC"), "q": _num(o.size),
+                    "p": _num(o.price), "ap": _num(o.average_price), "sp": "0",
+                    "x": x, "X": status, "i": o.order_id, "l": _num(f.size if f else None),
+                    "z": _num(o.filled), "L": _num(f.price if f else None),
+                    "N": f.fee_asset if f else "USDT", "n": _num(f.fee if f else None),
+                    "T": ts, "t": f.trade_id if f else 0, "b": "0", "a": "0",
+                    "m": f.is_maker if f else False, "R": o.reduce_only,
+                    "wt": "CONTRACT_PRICE", "ot": o.order_type.upper(), "ps": "BOTH",
+                    "cp": False, "rp": _num(f.realized_pnl if f else None),
+                    "pP": False, "si": 0, "ss": 0, "V": "EXPIRE_TAKER", "pm": "NONE", "gtd": 0,
+                },
+            })  # fmt: skip
+        balances = [c.state for c in changes if c.kind == "balance"]
+        positions = [c.state for c in changes if c.kind == "position"]
+        if balances or positions:
+            ts = _ms(changes[-1].ts_ns)
+            events.append({
+                "e": "ACCOUNT_UPDATE", "E": ts, "T": ts,
+                "a": {
+                    "m": "ORDER" if positions else "DEPOSIT",
+                    "B": [
+                        {"a": b.asset, "wb": _num(b.total), "cw": _num(b.total), "bc": "0"}
+                        for b in balances
+                    ],
+                    "P": [
+                        {
+                            "s": p.market_id, "pa": _num(p.size), "ep": _num(p.entry_price),
+                            "bep": _num(p.entry_price), "cr": "0",
+                            "up": _num(p.unrealized_pnl), "mt": p.margin_mode,
+                            "iw": "0", "ps": "BOTH",
+                        }
+                        for p in positions
+                    ],
+                },
+            })  # fmt: skip
+        return events
+
+    # ---- spot: the WebSocket API -------------------------------------------------------------
+    def ws_api_endpoint(self, path: str) -> WsEndpoint | None:
+        if self.futures or path != _WS_API_PATH:
+            return None
+        return WsEndpoint(_WS_API_PATH, False, ())
+
+    def on_ws_api_message(self, conn: ServerConnection, text: str) -> Outcome:
+        """One WebSocket API request (spot): logon, user-data subscribe / unsubscribe,
+        logout, ping. Anything else: -1100 (unknown method, as far as the simulator goes)."""
+        try:
+            req = json.loads(text)
+        except ValueError:
+            return Outcome([ws_api_error(None, -1100, "Invalid JSON.")])
+        if not isinstance(req, dict):
+            return Outcome([ws_api_error(None, -1100, "Invalid request.")])
+        rid, method, params = req.get("id"), req.get("method"), req.get("params") or {}
+        if method in ("ping", "time"):
+            return Outcome([ws_api_reply(rid, {"serverTime": self.sim.accounts.now_ms()})])
+        if method == "session.logon":
+            return self._logon(conn, rid, params)
+        if method == "session.logout":
+            conn.account = None
+            return Outcome([ws_api_reply(rid, {"apiKey": None})])
+        if method in ("userDataStream.subscribe", "userDataStream.subscribe.signature"):
+            return self._subscribe(conn, rid, method, params)
+        if method == "userDataStream.unsubscribe":
+            keys = [k for k in conn.subscriptions if k.startswith("userData:")]
+            return Outcome([ws_api_reply(rid, {})], unsubscribe=keys)
+        return Outcome([ws_api_error(rid, -1100, f"Unknown method {method!r}.")])
+
+    def _auth(self, rid: object, params: object, ed25519_only: bool) -> Any:
+        """The account a signed request's params authenticate, or the Outcome refusing it."""
+        accounts = self.sim.accounts
+        if accounts.take_auth_error("login"):
+            return Outcome([ws_api_error(rid, *_BUSY, status=503)])
+        if not isinstance(params, dict):
+            self.auth_failures += 1
+            return Outcome([ws_api_error(rid, *ERR_MANDATORY)])
+        account = accounts.by_key(str(params.get("apiKey", "")))
+        keys = {} if account is None else {account.api_key: _api_key(account)}
+        err = verify_ws_api_params(params, keys, accounts.now_ms(), ed25519_only=ed25519_only)
+        if err is not None:
+            self.auth_failures += 1
+            return Outcome([ws_api_error(rid, *err)])
+        return account
+
+    def _logon(self, conn: ServerConnection, rid: object, params: object) -> Outcome:
+        got = self._auth(rid, params, ed25519_only=True)
+        if isinstance(got, Outcome):
+            return got
+        conn.account = got
+        self.logins += 1
+        now = self.sim.accounts.now_ms()
+        result = {
+            "apiKey": got.api_key,
+            "authorizedSince": now,
+            "connectedSince": conn.connected_ns // 1_000_000,
+            "returnRateLimits": False,
+            "serverTime": now,
+            "userDataStream": False,
+        }
+        return Outcome([ws_api_reply(rid, result)])
+
+    def _subscribe(
+        self, conn: ServerConnection, rid: object, method: str, params: object
+    ) -> Outcome:
+        if method == "userDataStream.subscribe":
+            account = conn.account
+            if account is None:  # needs a session.logon first
+                self.auth_failures += 1
+                return Outcome([ws_api_error(rid, -2015, ERR_BAD_KEY[1], status=401)])
+        else:
+            got = self._auth(rid, params, ed25519_only=False)
+            if isinstance(got, Outcome):
+                return got
+            account = got
+            conn.account = got
+            self.logins += 1
+        key = f"userData:{account.name}"
+        reply = ws_api_reply(rid, {"subscriptionId": 0})
+        return Outcome([reply], subscribe=[key])
+
+    # ---- USD-M: listen keys --------------------------------------------------------------------
+    def listen_key_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
+        if not self.futures:
+            return None
+        if path == "/private/ws":
+            key = query.get("listenKey", "")
+        elif path.startswith("/ws/") and "@" not in path:
+            key = unquote(path[4:])
+        else:
+            return None
+        tag = self._tags.get(key)
+        if tag is None or self.sim.accounts.token_account(key) is None:
+            self.auth_failures += 1
+            return WsEndpoint(
+                "/private",
+                False,
+                (),
+                (1008, _dump({"code": ERR_NO_LISTEN_KEY[0], "msg": ERR_NO_LISTEN_KEY[1]})),
+            )
+        self.logins += 1
+        return WsEndpoint("/private", False, (tag,))
+
+    def on_token_expired(self, token: str, account: Any) -> None:
+        tag = self._tags.pop(token, None)
+        if self._key_of.get(account.name) == token:
+            del self._key_of[account.name]
+        if tag is None:
+            return
+        payload = _dump(
+            {"e": "listenKeyExpired", "E": self.sim.accounts.now_ms(), "listenKey": token}
+        )
+        for conn in list(self.sim.connections):
+            if not conn.closed and tag in conn.subscriptions:
+                conn.send_text(payload)
+                conn.subscriptions.pop(tag, None)  # the stream ends: nothing more arrives
+
+    async def listen_key(self, request: web.Request) -> web.Response:
+        """``POST`` (the active key again, extended; else a new one), ``PUT`` (extend; -1125
+        if unknown), ``DELETE`` (close) ``/fapi/v1/listenKey``, key in ``X-MBX-APIKEY``."""
+        accounts = self.sim.accounts
+        self.listen_key_requests += 1
+        if accounts.take_auth_error("rest"):
+            return rest_error(*_BUSY, 503)
+        account = _lookup(request.headers.get("X-MBX-APIKEY"), _keys_of(accounts, request))
+        if not isinstance(account, ApiKey):
+            self.auth_failures += 1
+            return rest_error(*account, 401 if account != ERR_MANDATORY else 400)
+        acct = accounts.by_key(account.api_key)
+        assert acct is not None  # _keys_of found it
+        live = self._key_of.get(acct.name)
+        if live is not None and accounts.token_account(live) is None:
+            live = None
+        if request.method == "POST":
+            if live is None:
+                live = accounts.issue_token(acct, LISTEN_KEY_TTL_S, token=secrets_token(64))
+                self._tag_ids += 1
+                self._tags[live] = f"listenKey:{acct.name}:{self._tag_ids}"
+                self._key_of[acct.name] = live
+            else:
+                accounts.keepalive_token(live)
+            return _json(_dump({"listenKey": live}))
+        if request.method == "PUT":
+            if live is None:
+                return rest_error(*ERR_NO_LISTEN_KEY)
+            accounts.keepalive_token(live)
+            return _json(_dump({"listenKey": live}))
+        if request.method == "DELETE":
+            if live is not None:
+                accounts.expire_token(live)
+            return _json(b"{}")
+        raise web.HTTPMethodNotAllowed(request.method, ["POST", "PUT", "DELETE"])
+
+    # ---- signed REST lists ----------------------------------------------------------------------
+    def rest_route(self, path: str) -> str | None:
+        prefix, _, name = path.rpartition("/")
+        if prefix != self.prefix:
+            return None
+        lists = ("userTrades" if self.futures else "myTrades", "allOrders", "openOrders")
+        if name in lists or (self.futures and name == "listenKey"):
+            return name
+        return None
+
+    async def handle(self, name: str, request: web.Request) -> web.Response:
+        if name == "listenKey":
+            return await self.listen_key(request)
+        if request.method != "GET":
+            raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+        accounts = self.sim.accounts
+        if accounts.take_auth_error("rest"):
+            return rest_error(*_BUSY, 503)
+        keys = _keys_of(accounts, request)
+        err = verify_rest_query(
+            request.query_string, request.headers.get("X-MBX-APIKEY"), keys, accounts.now_ms()
+        )
+        if err is not None:
+            self.auth_failures += 1
+            status = 401 if err in (ERR_BAD_KEY, ERR_KEY_FORMAT) else 400
+            return rest_error(*err, status)
+        self.rest_lists += 1
+        engine = accounts.engine(accounts.by_key(request.headers["X-MBX-APIKEY"]))
+        q = request.query
+        symbol = q.get("symbol")
+        if symbol is None and name != "openOrders":
+            return rest_error(
+                -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+            )
+        limit = min(int(q.get("limit", 500)), 1000)
+        since_ns = int(q.get("startTime", 0)) * 1_000_000
+        if name == "openOrders":
+            orders = [o for o in engine.open_orders() if symbol in (None, o.market_id)]
+            return _json(_dump([self._rest_order(o) for o in orders]))
+        if name == "allOrders":
+            latest: dict[Any, Any] = {}
+            for o in engine.order_changes_since(since_ns):
+                if o.market_id == symbol:
+                    latest[o.order_id] = o  # one entry per order, as of now
+            rows = sorted(latest.values(), key=lambda o: o.created_ns)[:limit]
+            return _json(_dump([self._rest_order(o) for o in rows]))
+        fills = [f for f in engine.fills_since(since_ns) if f.market_id == symbol][:limit]
+        return _json(_dump([self._rest_fill(f) for f in fills]))
+
+    def _rest_order(self, o: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "symbol": o.market_id, "orderId": o.order_id,
+            "clientOrderId": o.client_order_id or f"sim{o.order_id}",
+            "price": _num(o.price), "origQty": _num(o.size), "executedQty": _num(o.filled),
+            "status": _SPOT_STATUS[o.status], "timeInForce": _TIF.get(o.time_in_force, "GTC"),
+            "type": o.order_type.upper(), "side": o.side.upper(), "stopPrice": "0",
+            "time": _ms(o.created_ns), "updateTime": _ms(o.updated_ns),
+        }  # fmt: skip
+        if self.futures:
+            row |= {"avgPrice": _num(o.average_price), "reduceOnly": o.reduce_only,
+                    "cumQuote": _num((o.average_price or Decimal(0)) * o.filled),
+                    "origType": o.order_type.upper(), "positionSide": "BOTH"}  # fmt: skip
+        else:
+            row |= {"orderListId": -1, "isWorking": o.is_open,
+                    "cummulativeQuoteQty": _num((o.average_price or Decimal(0)) * o.filled)}  # fmt: skip
+        return row
+
+    def _rest_fill(self, f: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "symbol": f.market_id, "id": f.trade_id, "orderId": f.order_id,
+            "price": _num(f.price), "qty": _num(f.size), "quoteQty": _num(f.price * f.size),
+            "commission": _num(f.fee), "commissionAsset": f.fee_asset, "time": _ms(f.ts_ns),
+        }  # fmt: skip
+        if self.futures:
+            row |= {"side": f.side.upper(), "maker": f.is_maker, "buyer": f.side == "buy",
+                    "realizedPnl": _num(f.realized_pnl), "positionSide": "BOTH"}  # fmt: skip
+        else:
+            row |= {"isBuyer": f.side == "buy", "isMaker": f.is_maker, "isBestMatch": True,
+                    "orderListId": -1}  # fmt: skip
+        return row
+
+
+def secrets_token(n: int) -> str:
+    """``n`` random alphanumeric characters (Binance listen keys are 64 of them)."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def _api_key(account: Any) -> ApiKey:
+    return ApiKey(account.api_key, secret=account.secret or None, public_key=account.public_key)
+
+
+def _keys_of(accounts: Any, request: web.Request) -> dict[str, ApiKey]:
+    """The registered key the request's ``X-MBX-APIKEY`` names (or none)."""
+    account = accounts.by_key(request.headers.get("X-MBX-APIKEY", ""))
+    return {} if account is None else {account.api_key: _api_key(account)}
