@@ -40,6 +40,22 @@ shared/docs/exchanges/hyperliquid.md (the official Python SDK ``websocket_manage
   each connect attempt fails with a ``ValueError`` naming the pair (retried until
   ``start_timeout``, whose error repeats it).
 
+Private (account) channels (hyperliquid.md §7, §8): reads need no key and no signature, only
+the account's public address: ``Credentials(account="0x<40 hex>")`` (the master account's, not
+an API wallet's). Route ``"private"`` (its own connections, the same ``/ws`` URL); no login.
+
+- ``orders`` -> ``orderUpdates``, ``fills`` -> ``userFills``, ``positions`` and ``balances``
+  -> ``webData2`` (one stream for both), each ``{"method":"subscribe","subscription":{"type":
+  ..,"user":"0x.."}}`` acked with topic ``"<type>"``. ``userEvents`` (channel ``user``) carries
+  the same fills again: it is decoded but not subscribed. Decoded fields, the status table and
+  what Balance means (the USDC perp margin account: total = account value incl. unrealized
+  PnL, locked = margin used, free = withdrawable) are in ``rust/src/exchanges/hyperliquid.rs``.
+- ``userFills`` starts with a snapshot of recent fills (``isSnapshot``) on every subscribe:
+  the feed dedupes fills by ``tid``, so a reconnect delivers only fills not seen before.
+- Recovery after a reconnect: ``POST /info`` ``{"type":"userFillsByTime","user",
+  "startTime"}`` (fills) and ``{"type":"historicalOrders","user"}`` (orders; no time filter,
+  the feed keeps those since the loss). Unsigned: the body names the user.
+
 A simulator differs from live only by base URL: ``Hyperliquid(base_url="http://127.0.0.1:PORT")``
 gives ``ws://127.0.0.1:PORT/ws`` and ``http://127.0.0.1:PORT/info``.
 """
@@ -54,10 +70,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription
+from . import Adapter, Keepalive, Limits, NextId, Request, RestCall, Subscription
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from ..auth import Credentials
 
 __all__ = ["Hyperliquid", "meta_instruments", "perp_coin", "spot_instruments"]
 
@@ -68,6 +86,16 @@ INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d"
 MAX_DECIMALS = {"linear": 6, "spot": 8}
 #: tickwire channel -> Hyperliquid subscription type.
 _TYPES = {"book": "l2Book", "trades": "trades", "bbo": "bbo", "candles": "candle"}
+#: account channel -> Hyperliquid user subscription type (hyperliquid.md §8).
+USER_TYPES = {
+    "orders": "orderUpdates",
+    "fills": "userFills",
+    "positions": "webData2",
+    "balances": "webData2",
+}
+#: The route of the account streams (own connections on the one ``/ws`` URL).
+PRIVATE_ROUTE = "private"
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 def perp_coin(symbol: str) -> str | None:
@@ -183,6 +211,7 @@ class Hyperliquid(Adapter):
     decoder_id = "hyperliquid"
     markets = ("linear", "spot")
     channels = ("book", "trades", "bbo", "candles")
+    private_channels = ("orders", "fills", "positions", "balances")
     option_keys = frozenset({"candle_interval"})
     ws_base = "wss://api.hyperliquid.xyz"
     rest_base = "https://api.hyperliquid.xyz"
@@ -200,8 +229,9 @@ class Hyperliquid(Adapter):
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, urls=urls, options=options)
+        super().__init__(base_url=base_url, urls=urls, options=options, credentials=credentials)
         self.candle_interval: str = self.options.get("candle_interval", "1m")
         if self.candle_interval not in INTERVALS:
             raise ValueError(
@@ -269,8 +299,8 @@ class Hyperliquid(Adapter):
 
     # --- wire ---------------------------------------------------------------------------------
     def ws_url(self, route: str) -> str:
-        """``<ws>/ws`` for both routes (``"linear"``, ``"spot"``)."""
-        if route not in self.markets:
+        """``<ws>/ws`` for every route (``"linear"``, ``"spot"``, ``"private"``)."""
+        if route not in (*self.markets, PRIVATE_ROUTE):
             raise ValueError(f"unknown hyperliquid route {route!r}")
         return f"{self.ws_base_url}/ws"
 
@@ -293,6 +323,12 @@ class Hyperliquid(Adapter):
         return [self._request("unsubscribe", s) for s in subs]
 
     def _request(self, method: str, sub: Subscription) -> Request:
+        if sub.route == PRIVATE_ROUTE:
+            user = {"type": sub.stream, "user": self.user_address()}
+            payload = json.dumps(
+                {"method": method, "subscription": user}, separators=(",", ":")
+            ).encode()
+            return Request(payload, frozenset({sub.stream}), (sub.stream,))
         subscription: dict[str, str] = {
             "type": _TYPES[sub.channel],
             "coin": self.market_id(sub.symbol),
@@ -308,6 +344,59 @@ class Hyperliquid(Adapter):
         """``{"method":"ping"}`` every 30 s (hyperliquid.md §4: idle connections close after
         60 s; the venue answers ``{"channel":"pong"}``)."""
         return Keepalive(30.0, b'{"method":"ping"}')
+
+    # --- private (account) side -------------------------------------------------------------
+    def user_address(self) -> str:
+        """The account's address (``Credentials(account="0x..")``). Raises ``ValueError``
+        without credentials or without a 40-hex-digit ``0x`` address (never showing a
+        secret)."""
+        creds = self.check_credentials()
+        if not creds.account or not _ADDRESS.match(creds.account):
+            raise ValueError(
+                "hyperliquid private channels read by user address: "
+                'Credentials(account="0x<40 hex digits>") (the master account, not an API wallet)'
+            )
+        return creds.account.lower()
+
+    def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
+        """One subscription per user stream the ``channels`` need, in the order asked
+        (``positions`` and ``balances`` share ``webData2``): symbol ``""``, route
+        ``"private"``, stream the subscription type. Raises ``ValueError`` naming a channel
+        Hyperliquid does not serve privately, or for missing credentials / address."""
+        for ch in channels:
+            if ch not in self.private_channels:
+                raise ValueError(
+                    f"channel {ch!r} is not a hyperliquid private channel; "
+                    f"private: {', '.join(self.private_channels)}"
+                )
+        self.user_address()
+        subs: dict[str, Subscription] = {}
+        for ch in channels:
+            kind = USER_TYPES[ch]
+            subs.setdefault(kind, Subscription("", ch, PRIVATE_ROUTE, kind))
+        return list(subs.values())
+
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
+        """``POST /info`` ``userFillsByTime`` from ``since_ms`` (fills) or
+        ``historicalOrders`` (orders, the latest state of the account's recent orders). No
+        signature: Hyperliquid's reads name the user. Raises ``ValueError`` without an
+        address or for another ``what``."""
+        user = self.user_address()
+        if what == "fills":
+            body: dict[str, Any] = {"type": "userFillsByTime", "user": user, "startTime": since_ms}
+        elif what == "orders":
+            body = {"type": "historicalOrders", "user": user}
+        else:
+            raise ValueError(f"hyperliquid has no account list {what!r}; lists: fills, orders")
+        return [
+            RestCall(
+                "POST",
+                self.rest_base_url + "/info",
+                dict(self.rest_params),
+                {"Content-Type": "application/json"},
+                json.dumps(body, separators=(",", ":")).encode(),
+            )
+        ]
 
     # --- instruments ----------------------------------------------------------------------------
     async def fetch_instruments(

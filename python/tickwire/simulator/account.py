@@ -577,6 +577,8 @@ class AccountEngine:
             return "reduce only"
         if order.time_in_force == "post_only" and crosses:
             return "post only would cross"
+        if order.reduce_only and mkt.kind == "perp":
+            return ""  # it only frees margin
         if not self._affordable(mkt, order.side, order.size, px if px is not None else mark, now):
             return "insufficient balance"
         return ""

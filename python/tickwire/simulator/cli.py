@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from .faults import Fault, parse_fault
 from .venues import MARKETS
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .account import SimAccount
     from .server import Simulator  # imported when serving: `tickwire --help` stays light
 
 
@@ -30,6 +32,7 @@ async def _serve(
     echo: Callable[[str], None],
     exchange_info_status: int = 200,
     symbol_status: Mapping[str, str] | None = None,
+    accounts: Sequence[SimAccount] = (),
 ) -> None:
     """Serve ``markets`` (one port each, from ``port`` on; 0: ephemeral ports), print their
     URLs with ``echo`` and serve until cancelled; every simulator is stopped on the way out.
@@ -49,6 +52,7 @@ async def _serve(
                 pong_timeout=pong_timeout,
                 exchange_info_status=exchange_info_status,
                 symbol_status=symbol_status,
+                accounts=accounts,
             )
             try:
                 await sim.start()
@@ -71,6 +75,8 @@ def _print_urls(sim: Simulator, echo: Callable[[str], None]) -> None:
     echo(f"{sim.market}:  (exchange {spec.exchange!r}, market {spec.market!r})")
     for line in sim.venue.url_lines():
         echo(line)
+    for engine in sim.accounts.engines.values():
+        echo(f"  account    {engine.account!r}")  # the masked repr: no secret
 
 
 def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float:
@@ -100,6 +106,51 @@ def _symbol_status(
             raise click.BadParameter(f"{spec!r} is not ID=STATUS (e.g. ETHUSDT=BREAK)", ctx, param)
         out[market_id.upper()] = status
     return out
+
+
+def parse_account(spec: str, env: Mapping[str, str] | None = None) -> SimAccount:
+    """``--account`` as a :class:`~.account.SimAccount`: comma-separated ``key=value``:
+    ``address=0x..`` and/or ``key=<api key>``, secrets only by environment variable name
+    (``secret-env=VAR``, ``passphrase-env=VAR``, ``public-key-file=PATH`` for an Ed25519 PEM),
+    ``leverage=N``, and starting balances as ``ASSET=AMOUNT`` (upper-case asset). Raises
+    ``ValueError`` naming the bad part (never a secret's value)."""
+    from .account import SimAccount
+
+    env = os.environ if env is None else env
+    fields: dict[str, object] = {}
+    balances: dict[str, str] = {}
+    for part in (p for p in spec.split(",") if p):
+        name, sep, value = part.partition("=")
+        if not sep or not value:
+            raise ValueError(f"{name!r} is not NAME=VALUE")
+        if name == "address":
+            fields["address"] = value
+        elif name == "key":
+            fields["api_key"] = value
+        elif name in ("secret-env", "passphrase-env"):
+            if value not in env:
+                raise ValueError(f"environment variable {value} is not set")
+            fields[name.removesuffix("-env")] = env[value]
+        elif name == "public-key-file":
+            with open(value) as fh:
+                fields["public_key"] = fh.read()
+        elif name == "leverage":
+            fields["leverage"] = value
+        elif name.isupper():
+            balances[name] = value
+        else:
+            raise ValueError(f"unknown account field {name!r}")
+    return SimAccount(balances=balances, **fields)  # type: ignore[arg-type]
+
+
+def _accounts(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> list[SimAccount]:
+    """--account values parsed (see :func:`parse_account`); a bad one is a usage error."""
+    try:
+        return [parse_account(spec) for spec in value]
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -135,7 +186,17 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     callback=_faults,
     help="Per-connection fault, e.g. close_after=500, stall=5,after=100, "
     "drop_line=1234, garbage_after=10, bad_checksum=3, force_snapshot=100, lifetime=30, "
-    "slow_snapshot=2 (counts and seconds >= 0).",
+    "slow_snapshot=2 (counts and seconds >= 0); account faults auth_error=2,where=login and "
+    "clock_skew=-5000 (ms).",
+)
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="SPEC",
+    callback=_accounts,
+    help="Register an account on the private side, e.g. address=0x..,USDC=10000 or "
+    "key=KEY,secret-env=VAR,USDT=1000 (secrets only from the environment).",
 )
 @click.option(
     "--ping-interval", type=float, default=None, callback=_seconds, help="Seconds (market default)."
@@ -169,6 +230,7 @@ def simulate_command(
     pong_timeout: float | None,
     exchange_info_status: int,
     symbol_status: dict[str, str],
+    accounts: list[SimAccount],
 ) -> None:
     """Serve recorded exchange market data over real WebSockets on loopback until Ctrl-C
     (exit 130). A port that cannot be bound is one error line and exit 1."""
@@ -185,6 +247,7 @@ def simulate_command(
                 click.echo,
                 exchange_info_status,
                 symbol_status,
+                accounts,
             )
         )
     except KeyboardInterrupt:

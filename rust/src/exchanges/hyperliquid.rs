@@ -945,21 +945,22 @@ impl Venue for Hyperliquid {
 //   Spot balances are not read.
 // ------------------------------------------------------------------------------------------
 
-/// The user channels' data frames, as Hyperliquid writes them (`channel` first).
-const PRIVATE_CHANNELS: &[(&[u8], &str)] = &[
-    (b"{\"channel\":\"orderUpdates\",", "orderUpdates"),
-    (b"{\"channel\":\"userFills\",", "userFills"),
-    (b"{\"channel\":\"user\",", "user"),
-    (b"{\"channel\":\"webData2\",", "webData2"),
-];
+/// The user channels tickwire decodes (`user` is the channel of `userEvents`).
+const PRIVATE_CHANNELS: &[&str] = &["orderUpdates", "userFills", "user", "webData2"];
 
-/// The user channel of `frame`, if it is one (by its first bytes).
+/// The user channel of `frame`, if it is one: `{"channel":"<name>"` first, as Hyperliquid
+/// writes it (whitespace around the colon allowed).
 #[inline]
 fn private_channel(frame: &[u8]) -> Option<&'static str> {
-    if !frame.starts_with(b"{\"channel\":\"") {
-        return None; // anything else is no user channel frame
-    }
-    PRIVATE_CHANNELS.iter().find(|(head, _)| frame.starts_with(head)).map(|&(_, name)| name)
+    let skip = |b: &[u8]| -> usize { b.iter().take_while(|c| c.is_ascii_whitespace()).count() };
+    let rest = frame.strip_prefix(b"{")?;
+    let rest = rest[skip(rest)..].strip_prefix(b"\"channel\"")?;
+    let rest = rest[skip(rest)..].strip_prefix(b":")?;
+    let rest = rest[skip(rest)..].strip_prefix(b"\"")?;
+    PRIVATE_CHANNELS
+        .iter()
+        .copied()
+        .find(|name| rest.strip_prefix(name.as_bytes()).is_some_and(|tail| tail.first() == Some(&b'"')))
 }
 
 /// State the user channels keep per connection.

@@ -220,6 +220,8 @@ class HyperliquidSim(VenueSim):
         # book stream -> recording lines of its pushes, in order
         self._book_lines: dict[str, list[int]] = {}
         self._coins: dict[str, set[str]] = {}  # coin -> channels recorded
+        #: private ``/info`` requests answered (or failed) per ``type``, for tests
+        self.user_info_requests: dict[str, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     def started(self) -> None:
@@ -584,6 +586,7 @@ class HyperliquidSim(VenueSim):
         if not isinstance(user, str) or not _ADDRESS.match(user):
             return None
         accounts = self.sim.accounts
+        self.user_info_requests[kind] = self.user_info_requests.get(kind, 0) + 1
         if accounts.take_auth_error("rest"):
             return web.Response(status=500, text="Internal Server Error")
         who = user.lower()
