@@ -55,9 +55,9 @@ passphrase=...)``):
   Timestamp request expired``, passphrase ``60024 Wrong passphrase``, signature ``60007 Invalid
   sign``, a malformed item ``60009 Login failed.``; each as ``{"event":"error","code",
   "msg","connId"}``; success ``{"event":"login","code":"0","msg":"","connId"}``. An
-  :class:`~tickwire.simulator.AuthServerError` at ``"login"`` closes the connection (1011)
-  where OKX would answer ``63999`` (internal error, try again). Subscribing before a login
-  answers ``60011 Please log in``.
+  :class:`~tickwire.simulator.AuthServerError` at ``"login"`` answers ``63999 Login failed
+  due to internal error. Please try again later.``. Subscribing before a login answers
+  ``60011 Please log in``.
 - Channels ``orders`` and ``positions`` (``instType`` ANY, SPOT, MARGIN, SWAP, FUTURES,
   OPTION), ``account`` and ``balance_and_position`` (no parameter); stream keys
   ``"<channel>(:<instType>)#<account tag>"``. ``positions``, ``account`` and
@@ -155,6 +155,7 @@ _LOGIN_ERRORS = {
     "sign": ("60007", "Invalid sign"),
     "failed": ("60009", "Login failed."),
     "passphrase": ("60024", "Wrong passphrase"),
+    "busy": ("63999", "Login failed due to internal error. Please try again later."),
 }
 #: OKX's REST authentication errors (code, msg), all with HTTP 401.
 _REST_ERRORS = {
@@ -532,9 +533,8 @@ class OkxSim(VenueSim):
         if op == "login" and isinstance(args, list) and len(args) == 1:
             accounts = self.sim.accounts
             if accounts.take_auth_error("login"):
-                # OKX's 63999 "internal error, try again": the simulator drops the connection
-                # instead, which every client retries with backoff.
-                return Outcome(close=(1011, "internal error"))
+                code, msg = _LOGIN_ERRORS["busy"]
+                return Outcome([_dump({"event": "error", "code": code, "msg": msg, "connId": cid})])
             acct, why = verify_login(args[0], accounts.by_key, accounts.now_ms())
             if acct is None:
                 code, msg = _LOGIN_ERRORS[why or "failed"]
