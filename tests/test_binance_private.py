@@ -833,3 +833,35 @@ def test_reconnect_fetches_missed_fills_once(run, exchange):
                 assert sim.venue.account_side.rest_lists >= 1
 
     run(main())
+
+
+def test_listen_key_lifecycle(run):
+    """USD-M listen keys as Binance runs them: POST gives the live key again while it lives,
+    PUT extends it, after expiry PUT is -1125 (an AuthError: the connection rotates) and POST
+    makes a new one; the key only ever shows masked in the connect URL's repr paths."""
+    import aiohttp
+
+    from tickwire.redact import redact_url
+
+    account, creds = _account("hmac")
+
+    async def main() -> None:
+        async with Simulator("binanceusdm", accounts=[account]) as sim:
+            a = BinanceUsdm(base_url=sim.rest_url, credentials=creds)
+            async with aiohttp.ClientSession() as http:
+                first = await a.connect_target(http, "private")
+                again = await a.connect_target(http, "private")
+                assert first.url == again.url and "listenKey=" in first.url
+                key = first.url.rpartition("listenKey=")[2]
+                assert key not in redact_url(first.url)
+                await a.refresh_token(http, "private")
+                sim.inject(TokenExpiry())
+                with pytest.raises(tw.AuthError) as err:
+                    await a.refresh_token(http, "private")
+                assert err.value.code == simbn.ERR_NO_LISTEN_KEY[0]
+                fresh = await a.connect_target(http, "private")
+                assert fresh.url != first.url
+                assert (await a.connect_target(http, "public")).url.endswith("/public/stream")
+                assert sim.venue.account_side.listen_key_requests == 5
+
+    run(main())

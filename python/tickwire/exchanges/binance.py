@@ -20,6 +20,25 @@ Every Binance-specific fact of the Python side lives here (see shared/docs/excha
 - Stream names use lowercase market ids; unified symbols follow ccxt: ``ETH/USDT`` (spot),
   ``ETH/USDT:USDT`` (USD-M linear perpetual).
 
+Private (account) channels (binance.md §7-8; ``Feed(..., credentials=Credentials(...))``):
+
+- Spot (``orders``, ``fills``, ``balances``): the WebSocket API
+  ``wss://ws-api.binance.com:443/ws-api/v3`` (route ``"private"``). An Ed25519 key
+  (``Credentials.private_key``) logs on with ``session.logon`` and subscribes with
+  ``userDataStream.subscribe``; an HMAC key sends ``userDataStream.subscribe.signature``.
+  Signatures cover the sorted params (:mod:`tickwire.auth.binance`). ``eventStreamTerminated``
+  rotates the connection.
+- USD-M (``orders``, ``fills``, ``positions``, ``balances``): a listen key from ``POST
+  /fapi/v1/listenKey`` per connect, kept alive by ``PUT`` every 30 min (-1125: a fresh key), the
+  stream at ``<ws>/private/ws?listenKey=<key>`` (the key as a query parameter: masked in logs);
+  ``listenKeyExpired`` rotates onto a fresh key.
+- Recovery after a reconnect: signed ``GET /api/v3/myTrades`` + ``allOrders`` (USD-M
+  ``/fapi/v1/userTrades`` + ``allOrders``), HMAC-SHA256 hex over the query with ``timestamp``
+  and ``recvWindow``, key in ``X-MBX-APIKEY``; one request per symbol (Binance's lists need
+  one): the ``account_symbols`` option plus the feed's market-data symbols.
+- Refusals (-2015 key, -2014 key format, -1022 signature, -1021 timestamp, -1125 listen key,
+  HTTP 401/403) are ``AuthError``.
+
 A simulator differs from live only by base URL: ``BinanceSpot(base_url="http://127.0.0.1:PORT")``
 gives ``ws://127.0.0.1:PORT/stream`` and ``http://127.0.0.1:PORT/api/v3/depth``.
 """
@@ -75,6 +94,9 @@ class _Binance(Adapter):
     - ``trades_stream``: ``"trade"`` (default) or ``"aggTrade"``.
     - ``candle_interval``: kline interval, default ``"1m"``.
     - ``snapshot_limit``: REST depth ``limit``, default 1000.
+    - ``account_symbols``: unified symbols whose fills and orders the REST recovery asks for
+      (besides the feed's market-data symbols); without any, missed fills are reported as an
+      ``AccountGap`` and missed orders come from ``openOrders``.
     """
 
     channels = ("book", "trades", "bbo", "candles")
@@ -88,6 +110,8 @@ class _Binance(Adapter):
     )
     #: The private connection's route (spot: the WebSocket API; USD-M: the listen-key stream).
     private_route = "private"
+    #: -1008 "Server is currently overloaded": a busy login reply, retried with backoff.
+    transient_login_codes = frozenset({-1008})
     _rest_prefix = ""
     _depth_path = ""
     _info_path = ""

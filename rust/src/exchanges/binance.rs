@@ -5,6 +5,10 @@
 //! `{"stream":"<name>","data":{...}}` or raw frames; `depthUpdate`, `bookTicker`, `trade`,
 //! `aggTrade`, `kline`; SUBSCRIBE replies; and the two "manage a local order book correctly"
 //! procedures, which differ between the markets (see `first_delta` / `next_delta`).
+//!
+//! Private (account) side, binance.md §7-8: spot WebSocket API user data and its replies, USD-M
+//! listen-key user data, REST `myTrades` / `userTrades` / `allOrders` (see the section "private
+//! (account) side" below for the status, type and balance mappings).
 
 use std::borrow::Cow;
 
@@ -15,7 +19,9 @@ use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
     SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
-use crate::account::{AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem, PositionSide};
+use crate::account::{
+    AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem, PositionSide,
+};
 use crate::error::{from_json, Error};
 use crate::event::{RequestId, Side};
 use crate::fixed::{self, Dec};
@@ -1442,7 +1448,7 @@ impl Binance {
     fn execution_report(self, r: &ExecutionReport, out: &mut Out) -> Result<(), Error> {
         let side = side_of(r.side, "S")?;
         let status = status_of(r.status, "X")?;
-        let size = non_negative(r.size, "q")?;
+        let quantity = non_negative(r.size, "q")?;
         let filled = non_negative(r.filled, "z")?;
         let exchange_ts = ms_to_ns(r.time, "T")?;
         // On a cancel, `c` is the cancel request's id and `C` the canceled order's.
@@ -1462,7 +1468,7 @@ impl Binance {
             status,
             price: price_or_none(r.price, "p")?,
             trigger_price: price_or_none(r.stop_price, "P")?,
-            size,
+            size: quantity,
             filled_size: filled,
             average_price: exact_average(non_negative(r.cum_quote, "Z")?, filled),
             reduce_only: None,
@@ -1561,7 +1567,7 @@ impl Binance {
             AccountList::Fills => {
                 let list: Vec<RestFill> = from_json(body)?;
                 for (i, f) in list.iter().enumerate() {
-                    let item = self.rest_fill(f, out).map_err(|e| at(i, e))?;
+                    let item = Self::rest_fill(f, out).map_err(|e| at(i, e))?;
                     out.items.push(Item::Fill(Box::new(item)));
                 }
             }
@@ -1576,9 +1582,15 @@ impl Binance {
         Ok(())
     }
 
-    fn rest_fill(self, f: &RestFill, out: &mut Out) -> Result<FillItem, Error> {
+    fn rest_fill(f: &RestFill, out: &mut Out) -> Result<FillItem, Error> {
         let side = match (f.is_buyer, f.side) {
-            (Some(buyer), _) => if buyer { Side::Buy } else { Side::Sell },
+            (Some(buyer), _) => {
+                if buyer {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                }
+            }
             (None, Some(s)) => side_of(s, "side")?,
             (None, None) => return Err(Error::frame("side", "missing field (isBuyer or side)")),
         };
@@ -1889,5 +1901,33 @@ mod sync_rules {
             (ids(101, 110, None), Gap { expected: 100, received: 0 }),
         ];
         check("usdm next_delta", &table, |d| USDM.next_delta(100, d));
+    }
+
+    /// Frames are routed to the account parser by their event name (raw frames), the WS API
+    /// envelope key, or a stream name no market stream has; market frames keep their kinds.
+    #[test]
+    fn account_frames_are_routed_by_shape() {
+        assert_eq!(kind_of_raw(br#"{"subscriptionId":0,"event":{"e":"executionReport"}}"#), Kind::Account);
+        assert_eq!(kind_of_raw(br#"{"e":"ORDER_TRADE_UPDATE","E":1}"#), Kind::Account);
+        assert_eq!(kind_of_raw(br#"{"e":"depthUpdate","E":1}"#), Kind::Depth);
+        assert_eq!(kind_of_raw(br#"{"e":"TRADE_LITE","E":1}"#), Kind::Other);
+        let mut out = Out::default();
+        let frame = br#"{"stream":"abc","data":{"e":"listenKeyExpired","E":1576653824250}}"#;
+        let mut venue = USDM;
+        venue.parse(frame, false, &mut out).unwrap();
+        assert_eq!(
+            out.items,
+            vec![Item::Notice { name: "listenKeyExpired".into(), exchange_ts: Some(1_576_653_824_250_000_000) }]
+        );
+    }
+
+    /// `Z / z` is kept only when it is an exact decimal; `a + b` is exact at the wider width.
+    #[test]
+    fn exact_sums_and_averages() {
+        let d = |t: &str| fixed::parse_dec(t, "x").unwrap();
+        assert_eq!(exact_average(d("0.04104"), d("0.4")), Some(d("0.1026")));
+        assert_eq!(exact_average(d("1"), d("3")), None);
+        assert_eq!(exact_average(d("5"), d("0")), None);
+        assert_eq!(dec_sum(d("1.5"), d("0.25"), "x").unwrap(), d("1.75"));
     }
 }

@@ -24,6 +24,14 @@ REST: the depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``) as of the repla
 ``exchangeInfo`` listing the recorded markets, past trades (``historicalTrades`` /
 ``aggTrades``), ``ping`` and ``time``.
 
+Private side (:class:`BinanceAccountSide`, on the generic account engine of ``account.py``):
+the spot WebSocket API ``/ws-api/v3`` (``session.logon`` for Ed25519 keys,
+``userDataStream.subscribe[.signature]``), USD-M listen keys (``POST/PUT/DELETE
+/fapi/v1/listenKey``, 60 min TTL, ``/private/ws?listenKey=`` and ``/ws/<key>``,
+``listenKeyExpired``), user-data events as Binance shapes them, and the signed REST lists
+(``myTrades`` / ``userTrades``, ``allOrders``, ``openOrders``), each request checked as Binance
+does (key, ``recvWindow`` window, HMAC or Ed25519 signature) with its real error replies.
+
 REST depth snapshots "as of the replay position", from the recording's own data: the recording
 holds one real snapshot per symbol. While it is the current state of the book (the replay has
 reached the line after which it was received, and no later depth diff has been replayed yet)
@@ -842,7 +850,7 @@ class BinanceSim(VenueSim):
     def encode_account(
         self, account: SimAccount, changes: Sequence[AccountChange]
     ) -> list[tuple[str, bytes]]:
-        """executionReport + outboundAccountPosition (spot, WebSocket API envelope) or
+        """The executionReport + outboundAccountPosition (spot, WebSocket API envelope) or
         ORDER_TRADE_UPDATE + ACCOUNT_UPDATE (USD-M) for one batch of changes."""
         return self.account_side.encode_account(account, changes)
 
@@ -1060,6 +1068,7 @@ class BinanceAccountSide:
 
     # ---- what the engine needs -------------------------------------------------------------
     def account_market(self, market_id: str) -> Any:
+        """See :meth:`BinanceSim.account_market`."""
         from ..account import AccountMarket
 
         assets = split_market_id(self.venue.spec.exchange, market_id)
@@ -1071,6 +1080,7 @@ class BinanceAccountSide:
         return AccountMarket(market_id, "spot", *assets, maker_fee="0.001", taker_fee="0.001")
 
     def recorded_trades(self) -> list[tuple[int, Any]]:
+        """See :meth:`BinanceSim.recorded_trades`."""
         from ..account import MarketTrade
 
         out = []
@@ -1090,6 +1100,7 @@ class BinanceAccountSide:
         return out
 
     def private_streams(self, account: Any) -> list[str]:
+        """See :meth:`BinanceSim.private_streams`."""
         if not self.futures:
             return [f"userData:{account.name}"]
         key = self._key_of.get(account.name)
@@ -1097,6 +1108,7 @@ class BinanceAccountSide:
 
     # ---- events -------------------------------------------------------------------------------
     def encode_account(self, account: Any, changes: Sequence[Any]) -> list[tuple[str, bytes]]:
+        """See :meth:`BinanceSim.encode_account`."""
         streams = self.private_streams(account)
         if not streams:
             return []
@@ -1206,6 +1218,7 @@ class BinanceAccountSide:
 
     # ---- spot: the WebSocket API -------------------------------------------------------------
     def ws_api_endpoint(self, path: str) -> WsEndpoint | None:
+        """Spot: the WebSocket API endpoint at ``/ws-api/v3``, else None."""
         if self.futures or path != _WS_API_PATH:
             return None
         return WsEndpoint(_WS_API_PATH, False, ())
@@ -1220,15 +1233,19 @@ class BinanceAccountSide:
         if not isinstance(req, dict):
             return Outcome([ws_api_error(None, -1100, "Invalid request.")])
         rid, method, params = req.get("id"), req.get("method"), req.get("params") or {}
-        if method in ("ping", "time"):
-            return Outcome([ws_api_reply(rid, {"serverTime": self.sim.accounts.now_ms()})])
         if method == "session.logon":
             return self._logon(conn, rid, params)
+        if method in ("userDataStream.subscribe", "userDataStream.subscribe.signature"):
+            return self._subscribe(conn, rid, method, params)
+        return self._session_request(conn, rid, method)
+
+    def _session_request(self, conn: ServerConnection, rid: object, method: object) -> Outcome:
+        """``ping``/``time``, ``session.logout``, ``userDataStream.unsubscribe``."""
+        if method in ("ping", "time"):
+            return Outcome([ws_api_reply(rid, {"serverTime": self.sim.accounts.now_ms()})])
         if method == "session.logout":
             conn.account = None
             return Outcome([ws_api_reply(rid, {"apiKey": None})])
-        if method in ("userDataStream.subscribe", "userDataStream.subscribe.signature"):
-            return self._subscribe(conn, rid, method, params)
         if method == "userDataStream.unsubscribe":
             keys = [k for k in conn.subscriptions if k.startswith("userData:")]
             return Outcome([ws_api_reply(rid, {})], unsubscribe=keys)
@@ -1288,6 +1305,8 @@ class BinanceAccountSide:
 
     # ---- USD-M: listen keys --------------------------------------------------------------------
     def listen_key_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
+        """USD-M: the user-data stream of a live listen key (``/private/ws?listenKey=``,
+        ``/ws/<key>``; an unknown key is closed with 1008 and -1125), else None."""
         if not self.futures:
             return None
         if path == "/private/ws":
@@ -1309,6 +1328,7 @@ class BinanceAccountSide:
         return WsEndpoint("/private", False, (tag,))
 
     def on_token_expired(self, token: str, account: Any) -> None:
+        """See :meth:`BinanceSim.on_token_expired`."""
         tag = self._tags.pop(token, None)
         if self._key_of.get(account.name) == token:
             del self._key_of[account.name]
@@ -1329,16 +1349,20 @@ class BinanceAccountSide:
         self.listen_key_requests += 1
         if accounts.take_auth_error("rest"):
             return rest_error(*_BUSY, 503)
-        account = _lookup(request.headers.get("X-MBX-APIKEY"), _keys_of(accounts, request))
-        if not isinstance(account, ApiKey):
+        found = _lookup(request.headers.get("X-MBX-APIKEY"), _keys_of(accounts, request))
+        acct = accounts.by_key(request.headers.get("X-MBX-APIKEY", ""))
+        if not isinstance(found, ApiKey) or acct is None:
             self.auth_failures += 1
-            return rest_error(*account, 401 if account != ERR_MANDATORY else 400)
-        acct = accounts.by_key(account.api_key)
-        assert acct is not None  # _keys_of found it
+            err = ERR_BAD_KEY if isinstance(found, ApiKey) else found
+            return rest_error(*err, 400 if err == ERR_MANDATORY else 401)
+        return self._listen_key_verb(request.method, acct)
+
+    def _listen_key_verb(self, method: str, acct: Any) -> web.Response:
+        accounts = self.sim.accounts
         live = self._key_of.get(acct.name)
         if live is not None and accounts.token_account(live) is None:
             live = None
-        if request.method == "POST":
+        if method == "POST":
             if live is None:
                 live = accounts.issue_token(acct, LISTEN_KEY_TTL_S, token=secrets_token(64))
                 self._tag_ids += 1
@@ -1347,19 +1371,20 @@ class BinanceAccountSide:
             else:
                 accounts.keepalive_token(live)
             return _json(_dump({"listenKey": live}))
-        if request.method == "PUT":
+        if method == "PUT":
             if live is None:
                 return rest_error(*ERR_NO_LISTEN_KEY)
             accounts.keepalive_token(live)
             return _json(_dump({"listenKey": live}))
-        if request.method == "DELETE":
+        if method == "DELETE":
             if live is not None:
                 accounts.expire_token(live)
             return _json(b"{}")
-        raise web.HTTPMethodNotAllowed(request.method, ["POST", "PUT", "DELETE"])
+        raise web.HTTPMethodNotAllowed(method, ["POST", "PUT", "DELETE"])
 
     # ---- signed REST lists ----------------------------------------------------------------------
     def rest_route(self, path: str) -> str | None:
+        """The private REST endpoint at ``path`` (its last segment), else None."""
         prefix, _, name = path.rpartition("/")
         if prefix != self.prefix:
             return None
@@ -1369,10 +1394,17 @@ class BinanceAccountSide:
         return None
 
     async def handle(self, name: str, request: web.Request) -> web.Response:
+        """Answer a private REST request (``name`` from :meth:`rest_route`)."""
         if name == "listenKey":
             return await self.listen_key(request)
         if request.method != "GET":
             raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+        return self.signed_list(name, request)
+
+    def signed_list(self, name: str, request: web.Request) -> web.Response:
+        """``myTrades`` / ``userTrades`` (fills since ``startTime``), ``allOrders`` (each
+        order changed since ``startTime``, as of now) or ``openOrders`` of ``symbol``, after
+        Binance's checks of the signed query."""
         accounts = self.sim.accounts
         if accounts.take_auth_error("rest"):
             return rest_error(*_BUSY, 503)
