@@ -1,4 +1,4 @@
-"""OKX v5 public market data adapter (``okx``: markets ``spot``, ``linear``, ``inverse``).
+"""OKX v5 adapter (``okx``: markets ``spot``, ``linear``, ``inverse``; and the account).
 
 Every OKX-specific fact of the Python side lives here; it follows the OKX API v5 docs as
 summarised in shared/docs/exchanges/okx.md (§1 endpoints, §2 limits, §3 subscribe, §4 heartbeat,
@@ -32,6 +32,20 @@ summarised in shared/docs/exchanges/okx.md (§1 endpoints, §2 limits, §3 subsc
   ``BTC-USD-SWAP`` <-> ``BTC/USD:BTC``, ``BTC-USD-220527`` <-> ``BTC/USD:BTC-220527``.
   Derivative sizes are in contracts (``ctVal`` from the instruments list converts them).
 
+Private (account) side (okx.md §7-§8): route ``"private"`` on ``/ws/v5/private``. Every connect
+measures the server clock (``GET /api/v5/public/time``), then sends
+``{"op":"login","args":[{"apiKey","passphrase","timestamp","sign"}]}`` signed by
+:mod:`tickwire.auth.okx` at the server's time in seconds (OKX refuses a timestamp 30 s away):
+``{"event":"login","code":"0"}`` succeeds; ``{"event":"error","code":"60009",..}`` (60004
+timestamp, 60005 key, 60006 expired, 60007 sign, 60024 passphrase, ...) is an ``AuthError``,
+never retried in a loop (OKX allows 480 login/subscribe ops per hour per connection); only
+``63999`` (internal error, try again) is retried with backoff. Channels: ``orders`` and
+``fills`` ride the ``orders`` channel (``instType`` ``ANY``: an order change, and a fill when it
+has a ``tradeId``; OKX's own ``fills`` channel is VIP5+ only), ``positions`` the ``positions``
+channel (``ANY``), ``balances`` the ``account`` channel. After a reconnect, fills come from
+``GET /api/v5/trade/fills`` (the last 3 days) and orders from ``/api/v5/trade/orders-pending``
+and ``/api/v5/trade/orders-history`` per ``instType``, signed with the ``OK-ACCESS-*`` headers.
+
 A simulator differs from live only by base URL: ``Okx(base_url="http://127.0.0.1:PORT")`` gives
 ``ws://127.0.0.1:PORT/ws/v5/public`` and ``http://127.0.0.1:PORT/api/v5/public/instruments``.
 """
@@ -44,11 +58,15 @@ from collections.abc import Callable, Hashable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from ..auth import okx as okx_auth
 from ..exceptions import ExchangeError
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from ..redact import remember
+from . import Adapter, Keepalive, Limits, NextId, Request, RestCall, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from ..auth import Credentials
 
 __all__ = ["Okx", "instrument_dicts", "market_of_id", "unified_symbol"]
 
@@ -93,6 +111,21 @@ _INST_TYPES = {"spot": ("SPOT",), "linear": ("SWAP", "FUTURES"), "inverse": ("SW
 #: fixed part (``{"op":"unsubscribe","args":[]}``).
 _ARG_OVERHEAD = len('{"channel":"","instId":""},')
 _REQUEST_OVERHEAD = len('{"op":"unsubscribe","args":[]}')
+#: The private route and the OKX channel (``stream``) of each account channel: orders and
+#: fills share the ``orders`` channel.
+PRIVATE_ROUTE = "private"
+_PRIVATE_STREAMS = {
+    "orders": "orders:ANY",
+    "fills": "orders:ANY",
+    "positions": "positions:ANY",
+    "balances": "account",
+}
+#: Channels subscribed by ``instType`` (not ``instId``).
+_BY_INST_TYPE = frozenset({"orders", "positions", "balance_and_position", "fills"})
+#: ``instType`` values of ``orders-history`` (one request each: the parameter is required).
+_HISTORY_INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+#: Rows per REST page (OKX's maximum for these lists).
+_PAGE = "100"
 
 
 def unified_symbol(market_id: str) -> str | None:
@@ -185,6 +218,17 @@ def instrument_dicts(body: bytes | str, market: str) -> list[dict[str, Any]]:
     return out
 
 
+def _arg(stream: str) -> dict[str, str]:
+    """The subscribe ``args`` item of ``stream``: ``"books:BTC-USDT"`` ->
+    ``{"channel":"books","instId":"BTC-USDT"}``, ``"orders:ANY"`` ->
+    ``{"channel":"orders","instType":"ANY"}``, ``"account"`` -> ``{"channel":"account"}``
+    (the Rust venue's ack topic of each is the stream again)."""
+    channel, colon, what = stream.partition(":")
+    if not colon:
+        return {"channel": channel}
+    return {"channel": channel, ("instType" if channel in _BY_INST_TYPE else "instId"): what}
+
+
 class Okx(Adapter):
     """OKX v5 public market data (exchange id ``"okx"``, decoder ``"okx"``).
 
@@ -201,6 +245,9 @@ class Okx(Adapter):
     decoder_id = "okx"
     markets = ("spot", "linear", "inverse")
     channels = ("book", "trades", "bbo", "candles")
+    private_channels = ("orders", "fills", "positions", "balances")
+    # OKX's "Login failed due to internal error. Please try again later." (not a key refusal)
+    transient_login_codes = frozenset({63999})
     # okx.md §2: `{"event":"notice","code":"64008",..}` 60 s before a service upgrade disconnect.
     rotate_on_notices = frozenset({"notice:64008"})
     option_keys = frozenset({"book_channel", "bbo_channel", "candle_interval"})
@@ -222,8 +269,9 @@ class Okx(Adapter):
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, urls=urls, options=options)
+        super().__init__(base_url=base_url, urls=urls, options=options, credentials=credentials)
         self.book_channel: str = self.option_choice("book_channel", "books", BOOK_CHANNELS)
         self.bbo_channel: str = self.option_choice("bbo_channel", "bbo-tbt", BBO_CHANNELS)
         self.candle_interval: str = self.options.get("candle_interval", "1m")
@@ -276,7 +324,10 @@ class Okx(Adapter):
 
     def decoder_market(self, route: str) -> str:
         """The market of ``route`` (``"inverse"`` for ``"inverse"`` and
-        ``"inverse-business"``)."""
+        ``"inverse-business"``; ``"spot"`` for ``"private"``: an OKX decoder of any market
+        reads every instrument id)."""
+        if route == PRIVATE_ROUTE:
+            return "spot"
         return route.removesuffix("-business")
 
     def subscriptions(self, symbols: Sequence[str], channels: Sequence[str]) -> list[Subscription]:
@@ -309,7 +360,10 @@ class Okx(Adapter):
     # --- wire ---------------------------------------------------------------------------------
     def ws_url(self, route: str) -> str:
         """``<ws>/ws/v5/public`` (routes ``"spot"``, ``"linear"``, ``"inverse"``) or
-        ``<ws>/ws/v5/business`` (the same with ``"-business"``)."""
+        ``<ws>/ws/v5/business`` (the same with ``"-business"``), ``<ws>/ws/v5/private``
+        (``"private"``)."""
+        if route == PRIVATE_ROUTE:
+            return f"{self.ws_base_url}/ws/v5/private"
         market, _, business = route.partition("-")
         if market not in self.markets or business not in ("", "business"):
             raise ValueError(f"unknown okx route {route!r}")
@@ -345,7 +399,7 @@ class Okx(Adapter):
             size=lambda s: len(s) + _ARG_OVERHEAD,
             overhead=_REQUEST_OVERHEAD,
         ):
-            args = [dict(zip(("channel", "instId"), s.split(":", 1), strict=True)) for s in chunk]
+            args = [_arg(s) for s in chunk]
             payload = json.dumps({"op": op, "args": args}, separators=(",", ":")).encode()
             out.append(Request(payload, frozenset(chunk), tuple(chunk)))
         return out
@@ -354,6 +408,98 @@ class Okx(Adapter):
         """The text ``ping`` every 25 s (okx.md §4: the server drops a connection idle for 30 s;
         it answers ``pong``)."""
         return Keepalive(25.0, b"ping")
+
+    # --- private (account) side ---------------------------------------------------------------
+    def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
+        """The account streams of ``channels`` on route ``"private"``: ``orders`` and ``fills``
+        share ``"orders:ANY"`` (returned once), ``positions`` is ``"positions:ANY"``,
+        ``balances`` is ``"account"``. Raises ``ValueError`` naming a channel OKX does not
+        serve privately."""
+        out: list[Subscription] = []
+        seen: set[str] = set()
+        for ch in channels:
+            stream = _PRIVATE_STREAMS.get(ch)
+            if stream is None:
+                raise ValueError(
+                    f"channel {ch!r} is not an okx account channel; "
+                    f"account channels: {', '.join(self.private_channels)}"
+                )
+            if stream not in seen:
+                seen.add(stream)
+                out.append(Subscription("", ch, PRIVATE_ROUTE, stream))
+        return out
+
+    def _secrets(self) -> tuple[str, str, str]:
+        creds = self.check_credentials()
+        if not creds.secret or not creds.passphrase:
+            raise ValueError(
+                "okx private channels need an API key, its secret and its passphrase "
+                "(Credentials(api_key, secret, passphrase=...) or TICKWIRE_OKX_API_KEY, "
+                "TICKWIRE_OKX_API_SECRET, TICKWIRE_OKX_PASSPHRASE)"
+            )
+        return creds.api_key, creds.secret, creds.passphrase
+
+    def login_requests(self, route: str, next_id: NextId) -> list[Request]:  # noqa: ARG002
+        """On ``"private"``: one ``{"op":"login","args":[{"apiKey","passphrase","timestamp",
+        "sign"}]}`` with ``timestamp`` the server clock's epoch seconds (okx.md §7), settled by
+        the ``login`` reply (which has no id nor topic: the ack key ``"login"`` is never
+        carried, so the keyless reply settles it). Other routes: none. Raises ``ValueError``
+        without the key, secret and passphrase."""
+        if route != PRIVATE_ROUTE:
+            return []
+        key, secret, passphrase = self._secrets()
+        ts = okx_auth.seconds_timestamp(self.clock.now_ms())
+        args = okx_auth.login_args(key, secret, passphrase, ts)
+        remember([args["sign"]])  # a signature replays within 30 s: scrubbed like the keys
+        payload = json.dumps({"op": "login", "args": [args]}, separators=(",", ":")).encode()
+        return [Request(payload, frozenset({"login"}), ("login",), login=True)]
+
+    def server_time_request(self) -> tuple[str, dict[str, str]] | None:
+        """``GET <rest>/api/v5/public/time`` (no key)."""
+        return self.rest_base_url + "/api/v5/public/time", dict(self.rest_params)
+
+    def parse_server_time(self, body: bytes) -> int:
+        """``{"code":"0","data":[{"ts":"1597026383085"}]}`` -> 1597026383085 (ms); raises
+        ``ExchangeError`` for anything else."""
+        try:
+            obj = json.loads(body)
+            ts = obj["data"][0]["ts"] if str(obj.get("code")) == "0" else None
+            if isinstance(ts, str) and ts.isdigit():
+                return int(ts)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            pass
+        raise ExchangeError(f"okx server time: unexpected reply {body[:200]!r}")
+
+    def _signed_get(self, path: str, query: dict[str, str]) -> RestCall:
+        """A ``GET`` of ``path`` with ``query`` signed over the path and query string exactly as
+        sent (the query stays in the URL, not in ``params``, so the client cannot re-encode it
+        differently from what was signed)."""
+        key, secret, passphrase = self._secrets()
+        request_path = path + (
+            "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+        )
+        ts = okx_auth.iso_timestamp(self.clock.now_ms())
+        headers = okx_auth.rest_headers(key, secret, passphrase, ts, "GET", request_path)
+        return RestCall("GET", self.rest_base_url + request_path, {}, headers)
+
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
+        """``"fills"``: ``GET /api/v5/trade/fills?begin=<since_ms>&limit=100`` (fills of the
+        last 3 days, newest first); ``"orders"``: ``GET /api/v5/trade/orders-pending?limit=100``
+        (open orders) and ``GET /api/v5/trade/orders-history?instType=<T>&limit=100`` for each
+        instType (orders completed in the last 7 days; the parameter is required), whose rows
+        the caller keeps from ``since_ms`` on by their update time. Signed with the
+        ``OK-ACCESS-*`` headers at the server clock's time. Raises ``ValueError`` without
+        credentials or for another ``what``."""
+        if what == "fills":
+            return [
+                self._signed_get("/api/v5/trade/fills", {"begin": str(since_ms), "limit": _PAGE})
+            ]
+        if what == "orders":
+            return [self._signed_get("/api/v5/trade/orders-pending", {"limit": _PAGE})] + [
+                self._signed_get("/api/v5/trade/orders-history", {"instType": t, "limit": _PAGE})
+                for t in _HISTORY_INST_TYPES
+            ]
+        raise ValueError(f"unknown account list {what!r}: 'fills' or 'orders'")
 
     # --- instruments ----------------------------------------------------------------------------
     async def fetch_instruments(

@@ -801,11 +801,25 @@ impl Venue for Okx {
             }));
             return Ok(());
         }
-        Self::parse_frame(frame, out)
+        match Self::parse_frame(frame, out) {
+            // Only a frame whose channel the public parser refused can be a private one.
+            Err(e) => match private_channel(frame) {
+                Some(channel) => {
+                    out.clear();
+                    Self::private(channel, frame, out)
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     fn recovery(&self) -> Recovery {
         Recovery::Resubscribe
+    }
+
+    fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        Self::account_list(what, body, out)
     }
 
     /// OKX's rule: an update continues the chain iff its `prevSeqId` is the previous `seqId`
@@ -840,6 +854,484 @@ impl Venue for Okx {
                 "not an OKX spot (BTC/USDT), swap (BTC/USDT:USDT, BTC/USD:BTC) or futures (BTC/USD:BTC-220527) symbol",
             )
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private (account) side: okx.md §7-§8, the "Order channel", "Positions channel", "Account
+// channel" and "Balance and position channel" pages, and the REST "Get transaction details"
+// (`/api/v5/trade/fills`, `/fills-history`) and "Get order history" (`/orders-history`) pages.
+//
+// Private frames come on `/ws/v5/private` as `{"arg":{"channel":"orders",...},"data":[..]}`: the
+// public parser refuses their channel in `arg`, and only then (a cold path: the public hot path
+// pays nothing) `private_channel` recognizes one of these channels by the frame's shape and serde
+// reads it. Every number stays the exact decimal OKX wrote; "" (OKX's "none") is None.
+//
+// `state` -> OrderStatus:
+//
+// | OKX `state`        | OrderStatus      | why                                              |
+// |--------------------|------------------|--------------------------------------------------|
+// | `live`             | New              | accepted, resting, nothing filled                |
+// | `partially_filled` | PartiallyFilled  |                                                  |
+// | `filled`           | Filled           |                                                  |
+// | `canceled`         | Canceled         | by the user or the system (`cancelSource` says)  |
+// | `mmp_canceled`     | Canceled         | canceled by market maker protection              |
+//
+// `ordType` -> (order type, time in force): `limit` (limit, gtc), `market` (market, None),
+// `post_only` (limit_maker, post_only), `fok` / `op_fok` (limit, fok), `ioc` (limit, ioc),
+// `optimal_limit_ioc` (market, ioc: a market order limited to the best price levels), `mmp`
+// and `elp` (limit, gtc: a market maker's / liquidity program's limit order),
+// `mmp_and_post_only` (limit_maker, post_only).
+//
+// Sizes: spot and margin in the base currency, except a spot market order with
+// `tgtCcy` `quote_ccy`, whose `sz` is in the quote currency (as OKX writes it); SWAP, FUTURES
+// and OPTION sizes (orders, fills, positions) are in contracts (`ctVal` in the instruments list
+// converts them). Fees: OKX writes a charged fee negative and a rebate positive; a `Fill`'s fee
+// is the opposite (positive = paid). Positions: `posSide` `long`/`short` (long/short mode, `pos`
+// >= 0) or `net` (`pos` signed: > 0 long, < 0 short); size = |pos|, 0 is flat. Balances
+// (`account` `details[]`): `free` = `availBal` (available for new orders and transfers), `locked`
+// = `frozenBal` (held by open orders, margin and strategies), `total` = `cashBal` (the cash
+// balance: it excludes unrealized PnL, so `free + locked` may differ from it by the upl);
+// `balance_and_position` `balData[]` gives `cashBal` only (total).
+
+use crate::account::{
+    AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem, PositionSide,
+};
+
+/// An account channel of `/ws/v5/private`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PrivateChannel {
+    Orders,
+    Fills,
+    Positions,
+    Account,
+    BalanceAndPosition,
+}
+
+/// The account channel of a frame that starts `{"arg":{"channel":"<name>"` (as OKX writes it),
+/// else None.
+fn private_channel(frame: &[u8]) -> Option<PrivateChannel> {
+    let rest = frame.strip_prefix(br#"{"arg":{"channel":""#)?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    Some(match &rest[..end] {
+        b"orders" => PrivateChannel::Orders,
+        b"fills" => PrivateChannel::Fills,
+        b"positions" => PrivateChannel::Positions,
+        b"account" => PrivateChannel::Account,
+        b"balance_and_position" => PrivateChannel::BalanceAndPosition,
+        _ => return None,
+    })
+}
+
+/// A private frame: its `data` array is read per channel.
+#[derive(Deserialize)]
+struct PrivateFrame<'a> {
+    #[serde(rename = "arg")]
+    _arg: serde::de::IgnoredAny,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+}
+
+/// A REST reply `{"code":"0","msg":"","data":[..]}`.
+#[derive(Deserialize)]
+struct RestReply<'a> {
+    code: String,
+    #[serde(default)]
+    msg: String,
+    #[serde(borrow, default)]
+    data: Option<&'a serde_json::value::RawValue>,
+}
+
+/// An `orders` item (and an `orders-history` row: the same names, without the `fill*` fee
+/// fields).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderRow {
+    inst_id: String,
+    ord_id: String,
+    #[serde(default)]
+    cl_ord_id: String,
+    side: String,
+    ord_type: String,
+    state: String,
+    #[serde(default)]
+    px: String,
+    sz: String,
+    #[serde(default)]
+    acc_fill_sz: String,
+    #[serde(default)]
+    avg_px: String,
+    #[serde(default)]
+    reduce_only: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    c_time: String,
+    u_time: String,
+    #[serde(default)]
+    trade_id: String,
+    #[serde(default)]
+    fill_px: String,
+    #[serde(default)]
+    fill_sz: String,
+    #[serde(default)]
+    fill_time: String,
+    #[serde(default)]
+    fill_fee: String,
+    #[serde(default)]
+    fill_fee_ccy: String,
+    #[serde(default)]
+    exec_type: String,
+}
+
+/// A `fills` channel item (VIP5+) or a REST `fills` / `fills-history` row.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FillRow {
+    inst_id: String,
+    trade_id: String,
+    ord_id: String,
+    #[serde(default)]
+    cl_ord_id: String,
+    side: String,
+    fill_px: String,
+    fill_sz: String,
+    #[serde(default)]
+    exec_type: String,
+    /// REST only.
+    #[serde(default)]
+    fee: Option<String>,
+    #[serde(default)]
+    fee_ccy: String,
+    /// The fill's time (the WS channel's and REST's `ts`; REST also has `fillTime`).
+    ts: String,
+}
+
+/// A `positions` item or a `balance_and_position` `posData` item.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PositionRow {
+    inst_id: String,
+    pos_side: String,
+    pos: String,
+    #[serde(default)]
+    avg_px: String,
+    #[serde(default)]
+    mark_px: String,
+    #[serde(default)]
+    upl: String,
+    #[serde(default)]
+    liq_px: String,
+    #[serde(default)]
+    lever: String,
+    #[serde(default)]
+    mgn_mode: String,
+    u_time: String,
+}
+
+/// An `account` item: its `details` per currency.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountRow {
+    details: Vec<BalanceRow>,
+    u_time: String,
+}
+
+/// An `account` `details` item or a `balance_and_position` `balData` item.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BalanceRow {
+    ccy: String,
+    cash_bal: String,
+    #[serde(default)]
+    avail_bal: Option<String>,
+    #[serde(default)]
+    frozen_bal: Option<String>,
+    #[serde(default)]
+    u_time: String,
+}
+
+/// A `balance_and_position` item.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BalanceAndPositionRow {
+    p_time: String,
+    #[serde(default)]
+    bal_data: Vec<BalanceRow>,
+    #[serde(default)]
+    pos_data: Vec<PositionRow>,
+}
+
+/// A decimal string, "" as None (negative allowed: profit and loss, balances, fees).
+fn opt_dec(s: &str, field: &'static str) -> Result<Option<Dec>, Error> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        fixed::parse_dec(s, field).map(Some)
+    }
+}
+
+/// A non-negative decimal string (a size).
+fn size_dec(s: &str, field: &'static str) -> Result<Dec, Error> {
+    let d = fixed::parse_dec(s, field)?;
+    if d.is_negative() {
+        return Err(Error::frame(field, format!("{s:?} is negative")));
+    }
+    Ok(d)
+}
+
+/// A price: "" and "0" (OKX's "none yet", e.g. `avgPx` before a fill) as None.
+fn price_dec(s: &str, field: &'static str) -> Result<Option<Dec>, Error> {
+    Ok(opt_dec(s, field)?.filter(|d| d.mantissa != 0))
+}
+
+/// A ms timestamp string as ns.
+fn ms_text(s: &str, field: &'static str) -> Result<i64, Error> {
+    let ms = s.parse::<u64>().ok().filter(|_| s.bytes().all(|b| b.is_ascii_digit()));
+    ms_to_ns(ms.ok_or_else(|| Error::frame(field, format!("{s:?} is not a ms timestamp")))?, field)
+}
+
+fn side_of(s: &str, field: &'static str) -> Result<Side, Error> {
+    match s {
+        "buy" => Ok(Side::Buy),
+        "sell" => Ok(Side::Sell),
+        other => Err(Error::frame(field, format!("{other:?} is neither buy nor sell"))),
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// `execType`: `M` maker, `T` taker, "" (no fill) unknown.
+fn maker_of(s: &str) -> Result<Option<bool>, Error> {
+    match s {
+        "M" => Ok(Some(true)),
+        "T" => Ok(Some(false)),
+        "" => Ok(None),
+        other => Err(Error::frame("data.execType", format!("{other:?} is neither T nor M"))),
+    }
+}
+
+/// OKX's fee (negative = charged) as tickwire's (positive = paid).
+fn paid(fee: Dec) -> Dec {
+    Dec { mantissa: -fee.mantissa, width: fee.width }
+}
+
+fn status_of(state: &str) -> Result<OrderStatus, Error> {
+    Ok(match state {
+        "live" => OrderStatus::New,
+        "partially_filled" => OrderStatus::PartiallyFilled,
+        "filled" => OrderStatus::Filled,
+        "canceled" | "mmp_canceled" => OrderStatus::Canceled,
+        other => return Err(Error::frame("data.state", format!("{other:?} is not an OKX order state"))),
+    })
+}
+
+fn order_type_of(t: &str) -> Result<(&'static str, Option<&'static str>), Error> {
+    use crate::account::{order_type as ot, time_in_force as tif};
+    Ok(match t {
+        "limit" | "mmp" | "elp" => (ot::LIMIT, Some(tif::GTC)),
+        "market" => (ot::MARKET, None),
+        "post_only" | "mmp_and_post_only" => (ot::LIMIT_MAKER, Some(tif::POST_ONLY)),
+        "fok" | "op_fok" => (ot::LIMIT, Some(tif::FOK)),
+        "ioc" => (ot::LIMIT, Some(tif::IOC)),
+        "optimal_limit_ioc" => (ot::MARKET, Some(tif::IOC)),
+        other => return Err(Error::frame("data.ordType", format!("{other:?} is not an OKX order type"))),
+    })
+}
+
+fn position_of(row: &PositionRow, out: &mut Out) -> Result<PositionItem, Error> {
+    let signed = fixed::parse_dec(&row.pos, "data.pos")?;
+    let size = Dec { mantissa: signed.mantissa.abs(), width: signed.width };
+    let direction = match row.pos_side.as_str() {
+        _ if signed.mantissa == 0 => PositionSide::Flat,
+        "short" => PositionSide::Short,
+        "net" | "" if signed.is_negative() => PositionSide::Short,
+        "long" | "net" | "" => PositionSide::Long,
+        other => return Err(Error::frame("data.posSide", format!("{other:?} is not long, short or net"))),
+    };
+    let margin_mode = match row.mgn_mode.as_str() {
+        "cross" => Some(MarginMode::Cross),
+        "isolated" => Some(MarginMode::Isolated),
+        "" => None,
+        other => return Err(Error::frame("data.mgnMode", format!("{other:?} is neither cross nor isolated"))),
+    };
+    Ok(PositionItem {
+        symbol: out.symbol(&row.inst_id),
+        side: direction,
+        size,
+        entry_price: price_dec(&row.avg_px, "data.avgPx")?,
+        mark_price: price_dec(&row.mark_px, "data.markPx")?,
+        unrealized_pnl: opt_dec(&row.upl, "data.upl")?,
+        liquidation_price: price_dec(&row.liq_px, "data.liqPx")?,
+        leverage: price_dec(&row.lever, "data.lever")?,
+        margin_mode,
+        exchange_ts: ms_text(&row.u_time, "data.uTime")?,
+    })
+}
+
+fn balance_of(row: BalanceRow, fallback_ts: &str) -> Result<BalanceItem, Error> {
+    let ts = if row.u_time.is_empty() { fallback_ts } else { &row.u_time };
+    Ok(BalanceItem {
+        free: opt_dec(row.avail_bal.as_deref().unwrap_or(""), "details.availBal")?,
+        locked: opt_dec(row.frozen_bal.as_deref().unwrap_or(""), "details.frozenBal")?,
+        total: opt_dec(&row.cash_bal, "details.cashBal")?,
+        exchange_ts: ms_text(ts, "details.uTime")?,
+        asset: row.ccy,
+    })
+}
+
+impl Okx {
+    /// An order row as an [`OrderItem`], and (`with_fill`: the `orders` channel) the
+    /// [`FillItem`] of its latest fill when `tradeId` is set.
+    fn order_of(row: OrderRow, with_fill: bool, out: &mut Out) -> Result<(), Error> {
+        let symbol = out.symbol(&row.inst_id);
+        let side = side_of(&row.side, "data.side")?;
+        let (order_type, time_in_force) = order_type_of(&row.ord_type)?;
+        let reduce_only = match row.reduce_only.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            "" => None,
+            other => return Err(Error::frame("data.reduceOnly", format!("{other:?} is not a boolean"))),
+        };
+        let created_ts = if row.c_time.is_empty() { None } else { Some(ms_text(&row.c_time, "data.cTime")?) };
+        let client_order_id = non_empty(row.cl_ord_id);
+        if with_fill && !row.trade_id.is_empty() {
+            let fee = opt_dec(&row.fill_fee, "data.fillFee")?.map(paid);
+            let liquidation = Some(matches!(row.category.as_str(), "full_liquidation" | "partial_liquidation"));
+            out.items.push(Item::Fill(Box::new(FillItem {
+                symbol,
+                trade_id: row.trade_id,
+                order_id: row.ord_id.clone(),
+                client_order_id: client_order_id.clone(),
+                side,
+                price: size_dec(&row.fill_px, "data.fillPx")?,
+                size: size_dec(&row.fill_sz, "data.fillSz")?,
+                fee,
+                fee_asset: non_empty(row.fill_fee_ccy),
+                is_maker: maker_of(&row.exec_type)?,
+                liquidation: if row.category.is_empty() { None } else { liquidation },
+                exchange_ts: ms_text(&row.fill_time, "data.fillTime")?,
+            })));
+        }
+        let order = OrderItem {
+            symbol,
+            order_id: row.ord_id,
+            client_order_id,
+            side,
+            order_type,
+            time_in_force,
+            status: status_of(&row.state)?,
+            price: price_dec(&row.px, "data.px")?,
+            trigger_price: None,
+            size: size_dec(&row.sz, "data.sz")?,
+            filled_size: if row.acc_fill_sz.is_empty() {
+                Dec::ZERO
+            } else {
+                size_dec(&row.acc_fill_sz, "data.accFillSz")?
+            },
+            average_price: price_dec(&row.avg_px, "data.avgPx")?,
+            reduce_only,
+            created_ts,
+            exchange_ts: ms_text(&row.u_time, "data.uTime")?,
+        };
+        // The fill (if any) first, then the order state it led to.
+        out.items.push(Item::Order(Box::new(order)));
+        Ok(())
+    }
+
+    /// A `fills` channel item or a REST fills row.
+    fn fill_of(row: FillRow, out: &mut Out) -> Result<(), Error> {
+        let fee = match row.fee.as_deref() {
+            None | Some("") => None,
+            Some(f) => Some(paid(fixed::parse_dec(f, "data.fee")?)),
+        };
+        let item = FillItem {
+            symbol: out.symbol(&row.inst_id),
+            side: side_of(&row.side, "data.side")?,
+            price: size_dec(&row.fill_px, "data.fillPx")?,
+            size: size_dec(&row.fill_sz, "data.fillSz")?,
+            fee,
+            fee_asset: non_empty(row.fee_ccy),
+            is_maker: maker_of(&row.exec_type)?,
+            liquidation: None,
+            exchange_ts: ms_text(&row.ts, "data.ts")?,
+            trade_id: row.trade_id,
+            order_id: row.ord_id,
+            client_order_id: non_empty(row.cl_ord_id),
+        };
+        out.items.push(Item::Fill(Box::new(item)));
+        Ok(())
+    }
+
+    /// A private frame of `channel` (see the table above).
+    #[cold]
+    #[inline(never)]
+    fn private(channel: PrivateChannel, frame: &[u8], out: &mut Out) -> Result<(), Error> {
+        let f: PrivateFrame<'_> = from_json(frame)?;
+        let data = f.data.get().as_bytes();
+        match channel {
+            PrivateChannel::Orders => {
+                for row in from_json::<Vec<OrderRow>>(data)? {
+                    Self::order_of(row, true, out)?;
+                }
+            }
+            PrivateChannel::Fills => {
+                for row in from_json::<Vec<FillRow>>(data)? {
+                    Self::fill_of(row, out)?;
+                }
+            }
+            PrivateChannel::Positions => {
+                for row in from_json::<Vec<PositionRow>>(data)? {
+                    let p = position_of(&row, out)?;
+                    out.items.push(Item::Position(Box::new(p)));
+                }
+            }
+            PrivateChannel::Account => {
+                for row in from_json::<Vec<AccountRow>>(data)? {
+                    for detail in row.details {
+                        out.items.push(Item::Balance(Box::new(balance_of(detail, &row.u_time)?)));
+                    }
+                }
+            }
+            PrivateChannel::BalanceAndPosition => {
+                for row in from_json::<Vec<BalanceAndPositionRow>>(data)? {
+                    for bal in row.bal_data {
+                        out.items.push(Item::Balance(Box::new(balance_of(bal, &row.p_time)?)));
+                    }
+                    for pos in row.pos_data {
+                        let p = position_of(&pos, out)?;
+                        out.items.push(Item::Position(Box::new(p)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A REST account list (`GET /api/v5/trade/fills`, `/fills-history`, `/orders-pending`,
+    /// `/orders-history`). OKX lists them newest first; the items go out oldest first (rows of
+    /// one millisecond keep their order of execution: the recovery sorts by time only).
+    fn account_list(what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        let reply: RestReply<'_> = from_json(body)?;
+        if reply.code != "0" {
+            return Err(Error::frame("code", format!("OKX error {}: {}", reply.code, reply.msg)));
+        }
+        let data = reply.data.ok_or_else(|| Error::frame("data", "missing field"))?.get().as_bytes();
+        match what {
+            AccountList::Fills => {
+                for row in from_json::<Vec<FillRow>>(data)?.into_iter().rev() {
+                    Self::fill_of(row, out)?;
+                }
+            }
+            AccountList::Orders => {
+                for row in from_json::<Vec<OrderRow>>(data)?.into_iter().rev() {
+                    Self::order_of(row, false, out)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

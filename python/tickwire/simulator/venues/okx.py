@@ -1,4 +1,4 @@
-"""OKX v5 public market data (``okx``) in the simulator.
+"""OKX v5 public market data and account channels (``okx``) in the simulator.
 
 Sources: shared/docs/exchanges/okx.md §1-§6 (OKX API v5 docs: WebSocket connect, subscribe,
 order book channel, trades, tickers) and the recording shipped in ``tickwire/data/okx`` (a real
@@ -44,20 +44,66 @@ REST: ``GET /api/v5/public/instruments?instType=SPOT|SWAP|FUTURES`` lists the re
 instruments in OKX's shape (``tickSz``/``lotSz``: one unit of the most decimals the recording
 shows for that instrument's prices/sizes); a bad ``instType`` answers ``{"code":"51000",
 "msg":"Parameter instType error","data":[]}``.
+
+Private (account) side (okx.md §7-§8; accounts registered with ``SimAccount(api_key, secret,
+passphrase=...)``):
+
+- ``/ws/v5/private``: ``{"op":"login","args":[{apiKey, passphrase, timestamp, sign}]}`` is
+  verified as OKX does (:func:`verify_login`): unknown key ``60005 Invalid apiKey``, a
+  timestamp that is not a number ``60004 Invalid timestamp``, one more than 30 s from the
+  simulator's exchange clock (so a :class:`~tickwire.simulator.ClockSkew` matters) ``60006
+  Timestamp request expired``, passphrase ``60024 Wrong passphrase``, signature ``60007 Invalid
+  sign``, a malformed item ``60009 Login failed.``; each as ``{"event":"error","code",
+  "msg","connId"}``; success ``{"event":"login","code":"0","msg":"","connId"}``. An
+  :class:`~tickwire.simulator.AuthServerError` at ``"login"`` answers ``63999 Login failed
+  due to internal error. Please try again later.``. Subscribing before a login answers
+  ``60011 Please log in``.
+- Channels ``orders`` and ``positions`` (``instType`` ANY, SPOT, MARGIN, SWAP, FUTURES,
+  OPTION), ``account`` and ``balance_and_position`` (no parameter); stream keys
+  ``"<channel>(:<instType>)#<account tag>"``. ``positions``, ``account`` and
+  ``balance_and_position`` push the current state on subscribe. Order pushes carry the fill
+  they made (``tradeId``, ``fillPx``, ``fillSz``, ``fillTime``, ``fillFee`` negative when
+  charged, ``fillFeeCcy``, ``execType`` T/M), states ``live``, ``partially_filled``,
+  ``filled``, ``canceled`` (an engine rejection shows as ``canceled`` with its reason in
+  ``msg``: OKX refuses in the order reply, not on the stream). Positions are net mode (``pos``
+  signed); ``account`` ``details``: ``cashBal`` = the engine's total, ``availBal`` = free,
+  ``frozenBal`` = locked.
+- Markets: the recorded spot pairs, and linear swaps ``<BASE>-USDT-SWAP`` (not recorded:
+  scripted fills only); ids: ``ordId`` 18-digit strings, ``tradeId`` strings.
+- REST ``GET /api/v5/public/time`` (the exchange clock) and, signed with ``OK-ACCESS-KEY``,
+  ``-SIGN``, ``-TIMESTAMP``, ``-PASSPHRASE`` (:func:`verify_rest`; refusals HTTP 401 with OKX's
+  ``50102``-``50113`` codes), ``/api/v5/trade/fills`` and ``/fills-history`` (``begin``/``end``
+  ms inclusive, ``instType``, ``limit`` <= 100; newest first), ``/orders-pending`` (open
+  orders) and ``/orders-history`` (``instType`` required: completed orders), newest first. An
+  ``AuthServerError`` at ``"rest"`` answers HTTP 503 ``50001``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import zlib
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
+from ...auth import okx as okx_auth
+from ..account import (
+    AccountChange,
+    AccountMarket,
+    BalanceState,
+    FillState,
+    MarketTrade,
+    OrderState,
+    PositionState,
+    SimAccount,
+)
 from ..faults import BadChecksum
 from ..venue import (
     DemoSpec,
@@ -95,6 +141,132 @@ def route_of(channel: str) -> str | None:
 
 def _dump(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+# ---- private (account) side ----------------------------------------------------------------
+#: Private channels of ``/ws/v5/private`` and the instType values ``orders``/``positions`` take.
+PRIVATE_CHANNELS = ("orders", "positions", "account", "balance_and_position")
+_INST_TYPES = ("ANY", "SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+#: OKX's WebSocket login errors (code, msg) as its error-code table words them.
+_LOGIN_ERRORS = {
+    "timestamp": ("60004", "Invalid timestamp"),
+    "key": ("60005", "Invalid apiKey"),
+    "expired": ("60006", "Timestamp request expired"),
+    "sign": ("60007", "Invalid sign"),
+    "failed": ("60009", "Login failed."),
+    "passphrase": ("60024", "Wrong passphrase"),
+    "busy": ("63999", "Login failed due to internal error. Please try again later."),
+}
+#: OKX's REST authentication errors (code, msg), all with HTTP 401.
+_REST_ERRORS = {
+    "no_key": ("50103", 'Request header "OK-ACCESS-KEY" cannot be empty'),
+    "no_passphrase": ("50104", 'Request header "OK-ACCESS-PASSPHRASE" cannot be empty'),
+    "passphrase": ("50105", 'Request header "OK-ACCESS-PASSPHRASE" incorrect'),
+    "no_sign": ("50106", 'Request header "OK-ACCESS-SIGN" cannot be empty'),
+    "no_timestamp": ("50107", 'Request header "OK-ACCESS-TIMESTAMP" cannot be empty'),
+    "expired": ("50102", "Timestamp request expired"),
+    "key": ("50111", "Invalid OK-ACCESS-KEY"),
+    "timestamp": ("50112", "Invalid OK-ACCESS-TIMESTAMP"),
+    "sign": ("50113", "Invalid Sign"),
+}
+#: A request's timestamp may be this far from the exchange clock (okx.md §7).
+WINDOW_MS = 30_000
+_TIME_PATH = "/api/v5/public/time"
+_ACCOUNT_PATHS = (
+    "/api/v5/trade/fills",
+    "/api/v5/trade/fills-history",
+    "/api/v5/trade/orders-pending",
+    "/api/v5/trade/orders-history",
+)
+_ISO = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
+_STATE = {
+    "new": "live",
+    "partially_filled": "partially_filled",
+    "filled": "filled",
+    "canceled": "canceled",
+    "rejected": "canceled",  # OKX refuses in the order reply; the stream shows a cancel
+}
+
+
+def verify_login(  # noqa: PLR0911 - one return per OKX refusal, in OKX's order
+    args: object, lookup: Callable[[str], SimAccount | None], now_ms: int
+) -> tuple[SimAccount | None, str | None]:
+    """Check one login ``args`` item as OKX does: (the account, None) or (None, the
+    :data:`_LOGIN_ERRORS` key). Order: fields present, key known, timestamp a number within
+    :data:`WINDOW_MS` of ``now_ms`` (the exchange clock), passphrase, signature
+    (:func:`tickwire.auth.okx.login_sign`, compared in constant time)."""
+    if not isinstance(args, dict) or not all(
+        isinstance(args.get(k), str) and args.get(k)
+        for k in ("apiKey", "passphrase", "timestamp", "sign")
+    ):
+        return None, "failed"
+    acct = lookup(args["apiKey"])
+    if acct is None:
+        return None, "key"
+    try:
+        ts_ms = float(args["timestamp"]) * 1000
+    except ValueError:
+        return None, "timestamp"
+    if abs(now_ms - ts_ms) > WINDOW_MS:
+        return None, "expired"
+    if acct.passphrase is None or not hmac.compare_digest(args["passphrase"], acct.passphrase):
+        return None, "passphrase"
+    expected = okx_auth.login_sign(acct.secret, args["timestamp"])
+    if not hmac.compare_digest(args["sign"], expected):
+        return None, "sign"
+    return acct, None
+
+
+def verify_rest(  # noqa: PLR0911 - one return per OKX refusal, in OKX's order
+    headers: Mapping[str, str],
+    method: str,
+    request_path: str,
+    body: str,
+    lookup: Callable[[str], SimAccount | None],
+    now_ms: int,
+) -> tuple[SimAccount | None, str | None]:
+    """Check a signed REST request's ``OK-ACCESS-*`` headers as OKX does: (the account, None)
+    or (None, the :data:`_REST_ERRORS` key). The signature covers the ISO timestamp, method,
+    path with query as sent and body (:func:`tickwire.auth.okx.rest_sign`)."""
+    key = headers.get("OK-ACCESS-KEY", "")
+    sign = headers.get("OK-ACCESS-SIGN", "")
+    ts = headers.get("OK-ACCESS-TIMESTAMP", "")
+    passphrase = headers.get("OK-ACCESS-PASSPHRASE", "")
+    for value, missing in ((key, "no_key"), (passphrase, "no_passphrase"), (sign, "no_sign")):
+        if not value:
+            return None, missing
+    if not ts:
+        return None, "no_timestamp"
+    acct = lookup(key)
+    if acct is None:
+        return None, "key"
+    if not _ISO.match(ts):
+        return None, "timestamp"
+    t = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%f%z")
+    if abs(now_ms - t.timestamp() * 1000) > WINDOW_MS:
+        return None, "expired"
+    if acct.passphrase is None or not hmac.compare_digest(passphrase, acct.passphrase):
+        return None, "passphrase"
+    expected = okx_auth.rest_sign(acct.secret, ts, method, request_path, body)
+    if not hmac.compare_digest(sign, expected):
+        return None, "sign"
+    return acct, None
+
+
+def _num(d: Decimal) -> str:
+    """A decimal as OKX writes it: plain digits, no exponent, no trailing zeros."""
+    if not d:
+        return "0"
+    return format(d.normalize(), "f")
+
+
+def _inst_type(market_id: str) -> str:
+    return "SPOT" if market_id.count("-") == 1 else "SWAP"
+
+
+def _account_tag(account: SimAccount) -> str:
+    """A short stable tag of ``account`` for its private stream keys (never its key)."""
+    return hashlib.sha256(("okx\0" + account.api_key).encode()).hexdigest()[:12]
 
 
 class OkxWire(WireFormat):
@@ -242,7 +414,10 @@ class OkxSim(VenueSim):
 
     # ---- connections -----------------------------------------------------------------------
     def ws_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
-        """``/ws/v5/public`` and ``/ws/v5/business`` (``?streams=a,b`` subscribes topics)."""
+        """``/ws/v5/public``, ``/ws/v5/business`` (``?streams=a,b`` subscribes topics) and
+        ``/ws/v5/private`` (account channels after a login)."""
+        if path == "/ws/v5/private":
+            return WsEndpoint("private", None, [])
         route = {"/ws/v5/public": "public", "/ws/v5/business": "business"}.get(path)
         if route is None:
             return None
@@ -267,7 +442,10 @@ class OkxSim(VenueSim):
         return f"{zlib.crc32(str(conn.id).encode()):08x}"
 
     def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
-        """``ping``, subscribe and unsubscribe (see the module docstring)."""
+        """``ping``, subscribe and unsubscribe (see the module docstring); ``login`` and the
+        account channels on ``/ws/v5/private``."""
+        if conn.route == "private":
+            return self._private_message(conn, text)
         if text == "ping":
             return Outcome([b"pong"], keepalive=True)
         cid = self._conn_id(conn)
@@ -312,8 +490,12 @@ class OkxSim(VenueSim):
             return Outcome(acks, subscribe=streams)
         return Outcome(acks, unsubscribe=streams)
 
-    def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:  # noqa: ARG002
-        """A ``books`` snapshot as of ``position`` (none before the recorded snapshot)."""
+    def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:
+        """A ``books`` snapshot as of ``position`` (none before the recorded snapshot); the
+        current state of a private ``positions``/``account``/``balance_and_position``
+        stream."""
+        if "#" in stream:
+            return self._private_snapshot(conn, stream)
         channel, _, inst = stream.partition(":")
         if channel != "books" or self._replay is None:
             return []
@@ -334,6 +516,378 @@ class OkxSim(VenueSim):
             item.update(prevSeqId=-1, seqId=(last_line or 0) + 1)
         frame = {"arg": {"channel": "books", "instId": inst}, "action": "snapshot", "data": [item]}
         return [_dump(frame)]
+
+    # ---- private (account) side ------------------------------------------------------------
+    def _private_message(self, conn: ServerConnection, text: str) -> Outcome:  # noqa: PLR0911
+        """A client message on ``/ws/v5/private``: ``ping``, ``login``, subscribe/unsubscribe
+        of the account channels (see the module docstring)."""
+        if text == "ping":
+            return Outcome([b"pong"], keepalive=True)
+        cid = self._conn_id(conn)
+        try:
+            req = json.loads(text)
+        except ValueError:
+            req = None
+        op = req.get("op") if isinstance(req, dict) else None
+        args = req.get("args") if isinstance(req, dict) else None
+        if op == "login" and isinstance(args, list) and len(args) == 1:
+            accounts = self.sim.accounts
+            if accounts.take_auth_error("login"):
+                code, msg = _LOGIN_ERRORS["busy"]
+                return Outcome([_dump({"event": "error", "code": code, "msg": msg, "connId": cid})])
+            acct, why = verify_login(args[0], accounts.by_key, accounts.now_ms())
+            if acct is None:
+                code, msg = _LOGIN_ERRORS[why or "failed"]
+                return Outcome([_dump({"event": "error", "code": code, "msg": msg, "connId": cid})])
+            conn.account = acct
+            return Outcome([_dump({"event": "login", "code": "0", "msg": "", "connId": cid})])
+        if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
+            body = {"event": "error", "msg": f"Invalid request: {text[:200]}"}
+            return Outcome([_dump({**body, "code": "60012", "connId": cid})])
+        acct = conn.account
+        if acct is None:
+            return Outcome(
+                [_dump({"event": "error", "code": "60011", "msg": "Please log in", "connId": cid})]
+            )
+        tag = _account_tag(acct)
+        acks, streams = [], []
+        for arg in args:
+            channel = arg.get("channel") if isinstance(arg, dict) else None
+            inst_type = arg.get("instType") if isinstance(arg, dict) else None
+            ok = channel in ("account", "balance_and_position") and set(arg) == {"channel"}
+            ok = ok or (channel in ("orders", "positions") and inst_type in _INST_TYPES)
+            if not ok:
+                msg = (
+                    f"Wrong URL or channel:{channel},instType:{inst_type} doesn't exist. Please "
+                    "use the correct URL, channel and parameters referring to API document."
+                )
+                return Outcome(
+                    [_dump({"event": "error", "msg": msg, "code": "60018", "connId": cid})]
+                )
+            echo = {"channel": channel, **({"instType": inst_type} if inst_type else {})}
+            acks.append(_dump({"event": op, "arg": echo, "connId": cid}))
+            streams.append(f"{channel}:{inst_type}#{tag}" if inst_type else f"{channel}#{tag}")
+        if op == "subscribe":
+            return Outcome(acks, subscribe=streams)
+        return Outcome(acks, unsubscribe=streams)
+
+    def _private_snapshot(self, conn: ServerConnection, stream: str) -> list[bytes]:
+        """What OKX pushes on subscribe: the open positions (``positions``), the balances
+        (``account``), both (``balance_and_position``); nothing for ``orders``."""
+        acct = conn.account
+        if acct is None:
+            return []
+        engine = self.sim.accounts.engine(acct)
+        channel, _, inst_type = stream.partition("#")[0].partition(":")
+        now_ms = self.sim.accounts.now_ms()
+        if channel == "positions":
+            rows = [
+                self._position(p)
+                for p in engine.positions()
+                if p.size and inst_type in ("ANY", _inst_type(p.market_id))
+            ]
+            return [_dump({"arg": {"channel": "positions", "instType": inst_type}, "data": rows})]
+        if channel == "account":
+            return [self._account_frame(engine.balances(), now_ms)]
+        if channel == "balance_and_position":
+            positions = [p for p in engine.positions() if p.size]
+            return [self._bal_pos_frame(engine.balances(), positions, now_ms, "snapshot")]
+        return []
+
+    def account_market(self, market_id: str) -> AccountMarket | None:
+        """The recorded spot pairs (``BTC-USDT``) and any linear swap ``<BASE>-USDT-SWAP``
+        (settled in USDT; the recording's inverse ``UNI-USD-SWAP`` is not offered: the
+        engine's perps are linear). Fees: OKX's base tier, 0.08% maker and 0.1% taker."""
+        parts = market_id.split("-")
+        if len(parts) == 2 and market_id in self._inst_ids:
+            return AccountMarket(market_id, "spot", parts[0], parts[1], "0.0008", "0.001")
+        if len(parts) == 3 and parts[1:] == ["USDT", "SWAP"] and _INST_ID.match(market_id):
+            return AccountMarket(market_id, "perp", parts[0], "USDT", "0.0002", "0.0005")
+        return None
+
+    def recorded_trades(self) -> Iterable[tuple[int, MarketTrade]]:
+        """Every recorded ``trades`` item (``side`` is the taker's)."""
+        rec = self.sim.recording
+        for line, stream in enumerate(rec.line_stream):
+            if not stream.startswith("trades:"):
+                continue
+            for t in rec.parsed(line)["data"]:
+                side: Literal["buy", "sell"] = "buy" if t["side"] == "buy" else "sell"
+                trade = MarketTrade(
+                    t["instId"], Decimal(t["px"]), Decimal(t["sz"]), side, int(t["ts"]) * 1_000_000
+                )
+                yield line, trade
+
+    def account_order_id(self, n: int) -> str:
+        """18-digit strings like OKX's ``ordId``."""
+        return str(600_000_000_000_000_000 + n)
+
+    def account_trade_id(self, n: int) -> str:
+        """Strings like OKX's ``tradeId``."""
+        return str(400_000_000 + n)
+
+    def private_streams(self, account: SimAccount) -> list[str]:
+        """``"<channel>(:<instType>)#<tag>"`` of every private channel of ``account``."""
+        tag = _account_tag(account)
+        out = [f"{c}:{t}#{tag}" for c in ("orders", "positions") for t in _INST_TYPES]
+        return [*out, f"account#{tag}", f"balance_and_position#{tag}"]
+
+    def encode_account(
+        self, account: SimAccount, changes: Sequence[AccountChange]
+    ) -> list[tuple[str, bytes]]:
+        """One ``orders`` push per order change (carrying the fill it made, if any: OKX's
+        ``tradeId``/``fillPx``/``fillSz``/``fillFee``...), a ``positions`` push of the
+        changed positions, an ``account`` push of the changed balances, and a
+        ``balance_and_position`` push of both; each on the ``ANY`` key and its instType's."""
+        tag = _account_tag(account)
+        engine = self.sim.accounts.engine(account)
+        fills = {f.order_id: f for f in (c.state for c in changes) if isinstance(f, FillState)}
+        out: list[tuple[str, bytes]] = []
+        for c in changes:
+            if isinstance(c.state, OrderState):
+                o = c.state
+                row = self._order(o, fills.get(o.order_id) if o.filled else None, engine.fills)
+                for t in ("ANY", _inst_type(o.market_id)):
+                    arg = {"channel": "orders", "instType": t}
+                    out.append((f"orders:{t}#{tag}", _dump({"arg": arg, "data": [row]})))
+        positions = [c.state for c in changes if isinstance(c.state, PositionState)]
+        for t in ("ANY", "SWAP"):
+            if positions:
+                arg = {"channel": "positions", "instType": t}
+                data = [self._position(p) for p in positions]
+                out.append((f"positions:{t}#{tag}", _dump({"arg": arg, "data": data})))
+        balances = [c.state for c in changes if isinstance(c.state, BalanceState)]
+        now_ms = self.sim.accounts.now_ms()
+        if balances:
+            out.append((f"account#{tag}", self._account_frame(balances, now_ms)))
+        if balances or positions:
+            frame = self._bal_pos_frame(balances, positions, now_ms, changes[0].cause)
+            out.append((f"balance_and_position#{tag}", frame))
+        return out
+
+    @staticmethod
+    def _order(
+        o: OrderState, fill: FillState | None, all_fills: Sequence[FillState]
+    ) -> dict[str, Any]:
+        """An ``orders`` item (also an ``orders-history``/``orders-pending`` row)."""
+        spot = _inst_type(o.market_id) == "SPOT"
+        ord_type: str = o.order_type
+        if o.order_type == "limit" and o.time_in_force in ("post_only", "ioc", "fok"):
+            ord_type = o.time_in_force
+        paid = sum((f.fee for f in all_fills if f.order_id == o.order_id), Decimal(0))
+        fee_ccy = next((f.fee_asset for f in all_fills if f.order_id == o.order_id), "")
+        return {
+            "instType": _inst_type(o.market_id),
+            "instId": o.market_id,
+            "ordId": str(o.order_id),
+            "clOrdId": o.client_order_id or "",
+            "px": _num(o.price) if o.price is not None else "",
+            "sz": _num(o.size),
+            "ordType": ord_type,
+            "side": o.side,
+            "posSide": "" if spot else "net",
+            "tdMode": "cash" if spot else "cross",
+            "accFillSz": _num(o.filled),
+            "avgPx": _num(o.average_price) if o.average_price is not None else "0",
+            "state": _STATE[o.status],
+            "fee": _num(-paid),
+            "feeCcy": fee_ccy,
+            "tradeId": str(fill.trade_id) if fill else "",
+            "fillPx": _num(fill.price) if fill else "",
+            "fillSz": _num(fill.size) if fill else "0",
+            "fillTime": str(fill.ts_ns // 1_000_000) if fill else "",
+            "fillFee": _num(-fill.fee) if fill else "0",
+            "fillFeeCcy": fill.fee_asset if fill else "",
+            "execType": ("M" if fill.is_maker else "T") if fill else "",
+            "category": "normal",
+            "reduceOnly": "true" if o.reduce_only else "false",
+            "cancelSource": "" if o.status != "canceled" else "1",
+            "code": "0",
+            "msg": o.reason if o.status == "rejected" else "",
+            "cTime": str(o.created_ns // 1_000_000),
+            "uTime": str(o.updated_ns // 1_000_000),
+        }
+
+    @staticmethod
+    def _position(p: PositionState) -> dict[str, Any]:
+        """A ``positions`` item (net mode: ``pos`` signed)."""
+        ms = str(p.ts_ns // 1_000_000)
+        return {
+            "instType": "SWAP",
+            "instId": p.market_id,
+            "mgnMode": p.margin_mode,
+            "posId": str(zlib.crc32(p.market_id.encode())),
+            "posSide": "net",
+            "pos": _num(p.size),
+            "availPos": _num(abs(p.size)),
+            "avgPx": _num(p.entry_price) if p.entry_price is not None else "",
+            "markPx": _num(p.mark_price) if p.mark_price is not None else "",
+            "upl": _num(p.unrealized_pnl),
+            "lever": _num(p.leverage),
+            "liqPx": "",
+            "ccy": "USDT",
+            "uTime": ms,
+            "pTime": ms,
+        }
+
+    @staticmethod
+    def _account_frame(balances: Sequence[BalanceState], now_ms: int) -> bytes:
+        """An ``account`` push: ``details`` per asset with ``cashBal`` = total, ``availBal`` =
+        free, ``frozenBal`` = locked, ``eq`` = total (the engine's wallet excludes PnL)."""
+        details = [
+            {
+                "ccy": b.asset,
+                "eq": _num(b.total),
+                "cashBal": _num(b.total),
+                "availBal": _num(b.free),
+                "frozenBal": _num(b.locked),
+                "ordFrozen": _num(b.locked),
+                "uTime": str(b.ts_ns // 1_000_000),
+            }
+            for b in balances
+        ]
+        data = [{"uTime": str(now_ms), "totalEq": "", "details": details}]
+        return _dump({"arg": {"channel": "account"}, "data": data})
+
+    def _bal_pos_frame(
+        self,
+        balances: Sequence[BalanceState],
+        positions: Sequence[PositionState],
+        now_ms: int,
+        cause: str,
+    ) -> bytes:
+        """A ``balance_and_position`` push (``eventType`` from the cause: OKX's ``filled``,
+        ``snapshot``, ``transferred`` ...)."""
+        event = {"fill": "filled", "deposit": "transferred", "snapshot": "snapshot"}.get(
+            cause, "delivered"
+        )
+        bal = [
+            {"ccy": b.asset, "cashBal": _num(b.total), "uTime": str(b.ts_ns // 1_000_000)}
+            for b in balances
+        ]
+        pos = [
+            {
+                k: v
+                for k, v in self._position(p).items()
+                if k
+                in (
+                    "instType",
+                    "instId",
+                    "mgnMode",
+                    "posId",
+                    "posSide",
+                    "pos",
+                    "avgPx",
+                    "ccy",
+                    "uTime",
+                )
+            }
+            for p in positions
+        ]
+        data = [
+            {"pTime": str(now_ms), "eventType": event, "balData": bal, "posData": pos, "trades": []}
+        ]
+        return _dump({"arg": {"channel": "balance_and_position"}, "data": data})
+
+    async def _account_route(self, request: web.Request) -> web.StreamResponse:
+        """A signed REST account list (see the module docstring)."""
+        accounts = self.sim.accounts
+        if accounts.take_auth_error("rest"):
+            body: dict[str, Any] = {
+                "code": "50001",
+                "msg": "Service temporarily unavailable. Please try again later.",
+                "data": [],
+            }
+            return web.Response(status=503, body=_dump(body), content_type="application/json")
+        text = await request.text()
+        acct, why = verify_rest(
+            request.headers,
+            request.method,
+            request.raw_path,
+            text,
+            accounts.by_key,
+            accounts.now_ms(),
+        )
+        if acct is None:
+            code, msg = _REST_ERRORS[why or "sign"]
+            return web.Response(
+                status=401, body=_dump({"msg": msg, "code": code}), content_type="application/json"
+            )
+        engine = accounts.engine(acct)
+        q = request.query
+        try:
+            limit = min(int(q.get("limit", "100")), 100)
+            begin = int(q["begin"]) if "begin" in q else None
+            end = int(q["end"]) if "end" in q else None
+        except ValueError:
+            body = {"code": "51000", "msg": "Parameter limit error", "data": []}
+            return web.Response(body=_dump(body), content_type="application/json")
+        inst_type = q.get("instType")
+        path = request.path
+        rows: list[dict[str, Any]]
+        if path.endswith(("/fills", "/fills-history")):
+            fills = [
+                f
+                for f in engine.fills
+                if (begin is None or f.ts_ns >= begin * 1_000_000)
+                and (end is None or f.ts_ns <= end * 1_000_000)
+                and inst_type in (None, _inst_type(f.market_id))
+            ]
+            rows = [self._fill_row(f) for f in reversed(fills)]
+        else:
+            if path.endswith("/orders-history") and inst_type not in _INST_TYPES[1:]:
+                body = {"code": "51000", "msg": "Parameter instType error", "data": []}
+                return web.Response(body=_dump(body), content_type="application/json")
+            pending = path.endswith("/orders-pending")
+            orders = sorted(
+                (
+                    o
+                    for o in engine.orders.values()
+                    if o.is_open == pending and inst_type in (None, _inst_type(o.market_id))
+                ),
+                key=lambda o: o.updated_ns,
+                reverse=True,
+            )
+            rows = [self._history_row(o, engine.fills) for o in orders]
+        body = {"code": "0", "msg": "", "data": rows[:limit]}
+        return web.Response(body=_dump(body), content_type="application/json")
+
+    @staticmethod
+    def _fill_row(f: FillState) -> dict[str, Any]:
+        """A ``GET /api/v5/trade/fills`` row (``fee`` negative = charged, as OKX writes it)."""
+        ms = str(f.ts_ns // 1_000_000)
+        return {
+            "instType": _inst_type(f.market_id),
+            "instId": f.market_id,
+            "tradeId": str(f.trade_id),
+            "ordId": str(f.order_id),
+            "clOrdId": f.client_order_id or "",
+            "billId": str(f.trade_id),
+            "tag": "",
+            "fillPx": _num(f.price),
+            "fillSz": _num(f.size),
+            "side": f.side,
+            "posSide": "" if _inst_type(f.market_id) == "SPOT" else "net",
+            "execType": "M" if f.is_maker else "T",
+            "feeCcy": f.fee_asset,
+            "fee": _num(-f.fee),
+            "ts": ms,
+            "fillTime": ms,
+        }
+
+    def _history_row(self, o: OrderState, fills: Sequence[FillState]) -> dict[str, Any]:
+        """An ``orders-history`` / ``orders-pending`` row: the order's fields, the last fill's
+        ``tradeId``/``fillPx``/``fillSz``/``fillTime`` (no ``fillFee``: OKX's list has none)."""
+        last = next((f for f in reversed(fills) if f.order_id == o.order_id), None)
+        row = self._order(o, last, fills)
+        for k in ("fillFee", "fillFeeCcy", "execType"):
+            del row[k]
+        return row
+
+    def _server_time(self) -> web.Response:
+        """``GET /api/v5/public/time`` on the exchange clock."""
+        body = {"code": "0", "msg": "", "data": [{"ts": str(self.sim.accounts.now_ms())}]}
+        return web.Response(body=_dump(body), content_type="application/json")
 
     # ---- per-message fields and faults -------------------------------------------------------
     def stamp(self, conn: ServerConnection, stream: str, payload: bytes) -> bytes | None:  # noqa: ARG002
@@ -361,7 +915,16 @@ class OkxSim(VenueSim):
 
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:
-        """``/api/v5/public/instruments``, or None."""
+        """``/api/v5/public/instruments``, ``/api/v5/public/time``, the signed account lists
+        (see the module docstring), or None."""
+        if path == _TIME_PATH:
+
+            async def time_answer(request: web.Request) -> web.StreamResponse:  # noqa: ARG001
+                return self._server_time()
+
+            return time_answer
+        if path in _ACCOUNT_PATHS:
+            return self._account_route
         if path != _INSTRUMENTS_PATH:
             return None
 
