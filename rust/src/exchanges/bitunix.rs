@@ -638,23 +638,36 @@ enum Private {
     Login,
 }
 
-/// Which private frame `frame` is, if any: one `"ch":"` search (the first key of a push, so
-/// market data pays a few byte compares).
+/// Which private frame `frame` is, if any: the value of the first `"ch"` key (the first key of
+/// a push, so market data pays a few byte compares), else a `"op":"login"` reply. JSON
+/// whitespace around the colon is allowed.
 fn private_kind(frame: &[u8]) -> Option<Private> {
-    const CH: &[u8] = b"\"ch\":\"";
-    const LOGIN: &[u8] = b"\"op\":\"login\"";
-    if let Some(i) = frame.windows(CH.len()).position(|w| w == CH) {
-        let rest = &frame[i + CH.len()..];
-        return [
+    /// The string value after the first `"<key>"` followed by a colon, as raw bytes.
+    fn value_after<'a>(frame: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+        let mut from = 0;
+        while let Some(i) = frame[from..].windows(key.len()).position(|w| w == key) {
+            let rest = &frame[from + i + key.len()..];
+            let rest = rest.trim_ascii_start();
+            if let Some(rest) = rest.strip_prefix(b":") {
+                return rest.trim_ascii_start().strip_prefix(b"\"");
+            }
+            from += i + key.len();
+        }
+        None
+    }
+    if let Some(ch) = value_after(frame, b"\"ch\"") {
+        let kind = [
             (&b"order\""[..], Private::Order),
             (b"position\"", Private::Position),
             (b"balance\"", Private::Balance),
             (b"tpsl\"", Private::Tpsl),
         ]
         .into_iter()
-        .find_map(|(name, kind)| rest.starts_with(name).then_some(kind));
+        .find_map(|(name, kind)| ch.starts_with(name).then_some(kind))?;
+        // `{"op":"subscribe","args":[{"ch":"order"}]}` is a reply, not a push.
+        return value_after(frame, b"\"op\"").is_none().then_some(kind);
     }
-    frame.windows(LOGIN.len()).any(|w| w == LOGIN).then_some(Private::Login)
+    value_after(frame, b"\"op\"").filter(|op| op.starts_with(b"login\"")).map(|_| Private::Login)
 }
 
 /// A private push: `data` is one object (the SDK [S2] notes the docs' "List" is an object live)
@@ -1537,5 +1550,19 @@ mod private_tests {
         // Market data is not mistaken for a private push.
         assert!(private_kind(br#"{"ch":"depth_book1","symbol":"X","ts":1,"data":{}}"#).is_none());
         assert_eq!(private_kind(br#"{"ch":"order","ts":1}"#), Some(Private::Order));
+        assert_eq!(private_kind(br#"{"ts":1, "ch" : "balance"}"#), Some(Private::Balance));
+        assert_eq!(private_kind(br#"{"op": "login","data":{}}"#), Some(Private::Login));
+        assert!(private_kind(br#"{"op":"ping","ping":1}"#).is_none());
+        // A private subscribe echo is a reply: an ack with the channel as its topic.
+        let out = parse(r#"{"op":"subscribe","args":[{"ch":"order"},{"ch":"balance"}]}"#).unwrap();
+        let topics: Vec<_> = out
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Control(c) if c.kind == ControlKind::Ack => c.topic.clone().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(topics, ["order", "balance"]);
     }
 }
