@@ -31,6 +31,7 @@ from ._core import (
 from .auth import Credentials
 from .connection import ConnectionOptions, EndpointError, StartTimeoutError, SubscriptionError
 from .events import (
+    AccountGap,
     BadFrame,
     Connected,
     Disconnected,
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BBO",
+    "AccountGap",
     "AuthError",
     "BadFrame",
     "Balance",

@@ -110,3 +110,20 @@ class Lagging:
     conflated: int
     dropped: int
     receive_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountGap:
+    """Account events (fills, order updates) of the time from ``since_ts`` to ``until_ts``
+    (ns since the Unix epoch, the exchange's clock) may be missing: a private connection was
+    down or its listen key expired, and what happened meanwhile could not be fetched over REST.
+    ``what``: ``"fills"`` or ``"orders"``; ``reason``: why (the venue has no such list, the
+    requests kept failing, ...). Like ``TradesMissed`` for public trades: after it, check the
+    account over the exchange's own API before trusting positions built from the events."""
+
+    exchange: str
+    what: str
+    since_ts: int
+    until_ts: int
+    reason: str
+    receive_ts: int

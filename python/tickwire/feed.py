@@ -26,7 +26,8 @@ from typing import Any
 
 import aiohttp
 
-from ._core import BBO, BookUpdate
+from ._core import BBO, Balance, BookUpdate, Fill, OrderUpdate, Position
+from .auth import Credentials
 from .connection import (
     Connection,
     ConnectionOptions,
@@ -35,6 +36,7 @@ from .connection import (
     SubscriptionError,
 )
 from .events import (
+    AccountGap,
     BadFrame,
     Connected,
     Disconnected,
@@ -44,11 +46,12 @@ from .events import (
     TradesMissed,
 )
 from .exceptions import ExchangeError
-from .exchanges import Adapter, Subscription, get_adapter
+from .exchanges import ACCOUNT_CHANNELS, Adapter, Subscription, get_adapter
 from .lag import LagGuard
 from .redact import scrub
 
 __all__ = [
+    "AccountGap",
     "BadFrame",
     "Connected",
     "ConnectionOptions",
@@ -82,9 +85,21 @@ class Feed:
       - ``symbols``: ccxt-unified symbols (one string or a list): ``"ETH/USDT"`` (spot),
         ``"ETH/USDT:USDT"`` (linear perpetual), ``"BTC/USD:BTC-220527"`` (inverse future).
         Each symbol's market (``Adapter.market_of``) picks the venue's endpoint.
+        May be empty (the default) when ``channels`` are only account channels.
       - ``channels``: any of ``"book"`` (L2 diff book kept in Rust, ``BookUpdate`` markers),
-        ``"trades"`` (``Trade``), ``"bbo"`` (``BBO``), ``"candles"`` (``Candle``, 1m by default).
-      - ``on_book``, ``on_trade``, ``on_bbo``, ``on_candle``: called with each event of that kind;
+        ``"trades"`` (``Trade``), ``"bbo"`` (``BBO``), ``"candles"`` (``Candle``, 1m by default),
+        and the account channels ``"orders"`` (``OrderUpdate``), ``"fills"`` (``Fill``),
+        ``"positions"`` (``Position``), ``"balances"`` (``Balance``) of the venues that serve
+        them (``Adapter.private_channels``). Account channels cover the whole account (no
+        symbol), need ``credentials`` and run on their own authenticated connections (login
+        before subscribing, listen keys / tokens kept alive, fills and order changes made
+        while disconnected fetched over REST after a reconnect; see "Private channels" in
+        the README).
+      - ``credentials``: a :class:`tickwire.Credentials` (e.g. ``Credentials.from_env(
+        exchange)``), needed by account channels; kept in memory by the adapter only, never
+        shown (masked in reprs, scrubbed from logs and errors).
+      - ``on_book``, ``on_trade``, ``on_bbo``, ``on_candle``, ``on_order``, ``on_fill``,
+        ``on_position``, ``on_balance``: called with each event of that kind;
         ``on_event``: called with every event, health events included. Plain functions run inside
         the frame callback (lowest latency: keep them short); ``async def`` callbacks are scheduled
         as tasks (no ordering guarantee). An exception in a callback is logged and counted
@@ -119,7 +134,8 @@ class Feed:
     resubscribing, as the venue works), ``Resynced`` (book rebuilt from a snapshot after a sync
     loss or a reconnect, with the ``reason``), ``BadFrame`` (a
     malformed frame was skipped), ``TradesMissed`` (trade ids published while disconnected,
-    found from the first trade after a reconnect; counted in ``stats()["trades_missed"]``).
+    found from the first trade after a reconnect; counted in ``stats()["trades_missed"]``),
+    ``AccountGap`` (account events of a time span could not be recovered after a reconnect).
     They reach callbacks at once and the iterator in order. Without callbacks, every event is
     queued for ``async for``; with callbacks, queuing starts when iteration starts.
 
@@ -144,8 +160,11 @@ class Feed:
     feed.unsubscribe(symbols, channels)`` add and remove streams (new symbols are looked up in
     the exchange's list as at start when ``validate_symbols`` is on).
 
-    Errors: ``ValueError`` naming the bad exchange, symbol, channel or option (raised here, before
-    any connection); from ``start()``: ``ValueError`` for a symbol the exchange does not list or
+    Errors: ``ValueError`` naming the bad exchange, symbol, channel or option, an account
+    channel the venue does not serve or missing credentials (raised here, before any
+    connection); from ``start()``: :class:`tickwire.AuthError` (``code``, ``reason``: the
+    exchange refused the keys: raised once, never retried in a loop; also from iteration when
+    it happens on a reconnect), ``ValueError`` for a symbol the exchange does not list or
     trade (before any connection, see ``validate_symbols``),
     :class:`tickwire.connection.SubscriptionError` if the
     exchange rejects a subscription, :class:`tickwire.connection.EndpointError` if the endpoint
@@ -158,13 +177,18 @@ class Feed:
     def __init__(
         self,
         exchange: str | Adapter,
-        symbols: str | Sequence[str],
+        symbols: str | Sequence[str] = (),
         channels: str | Sequence[str] = ("book", "trades", "bbo"),
         *,
+        credentials: Credentials | None = None,
         on_book: Callback | None = None,
         on_trade: Callback | None = None,
         on_bbo: Callback | None = None,
         on_candle: Callback | None = None,
+        on_order: Callback | None = None,
+        on_fill: Callback | None = None,
+        on_position: Callback | None = None,
+        on_balance: Callback | None = None,
         on_event: Callback | None = None,
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
@@ -177,16 +201,21 @@ class Feed:
         validate_symbols: bool = True,
         max_lag: float = 1.0,
     ) -> None:
-        self.adapter = _adapter(exchange, base_url, urls, options)
+        self.adapter = _adapter(exchange, base_url, urls, options, credentials)
         self.exchange = self.adapter.exchange_id
-        self.symbols = _as_list(symbols, "symbols")
         self.channels = _as_list(channels, "channels")
-        self._subs: list[Subscription] = self._requested(self.symbols, self.channels)
+        #: the account channels asked for (their connections log in)
+        self.account_channels = [c for c in self.channels if c in ACCOUNT_CHANNELS]
+        self._subs: list[Subscription] = self._initial_subs(symbols)
         for name, cb in (
             ("on_book", on_book),
             ("on_trade", on_trade),
             ("on_bbo", on_bbo),
             ("on_candle", on_candle),
+            ("on_order", on_order),
+            ("on_fill", on_fill),
+            ("on_position", on_position),
+            ("on_balance", on_balance),
             ("on_event", on_event),
         ):
             if cb is not None and not callable(cb):
@@ -214,6 +243,10 @@ class Feed:
             "trade": on_trade,
             "bbo": on_bbo,
             "candle": on_candle,
+            "order": on_order,
+            "fill": on_fill,
+            "position": on_position,
+            "balance": on_balance,
         }
         self._on_event = _wrap(on_event, self) if on_event else None
         self._has_callbacks = any(self._user_callbacks.values()) or on_event is not None
@@ -272,7 +305,7 @@ class Feed:
         if self._started:
             raise RuntimeError("Feed already started")
         self._started = True
-        if self.validate_symbols:
+        if self.validate_symbols and self.symbols:
             try:
                 await self._check_symbols(self.symbols)
             except BaseException:
@@ -280,7 +313,16 @@ class Feed:
                 raise
         from ._core import Candle, Trade
 
-        self._kinds = {BookUpdate: "book", Trade: "trade", BBO: "bbo", Candle: "candle"}
+        self._kinds = {
+            BookUpdate: "book",
+            Trade: "trade",
+            BBO: "bbo",
+            Candle: "candle",
+            OrderUpdate: "order",
+            Fill: "fill",
+            Position: "position",
+            Balance: "balance",
+        }
         for typ, kind in self._kinds.items():
             cb = self._user_callbacks[kind]
             if cb is not None:
@@ -317,10 +359,12 @@ class Feed:
         self._lag.end_probation_if_fast()  # the usual case: fast callbacks run unwatched now
 
     def _build_connections(self) -> None:
-        """One connection per route and shard (``Adapter.shards``: topics per connection)."""
+        """One connection per route and shard (``Adapter.shards``: topics per connection);
+        account streams never share a connection with market streams."""
         for route, subs in _by_route(self._subs).items():
-            for shard in self.adapter.shards(subs):
-                self._new_connection(route, shard)
+            for group in ([s for s in subs if s.symbol], [s for s in subs if not s.symbol]):
+                for shard in self.adapter.shards(group) if group else ():
+                    self._new_connection(route, shard)
 
     def _new_connection(self, route: str, subs: list[Subscription]) -> Connection:
         """A (not yet started) Connection for ``subs``, all of ``route``, added to the feed."""
@@ -338,6 +382,7 @@ class Feed:
             options=self._conn_options,
             sinks=self._fast,
             on_sink_error=self._callback_failed,
+            account_channels=self.account_channels if not subs[0].symbol else (),
         )
         self._conns.append(conn)
         for b in books:
@@ -459,13 +504,50 @@ class Feed:
             finally:
                 self._dropped_books.update(b for b in map(self.adapter.book_symbol, gone) if b)
 
+    def _initial_subs(self, symbols: str | Sequence[str]) -> list[Subscription]:
+        """The constructor's streams: ``symbols`` x market channels, then the account streams
+        (sets :attr:`symbols`; ``ValueError`` as the constructor says)."""
+        market = [c for c in self.channels if c not in ACCOUNT_CHANNELS]
+        self.symbols = _as_list(symbols, "symbols", empty_ok=not market)
+        if self.symbols and not market:
+            raise ValueError(
+                f"symbols {self.symbols} given without a market channel (account channels "
+                "cover the whole account: leave symbols empty)"
+            )
+        subs = self._requested(self.symbols, market) if market else []
+        return subs + self._private_subs(self.account_channels)
+
+    def _private_subs(self, channels: list[str]) -> list[Subscription]:
+        """The account streams of ``channels`` (:meth:`Adapter.private_subscriptions`), after
+        checking the venue serves them and credentials were given (``ValueError`` naming what
+        is missing, never a secret)."""
+        if not channels:
+            return []
+        a = self.adapter
+        for c in channels:
+            if c not in a.private_channels:
+                served = ", ".join(a.private_channels) or "none in tickwire yet"
+                raise ValueError(
+                    f"channel {c!r} is not supported as an account channel of {self.exchange} "
+                    f"(its account channels: {served})"
+                )
+        a.check_credentials()
+        return a.private_subscriptions(channels)
+
     def _requested(
         self, symbols: str | Sequence[str], channels: str | Sequence[str]
     ) -> list[Subscription]:
         """The streams of ``symbols`` x ``channels``, checked as the constructor checks them:
-        ``ValueError`` naming a symbol, channel or market the venue does not serve."""
+        ``ValueError`` naming a symbol, channel or market the venue does not serve (account
+        channels are fixed when the feed is made)."""
         syms = _as_list(symbols, "symbols")
-        subs = self.adapter.subscriptions(syms, _as_list(channels, "channels"))
+        chans = _as_list(channels, "channels")
+        acct = [c for c in chans if c in ACCOUNT_CHANNELS]
+        if acct:
+            raise ValueError(
+                f"account channels {acct} are chosen when the Feed is made, not subscribed live"
+            )
+        subs = self.adapter.subscriptions(syms, chans)
         for sym in syms:
             self.adapter.market_of(sym)
         return subs
@@ -486,7 +568,7 @@ class Feed:
         waits: list[asyncio.Future[None]] = []
         for route, of_route in _by_route(subs).items():
             group = of_route  # what no existing connection of the route has room for
-            for conn in [c for c in self._conns if c.route == route]:
+            for conn in [c for c in self._conns if c.route == route and not c.private]:
                 chunk: list[Subscription] = []
                 rest: list[Subscription] = []
                 for sub in group:
@@ -552,7 +634,7 @@ class Feed:
 
     def _names_changed(self) -> None:
         """``symbols`` and ``channels`` follow the streams the feed has now."""
-        self.symbols = list(dict.fromkeys(s.symbol for s in self._subs))
+        self.symbols = list(dict.fromkeys(s.symbol for s in self._subs if s.symbol))
         self.channels = list(dict.fromkeys(s.channel for s in self._subs))
 
     # --- delivery ----------------------------------------------------------------------------
@@ -747,7 +829,7 @@ class Feed:
 
 # Health events: kept when the async-for queue drops its oldest events.
 _HEALTH = frozenset(
-    {BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced, TradesMissed}
+    {AccountGap, BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced, TradesMissed}
 )
 
 
@@ -756,14 +838,26 @@ def _adapter(
     base_url: str | None,
     urls: dict[str, str] | None,
     options: dict[str, Any] | None,
+    credentials: Credentials | None,
 ) -> Adapter:
-    """The feed's adapter: ``exchange`` itself, or the registered one built with the URLs and
-    options (``ValueError`` naming a bad exchange, URL key or option)."""
+    """The feed's adapter: ``exchange`` itself, or the registered one built with the URLs,
+    options and credentials (``ValueError`` naming a bad exchange, URL key or option)."""
+    if credentials is not None and not isinstance(credentials, Credentials):
+        raise ValueError(f"credentials must be a tickwire.Credentials, got {type(credentials)}")
     if not isinstance(exchange, Adapter):
-        return get_adapter(exchange, base_url=base_url, urls=urls, options=options)
+        if credentials is None:  # adapters of other branches may not take the argument yet
+            return get_adapter(exchange, base_url=base_url, urls=urls, options=options)
+        return get_adapter(
+            exchange, base_url=base_url, urls=urls, options=options, credentials=credentials
+        )
     if base_url is not None or urls is not None or options is not None:
         raise ValueError(
             "base_url, urls and options belong to the adapter when an Adapter is given"
+        )
+    if credentials is not None:
+        raise ValueError(
+            "credentials belong to the adapter when an Adapter is given "
+            "(Adapter(..., credentials=...))"
         )
     return exchange
 
@@ -775,9 +869,9 @@ def _by_route(subs: Iterable[Subscription]) -> dict[str, list[Subscription]]:
     return by_route
 
 
-def _as_list(value: str | Iterable[str], what: str) -> list[str]:
+def _as_list(value: str | Iterable[str], what: str, empty_ok: bool = False) -> list[str]:
     items = [value] if isinstance(value, str) else list(value)
-    if not items:
+    if not items and not empty_ok:
         raise ValueError(f"{what} must not be empty")
     out: list[str] = []
     for v in items:

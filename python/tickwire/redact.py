@@ -4,14 +4,30 @@ A URL may carry credentials: a userinfo password (``wss://user:PASSWORD@host``) 
 parameter such as ``?listenKey=...``, ``?token=...``, ``?signature=...``. :func:`redact_url`
 replaces those values by ``***``; :func:`scrub` removes them from any text (an exception message
 from a library that printed the raw URL, say).
+
+Private (account) connections also :func:`remember` their secrets (API key, secret,
+passphrase, private key, listen keys, tokens, signatures) in a process-wide registry:
+:func:`scrub` removes those from any text too, and :func:`guard_logs` puts a filter on the
+loggers tickwire and its libraries write to that scrubs every record (message, arguments,
+traceback) before any handler sees it. The registry lives in memory only.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["MASK", "redact_url", "scrub", "secrets_of"]
+__all__ = [
+    "MASK",
+    "guard_logs",
+    "redact_url",
+    "remember",
+    "scrub",
+    "secret_values",
+    "secrets_of",
+]
 
 MASK = "***"
 
@@ -74,9 +90,84 @@ def secrets_of(url: str) -> list[str]:
 
 
 def scrub(text: str, *urls: str) -> str:
-    """``text`` with every secret of ``urls`` (see :func:`secrets_of`) and every userinfo
-    password replaced by ``***``: for messages other libraries built from a raw URL."""
+    """``text`` with every secret of ``urls`` (see :func:`secrets_of`), every remembered secret
+    (see :func:`remember`) and every userinfo password replaced by ``***``: for messages other
+    libraries built from a raw URL, and anything a private connection may show."""
     for url in urls:
         for secret in secrets_of(url):
             text = text.replace(secret, MASK)
+    for secret in _known_sorted:
+        if secret in text:
+            text = text.replace(secret, MASK)
     return _USERINFO.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
+
+
+# Secrets seen so far, newest last (a dict as an ordered set), and the same longest first.
+_known: dict[str, None] = {}
+_known_sorted: list[str] = []
+_MAX_KNOWN = 1024  # listen keys and signatures pile up over days: keep the newest
+_MIN_SECRET = 6  # shorter strings would mask ordinary words; no real key is that short
+
+
+def remember(values: Iterable[str | None]) -> None:
+    """Add ``values`` (secret strings; None and strings under 6 characters are skipped) to the
+    registry :func:`scrub` and the log filter remove from text. Kept in memory only, the
+    newest 1024."""
+    global _known_sorted  # noqa: PLW0603 - the registry is process-wide on purpose
+    added = False
+    for v in values:
+        if v and len(v) >= _MIN_SECRET and v not in _known:
+            _known[v] = None
+            added = True
+    if not added:
+        return
+    while len(_known) > _MAX_KNOWN:
+        del _known[next(iter(_known))]
+    _known_sorted = sorted(_known, key=len, reverse=True)
+
+
+def secret_values(mapping: Mapping[str, str]) -> list[str]:
+    """The values of ``mapping`` (request headers or parameters) whose names look secret
+    (key, token, signature, sign, secret, passphrase, password)."""
+    return [v for k, v in mapping.items() if _SECRET_FIELD.search(k) and v]
+
+
+_SECRET_FIELD = re.compile(r"key|token|sig|secret|pass|sign", re.IGNORECASE)
+
+
+class _ScrubFilter(logging.Filter):
+    """Scrubs every record's message and traceback of the remembered secrets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _known_sorted:
+            return True
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string is logging's own business
+            return True
+        clean = scrub(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return True
+
+
+_FILTER = _ScrubFilter()
+# where tickwire and the libraries it drives log: their own loggers and their children
+_GUARDED_ROOTS = ("tickwire", "picows", "aiohttp", "asyncio")
+
+
+def guard_logs() -> None:
+    """Put the scrubbing filter on tickwire's loggers and those of the libraries it drives
+    (picows, aiohttp, asyncio), children included (a logger filter sees only its own records,
+    so each gets one). Idempotent; called when a private connection starts."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in _GUARDED_ROOTS]
+    for name in {*_GUARDED_ROOTS, *names}:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

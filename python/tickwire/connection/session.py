@@ -29,7 +29,7 @@ from .._core import (
     Trade,
 )
 from ..events import BadFrame, GapDetected
-from ..exceptions import CallbackError, FrameError, SequenceGap
+from ..exceptions import AuthError, CallbackError, FrameError, SequenceGap
 from . import resync
 from .errors import SubscriptionError
 from .ratelimit import RateLimiter
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..exchanges import Adapter, Keepalive, Request, Subscription
     from ..metrics import Counters
     from .options import ConnectionOptions
+    from .private import AccountCounters
 
 __all__ = ["Session", "SessionOwner"]
 
@@ -63,7 +64,7 @@ _MUTED_TYPE: dict[str, type] = {
 
 # Control replies that settle no request: they only show the socket is alive (the decoder's
 # frame count, which the watchdog reads, already saw them).
-_NO_REQUEST = frozenset({"pong", "welcome", "login"})
+_NO_REQUEST = frozenset({"pong", "welcome"})
 
 
 class SessionOwner(Protocol):
@@ -81,6 +82,9 @@ class SessionOwner(Protocol):
     symbols: list[str]
     book_symbols: list[str]
     instruments: list[dict[str, Any]]
+    #: an account (private) connection: login before subscribing, account events wired
+    private: bool
+    account_counters: AccountCounters
 
     def merge(self, session: Session, ev: Any) -> None:
         """Deliver ``ev`` of ``session`` unless another session already delivered it."""
@@ -88,6 +92,9 @@ class SessionOwner(Protocol):
     def direct_sink(self, event_type: type) -> Handler:
         """Where events of ``event_type`` go while this is the only session."""
         ...
+
+    def private_event(self, session: Session, ev: Any) -> None:
+        """Deliver an account event of ``session`` (de-duplicated; held during a recovery)."""
 
     def show_book(self, symbol: str, decoder: Decoder) -> None:
         """Make ``decoder``'s book of ``symbol`` the one ``book()`` shows."""
@@ -322,6 +329,9 @@ class Session(WSListener):
             direct[Trade] = resync.first_trades_checked(self, direct[Trade])
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
+        # Account events exist on private connections only (public ones pay nothing): they
+        # always pass the owner's de-duplication, which also serves the REST recovery.
+        acct: Handler | None = partial(owner.private_event, self) if owner.private else None
         self.decoder.set_handlers(
             trade=direct[Trade],
             bbo=direct[BBO],
@@ -330,6 +340,10 @@ class Session(WSListener):
             control=self.on_reply,
             notice=self.on_notice,
             sync_lost=self.on_sync_lost,
+            order=acct,
+            fill=acct,
+            position=acct,
+            balance=acct,
         )
 
     def mute(self, subs: Iterable[Subscription]) -> None:
@@ -563,7 +577,8 @@ class Session(WSListener):
         topic) of the oldest request awaiting it; an error fails the request it names, or, with
         neither id nor topic, the oldest request in flight (Binance documents
         ``{"code":3,"msg":..}`` for invalid JSON) rather than leaving it to time out. Pongs,
-        welcomes and login replies settle nothing. Unmatched errors are counted and logged."""
+        welcomes settle nothing; a login reply acknowledges the key it carries, or, carrying
+        none, the oldest login request in flight. Unmatched errors are counted and logged."""
         kind = reply.kind
         if kind in _NO_REQUEST:
             return
@@ -577,6 +592,14 @@ class Session(WSListener):
         if kind == "ack":
             if match is not None:
                 self._acked(*match)
+            return
+        if kind == "login":
+            if match is not None:
+                self._acked(*match)
+            elif not keys:
+                login = next((p for p in self._inflight if p.request.login), None)
+                if login is not None:
+                    self._settle(login, None)
             return
         failed = match[1] if match is not None else None
         if failed is None and not keys and self._inflight:
@@ -611,7 +634,8 @@ class Session(WSListener):
         ``SessionOwner.session_subscribed``.
 
         Raises :class:`SubscriptionError` (``streams``, ``code``, ``reason`` of the first error
-        reply), ``TimeoutError`` without every ack within ``timeout`` seconds of the last send,
+        reply; :class:`~tickwire.AuthError` instead for a login request, ``Request.login``),
+        ``TimeoutError`` without every ack within ``timeout`` seconds of the last send,
         ``ConnectionError`` if the socket drops meanwhile."""
         if setup:  # counted before any is sent: one without acks is done at once
             self._setup_left += len(requests)
@@ -626,9 +650,35 @@ class Session(WSListener):
                 ) from None
             if reply is not None:
                 self.counters.control_errors += 1
+                if p.request.login:
+                    raise self._auth_error(reply)
                 raise SubscriptionError(
                     p.request.streams, reply.code, reply.message, reply.request_id
                 )
+
+    def _auth_error(self, reply: ControlReply) -> AuthError:
+        """The ``AuthError`` of a login request's error reply: the exchange's code and message
+        (secrets scrubbed, though a venue does not echo them)."""
+        owner = self.owner
+        why = owner.scrub(str(reply.message)) if reply.message is not None else None
+        exchange = owner.adapter.exchange_id
+        return AuthError(
+            f"{exchange} rejected the login (code {reply.code}): {why}",
+            code=reply.code,
+            reason=why,
+            exchange=exchange,
+        )
+
+    async def login(self, timeout: float) -> None:
+        """Send the adapter's login requests for this route (built, and so signed, just
+        before), one by one (rate-limited like every control message), each awaited for its
+        acks before the next goes. Raises :class:`~tickwire.AuthError` on an error reply,
+        otherwise as :meth:`control`."""
+        owner = self.owner
+        requests = owner.adapter.login_requests(owner.route, owner.next_request_id)
+        for r in requests:
+            await self.control([r], timeout)
+            owner.account_counters.logins += 1
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def open(self, url: str, timeout: float) -> None:

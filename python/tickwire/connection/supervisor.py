@@ -23,13 +23,14 @@ from picows import WSHandshakeError, WSInvalidURL
 
 from .._core import BookUpdate, ControlReply, Decoder
 from ..events import Connected, Disconnected, TradesMissed
-from ..exceptions import CallbackError
-from ..exchanges import Adapter, ConnectTarget, Request, Subscription
+from ..exceptions import AuthError, CallbackError
+from ..exchanges import ACCOUNT_CHANNELS, Adapter, ConnectTarget, Request, Subscription
 from ..metrics import Counters
-from ..redact import redact_url, scrub
+from ..redact import guard_logs, redact_url, remember, scrub, secrets_of
 from . import rest
 from .errors import EndpointError, SubscriptionError
 from .options import ConnectionOptions
+from .private import AccountCounters, AccountSide
 from .ratelimit import full_jitter
 from .session import Session
 
@@ -103,7 +104,23 @@ class Connection:
       or the ``CallbackError`` the decoder wrapped it in; default: log it).
     - ``http``: a callable returning the shared ``aiohttp.ClientSession``.
     - ``on_fatal(exc)``: called once when the connection gives up after ``ready`` (a rejected
-      subscription on reconnect); before, ``ready`` carries the error.
+      subscription on reconnect, an ``AuthError``); before, ``ready`` carries the error.
+    - ``account_channels``: for a private connection (its ``subs`` are account streams,
+      ``symbol == ""``): the account channels asked for (``ACCOUNT_CHANNELS``); their event
+      types are delivered. Default: every channel when the subs are account streams, else
+      none (a public connection).
+
+    A private connection adds an auth step to every connect (first, reconnect, rotation):
+    measure the server clock (``adapter.server_time_request``, when missing or older than 10
+    minutes) -> ``connect_target`` (may create a listen key / token) -> open -> the adapter's
+    ``login_requests``, one by one, each awaited for its acks -> subscribe. A login error
+    reply, or an ``AuthError`` from ``connect_target``, ``refresh_token`` on a rotation or a
+    recovery request, is fatal: the connection stops and raises it once (never a reconnect
+    storm); timeouts, 5xx and disconnects back off as usual. While connected,
+    ``adapter.refresh_token`` runs every ``adapter.token_refresh_s``; its ``AuthError`` or a
+    notice in ``adapter.rotate_on_notices`` rotates to a fresh connection, make-before-break.
+    After a reconnect or rotation, fills and order changes since the last delivered account
+    event are fetched over REST and delivered first (see :mod:`tickwire.connection.private`).
 
     ``await start()`` launches it; ``ready`` resolves once the first session is subscribed and its
     books are synced; ``await close()`` stops it. ``book(symbol)`` returns the ``tw.Book`` that
@@ -126,6 +143,7 @@ class Connection:
         sinks: dict[type, Callable[[Any], None]] | None = None,
         on_sink_error: Callable[[object, Any, BaseException], None] | None = None,
         instruments: Sequence[dict[str, Any]] = (),
+        account_channels: Sequence[str] | None = None,
     ) -> None:
         self.name = name
         self.adapter = adapter
@@ -134,7 +152,7 @@ class Connection:
         self._endpoints = [self._endpoint]  # the latest few, for scrub()
         self.url = redact_url(self._endpoint)
         self.subs = list(subs)
-        self.symbols = list(dict.fromkeys(s.symbol for s in self.subs))
+        self.symbols = list(dict.fromkeys(s.symbol for s in self.subs if s.symbol))
         self.book_symbols = [b for b in map(adapter.book_symbol, self.subs) if b]
         self.instruments = list(instruments)
         self.options = options or ConnectionOptions()
@@ -170,6 +188,17 @@ class Connection:
         self._frames_closed = 0  # frames decoded by sessions that are gone
         self._last_trade_ids: dict[str, int] = {}  # per symbol, over every session so far
         self._ever_connected = False
+        if account_channels is None:
+            private = bool(self.subs) and all(s.channel in ACCOUNT_CHANNELS for s in self.subs)
+            account_channels = ACCOUNT_CHANNELS if private else ()
+        #: an account connection: logs in before subscribing, delivers account events
+        self.private = bool(account_channels)
+        self._account = AccountSide(self, account_channels) if self.private else None
+        self.account_counters = (
+            self._account.counters if self._account is not None else AccountCounters()
+        )
+        if self.private:
+            remember(secrets_of(self._endpoint))
 
     # --- delivery while sessions overlap, and of every book update ---------------------------
     def merge(self, session: Session, ev: Any) -> None:
@@ -223,6 +252,21 @@ class Connection:
     def emit(self, ev: Any) -> None:
         """Deliver a health event (or a notice) to the owner's sink."""
         self._sink(ev)
+
+    def private_event(self, session: Session, ev: Any) -> None:
+        """An account event of ``session`` (private connections only; see
+        :class:`~tickwire.connection.private.AccountSide`)."""
+        if self._account is not None:
+            self._account.event(session, ev)
+
+    @property
+    def primary(self) -> Session | None:
+        """The session whose stream is delivered (None while disconnected)."""
+        return self._primary
+
+    def http(self) -> aiohttp.ClientSession:
+        """The owner's shared HTTP session."""
+        return self._http()
 
     def direct_sink(self, event_type: type) -> Callable[[Any], None]:
         """Where events of ``event_type`` go while one session is live: the owner's override
@@ -304,6 +348,8 @@ class Connection:
         """``session``'s socket is gone: keep its frame count and last trade ids; its books
         stop being served as live."""
         self._frames_closed += session.frames()
+        if self._account is not None and session is self._primary:
+            self._account.session_lost()
         if self.adapter.consecutive_trade_ids:
             for sym, tid in session.decoder.last_trade_ids().items():
                 if tid > self._last_trade_ids.get(sym, -1):
@@ -356,6 +402,8 @@ class Connection:
     def stats(self) -> dict[str, int]:
         """:class:`Counters` as a dict, with ``frames`` summed over every session so far."""
         out = self.counters.as_dict()
+        if self._account is not None:
+            out.update(self._account.counters.as_dict())
         out["frames"] = self._frames_closed + sum(
             s.frames() for s in self._sessions if not s.closed.done()
         )
@@ -385,7 +433,9 @@ class Connection:
         books = [b for b in map(self.adapter.book_symbol, subs) if b]
         async with self._control:
             self.subs = self.subs + list(subs)
-            self.symbols = list(dict.fromkeys([*self.symbols, *(s.symbol for s in subs)]))
+            self.symbols = list(
+                dict.fromkeys([*self.symbols, *(s.symbol for s in subs if s.symbol)])
+            )
             self.book_symbols = self.book_symbols + books
             sessions = [s for s in self._sessions if s.subscribed and not s.closed.done()]
             since: dict[Session, int] = {}
@@ -464,12 +514,23 @@ class Connection:
             raise errors[0]
 
     async def start(self) -> None:
-        """Launch the supervisor and watchdog tasks (returns at once; see ``ready``)."""
+        """Launch the supervisor and watchdog tasks (returns at once; see ``ready``); a private
+        connection also its token keepalive (when the adapter has ``token_refresh_s``)."""
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._supervise(), name=f"{self.name} supervisor"),
             loop.create_task(self._watchdog(), name=f"{self.name} watchdog"),
         ]
+        period = self.adapter.token_refresh_s
+        if self._account is not None:
+            guard_logs()
+            if period:
+                self._tasks.append(
+                    loop.create_task(
+                        self._account.keep_tokens(period, self._rotate_now),
+                        name=f"{self.name} token keepalive",
+                    )
+                )
         for t in self._tasks:
             t.add_done_callback(self._task_done)
 
@@ -516,11 +577,19 @@ class Connection:
 
         s.closed.add_done_callback(forget)
         opts = self.options
+        acct = self._account
+        since: int | None = None
         try:
+            if acct is not None:
+                await acct.measure_clock()
             target = await self._connect_target()
             self._use_endpoint(target.url)
             s.keepalive = target.keepalive
             await s.open(target.url, opts.connect_timeout)
+            if acct is not None:
+                await s.login(opts.ack_timeout)
+                if self._ever_connected:  # reconnect or rotation: fetch what was missed
+                    since = acct.hold()
             async with self._control:  # the registry may have changed since Session() was made
                 for sym in self.symbols:
                     s.decoder.register(sym)
@@ -528,8 +597,41 @@ class Connection:
                 s.subscribed = True
         except BaseException:
             s.close("setup failed", graceful=False)
+            if since is not None and acct is not None:
+                acct.release()
             raise
+        if since is not None and acct is not None:
+            self.spawn(self._recover(s, since), f"{self.name} account recovery")
         return s
+
+    async def _recover(self, s: Session, since: int) -> None:
+        """The account recovery after ``s`` subscribed (see ``AccountSide.recover``); an
+        ``AuthError`` stops the connection."""
+        assert self._account is not None  # noqa: S101 - only private connections recover
+        try:
+            await self._account.recover(s, since)
+        except AuthError as exc:
+            self._give_up(exc)
+
+    def _rotate_now(self, reason: str) -> None:
+        """Rotate the primary session to a fresh one now (make-before-break)."""
+        s = self._primary
+        if s is not None and not s.rotate_now.is_set():
+            log.info("%s: %s; rotating now", self.name, reason)
+            s.rotate_now.set()
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Stop for good (an ``AuthError``: the same keys would be refused again): no more
+        reconnects or rotations, every session closed, ``exc`` raised once to the owner."""
+        if self._closing:
+            return
+        self._closing = True
+        for t in self._tasks:
+            if t is not asyncio.current_task():
+                t.cancel()
+        for s in list(self._sessions):
+            s.close("authentication refused", graceful=False)
+        self._fail(exc)
 
     async def _connect_target(self) -> ConnectTarget:
         """Where this connect goes (:meth:`Adapter.connect_target`, within the connect timeout).
@@ -538,9 +640,14 @@ class Connection:
         a = self.adapter
         if type(a).connect_target is Adapter.connect_target:
             return ConnectTarget(a.ws_endpoint(self.route), a.keepalive())
-        return await asyncio.wait_for(
-            a.connect_target(self._http(), self.route), self.options.connect_timeout
-        )
+        try:
+            return await asyncio.wait_for(
+                a.connect_target(self._http(), self.route), self.options.connect_timeout
+            )
+        except rest.HttpStatusError as exc:
+            if self._account is not None and exc.status in (401, 403):
+                raise self._account.auth_error(exc) from None
+            raise
 
     def _use_endpoint(self, endpoint: str) -> None:
         """The URL of this connect (see :meth:`Adapter.connect_target`): shown (redacted) as
@@ -549,6 +656,8 @@ class Connection:
             self._endpoint = endpoint
             self.url = redact_url(endpoint)
             self._endpoints = [endpoint, *self._endpoints[:3]]
+            if self.private:
+                remember(secrets_of(endpoint))
 
     def session_subscribed(self, s: Session) -> None:
         """A session got every subscribe ack. A primary one takes over: Connected, book syncs."""
@@ -573,6 +682,9 @@ class Connection:
         while not self._closing:
             try:
                 s = await self._open_session()
+            except AuthError as exc:
+                self._give_up(exc)
+                return
             except SubscriptionError as exc:
                 self._fail(exc)
                 return
@@ -659,6 +771,9 @@ class Connection:
                     if not new.books_synced(self.book_symbols) or new.closed.done():
                         raise ConnectionError("rotation session lost its books")
                     break
+                except AuthError as exc:
+                    self._give_up(exc)
+                    return
                 except (asyncio.CancelledError, SubscriptionError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed rotation is retried, the old session stays
@@ -726,7 +841,8 @@ class Connection:
         return await rest.fetch(self._http(), url, {**self.adapter.rest_params, **params}, timeout)
 
     def scrub(self, text: str) -> str:
-        """``text`` without the secrets of this connection's URLs (for logs and errors)."""
+        """``text`` without the secrets of this connection's URLs, nor (private connections)
+        its credentials, listen keys, tokens and signatures (for logs and errors)."""
         a = self.adapter
         return scrub(text, *self._endpoints, f"{a.rest_base_url}?{a.rest_query}")
 

@@ -27,20 +27,41 @@ For synchronous tests: ``with ThreadedSimulator("binance", speed="max") as sim:`
 arguments; the server runs in a background thread).
 
 ``speed``: 1.0 recorded pace (default), N = N x faster, "max" = as fast as the client reads.
+Private (account) side: ``Simulator(..., accounts=[SimAccount(...)])``, ``sim.accounts``
+(orders, fills, positions, balances driven by calls, scripted scenarios and the recorded
+market; tokens; account faults): see ``account.py``.
+
 Timestamps are int ns since the epoch. Command line: ``tickwire simulate`` (``cli.py``).
 Send-rate benchmark: ``python -m tickwire.simulator.bench``.
 """
 
+from .account import (
+    AccountChange,
+    AccountEngine,
+    AccountMarket,
+    Accounts,
+    Amend,
+    Cancel,
+    Deposit,
+    FillOrder,
+    MarketTrade,
+    Place,
+    SimAccount,
+)
 from .faults import (
+    AuthServerError,
     BadChecksum,
+    ClockSkew,
     CloseAfter,
     Drop,
+    FillBurst,
     ForceSnapshot,
     Garbage,
     Lifetime,
     ServerShutdown,
     SlowSnapshot,
     Stall,
+    TokenExpiry,
     parse_fault,
 )
 from .recording import Recording, Snapshot, packaged_recording
@@ -52,23 +73,38 @@ from .wirebook import BookMessage, BookReplay, WireBook
 
 __all__ = [
     "MARKETS",
+    "AccountChange",
+    "AccountEngine",
+    "AccountMarket",
+    "Accounts",
+    "Amend",
+    "AuthServerError",
     "BadChecksum",
     "BookMessage",
     "BookReplay",
+    "Cancel",
+    "ClockSkew",
     "CloseAfter",
     "DemoSpec",
+    "Deposit",
     "Drop",
+    "FillBurst",
+    "FillOrder",
     "ForceSnapshot",
     "Garbage",
     "Lifetime",
     "MarketSpec",
+    "MarketTrade",
+    "Place",
     "Recording",
     "ServerShutdown",
+    "SimAccount",
     "Simulator",
     "SlowSnapshot",
     "Snapshot",
     "Stall",
     "ThreadedSimulator",
+    "TokenExpiry",
     "VenueSim",
     "WireBook",
     "market_name",

@@ -26,6 +26,7 @@ from .faults import BadChecksum, CloseAfter, Drop, ForceSnapshot, Garbage, Lifet
 from .recording import View, ws_frame
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .account import SimAccount
     from .server import Simulator
 
 _ids = itertools.count(1)
@@ -45,6 +46,9 @@ class ServerConnection:
     checksum, :class:`~.faults.BadChecksum`), ``snapshots_forced`` (snapshot payloads sent by
     :class:`~.faults.ForceSnapshot`), ``keepalives`` (client messages that counted as
     keepalives), ``connected_ns`` (int ns since epoch), ``closed``, ``close_code``.
+    Private side (``account.py``): ``account`` (the :class:`~.account.SimAccount` the venue
+    authenticated this connection as, None until then; the venue sets it) and
+    ``private_sent`` (account payloads sent).
     """
 
     def __init__(
@@ -72,6 +76,8 @@ class ServerConnection:
         self.corrupted = 0
         self.snapshots_forced = 0
         self.keepalives = 0
+        self.account: SimAccount | None = None
+        self.private_sent = 0
         self.connected_ns = time.time_ns()
         self.closed = False
         self.close_code: int | None = None
@@ -536,6 +542,7 @@ class ServerConnection:
             "dropped": self.dropped,
             "corrupted": self.corrupted,
             "snapshots_forced": self.snapshots_forced,
+            "private_sent": self.private_sent,
             "closed": self.closed,
         }
 

@@ -7,6 +7,13 @@ connection* from the moment the fault is attached: at construction
 connections, or one); a message the venue's ``stamp`` withholds counts too. Server-wide faults
 (:class:`SlowSnapshot`, :class:`ServerShutdown`) act once when injected or configured.
 
+Account faults (the private side, ``account.py``) act on ``sim.accounts``:
+:class:`TokenExpiry` (every live listen key / token expires now), :class:`AuthServerError`
+(the next logins or signed REST requests get the venue's 5xx / "system busy"),
+:class:`ClockSkew` (the exchange clock runs ahead or behind, so unmeasured client timestamps
+look stale or from the future) and :class:`FillBurst` (scripted fills of a resting order with
+a disconnect in the middle). ``TokenExpiry`` and ``FillBurst`` only act when injected.
+
 ``parse_fault("close_after=100")`` builds one from a CLI-style string. What the venue sends
 (a shutdown notice, a corrupted checksum, a fresh snapshot, its lifetime) comes from its
 ``VenueSim`` and ``MarketSpec``.
@@ -169,6 +176,62 @@ class ServerShutdown:
         _require(self, "grace", self.grace)
 
 
+@dataclass(frozen=True)
+class TokenExpiry:
+    """Expire every live listen key / token now (the venue sends its expiry event, e.g. a
+    ``listenKeyExpired``, and closes what it closes; a keepalive of one then fails)."""
+
+
+@dataclass(frozen=True)
+class AuthServerError:
+    """Answer the next ``count`` auth requests at ``where`` with the venue's server error
+    (its HTTP 5xx or "system busy" reply): ``"login"`` (WebSocket logins), ``"rest"`` (signed
+    REST requests, listen-key / token requests) or ``"any"``. A client must back off and
+    retry these, unlike a rejected key."""
+
+    count: int = 1
+    where: str = "any"
+
+    def __post_init__(self) -> None:
+        _require(self, "count", self.count, positive=True)
+        if self.where not in ("login", "rest", "any"):
+            raise ValueError(
+                f"AuthServerError.where must be login, rest or any, got {self.where!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ClockSkew:
+    """The exchange clock runs ``ms`` milliseconds ahead of the local clock (negative:
+    behind): server-time replies, signature windows and account timestamps follow it. Sets
+    the skew (not cumulative); ``ClockSkew(0)`` undoes it."""
+
+    ms: int
+
+
+@dataclass(frozen=True)
+class FillBurst:
+    """Fill the open order ``order`` (client or exchange id) ``fills`` times by ``size``
+    (a decimal string) at its limit price, back to back; right after the
+    ``disconnect_after``-th fill the connections receiving the account's private streams are
+    closed (``code``), so the later fills happen while the client is away and must be fetched
+    over REST. ``account``: name, key or address (default: the first registered)."""
+
+    order: str
+    fills: int
+    size: str
+    disconnect_after: int
+    account: str | None = None
+    code: int = 1011
+
+    def __post_init__(self) -> None:
+        _require(self, "fills", self.fills, positive=True)
+        _require(self, "disconnect_after", self.disconnect_after)
+
+
+ACCOUNT_FAULTS = (TokenExpiry, AuthServerError, ClockSkew, FillBurst)
+
+
 class SnapshotDelays:
     """Pending :class:`SlowSnapshot` delays: each applies to the next ``count`` snapshot
     responses (all of them if ``count`` is None); delays that apply together add up."""
@@ -204,6 +267,10 @@ Fault = (
     | Lifetime
     | SlowSnapshot
     | ServerShutdown
+    | TokenExpiry
+    | AuthServerError
+    | ClockSkew
+    | FillBurst
 )
 ConnectionFault = CloseAfter | Stall | Drop | Garbage | BadChecksum | ForceSnapshot | Lifetime
 CONNECTION_FAULTS = (CloseAfter, Stall, Drop, Garbage, BadChecksum, ForceSnapshot, Lifetime)
@@ -220,6 +287,8 @@ _NAMES: dict[str, tuple[type[Fault], str]] = {
     "lifetime": (Lifetime, "seconds"),
     "slow_snapshot": (SlowSnapshot, "delay"),
     "shutdown": (ServerShutdown, "grace"),
+    "auth_error": (AuthServerError, "count"),
+    "clock_skew": (ClockSkew, "ms"),
 }
 
 
@@ -227,7 +296,9 @@ def parse_fault(spec: str) -> Fault:
     """Parse ``name=value[,key=value...]``, e.g. ``close_after=500``, ``stall=5,after=100``,
     ``drop_line=1234``, ``drop_stream=ethusdt@depth@100ms,skip=3``, ``garbage_after=10``,
     ``bad_checksum=5`` (the 6th checksummed book frame, ``,stream=...`` to pick one stream),
-    ``force_snapshot=100`` (after 100 messages, ``,stream=...``), ``lifetime=30``, ``slow_snapshot=2``, ``shutdown=1``, ``abort_after=500``.
+    ``force_snapshot=100`` (after 100 messages, ``,stream=...``), ``lifetime=30``, ``slow_snapshot=2``, ``shutdown=1``, ``abort_after=500``,
+    ``auth_error=2,where=login`` (the next 2 logins get the venue's server error),
+    ``clock_skew=-5000`` (the exchange clock 5 s behind).
 
     Raises ``ValueError`` naming ``spec`` for an unknown name or parameter, a value of the
     wrong type, or a count or duration that is negative (a lifetime must be > 0).

@@ -14,15 +14,21 @@ import asyncio
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import EllipsisType
 
+from .account import Accounts, SimAccount
 from .app import SimulatorApp
 from .clock import ReplayClock, parse_speed
 from .connection import ServerConnection
 from .faults import (
+    ACCOUNT_FAULTS,
     CONNECTION_FAULTS,
+    AuthServerError,
+    ClockSkew,
     ConnectionFault,
+    FillBurst,
     ServerShutdown,
     SlowSnapshot,
     SnapshotDelays,
+    TokenExpiry,
 )
 from .recording import Recording, View, packaged_recording
 from .venue import MarketSpec, VenueSim
@@ -52,7 +58,10 @@ class Simulator:
     (e.g. ``{"ETHUSDT": "BREAK"}``, a halted market); the streams still replay.
     ``past_trades_status``: HTTP status of the venue's past-trades replies (200 serves the
     recorded trades published so far; another fails them, to test a client that cannot fill a
-    reconnect's missed trades). ``venue_options``: options only the market's venue knows (see
+    reconnect's missed trades). ``accounts``: :class:`~.account.SimAccount` s registered on
+    the venue's private side (:attr:`accounts`, ``account.py``; ``ValueError`` for a clash).
+    ``faults`` may also hold :class:`~.faults.AuthServerError` and :class:`~.faults.ClockSkew`.
+    ``venue_options``: options only the market's venue knows (see
     its ``MarketSpec.create``); ``TypeError`` for one it does not know.
 
     The instrument list names the markets the recording holds (:attr:`symbols`). REST
@@ -85,6 +94,7 @@ class Simulator:
         exchange_info_status: int = 200,
         symbol_status: Mapping[str, str] | None = None,
         past_trades_status: int = 200,
+        accounts: Iterable[SimAccount] = (),
         **venue_options: object,
     ):
         if market is None:
@@ -126,15 +136,21 @@ class Simulator:
         self.rest_requests = 0  # book snapshots
         self.exchange_info_requests = 0
         self.connection_faults: list[ConnectionFault] = []  # attached to each new connection
+        #: the private (account) side: registry, engines, tokens, clock (see account.py)
+        self.accounts = Accounts(self)
         self._app = SimulatorApp(self)
         for f in faults:
             if isinstance(f, CONNECTION_FAULTS):
                 self.connection_faults.append(f)
             elif isinstance(f, SlowSnapshot):
                 self.snapshot_delays.add(f.delay, f.count)
+            elif isinstance(f, (AuthServerError, ClockSkew)):
+                self._account_fault(f)
             else:
                 raise ValueError(f"{f!r} cannot be configured up front; use inject()")
         self.replay: ReplayClock | None = None  # the shared replay clock, once started
+        for acct in accounts:
+            self.accounts.register(acct)
         self._conn_event: asyncio.Event | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -145,6 +161,7 @@ class Simulator:
         self.replay = ReplayClock(self.recording, self.speed, stops)
         self.replay.on_finished = self._on_finished
         self.venue.started()
+        self.accounts.started()
         self._conn_event = asyncio.Event()
         self.port = await self._app.start(self.host, self.port)
         return self
@@ -243,6 +260,7 @@ class Simulator:
         rp = self.started_replay()
         await rp.rewind()
         self.venue.rewound()
+        self.accounts.rewound()
 
     async def wait_position(self, n: int, timeout: float | None = None) -> int:
         """Wait until ``n`` lines are published; returns the position. ``asyncio.TimeoutError``."""
@@ -311,7 +329,10 @@ class Simulator:
         Per-connection faults go to ``connection`` or to every open connection, and with
         ``future=True`` also to each connection opened later. :class:`SlowSnapshot` affects
         REST snapshot responses from now on; :class:`ServerShutdown` notifies and closes the open
-        connections. Raises ``TypeError`` for anything else.
+        connections. Account faults (:class:`TokenExpiry`, :class:`AuthServerError`,
+        :class:`ClockSkew`, :class:`FillBurst`) act on :attr:`accounts`. Raises ``TypeError``
+        for anything else (``ValueError`` from a :class:`FillBurst` on an order that is not
+        open).
         """
         if isinstance(fault, CONNECTION_FAULTS):
             for c in [connection] if connection is not None else list(self.connections):
@@ -323,8 +344,28 @@ class Simulator:
         elif isinstance(fault, ServerShutdown):
             for c in [connection] if connection is not None else list(self.connections):
                 c.announce_shutdown(fault.grace)
+        elif isinstance(fault, ACCOUNT_FAULTS):
+            self._account_fault(fault)
         else:
             raise TypeError(f"unknown fault {fault!r}")
+
+    def _account_fault(self, fault: object) -> None:
+        accounts = self.accounts
+        if isinstance(fault, TokenExpiry):
+            accounts.expire_all_tokens()
+        elif isinstance(fault, AuthServerError):
+            accounts.add_auth_errors(fault.count, fault.where)
+        elif isinstance(fault, ClockSkew):
+            accounts.skew_ms = fault.ms
+        elif isinstance(fault, FillBurst):
+            accounts.fill_burst(
+                fault.order,
+                fault.fills,
+                fault.size,
+                fault.disconnect_after,
+                account=fault.account,
+                code=fault.code,
+            )
 
     # ---- connections (called by the app) -----------------------------------------------------
     def connection_opened(self, conn: ServerConnection) -> None:

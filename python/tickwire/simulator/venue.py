@@ -43,6 +43,29 @@ Optional per-venue hooks (all default to "the venue has none"):
   ``Outcome(keepalive=True)`` (or every message counts, :attr:`MarketSpec.any_message_keeps_alive`).
   Every text message, text pings included, counts toward :attr:`MarketSpec.rate_limit`.
 
+Private (account) side (see ``account.py``; every hook defaults to "the venue has none", and a
+venue without one pays nothing):
+
+- Accounts are registered on the simulator (``Simulator(accounts=[SimAccount(...)])``); a
+  venue's login / subscribe handlers look them up (``sim.accounts.by_key``, ``by_address``,
+  ``token_account``), verify signatures exactly as the exchange does against
+  ``sim.accounts.now_ms()`` (the exchange clock, which a :class:`~.faults.ClockSkew` shifts),
+  answer with the exchange's real error replies, set ``conn.account`` on success and
+  subscribe the connection to the account's private stream keys (``Outcome(subscribe=[...])``:
+  keys the recording does not hold cost nothing on the data path). Before answering a login
+  or a signed REST request they call ``sim.accounts.take_auth_error("login" | "rest")`` and
+  answer the venue's 5xx / "system busy" when it is True (:class:`~.faults.AuthServerError`).
+- :meth:`VenueSim.account_market` (what the engine needs of a market: spot or perp, assets,
+  fees), :meth:`VenueSim.recorded_trades` (the recording's public trades, which fill resting
+  orders that they cross), :meth:`VenueSim.account_order_id` / :meth:`VenueSim.account_trade_id`
+  (venue-shaped unique ids), :meth:`VenueSim.private_streams` (an account's private stream
+  keys), :meth:`VenueSim.encode_account` (a batch of :class:`~.account.AccountChange` -> the
+  venue's real private messages, each with its stream key; the simulator sends them in order
+  to the connections subscribed to the key) and :meth:`VenueSim.on_token_expired` (a listen
+  key / token issued with ``sim.accounts.issue_token`` expired: send the venue's expiry event,
+  close what it closes). REST history routes read ``sim.accounts.engine(...).fills_since`` /
+  ``order_changes_since`` / ``open_orders``.
+
 Market names: ``<exchange>`` for the exchange's default market, ``<exchange>-<market>`` for its
 others (:func:`market_name`; ``bybit``, ``bybit-linear``, ``binanceusdm``). A spec's
 :attr:`MarketSpec.demo` says what ``tickwire demo`` shows for it and which fault it injects.
@@ -58,6 +81,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from aiohttp import web
 
+    from .account import AccountChange, AccountMarket, MarketTrade, SimAccount
     from .connection import ServerConnection
     from .server import Simulator
 
@@ -330,3 +354,47 @@ class VenueSim(ABC):
 
     def rewound(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """The replay went back to line 0: forget state derived from later lines."""
+
+    # ---- private (account) side (see account.py and the module docstring) ------------------
+    def account_market(self, market_id: str) -> AccountMarket | None:  # noqa: ARG002 - default
+        """What the account engine needs of ``market_id`` (spot or perp, base and quote or
+        settle asset, fee rates), or None if accounts cannot trade it. Default: None (the
+        venue has no private side)."""
+        return None
+
+    def recorded_trades(self) -> Iterable[tuple[int, MarketTrade]]:
+        """The recording's public trades as (recording line, trade), in line order: a resting
+        account order fills when the replay publishes a trade that crosses its price. Called
+        once, when the first account is registered. Default: none."""
+        return ()
+
+    def account_order_id(self, n: int) -> int | str:
+        """The venue-shaped id of the ``n``-th order of this simulator (``n`` from 1, unique
+        across its accounts): an int, or a string such as a UUID. Default: ``n``."""
+        return n
+
+    def account_trade_id(self, n: int) -> int | str:
+        """The venue-shaped id of the ``n``-th account fill (unique across accounts).
+        Default: ``n``."""
+        return n
+
+    def private_streams(self, account: SimAccount) -> list[str]:  # noqa: ARG002 - default
+        """The private stream keys ``account``'s changes are sent on (what its connections
+        subscribe to; used to find them, e.g. for a fill-burst disconnect). Default: none."""
+        return []
+
+    def encode_account(
+        self,
+        account: SimAccount,  # noqa: ARG002 - default
+        changes: Sequence[AccountChange],  # noqa: ARG002 - default
+    ) -> list[tuple[str, bytes]]:
+        """The venue's private messages for one batch of ``changes`` of ``account`` (what one
+        action did: an order change, then its fill, position and balances), as (private stream
+        key, payload) in send order. Default: none (the venue has no private side)."""
+        return []
+
+    def on_token_expired(self, token: str, account: SimAccount) -> None:  # noqa: B027
+        """A listen key / token issued with ``sim.accounts.issue_token`` expired (its TTL
+        ran out without a keepalive, or a :class:`~.faults.TokenExpiry`): send the venue's
+        expiry event to the connections using it and close them if the venue does. Default:
+        nothing."""

@@ -31,6 +31,38 @@ whole book): the last recorded push before the replay position, as recorded; bef
 push there is nothing to send and the stream's first push follows. Every push carries its
 ``time``; a client drops one older than its book.
 
+Private (account) side (hyperliquid.md §7, §8; no signature: reads name a public user
+address; an account is registered with ``SimAccount(address="0x...")``):
+
+- Subscriptions ``userFills``, ``orderUpdates``, ``userEvents`` and ``webData2`` with
+  ``"user": "0x<40 hex>"`` (any address; another ``user`` answers ``Invalid subscription``),
+  acked with the subscription echoed; stream keys ``"<type>:<address lowercased>"``.
+- ``userFills`` first sends ``{"isSnapshot":true,"user":..,"fills":[..]}`` with the account's
+  fills so far (every (re)subscribe: a client dedupes by ``tid``), then
+  ``{"user":..,"fills":[..]}`` per change. ``userEvents`` pushes the same fills on channel
+  ``user`` as ``{"fills":[..]}``. Fill objects: ``coin, px, sz, side ("B"/"A"), time,
+  startPosition, dir ("Open Long", "Close Short", "Long > Short", ...; spot "Buy"/"Sell"),
+  closedPnl, hash, oid, crossed (taker), fee, tid, cloid (when the order has one),
+  liquidation ({liquidatedUser, markPx, method} on a liquidation fill), feeToken, twapId``.
+- ``orderUpdates``: ``[{"order":{coin, side, limitPx, sz (left), oid, timestamp, origSz,
+  cloid?}, "status", "statusTimestamp"}]``; statuses ``open`` (new and partly filled),
+  ``filled``, ``canceled``, ``rejected``. A market order's ``limitPx`` is the fill price.
+- ``webData2``: ``{"clearinghouseState":{marginSummary, crossMarginSummary,
+  crossMaintenanceMarginUsed, withdrawable, assetPositions, time}, "serverTime", "user"}``
+  on subscribe and after every change of a position or balance (the real message carries
+  much more UI state; these are the keys of the public docs' ``clearinghouseState``).
+  ``accountValue`` = wallet + unrealized PnL, ``totalMarginUsed`` = margin of positions and
+  open orders, ``withdrawable`` = the engine's free USDC. Closed positions are not listed.
+- Ids: ``oid`` integers from 40,000,000,001, ``tid`` integers from 700,000,000,000,001, fill
+  ``hash`` a 0x + 64 hex digest of the ``tid``. Markets: every recorded perp coin, margined and
+  settled in USDC, fees 0.015% maker and 0.045% taker (the base tier). Resting orders fill
+  when the recorded ``trades`` cross them.
+- REST ``POST /info``: ``userFills`` (every fill, newest first), ``userFillsByTime``
+  (``startTime``..``endTime`` ms inclusive, oldest first), ``historicalOrders`` (each order's
+  latest ``{order, status, statusTimestamp}``, newest first), ``openOrders``,
+  ``clearinghouseState``. An :class:`~tickwire.simulator.AuthServerError` at ``"rest"``
+  answers one of these with HTTP 500.
+
 REST: ``POST /info`` with ``{"type":"meta"}`` lists the recorded perps (``name``, ``szDecimals``
 = the most decimals the recording shows in that coin's sizes; other fields of the real reply
 are left out) and ``{"type":"spotMeta"}`` lists no pairs (``{"tokens":[],"universe":[]}``: the
@@ -40,13 +72,24 @@ recording has no spot coin). Another ``type`` answers HTTP 422 with Hyperliquid'
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Hashable, Mapping, Sequence
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
+from ..account import (
+    AccountChange,
+    AccountMarket,
+    FillState,
+    MarketTrade,
+    OrderState,
+    SimAccount,
+)
 from ..faults import CloseAfter
 from ..venue import (
     DemoSpec,
@@ -64,6 +107,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..server import Simulator
 
 _INFO_PATH = "/info"
+#: Private subscription types (hyperliquid.md §8) the simulator serves.
+USER_CHANNELS = ("userFills", "orderUpdates", "userEvents", "webData2")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+#: Private REST ``/info`` types the simulator answers.
+USER_INFO = frozenset(
+    {"userFills", "userFillsByTime", "historicalOrders", "openOrders", "clearinghouseState"}
+)
+_ORDER_STATUS = {
+    "new": "open",
+    "partially_filled": "open",
+    "filled": "filled",
+    "canceled": "canceled",
+    "rejected": "rejected",
+}
 #: Data channels (hyperliquid.md §5, §6) whose pushes a recording may hold.
 DATA_CHANNELS = frozenset({"l2Book", "trades", "bbo", "candle"})
 
@@ -207,6 +264,8 @@ class HyperliquidSim(VenueSim):
             msg = f"Error parsing JSON into valid websocket request: {text[:200]}"
             return Outcome([_dump({"channel": "error", "data": msg})], keepalive=True)
         kind, coin = sub.get("type"), sub.get("coin")
+        if kind in USER_CHANNELS:
+            return self._user_subscription(method, sub)
         if not (
             isinstance(kind, str)
             and isinstance(coin, str)
@@ -226,9 +285,34 @@ class HyperliquidSim(VenueSim):
             return Outcome([ack], subscribe=[stream], keepalive=True)
         return Outcome([ack], unsubscribe=[stream], keepalive=True)
 
+    def _user_subscription(self, method: str, sub: dict[str, Any]) -> Outcome:
+        """A private subscription: ``{"type":<user channel>,"user":"0x.."}``."""
+        user = sub.get("user")
+        if set(sub) != {"type", "user"} or not isinstance(user, str) or not _ADDRESS.match(user):
+            msg = f"Invalid subscription {json.dumps(sub, separators=(',', ':'))}"
+            return Outcome([_dump({"channel": "error", "data": msg})], keepalive=True)
+        ack = _dump(
+            {
+                "channel": "subscriptionResponse",
+                "data": {"method": method, "subscription": {"type": sub["type"], "user": user}},
+            }
+        )
+        stream = f"{sub['type']}:{user.lower()}"
+        if method == "subscribe":
+            return Outcome([ack], subscribe=[stream], keepalive=True)
+        return Outcome([ack], unsubscribe=[stream], keepalive=True)
+
     def on_subscribe(self, conn: ServerConnection, stream: str, position: int) -> list[bytes]:  # noqa: ARG002
         """The whole book of an ``l2Book`` stream as of ``position``: its last recorded push
-        before that line (none before its first push)."""
+        before that line (none before its first push); the ``userFills`` snapshot and the
+        ``webData2`` state of a user stream."""
+        kind, _, who = stream.partition(":")
+        if kind == "userFills":
+            fills = self._engine_fills(who)
+            data = {"isSnapshot": True, "user": who, "fills": [self._fill(f) for f in fills]}
+            return [_dump({"channel": "userFills", "data": data})]
+        if kind == "webData2":
+            return [self._web_data(who)]
         lines = [n for n in self._book_lines.get(stream, ()) if n < position]
         if not lines:
             return []
@@ -258,6 +342,10 @@ class HyperliquidSim(VenueSim):
                 return web.Response(
                     body=_dump({"tokens": [], "universe": []}), content_type="application/json"
                 )
+            if kind in USER_INFO and isinstance(body, dict):
+                got = self._user_info(str(kind), body)
+                if got is not None:
+                    return got
             return web.Response(
                 status=422, text="Failed to deserialize the JSON body into the target type"
             )
@@ -307,3 +395,238 @@ class HyperliquidSim(VenueSim):
             f"  all streams {sim.stream_url()}",
             f'  rest info  POST {sim.rest_url}{_INFO_PATH}  {{"type":"meta"}}',
         ]
+
+    # ---- private (account) side --------------------------------------------------------------
+    def account_market(self, market_id: str) -> AccountMarket | None:
+        """Every recorded perp coin: a linear perp settled in USDC, base-tier fees."""
+        if market_id not in self._coins or market_id.startswith("@") or "/" in market_id:
+            return None
+        return AccountMarket(market_id, "perp", market_id, "USDC", "0.00015", "0.00045")
+
+    def recorded_trades(self) -> Iterable[tuple[int, MarketTrade]]:
+        """Every recorded ``trades`` item (aggressor ``B`` = buy)."""
+        rec = self.sim.recording
+        for line, stream in enumerate(rec.line_stream):
+            if not stream.startswith("trades:"):
+                continue
+            for t in rec.parsed(line)["data"]:
+                side: Literal["buy", "sell"] = "buy" if t["side"] == "B" else "sell"
+                yield (
+                    line,
+                    MarketTrade(
+                        t["coin"], Decimal(t["px"]), Decimal(t["sz"]), side, t["time"] * 1_000_000
+                    ),
+                )
+
+    def account_order_id(self, n: int) -> int:
+        """Integers like Hyperliquid's ``oid``."""
+        return 40_000_000_000 + n
+
+    def account_trade_id(self, n: int) -> int:
+        """Integers like Hyperliquid's ``tid``."""
+        return 700_000_000_000_000 + n
+
+    def private_streams(self, account: SimAccount) -> list[str]:
+        """``"<type>:<address>"`` of every user channel."""
+        if not account.address:
+            return []
+        who = account.address.lower()
+        return [f"{t}:{who}" for t in USER_CHANNELS]
+
+    def encode_account(
+        self, account: SimAccount, changes: Sequence[AccountChange]
+    ) -> list[tuple[str, bytes]]:
+        """``orderUpdates`` (the batch's order changes in one push), then ``userFills`` and
+        ``userEvents`` (its fills), then ``webData2`` if a position or balance changed."""
+        if not account.address:
+            return []
+        who = account.address.lower()
+        out: list[tuple[str, bytes]] = []
+        orders = [c.state for c in changes if isinstance(c.state, OrderState)]
+        fills = [self._fill(c.state) for c in changes if isinstance(c.state, FillState)]
+        if orders:
+            data = [self._order_update(o) for o in orders]
+            out.append((f"orderUpdates:{who}", _dump({"channel": "orderUpdates", "data": data})))
+        if fills:
+            user_fills = {"channel": "userFills", "data": {"user": who, "fills": fills}}
+            out.append((f"userFills:{who}", _dump(user_fills)))
+            events = {"channel": "user", "data": {"fills": fills}}
+            out.append((f"userEvents:{who}", _dump(events)))
+        if any(c.kind in ("position", "balance") for c in changes):
+            out.append((f"webData2:{who}", self._web_data(who)))
+        return out
+
+    def _engine_fills(self, who: str) -> list[FillState]:
+        acct = self.sim.accounts.by_address(who)
+        return list(self.sim.accounts.engine(acct).fills) if acct is not None else []
+
+    @staticmethod
+    def _order(o: OrderState) -> dict[str, Any]:
+        px = o.price if o.price is not None else (o.average_price or Decimal(0))
+        order: dict[str, Any] = {
+            "coin": o.market_id,
+            "side": "B" if o.side == "buy" else "A",
+            "limitPx": _num(px),
+            "sz": _num(o.remaining),
+            "oid": o.order_id,
+            "timestamp": o.created_ns // 1_000_000,
+            "origSz": _num(o.size),
+        }
+        if o.client_order_id is not None:
+            order["cloid"] = o.client_order_id
+        return order
+
+    def _order_update(self, o: OrderState) -> dict[str, Any]:
+        return {
+            "order": self._order(o),
+            "status": _ORDER_STATUS[o.status],
+            "statusTimestamp": o.updated_ns // 1_000_000,
+        }
+
+    def _fill(self, f: FillState) -> dict[str, Any]:
+        before = f.position_before
+        after = before + (f.size if f.side == "buy" else -f.size)
+        out: dict[str, Any] = {
+            "coin": f.market_id,
+            "px": _num(f.price),
+            "sz": _num(f.size),
+            "side": "B" if f.side == "buy" else "A",
+            "time": f.ts_ns // 1_000_000,
+            "startPosition": _num(before),
+            "dir": _direction(before, after),
+            "closedPnl": _num(f.realized_pnl),
+            "hash": "0x" + hashlib.sha256(str(f.trade_id).encode()).hexdigest(),
+            "oid": f.order_id,
+            "crossed": not f.is_maker,
+            "fee": _num(f.fee),
+            "tid": f.trade_id,
+        }
+        if f.client_order_id is not None:
+            out["cloid"] = f.client_order_id
+        if f.liquidation:
+            engine = next((e for e in self.sim.accounts.engines.values() if f in e.fills), None)
+            user = engine.account.address if engine is not None else None
+            mark = self.sim.accounts.marks.get(f.market_id, f.price)
+            out["liquidation"] = {"liquidatedUser": user, "markPx": _num(mark), "method": "market"}
+        out["feeToken"] = f.fee_asset
+        out["twapId"] = None
+        return out
+
+    def _clearinghouse(self, who: str) -> dict[str, Any]:
+        """``clearinghouseState`` of ``who`` (zeros for an address without an account)."""
+        accounts = self.sim.accounts
+        acct = accounts.by_address(who)
+        now_ms = accounts.now_ms()
+        positions: list[dict[str, Any]] = []
+        value = used = free = ntl = Decimal(0)
+        if acct is not None:
+            engine = accounts.engine(acct)
+            usdc = engine.balance("USDC")
+            used, free = usdc.locked, usdc.free
+            upnl = Decimal(0)
+            for p in engine.positions():
+                if not p.size or p.entry_price is None:
+                    continue
+                mark = p.mark_price if p.mark_price is not None else p.entry_price
+                pos_value = abs(p.size) * mark
+                margin = abs(p.size) * p.entry_price / p.leverage
+                ntl += pos_value
+                upnl += p.unrealized_pnl
+                positions.append(
+                    {
+                        "type": "oneWay",
+                        "position": {
+                            "coin": p.market_id,
+                            "szi": _num(p.size),
+                            "leverage": {"type": p.margin_mode, "value": int(p.leverage)},
+                            "entryPx": _num(p.entry_price),
+                            "positionValue": _num(pos_value),
+                            "unrealizedPnl": _num(p.unrealized_pnl),
+                            "returnOnEquity": _num(p.unrealized_pnl / margin),
+                            "liquidationPx": None,
+                            "marginUsed": _num(margin),
+                            "maxLeverage": 50,
+                            "cumFunding": {
+                                "allTime": "0.0",
+                                "sinceOpen": "0.0",
+                                "sinceChange": "0.0",
+                            },
+                        },
+                    }
+                )
+            value = usdc.total + upnl
+        summary = {
+            "accountValue": _num(value),
+            "totalNtlPos": _num(ntl),
+            "totalRawUsd": _num(value - ntl),
+            "totalMarginUsed": _num(used),
+        }
+        return {
+            "marginSummary": summary,
+            "crossMarginSummary": dict(summary),
+            "crossMaintenanceMarginUsed": _num(used / 2),
+            "withdrawable": _num(free),
+            "assetPositions": positions,
+            "time": now_ms,
+        }
+
+    def _web_data(self, who: str) -> bytes:
+        data = {
+            "clearinghouseState": self._clearinghouse(who),
+            "serverTime": self.sim.accounts.now_ms(),
+            "user": who,
+        }
+        return _dump({"channel": "webData2", "data": data})
+
+    def _user_info(self, kind: str, body: dict[str, Any]) -> web.Response | None:
+        """A private ``/info`` request, or None for a malformed one (HTTP 422 then)."""
+        user = body.get("user")
+        if not isinstance(user, str) or not _ADDRESS.match(user):
+            return None
+        accounts = self.sim.accounts
+        if accounts.take_auth_error("rest"):
+            return web.Response(status=500, text="Internal Server Error")
+        who = user.lower()
+        acct = accounts.by_address(who)
+        engine = accounts.engine(acct) if acct is not None else None
+        answer: Any
+        if kind == "userFills":
+            answer = [self._fill(f) for f in reversed(engine.fills)] if engine else []
+        elif kind == "userFillsByTime":
+            start, end = body.get("startTime"), body.get("endTime")
+            if not isinstance(start, int) or not (end is None or isinstance(end, int)):
+                return None
+            fills = engine.fills_since(start * 1_000_000) if engine else []
+            if end is not None:
+                fills = [f for f in fills if f.ts_ns < (end + 1) * 1_000_000]
+            answer = [self._fill(f) for f in fills]
+        elif kind == "historicalOrders":
+            orders = sorted(engine.orders.values(), key=lambda o: o.updated_ns) if engine else []
+            answer = [self._order_update(o) for o in reversed(orders)]
+        elif kind == "openOrders":
+            answer = [self._order(o) for o in engine.open_orders()] if engine else []
+        else:
+            answer = self._clearinghouse(who)
+        return web.Response(body=_dump(answer), content_type="application/json")
+
+
+def _num(d: Decimal) -> str:
+    """A decimal as Hyperliquid writes numbers: plain digits, at least one decimal place
+    (``"66653.0"``, ``"0.001"``, ``"-0.0213"``)."""
+    text = format(d.normalize(), "f") if d else "0"
+    if "." not in text:
+        text += ".0"
+    return text
+
+
+def _direction(before: Decimal, after: Decimal) -> str:
+    """A perp fill's ``dir`` from the signed position before and after it."""
+    if before >= 0 and after > before:
+        return "Open Long"
+    if before <= 0 and after < before:
+        return "Open Short"
+    if before > 0 > after:
+        return "Long > Short"
+    if before < 0 < after:
+        return "Short > Long"
+    return "Close Long" if before > 0 else "Close Short"
