@@ -55,9 +55,7 @@ def compact_json(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
-def rest_sign(
-    nonce: str, timestamp: str, api_key: str, query: str, body: str, secret: str
-) -> str:
+def rest_sign(nonce: str, timestamp: str, api_key: str, query: str, body: str, secret: str) -> str:
     """The REST ``sign`` header (64 lowercase hex): ``SHA256_hex(SHA256_hex(nonce + timestamp
     + api_key + query + body) + secret)``. ``timestamp``: as sent in the header (ms since the
     Unix epoch, as text); ``query``: :func:`query_text` of the query parameters; ``body``: the
