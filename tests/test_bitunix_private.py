@@ -10,6 +10,7 @@ tables, their values are ours. Every expected value here is derived from the fix
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import datetime
@@ -19,7 +20,9 @@ from typing import Any
 
 import pytest
 
+import tickwire as tw
 import tickwire._core as core
+from private_helpers import wait_for
 from tickwire import FrameError
 from tickwire.auth import Credentials
 from tickwire.auth.bitunix import (
@@ -31,7 +34,17 @@ from tickwire.auth.bitunix import (
     rest_sign,
     ws_sign,
 )
+from tickwire.connection import ConnectionOptions
 from tickwire.exchanges.bitunix import HISTORY_PATHS, Bitunix
+from tickwire.simulator import (
+    AuthServerError,
+    ClockSkew,
+    CloseAfter,
+    FillBurst,
+    SimAccount,
+    Simulator,
+)
+from tickwire.simulator.venues.bitunix import LOGIN_WINDOW_S, PARAMETER_ERROR, SIGN_ERROR
 
 PRIVATE = Path(__file__).parent / "fixtures" / "bitunix" / "private"
 PUSHES = [json.loads(line) for line in (PRIVATE / "ws_pushes.jsonl").read_text().splitlines()]
@@ -77,7 +90,9 @@ def test_rest_sign_doc_example_against_hashlib() -> None:
     # not HMAC: a generic HMAC signer would differ
     import hmac
 
-    mac = hmac.new(DOC_SECRET.encode(), (DOC_NONCE + DOC_TS + DOC_KEY + query + DOC_BODY).encode(), "sha256")
+    mac = hmac.new(
+        DOC_SECRET.encode(), (DOC_NONCE + DOC_TS + DOC_KEY + query + DOC_BODY).encode(), "sha256"
+    )
     assert mac.hexdigest() != got
 
 
@@ -247,7 +262,7 @@ def test_rest_order_history_every_field() -> None:
 
 # --- adapter hooks ---------------------------------------------------------------------------
 
-CREDS = Credentials(api_key="bx-test-key-0001", secret="bx-test-secret-0001")
+CREDS = Credentials(api_key="bx-test-key-0001", secret="bx-test-secret-0001")  # noqa: S106
 
 
 def test_private_subscriptions_and_urls() -> None:
@@ -277,7 +292,9 @@ def test_login_request_is_signed_now() -> None:
     (arg,) = json.loads(req.payload)["args"]
     assert arg["apiKey"] == CREDS.api_key
     assert abs(arg["timestamp"] - a.clock.now_ms() // 1000) <= 2
-    assert arg["sign"] == sha(sha(arg["nonce"] + str(arg["timestamp"]) + CREDS.api_key) + CREDS.secret)
+    assert arg["sign"] == sha(
+        sha(arg["nonce"] + str(arg["timestamp"]) + CREDS.api_key) + CREDS.secret
+    )
     with pytest.raises(ValueError, match="credentials"):
         Bitunix().login_requests("private", lambda: 1)
 
@@ -296,5 +313,207 @@ def test_account_requests_signed(what: str) -> None:
     q = query_text(call.params)
     assert h["api-key"] == CREDS.api_key
     assert h["sign"] == sha(sha(h["nonce"] + h["timestamp"] + CREDS.api_key + q) + CREDS.secret)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no REST list"):
         a.account_requests("positions", 0)
+
+
+# --- full private sessions against the simulator ---------------------------------------------
+
+KEY = "bxKey3f9a0c7e51d2486b"
+SECRET = "bxSec8d14e6a2f0b9c735"  # noqa: S105 - the simulated account's test secret
+GOOD = Credentials(api_key=KEY, secret=SECRET)
+FAST = ConnectionOptions(backoff_base=0.05, backoff_cap=0.2, ack_timeout=1.0)
+SYMBOL, MARKET = "BTC/USDT:USDT", "BTCUSDT"
+# A resting buy far below the recorded market: only the scripted fills fill it.
+PRICE = "1000"
+
+
+def _account() -> SimAccount:
+    return SimAccount(name="bx", api_key=KEY, secret=SECRET, balances={"USDT": "10000"})
+
+
+def _feed(
+    sim: Simulator, events: list[Any], channels: list[str], creds: Credentials = GOOD
+) -> tw.Feed:
+    return tw.Feed(
+        Bitunix(base_url=sim.rest_url, credentials=creds),
+        channels=channels,
+        on_event=events.append,
+        connection_options=FAST,
+        start_timeout=10.0,
+    )
+
+
+def _of(events: list[Any], kind: type) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+@pytest.mark.e2e
+def test_full_private_session(run: Any) -> None:
+    """Login, subscribe, then a scripted order, two partial fills and a cancel arrive as
+    OrderUpdate / Position / Balance events equal to the engine's state at each step."""
+
+    async def scenario() -> tuple[list[Any], list[tuple[str, Any]], dict[str, int]]:
+        async with Simulator("bitunix", speed=1, accounts=[_account()]) as sim:
+            events: list[Any] = []
+            expected: list[tuple[str, Any]] = []
+            async with _feed(sim, events, ["orders", "positions", "balances"]) as feed:
+                await wait_for(lambda: bool(sim.accounts.connections_of(sim.accounts.by_key(KEY))))
+                await asyncio.sleep(0.2)  # the subscribe (no reply) has reached the server
+                eng = sim.accounts.engine()
+                # expected states taken right after each action, in the same loop tick as its
+                # pushes were encoded (the mark cannot move in between)
+                expected.append(
+                    ("order", eng.place(MARKET, "buy", "0.5", PRICE, client_order_id="c1"))
+                )
+                expected.append(("balance", eng.balance("USDT")))
+                for size in ("0.2", "0.1"):
+                    eng.fill("c1", size)
+                    expected += [
+                        ("order", eng.order("c1")),
+                        ("position", eng.position(MARKET)),
+                        ("balance", eng.balance("USDT")),
+                    ]
+                eng.cancel("c1")
+                expected += [("order", eng.order("c1")), ("balance", eng.balance("USDT"))]
+                n = len(expected)
+                await wait_for(
+                    lambda: len(_of(events, (core.OrderUpdate, core.Position, core.Balance))) >= n
+                )
+                stats = feed.stats()
+            return events, expected, stats
+
+    events, expected, stats = run(scenario())
+    got = _of(events, (core.OrderUpdate, core.Position, core.Balance))
+    assert [type(e).__name__ for e in got] == [
+        {"order": "OrderUpdate", "position": "Position", "balance": "Balance"}[k]
+        for k, _ in expected
+    ]
+    status = {"new": "new", "partially_filled": "partially_filled", "canceled": "canceled"}
+    for ev, (kind, st) in zip(got, expected, strict=True):
+        if kind == "order":
+            assert (ev.symbol, ev.order_id, ev.client_order_id) == (SYMBOL, str(st.order_id), "c1")
+            assert (ev.side, ev.order_type, ev.time_in_force) == ("buy", "limit", "gtc")
+            assert ev.status == status[st.status]
+            assert ev.decimal("price") == st.price
+            assert (ev.decimal("size"), ev.decimal("filled_size")) == (st.size, st.filled)
+            assert ev.decimal("average_price") == st.average_price
+            assert ev.reduce_only is st.reduce_only
+            assert ev.created_ts == st.created_ns // MS * MS  # pushed with ms precision
+            assert ev.exchange_ts == st.updated_ns // MS * MS
+        elif kind == "position":
+            assert (ev.symbol, ev.side) == (SYMBOL, st.side)
+            assert ev.decimal("size") == abs(st.size)
+            assert ev.decimal("unrealized_pnl") == st.unrealized_pnl
+            assert ev.decimal("leverage") == st.leverage
+            assert ev.margin_mode == st.margin_mode
+        else:
+            assert ev.asset == st.asset
+            assert (ev.decimal("free"), ev.decimal("locked")) == (st.free, st.locked)
+            assert ev.decimal("total") == st.total
+    assert stats["logins"] == 1 and stats["control_errors"] == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("case", "code", "message"),
+    [
+        ("unknown key", SIGN_ERROR[0], SIGN_ERROR[1]),
+        ("bad signature", SIGN_ERROR[0], SIGN_ERROR[1]),
+        ("expired timestamp", PARAMETER_ERROR[0], PARAMETER_ERROR[1]),
+    ],
+)
+def test_refused_login_is_one_auth_error_and_no_retry(
+    run: Any, case: str, code: int, message: str
+) -> None:
+    creds = {
+        "unknown key": Credentials(api_key="bxKeyUNKNOWN000000000", secret=SECRET),
+        "bad signature": Credentials(api_key=KEY, secret="x" + SECRET[1:]),
+        "expired timestamp": GOOD,
+    }[case]
+
+    async def scenario() -> tuple[int, tw.AuthError]:
+        async with Simulator("bitunix", speed=1, accounts=[_account()]) as sim:
+            if case == "expired timestamp":
+                # the venue's clock runs ahead past its window; BitUnix has no time endpoint
+                # to measure it, so the login is signed with our clock
+                sim.inject(ClockSkew((LOGIN_WINDOW_S + 30) * 1000))
+            feed = _feed(sim, [], ["orders"], creds)
+            with pytest.raises(tw.AuthError) as ei:
+                await feed.start()
+            await asyncio.sleep(1.0)  # a retry loop would have tried several times by now
+            return sim.total_connections, ei.value
+
+    connections, err = run(scenario())
+    assert connections == 1
+    assert (err.code, err.reason, err.exchange) == (code, message, "bitunix")
+    assert creds.secret not in str(err) and creds.api_key not in str(err)
+
+
+@pytest.mark.e2e
+def test_auth_server_error_is_transient(run: Any) -> None:
+    async def scenario() -> tuple[int, dict[str, int]]:
+        async with Simulator("bitunix", speed=1, accounts=[_account()]) as sim:
+            sim.inject(AuthServerError(count=2, where="login"))
+            async with _feed(sim, [], ["orders"]) as feed:
+                await wait_for(lambda: feed.stats()["logins"] == 1)
+                stats = feed.stats()
+            return sim.total_connections, stats
+
+    connections, stats = run(scenario())
+    assert connections == 3 and stats["logins"] == 1  # two closed at login, the third in
+
+
+@pytest.mark.e2e
+def test_reconnect_logs_in_again_and_fetches_missed_fills_deduped(run: Any) -> None:
+    """A burst fills an order while the connection is down: after the reconnect (and a new
+    login) the fills come from get_history_trades and the final order from
+    get_history_orders; a second reconnect fetches them again and they are dropped."""
+
+    async def scenario() -> tuple[list[Any], list[Any], dict[str, int], int]:
+        async with Simulator("bitunix", speed=1, accounts=[_account()]) as sim:
+            events: list[Any] = []
+            channels = ["orders", "fills", "positions", "balances"]
+            async with _feed(sim, events, channels) as feed:
+                acct = sim.accounts.by_key(KEY)
+                await wait_for(lambda: bool(sim.accounts.connections_of(acct)))
+                await asyncio.sleep(0.2)
+                eng = sim.accounts.engine()
+                eng.place(MARKET, "buy", "0.4", PRICE, client_order_id="c1")
+                await wait_for(lambda: len(_of(events, core.OrderUpdate)) == 1)
+                sim.inject(FillBurst(order="c1", fills=4, size="0.1", disconnect_after=1))
+                await wait_for(lambda: len(_of(events, core.Fill)) == 4)
+                await wait_for(
+                    lambda: any(e.status == "filled" for e in _of(events, core.OrderUpdate))
+                )
+                before = feed.stats()
+                sim.inject(CloseAfter(0))  # another reconnect: the same list again
+                await wait_for(lambda: feed.stats()["logins"] == before["logins"] + 1)
+                await wait_for(
+                    lambda: feed.stats()["account_duplicates"] > before["account_duplicates"]
+                )
+                stats = feed.stats()
+                fills = list(eng.fills)
+            return events, fills, stats, sim.total_connections
+
+    events, fills, stats, connections = run(scenario())
+    got = _of(events, core.Fill)
+    assert [f.trade_id for f in got] == [str(f.trade_id) for f in fills]  # in order, once each
+    for ev, f in zip(got, fills, strict=True):
+        assert (ev.symbol, ev.order_id, ev.client_order_id, ev.side) == (
+            SYMBOL,
+            str(f.order_id),
+            "c1",
+            "buy",
+        )
+        assert (ev.decimal("price"), ev.decimal("size"), ev.decimal("fee")) == (
+            f.price,
+            f.size,
+            f.fee,
+        )
+        assert ev.is_maker is f.is_maker
+        assert ev.exchange_ts == f.ts_ns // MS * MS
+    assert connections == 3 and stats["logins"] == 3 and stats["reconnects"] == 2
+    assert stats["account_filled"] >= len(fills)
+    final = [e for e in _of(events, core.OrderUpdate) if e.status == "filled"]
+    assert len(final) == 1 and final[0].decimal("filled_size") == sum(f.size for f in fills)
