@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import re
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -517,3 +519,37 @@ def test_reconnect_logs_in_again_and_fetches_missed_fills_deduped(run: Any) -> N
     assert stats["account_filled"] >= len(fills)
     final = [e for e in _of(events, core.OrderUpdate) if e.status == "filled"]
     assert len(final) == 1 and final[0].decimal("filled_size") == sum(f.size for f in fills)
+
+
+@pytest.mark.e2e
+def test_no_secret_in_logs_or_events(run: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Every log line at DEBUG through a session with a reconnect, a REST recovery and a
+    refused login, and every event's repr, hold neither the key, the secret nor a signature
+    (a 64-hex ``sign``: BitUnix's login and REST signatures)."""
+    caplog.set_level(logging.DEBUG)
+    sign = re.compile(r"[0-9a-f]{64}")
+
+    async def scenario() -> list[Any]:
+        async with Simulator("bitunix", speed=1, accounts=[_account()]) as sim:
+            events: list[Any] = []
+            async with _feed(sim, events, ["orders", "fills", "balances"]) as feed:
+                await wait_for(lambda: bool(sim.accounts.connections_of(sim.accounts.by_key(KEY))))
+                await asyncio.sleep(0.2)
+                eng = sim.accounts.engine()
+                eng.place(MARKET, "buy", "0.2", PRICE, client_order_id="c1")
+                sim.inject(FillBurst(order="c1", fills=2, size="0.1", disconnect_after=1))
+                await wait_for(lambda: len(_of(events, core.Fill)) == 2)
+                assert feed.stats()["logins"] == 2
+            bad = _feed(sim, [], ["orders"], Credentials(api_key=KEY, secret="x" + SECRET[1:]))
+            with pytest.raises(tw.AuthError) as ei:
+                await bad.start()
+            events.append(ei.value)
+            return events
+
+    events = run(scenario())
+    texts = [r.getMessage() for r in caplog.records] + [repr(e) for e in events]
+    texts += [str(e) for e in events]
+    assert len(caplog.records) >= 5  # the session did log (connects, the refusal)
+    for text in texts:
+        assert KEY not in text and SECRET not in text and SECRET[1:] not in text, text
+        assert not sign.search(text), text
