@@ -46,7 +46,14 @@ from tickwire.simulator import (
     SimAccount,
     Simulator,
 )
-from tickwire.simulator.venues.bitunix import LOGIN_WINDOW_S, PARAMETER_ERROR, SIGN_ERROR
+from tickwire.simulator.venues.bitunix import (
+    EMPTY_KEY,
+    LOGIN_WINDOW_S,
+    PARAMETER_ERROR,
+    SIGN_ERROR,
+    verify_login,
+    verify_rest,
+)
 
 PRIVATE = Path(__file__).parent / "fixtures" / "bitunix" / "private"
 PUSHES = [json.loads(line) for line in (PRIVATE / "ws_pushes.jsonl").read_text().splitlines()]
@@ -553,3 +560,36 @@ def test_no_secret_in_logs_or_events(run: Any, caplog: pytest.LogCaptureFixture)
     for text in texts:
         assert KEY not in text and SECRET not in text and SECRET[1:] not in text, text
         assert not sign.search(text), text
+
+
+def test_simulator_verifies_signatures_per_recipe() -> None:
+    """The simulator's login and REST checks: exactly the recipe, each refusal its code."""
+    acct = _account()
+    lookup = {KEY: acct}.get
+    now_ms = 1_732_178_884_994
+    ts, nonce = now_ms // 1000, new_nonce()
+    good = json.loads(login_payload(KEY, SECRET, ts, nonce))["args"][0]
+    assert verify_login(good, lookup, now_ms) == (acct, None)
+    cases = {
+        "no key": ({**good, "apiKey": ""}, EMPTY_KEY),
+        "unknown key": (
+            json.loads(login_payload("other", SECRET, ts, nonce))["args"][0],
+            SIGN_ERROR,
+        ),
+        "bad sign": ({**good, "sign": ws_sign(nonce, ts, KEY, SECRET + "x")}, SIGN_ERROR),
+        "other nonce": ({**good, "nonce": new_nonce()}, SIGN_ERROR),
+        "expired": (
+            json.loads(login_payload(KEY, SECRET, ts - LOGIN_WINDOW_S - 1, nonce))["args"][0],
+            PARAMETER_ERROR,
+        ),
+        "not an object": ([good], PARAMETER_ERROR),
+    }
+    for case, (arg, err) in cases.items():
+        assert verify_login(arg, lookup, now_ms) == (None, err), case
+    params = {"startTime": "0", "limit": "100"}
+    headers = rest_headers(KEY, SECRET, now_ms, nonce, params)
+    assert verify_rest(headers, params, "", lookup, now_ms) == (acct, None)
+    assert verify_rest(headers, {**params, "limit": "99"}, "", lookup, now_ms) == (None, SIGN_ERROR)
+    late = now_ms + (LOGIN_WINDOW_S + 1) * 1000
+    assert verify_rest(headers, params, "", lookup, late) == (None, PARAMETER_ERROR)
+    assert verify_rest({**headers, "api-key": ""}, params, "", lookup, now_ms) == (None, EMPTY_KEY)

@@ -564,7 +564,7 @@ class BitunixSim(VenueSim):
             st = c.state
             ts = c.ts_ns // 1_000_000
             if isinstance(st, OrderState):
-                data = self._order_push(st, engine.fills)
+                data = self._order_push(st, engine.fills, account.leverage)
                 ch = "order"
             elif isinstance(st, PositionState):
                 data = self._position_push(st, fills, engine.fills)
@@ -578,7 +578,7 @@ class BitunixSim(VenueSim):
         return out
 
     @staticmethod
-    def _order_push(o: OrderState, fills: Sequence[FillState]) -> dict[str, Any]:
+    def _order_push(o: OrderState, fills: Sequence[FillState], leverage: str) -> dict[str, Any]:
         fee = sum((f.fee for f in fills if f.order_id == o.order_id), Decimal(0))
         final = not o.is_open
         event = "CLOSE" if final else "CREATE" if o.created_ns == o.updated_ns else "UPDATE"
@@ -599,7 +599,7 @@ class BitunixSim(VenueSim):
             "price": _num(o.price) if o.price is not None else "",
             "ctime": _time(o.created_ns),
             "mtime": _time(o.updated_ns),
-            "leverage": "10",
+            "leverage": leverage,
             "orderStatus": status,
             "fee": _num(fee),
             "averagePrice": _num(o.average_price) if o.average_price is not None else "0",
@@ -692,8 +692,9 @@ class BitunixSim(VenueSim):
             if path == _TRADES_PATH:
                 fills = [f for f in engine.fills_since(start, end) if symbol in (None, f.market_id)]
                 trades = list(reversed(fills))[skip : skip + limit]
+                lev = int(Decimal(acct.leverage))
                 data: dict[str, Any] = {
-                    "tradeList": [self._trade(f, engine.orders) for f in trades],
+                    "tradeList": [self._trade(f, engine.orders, lev) for f in trades],
                     "total": len(fills),
                 }
             else:
@@ -708,7 +709,8 @@ class BitunixSim(VenueSim):
                 done.sort(key=lambda o: o.created_ns, reverse=True)
                 data = {
                     "orderList": [
-                        self._history_order(o, engine.fills) for o in done[skip : skip + limit]
+                        self._history_order(o, engine.fills, int(Decimal(acct.leverage)))
+                        for o in done[skip : skip + limit]
                     ],
                     "total": str(len(done)),
                 }
@@ -717,7 +719,9 @@ class BitunixSim(VenueSim):
         return answer
 
     @staticmethod
-    def _trade(f: FillState, orders: Mapping[int | str, OrderState]) -> dict[str, Any]:
+    def _trade(
+        f: FillState, orders: Mapping[int | str, OrderState], leverage: int
+    ) -> dict[str, Any]:
         o = orders.get(f.order_id)
         out: dict[str, Any] = {
             "tradeId": str(f.trade_id),
@@ -726,7 +730,7 @@ class BitunixSim(VenueSim):
             "qty": _num(f.size),
             "positionMode": "ONE_WAY",
             "marginMode": "CROSS",
-            "leverage": 10,
+            "leverage": leverage,
             "price": _num(f.price),
             "side": f.side.upper(),
             "orderType": o.order_type.upper() if o else "LIMIT",
@@ -742,7 +746,7 @@ class BitunixSim(VenueSim):
         return out
 
     @staticmethod
-    def _history_order(o: OrderState, fills: Sequence[FillState]) -> dict[str, Any]:
+    def _history_order(o: OrderState, fills: Sequence[FillState], leverage: int) -> dict[str, Any]:
         status = _STATUS.get(o.status, "CANCELED")
         if status == "CANCELED" and o.filled:
             status = "PART_FILLED_CANCELED"
@@ -754,7 +758,7 @@ class BitunixSim(VenueSim):
             "symbol": o.market_id,
             "positionMode": "ONE_WAY",
             "marginMode": "CROSS",
-            "leverage": 10,
+            "leverage": leverage,
             "side": o.side.upper(),
             "orderType": o.order_type.upper(),
             "effect": o.time_in_force.upper() if o.order_type == "limit" else "IOC",
