@@ -94,6 +94,9 @@ def test_rest_sign_doc_example_against_hashlib() -> None:
     expected = sha(digest + DOC_SECRET)
     got = rest_sign(DOC_NONCE, DOC_TS, DOC_KEY, query, DOC_BODY, DOC_SECRET)
     assert got == expected
+    # bitunix.md §7 quotes both as computed locally from these inputs (not official vectors)
+    assert digest == "75099831ac6803e9c5b79dd3cde2c3c529b4750bd3508186afdde0dd13599b38"
+    assert got == "00397cd1e52c7dce3258067324363b6361fabc9178a0912b330c138db8745655"
     # compact JSON of the body's object gives the body text byte for byte
     assert compact_json(json.loads(DOC_BODY)) == DOC_BODY
     # not HMAC: a generic HMAC signer would differ

@@ -1424,8 +1424,8 @@ mod private_tests {
             BalanceItem {
                 asset: "USDT".into(),
                 free: Some(d("8798.794")),
-                locked: Some(d("3000")),
-                total: Some(d("11798.794")),
+                locked: Some(d("3000")),     // frozen 1800 + margin 1200
+                total: Some(d("11798.794")), // available 8798.794 + locked
                 exchange_ts: 1_732_178_884_996 * MS,
             }
         );
