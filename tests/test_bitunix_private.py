@@ -37,6 +37,7 @@ from tickwire.auth.bitunix import (
     ws_sign,
 )
 from tickwire.connection import ConnectionOptions
+from tickwire.events import AccountGap
 from tickwire.exchanges.bitunix import HISTORY_PATHS, Bitunix
 from tickwire.simulator import (
     AuthServerError,
@@ -596,3 +597,33 @@ def test_simulator_verifies_signatures_per_recipe() -> None:
     late = now_ms + (LOGIN_WINDOW_S + 1) * 1000
     assert verify_rest(headers, params, "", lookup, late) == (None, PARAMETER_ERROR)
     assert verify_rest({**headers, "api-key": ""}, params, "", lookup, now_ms) == (None, EMPTY_KEY)
+
+
+@pytest.mark.e2e
+def test_unfetchable_history_is_an_account_gap(run: Any) -> None:
+    """REST history answering 500 on every try after a reconnect: each list the feed asked
+    for is reported as an AccountGap (and the stream goes on), never a silent loss."""
+
+    async def scenario() -> tuple[list[Any], dict[str, int]]:
+        async with Simulator("bitunix", speed=1, accounts=[_account()]) as sim:
+            events: list[Any] = []
+            async with _feed(sim, events, ["orders", "fills"]) as feed:
+                await wait_for(lambda: bool(sim.accounts.connections_of(sim.accounts.by_key(KEY))))
+                await asyncio.sleep(0.2)
+                eng = sim.accounts.engine()
+                eng.place(MARKET, "buy", "0.2", PRICE, client_order_id="c1")
+                await wait_for(lambda: len(_of(events, core.OrderUpdate)) == 1)
+                sim.inject(AuthServerError(count=100, where="rest"))
+                sim.inject(CloseAfter(0))
+                await wait_for(lambda: len(_of(events, AccountGap)) == 2)
+                eng.cancel("c1")  # live pushes still arrive
+                await wait_for(lambda: len(_of(events, core.OrderUpdate)) == 2)
+                stats = feed.stats()
+            return events, stats
+
+    events, stats = run(scenario())
+    gaps = _of(events, AccountGap)
+    assert sorted(g.what for g in gaps) == ["fills", "orders"]
+    assert all(g.exchange == "bitunix" and g.since_ts <= g.until_ts for g in gaps)
+    assert stats["account_gaps"] == 2 and stats["logins"] == 2
+    assert _of(events, core.OrderUpdate)[-1].status == "canceled"
