@@ -32,6 +32,28 @@ futures API docs (openapidoc.bitunix.com) as summarised in shared/docs/exchanges
   (``OPEN`` trades).
 - Symbols (ccxt): ``BTCUSDT`` <-> ``BTC/USDT:USDT`` (USDT- and USDC-margined perpetuals).
 
+Private (account) side, route ``"private"`` (UNPROVEN ON LIVE DATA: no private BitUnix frame
+was ever recorded; shapes from the docs' field tables, bitunix.md §7-§8):
+
+- WebSocket ``wss://fapi.bitunix.com/private/``; after it opens the adapter sends
+  ``{"op":"login","args":[{"apiKey","timestamp":<Unix seconds>,"nonce","sign"}]}`` signed by
+  :mod:`tickwire.auth.bitunix` (double SHA-256 over nonce + timestamp + key, then + secret) and
+  awaits ``{"op":"login","data":{"result":true}}`` (ack topic ``"login"``). A refusal (a
+  non-zero ``code`` or ``data.result`` false; the docs show no refusal, BitUnix's general
+  ``code``/``msg`` shape is assumed) is an ``AuthError``, never retried in a loop.
+- Channels: ``orders`` -> ``order``, ``positions`` -> ``position``, ``balances`` ->
+  ``balance`` (``{"op":"subscribe","args":[{"ch":"order"},..]}``, no symbol: account-wide).
+  BitUnix pushes **no per-fill message** (its private channels are ``balance``, ``order``,
+  ``position``, ``tpsl``): ``fills`` rides the ``order`` stream (an order's ``filled_size`` and
+  ``average_price`` track executions live) and its ``Fill`` events come from REST
+  ``get_history_trades``, fetched after every reconnect (the feed's account recovery).
+- Server clock: BitUnix documents no server-time endpoint, so signatures use the local clock
+  (:attr:`clock` unmeasured; the WS ping reply's ``ping`` carries the server's seconds).
+- REST history (:meth:`account_requests`): ``GET /api/v1/futures/trade/get_history_trades`` and
+  ``/get_history_orders`` with ``startTime`` (ms) and ``limit`` 100 (the documented maximum; one
+  page: more than 100 missed fills in one outage are not all fetched), signed in headers
+  ``api-key``, ``nonce``, ``timestamp`` (ms), ``sign``.
+
 A simulator differs from live only by base URL: ``Bitunix(base_url="http://127.0.0.1:PORT")``
 gives ``ws://127.0.0.1:PORT/public/`` and ``http://127.0.0.1:PORT/api/v1/futures/market/...``.
 """
@@ -44,13 +66,23 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..auth import Credentials
+from ..auth.bitunix import login_payload, new_nonce, rest_headers
 from ..exceptions import ExchangeError
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import Adapter, Keepalive, Limits, NextId, Request, RestCall, Subscription, batches
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["BOOK_CHANNELS", "INTERVALS", "Bitunix", "instrument_dicts", "unified_symbol"]
+__all__ = [
+    "BOOK_CHANNELS",
+    "HISTORY_PATHS",
+    "INTERVALS",
+    "PRIVATE_STREAMS",
+    "Bitunix",
+    "instrument_dicts",
+    "unified_symbol",
+]
 
 _CODE = re.compile(r"^[A-Z0-9]{1,20}$")
 #: Quote (= settle) currencies of BitUnix futures market ids.
@@ -76,6 +108,20 @@ INTERVALS = (
     "1month",
 )
 _INSTRUMENTS_PATH = "/api/v1/futures/market/trading_pairs"
+#: The venue's private channel of each account channel (``fills``: see the module docstring).
+PRIVATE_STREAMS = {
+    "orders": "order",
+    "fills": "order",
+    "positions": "position",
+    "balances": "balance",
+}
+#: REST history lists (bitunix.md §7 signing; newest first, at most 100 a page).
+HISTORY_PATHS = {
+    "fills": "/api/v1/futures/trade/get_history_trades",
+    "orders": "/api/v1/futures/trade/get_history_orders",
+}
+#: The ack topic of a login reply (the Rust venue's ``ControlItem.topic``).
+LOGIN_TOPIC = "login"
 
 
 def unified_symbol(market_id: str) -> str | None:
@@ -153,6 +199,7 @@ class Bitunix(Adapter):
     markets = ("linear",)
     channels = ("book", "trades", "bbo", "candles")
     option_keys = frozenset({"book_channel", "candle_interval"})
+    private_channels = ("orders", "fills", "positions", "balances")
     ws_base = "wss://fapi.bitunix.com"
     rest_base = "https://fapi.bitunix.com"
     limits = Limits(
@@ -169,8 +216,9 @@ class Bitunix(Adapter):
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, urls=urls, options=options)
+        super().__init__(base_url=base_url, urls=urls, options=options, credentials=credentials)
         self.book_channel: str = self.option_choice("book_channel", "depth_book15", BOOK_CHANNELS)
         self.candle_interval: str = self.options.get("candle_interval", "1min")
         if self.candle_interval not in INTERVALS:
@@ -224,7 +272,9 @@ class Bitunix(Adapter):
 
     # --- wire ---------------------------------------------------------------------------------
     def ws_url(self, route: str) -> str:
-        """``<ws>/public/`` (route ``"linear"``)."""
+        """``<ws>/public/`` (route ``"linear"``), ``<ws>/private/`` (route ``"private"``)."""
+        if route == "private":
+            return f"{self.ws_base_url}/private/"
         if route != "linear":
             raise ValueError(f"unknown bitunix route {route!r}")
         return f"{self.ws_base_url}/public/"
@@ -250,7 +300,8 @@ class Bitunix(Adapter):
     def _requests(self, op: str, subs: Sequence[Subscription]) -> list[Request]:
         out = []
         for chunk in batches([s.stream for s in subs], self.limits.streams_per_message):
-            args = [dict(zip(("ch", "symbol"), s.split(":", 1), strict=True)) for s in chunk]
+            # "<ch>:<symbol>" on the public route; an account channel's stream is its ch alone
+            args = [dict(zip(("ch", "symbol"), s.split(":", 1), strict=False)) for s in chunk]
             payload = json.dumps({"op": op, "args": args}, separators=(",", ":")).encode()
             out.append(Request(payload, frozenset(), tuple(chunk)))
         return out
@@ -259,6 +310,51 @@ class Bitunix(Adapter):
         """``{"op":"ping","ping":<seconds now>}`` every 10 s (bitunix.md §4; the interval the
         SDKs use: none is documented); ``ping`` is the time of each send."""
         return Keepalive(10.0, _ping)
+
+    # --- private (account) side -----------------------------------------------------------------
+    def private_subscriptions(self, channels: Sequence[str]) -> list[Subscription]:
+        """One :class:`Subscription` per private stream of ``channels`` (symbol ``""``, route
+        ``"private"``, stream ``order`` / ``position`` / ``balance``); ``orders`` and ``fills``
+        share ``order`` (returned once, under the first of them). Raises ``ValueError`` naming
+        a channel BitUnix does not serve privately."""
+        out: dict[str, Subscription] = {}
+        for ch in channels:
+            stream = PRIVATE_STREAMS.get(ch)
+            if stream is None:
+                raise ValueError(
+                    f"{ch!r} is not a bitunix account channel; "
+                    f"account channels: {', '.join(self.private_channels)}"
+                )
+            out.setdefault(stream, Subscription("", ch, "private", stream))
+        return list(out.values())
+
+    def login_requests(self, route: str, next_id: NextId) -> list[Request]:  # noqa: ARG002
+        """On route ``"private"``: the ``login`` request signed now (timestamp: :attr:`clock`
+        in Unix seconds, a fresh 32-hex nonce), awaiting the ``"login"`` ack; none elsewhere.
+        Raises ``ValueError`` without credentials. The payload holds a signature: never log
+        it."""
+        if route != "private":
+            return []
+        creds = self.check_credentials()
+        payload = login_payload(
+            creds.api_key, creds.secret, self.clock.now_ms() // 1000, new_nonce()
+        )
+        return [Request(payload, frozenset({LOGIN_TOPIC}), (), login=True)]
+
+    def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
+        """One signed ``GET`` of BitUnix's ``what`` history (``"fills"``:
+        ``get_history_trades``, ``"orders"``: ``get_history_orders``) since ``since_ms`` (ms),
+        100 entries at most (the documented maximum per page). Raises ``ValueError`` for
+        another ``what`` or without credentials."""
+        path = HISTORY_PATHS.get(what)
+        if path is None:
+            raise ValueError(f"bitunix has no REST list of {what!r}; lists: fills, orders")
+        creds = self.check_credentials()
+        params = {"startTime": str(max(since_ms, 0)), "limit": "100"}
+        headers = rest_headers(
+            creds.api_key, creds.secret, self.clock.now_ms(), new_nonce(), params
+        )
+        return [RestCall("GET", self.rest_base_url + path, params, headers)]
 
     # --- instruments ----------------------------------------------------------------------------
     async def fetch_instruments(

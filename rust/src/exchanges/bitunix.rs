@@ -542,11 +542,18 @@ impl Venue for Bitunix {
         if binary {
             return Err(Error::frame("frame", "BitUnix futures public streams send text frames only"));
         }
+        if let Some(kind) = private_kind(frame) {
+            return Self::private(frame, kind, out);
+        }
         Self::push(frame, out)
     }
 
     fn recovery(&self) -> Recovery {
         Recovery::Resubscribe
+    }
+
+    fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        Self::account_list(what, body, out)
     }
 
     /// Never consulted: BitUnix books carry no sequence (every push is a whole book). Were it
@@ -570,6 +577,534 @@ impl Venue for Bitunix {
             Error::invalid("symbol", symbol, "not a BitUnix USDT-margined perpetual symbol (BTC/USDT:USDT)")
         })
     }
+}
+
+// ---- private (account) side ---------------------------------------------------------------
+//
+// UNPROVEN ON LIVE DATA: no private BitUnix frame was ever recorded; shapes follow the docs'
+// field tables (shared/docs/exchanges/bitunix.md §7-§8; fixtures and their sources in
+// tests/fixtures/bitunix/private/). Private pushes are `{"ch":"order"|"position"|"balance",
+// "ts":<ms>,"data":{..}}` on `wss://fapi.bitunix.com/private/` after a `login`; they are rare,
+// so they are read with serde (cold), and keys the docs do not list are ignored (the docs are
+// partial: an unknown key must not cost an order update), while every documented key that is
+// there is checked.
+//
+// Order status mapping (`orderStatus` on the stream, `status` in REST history):
+//
+// | BitUnix                | OrderStatus       | why                                          |
+// |------------------------|-------------------|----------------------------------------------|
+// | `INIT`                 | `New`             | "prepare status": accepted, not yet resting  |
+// | `NEW`                  | `New`             | "pending" on the book                        |
+// | `PART_FILLED`          | `PartiallyFilled` |                                              |
+// | `FILLED`               | `Filled`          |                                              |
+// | `CANCELED`             | `Canceled`        |                                              |
+// | `PART_FILLED_CANCELED` | `Canceled`        | the rest canceled after a partial fill       |
+// | `SYSTEM_CANCELED`      | `Canceled`        | seen live per the SDK [S2], undocumented     |
+// | `EXPIRED`              | `Expired`         | a REST history status filter value           |
+//
+// Fees: BitUnix writes the fee an order or trade paid as a positive number (`fee` "Deducted
+// transaction fees"; the docs' example "0.5"): kept as is (positive = paid). A rebate's sign is
+// undocumented. The fee asset is not in any documented field: `marginCoin` when a reply has it
+// (the SDK [S1] sees it in trade history), else None.
+//
+// Balances (`balance` channel): `free` = `available`; `locked` = `frozen` (held by open orders,
+// = isolationFrozen + crossFrozen) + `margin` (held by open positions); `total` = free +
+// locked. `expMoney` (trial bonus) is left out.
+//
+// Positions: `qty` is the open size (>= 0; an absolute value is taken in case a sign shows
+// up), `side` LONG/SHORT; a `CLOSE` event or a zero `qty` is `Flat` with size 0. No entry price
+// is given (`entryValue` is the entry notional; its quotient by `qty` is not exact, so it is
+// not computed), nor mark or liquidation prices.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+use crate::account::{
+    order_type, time_in_force, AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem,
+    PositionSide,
+};
+use crate::fixed::parse_dec;
+
+/// A private frame, told apart from market data by its first `"ch"` value (or a login reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Private {
+    Order,
+    Position,
+    Balance,
+    /// `tpsl` (take-profit / stop-loss orders): not decoded (a `Frame` error naming `ch`).
+    Tpsl,
+    Login,
+}
+
+/// Which private frame `frame` is, if any: the value of the first `"ch"` key (the first key of
+/// a push, so market data pays a few byte compares), else a `"op":"login"` reply. JSON
+/// whitespace around the colon is allowed.
+fn private_kind(frame: &[u8]) -> Option<Private> {
+    /// The string value after the first `"<key>"` followed by a colon, as raw bytes.
+    fn value_after<'a>(frame: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+        let mut from = 0;
+        while let Some(i) = frame[from..].windows(key.len()).position(|w| w == key) {
+            let rest = &frame[from + i + key.len()..];
+            let rest = rest.trim_ascii_start();
+            if let Some(rest) = rest.strip_prefix(b":") {
+                return rest.trim_ascii_start().strip_prefix(b"\"");
+            }
+            from += i + key.len();
+        }
+        None
+    }
+    if let Some(ch) = value_after(frame, b"\"ch\"") {
+        let kind = [
+            (&b"order\""[..], Private::Order),
+            (b"position\"", Private::Position),
+            (b"balance\"", Private::Balance),
+            (b"tpsl\"", Private::Tpsl),
+        ]
+        .into_iter()
+        .find_map(|(name, kind)| ch.starts_with(name).then_some(kind))?;
+        // `{"op":"subscribe","args":[{"ch":"order"}]}` is a reply, not a push.
+        return value_after(frame, b"\"op\"").is_none().then_some(kind);
+    }
+    value_after(frame, b"\"op\"").filter(|op| op.starts_with(b"login\"")).map(|_| Private::Login)
+}
+
+/// A private push: `data` is one object (the SDK [S2] notes the docs' "List" is an object live)
+/// or a list of them.
+#[derive(Deserialize)]
+struct PrivatePush<'a> {
+    #[serde(rename = "ch")]
+    _ch: &'a str,
+    ts: i64,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// A login reply: `{"op":"login","data":{"result":true}}`, or an error (see `login_reply`).
+#[derive(Deserialize)]
+struct LoginReply<'a> {
+    #[serde(rename = "op")]
+    _op: &'a str,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    data: Option<LoginData>,
+}
+
+#[derive(Deserialize)]
+struct LoginData {
+    #[serde(default)]
+    result: Option<bool>,
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+/// One JSON object's keys with their raw values, read field by field with named errors.
+struct Obj<'a> {
+    map: BTreeMap<Cow<'a, str>, &'a RawValue>,
+    /// Path prefix for error fields (`"data"`, `"data.tradeList[]"`).
+    at: &'static str,
+}
+
+impl<'a> Obj<'a> {
+    fn new(raw: &'a RawValue, at: &'static str) -> Result<Self, Error> {
+        let map = serde_json::from_str(raw.get()).map_err(|e| Error::frame(at, format!("not an object: {e}")))?;
+        Ok(Obj { map, at })
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("{}.{key}", self.at)
+    }
+
+    /// The value of `key` as text: a string's content or a number's digits; None if absent or
+    /// null.
+    fn text(&self, key: &str) -> Result<Option<Cow<'a, str>>, Error> {
+        let Some(raw) = self.map.get(key) else { return Ok(None) };
+        let s = raw.get();
+        match s.as_bytes().first() {
+            Some(b'"') => serde_json::from_str::<Cow<'a, str>>(s)
+                .map(Some)
+                .map_err(|e| Error::frame(self.field(key), e.to_string())),
+            Some(b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(s))),
+            _ if s == "null" => Ok(None),
+            _ => Err(Error::frame(self.field(key), format!("{s} is neither text nor a number"))),
+        }
+    }
+
+    /// Required text (empty text is missing).
+    fn req(&self, key: &str) -> Result<Cow<'a, str>, Error> {
+        match self.text(key)? {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(Error::frame(self.field(key), "missing field")),
+        }
+    }
+
+    /// Optional text (empty text is None).
+    fn opt(&self, key: &str) -> Result<Option<Cow<'a, str>>, Error> {
+        Ok(self.text(key)?.filter(|t| !t.is_empty()))
+    }
+
+    /// An optional decimal (absent, null or `""` is None).
+    fn dec(&self, key: &str) -> Result<Option<Dec>, Error> {
+        let Some(t) = self.opt(key)? else { return Ok(None) };
+        parse_dec(&t, "decimal").map(Some).map_err(|_| Error::frame(self.field(key), format!("{t:?} is not a decimal")))
+    }
+
+    fn req_dec(&self, key: &str) -> Result<Dec, Error> {
+        self.dec(key)?.ok_or_else(|| Error::frame(self.field(key), "missing field"))
+    }
+
+    /// An optional bool (`true`/`false`, or the text of one).
+    fn boolean(&self, key: &str) -> Result<Option<bool>, Error> {
+        let Some(raw) = self.map.get(key) else { return Ok(None) };
+        match raw.get().trim_matches('"') {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            "null" => Ok(None),
+            other => Err(Error::frame(self.field(key), format!("{other} is not a bool"))),
+        }
+    }
+
+    /// An optional time, ns since the epoch: ms as a number or numeric text (REST), or RFC 3339
+    /// UTC text (the stream's `ctime`/`mtime` per [S2]).
+    fn time(&self, key: &str) -> Result<Option<i64>, Error> {
+        let Some(t) = self.opt(key)? else { return Ok(None) };
+        if t.bytes().all(|b| b.is_ascii_digit()) {
+            let ms: i64 = t.parse().map_err(|_| Error::frame(self.field(key), format!("{t:?} is not a time")))?;
+            return ms.checked_mul(MS).map(Some).ok_or_else(|| Error::frame(self.field(key), "time out of range"));
+        }
+        rfc3339(&t, "time").map(Some).map_err(|_| Error::frame(self.field(key), format!("{t:?} is not a time")))
+    }
+}
+
+/// `a + b` exactly (None on overflow).
+fn dec_add(a: Dec, b: Dec) -> Option<Dec> {
+    let width = a.width.max(b.width);
+    let scale = |d: Dec| d.mantissa.checked_mul(10i64.checked_pow(u32::from(width - d.width))?);
+    Some(Dec { mantissa: scale(a)?.checked_add(scale(b)?)?, width })
+}
+
+/// BUY/SELL (the SDK [S2] sees `Buy`/`Sell` live: case is ignored).
+fn side_of(o: &Obj<'_>, key: &str) -> Result<Side, Error> {
+    let s = o.req(key)?;
+    if s.eq_ignore_ascii_case("buy") {
+        Ok(Side::Buy)
+    } else if s.eq_ignore_ascii_case("sell") {
+        Ok(Side::Sell)
+    } else {
+        Err(Error::frame(o.field(key), format!("{s:?} is neither BUY nor SELL")))
+    }
+}
+
+/// The status table at the head of this section.
+fn order_status(o: &Obj<'_>, key: &str) -> Result<OrderStatus, Error> {
+    let s = o.req(key)?;
+    Ok(match &*s {
+        "INIT" | "NEW" => OrderStatus::New,
+        "PART_FILLED" => OrderStatus::PartiallyFilled,
+        "FILLED" => OrderStatus::Filled,
+        "CANCELED" | "PART_FILLED_CANCELED" | "SYSTEM_CANCELED" => OrderStatus::Canceled,
+        "EXPIRED" => OrderStatus::Expired,
+        other => return Err(Error::frame(o.field(key), format!("{other:?} is not a BitUnix order status"))),
+    })
+}
+
+/// LIMIT/MARKET (case ignored, as for `side`).
+fn order_kind(o: &Obj<'_>, key: &str) -> Result<&'static str, Error> {
+    let s = o.req(key)?;
+    if s.eq_ignore_ascii_case("limit") {
+        Ok(order_type::LIMIT)
+    } else if s.eq_ignore_ascii_case("market") {
+        Ok(order_type::MARKET)
+    } else {
+        Err(Error::frame(o.field(key), format!("{s:?} is neither LIMIT nor MARKET")))
+    }
+}
+
+/// `effect`: `GTC`, `IOC`, `FOK` or `POST_ONLY`.
+fn effect(o: &Obj<'_>) -> Result<Option<&'static str>, Error> {
+    let Some(s) = o.opt("effect")? else { return Ok(None) };
+    Ok(Some(match &*s {
+        "GTC" => time_in_force::GTC,
+        "IOC" => time_in_force::IOC,
+        "FOK" => time_in_force::FOK,
+        "POST_ONLY" => time_in_force::POST_ONLY,
+        other => return Err(Error::frame(o.field("effect"), format!("{other:?} is not a BitUnix effect"))),
+    }))
+}
+
+/// ISOLATION/CROSS.
+fn margin_mode(o: &Obj<'_>, key: &str) -> Result<Option<MarginMode>, Error> {
+    let Some(s) = o.opt(key)? else { return Ok(None) };
+    Ok(Some(match &*s {
+        "CROSS" => MarginMode::Cross,
+        "ISOLATION" => MarginMode::Isolated,
+        other => return Err(Error::frame(o.field(key), format!("{other:?} is neither CROSS nor ISOLATION"))),
+    }))
+}
+
+/// The documented enumerations a frame carries but the events do not keep, checked so a
+/// foreign or garbled frame is not read as an order.
+fn check_words(o: &Obj<'_>, key: &str, allowed: &[&str]) -> Result<(), Error> {
+    match o.opt(key)? {
+        Some(s) if !allowed.contains(&&*s) => {
+            Err(Error::frame(o.field(key), format!("{s:?} is not one of {}", allowed.join("/"))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An order, from a stream push (`stream`: `type`, `orderStatus`, `dealAmount`,
+/// `reductionOnly`) or a REST history entry (`orderType`, `status`, `tradeQty`, `reduceOnly`).
+/// `ts`: the push time, for a push without `mtime`.
+fn order_item(o: &Obj<'_>, stream: bool, ts: Option<i64>, out: &mut Out) -> Result<OrderItem, Error> {
+    let (type_key, status_key, filled_key, reduce_key) = if stream {
+        ("type", "orderStatus", "dealAmount", "reductionOnly")
+    } else {
+        ("orderType", "status", "tradeQty", "reduceOnly")
+    };
+    if stream {
+        check_words(o, "event", &["CREATE", "UPDATE", "CLOSE"])?;
+    }
+    check_words(o, "positionMode", &["ONE_WAY", "HEDGE"])?;
+    margin_mode(o, if stream { "positionType" } else { "marginMode" })?;
+    o.dec("leverage")?;
+    o.dec("fee")?;
+    let kind = order_kind(o, type_key)?;
+    let status = order_status(o, status_key)?;
+    let size = o.req_dec("qty")?;
+    let filled = o.dec(filled_key)?.unwrap_or(Dec::ZERO);
+    // A market order's price is "" (or "market" in REST history, per [S2]); 0 means none.
+    let price = match o.opt("price")? {
+        Some(p) if p.eq_ignore_ascii_case("market") => None,
+        _ => o.dec("price")?.filter(|p| p.mantissa != 0),
+    };
+    let average_price = o.dec("averagePrice")?.filter(|p| p.mantissa != 0 && filled.mantissa != 0);
+    let created_ts = o.time("ctime")?;
+    let exchange_ts =
+        o.time("mtime")?.or(ts).or(created_ts).ok_or_else(|| Error::frame(o.field("mtime"), "missing field"))?;
+    let symbol = out.symbol(&o.req("symbol")?);
+    Ok(OrderItem {
+        symbol,
+        order_id: o.req("orderId")?.into_owned(),
+        client_order_id: o.opt("clientId")?.map(Cow::into_owned),
+        side: side_of(o, "side")?,
+        order_type: kind,
+        time_in_force: effect(o)?,
+        status,
+        price,
+        trigger_price: None, // tp*/sl* are the order's attached exits, not its own trigger
+        size,
+        filled_size: filled,
+        average_price,
+        reduce_only: o.boolean(reduce_key)?,
+        created_ts,
+        exchange_ts,
+    })
+}
+
+/// A fill from a REST trade-history entry.
+fn fill_item(o: &Obj<'_>, out: &mut Out) -> Result<FillItem, Error> {
+    check_words(o, "positionMode", &["ONE_WAY", "HEDGE"])?;
+    margin_mode(o, "marginMode")?;
+    effect(o)?;
+    o.dec("leverage")?;
+    o.dec("realizedPNL")?;
+    if o.opt("orderType")?.is_some() {
+        order_kind(o, "orderType")?;
+    }
+    let is_maker = match o.opt("roleType")?.as_deref() {
+        None => None,
+        Some("MAKER") => Some(true),
+        Some("TAKER") => Some(false),
+        Some(other) => return Err(Error::frame(o.field("roleType"), format!("{other:?} is neither MAKER nor TAKER"))),
+    };
+    let symbol = out.symbol(&o.req("symbol")?);
+    Ok(FillItem {
+        symbol,
+        trade_id: o.req("tradeId")?.into_owned(),
+        order_id: o.req("orderId")?.into_owned(),
+        client_order_id: o.opt("clientId")?.map(Cow::into_owned),
+        side: side_of(o, "side")?,
+        price: o.req_dec("price")?,
+        size: o.req_dec("qty")?,
+        fee: o.dec("fee")?, // positive = paid, as BitUnix writes it (see the section head)
+        fee_asset: o.opt("marginCoin")?.map(Cow::into_owned),
+        is_maker,
+        liquidation: None,
+        exchange_ts: o.time("ctime")?.ok_or_else(|| Error::frame(o.field("ctime"), "missing field"))?,
+    })
+}
+
+/// A `position` push's data.
+fn position_item(o: &Obj<'_>, ts: i64, out: &mut Out) -> Result<PositionItem, Error> {
+    check_words(o, "event", &["OPEN", "UPDATE", "CLOSE"])?;
+    check_words(o, "positionMode", &["ONE_WAY", "HEDGE"])?;
+    for key in ["margin", "entryValue", "realizedPNL", "funding", "fee"] {
+        o.dec(key)?;
+    }
+    o.time("ctime")?;
+    o.req("positionId")?;
+    let qty = o.req_dec("qty")?;
+    let open_size = Dec { mantissa: qty.mantissa.checked_abs().unwrap_or(i64::MAX), width: qty.width };
+    let direction = match &*o.req("side")? {
+        "LONG" => PositionSide::Long,
+        "SHORT" => PositionSide::Short,
+        other => return Err(Error::frame(o.field("side"), format!("{other:?} is neither LONG nor SHORT"))),
+    };
+    let closed = o.opt("event")?.as_deref() == Some("CLOSE") || open_size.mantissa == 0;
+    let symbol = out.symbol(&o.req("symbol")?);
+    Ok(PositionItem {
+        symbol,
+        side: if closed { PositionSide::Flat } else { direction },
+        size: if closed { Dec::ZERO } else { open_size },
+        entry_price: None,
+        mark_price: None,
+        unrealized_pnl: o.dec("unrealizedPNL")?,
+        liquidation_price: None,
+        leverage: o.dec("leverage")?,
+        margin_mode: margin_mode(o, "marginMode")?,
+        exchange_ts: ts,
+    })
+}
+
+/// A `balance` push's data (free / locked / total as the section head says).
+fn balance_item(o: &Obj<'_>, ts: i64) -> Result<BalanceItem, Error> {
+    for key in ["isolationFrozen", "crossFrozen", "isolationMargin", "crossMargin", "expMoney"] {
+        o.dec(key)?;
+    }
+    let free = o.req_dec("available")?;
+    let frozen = o.req_dec("frozen")?;
+    let margin = o.dec("margin")?.unwrap_or(Dec::ZERO);
+    let overflow = || Error::frame(o.field("frozen"), "sum out of range");
+    let locked = dec_add(frozen, margin).ok_or_else(overflow)?;
+    let total = dec_add(free, locked).ok_or_else(overflow)?;
+    Ok(BalanceItem {
+        asset: o.req("coin")?.into_owned(),
+        free: Some(free),
+        locked: Some(locked),
+        total: Some(total),
+        exchange_ts: ts,
+    })
+}
+
+/// `data`'s objects: one object, or each object of a list.
+fn data_objects<'a>(data: &'a RawValue, at: &'static str) -> Result<Vec<Obj<'a>>, Error> {
+    if data.get().trim_start().starts_with('[') {
+        let list: Vec<&RawValue> =
+            serde_json::from_str(data.get()).map_err(|e| Error::frame(at, format!("not a list: {e}")))?;
+        list.into_iter().map(|r| Obj::new(r, at)).collect()
+    } else {
+        Ok(vec![Obj::new(data, at)?])
+    }
+}
+
+impl Bitunix {
+    /// A private push or login reply (see the section head).
+    #[cold]
+    fn private(frame: &[u8], kind: Private, out: &mut Out) -> Result<(), Error> {
+        match kind {
+            Private::Login => return login_reply(frame, out),
+            Private::Tpsl => {
+                return Err(Error::frame("ch", "\"tpsl\" (take-profit/stop-loss orders) is not decoded by tickwire"))
+            }
+            _ => {}
+        }
+        let push: PrivatePush<'_> = from_json(frame)?;
+        let ts = push.ts.checked_mul(MS).ok_or_else(|| Error::frame("ts", "out of range"))?;
+        for o in data_objects(push.data, "data")? {
+            let item = match kind {
+                Private::Order => Item::Order(Box::new(order_item(&o, true, Some(ts), out)?)),
+                Private::Position => Item::Position(Box::new(position_item(&o, ts, out)?)),
+                _ => Item::Balance(Box::new(balance_item(&o, ts)?)),
+            };
+            out.items.push(item);
+        }
+        Ok(())
+    }
+
+    /// A REST history body: `{"code":0,"data":{"tradeList"|"orderList":[..],"total":..},
+    /// "msg":..}`, listed newest first by BitUnix and returned oldest first (stable by time).
+    fn account_list(what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
+        #[derive(Deserialize)]
+        struct Reply<'a> {
+            code: serde_json::Value,
+            #[serde(default)]
+            msg: Option<String>,
+            #[serde(borrow, default)]
+            data: Option<&'a RawValue>,
+        }
+        let reply: Reply<'_> = from_json(body)?;
+        if reply.code != serde_json::json!(0) && reply.code != serde_json::json!("0") {
+            let msg = reply.msg.unwrap_or_default();
+            return Err(Error::frame("code", format!("BitUnix error {}: {msg}", reply.code)));
+        }
+        let data = reply.data.ok_or_else(|| Error::frame("data", "missing field"))?;
+        let data = Obj::new(data, "data")?;
+        let (key, at) = match what {
+            AccountList::Fills => ("tradeList", "data.tradeList[]"),
+            AccountList::Orders => ("orderList", "data.orderList[]"),
+        };
+        let Some(list) = data.map.get(key) else {
+            return Err(Error::frame(data.field(key), "missing field"));
+        };
+        let entries: Vec<&RawValue> = if list.get() == "null" {
+            Vec::new()
+        } else {
+            serde_json::from_str(list.get()).map_err(|e| Error::frame(data.field(key), format!("not a list: {e}")))?
+        };
+        let mut items = Vec::with_capacity(entries.len());
+        for raw in entries {
+            let o = Obj::new(raw, at)?;
+            items.push(match what {
+                AccountList::Fills => {
+                    let f = fill_item(&o, out)?;
+                    (f.exchange_ts, Item::Fill(Box::new(f)))
+                }
+                AccountList::Orders => {
+                    let ord = order_item(&o, false, None, out)?;
+                    (ord.exchange_ts, Item::Order(Box::new(ord)))
+                }
+            });
+        }
+        items.reverse(); // newest first -> oldest first; then stable by time
+        items.sort_by_key(|(t, _)| *t);
+        out.items.extend(items.into_iter().map(|(_, i)| i));
+        Ok(())
+    }
+}
+
+/// `{"op":"login","data":{"result":true}}` -> a `Login` reply (topic `"login"`, what the
+/// adapter's login request awaits). A refusal -> an `Error` reply with topic `"login"`: a
+/// non-zero `code` or `data.result` false, message from `msg` or `data.msg`. The docs are silent
+/// on the refusal's shape; BitUnix's general error shape (`code`, `msg`) is assumed.
+fn login_reply(frame: &[u8], out: &mut Out) -> Result<(), Error> {
+    let r: LoginReply<'_> = from_json(frame)?;
+    let code = match &r.code {
+        None => None,
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(s)) => {
+            Some(s.parse::<i64>().map_err(|_| Error::frame("code", format!("{s:?} is not a number")))?)
+        }
+        Some(other) => return Err(Error::frame("code", format!("{other} is not a number"))),
+    };
+    let result = r.data.as_ref().and_then(|d| d.result);
+    let ok = code.map_or(true, |c| c == 0) && result != Some(false);
+    if ok && result != Some(true) {
+        return Err(Error::frame("data.result", "a login reply says its result"));
+    }
+    let message = r.msg.or_else(|| r.data.and_then(|d| d.msg)).filter(|m| !m.is_empty());
+    out.items.push(Item::Control(ControlItem {
+        kind: if ok { ControlKind::Login } else { ControlKind::Error },
+        request_id: None,
+        topic: Some("login".to_owned()),
+        code: if ok { None } else { code },
+        message: if ok { None } else { message },
+    }));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -758,5 +1293,276 @@ mod tests {
             ("BTC/USDT:USDT".into(), "XBTUSDT".into())
         );
         assert!(FACTORY.create("spot", &[]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod private_tests {
+    use super::*;
+
+    const PUSHES: &str = include_str!("../../../tests/fixtures/bitunix/private/ws_pushes.jsonl");
+    const REPLIES: &str = include_str!("../../../tests/fixtures/bitunix/private/ws_replies.jsonl");
+    const TRADES: &str = include_str!("../../../tests/fixtures/bitunix/private/history_trades.json");
+    const ORDERS: &str = include_str!("../../../tests/fixtures/bitunix/private/history_orders.json");
+
+    fn parse(frame: &str) -> Result<Out, Error> {
+        let mut out = Out::default();
+        FACTORY.create("linear", &[])?.parse(frame.as_bytes(), false, &mut out)?;
+        Ok(out)
+    }
+
+    fn d(s: &str) -> Dec {
+        parse_dec(s, "t").unwrap()
+    }
+
+    fn t(s: &str) -> i64 {
+        rfc3339(s, "t").unwrap()
+    }
+
+    fn line(n: usize) -> &'static str {
+        PUSHES.lines().nth(n).unwrap()
+    }
+
+    #[test]
+    fn order_pushes_every_field() {
+        let out = parse(line(1)).unwrap();
+        let [Item::Order(o)] = &out.items[..] else { panic!("{:?}", out.items) };
+        assert_eq!(out.market_ids()[o.symbol], "BTCUSDT");
+        assert_eq!(
+            **o,
+            OrderItem {
+                symbol: o.symbol,
+                order_id: "11111".into(),
+                client_order_id: Some("22222".into()),
+                side: Side::Buy,
+                order_type: order_type::LIMIT,
+                time_in_force: Some(time_in_force::GTC),
+                status: OrderStatus::PartiallyFilled,
+                price: Some(d("60000")),
+                trigger_price: None,
+                size: d("0.5"),
+                filled_size: d("0.2"),
+                average_price: Some(d("60000")),
+                reduce_only: Some(false),
+                created_ts: Some(t("2024-11-21T08:48:00.123Z")),
+                exchange_ts: t("2024-11-21T08:48:04.990Z"),
+            }
+        );
+        // CREATE: nothing filled, so no average price (the push's "0").
+        let out = parse(line(0)).unwrap();
+        let [Item::Order(o)] = &out.items[..] else { panic!() };
+        assert_eq!((o.status, o.filled_size, o.average_price), (OrderStatus::New, d("0"), None));
+        // A market order: price "" is None, IOC, reduce-only, no client id.
+        let out = parse(line(2)).unwrap();
+        let [Item::Order(o)] = &out.items[..] else { panic!() };
+        assert_eq!(out.market_ids()[o.symbol], "ETHUSDT");
+        assert_eq!(
+            (o.side, o.order_type, o.time_in_force, o.status, o.price),
+            (Side::Sell, order_type::MARKET, Some(time_in_force::IOC), OrderStatus::Filled, None)
+        );
+        assert_eq!((o.size, o.filled_size, o.average_price), (d("2"), d("2"), Some(d("3085.5"))));
+        assert_eq!((o.reduce_only, o.client_order_id.as_deref()), (Some(true), None));
+        assert_eq!((o.created_ts, o.exchange_ts), (Some(t("2024-11-21T08:48:10.001Z")), t("2024-11-21T08:48:10.002Z")));
+    }
+
+    #[test]
+    fn order_status_table() {
+        for (word, status) in [
+            ("INIT", OrderStatus::New),
+            ("NEW", OrderStatus::New),
+            ("PART_FILLED", OrderStatus::PartiallyFilled),
+            ("FILLED", OrderStatus::Filled),
+            ("CANCELED", OrderStatus::Canceled),
+            ("PART_FILLED_CANCELED", OrderStatus::Canceled),
+            ("SYSTEM_CANCELED", OrderStatus::Canceled),
+            ("EXPIRED", OrderStatus::Expired),
+        ] {
+            let frame = line(1).replace("\"PART_FILLED\"", &format!("{word:?}"));
+            let out = parse(&frame).unwrap();
+            let [Item::Order(o)] = &out.items[..] else { panic!() };
+            assert_eq!(o.status, status, "{word}");
+        }
+        // The SDK [S2] sees Buy/Limit live: case is ignored; POST_ONLY is a time in force.
+        let frame = line(1).replace("\"BUY\"", "\"Buy\"").replace("\"LIMIT\"", "\"Limit\"").replace("GTC", "POST_ONLY");
+        let out = parse(&frame).unwrap();
+        let [Item::Order(o)] = &out.items[..] else { panic!() };
+        assert_eq!((o.side, o.order_type, o.time_in_force), (Side::Buy, "limit", Some("post_only")));
+        // data as a list (as the docs' table says) works too.
+        let frame = line(1).replace("\"data\":{", "\"data\":[{").replace("}}", "}]}");
+        assert_eq!(parse(&frame).unwrap().items.len(), 1);
+    }
+
+    #[test]
+    fn position_and_balance_pushes_every_field() {
+        let out = parse(line(3)).unwrap();
+        let [Item::Position(p)] = &out.items[..] else { panic!() };
+        assert_eq!(out.market_ids()[p.symbol], "BTCUSDT");
+        assert_eq!(
+            **p,
+            PositionItem {
+                symbol: p.symbol,
+                side: PositionSide::Long,
+                size: d("0.2"),
+                entry_price: None,
+                mark_price: None,
+                unrealized_pnl: Some(d("-1.5")),
+                liquidation_price: None,
+                leverage: Some(d("10")),
+                margin_mode: Some(MarginMode::Cross),
+                exchange_ts: 1_732_178_884_995 * MS,
+            }
+        );
+        let out = parse(line(4)).unwrap();
+        let [Item::Position(p)] = &out.items[..] else { panic!() };
+        assert_eq!((p.side, p.size, p.margin_mode), (PositionSide::Flat, Dec::ZERO, Some(MarginMode::Isolated)));
+        assert_eq!((p.leverage, p.unrealized_pnl), (Some(d("5")), Some(d("0"))));
+
+        let out = parse(line(5)).unwrap();
+        let [Item::Balance(b)] = &out.items[..] else { panic!() };
+        assert_eq!(
+            **b,
+            BalanceItem {
+                asset: "USDT".into(),
+                free: Some(d("8798.794")),
+                locked: Some(d("3000")),     // frozen 1800 + margin 1200
+                total: Some(d("11798.794")), // available 8798.794 + locked
+                exchange_ts: 1_732_178_884_996 * MS,
+            }
+        );
+    }
+
+    #[test]
+    fn login_replies() {
+        let mut lines = REPLIES.lines();
+        let out = parse(lines.next().unwrap()).unwrap();
+        assert_eq!(
+            out.items,
+            vec![Item::Control(ControlItem {
+                kind: ControlKind::Login,
+                request_id: None,
+                topic: Some("login".into()),
+                code: None,
+                message: None
+            })]
+        );
+        let out = parse(lines.next().unwrap()).unwrap();
+        assert_eq!(
+            out.items,
+            vec![Item::Control(ControlItem {
+                kind: ControlKind::Error,
+                request_id: None,
+                topic: Some("login".into()),
+                code: Some(10007),
+                message: Some("Sign signature error".into())
+            })]
+        );
+        let out = parse(r#"{"op":"login","data":{"result":false,"msg":"bad"}}"#).unwrap();
+        let [Item::Control(c)] = &out.items[..] else { panic!() };
+        assert_eq!((c.kind, c.code, c.message.as_deref()), (ControlKind::Error, None, Some("bad")));
+        assert!(parse(r#"{"op":"login"}"#).is_err());
+    }
+
+    #[test]
+    fn rest_history_lists() {
+        let mut v = FACTORY.create("linear", &[]).unwrap();
+        let mut out = Out::default();
+        v.parse_account(AccountList::Fills, TRADES.as_bytes(), &mut out).unwrap();
+        let fills: Vec<&FillItem> = out
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Fill(f) => &**f,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Listed newest first; returned oldest first.
+        assert_eq!(fills.iter().map(|f| f.trade_id.as_str()).collect::<Vec<_>>(), ["123", "124"]);
+        assert_eq!(
+            *fills[0],
+            FillItem {
+                symbol: fills[0].symbol,
+                trade_id: "123".into(),
+                order_id: "11111".into(),
+                client_order_id: Some("22222".into()),
+                side: Side::Buy,
+                price: d("60000"),
+                size: d("0.2"),
+                fee: Some(d("0.006")),
+                fee_asset: None,
+                is_maker: Some(false),
+                liquidation: None,
+                exchange_ts: 1_732_178_884_990 * MS,
+            }
+        );
+        assert_eq!((fills[1].size, fills[1].fee, fills[1].is_maker), (d("0.3"), Some(d("0.009")), Some(true)));
+        assert_eq!(out.market_ids()[fills[1].symbol], "BTCUSDT");
+
+        let mut out = Out::default();
+        v.parse_account(AccountList::Orders, ORDERS.as_bytes(), &mut out).unwrap();
+        let [Item::Order(o)] = &out.items[..] else { panic!() };
+        assert_eq!(
+            **o,
+            OrderItem {
+                symbol: o.symbol,
+                order_id: "11111".into(),
+                client_order_id: Some("22222".into()),
+                side: Side::Buy,
+                order_type: order_type::LIMIT,
+                time_in_force: Some(time_in_force::GTC),
+                status: OrderStatus::PartiallyFilled,
+                price: Some(d("60000")),
+                trigger_price: None,
+                size: d("1"),
+                filled_size: d("0.5"),
+                average_price: None,
+                reduce_only: Some(false),
+                created_ts: Some(1_659_076_670_000 * MS),
+                exchange_ts: 1_659_086_670_000 * MS,
+            }
+        );
+        let mut out = Out::default();
+        let err = v
+            .parse_account(AccountList::Fills, br#"{"code":10007,"msg":"Sign signature error","data":null}"#, &mut out)
+            .unwrap_err();
+        assert!(err.to_string().contains("10007"), "{err}");
+        assert!(v.parse_account(AccountList::Fills, br#"{"code":0,"data":{"total":0}}"#, &mut out).is_err());
+        v.parse_account(AccountList::Fills, br#"{"code":0,"data":{"tradeList":[],"total":0}}"#, &mut out).unwrap();
+        assert!(out.items.is_empty());
+    }
+
+    #[test]
+    fn private_frames_name_the_bad_field() {
+        for (from, to, field) in [
+            ("\"PART_FILLED\"", "\"DONE\"", "data.orderStatus"),
+            ("\"BUY\"", "\"UP\"", "data.side"),
+            ("\"qty\":\"0.5\"", "\"qty\":\"x\"", "data.qty"),
+            ("\"orderId\":\"11111\",", "", "data.orderId"),
+            ("\"2024-11-21T08:48:04.990Z\"", "\"yesterday\"", "data.mtime"),
+            ("\"event\":\"UPDATE\"", "\"event\":\"MOVE\"", "data.event"),
+        ] {
+            let frame = line(1).replace(from, to);
+            match parse(&frame) {
+                Err(Error::Frame { field: f, .. }) => assert_eq!(f, field, "{frame}"),
+                other => panic!("{frame}: {other:?}"),
+            }
+        }
+        assert!(parse(r#"{"ch":"tpsl","ts":1,"data":{}}"#).is_err());
+        // Market data is not mistaken for a private push.
+        assert!(private_kind(br#"{"ch":"depth_book1","symbol":"X","ts":1,"data":{}}"#).is_none());
+        assert_eq!(private_kind(br#"{"ch":"order","ts":1}"#), Some(Private::Order));
+        assert_eq!(private_kind(br#"{"ts":1, "ch" : "balance"}"#), Some(Private::Balance));
+        assert_eq!(private_kind(br#"{"op": "login","data":{}}"#), Some(Private::Login));
+        assert!(private_kind(br#"{"op":"ping","ping":1}"#).is_none());
+        // A private subscribe echo is a reply: an ack with the channel as its topic.
+        let out = parse(r#"{"op":"subscribe","args":[{"ch":"order"},{"ch":"balance"}]}"#).unwrap();
+        let topics: Vec<_> = out
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Control(c) if c.kind == ControlKind::Ack => c.topic.clone().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(topics, ["order", "balance"]);
     }
 }

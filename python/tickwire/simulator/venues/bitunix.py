@@ -37,20 +37,66 @@ REST: ``GET /api/v1/futures/market/trading_pairs(?symbols=A,B)`` lists the recor
 BitUnix's shape (``quotePrecision``/``basePrecision``: the most decimals the recording shows for
 that symbol's prices/sizes); an unknown symbol in ``symbols`` answers ``{"code":20001,"msg":
 "Market not exists","data":null}``.
+
+Private side (UNPROVEN ON LIVE DATA; shapes from the docs' field tables, bitunix.md §7-§8, as
+in tests/fixtures/bitunix/private/SOURCES.md):
+
+- ``/private/``: ``{"op":"login","args":[{"apiKey","timestamp","nonce","sign"}]}`` is verified
+  exactly per the recipe (``sign == SHA256_hex(SHA256_hex(nonce + timestamp + apiKey) +
+  secret)``, :func:`verify_login`) against the registered accounts and the exchange clock;
+  success -> ``{"op":"login","data":{"result":true}}``. The docs show no refusal: the simulator
+  answers BitUnix's general error shape in the op echo, ``{"op":"login","code":C,"msg":M,
+  "data":{"result":false}}``, with C/M from the official error-code table: 10003 "api-key can't
+  be empty" (no key), 10007 "Sign signature error" (unknown key or wrong signature: a key the
+  server does not know cannot verify), 10002 "Parameter Error" (malformed, or a timestamp more
+  than :data:`LOGIN_WINDOW_S` from the server's time: BitUnix documents no window). An
+  :class:`~..faults.AuthServerError` closes the socket with 1011 (a server failure, transient).
+- Then ``{"op":"subscribe","args":[{"ch":"order"|"position"|"balance"}]}`` subscribes the
+  account's private stream keys ``"<ch>@<account name>"`` (no reply, as for public channels;
+  before a login: ``{"op":"subscribe","code":10002,"msg":"Parameter Error","args":[..]}``).
+- Pushes from the generic account engine (``simulator/account.py``): an order change -> an
+  ``order`` push (``event`` CREATE for a new order, CLOSE once final, UPDATE otherwise; status
+  ``NEW``/``PART_FILLED``/``FILLED``/``CANCELED``/``PART_FILLED_CANCELED``; a rejection is
+  ``CANCELED``: BitUnix lists no rejected status), a position change -> ``position``, a balance
+  change -> ``balance`` (``available`` = free, ``frozen`` = open orders' margin, ``margin`` =
+  positions' margin: the engine's locked = frozen + margin, cross mode). Fills are not pushed:
+  BitUnix has no fill channel.
+- REST ``GET /api/v1/futures/trade/get_history_trades`` and ``get_history_orders`` (params
+  ``symbol``, ``startTime``, ``endTime``, ``skip``, ``limit`` <= 100): headers ``api-key``,
+  ``nonce``, ``timestamp`` (ms), ``sign`` verified per the REST recipe (:func:`verify_rest`,
+  query params sorted and concatenated ``k+v``); newest first; errors as HTTP 200
+  ``{"code":C,"msg":M,"data":null}`` (the docs' error table: every error is HTTP 200) with
+  the codes above; an :class:`~..faults.AuthServerError` -> HTTP 500. History orders lists
+  finished orders only (BitUnix's status filter values: FILLED, CANCELED,
+  PART_FILLED_CANCELED): an open order's changes are not in it.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import time
 import weakref
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
+from ...auth.bitunix import query_text, rest_sign, ws_sign
+from ..account import (
+    AccountChange,
+    AccountMarket,
+    BalanceState,
+    FillState,
+    MarketTrade,
+    OrderState,
+    PositionState,
+    SimAccount,
+)
 from ..faults import CloseAfter
 from ..venue import (
     DemoSpec,
@@ -64,10 +110,29 @@ from ..venue import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from ..connection import ServerConnection
     from ..server import Simulator
 
 _INSTRUMENTS_PATH = "/api/v1/futures/market/trading_pairs"
+_TRADES_PATH = "/api/v1/futures/trade/get_history_trades"
+_ORDERS_PATH = "/api/v1/futures/trade/get_history_orders"
+#: Private channels the simulator serves (``tpsl`` is not simulated).
+PRIVATE_CHANNELS = ("order", "position", "balance")
+#: How far a login or REST timestamp may be from the server's clock (BitUnix documents none).
+LOGIN_WINDOW_S = 60
+#: BitUnix's error codes (official error-code table) the simulator answers with.
+PARAMETER_ERROR = (10002, "Parameter Error")
+EMPTY_KEY = (10003, "api-key can't be empty")
+SIGN_ERROR = (10007, "Sign signature error")
+_STATUS = {
+    "new": "NEW",
+    "partially_filled": "PART_FILLED",
+    "filled": "FILLED",
+    "canceled": "CANCELED",
+    "rejected": "CANCELED",
+}
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 #: Book channels served from the recorded ``depth_book15`` pushes, and the levels each keeps.
 BOOK_DEPTHS = {"depth_book1": 1, "depth_book5": 5, "depth_book15": 15, "depth_books": 15}
@@ -78,6 +143,73 @@ _KLINE = re.compile(
 
 def _dump(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def verify_login(  # noqa: PLR0911 - one return per documented refusal
+    arg: object, lookup: Callable[[str], SimAccount | None], now_ms: int
+) -> tuple[SimAccount | None, tuple[int, str] | None]:
+    """Check one login argument ``{"apiKey","timestamp","nonce","sign"}`` as BitUnix does:
+    (the account, None) when the key is known, the timestamp (Unix seconds) within
+    :data:`LOGIN_WINDOW_S` of ``now_ms`` and ``sign`` equal to ``SHA256_hex(SHA256_hex(nonce +
+    timestamp + apiKey) + secret)``; else (None, (code, message)) (see the module docstring).
+    Compares signatures in constant time."""
+    if not isinstance(arg, dict):
+        return None, PARAMETER_ERROR
+    key, ts, nonce, sign = (arg.get(k) for k in ("apiKey", "timestamp", "nonce", "sign"))
+    if not key:
+        return None, EMPTY_KEY
+    if not (isinstance(key, str) and isinstance(nonce, str) and isinstance(sign, str)):
+        return None, PARAMETER_ERROR
+    if isinstance(ts, bool) or not isinstance(ts, (int, str)) or not str(ts).isdigit():
+        return None, PARAMETER_ERROR
+    if abs(int(ts) * 1000 - now_ms) > LOGIN_WINDOW_S * 1000:
+        return None, PARAMETER_ERROR
+    acct = lookup(key)
+    if acct is None:
+        return None, SIGN_ERROR
+    want = ws_sign(nonce, int(ts), key, acct.secret)
+    if not hmac.compare_digest(want.encode(), sign.encode()):
+        return None, SIGN_ERROR
+    return acct, None
+
+
+def verify_rest(
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    body: str,
+    lookup: Callable[[str], SimAccount | None],
+    now_ms: int,
+) -> tuple[SimAccount | None, tuple[int, str] | None]:
+    """Check a signed REST request as BitUnix does: headers ``api-key``, ``nonce``,
+    ``timestamp`` (ms, within :data:`LOGIN_WINDOW_S` of ``now_ms``) and ``sign`` ==
+    ``SHA256_hex(SHA256_hex(nonce + timestamp + api-key + query_text(query) + body) +
+    secret)``. (account, None) or (None, (code, message))."""
+    key = headers.get("api-key", "")
+    nonce, ts, sign = (headers.get(k, "") for k in ("nonce", "timestamp", "sign"))
+    if not key:
+        return None, EMPTY_KEY
+    if not (nonce and sign and ts.isdigit()):
+        return None, PARAMETER_ERROR
+    if abs(int(ts) - now_ms) > LOGIN_WINDOW_S * 1000:
+        return None, PARAMETER_ERROR
+    acct = lookup(key)
+    if acct is None:
+        return None, SIGN_ERROR
+    want = rest_sign(nonce, ts, key, query_text(query), body, acct.secret)
+    if not hmac.compare_digest(want.encode(), sign.encode()):
+        return None, SIGN_ERROR
+    return acct, None
+
+
+def _num(d: Decimal) -> str:
+    """A decimal as plain text (``"0.5"``, ``"60000"``, ``"-1.5"``)."""
+    return format(d.normalize(), "f") if d else "0"
+
+
+def _time(ns: int) -> str:
+    """RFC 3339 UTC text with ms, as the stream's ``ctime``/``mtime`` (per the SDK [S2])."""
+    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns // 1_000_000 % 1000:03d}Z"
 
 
 class BitunixWire(WireFormat):
@@ -195,7 +327,10 @@ class BitunixSim(VenueSim):
 
     # ---- connections -----------------------------------------------------------------------
     def ws_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
-        """``/public/`` (``?streams=a,b`` subscribes stream keys)."""
+        """``/public/`` (``?streams=a,b`` subscribes stream keys), ``/private/`` (route
+        ``"private"``: login, then account channels)."""
+        if path in ("/private/", "/private"):
+            return WsEndpoint("private", None, [])
         if path not in ("/public/", "/public"):
             return None
         streams = [s for s in query.get("streams", "").split(",") if s]
@@ -213,7 +348,7 @@ class BitunixSim(VenueSim):
         """BitUnix's greeting, ``{"op":"connect","data":{"result":true}}``, first."""
         return [b'{"op":"connect","data":{"result":true}}']
 
-    def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:
+    def on_client_message(self, conn: ServerConnection, text: str) -> Outcome:  # noqa: PLR0911
         """Pings, subscribe and unsubscribe (see the module docstring)."""
         try:
             req = json.loads(text)
@@ -223,6 +358,8 @@ class BitunixSim(VenueSim):
         if op == "ping" and isinstance(req, dict) and isinstance(req.get("ping"), int):
             reply = {"op": "ping", "pong": req["ping"], "ping": int(time.time())}
             return Outcome([_dump(reply)], keepalive=True)
+        if conn.route == "private":
+            return self._private_message(conn, op, req)
         args = req.get("args") if isinstance(req, dict) else None
         if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
             return Outcome([_dump({"op": op, "code": 10002, "msg": "Parameter Error"})])
@@ -287,7 +424,9 @@ class BitunixSim(VenueSim):
 
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:
-        """``/api/v1/futures/market/trading_pairs``, or None."""
+        """``/api/v1/futures/market/trading_pairs``, the signed history routes, or None."""
+        if path in (_TRADES_PATH, _ORDERS_PATH):
+            return self._history_handler(path)
         if path != _INSTRUMENTS_PATH:
             return None
 
@@ -349,3 +488,293 @@ class BitunixSim(VenueSim):
             f"  all streams {sim.stream_url()}",
             f"  rest instruments {sim.rest_url}{_INSTRUMENTS_PATH}",
         ]
+
+    # ---- private (account) side --------------------------------------------------------------
+    def _private_message(  # noqa: PLR0911 - one return per reply
+        self, conn: ServerConnection, op: object, req: Any
+    ) -> Outcome:
+        """``login`` and private ``subscribe``/``unsubscribe`` (see the module docstring)."""
+        args = req.get("args") if isinstance(req, dict) else None
+        if op == "login":
+            accounts = self.sim.accounts
+            if accounts.take_auth_error("login"):
+                return Outcome([], close=(1011, "internal error"))
+            arg = args[0] if isinstance(args, list) and len(args) == 1 else None
+            acct, err = verify_login(arg, accounts.by_key, accounts.now_ms())
+            if err is not None or acct is None:
+                code, msg = err or SIGN_ERROR
+                reply = {"op": "login", "code": code, "msg": msg, "data": {"result": False}}
+                return Outcome([_dump(reply)])
+            conn.account = acct
+            return Outcome([_dump({"op": "login", "data": {"result": True}})])
+        if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
+            return Outcome([_dump({"op": op, "code": 10002, "msg": "Parameter Error"})])
+        acct = conn.account
+        chs = [a.get("ch") if isinstance(a, dict) else None for a in args]
+        if acct is None or any(ch not in PRIVATE_CHANNELS for ch in chs):
+            echo = {"op": op, "code": 10002, "msg": "Parameter Error", "args": args}
+            return Outcome([_dump(echo)])
+        keys = [f"{ch}@{acct.name}" for ch in chs]
+        if op == "subscribe":
+            return Outcome([], subscribe=keys)
+        return Outcome([], unsubscribe=keys)
+
+    def account_market(self, market_id: str) -> AccountMarket | None:
+        """Every recorded symbol: a linear perpetual settled in its quote (USDT or USDC), with
+        the engine's default fee rates (BitUnix's are not in the docs tickwire follows)."""
+        if market_id not in self._symbols:
+            return None
+        quote = "USDC" if market_id.endswith("USDC") else "USDT"
+        return AccountMarket(market_id, "perp", market_id.removesuffix(quote), quote)
+
+    def recorded_trades(self) -> Iterable[tuple[int, MarketTrade]]:
+        """Every recorded ``trade`` push's entries (``s``: the aggressor's side)."""
+        rec = self.sim.recording
+        for line, stream in enumerate(rec.line_stream):
+            ch, _, sym = stream.partition(":")
+            if ch != "trade":
+                continue
+            for t in rec.parsed(line)["data"]:
+                ts = datetime.fromisoformat(t["t"].replace("Z", "+00:00"))
+                ns = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+                side: Literal["buy", "sell"] = "buy" if t["s"] == "buy" else "sell"
+                yield line, MarketTrade(sym, Decimal(t["p"]), Decimal(t["v"]), side, ns)
+
+    def account_order_id(self, n: int) -> str:
+        """Text ids, as BitUnix's ``orderId``."""
+        return str(100_000_000 + n)
+
+    def account_trade_id(self, n: int) -> str:
+        """Text ids, as BitUnix's ``tradeId``."""
+        return str(500_000_000 + n)
+
+    def private_streams(self, account: SimAccount) -> list[str]:
+        """``"<ch>@<account name>"`` of every simulated private channel."""
+        return [f"{ch}@{account.name}" for ch in PRIVATE_CHANNELS]
+
+    def encode_account(
+        self, account: SimAccount, changes: Sequence[AccountChange]
+    ) -> list[tuple[str, bytes]]:
+        """An ``order`` push per order change, a ``position`` push per position change, a
+        ``balance`` push per balance change, in the batch's order (fills: none)."""
+        engine = self.sim.accounts.engine(account)
+        fills = [c.state for c in changes if isinstance(c.state, FillState)]
+        out: list[tuple[str, bytes]] = []
+        for c in changes:
+            st = c.state
+            ts = c.ts_ns // 1_000_000
+            if isinstance(st, OrderState):
+                data = self._order_push(st, engine.fills, account.leverage)
+                ch = "order"
+            elif isinstance(st, PositionState):
+                data = self._position_push(st, fills, engine.fills)
+                ch = "position"
+            elif isinstance(st, BalanceState):
+                data = self._balance_push(st, engine.positions())
+                ch = "balance"
+            else:
+                continue
+            out.append((f"{ch}@{account.name}", _dump({"ch": ch, "ts": ts, "data": data})))
+        return out
+
+    @staticmethod
+    def _order_push(o: OrderState, fills: Sequence[FillState], leverage: str) -> dict[str, Any]:
+        fee = sum((f.fee for f in fills if f.order_id == o.order_id), Decimal(0))
+        final = not o.is_open
+        event = "CLOSE" if final else "CREATE" if o.created_ns == o.updated_ns else "UPDATE"
+        status = _STATUS.get(o.status, "CANCELED")
+        if status == "CANCELED" and o.filled:
+            status = "PART_FILLED_CANCELED"
+        data: dict[str, Any] = {
+            "event": event,
+            "orderId": str(o.order_id),
+            "symbol": o.market_id,
+            "positionType": "CROSS",
+            "positionMode": "ONE_WAY",
+            "side": o.side.upper(),
+            "effect": o.time_in_force.upper() if o.order_type == "limit" else "IOC",
+            "type": o.order_type.upper(),
+            "qty": _num(o.size),
+            "reductionOnly": o.reduce_only,
+            "price": _num(o.price) if o.price is not None else "",
+            "ctime": _time(o.created_ns),
+            "mtime": _time(o.updated_ns),
+            "leverage": leverage,
+            "orderStatus": status,
+            "fee": _num(fee),
+            "averagePrice": _num(o.average_price) if o.average_price is not None else "0",
+            "dealAmount": _num(o.filled),
+        }
+        if o.client_order_id is not None:
+            data["clientId"] = o.client_order_id
+        return data
+
+    @staticmethod
+    def _position_push(
+        p: PositionState, batch_fills: Sequence[FillState], fills: Sequence[FillState]
+    ) -> dict[str, Any]:
+        before = next((f.position_before for f in batch_fills if f.market_id == p.market_id), None)
+        mine = [f for f in fills if f.market_id == p.market_id]
+        if p.size == 0:
+            event, long = "CLOSE", (before or Decimal(0)) >= 0
+        else:
+            event, long = ("OPEN" if before == 0 else "UPDATE"), p.size > 0
+        entry = p.entry_price or Decimal(0)
+        value = abs(p.size) * entry
+        return {
+            "event": event,
+            "positionId": f"{p.market_id}-1",
+            "marginMode": "ISOLATION" if p.margin_mode == "isolated" else "CROSS",
+            "positionMode": "ONE_WAY",
+            "side": "LONG" if long else "SHORT",
+            "leverage": _num(p.leverage),
+            "margin": _num(value / p.leverage),
+            "ctime": _time(mine[0].ts_ns if mine else p.ts_ns),
+            "qty": _num(abs(p.size)),
+            "entryValue": _num(value),
+            "symbol": p.market_id,
+            "realizedPNL": _num(sum((f.realized_pnl for f in mine), Decimal(0))),
+            "unrealizedPNL": _num(p.unrealized_pnl),
+            "funding": "0",
+            "fee": _num(sum((f.fee for f in mine), Decimal(0))),
+        }
+
+    def _balance_push(self, b: BalanceState, positions: Sequence[PositionState]) -> dict[str, Any]:
+        margin = sum(
+            (
+                abs(p.size) * (p.entry_price or Decimal(0)) / p.leverage
+                for p in positions
+                if self._settle(p.market_id) == b.asset
+            ),
+            Decimal(0),
+        )
+        frozen = b.locked - margin
+        return {
+            "coin": b.asset,
+            "available": _num(b.free),
+            "frozen": _num(frozen),
+            "isolationFrozen": "0",
+            "crossFrozen": _num(frozen),
+            "margin": _num(margin),
+            "isolationMargin": "0",
+            "crossMargin": _num(margin),
+            "expMoney": "0",
+        }
+
+    @staticmethod
+    def _settle(market_id: str) -> str:
+        return "USDC" if market_id.endswith("USDC") else "USDT"
+
+    def _history_handler(self, path: str) -> RestHandler:
+        """The signed ``GET`` of a history route (see the module docstring)."""
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            if request.method != "GET":
+                raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+            accounts = self.sim.accounts
+            if accounts.take_auth_error("rest"):
+                return web.Response(status=500, text="Internal Server Error")
+            query = dict(request.query)
+            acct, err = verify_rest(request.headers, query, "", accounts.by_key, accounts.now_ms())
+            if err is not None or acct is None:
+                code, msg = err or SIGN_ERROR
+                return _json({"code": code, "msg": msg, "data": None})
+            try:
+                start = int(query.get("startTime", "0")) * 1_000_000
+                end = int(query["endTime"]) * 1_000_000 if "endTime" in query else None
+                skip, limit = int(query.get("skip", "0")), int(query.get("limit", "10"))
+            except ValueError:
+                start, end, skip, limit = 0, None, 0, -1
+            if skip < 0 or not 1 <= limit <= 100:
+                return _json({"code": 10002, "msg": "Parameter Error", "data": None})
+            symbol = query.get("symbol")
+            engine = accounts.engine(acct)
+            if path == _TRADES_PATH:
+                fills = [f for f in engine.fills_since(start, end) if symbol in (None, f.market_id)]
+                trades = list(reversed(fills))[skip : skip + limit]
+                lev = int(Decimal(acct.leverage))
+                data: dict[str, Any] = {
+                    "tradeList": [self._trade(f, engine.orders, lev) for f in trades],
+                    "total": len(fills),
+                }
+            else:
+                done = [
+                    o
+                    for o in engine.orders.values()
+                    if not o.is_open
+                    and o.updated_ns >= start
+                    and (end is None or o.updated_ns < end)
+                    and symbol in (None, o.market_id)
+                ]
+                done.sort(key=lambda o: o.created_ns, reverse=True)
+                data = {
+                    "orderList": [
+                        self._history_order(o, engine.fills, int(Decimal(acct.leverage)))
+                        for o in done[skip : skip + limit]
+                    ],
+                    "total": str(len(done)),
+                }
+            return _json({"code": 0, "data": data, "msg": "Success"})
+
+        return answer
+
+    @staticmethod
+    def _trade(
+        f: FillState, orders: Mapping[int | str, OrderState], leverage: int
+    ) -> dict[str, Any]:
+        o = orders.get(f.order_id)
+        out: dict[str, Any] = {
+            "tradeId": str(f.trade_id),
+            "orderId": str(f.order_id),
+            "symbol": f.market_id,
+            "qty": _num(f.size),
+            "positionMode": "ONE_WAY",
+            "marginMode": "CROSS",
+            "leverage": leverage,
+            "price": _num(f.price),
+            "side": f.side.upper(),
+            "orderType": o.order_type.upper() if o else "LIMIT",
+            "effect": o.time_in_force.upper() if o and o.order_type == "limit" else "IOC",
+            "reduceOnly": o.reduce_only if o else False,
+            "fee": _num(f.fee),
+            "realizedPNL": _num(f.realized_pnl),
+            "ctime": f.ts_ns // 1_000_000,
+            "roleType": "MAKER" if f.is_maker else "TAKER",
+        }
+        if f.client_order_id is not None:
+            out["clientId"] = f.client_order_id
+        return out
+
+    @staticmethod
+    def _history_order(o: OrderState, fills: Sequence[FillState], leverage: int) -> dict[str, Any]:
+        status = _STATUS.get(o.status, "CANCELED")
+        if status == "CANCELED" and o.filled:
+            status = "PART_FILLED_CANCELED"
+        out: dict[str, Any] = {
+            "orderId": str(o.order_id),
+            "qty": _num(o.size),
+            "tradeQty": _num(o.filled),
+            "price": _num(o.price) if o.price is not None else "market",
+            "symbol": o.market_id,
+            "positionMode": "ONE_WAY",
+            "marginMode": "CROSS",
+            "leverage": leverage,
+            "side": o.side.upper(),
+            "orderType": o.order_type.upper(),
+            "effect": o.time_in_force.upper() if o.order_type == "limit" else "IOC",
+            "reduceOnly": o.reduce_only,
+            "status": status,
+            "fee": _num(sum((f.fee for f in fills if f.order_id == o.order_id), Decimal(0))),
+            "realizedPNL": _num(
+                sum((f.realized_pnl for f in fills if f.order_id == o.order_id), Decimal(0))
+            ),
+            "ctime": o.created_ns // 1_000_000,
+            "mtime": o.updated_ns // 1_000_000,
+        }
+        if o.client_order_id is not None:
+            out["clientId"] = o.client_order_id
+        return out
+
+
+def _json(body: dict[str, Any]) -> web.Response:
+    return web.Response(body=_dump(body), content_type="application/json")
