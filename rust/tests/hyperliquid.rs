@@ -96,11 +96,12 @@ fn every_recorded_frame_parses_as_the_json_says() {
 
 #[test]
 fn docs_examples_parse_or_name_the_undecoded_channel() {
-    // Every example of a channel tickwire decodes parses; the private/aggregate ones (`allMids`,
-    // `orderUpdates`, `user`) are `Frame` errors naming `channel` (counted, never a crash).
+    // Every example of a channel tickwire decodes parses (the user channels `orderUpdates` and
+    // `user` too, since issue 12); the aggregate one (`allMids`) is a `Frame` error naming
+    // `channel` (counted, never a crash).
     let mut v = venue();
     let mut out = Out::default();
-    let decoded = ["l2Book", "trades", "bbo", "candle", "subscriptionResponse"];
+    let decoded = ["l2Book", "trades", "bbo", "candle", "subscriptionResponse", "orderUpdates", "user"];
     let (mut ok, mut refused) = (0, 0);
     for (n, line) in fixture_lines(DOCS).iter().enumerate() {
         out.clear();
