@@ -296,7 +296,8 @@ def _bad_cases(market: str) -> list[tuple[Any, Any, str, bool]]:
         ([sym, "eth/usdt"], "bbo", "did you mean 'ETH/USDT'", True),
         ("ETHUSDT", "bbo", "unknown symbol 'ETHUSDT'", True),
         (other, "bbo", f"{other!r} is a {kind} symbol", True),  # the other Binance market
-        (sym, ["bbo", "orders"], "account channels ['orders']", True),
+        # account channels are chosen when the Feed is made, never by a live (un)subscribe
+        (sym, ["bbo", "orders"], "channel 'orders' is not supported by a live (un)subscribe", True),
         ([], "bbo", "symbols must not be empty", True),
         (sym, [], "channels must not be empty", True),
         # well-formed but not in the exchange's list (start()'s check): removing it is a no-op

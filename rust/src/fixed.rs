@@ -607,11 +607,24 @@ fn parse_dec_long(b: &[u8], field: &'static str) -> Result<(Dec, usize), Error> 
     let mut width = 0usize;
     if digits.get(i) == Some(&b'.') {
         i += 1;
+        // Fraction zeros are applied only once a digit follows them: trailing ones carry no
+        // value ("99999.99249092400000000000000" is 99999.992490924, exactly), so a long text
+        // padded with zeros still fits.
+        let mut zeros = 0usize;
         while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
-            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-            significant += usize::from(m != 0);
             i += 1;
-            width += 1;
+            if d == 0 {
+                zeros += 1;
+                continue;
+            }
+            for _ in 0..zeros {
+                m = m.wrapping_mul(10);
+                significant += usize::from(m != 0);
+            }
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            significant += 1; // m is not 0 from here on
+            width += zeros + 1;
+            zeros = 0;
         }
     }
     // 19 digits cannot overflow a u64; the i64 check catches the rest.
@@ -965,6 +978,13 @@ mod tests {
         }
         assert!(parse_dec("9223372036854775808", "p").is_err(), "beyond i64");
         assert!(parse_dec("12345678901234567890", "p").is_err(), "20 significant digits");
+        assert!(parse_dec("1234567890.1234567891", "p").is_err(), "20 significant digits");
+        // Trailing fraction zeros carry no value: dropped, the value exact.
+        let padded = parse_dec("99999.99249092400000000000000", "p").unwrap();
+        assert_eq!((padded.mantissa, padded.width), (99_999_992_490_924, 9));
+        let padded = parse_dec("-0.000100000000000000000000", "p").unwrap();
+        assert_eq!((padded.mantissa, padded.width), (-1, 4));
+        assert!(parse_dec("1.000000000000000000001", "p").is_err(), "22 significant digits");
         assert!(parse_dec("0.0000000000000000000001", "p").is_ok(), "leading zeros do not count");
         for bad in ["", "-", ".", "1e5", "+1", "1.2.3"] {
             assert!(parse_dec(bad, "p").is_err(), "{bad:?}");
