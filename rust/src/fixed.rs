@@ -607,7 +607,8 @@ fn parse_dec_long(b: &[u8], field: &'static str) -> Result<(Dec, usize), Error> 
     let mut width = 0usize;
     if digits.get(i) == Some(&b'.') {
         i += 1;
-        // Fraction zeros are applied only once a digit follows them: trailing ones carry no
+        // Fraction zeros are applied once a digit follows them; trailing ones are kept (the
+        // width as written) while the mantissa has room and dropped past it: they carry no
         // value ("99999.99249092400000000000000" is 99999.992490924, exactly), so a long text
         // padded with zeros still fits.
         let mut zeros = 0usize;
@@ -625,6 +626,12 @@ fn parse_dec_long(b: &[u8], field: &'static str) -> Result<(Dec, usize), Error> 
             significant += 1; // m is not 0 from here on
             width += zeros + 1;
             zeros = 0;
+        }
+        while zeros > 0 && (m == 0 || significant < DEC_DIGITS && m <= i64::MAX as u64 / 10) {
+            m *= 10;
+            significant += usize::from(m != 0);
+            width += 1;
+            zeros -= 1;
         }
     }
     // 19 digits cannot overflow a u64; the i64 check catches the rest.
@@ -981,9 +988,11 @@ mod tests {
         assert!(parse_dec("1234567890.1234567891", "p").is_err(), "20 significant digits");
         // Trailing fraction zeros carry no value: dropped, the value exact.
         let padded = parse_dec("99999.99249092400000000000000", "p").unwrap();
-        assert_eq!((padded.mantissa, padded.width), (99_999_992_490_924, 9));
+        assert_eq!((padded.mantissa, padded.width), (999_999_924_909_240_000, 13));
         let padded = parse_dec("-0.000100000000000000000000", "p").unwrap();
-        assert_eq!((padded.mantissa, padded.width), (-1, 4));
+        assert_eq!((padded.mantissa, padded.width), (-1_000_000_000_000_000_000, 22));
+        let kept = parse_dec("92233720368.00000000", "p").unwrap(); // fits: the width stays
+        assert_eq!((kept.mantissa, kept.width), (9_223_372_036_800_000_000, 8));
         assert!(parse_dec("1.000000000000000000001", "p").is_err(), "22 significant digits");
         assert!(parse_dec("0.0000000000000000000001", "p").is_ok(), "leading zeros do not count");
         for bad in ["", "-", ".", "1e5", "+1", "1.2.3"] {
