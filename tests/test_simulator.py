@@ -32,6 +32,7 @@ from tickwire.simulator import (
     ServerShutdown,
     Simulator,
     SlowSnapshot,
+    SnapshotFailure,
     Stall,
     market_name,
     parse_fault,
@@ -783,12 +784,38 @@ async def test_inject_to_one_connection_only(session):
         await b.close()
 
 
+async def test_snapshot_failures_answer_their_status_then_the_book_is_served(session):
+    async with (
+        Simulator("binance", speed="max", snapshot_mode="recorded") as sim,
+        session.ws_connect(sim.stream_url(SPOT_DEPTH)),
+    ):
+        await sim.wait_finished(TIMEOUT)
+        sim.inject(SnapshotFailure(429, count=2, retry_after=1))
+        sim.inject(SnapshotFailure(503))
+        url, params = sim.depth_url, {"symbol": "ETHUSDT", "limit": "5000"}
+        got = []
+        for _ in range(4):
+            async with session.get(url, params=params) as resp:
+                got.append((resp.status, resp.headers.get("Retry-After"), await resp.read()))
+        assert [g[:2] for g in got] == [(429, "1"), (429, "1"), (503, None), (200, None)]
+        assert got[3][2] == SPOT_SNAPSHOT
+        # a route that is not the book snapshot is never failed
+        sim.inject(SnapshotFailure(503))
+        async with session.get(sim.exchange_info_url) as resp:
+            assert resp.status == 200
+        assert len(sim.snapshot_failures) == 1
+
+
 def test_parse_fault_specs():
     assert parse_fault("close_after=5") == CloseAfter(5)
     assert parse_fault("abort_after=5") == CloseAfter(5, abort=True)
     assert parse_fault("stall=2.5,after=10,lose_data=true") == Stall(2.5, after=10, lose_data=True)
     assert parse_fault("drop_stream=ethusdt@trade,skip=3") == Drop(stream="ethusdt@trade", skip=3)
     assert parse_fault("drop_line=7") == Drop(line=7)
+    assert parse_fault("snapshot_failure=429,retry_after=2") == SnapshotFailure(429, retry_after=2)
+    assert parse_fault("snapshot_failure=503,count=3,hang=true") == SnapshotFailure(
+        503, count=3, hang=True
+    )
     with pytest.raises(ValueError, match="unknown fault 'explode'"):
         parse_fault("explode=1")
 
@@ -808,6 +835,8 @@ def test_parse_fault_specs():
         "slow_snapshot=1,count=0",
         "shutdown=-1",
         "stall=nan",
+        "snapshot_failure=200",
+        "snapshot_failure=503,count=0",
     ],
 )
 def test_fault_specs_reject_negative_counts_and_durations(spec):

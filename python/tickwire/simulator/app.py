@@ -14,12 +14,13 @@ handshake validation and the closing handshake. ``bench.py`` measures this serve
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from .connection import ServerConnection
-from .faults import Lifetime
+from .faults import Lifetime, SnapshotFailure
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import Simulator
@@ -64,6 +65,10 @@ class SimulatorApp:
         venue = self.sim.venue
         handler = venue.rest_handler(request.path)
         if handler is not None:
+            if venue.is_snapshot_path(request.path):
+                failure = self.sim.take_snapshot_failure()
+                if failure is not None:
+                    return await _failed_snapshot(failure)
             return await handler(request)
         endpoint = venue.ws_endpoint(request.path, request.query)
         if endpoint is None:
@@ -99,3 +104,12 @@ class SimulatorApp:
             conn.cleanup()
             sim.connection_closed(conn)
         return ws
+
+
+async def _failed_snapshot(failure: SnapshotFailure) -> web.Response:
+    """The answer of a snapshot request a :class:`SnapshotFailure` hits: its status (with
+    ``Retry-After`` when it has one), or, for ``hang``, none until the client gives up."""
+    if failure.hang:
+        await asyncio.sleep(3600)  # ended by the client's timeout (the request is cancelled)
+    headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
+    return web.Response(status=failure.status, text="simulated snapshot failure", headers=headers)

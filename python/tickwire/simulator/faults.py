@@ -5,7 +5,8 @@ Per-connection faults (:class:`CloseAfter`, :class:`Stall`, :class:`Drop`, :clas
 connection* from the moment the fault is attached: at construction
 (``Simulator(faults=[...])``: every new connection) or by ``Simulator.inject(fault)`` (all open
 connections, or one); a message the venue's ``stamp`` withholds counts too. Server-wide faults
-(:class:`SlowSnapshot`, :class:`ServerShutdown`) act once when injected or configured.
+(:class:`SlowSnapshot`, :class:`SnapshotFailure`, :class:`ServerShutdown`) act once when
+injected or configured.
 
 Account faults (the private side, ``account.py``) act on ``sim.accounts``:
 :class:`TokenExpiry` (every live listen key / token expires now), :class:`AuthServerError`
@@ -166,6 +167,24 @@ class SlowSnapshot:
 
 
 @dataclass(frozen=True)
+class SnapshotFailure:
+    """Fail the next ``count`` REST book snapshot requests: answer ``status`` (a 5xx, or 429 /
+    418 with a ``Retry-After`` of ``retry_after`` seconds when given) with a plain body, or with
+    ``hang=True`` send nothing until the client gives up (its timeout)."""
+
+    status: int = 503
+    count: int = 1
+    retry_after: int | None = None
+    hang: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self, "count", self.count, positive=True)
+        _require(self, "retry_after", self.retry_after)
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"SnapshotFailure.status must be a 4xx or 5xx, got {self.status!r}")
+
+
+@dataclass(frozen=True)
 class ServerShutdown:
     """Send the venue's maintenance notice (``VenueSim.shutdown_notice``, if it has one) to
     connections and close them ``grace`` s later with 1001."""
@@ -266,6 +285,7 @@ Fault = (
     | ForceSnapshot
     | Lifetime
     | SlowSnapshot
+    | SnapshotFailure
     | ServerShutdown
     | TokenExpiry
     | AuthServerError
@@ -286,6 +306,7 @@ _NAMES: dict[str, tuple[type[Fault], str]] = {
     "force_snapshot": (ForceSnapshot, "after"),
     "lifetime": (Lifetime, "seconds"),
     "slow_snapshot": (SlowSnapshot, "delay"),
+    "snapshot_failure": (SnapshotFailure, "status"),
     "shutdown": (ServerShutdown, "grace"),
     "auth_error": (AuthServerError, "count"),
     "clock_skew": (ClockSkew, "ms"),
@@ -298,7 +319,8 @@ def parse_fault(spec: str) -> Fault:
     ``bad_checksum=5`` (the 6th checksummed book frame, ``,stream=...`` to pick one stream),
     ``force_snapshot=100`` (after 100 messages, ``,stream=...``), ``lifetime=30``, ``slow_snapshot=2``, ``shutdown=1``, ``abort_after=500``,
     ``auth_error=2,where=login`` (the next 2 logins get the venue's server error),
-    ``clock_skew=-5000`` (the exchange clock 5 s behind).
+    ``clock_skew=-5000`` (the exchange clock 5 s behind), ``snapshot_failure=429,retry_after=1``
+    (the next REST snapshot answered 429), ``snapshot_failure=503,count=3,hang=true``.
 
     Raises ``ValueError`` naming ``spec`` for an unknown name or parameter, a value of the
     wrong type, or a count or duration that is negative (a lifetime must be > 0).

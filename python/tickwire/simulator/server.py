@@ -11,6 +11,7 @@ pre-encoded frames); the market's own protocol and REST routes come from its ven
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import EllipsisType
 
@@ -28,6 +29,7 @@ from .faults import (
     ServerShutdown,
     SlowSnapshot,
     SnapshotDelays,
+    SnapshotFailure,
     TokenExpiry,
 )
 from .recording import Recording, View, packaged_recording
@@ -128,6 +130,8 @@ class Simulator:
         self.past_trades_status = past_trades_status
         self.past_trades_requests = 0
         self.snapshot_delays = SnapshotDelays()  # SlowSnapshot faults, taken by REST snapshots
+        #: SnapshotFailure answers still to give, one entry per failing response
+        self.snapshot_failures: deque[SnapshotFailure] = deque()
         self.venue: VenueSim = self.spec.create(self, venue_options)
         # Only a venue that stamps per-connection fields pays for the per-message send path.
         self.stamping = type(self.venue).stamp is not VenueSim.stamp
@@ -139,19 +143,25 @@ class Simulator:
         #: the private (account) side: registry, engines, tokens, clock (see account.py)
         self.accounts = Accounts(self)
         self._app = SimulatorApp(self)
+        self._configure_faults(faults)
+        self.replay: ReplayClock | None = None  # the shared replay clock, once started
+        for acct in accounts:
+            self.accounts.register(acct)
+        self._conn_event: asyncio.Event | None = None
+
+    def _configure_faults(self, faults: Iterable[object]) -> None:
+        """The faults given to the constructor (``ValueError`` for one that must be injected)."""
         for f in faults:
             if isinstance(f, CONNECTION_FAULTS):
                 self.connection_faults.append(f)
             elif isinstance(f, SlowSnapshot):
                 self.snapshot_delays.add(f.delay, f.count)
+            elif isinstance(f, SnapshotFailure):
+                self.snapshot_failures.extend([f] * f.count)
             elif isinstance(f, (AuthServerError, ClockSkew)):
                 self._account_fault(f)
             else:
                 raise ValueError(f"{f!r} cannot be configured up front; use inject()")
-        self.replay: ReplayClock | None = None  # the shared replay clock, once started
-        for acct in accounts:
-            self.accounts.register(acct)
-        self._conn_event: asyncio.Event | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> Simulator:
@@ -329,7 +339,7 @@ class Simulator:
         Per-connection faults go to ``connection`` or to every open connection, and with
         ``future=True`` also to each connection opened later. :class:`SlowSnapshot` affects
         REST snapshot responses from now on; :class:`ServerShutdown` notifies and closes the open
-        connections. Account faults (:class:`TokenExpiry`, :class:`AuthServerError`,
+        connections; :class:`SnapshotFailure` fails the next REST snapshots. Account faults (:class:`TokenExpiry`, :class:`AuthServerError`,
         :class:`ClockSkew`, :class:`FillBurst`) act on :attr:`accounts`. Raises ``TypeError``
         for anything else (``ValueError`` from a :class:`FillBurst` on an order that is not
         open).
@@ -341,6 +351,8 @@ class Simulator:
                 self.connection_faults.append(fault)
         elif isinstance(fault, SlowSnapshot):
             self.snapshot_delays.add(fault.delay, fault.count)
+        elif isinstance(fault, SnapshotFailure):
+            self.snapshot_failures.extend([fault] * fault.count)
         elif isinstance(fault, ServerShutdown):
             for c in [connection] if connection is not None else list(self.connections):
                 c.announce_shutdown(fault.grace)
@@ -368,6 +380,11 @@ class Simulator:
             )
 
     # ---- connections (called by the app) -----------------------------------------------------
+    def take_snapshot_failure(self) -> SnapshotFailure | None:
+        """The :class:`SnapshotFailure` the REST snapshot being served now gets (the oldest
+        pending one; uses up one of its responses), or None."""
+        return self.snapshot_failures.popleft() if self.snapshot_failures else None
+
     def connection_opened(self, conn: ServerConnection) -> None:
         """Count ``conn`` as open and let the replay clock publish to it."""
         self.connections.append(conn)

@@ -344,6 +344,11 @@ class VenueSim(ABC):
         """Path of the REST instrument list endpoint ("" if the venue has none)."""
         return ""
 
+    def is_snapshot_path(self, path: str) -> bool:
+        """True if a request of ``path`` asks for a REST book snapshot (what
+        :class:`~.faults.SnapshotFailure` fails); a venue with one path per symbol widens it."""
+        return bool(self.snapshot_path) and path == self.snapshot_path
+
     def url_lines(self) -> list[str]:
         """Lines describing this venue's endpoints on ``sim`` for ``tickwire simulate``."""
         return [f"  websocket  {self.sim.ws_url}", f"  all streams {self.sim.stream_url()}"]

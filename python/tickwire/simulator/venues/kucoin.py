@@ -454,6 +454,10 @@ class KucoinSim(VenueSim):
         """``/api/v1/market/orderbook/level2_100``."""
         return _PART_BOOK + "100"
 
+    def is_snapshot_path(self, path: str) -> bool:
+        """``level2_20`` and ``level2_100`` alike."""
+        return path.startswith(_PART_BOOK)
+
     @property
     def instruments_path(self) -> str:
         """``/api/v2/symbols``."""

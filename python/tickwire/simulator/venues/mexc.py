@@ -588,6 +588,10 @@ class MexcContractSim(VenueSim):
         """``/api/v1/contract/depth/<first recorded symbol>``."""
         return _CONTRACT_DEPTH + (self._symbols[0] if self._symbols else "BTC_USDT")
 
+    def is_snapshot_path(self, path: str) -> bool:
+        """Any ``/api/v1/contract/depth/<symbol>``."""
+        return path.startswith(_CONTRACT_DEPTH)
+
     @property
     def instruments_path(self) -> str:
         """``/api/v1/contract/detail``."""
