@@ -862,3 +862,130 @@ class Alerts:
 
     def __repr__(self) -> str:
         return f"<Alerts {len(self.active)} active, fired {self.fired}>"
+
+
+# --- `tickwire status` ---------------------------------------------------------------------------
+async def fetch_status(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    """GET the ``/status`` document of a :class:`MetricsServer` at ``url`` (``http://HOST:PORT``
+    or the ``/status`` URL). Raises ``ValueError`` for a URL that is not http(s) or an answer
+    that is not a status document, ``OSError`` (aiohttp's connection errors are ``OSError`` s)
+    when it cannot be reached, ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+    import aiohttp
+
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("expected http://HOST:PORT")
+    if not url.rstrip("/").endswith("/status"):
+        url = url.rstrip("/") + "/status"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            http.get(url) as resp,
+        ):
+            if resp.status != 200:
+                raise ValueError(f"HTTP {resp.status} from /status")
+            doc = await resp.json(content_type=None)
+    except aiohttp.ClientResponseError as exc:
+        raise ValueError(f"HTTP {exc.status} from /status") from None
+    except aiohttp.ClientConnectionError as exc:
+        raise OSError(str(exc) or type(exc).__name__) from None
+    except json.JSONDecodeError:
+        raise ValueError("the answer is not JSON (is this a tickwire metrics server?)") from None
+    if not isinstance(doc, dict) or "connections" not in doc:
+        raise ValueError("the answer is not a tickwire status document")
+    return doc
+
+
+def _ms(ns: Any) -> str:
+    return f"{int(ns or 0) / 1e6:.1f}"
+
+
+def status_tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The ``/status`` document as ``[(title, header, rows)]`` (cells are text): connections,
+    consumers, topics, sinks and alerts (empty sections left out)."""
+    tables: list[tuple[str, list[str], list[list[str]]]] = []
+    conns = [
+        [
+            str(c.get("exchange", "")),
+            str(c.get("connection", "")),
+            "up" if c.get("connected") else "DOWN",
+            str(c.get("streams", "")),
+            *(
+                str(c.get("stats", {}).get(k, 0))
+                for k in ("frames", "reconnects", "gaps", "resyncs", "bad_frames")
+            ),
+        ]
+        for c in doc.get("connections", ())
+    ]
+    head = ["exchange", "connection", "state", "streams", "frames", "reconnects", "gaps"]
+    tables.append(("Connections", [*head, "resyncs", "bad frames"], conns))
+    consumers = [
+        [
+            str(c.get("exchange", "")),
+            str(c.get("consumer", "")),
+            f"{c.get('queue_depth', 0)}/{c.get('queue_size', '?')}",
+            str(c.get("dropped", 0)),
+            _ms(c.get("lag_ns")),
+            str(c.get("policy", "")),
+            str(c.get("delivered", "")),
+        ]
+        for c in doc.get("consumers", ())
+    ]
+    head = ["exchange", "consumer", "queue", "dropped", "lag ms", "policy", "delivered"]
+    tables.append(("Consumers", head, consumers))
+    topics = [
+        [str(t.get(k, "")) for k in ("exchange", "symbol", "channel", "refcount")]
+        for t in doc.get("topics", ())
+    ]
+    tables.append(("Topics", ["exchange", "symbol", "channel", "refcount"], topics))
+    sinks = [
+        [
+            str(s.get("sink", "")),
+            str(s.get("backlog", 0)),
+            str(s.get("batches", "")),
+            str(s.get("errors", "")),
+            str(s.get("connected", "")),
+        ]
+        for s in doc.get("sinks", ())
+    ]
+    tables.append(("Sinks", ["sink", "backlog", "batches", "errors", "connected"], sinks))
+    alerts = [
+        [str(a.get(k, "")) for k in ("kind", "subject", "value", "threshold")]
+        for a in doc.get("alerts", ())
+    ]
+    tables.append(("Active alerts", ["kind", "subject", "value", "threshold"], alerts))
+    return [t for t in tables if t[2] or t[0] == "Connections"]
+
+
+def render_status(doc: dict[str, Any], *, rich: bool) -> None:
+    """Print :func:`status_tables` to stdout: rich tables (``rich``) or plain aligned columns
+    (a pipe, a file: one header line per section, then one line per row)."""
+    tables = status_tables(doc)
+    if rich:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        for title, head, rows in tables:
+            table = Table(title=title, title_justify="left")
+            for h in head:
+                table.add_column(h, justify="left" if h in _TEXT_COLUMNS else "right")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+        return
+    out = []
+    for title, head, rows in tables:
+        widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
+        out.append(f"{title} ({len(rows)})")
+        out.extend(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in [head, *rows]
+        )
+        out.append("")
+    print("\n".join(out).rstrip())  # noqa: T201 - the CLI's output
+
+
+_TEXT_COLUMNS = frozenset(
+    {"exchange", "connection", "state", "consumer", "policy", "symbol", "channel", "sink", "kind"}
+    | {"subject", "queue", "connected"}
+)
