@@ -22,9 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import tickwire._core as core
 from cli_helpers import Running, run_cli
+from private_helpers import KEY, SECRET, KeyedSpot, KeyedVenue, wait_for
 from redis_server import RedisServer, redis_binary
 from tickwire.connection import ConnectionOptions
-from tickwire.events import GapDetected, Resynced
+from tickwire.events import Connected, GapDetected, Resynced
 from tickwire.feed import Feed
 from tickwire.lag import LatencySampler
 from tickwire.metrics import Histogram
@@ -639,3 +640,41 @@ def test_status_renders_as_rich_tables(capsys):
     out = capsys.readouterr().out
     assert "Connections" in out and "okx/public#0" in out and "DOWN" in out
     assert "Active alerts" in out and "stale" in out
+
+
+# --- no secret in what the server shows -------------------------------------------------------
+def test_no_secret_in_metrics_or_status_of_a_private_feed():
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            venue = KeyedVenue().install(sim)
+            events: list[Any] = []
+            feed = Feed(
+                KeyedSpot(sim.rest_url),
+                channels=["orders"],
+                on_event=events.append,
+                connection_options=FAST,
+            )
+            server = MetricsServer(0, feed)
+            async with server, feed:
+                sim.inject(CloseAfter(0))  # a reconnect: a new listen key, a new login
+                await wait_for(lambda: sum(isinstance(e, Connected) for e in events) == 2)
+                async with aiohttp.ClientSession() as http:
+                    bodies = []
+                    for path in ("/metrics", "/status"):
+                        async with http.get(server.url + path) as r:
+                            bodies.append(await r.text())
+        signatures = [
+            json.loads(text)["params"]["signature"]
+            for _, text in venue.messages
+            if "signature" in json.loads(text).get("params", {})
+        ]
+        return bodies, [KEY, SECRET, *venue.issued, *signatures]
+
+    (metrics, status), secrets = asyncio.run(scenario())
+    assert len(secrets) >= 6  # the key, the secret, two listen keys, two signatures
+    leaked = [s[:4] + "…" for s in secrets if s in metrics or s in status]
+    assert not leaked, leaked
+    doc = json.loads(status)
+    (conn,) = doc["connections"]
+    assert conn["private"] is True and conn["stats"]["reconnects"] == 1
+    assert f'tickwire_reconnects_total{{connection="{conn["connection"]}"' in metrics
