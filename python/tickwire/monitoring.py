@@ -631,7 +631,8 @@ class Alerts:
     """Calls ``on_alert(Alert)`` once per episode when, checked every ``interval`` seconds:
 
     - ``stale``: a market connection delivered no frame for ``stale_after`` seconds (its frame
-      counter did not move; a disconnected connection counts), subject its name;
+      counter did not move; a disconnected connection counts), subject its name
+      (``binance/stream#0``; ``binance#2:binance/stream#0`` in a second feed of the exchange);
     - ``reconnect_storm``: a feed reconnected ``reconnects_per_min`` times or more within the
       last 60 s, subject its exchange id (``exchange#2`` for a second feed of it);
     - ``sink_backlog``: a sink's ``stats()["backlog"]`` above ``sink_backlog``, subject its
@@ -690,8 +691,14 @@ class Alerts:
         """Evaluate every condition now; fire (and return) the alerts of new episodes."""
         now = time.monotonic()
         holding: dict[tuple[str, str], tuple[float, float]] = {}
-        for feed, subject, _ in self._sources.feeds():
+        feeds = self._sources.feeds()
+        for feed, subject, _ in feeds:
             self._check_feed(feed, subject, now, holding)
+        # forget feeds and connections gone since (ids may be reused by new objects)
+        live = {id(f) for f, _, _ in feeds}
+        named = {(id(f), c.name) for f, _, _ in feeds for c in f.connections}
+        self._frames = {k: v for k, v in self._frames.items() if k in named}
+        self._reconnects = {k: v for k, v in self._reconnects.items() if k in live}
         for sink, name in self._sources.sinks():
             backlog = float(sink.stats().get("backlog", 0))
             if backlog > self.sink_backlog:
@@ -725,7 +732,9 @@ class Alerts:
             if seen is None or seen[0] != n:
                 self._frames[key] = (n, now)
             elif now - seen[1] >= self.stale_after:
-                holding[(_STALE, c.name)] = (round(now - seen[1], 3), self.stale_after)
+                # a second feed of an exchange has connection names of its own
+                name = c.name if subject == feed.exchange else f"{subject}:{c.name}"
+                holding[(_STALE, name)] = (round(now - seen[1], 3), self.stale_after)
         total = feed.stats().get("reconnects", 0)
         hist = self._reconnects.setdefault(id(feed), collections.deque())
         hist.append((now, total))
