@@ -38,7 +38,7 @@ from tickwire.monitoring import (
     render_status,
     status_tables,
 )
-from tickwire.simulator import CloseAfter, Drop, Simulator, packaged_recording
+from tickwire.simulator import BadChecksum, CloseAfter, Drop, Simulator, packaged_recording
 
 pytestmark = pytest.mark.e2e
 
@@ -198,6 +198,36 @@ def test_a_gap_from_the_simulator_shows_in_the_gap_counter():
     assert value(got, "tickwire_resyncs_total", **lab) == st["resyncs"]
     assert st["resyncs"] >= len(resynced) == 1
     assert value(got, "tickwire_events_total", exchange="binance", kind="gap_detected") == 1
+
+
+def test_a_corrupted_checksum_shows_in_the_checksum_failure_counter():
+    async def scenario():
+        events: list[Any] = []
+        fault = BadChecksum(stream="books:BTC-USDT", skip=30)  # OKX: one book frame corrupted
+        async with Simulator("okx", speed=10.0, faults=[fault]) as sim:
+            feed = Feed(
+                "okx",
+                "BTC/USDT",
+                ["book"],
+                base_url=sim.rest_url,
+                on_event=events.append,
+                connection_options=FAST,
+            )
+            server = MetricsServer(0, feed)
+            async with server, feed:
+                await until(lambda: any(isinstance(e, Resynced) for e in events))
+                got = await scrape(server)
+                st = feed.stats()
+                name = feed.connections[0].name
+        return events, got, st, name
+
+    events, got, st, name = asyncio.run(scenario())
+    lab = {"exchange": "okx", "connection": name}
+    gaps = [e.reason for e in events if isinstance(e, GapDetected)]
+    assert gaps == ["checksum"]
+    assert value(got, "tickwire_checksum_failures_total", **lab) == st["checksum_mismatches"] == 1
+    assert value(got, "tickwire_gaps_total", **lab) == 1
+    assert value(got, "tickwire_events_total", exchange="okx", kind="resynced") == 1
 
 
 # --- alerts from real conditions ---------------------------------------------------------------
