@@ -461,3 +461,71 @@ def test_readme_sink_snippet_stores_every_trade(pg):
         )
     rows = asyncio.run(fetch(readme_dsn, "tickwire.trades"))
     assert_rows_equal_recording(rows, recorded_trades("binance"))
+
+
+# --- fills: live, recovered over REST after a disconnect, and written again -------------------
+_OKX_KEY, _OKX_SECRET, _OKX_PASS = "pgKey-5e2a7c", "pgSecret-9b14d3f0", "pgPass-6a"
+
+
+def test_fills_live_and_recovered_over_rest_are_stored_once_each(run, pg, schema):
+    """An OKX account (the simulator's engine) fills one order six times with a disconnect
+    after the second fill: four fills come over REST after the reconnect. The sink stores each
+    fill once with its exact values, and writing every fill again stores nothing new."""
+    import tickwire as tw
+    from tickwire.connection import ConnectionOptions
+    from tickwire.simulator import FillBurst, SimAccount
+
+    account = SimAccount(
+        name="pg", api_key=_OKX_KEY, secret=_OKX_SECRET, passphrase=_OKX_PASS,
+        balances={"USDT": "100000"},
+    )  # fmt: skip
+    creds = tw.Credentials(api_key=_OKX_KEY, secret=_OKX_SECRET, passphrase=_OKX_PASS)
+
+    async def scenario() -> tuple[Any, list[Any], dict[str, Any], dict[str, Any]]:
+        async with (
+            Simulator("okx", speed=1, accounts=[account]) as sim,
+            PostgresSink(pg.dsn, schema=schema, kinds=["fills"], batch_size=2) as sink,
+        ):
+            fills: list[Any] = []
+
+            def on_fill(ev: Any) -> None:
+                fills.append(ev)
+                sink.write(ev)
+
+            feed = tw.Feed(
+                "okx", channels=["orders", "fills"], credentials=creds, base_url=sim.rest_url,
+                on_fill=on_fill, start_timeout=10.0,
+                connection_options=ConnectionOptions(backoff_base=0.05, backoff_cap=0.2),
+            )  # fmt: skip
+            async with feed:
+                engine = sim.accounts.engine()
+                engine.place("BTC-USDT-SWAP", "buy", "10", "30000", client_order_id="pg1")
+                await asyncio.sleep(0.2)
+                sim.inject(FillBurst(order="pg1", fills=6, size="1", disconnect_after=2))
+                for _ in range(500):
+                    if len(fills) >= 6:
+                        break
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.3)  # a duplicate would arrive now
+                recovered = feed.stats()["account_filled"]
+            await sink.flush(timeout=30)
+            first = sink.stats()
+            for ev in fills:  # a restart or a second backfill delivering them again
+                sink.write(ev)
+            await sink.flush(timeout=30)
+            return engine, fills, first | {"recovered": recovered}, sink.stats()
+
+    engine, fills, first, second = run(scenario())
+    assert len(engine.fills) == len(fills) == 6 and first["recovered"] >= 4
+    assert first["rows_written"] == 6
+    assert second["rows_written"] == 6 and second["duplicates"] == 6
+    rows = asyncio.run(fetch(pg.dsn, f"{schema}.fills", "*", "ORDER BY exchange_ts, trade_id"))
+    assert sorted(r["trade_id"] for r in rows) == sorted(str(f.trade_id) for f in engine.fills)
+    by_id = {str(f.trade_id): f for f in engine.fills}
+    for r in rows:
+        f = by_id[r["trade_id"]]
+        assert (r["exchange"], r["symbol"]) == ("okx", "BTC/USDT:USDT")
+        assert r["order_id"] == str(f.order_id) and r["client_order_id"] == "pg1"
+        assert r["side"] == f.side and r["price"] == f.price and r["size"] == f.size
+        assert r["fee"] == f.fee and r["fee_asset"] == f.fee_asset
+        assert r["is_maker"] is f.is_maker and r["receive_ts"] > 0
