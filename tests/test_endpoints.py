@@ -141,3 +141,50 @@ def test_unknown_host_fails_at_once(run):
     err, took = run(scenario())
     assert took < 5 and err.status is None
     assert str(err).startswith(f"ws://{host}/stream: unknown host")
+
+
+def test_a_dns_outage_after_connecting_is_retried_not_fatal():
+    """Once the host resolved and the feed connected, "no such host" on a reconnect is a
+    resolver outage (or a DNS change in flight), not a wrong URL: retried with backoff until
+    the name resolves again. Runs on the asyncio loop, whose name lookups go through
+    ``loop.getaddrinfo`` (the one place a test can make the resolver fail)."""
+    import asyncio
+
+    from tickwire.events import Connected
+    from tickwire.simulator import CloseAfter
+
+    async def scenario() -> tuple[list[object], int, int, dict[str, int]]:
+        loop = asyncio.get_running_loop()
+        real = loop.getaddrinfo
+        failures = 0
+        outage = False
+
+        async def getaddrinfo(host: object, *args: object, **kw: object) -> object:
+            nonlocal failures
+            if outage and host == "localhost" and failures < 3:
+                failures += 1
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return await real(host, *args, **kw)  # type: ignore[arg-type]
+
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
+        async with Simulator("binance", speed=5.0) as sim:
+            events: list[object] = []
+            port = sim.rest_url.rsplit(":", 1)[1]
+            feed = Feed(
+                "binance", "ETH/USDT", "trades", base_url=f"http://localhost:{port}",
+                validate_symbols=False, connection_options=FAST, on_event=events.append,
+            )  # fmt: skip
+            async with feed:
+                outage = True
+                sim.inject(CloseAfter(0))
+                deadline = loop.time() + 15
+                while sum(isinstance(e, Connected) for e in events) < 2:
+                    assert loop.time() < deadline, "no reconnect after the DNS outage"
+                    await asyncio.sleep(0.02)
+                stats = feed.stats()
+            return events, failures, sim.total_connections, stats
+
+    events, failures, connections, stats = asyncio.run(scenario())
+    assert failures == 3 and connections == 2
+    assert stats["reconnects"] == 1
+    assert [type(e).__name__ for e in events].count("Disconnected") == 1

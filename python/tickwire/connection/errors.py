@@ -39,7 +39,8 @@ class SubscriptionError(ExchangeError):
 class EndpointError(TickwireError):
     """The exchange endpoint refused the connection for good: a 4xx answer to the WebSocket
     upgrade (wrong path, market or credentials; not 408, 418 or 429, which pass), an unknown
-    host, or a URL that is not a WebSocket URL. Retrying would fail the same way, so the feed
+    host before the first connection (after one, a failed lookup is a resolver outage and is
+    retried), or a URL that is not a WebSocket URL. Retrying would fail the same way, so the feed
     gives up at once.
 
     Attributes: ``url`` (with secrets hidden), ``status`` (the HTTP status, or None) and

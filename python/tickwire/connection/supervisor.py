@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from time import time_ns
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 from picows import WSHandshakeError, WSInvalidURL
@@ -60,9 +60,14 @@ def _permanent_refusal(exc: BaseException) -> tuple[int | None, str] | None:
                 "the exchange and the market)"
             )
         return None
-    if isinstance(exc, socket.gaierror) and exc.errno in _UNKNOWN_HOST:
+    if _is_unknown_host(exc):
         return None, f"unknown host ({exc.strerror})"
     return None
+
+
+def _is_unknown_host(exc: BaseException) -> TypeGuard[socket.gaierror]:
+    """True if ``exc`` is getaddrinfo's "no such name" (see :data:`_UNKNOWN_HOST`)."""
+    return isinstance(exc, socket.gaierror) and exc.errno in _UNKNOWN_HOST
 
 
 # getaddrinfo errors meaning "no such name" (not EAI_AGAIN, a resolver that may answer later)
@@ -735,6 +740,10 @@ class Connection:
         (the keys, not the URL)."""
         refusal = _permanent_refusal(exc)
         if refusal is None:
+            return False
+        if self._ever_connected and _is_unknown_host(exc):
+            # The name resolved before: a resolver outage or a DNS change in flight, not a
+            # wrong URL. Retried with backoff like any failed connect.
             return False
         self.last_error = refusal[1]
         if self.private and refusal[0] in (401, 403):
