@@ -41,6 +41,7 @@ from .ratelimit import RateLimiter
 if TYPE_CHECKING:
     from ..exchanges import Adapter, Keepalive, Request, Subscription
     from ..metrics import Counters
+    from ..recorder import RecordingWriter
     from .options import ConnectionOptions
     from .private import AccountCounters
 
@@ -146,6 +147,10 @@ class SessionOwner(Protocol):
 
     def scrub(self, text: str) -> str:
         """``text`` without the secrets of the connection's URLs (for logs and errors)."""
+        ...
+
+    def record_writer(self, serial: int) -> RecordingWriter | None:
+        """Where session ``serial`` records its frames (None: it does not record)."""
         ...
 
 
@@ -260,6 +265,13 @@ class Session(WSListener):
             self.decoder.register(sym)
         self.buffered_at_open = self.decoder.stats().get("buffered_deltas", 0)
         self._dispatch = self.decoder.dispatch
+        #: the writer recording this socket's frames (None: not recording)
+        self.recording = owner.record_writer(serial)
+        if self.recording is not None:
+            # Recording needs each frame's bytes in Python: the Rust fast path is skipped for
+            # this socket only (a feed that does not record keeps it).
+            self.on_ws_frame = self._recorded_frame  # type: ignore[method-assign]  # see below
+            return
         # The hot path in Rust: complete text and binary frames are read straight from picows'
         # WSFrame and decoded in place (see FrameSink); this instance attribute shadows the Python
         # ``on_ws_frame`` below, which stays as the path for a picows whose layout differs.
@@ -293,6 +305,16 @@ class Session(WSListener):
         else:
             self._other_frame(transport, frame)
 
+    def _recorded_frame(self, transport: Any, frame: Any) -> None:
+        """picows: one frame arrived, on a recording session: a complete text frame is
+        recorded and decoded with the same receive time (binary and reassembled messages are
+        recorded in ``_decode``)."""
+        if frame.msg_type is _TEXT and frame.fin:
+            data = frame.get_payload_as_bytes()
+            self._decode(data, time_ns(), len(data), False)
+        else:
+            self._other_frame(transport, frame)
+
     def _frame_error(self, exc: BaseException, size: int, ts: int) -> None:
         """What the decoder raised for one frame: a handler's failure, a bad frame (counted,
         logged, skipped) or a sequence gap (resync)."""
@@ -307,7 +329,10 @@ class Session(WSListener):
 
     def _decode(self, payload: bytes | memoryview, ts: int, size: int, binary: bool) -> None:
         """``on_ws_frame``'s work for the rare paths (binary and reassembled frames); ``binary``:
-        the message came in binary frames (passed to the venue's parser)."""
+        the message came in binary frames (passed to the venue's parser). A recording
+        session writes the message first, stamped ``ts`` like its events."""
+        if self.recording is not None:
+            self.recording.write(payload, ts, binary)
         try:
             self._dispatch(payload, ts, binary=binary)
         except (CallbackError, FrameError, SequenceGap) as exc:

@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from time import time_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from picows import WSHandshakeError, WSInvalidURL
@@ -33,6 +33,9 @@ from .options import ConnectionOptions
 from .private import AccountCounters, AccountSide
 from .ratelimit import full_jitter
 from .session import Session
+
+if TYPE_CHECKING:
+    from ..recorder import RecordingWriter
 
 __all__ = ["Connection"]
 
@@ -200,6 +203,8 @@ class Connection:
         )
         if self.private:
             remember(secrets_of(self._endpoint))
+        # account frames are never recorded: they are the account's, and may carry its tokens
+        self._recorder = None if self.private else self.options.record
 
     # --- delivery while sessions overlap, and of every book update ---------------------------
     def merge(self, session: Session, ev: Any) -> None:
@@ -349,6 +354,8 @@ class Connection:
         """``session``'s socket is gone: keep its frame count and last trade ids; its books
         stop being served as live."""
         self._frames_closed += session.frames()
+        if session.recording is not None:  # its files complete now, not at the feed's close
+            session.recording.close()
         if self._account is not None and session is self._primary:
             self._account.session_lost()
         if self.adapter.consecutive_trade_ids:
@@ -851,8 +858,34 @@ class Connection:
                 del seen[s]
 
     async def fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
-        """GET ``url`` over the owner's HTTP session (:func:`rest.fetch`)."""
-        return await rest.fetch(self._http(), url, {**self.adapter.rest_params, **params}, timeout)
+        """GET ``url`` over the owner's HTTP session (:func:`rest.fetch`). While recording, a
+        book snapshot is saved beside the recording of each session waiting for one."""
+        body = await rest.fetch(self._http(), url, {**self.adapter.rest_params, **params}, timeout)
+        if self._recorder is not None:
+            self._record_snapshot(url, params, body)
+        return body
+
+    def record_writer(self, serial: int) -> RecordingWriter | None:
+        """A new writer of the recorder for session ``serial`` (None when not recording)."""
+        if self._recorder is None:
+            return None
+        a = self.adapter
+        return self._recorder.session(
+            self.name, serial, a.exchange_id, a.decoder_market(self.route)
+        )
+
+    def _record_snapshot(self, url: str, params: dict[str, str], body: bytes) -> None:
+        """Save ``body`` if it answers a book snapshot request: beside the recording of every
+        live session whose book of that symbol waits for a snapshot (the one that asked)."""
+        a = self.adapter
+        for sym in self.book_symbols:
+            if a.snapshot_request(sym) != (url, params):
+                continue
+            for s in self._sessions:
+                if s.recording is not None and not s.closed.done():
+                    if s.decoder.needs_snapshot(sym):
+                        s.recording.snapshot(a.market_id(sym), body)
+            return
 
     def scrub(self, text: str) -> str:
         """``text`` without the secrets of this connection's URLs, nor (private connections)
