@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import sys
 import time
 from collections import Counter
@@ -773,8 +774,8 @@ async def _record(feed: Any, recorder: Any, duration: float) -> None:
                         shown.add(part)
                         click.echo(f"new part {part}")
                 if task.done():
-                    exc = task.exception()
-                    why = _describe_error(exc) if exc is not None else "it ended"
+                    failure = task.exception()
+                    why = _describe_error(failure) if failure is not None else "it ended"
                     raise click.ClickException(f"the feed failed: {why}")
         finally:
             task.cancel()
@@ -788,8 +789,10 @@ def _print_parts(recorder: Any) -> None:
 
     for w, exchange, market in recorder.sessions:
         for part in w.parts:
-            snaps = "".join(f" -s {p}" for p, _ in recorded_snapshots(part).values())
-            click.echo(f"part {part}  (replay: -x {exchange} -m {market}{snaps})")
+            args = [str(part), "-x", exchange, "-m", market]
+            for path, _ in recorded_snapshots(part).values():
+                args += ["-s", str(path)]
+            click.echo(f"part {part}\n  tickwire replay {shlex.join(args)}")
 
 
 # ---- bench --------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ and the simulator's ``Recording.load(snapshots=...)`` take (see :func:`recorded_
 make-before-break, a reconnect racing the old socket's close) are two recordings: each part
 holds exactly the frames of one socket in the order that socket received them, so replaying
 it decodes exactly what that socket's decoder decoded (the feed de-duplicated the overlap;
-replaying the parts one after the other shows the overlap's events twice).
+replaying the parts one after the other shows the overlap's events twice). Frames that
+decode to a control reply (subscribe acks, errors, pongs) are not recorded: they answer this
+client, and a simulator serving the recording answers requests itself.
 """
 
 from __future__ import annotations
@@ -143,7 +145,9 @@ class RecordingWriter:
         if self._files is None:
             self._rotate()
         stem = _stem(self.parts[-1])
-        path = stem.with_name(f"{stem.name}.{quote(market_id, safe='')}.after{self._part_frames}.json")
+        path = stem.with_name(
+            f"{stem.name}.{quote(market_id, safe='')}.after{self._part_frames}.json"
+        )
         path.write_bytes(body)
         self.snapshots.append(path)
         return path

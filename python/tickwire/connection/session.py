@@ -267,6 +267,7 @@ class Session(WSListener):
         self._dispatch = self.decoder.dispatch
         #: the writer recording this socket's frames (None: not recording)
         self.recording = owner.record_writer(serial)
+        self._replied = False  # the frame being decoded held a control reply
         if self.recording is not None:
             # Recording needs each frame's bytes in Python: the Rust fast path is skipped for
             # this socket only (a feed that does not record keeps it).
@@ -307,8 +308,10 @@ class Session(WSListener):
 
     def _recorded_frame(self, transport: Any, frame: Any) -> None:
         """picows: one frame arrived, on a recording session: a complete text frame is
-        recorded and decoded with the same receive time (binary and reassembled messages are
-        recorded in ``_decode``)."""
+        decoded, then recorded with the receive time its events got (binary and reassembled
+        messages likewise, in ``_decode``). A frame that decoded to a control reply (subscribe
+        ack, error, pong) is not recorded: it answers this client's requests, is no market
+        data, and a simulator serving the recording answers requests itself."""
         if frame.msg_type is _TEXT and frame.fin:
             data = frame.get_payload_as_bytes()
             self._decode(data, time_ns(), len(data), False)
@@ -330,13 +333,17 @@ class Session(WSListener):
     def _decode(self, payload: bytes | memoryview, ts: int, size: int, binary: bool) -> None:
         """``on_ws_frame``'s work for the rare paths (binary and reassembled frames); ``binary``:
         the message came in binary frames (passed to the venue's parser). A recording
-        session writes the message first, stamped ``ts`` like its events."""
-        if self.recording is not None:
-            self.recording.write(payload, ts, binary)
+        session then writes the message, stamped ``ts`` like its events, unless it was a
+        control reply (see ``_recorded_frame``)."""
+        rec = self.recording
+        if rec is not None:
+            self._replied = False
         try:
             self._dispatch(payload, ts, binary=binary)
         except (CallbackError, FrameError, SequenceGap) as exc:
             self._frame_error(exc, size, ts)
+        if rec is not None and not self._replied:
+            rec.write(payload, ts, binary)
 
     def wire(self, guarded: bool) -> None:
         """Set the decoder's handlers. While this is the only session, market events (book
@@ -616,6 +623,7 @@ class Session(WSListener):
         ``{"code":3,"msg":..}`` for invalid JSON) rather than leaving it to time out. Pongs,
         welcomes settle nothing; a login reply acknowledges the key it carries, or, carrying
         none, the oldest login request in flight. Unmatched errors are counted and logged."""
+        self._replied = True  # (read by a recording session: see _recorded_frame)
         kind = reply.kind
         if kind in _NO_REQUEST:
             return

@@ -882,9 +882,9 @@ class Connection:
             if a.snapshot_request(sym) != (url, params):
                 continue
             for s in self._sessions:
-                if s.recording is not None and not s.closed.done():
-                    if s.decoder.needs_snapshot(sym):
-                        s.recording.snapshot(a.market_id(sym), body)
+                rec = s.recording
+                if rec is not None and not s.closed.done() and s.decoder.needs_snapshot(sym):
+                    rec.snapshot(a.market_id(sym), body)
             return
 
     def scrub(self, text: str) -> str:
