@@ -42,6 +42,8 @@ pytestmark = pytest.mark.e2e  # the simulator over loopback
 
 DATA = Path(tw.__file__).parent / "data"
 CLOSE_AFTER = 100
+MAX_AGE = 2.0  # s: rotation after 1.6 s (ConnectionOptions.max_age)
+ROTATION_OVERLAP = 1.0  # s both sockets stay open after a rotation's switch (the default)
 FAST = {"backoff_base": 0.05, "first_delta_wait": 0.2}
 
 # (simulator market, exchange, symbols, channels): Binance (text frames, REST snapshot), MEXC
@@ -70,13 +72,16 @@ async def record_sim(
     *,
     recording: Recording | None = None,
     close_at: int | None = None,
+    rotate_at: int | None = None,
     **recorder_kwargs: Any,
 ) -> tuple[Recorder, Feed, dict[str, int]]:
     """Record ``market``'s feed (``VENUES``) while the simulator replays ``recording``
     (default: the packaged one) from the first subscription to its end. ``close_at``: once
     the feed is ready (books synced) and the replay at that line, the simulator closes the
     connection after ``CLOSE_AFTER`` more messages (the feed reconnects). Returns the closed
-    recorder, the closed feed and its stats."""
+    recorder, the closed feed and its stats. ``rotate_at``: connections live ``MAX_AGE``
+    seconds (the feed rotates them, make-before-break); the replay holds at that line until
+    the first rotation switched over, then goes on while both sockets are open."""
     exchange, symbols, channels = VENUES[market]
     rec = Recorder(out, compress=False, **recorder_kwargs)
     served = recording if recording is not None else packaged_recording(market)
@@ -90,7 +95,12 @@ async def record_sim(
             symbols,
             channels,
             base_url=sim.rest_url,
-            connection_options=ConnectionOptions(record=rec, **FAST),
+            connection_options=ConnectionOptions(
+                record=rec,
+                max_age=MAX_AGE if rotate_at is not None else None,
+                rotation_overlap=ROTATION_OVERLAP,
+                **FAST,
+            ),
             on_event=lambda _ev: None,
         )
         starting = asyncio.ensure_future(feed.start())
@@ -98,14 +108,20 @@ async def record_sim(
         topics = len(feed.subscriptions)
         while not starting.done() and sum(len(c.subscriptions) for c in sim.connections) < topics:  # noqa: ASYNC110 - no event says so
             await asyncio.sleep(0.005)
-        if close_at is not None:
-            sim.hold_at(close_at)
+        hold = close_at if close_at is not None else rotate_at
+        if hold is not None:
+            sim.hold_at(hold)
         sim.start_replay()
         await asyncio.wait_for(starting, 30)
         if close_at is not None:
             await sim.wait_position(close_at, timeout=30)
             sim.inject(CloseAfter(CLOSE_AFTER))
             sim.resume()
+        if rotate_at is not None:
+            await sim.wait_position(rotate_at, timeout=30)
+            while not feed.stats()["rotations"]:  # noqa: ASYNC110 - no event says so
+                await asyncio.sleep(0.01)
+            sim.resume()  # within the overlap: both sockets receive
         await sim.wait_finished(timeout=60)
         await asyncio.sleep(0.5)
         # a recording socket decodes through the Python listener, not the Rust FrameSink
@@ -374,3 +390,23 @@ def test_record_command_stops_after_its_duration(tmp_path):
 def test_record_command_bad_arguments_are_one_line(tmp_path, args, needles):
     proc = run_cli("record", "binance", "ETH/USDT", "-o", str(tmp_path), *args)
     assert_fails_with_one_line(proc, 2, *needles)
+
+
+def test_a_rotation_records_both_overlapping_sockets_apart(tmp_path):
+    n = len(packaged_recording("binance")) // 3
+    rec, _feed, stats = asyncio.run(record_sim("binance", tmp_path / "r", rotate_at=n))
+    assert stats["rotations"] >= 1 and stats["reconnects"] == 0
+    spans = []
+    for w, _, _ in rec.sessions:
+        if not w.parts:
+            continue  # a rotation's socket that had not received anything
+        lines = [line for p in w.parts for line in _lines(p)]
+        [part] = w.parts
+        snaps = [p for p, _ in recorded_snapshots(part).values()]
+        assert len(snaps) == 1  # its own: the one the other socket applied is not in its part
+        assert_replays_like_the_original("binance", lines, part, snaps, tmp_path)
+        spans.append(original_lines("binance", lines)[0])
+    assert len(spans) >= 2
+    # the first rotation's two sockets both received the lines after the hold, each recorded
+    first, second = spans[:2]
+    assert first[0] == 0 and second[0] == n and first[-1] >= n
