@@ -410,3 +410,15 @@ def test_a_rotation_records_both_overlapping_sockets_apart(tmp_path):
     # the first rotation's two sockets both received the lines after the hold, each recorded
     first, second = spans[:2]
     assert first[0] == 0 and second[0] == n and first[-1] >= n
+
+
+def test_record_command_that_cannot_start_is_one_line(tmp_path):
+    with ThreadedSimulator("binance", speed="max") as sim:
+        url = sim.rest_url
+    # the simulator is gone: nothing listens there any more
+    proc = run_cli(
+        "record", "binance", "ETH/USDT", "-o", str(tmp_path), "--base-url", url,
+        "--start-timeout", "1",
+    )  # fmt: skip
+    assert_fails_with_one_line(proc, 1, "the feed did not start")
+    assert list(tmp_path.glob("*.jsonl*")) == []  # no socket, no part
