@@ -149,10 +149,6 @@ class SessionOwner(Protocol):
         """``text`` without the secrets of the connection's URLs (for logs and errors)."""
         ...
 
-    def record_writer(self, serial: int) -> RecordingWriter | None:
-        """Where session ``serial`` records its frames (None: it does not record)."""
-        ...
-
 
 def _unless_muted(handler: Handler, muted: set[str]) -> Handler:
     """``handler`` minus events of the ``muted`` symbols (the set is shared and may change)."""
@@ -183,6 +179,16 @@ def _frame_sink(
             _sink_failure_logged = True
             log.warning("%s; frames are decoded through the slower Python listener", exc)
         return None
+
+
+def _record_writer(owner: SessionOwner, serial: int) -> RecordingWriter | None:
+    """The writer of session ``serial`` when the owner's options ask for a recording (never
+    for an account connection: its frames are the account's and may carry its tokens)."""
+    recorder = owner.options.record
+    if recorder is None or owner.private:
+        return None
+    a = owner.adapter
+    return recorder.session(owner.name, serial, a.exchange_id, a.decoder_market(owner.route))
 
 
 def _new_decoder(owner: SessionOwner) -> Decoder:
@@ -266,7 +272,7 @@ class Session(WSListener):
         self.buffered_at_open = self.decoder.stats().get("buffered_deltas", 0)
         self._dispatch = self.decoder.dispatch
         #: the writer recording this socket's frames (None: not recording)
-        self.recording = owner.record_writer(serial)
+        self.recording = _record_writer(owner, serial)
         self._replied = False  # the frame being decoded held a control reply
         if self.recording is not None:
             # Recording needs each frame's bytes in Python: the Rust fast path is skipped for

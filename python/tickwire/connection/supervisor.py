@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from time import time_ns
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from picows import WSHandshakeError, WSInvalidURL
@@ -33,9 +33,6 @@ from .options import ConnectionOptions
 from .private import AccountCounters, AccountSide
 from .ratelimit import full_jitter
 from .session import Session
-
-if TYPE_CHECKING:
-    from ..recorder import RecordingWriter
 
 __all__ = ["Connection"]
 
@@ -203,7 +200,7 @@ class Connection:
         )
         if self.private:
             remember(secrets_of(self._endpoint))
-        # account frames are never recorded: they are the account's, and may carry its tokens
+        # account frames are never recorded (see session._record_writer)
         self._recorder = None if self.private else self.options.record
 
     # --- delivery while sessions overlap, and of every book update ---------------------------
@@ -864,15 +861,6 @@ class Connection:
         if self._recorder is not None:
             self._record_snapshot(url, params, body)
         return body
-
-    def record_writer(self, serial: int) -> RecordingWriter | None:
-        """A new writer of the recorder for session ``serial`` (None when not recording)."""
-        if self._recorder is None:
-            return None
-        a = self.adapter
-        return self._recorder.session(
-            self.name, serial, a.exchange_id, a.decoder_market(self.route)
-        )
 
     def _record_snapshot(self, url: str, params: dict[str, str], body: bytes) -> None:
         """Save ``body`` if it answers a book snapshot request: beside the recording of every
