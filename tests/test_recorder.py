@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tickwire as tw
-from tickwire.recorder import RecordingWriter
+from tickwire.recorder import Recorder, RecordingWriter, recorded_snapshots
 from tickwire.replay import frame_of_line, read_timestamps, timestamps_path
 from venue_helpers import replay_stats
 
@@ -91,3 +91,35 @@ def test_bad_arguments_name_the_value(tmp_path, kwargs, needle):
     args = {"name": "x", **kwargs}
     with pytest.raises(ValueError, match=re.escape(needle)):
         RecordingWriter(tmp_path, args.pop("name"), **args)
+
+
+def test_snapshots_are_saved_beside_their_part_and_found_again(tmp_path):
+    frames = [
+        frame_of_line(line)[0] for line in _read(DATA / "binance" / "ethusdt_20240808.jsonl.gz")[:6]
+    ]
+    body = (DATA / "binance" / "ethusdt_20240808_depth_snapshot.json").read_bytes()
+    with RecordingWriter(
+        tmp_path, "x", compress=False, rotate_bytes=sum(map(len, frames[:3]))
+    ) as w:
+        for i, f in enumerate(frames[:2]):
+            w.write(f, i)
+        first = w.snapshot("ETHUSDT", body)  # after 2 lines of part 1
+        w.write(frames[2], 2)
+        later = w.snapshot("ETHUSDT", b"{}")  # a resync later in the same part
+        odd = w.snapshot("XBT/USD", b"{}")  # a market id that is no file name
+        for i, f in enumerate(frames[3:], 3):  # part 2
+            w.write(f, i)
+    assert len(w.parts) == 2 and w.snapshots == [first, later, odd]
+    assert first.read_bytes() == body and first.parent == tmp_path
+    assert "/" not in odd.name and "ethusdt" in first.name.lower()  # replay finds it by name
+    assert recorded_snapshots(w.parts[0]) == {"ETHUSDT": (first, 2), "XBT/USD": (odd, 3)}
+    assert recorded_snapshots(w.parts[1]) == {}
+
+
+def test_a_recorder_checks_its_arguments_before_any_socket(tmp_path):
+    with pytest.raises(ValueError, match=re.escape("rotate_bytes (0)")):
+        Recorder(tmp_path, rotate_bytes=0)
+    rec = Recorder(tmp_path / "r", compress=False)
+    w = rec.session("binance/spot#0", 3, "binance", "spot")
+    assert w.name == "binance-spot-c0-s3" and rec.sessions == [(w, "binance", "spot")]
+    assert list((tmp_path / "r").iterdir()) == []  # no file before the first frame

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import sys
 import time
 from collections import Counter
@@ -654,6 +655,178 @@ def _text(d: dict[str, Any]) -> str:
     if kind == "trade":
         return f"trade {d['symbol']:<16} {d['side']:<4} {d['size']} @ {d['price']}"
     return " ".join(f"{k}={v}" for k, v in d.items())
+
+
+# ---- record -------------------------------------------------------------------------------------
+RECORD_CHANNELS = ("book", "trades", "bbo", "candles")
+# seconds between two flushes of what the recording buffers (bounds what a crash loses)
+RECORD_FLUSH_S = 1.0
+
+
+@cli.command()
+@click.argument("exchange", type=click.Choice(exchange_ids()))
+@click.argument("symbols", nargs=-1, required=True)
+@click.option(
+    "--channels",
+    "-c",
+    default="book,trades,bbo",
+    show_default=True,
+    help="Comma-separated: book, trades, bbo, candles.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, writable=True),
+    help="Directory of the recording files (created if missing).",
+)
+@click.option(
+    "--rotate-mb",
+    default=256.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Start a new part once the current one holds this many MiB (uncompressed).",
+)
+@click.option(
+    "--rotate-min",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Start a new part once the current one is this many minutes old.",
+)
+@click.option(
+    "--duration",
+    default=0.0,
+    type=click.FloatRange(0),
+    help="Stop after this many seconds (0: record until Ctrl-C).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Replace the exchange's base URL (e.g. a `tickwire simulate` URL).",
+)
+@click.option("--no-compress", is_flag=True, help="Write .jsonl and .ts instead of .gz files.")
+@click.option(
+    "--start-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds to wait for every connection to be subscribed and its books synced.",
+)
+def record(
+    exchange: str,
+    symbols: tuple[str, ...],
+    channels: str,
+    out: str,
+    rotate_mb: float,
+    rotate_min: float,
+    duration: float,
+    base_url: str | None,
+    no_compress: bool,
+    start_timeout: float,
+) -> None:
+    """Record the raw WebSocket frames of SYMBOLS (ccxt-unified) on EXCHANGE into --out, in
+    the format `tickwire replay` and the simulator read: per socket, rotating parts
+    NAME_UTCSTART_NNNN.jsonl.gz (one frame per line as received, binary frames as b64: lines)
+    with receive times (int ns) in .ts.gz beside, and each REST book snapshot the socket
+    applied as NAME_..._NNNN.MARKETID.afterN.json. A reconnect or rotation starts a new socket,
+    so new parts (each replays on its own). Prints each new part as it opens and a summary at
+    the end. Exit code: 0 after --duration, 1 if the feed cannot start or fails, 2 for bad
+    arguments, 130 on Ctrl-C (files closed complete first)."""
+    from .connection import ConnectionOptions
+    from .feed import Feed
+    from .recorder import Recorder
+
+    chans = [c.strip() for c in channels.split(",") if c.strip()]
+    bad = [c for c in chans if c not in RECORD_CHANNELS]
+    if bad or not chans:
+        raise click.BadParameter(
+            f"{', '.join(map(repr, bad)) or 'none'}: record takes {', '.join(RECORD_CHANNELS)}",
+            param_hint="--channels",
+        )
+    try:
+        recorder = Recorder(
+            out,
+            compress=not no_compress,
+            rotate_bytes=max(1, int(rotate_mb * 2**20)),
+            rotate_s=rotate_min * 60.0,
+        )
+        feed = Feed(
+            exchange,
+            list(symbols),
+            chans,
+            base_url=base_url,
+            start_timeout=start_timeout,
+            connection_options=ConnectionOptions(record=recorder),
+        )
+    except (ValueError, OSError) as e:
+        raise click.BadParameter(_describe_error(e)) from None
+    interrupted = False
+    try:
+        run_interruptible(_record(feed, recorder, duration))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        recorder.close()
+    _print_parts(recorder)
+    click.echo(
+        f"recorded {recorder.frames:,} frames in {len(recorder.parts)} parts to {out}"
+        f"{' (interrupted)' if interrupted else ''}"
+    )
+    if interrupted:
+        sys.exit(INTERRUPTED_EXIT_CODE)
+
+
+async def _record(feed: Any, recorder: Any, duration: float) -> None:
+    """Start ``feed`` (recording through ``recorder``) and drain its events; flush the files
+    every ``RECORD_FLUSH_S`` and print each new part, until ``duration`` seconds (0: until
+    cancelled). A feed that fails is one ``ClickException``."""
+    try:
+        try:
+            await feed.start()
+        except ValueError as exc:  # a symbol the exchange does not list
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - reported as one line
+            raise click.ClickException(f"the feed did not start: {_describe_error(exc)}") from None
+        click.echo(f"recording {feed.exchange} {', '.join(feed.symbols)} to {recorder.directory}")
+
+        async def drain() -> None:  # events are not printed; iterating surfaces a failure
+            async for _ in feed:
+                pass
+
+        task = asyncio.ensure_future(drain())
+        shown: set[Any] = set()
+        end = time.monotonic() + duration if duration else None
+        try:
+            while end is None or time.monotonic() < end:
+                left = RECORD_FLUSH_S if end is None else end - time.monotonic()
+                await asyncio.wait({task}, timeout=max(0.0, min(RECORD_FLUSH_S, left)))
+                recorder.flush()
+                for part in recorder.parts:
+                    if part not in shown:
+                        shown.add(part)
+                        click.echo(f"new part {part}")
+                if task.done():
+                    failure = task.exception()
+                    why = _describe_error(failure) if failure is not None else "it ended"
+                    raise click.ClickException(f"the feed failed: {why}")
+        finally:
+            task.cancel()
+    finally:
+        await feed.close()
+
+
+def _print_parts(recorder: Any) -> None:
+    """Each part of ``recorder`` with the `tickwire replay` arguments that replay it."""
+    from .recorder import recorded_snapshots
+
+    for w, exchange, market in recorder.sessions:
+        for part in w.parts:
+            args = [str(part), "-x", exchange, "-m", market]
+            for path, _ in recorded_snapshots(part).values():
+                args += ["-s", str(path)]
+            click.echo(f"part {part}\n  tickwire replay {shlex.join(args)}")
 
 
 # ---- bench --------------------------------------------------------------------------------------

@@ -7,20 +7,40 @@ as it was sent, a binary frame (MEXC's protobuf pushes) as ``b64:`` + base64 (se
 as int ns since the Unix epoch. A writer starts a new part when the current one reaches
 ``rotate_bytes`` (uncompressed) or ``rotate_s`` seconds, so a long recording is many
 self-contained files.
+
+A REST book snapshot a session applied is saved beside the part it arrived in, as
+``<part stem>.<market id>.after<N>.json`` (the body exactly as received; ``N``: lines of the
+part received before it, URL-quoted market id), which is what ``tickwire replay --snapshot``
+and the simulator's ``Recording.load(snapshots=...)`` take (see :func:`recorded_snapshots`).
+
+:class:`Recorder` records a live feed (``ConnectionOptions(record=Recorder(dir))``,
+``tickwire record``): each WebSocket session (socket) gets its own series of parts, named
+``<exchange>-<route>-c<connection>-s<session>``. Two sessions that overlap (a rotation's
+make-before-break, a reconnect racing the old socket's close) are two recordings: each part
+holds exactly the frames of one socket in the order that socket received them, so replaying
+it decodes exactly what that socket's decoder decoded (the feed de-duplicated the overlap;
+replaying the parts one after the other shows the overlap's events twice). Frames that
+decode to a control reply (subscribe acks, errors, pongs) are not recorded: they answer this
+client, and a simulator serving the recording answers requests itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote, unquote
 
 from .replay import line_of_frame
 
-__all__ = ["RecordingWriter"]
+__all__ = ["Recorder", "RecordingWriter", "recorded_snapshots"]
+
+_SNAPSHOT = re.compile(r"\.(?P<market>[^.]+)\.after(?P<after>\d+)\.json$")
 
 
 class RecordingWriter:
@@ -61,6 +81,9 @@ class RecordingWriter:
         #: every part written so far (the ``.jsonl[.gz]`` paths, oldest first)
         self.parts: list[Path] = []
         self.frames = 0
+        #: REST snapshots saved beside the parts (see :meth:`snapshot`)
+        self.snapshots: list[Path] = []
+        self._part_frames = 0  # lines in the current part
         self.rewritten = 0  # text frames whose raw line breaks were written as spaces
         self._lines: list[bytes] = []
         self._stamps: list[bytes] = []
@@ -85,6 +108,7 @@ class RecordingWriter:
         self._stamps.append(b"%d\n" % receive_ts)
         self._buffered += len(line)
         self._part_bytes += len(line)
+        self._part_frames += 1
         self.frames += 1
         if self._buffered >= self.flush_bytes:
             self.flush()
@@ -110,7 +134,23 @@ class RecordingWriter:
             self._files = raw
         self.parts.append(lines)
         self._part_bytes = 0
+        self._part_frames = 0
         self._opened_at = self._clock()
+
+    def snapshot(self, market_id: str, body: bytes) -> Path:
+        """Save the REST book snapshot ``body`` of ``market_id`` (the venue's id, e.g.
+        ``ETHUSDT``), received now, beside the current part (opened if none is): returns the
+        path ``<part stem>.<quoted market id>.after<N>.json``, ``N`` the lines of that part
+        written before it."""
+        if self._files is None:
+            self._rotate()
+        stem = _stem(self.parts[-1])
+        path = stem.with_name(
+            f"{stem.name}.{quote(market_id, safe='')}.after{self._part_frames}.json"
+        )
+        path.write_bytes(body)
+        self.snapshots.append(path)
+        return path
 
     def flush(self) -> None:
         """Write what is buffered to the current part (it stays open)."""
@@ -137,3 +177,98 @@ class RecordingWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stem(part: Path) -> Path:
+    """``x.jsonl.gz`` / ``x.jsonl`` -> ``x``."""
+    name = part.name.removesuffix(".gz").removesuffix(".jsonl")
+    return part.with_name(name)
+
+
+def recorded_snapshots(part: str | Path) -> dict[str, tuple[Path, int]]:
+    """The REST snapshots saved beside recording ``part`` (a ``.jsonl[.gz]`` path): ``{market
+    id: (json path, after_line)}``, the first one of each market (the one a replay of the part
+    starts the book from; a later one, a resync after a gap, is left on disk). This is the
+    ``snapshots`` argument of :meth:`tickwire.simulator.Recording.load`."""
+    stem = _stem(Path(part))
+    found: dict[str, tuple[Path, int]] = {}
+    for path in stem.parent.glob(f"{glob.escape(stem.name)}.*.json"):
+        m = _SNAPSHOT.search(path.name[len(stem.name) :])
+        if m is None:
+            continue
+        market, after = unquote(m["market"]), int(m["after"])
+        if market not in found or after < found[market][1]:
+            found[market] = (path, after)
+    return found
+
+
+class Recorder:
+    """Records the frames of a live feed: give it as ``ConnectionOptions(record=...)``.
+
+    Every public WebSocket session of the feed gets its own :class:`RecordingWriter` (prefix
+    ``<exchange>-<route>-c<connection index>-s<session serial>``, see the module docstring for
+    why overlapping sessions are recorded apart) in ``directory``; ``compress``,
+    ``rotate_bytes``, ``rotate_s``, ``flush_bytes`` are passed to each. A recording session's
+    frames skip the Rust fast path: they are copied to the writer, then decoded as usual (a
+    feed without a recorder pays nothing). ``exchange`` / ``market`` of each part are in
+    :attr:`sessions` (for ``tickwire replay -x EXCHANGE -m MARKET``). Not thread-safe: one
+    event loop. Raises ``ValueError`` as :class:`RecordingWriter`."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        compress: bool = True,
+        rotate_bytes: int = 256 * 2**20,
+        rotate_s: float = 3600.0,
+        flush_bytes: int = 2**20,
+    ) -> None:
+        self.directory = Path(directory)
+        #: one entry per recorded session, oldest first: (writer, exchange id, decoder market)
+        self.sessions: list[tuple[RecordingWriter, str, str]] = []
+        self.compress = compress
+        self.rotate_bytes, self.rotate_s, self.flush_bytes = rotate_bytes, rotate_s, flush_bytes
+        # bad values raise now, not at the first socket (a writer opens no file until written)
+        RecordingWriter(
+            directory,
+            "check",
+            compress=compress,
+            rotate_bytes=rotate_bytes,
+            rotate_s=rotate_s,
+            flush_bytes=flush_bytes,
+        )
+
+    def session(self, connection: str, serial: int, exchange: str, market: str) -> RecordingWriter:
+        """A new writer for session ``serial`` of the connection named ``connection``
+        (``binance/spot#0``: characters unsafe in a file name become ``-``)."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", connection.replace("#", "-c")).strip("-.")
+        w = RecordingWriter(
+            self.directory,
+            f"{safe}-s{serial}",
+            compress=self.compress,
+            rotate_bytes=self.rotate_bytes,
+            rotate_s=self.rotate_s,
+            flush_bytes=self.flush_bytes,
+        )
+        self.sessions.append((w, exchange, market))
+        return w
+
+    @property
+    def parts(self) -> list[Path]:
+        """Every part written so far, session by session."""
+        return [p for w, _, _ in self.sessions for p in w.parts]
+
+    @property
+    def frames(self) -> int:
+        """Frames recorded so far (all sessions)."""
+        return sum(w.frames for w, _, _ in self.sessions)
+
+    def flush(self) -> None:
+        """Write what every session's writer buffers."""
+        for w, _, _ in self.sessions:
+            w.flush()
+
+    def close(self) -> None:
+        """Close every session's current part (complete, readable files)."""
+        for w, _, _ in self.sessions:
+            w.close()

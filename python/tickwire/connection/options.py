@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..recorder import Recorder
+
 __all__ = ["ConnectionOptions"]
 
 
@@ -22,6 +27,8 @@ class ConnectionOptions:
       disconnected are fetched over REST, the oldest first; any beyond are reported as
       ``TradesMissed`` (a long outage on a busy market would otherwise spend the REST
       request-weight budget: Binance weighs each 1,000-trade page 25 of 6,000 per minute).
+    - ``record``: a :class:`tickwire.recorder.Recorder` that writes every frame of every public
+      session (and the REST snapshots they apply) to recording files (None: no recording).
     """
 
     def __init__(
@@ -37,6 +44,7 @@ class ConnectionOptions:
         rotation_overlap: float = 1.0,
         first_delta_wait: float = 2.0,
         trade_fill_limit: int = 10_000,
+        record: Recorder | None = None,
     ) -> None:
         self.stale_after = stale_after
         self.max_age = max_age
@@ -48,3 +56,4 @@ class ConnectionOptions:
         self.rotation_overlap = rotation_overlap
         self.first_delta_wait = first_delta_wait
         self.trade_fill_limit = trade_fill_limit
+        self.record = record

@@ -41,6 +41,7 @@ from .ratelimit import RateLimiter
 if TYPE_CHECKING:
     from ..exchanges import Adapter, Keepalive, Request, Subscription
     from ..metrics import Counters
+    from ..recorder import RecordingWriter
     from .options import ConnectionOptions
     from .private import AccountCounters
 
@@ -180,6 +181,16 @@ def _frame_sink(
         return None
 
 
+def _record_writer(owner: SessionOwner, serial: int) -> RecordingWriter | None:
+    """The writer of session ``serial`` when the owner's options ask for a recording (never
+    for an account connection: its frames are the account's and may carry its tokens)."""
+    recorder = owner.options.record
+    if recorder is None or owner.private:
+        return None
+    a = owner.adapter
+    return recorder.session(owner.name, serial, a.exchange_id, a.decoder_market(owner.route))
+
+
 def _new_decoder(owner: SessionOwner) -> Decoder:
     """The decoder of one session: the adapter's decoder id, the market of the owner's route and
     the instruments the feed loaded (may be empty)."""
@@ -260,6 +271,14 @@ class Session(WSListener):
             self.decoder.register(sym)
         self.buffered_at_open = self.decoder.stats().get("buffered_deltas", 0)
         self._dispatch = self.decoder.dispatch
+        #: the writer recording this socket's frames (None: not recording)
+        self.recording = _record_writer(owner, serial)
+        self._replied = False  # the frame being decoded held a control reply
+        if self.recording is not None:
+            # Recording needs each frame's bytes in Python: the Rust fast path is skipped for
+            # this socket only (a feed that does not record keeps it).
+            self.on_ws_frame = self._recorded_frame  # type: ignore[method-assign]  # see below
+            return
         # The hot path in Rust: complete text and binary frames are read straight from picows'
         # WSFrame and decoded in place (see FrameSink); this instance attribute shadows the Python
         # ``on_ws_frame`` below, which stays as the path for a picows whose layout differs.
@@ -293,6 +312,18 @@ class Session(WSListener):
         else:
             self._other_frame(transport, frame)
 
+    def _recorded_frame(self, transport: Any, frame: Any) -> None:
+        """picows: one frame arrived, on a recording session: a complete text frame is
+        decoded, then recorded with the receive time its events got (binary and reassembled
+        messages likewise, in ``_decode``). A frame that decoded to a control reply (subscribe
+        ack, error, pong) is not recorded: it answers this client's requests, is no market
+        data, and a simulator serving the recording answers requests itself."""
+        if frame.msg_type is _TEXT and frame.fin:
+            data = frame.get_payload_as_bytes()
+            self._decode(data, time_ns(), len(data), False)
+        else:
+            self._other_frame(transport, frame)
+
     def _frame_error(self, exc: BaseException, size: int, ts: int) -> None:
         """What the decoder raised for one frame: a handler's failure, a bad frame (counted,
         logged, skipped) or a sequence gap (resync)."""
@@ -307,11 +338,18 @@ class Session(WSListener):
 
     def _decode(self, payload: bytes | memoryview, ts: int, size: int, binary: bool) -> None:
         """``on_ws_frame``'s work for the rare paths (binary and reassembled frames); ``binary``:
-        the message came in binary frames (passed to the venue's parser)."""
+        the message came in binary frames (passed to the venue's parser). A recording
+        session then writes the message, stamped ``ts`` like its events, unless it was a
+        control reply (see ``_recorded_frame``)."""
+        rec = self.recording
+        if rec is not None:
+            self._replied = False
         try:
             self._dispatch(payload, ts, binary=binary)
         except (CallbackError, FrameError, SequenceGap) as exc:
             self._frame_error(exc, size, ts)
+        if rec is not None and not self._replied:
+            rec.write(payload, ts, binary)
 
     def wire(self, guarded: bool) -> None:
         """Set the decoder's handlers. While this is the only session, market events (book
@@ -591,6 +629,7 @@ class Session(WSListener):
         ``{"code":3,"msg":..}`` for invalid JSON) rather than leaving it to time out. Pongs,
         welcomes settle nothing; a login reply acknowledges the key it carries, or, carrying
         none, the oldest login request in flight. Unmatched errors are counted and logged."""
+        self._replied = True  # (read by a recording session: see _recorded_frame)
         kind = reply.kind
         if kind in _NO_REQUEST:
             return

@@ -205,6 +205,8 @@ class Connection:
         )
         if self.private:
             remember(secrets_of(self._endpoint))
+        # account frames are never recorded (see session._record_writer)
+        self._recorder = None if self.private else self.options.record
 
     # --- delivery while sessions overlap, and of every book update ---------------------------
     def merge(self, session: Session, ev: Any) -> None:
@@ -354,6 +356,8 @@ class Connection:
         """``session``'s socket is gone: keep its frame count and last trade ids; its books
         stop being served as live."""
         self._frames_closed += session.frames()
+        if session.recording is not None:  # its files complete now, not at the feed's close
+            session.recording.close()
         if self._account is not None and session is self._primary:
             self._account.session_lost()
         if self.adapter.consecutive_trade_ids:
@@ -860,8 +864,25 @@ class Connection:
                 del seen[s]
 
     async def fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
-        """GET ``url`` over the owner's HTTP session (:func:`rest.fetch`)."""
-        return await rest.fetch(self._http(), url, {**self.adapter.rest_params, **params}, timeout)
+        """GET ``url`` over the owner's HTTP session (:func:`rest.fetch`). While recording, a
+        book snapshot is saved beside the recording of each session waiting for one."""
+        body = await rest.fetch(self._http(), url, {**self.adapter.rest_params, **params}, timeout)
+        if self._recorder is not None:
+            self._record_snapshot(url, params, body)
+        return body
+
+    def _record_snapshot(self, url: str, params: dict[str, str], body: bytes) -> None:
+        """Save ``body`` if it answers a book snapshot request: beside the recording of every
+        live session whose book of that symbol waits for a snapshot (the one that asked)."""
+        a = self.adapter
+        for sym in self.book_symbols:
+            if a.snapshot_request(sym) != (url, params):
+                continue
+            for s in self._sessions:
+                rec = s.recording
+                if rec is not None and not s.closed.done() and s.decoder.needs_snapshot(sym):
+                    rec.snapshot(a.market_id(sym), body)
+            return
 
     def scrub(self, text: str) -> str:
         """``text`` without the secrets of this connection's URLs, nor (private connections)
