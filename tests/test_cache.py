@@ -1,0 +1,329 @@
+"""tw.Cache: latest BBO/trade, candle rings (REST backfill + socket), book top, staleness, and
+reads from other threads during a fast replay.
+
+Data: the real Binance USD-M recording with klines (tests/fixtures/binanceusdm/cf_..._kline_...:
+4 symbols, 67 kline events of which 4 closed, bookTickers, aggTrades, depth) served by the
+simulator, whose ``/fapi/v1/klines`` answers from the same recorded kline events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+import tickwire as tw
+from tickwire.cache import Stale
+from tickwire.exchanges import RestCandle, get_adapter
+from tickwire.simulator import Recording, Simulator
+
+pytestmark = pytest.mark.e2e
+
+FIX = Path(__file__).parent / "fixtures" / "binanceusdm"
+REC = FIX / "cf_depth_bookticker_kline_aggtrade_4sym_20210722.jsonl"
+SYMS = {"SUSHIUSDT": "SUSHI/USDT:USDT", "CTKUSDT": "CTK/USDT:USDT", "AKROUSDT": "AKRO/USDT:USDT"}
+SYMS["KEEPUSDT"] = "KEEP/USDT:USDT"
+# the replay is held here for the backfill: after SUSHI's and CTK's first candles closed
+# (lines 936, 973 of the recording) and SUSHI's next one opened (983), before AKRO's and
+# KEEP's closed (1037, 1038); the test checks these facts on the recording itself
+HOLD = 1000
+TIMEOUT = 20
+
+
+def recorded() -> list[tuple[int, str, dict]]:
+    """(line, stream, data) of every recorded message."""
+    out = []
+    for i, ln in enumerate(REC.read_bytes().splitlines()):
+        d = json.loads(ln)
+        out.append((i, d["stream"], d["data"]))
+    return out
+
+
+def klines(upto: int | None = None) -> dict[str, list[tuple[int, dict]]]:
+    """Market id -> (line, k) of the recorded kline events (before line ``upto``)."""
+    out: dict[str, list[tuple[int, dict]]] = {}
+    for i, stream, d in recorded():
+        if "@kline_" in stream and (upto is None or i < upto):
+            out.setdefault(d["s"], []).append((i, d["k"]))
+    return out
+
+
+def expected(upto: int | None = None) -> tuple[dict[str, dict[int, dict]], dict[str, dict]]:
+    """Closed candles (start ms -> last k) and the live one (last k if open) per market id,
+    from the recording: a candle is closed once its final event (x) or a later candle came."""
+    closed: dict[str, dict[int, dict]] = {}
+    live: dict[str, dict] = {}
+    for mid, ks in klines(upto).items():
+        last: dict[int, dict] = {}
+        for _, k in ks:
+            last[k["t"]] = k
+        newest = max(last)
+        closed[mid] = {t: k for t, k in last.items() if k["x"] or t < newest}
+        if not last[newest]["x"]:
+            live[mid] = last[newest]
+    return closed, live
+
+
+def row(k: dict) -> tuple[float, ...]:
+    return tuple(float(k[f]) for f in "ohlcv")
+
+
+def rec() -> Recording:
+    """The recording with its REST depth snapshots (taken right after the stream opened, so
+    served from line 0 on; the simulator derives later ones from the recorded diffs)."""
+    snaps = {m: (FIX / f"cf_depth_snapshot_{m.lower()}_20210722.json", 0) for m in SYMS}
+    return Recording.load(REC, snapshots=snaps)
+
+
+def sim_for(**kw) -> Simulator:
+    return Simulator("binanceusdm", recording=rec(), **({"speed": "max"} | kw))
+
+
+async def test_backfill_then_socket_gives_every_recorded_candle_once():
+    # at the hold, Binance's klines reply has every candle published so far; its newest row is
+    # the one still open as far as the reply can tell (it carries no "closed" flag)
+    at_hold = {mid: {k["t"]: k for _, k in ks} for mid, ks in klines(HOLD).items()}
+    assert {m: sorted(c) for m, c in at_hold.items()} == {
+        "CTKUSDT": [1626992700000],
+        "AKROUSDT": [1626992700000],
+        "SUSHIUSDT": [1626992700000, 1626992760000],
+        "KEEPUSDT": [1626992700000],
+    }
+    closed, live = expected()
+    async with sim_for() as sim, aiohttp.ClientSession() as http:
+        sim.hold_at(HOLD)
+        # a plain client drives the replay to the hold before the feed connects
+        ws = await http.ws_connect(sim.stream_url("sushiusdt@bookTicker", route="/public"))
+        await sim.wait_position(HOLD, TIMEOUT)
+        feed = tw.Feed("binanceusdm", list(SYMS.values()), ["candles"], base_url=sim.rest_url)
+        cache = tw.Cache(feed)
+        assert feed.cache is cache
+        async with feed:
+            await cache.ready()
+            # the backfill alone: what the recording had published at the hold
+            for mid, sym in SYMS.items():
+                got = cache.candles(sym, "1m")
+                *old, newest = sorted(at_hold[mid])
+                assert list(got.start_ts) == [t * 1_000_000 for t in old]
+                rows = list(zip(got.open, got.high, got.low, got.close, got.volume, strict=True))
+                assert rows == [row(at_hold[mid][t]) for t in old]
+                lv = cache.live_candle(sym)
+                assert lv.start_ts == newest * 1_000_000
+                assert (lv.open, lv.high, lv.low, lv.close, lv.volume) == row(at_hold[mid][newest])
+            assert cache.backfilled > 0
+            assert cache.backfill_errors == 0
+            sim.resume()
+            await sim.wait_finished(TIMEOUT)
+            await _until(lambda: _done(cache, closed, live))
+        await ws.close()
+        for mid, sym in SYMS.items():
+            got = cache.candles(sym)
+            assert got.start_ts.dtype == np.int64
+            assert got.close.dtype == np.float64
+            want = closed[mid]
+            assert list(got.start_ts) == [t * 1_000_000 for t in sorted(want)]
+            assert list(zip(*got[1:], strict=True)) == [row(want[t]) for t in sorted(want)]
+            lv = cache.live_candle(sym, "1m")
+            if mid in live:
+                assert (lv.start_ts, lv.close) == (live[mid]["t"] * 1_000_000, float(live[mid]["c"]))
+            else:
+                assert lv is None
+        assert cache.intervals("SUSHI/USDT:USDT") == ["1m"]
+
+
+def _done(cache: tw.Cache, closed: dict, live: dict) -> bool:
+    for mid, sym in SYMS.items():
+        if len(cache.candles(sym, "1m")) and len(cache.candles(sym, "1m").start_ts) != len(
+            closed[mid]
+        ):
+            return False
+        lv = cache.live_candle(sym, "1m")
+        if mid in live and (lv is None or lv.volume != float(live[mid]["v"])):
+            return False
+    return True
+
+
+async def _until(cond, timeout: float = TIMEOUT) -> None:
+    async def wait() -> None:
+        while not cond():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+def test_ring_keeps_the_newest_and_merges_out_of_order():
+    # candles of the recording, written as a feed writes them, into a ring of 2
+    ks = klines()["SUSHIUSDT"] + klines()["CTKUSDT"]
+    dec = tw.Decoder("binanceusdm")
+    events = [
+        ev
+        for i, stream, d in recorded()
+        if "@kline_" in stream
+        for ev in dec.feed(json.dumps({"stream": stream, "data": d}).encode())
+    ]
+    assert len(events) == sum(len(v) for v in klines().values())
+    assert ks
+    cache = tw.Cache(candles=1)
+    for ev in events:
+        cache.update(ev)
+    closed, _ = expected()
+    for mid, sym in SYMS.items():
+        got = cache.candles(sym)
+        newest = max(closed[mid])
+        assert list(got.start_ts) == [newest * 1_000_000]  # only the newest of the ring of 1
+    # REST rows of an older candle merge in order and never replace the socket's
+    cache2 = tw.Cache(candles=3)
+    for ev in events:
+        cache2.update(ev)
+    sym = "SUSHI/USDT:USDT"
+    sock = cache2.candles(sym)
+    older = RestCandle("1m", int(sock.start_ts[0]) - 60_000_000_000, 1.0, 2.0, 0.5, 1.5, 9.0, True)
+    same = RestCandle("1m", int(sock.start_ts[0]), 0.0, 0.0, 0.0, 0.0, 0.0, True)
+    cache2.merge_candles(sym, [older, same])
+    got = cache2.candles(sym)
+    assert list(got.start_ts) == [older.start_ts, *sock.start_ts]
+    assert got.close[1] == sock.close[0]  # the socket's candle won
+    assert cache2.candles(sym, last=1).start_ts.tolist() == [sock.start_ts[-1]]
+
+
+async def test_bbo_trade_and_book_top_match_the_recording():
+    lines = recorded()
+    tickers = {d["s"]: d for _, s, d in lines if s.endswith("@bookTicker")}
+    trades = {d["s"]: d for _, s, d in lines if s.endswith("@aggTrade")}
+    seen: list[object] = []
+    async with sim_for() as sim:
+        feed = tw.Feed(
+            "binanceusdm",
+            list(SYMS.values()),
+            ["bbo", "trades", "book"],
+            base_url=sim.rest_url,
+            options={"trades_stream": "aggTrade", "book_stream": "depth@100ms"},
+            on_bbo=seen.append,  # a user callback still sees every BBO
+        )
+        cache = tw.Cache(feed)
+        async with feed:
+            await sim.wait_finished(TIMEOUT)
+            await _until(lambda: all(cache.bbo(s) is not None for s in SYMS.values()))
+            await _until(
+                lambda: all(
+                    cache.bbo(SYMS[m]).sequence == tickers[m]["u"] for m in tickers
+                )
+                and all(cache.last_trade(SYMS[m]).trade_id == trades[m]["a"] for m in trades)
+            )
+            for mid, t in tickers.items():
+                b = cache.bbo(SYMS[mid])
+                assert (b.bid_price, b.ask_price) == (float(t["b"]), float(t["a"]))
+                assert 0 <= cache.age(SYMS[mid]) < 60
+                assert not cache.is_stale(SYMS[mid])  # no stale_after: never stale by age
+            top = cache.top("SUSHI/USDT:USDT", 5)
+            book = feed.book("SUSHI/USDT:USDT")
+            assert np.array_equal(top.bids, book.bids(5))
+            assert np.array_equal(top.asks, book.asks(5))
+            assert top.sequence == book.sequence
+        assert len(seen) == sum(1 for _, s, _ in lines if s.endswith("@bookTicker"))
+
+
+async def test_readers_in_threads_never_see_a_torn_snapshot():
+    """Four threads read everything in a loop while the simulator replays the recording at
+    10x its pace (about 3 s): every BBO read is one recorded
+    bookTicker (bid, ask, id) triple, candle columns have one length and sorted starts, book
+    tops are sorted and uncrossed."""
+    lines = recorded()
+    tickers = {
+        (d["s"], float(d["b"]), float(d["a"]), d["u"]) for _, s, d in lines if s.endswith("@bookTicker")
+    }
+    by_sym = {v: k for k, v in SYMS.items()}
+    stop = threading.Event()
+    problems: list[str] = []
+    reads = [0]
+
+    def reader(cache: tw.Cache) -> None:
+        while not stop.is_set():
+            for sym in SYMS.values():
+                b = cache.bbo(sym)
+                if b is not None and (by_sym[sym], b.bid_price, b.ask_price, b.sequence) not in tickers:
+                    problems.append(f"bbo {sym} {b.bid_price} {b.ask_price} {b.sequence}")
+                c = cache.candles(sym, "1m")
+                n = {len(col) for col in c}
+                if len(n) != 1 or np.any(np.diff(c.start_ts) <= 0):
+                    problems.append(f"candles {sym} {n} {c.start_ts}")
+                try:
+                    top = cache.top(sym, 20)
+                except KeyError:
+                    continue  # no book data yet
+                if len(top.bids) and np.any(np.diff(top.bids[:, 0]) >= 0):
+                    problems.append(f"bids {sym}")
+                if len(top.asks) and np.any(np.diff(top.asks[:, 0]) <= 0):
+                    problems.append(f"asks {sym}")
+                if len(top.bids) and len(top.asks) and top.bids[0, 0] >= top.asks[0, 0]:
+                    problems.append(f"crossed {sym}")
+                reads[0] += 1
+
+    async with sim_for(speed=10) as sim:
+        feed = tw.Feed(
+            "binanceusdm",
+            list(SYMS.values()),
+            ["bbo", "candles", "book"],
+            base_url=sim.rest_url,
+            options={"book_stream": "depth@100ms"},
+        )
+        cache = tw.Cache(feed, candles=2)  # small: the ring wraps
+        async with feed:
+            threads = [threading.Thread(target=reader, args=(cache,)) for _ in range(4)]
+            for t in threads:
+                t.start()
+            try:
+                await sim.wait_finished(TIMEOUT)
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join()
+    assert problems == []
+    assert reads[0] > 0
+
+
+async def test_stale_after_emits_health_events_both_ways():
+    async with sim_for() as sim:
+        got: list[Stale] = []
+        events: list[object] = []
+        feed = tw.Feed(
+            "binanceusdm", ["SUSHI/USDT:USDT"], ["bbo"], base_url=sim.rest_url, on_event=events.append
+        )
+        cache = tw.Cache(feed, stale_after=0.2, on_stale=got.append)
+        async with feed:
+            await _until(lambda: cache.bbo("SUSHI/USDT:USDT") is not None)
+            sim.pause()
+            await _until(lambda: any(s.stale for s in got))
+            assert cache.is_stale("SUSHI/USDT:USDT")
+            st = next(s for s in got if s.stale)
+            assert (st.symbol, st.kind, st.exchange) == ("SUSHI/USDT:USDT", "bbo", "binanceusdm")
+            assert st.age_ns > 0.2e9
+            await sim.rewind()
+            sim.resume()
+            await feed.unsubscribe("SUSHI/USDT:USDT", "bbo")
+            await feed.subscribe("SUSHI/USDT:USDT", "bbo")
+            await _until(lambda: any(not s.stale for s in got))
+        assert [e for e in events if isinstance(e, Stale)] == got  # the feed delivered them too
+        cache.close()
+
+
+def test_binance_klines_rows_parse_and_errors():
+    a = get_adapter("binanceusdm")
+    url, params = a.candles_request("SUSHI/USDT:USDT", 5000)
+    assert url.endswith("/fapi/v1/klines")
+    assert params == {"symbol": "SUSHIUSDT", "interval": "1m", "limit": "1500"}
+    ks = [k for _, k in klines()["SUSHIUSDT"]]
+    body = json.dumps([[k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"]] for k in ks[-2:]])
+    rows = a.parse_candles(body.encode())
+    assert [r.closed for r in rows] == [True, None]
+    assert rows[0].start_ts == ks[-2]["t"] * 1_000_000
+    with pytest.raises(tw.ExchangeError, match="-1121"):
+        a.parse_candles(b'{"code":-1121,"msg":"Invalid symbol."}')
+    with pytest.raises(tw.ExchangeError, match="unreadable"):
+        a.parse_candles(b"[[1]]")
+    with pytest.raises(ValueError, match="candles must be"):
+        tw.Cache(candles=0)
