@@ -129,7 +129,10 @@ async def test_backfill_then_socket_gives_every_recorded_candle_once():
             assert list(zip(*got[1:], strict=True)) == [row(want[t]) for t in sorted(want)]
             lv = cache.live_candle(sym, "1m")
             if mid in live:
-                assert (lv.start_ts, lv.close) == (live[mid]["t"] * 1_000_000, float(live[mid]["c"]))
+                assert (lv.start_ts, lv.close) == (
+                    live[mid]["t"] * 1_000_000,
+                    float(live[mid]["c"]),
+                )
             else:
                 assert lv is None
         assert cache.intervals("SUSHI/USDT:USDT") == ["1m"]
@@ -149,7 +152,7 @@ def _done(cache: tw.Cache, closed: dict, live: dict) -> bool:
 
 async def _until(cond, timeout: float = TIMEOUT) -> None:
     async def wait() -> None:
-        while not cond():
+        while not cond():  # noqa: ASYNC110 - polls cache reads that no event announces
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(wait(), timeout)
@@ -209,10 +212,10 @@ async def test_bbo_trade_and_book_top_match_the_recording():
             await sim.wait_finished(TIMEOUT)
             await _until(lambda: all(cache.bbo(s) is not None for s in SYMS.values()))
             await _until(
-                lambda: all(
-                    cache.bbo(SYMS[m]).sequence == tickers[m]["u"] for m in tickers
+                lambda: (
+                    all(cache.bbo(SYMS[m]).sequence == tickers[m]["u"] for m in tickers)
+                    and all(cache.last_trade(SYMS[m]).trade_id == trades[m]["a"] for m in trades)
                 )
-                and all(cache.last_trade(SYMS[m]).trade_id == trades[m]["a"] for m in trades)
             )
             for mid, t in tickers.items():
                 b = cache.bbo(SYMS[mid])
@@ -234,7 +237,9 @@ async def test_readers_in_threads_never_see_a_torn_snapshot():
     tops are sorted and uncrossed."""
     lines = recorded()
     tickers = {
-        (d["s"], float(d["b"]), float(d["a"]), d["u"]) for _, s, d in lines if s.endswith("@bookTicker")
+        (d["s"], float(d["b"]), float(d["a"]), d["u"])
+        for _, s, d in lines
+        if s.endswith("@bookTicker")
     }
     by_sym = {v: k for k, v in SYMS.items()}
     stop = threading.Event()
@@ -245,7 +250,10 @@ async def test_readers_in_threads_never_see_a_torn_snapshot():
         while not stop.is_set():
             for sym in SYMS.values():
                 b = cache.bbo(sym)
-                if b is not None and (by_sym[sym], b.bid_price, b.ask_price, b.sequence) not in tickers:
+                if (
+                    b is not None
+                    and (by_sym[sym], b.bid_price, b.ask_price, b.sequence) not in tickers
+                ):
                     problems.append(f"bbo {sym} {b.bid_price} {b.ask_price} {b.sequence}")
                 c = cache.candles(sym, "1m")
                 n = {len(col) for col in c}
@@ -291,7 +299,11 @@ async def test_stale_after_emits_health_events_both_ways():
         got: list[Stale] = []
         events: list[object] = []
         feed = tw.Feed(
-            "binanceusdm", ["SUSHI/USDT:USDT"], ["bbo"], base_url=sim.rest_url, on_event=events.append
+            "binanceusdm",
+            ["SUSHI/USDT:USDT"],
+            ["bbo"],
+            base_url=sim.rest_url,
+            on_event=events.append,
         )
         cache = tw.Cache(feed, stale_after=0.2, on_stale=got.append)
         async with feed:

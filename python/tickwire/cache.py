@@ -267,7 +267,9 @@ class Cache:
             syms = [s.symbol for s in feed.subscriptions if s.channel == "candles" and s.symbol]
             if syms and _has_rest_candles(feed.adapter, syms[0]):
                 if loop is None:
-                    raise RuntimeError("Cache backfill needs a running event loop (or backfill=False)")
+                    raise RuntimeError(
+                        "Cache backfill needs a running event loop (or backfill=False)"
+                    )
                 self._backfill_task = loop.create_task(self._backfill(feed, syms))
 
     # --- write side (the event loop) --------------------------------------------------------

@@ -470,8 +470,8 @@ _SYMBOL = re.compile(r"^[A-Z0-9-_.]{1,20}$")  # Binance's legal range for a symb
 _INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
 # Binance's kline intervals (binance.md: 1s..1M); others answer -1120.
 _KLINE_INTERVALS = frozenset(
-    ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
-    + ("1M",)
+    {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d"}
+    | {"1w", "1M"}
 )
 
 
@@ -675,8 +675,7 @@ class BinanceRest:
                 k = json.loads(d)["k"]
                 latest[k["t"]] = k  # a later event of the same candle is its newer state
         rows = [
-            [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"]]
-            + [k["Q"], "0"]
+            [*(k[f] for f in ("t", "o", "h", "l", "c", "v", "T", "q", "n", "V", "Q")), "0"]
             for t, k in sorted(latest.items())
             if (start is None or t >= start) and (end is None or t <= end)
         ]
