@@ -339,3 +339,19 @@ def test_binance_klines_rows_parse_and_errors():
         a.parse_candles(b"[[1]]")
     with pytest.raises(ValueError, match="candles must be"):
         tw.Cache(candles=0)
+
+
+async def test_cache_attached_to_a_running_feed_through_feed_cache():
+    lines = recorded()
+    last = {d["s"]: d for _, s, d in lines if s.endswith("@bookTicker")}["CTKUSDT"]
+    async with sim_for(autostart=False) as sim:
+        async with tw.Feed("binanceusdm", "CTK/USDT:USDT", "bbo", base_url=sim.rest_url) as feed:
+            cache = feed.cache  # made on first use, wired into the running feed
+            assert feed.cache is cache
+            sim.start_replay()
+            await sim.wait_finished(TIMEOUT)
+            await _until(lambda: getattr(cache.bbo("CTK/USDT:USDT"), "sequence", 0) == last["u"])
+        b = cache.bbo("CTK/USDT:USDT")
+        assert (b.bid_price, b.ask_price) == (float(last["b"]), float(last["a"]))
+        with pytest.raises(ValueError, match="already has a cache"):
+            tw.Cache(feed)
