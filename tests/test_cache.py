@@ -355,3 +355,49 @@ async def test_cache_attached_to_a_running_feed_through_feed_cache():
         assert (b.bid_price, b.ask_price) == (float(last["b"]), float(last["a"]))
         with pytest.raises(ValueError, match="already has a cache"):
             tw.Cache(feed)
+
+
+async def test_backfill_of_a_symbol_added_later_and_failed_requests_are_counted():
+    at_hold = {mid: {k["t"] for _, k in ks} for mid, ks in klines(HOLD).items()}
+    async with sim_for() as sim, aiohttp.ClientSession() as http:
+        sim.hold_at(HOLD)
+        ws = await http.ws_connect(sim.stream_url("sushiusdt@bookTicker", route="/public"))
+        await sim.wait_position(HOLD, TIMEOUT)
+        feed = tw.Feed("binanceusdm", "SUSHI/USDT:USDT", "candles", base_url=sim.rest_url)
+        cache = tw.Cache(feed, kinds=["candle"])
+        async with feed:
+            await cache.ready()
+            assert cache.backfilled == len(at_hold["SUSHIUSDT"])
+            await feed.subscribe("CTK/USDT:USDT", "candles")
+            assert await cache.backfill(["CTK/USDT:USDT"]) == len(at_hold["CTKUSDT"])
+            assert cache.live_candle("CTK/USDT:USDT").start_ts == max(at_hold["CTKUSDT"]) * 10**6
+        await ws.close()
+        # a REST endpoint that refuses: the rings start empty, the failures are counted
+        dead = tw.Feed(
+            "binanceusdm",
+            list(SYMS.values()),
+            "candles",
+            urls={"ws": sim.ws_url, "rest": "http://127.0.0.1:9"},
+            validate_symbols=False,
+        )
+        cache = tw.Cache(dead)
+        async with dead:
+            await cache.ready()
+        assert cache.backfill_errors == len(SYMS)
+        assert cache.backfilled == 0
+
+
+def test_kinds_left_out_are_not_kept():
+    dec = tw.Decoder("binanceusdm")
+    cache = tw.Cache(kinds=["bbo"])
+    n = 0
+    for _, stream, d in recorded():
+        for ev in dec.feed(json.dumps({"stream": stream, "data": d}).encode()):
+            cache.update(ev)
+            n += 1
+    assert n > 0
+    assert cache.bbo("SUSHI/USDT:USDT") is not None
+    assert cache.last_trade("SUSHI/USDT:USDT") is None
+    assert cache.intervals("SUSHI/USDT:USDT") == []
+    with pytest.raises(ValueError, match="kinds must be"):
+        tw.Cache(kinds=["book"])

@@ -197,7 +197,8 @@ def _chain(first: Callable[[Any], None], then: Callable[[Any], Any]) -> Callable
 class Cache:
     """The latest market data of a feed, readable from any thread (see the module docstring).
 
-    ``Cache(feed=None, *, candles=500, stale_after=None, on_stale=None, backfill=True)``.
+    ``Cache(feed=None, *, kinds=("bbo", "trade", "candle"), candles=500, stale_after=None,
+    on_stale=None, backfill=True)``.
 
     - ``feed``: a :class:`tickwire.Feed` to attach to (before or after it starts; it then
       also answers ``feed.cache``). The cache writes from the feed's own per-kind delivery, so a
@@ -205,6 +206,9 @@ class Cache:
       events for ``async for`` only once iteration starts, as a feed with callbacks does.
       Without a feed, pass events to :meth:`update` yourself (e.g. ``on_event=cache.update``
       of a ``Feed`` or a ``Pool`` handle, or a ``Replay`` loop).
+    - ``kinds``: what to keep, any of ``"bbo"``, ``"trade"`` (the last trade: the ticker's
+      last price) and ``"candle"``; a kind left out costs nothing (its events keep being
+      recycled by the decoder).
     - ``candles``: closed candles kept per (symbol, interval) (a ring: the oldest go).
     - ``stale_after`` (seconds): a symbol whose last BBO or trade is older than this is stale
       (:meth:`is_stale`), and a :class:`Stale` health event is emitted once when it becomes
@@ -214,14 +218,15 @@ class Cache:
     - ``backfill``: with a feed whose adapter has REST candles (``Adapter.candles_request``,
       Binance spot and USD-M), fill each candle ring with the last ``candles`` candles of every
       symbol of the feed's ``"candles"`` channel at start (needs a running loop when made;
-      :meth:`ready` waits for it). A failed request only logs a warning.
+      :meth:`ready` waits for it; :meth:`backfill` does it for symbols added later). A failed
+      request only logs a warning (counted in :attr:`backfill_errors`).
 
     Reads (any thread): :meth:`bbo`, :meth:`last_trade`, :meth:`age`, :meth:`is_stale`,
     :meth:`candles`, :meth:`live_candle`, :meth:`intervals`, :meth:`top`, :meth:`symbols`.
     Timestamps are int ns since the Unix epoch, ages float seconds.
 
-    Raises ``ValueError`` for ``candles < 1``, ``stale_after <= 0`` or a feed that already has
-    a cache; ``RuntimeError`` if ``stale_after`` or a backfill needs a running loop and there
+    Raises ``ValueError`` for ``candles < 1``, ``stale_after <= 0``, an unknown kind or a feed
+    that already has a cache; ``RuntimeError`` if ``stale_after`` or a backfill needs a running loop and there
     is none.
     """
 
@@ -229,6 +234,7 @@ class Cache:
         self,
         feed: Feed | None = None,
         *,
+        kinds: Iterable[str] = ("bbo", "trade", "candle"),
         candles: int = DEFAULT_CANDLES,
         stale_after: float | None = None,
         on_stale: Callable[[Stale], Any] | None = None,
@@ -238,6 +244,12 @@ class Cache:
             raise ValueError(f"candles must be >= 1, got {candles!r}")
         if stale_after is not None and not stale_after > 0:
             raise ValueError(f"stale_after must be > 0 seconds, got {stale_after!r}")
+        self.kinds = tuple(dict.fromkeys(kinds))
+        bad = [k for k in self.kinds if k not in ("bbo", "trade", "candle")]
+        if bad or not self.kinds:
+            raise ValueError(
+                f"kinds must be some of 'bbo', 'trade', 'candle'; got {list(self.kinds)!r}"
+            )
         self.capacity = candles
         self.stale_after = stale_after
         self.on_stale = on_stale
@@ -250,7 +262,7 @@ class Cache:
         self._stale: set[tuple[str, str]] = set()
         self.stale_events = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._backfill_task: asyncio.Task[None] | None = None
+        self._backfill_task: asyncio.Task[int] | None = None
         self._closed = False
         #: candles backfilled over REST so far, and requests that failed
         self.backfilled = 0
@@ -263,14 +275,14 @@ class Cache:
             if loop is None:
                 raise RuntimeError("Cache(stale_after=...) needs a running event loop")
             self._timer = loop.call_later(self._tick_s(), self._check_stale)
-        if feed is not None and backfill:
+        if feed is not None and backfill and "candle" in self.kinds:
             syms = [s.symbol for s in feed.subscriptions if s.channel == "candles" and s.symbol]
             if syms and _has_rest_candles(feed.adapter, syms[0]):
                 if loop is None:
                     raise RuntimeError(
                         "Cache backfill needs a running event loop (or backfill=False)"
                     )
-                self._backfill_task = loop.create_task(self._backfill(feed, syms))
+                self._backfill_task = loop.create_task(self.backfill(syms))
 
     # --- write side (the event loop) --------------------------------------------------------
     def _write_bbo(self, ev: Any) -> None:
@@ -308,20 +320,21 @@ class Cache:
     def _make_update(self) -> Callable[[Any], None]:
         from ._core import BBO, Candle, Trade
 
-        by_type: dict[type, Callable[[Any], None]] = {
-            BBO: self._write_bbo,
-            Trade: self._write_trade,
-            Candle: self._write_candle,
-        }
+        types = {"bbo": BBO, "trade": Trade, "candle": Candle}
+        by_type = {types[k]: w for k, w in self._writers().items()}
 
         def update(ev: Any) -> None:
-            """Write ``ev`` into the cache (BBO, Trade and Candle events; others are ignored).
+            """Write ``ev`` into the cache (events of its ``kinds``; others are ignored).
             Usable as any callback: ``Feed(on_event=cache.update)``."""
             w = by_type.get(type(ev))
             if w is not None:
                 w(ev)
 
         return update
+
+    def _writers(self) -> dict[str, Callable[[Any], None]]:
+        every = {"bbo": self._write_bbo, "trade": self._write_trade, "candle": self._write_candle}
+        return {k: every[k] for k in self.kinds}
 
     def _attach(self, feed: Feed) -> None:
         """Write from ``feed``'s per-kind delivery: chained before the user's callback of the
@@ -333,7 +346,7 @@ class Cache:
         if feed.__dict__.get("_tw_cache") is not None:
             raise ValueError("this feed already has a cache (feed.cache)")
         feed.__dict__["_tw_cache"] = self
-        writers = {"bbo": self._write_bbo, "trade": self._write_trade, "candle": self._write_candle}
+        writers = self._writers()
         if not feed._started:
             for kind, w in writers.items():
                 cb = feed._user_callbacks[kind]
@@ -392,10 +405,18 @@ class Cache:
             self.feed._lag.sink()(ev)  # the feed's own delivery: callbacks, async for
 
     # --- backfill -----------------------------------------------------------------------------
-    async def _backfill(self, feed: Feed, symbols: list[str]) -> None:
-        """The last :attr:`capacity` candles of each of ``symbols`` over REST, merged with
-        what the socket delivered meanwhile (the socket's candles win)."""
+    async def backfill(self, symbols: Iterable[str]) -> int:
+        """Fetch the last :attr:`capacity` candles of each of ``symbols`` (unified) over the
+        feed's REST candles (``Adapter.candles_request``) and merge them with what the socket
+        delivered (the socket's candles win); done at creation for the feed's ``"candles"``
+        symbols, call it for symbols subscribed later. Returns the candles merged. A failed
+        request (network, HTTP status, error reply, no answer within 10 s) is logged and
+        counted in :attr:`backfill_errors`, never raised. ``RuntimeError`` without a feed."""
+        feed = self.feed
+        if feed is None:
+            raise RuntimeError("Cache.backfill needs the cache to be attached to a feed")
         a = feed.adapter
+        before = self.backfilled
         for sym in symbols:
             try:
                 rows = await asyncio.wait_for(self._fetch(a, feed._http(), sym), BACKFILL_TIMEOUT)
@@ -404,6 +425,7 @@ class Cache:
                 log.warning("%s %s: candle backfill failed (%r)", a.exchange_id, sym, exc)
                 continue
             self.merge_candles(sym, rows)
+        return self.backfilled - before
 
     async def _fetch(self, a: Adapter, http: aiohttp.ClientSession, sym: str) -> list[RestCandle]:
         req = a.candles_request(sym, self.capacity + 1)  # +1: the open one
