@@ -401,3 +401,78 @@ def test_kinds_left_out_are_not_kept():
     assert cache.intervals("SUSHI/USDT:USDT") == []
     with pytest.raises(ValueError, match="kinds must be"):
         tw.Cache(kinds=["book"])
+
+
+def test_candle_ring_copies_never_tear_under_a_writer_thread():
+    """The seqlock of the candle ring, without the event loop: a writer thread puts recorded
+    candle states over and over into rings of 1, 2 and 3 rows while readers copy them with the
+    GIL switching every microsecond. The states are real rows used as opaque payloads of the
+    ring: every kline state of this recording (two open times) and of the Bybit linear
+    recording (two later open times), so the writer appends, wraps, updates the newest in place
+    and merges older rows back in order (a rewrite of every slot). Every row read must be one
+    recorded state (its open time with that state's values), in sorted open times, every column
+    the same length."""
+    import sys
+
+    from tickwire.cache import _Ring
+
+    ks = sorted((i, k) for ks in klines().values() for i, k in ks)
+    states = [(k["t"] * 10**6, row(k)) for _, k in ks]
+    first = list(states)  # this recording's states (earlier open times than Bybit's)
+    bybit = Path(__file__).parent / "fixtures" / "bybit"
+    for ln in (
+        (bybit / "v5_linear_orderbook200_tickers_trades_kline_4sym.jsonl").read_bytes().splitlines()
+    ):
+        msg = json.loads(ln)
+        if str(msg.get("topic", "")).startswith("kline."):
+            for k in msg["data"]:
+                vals = tuple(float(k[f]) for f in ("open", "high", "low", "close", "volume"))
+                states.append((k["start"] * 10**6, vals))
+    valid = set(states)
+    assert len({t for t, _ in states}) == 4
+    assert max(t for t, _ in first) < min(t for t, _ in states[len(first) :])
+    assert len(valid) > 50
+    rings = [_Ring(1), _Ring(2), _Ring(3)]
+    stop = threading.Event()
+    problems: list[str] = []
+    reads = [0]
+
+    def writer() -> None:
+        # fresh rings each round (published by one reference store, as the cache's dict does)
+        # so each round appends, wraps, then merges the first recording's states back in
+        # after the wrap: that merge moves every row to another slot
+        while not stop.is_set():
+            fresh = [_Ring(1), _Ring(2), _Ring(3)]
+            rings[:] = fresh
+            for t, r in states + first:
+                for ring in fresh:
+                    ring.put(t, r)
+
+    def reader() -> None:
+        while not stop.is_set():
+            for ring in rings:
+                c = ring.read(None)
+                if len({len(col) for col in c}) != 1 or np.any(np.diff(c.start_ts) <= 0):
+                    problems.append(f"shape {c}")
+                for j in range(len(c.start_ts)):
+                    got = (int(c.start_ts[j]), tuple(float(col[j]) for col in c[1:]))
+                    if got not in valid:
+                        problems.append(f"torn {got}")
+                reads[0] += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=writer)] + [
+            threading.Thread(target=reader) for _ in range(3)
+        ]
+        for t in threads:
+            t.start()
+        stop.wait(1.5)
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert problems[:3] == []
+    assert reads[0] > 100
