@@ -476,3 +476,20 @@ def test_candle_ring_copies_never_tear_under_a_writer_thread():
         sys.setswitchinterval(old)
     assert problems[:3] == []
     assert reads[0] > 100
+
+
+def test_cache_made_before_the_event_loop_backfills_at_the_first_candle():
+    from tickwire.simulator import ThreadedSimulator
+
+    with ThreadedSimulator("binanceusdm", recording=rec(), speed="max") as sim:
+        feed = tw.Feed("binanceusdm", "SUSHI/USDT:USDT", "candles", base_url=sim.rest_url)
+        cache = feed.cache  # no event loop yet: the backfill waits for the first candle
+
+        async def main() -> None:
+            async with feed:
+                await cache.ready()
+
+        tw.run(main())
+    assert cache.backfill_errors == 0
+    assert cache.backfilled > 0
+    assert cache.live_candle("SUSHI/USDT:USDT") is not None

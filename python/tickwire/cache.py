@@ -217,8 +217,8 @@ class Cache:
     - ``on_stale``: called with each :class:`Stale` event (in the event loop).
     - ``backfill``: with a feed whose adapter has REST candles (``Adapter.candles_request``,
       Binance spot and USD-M), fill each candle ring with the last ``candles`` candles of every
-      symbol of the feed's ``"candles"`` channel at start (needs a running loop when made;
-      :meth:`ready` waits for it; :meth:`backfill` does it for symbols added later). A failed
+      symbol of the feed's ``"candles"`` channel at start (a cache made before the event loop
+      runs starts it at the first candle; :meth:`ready` waits for it; :meth:`backfill` does it for symbols added later). A failed
       request only logs a warning (counted in :attr:`backfill_errors`).
 
     Reads (any thread): :meth:`bbo`, :meth:`last_trade`, :meth:`age`, :meth:`is_stale`,
@@ -226,8 +226,7 @@ class Cache:
     Timestamps are int ns since the Unix epoch, ages float seconds.
 
     Raises ``ValueError`` for ``candles < 1``, ``stale_after <= 0``, an unknown kind or a feed
-    that already has a cache; ``RuntimeError`` if ``stale_after`` or a backfill needs a running loop and there
-    is none.
+    that already has a cache; ``RuntimeError`` for ``stale_after`` without a running loop.
     """
 
     def __init__(
@@ -263,6 +262,8 @@ class Cache:
         self.stale_events = 0
         self._timer: asyncio.TimerHandle | None = None
         self._backfill_task: asyncio.Task[int] | None = None
+        self._deferred: list[str] | None = None  # backfill waiting for the event loop
+        self._deferred_started = asyncio.Event()
         self._closed = False
         #: candles backfilled over REST so far, and requests that failed
         self.backfilled = 0
@@ -278,11 +279,10 @@ class Cache:
         if feed is not None and backfill and "candle" in self.kinds:
             syms = [s.symbol for s in feed.subscriptions if s.channel == "candles" and s.symbol]
             if syms and _has_rest_candles(feed.adapter, syms[0]):
-                if loop is None:
-                    raise RuntimeError(
-                        "Cache backfill needs a running event loop (or backfill=False)"
-                    )
-                self._backfill_task = loop.create_task(self.backfill(syms))
+                if loop is None:  # made before the loop runs: backfill at the first candle
+                    self._deferred = syms
+                else:
+                    self._backfill_task = loop.create_task(self.backfill(syms))
 
     # --- write side (the event loop) --------------------------------------------------------
     def _write_bbo(self, ev: Any) -> None:
@@ -292,6 +292,10 @@ class Cache:
         self._trade[ev.symbol] = ev
 
     def _write_candle(self, ev: Any) -> None:
+        if self._deferred is not None:
+            syms, self._deferred = self._deferred, None
+            self._backfill_task = asyncio.get_running_loop().create_task(self.backfill(syms))
+            self._deferred_started.set()
         key = (ev.symbol, ev.interval)
         live = self._live.get(key)
         if ev.closed:
@@ -466,16 +470,25 @@ class Cache:
                 self._live[key] = _RestLive(symbol, self.exchange, live)
 
     async def ready(self, timeout: float | None = BACKFILL_TIMEOUT * 2) -> None:
-        """Wait until the REST backfill started at creation is done (at once without one).
-        ``asyncio.TimeoutError`` past ``timeout`` seconds."""
-        t = self._backfill_task
-        if t is not None and not t.done():
-            await asyncio.wait_for(asyncio.shield(t), timeout)
+        """Wait until the REST backfill started at creation (or, for a cache made before the
+        loop ran, at the first candle) is done; at once without one. ``asyncio.TimeoutError``
+        past ``timeout`` seconds."""
+
+        async def done() -> None:
+            if self._deferred is not None:  # no candle yet: the backfill has not started
+                await self._deferred_started.wait()
+            t = self._backfill_task
+            if t is not None and not t.done():
+                await asyncio.shield(t)
+
+        await asyncio.wait_for(done(), timeout)
 
     def close(self) -> None:
         """Stop the staleness timer and a backfill still running (the data stay readable).
         Idempotent; also happens by itself once the feed is closed (at the next timer tick)."""
         self._closed = True
+        self._deferred = None
+        self._deferred_started.set()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
