@@ -493,3 +493,13 @@ def test_cache_made_before_the_event_loop_backfills_at_the_first_candle():
     assert cache.backfill_errors == 0
     assert cache.backfilled > 0
     assert cache.live_candle("SUSHI/USDT:USDT") is not None
+
+
+def test_stale_after_needs_a_running_loop_and_leaves_the_feed_alone():
+    feed = tw.Feed("binanceusdm", "SUSHI/USDT:USDT", "bbo")
+    with pytest.raises(RuntimeError, match="running event loop"):
+        tw.Cache(feed, stale_after=1.0)
+    assert "_tw_cache" not in feed.__dict__
+    assert feed._user_callbacks["bbo"] is None
+    with pytest.raises(ValueError, match="stale_after must be"):
+        tw.Cache(stale_after=0)

@@ -269,12 +269,12 @@ class Cache:
         self.backfilled = 0
         self.backfill_errors = 0
         self.update = self._make_update()
+        loop = _running_loop()
+        if stale_after is not None and loop is None:
+            raise RuntimeError("Cache(stale_after=...) needs a running event loop")
         if feed is not None:
             self._attach(feed)
-        loop = _running_loop()
-        if stale_after is not None:
-            if loop is None:
-                raise RuntimeError("Cache(stale_after=...) needs a running event loop")
+        if stale_after is not None and loop is not None:
             self._timer = loop.call_later(self._tick_s(), self._check_stale)
         if feed is not None and backfill and "candle" in self.kinds:
             syms = [s.symbol for s in feed.subscriptions if s.channel == "candles" and s.symbol]
@@ -298,22 +298,19 @@ class Cache:
             self._deferred_started.set()
         key = (ev.symbol, ev.interval)
         live = self._live.get(key)
+        if live is not None and live.start_ts < ev.start_ts:
+            # the live candle's interval is over: its last state is final (a venue that never
+            # says "closed", or its closing update was missed)
+            ring = self._rings.get(key)
+            last = ring.last_start() if ring is not None else None
+            if last is None or last < live.start_ts:
+                self._close(key, live)
         if ev.closed:
             self._close(key, ev)
             if live is not None and live.start_ts <= ev.start_ts:
                 del self._live[key]
-            return
-        if live is not None:
-            if ev.start_ts < live.start_ts:
-                return  # an older candle's late update: the live one is newer
-            if live.start_ts < ev.start_ts:
-                # the live candle's interval is over: its last state is final (a venue that
-                # never says "closed", or its closing update was missed)
-                ring = self._rings.get(key)
-                last = ring.last_start() if ring is not None else None
-                if last is None or last < live.start_ts:
-                    self._close(key, live)
-        self._live[key] = ev
+        elif live is None or live.start_ts <= ev.start_ts:
+            self._live[key] = ev  # (an older candle's late update is not the live one)
 
     def _close(self, key: tuple[str, str], c: Any) -> None:
         ring = self._rings.get(key)
