@@ -136,6 +136,10 @@ async def test_backfill_then_socket_gives_every_recorded_candle_once():
             else:
                 assert lv is None
         assert cache.intervals("SUSHI/USDT:USDT") == ["1m"]
+        st = cache.stats()
+        assert st["candles"] == sum(len(c) for c in closed.values())
+        assert st["symbols"] == len(SYMS)
+        assert st["backfill_errors"] == 0
 
 
 def _done(cache: tw.Cache, closed: dict, live: dict) -> bool:
@@ -385,6 +389,7 @@ async def test_backfill_of_a_symbol_added_later_and_failed_requests_are_counted(
             await cache.ready()
         assert cache.backfill_errors == len(SYMS)
         assert cache.backfilled == 0
+        assert cache.stats()["backfill_errors"] == len(SYMS)
 
 
 def test_kinds_left_out_are_not_kept():

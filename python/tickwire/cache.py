@@ -222,7 +222,8 @@ class Cache:
       request only logs a warning (counted in :attr:`backfill_errors`).
 
     Reads (any thread): :meth:`bbo`, :meth:`last_trade`, :meth:`age`, :meth:`is_stale`,
-    :meth:`candles`, :meth:`live_candle`, :meth:`intervals`, :meth:`top`, :meth:`symbols`.
+    :meth:`candles`, :meth:`live_candle`, :meth:`intervals`, :meth:`top`, :meth:`symbols`,
+    :meth:`stats`.
     Timestamps are int ns since the Unix epoch, ages float seconds.
 
     Raises ``ValueError`` for ``candles < 1``, ``stale_after <= 0``, an unknown kind or a feed
@@ -570,6 +571,19 @@ class Cache:
             spins += 1
             if spins > _SPINS:
                 time.sleep(0)
+
+    def stats(self) -> dict[str, int]:
+        """Counters for monitoring: ``symbols`` with data, ``candles`` (closed candles held,
+        all rings), ``stale`` ((symbol, kind) pairs stale now), ``stale_events`` (emitted so
+        far), ``backfilled`` (REST candles merged), ``backfill_errors`` (failed requests)."""
+        return {
+            "symbols": len(self.symbols()),
+            "candles": sum(r.n for r in list(self._rings.values())),
+            "stale": len(self._stale),
+            "stale_events": self.stale_events,
+            "backfilled": self.backfilled,
+            "backfill_errors": self.backfill_errors,
+        }
 
     def symbols(self) -> list[str]:
         """Symbols with any cached data."""
