@@ -29,6 +29,7 @@ from ._core import (
     market_id,
 )
 from .auth import Credentials
+from .cache import Cache
 from .connection import ConnectionOptions, EndpointError, StartTimeoutError, SubscriptionError
 from .events import (
     AccountGap,
@@ -62,6 +63,7 @@ __all__ = [
     "Balance",
     "Book",
     "BookUpdate",
+    "Cache",
     "CallbackError",
     "Candle",
     "Connected",

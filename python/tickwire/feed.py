@@ -28,6 +28,7 @@ import aiohttp
 
 from ._core import BBO, Balance, BookUpdate, Fill, OrderUpdate, Position
 from .auth import Credentials
+from .cache import CacheSlot
 from .connection import (
     Connection,
     ConnectionOptions,
@@ -173,6 +174,8 @@ class Feed:
     ``start_timeout``. The same ``SubscriptionError`` or ``EndpointError`` is raised from
     iteration if it happens on a reconnect.
     """
+
+    cache = CacheSlot()  # the feed's tw.Cache (tickwire.cache), made on first use
 
     def __init__(
         self,

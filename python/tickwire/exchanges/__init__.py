@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl
 
 from ..auth import Credentials, ServerClock
@@ -37,6 +37,7 @@ __all__ = [
     "NextId",
     "Request",
     "RestCall",
+    "RestCandle",
     "Subscription",
     "batches",
     "clear_instruments_cache",
@@ -142,6 +143,23 @@ class RestCall:
     body: bytes | None = None
 
 
+class RestCandle(NamedTuple):
+    """One candle of a REST candles reply (:meth:`Adapter.parse_candles`): ``interval`` as the
+    venue's candle events name it (``"1m"``), ``start_ts`` (int ns since the Unix epoch, the
+    candle's open time), ``open``/``high``/``low``/``close`` (float, quote per base unit),
+    ``volume`` (float, base units) and ``closed`` (True once final, None where the reply does
+    not say: the newest row of a reply is usually the candle still open)."""
+
+    interval: str
+    start_ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool | None
+
+
 @dataclass(frozen=True, slots=True)
 class Keepalive:
     """A client text ping the session sends every ``interval_s`` seconds (``payload``: the frame,
@@ -234,7 +252,8 @@ class Adapter:
     names), :meth:`keepalive` (client text pings), :meth:`connect_target` (a URL or keepalive
     resolved per connect, e.g. from a REST token request), :meth:`resubscribe_requests`,
     :meth:`snapshot_request` (REST-recovered books), :meth:`fetch_instruments`,
-    :meth:`trades_request`, :meth:`dedup_keys`.
+    :meth:`trades_request`, :meth:`candles_request` with :meth:`parse_candles` (REST
+    candles, for ``tw.Cache``'s backfill), :meth:`dedup_keys`.
     """
 
     exchange_id: str = ""
@@ -512,6 +531,24 @@ class Adapter:
         return None
 
     past_trades_max: int = 1000
+
+    def candles_request(
+        self,
+        symbol: str,  # noqa: ARG002 - the hook's signature; this default has no such request
+        limit: int,  # noqa: ARG002 - (idem)
+    ) -> tuple[str, dict[str, str]] | None:
+        """(URL, query params) of the public REST request for the last ``limit`` candles of
+        ``symbol`` at the interval the adapter's candle stream uses (``limit`` at most
+        :attr:`candles_max`), whose body :meth:`parse_candles` reads: how ``tw.Cache`` backfills
+        its candle rings at start. None (the default) where the venue has no such request."""
+        return None
+
+    def parse_candles(self, body: bytes) -> list[RestCandle]:
+        """The candles of a reply to :meth:`candles_request`, oldest first. Raises
+        ``tickwire.ExchangeError`` for an error reply or an unreadable body."""
+        raise NotImplementedError
+
+    candles_max: int = 1000
 
     # --- private (account) side -----------------------------------------------------------------
     # The connection runs: connect_target (may create a listen key / token over REST) -> open ->

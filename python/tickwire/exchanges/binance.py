@@ -56,7 +56,17 @@ from ..auth import Credentials
 from ..auth import binance as signer
 from ..exceptions import AuthError, ExchangeError
 from ..redact import redact_url
-from . import Adapter, ConnectTarget, Limits, NextId, Request, RestCall, Subscription, batches
+from . import (
+    Adapter,
+    ConnectTarget,
+    Limits,
+    NextId,
+    Request,
+    RestCall,
+    RestCandle,
+    Subscription,
+    batches,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -376,6 +386,52 @@ class _Binance(Adapter):
             },
         )
 
+    def candles_request(self, symbol: str, limit: int) -> tuple[str, dict[str, str]] | None:
+        """``GET <rest>/api/v3/klines`` (spot) or ``/fapi/v1/klines`` (USD-M) with ``symbol``,
+        ``interval`` (the ``candle_interval`` option) and ``limit`` (at most
+        :attr:`candles_max`: 1000 spot, 1500 USD-M)."""
+        return (
+            self.rest_base_url + self._rest_prefix + "/klines",
+            {
+                "symbol": self.market_id(symbol),
+                "interval": self.candle_interval,
+                "limit": str(min(limit, self.candles_max)),
+            },
+        )
+
+    def parse_candles(self, body: bytes) -> list[RestCandle]:
+        """Binance's kline rows, ``[openTime ms, open, high, low, close, volume, closeTime,
+        ...]`` (decimal strings), oldest first. Without ``endTime`` the last row is the candle
+        still open: every row but the last is ``closed``, the last one's ``closed`` is None.
+        Raises ``ExchangeError`` for an error body (``{"code":..,"msg":..}``) or a malformed
+        one."""
+        try:
+            rows = json.loads(body)
+            if isinstance(rows, dict):
+                raise ExchangeError(
+                    f"binance klines: {rows.get('code')} {rows.get('msg')}",
+                    code=rows.get("code"),
+                    reason=rows.get("msg"),
+                )
+            out = [
+                RestCandle(
+                    self.candle_interval,
+                    int(r[0]) * 1_000_000,
+                    float(r[1]),
+                    float(r[2]),
+                    float(r[3]),
+                    float(r[4]),
+                    float(r[5]),
+                    True,
+                )
+                for r in rows
+            ]
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            raise ExchangeError(f"binance klines: unreadable body ({exc})") from None
+        if out:
+            out[-1] = out[-1]._replace(closed=None)
+        return out
+
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Binance ids grow strictly per stream: depth final id ``u``, trade id ``t`` (or aggregate
         id ``a``), bookTicker ``u``; klines are ordered by (open time, event time)."""
@@ -603,6 +659,7 @@ class BinanceUsdm(_Binance):
     _info_path = "/fapi/v1/exchangeInfo"
     _book_streams = ("depth@0ms", "depth@100ms", "depth@500ms", "depth")
     _spot = False
+    candles_max = 1500
     limits = Limits(
         streams_per_connection=200,
         streams_per_message=200,

@@ -22,7 +22,8 @@ is rejected with code 2 "Invalid request: invalid stream".
 
 REST: the depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``) as of the replay position,
 ``exchangeInfo`` listing the recorded markets, past trades (``historicalTrades`` /
-``aggTrades``), ``ping`` and ``time``.
+``aggTrades``), candles (``klines``, from the recorded kline events published so far),
+``ping`` and ``time``.
 
 Private side (:class:`BinanceAccountSide`, on the generic account engine of ``account.py``):
 the spot WebSocket API ``/ws-api/v3`` (``session.logon`` for Ed25519 keys,
@@ -467,6 +468,11 @@ _DIFF_DEPTH = re.compile(r"^[a-z0-9_]+@depth(@\d+ms)?$")
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 _SYMBOL = re.compile(r"^[A-Z0-9-_.]{1,20}$")  # Binance's legal range for a symbol parameter
 _INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
+# Binance's kline intervals (binance.md: 1s..1M); others answer -1120.
+_KLINE_INTERVALS = frozenset(
+    {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d"}
+    | {"1w", "1M"}
+)
 
 
 def rest_error(code: int, msg: str, status: int = 400) -> web.Response:
@@ -517,6 +523,7 @@ class BinanceRest:
             "exchangeInfo",
             "historicalTrades",
             "aggTrades",
+            "klines",
             "ping",
             "time",
         ):
@@ -531,6 +538,8 @@ class BinanceRest:
             return self.exchange_info(request)
         if endpoint in ("historicalTrades", "aggTrades"):
             return self.past_trades(request, aggregated=endpoint == "aggTrades")
+        if endpoint == "klines":
+            return self.klines(request)
         if endpoint == "ping":
             return _json(b"{}")
         # the exchange clock (a ClockSkew fault shifts it)
@@ -630,6 +639,47 @@ class BinanceRest:
                 for e in events
             ]
         return _json(json.dumps(out, separators=(",", ":")).encode())
+
+    def klines(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/klines`` / ``/fapi/v1/klines`` (``symbol``, ``interval`` required;
+        ``limit`` default 500, at most 1000 spot / 1500 USD-M; ``startTime``/``endTime`` ms
+        filter on the open time), rows as Binance sends them: ``[openTime, open, high, low,
+        close, volume, closeTime, quoteVolume, trades, takerBuyBase, takerBuyQuote, "0"]``,
+        oldest first. Built from the recorded ``<sym>@kline_<interval>`` events the replay has
+        published so far, the latest state of each candle, so the last row is the candle still
+        open when it is (as on Binance). An interval the recording does not hold answers
+        ``[]`` (the simulator knows no other candles); an unknown interval -1120, an unknown
+        symbol -1121."""
+        sim = self.sim
+        q = request.query
+        symbol, interval = q.get("symbol", ""), q.get("interval", "")
+        if not symbol or not interval:
+            return rest_error(
+                -1102, "Mandatory parameter was not sent, was empty/null, or malformed."
+            )
+        if interval not in _KLINE_INTERVALS:
+            return rest_error(-1120, "Invalid interval.")
+        if symbol not in sim.symbols:
+            return rest_error(-1121, "Invalid symbol.")
+        try:
+            limit = min(int(q.get("limit", 500)), 1500 if self.spec.futures else 1000)
+            start = int(q["startTime"]) if "startTime" in q else None
+            end = int(q["endTime"]) if "endTime" in q else None
+        except ValueError:
+            return rest_error(-1100, "Illegal characters found in a parameter.")
+        latest: dict[int, dict[str, Any]] = {}
+        sd = sim.recording.streams.get(f"{symbol.lower()}@kline_{interval}")
+        if sd is not None:
+            published = bisect.bisect_left(sd.lines, sim.position)
+            for d in sd.data[:published]:
+                k = json.loads(d)["k"]
+                latest[k["t"]] = k  # a later event of the same candle is its newer state
+        rows = [
+            [*(k[f] for f in ("t", "o", "h", "l", "c", "v", "T", "q", "n", "V", "Q")), "0"]
+            for t, k in sorted(latest.items())
+            if (start is None or t >= start) and (end is None or t <= end)
+        ]
+        return _json(json.dumps(rows[-limit:] if limit > 0 else [], separators=(",", ":")).encode())
 
     def exchange_info(self, request: web.Request) -> web.Response:
         """``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` in Binance's documented shape:
