@@ -103,7 +103,10 @@ class Feed:
         ``on_event``: called with every event, health events included. Plain functions run inside
         the frame callback (lowest latency: keep them short); ``async def`` callbacks are scheduled
         as tasks (no ordering guarantee). An exception in a callback is logged and counted
-        (``stats()["callback_errors"]``), never fatal.
+        (``stats()["callback_errors"]``), never fatal. ``on_health``: called with each health
+        event (``Connected``, ``Disconnected``, ``GapDetected``, ``Resynced``, ``TradesMissed``,
+        ``BadFrame``, ``Lagging``, ``AccountGap``), as the typed callbacks are (``tw.Pool`` uses
+        it to fan them out).
       - ``base_url``: replace the live base URLs, e.g. a simulator's ``"http://127.0.0.1:PORT"``
         (WebSocket and REST paths stay the live ones); ``urls``: ``{"ws": ..., "rest": ...}`` bases.
       - ``options``: adapter choices (Binance: ``book_stream``, ``trades_stream``,
@@ -190,6 +193,7 @@ class Feed:
         on_position: Callback | None = None,
         on_balance: Callback | None = None,
         on_event: Callback | None = None,
+        on_health: Callback | None = None,
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
@@ -217,6 +221,7 @@ class Feed:
             ("on_position", on_position),
             ("on_balance", on_balance),
             ("on_event", on_event),
+            ("on_health", on_health),
         ):
             if cb is not None and not callable(cb):
                 raise ValueError(f"{name} must be callable, got {cb!r}")
@@ -249,7 +254,10 @@ class Feed:
             "balance": on_balance,
         }
         self._on_event = _wrap(on_event, self) if on_event else None
-        self._has_callbacks = any(self._user_callbacks.values()) or on_event is not None
+        self._on_health = on_health
+        self._has_callbacks = (
+            any(self._user_callbacks.values()) or on_event is not None or on_health is not None
+        )
         self._queue: deque[Any] = deque()
         self._queue_size = queue_size
         self._queue_on = not self._has_callbacks
@@ -327,6 +335,9 @@ class Feed:
             cb = self._user_callbacks[kind]
             if cb is not None:
                 self._dispatch[typ] = _wrap(cb, self)
+        if self._on_health is not None:
+            health = _wrap(self._on_health, self)
+            self._dispatch.update(dict.fromkeys(_HEALTH, health))
         self._rewire()
         self._lag.start()
         self._build_connections()
@@ -769,6 +780,22 @@ class Feed:
                 raise StopAsyncIteration
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
+
+    def pause_reading(self, paused: bool) -> None:
+        """Stop (``True``) or resume (``False``) reading every open socket of the feed:
+        backpressure for a consumer that asked to block (``tw.Pool``'s ``policy="block"``).
+        Frames already read are still delivered; a connection paused past its ``stale_after``
+        is reopened as a stalled one, and one opened while paused reads as usual."""
+        for conn in self._conns:
+            for session in list(conn._sessions):  # the feed owns its connections
+                ws = session.transport
+                raw = getattr(ws, "underlying_transport", None) if ws is not None else None
+                if raw is None or raw.is_closing():
+                    continue
+                if paused:
+                    raw.pause_reading()
+                else:
+                    raw.resume_reading()
 
     # --- state -------------------------------------------------------------------------------
     def book(self, symbol: str) -> Any:
