@@ -378,6 +378,13 @@ MARKET_KINDS = ("book", "bbo", "trade", "candle")
     "postgresql://USER:PASSWORD@HOST/DB (the postgres extra); or publish the events to Redis "
     "Streams: redis://HOST:PORT/DB (the redis extra). Repeatable.",
 )
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus /metrics and /status (JSON, see `tickwire status`) on this port of "
+    "127.0.0.1 while streaming (0: a free port); the URL is printed on stderr.",
+)
 def stream(
     exchange_opt: str | None,
     symbols: tuple[str, ...],
@@ -390,6 +397,7 @@ def stream(
     limit: int,
     start_timeout: float,
     sink_dsns: tuple[str, ...] = (),
+    metrics_port: int | None = None,
 ) -> None:
     """Stream live SYMBOLS (ccxt-unified: ETH/USDT, BTC/USDT:USDT, BTC/USD:BTC-220527) from
     the exchange (-x ID, or ID as the first argument) and print normalized events, one per
@@ -434,7 +442,10 @@ def stream(
         raise click.BadParameter(str(e)) from None
 
     async def go() -> None:
+        server = _metrics_server(metrics_port, feed, sinks)
         try:
+            if server is not None:
+                await _serve_metrics(server)
             for sink in sinks:
                 await sink.start()
             await _stream(feed, depth, output, limit)
@@ -442,11 +453,34 @@ def stream(
             await feed.close()
             for sink in sinks:
                 await sink.close()
+            if server is not None:
+                await server.stop()
 
     try:
         run_interruptible(go())
     except KeyboardInterrupt:
         sys.exit(INTERRUPTED_EXIT_CODE)
+
+
+def _metrics_server(port: int | None, feed: Any, sinks: list[Any]) -> Any:
+    """``stream --metrics-port``: a MetricsServer for ``feed`` and ``sinks`` (made before the
+    feed starts, so every event is counted), or None."""
+    if port is None:
+        return None
+    from .monitoring import MetricsServer
+
+    return MetricsServer(port, feed, *sinks)
+
+
+async def _serve_metrics(server: Any) -> None:
+    """Start ``server``; a port that cannot be bound is one line (exit 1)."""
+    try:
+        await server.start()
+    except OSError as exc:
+        raise click.ClickException(
+            f"--metrics-port {server.port}: cannot listen: {_describe_error(exc)}"
+        ) from None
+    click.echo(f"metrics: {server.url}/metrics  status: {server.url}/status", err=True)
 
 
 def _sink(dsn: str, channels: list[str]) -> Any:
@@ -682,6 +716,37 @@ def bench(
 
         click.echo(report(rounds))
     sys.exit(1 if bad else 0)
+
+
+# ---- status -------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="Print the /status document as JSON.")
+@click.option(
+    "--timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds to wait for the answer.",
+)
+def status(url: str, as_json: bool, timeout: float) -> None:
+    """Show the connections, consumers (queue depth, drops, lag), topics, sinks and alerts of
+    a running feed or pool, read from the /status of its metrics server (`tickwire stream
+    --metrics-port N`, `Pool(metrics_port=N)`, `MetricsServer`): URL is http://HOST:PORT (or
+    the /status URL itself). Tables on a terminal, plain columns otherwise. Exit 1 if the server
+    cannot be reached or does not answer with a status document."""
+    from .monitoring import fetch_status, render_status
+
+    try:
+        doc = run_interruptible(fetch_status(url, timeout))
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    except (OSError, ValueError, asyncio.TimeoutError) as exc:
+        _fail(f"{redact_url(url)}: {_describe_error(exc)}", 1)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    render_status(doc, rich=sys.stdout.isatty())
 
 
 def _register() -> None:

@@ -736,11 +736,12 @@ class Feed:
                 conn.set_sink(self._lag.enqueue)
             return
         watch = self._lag.watch if self._lag.probation else None
+        sampled = self._lag.sampled  # the metrics' latency sampler, if one is installed
         if self._on_event is None and not self._queue_on:
             for typ in self._kinds:
                 cb = self._dispatch.get(typ, _ignore)
-                self._fast[typ] = watch(cb) if watch is not None else cb
-        sink = watch(self._deliver) if watch is not None else self._deliver
+                self._fast[typ] = sampled(watch(cb) if watch is not None else cb)
+        sink = sampled(watch(self._deliver) if watch is not None else self._deliver)
         for conn in self._conns:
             conn.set_sink(sink)  # rewires its sessions
 

@@ -1,5 +1,6 @@
 """The slow-callback policy of a :class:`tickwire.Feed`: lag measurement, catch-up delivery from a
-task with a time budget, and per-symbol conflation of book updates and BBOs while behind.
+task with a time budget, and per-symbol conflation of book updates and BBOs while behind; and the
+opt-in delivery sampler behind the latency metrics (:class:`LatencySampler`).
 
 See ``Feed`` ("slow callbacks") for the policy as users see it; ``Lagging`` is its health event.
 """
@@ -16,10 +17,94 @@ from typing import Any
 
 from ._core import BBO, BookUpdate
 from .events import Lagging
+from .metrics import Histogram
 
-__all__ = ["LagGuard"]
+__all__ = ["CALLBACK_BUCKETS_NS", "EXCHANGE_BUCKETS_NS", "LagGuard", "LatencySampler"]
 
 log = logging.getLogger("tickwire.feed")
+
+_STEPS = (1, 2, 5, 10, 25, 50, 100, 250, 500)
+# receive -> callback: a decoded event waits microseconds while callbacks keep up, up to
+# seconds while they catch up (``LagGuard``): 1 µs .. 10 s
+CALLBACK_BUCKETS_NS = (*(m * 1_000 for m in _STEPS), *(m * 1_000_000 for m in _STEPS), 10**9)
+CALLBACK_BUCKETS_NS += (2 * 10**9, 5 * 10**9, 10 * 10**9)
+# exchange -> receive: network plus the exchange's own delay: 100 µs .. 60 s
+EXCHANGE_BUCKETS_NS = (*(m * 100_000 for m in _STEPS), *(m * 100_000_000 for m in _STEPS[:4]))
+EXCHANGE_BUCKETS_NS += (5 * 10**9, 10 * 10**9, 60 * 10**9)
+
+
+class LatencySampler:
+    """Counts the events a feed delivers, by type, and samples one in ``every`` of each type
+    (a power of two) into two histograms (int ns):
+
+    - :attr:`callback`: receive -> callback, ``time_ns() - event.receive_ts`` just before the
+      event's callback runs (decode, dispatch and any catch-up queueing);
+    - :attr:`exchange`: exchange -> receive, ``receive_ts - exchange_ts`` (network and the
+      exchange's own delay; includes any clock offset between the exchange and this host).
+
+    Only events that carry ``exchange_ts`` (market and account events) are sampled; every
+    event is counted (:attr:`counts`, ``{event type: delivered}``). Installed by
+    :meth:`LagGuard.enable_sampling`; its per-event cost (a dict update and a mask test) is
+    measured in ``benches/test_bench_metrics.py``.
+    """
+
+    __slots__ = ("callback", "counts", "every", "exchange")
+
+    def __init__(self, every: int = 64) -> None:
+        if every < 1 or every & (every - 1):
+            raise ValueError(f"every must be a power of two >= 1, got {every!r}")
+        self.every = every
+        self.counts: dict[type, int] = {}
+        self.callback = Histogram(CALLBACK_BUCKETS_NS)
+        self.exchange = Histogram(EXCHANGE_BUCKETS_NS)
+
+    def wrap(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``deliver`` preceded by the count and, one event in ``every``, the sample."""
+        counts = self.counts
+        mask = self.every - 1
+        sample = self.sample
+
+        def deliver_sampled(ev: Any) -> None:
+            t = type(ev)
+            n = counts[t] = counts.get(t, 0) + 1
+            if not n & mask:
+                sample(ev)
+            deliver(ev)
+
+        return deliver_sampled
+
+    def note(self, ev: Any) -> None:
+        """Count (and maybe sample) ``ev`` outside a wrapped delivery (the catch-up queue)."""
+        t = type(ev)
+        n = self.counts[t] = self.counts.get(t, 0) + 1
+        if not n & (self.every - 1):
+            self.sample(ev)
+
+    def sample(self, ev: Any) -> None:
+        """Record ``ev``'s latencies now (events without ``exchange_ts`` are skipped)."""
+        ets = getattr(ev, "exchange_ts", _NO_TS)
+        if ets is _NO_TS:
+            return  # a health event: made locally, nothing to measure
+        rts = ev.receive_ts
+        self.callback.add(time_ns() - rts)
+        if ets:
+            self.exchange.add(rts - ets)
+
+    def kinds(self) -> dict[str, int]:
+        """:attr:`counts` by kind name (``"trade"``, ``"book"``, ``"gap_detected"``...)."""
+        return {_kind(t): n for t, n in self.counts.items()}
+
+
+_NO_TS = object()
+_KIND_NAMES = {"BookUpdate": "book", "BBO": "bbo", "OrderUpdate": "order"}
+
+
+def _kind(t: type) -> str:
+    """``BookUpdate`` -> ``"book"``, ``GapDetected`` -> ``"gap_detected"``."""
+    name = t.__name__
+    if name in _KIND_NAMES:
+        return _KIND_NAMES[name]
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 class LagGuard:
@@ -74,6 +159,8 @@ class LagGuard:
         self._window_lag = 0  # worst arrival -> callback end lag of catch-up deliveries
         self._wake: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: the latency sampler, once :meth:`enable_sampling` installed one (metrics)
+        self.sampler: LatencySampler | None = None
 
     def start(self) -> None:
         """Start measuring (on the running loop)."""
@@ -109,7 +196,21 @@ class LagGuard:
         if self.catching_up:
             return self.enqueue
         d = self._deliver
-        return self.watch(d) if self.probation else d
+        return self.sampled(self.watch(d) if self.probation else d)
+
+    def enable_sampling(self, every: int = 64) -> LatencySampler:
+        """Install a :class:`LatencySampler` (once; later calls return it) and re-point the
+        connections' sinks through it. Costs a dict update per event from now on."""
+        if self.sampler is None:
+            self.sampler = LatencySampler(every)
+            self._rewire()
+        return self.sampler
+
+    def sampled(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``deliver`` through the sampler, or ``deliver`` itself when none is installed (the
+        feed wraps its sinks with this when it rewires them)."""
+        s = self.sampler
+        return deliver if s is None else s.wrap(deliver)
 
     def watch(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
         """``deliver`` plus a check, after each event, that the loop has not been held longer
@@ -176,6 +277,8 @@ class LagGuard:
             deadline = loop.time() + self.budget
             while order:
                 ev = pending.pop(order.popleft())
+                if self.sampler is not None:
+                    self.sampler.note(ev)
                 try:
                     deliver(ev)
                 except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the feed

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from array import array
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["Counters", "LatencyRecorder", "RateMeter"]
+__all__ = ["Counters", "Histogram", "LatencyRecorder", "RateMeter"]
 
 
 @dataclass(slots=True)
@@ -110,3 +112,38 @@ class RateMeter:
         t0, n0 = self._marks[0]
         dt = now - t0
         return (total - n0) / dt if dt > 0 else 0.0
+
+
+class Histogram:
+    """Counts of int ns samples in fixed buckets (Prometheus' cumulative ``le`` buckets on read).
+
+    ``bounds_ns``: the upper bounds (inclusive, int ns, sorted here); a sample above the last
+    one lands in the ``+Inf`` bucket. ``add`` is one bisect and three increments: cheap enough
+    for a sampled path, not meant for every event.
+    """
+
+    __slots__ = ("_counts", "bounds_ns", "count", "sum_ns")
+
+    def __init__(self, bounds_ns: Sequence[int]) -> None:
+        if not bounds_ns:
+            raise ValueError("a Histogram needs at least one bucket bound")
+        self.bounds_ns = tuple(sorted(int(b) for b in bounds_ns))
+        self._counts = [0] * (len(self.bounds_ns) + 1)
+        self.count = 0
+        self.sum_ns = 0
+
+    def add(self, ns: int) -> None:
+        """Record one sample (int ns; negative values, e.g. from clock skew, count as <= the
+        first bound)."""
+        self._counts[bisect_left(self.bounds_ns, ns)] += 1
+        self.count += 1
+        self.sum_ns += ns
+
+    def cumulative(self) -> list[tuple[int | None, int]]:
+        """``[(bound_ns, samples <= bound), ..., (None, count)]`` (None: ``+Inf``)."""
+        out: list[tuple[int | None, int]] = []
+        total = 0
+        for bound, n in zip((*self.bounds_ns, None), self._counts, strict=True):
+            total += n
+            out.append((bound, total))
+        return out

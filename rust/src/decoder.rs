@@ -308,6 +308,8 @@ impl SymbolState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DecoderStats {
     pub frames: u64,
+    /// Payload bytes of those frames (metrics: bytes received).
+    pub bytes: u64,
     pub events: u64,
     pub bad_frames: u64,
     /// Valid frames that carried nothing the decoder yields.
@@ -613,6 +615,7 @@ impl Decoder {
     pub fn feed_frame(&mut self, frame: &[u8], binary: bool, receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         self.stats.frames += 1;
+        self.stats.bytes += frame.len() as u64;
         self.out.clear();
         let known = self.symbols.len();
         let (venue, out) = (&mut self.venue, &mut self.out);

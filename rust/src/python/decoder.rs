@@ -554,9 +554,9 @@ impl PyDecoder {
         self.inner.symbols().iter().map(|s| s.symbol.clone()).collect()
     }
 
-    /// Counters since creation, ``{name: int}``: frames, events, bad_frames (FrameErrors),
-    /// ignored_frames (valid frames that carried nothing decoded), control_frames (control
-    /// replies), heartbeats (venue heartbeats, no event), deltas_applied, stale_deltas,
+    /// Counters since creation, ``{name: int}``: frames, bytes (their payload bytes), events,
+    /// bad_frames (FrameErrors), ignored_frames (valid frames that carried nothing decoded),
+    /// control_frames (control replies), heartbeats (venue heartbeats, no event), deltas_applied, stale_deltas,
     /// buffered_deltas, dropped_deltas (past ``max_buffered``, or while a resubscribe venue's book
     /// awaits its snapshot), gaps, connection_gaps, snapshots, stale_snapshots (whole-book pushes
     /// older than the book, dropped: venues that push the whole book), crossed_books, checksums_verified,
@@ -566,6 +566,7 @@ impl PyDecoder {
         let d = PyDict::new(py);
         for (k, v) in [
             ("frames", s.frames),
+            ("bytes", s.bytes),
             ("events", s.events),
             ("bad_frames", s.bad_frames),
             ("ignored_frames", s.ignored_frames),
