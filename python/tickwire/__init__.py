@@ -49,6 +49,7 @@ from .exceptions import (
     TickwireError,
 )
 from .feed import Feed, run
+from .pool import Pool
 from .redact import redact_url
 from .replay import Replay, replay
 
@@ -79,6 +80,7 @@ __all__ = [
     "Lagging",
     "Notice",
     "OrderUpdate",
+    "Pool",
     "Position",
     "Replay",
     "Resynced",
