@@ -28,10 +28,10 @@ import pytest
 import tickwire as tw
 import tickwire._core as core
 from conftest import final_book, recorded_ids
-from tickwire.connection import ConnectionOptions
+from tickwire.connection import ConnectionOptions, SubscriptionError
 from tickwire.exchanges import get_adapter
 from tickwire.pool import Consumer, SlowConsumerError
-from tickwire.simulator import Simulator, packaged_recording
+from tickwire.simulator import CloseAfter, Simulator, packaged_recording
 
 MARKET = "binance"
 ETH = "ETH/USDT"
@@ -482,3 +482,28 @@ def test_bad_arguments_are_value_errors_before_any_connection(run):
             tw.Pool(grace=-1)
 
     run(scenario())
+
+
+def test_a_feed_that_stops_for_good_ends_its_consumers_with_the_error(run):
+    async def scenario():
+        async with Simulator(MARKET, speed="max", autostart=False) as sim, pool() as p:
+            c = await p.subscribe(MARKET, ETH, "trades", base_url=sim.rest_url)
+            (feed,) = p.feeds
+            real = feed.adapter.subscribe_message
+            # from now on the venue rejects the subscription (a stream it does not know) ...
+            feed.adapter.subscribe_message = lambda rid, streams: real(rid, [*streams, "bad!"])
+            sim.inject(CloseAfter(0))  # ... and the reconnect has to subscribe again
+            sim.start_replay()
+            with pytest.raises(SubscriptionError) as err:
+                async for _ev in c:
+                    pass
+            await asyncio.wait_for(_until(lambda: not sim.connections), 5)
+            after = p.feeds, p.status()
+            # the next consumer gets a new connection set
+            again = await p.subscribe(MARKET, ETH, "bbo", base_url=sim.rest_url)
+            return err.value, c.closed, after, sim_streams(sim), again.closed
+
+    err, closed, (feeds, st), streams, again_closed = run(scenario())
+    assert err.code == 2 and "ethusdt@trade" in str(err) and closed
+    assert feeds == [] and st["consumers"] == [] and st["topics"] == []
+    assert streams == {"ethusdt@bookTicker"} and not again_closed

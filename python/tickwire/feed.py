@@ -106,7 +106,9 @@ class Feed:
         (``stats()["callback_errors"]``), never fatal. ``on_health``: called with each health
         event (``Connected``, ``Disconnected``, ``GapDetected``, ``Resynced``, ``TradesMissed``,
         ``BadFrame``, ``Lagging``, ``AccountGap``), as the typed callbacks are (``tw.Pool`` uses
-        it to fan them out).
+        it to fan them out). ``on_error``: called once with the error that stops the feed for
+        good while it runs (what iteration raises: ``SubscriptionError``, ``EndpointError``,
+        ``AuthError`` on a reconnect, a ``KeyboardInterrupt`` in a callback).
       - ``base_url``: replace the live base URLs, e.g. a simulator's ``"http://127.0.0.1:PORT"``
         (WebSocket and REST paths stay the live ones); ``urls``: ``{"ws": ..., "rest": ...}`` bases.
       - ``options``: adapter choices (Binance: ``book_stream``, ``trades_stream``,
@@ -194,6 +196,7 @@ class Feed:
         on_balance: Callback | None = None,
         on_event: Callback | None = None,
         on_health: Callback | None = None,
+        on_error: Callable[[BaseException], Any] | None = None,
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
@@ -222,6 +225,7 @@ class Feed:
             ("on_balance", on_balance),
             ("on_event", on_event),
             ("on_health", on_health),
+            ("on_error", on_error),
         ):
             if cb is not None and not callable(cb):
                 raise ValueError(f"{name} must be callable, got {cb!r}")
@@ -254,7 +258,7 @@ class Feed:
             "balance": on_balance,
         }
         self._on_event = _wrap(on_event, self) if on_event else None
-        self._on_health = on_health
+        self._on_health, self._on_error = on_health, on_error
         self._has_callbacks = (
             any(self._user_callbacks.values()) or on_event is not None or on_health is not None
         )
@@ -440,6 +444,8 @@ class Feed:
     def _on_fatal(self, exc: BaseException) -> None:
         if self._fatal is None:
             self._fatal = exc
+            if self._on_error is not None:
+                self._on_error(exc)
         self._wake()
 
     async def close(self) -> None:

@@ -327,6 +327,7 @@ class _Group:
         self.exchange = exchange
         self.feed_args = feed_args
         self.feed: Feed | None = None
+        self.running = False  # the feed started and has not failed
         self.adapter: Adapter = get_adapter(
             exchange,
             base_url=feed_args.get("base_url"),
@@ -473,13 +474,39 @@ class _Group:
 
     async def close_feed(self) -> None:
         feed, self.feed = self.feed, None
-        if feed is None:
-            return
+        self.running = False
+        self.grace.clear()
+        self.refs.clear()
+        if feed is not None:
+            await self.retire(feed)
+
+    async def retire(self, feed: Feed) -> None:
         await feed.close()
         for k, v in feed.stats().items():
             self.retired[k] = self.retired.get(k, 0) + v
-        self.grace.clear()
+
+    def on_error(self, feed: Feed, exc: BaseException) -> None:
+        """``feed`` stopped for good while running (e.g. a stream rejected on a reconnect):
+        each of its consumers ends with ``exc`` (raised by its iteration after its queued
+        events), and the connection set is closed; the next subscribe opens a new one."""
+        if feed is not self.feed or not self.running:
+            return  # a failing start: join() cleans up and raises it
+        log.error("%s: connection set stopped: %r", self.exchange, exc)
+        self.feed = None
+        self.running = False
+        for h in self.timers:
+            h.cancel()
+        self.timers.clear()
         self.refs.clear()
+        self.grace.clear()
+        self.blocked.clear()
+        consumers, self.consumers = self.consumers, []
+        self._route()
+        for c in consumers:
+            c._error = exc
+            c.closed = True
+            c._wake()
+        self.spawn(self.retire(feed))
 
     async def join(self, c: Consumer) -> None:
         """Register ``c`` and subscribe its new topics on the wire (start the feed if idle)."""
@@ -520,6 +547,7 @@ class _Group:
             on_bbo=self.fanout("bbo"),
             on_candle=self.fanout("candles"),
             on_health=self.on_health,
+            on_error=lambda exc: self.on_error(feed, exc),
             base_url=args.get("base_url"),
             urls=args.get("urls"),
             options=args.get("options"),
@@ -535,6 +563,7 @@ class _Group:
         except BaseException:
             self.feed = None
             raise
+        self.running = True
 
     # --- block policy ------------------------------------------------------------------------
     def block(self, c: Consumer) -> None:
