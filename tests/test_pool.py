@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import statistics
+import types
 from collections import Counter
+from pathlib import Path
 from time import time_ns
 from typing import Any
 
@@ -31,7 +34,7 @@ from conftest import final_book, recorded_ids
 from tickwire.connection import ConnectionOptions, SubscriptionError
 from tickwire.exchanges import get_adapter
 from tickwire.pool import Consumer, SlowConsumerError
-from tickwire.simulator import CloseAfter, Simulator, packaged_recording
+from tickwire.simulator import CloseAfter, Simulator, ThreadedSimulator, packaged_recording
 
 MARKET = "binance"
 ETH = "ETH/USDT"
@@ -507,3 +510,52 @@ def test_a_feed_that_stops_for_good_ends_its_consumers_with_the_error(run):
     assert err.code == 2 and "ethusdt@trade" in str(err) and closed
     assert feeds == [] and st["consumers"] == [] and st["topics"] == []
     assert streams == {"ethusdt@bookTicker"} and not again_closed
+
+
+# --- README ----------------------------------------------------------------------------------------
+def test_readme_pool_example_runs_against_the_simulator(capsys):
+    """The README's "## Pool" block as written; ``tw.Pool.subscribe`` gets the simulator's
+    ``base_url`` and ``tw.run`` stops the bot once the whole recording was delivered."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Pool\n", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)  # type: ignore[union-attr]
+    pools: list[tw.Pool] = []
+
+    with ThreadedSimulator(MARKET, speed="max") as sim:
+
+        class PoolAtSimulator(tw.Pool):
+            def __init__(self, **kw: Any) -> None:
+                super().__init__(**kw)
+                pools.append(self)
+
+            async def subscribe(self, *args: Any, **kw: Any) -> Consumer:
+                return await super().subscribe(*args, base_url=sim.rest_url, **kw)
+
+        def run_until_replayed(main: Any) -> None:
+            async def bounded() -> None:
+                bot = asyncio.ensure_future(main)
+                await asyncio.to_thread(sim.wait_finished, 120)
+                await asyncio.sleep(0.5)  # the last frames are in flight
+                assert not bot.done(), bot.exception() if bot.done() else None
+                (p,) = pools
+                consumers = p.consumers
+                bot.cancel()
+                await asyncio.gather(bot, return_exceptions=True)
+                stats.update(consumers=[c.status() for c in consumers], pool=p.stats())
+
+            tw.run(bounded())
+
+        stats: dict[str, Any] = {}
+        shim = types.ModuleType("tickwire")
+        shim.__dict__.update(vars(tw), Pool=PoolAtSimulator, run=run_until_replayed)
+        exec(  # noqa: S102  (the point of the test: run the README as written)
+            compile(code.replace("import tickwire as tw\n", "", 1), "README.md", "exec"),
+            {"__name__": "readme_pool", "tw": shim},
+        )
+    trades, _ = recorded_ids(MARKET)
+    printed = capsys.readouterr().out.splitlines()
+    assert len([line for line in printed if line.startswith(f"{ETH} ")]) == len(trades)
+    cb, mm = stats["consumers"]
+    assert cb["delivered"] == len(trades) + 1 and cb["errors"] == 0  # and its Connected
+    assert mm["dropped"] == 0 and mm["delivered"] >= len(trades)
+    assert stats["pool"]["connects"] == 1  # both strategies on one WebSocket

@@ -664,9 +664,10 @@ class Pool:
         are subscribed (new books synced) or already live.
 
         ``symbols``: ccxt-unified (``"ETH/USDT"``); ``channels``: ``"book"``, ``"trades"``,
-        ``"bbo"``, ``"candles"``. ``callback``: called with each event from a task of the
-        consumer's own (plain or ``async def``; an exception is logged and counted in
-        ``errors``, never fatal); without it, iterate the returned :class:`Consumer`.
+        ``"bbo"``, ``"candles"``. ``callback``: called with each event (health events too)
+        from a task of the consumer's own (plain or ``async def``; an exception is logged and
+        counted in ``errors``, never fatal); without it, iterate the returned
+        :class:`Consumer`.
         ``queue_size``: the consumer's queue bound (events); ``policy`` when it is full:
         ``"drop_oldest"`` (the oldest market event goes, counted in ``dropped`` and logged),
         ``"disconnect"`` (the consumer is dropped, its iteration raises
