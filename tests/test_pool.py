@@ -34,7 +34,7 @@ from conftest import final_book, recorded_ids
 from tickwire.connection import ConnectionOptions, SubscriptionError
 from tickwire.exchanges import get_adapter
 from tickwire.pool import Consumer, SlowConsumerError
-from tickwire.simulator import CloseAfter, Simulator, ThreadedSimulator, packaged_recording
+from tickwire.simulator import CloseAfter, Drop, Simulator, ThreadedSimulator, packaged_recording
 
 MARKET = "binance"
 ETH = "ETH/USDT"
@@ -227,21 +227,85 @@ def test_grace_period_keeps_the_topic_and_a_rejoin_cancels_the_unsubscribe(run):
     assert left == {"ethusdt@bookTicker"}
 
 
+def test_topics_past_the_venue_limit_open_a_second_connection(run):
+    """Binance USD-M takes 200 streams per connection: 2 strategies x 110 symbols (10 shared)
+    need 210 topics, so the pool fills the first connection and opens a second one."""
+    usdm = "binanceusdm"
+    sym = "ETH/USDT:USDT"
+    quiet = [f"Q{i:03d}/USDT:USDT" for i in range(209)]  # subscribed, silent (module doc)
+    trades, _ = recorded_ids(usdm)
+
+    async def scenario():
+        async with Simulator(usdm, speed="max", autostart=False) as sim, pool() as p:
+            a = await p.subscribe(usdm, [sym, *quiet[:110]], "trades", base_url=sim.rest_url)
+            b = await p.subscribe(usdm, [sym, *quiet[100:]], "trades", base_url=sim.rest_url)
+            per_conn = sorted(len(c.subscriptions) for c in sim.connections)
+            st = p.status()
+            sim.start_replay()
+            await finish(sim)
+            return per_conn, st, await drain(a), await drain(b)
+
+    per_conn, st, a, b = run(scenario())
+    limit = get_adapter(usdm).limits.streams_per_connection
+    assert per_conn == [210 - limit, limit]
+    assert sorted(c["streams"] for c in st["connections"]) == per_conn
+    assert sum(t["refcount"] == 2 for t in st["topics"]) == 11  # ETH and the 10 shared
+    for evs in (a, b):
+        assert [e.trade_id for e in evs if isinstance(e, core.Trade)] == trades
+        assert all(e.symbol == sym for e in evs if isinstance(e, core.Trade))
+
+
+def test_book_health_reaches_only_the_books_consumers(run):
+    rec = packaged_recording(MARKET)
+    n = len(rec)
+    line = next(i for i in range(n // 2, n) if b"@depth" in rec.lines[i])
+
+    async def scenario():
+        drop = Drop(line=line)  # a real gap in the depth stream, after the book synced
+        sim = Simulator(MARKET, speed="max", autostart=False, faults=[drop])
+        async with sim, pool() as p:
+            book = await held_start(
+                sim, p.subscribe(MARKET, ETH, ["book", "bbo"], base_url=sim.rest_url), n // 3
+            )
+            trades = await p.subscribe(MARKET, ETH, "trades", base_url=sim.rest_url)
+            sim.resume()
+            await finish(sim, settle=0.5)
+            b = book.book(ETH)
+            return await drain(book), await drain(trades), b.synced, b.bids(20), b.asks(20)
+
+    book_events, trade_events, synced, bids, asks = run(scenario())
+    health = [type(e).__name__ for e in book_events if type(e).__module__ == "tickwire.events"]
+    assert health == ["Connected", "GapDetected", "Resynced"]
+    assert not [e for e in trade_events if type(e).__module__ == "tickwire.events"]
+    want_bids, want_asks = final_book(MARKET)
+    assert synced
+    np.testing.assert_array_equal(bids, want_bids)
+    np.testing.assert_array_equal(asks, want_asks)
+
+
+async def held_start(sim: Simulator, subscribing: Any, line: int) -> Consumer:
+    """Await ``subscribing`` (a first subscribe with a book) with the replay held at ``line``:
+    the book syncs from a snapshot at a known position (as tests/test_subscribe.py does)."""
+    starting = asyncio.ensure_future(subscribing)
+    while not starting.done() and not sim_streams(sim):  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    sim.hold_at(line)
+    sim.start_replay()
+    await sim.wait_position(line, timeout=30)
+    return await asyncio.wait_for(starting, 30)
+
+
 # --- late joiner -----------------------------------------------------------------------------------
 def test_late_joiner_gets_the_live_book_and_a_resynced(run):
     n = len(packaged_recording(MARKET))
 
     async def scenario():
         async with Simulator(MARKET, speed="max", autostart=False) as sim, pool() as p:
-            starting = asyncio.ensure_future(
-                p.subscribe(MARKET, ETH, ["book", "bbo"], base_url=sim.rest_url, name="first")
+            first = await held_start(
+                sim,
+                p.subscribe(MARKET, ETH, ["book", "bbo"], base_url=sim.rest_url, name="first"),
+                n // 3,
             )
-            while not starting.done() and not sim_streams(sim):  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
-            sim.hold_at(n // 3)
-            sim.start_replay()
-            await sim.wait_position(n // 3, timeout=30)
-            first = await asyncio.wait_for(starting, 30)
             sim.hold_at(n // 2)
             await sim.wait_position(n // 2, timeout=30)
             await asyncio.sleep(0.2)  # the held lines delivered

@@ -85,11 +85,11 @@ class Consumer:
     Iterate it (``async for event in consumer``) or give ``callback`` to :meth:`Pool.subscribe`
     (then a task of its own calls it). Events: the market events of its ``symbols`` x
     ``channels`` (``tw.BookUpdate``, ``tw.Trade``, ``tw.BBO``, ``tw.Candle``), the health events
-    of its symbols (``GapDetected``, ``Resynced``, ``TradesMissed``) and of its connection set
-    (``Connected``, ``Disconnected``, ``BadFrame``, ``Lagging``). A consumer that joins a book
-    already live first gets ``Resynced(reason="joined")`` at the book's current sequence (the
-    shared book is already synced: no new snapshot is fetched). Timestamps are int ns since the
-    Unix epoch.
+    of its books (``GapDetected``, ``Resynced``) and trades (``TradesMissed``) and those of its
+    connection set (``Connected``, ``Disconnected``, ``BadFrame``, ``Lagging``). A consumer
+    that joins a book already live first gets ``Resynced(reason="joined")`` at the book's
+    current sequence (the shared book is already synced: no new snapshot is fetched).
+    Timestamps are int ns since the Unix epoch.
 
     Attributes: ``name`` (stable id, a metrics label), ``exchange``, ``symbols``, ``channels``,
     ``policy``, ``queue_size``, ``dropped`` (events dropped or refused by the policy, so far),
@@ -363,11 +363,19 @@ class _Group:
         return deliver
 
     def on_health(self, ev: Any) -> None:
+        """A health event: a book's (``GapDetected``, ``Resynced``) to the consumers of that
+        book, ``TradesMissed`` to those of the symbol's trades, one about the connection set
+        (``Connected``, ``Disconnected``, ``BadFrame``, ``Lagging``) to all of them."""
         sym = getattr(ev, "symbol", None)
-        targets = self.by_symbol.get(sym, ()) if sym else tuple(self.consumers)
+        if not sym:
+            targets: tuple[Consumer, ...] = tuple(self.consumers)
+        elif isinstance(ev, TradesMissed):
+            targets = self.routes["trades"].get(sym, ())
+        elif isinstance(ev, (GapDetected, Resynced)):
+            targets = self.routes["book"].get(sym, ())
+        else:
+            targets = self.by_symbol.get(sym, ())
         for c in targets:
-            if isinstance(ev, TradesMissed) and "trades" not in c.channels:
-                continue
             q = c._queue
             if len(q) < c._size:
                 q.append(ev)
