@@ -9,6 +9,7 @@ test's callbacks counted, or from the packaged recording the simulator replays.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import re
@@ -21,9 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import tickwire._core as core
 from cli_helpers import Running, run_cli
+from private_helpers import KEY, SECRET, KeyedSpot, KeyedVenue, wait_for
 from redis_server import RedisServer, redis_binary
 from tickwire.connection import ConnectionOptions
-from tickwire.events import GapDetected, Resynced
+from tickwire.events import Connected, GapDetected, Resynced
 from tickwire.feed import Feed
 from tickwire.lag import LatencySampler
 from tickwire.metrics import Histogram
@@ -31,10 +33,12 @@ from tickwire.monitoring import (
     Alert,
     Alerts,
     MetricsServer,
+    feed_connections,
     fetch_status,
+    render_status,
     status_tables,
 )
-from tickwire.simulator import CloseAfter, Drop, Simulator, packaged_recording
+from tickwire.simulator import BadChecksum, CloseAfter, Drop, Simulator, packaged_recording
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +70,14 @@ async def until(cond: Any, timeout: float = 30.0) -> None:
     while not cond():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def settled(feed: Feed) -> None:
+    """Until the feed's frame counter stood still for 0.3 s (the replay's tail delivered)."""
+    last = -1
+    while feed.stats()["frames"] != last:
+        last = feed.stats()["frames"]
+        await asyncio.sleep(0.3)
 
 
 # --- scrape a real feed ------------------------------------------------------------------------
@@ -186,6 +198,36 @@ def test_a_gap_from_the_simulator_shows_in_the_gap_counter():
     assert value(got, "tickwire_resyncs_total", **lab) == st["resyncs"]
     assert st["resyncs"] >= len(resynced) == 1
     assert value(got, "tickwire_events_total", exchange="binance", kind="gap_detected") == 1
+
+
+def test_a_corrupted_checksum_shows_in_the_checksum_failure_counter():
+    async def scenario():
+        events: list[Any] = []
+        fault = BadChecksum(stream="books:BTC-USDT", skip=30)  # OKX: one book frame corrupted
+        async with Simulator("okx", speed=10.0, faults=[fault]) as sim:
+            feed = Feed(
+                "okx",
+                "BTC/USDT",
+                ["book"],
+                base_url=sim.rest_url,
+                on_event=events.append,
+                connection_options=FAST,
+            )
+            server = MetricsServer(0, feed)
+            async with server, feed:
+                await until(lambda: any(isinstance(e, Resynced) for e in events))
+                got = await scrape(server)
+                st = feed.stats()
+                name = feed.connections[0].name
+        return events, got, st, name
+
+    events, got, st, name = asyncio.run(scenario())
+    lab = {"exchange": "okx", "connection": name}
+    gaps = [e.reason for e in events if isinstance(e, GapDetected)]
+    assert gaps == ["checksum"]
+    assert value(got, "tickwire_checksum_failures_total", **lab) == st["checksum_mismatches"] == 1
+    assert value(got, "tickwire_gaps_total", **lab) == 1
+    assert value(got, "tickwire_events_total", exchange="okx", kind="resynced") == 1
 
 
 # --- alerts from real conditions ---------------------------------------------------------------
@@ -433,3 +475,236 @@ def test_server_rejects_what_is_no_source():
         MetricsServer(70000)
     with pytest.raises(ValueError, match="stale_after"):
         Alerts(on_alert=print, stale_after=0)
+
+
+# --- the README -------------------------------------------------------------------------------
+def test_readme_metrics_snippet_runs_against_the_simulator(monkeypatch):
+    """The README's "Metrics and alerts" block, executed as written but for three names: the
+    Feed gets the simulator's URL and ends its iteration after 2,000 events, and the server
+    binds a free port instead of 9108 (kept to be scraped here)."""
+    from pathlib import Path
+
+    import tickwire as tw
+    import tickwire.monitoring as mon
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Metrics and alerts\n", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert code is not None
+    servers: list[MetricsServer] = []
+    scraped: list[str] = []
+
+    class Server(MetricsServer):
+        def __init__(self, port: int, *sources: object) -> None:
+            assert port == 9108
+            super().__init__(0, *sources)
+            servers.append(self)
+
+    with contextlib.ExitStack() as stack:
+        from tickwire.simulator import ThreadedSimulator
+
+        sim = stack.enter_context(ThreadedSimulator("binance", speed="max"))
+
+        class FeedAtSimulator(tw.Feed):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, base_url=sim.rest_url, **kwargs)
+                self.seen = 0
+
+            async def __anext__(self) -> Any:
+                self.seen += 1
+                if self.seen > 2000:
+                    scraped.append(servers[0].render().decode())
+                    raise StopAsyncIteration
+                return await super().__anext__()
+
+        monkeypatch.setattr(tw, "Feed", FeedAtSimulator)
+        monkeypatch.setattr(mon, "MetricsServer", Server)
+        exec(compile(code.group(1), "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+
+    (text,) = scraped
+    samples = {
+        (s.name, s.labels.get("kind")): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+    delivered = sum(v for (name, _), v in samples.items() if name == "tickwire_events_total")
+    assert delivered >= 2000  # every event the loop took was counted (and more may be queued)
+    assert samples[("tickwire_frames_total", None)] > 0
+
+
+# --- a pool as a source -----------------------------------------------------------------------
+class PoolShaped:
+    """What ``MetricsServer`` reads from a pool (``status()`` and ``feeds``; see
+    ``tickwire.monitoring``), over one real feed fanned out to two bounded consumer queues:
+    ``fast`` keeps up, ``slow`` is never read and drops its oldest events."""
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+        self.queues: dict[str, Any] = {
+            "fast": collections.deque(),
+            "slow": collections.deque(maxlen=50),
+        }
+        self.dropped = {"fast": 0, "slow": 0}
+        self.delivered = {"fast": 0, "slow": 0}
+
+    @property
+    def feeds(self) -> list[Feed]:
+        return [self.feed]
+
+    def fan_out(self, ev: Any) -> None:
+        for name, q in self.queues.items():
+            if len(q) == q.maxlen:
+                self.dropped[name] += 1
+            q.append(ev)
+            self.delivered[name] += 1
+        self.queues["fast"].clear()  # the fast consumer reads everything at once
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "connections": feed_connections(self.feed),
+            "topics": [
+                {"exchange": "binance", "symbol": s.symbol, "channel": s.channel, "refcount": 2}
+                for s in self.feed.subscriptions
+            ],
+            "consumers": [
+                {
+                    "consumer": name,
+                    "exchange": "binance",
+                    "queue_depth": len(q),
+                    "queue_size": q.maxlen or 0,
+                    "dropped": self.dropped[name],
+                    "lag_ns": 0,
+                    "policy": "drop_oldest",
+                    "delivered": self.delivered[name],
+                }
+                for name, q in self.queues.items()
+            ],
+        }
+
+
+def test_a_pool_shaped_source_reports_its_consumers_and_topics():
+    async def scenario():
+        async with Simulator("binance", speed="max") as sim:
+            pool: PoolShaped
+            feed = Feed(
+                "binance",
+                "ETH/USDT",
+                ["trades", "bbo"],
+                base_url=sim.rest_url,
+                on_event=lambda ev: pool.fan_out(ev),  # noqa: PLW0108 - pool is made next
+            )
+            pool = PoolShaped(feed)
+            server = MetricsServer(0, pool)
+            async with server, feed:
+                await scrape(server)  # the pool's feed gets its sampler here
+                await sim.wait_finished(60)
+                await settled(feed)
+                got = await scrape(server)
+                status = server.status()
+                st = feed.stats()
+                name = feed.connections[0].name
+        return pool, got, status, st, name
+
+    pool, got, status, st, name = asyncio.run(scenario())
+    for consumer in ("fast", "slow"):
+        lab = {"exchange": "binance", "consumer": consumer}
+        assert value(got, "tickwire_consumer_dropped_total", **lab) == pool.dropped[consumer]
+        assert value(got, "tickwire_consumer_delivered_total", **lab) == pool.delivered[consumer]
+    assert pool.dropped["slow"] == pool.delivered["slow"] - 50 > 0
+    assert value(got, "tickwire_consumer_queue_depth", exchange="binance", consumer="slow") == 50
+    for ch in ("trades", "bbo"):
+        lab = {"exchange": "binance", "symbol": "ETH/USDT", "channel": ch}
+        assert value(got, "tickwire_topic_refcount", **lab) == 2
+    # the pool's feed is read once (no "feed" consumer of its own), its counters as a feed's
+    assert not any(
+        k[0].startswith("tickwire_consumer") and ("consumer", "feed") in k[1] for k in got
+    )
+    frames = value(got, "tickwire_frames_total", exchange="binance", connection=name)
+    assert frames == st["frames"]
+    assert any(k[0] == "tickwire_events_total" for k in got)
+    assert [c["consumer"] for c in status["consumers"]] == ["fast", "slow"]
+    assert status["connections"][0]["stats"]["frames"] >= frames
+
+
+def test_async_alert_hook_runs_and_a_failing_hook_is_contained():
+    async def scenario():
+        got: list[Alert] = []
+
+        async def hook(alert: Alert) -> None:
+            got.append(alert)
+
+        def broken(_alert: Alert) -> None:
+            raise RuntimeError("hook bug")
+
+        async with (
+            Simulator("binance", speed="max") as sim,
+            Feed("binance", "ETH/USDT", ["trades"], base_url=sim.rest_url) as feed,
+        ):
+            await sim.wait_finished(60)  # the recording is over: no frame any more
+            ok = Alerts(feed, on_alert=hook, stale_after=0.2, interval=0.05)
+            bad = Alerts(feed, on_alert=broken, stale_after=0.2, interval=0.05)
+            async with ok, bad:
+                await until(lambda: got and bad.fired)
+                await asyncio.sleep(0.2)
+        return got, bad.fired
+
+    got, fired = asyncio.run(scenario())
+    assert [a.kind for a in got] == ["stale"]
+    assert fired == {"stale": 1}  # it raised, was logged, and the checks went on
+
+
+def test_status_renders_as_rich_tables(capsys):
+    doc = {
+        "connections": [
+            {
+                "exchange": "okx",
+                "connection": "okx/public#0",
+                "connected": False,
+                "streams": 4,
+                "stats": {"frames": 12, "reconnects": 3},
+            }
+        ],
+        "alerts": [{"kind": "stale", "subject": "okx/public#0", "value": 31.0, "threshold": 30}],
+    }
+    render_status(doc, rich=True)
+    out = capsys.readouterr().out
+    assert "Connections" in out and "okx/public#0" in out and "DOWN" in out
+    assert "Active alerts" in out and "stale" in out
+
+
+# --- no secret in what the server shows -------------------------------------------------------
+def test_no_secret_in_metrics_or_status_of_a_private_feed():
+    async def scenario():
+        async with Simulator("binance", speed=1) as sim:
+            venue = KeyedVenue().install(sim)
+            events: list[Any] = []
+            feed = Feed(
+                KeyedSpot(sim.rest_url),
+                channels=["orders"],
+                on_event=events.append,
+                connection_options=FAST,
+            )
+            server = MetricsServer(0, feed)
+            async with server, feed:
+                sim.inject(CloseAfter(0))  # a reconnect: a new listen key, a new login
+                await wait_for(lambda: sum(isinstance(e, Connected) for e in events) == 2)
+                async with aiohttp.ClientSession() as http:
+                    bodies = []
+                    for path in ("/metrics", "/status"):
+                        async with http.get(server.url + path) as r:
+                            bodies.append(await r.text())
+        signatures = [
+            json.loads(text)["params"]["signature"]
+            for _, text in venue.messages
+            if "signature" in json.loads(text).get("params", {})
+        ]
+        return bodies, [KEY, SECRET, *venue.issued, *signatures]
+
+    (metrics, status), secrets = asyncio.run(scenario())
+    assert len(secrets) >= 6  # the key, the secret, two listen keys, two signatures
+    leaked = [s[:4] + "…" for s in secrets if s in metrics or s in status]
+    assert not leaked, leaked
+    doc = json.loads(status)
+    (conn,) = doc["connections"]
+    assert conn["private"] is True and conn["stats"]["reconnects"] == 1
+    assert f'tickwire_reconnects_total{{connection="{conn["connection"]}"' in metrics

@@ -746,7 +746,7 @@ class Feed:
         if self._on_event is None and not self._queue_on:
             for typ in self._kinds:
                 cb = self._dispatch.get(typ, _ignore)
-                self._fast[typ] = sampled(watch(cb) if watch is not None else cb)
+                self._fast[typ] = sampled(watch(cb) if watch is not None else cb, typ)
         sink = sampled(watch(self._deliver) if watch is not None else self._deliver)
         for conn in self._conns:
             conn.set_sink(sink)  # rewires its sessions

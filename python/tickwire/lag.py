@@ -44,29 +44,54 @@ class LatencySampler:
 
     Only events that carry ``exchange_ts`` (market and account events) are sampled; every
     event is counted (:attr:`counts`, ``{event type: delivered}``). Installed by
-    :meth:`LagGuard.enable_sampling`; its per-event cost (a dict update and a mask test) is
-    measured in ``benches/test_bench_metrics.py``.
+    :meth:`LagGuard.enable_sampling`; its per-event cost (one more Python call, a counter
+    bump and a mask test) is measured in ``benches/test_bench_metrics.py``.
     """
 
-    __slots__ = ("callback", "counts", "every", "exchange")
+    __slots__ = ("_cells", "callback", "every", "exchange")
 
     def __init__(self, every: int = 64) -> None:
         if every < 1 or every & (every - 1):
             raise ValueError(f"every must be a power of two >= 1, got {every!r}")
         self.every = every
-        self.counts: dict[type, int] = {}
+        self._cells: dict[type, list[int]] = {}  # per type: [delivered], shared by wrappers
         self.callback = Histogram(CALLBACK_BUCKETS_NS)
         self.exchange = Histogram(EXCHANGE_BUCKETS_NS)
 
-    def wrap(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
-        """``deliver`` preceded by the count and, one event in ``every``, the sample."""
-        counts = self.counts
+    @property
+    def counts(self) -> dict[type, int]:
+        """``{event type: events delivered}`` since the sampler was installed."""
+        return {t: c[0] for t, c in self._cells.items()}
+
+    def _cell(self, t: type) -> list[int]:
+        cell = self._cells.get(t)
+        if cell is None:
+            cell = self._cells[t] = [0]
+        return cell
+
+    def wrap(
+        self, deliver: Callable[[Any], None], kind: type | None = None
+    ) -> Callable[[Any], None]:
+        """``deliver`` preceded by the count and, one event in ``every``, the sample. ``kind``:
+        the one event type this delivery gets (a per-type sink: no type lookup per event)."""
         mask = self.every - 1
         sample = self.sample
+        if kind is not None:
+            cell = self._cell(kind)
+
+            def deliver_kind(ev: Any) -> None:
+                n = cell[0] = cell[0] + 1
+                if not n & mask:
+                    sample(ev)
+                deliver(ev)
+
+            return deliver_kind
+        cells = self._cells
+        new = self._cell
 
         def deliver_sampled(ev: Any) -> None:
-            t = type(ev)
-            n = counts[t] = counts.get(t, 0) + 1
+            c = cells.get(type(ev)) or new(type(ev))
+            n = c[0] = c[0] + 1
             if not n & mask:
                 sample(ev)
             deliver(ev)
@@ -75,8 +100,8 @@ class LatencySampler:
 
     def note(self, ev: Any) -> None:
         """Count (and maybe sample) ``ev`` outside a wrapped delivery (the catch-up queue)."""
-        t = type(ev)
-        n = self.counts[t] = self.counts.get(t, 0) + 1
+        c = self._cell(type(ev))
+        n = c[0] = c[0] + 1
         if not n & (self.every - 1):
             self.sample(ev)
 
@@ -92,7 +117,7 @@ class LatencySampler:
 
     def kinds(self) -> dict[str, int]:
         """:attr:`counts` by kind name (``"trade"``, ``"book"``, ``"gap_detected"``...)."""
-        return {_kind(t): n for t, n in self.counts.items()}
+        return {_kind(t): c[0] for t, c in self._cells.items()}
 
 
 _NO_TS = object()
@@ -206,11 +231,13 @@ class LagGuard:
             self._rewire()
         return self.sampler
 
-    def sampled(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
+    def sampled(
+        self, deliver: Callable[[Any], None], kind: type | None = None
+    ) -> Callable[[Any], None]:
         """``deliver`` through the sampler, or ``deliver`` itself when none is installed (the
-        feed wraps its sinks with this when it rewires them)."""
+        feed wraps its sinks with this when it rewires them; ``kind``: a per-type sink's type)."""
         s = self.sampler
-        return deliver if s is None else s.wrap(deliver)
+        return deliver if s is None else s.wrap(deliver, kind)
 
     def watch(self, deliver: Callable[[Any], None]) -> Callable[[Any], None]:
         """``deliver`` plus a check, after each event, that the loop has not been held longer

@@ -72,6 +72,9 @@ __all__ = [
     "enable_sampling",
     "feed_connections",
     "feed_status",
+    "fetch_status",
+    "render_status",
+    "status_tables",
 ]
 
 log = logging.getLogger("tickwire.monitoring")
@@ -299,14 +302,14 @@ class TickwireCollector(Collector):
         """Every metric family, read now (runs in the event loop's thread)."""
         b = _Families()
         for feed, subject, direct in self._sources.feeds():
-            self._guard(subject, self._feed, b, feed, subject, direct)
+            self._guard(subject, _feed_metrics, b, feed, subject, direct)
         for pool in self._sources.pools():
-            self._guard("pool", self._pool, b, pool)
+            self._guard("pool", _pool_metrics, b, pool)
         for sink, name in self._sources.sinks():
-            self._guard(name, self._sink, b, sink, name)
+            self._guard(name, _sink_metrics, b, sink, name)
         for alerts in self._sources.alerts():
-            self._guard("alerts", self._alerts, b, alerts)
-        b.counter("scrape_errors", "sources that raised while read", [], self.scrape_errors)
+            self._guard("alerts", _alert_metrics, b, alerts)
+        b.counter("scrape_errors", "sources that raised while read", {}, self.scrape_errors)
         return b.families()
 
     def _guard(self, what: str, fn: Callable[..., None], *args: Any) -> None:
@@ -316,181 +319,114 @@ class TickwireCollector(Collector):
             self.scrape_errors += 1
             log.exception("metrics: reading %s failed", what)
 
-    @staticmethod
-    def _feed(b: _Families, feed: Feed, ex: str, direct: bool) -> None:
-        enable_sampling(feed)  # a pool's new feeds: from now on
-        live: dict[str, int] = {}
-        for c in feed.connections:
-            st = _conn_stats(c)
-            labels = [ex, c.name]
-            for key, name, doc in _CONNECTION_COUNTERS:
-                if key in st:
-                    b.counter(name, doc, ["exchange", "connection"], st[key], labels)
-                    live[key] = live.get(key, 0) + st[key]
-            b.gauge(
-                "connected", "1 while the connection has an open socket", labels, int(c.connected)
-            )
-        total = feed.stats()
+
+# (Connection.stats() key or the feed's, metric name, help) of the per-feed figures
+_FEED_GAUGES = (
+    ("lag_ns", "callback_lag_seconds", "worst arrival -> callback-end lag over the last second"),
+    ("loop_delay_ns", "loop_delay_seconds", "worst event-loop delay over the last second"),
+)
+_FEED_COUNTERS = (
+    ("callback_errors", "callback_errors", "exceptions raised by user callbacks"),
+    ("conflated", "conflated", "book updates and BBOs merged while callbacks caught up"),
+)
+
+
+def _feed_metrics(b: _Families, feed: Feed, ex: str, direct: bool) -> None:
+    enable_sampling(feed)  # a pool's new feeds: from now on
+    live: dict[str, int] = {}
+    for c in feed.connections:
+        st = _conn_stats(c)
+        labels = {"exchange": ex, "connection": c.name}
         for key, name, doc in _CONNECTION_COUNTERS:
-            gone = total.get(key, 0) - live.get(key, 0)
-            if gone > 0:  # connections closed by an unsubscribe: keep the totals monotonic
-                b.counter(name, doc, ["exchange", "connection"], gone, [ex, "closed"])
-        b.gauge_f(
-            "callback_lag_seconds",
-            "worst arrival -> callback-end lag over the last second",
-            ["exchange"],
-            total.get("lag_ns", 0) / 1e9,
-            [ex],
-        )
-        b.gauge_f(
-            "loop_delay_seconds",
-            "worst event-loop delay over the last second",
-            ["exchange"],
-            total.get("loop_delay_ns", 0) / 1e9,
-            [ex],
-        )
-        b.counter(
-            "callback_errors",
-            "exceptions raised by user callbacks",
-            ["exchange"],
-            total.get("callback_errors", 0),
-            [ex],
-        )
-        b.counter(
-            "conflated",
-            "book updates and BBOs merged while callbacks caught up",
-            ["exchange"],
-            total.get("conflated", 0),
-            [ex],
-        )
-        sampler = feed._lag.sampler
-        if sampler is not None:
-            for kind, n in sampler.kinds().items():
-                b.counter(
-                    "events", "events delivered, by kind", ["exchange", "kind"], n, [ex, kind]
-                )
-            b.histogram(
-                "callback_latency_seconds",
-                "receive -> callback latency (1 event in 64 sampled)",
-                [ex],
-                sampler.callback,
-            )
-            b.histogram(
-                "exchange_latency_seconds",
-                "exchange time -> receive latency (sampled; includes clock offset)",
-                [ex],
-                sampler.exchange,
-            )
-        if direct:  # a pool's feeds have the pool's consumers instead
-            for row in feed_status(feed)["consumers"]:
-                _consumer(b, row)
-
-    @staticmethod
-    def _pool(b: _Families, pool: Any) -> None:
-        st = pool.status()
-        for row in st.get("consumers", ()):
-            _consumer(b, row)
-        for t in st.get("topics", ()):
-            b.gauge(
-                "topic_refcount",
-                "consumers of a topic in the pool",
-                [str(t.get("exchange", "")), str(t.get("symbol", "")), str(t.get("channel", ""))],
-                int(t.get("refcount", 0)),
-                names=["exchange", "symbol", "channel"],
-            )
-
-    @staticmethod
-    def _sink(b: _Families, sink: Any, name: str) -> None:
-        st = sink.stats()
-        lab = ["sink"]
-        b.gauge(
-            "sink_backlog",
-            "rows or entries not stored yet",
-            [name],
-            int(st.get("backlog", 0)),
-            names=lab,
-        )
-        for key, metric, doc in (
-            ("batches", "sink_batches", "batches written"),
-            ("errors", "sink_errors", "failed batches or connects (retried)"),
-            ("dropped", "sink_dropped", "entries dropped past the sink's buffer bound"),
-        ):
             if key in st:
-                b.counter(metric, doc, lab, int(st[key]), [name])
-        written = st.get("rows_written", st.get("published"))
-        if written is not None:
-            b.counter("sink_written", "rows or entries written", lab, int(written), [name])
-        last = st.get("last_batch_s")
-        if last is None and st.get("last_batch_ns") is not None:
-            last = st["last_batch_ns"] / 1e9
-        if last is not None:
-            b.gauge_f(
-                "sink_last_batch_seconds", "latency of the last batch", lab, float(last), [name]
-            )
-        if "connected" in st:
-            b.gauge(
-                "sink_connected",
-                "1 while the sink's server connection is up",
-                [name],
-                int(bool(st["connected"])),
-                names=lab,
-            )
+                b.counter(name, doc, labels, st[key])
+                live[key] = live.get(key, 0) + st[key]
+        b.gauge("connected", "1 while the connection has an open socket", labels, c.connected)
+    total = feed.stats()
+    for key, name, doc in _CONNECTION_COUNTERS:
+        gone = total.get(key, 0) - live.get(key, 0)
+        if gone > 0:  # connections closed by an unsubscribe: keep the totals monotonic
+            b.counter(name, doc, {"exchange": ex, "connection": "closed"}, gone)
+    of_feed = {"exchange": ex}
+    for key, name, doc in _FEED_GAUGES:
+        b.gauge(name, doc, of_feed, total.get(key, 0) / 1e9)
+    for key, name, doc in _FEED_COUNTERS:
+        b.counter(name, doc, of_feed, total.get(key, 0))
+    sampler = feed._lag.sampler
+    if sampler is not None:
+        for kind, n in sampler.kinds().items():
+            b.counter("events", "events delivered, by kind", {"exchange": ex, "kind": kind}, n)
+        b.histogram(
+            "callback_latency_seconds",
+            f"receive -> callback latency (1 event in {sampler.every} sampled)",
+            of_feed,
+            sampler.callback,
+        )
+        b.histogram(
+            "exchange_latency_seconds",
+            "exchange time -> receive latency (sampled; includes clock offset)",
+            of_feed,
+            sampler.exchange,
+        )
+    if direct:  # a pool's feeds have the pool's consumers instead
+        for row in feed_status(feed)["consumers"]:
+            _consumer_metrics(b, row)
 
-    @staticmethod
-    def _alerts(b: _Families, alerts: Alerts) -> None:
-        for kind, subject in alerts.active:
-            b.gauge(
-                "alert_active",
-                "1 while an alert's condition lasts",
-                [kind, subject],
-                1,
-                names=["kind", "subject"],
-            )
-        for kind, n in alerts.fired.items():
-            b.counter("alerts", "alerts fired (one per episode)", ["kind"], n, [kind])
+
+def _pool_metrics(b: _Families, pool: Any) -> None:
+    st = pool.status()
+    for row in st.get("consumers", ()):
+        _consumer_metrics(b, row)
+    for t in st.get("topics", ()):
+        labels = {k: str(t.get(k, "")) for k in ("exchange", "symbol", "channel")}
+        b.gauge("topic_refcount", "consumers of a topic", labels, int(t.get("refcount", 0)))
 
 
-def _consumer(b: _Families, row: dict[str, Any]) -> None:
-    """The gauges and counters of one consumer row (see :func:`feed_status`)."""
-    names = ["exchange", "consumer"]
-    labels = [str(row.get("exchange", "")), str(row.get("consumer", ""))]
-    b.gauge(
-        "consumer_queue_depth",
-        "events queued for the consumer",
-        labels,
-        int(row.get("queue_depth", 0)),
-        names=names,
-    )
+def _consumer_metrics(b: _Families, row: dict[str, Any]) -> None:
+    """The figures of one consumer row (see :func:`feed_status`)."""
+    labels = {"exchange": str(row.get("exchange", "")), "consumer": str(row.get("consumer", ""))}
+    b.gauge("consumer_queue_depth", "events queued", labels, int(row.get("queue_depth", 0)))
     if "queue_size" in row:
-        b.gauge(
-            "consumer_queue_size",
-            "bound of the consumer's queue",
-            labels,
-            int(row["queue_size"]),
-            names=names,
-        )
-    b.counter(
-        "consumer_dropped",
-        "events dropped for the consumer",
-        names,
-        int(row.get("dropped", 0)),
-        labels,
-    )
-    b.gauge_f(
-        "consumer_lag_seconds",
-        "age of the oldest queued event",
-        names,
-        int(row.get("lag_ns", 0)) / 1e9,
-        labels,
-    )
+        b.gauge("consumer_queue_size", "bound of the queue", labels, int(row["queue_size"]))
+    b.counter("consumer_dropped", "events dropped", labels, int(row.get("dropped", 0)))
+    lag = int(row.get("lag_ns", 0)) / 1e9
+    b.gauge("consumer_lag_seconds", "age of the oldest queued event", labels, lag)
     if "delivered" in row:
-        b.counter(
-            "consumer_delivered",
-            "events delivered to the consumer",
-            names,
-            int(row["delivered"]),
-            labels,
-        )
+        b.counter("consumer_delivered", "events delivered", labels, int(row["delivered"]))
+
+
+_SINK_COUNTERS = (
+    ("batches", "sink_batches", "batches written"),
+    ("errors", "sink_errors", "failed batches or connects (retried)"),
+    ("dropped", "sink_dropped", "entries dropped past the sink's buffer bound"),
+)
+
+
+def _sink_metrics(b: _Families, sink: Any, name: str) -> None:
+    st = sink.stats()
+    labels = {"sink": name}
+    b.gauge("sink_backlog", "rows or entries not stored yet", labels, int(st.get("backlog", 0)))
+    for key, metric, doc in _SINK_COUNTERS:
+        if key in st:
+            b.counter(metric, doc, labels, int(st[key]))
+    written = st.get("rows_written", st.get("published"))  # PostgresSink, RedisSink
+    if written is not None:
+        b.counter("sink_written", "rows or entries written", labels, int(written))
+    last = st.get("last_batch_s")
+    if last is None and st.get("last_batch_ns") is not None:
+        last = st["last_batch_ns"] / 1e9
+    if last is not None:
+        b.gauge("sink_last_batch_seconds", "latency of the last batch", labels, float(last))
+    if "connected" in st:
+        b.gauge("sink_connected", "1 while its server connection is up", labels, st["connected"])
+
+
+def _alert_metrics(b: _Families, alerts: Alerts) -> None:
+    for kind, subject in alerts.active:
+        labels = {"kind": kind, "subject": subject}
+        b.gauge("alert_active", "1 while an alert's condition lasts", labels, 1)
+    for kind, n in alerts.fired.items():
+        b.counter("alerts", "alerts fired (one per episode)", {"kind": kind}, n)
 
 
 class _Families:
@@ -498,61 +434,50 @@ class _Families:
     (counters) or its maximum kept (gauges), so two sources naming the same thing stay valid."""
 
     def __init__(self) -> None:
-        self._fam: dict[str, tuple[str, str, list[str], dict[tuple[str, ...], Any]]] = {}
+        # name -> (type, help, label names, {label values: value})
+        self._fam: dict[str, tuple[str, str, tuple[str, ...], dict[tuple[str, ...], Any]]] = {}
 
-    def _put(
-        self, kind: str, name: str, doc: str, names: list[str], labels: list[str], value: Any
-    ) -> None:
-        fam = self._fam.setdefault(name, (kind, doc, names, {}))
-        key = tuple(labels)
-        old = fam[3].get(key)
+    def _put(self, kind: str, name: str, doc: str, labels: dict[str, str], value: Any) -> None:
+        fam = self._fam.setdefault(name, (kind, doc, tuple(labels), {}))
+        key = tuple(labels.values())
+        rows = fam[3]
+        old = rows.get(key)
         if old is None:
-            fam[3][key] = value
+            rows[key] = value
         elif kind == "counter":
-            fam[3][key] = old + value
+            rows[key] = old + value
         elif kind == "gauge":
-            fam[3][key] = max(old, value)
+            rows[key] = max(old, value)
         # a histogram of a repeated label set keeps the first (feed subjects are unique)
 
-    def counter(
-        self, name: str, doc: str, names: list[str], value: int, labels: list[str] | None = None
-    ) -> None:
-        self._put("counter", name, doc, names, labels or [], value)
+    def counter(self, name: str, doc: str, labels: dict[str, str], value: int) -> None:
+        self._put("counter", name, doc, labels, value)
 
-    def gauge(
-        self, name: str, doc: str, labels: list[str], value: int, *, names: list[str] | None = None
-    ) -> None:
-        self._put("gauge", name, doc, names or ["exchange", "connection"], labels, value)
+    def gauge(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
+        self._put("gauge", name, doc, labels, float(value))
 
-    def gauge_f(
-        self, name: str, doc: str, names: list[str], value: float, labels: list[str]
-    ) -> None:
-        self._put("gauge", name, doc, names, labels, value)
-
-    def histogram(self, name: str, doc: str, labels: list[str], h: Histogram) -> None:
-        self._put("histogram", name, doc, ["exchange"], labels, h)
+    def histogram(self, name: str, doc: str, labels: dict[str, str], h: Histogram) -> None:
+        self._put("histogram", name, doc, labels, h)
 
     def families(self) -> list[Metric]:
         out: list[Metric] = []
         for name, (kind, doc, names, rows) in self._fam.items():
             full = f"tickwire_{name}"
             fam: Metric
-            if kind == "counter":
-                fam = CounterMetricFamily(full, doc, labels=names)
-                for key, v in rows.items():
-                    fam.add_metric(list(key), v)
-            elif kind == "gauge":
-                fam = GaugeMetricFamily(full, doc, labels=names)
-                for key, v in rows.items():
-                    fam.add_metric(list(key), v)
-            else:
-                fam = HistogramMetricFamily(full, doc, labels=names)
+            if kind == "histogram":
+                hist = HistogramMetricFamily(full, doc, labels=names)
                 for key, h in rows.items():
                     buckets = [
                         ("+Inf" if bound is None else repr(bound / 1e9), n)
                         for bound, n in h.cumulative()
                     ]
-                    fam.add_metric(list(key), buckets, sum_value=h.sum_ns / 1e9)
+                    hist.add_metric(list(key), buckets, sum_value=h.sum_ns / 1e9)
+                fam = hist
+            else:
+                cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                fam = cls(full, doc, labels=names)
+                for key, v in rows.items():
+                    fam.add_metric(list(key), v)
             out.append(fam)
         return out
 
@@ -706,7 +631,8 @@ class Alerts:
     """Calls ``on_alert(Alert)`` once per episode when, checked every ``interval`` seconds:
 
     - ``stale``: a market connection delivered no frame for ``stale_after`` seconds (its frame
-      counter did not move; a disconnected connection counts), subject its name;
+      counter did not move; a disconnected connection counts), subject its name
+      (``binance/stream#0``; ``binance#2:binance/stream#0`` in a second feed of the exchange);
     - ``reconnect_storm``: a feed reconnected ``reconnects_per_min`` times or more within the
       last 60 s, subject its exchange id (``exchange#2`` for a second feed of it);
     - ``sink_backlog``: a sink's ``stats()["backlog"]`` above ``sink_backlog``, subject its
@@ -765,8 +691,14 @@ class Alerts:
         """Evaluate every condition now; fire (and return) the alerts of new episodes."""
         now = time.monotonic()
         holding: dict[tuple[str, str], tuple[float, float]] = {}
-        for feed, subject, _ in self._sources.feeds():
+        feeds = self._sources.feeds()
+        for feed, subject, _ in feeds:
             self._check_feed(feed, subject, now, holding)
+        # forget feeds and connections gone since (ids may be reused by new objects)
+        live = {id(f) for f, _, _ in feeds}
+        named = {(id(f), c.name) for f, _, _ in feeds for c in f.connections}
+        self._frames = {k: v for k, v in self._frames.items() if k in named}
+        self._reconnects = {k: v for k, v in self._reconnects.items() if k in live}
         for sink, name in self._sources.sinks():
             backlog = float(sink.stats().get("backlog", 0))
             if backlog > self.sink_backlog:
@@ -800,7 +732,9 @@ class Alerts:
             if seen is None or seen[0] != n:
                 self._frames[key] = (n, now)
             elif now - seen[1] >= self.stale_after:
-                holding[(_STALE, c.name)] = (round(now - seen[1], 3), self.stale_after)
+                # a second feed of an exchange has connection names of its own
+                name = c.name if subject == feed.exchange else f"{subject}:{c.name}"
+                holding[(_STALE, name)] = (round(now - seen[1], 3), self.stale_after)
         total = feed.stats().get("reconnects", 0)
         hist = self._reconnects.setdefault(id(feed), collections.deque())
         hist.append((now, total))
