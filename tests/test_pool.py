@@ -149,6 +149,26 @@ def test_many_strategies_share_one_connection_set(run):
     assert stats["frames"] == len(trades) + len(bbos) + stats["control_sent"]
 
 
+def test_concurrent_first_subscribes_open_one_connection_set(run):
+    async def scenario():
+        async with Simulator(MARKET, speed="max", autostart=False) as sim, pool() as p:
+            url = sim.rest_url
+            cs = await asyncio.gather(
+                p.subscribe(MARKET, [ETH, *QUIET[:20]], "trades", base_url=url),
+                p.subscribe(MARKET, [ETH, *QUIET[10:30]], "bbo", base_url=url),
+                p.subscribe(MARKET, QUIET[:30], ["trades", "bbo"], base_url=url),
+            )
+            return sim.total_connections, sim_streams(sim), p.status(), cs
+
+    total, streams, st, cs = run(scenario())
+    assert total == 1 and len(st["connections"]) == 1
+    want = set().union(*(streams_of(c.symbols, c.channels) for c in cs))
+    assert streams == want
+    assert {(t["symbol"], t["channel"]): t["refcount"] for t in st["topics"]} == Counter(
+        t for c in cs for t in c.topics
+    )
+
+
 # --- churn ----------------------------------------------------------------------------------------
 def test_churn_leaves_no_orphan_stream(run):
     rng = random.Random(13)
