@@ -315,6 +315,34 @@ async def held_start(sim: Simulator, subscribing: Any, line: int) -> Consumer:
     return await asyncio.wait_for(starting, 30)
 
 
+def test_a_rejected_subscribe_leaves_no_orphan_stream(run):
+    """The second of a subscribe's per-channel requests is rejected: the first one's new
+    stream, already on the wire with no holder left, is unsubscribed after the grace."""
+
+    async def scenario():
+        async with Simulator(MARKET, speed="max") as sim, pool(grace=0.05) as p:
+            keep = await p.subscribe(MARKET, ETH, "trades", base_url=sim.rest_url)
+            (feed,) = p.feeds
+            real = feed.adapter.subscribe_message
+
+            def reject_bbo(rid: int, streams: list[str]) -> bytes:
+                bad = [s for s in streams if s.endswith("@bookTicker")]
+                return real(rid, [*streams, *(["bad!"] if bad else [])])
+
+            feed.adapter.subscribe_message = reject_bbo
+            with pytest.raises(SubscriptionError):
+                await p.subscribe(MARKET, QUIET[0], ["trades", "bbo"], base_url=sim.rest_url)
+            mid = sim_streams(sim)
+            await p.flush()
+            return mid, sim_streams(sim), p.status()["topics"], keep.closed
+
+    mid, after, topics, closed = run(scenario())
+    q = QUIET[0].split("/")[0].lower() + "usdt"
+    assert mid == {"ethusdt@trade", f"{q}@trade"}  # the accepted half, in its grace period
+    assert after == {"ethusdt@trade"} and not closed
+    assert [(t["symbol"], t["channel"], t["refcount"]) for t in topics] == [(ETH, "trades", 1)]
+
+
 # --- late joiner -----------------------------------------------------------------------------------
 def test_late_joiner_gets_the_live_book_and_a_resynced(run):
     n = len(packaged_recording(MARKET))

@@ -520,26 +520,31 @@ class _Group:
         """Register ``c`` and subscribe its new topics on the wire (start the feed if idle)."""
         async with self.lock:
             new = self.register(c)
+            wired: set[Topic] = set()  # new topics on the wire already (one call per channel)
             try:
                 if self.feed is None:
                     await self.start_feed(c.symbols, c.channels)
                 elif new:
                     for ch, syms in _by_channel(new).items():
                         await self.feed.subscribe(syms, ch)
+                        wired.update((s, ch) for s in syms)
             except BaseException:
                 c.closed = True
                 if c in self.consumers:
                     self.consumers.remove(c)
                     self._route()
+                zero: list[Topic] = []
                 for t in c.topics:
                     n = self.refs.get(t, 0) - 1
-                    if t in new or n < 0:
-                        self.refs.pop(t, None)
+                    if n < 0 or (t in new and t not in wired):
+                        self.refs.pop(t, None)  # never reached the wire (the Feed rolled back)
                     else:
                         self.refs[t] = n
-                        if n == 0:
+                        if n == 0:  # on the wire with no holder: leaves after the grace
                             self.grace.add(t)
-                            self.schedule([t], self.pool.grace)
+                            zero.append(t)
+                if zero:
+                    self.schedule(zero, self.pool.grace)
                 if not self.refs:
                     await self.close_feed()
                 raise
@@ -760,13 +765,14 @@ class Pool:
         if self.metrics is not None:
             await self.metrics.stop()
         for g in self._groups.values():
-            for h in g.timers:
-                h.cancel()
             for c in list(g.consumers):
                 c._detach()
                 task, c._task = c._task, None
                 if task is not None:
                     task.cancel()
+            for h in g.timers:  # after the consumers: their release scheduled some
+                h.cancel()
+            g.timers.clear()
             for t in list(g.tasks):
                 t.cancel()
             async with g.lock:
