@@ -15,7 +15,7 @@ after a grace period when its last one leaves, and fans each event out to the co
             async for event in a:
                 ...
 
-See ``docs/VENUES.md`` §4 (what sharing needs) and the README section "Pool".
+See the README section "Pool"; the design notes are VENUES.md §4 of the shared docs.
 """
 
 from __future__ import annotations
