@@ -71,6 +71,16 @@ def recorded_events(lines: int | None = None) -> list[tuple[str, int]]:
     return out
 
 
+def health(events: list[Any], noise: tuple[type, ...] = (tw.Lagging,)) -> list[str]:
+    """The health events' names in order, without ``noise``: ``Lagging`` is the feed's own
+    report of an event loop held up (here: by other processes on a busy machine)."""
+    return [
+        type(e).__name__
+        for e in events
+        if type(e).__module__ == "tickwire.events" and not isinstance(e, noise)
+    ]
+
+
 def ident(ev: Any) -> tuple[str, int] | None:
     if isinstance(ev, core.Trade):
         return ("trade", ev.trade_id)
@@ -144,7 +154,7 @@ def test_many_strategies_share_one_connection_set(run):
         assert [e.trade_id for e in evs if isinstance(e, core.Trade)] == want_trades, name
         assert [e.sequence for e in evs if isinstance(e, core.BBO)] == want_bbos, name
     # the first consumer started the connection set: it alone saw its Connected
-    assert [type(e).__name__ for e in got["all"] if not ident(e)] == ["Connected"]
+    assert health(got["all"]) == ["Connected"]
     assert all(c["dropped"] == 0 and c["queue_depth"] == 0 for c in st["consumers"])
     assert stats["frames"] == len(trades) + len(bbos) + stats["control_sent"]
 
@@ -294,9 +304,8 @@ def test_book_health_reaches_only_the_books_consumers(run):
             return await drain(book), await drain(trades), b.synced, b.bids(20), b.asks(20)
 
     book_events, trade_events, synced, bids, asks = run(scenario())
-    health = [type(e).__name__ for e in book_events if type(e).__module__ == "tickwire.events"]
-    assert health == ["Connected", "GapDetected", "Resynced"]
-    assert not [e for e in trade_events if type(e).__module__ == "tickwire.events"]
+    assert health(book_events) == ["Connected", "GapDetected", "Resynced"]
+    assert health(trade_events) == []
     want_bids, want_asks = final_book(MARKET)
     assert synced
     np.testing.assert_array_equal(bids, want_bids)
@@ -372,7 +381,8 @@ def test_late_joiner_gets_the_live_book_and_a_resynced(run):
     a = [e.sequence for e in first if isinstance(e, core.BookUpdate)]
     b = [e.sequence for e in late if isinstance(e, core.BookUpdate)]
     assert b and b[0] > seq and a[-len(b) :] == b  # exactly the updates after the join
-    assert not [e for e in late[1:] if not isinstance(e, core.BookUpdate)]  # book only
+    assert health(late[1:]) == []  # and nothing but book updates after it
+    assert all(isinstance(e, (core.BookUpdate, tw.Lagging)) for e in late[1:])
     want_bids, want_asks = final_book(MARKET)
     np.testing.assert_array_equal(bids, want_bids)
     np.testing.assert_array_equal(asks, want_asks)
@@ -436,7 +446,7 @@ def test_stalled_consumers_do_not_delay_the_others(run):
             await asyncio.wait_for(reader, 30)
             if peer is not None:
                 peer.cancel()
-            return seen, lags, (queued.dropped, await drain(queued), cb.dropped)
+            return seen, lags, (queued.dropped, await drain(queued), cb.dropped, cb.depth)
 
     async def scenario():
         # interleaved pairs, samples pooled: a load spike on the shared machine hits one run
@@ -450,12 +460,16 @@ def test_stalled_consumers_do_not_delay_the_others(run):
     lags1 = [x for _, lags, _ in with_stalled for x in lags]
     healthy, stalled = base[0][2], with_stalled[0][2]
     assert healthy[0] == healthy[2] == 0
-    dropped_q, queued, dropped_cb = stalled
-    # drop_oldest: the never-read queue holds the newest `size` events; the rest were dropped
-    assert dropped_q == len(want) - size
-    assert [ident(e) for e in queued] == want[-size:]
-    # the hanging callback took one event and hangs on it: the rest of its queue overflowed
-    assert dropped_cb == len(want) - size - 1
+    dropped_q, queued, dropped_cb, depth_cb = stalled
+    # drop_oldest: the never-read queue holds the newest events up to its bound (and any
+    # health event: never dropped; a busy machine may report a slow loop with Lagging), the
+    # rest were dropped, counted
+    market = [ident(e) for e in queued if ident(e)]
+    assert len(queued) == size
+    assert all(isinstance(e, tw.Lagging) for e in queued if not ident(e))
+    assert market == want[-len(market) :] and dropped_q == len(want) - len(market)
+    # the hanging callback took one event and hangs on it: its queue is full, the rest dropped
+    assert depth_cb == size and dropped_cb >= len(want) - size - 1
     # a relation, not a speed: the median lag beside stalled peers stays under twice the lag
     # beside healthy ones (seen: 1.05-1.6x; probably because full queues hold their events,
     # so the core allocates each event instead of recycling it: a cost per event, not a wait)
@@ -490,7 +504,9 @@ def test_disconnect_policy_drops_only_the_slow_consumer(run):
             return kept, err.value, slow, await drain(ok), p.status(), streams
 
     kept, err, slow, ok_events, st, streams = run(scenario())
-    assert [ident(e) for e in kept] == want[:size]  # the queued head, then the error
+    market = [ident(e) for e in kept if ident(e)]
+    assert len(kept) == size and market == want[: len(market)]  # the head, then the error
+    assert health(kept) == []
     assert (err.consumer, err.queue_size) == ("slow", size)
     assert slow.closed and slow.dropped == 1
     # its topics were released: bbo left the wire, trades stayed for the other consumer
@@ -552,7 +568,8 @@ def test_a_raising_callback_is_isolated(run):
             return seen, cb.errors, cb.closed, await drain(other), p.stats()["callback_errors"]
 
     seen, errors, closed, other, feed_errors = run(scenario())
-    assert seen == want and errors == len(want) // 7 and not closed
+    # every event reached the callback (a health event such as Lagging too, on a busy machine)
+    assert [i for i in seen if i] == want and errors == len(seen) // 7 and not closed
     assert [ident(e) for e in other if ident(e)] == want
     assert feed_errors == 0  # the pool's fan-out itself never raised into the feed
 
@@ -633,13 +650,15 @@ def test_a_feed_that_stops_for_good_ends_its_consumers_with_the_error(run):
 # --- README ----------------------------------------------------------------------------------------
 def test_readme_pool_example_runs_against_the_simulator(capsys):
     """The README's "## Pool" block as written; ``tw.Pool.subscribe`` gets the simulator's
-    ``base_url`` and ``tw.run`` stops the bot once the whole recording was delivered."""
+    ``base_url`` (and the replay starts once the second strategy subscribes, so both see every
+    trade) and ``tw.run`` stops the bot once the whole recording was delivered."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = readme.split("\n## Pool\n", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)  # type: ignore[union-attr]
     pools: list[tw.Pool] = []
+    third = len(packaged_recording(MARKET)) // 3
 
-    with ThreadedSimulator(MARKET, speed="max") as sim:
+    with ThreadedSimulator(MARKET, speed="max", autostart=False) as sim:
 
         class PoolAtSimulator(tw.Pool):
             def __init__(self, **kw: Any) -> None:
@@ -647,7 +666,15 @@ def test_readme_pool_example_runs_against_the_simulator(capsys):
                 pools.append(self)
 
             async def subscribe(self, *args: Any, **kw: Any) -> Consumer:
-                return await super().subscribe(*args, base_url=sim.rest_url, **kw)
+                if not self.consumers:
+                    return await super().subscribe(*args, base_url=sim.rest_url, **kw)
+                # the second one syncs its book with the replay held at a known line (as
+                # tests/test_subscribe.py does), then the replay runs to its end
+                await asyncio.to_thread(sim.hold_at, third)
+                await asyncio.to_thread(sim.start_replay)
+                c = await super().subscribe(*args, base_url=sim.rest_url, **kw)
+                await asyncio.to_thread(sim.resume)
+                return c
 
         def run_until_replayed(main: Any) -> None:
             async def bounded() -> None:
@@ -675,5 +702,5 @@ def test_readme_pool_example_runs_against_the_simulator(capsys):
     assert len([line for line in printed if line.startswith(f"{ETH} ")]) == len(trades)
     cb, mm = stats["consumers"]
     assert cb["delivered"] == len(trades) + 1 and cb["errors"] == 0  # and its Connected
-    assert mm["dropped"] == 0 and mm["delivered"] >= len(trades)
+    assert mm["dropped"] == 0 and mm["delivered"] > len(trades)  # trades and book updates
     assert stats["pool"]["connects"] == 1  # both strategies on one WebSocket
