@@ -306,7 +306,7 @@ def test_sink_backlog_alert_when_its_server_stops():
             feed = Feed(
                 "binance", "ETH/USDT", ["trades", "bbo"], base_url=sim.rest_url, on_event=sink.write
             )
-            alerts = Alerts(sink, on_alert=fired.append, sink_backlog=300, interval=0.05)
+            alerts = Alerts(sink, on_alert=fired.append, sink_backlog=1000, interval=0.05)
             server = MetricsServer(0, feed, sink)
             await sink.start()
             try:
@@ -329,8 +329,8 @@ def test_sink_backlog_alert_when_its_server_stops():
     finally:
         redis.stop()
     (alert,) = fired
-    assert (alert.kind, alert.subject, alert.threshold) == ("sink_backlog", "redis", 300)
-    assert backlog_at_alert > 300
+    assert (alert.kind, alert.subject, alert.threshold) == ("sink_backlog", "redis", 1000)
+    assert backlog_at_alert > 1000
     assert value(got, "tickwire_sink_backlog", sink="redis") >= backlog_at_alert
     assert value(got, "tickwire_sink_written_total", sink="redis") == st["published"]
 
