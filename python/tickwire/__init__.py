@@ -50,6 +50,7 @@ from .exceptions import (
     TickwireError,
 )
 from .feed import Feed, run
+from .pool import Pool
 from .redact import redact_url
 from .replay import Replay, replay
 
@@ -81,6 +82,7 @@ __all__ = [
     "Lagging",
     "Notice",
     "OrderUpdate",
+    "Pool",
     "Position",
     "Replay",
     "Resynced",

@@ -104,7 +104,12 @@ class Feed:
         ``on_event``: called with every event, health events included. Plain functions run inside
         the frame callback (lowest latency: keep them short); ``async def`` callbacks are scheduled
         as tasks (no ordering guarantee). An exception in a callback is logged and counted
-        (``stats()["callback_errors"]``), never fatal.
+        (``stats()["callback_errors"]``), never fatal. ``on_health``: called with each health
+        event (``Connected``, ``Disconnected``, ``GapDetected``, ``Resynced``, ``TradesMissed``,
+        ``BadFrame``, ``Lagging``, ``AccountGap``), as the typed callbacks are (``tw.Pool`` uses
+        it to fan them out). ``on_error``: called once with the error that stops the feed for
+        good while it runs (what iteration raises: ``SubscriptionError``, ``EndpointError``,
+        ``AuthError`` on a reconnect, a ``KeyboardInterrupt`` in a callback).
       - ``base_url``: replace the live base URLs, e.g. a simulator's ``"http://127.0.0.1:PORT"``
         (WebSocket and REST paths stay the live ones); ``urls``: ``{"ws": ..., "rest": ...}`` bases.
       - ``options``: adapter choices (Binance: ``book_stream``, ``trades_stream``,
@@ -193,6 +198,8 @@ class Feed:
         on_position: Callback | None = None,
         on_balance: Callback | None = None,
         on_event: Callback | None = None,
+        on_health: Callback | None = None,
+        on_error: Callable[[BaseException], Any] | None = None,
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
@@ -220,6 +227,8 @@ class Feed:
             ("on_position", on_position),
             ("on_balance", on_balance),
             ("on_event", on_event),
+            ("on_health", on_health),
+            ("on_error", on_error),
         ):
             if cb is not None and not callable(cb):
                 raise ValueError(f"{name} must be callable, got {cb!r}")
@@ -252,7 +261,10 @@ class Feed:
             "balance": on_balance,
         }
         self._on_event = _wrap(on_event, self) if on_event else None
-        self._has_callbacks = any(self._user_callbacks.values()) or on_event is not None
+        self._on_health, self._on_error = on_health, on_error
+        self._has_callbacks = (
+            any(self._user_callbacks.values()) or on_event is not None or on_health is not None
+        )
         self._queue: deque[Any] = deque()
         self._queue_size = queue_size
         self._queue_on = not self._has_callbacks
@@ -330,6 +342,9 @@ class Feed:
             cb = self._user_callbacks[kind]
             if cb is not None:
                 self._dispatch[typ] = _wrap(cb, self)
+        if self._on_health is not None:
+            health = _wrap(self._on_health, self)
+            self._dispatch.update(dict.fromkeys(_HEALTH, health))
         self._rewire()
         self._lag.start()
         self._build_connections()
@@ -432,6 +447,8 @@ class Feed:
     def _on_fatal(self, exc: BaseException) -> None:
         if self._fatal is None:
             self._fatal = exc
+            if self._on_error is not None:
+                self._on_error(exc)
         self._wake()
 
     async def close(self) -> None:
@@ -773,6 +790,22 @@ class Feed:
                 raise StopAsyncIteration
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
+
+    def pause_reading(self, paused: bool) -> None:
+        """Stop (``True``) or resume (``False``) reading every open socket of the feed:
+        backpressure for a consumer that asked to block (``tw.Pool``'s ``policy="block"``).
+        Frames already read are still delivered; a connection paused past its ``stale_after``
+        is reopened as a stalled one, and one opened while paused reads as usual."""
+        for conn in self._conns:
+            for session in list(conn._sessions):  # the feed owns its connections
+                ws = session.transport
+                raw = getattr(ws, "underlying_transport", None) if ws is not None else None
+                if raw is None or raw.is_closing():
+                    continue
+                if paused:
+                    raw.pause_reading()
+                else:
+                    raw.resume_reading()
 
     # --- state -------------------------------------------------------------------------------
     def book(self, symbol: str) -> Any:
