@@ -245,13 +245,26 @@ fn plain_level(b: &[u8]) -> Option<RawLevel> {
     if b[2 + n] != 0x12 || m >= 0x80 || b.len() != 4 + n + m {
         return None;
     }
-    let (price, pn) = fixed::parse_dec_prefix(&b[2..2 + n], "price").ok()?;
-    let (size, sn) = fixed::parse_dec_prefix(&b[4 + n..], "quantity").ok()?;
+    let (price, size) = (&b[2..2 + n], &b[4 + n..]);
+    // Up to 8 characters a value ("186.70", "340.03"): one SWAR step each.
+    let (price, size) = match (fixed::dec_span(price), fixed::dec_span(size)) {
+        (Some(p), Some(s)) => (p, s),
+        _ => (dec_whole(price)?, dec_whole(size)?),
+    };
     // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
-    if pn != n || sn != m || ((price.mantissa - 1) | size.mantissa) < 0 {
+    if ((price.mantissa - 1) | size.mantissa) < 0 {
         return None;
     }
     Some(RawLevel { price, size })
+}
+
+/// `b` whole as a decimal, or None.
+#[inline]
+fn dec_whole(b: &[u8]) -> Option<Dec> {
+    match fixed::parse_dec_prefix(b, "level").ok()? {
+        (v, n) if n == b.len() => Some(v),
+        _ => None,
+    }
 }
 
 #[cold]
