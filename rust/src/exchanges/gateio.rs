@@ -228,7 +228,7 @@ impl Gate {
     /// One side's levels: spot `[["p","a"],...]`, futures `[{"p":"...","s":n},...]`.
     fn levels(&self, c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
         match self.market {
-            Market::Spot => c.dec_levels(levels, field),
+            Market::Spot => c.short_dec_levels(levels, field),
             Market::Futures => object_levels(c, levels, field),
         }
     }
