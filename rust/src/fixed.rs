@@ -860,15 +860,12 @@ mod tests {
                 Ok((d, n)) if n == t.len() => Some(d),
                 _ => None,
             };
-            match dec_span(t) {
-                Some(d) => {
-                    assert_eq!(Some(d), full, "{:?}", String::from_utf8_lossy(t));
-                    answered += 1;
-                }
-                None => {
-                    let plain = full.is_some() && t[0] != b'-' && t.last() != Some(&b'.') && t.len() <= 8;
-                    assert!(!plain, "{:?} left to the slow path", String::from_utf8_lossy(t));
-                }
+            if let Some(d) = dec_span(t) {
+                assert_eq!(Some(d), full, "{:?}", String::from_utf8_lossy(t));
+                answered += 1;
+            } else {
+                let plain = full.is_some() && t[0] != b'-' && t.last() != Some(&b'.') && t.len() <= 8;
+                assert!(!plain, "{:?} left to the slow path", String::from_utf8_lossy(t));
             }
         }
         assert!(answered > 5_000, "{answered}");

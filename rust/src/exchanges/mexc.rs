@@ -248,7 +248,7 @@ fn plain_level(b: &[u8]) -> Option<RawLevel> {
     let (price, size) = (&b[2..2 + n], &b[4 + n..]);
     // Up to 8 characters a value ("186.70", "340.03"): one SWAR step each.
     let (price, size) = match (fixed::dec_span(price), fixed::dec_span(size)) {
-        (Some(p), Some(s)) => (p, s),
+        (Some(price), Some(size)) => (price, size),
         _ => (dec_whole(price)?, dec_whole(size)?),
     };
     // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
