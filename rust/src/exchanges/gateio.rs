@@ -856,6 +856,7 @@ impl Venue for Gate {
 
 #[cfg(test)]
 mod tests {
+    use super::super::SyncHint;
     use super::*;
 
     fn spot() -> Gate {
@@ -894,6 +895,34 @@ mod tests {
                 assert_eq!(v.check(100, i, bridging), *want, "{i:?} bridging={bridging}");
             }
         }
+    }
+
+    #[test]
+    fn stale_delta_levels_are_skipped_and_a_late_full_reads_them() {
+        // The book of BTC_USDT stands at id 100 (live): a delta ending at 100 is stale.
+        let parse_at = |frame: &str| {
+            let mut out = Out::default();
+            let i = out.symbol("BTC_USDT");
+            out.set_hints((0..=i).map(|_| SyncHint { delta: Some((100, false)), snapshot: Some(100) }));
+            spot().parse(frame.as_bytes(), false, &mut out).unwrap();
+            let Some(Item::Book(b)) = out.items.first() else { panic!("no book item: {frame}") };
+            (b.kind, b.ids.map(|ids| ids.last), out.bids.len(), out.asks.len())
+        };
+        let frame = |u: u64, tail: &str| {
+            format!(
+                r#"{{"time":1,"channel":"spot.order_book_update","event":"update","result":{{"t":1,"e":"depthUpdate","E":1,"s":"BTC_USDT","U":90,"u":{u},"b":[["1.5","2"],["1.4","0"]],"a":[["1.6","3"]]{tail}}}}}"#
+            )
+        };
+        // Stale: ids kept, levels skipped.
+        assert_eq!(parse_at(&frame(100, "")), (BookKind::Delta, Some(100), 0, 0));
+        // Applies: levels read.
+        assert_eq!(parse_at(&frame(101, "")), (BookKind::Delta, Some(101), 2, 1));
+        // `full` after the levels makes it a snapshot: read again, in full.
+        assert_eq!(parse_at(&frame(100, r#","full":true"#)), (BookKind::Snapshot, Some(100), 2, 1));
+        // Without hints (a venue not asked, a symbol new in the frame): read in full.
+        let mut out = Out::default();
+        spot().parse(frame(100, "").as_bytes(), false, &mut out).unwrap();
+        assert_eq!((out.bids.len(), out.asks.len()), (2, 1));
     }
 
     #[test]
