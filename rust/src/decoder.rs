@@ -20,7 +20,9 @@ use crate::book::{BookSide, L2Book, Level, Widths, WireBook, WireLevel};
 use crate::checksum::{Format, Memo};
 use crate::error::Error;
 use crate::event::{Event, SymbolIndex, SyncLoss};
-use crate::exchanges::{factory, BookItem, BookKind, Instrument, Item, Out, RawLevel, Recovery, Venue, Verdict};
+use crate::exchanges::{
+    factory, BookItem, BookKind, Instrument, Item, Out, RawLevel, Recovery, SyncHint, Venue, Verdict,
+};
 use crate::fixed::{self, Dec};
 
 /// Deltas buffered per book while it waits for a REST snapshot; beyond this the oldest are
@@ -302,6 +304,17 @@ impl SymbolState {
     pub fn synced(&self) -> bool {
         self.sync != BookSyncState::AwaitingSnapshot
     }
+
+    /// The checks `Decoder::on_book` and `on_snapshot_item` will make of this book's next
+    /// message, for the venue's parser (see `SyncHint`): keep the three in step.
+    fn hint(&self) -> SyncHint {
+        let delta = match self.sync {
+            BookSyncState::AwaitingSnapshot => None,
+            BookSyncState::Bridging(id) => Some((id, true)),
+            BookSyncState::Live => self.book.sequence.map(|last| (last, false)),
+        };
+        SyncHint { delta, snapshot: if self.synced() { self.book.sequence } else { None } }
+    }
 }
 
 /// Counters, all since the decoder was made.
@@ -379,6 +392,8 @@ pub struct Decoder {
     segments: Vec<Segment>,
     /// This frame's levels apply from the `Out` as they are (see `fits_directly`).
     direct: bool,
+    /// The venue reads `Out::hint`: fill the hints before each frame.
+    hints: bool,
     /// Events of the last call, for the caller to drain.
     pub events: Vec<Event>,
     pub stats: DecoderStats,
@@ -497,6 +512,7 @@ impl Decoder {
     /// A decoder over a venue made by hand (tests, tools), with the instruments known.
     pub fn with_venue(venue: Box<dyn Venue>, instruments: &[Instrument]) -> Self {
         let checksum = venue.checksum();
+        let hints = venue.uses_sync_hints();
         Self {
             exchange: venue.id(),
             market: venue.market(),
@@ -513,6 +529,7 @@ impl Decoder {
             asks: Vec::new(),
             segments: Vec::new(),
             direct: false,
+            hints,
             events: Vec::with_capacity(8),
             stats: DecoderStats::default(),
             max_buffered: DEFAULT_MAX_BUFFERED,
@@ -618,6 +635,9 @@ impl Decoder {
         self.stats.bytes += frame.len() as u64;
         self.out.clear();
         let known = self.symbols.len();
+        if self.hints {
+            self.out.set_hints(self.symbols.iter().map(SymbolState::hint));
+        }
         let (venue, out) = (&mut self.venue, &mut self.out);
         if let Err(e) = guarded("frame", || venue.parse(frame, binary, out)) {
             return Err(self.bad_frame(e, known));
@@ -1046,6 +1066,9 @@ impl Decoder {
         self.events.clear();
         self.out.clear();
         let known = self.symbols.len();
+        if self.hints {
+            self.out.set_hints(self.symbols.iter().map(SymbolState::hint));
+        }
         let (venue, out) = (&mut self.venue, &mut self.out);
         if let Err(e) = guarded("account list", || venue.parse_account(what, payload, out)) {
             self.out.forget_symbols_from(known);

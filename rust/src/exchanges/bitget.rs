@@ -383,11 +383,11 @@ impl Bitget {
         while let Some(key) = c.next_key(&mut first)? {
             match key {
                 b"asks" => {
-                    c.dec_levels(&mut out.asks, "asks")?;
+                    c.short_dec_levels(&mut out.asks, "asks")?;
                     saw_asks = true;
                 }
                 b"bids" => {
-                    c.dec_levels(&mut out.bids, "bids")?;
+                    c.short_dec_levels(&mut out.bids, "bids")?;
                     saw_bids = true;
                 }
                 b"ts" => ts = Some(ms_string(c, "ts")?.0),

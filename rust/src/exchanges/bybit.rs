@@ -450,7 +450,7 @@ fn same_symbol(s: &str, topic_symbol: &str, field: &'static str) -> Result<(), E
 /// `[["price","size"],...]` appended to `levels`; prices above 0, sizes at least 0. A level that
 /// is not exactly a price and a size is an error naming it (`b[3][1]`).
 fn levels(c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
-    c.dec_levels(levels, field)
+    c.short_dec_levels(levels, field)
 }
 
 /// `orderbook.<depth>.<symbol>` data: `{"s","b","a","u","seq"}`. Level 1 is a BBO.

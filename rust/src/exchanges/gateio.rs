@@ -188,11 +188,34 @@ impl Gate {
     }
 
     /// `order_book_update` result: a delta (or, with `full: true`, a snapshot).
+    ///
+    /// A delta the decoder will drop as stale ([`Out::hint`]: the first update after a
+    /// subscribe, which the REST snapshot already holds, is the usual one) has its levels
+    /// skipped, not parsed: the item keeps its ids, without levels. Should a key after the
+    /// levels change the verdict (`full`, a repeated id), the result is read again in full.
     fn book(&self, c: &mut Cursor<'_>, out: &mut Out) -> Result<(), Error> {
+        let start = c.clone();
+        if self.book_levels(c, out, true)? {
+            *c = start;
+            self.book_levels(c, out, false)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::book`]'s read; true (nothing pushed) if levels were skipped and the verdict at
+    /// the end no longer says stale: read again with `skip` false.
+    fn book_levels(&self, c: &mut Cursor<'_>, out: &mut Out, skip: bool) -> Result<bool, Error> {
         let (bids_from, asks_from) = (out.bids.len(), out.asks.len());
         c.begin_object()?;
         let mut first = true;
         let (mut t, mut s, mut first_id, mut last_id, mut full) = (None, None, None, None, false);
+        let mut skipped = false;
+        // The decoder's verdict on this message as read so far (a delta with both ids).
+        let stale = |out: &mut Out, s: Option<&str>, first: Option<u64>, last: Option<u64>, full: bool| {
+            let (Some(s), Some(first), Some(last), false) = (s, first, last, full) else { return false };
+            let symbol = out.symbol(s);
+            first <= last && out.hint(symbol).stale_delta(self, &SeqIds { first, last, prev: None })
+        };
         loop {
             // Each market's own key order first (spot `t,e,E,s,U,u,b,a`; futures `U,a,b,s,t,u`):
             // a miss costs an `at_key` compare per literal tried.
@@ -208,6 +231,10 @@ impl Gate {
                 b"u" => last_id = Some(c.u64("result.u")?),
                 // Either side may be empty or absent: Gate documents updates without a/b, which
                 // still advance the book id.
+                b"b" | b"a" if skip && stale(out, s, first_id, last_id, full) => {
+                    c.skip_string_rows(if key == b"b" { "b" } else { "a" })?;
+                    skipped = true;
+                }
                 b"b" => self.levels(c, &mut out.bids, "b")?,
                 b"a" => self.levels(c, &mut out.asks, "a")?,
                 b"full" => full = c.bool("result.full")?,
@@ -219,16 +246,21 @@ impl Gate {
         if ids.first > ids.last {
             return Err(Error::frame("result.U", format!("U {} is after u {}", ids.first, ids.last)));
         }
+        if skipped && !stale(out, s, first_id, last_id, full) {
+            out.bids.truncate(bids_from);
+            out.asks.truncate(asks_from);
+            return Ok(true);
+        }
         let symbol = out.symbol(market_id);
         let kind = if full { BookKind::Snapshot } else { BookKind::Delta };
         out.book(symbol, kind, Some(ids), None, None, t, (bids_from, asks_from));
-        Ok(())
+        Ok(false)
     }
 
     /// One side's levels: spot `[["p","a"],...]`, futures `[{"p":"...","s":n},...]`.
     fn levels(&self, c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
         match self.market {
-            Market::Spot => c.dec_levels(levels, field),
+            Market::Spot => c.short_dec_levels(levels, field),
             Market::Futures => object_levels(c, levels, field),
         }
     }
@@ -759,6 +791,10 @@ impl Venue for Gate {
         Recovery::RestSnapshot
     }
 
+    fn uses_sync_hints(&self) -> bool {
+        true // `book` skips a stale delta's levels
+    }
+
     fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
         self.snapshot(body, out)
     }
@@ -820,6 +856,7 @@ impl Venue for Gate {
 
 #[cfg(test)]
 mod tests {
+    use super::super::SyncHint;
     use super::*;
 
     fn spot() -> Gate {
@@ -858,6 +895,34 @@ mod tests {
                 assert_eq!(v.check(100, i, bridging), *want, "{i:?} bridging={bridging}");
             }
         }
+    }
+
+    #[test]
+    fn stale_delta_levels_are_skipped_and_a_late_full_reads_them() {
+        // The book of BTC_USDT stands at id 100 (live): a delta ending at 100 is stale.
+        let parse_at = |frame: &str| {
+            let mut out = Out::default();
+            let i = out.symbol("BTC_USDT");
+            out.set_hints((0..=i).map(|_| SyncHint { delta: Some((100, false)), snapshot: Some(100) }));
+            spot().parse(frame.as_bytes(), false, &mut out).unwrap();
+            let Some(Item::Book(b)) = out.items.first() else { panic!("no book item: {frame}") };
+            (b.kind, b.ids.map(|ids| ids.last), out.bids.len(), out.asks.len())
+        };
+        let frame = |u: u64, tail: &str| {
+            format!(
+                r#"{{"time":1,"channel":"spot.order_book_update","event":"update","result":{{"t":1,"e":"depthUpdate","E":1,"s":"BTC_USDT","U":90,"u":{u},"b":[["1.5","2"],["1.4","0"]],"a":[["1.6","3"]]{tail}}}}}"#
+            )
+        };
+        // Stale: ids kept, levels skipped.
+        assert_eq!(parse_at(&frame(100, "")), (BookKind::Delta, Some(100), 0, 0));
+        // Applies: levels read.
+        assert_eq!(parse_at(&frame(101, "")), (BookKind::Delta, Some(101), 2, 1));
+        // `full` after the levels makes it a snapshot: read again, in full.
+        assert_eq!(parse_at(&frame(100, r#","full":true"#)), (BookKind::Snapshot, Some(100), 2, 1));
+        // Without hints (a venue not asked, a symbol new in the frame): read in full.
+        let mut out = Out::default();
+        spot().parse(frame(100, "").as_bytes(), false, &mut out).unwrap();
+        assert_eq!((out.bids.len(), out.asks.len()), (2, 1));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use serde_json::value::RawValue;
 
 use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
-    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+    SeqIds, Snapshot, SyncHint, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
 use crate::error::{from_json, Error};
 use crate::event::{RequestId, Side};
@@ -245,13 +245,26 @@ fn plain_level(b: &[u8]) -> Option<RawLevel> {
     if b[2 + n] != 0x12 || m >= 0x80 || b.len() != 4 + n + m {
         return None;
     }
-    let (price, pn) = fixed::parse_dec_prefix(&b[2..2 + n], "price").ok()?;
-    let (size, sn) = fixed::parse_dec_prefix(&b[4 + n..], "quantity").ok()?;
+    let (price, size) = (&b[2..2 + n], &b[4 + n..]);
+    // Up to 8 characters a value ("186.70", "340.03"): one SWAR step each.
+    let (price, size) = match (fixed::dec_span(price), fixed::dec_span(size)) {
+        (Some(price), Some(size)) => (price, size),
+        _ => (dec_whole(price)?, dec_whole(size)?),
+    };
     // price <= 0 or size < 0, in one test (a mantissa is above i64::MIN).
-    if pn != n || sn != m || ((price.mantissa - 1) | size.mantissa) < 0 {
+    if ((price.mantissa - 1) | size.mantissa) < 0 {
         return None;
     }
     Some(RawLevel { price, size })
+}
+
+/// `b` whole as a decimal, or None.
+#[inline]
+fn dec_whole(b: &[u8]) -> Option<Dec> {
+    match fixed::parse_dec_prefix(b, "level").ok()? {
+        (v, n) if n == b.len() => Some(v),
+        _ => None,
+    }
 }
 
 #[cold]
@@ -343,6 +356,26 @@ fn pb_depth(b: &[u8], body: DepthBody, out: &mut Out) -> Result<SeqIds, Error> {
         return Err(pb_err("fromVersion", format!("{first} is after toVersion {last}")));
     }
     Ok(SeqIds { first, last, prev: None })
+}
+
+/// A depth body's version ids, read past its levels without parsing them ([`pb_depth`]'s
+/// rule); None for a body that is not plain enough (the full read then names the fault).
+fn pb_depth_ids(b: &[u8], body: DepthBody) -> Option<SeqIds> {
+    let mut r = Pb::new(b);
+    let (mut from, mut to) = (None, None);
+    while let Some((f, wire)) = r.next("depth").ok()? {
+        match (f, body) {
+            (4, DepthBody::Aggre) => from = Some(version_bytes(r.bytes(wire, "fromVersion").ok()?, "").ok()?),
+            (5, DepthBody::Aggre) => to = Some(version_bytes(r.bytes(wire, "toVersion").ok()?, "").ok()?),
+            (4, _) => {
+                let v = version_bytes(r.bytes(wire, "version").ok()?, "").ok()?;
+                (from, to) = (Some(v), Some(v));
+            }
+            _ => r.skip(wire, "depth").ok()?,
+        }
+    }
+    let (first, last) = (from?, to?);
+    (first <= last).then_some(SeqIds { first, last, prev: None })
 }
 
 /// `PublicBookTickerV3Api` / `PublicAggreBookTickerV3Api`: bidPrice 1, bidQuantity 2,
@@ -642,7 +675,7 @@ fn stream_name(channel: &str) -> &str {
 impl Mexc {
     // ---------------------------------------------------------------- spot, protobuf
     #[allow(clippy::too_many_lines)] // one arm per protobuf body
-    fn spot_binary(frame: &[u8], out: &mut Out) -> Result<(), Error> {
+    fn spot_binary(&self, frame: &[u8], out: &mut Out) -> Result<(), Error> {
         let mut r = Pb::new(frame);
         let (mut channel, mut symbol, mut send, mut create) = (None, None, None, None);
         let mut body: Option<(u32, &[u8])> = None;
@@ -684,7 +717,25 @@ impl Mexc {
                     _ => DepthBody::Limit,
                 };
                 let from = (out.bids.len(), out.asks.len());
-                let ids = pb_depth(b, body, out)?;
+                // A push the decoder will drop as stale (a limit-depth push repeating the
+                // book's version) is pushed with its ids and without levels: not parsed.
+                let stale = symbol.and_then(|m| {
+                    let index = out.symbol(m);
+                    let hint = out.hint(index);
+                    if hint == SyncHint::default() {
+                        return None;
+                    }
+                    let ids = pb_depth_ids(b, body)?;
+                    let stale = match body {
+                        DepthBody::Limit => hint.stale_snapshot(self, &ids),
+                        _ => hint.stale_delta(self, &ids),
+                    };
+                    stale.then_some(ids)
+                });
+                let ids = match stale {
+                    Some(ids) => ids,
+                    None => pb_depth(b, body, out)?,
+                };
                 let symbol = out.symbol(market_id()?);
                 let kind = if body == DepthBody::Limit { BookKind::Snapshot } else { BookKind::Delta };
                 out.book(symbol, kind, Some(ids), None, None, exchange_ts, from);
@@ -1180,7 +1231,7 @@ impl Venue for Mexc {
 
     fn parse(&mut self, frame: &[u8], binary: bool, out: &mut Out) -> Result<(), Error> {
         match (self.market, binary) {
-            (Market::Spot, true) => Self::spot_binary(frame, out),
+            (Market::Spot, true) => self.spot_binary(frame, out),
             (Market::Spot, false) => Self::spot_text(frame, out),
             (Market::Linear, false) => Self::contract(frame, out),
             (Market::Linear, true) => Err(pb_err("frame", "a binary frame: MEXC contract streams send JSON text")),
@@ -1189,6 +1240,10 @@ impl Venue for Mexc {
 
     fn recovery(&self) -> Recovery {
         Recovery::RestSnapshot
+    }
+
+    fn uses_sync_hints(&self) -> bool {
+        self.market == Market::Spot // `spot_binary` skips a stale depth push's levels
     }
 
     fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {

@@ -285,6 +285,37 @@ pub struct Out {
     /// Market ids seen, in symbol-index order (the decoder's symbol table mirrors it).
     market_ids: Vec<String>,
     last: usize,
+    /// Each symbol's book position before this frame, by symbol index: filled only for a
+    /// venue whose [`Venue::uses_sync_hints`] is true (see [`Out::hint`]).
+    hints: Vec<SyncHint>,
+}
+
+/// Where a symbol's book stood before the frame being parsed, as the decoder will judge a book
+/// message of it: lets a parser skip the levels of a message the decoder is bound to drop as
+/// stale (Gate's first update after a subscribe, which a REST snapshot already holds; MEXC's
+/// limit-depth pushes that repeat a version). Valid for a frame's first book message of the
+/// symbol only: an earlier one in the same frame may move the book.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncHint {
+    /// A delta is checked by [`Venue::check`] against this id (`true`: bridging from a REST
+    /// snapshot); None: not checked (awaiting a snapshot, or a book without a sequence).
+    pub delta: Option<(u64, bool)>,
+    /// A snapshot item is asked [`Venue::stale_snapshot`] against this id; None: not asked.
+    pub snapshot: Option<u64>,
+}
+
+impl SyncHint {
+    /// True if the decoder will drop a delta with `ids` as stale ([`Verdict::Stale`]).
+    #[inline]
+    pub fn stale_delta<V: Venue + ?Sized>(self, venue: &V, ids: &SeqIds) -> bool {
+        self.delta.is_some_and(|(last, bridging)| venue.check(last, ids, bridging) == Verdict::Stale)
+    }
+
+    /// True if the decoder will drop a snapshot item with `ids` as stale.
+    #[inline]
+    pub fn stale_snapshot<V: Venue + ?Sized>(self, venue: &V, ids: &SeqIds) -> bool {
+        self.snapshot.is_some_and(|last| venue.stale_snapshot(last, ids))
+    }
 }
 
 impl Out {
@@ -316,6 +347,19 @@ impl Out {
         });
         self.last = i;
         i
+    }
+
+    /// Where the book of `symbol` stood before this frame (see [`SyncHint`]); the default (no
+    /// checks) for a symbol new in this frame or a venue that does not use hints.
+    #[inline]
+    pub fn hint(&self, symbol: SymbolIndex) -> SyncHint {
+        self.hints.get(symbol).copied().unwrap_or_default()
+    }
+
+    /// Replace the hints, by symbol index (the decoder, before each frame).
+    pub(crate) fn set_hints(&mut self, hints: impl Iterator<Item = SyncHint>) {
+        self.hints.clear();
+        self.hints.extend(hints);
     }
 
     /// Market ids by symbol index.
@@ -439,6 +483,12 @@ pub trait Venue: Send {
     /// item has ids. Default: false (every snapshot replaces the book, whatever its ids).
     fn stale_snapshot(&self, last: u64, ids: &SeqIds) -> bool {
         let _ = (last, ids);
+        false
+    }
+    /// True if `parse` reads [`Out::hint`] (to skip the levels of a book message the decoder
+    /// will drop as stale, the item still pushed with its ids and no levels): the decoder then
+    /// fills the hints before each frame. Default: false (no hints, no cost).
+    fn uses_sync_hints(&self) -> bool {
         false
     }
     /// The checksum format of this venue's books, if it sends checksums.

@@ -636,27 +636,29 @@ impl PyDecoder {
     }
 }
 
-/// The text-frame calls `fastcall.rs` makes without PyO3's argument parsing.
+/// The calls `fastcall.rs` makes without PyO3's argument parsing.
 impl PyDecoder {
-    /// `feed(payload, receive_ts)` of a text frame.
+    /// `feed(payload, receive_ts, binary=binary)`.
     #[inline]
-    pub(super) fn feed_text<'py>(
+    pub(super) fn feed_fast<'py>(
         &mut self,
         py: Python<'py>,
         payload: &Bound<'py, PyAny>,
         receive_ts: Option<i64>,
+        binary: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.feed(py, payload, receive_ts, false)
+        self.feed(py, payload, receive_ts, binary)
     }
 
-    /// `dispatch(payload, receive_ts)` of a text frame.
+    /// `dispatch(payload, receive_ts, binary=binary)`.
     #[inline]
-    pub(super) fn dispatch_text(
+    pub(super) fn dispatch_fast(
         slf: &Bound<'_, Self>,
         payload: &Bound<'_, PyAny>,
         receive_ts: Option<i64>,
+        binary: bool,
     ) -> PyResult<usize> {
-        Self::dispatch(slf, payload, receive_ts, false)
+        Self::dispatch(slf, payload, receive_ts, binary)
     }
 }
 

@@ -5,9 +5,11 @@
 //! and the check for missing keyword-only arguments: +1.4% of a Binance spot frame). Here each
 //! method is replaced on the class by a plain `METH_FASTCALL | METH_KEYWORDS` method descriptor:
 //! a call with one or two positional arguments (``receive_ts`` None or an exact ``int``) and no
-//! keywords goes straight to the Rust method; any other call (keywords, a wrong count, an
-//! ``int`` subclass) is handed to the PyO3 method it replaced, so errors, signature and
-//! docstring stay PyO3's.
+//! keyword but ``binary`` (a ``bool``) goes straight to the Rust method; any other call (other
+//! keywords, a wrong count, an ``int`` subclass) is handed to the PyO3 method it replaced, so
+//! errors, signature and docstring stay PyO3's. `binary=` is on the fast path because every
+//! frame of a binary venue (MEXC spot's protobuf) carries it: through the PyO3 method it cost
+//! ~2,000 instructions a frame (a tuple, a dict and PyO3's keyword parsing).
 
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -68,27 +70,53 @@ fn replace(
     class.setattr(name_str, descr)
 }
 
-/// The fast path's arguments: `payload` and `receive_ts`, or None to take the PyO3 method.
+/// True if `name` (a keyword name CPython passed) is `binary`.
+///
+/// # Safety
+/// `name` is a live `str`.
+#[inline(always)]
+unsafe fn is_binary(py: Python<'_>, name: *mut ffi::PyObject) -> bool {
+    // Keyword names in a call are interned: a pointer test; else compare the text.
+    name == pyo3::intern!(py, "binary").as_ptr()
+        || unsafe { ffi::PyUnicode_CompareWithASCIIString(name, c"binary".as_ptr()) } == 0
+}
+
+/// The fast path's arguments: `payload`, `receive_ts` and `binary`, or None to take the PyO3
+/// method.
 ///
 /// # Safety
 /// `args` holds `nargs` (+ keyword) live objects, as CPython passes them.
 #[inline(always)]
 unsafe fn simple(
+    py: Python<'_>,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
-) -> Option<(*mut ffi::PyObject, Option<*mut ffi::PyObject>)> {
-    if !kwnames.is_null() {
-        return None;
-    }
+) -> Option<(*mut ffi::PyObject, Option<*mut ffi::PyObject>, bool)> {
+    let binary = if kwnames.is_null() {
+        false
+    } else {
+        // One keyword, `binary`, given a bool (anything else: PyO3 names the fault).
+        if unsafe { ffi::PyTuple_Size(kwnames) } != 1 || !unsafe { is_binary(py, ffi::PyTuple_GetItem(kwnames, 0)) } {
+            return None;
+        }
+        let value = unsafe { *args.offset(nargs) };
+        if value == unsafe { ffi::Py_True() } {
+            true
+        } else if value == unsafe { ffi::Py_False() } {
+            false
+        } else {
+            return None;
+        }
+    };
     match nargs {
-        1 => Some((unsafe { *args }, None)),
+        1 => Some((unsafe { *args }, None, binary)),
         2 => {
             let ts = unsafe { *args.add(1) };
             if ts == unsafe { ffi::Py_None() } {
-                Some((unsafe { *args }, None))
+                Some((unsafe { *args }, None, binary))
             } else if unsafe { ffi::PyLong_CheckExact(ts) } != 0 {
-                Some((unsafe { *args }, Some(ts)))
+                Some((unsafe { *args }, Some(ts), binary))
             } else {
                 None
             }
@@ -153,7 +181,7 @@ unsafe extern "C" fn feed(
     // SAFETY: CPython calls a method with the thread attached.
     let py = unsafe { Python::assume_attached() };
     run(py, || {
-        let Some((payload, ts)) = (unsafe { simple(args, nargs, kwnames) }) else {
+        let Some((payload, ts, binary)) = (unsafe { simple(py, args, nargs, kwnames) }) else {
             return Ok(unsafe { slow(py, &FEED, slf, args, nargs, kwnames) }?.into_ptr());
         };
         let this = unsafe { Borrowed::from_ptr(py, slf) }.cast::<PyDecoder>()?;
@@ -164,7 +192,7 @@ unsafe extern "C" fn feed(
             Some(Err(_)) => return Ok(unsafe { slow(py, &FEED, slf, args, nargs, kwnames) }?.into_ptr()),
         };
         let payload = unsafe { Borrowed::from_ptr(py, payload) };
-        let events: Bound<'_, PyList> = this.try_borrow_mut()?.feed_text(py, &payload, receive_ts)?;
+        let events: Bound<'_, PyList> = this.try_borrow_mut()?.feed_fast(py, &payload, receive_ts, binary)?;
         Ok(events.into_ptr())
     })
 }
@@ -178,7 +206,7 @@ unsafe extern "C" fn dispatch(
     // SAFETY: as for `feed`.
     let py = unsafe { Python::assume_attached() };
     run(py, || {
-        let Some((payload, ts)) = (unsafe { simple(args, nargs, kwnames) }) else {
+        let Some((payload, ts, binary)) = (unsafe { simple(py, args, nargs, kwnames) }) else {
             return Ok(unsafe { slow(py, &DISPATCH, slf, args, nargs, kwnames) }?.into_ptr());
         };
         let this = unsafe { Borrowed::from_ptr(py, slf) }.cast::<PyDecoder>()?;
@@ -189,7 +217,7 @@ unsafe extern "C" fn dispatch(
             Some(Err(_)) => return Ok(unsafe { slow(py, &DISPATCH, slf, args, nargs, kwnames) }?.into_ptr()),
         };
         let payload = unsafe { Borrowed::from_ptr(py, payload) };
-        let n = PyDecoder::dispatch_text(&this, &payload, receive_ts)?;
+        let n = PyDecoder::dispatch_fast(&this, &payload, receive_ts, binary)?;
         Ok(n.into_pyobject(py)?.into_ptr())
     })
 }
