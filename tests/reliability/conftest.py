@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))  # ``import harness`` from the test modules
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     """One row per fault, one column per market: the time to recover in seconds (``-``: the
     fault left no sign), ``+N lost`` trades the venue gives no way to see, ``n/a``, or
     ``FAIL``."""
-    from harness import RESULTS
+    from reliability.harness import RESULTS
 
     if not RESULTS:
         return

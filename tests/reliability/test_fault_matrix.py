@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 import pytest
-from harness import (
+
+from reliability.harness import (
     MARKETS,
     RESULTS,
     Case,
@@ -29,7 +30,6 @@ from harness import (
     has_rest_snapshots,
     run_case,
 )
-
 from tickwire.connection import ConnectionOptions
 from tickwire.events import BadFrame, Disconnected, GapDetected, Resynced
 from tickwire.feed import Feed

@@ -1,0 +1,1 @@
+"""The reliability suite (see test_fault_matrix.py)."""
