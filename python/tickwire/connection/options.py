@@ -22,6 +22,11 @@ class ConnectionOptions:
       disconnected are fetched over REST, the oldest first; any beyond are reported as
       ``TradesMissed`` (a long outage on a busy market would otherwise spend the REST
       request-weight budget: Binance weighs each 1,000-trade page 25 of 6,000 per minute).
+    - ``rest_fallback_after``: once the WebSocket has been down this long, poll the venue's
+      REST API for the connection's symbols until it is back and in sync (BBO, trades, a book
+      snapshot of ``rest_fallback_levels`` levels per side, every ``rest_fallback_every``
+      seconds within the venue's weight budget; see :mod:`tickwire.connection.fallback`).
+      None: never.
     """
 
     def __init__(
@@ -37,6 +42,9 @@ class ConnectionOptions:
         rotation_overlap: float = 1.0,
         first_delta_wait: float = 2.0,
         trade_fill_limit: int = 10_000,
+        rest_fallback_after: float | None = 5.0,
+        rest_fallback_every: float = 1.0,
+        rest_fallback_levels: int = 20,
     ) -> None:
         self.stale_after = stale_after
         self.max_age = max_age
@@ -48,3 +56,14 @@ class ConnectionOptions:
         self.rotation_overlap = rotation_overlap
         self.first_delta_wait = first_delta_wait
         self.trade_fill_limit = trade_fill_limit
+        if rest_fallback_after is not None and rest_fallback_after < 0:
+            raise ValueError(
+                f"rest_fallback_after must be >= 0 or None, got {rest_fallback_after!r}"
+            )
+        if not rest_fallback_every > 0:
+            raise ValueError(f"rest_fallback_every must be > 0, got {rest_fallback_every!r}")
+        if rest_fallback_levels < 1:
+            raise ValueError(f"rest_fallback_levels must be >= 1, got {rest_fallback_levels!r}")
+        self.rest_fallback_after = rest_fallback_after
+        self.rest_fallback_every = rest_fallback_every
+        self.rest_fallback_levels = rest_fallback_levels
