@@ -18,6 +18,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import pytest
 
 from conftest import MARKETS, SYMBOL
@@ -30,7 +31,8 @@ from tickwire.connection.fallback import (
     WeightBudget,
 )
 from tickwire.events import Connected, Disconnected, TradesMissed
-from tickwire.exchanges.binance import BinanceSpot
+from tickwire.exceptions import ExchangeError
+from tickwire.exchanges.binance import BinanceSpot, BinanceUsdm
 from tickwire.feed import Feed
 from tickwire.simulator import Simulator, packaged_recording
 from tickwire.simulator.faults import SnapshotFailure
@@ -250,3 +252,40 @@ def test_disabled_without_threshold():
     assert opts.rest_fallback_after is None
     with pytest.raises(ValueError, match="rest_fallback_every"):
         ConnectionOptions(rest_fallback_every=0)
+
+
+HELD = 3000  # recording lines published before the requests
+
+
+def test_binance_rest_hooks_read_the_simulators_replies():
+    # the hooks' requests against the simulator: parsed as the recording says, weights as
+    # Binance documents them; a reply of another symbol or shape is an ExchangeError
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        out = []
+        async with Simulator("binanceusdm", speed="max") as sim:
+            sim.hold_at(HELD)
+            a = BinanceUsdm(base_url=sim.rest_url)
+            polls = [a.bbo_request(SYMBOL["binanceusdm"]), a.depth_request("ETH/USDT:USDT", 20)]
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(sim.stream_url(route="/public")),
+            ):  # a client: the replay runs
+                await sim.wait_position(HELD, timeout=60)
+                for p in polls:
+                    assert p is not None
+                    async with http.get(p.url, params=p.params) as r:
+                        out.append(await r.read())
+        return polls, out
+
+    (bbo, depth), (bbo_body, _depth_body) = asyncio.run(scenario())
+    assert (bbo.weight, depth.weight, depth.params["limit"]) == (2, 2, "20")
+    a = BinanceUsdm()
+    q = a.parse_bbo("ETH/USDT:USDT", bbo_body)
+    lines = packaged_recording("binanceusdm").lines[:HELD]
+    last = [json.loads(x)["data"] for x in lines if b"@bookTicker" in x][-1]
+    assert (q.bid_price, q.ask_price, q.sequence) == (last["b"], last["a"], last["u"])
+    assert q.exchange_ts == last["T"] * 1_000_000
+    with pytest.raises(ExchangeError):
+        a.parse_bbo("BTC/USDT:USDT", bbo_body)
+    with pytest.raises(ExchangeError):
+        a.parse_bbo("ETH/USDT:USDT", b"[]")

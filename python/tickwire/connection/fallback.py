@@ -46,6 +46,7 @@ from time import time_ns
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._core import Decoder
+from ..exceptions import ExchangeError, FrameError
 from ..exchanges import Adapter, RestPoll, RestQuote
 from . import rest
 
@@ -223,6 +224,8 @@ class RestFallback:
         self._last_bbo: dict[str, RestQuote] = {}
         #: times the fallback started polling
         self.episodes = 0
+        #: unreadable replies skipped
+        self.errors = 0
         #: events delivered from REST so far, per kind ("bbo", "trades", "book")
         self.delivered = {"bbo": 0, "trades": 0, "book": 0}
 
@@ -288,7 +291,8 @@ class RestFallback:
             )
 
     async def _poll_once(self) -> None:
-        """One round over the connection's subscriptions: each kind the adapter can poll."""
+        """One round over the connection's subscriptions: each kind the adapter can poll. An
+        unreadable reply is counted in :attr:`errors` and skipped (the next round asks again)."""
         conn = self.conn
         opts = conn.options
         a = conn.adapter
@@ -296,21 +300,23 @@ class RestFallback:
             if self._in_sync():
                 return
             sym = sub.symbol
-            if sub.channel == "bbo":
-                poll = a.bbo_request(sym)
-                body = await self._get(poll)
-                if body is not None:
-                    self._bbo(sym, a.parse_bbo(sym, body))
-            elif sub.channel == "trades":
-                poll = a.recent_trades_request(sym, a.past_trades_max)
-                body = await self._get(poll)
-                if body is not None:
-                    self._trades(sym, body)
-            elif a.book_symbol(sub) is not None:
-                poll = a.depth_request(sym, opts.rest_fallback_levels)
-                body = await self._get(poll)
-                if body is not None:
-                    self._book(sym, body)
+            try:
+                if sub.channel == "bbo":
+                    body = await self._get(a.bbo_request(sym))
+                    if body is not None:
+                        self._bbo(sym, a.parse_bbo(sym, body))
+                elif sub.channel == "trades":
+                    body = await self._get(a.recent_trades_request(sym, a.past_trades_max))
+                    if body is not None:
+                        self._trades(sym, body)
+                elif a.book_symbol(sub) is not None:
+                    body = await self._get(a.depth_request(sym, opts.rest_fallback_levels))
+                    if body is not None:
+                        self._book(sym, body)
+            except (ExchangeError, FrameError) as exc:
+                self.errors += 1
+                conn.note_error(f"REST fallback: {type(exc).__name__}")
+                log.warning("%s: unreadable REST fallback reply for %s", conn.name, sym)
 
     async def _get(self, poll: RestPoll | None) -> bytes | None:
         """The body of ``poll`` within the weight budget; None when the venue has no such
