@@ -34,6 +34,7 @@ from tickwire.events import Connected, Disconnected, TradesMissed
 from tickwire.exceptions import ExchangeError
 from tickwire.exchanges.binance import BinanceSpot, BinanceUsdm
 from tickwire.feed import Feed
+from tickwire.replay import event_to_dict
 from tickwire.simulator import Simulator, packaged_recording
 from tickwire.simulator.faults import SnapshotFailure
 
@@ -200,6 +201,14 @@ def test_long_outage_switches_to_rest_and_back_without_repeating_a_trade(market)
     assert feed.book(SYMBOL[market]).synced
     fb = [c.fallback for c in feed.connections]
     assert sum(f.episodes for f in fb) == n_conns and not any(f.active for f in fb)
+
+    # what `tickwire stream --output jsonl` prints: REST events as their kind, marked
+    dicts = [event_to_dict(e, 5, feed) for e in events]
+    json.dumps(dicts)
+    marked = [d for d in dicts if d.get("source") == "rest"]
+    assert {d["type"] for d in marked} == {"bbo", "trade", "book"}
+    assert len(marked) == len(rest_bbo) + len(rest_ids) + len(books)
+    assert [d["active"] for d in dicts if d["type"] == "rest_fallback"].count(False) == n_conns
 
 
 class _SmallBudget(BinanceSpot):

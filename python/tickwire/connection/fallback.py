@@ -82,6 +82,17 @@ class RestFallbackChanged:
     symbols: tuple[str, ...]
     receive_ts: int
 
+    def to_dict(self, book_depth: int = 5, decoder: Any = None) -> dict[str, Any]:  # noqa: ARG002
+        """A JSON-ready dict (``type`` ``"rest_fallback"``), as ``event_to_dict`` makes."""
+        return {
+            "type": "rest_fallback",
+            "exchange": self.exchange,
+            "active": self.active,
+            "reason": self.reason,
+            "symbols": list(self.symbols),
+            "receive_ts": self.receive_ts,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RestBBO:
@@ -108,6 +119,20 @@ class RestBBO:
         another name."""
         return Decimal(getattr(self.quote, name))
 
+    def to_dict(self, book_depth: int = 5, decoder: Any = None) -> dict[str, Any]:  # noqa: ARG002
+        """A JSON-ready dict shaped as a ``BBO``'s in ``event_to_dict``, plus ``source``."""
+        return {
+            "type": "bbo",
+            "exchange": self.exchange,
+            "symbol": self.symbol,
+            "sequence": self.sequence,
+            "bid": [self.bid_price, self.bid_size],
+            "ask": [self.ask_price, self.ask_size],
+            "exchange_ts": self.exchange_ts,
+            "receive_ts": self.receive_ts,
+            "source": "rest",
+        }
+
 
 class _Wrapped:
     """A Rust market event made from a REST reply, marked ``source == "rest"``; every other
@@ -124,6 +149,12 @@ class _Wrapped:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.event!r})"
+
+    def to_dict(self, book_depth: int = 5, decoder: Any = None) -> dict[str, Any]:
+        """``event_to_dict`` of the wrapped event plus ``source``."""
+        from ..replay import event_to_dict
+
+        return {**event_to_dict(self.event, book_depth, decoder), "source": "rest"}
 
 
 class RestTrade(_Wrapped):
