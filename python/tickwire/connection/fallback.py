@@ -45,7 +45,7 @@ from decimal import Decimal
 from time import time_ns
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from .._core import Decoder
+from .._core import BBO, BookUpdate, Decoder, Trade
 from ..exceptions import ExchangeError, FrameError
 from ..exchanges import Adapter, RestPoll, RestQuote
 from . import rest
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUDGET_SHARE",
+    "REST_KINDS",
     "RestBBO",
     "RestBookUpdate",
     "RestFallback",
@@ -170,6 +171,10 @@ class RestBookUpdate(_Wrapped):
     ``feed.book(symbol)`` shows that snapshot until the WebSocket's book is in sync again."""
 
     __slots__ = ()
+
+
+#: each REST fallback event type -> the WebSocket event type it stands for
+REST_KINDS: dict[type, type] = {RestBBO: BBO, RestTrade: Trade, RestBookUpdate: BookUpdate}
 
 
 class WeightBudget:
