@@ -21,7 +21,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+import tickwire._core as core
 from conftest import MARKETS, SYMBOL
+from tickwire.bus import encode_event
 from tickwire.connection import ConnectionOptions
 from tickwire.connection.fallback import (
     RestBBO,
@@ -32,11 +34,13 @@ from tickwire.connection.fallback import (
 )
 from tickwire.events import Connected, Disconnected, TradesMissed
 from tickwire.exceptions import ExchangeError
+from tickwire.exchanges import RestQuote
 from tickwire.exchanges.binance import BinanceSpot, BinanceUsdm
 from tickwire.feed import Feed
 from tickwire.replay import event_to_dict
 from tickwire.simulator import Simulator, packaged_recording
 from tickwire.simulator.faults import SnapshotFailure
+from tickwire.sinks.postgres import PostgresSink
 
 pytestmark = pytest.mark.e2e  # the simulator over loopback
 
@@ -298,3 +302,27 @@ def test_binance_rest_hooks_read_the_simulators_replies():
         a.parse_bbo("BTC/USDT:USDT", bbo_body)
     with pytest.raises(ExchangeError):
         a.parse_bbo("ETH/USDT:USDT", b"[]")
+
+
+def test_sinks_take_rest_events_as_their_kind():
+    # the Postgres sink stores, and the Redis bus publishes, a REST trade or BBO exactly as the
+    # WebSocket event it stands for (the trades of an outage are not lost to them)
+    lines = packaged_recording("binance").lines
+    trade_line = next(x for x in lines if b"@trade" in x)
+    ticker = next(json.loads(x)["data"] for x in lines if b"@bookTicker" in x)
+    dec = core.Decoder("binance")
+    (trade,) = dec.feed(trade_line)
+    (bbo,) = dec.feed(next(x for x in lines if b"@bookTicker" in x))
+    quote = RestQuote(ticker["b"], ticker["B"], ticker["a"], ticker["A"], int(ticker["u"]))
+    rest_bbo = RestBBO(
+        "binance", bbo.symbol, bbo.bid_price, bbo.bid_size, bbo.ask_price, bbo.ask_size,
+        bbo.sequence, None, bbo.receive_ts, quote,
+    )  # fmt: skip
+    assert encode_event(RestTrade(trade)) == encode_event(trade)
+    assert encode_event(rest_bbo) == encode_event(bbo)
+    sink = PostgresSink("postgresql://127.0.0.1:1/none", kinds=("trades", "bbo"))
+    for ev in (RestTrade(trade), rest_bbo, trade, bbo):
+        sink.write(ev)
+    rows = sink._buf
+    assert rows["trades"][0] == rows["trades"][1] and rows["bbo"][0] == rows["bbo"][1]
+    assert sink.stats()["rows_received"] == 4
