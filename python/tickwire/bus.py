@@ -113,6 +113,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
 _KIND_OF_CLASS = {
     "Trade": "trade",
     "BBO": "bbo",
+    "RestTrade": "trade",  # the REST fallback's (connection/fallback.py)
+    "RestBBO": "bbo",
     "Candle": "candle",
     "OrderUpdate": "order",
     "Fill": "fill",

@@ -36,6 +36,7 @@ from .connection import (
     StartTimeoutError,
     SubscriptionError,
 )
+from .connection.fallback import RestBBO, RestBookUpdate, RestFallbackChanged, RestTrade
 from .events import (
     AccountGap,
     BadFrame,
@@ -329,6 +330,9 @@ class Feed:
         from ._core import Candle, Trade
 
         self._kinds = {
+            RestBookUpdate: "book",  # the REST fallback's events go to the same callbacks
+            RestTrade: "trade",
+            RestBBO: "bbo",
             BookUpdate: "book",
             Trade: "trade",
             BBO: "bbo",
@@ -876,6 +880,7 @@ class Feed:
 # Health events: kept when the async-for queue drops its oldest events.
 _HEALTH = frozenset(
     {AccountGap, BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced, TradesMissed}
+    | {RestFallbackChanged}
 )
 # Never dropped by the full async-for queue either: the account's own events.
 _KEPT = _HEALTH | {OrderUpdate, Fill, Position, Balance}

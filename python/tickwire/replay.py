@@ -601,6 +601,9 @@ def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest la
             "exchange_ts": event.exchange_ts,
             "receive_ts": event.receive_ts,
         }
+    to_dict = getattr(event, "to_dict", None)  # the REST fallback's (connection/fallback.py)
+    if to_dict is not None and not isinstance(event, type):
+        return dict(to_dict(book_depth, decoder))
     kind = _HEALTH_TYPES.get(type(event))
     if kind is not None and dataclasses.is_dataclass(event) and not isinstance(event, type):
         return {"type": kind, **dataclasses.asdict(event)}

@@ -29,6 +29,11 @@ class ConnectionOptions:
       request-weight budget: Binance weighs each 1,000-trade page 25 of 6,000 per minute).
     - ``record``: a :class:`tickwire.recorder.Recorder` that writes every frame of every public
       session (and the REST snapshots they apply) to recording files (None: no recording).
+    - ``rest_fallback_after``: once the WebSocket has been down this long, poll the venue's
+      REST API for the connection's symbols until it is back and in sync (BBO, trades, a book
+      snapshot of ``rest_fallback_levels`` levels per side, every ``rest_fallback_every``
+      seconds within the venue's weight budget; see :mod:`tickwire.connection.fallback`).
+      None: never.
     """
 
     def __init__(
@@ -45,6 +50,9 @@ class ConnectionOptions:
         first_delta_wait: float = 2.0,
         trade_fill_limit: int = 10_000,
         record: Recorder | None = None,
+        rest_fallback_after: float | None = 5.0,
+        rest_fallback_every: float = 1.0,
+        rest_fallback_levels: int = 20,
     ) -> None:
         self.stale_after = stale_after
         self.max_age = max_age
@@ -57,3 +65,14 @@ class ConnectionOptions:
         self.first_delta_wait = first_delta_wait
         self.trade_fill_limit = trade_fill_limit
         self.record = record
+        if rest_fallback_after is not None and rest_fallback_after < 0:
+            raise ValueError(
+                f"rest_fallback_after must be >= 0 or None, got {rest_fallback_after!r}"
+            )
+        if not rest_fallback_every > 0:
+            raise ValueError(f"rest_fallback_every must be > 0, got {rest_fallback_every!r}")
+        if rest_fallback_levels < 1:
+            raise ValueError(f"rest_fallback_levels must be >= 1, got {rest_fallback_levels!r}")
+        self.rest_fallback_after = rest_fallback_after
+        self.rest_fallback_every = rest_fallback_every
+        self.rest_fallback_levels = rest_fallback_levels

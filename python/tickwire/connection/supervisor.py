@@ -29,6 +29,7 @@ from ..metrics import Counters
 from ..redact import guard_logs, redact_url, remember, scrub, secrets_of
 from . import rest
 from .errors import EndpointError, SubscriptionError
+from .fallback import RestFallback
 from .options import ConnectionOptions
 from .private import AccountCounters, AccountSide
 from .ratelimit import full_jitter
@@ -203,6 +204,8 @@ class Connection:
         self.account_counters = (
             self._account.counters if self._account is not None else AccountCounters()
         )
+        #: polls REST while the WebSocket is down (ConnectionOptions.rest_fallback_after)
+        self.fallback = RestFallback(self)
         if self.private:
             remember(secrets_of(self._endpoint))
         # account frames are never recorded (see session._record_writer)
@@ -555,6 +558,7 @@ class Connection:
         if self._closing:
             return
         self._closing = True
+        await self.fallback.close()
         for t in self._tasks:
             t.cancel()
         sessions = list(self._sessions)
@@ -730,6 +734,7 @@ class Connection:
                 break
             self._primary = None
             self.emit(Disconnected(self.adapter.exchange_id, self.url, reason, time_ns()))
+            self.fallback.down()
             if self._is_closing():  # close() may have run while we awaited
                 return
             lived = time.monotonic() - cur.opened_at

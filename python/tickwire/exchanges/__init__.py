@@ -38,6 +38,8 @@ __all__ = [
     "Request",
     "RestCall",
     "RestCandle",
+    "RestPoll",
+    "RestQuote",
     "Subscription",
     "batches",
     "clear_instruments_cache",
@@ -158,6 +160,31 @@ class RestCandle(NamedTuple):
     close: float
     volume: float
     closed: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class RestPoll:
+    """One public REST request of the REST fallback (see :class:`Adapter`, "REST fallback"):
+    full ``url``, query ``params`` and the request ``weight`` the venue charges for it against
+    :attr:`Adapter.rest_weight_per_minute`."""
+
+    url: str
+    params: dict[str, str]
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestQuote:
+    """A best bid and ask read from a REST ticker: prices and sizes as the exchange's decimal
+    strings, ``sequence`` (the venue's book update id, None where the reply has none) and
+    ``exchange_ts`` (ns since the Unix epoch, None where the reply has none)."""
+
+    bid_price: str
+    bid_size: str
+    ask_price: str
+    ask_size: str
+    sequence: int | None = None
+    exchange_ts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,6 +576,34 @@ class Adapter:
         raise NotImplementedError
 
     candles_max: int = 1000
+    # --- REST fallback (connection/fallback.py) ------------------------------------------------
+    # While a connection is down longer than ConnectionOptions.rest_fallback_after, its symbols
+    # are polled over these public requests, within rest_weight_per_minute. A venue without
+    # them (the defaults) has no fallback.
+
+    #: the venue's REST request-weight limit per minute and IP (0: no REST fallback)
+    rest_weight_per_minute: int = 0
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:  # noqa: ARG002 - hook
+        """The public REST request of ``symbol``'s best bid and ask (read by
+        :meth:`parse_bbo`), or None where the venue has none."""
+        return None
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """The :class:`RestQuote` in a reply to :meth:`bbo_request` for ``symbol``; raises
+        ``tickwire.ExchangeError`` for an unreadable body."""
+        raise NotImplementedError
+
+    def recent_trades_request(self, symbol: str, limit: int) -> RestPoll | None:  # noqa: ARG002
+        """The public REST request of ``symbol``'s latest ``limit`` trades (at most
+        :attr:`past_trades_max`), whose body ``Decoder.apply_trades`` reads; None where the
+        venue has none."""
+        return None
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:  # noqa: ARG002
+        """The public REST request of ``symbol``'s top ``levels`` book levels per side, whose
+        body ``Decoder.apply_snapshot`` reads; None where the venue has none."""
+        return None
 
     # --- private (account) side -----------------------------------------------------------------
     # The connection runs: connect_target (may create a listen key / token over REST) -> open ->

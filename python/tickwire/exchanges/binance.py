@@ -64,6 +64,8 @@ from . import (
     Request,
     RestCall,
     RestCandle,
+    RestPoll,
+    RestQuote,
     Subscription,
     batches,
 )
@@ -444,6 +446,67 @@ class _Binance(Adapter):
             Candle: attrgetter("start_ts", "exchange_ts"),
         }
 
+    # --- REST fallback (weights: binance.md and Binance's REST docs) ----------------------------
+    # spot: bookTicker 2 per symbol, trades 25, depth 5 up to 100 levels; USD-M: 2, 5, 2 (<= 50)
+    _bbo_weight = 2
+    _trades_weight = 25
+    _depth_levels: tuple[tuple[int, int], ...] = ((100, 5), (500, 25), (1000, 50), (5000, 250))
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """``GET <rest>/api/v3/ticker/bookTicker`` (USD-M ``/fapi/v1/ticker/bookTicker``) with
+        ``symbol``: weight 2."""
+        return RestPoll(
+            f"{self.rest_base_url}{self._rest_prefix}/ticker/bookTicker",
+            {"symbol": self.market_id(symbol)},
+            self._bbo_weight,
+        )
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """``{"symbol","bidPrice","bidQty","askPrice","askQty"}`` (USD-M adds ``lastUpdateId``
+        and ``time`` in ms) -> :class:`RestQuote`; ``ExchangeError`` for another shape."""
+        try:
+            obj = json.loads(body)
+            quote = RestQuote(
+                str(obj["bidPrice"]),
+                str(obj["bidQty"]),
+                str(obj["askPrice"]),
+                str(obj["askQty"]),
+                int(obj["lastUpdateId"]) if "lastUpdateId" in obj else None,
+                int(obj["time"]) * 1_000_000 if "time" in obj else None,
+            )
+        except (ValueError, TypeError, KeyError):
+            raise ExchangeError(f"unreadable Binance bookTicker {body[:200]!r}") from None
+        if obj.get("symbol") != self.market_id(symbol):
+            raise ExchangeError(f"Binance bookTicker of {obj.get('symbol')!r}, not {symbol}")
+        return quote
+
+    def recent_trades_request(self, symbol: str, limit: int) -> RestPoll | None:
+        """``GET <rest>/api/v3/trades`` (USD-M ``/fapi/v1/trades``: no API key needed, unlike
+        its ``historicalTrades``) with ``symbol`` and ``limit`` (at most 1000), for ``trade``
+        streams; ``aggTrades`` (no ``fromId``: the latest) for ``aggTrade`` streams."""
+        path = "/trades" if self.trades_stream == "trade" else "/aggTrades"
+        return RestPoll(
+            f"{self.rest_base_url}{self._rest_prefix}{path}",
+            {"symbol": self.market_id(symbol), "limit": str(min(limit, self.past_trades_max))},
+            self._trades_weight if self.trades_stream == "trade" else self._bbo_weight,
+        )
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """``GET <rest>/api/v3/depth`` (USD-M ``/fapi/v1/depth``) with the smallest valid
+        ``limit`` covering ``levels``, weighted by that limit."""
+        for limit, weight in self._depth_levels:
+            if levels <= limit:
+                return RestPoll(
+                    self.rest_base_url + self._depth_path,
+                    # spot takes any limit up to 5000; USD-M only its listed ones
+                    {
+                        "symbol": self.market_id(symbol),
+                        "limit": str(levels if self._spot else limit),
+                    },
+                    weight,
+                )
+        return None
+
     # --- private (account) side (binance.md §7-8) -------------------------------------------------
     _account_paths: tuple[str, str] = ("", "")  # (fills, orders) REST lists
     _time_path = ""
@@ -596,6 +659,7 @@ class BinanceSpot(_Binance):
     # or the server's own end): a fresh connection logs in and subscribes again.
     rotate_on_notices = frozenset({"serverShutdown", "eventStreamTerminated"})
     ws_api_base = "wss://ws-api.binance.com:443"
+    rest_weight_per_minute = 6000
     _account_paths = ("/api/v3/myTrades", "/api/v3/allOrders")
     _time_path = "/api/v3/time"
 
@@ -660,6 +724,10 @@ class BinanceUsdm(_Binance):
     _book_streams = ("depth@0ms", "depth@100ms", "depth@500ms", "depth")
     _spot = False
     candles_max = 1500
+    rest_weight_per_minute = 2400
+    _trades_weight = 5
+    # USD-M depth takes only these limits
+    _depth_levels = ((5, 2), (10, 2), (20, 2), (50, 2), (100, 5), (500, 10), (1000, 20))
     limits = Limits(
         streams_per_connection=200,
         streams_per_message=200,

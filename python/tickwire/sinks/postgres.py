@@ -51,6 +51,7 @@ from typing import Any
 import asyncpg
 
 from .. import _core as core
+from ..connection.fallback import REST_KINDS
 from ..redact import redact_url, scrub
 
 __all__ = ["KINDS", "SCHEMA_VERSION", "PostgresSink", "SchemaVersionError", "Table"]
@@ -327,6 +328,9 @@ class PostgresSink:
             cls, _, mapper = KINDS[k]
             self._buf[k] = []
             self._routes[cls] = (self._buf[k], mapper)
+        for rest_cls, cls in REST_KINDS.items():  # REST fallback events: rows of their kind
+            if cls in self._routes:
+                self._routes[rest_cls] = self._routes[cls]
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_buffered = max_buffered

@@ -23,7 +23,10 @@ is rejected with code 2 "Invalid request: invalid stream".
 REST: the depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``) as of the replay position,
 ``exchangeInfo`` listing the recorded markets, past trades (``historicalTrades`` /
 ``aggTrades``), candles (``klines``, from the recorded kline events published so far),
-``ping`` and ``time``.
+``ping`` and ``time``; for the REST fallback the latest trades (``trades``)
+and the book ticker (``ticker/bookTicker``: the last recorded ``@bookTicker`` event published
+so far in REST shape, else the top of the depth snapshot at the replay position), with
+``BinanceRest.poll_failures`` to answer them 429/418 with ``Retry-After``.
 
 Private side (:class:`BinanceAccountSide`, on the generic account engine of ``account.py``):
 the spot WebSocket API ``/ws-api/v3`` (``session.logon`` for Ed25519 keys,
@@ -53,6 +56,7 @@ import bisect
 import json
 import re
 import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -61,7 +65,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ..faults import CloseAfter, Drop
+from ..faults import CloseAfter, Drop, SnapshotFailure
 from ..venue import (
     DemoSpec,
     MarketSpec,
@@ -499,6 +503,11 @@ class BinanceRest:
         self.sim = sim
         self.spec = spec
         self.sources: dict[str, SnapshotSource] = {}  # market id -> depth snapshots
+        # REST fallback polls: requests per endpoint, (monotonic time, endpoint, status) of
+        # each, and failures to answer them with (status, Retry-After), one per request
+        self.poll_requests: Counter[str] = Counter()
+        self.poll_log: list[tuple[float, str, int]] = []
+        self.poll_failures: deque[SnapshotFailure] = deque()
 
     def started(self) -> None:
         """Index the recorded snapshots (the recording is bound by now)."""
@@ -514,7 +523,8 @@ class BinanceRest:
 
     def route(self, path: str) -> str | None:
         """The endpoint name serving ``path`` ("depth", "exchangeInfo", "historicalTrades",
-        "aggTrades", "ping", "time"), or None if ``path`` is no REST endpoint."""
+        "aggTrades", "klines", "trades", "bookTicker", "ping", "time"), or None if ``path`` is
+        no REST endpoint."""
         spec = self.spec
         if path == spec.depth_path:
             return "depth"
@@ -524,10 +534,13 @@ class BinanceRest:
             "historicalTrades",
             "aggTrades",
             "klines",
+            "trades",
             "ping",
             "time",
         ):
             return name
+        if path == f"{spec.rest_prefix}/ticker/bookTicker":
+            return "bookTicker"
         return None
 
     async def handle(self, endpoint: str, request: web.Request) -> web.Response:
@@ -536,14 +549,41 @@ class BinanceRest:
             return await self.depth(request)
         if endpoint == "exchangeInfo":
             return self.exchange_info(request)
+        if endpoint in ("trades", "bookTicker") or (
+            endpoint == "aggTrades" and "fromId" not in request.query
+        ):
+            return self.poll(endpoint, request)
         if endpoint in ("historicalTrades", "aggTrades"):
             return self.past_trades(request, aggregated=endpoint == "aggTrades")
         if endpoint == "klines":
             return self.klines(request)
+        return self.ping_or_time(endpoint)
+
+    def ping_or_time(self, endpoint: str) -> web.Response:
+        """``ping`` (``{}``) or ``time``: the exchange clock (a ClockSkew fault shifts it)."""
         if endpoint == "ping":
             return _json(b"{}")
-        # the exchange clock (a ClockSkew fault shifts it)
         return _json(json.dumps({"serverTime": self.sim.accounts.now_ms()}).encode())
+
+    def poll(self, endpoint: str, request: web.Request) -> web.Response:
+        """A request the REST fallback polls (``trades``, ``bookTicker``, ``aggTrades`` without
+        ``fromId``): logged in ``poll_requests`` / ``poll_log``, answered with the next of
+        ``poll_failures`` if any (its status, ``Retry-After`` when it has one)."""
+        self.poll_requests[endpoint] += 1
+        failure = self.poll_failures.popleft() if self.poll_failures else None
+        self.poll_log.append(
+            (time.monotonic(), endpoint, 200 if failure is None else failure.status)
+        )
+        if failure is not None:
+            headers = (
+                {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
+            )
+            return web.Response(status=failure.status, text="simulated failure", headers=headers)
+        if endpoint == "bookTicker":
+            return self.book_ticker(request)
+        if endpoint == "trades":
+            return self.recent_trades(request)
+        return self.past_trades(request, aggregated=True)
 
     async def depth(self, request: web.Request) -> web.Response:
         """``GET /api/v3/depth`` / ``/fapi/v1/depth``: the snapshot at the replay position.
@@ -680,6 +720,73 @@ class BinanceRest:
             if (start is None or t >= start) and (end is None or t <= end)
         ]
         return _json(json.dumps(rows[-limit:] if limit > 0 else [], separators=(",", ":")).encode())
+
+    def recent_trades(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/trades`` / ``/fapi/v1/trades``: the latest ``limit`` (default 500, max
+        1000) recorded ``trade`` events of ``symbol`` published so far, oldest first, in
+        Binance's shape (``id,price,qty,quoteQty,time,isBuyerMaker``, spot adds
+        ``isBestMatch``)."""
+        q = request.query
+        symbol = q.get("symbol", "")
+        stream = f"{symbol.lower()}@trade"
+        if not symbol or stream not in self.sim.recording.streams:
+            return rest_error(-1121, "Invalid symbol.")
+        try:
+            limit = max(1, min(int(q.get("limit", 500)), 1000))
+        except ValueError:
+            return rest_error(-1100, "Illegal characters found in a parameter.")
+        sd = self.sim.recording.streams[stream]
+        published = bisect.bisect_left(sd.lines, self.sim.position)
+        out = []
+        for d in sd.data[max(0, published - limit) : published]:
+            e = json.loads(d)
+            trade = {
+                "id": e["t"],
+                "price": e["p"],
+                "qty": e["q"],
+                "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))),
+                "time": e["T"],
+                "isBuyerMaker": e["m"],
+            }
+            if not self.spec.futures:
+                trade["isBestMatch"] = True
+            out.append(trade)
+        return _json(json.dumps(out, separators=(",", ":")).encode())
+
+    def book_ticker(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/ticker/bookTicker`` / ``/fapi/v1/ticker/bookTicker`` for one
+        ``symbol``: ``symbol,bidPrice,bidQty,askPrice,askQty`` (USD-M adds ``time`` and
+        ``lastUpdateId``) from the last recorded ``@bookTicker`` event published so far, else
+        from the top of the depth snapshot at the replay position."""
+        sim = self.sim
+        symbol = request.query.get("symbol", "")
+        sd = sim.recording.streams.get(f"{symbol.lower()}@bookTicker")
+        published = bisect.bisect_left(sd.lines, sim.position) if sd is not None else 0
+        if sd is not None and published:
+            e = json.loads(sd.data[published - 1])
+            out: dict[str, Any] = {
+                "symbol": symbol,
+                "bidPrice": e["b"],
+                "bidQty": e["B"],
+                "askPrice": e["a"],
+                "askQty": e["A"],
+            }
+            if self.spec.futures:
+                out["time"] = e.get("T", e.get("E"))
+                out["lastUpdateId"] = e["u"]
+        else:
+            src = self.sources.get(symbol)
+            if src is None:
+                return rest_error(-1121, "Invalid symbol.")
+            book = json.loads(src.body(sim.position, 1))
+            if not book["bids"] or not book["asks"]:
+                return rest_error(-1121, "Invalid symbol.")
+            (bp, bq), (ap, aq) = book["bids"][0], book["asks"][0]
+            out = {"symbol": symbol, "bidPrice": bp, "bidQty": bq, "askPrice": ap, "askQty": aq}
+            if self.spec.futures:
+                out["time"] = book.get("T")
+                out["lastUpdateId"] = book["lastUpdateId"]
+        return _json(json.dumps(out, separators=(",", ":")).encode())
 
     def exchange_info(self, request: web.Request) -> web.Response:
         """``GET /api/v3/exchangeInfo`` / ``/fapi/v1/exchangeInfo`` in Binance's documented shape:
