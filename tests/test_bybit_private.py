@@ -432,8 +432,12 @@ def _burst_while_away(fills: int) -> tuple[Any, list, dict]:
                 eng.place(SYMBOL, "buy", "1", price, client_order_id="big")
                 sim.inject(FillBurst(order="big", fills=fills, size="0.001", disconnect_after=2))
                 await wait_for(lambda: len([e for e in events if isinstance(e, Connected)]) == 2)
-                await wait_for(lambda: feed.stats()["account_filled"] + 2 >= fills or any(
-                    type(e).__name__ == "AccountGap" for e in events))
+                await wait_for(
+                    lambda: (
+                        feed.stats()["account_filled"] + 2 >= fills
+                        or any(type(e).__name__ == "AccountGap" for e in events)
+                    )
+                )
                 await asyncio.sleep(0.2)  # nothing more may come (no duplicates)
                 stats = feed.stats()
             return eng, events, stats

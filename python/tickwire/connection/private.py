@@ -171,8 +171,7 @@ class AccountSide:
             if self.delivered.fresh_fill(ev):
                 ts = ev.exchange_ts
                 d = self.delivered
-                if ts > d.last_ts:
-                    d.last_ts = ts
+                d.last_ts = max(d.last_ts, ts)
                 conn = self.conn
                 conn.deliver_safely(conn.direct_sink(Fill), ev)
             else:
