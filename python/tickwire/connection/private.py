@@ -11,12 +11,14 @@ A :class:`~tickwire.connection.Connection` whose streams are account channels ow
   the feed asked for pass;
 - recovers after a reconnect (and a rotation: a listen key that expired stopped its stream
   before the new one began): live account events are held while the adapter's
-  ``account_requests`` ("fills", "orders") are sent, the bodies decoded with
+  ``account_requests`` ("fills", "orders") are sent, each followed page by page
+  (``account_next_page``, at most ``RECOVERY_MAX_PAGES``), the bodies decoded with
   ``Decoder.apply_account``, what was not delivered yet delivered in ``exchange_ts`` order, then
   the held events; what cannot be fetched is reported as :class:`~tickwire.events.AccountGap`;
 - keeps listen keys / tokens alive (``adapter.refresh_token`` every ``token_refresh_s``);
   a refusal rotates the connection to a fresh one, make-before-break;
-- measures the exchange's clock (``adapter.server_time_request``) before signing.
+- measures the exchange's clock (``adapter.server_time_request``) before signing, and again
+  when a login is refused for its timestamp (``adapter.clock_login_codes``: retried once).
 
 Public connections have none of this: their handlers and hot path are unchanged.
 """
