@@ -865,3 +865,44 @@ def test_listen_key_lifecycle(run):
                 assert sim.venue.account_side.listen_key_requests == 5
 
     run(main())
+
+
+def test_usdm_averages_come_at_the_price_precision(run):
+    """USD-M: a position built from fills at prices of two decimals (and an order filled at
+    two prices) averages to quotients that do not terminate; the simulator sends `ep` and `ap`
+    at the prices' two decimals (the running average rounded half even at each fill), as
+    Binance sends them at the symbol's precision, so every ACCOUNT_UPDATE and
+    ORDER_TRADE_UPDATE decodes (none skipped as a bad frame) and the Position / OrderUpdate
+    events equal the simulator's records."""
+    account, creds = _account("hmac")
+    cent = Decimal("0.01")
+
+    def exact(a: Decimal, qa: str, b: Decimal, qb: str) -> Decimal:
+        return (a * Decimal(qa) + b * Decimal(qb)) / (Decimal(qa) + Decimal(qb))
+
+    async def main() -> None:
+        async with Simulator("binanceusdm", accounts=[account]) as sim:
+            feed = _feed("binanceusdm", sim, creds)
+            async with feed:
+                eng = sim.accounts.engine()
+                p1, p2, p3 = Decimal("1000.01"), Decimal("1000.02"), Decimal("1000.04")
+                eng.place("ETHUSDT", "buy", "0.001", str(p1), client_order_id="a")
+                eng.fill("a")
+                eng.place("ETHUSDT", "buy", "0.003", "1000.05", client_order_id="b")
+                eng.fill("b", "0.002", str(p2))
+                eng.fill("b", "0.001", str(p3))
+                events = await _collect(feed, _counts(eng.changes))
+                _assert_matches("binanceusdm", events, eng.changes)
+                # Exact, these would not fit 19 digits (the decoder refused such frames).
+                first = exact(p1, "0.001", p2, "0.002")
+                assert len(first.as_tuple().digits) > 19
+                assert len(exact(p2, "0.002", p3, "0.001").as_tuple().digits) > 19
+                entry = exact(first.quantize(cent), "0.003", p3, "0.001").quantize(cent)
+                positions = [e for e in events if isinstance(e, tw.Position)]
+                assert positions[-1].decimal("entry_price") == entry
+                orders = [e for e in events if isinstance(e, tw.OrderUpdate)]
+                average = exact(p2, "0.002", p3, "0.001").quantize(cent)
+                assert orders[-1].decimal("average_price") == average
+                assert feed.stats()["bad_frames"] == 0
+
+    run(main())

@@ -533,6 +533,34 @@ def test_reconnect_logs_in_again_and_fetches_missed_fills_deduped(run: Any) -> N
 
 
 @pytest.mark.e2e
+def test_recovery_reads_every_history_page(run: Any) -> None:
+    """250 fills, 248 of them while away: get_history_trades gives at most 100 a page, so the
+    recovery pages by ``skip`` until ``total``; each fill arrives once, in order."""
+
+    async def scenario() -> tuple[list[Any], list[Any], dict[str, int]]:
+        async with Simulator("bitunix", speed=1, accounts=[_account()]) as sim:
+            events: list[Any] = []
+            async with _feed(sim, events, ["fills"]) as feed:
+                acct = sim.accounts.by_key(KEY)
+                await wait_for(lambda: bool(sim.accounts.connections_of(acct)))
+                eng = sim.accounts.engine()
+                eng.place(MARKET, "buy", "2.5", PRICE, client_order_id="big")
+                sim.inject(FillBurst(order="big", fills=250, size="0.01", disconnect_after=2))
+                await wait_for(lambda: feed.stats()["reconnects"] == 1)
+                await wait_for(lambda: len(_of(events, core.Fill)) >= len(eng.fills) == 250)
+                await asyncio.sleep(0.2)  # nothing more may come (no duplicates)
+                stats = feed.stats()
+                fills = list(eng.fills)
+            return events, fills, stats
+
+    events, fills, stats = run(scenario())
+    got = _of(events, core.Fill)
+    assert [f.trade_id for f in got] == [str(f.trade_id) for f in fills]  # in order, once each
+    assert stats["account_filled"] >= len(fills) - 2 > 200  # three pages over REST
+    assert stats["account_gaps"] == 0
+
+
+@pytest.mark.e2e
 def test_no_secret_in_logs_or_events(run: Any, caplog: pytest.LogCaptureFixture) -> None:
     """Every log line at DEBUG through a session with a reconnect, a REST recovery and a
     refused login, and every event's repr, hold neither the key, the secret nor a signature

@@ -11,12 +11,14 @@ A :class:`~tickwire.connection.Connection` whose streams are account channels ow
   the feed asked for pass;
 - recovers after a reconnect (and a rotation: a listen key that expired stopped its stream
   before the new one began): live account events are held while the adapter's
-  ``account_requests`` ("fills", "orders") are sent, the bodies decoded with
+  ``account_requests`` ("fills", "orders") are sent, each followed page by page
+  (``account_next_page``, at most ``RECOVERY_MAX_PAGES``), the bodies decoded with
   ``Decoder.apply_account``, what was not delivered yet delivered in ``exchange_ts`` order, then
   the held events; what cannot be fetched is reported as :class:`~tickwire.events.AccountGap`;
 - keeps listen keys / tokens alive (``adapter.refresh_token`` every ``token_refresh_s``);
   a refusal rotates the connection to a fresh one, make-before-break;
-- measures the exchange's clock (``adapter.server_time_request``) before signing.
+- measures the exchange's clock (``adapter.server_time_request``) before signing, and again
+  when a login is refused for its timestamp (``adapter.clock_login_codes``: retried once).
 
 Public connections have none of this: their handlers and hot path are unchanged.
 """
@@ -68,6 +70,8 @@ FILLS_REMEMBERED = 10_000
 ORDERS_REMEMBERED = 10_000
 # Attempts per REST request of a recovery (timeouts, 5xx, 429 back off in between).
 RECOVERY_ATTEMPTS = 4
+# Pages followed per list of a recovery (a venue's cursor); what lies beyond is an AccountGap.
+RECOVERY_MAX_PAGES = 20
 # Re-measure the server clock when the last measure is older than this (seconds).
 CLOCK_MAX_AGE_S = 600.0
 
@@ -80,13 +84,15 @@ class AccountCounters:
     succeeded; account_filled: fills and order updates made while disconnected, fetched over
     REST and delivered late; account_gaps: recoveries that could not fetch everything
     (``AccountGap`` events); account_duplicates: account events dropped as already delivered
-    (rotation overlap, a recovery's list)."""
+    (rotation overlap, a recovery's list); clock_retries: logins refused for their timestamp,
+    retried after measuring the server clock again."""
 
     logins: int = 0
     token_refreshes: int = 0
     account_filled: int = 0
     account_gaps: int = 0
     account_duplicates: int = 0
+    clock_retries: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
@@ -157,13 +163,23 @@ class AccountSide:
 
     # --- delivery ----------------------------------------------------------------------------
     def event(self, session: Session, ev: Any) -> None:
-        """An account event of ``session`` (its decoder's handler)."""
-        if type(ev) not in self.wanted:
-            return
+        """An account event of ``session`` (its decoder's handler: the decoder builds only the
+        wanted types)."""
         if self.held is not None:
             self.held.append((session, ev))
-            return
-        self._deliver(session, ev, fetched=False)
+        elif type(ev) is Fill:
+            # The common case, short: fills are rare, so this runs with cold caches and every
+            # call and lookup saved shows in the receive -> callback latency (bench.account).
+            if self.delivered.fresh_fill(ev):
+                ts = ev.exchange_ts
+                d = self.delivered
+                d.last_ts = max(d.last_ts, ts)
+                conn = self.conn
+                conn.deliver_safely(conn.direct_sink(Fill), ev)
+            else:
+                self.counters.account_duplicates += 1
+        else:
+            self._deliver(session, ev, fetched=False)
 
     def _deliver(self, session: Session | None, ev: Any, fetched: bool) -> None:
         t = type(ev)
@@ -203,7 +219,8 @@ class AccountSide:
         """Deliver the held live events (in arrival order, de-duplicated) and stop holding."""
         held, self.held = self.held, None
         for session, ev in held or ():
-            self._deliver(session, ev, fetched=False)
+            if type(ev) in self.wanted:
+                self._deliver(session, ev, fetched=False)
 
     async def recover(self, session: Session, since_ns: int) -> None:
         """Fetch the fills and order changes since ``since_ns`` over REST, deliver those not
@@ -241,18 +258,41 @@ class AccountSide:
             self._gap(what, since_ns, until_ns, f"{a.exchange_id} has no REST list of {what}")
             return []
         out: list[Any] = []
-        for call in calls:
-            remember(secret_values(call.headers))
-            remember(secret_values(call.params))
-            try:
-                body = await self._send(call)
-                out += session.decoder.apply_account(what, body)
-            except AuthError:
-                raise
-            except (FrameError, ExchangeError) as exc:
-                self._gap(what, since_ns, until_ns, conn.scrub(f"unreadable {what} list: {exc}"))
-            except _GiveUpError as exc:
-                self._gap(what, since_ns, until_ns, str(exc))
+        for first in calls:
+            call: RestCall | None = first
+            pages = 0
+            pages_read: list[list[Any]] = []
+            while call is not None:
+                remember(secret_values(call.headers))
+                remember(secret_values(call.params))
+                if pages == RECOVERY_MAX_PAGES:  # bounded: the rest is reported, not fetched
+                    why = f"more than {RECOVERY_MAX_PAGES} pages of {what}; older ones not fetched"
+                    self._gap(what, since_ns, until_ns, why)
+                    break
+                pages += 1
+                try:
+                    body = await self._send(call)
+                    page = session.decoder.apply_account(what, body)
+                    if page and page[0].exchange_ts > page[-1].exchange_ts:
+                        page.reverse()  # oldest first
+                    if page:
+                        pages_read.append(page)
+                    call = a.account_next_page(call, body)
+                except AuthError:
+                    raise
+                except (FrameError, ExchangeError, ValueError) as exc:
+                    why = conn.scrub(f"unreadable {what} list: {exc}")
+                    self._gap(what, since_ns, until_ns, why)
+                    break
+                except _GiveUpError as exc:
+                    self._gap(what, since_ns, until_ns, str(exc))
+                    break
+            # Pages (each oldest first) of a newest-first list (most venues) put oldest first
+            # too: events of the same millisecond keep their order through recover()'s sort.
+            if pages_read and pages_read[0][0].exchange_ts > pages_read[-1][0].exchange_ts:
+                pages_read.reverse()
+            for page in pages_read:
+                out += page
         return out
 
     async def _send(self, call: RestCall) -> bytes:
@@ -300,17 +340,37 @@ class AccountSide:
         conn.emit(AccountGap(conn.adapter.exchange_id, what, since_ns, until_ns, reason, time_ns()))
 
     # --- clock and tokens --------------------------------------------------------------------
-    async def measure_clock(self) -> None:
+    async def login(self, session: Session, timeout: float) -> None:
+        """``session.login(timeout)``; a refusal whose code is one of the adapter's
+        ``clock_login_codes`` (the timestamp was outside the venue's window: the clock drifted
+        since it was measured) measures the server clock again and logs in once more; a
+        second refusal is the ``AuthError``. Raises as :meth:`Session.login`."""
+        try:
+            await session.login(timeout)
+        except AuthError as exc:
+            if exc.code not in self.conn.adapter.clock_login_codes:
+                raise
+            log.warning(
+                "%s: login timestamp refused (code %s); measuring the server clock again",
+                self.conn.name,
+                exc.code,
+            )
+            self.counters.clock_retries += 1
+            await self.measure_clock(force=True)
+            await session.login(timeout)
+
+    async def measure_clock(self, force: bool = False) -> None:
         """Measure the exchange's clock if the adapter can and the last measure is missing or
-        older than 10 minutes. A failure keeps an earlier measure (logged); without one it
-        raises (the connect attempt is retried with backoff)."""
+        older than 10 minutes (or ``force``). A failure keeps an earlier measure (logged);
+        without one it raises (the connect attempt is retried with backoff)."""
         conn = self.conn
         a = conn.adapter
         req = a.server_time_request()
         clock = a.clock
         if req is None:
             return
-        if clock.measured_at is not None and time.monotonic() - clock.measured_at < CLOCK_MAX_AGE_S:
+        age = None if clock.measured_at is None else time.monotonic() - clock.measured_at
+        if not force and age is not None and age < CLOCK_MAX_AGE_S:
             return
         url, params = req
         try:

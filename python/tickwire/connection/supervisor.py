@@ -601,7 +601,7 @@ class Connection:
             s.keepalive = target.keepalive
             await s.open(target.url, opts.connect_timeout)
             if acct is not None:
-                await s.login(opts.ack_timeout)
+                await acct.login(s, opts.ack_timeout)
                 if self._ever_connected:  # reconnect or rotation: fetch what was missed
                     since = acct.hold()
             async with self._control:  # the registry may have changed since Session() was made

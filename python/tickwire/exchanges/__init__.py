@@ -296,6 +296,9 @@ class Adapter:
     # Error codes of a login reply that mean "busy, try again" (a server-side failure, not a
     # refusal of the keys): the connect is retried with backoff instead of an AuthError.
     transient_login_codes: frozenset[int] = frozenset()
+    # Error codes of a login reply that mean "your timestamp is outside the window": the
+    # server clock is measured again and the login retried once before it is an AuthError.
+    clock_login_codes: frozenset[int] = frozenset()
     limits: Limits
     ws_base: str = ""
     rest_base: str = ""
@@ -672,6 +675,13 @@ class Adapter:
         a reconnect. ``[]`` where the venue has no such list (what was missed is then only
         reported). Raises ``ValueError`` without credentials."""
         return []
+
+    def account_next_page(self, call: RestCall, body: bytes) -> RestCall | None:  # noqa: ARG002
+        """The signed request of the page after ``call``'s (one of :meth:`account_requests`,
+        or a page this returned), whose answer was ``body``; None when ``body`` was the last
+        page (the default: venues whose list fits one page). Raises ``ValueError`` for a body
+        it cannot read."""
+        return None
 
     def book_symbol(self, sub: Subscription) -> str | None:
         """Unified symbol whose L2 book ``sub`` feeds (needs a snapshot), else None."""

@@ -344,7 +344,8 @@ class Bitunix(Adapter):
     def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
         """One signed ``GET`` of BitUnix's ``what`` history (``"fills"``:
         ``get_history_trades``, ``"orders"``: ``get_history_orders``) since ``since_ms`` (ms),
-        100 entries at most (the documented maximum per page). Raises ``ValueError`` for
+        100 entries a page (the documented maximum; :meth:`account_next_page` follows the
+        others). Raises ``ValueError`` for
         another ``what`` or without credentials."""
         path = HISTORY_PATHS.get(what)
         if path is None:
@@ -355,6 +356,29 @@ class Bitunix(Adapter):
             creds.api_key, creds.secret, self.clock.now_ms(), new_nonce(), params
         )
         return [RestCall("GET", self.rest_base_url + path, params, headers)]
+
+    def account_next_page(self, call: RestCall, body: bytes) -> RestCall | None:
+        """The next page of a history list: ``call`` again with ``skip`` past the entries read
+        so far, signed now (fresh nonce); None after a short page or once ``skip`` reaches the
+        body's ``total`` (BitUnix filters by ``startTime``, so the pages end at the ``since``
+        boundary). Raises ``ValueError`` for a body without ``data``."""
+        try:
+            data = json.loads(body)["data"]
+            entries = next(v for k, v in data.items() if k.endswith("List"))
+            total = int(data.get("total", 0))
+        except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
+            raise ValueError(f"a BitUnix history list without data ({exc!r})") from None
+        if not isinstance(entries, list):
+            raise ValueError("a BitUnix history list whose list is not a list")
+        skip = int(call.params.get("skip", "0")) + len(entries)
+        if len(entries) < int(call.params.get("limit", "10")) or skip >= total:
+            return None
+        creds = self.check_credentials()
+        params = {**call.params, "skip": str(skip)}
+        headers = rest_headers(
+            creds.api_key, creds.secret, self.clock.now_ms(), new_nonce(), params
+        )
+        return RestCall(call.method, call.url, params, headers)
 
     # --- instruments ----------------------------------------------------------------------------
     async def fetch_instruments(

@@ -423,7 +423,8 @@ class Bybit(Adapter):
     def account_requests(self, what: str, since_ms: int) -> list[RestCall]:
         """Signed GETs of ``what`` (``"fills"``: ``/v5/execution/list``; ``"orders"``:
         ``/v5/order/realtime`` then ``/v5/order/history``) for each of
-        :attr:`account_categories`, ``startTime=since_ms``, Bybit's largest page. Each is
+        :attr:`account_categories`, ``startTime=since_ms``, Bybit's largest page
+        (:meth:`account_next_page` follows the cursor to the others). Each is
         signed at the exchange clock's time when built (call just before sending). Raises
         ``ValueError`` for another ``what`` or without credentials."""
         if what not in _ACCOUNT_LISTS:
@@ -445,6 +446,25 @@ class Bybit(Adapter):
                 )
                 calls.append(RestCall("GET", self.rest_base_url + path, params, headers))
         return calls
+
+    def account_next_page(self, call: RestCall, body: bytes) -> RestCall | None:
+        """The next page of an ``account_requests`` list: ``call`` again with ``cursor`` =
+        the body's ``result.nextPageCursor``, signed now; None when the cursor is empty (the
+        last page: Bybit pages within the ``startTime`` filter, so the cursor ends at the
+        ``since`` boundary). Raises ``ValueError`` for a body without ``result``."""
+        try:
+            result = json.loads(body)["result"]
+            cursor = result.get("nextPageCursor") or ""
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"a Bybit list without result.nextPageCursor ({exc!r})") from None
+        if not isinstance(cursor, str) or not cursor or not result.get("list"):
+            return None
+        creds = self.check_credentials()
+        params = {**call.params, "cursor": cursor}
+        headers = signer.rest_headers(
+            creds.api_key, creds.secret, self.clock.now_ms(), urlencode(params), self.recv_window_ms
+        )
+        return RestCall(call.method, call.url, params, headers)
 
     def dedup_keys(self) -> dict[type, Callable[[Any], Hashable]]:
         """Only candles are ordered across connections, by (start time, event time): trade ids

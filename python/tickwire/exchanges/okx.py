@@ -39,7 +39,8 @@ measures the server clock (``GET /api/v5/public/time``), then sends
 ``{"event":"login","code":"0"}`` succeeds; ``{"event":"error","code":"60009",..}`` (60004
 timestamp, 60005 key, 60006 expired, 60007 sign, 60024 passphrase, ...) is an ``AuthError``,
 never retried in a loop (OKX allows 480 login/subscribe ops per hour per connection); only
-``63999`` (internal error, try again) is retried with backoff. Channels: ``orders`` and
+``63999`` (internal error, try again) is retried with backoff, and ``60006`` once on the same
+socket after the server clock is measured again (the clock drifted since the last measure). Channels: ``orders`` and
 ``fills`` ride the ``orders`` channel (``instType`` ``ANY``: an order change, and a fill when it
 has a ``tradeId``; OKX's own ``fills`` channel is VIP5+ only), ``positions`` the ``positions``
 channel (``ANY``), ``balances`` the ``account`` channel. After a reconnect, fills come from
@@ -248,6 +249,9 @@ class Okx(Adapter):
     private_channels = ("orders", "fills", "positions", "balances")
     # OKX's "Login failed due to internal error. Please try again later." (not a key refusal)
     transient_login_codes = frozenset({63999})
+    # "Timestamp request expired": the clock drifted since it was measured (a long-lived
+    # process, a host clock step): measured again and the login retried once (okx.md §7).
+    clock_login_codes = frozenset({60006})
     # okx.md §2: `{"event":"notice","code":"64008",..}` 60 s before a service upgrade disconnect.
     rotate_on_notices = frozenset({"notice:64008"})
     option_keys = frozenset({"book_channel", "bbo_channel", "candle_interval"})

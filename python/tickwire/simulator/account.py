@@ -138,7 +138,10 @@ class AccountMarket:
     ``market_id``: as the venue writes it. ``kind``: ``"spot"`` or ``"perp"`` (linear).
     ``base``/``quote``: assets (``quote`` is the settle asset of a perp). ``maker_fee`` /
     ``taker_fee``: rates (decimal strings; ``"0.00015"`` = 1.5 bp). ``fee_in_received``: spot
-    fees are charged in the asset the fill pays the account (else in the quote asset)."""
+    fees are charged in the asset the fill pays the account (else in the quote asset).
+    ``round_averages``: a position's entry price and an order's average price are rounded
+    (half even) to the decimal places of the prices they average, as a venue that sends them
+    at the symbol's price precision does (else they stay exact quotients, up to 28 digits)."""
 
     market_id: str
     kind: Literal["spot", "perp"]
@@ -147,6 +150,7 @@ class AccountMarket:
     maker_fee: str = "0.0001"
     taker_fee: str = "0.0003"
     fee_in_received: bool = True
+    round_averages: bool = False
 
 
 @dataclass(frozen=True)
@@ -401,6 +405,21 @@ def _order_values(
     if px <= 0:
         raise ValueError(f"price {px} is not above 0")
     return qty, px
+
+
+def _average(mkt: AccountMarket, a: Decimal, a_qty: Decimal, b: Decimal, b_qty: Decimal) -> Decimal:
+    """The ``a_qty``/``b_qty`` weighted average of prices ``a`` and ``b`` (see
+    :attr:`AccountMarket.round_averages`)."""
+    avg = (a * a_qty + b * b_qty) / (a_qty + b_qty)
+    if not mkt.round_averages:
+        return avg
+    return avg.quantize(Decimal(1).scaleb(-max(_places(a), _places(b))))
+
+
+def _places(d: Decimal) -> int:
+    """Decimal places ``d`` is written with."""
+    exp = d.as_tuple().exponent
+    return -exp if isinstance(exp, int) and exp < 0 else 0
 
 
 # ---- the engine ----------------------------------------------------------------------------------
@@ -770,7 +789,7 @@ class AccountEngine:
                 p.entry = (
                     px
                     if p.entry is None or p.size == 0
-                    else ((p.entry * abs(p.size) + px * qty) / (abs(p.size) + qty))
+                    else _average(mkt, p.entry, abs(p.size), px, qty)
                 )
             else:  # reduce, close or flip
                 closed = min(qty, abs(p.size))
@@ -786,7 +805,7 @@ class AccountEngine:
         avg = (
             px
             if order.average_price is None
-            else ((order.average_price * order.filled + px * qty) / filled)
+            else _average(mkt, order.average_price, order.filled, px, qty)
         )
         status = "filled" if filled == order.size else "partially_filled"
         order = self._set(

@@ -1232,8 +1232,13 @@ class BinanceAccountSide:
         if assets is None:
             return None
         # Binance's default fee tiers: spot 0.1% both ways, USD-M 0.02% maker / 0.05% taker.
+        # USD-M sends entry (`ep`) and average (`ap`) prices at the symbol's precision, not as
+        # exact quotients (which the decoder refuses past 19 digits); spot sends sums only.
         if self.futures:
-            return AccountMarket(market_id, "perp", *assets, maker_fee="0.0002", taker_fee="0.0005")
+            base, quote = assets
+            return AccountMarket(
+                market_id, "perp", base, quote, "0.0002", "0.0005", round_averages=True
+            )
         return AccountMarket(market_id, "spot", *assets, maker_fee="0.001", taker_fee="0.001")
 
     def recorded_trades(self) -> list[tuple[int, Any]]:

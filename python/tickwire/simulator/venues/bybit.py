@@ -67,16 +67,17 @@ recorded symbol is a linear USDT perpetual there):
   the engine's locked margin split into ``totalOrderIM`` (open orders) and
   ``totalPositionIM`` (the rest)).
 - REST, signed by ``X-BAPI-API-KEY``, ``X-BAPI-TIMESTAMP``, ``X-BAPI-RECV-WINDOW`` (default
-  5000), ``X-BAPI-SIGN`` = hex HMAC-SHA256(secret, timestamp + key + recv window + the raw
-  query string), checked in Bybit's order and answered with its codes: missing headers
-  ``10001``; ``server - recv_window <= timestamp < server + 1000`` else ``10002``; unknown key
-  ``10003`` "API key is invalid." (HTTP 401); bad signature ``10004`` "error sign!" (HTTP 401);
-  a pending ``AuthServerError``: HTTP 503, ``10016``. Routes (``category`` must be the
-  simulated ``linear``; others list nothing): ``GET /v5/execution/list`` (fills since
-  ``startTime``, newest first, ``limit`` default 50, max 100), ``GET /v5/order/realtime`` (open
-  orders), ``GET /v5/order/history`` (final states of orders changed since ``startTime``),
-  both newest first; ``nextPageCursor`` is always ``""`` (one page); ``GET /v5/market/time``
-  (the exchange clock, public).
+  5000), ``X-BAPI-SIGN`` = hex HMAC-SHA256(secret, timestamp + key + recv window + the query
+  string as sent, still URL-encoded), checked in Bybit's order and answered with its codes:
+  missing headers ``10001``; ``server - recv_window <= timestamp < server + 1000`` else
+  ``10002``; unknown key ``10003`` "API key is invalid." (HTTP 401); bad signature ``10004``
+  "error sign!" (HTTP 401); a pending ``AuthServerError``: HTTP 503, ``10016``. Routes
+  (``category`` must be the simulated ``linear``; others list nothing): ``GET
+  /v5/execution/list`` (fills since ``startTime``, newest first, ``limit`` default 50, max
+  100), ``GET /v5/order/realtime`` (open orders), ``GET /v5/order/history`` (final states of
+  orders changed since ``startTime``), both newest first, ``limit`` default 20, max 50; pages:
+  ``nextPageCursor`` (``""`` on the last page) names the page's last entry, ``cursor`` asks
+  for what follows it; ``GET /v5/market/time`` (the exchange clock, public).
 """
 
 from __future__ import annotations
@@ -774,7 +775,9 @@ class BybitSim(VenueSim):
         account = hub.by_key(key)
         if account is None:
             return reply(10003, "API key is invalid.", {}, status=401)
-        want = _hmac(account.secret, f"{ts_ms}{key}{window_ms}{request.query_string}")
+        # Signed over the query as sent (still URL-encoded: a cursor's "%3A" arrives as "%253A")
+        query = request.rel_url.raw_query_string
+        want = _hmac(account.secret, f"{ts_ms}{key}{window_ms}{query}")
         if not hmac.compare_digest(want, sign):
             return reply(10004, "error sign! origin_string[...]", {}, status=401)
         category = request.query.get("category", "")
@@ -783,11 +786,11 @@ class BybitSim(VenueSim):
         start_ns = int(request.query.get("startTime", "0") or 0) * 10**6
         entries: list[dict[str, Any]]
         if path == "/v5/execution/list":
-            limit = min(int(request.query.get("limit", "50") or 50), 100)
+            limit, id_key = min(int(request.query.get("limit", "50") or 50), 100), "execId"
             fills = engine.fills_since(start_ns) if ours else []
-            entries = [self._exec_entry(f, with_category=False) for f in reversed(fills)][:limit]
+            entries = [self._exec_entry(f, with_category=False) for f in reversed(fills)]
         else:
-            limit = min(int(request.query.get("limit", "20") or 20), 50)
+            limit, id_key = min(int(request.query.get("limit", "20") or 20), 50), "orderId"
             if not ours:
                 orders: list[OrderState] = []
             elif path == "/v5/order/realtime":
@@ -796,8 +799,17 @@ class BybitSim(VenueSim):
                 latest = {o.order_id: o for o in engine.order_changes_since(start_ns)}
                 orders = [o for o in latest.values() if not o.is_open]
             orders.sort(key=lambda o: o.updated_ns)
-            entries = [self._order_entry(o, with_category=False) for o in reversed(orders)][:limit]
-        return reply(0, "OK", {"category": category, "list": entries, "nextPageCursor": ""})
+            entries = [self._order_entry(o, with_category=False) for o in reversed(orders)]
+        # The cursor names the last entry sent (newest first), so entries made meanwhile do
+        # not shift the pages; its "%3A" is as Bybit's own cursors look (already URL-encoded).
+        cursor = request.query.get("cursor", "")
+        if cursor:
+            last = cursor.split("%3A", 1)[0]
+            ids = [str(e[id_key]) for e in entries]
+            entries = entries[ids.index(last) + 1 :] if last in ids else []
+        page, more = entries[:limit], len(entries) > limit
+        after = f"{page[-1][id_key]}%3A{len(page)}" if more else ""
+        return reply(0, "OK", {"category": category, "list": page, "nextPageCursor": after})
 
 
 def _private_key(topic: str, account: SimAccount) -> str:
