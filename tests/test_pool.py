@@ -607,7 +607,10 @@ def test_bad_arguments_are_value_errors_before_any_connection(run):
             for kw, match in (
                 ({"policy": "wait"}, "policy must be one of"),
                 ({"queue_size": 0}, "queue_size must be >= 1"),
-                ({"channels": "fills"}, "account channel"),
+                ({"symbols": (), "channels": "fills"}, "need credentials"),
+                ({"channels": ["trades", "fills"]}, "cannot be mixed"),
+                ({"channels": "fills", "credentials": CREDS_A}, "cover the whole account"),
+                ({"credentials": CREDS_A}, "credentials are for account channels"),
                 ({"channels": "ticks"}, "unknown channel 'ticks'"),
                 ({"symbols": "ETHUSDT"}, "ETHUSDT"),
                 ({"exchange": "nope"}, "nope"),
@@ -704,3 +707,63 @@ def test_readme_pool_example_runs_against_the_simulator(capsys):
     assert cb["delivered"] == len(trades) + 1 and cb["errors"] == 0  # and its Connected
     assert mm["dropped"] == 0 and mm["delivered"] > len(trades)  # trades and book updates
     assert stats["pool"]["connects"] == 1  # both strategies on one WebSocket
+
+
+# --- account channels: one login per key ------------------------------------------------------
+_KEYS = {
+    "a": ("poolKeyA-31c9", "poolSecretA-7e20b4", "poolPassA"),
+    "b": ("poolKeyB-52d1", "poolSecretB-9a43c6", "poolPassB"),
+}
+CREDS_A = tw.Credentials(*_KEYS["a"][:2], passphrase=_KEYS["a"][2])
+CREDS_B = tw.Credentials(*_KEYS["b"][:2], passphrase=_KEYS["b"][2])
+
+
+def test_account_consumers_of_one_key_share_one_login(run):
+    """Two strategies on key A (one wants orders and fills, one only fills) share one OKX
+    login; a third on key B gets its own. A fill burst with a disconnect after two fills (the
+    rest recovered over REST) reaches both A consumers once each; only the one that asked gets
+    order updates; B's consumer sees none of A's account."""
+    from tickwire.simulator import FillBurst, SimAccount
+
+    accounts = [
+        SimAccount(name=n, api_key=k, secret=sec, passphrase=pw, balances={"USDT": "100000"})
+        for n, (k, sec, pw) in _KEYS.items()
+    ]
+
+    async def scenario():
+        async with Simulator("okx", speed=1, accounts=accounts) as sim, pool() as p:
+            url = sim.rest_url
+            a1 = await p.subscribe(
+                "okx", (), ["orders", "fills"], credentials=CREDS_A, base_url=url
+            )
+            a2 = await p.subscribe("okx", (), "fills", credentials=CREDS_A, base_url=url)
+            logins_a = sim.total_connections
+            b = await p.subscribe("okx", (), "fills", credentials=CREDS_B, base_url=url)
+            engine = sim.accounts.engine("a")
+            engine.place("BTC-USDT-SWAP", "buy", "10", "30000", client_order_id="p1")
+            await asyncio.sleep(0.2)
+            sim.inject(FillBurst(order="p1", fills=6, size="1", disconnect_after=2, account="a"))
+            for _ in range(500):
+                fills = [e for e in list(a2._queue) if isinstance(e, core.Fill)]
+                if len(fills) >= 6:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)  # a duplicate would arrive now
+            got = {n: list(c._queue) for n, c in (("a1", a1), ("a2", a2), ("b", b))}
+            status = p.status()
+            return engine, got, logins_a, len(p.feeds), status
+
+    engine, got, logins_a, feeds, status = run(scenario())
+    assert logins_a == 1 and feeds == 2  # one connection set per key
+    want = [str(f.trade_id) for f in engine.fills]
+    assert len(want) == 6
+    for name in ("a1", "a2"):
+        assert [e.trade_id for e in got[name] if isinstance(e, core.Fill)] == want
+    assert any(isinstance(e, core.OrderUpdate) for e in got["a1"])
+    assert not any(isinstance(e, core.OrderUpdate) for e in got["a2"])
+    assert not any(isinstance(e, (core.Fill, core.OrderUpdate)) for e in got["b"])
+    topics = {(t["channel"], t["refcount"]) for t in status["topics"]}
+    assert ("fills", 2) in topics and ("orders", 1) in topics and ("fills", 1) in topics
+    shown = json.dumps(status)
+    for k, sec, pw in _KEYS.values():
+        assert k not in shown and sec not in shown and pw not in shown

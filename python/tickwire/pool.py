@@ -21,6 +21,7 @@ See the README section "Pool"; the design notes are VENUES.md §4 of the shared 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 from collections import deque
@@ -30,6 +31,7 @@ from time import time_ns
 from typing import Any
 
 from ._core import BBO, BookUpdate, Candle, Trade
+from .auth import Credentials
 from .connection import ConnectionOptions
 from .events import (
     AccountGap,
@@ -59,11 +61,13 @@ _CHANNEL_TYPES: dict[str, type] = {
     "bbo": BBO,
     "candles": Candle,
 }
+# the account channels a pool shares per key (all the venue serves, opened with the first consumer)
+_ACCOUNT_ROUTES = ("orders", "fills", "positions", "balances")
 _HEALTH = (AccountGap, BadFrame, Connected, Disconnected, GapDetected, Lagging, Resynced)
 _HEALTH_TYPES = frozenset((*_HEALTH, TradesMissed))
 
 Topic = tuple[str, str]  # (unified symbol, channel)
-Key = tuple[str, str | None, tuple[tuple[str, str], ...], str]
+Key = tuple[str, str | None, tuple[tuple[str, str], ...], str, str]
 
 
 class SlowConsumerError(TickwireError):
@@ -321,11 +325,21 @@ class _Group:
     tables (channel -> symbol -> consumers, copied on change so delivery iterates a
     snapshot)."""
 
-    def __init__(self, pool: Pool, key: Key, exchange: str, feed_args: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        key: Key,
+        exchange: str,
+        feed_args: dict[str, Any],
+        credentials: Credentials | None = None,
+    ) -> None:
         self.pool = pool
         self.key = key
         self.exchange = exchange
         self.feed_args = feed_args
+        #: an account connection set: one login per key, every account channel the venue
+        #: serves opened with the first consumer (consumers get the channels they asked for)
+        self.credentials = credentials
         self.feed: Feed | None = None
         self.running = False  # the feed started and has not failed
         self.adapter: Adapter = get_adapter(
@@ -336,7 +350,9 @@ class _Group:
         )
         self.refs: dict[Topic, int] = {}  # topics on the wire (0: in its grace period)
         self.grace: set[Topic] = set()
-        self.routes: dict[str, dict[str, tuple[Consumer, ...]]] = {c: {} for c in _CHANNEL_TYPES}
+        self.routes: dict[str, dict[str, tuple[Consumer, ...]]] = {
+            c: {} for c in (*_CHANNEL_TYPES, *_ACCOUNT_ROUTES)
+        }
         self.by_symbol: dict[str, tuple[Consumer, ...]] = {}
         self.consumers: list[Consumer] = []
         self.lock = asyncio.Lock()
@@ -352,6 +368,23 @@ class _Group:
 
         def deliver(ev: Any) -> None:
             for c in get(ev.symbol, ()):
+                q = c._queue
+                if len(q) < c._size:
+                    q.append(ev)
+                    if c._waiter is not None:
+                        c._wake()
+                else:
+                    c._overflow(ev)
+
+        return deliver
+
+    def account_fanout(self, channel: str) -> Callable[[Any], None]:
+        """The fan-out of an account channel: to every consumer of it (account events cover
+        the whole account, whatever their symbol)."""
+        table = self.routes[channel]
+
+        def deliver(ev: Any) -> None:
+            for c in table.get("", ()):
                 q = c._queue
                 if len(q) < c._size:
                     q.append(ev)
@@ -411,7 +444,7 @@ class _Group:
         return new
 
     def _route(self) -> None:
-        routes: dict[str, dict[str, list[Consumer]]] = {ch: {} for ch in _CHANNEL_TYPES}
+        routes: dict[str, dict[str, list[Consumer]]] = {ch: {} for ch in self.routes}
         by_symbol: dict[str, list[Consumer]] = {}
         for c in self.consumers:
             for sym, ch in c.topics:
@@ -472,6 +505,8 @@ class _Group:
             if not self.refs:  # idle: close the whole connection set
                 await self.close_feed()
                 return
+            if self.credentials is not None:
+                return  # account channels stay open while the key has a consumer
             try:
                 for ch, syms in _by_channel(gone).items():
                     await feed.unsubscribe(syms, ch)
@@ -524,7 +559,7 @@ class _Group:
             try:
                 if self.feed is None:
                     await self.start_feed(c.symbols, c.channels)
-                elif new:
+                elif new and self.credentials is None:  # (an account set opened them all)
                     for ch, syms in _by_channel(new).items():
                         await self.feed.subscribe(syms, ch)
                         wired.update((s, ch) for s in syms)
@@ -551,6 +586,24 @@ class _Group:
 
     async def start_feed(self, symbols: list[str], channels: list[str]) -> None:
         args = self.feed_args
+        if self.credentials is not None:
+            feed = Feed(
+                self.exchange,
+                channels=list(self.adapter.private_channels),
+                credentials=self.credentials,
+                on_order=self.account_fanout("orders"),
+                on_fill=self.account_fanout("fills"),
+                on_position=self.account_fanout("positions"),
+                on_balance=self.account_fanout("balances"),
+                on_health=self.on_health,
+                on_error=lambda exc: self.on_error(feed, exc),
+                base_url=args.get("base_url"),
+                urls=args.get("urls"),
+                options=args.get("options"),
+                **self.pool.feed_options,
+            )
+            await self._start(feed)
+            return
         feed = Feed(
             self.exchange,
             symbols,
@@ -566,6 +619,9 @@ class _Group:
             options=args.get("options"),
             **self.pool.feed_options,
         )
+        await self._start(feed)
+
+    async def _start(self, feed: Feed) -> None:
         self.feed = feed
         if self.pool.metrics is not None:
             from .monitoring import enable_sampling  # only with metrics
@@ -603,7 +659,7 @@ class Pool:
     ``async with tw.Pool() as pool:`` then ``await pool.subscribe(exchange, symbols, channels)``
     per strategy. The pool keeps one connection set (a :class:`tickwire.Feed`: one WebSocket per
     route, more when the venue's per-connection topic limit is reached) per (exchange,
-    ``base_url``, ``urls``, ``options``); a topic (symbol, channel) is subscribed on the wire
+    ``base_url``, ``urls``, ``options``, and for account channels the API key); a topic (symbol, channel) is subscribed on the wire
     when its first consumer arrives and unsubscribed ``grace`` seconds after its last one left
     (a consumer coming back within it cancels that); a connection set left with no topic is
     closed. Events are fanned out by (kind, symbol): a consumer that does not want a symbol costs
@@ -615,8 +671,8 @@ class Pool:
     and what every pooled Feed gets: ``connection_options``, ``stale_after``, ``start_timeout``,
     ``validate_symbols``, ``max_lag`` (see :class:`tickwire.Feed`).
 
-    Not pooled (use a :class:`tickwire.Feed`): account channels (they need credentials and a
-    login per key).
+    Account channels are pooled per API key: one login per (exchange, URLs, options, key),
+    shared by that key's consumers (see :meth:`subscribe`).
     """
 
     def __init__(
@@ -672,6 +728,7 @@ class Pool:
         base_url: str | None = None,
         urls: dict[str, str] | None = None,
         options: dict[str, Any] | None = None,
+        credentials: Credentials | None = None,
     ) -> Consumer:
         """A new consumer of ``symbols`` x ``channels`` of ``exchange``; returns once its topics
         are subscribed (new books synced) or already live.
@@ -687,27 +744,27 @@ class Pool:
         :class:`SlowConsumerError` after the queued events) or ``"block"`` (the pool stops
         reading the connection set's sockets until the queue is half empty: every consumer of
         that connection set waits, and past the connection's ``stale_after`` it is reopened).
+        Account channels (``"orders"``, ``"fills"``, ``"positions"``, ``"balances"``: give
+        ``symbols=()`` and ``credentials``, and no market channel in the same call) share one
+        logged-in connection set per (exchange, URLs, options, API key): the first consumer
+        of a key opens every account channel the venue serves, later ones join it without a
+        new login, each gets only the channels it asked for, and the set closes ``grace``
+        seconds after the key's last consumer left.
         ``name``: the consumer's id in ``status()`` and metrics (default
         ``"<exchange>#<n>"``; never put a secret in it). ``base_url``, ``urls``, ``options``:
         as :class:`tickwire.Feed`'s; consumers share a connection set only when these are equal.
 
-        Raises ``ValueError`` (bad exchange, symbol, channel, option, policy or queue size, an
-        account channel, or with ``validate_symbols`` a symbol the exchange does not list),
+        Raises ``ValueError`` (bad exchange, symbol, channel, option, policy or queue size;
+        account channels mixed with market ones, with symbols, without credentials or not
+        served by the venue; or with ``validate_symbols`` a symbol the exchange does not list),
         ``RuntimeError`` if the pool is closed or not entered, and what ``Feed.start`` /
         ``Feed.subscribe`` raise (``SubscriptionError``, ``EndpointError``, ``TimeoutError``).
         """
         if not self._entered or self._closed:
             raise RuntimeError("use the pool inside 'async with tw.Pool() as pool:'")
-        syms = _as_list(symbols, "symbols")
         chans = _as_list(channels, "channels")
-        for ch in chans:
-            if ch in ACCOUNT_CHANNELS:
-                raise ValueError(
-                    f"channel {ch!r} is an account channel: a Pool shares market data only "
-                    "(use a tw.Feed with credentials)"
-                )
-            if ch not in _CHANNEL_TYPES:
-                raise ValueError(f"unknown channel {ch!r}; known: {', '.join(_CHANNEL_TYPES)}")
+        account = [ch for ch in chans if ch in ACCOUNT_CHANNELS]
+        syms = _checked_symbols(symbols, chans, account, credentials)
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         if queue_size < 1:
@@ -719,16 +776,29 @@ class Pool:
             base_url,
             tuple(sorted((urls or {}).items())),
             repr(sorted((options or {}).items())),
+            _key_id(credentials),
         )
         group = self._groups.get(key)
         if group is None:
             group = _Group(
-                self, key, exchange, {"base_url": base_url, "urls": urls, "options": options}
+                self,
+                key,
+                exchange,
+                {"base_url": base_url, "urls": urls, "options": options},
+                credentials,
             )
             self._groups[key] = group
-        group.adapter.subscriptions(syms, chans)  # ValueError naming a bad symbol or channel
-        for sym in syms:
-            group.adapter.market_of(sym)
+        if account:
+            served = group.adapter.private_channels
+            missing = [ch for ch in account if ch not in served]
+            if missing:
+                raise ValueError(
+                    f"{exchange} serves no account channel {missing}; it has {list(served)}"
+                )
+        else:
+            group.adapter.subscriptions(syms, chans)  # ValueError naming a bad symbol/channel
+            for sym in syms:
+                group.adapter.market_of(sym)
         c = Consumer(
             self,
             group,
@@ -849,6 +919,46 @@ class Pool:
             f"Pool({len(self._groups)} connection sets, {len(self.consumers)} consumers, "
             f"closed={self._closed})"
         )
+
+
+def _checked_symbols(
+    symbols: str | Sequence[str],
+    channels: list[str],
+    account: list[str],
+    credentials: Credentials | None,
+) -> list[str]:
+    """The symbols of a subscribe call, ``[""]`` (the whole account) for account channels,
+    after checking the call: ``ValueError`` for an unknown channel, market channels beside
+    account ones, account channels with symbols or without credentials, or credentials
+    given for market data."""
+    for ch in channels:
+        if ch not in _CHANNEL_TYPES and ch not in ACCOUNT_CHANNELS:
+            known = ", ".join((*_CHANNEL_TYPES, *ACCOUNT_CHANNELS))
+            raise ValueError(f"unknown channel {ch!r}; known: {known}")
+    if not account:
+        if credentials is not None:
+            raise ValueError("credentials are for account channels; market data needs none")
+        return _as_list(symbols, "symbols")
+    if len(account) != len(channels):
+        raise ValueError(
+            f"account channels {account} cannot be mixed with market channels in one "
+            "subscribe: make two calls"
+        )
+    if symbols:
+        raise ValueError(
+            f"account channels {account} cover the whole account: give symbols=(), not {symbols!r}"
+        )
+    if not isinstance(credentials, Credentials):
+        raise ValueError(f"account channels {account} need credentials=tw.Credentials(...)")
+    return [""]
+
+
+def _key_id(credentials: Credentials | None) -> str:
+    """Which key a connection set logs in with, without holding the key itself in the pool's
+    keys: a digest of the API key ("" for market data)."""
+    if credentials is None:
+        return ""
+    return hashlib.sha256(credentials.api_key.encode()).hexdigest()[:16]
 
 
 def _by_channel(topics: Iterable[Topic]) -> dict[str, list[str]]:
