@@ -367,6 +367,7 @@ class _Group:
         get = self.routes[channel].get
 
         def deliver(ev: Any) -> None:
+            # _offer inlined: this runs for every market event
             for c in get(ev.symbol, ()):
                 q = c._queue
                 if len(q) < c._size:
@@ -382,18 +383,7 @@ class _Group:
         """The fan-out of an account channel: to every consumer of it (account events cover
         the whole account, whatever their symbol)."""
         table = self.routes[channel]
-
-        def deliver(ev: Any) -> None:
-            for c in table.get("", ()):
-                q = c._queue
-                if len(q) < c._size:
-                    q.append(ev)
-                    if c._waiter is not None:
-                        c._wake()
-                else:
-                    c._overflow(ev)
-
-        return deliver
+        return lambda ev: _offer(table.get("", ()), ev)
 
     def on_health(self, ev: Any) -> None:
         """A health event: a book's (``GapDetected``, ``Resynced``) to the consumers of that
@@ -408,13 +398,7 @@ class _Group:
             targets = self.routes["book"].get(sym, ())
         else:
             targets = self.by_symbol.get(sym, ())
-        for c in targets:
-            q = c._queue
-            if len(q) < c._size:
-                q.append(ev)
-                c._wake()
-            else:
-                c._overflow(ev)
+        _offer(targets, ev)
 
     # --- registration ----------------------------------------------------------------------
     def register(self, c: Consumer) -> list[Topic]:
@@ -919,6 +903,18 @@ class Pool:
             f"Pool({len(self._groups)} connection sets, {len(self.consumers)} consumers, "
             f"closed={self._closed})"
         )
+
+
+def _offer(targets: Iterable[Consumer], ev: Any) -> None:
+    """Queue ``ev`` for each of ``targets`` (a full queue applies its consumer's policy)."""
+    for c in targets:
+        q = c._queue
+        if len(q) < c._size:
+            q.append(ev)
+            if c._waiter is not None:
+                c._wake()
+        else:
+            c._overflow(ev)
 
 
 def _checked_symbols(
