@@ -666,18 +666,7 @@ class BinanceRest:
                 {k: e[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True} for e in events
             ]
         else:
-            out = [
-                {
-                    "id": e["t"],
-                    "price": e["p"],
-                    "qty": e["q"],
-                    "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))),
-                    "time": e["T"],
-                    "isBuyerMaker": e["m"],
-                    "isBestMatch": True,
-                }
-                for e in events
-            ]
+            out = [_rest_trade(e, best_match=True) for e in events]
         return _json(json.dumps(out, separators=(",", ":")).encode())
 
     def klines(self, request: web.Request) -> web.Response:
@@ -737,20 +726,10 @@ class BinanceRest:
             return rest_error(-1100, "Illegal characters found in a parameter.")
         sd = self.sim.recording.streams[stream]
         published = bisect.bisect_left(sd.lines, self.sim.position)
-        out = []
-        for d in sd.data[max(0, published - limit) : published]:
-            e = json.loads(d)
-            trade = {
-                "id": e["t"],
-                "price": e["p"],
-                "qty": e["q"],
-                "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))),
-                "time": e["T"],
-                "isBuyerMaker": e["m"],
-            }
-            if not self.spec.futures:
-                trade["isBestMatch"] = True
-            out.append(trade)
+        out = [
+            _rest_trade(json.loads(d), best_match=not self.spec.futures)
+            for d in sd.data[max(0, published - limit) : published]
+        ]
         return _json(json.dumps(out, separators=(",", ":")).encode())
 
     def book_ticker(self, request: web.Request) -> web.Response:
@@ -1651,3 +1630,19 @@ def _keys_of(accounts: Any, request: web.Request) -> dict[str, ApiKey]:
     """The registered key the request's ``X-MBX-APIKEY`` names (or none)."""
     account = accounts.by_key(request.headers.get("X-MBX-APIKEY", ""))
     return {} if account is None else {account.api_key: _api_key(account)}
+
+
+def _rest_trade(e: dict[str, Any], *, best_match: bool) -> dict[str, Any]:
+    """A recorded ``trade`` event in the REST trade-list shape (``id,price,qty,quoteQty,time,
+    isBuyerMaker``, and ``isBestMatch`` where the endpoint has it)."""
+    trade = {
+        "id": e["t"],
+        "price": e["p"],
+        "qty": e["q"],
+        "quoteQty": str((Decimal(e["p"]) * Decimal(e["q"])).quantize(Decimal("1e-8"))),
+        "time": e["T"],
+        "isBuyerMaker": e["m"],
+    }
+    if best_match:
+        trade["isBestMatch"] = True
+    return trade
