@@ -359,6 +359,8 @@ class Session(WSListener):
         session's book ``book()`` shows. After an unsubscribe, the types it touched get a filter
         dropping the removed symbols' late events, on this socket only (a reconnect or rotation
         subscribes without them)."""
+        if self.closed.done():
+            return  # handlers of a closed session would only tie it up in cycles again
         owner = self.owner
         kinds = (Trade, BBO, Candle, BookUpdate)
         direct: dict[type, Handler]
@@ -550,6 +552,16 @@ class Session(WSListener):
         self._inflight.clear()
         self.pending.clear()
         self.closed.set_result(reason)
+        self._unlink()
+
+    def _unlink(self) -> None:
+        """Break the cycles a live session is in (decoder handlers and the Rust frame sink
+        call back into it), so a closed one is freed by reference counting at once: its decoder
+        may hold a full book (a Coinbase snapshot: MiBs on the Rust side, invisible to the cycle
+        collector's thresholds), and waiting for a full collection grew the soak's RSS by that
+        much per reconnect."""
+        self.decoder.set_handlers()
+        self.__dict__.pop("on_ws_frame", None)  # the FrameSink (or recorder) shadowing it
 
     async def _keep_alive(self, ka: Keepalive) -> None:
         """Send the adapter's client ping every ``ka.interval_s`` seconds while the socket is
