@@ -545,6 +545,7 @@ class Session(WSListener):
             task.cancel()
         if self._keepalive is not None:
             self._keepalive.cancel()
+            self._keepalive = None  # a cancelled task's error holds its frame, and so this session
         for p in self._inflight:
             if not p.fut.done():
                 p.fut.set_exception(ConnectionError(f"disconnected: {reason}"))
@@ -803,7 +804,13 @@ class Session(WSListener):
                 coro = resync.sync_book(self, symbol, reason, since)
             task = asyncio.get_running_loop().create_task(coro)
             self.sync_tasks[symbol] = task
+            # forgotten once done: a finished task (its error's frames) would hold this session
+            task.add_done_callback(partial(self._sync_done, symbol))
         return task
+
+    def _sync_done(self, symbol: str, task: asyncio.Task[None]) -> None:
+        if self.sync_tasks.get(symbol) is task:
+            del self.sync_tasks[symbol]
 
     def books_synced(self, symbols: Iterable[str]) -> bool:
         """True when every book in ``symbols`` has applied a snapshot and waits for none."""
