@@ -359,6 +359,8 @@ class Session(WSListener):
         session's book ``book()`` shows. After an unsubscribe, the types it touched get a filter
         dropping the removed symbols' late events, on this socket only (a reconnect or rotation
         subscribes without them)."""
+        if self.closed.done():
+            return  # handlers of a closed session would only tie it up in cycles again
         owner = self.owner
         kinds = (Trade, BBO, Candle, BookUpdate)
         direct: dict[type, Handler]
@@ -543,6 +545,7 @@ class Session(WSListener):
             task.cancel()
         if self._keepalive is not None:
             self._keepalive.cancel()
+            self._keepalive = None  # a cancelled task's error holds its frame, and so this session
         for p in self._inflight:
             if not p.fut.done():
                 p.fut.set_exception(ConnectionError(f"disconnected: {reason}"))
@@ -550,6 +553,16 @@ class Session(WSListener):
         self._inflight.clear()
         self.pending.clear()
         self.closed.set_result(reason)
+        self._unlink()
+
+    def _unlink(self) -> None:
+        """Break the cycles a live session is in (decoder handlers and the Rust frame sink
+        call back into it), so a closed one is freed by reference counting at once: its decoder
+        may hold a full book (a Coinbase snapshot: MiBs on the Rust side, invisible to the cycle
+        collector's thresholds), and waiting for a full collection grew the soak's RSS by that
+        much per reconnect."""
+        self.decoder.set_handlers()
+        self.__dict__.pop("on_ws_frame", None)  # the FrameSink (or recorder) shadowing it
 
     async def _keep_alive(self, ka: Keepalive) -> None:
         """Send the adapter's client ping every ``ka.interval_s`` seconds while the socket is
@@ -791,7 +804,13 @@ class Session(WSListener):
                 coro = resync.sync_book(self, symbol, reason, since)
             task = asyncio.get_running_loop().create_task(coro)
             self.sync_tasks[symbol] = task
+            # forgotten once done: a finished task (its error's frames) would hold this session
+            task.add_done_callback(partial(self._sync_done, symbol))
         return task
+
+    def _sync_done(self, symbol: str, task: asyncio.Task[None]) -> None:
+        if self.sync_tasks.get(symbol) is task:
+            del self.sync_tasks[symbol]
 
     def books_synced(self, symbols: Iterable[str]) -> bool:
         """True when every book in ``symbols`` has applied a snapshot and waits for none."""
