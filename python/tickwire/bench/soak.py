@@ -230,7 +230,7 @@ async def soak(
 ) -> SoakReport:
     """Run the soak (see the module docstring) for ``duration_s`` seconds and return its
     report; ``on_row(row)`` is called with each sample as it is taken. ``warmup_s`` (default a
-    fifth of the run) is left out of the RSS slope. Raises ``ValueError`` for an unknown market
+    third of the run, at least two passes) is left out of the RSS slope. Raises ``ValueError`` for an unknown market
     or a duration shorter than two samples."""
     from ..demo import demo_markets
 
@@ -239,7 +239,8 @@ async def soak(
         raise ValueError(f"unknown soak markets {unknown}; known: {DEFAULT_MARKETS} and more")
     if duration_s < 2 * sample_s:
         raise ValueError(f"duration_s ({duration_s}) must cover two samples of {sample_s} s")
-    warmup = duration_s / 5 if warmup_s is None else warmup_s
+    # the first passes allocate what a feed keeps (books, buffers, pools): left out of the slope
+    warmup = max(duration_s / 3, 2 * loop_s) if warmup_s is None else warmup_s
     report = SoakReport()
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
