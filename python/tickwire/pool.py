@@ -570,32 +570,28 @@ class _Group:
 
     async def start_feed(self, symbols: list[str], channels: list[str]) -> None:
         args = self.feed_args
-        if self.credentials is not None:
-            feed = Feed(
-                self.exchange,
-                channels=list(self.adapter.private_channels),
-                credentials=self.credentials,
-                on_order=self.account_fanout("orders"),
-                on_fill=self.account_fanout("fills"),
-                on_position=self.account_fanout("positions"),
-                on_balance=self.account_fanout("balances"),
-                on_health=self.on_health,
-                on_error=lambda exc: self.on_error(feed, exc),
-                base_url=args.get("base_url"),
-                urls=args.get("urls"),
-                options=args.get("options"),
-                **self.pool.feed_options,
-            )
-            await self._start(feed)
-            return
+        streams: dict[str, Any]
+        if self.credentials is not None:  # every account channel the venue serves, one login
+            streams = {
+                "channels": list(self.adapter.private_channels),
+                "credentials": self.credentials,
+                "on_order": self.account_fanout("orders"),
+                "on_fill": self.account_fanout("fills"),
+                "on_position": self.account_fanout("positions"),
+                "on_balance": self.account_fanout("balances"),
+            }
+        else:
+            streams = {
+                "symbols": symbols,
+                "channels": channels,
+                "on_book": self.fanout("book"),
+                "on_trade": self.fanout("trades"),
+                "on_bbo": self.fanout("bbo"),
+                "on_candle": self.fanout("candles"),
+            }
         feed = Feed(
             self.exchange,
-            symbols,
-            channels,
-            on_book=self.fanout("book"),
-            on_trade=self.fanout("trades"),
-            on_bbo=self.fanout("bbo"),
-            on_candle=self.fanout("candles"),
+            **streams,
             on_health=self.on_health,
             on_error=lambda exc: self.on_error(feed, exc),
             base_url=args.get("base_url"),
@@ -603,9 +599,6 @@ class _Group:
             options=args.get("options"),
             **self.pool.feed_options,
         )
-        await self._start(feed)
-
-    async def _start(self, feed: Feed) -> None:
         self.feed = feed
         if self.pool.metrics is not None:
             from .monitoring import enable_sampling  # only with metrics

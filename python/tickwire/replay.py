@@ -516,6 +516,21 @@ class BookSource(Protocol):
         """The live ``Book`` of ``symbol``."""
 
 
+def bbo_to_dict(event: Any) -> dict[str, Any]:
+    """The JSON-ready dict of a BBO: a ``tw.BBO`` or anything with its attributes (the REST
+    fallback's ``RestBBO``)."""
+    return {
+        "type": "bbo",
+        "exchange": event.exchange,
+        "symbol": event.symbol,
+        "sequence": event.sequence,
+        "bid": [event.bid_price, event.bid_size],
+        "ask": [event.ask_price, event.ask_size],
+        "exchange_ts": event.exchange_ts,
+        "receive_ts": event.receive_ts,
+    }
+
+
 def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest layout here
     event: Event, book_depth: int = 5, decoder: BookSource | None = None
 ) -> dict[str, Any]:
@@ -540,16 +555,7 @@ def event_to_dict(  # noqa: PLR0911 - one return per event kind, the clearest la
             d["asks"] = book.asks(book_depth).tolist()
         return d
     if isinstance(event, _core.BBO):
-        return {
-            "type": "bbo",
-            "exchange": event.exchange,
-            "symbol": event.symbol,
-            "sequence": event.sequence,
-            "bid": [event.bid_price, event.bid_size],
-            "ask": [event.ask_price, event.ask_size],
-            "exchange_ts": event.exchange_ts,
-            "receive_ts": event.receive_ts,
-        }
+        return bbo_to_dict(event)
     if isinstance(event, _core.Trade):
         return {
             "type": "trade",

@@ -122,17 +122,9 @@ class RestBBO:
 
     def to_dict(self, book_depth: int = 5, decoder: Any = None) -> dict[str, Any]:  # noqa: ARG002
         """A JSON-ready dict shaped as a ``BBO``'s in ``event_to_dict``, plus ``source``."""
-        return {
-            "type": "bbo",
-            "exchange": self.exchange,
-            "symbol": self.symbol,
-            "sequence": self.sequence,
-            "bid": [self.bid_price, self.bid_size],
-            "ask": [self.ask_price, self.ask_size],
-            "exchange_ts": self.exchange_ts,
-            "receive_ts": self.receive_ts,
-            "source": "rest",
-        }
+        from ..replay import bbo_to_dict
+
+        return {**bbo_to_dict(self), "source": "rest"}
 
 
 class _Wrapped:
