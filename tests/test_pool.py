@@ -565,6 +565,8 @@ def test_a_raising_callback_is_isolated(run):
             )
             sim.start_replay()
             await finish(sim)
+            # the callback runs in the consumer's own task: let it take what is queued
+            await asyncio.wait_for(_until(lambda: cb.depth == 0), 10)
             return seen, cb.errors, cb.closed, await drain(other), p.stats()["callback_errors"]
 
     seen, errors, closed, other, feed_errors = run(scenario())
