@@ -230,8 +230,9 @@ async def soak(
 ) -> SoakReport:
     """Run the soak (see the module docstring) for ``duration_s`` seconds and return its
     report; ``on_row(row)`` is called with each sample as it is taken. ``warmup_s`` (default a
-    third of the run, at least two passes) is left out of the RSS slope. Raises ``ValueError`` for an unknown market
-    or a duration shorter than two samples."""
+    third of the run, at least two passes) is left out of the RSS slope. Raises ``ValueError``
+    for an unknown market, a duration shorter than two samples, or a warm-up that leaves fewer
+    than two samples for the slope."""
     from ..demo import demo_markets
 
     unknown = sorted(set(markets) - {s.name for s in demo_markets()})
@@ -241,6 +242,10 @@ async def soak(
         raise ValueError(f"duration_s ({duration_s}) must cover two samples of {sample_s} s")
     # the first passes allocate what a feed keeps (books, buffers, pools): left out of the slope
     warmup = max(duration_s / 3, 2 * loop_s) if warmup_s is None else warmup_s
+    if duration_s - warmup < 2 * sample_s:
+        raise ValueError(
+            f"warmup_s ({warmup}) leaves under two samples of {sample_s} s in {duration_s} s"
+        )
     report = SoakReport()
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -301,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample", type=float, default=10.0, help="seconds between rows")
     p.add_argument("--check", action="store_true", help="exit 1 on a leak or a silent market")
     p.add_argument("--max-slope-kib", type=float, default=1024.0, help="KiB/min (default 1024)")
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds left out of the RSS slope (default a third of the run, at least 2 passes)",
+    )
     a = p.parse_args(argv)
 
     def line(text: str, out: Any = sys.stdout) -> None:
@@ -315,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             loop_s=a.loop,
             fault_every_s=a.fault_every,
             sample_s=a.sample,
+            warmup_s=a.warmup,
             on_row=lambda r: line(" ".join(f"{r[c]:>12}" for c in _COLUMNS)),
         )
     )
