@@ -114,53 +114,55 @@ impl Interleaved {
         }
     }
 
-    /// Give side `s` its slots for its new levels (`sign` 1 for bids, -1 for asks, so that
-    /// `sign * price` falls along the side). Both generations are sorted, so one merge pass
-    /// pairs each level with the last generation's level at its price, wherever an insert or
-    /// delete above moved it: the same level keeps its slot, a new size at the same price copies
-    /// the price's text into a new slot and writes the size, anything else is written; the
-    /// slots of levels that left are freed. A side whose levels did not change (`unchanged`)
-    /// keeps its slots as they are. False if a text did not fit its slot.
+    /// Give one side its slots for its new levels (`BIDS`: the bids, descending by price; else
+    /// the asks, ascending). Both generations are sorted, so one merge pass pairs each level
+    /// with the last generation's level at its price, wherever an insert or delete above moved
+    /// it: the same level keeps its slot, a new size at the same price copies the price's text
+    /// into a new slot and writes the size, anything else is written; the slots of levels that
+    /// left are freed. A side whose levels did not change (`unchanged`) keeps its slots as they
+    /// are. False if a text did not fit its slot. The side is a const parameter and the merge
+    /// runs over slices of equal length: no multiplication per comparison, no bounds checks.
     #[inline]
-    fn update(&mut self, s: usize, sign: i64, unchanged: bool, price_scale: u8, size_scale: u8) -> bool {
+    fn update<const BIDS: bool>(&mut self, unchanged: bool, price_scale: u8, size_scale: u8) -> bool {
         if unchanged {
             return true;
         }
-        std::mem::swap(&mut self.slots[s], &mut self.old_slots[s]);
-        self.slots[s].clear();
+        let s = usize::from(!BIDS);
+        let Interleaved { arena, free, levels, slots, old_levels, old_slots, .. } = self;
+        std::mem::swap(&mut slots[s], &mut old_slots[s]);
+        let (new, out) = (&levels[s], &mut slots[s]);
+        out.clear();
+        out.reserve(new.len());
+        // The old levels and their slots, index-aligned (equal lengths by construction).
+        let n_old = old_levels[s].len().min(old_slots[s].len());
+        let (old, old_slot) = (&old_levels[s][..n_old], &old_slots[s][..n_old]);
         // A level's text is written here in place, then moved into its slot as one block
         // (`write_scaled_at` copies SLOT bytes: room for a size block after a full price).
         let mut text = [0u8; 2 * SLOT + 8];
         let mut j = 0;
-        for n in 0..self.levels[s].len() {
-            let l = self.levels[s][n];
-            let old = &self.old_levels[s];
-            while old.get(j).is_some_and(|o| sign * o.price > sign * l.price) {
-                self.free.push(self.old_slots[s][j]); // gone from the top since
+        for l in new {
+            // Old levels better than this one have gone from the top since.
+            while j < n_old && if BIDS { old[j].price > l.price } else { old[j].price < l.price } {
+                free.push(old_slot[j]);
                 j += 1;
             }
-            let same_price = old.get(j).filter(|o| o.price == l.price && o.widths.price == l.widths.price).copied();
-            let p = match same_price {
-                Some(o) if o == l => {
-                    self.slots[s].push(self.old_slots[s][j]);
-                    j += 1;
+            let p = if j < n_old && old[j].price == l.price && old[j].widths.price == l.widths.price {
+                let from = old_slot[j];
+                j += 1;
+                if old[j - 1] == *l {
+                    out.push(from);
                     continue;
                 }
-                Some(_) => {
-                    let from = self.old_slots[s][j] as usize;
-                    self.free.push(self.old_slots[s][j]);
-                    j += 1;
-                    let from = &self.arena[from];
-                    text[..SLOT].copy_from_slice(&from.text);
-                    usize::from(from.price_len)
-                }
-                None => {
-                    let Some(end) = fixed::write_scaled_at(&mut text, 0, l.price, price_scale, l.widths.price) else {
-                        return false;
-                    };
-                    text[end] = b':';
-                    end + 1
-                }
+                free.push(from);
+                let from = &arena[from as usize];
+                text[..SLOT].copy_from_slice(&from.text);
+                usize::from(from.price_len)
+            } else {
+                let Some(end) = fixed::write_scaled_at(&mut text, 0, l.price, price_scale, l.widths.price) else {
+                    return false;
+                };
+                text[end] = b':';
+                end + 1
             };
             let Some(end) = fixed::write_scaled_at(&mut text, p, l.size, size_scale, l.widths.size) else {
                 return false;
@@ -173,25 +175,24 @@ impl Interleaved {
             let mut block = [0u8; SLOT];
             block.copy_from_slice(&text[..SLOT]);
             #[allow(clippy::cast_possible_truncation)] // both at most SLOT
-            let slot = self.new_slot(Slot { text: block, len: len as u8, price_len: p as u8 });
-            self.slots[s].push(slot);
+            out.push(new_slot(arena, free, Slot { text: block, len: len as u8, price_len: p as u8 }));
         }
-        self.free.extend_from_slice(self.old_slots[s].get(j..).unwrap_or(&[])); // fell out of the top
+        free.extend_from_slice(&old_slot[j..]); // fell out of the top
         true
     }
+}
 
-    /// Store `slot` in a free slot (or a new one): its index.
-    #[inline]
-    fn new_slot(&mut self, slot: Slot) -> u32 {
-        if let Some(i) = self.free.pop() {
-            self.arena[i as usize] = slot;
-            return i;
-        }
-        self.arena.push(slot);
-        #[allow(clippy::cast_possible_truncation)] // slots <= 2 * 25 + 2 * 25 live
-        let i = (self.arena.len() - 1) as u32;
-        i
+/// Store `slot` in a free slot of `arena` (or a new one): its index.
+#[inline]
+fn new_slot(arena: &mut Vec<Slot>, free: &mut Vec<u32>, slot: Slot) -> u32 {
+    if let Some(i) = free.pop() {
+        arena[i as usize] = slot;
+        return i;
     }
+    arena.push(slot);
+    #[allow(clippy::cast_possible_truncation)] // slots <= 2 * 25 + 2 * 25 live
+    let i = (arena.len() - 1) as u32;
+    i
 }
 
 /// A level's text moves from the old text to the new as one block of this many bytes.
@@ -311,8 +312,8 @@ fn interleaved_memo(book: &WireBook, price_scale: u8, size_scale: u8, memo: &mut
         return memo.crc;
     }
     memo.key = key;
-    if !(m.update(0, 1, unchanged[0], price_scale, size_scale)
-        && m.update(1, -1, unchanged[1], price_scale, size_scale))
+    if !(m.update::<true>(unchanged[0], price_scale, size_scale)
+        && m.update::<false>(unchanged[1], price_scale, size_scale))
     {
         m.clear();
         memo.key = None; // the next call writes every level again

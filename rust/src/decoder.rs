@@ -645,9 +645,10 @@ impl Decoder {
         if self.out.market_ids().len() > known {
             self.add_symbols();
         }
-        // Plain books whose scales every level already has (Binance: always) apply the levels
-        // straight from the `Out`; anything else is converted (and checked) first.
-        self.direct = self.checksum.is_none() && self.fits_directly();
+        // Levels that fit their book's scales (Binance: always; OKX once its snapshot set them)
+        // apply straight from the `Out`, plain and wire books alike (a wire level keeps the
+        // widths it was written with either way); anything else is converted (and checked) first.
+        self.direct = self.fits_directly();
         if !self.direct {
             self.segments.clear();
             let mut snapshot = false;

@@ -659,3 +659,78 @@ fn a_corrupted_level_fails_the_checksum_and_the_book_waits_for_a_snapshot() {
     }
     assert!(checked > 0);
 }
+
+/// Replay the recording with the last update of the BTC-USDT book changed: the size of its first
+/// row that sets one gets one more decimal than the book's size scale, `last_digit` ('0': the
+/// same value written wider; else a new value), and the frame the checksum of the result (by
+/// the reference model), as OKX would send it. The decoder after the replay.
+fn replay_with_a_wider_size(last_digit: char) -> Decoder {
+    let frames = lines();
+    let last = frames
+        .iter()
+        .rposition(|l| l.contains(r#""instId":"BTC-USDT""#) && l.contains(r#""action":"update""#))
+        .unwrap();
+    let times = receive_times();
+    let mut d = okx();
+    let before = run(&mut d, &frames[..last], &times[..last]);
+    assert_eq!((before.errors, before.lost.len(), d.stats.rescales), (0, 0, 0));
+    let scale = d.symbol(d.find("BTC/USDT").unwrap()).book.size_scale;
+
+    let raw: Value = serde_json::from_str(&frames[last]).unwrap();
+    // The first row that sets a size (a delete, "0", has no digits to widen).
+    let row = ["asks", "bids"]
+        .iter()
+        .flat_map(|side| raw["data"][0][side].as_array().unwrap())
+        .find(|r| r[1] != "0")
+        .unwrap();
+    let (price, size) = (row[0].as_str().unwrap(), row[1].as_str().unwrap());
+    let decimals = size.split_once('.').map_or(0, |(_, f)| f.len());
+    let dot = if decimals == 0 { "." } else { "" };
+    let wider = format!("{size}{dot}{}{last_digit}", "0".repeat(usize::from(scale) - decimals));
+    let mut frame = frames[last].replacen(&format!(r#"["{price}","{size}""#), &format!(r#"["{price}","{wider}""#), 1);
+    assert_ne!(frame, frames[last]);
+    let (mut v, mut out, mut book) = (venue(), Out::default(), RefBook::default());
+    for l in frames[..last].iter().map(String::as_str).chain([frame.as_str()]) {
+        out.clear();
+        v.parse(l.as_bytes(), false, &mut out).unwrap();
+        for item in &out.items {
+            if let Item::Book(b) = item {
+                if out.market_ids()[b.symbol] == "BTC-USDT" {
+                    book.apply(b.kind, &out.bids[b.bids.clone()], &out.asks[b.asks.clone()]);
+                }
+            }
+        }
+    }
+    let sent = raw["data"][0]["checksum"].as_i64().unwrap();
+    let crc = i32::from_ne_bytes(book.interleaved_checksum().to_ne_bytes());
+    frame = frame.replacen(&format!(r#""checksum":{sent}"#), &format!(r#""checksum":{crc}"#), 1);
+
+    let mut rest = vec![frame];
+    rest.extend_from_slice(&frames[last + 1..]);
+    let after = run(&mut d, &rest, &times[last..]);
+    assert_eq!((after.errors, after.lost.len()), (0, 0));
+    assert_eq!((d.stats.checksums_verified, d.stats.checksum_mismatches), (checksums_sent(&frames), 0));
+    d
+}
+
+#[test]
+fn a_level_wider_than_its_book_takes_the_converting_path_and_still_verifies() {
+    // Levels that fit their book's scales apply straight from the parser's output (no copy);
+    // one written with more decimals than the book keeps is converted first. The same value
+    // written one zero wider fits the scale after all (no rescale) and keeps its text for the
+    // checksum; a value that needs the extra decimal rescales the book. Every checksum verifies
+    // either way (asserted in `replay_with_a_wider_size`).
+    let same = replay_with_a_wider_size('0');
+    let i = same.find("BTC/USDT").unwrap();
+    assert_eq!((same.stats.rescales, same.symbol(i).book.size_scale), (0, okx_scale_after_replay()));
+    let finer = replay_with_a_wider_size('7');
+    assert_eq!((finer.stats.rescales, finer.symbol(i).book.size_scale), (1, okx_scale_after_replay() + 1));
+}
+
+/// The BTC-USDT book's size scale after the unchanged recording.
+fn okx_scale_after_replay() -> u8 {
+    let frames = lines();
+    let mut d = okx();
+    assert_eq!(run(&mut d, &frames, &receive_times()).errors, 0);
+    d.symbol(d.find("BTC/USDT").unwrap()).book.size_scale
+}
