@@ -214,6 +214,12 @@ def test_long_outage_switches_to_rest_and_back_without_repeating_a_trade(market)
     assert len(marked) == len(rest_bbo) + len(rest_ids) + len(books)
     assert [d["active"] for d in dicts if d["type"] == "rest_fallback"].count(False) == n_conns
 
+    # the counters: in stats() (and so in the Prometheus collector)
+    st = feed.stats()
+    assert st["rest_events"] == len(marked)
+    assert st["rest_polls"] >= len(rest_bbo) + 1
+    assert st["rest_backoffs"] == 0
+
 
 class _SmallBudget(BinanceSpot):
     """Binance spot with a request-weight limit of 120 per minute (the fallback may use 60)."""
@@ -248,6 +254,7 @@ def test_429_and_418_pause_every_poll(status, retry_after):
     assert pause >= (retry_after or 1.0) - 0.05, pause
     assert all(st == 200 for _, _, st in log[k + 1 :])
     assert any(type(e) is RestBBO for e in events)
+    assert _feed.stats()["rest_backoffs"] >= 1
 
 
 def test_weight_budget_waits_for_the_window():

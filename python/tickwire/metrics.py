@@ -35,7 +35,9 @@ class Counters:
     published while disconnected, fetched over REST and delivered late (in order) after the
     reconnect; trades_missed: those that could not be, reported as ``TradesMissed``;
     trade_gaps: time ranges reported as ``TradesMissed`` (venues without consecutive trade
-    ids: trades that may be missing, not counted one by one).
+    ids: trades that may be missing, not counted one by one); rest_polls / rest_events /
+    rest_backoffs: the REST fallback's requests sent, events it delivered (BBO, trades, book
+    updates) and pauses after a 418/429 refusal.
     """
 
     frames: int = 0
@@ -58,6 +60,9 @@ class Counters:
     trades_filled: int = 0
     trades_missed: int = 0
     trade_gaps: int = 0
+    rest_polls: int = 0
+    rest_events: int = 0
+    rest_backoffs: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""

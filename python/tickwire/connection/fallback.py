@@ -361,10 +361,12 @@ class RestFallback:
             if self._in_sync():
                 return None
         budget.spend(poll.weight)
+        conn.counters.rest_polls += 1
         try:
             body = await conn.fetch(poll.url, poll.params, conn.options.snapshot_timeout)
         except rest.HttpStatusError as exc:
             if exc.status in (418, 429):
+                conn.counters.rest_backoffs += 1
                 pause = budget.refused(exc.retry_after)
                 log.warning(
                     "%s: REST fallback refused with HTTP %d; pausing %.1f s",
@@ -411,6 +413,7 @@ class RestFallback:
             q,
         )
         self.delivered["bbo"] += 1
+        self.conn.counters.rest_events += 1
         self.conn.deliver_safely(self.conn.direct_sink(RestBBO), ev)
 
     def _trades(self, sym: str, body: bytes) -> None:
@@ -436,6 +439,7 @@ class RestFallback:
             conn.deliver_safely(deliver, RestTrade(t))
         last_ids[sym] = int(trades[-1].trade_id)
         self.delivered["trades"] += len(trades)
+        self.conn.counters.rest_events += len(trades)
 
     def _trades_by_time(self, sym: str, body: bytes) -> None:
         """:meth:`_trades` on a venue without consecutive trade ids: the trades after the last
@@ -465,6 +469,7 @@ class RestFallback:
             conn.deliver_safely(deliver, RestTrade(t))
         marks[sym] = advance_mark(mark, new) or mark
         self.delivered["trades"] += len(new)
+        self.conn.counters.rest_events += len(new)
 
     def _book(self, sym: str, body: bytes) -> None:
         dec = self._decoder_for()
@@ -477,3 +482,4 @@ class RestFallback:
         for u in updates:
             self.conn.deliver_safely(deliver, RestBookUpdate(u))
         self.delivered["book"] += len(updates)
+        self.conn.counters.rest_events += len(updates)
