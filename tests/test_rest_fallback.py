@@ -36,6 +36,7 @@ from tickwire.events import Connected, Disconnected, TradesMissed
 from tickwire.exceptions import ExchangeError
 from tickwire.exchanges import RestQuote
 from tickwire.exchanges.binance import BinanceSpot, BinanceUsdm
+from tickwire.exchanges.okx import Okx
 from tickwire.feed import Feed
 from tickwire.replay import event_to_dict
 from tickwire.simulator import Simulator, packaged_recording
@@ -107,11 +108,13 @@ async def outage_run(
     market: str,
     channels: list[str],
     outage: float,
-    adapter: type[BinanceSpot] | None = None,
+    adapter: type[Any] | None = None,
     before: Any = None,
+    symbol: str | None = None,
 ) -> tuple[list[Any], Feed, Simulator]:
     """A feed through the relay: 1.5 s live, ``outage`` s cut, then live until every fallback
-    stopped (and 1 s more). ``before(sim)`` runs just before the cut."""
+    stopped (and 1 s more). ``before(sim)`` runs just before the cut; ``symbol``: default the
+    market's ``SYMBOL``."""
     async with Simulator(market, speed=2) as sim:
         host, port = sim.rest_url.removeprefix("http://").split(":")
         relay = Relay(host, int(port))
@@ -120,7 +123,7 @@ async def outage_run(
         urls = {"ws": f"ws://127.0.0.1:{relay_port}", "rest": sim.rest_url}
         feed = Feed(
             adapter(urls=urls) if adapter is not None else market,
-            SYMBOL[market],
+            symbol or SYMBOL[market],
             channels,
             urls=None if adapter is not None else urls,
             connection_options=ConnectionOptions(**OPTS),
@@ -214,6 +217,12 @@ def test_long_outage_switches_to_rest_and_back_without_repeating_a_trade(market)
     assert len(marked) == len(rest_bbo) + len(rest_ids) + len(books)
     assert [d["active"] for d in dicts if d["type"] == "rest_fallback"].count(False) == n_conns
 
+    # the counters: in stats() (and so in the Prometheus collector)
+    st = feed.stats()
+    assert st["rest_events"] == len(marked)
+    assert st["rest_polls"] >= len(rest_bbo) + 1
+    assert st["rest_backoffs"] == 0
+
 
 class _SmallBudget(BinanceSpot):
     """Binance spot with a request-weight limit of 120 per minute (the fallback may use 60)."""
@@ -248,6 +257,7 @@ def test_429_and_418_pause_every_poll(status, retry_after):
     assert pause >= (retry_after or 1.0) - 0.05, pause
     assert all(st == 200 for _, _, st in log[k + 1 :])
     assert any(type(e) is RestBBO for e in events)
+    assert _feed.stats()["rest_backoffs"] >= 1
 
 
 def test_weight_budget_waits_for_the_window():
@@ -326,3 +336,43 @@ def test_sinks_take_rest_events_as_their_kind():
     rows = sink._buf
     assert rows["trades"][0] == rows["trades"][1] and rows["bbo"][0] == rows["bbo"][1]
     assert sink.stats()["rows_received"] == 4
+
+
+class _OkxPolls(Okx):
+    """OKX with a REST budget, so that its fallback polls (its recent trades: the only hook
+    of the three this adapter has here)."""
+
+    rest_weight_per_minute = 1200
+
+
+def test_okx_outage_polls_trades_by_time_without_repeating_one():
+    """A venue whose trade ids are not consecutive: the polls and the reconnect continue by
+    trade time and id, so the delivered trades are the recording's, in order, none twice, and
+    a recorded trade not delivered lies in a reported time range."""
+    events, feed, _sim = asyncio.run(
+        outage_run("okx", ["trades"], 3.0, adapter=_OkxPolls, symbol="BTC/USDT")
+    )
+    trades = [e for e in events if getattr(e, "trade_id", None) is not None]
+    ids = [e.trade_id for e in trades]
+    assert len(ids) == len(set(ids)), "a trade delivered twice"
+    assert any(type(e) is RestTrade for e in trades), "no trade polled during the outage"
+    rec = packaged_recording("okx")
+    want = [
+        (t["tradeId"], int(t["ts"]) * 1_000_000)
+        for line in rec.lines
+        if b'"channel":"trades"' in line and b'"BTC-USDT"' in line and b'"data"' in line
+        for t in json.loads(line)["data"]
+    ]
+    order = [i for i, _ in want]
+    assert [order.index(str(i)) for i in ids] == sorted(order.index(str(i)) for i in ids)
+    ranges = [(e.since_ts, e.until_ts) for e in events if type(e) is TradesMissed]
+    assert all(e.first_id is None for e in events if type(e) is TradesMissed)
+    delivered = {str(i) for i in ids}
+    last = max(order.index(str(i)) for i in ids)
+    for tid, ts in want[: last + 1]:
+        if tid not in delivered:
+            assert any(lo <= ts <= hi for lo, hi in ranges), f"trade {tid} lost unreported"
+    st = feed.stats()
+    assert st["rest_polls"] > 0 and st["rest_events"] == sum(
+        1 for e in trades if type(e) is RestTrade
+    )

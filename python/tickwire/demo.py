@@ -115,7 +115,12 @@ def _describe(ev: Any) -> str:
         at = f" at {ev.sequence}" if ev.sequence else ""  # venues without sequences: None/0
         return f"resynced {ev.symbol} from a snapshot{at}"
     if isinstance(ev, TradesMissed):
-        return f"{ev.count} trades of {ev.symbol} published while disconnected (ids {ev.first_id}..{ev.last_id})"
+        what = (  # a venue without consecutive ids reports a time range
+            f"from {ev.since_ts} to {ev.until_ts} ns may be missing"
+            if ev.count is None
+            else f"published while disconnected (ids {ev.first_id}..{ev.last_id})"
+        )
+        return f"{ev.count or ''} trades of {ev.symbol} {what}".lstrip()
     return f"bad frame skipped: {ev.error[:50]}"
 
 

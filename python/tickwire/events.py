@@ -48,20 +48,33 @@ class GapDetected:
 
 @dataclass(frozen=True, slots=True)
 class TradesMissed:
-    """Trades ``first_id`` .. ``last_id`` (inclusive, ``count`` of them) of ``symbol`` were
-    published while the connection was down, so they were not delivered: found when the first
-    trade after a reconnect does not follow the last one delivered before it (exchanges that
-    number trades consecutively per symbol, e.g. Binance)."""
+    """Trades of ``symbol`` published while the connection was down (or between two REST
+    fallback polls) were not delivered and could not be fetched. Which fields are set:
+
+    - venues that number trades consecutively per symbol (Binance, Coinbase): ``first_id`` ..
+      ``last_id`` (inclusive, ``count`` of them), found when the first trade after a reconnect
+      does not follow the last one delivered before it; ``since_ts`` / ``until_ts`` are None.
+    - every other venue (ids that are UUIDs, sparse numbers or absent): ``since_ts`` ..
+      ``until_ts`` (ns since the Unix epoch, the exchange's trade times, inclusive): trades
+      of that time range other than those delivered may be missing (the venue's REST list of
+      recent trades did not reach back to the last trade delivered, failed, or the venue has
+      none); ``first_id``, ``last_id`` and ``count`` are None. ``since_ts`` is the time of the
+      last trade delivered before the outage, ``until_ts`` that of the oldest trade delivered
+      after it."""
 
     exchange: str
     symbol: str
-    first_id: int
-    last_id: int
+    first_id: int | None
+    last_id: int | None
     receive_ts: int
+    since_ts: int | None = None
+    until_ts: int | None = None
 
     @property
-    def count(self) -> int:
-        """Number of trades missed."""
+    def count(self) -> int | None:
+        """Number of trades missed (numbered venues), None for a time range."""
+        if self.first_id is None or self.last_id is None:
+            return None
         return self.last_id - self.first_id + 1
 
 

@@ -33,7 +33,11 @@ class Counters:
     control_errors: error replies to our requests; notices: exchange notices about the
     connection (e.g. a shutdown announcement, which starts a rotation); trades_filled: trades
     published while disconnected, fetched over REST and delivered late (in order) after the
-    reconnect; trades_missed: those that could not be, reported as ``TradesMissed``.
+    reconnect; trades_missed: those that could not be, reported as ``TradesMissed``;
+    trade_gaps: time ranges reported as ``TradesMissed`` (venues without consecutive trade
+    ids: trades that may be missing, not counted one by one); rest_polls / rest_events /
+    rest_backoffs: the REST fallback's requests sent, events it delivered (BBO, trades, book
+    updates) and pauses after a 418/429 refusal.
     """
 
     frames: int = 0
@@ -55,6 +59,10 @@ class Counters:
     notices: int = 0
     trades_filled: int = 0
     trades_missed: int = 0
+    trade_gaps: int = 0
+    rest_polls: int = 0
+    rest_events: int = 0
+    rest_backoffs: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""

@@ -94,6 +94,10 @@ _CONNECTION_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("snapshots", "snapshots", "REST snapshots fetched"),
     ("duplicates", "duplicates", "events dropped as already delivered (overlapping sockets)"),
     ("trades_missed", "trades_missed", "trades published while disconnected and not fetched"),
+    ("trade_gaps", "trade_gaps", "time ranges of trades that may be missing (no consecutive ids)"),
+    ("rest_polls", "rest_polls", "REST fallback requests sent while the WebSocket was down"),
+    ("rest_events", "rest_events", "events the REST fallback delivered (BBO, trades, book)"),
+    ("rest_backoffs", "rest_backoffs", "REST fallback pauses after an HTTP 418/429 refusal"),
     ("control_errors", "control_errors", "error replies to our requests"),
 )
 
@@ -266,7 +270,11 @@ class TickwireCollector(Collector):
       ``tickwire_reconnects_total``, ``tickwire_rotations_total``, ``tickwire_stale_total``,
       ``tickwire_gaps_total``, ``tickwire_checksum_failures_total``, ``tickwire_resyncs_total``,
       ``tickwire_snapshots_total``, ``tickwire_duplicates_total``,
-      ``tickwire_trades_missed_total``, ``tickwire_control_errors_total`` (connections an
+      ``tickwire_trades_missed_total``, ``tickwire_trade_gaps_total`` (time ranges of trades
+      that may be missing, venues without consecutive trade ids), the REST fallback's
+      ``tickwire_rest_polls_total``, ``tickwire_rest_events_total`` and
+      ``tickwire_rest_backoffs_total``,
+      ``tickwire_control_errors_total`` (connections an
       unsubscribe closed are summed under ``connection="closed"``, so totals never go back),
       and the gauge ``tickwire_connected`` (1 or 0);
     - per feed (``exchange``; a second feed of the same exchange is ``exchange#2``):

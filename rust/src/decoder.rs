@@ -21,7 +21,8 @@ use crate::checksum::{Format, Memo};
 use crate::error::Error;
 use crate::event::{Event, SymbolIndex, SyncLoss};
 use crate::exchanges::{
-    factory, BookItem, BookKind, Instrument, Item, Out, RawLevel, Recovery, SyncHint, Venue, Verdict,
+    factory, BookItem, BookKind, Instrument, Item, Out, RawLevel, Recovery, SyncHint, TradeId, TradeItem, Venue,
+    Verdict,
 };
 use crate::fixed::{self, Dec};
 
@@ -290,6 +291,11 @@ pub struct SymbolState {
     pub book: Book,
     /// Id of the last numbered trade decoded for this symbol (venues that number trades).
     pub last_trade_id: Option<u64>,
+    /// Time of the newest trade decoded for this symbol (ns) and the ids of the trades decoded
+    /// at that time: where a reconnect's trades must continue from on a venue whose ids are not
+    /// consecutive (what the REST list of recent trades is filtered by).
+    pub last_trade_ts: Option<i64>,
+    pub last_trade_keys: Vec<TradeId>,
     /// Every depth delta with ids decoded for this symbol, whatever became of it: how a replay
     /// tells a book that never synced, or a snapshot that cannot belong to it, without parsing
     /// again.
@@ -300,6 +306,21 @@ pub struct SymbolState {
 }
 
 impl SymbolState {
+    /// Remember `trade` as the newest decoded if it is not older than the newest so far (see
+    /// `last_trade_ts`): a newer time starts a new set of ids, the same time adds its id.
+    #[inline]
+    fn note_trade(&mut self, trade: &TradeItem) {
+        match self.last_trade_ts {
+            Some(t) if trade.trade_ts < t => {}
+            Some(t) if trade.trade_ts == t => self.last_trade_keys.push(trade.trade_id),
+            _ => {
+                self.last_trade_ts = Some(trade.trade_ts);
+                self.last_trade_keys.clear();
+                self.last_trade_keys.push(trade.trade_id);
+            }
+        }
+    }
+
     /// True unless the book waits for a snapshot.
     pub fn synced(&self) -> bool {
         self.sync != BookSyncState::AwaitingSnapshot
@@ -599,6 +620,8 @@ impl Decoder {
                 symbol,
                 book: Book::new(wire, ps, ss),
                 last_trade_id: None,
+                last_trade_ts: None,
+                last_trade_keys: Vec::new(),
                 deltas_seen: None,
                 stats: BookStats::default(),
                 sync: BookSyncState::AwaitingSnapshot,
@@ -837,9 +860,11 @@ impl Decoder {
                 Item::Book(b) => self.on_book(b, receive_ts),
                 &Item::Bbo { symbol, bbo } => self.push(Event::Bbo { symbol, bbo, receive_ts }),
                 &Item::Trade { symbol, trade } => {
+                    let s = &mut self.symbols[symbol];
                     if let Some(id) = trade.trade_id.as_int() {
-                        self.symbols[symbol].last_trade_id = Some(id);
+                        s.last_trade_id = Some(id);
                     }
+                    s.note_trade(&trade);
                     self.push(Event::Trade { symbol, trade, receive_ts });
                 }
                 Item::Candle { symbol, candle } => {
@@ -1041,19 +1066,37 @@ impl Decoder {
     }
 
     /// Decode a REST list of past trades of unified `symbol` (see `Venue::parse_trades`) into
-    /// `Trade` events, oldest first, keeping only numbered ids after `after` (those a reconnect
-    /// missed; the list may reach past them). Their event time is the trade time.
-    pub fn apply_trades(&mut self, symbol: &str, payload: &[u8], after: u64, receive_ts: i64) -> Result<(), Error> {
+    /// `Trade` events, oldest first. `after`: a numbered id: keep only numbered ids after it
+    /// (those a reconnect missed; the list may reach past them), in id order; None: every trade
+    /// of the list, in trade-time order (a list sent newest first is reversed, so trades of one
+    /// time keep the venue's order): the caller filters by time and id. Their event time is the
+    /// trade time.
+    pub fn apply_trades(
+        &mut self,
+        symbol: &str,
+        payload: &[u8],
+        after: Option<u64>,
+        receive_ts: i64,
+    ) -> Result<(), Error> {
         self.events.clear();
         let i = self.register(symbol)?;
         let venue = &mut self.venue;
         let mut trades = guarded("trades", || venue.parse_trades(payload))?;
-        trades.retain(|t| t.trade_id.as_int().is_some_and(|id| id > after));
-        trades.sort_by_key(|t| t.trade_id.as_int());
+        if let Some(after) = after {
+            trades.retain(|t| t.trade_id.as_int().is_some_and(|id| id > after));
+            trades.sort_by_key(|t| t.trade_id.as_int());
+        } else {
+            if trades.first().zip(trades.last()).is_some_and(|(a, b)| a.trade_ts > b.trade_ts) {
+                trades.reverse();
+            }
+            trades.sort_by_key(|t| t.trade_ts); // stable: one time's trades keep their order
+        }
         for trade in trades {
-            let id = trade.trade_id.as_int().unwrap_or(0); // numbered ids only, kept above
             let s = &mut self.symbols[i];
-            s.last_trade_id = Some(s.last_trade_id.map_or(id, |l| l.max(id)));
+            if let Some(id) = trade.trade_id.as_int() {
+                s.last_trade_id = Some(s.last_trade_id.map_or(id, |l| l.max(id)));
+            }
+            s.note_trade(&trade);
             self.push(Event::Trade { symbol: i, trade, receive_ts });
         }
         Ok(())

@@ -69,7 +69,9 @@ class Outcome:
     ``recover_s``: the longest time from a fault's first sign (``Disconnected``,
     ``GapDetected``) to the feed being whole again (``Connected``, ``Resynced``), None if there
     was no sign; ``lost``: recorded trades of the symbol neither delivered nor reported in a
-    ``TradesMissed``; ``reported``: trades reported missed; ``signs``: the health events seen
+    ``TradesMissed`` (by id, or by a time range covering the trade's time); ``reported``:
+    trades reported missed; ``trades``: the ids delivered, in order; ``filled``: trades
+    fetched over REST after a reconnect (the feed's ``trades_filled``); ``signs``: the health events seen
     (kind -> count)."""
 
     market: str
@@ -80,6 +82,9 @@ class Outcome:
     reported: int = 0
     signs: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: trade ids of the symbol delivered, in order; trades fetched over REST after a reconnect
+    trades: list[int | str] = field(default_factory=list)
+    filled: int = 0
 
     @property
     def ok(self) -> bool:
@@ -110,13 +115,14 @@ class Fault:
 
 @dataclass
 class _Offline:
-    """The recording replayed offline: the shown symbol's final book (top 10) and its trade
-    ids in order."""
+    """The recording replayed offline: the shown symbol's final book (top 10), its trade
+    ids in order and their trade times (ns)."""
 
     bids: Any
     asks: Any
     trade_ids: list[int | str]
     delta_lines: list[int]
+    trade_ts: list[int] = field(default_factory=list)
 
 
 _OFFLINE: dict[str, _Offline] = {}
@@ -136,6 +142,7 @@ def offline(spec: MarketSpec) -> _Offline:
     snaps = list(rec.snapshots.values())
     snap = snaps[0] if len(snaps) == 1 else rec.snapshots.get(market_id)
     trade_ids: list[int | str] = []
+    trade_ts: list[int] = []
     delta_lines: list[int] = []
     books = 0
     for i, line in enumerate(rec.lines):
@@ -148,16 +155,17 @@ def offline(spec: MarketSpec) -> _Offline:
                 events = dec.feed(line)
         except FrameError:
             continue
-        trade_ids.extend(
-            e.trade_id for e in events if isinstance(e, _core.Trade) and e.symbol == symbol
-        )
+        for e in events:
+            if isinstance(e, _core.Trade) and e.symbol == symbol:
+                trade_ids.append(e.trade_id)
+                trade_ts.append(e.trade_ts)
         # a book message after the symbol's first one (which may be its snapshot)
         if any(isinstance(e, _core.BookUpdate) and e.symbol == symbol for e in events):
             books += 1
             if books > 1:
                 delta_lines.append(i)
     book = dec.book(symbol)
-    out = _Offline(book.bids(10), book.asks(10), trade_ids, delta_lines)
+    out = _Offline(book.bids(10), book.asks(10), trade_ids, delta_lines, trade_ts)
     _OFFLINE[spec.name] = out
     return out
 
@@ -308,17 +316,28 @@ def _judge(
     if twice:
         out.problems.append(f"{sum(twice.values())} trades delivered twice")
     reported: set[int | str] = set()
+    ranges: list[tuple[int, int]] = []
     for e in events:
         if isinstance(e, TradesMissed) and e.symbol == symbol:
-            reported.update(range(e.first_id, e.last_id + 1))
+            if e.first_id is not None and e.last_id is not None:
+                reported.update(range(e.first_id, e.last_id + 1))
+            if e.since_ts is not None and e.until_ts is not None:
+                ranges.append((e.since_ts, e.until_ts))
     missing = recorded - delivered
-    out.reported = len(reported)
+    # a venue without consecutive ids reports a time range: the trades in it count as reported
+    time_of = dict(zip(want.trade_ids, want.trade_ts, strict=True))
+    reported.update(t for t in missing if any(lo <= time_of[t] <= hi for lo, hi in ranges))
+    out.reported = sum(n for t, n in missing.items() if t in reported)
     out.lost = sum(n for t, n in missing.items() if t not in reported)
-    if get_adapter(spec.exchange).consecutive_trade_ids and delivered:
-        # numbered trades: a hole before the last one delivered must have been reported (after
-        # it, the feed cannot know until the next trade comes)
-        last = max(int(t) for t in delivered)
-        holes = [t for t in missing if int(t) < last and t not in reported]
+    if delivered:
+        # a hole before the last trade delivered must have been reported (after it, the feed
+        # cannot know until the next trade comes): by id where ids are consecutive, else by time
+        if get_adapter(spec.exchange).consecutive_trade_ids:
+            last = max(int(t) for t in delivered)
+            holes = [t for t in missing if int(t) < last and t not in reported]
+        else:
+            last_ts = max((time_of[t] for t in delivered if t in time_of), default=0)
+            holes = [t for t in missing if time_of[t] < last_ts and t not in reported]
         if holes:
             out.problems.append(f"{len(holes)} trades lost without a TradesMissed")
     for kind in (Disconnected, GapDetected, Resynced, BadFrame, Connected, TradesMissed):
@@ -326,6 +345,8 @@ def _judge(
         if n:
             out.signs[kind.__name__] = n
     out.recover_s = _recovery_time(events, stamps)
+    out.trades = [e.trade_id for e in events if isinstance(e, _core.Trade) and e.symbol == symbol]
+    out.filled = feed.stats().get("trades_filled", 0)
 
 
 def _recovery_time(events: list[Any], stamps: list[float]) -> float | None:

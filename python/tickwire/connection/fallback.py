@@ -24,7 +24,10 @@ as after any reconnect), and no REST trade is delivered while a WebSocket sessio
 opened (its check already started from the id it was opened with). Ids skipped because more
 trades happened between two polls than one request returns are reported as ``TradesMissed``.
 A symbol without a trade delivered before the outage starts at the latest trade of its first
-poll (trades before it were never part of the stream).
+poll (trades before it were never part of the stream). On a venue whose trade ids are not consecutive the
+same holds by trade time and the ids delivered at that time (``resync.TradeMark``): a poll
+delivers the trades newer than the last delivered, and one that does not reach back to it
+reports the time range as ``TradesMissed``.
 
 Weights: every request is counted against the adapter's ``rest_weight_per_minute`` (a shared
 budget per adapter, as the exchange counts per IP), of which the fallback uses at most
@@ -49,6 +52,7 @@ from .._core import BBO, BookUpdate, Decoder, Trade
 from ..exceptions import ExchangeError, FrameError
 from ..exchanges import Adapter, RestPoll, RestQuote
 from . import rest
+from .resync import advance_mark, newer_trades
 
 if TYPE_CHECKING:
     from .supervisor import Connection
@@ -357,10 +361,12 @@ class RestFallback:
             if self._in_sync():
                 return None
         budget.spend(poll.weight)
+        conn.counters.rest_polls += 1
         try:
             body = await conn.fetch(poll.url, poll.params, conn.options.snapshot_timeout)
         except rest.HttpStatusError as exc:
             if exc.status in (418, 429):
+                conn.counters.rest_backoffs += 1
                 pause = budget.refused(exc.retry_after)
                 log.warning(
                     "%s: REST fallback refused with HTTP %d; pausing %.1f s",
@@ -407,11 +413,15 @@ class RestFallback:
             q,
         )
         self.delivered["bbo"] += 1
+        self.conn.counters.rest_events += 1
         self.conn.deliver_safely(self.conn.direct_sink(RestBBO), ev)
 
     def _trades(self, sym: str, body: bytes) -> None:
         conn = self.conn
         if conn._sessions:
+            return
+        if not conn.adapter.consecutive_trade_ids:
+            self._trades_by_time(sym, body)
             return
         last_ids = conn._last_trade_ids
         last = last_ids.get(sym)
@@ -429,6 +439,37 @@ class RestFallback:
             conn.deliver_safely(deliver, RestTrade(t))
         last_ids[sym] = int(trades[-1].trade_id)
         self.delivered["trades"] += len(trades)
+        self.conn.counters.rest_events += len(trades)
+
+    def _trades_by_time(self, sym: str, body: bytes) -> None:
+        """:meth:`_trades` on a venue without consecutive trade ids: the trades after the last
+        delivered one by time and id (:func:`~.resync.newer_trades`); a list that does not
+        reach back to it is reported as a time range."""
+        conn = self.conn
+        trades = self._decoder_for().apply_trades(sym, body, None, time_ns())
+        if not trades:
+            return
+        marks = conn._last_trades
+        mark = marks.get(sym)
+        if mark is None:  # no trade delivered before: start from the latest one
+            latest = advance_mark(None, trades)
+            if latest is not None:
+                marks[sym] = latest
+            return
+        a = conn.adapter
+        poll = a.recent_trades_request(sym, a.past_trades_max)
+        asked = int(poll.params.get("limit", a.past_trades_max)) if poll else a.past_trades_max
+        new, reached = newer_trades(trades, mark, asked)
+        if not new:
+            return
+        if not reached:  # more trades than one request returns since the last poll
+            conn.trades_gap(sym, mark[0], new[0].trade_ts)
+        deliver = conn.direct_sink(RestTrade)
+        for t in new:
+            conn.deliver_safely(deliver, RestTrade(t))
+        marks[sym] = advance_mark(mark, new) or mark
+        self.delivered["trades"] += len(new)
+        self.conn.counters.rest_events += len(new)
 
     def _book(self, sym: str, body: bytes) -> None:
         dec = self._decoder_for()
@@ -441,3 +482,4 @@ class RestFallback:
         for u in updates:
             self.conn.deliver_safely(deliver, RestBookUpdate(u))
         self.delivered["book"] += len(updates)
+        self.conn.counters.rest_events += len(updates)

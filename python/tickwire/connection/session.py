@@ -57,6 +57,11 @@ _CONT = WSMsgType.CONTINUATION
 
 Handler = Callable[[Any], None]
 
+
+def _ignore(_ev: Any) -> None:
+    """A handler that drops its event (a session's trade sink before it is wired)."""
+
+
 # Event type of each tickwire channel whose late events a session mutes after an unsubscribe
 # (a book's decoder book is reset too, so late deltas are only buffered or dropped; the filter
 # catches a snapshot a venue pushed over the socket just before the unsubscribe).
@@ -120,6 +125,10 @@ class SessionOwner(Protocol):
 
     def trades_missed(self, symbol: str, first_id: int, last_id: int) -> None:
         """Report trades ``first_id`` .. ``last_id`` of ``symbol`` as lost."""
+
+    def trades_gap(self, symbol: str, since_ts: int, until_ts: int) -> None:
+        """Report trades of ``symbol`` between trade times ``since_ts`` and ``until_ts`` (ns,
+        inclusive) as possibly lost (venues without consecutive trade ids)."""
 
     def rewire(self) -> None:
         """Re-point every session's decoder handlers."""
@@ -246,6 +255,11 @@ class Session(WSListener):
         # symbol -> id of the last trade delivered before this session (a reconnect): its first
         # trade per symbol is checked against it, then trades go straight through again
         self.trades_from: dict[str, int] = {}
+        # symbol -> (where its delivered trades stood before this session, whether to recover
+        # what came after it): venues without consecutive ids (see resync.first_trades_checked)
+        self.trades_after: dict[str, tuple[resync.TradeMark, bool]] = {}
+        # where trades go once checked (wire() sets it; the REST fills deliver through it)
+        self.trade_sink: Handler = _ignore
         # symbol -> live trades held back while the ones the reconnect missed are fetched
         self.held_trades: dict[str, list[Any]] = {}
         self.decoder = _new_decoder(owner)
@@ -371,7 +385,8 @@ class Session(WSListener):
             direct = {t: owner.direct_sink(t) for t in kinds}
             for sym in owner.book_symbols:  # the only session: its books are the delivered ones
                 owner.show_book(sym, self.decoder)
-        if self.trades_from or self.held_trades:
+        self.trade_sink = direct[Trade]
+        if self.trades_from or self.trades_after or self.held_trades:
             direct[Trade] = resync.first_trades_checked(self, direct[Trade])
         for t, symbols in self.muted.items():
             direct[t] = _unless_muted(direct[t], symbols)
@@ -398,6 +413,11 @@ class Session(WSListener):
             balance=of(Balance),
         )
 
+    def deliver_trade(self, ev: Any) -> None:
+        """Deliver ``ev`` (a ``Trade`` fetched over REST) where this session's checked trades
+        go now (:attr:`trade_sink`, as last wired)."""
+        self.trade_sink(ev)
+
     def mute(self, subs: Iterable[Subscription]) -> None:
         """Drop the events of ``subs``' streams from now on (see ``wire``; rewire after)."""
         for sub in subs:
@@ -406,6 +426,7 @@ class Session(WSListener):
                 self.muted.setdefault(t, set()).add(sub.symbol)
             if t is Trade:  # no first trade to wait for any more
                 self.trades_from.pop(sub.symbol, None)
+                self.trades_after.pop(sub.symbol, None)
 
     def unmute(self, subs: Iterable[Subscription]) -> None:
         """Deliver ``subs``' events again (subscribed anew); rewire after."""

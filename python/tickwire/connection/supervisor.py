@@ -27,7 +27,7 @@ from ..exceptions import AuthError, CallbackError
 from ..exchanges import ACCOUNT_CHANNELS, Adapter, ConnectTarget, Request, Subscription
 from ..metrics import Counters
 from ..redact import guard_logs, redact_url, remember, scrub, secrets_of
-from . import rest
+from . import rest, resync
 from .errors import EndpointError, SubscriptionError
 from .fallback import RestFallback
 from .options import ConnectionOptions
@@ -193,6 +193,8 @@ class Connection:
         self.last_error: str | None = None
         self._frames_closed = 0  # frames decoded by sessions that are gone
         self._last_trade_ids: dict[str, int] = {}  # per symbol, over every session so far
+        # per symbol, venues without consecutive trade ids: (time, ids) of the last delivered
+        self._last_trades: dict[str, resync.TradeMark] = {}
         self._ever_connected = False
         if account_channels is None:
             private = bool(self.subs) and all(s.channel in ACCOUNT_CHANNELS for s in self.subs)
@@ -355,6 +357,23 @@ class Connection:
         )
         self.emit(TradesMissed(self.adapter.exchange_id, symbol, first_id, last_id, time_ns()))
 
+    def trades_gap(self, symbol: str, since_ts: int, until_ts: int) -> None:
+        """Count, log and report trades of ``symbol`` between trade times ``since_ts`` and
+        ``until_ts`` (ns, inclusive) as possibly lost (venues without consecutive ids)."""
+        self.counters.trade_gaps += 1
+        log.warning(
+            "%s: %s trades from %d to %d ns may have been published while disconnected",
+            self.name,
+            symbol,
+            since_ts,
+            until_ts,
+        )
+        self.emit(
+            TradesMissed(
+                self.adapter.exchange_id, symbol, None, None, time_ns(), since_ts, until_ts
+            )
+        )
+
     def session_gone(self, session: Session) -> None:
         """``session``'s socket is gone: keep its frame count and last trade ids; its books
         stop being served as live."""
@@ -367,6 +386,13 @@ class Connection:
             for sym, tid in session.decoder.last_trade_ids().items():
                 if tid > self._last_trade_ids.get(sym, -1):
                     self._last_trade_ids[sym] = tid
+        else:
+            for sym, (ts, ids) in session.decoder.last_trades().items():
+                mark = self._last_trades.get(sym)
+                if mark is None or ts > mark[0]:
+                    self._last_trades[sym] = (ts, frozenset(ids))
+                elif ts == mark[0]:
+                    self._last_trades[sym] = (ts, mark[1] | frozenset(ids))
         if self._closing:
             return  # keep the last books readable after close()
         for sym, dec in self._book_src.items():
@@ -582,6 +608,10 @@ class Connection:
             s.trades_from = {
                 sym: tid for sym, tid in self._last_trade_ids.items() if sym in self.symbols
             }
+            if not self.adapter.consecutive_trade_ids:  # a symbol without a trade yet: (0, {})
+                none: resync.TradeMark = (0, frozenset())
+                traded = (x.symbol for x in self.subs if x.channel == "trades" and x.symbol)
+                s.trades_after = {sym: (self._last_trades.get(sym, none), True) for sym in traded}
         self._sessions.add(s)
         self.rewire()
 
@@ -687,6 +717,8 @@ class Connection:
         syncs = [
             s.start_sync(sym, "reconnect" if reconnect else "start") for sym in self.book_symbols
         ]
+        if reconnect:  # trades published while disconnected, over REST where the venue can
+            resync.recover_trades_now(s)
         if not reconnect:
             asyncio.get_running_loop().create_task(self._mark_ready(syncs))
 

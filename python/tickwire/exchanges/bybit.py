@@ -81,6 +81,7 @@ from . import (
     NextId,
     Request,
     RestCall,
+    RestPoll,
     Subscription,
     batches,
 )
@@ -474,6 +475,27 @@ class Bybit(Adapter):
         from .._core import Candle
 
         return {Candle: attrgetter("start_ts", "exchange_ts")}
+
+    # --- public trades over REST (trade recovery after a reconnect, REST fallback) ----------
+    #: ``GET /v5/market/recent-trade`` returns at most 1000 trades (spot: 60)
+    past_trades_max = 1000
+
+    def recent_trades_request(self, symbol: str, limit: int) -> RestPoll | None:
+        """``GET <rest>/v5/market/recent-trade?category=&symbol=&limit=`` (public, the latest
+        trades newest first: at most 60 on spot, 1000 on derivatives; weight 1 here), read by
+        ``Decoder.apply_trades``. Its ``execId`` is the stream's ``i`` (a UUID on derivatives):
+        recovered by time and id."""
+        market = self.market_of(symbol)
+        most = 60 if market == "spot" else self.past_trades_max
+        return RestPoll(
+            self.rest_base_url + "/v5/market/recent-trade",
+            {
+                "category": market,
+                "symbol": self.market_id(symbol),
+                "limit": str(min(limit, most)),
+            },
+            1,
+        )
 
 
 def _unified(market: str, e: dict[str, Any]) -> str:

@@ -62,7 +62,17 @@ from typing import TYPE_CHECKING, Any
 from ..auth import okx as okx_auth
 from ..exceptions import ExchangeError
 from ..redact import remember
-from . import Adapter, Keepalive, Limits, NextId, Request, RestCall, Subscription, batches
+from . import (
+    Adapter,
+    Keepalive,
+    Limits,
+    NextId,
+    Request,
+    RestCall,
+    RestPoll,
+    Subscription,
+    batches,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -529,3 +539,19 @@ class Okx(Adapter):
         from .._core import Candle, Trade
 
         return {Trade: attrgetter("trade_id"), Candle: attrgetter("start_ts")}
+
+    # --- public trades over REST (trade recovery after a reconnect, REST fallback) ----------
+    #: ``GET /api/v5/market/trades`` returns at most 500 trades
+    past_trades_max = 500
+
+    def recent_trades_request(self, symbol: str, limit: int) -> RestPoll | None:
+        """``GET <rest>/api/v5/market/trades?instId=&limit=`` (public, up to 500 of the latest
+        trades, newest first; 100 requests per 2 s per IP, weight 1 here), read by
+        ``Decoder.apply_trades``. OKX trade ids grow per instrument but the ``trades`` channel
+        aggregates fills (one id per taker order and price), so ids are not consecutive:
+        recovered by time and id."""
+        return RestPoll(
+            self.rest_base_url + "/api/v5/market/trades",
+            {"instId": self.market_id(symbol), "limit": str(min(limit, self.past_trades_max))},
+            1,
+        )

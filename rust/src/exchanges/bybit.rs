@@ -388,6 +388,10 @@ impl Venue for Bybit {
         account_list(what, body, out)
     }
 
+    fn parse_trades(&mut self, body: &[u8]) -> Result<Vec<TradeItem>, Error> {
+        recent_trades(body)
+    }
+
     fn market_id(&self, symbol: &str) -> Result<String, Error> {
         if let Some(m) = self.to_market_id.get(symbol) {
             return Ok(m.clone());
@@ -1480,6 +1484,79 @@ fn option_unified(id: &str) -> Option<String> {
     Some(format!("{base}/{settle}:{settle}-{date}-{strike}-{kind}"))
 }
 
+// --- REST recent trades (trade recovery after a reconnect, REST fallback polls) -------------
+
+/// A reply of `GET /v5/market/recent-trade`.
+#[derive(Deserialize)]
+struct RecentTradesReply<'a> {
+    #[serde(rename = "retCode")]
+    ret_code: i64,
+    #[serde(rename = "retMsg", default, borrow)]
+    ret_msg: Cow<'a, str>,
+    #[serde(borrow)]
+    result: Option<RecentTradesList<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RecentTradesList<'a> {
+    #[serde(borrow)]
+    list: Vec<RecentTrade<'a>>,
+}
+
+/// One row: `{execId, symbol, price, size, side, time, isBlockTrade, ...}` (time: ms string).
+#[derive(Deserialize)]
+struct RecentTrade<'a> {
+    #[serde(rename = "execId", borrow)]
+    exec_id: Cow<'a, str>,
+    #[serde(borrow)]
+    price: Cow<'a, str>,
+    #[serde(borrow)]
+    size: Cow<'a, str>,
+    #[serde(borrow)]
+    side: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+}
+
+/// `GET /v5/market/recent-trade` (public; newest first, spot up to 60, derivatives 1000):
+/// `{"retCode":0,"result":{"category","list":[..]}}`, each row as the `publicTrade` item it
+/// was (`execId` = `i`, the same id). A `retCode` other than 0 is a `Frame` error naming it.
+fn recent_trades(body: &[u8]) -> Result<Vec<TradeItem>, Error> {
+    let reply: RecentTradesReply<'_> = from_json(body)?;
+    if reply.ret_code != 0 {
+        return Err(Error::frame("retCode", format!("Bybit error {}: {}", reply.ret_code, reply.ret_msg)));
+    }
+    let list = reply.result.ok_or_else(|| Error::frame("result", "missing field"))?.list;
+    list.iter()
+        .map(|t| {
+            let price = fixed::parse_dec(&t.price, "list[].price")?;
+            let size = fixed::parse_dec(&t.size, "list[].size")?;
+            if price.mantissa <= 0 {
+                return Err(Error::frame("list[].price", format!("price {price} is not above 0")));
+            }
+            if size.is_negative() {
+                return Err(Error::frame("list[].size", format!("size {size} is negative")));
+            }
+            let aggressor = match &*t.side {
+                "Buy" => Side::Buy,
+                "Sell" => Side::Sell,
+                other => return Err(Error::frame("list[].side", format!("expected Buy or Sell, found {other:?}"))),
+            };
+            let ms =
+                t.time.parse::<u64>().map_err(|_| Error::frame("list[].time", format!("{:?} is not ms", t.time)))?;
+            let trade_ts = ms_to_ns(ms, "list[].time")?;
+            Ok(TradeItem {
+                price,
+                size,
+                side: aggressor,
+                trade_id: trade_id(&t.exec_id)?,
+                trade_ts,
+                exchange_ts: trade_ts,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1972,6 +2049,57 @@ mod tests {
             ("option:BTC-30AUG24-50000-P-USDT", "BTC/USDT:USDT-240830-50000-P"),
         ] {
             assert_eq!(v.unified_symbol(id), sym, "{id}");
+        }
+    }
+
+    /// The REST list of recent trades reads as the stream did: every recorded `publicTrade`
+    /// item re-written as a `/v5/market/recent-trade` row (newest first, the venue's order)
+    /// gives the same trade items (ids, exact decimals, times, sides).
+    #[test]
+    fn recent_trades_match_the_stream() {
+        let mut v = linear();
+        let (mut stream, mut rows) = (Vec::new(), Vec::new());
+        for l in SESSION.lines().filter(|l| l.contains("\"publicTrade.BTCUSDT\"")) {
+            for item in parse(&mut v, l).unwrap().items {
+                if let Item::Trade { trade, .. } = item {
+                    stream.push(trade);
+                }
+            }
+            let frame: serde_json::Value = serde_json::from_str(l).unwrap();
+            for t in frame["data"].as_array().unwrap() {
+                rows.push(serde_json::json!({
+                    "execId": t["i"], "symbol": t["s"], "price": t["p"], "size": t["v"], "side": t["S"],
+                    "time": t["T"].to_string(), "isBlockTrade": t["BT"], "isRPITrade": false,
+                }));
+            }
+        }
+        assert!(stream.len() > 5, "the recording has BTCUSDT trades");
+        rows.reverse();
+        let body = serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": rows}});
+        let mut rest = v.parse_trades(body.to_string().as_bytes()).unwrap();
+        rest.reverse();
+        for t in &mut stream {
+            t.exchange_ts = t.trade_ts; // the stream's event time is the frame's; REST has none
+        }
+        assert_eq!(rest, stream);
+    }
+
+    #[test]
+    fn recent_trades_refuse_errors_and_bad_rows() {
+        let mut v = linear();
+        let row = r#"{"execId":"x-1","symbol":"BTCUSDT","price":"1.5","size":"2","side":"Buy","time":"1786310819680"}"#;
+        let ok = format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"linear","list":[{row}]}}}}"#);
+        assert_eq!(v.parse_trades(ok.as_bytes()).unwrap().len(), 1);
+        for bad in [
+            r#"{"retCode":10001,"retMsg":"params error","result":{}}"#.to_owned(),
+            r#"{"retCode":0,"retMsg":"OK"}"#.to_owned(),
+            ok.replace("Buy", "buy"),
+            ok.replace("\"1.5\"", "\"0\""),
+            ok.replace("\"2\"", "\"-2\""),
+            ok.replace("1786310819680", "soon"),
+            ok.replace("x-1", ""),
+        ] {
+            assert!(v.parse_trades(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 }

@@ -822,6 +822,10 @@ impl Venue for Okx {
         Self::account_list(what, body, out)
     }
 
+    fn parse_trades(&mut self, body: &[u8]) -> Result<Vec<TradeItem>, Error> {
+        recent_trades(body)
+    }
+
     /// OKX's rule: an update continues the chain iff its `prevSeqId` is the previous `seqId`
     /// (whether `seqId` went up, stayed (keep-alive) or went down (maintenance reset)).
     fn check(&self, last: u64, ids: &SeqIds, _bridging: bool) -> Verdict {
@@ -1335,6 +1339,53 @@ impl Okx {
     }
 }
 
+// --- REST recent trades (trade recovery after a reconnect, REST fallback polls) -------------
+
+/// `GET /api/v5/market/trades` (public; up to 500, newest first):
+/// `{"code":"0","msg":"","data":[{instId, side, sz, px, source, tradeId, ts}]}`: each row read
+/// as a `trades` stream item (same ids, exact decimals). A non-zero `code` is an error.
+fn recent_trades(body: &[u8]) -> Result<Vec<TradeItem>, Error> {
+    let mut out = Out::default();
+    let arg = Arg { channel: Channel::Trades, inst_id: None };
+    let mut c = Cursor::new(body);
+    c.begin_object()?;
+    let (mut first, mut code_ok, mut data) = (true, false, false);
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"code" => {
+                let code = c.str("code")?;
+                if code != "0" {
+                    return Err(Error::frame("code", format!("OKX error code {code:?}")));
+                }
+                code_ok = true;
+            }
+            b"data" if c.begin_array("data")? => {
+                data = true;
+                loop {
+                    Okx::trade(&mut c, &arg, &mut out)?;
+                    if !c.more_elements("data")? {
+                        break;
+                    }
+                }
+            }
+            b"data" => data = true,
+            _ => c.skip_value("reply")?,
+        }
+    }
+    c.end()?;
+    if !code_ok || !data {
+        return Err(Error::frame(if code_ok { "data" } else { "code" }, "missing field"));
+    }
+    Ok(out
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Trade { trade, .. } => Some(*trade),
+            _ => None,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1524,5 +1575,61 @@ mod tests {
         let out = parse(&swap).unwrap();
         let [Item::Candle { candle, .. }] = &out.items[..] else { panic!() };
         assert_eq!(candle.volume.to_string(), "529.5858061");
+    }
+
+    const TRADES: &str =
+        include_str!("../../../tests/fixtures/okx/books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl");
+
+    /// The REST list of recent trades reads as the stream did: every recorded `trades` item of
+    /// BTC-USDT re-written as a `/api/v5/market/trades` row (newest first, as OKX lists them)
+    /// gives the same trade items.
+    #[test]
+    fn recent_trades_match_the_stream() {
+        let mut v = venue();
+        let (mut stream, mut rows) = (Vec::new(), Vec::new());
+        let wanted =
+            |l: &&str| l.contains("\"channel\":\"trades\"") && l.contains("BTC-USDT") && l.contains("\"data\"");
+        for l in TRADES.lines().filter(wanted) {
+            let mut out = Out::default();
+            v.parse(l.as_bytes(), false, &mut out).unwrap();
+            stream.extend(out.items.iter().filter_map(|i| match i {
+                Item::Trade { trade, .. } => Some(*trade),
+                _ => None,
+            }));
+            let frame: serde_json::Value = serde_json::from_str(l).unwrap();
+            for t in frame["data"].as_array().unwrap() {
+                rows.push(serde_json::json!({
+                    "instId": t["instId"], "side": t["side"], "sz": t["sz"], "px": t["px"], "source": "0",
+                    "tradeId": t["tradeId"], "ts": t["ts"],
+                }));
+            }
+        }
+        assert!(stream.len() > 5, "the recording has BTC-USDT trades");
+        rows.reverse();
+        let body = serde_json::json!({"code": "0", "msg": "", "data": rows});
+        let mut rest = v.parse_trades(body.to_string().as_bytes()).unwrap();
+        rest.reverse();
+        assert_eq!(rest, stream);
+    }
+
+    #[test]
+    fn recent_trades_refuse_errors_and_bad_rows() {
+        let mut v = venue();
+        let ok = r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT","side":"buy","sz":"2","px":"1.5","source":"0","tradeId":"7","ts":"1652459225453"}]}"#;
+        assert_eq!(v.parse_trades(ok.as_bytes()).unwrap().len(), 1);
+        assert_eq!(v.parse_trades(br#"{"code":"0","msg":"","data":[]}"#).unwrap().len(), 0);
+        for bad in [
+            r#"{"code":"51001","msg":"Instrument ID does not exist","data":[]}"#.to_owned(),
+            r#"{"msg":"","data":[]}"#.to_owned(),
+            r#"{"code":"0","msg":""}"#.to_owned(),
+            ok.replace("buy", "up"),
+            ok.replace("\"1.5\"", "\"0\""),
+            ok.replace("\"2\"", "\"-2\""),
+            ok.replace("1652459225453", "soon"),
+            ok.replace("\"7\"", "\"\""),
+            ok.replace("}]}", "}]"),
+        ] {
+            assert!(v.parse_trades(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

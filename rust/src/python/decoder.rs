@@ -457,24 +457,28 @@ impl PyDecoder {
         self.drain(py)
     }
 
-    /// Decode a REST list of past trades of unified ``symbol`` (Binance ``historicalTrades`` or
-    /// ``aggTrades`` body, matching the trade stream) into ``Trade`` events with ids above
-    /// ``after`` (int >= 0), oldest first; ``exchange_ts`` is the trade time. Used to fill the
-    /// trades a reconnect missed. Raises ``FrameError`` for a malformed body or a negative price,
-    /// size or time (nothing returned), ``ValueError`` for a symbol of another market or a
-    /// negative ``after`` / ``receive_ts``.
+    /// Decode a REST list of past trades of unified ``symbol`` (the venue's recent-trades or
+    /// past-trades body, matching its trade stream: same ids, exact decimals) into ``Trade``
+    /// events; ``exchange_ts`` is the trade time. ``after`` (int >= 0, venues that number
+    /// trades): only ids above it, in id order; None: every trade of the list in trade-time
+    /// order (oldest first; the caller filters by time and id). Used to fill the trades a
+    /// reconnect missed and by the REST fallback's polls. Raises ``FrameError`` for a malformed
+    /// body or a negative price, size or time (nothing returned), ``ValueError`` for a symbol of
+    /// another market, a venue without such a list, or a negative ``after`` / ``receive_ts``.
     #[pyo3(signature = (symbol, payload, after, receive_ts = None))]
     fn apply_trades<'py>(
         &mut self,
         py: Python<'py>,
         symbol: &str,
         payload: &Bound<'py, PyAny>,
-        after: i64,
+        after: Option<i64>,
         receive_ts: Option<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let ts = receive_time(receive_ts)?;
-        let after = u64::try_from(after)
-            .map_err(|_| PyValueError::new_err(format!("after must be >= 0 (a trade id), got {after}")))?;
+        let after = after
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| PyValueError::new_err(format!("after must be >= 0 (a trade id), got {after:?}")))?;
         let inner = &mut self.inner;
         with_bytes(payload, |bytes| inner.apply_trades(symbol, bytes, after, ts))??;
         self.drain(py)
@@ -544,6 +548,21 @@ impl PyDecoder {
         for s in self.inner.symbols() {
             if let Some(id) = s.last_trade_id {
                 d.set_item(&s.symbol, id)?;
+            }
+        }
+        Ok(d)
+    }
+
+    /// ``{symbol: (trade_ts, [trade_id, ...])}``: per unified symbol with trades, the time (ns)
+    /// of the newest trade decoded and the ids of the trades decoded at that time (int or str,
+    /// as on ``Trade``): where a new connection's trades continue from on a venue whose ids are
+    /// not consecutive (newer time, or the same time and an id not in the list).
+    fn last_trades<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for s in self.inner.symbols() {
+            if let Some(ts) = s.last_trade_ts {
+                let ids = s.last_trade_keys.iter().map(|&id| events::trade_id(py, id)).collect::<PyResult<Vec<_>>>()?;
+                d.set_item(&s.symbol, (ts, PyList::new(py, ids)?))?;
             }
         }
         Ok(d)

@@ -21,7 +21,7 @@ fn decimal(py: Python<'_>, d: Dec) -> PyResult<Bound<'_, PyAny>> {
 }
 
 /// A trade id as Python sees it: int for numbered venues, str for text ids.
-fn trade_id(py: Python<'_>, id: TradeId) -> PyResult<Py<PyAny>> {
+pub(crate) fn trade_id(py: Python<'_>, id: TradeId) -> PyResult<Py<PyAny>> {
     Ok(match id {
         TradeId::Int(n) => n.into_pyobject(py)?.into_any().unbind(),
         TradeId::Text { .. } => PyString::new(py, &id.to_string()).into_any().unbind(),

@@ -82,6 +82,7 @@ recorded symbol is a linear USDT perpetual there):
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -140,6 +141,7 @@ _STATUS = {
 _TIF = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "post_only": "PostOnly"}
 _REST_PATHS = ("/v5/execution/list", "/v5/order/realtime", "/v5/order/history")
 _TIME_PATH = "/v5/market/time"
+_TRADES_PATH = "/v5/market/recent-trade"
 
 
 def _dump(obj: object) -> bytes:
@@ -399,7 +401,10 @@ class BybitSim(VenueSim):
 
     def rest_handler(self, path: str) -> RestHandler | None:
         """The instruments list at :attr:`instruments_path`, the server time and the signed
-        account routes (see the module docstring), else None."""
+        account routes (see the module docstring), ``/v5/market/recent-trade``
+        (:meth:`recent_trades`), else None."""
+        if path == _TRADES_PATH:
+            return self.recent_trades
         if path == _TIME_PATH:
 
             async def server_time(request: web.Request) -> web.StreamResponse:  # noqa: ARG001
@@ -810,6 +815,52 @@ class BybitSim(VenueSim):
         page, more = entries[:limit], len(entries) > limit
         after = f"{page[-1][id_key]}%3A{len(page)}" if more else ""
         return reply(0, "OK", {"category": category, "list": page, "nextPageCursor": after})
+
+    # ---- REST recent trades (a reconnect's trade recovery, the REST fallback) -------------------
+    async def recent_trades(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v5/market/recent-trade?category=&symbol=&limit=`` (limit default 500, at most
+        1000; 60 on spot): the latest recorded ``publicTrade`` items of ``symbol`` published
+        so far, newest first, in Bybit's row shape ``{execId, symbol, price, size, side, time,
+        isBlockTrade, isRPITrade, seq}``; retCode 10001 for a symbol without recorded trades
+        or a bad limit."""
+        q = request.query
+        symbol, category = q.get("symbol", ""), q.get("category", "")
+        sd = self.sim.recording.streams.get(f"publicTrade.{symbol}")
+        most = 60 if category == "spot" else 1000
+        try:
+            limit = max(1, min(int(q.get("limit", 60 if category == "spot" else 500)), most))
+        except ValueError:
+            sd = None
+        if sd is None:
+            body = {"retCode": 10001, "retMsg": "params error", "result": {}, "time": 0}
+            return web.Response(body=_dump(body), content_type="application/json")
+        published = bisect.bisect_left(sd.lines, self.sim.position)
+        rows: list[dict[str, Any]] = []
+        for frame in reversed(sd.data[:published]):
+            rows.extend(
+                {
+                    "execId": t["i"],
+                    "symbol": t["s"],
+                    "price": t["p"],
+                    "size": t["v"],
+                    "side": t["S"],
+                    "time": str(t["T"]),
+                    "isBlockTrade": t.get("BT", False),
+                    "isRPITrade": t.get("RPI", False),
+                    "seq": str(t.get("seq", "")),
+                }
+                for t in reversed(json.loads(frame)["data"])
+            )
+            if len(rows) >= limit:
+                break
+        result = {"category": category, "list": rows[:limit]}
+        body = {
+            "retCode": 0,
+            "retMsg": "OK",
+            "result": result,
+            "time": self.sim.accounts.now_ns() // 10**6,
+        }
+        return web.Response(body=_dump(body), content_type="application/json")
 
 
 def _private_key(topic: str, account: SimAccount) -> str:

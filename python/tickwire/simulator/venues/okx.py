@@ -80,6 +80,7 @@ passphrase=...)``):
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -172,6 +173,7 @@ _REST_ERRORS = {
 #: A request's timestamp may be this far from the exchange clock (okx.md §7).
 WINDOW_MS = 30_000
 _TIME_PATH = "/api/v5/public/time"
+_TRADES_PATH = "/api/v5/market/trades"
 _ACCOUNT_PATHS = (
     "/api/v5/trade/fills",
     "/api/v5/trade/fills-history",
@@ -849,8 +851,8 @@ class OkxSim(VenueSim):
                 reverse=True,
             )
             rows = [self._history_row(o, engine.fills) for o in orders]
-        body = {"code": "0", "msg": "", "data": rows[:limit]}
-        return web.Response(body=_dump(body), content_type="application/json")
+        reply: dict[str, object] = {"code": "0", "msg": "", "data": rows[:limit]}
+        return web.Response(body=_dump(reply), content_type="application/json")
 
     @staticmethod
     def _fill_row(f: FillState) -> dict[str, Any]:
@@ -916,7 +918,10 @@ class OkxSim(VenueSim):
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:
         """``/api/v5/public/instruments``, ``/api/v5/public/time``, the signed account lists
-        (see the module docstring), or None."""
+        (see the module docstring), ``/api/v5/market/trades`` (:meth:`recent_trades`), or
+        None."""
+        if path == _TRADES_PATH:
+            return self.recent_trades
         if path == _TIME_PATH:
 
             async def time_answer(request: web.Request) -> web.StreamResponse:  # noqa: ARG001
@@ -998,3 +1003,41 @@ class OkxSim(VenueSim):
             f"  all streams {sim.stream_url()}",
             f"  rest instruments {sim.rest_url}{_INSTRUMENTS_PATH}?instType=SPOT",
         ]
+
+    # ---- REST recent trades (a reconnect's trade recovery, the REST fallback) -------------------
+    async def recent_trades(self, request: web.Request) -> web.StreamResponse:
+        """``GET /api/v5/market/trades?instId=&limit=`` (limit default 100, at most 500): the
+        latest recorded ``trades`` items of ``instId`` published so far, newest first, in
+        OKX's row shape ``{instId, side, sz, px, source, tradeId, ts}``; code 51001 for an
+        instrument without recorded trades."""
+        q = request.query
+        inst = q.get("instId", "")
+        rec = self.sim.recording
+        sd = rec.streams.get(f"trades:{inst}") or rec.streams.get(f"trades-all:{inst}")
+        if sd is None:
+            error = {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+            return web.Response(body=_dump(error), content_type="application/json")
+        try:
+            limit = max(1, min(int(q.get("limit", 100)), 500))
+        except ValueError:
+            error = {"code": "51000", "msg": "Parameter limit error", "data": []}
+            return web.Response(body=_dump(error), content_type="application/json")
+        published = bisect.bisect_left(sd.lines, self.sim.position)
+        rows: list[dict[str, str]] = []
+        for frame in reversed(sd.data[:published]):
+            rows.extend(
+                {
+                    "instId": inst,
+                    "side": item["side"],
+                    "sz": item["sz"],
+                    "px": item["px"],
+                    "source": item.get("source", "0"),
+                    "tradeId": item["tradeId"],
+                    "ts": item["ts"],
+                }
+                for item in reversed(json.loads(frame)["data"])
+            )
+            if len(rows) >= limit:
+                break
+        body = {"code": "0", "msg": "", "data": rows[:limit]}
+        return web.Response(body=_dump(body), content_type="application/json")
