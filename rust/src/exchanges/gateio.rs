@@ -296,11 +296,17 @@ impl Gate {
 
     /// The usual layout: `channel` and `event` before `result`. Ok(false): another layout
     /// (nothing added to `out`): parse with [`Self::parse_any`].
+    ///
+    /// A successful `subscribe`/`unsubscribe` reply (`error` absent or null, `id` absent or a
+    /// non-negative integer) is read here too, as the same `Ack` [`Self::parse_any`] makes: a
+    /// connection gets one per channel and symbol list, and serde's read of one cost ~3,500
+    /// instructions, 7% of a replay of the spot recording (22 replies in 167 frames).
     fn parse_fast(&self, frame: &[u8], out: &mut Out) -> Result<bool, Error> {
         let mut c = Cursor::new(frame);
         c.begin_object()?;
         let mut first = true;
         let (mut channel, mut event, mut result_seen, mut error_seen) = (None, None, false, false);
+        let (mut ack, mut id) = (false, None);
         let (mut time, mut time_ms) = (None, None);
         let items_from = out.items.len();
         while let Some(key) = next_key!(&mut c, &mut first, b"time", b"time_ms", b"channel", b"event", b"result") {
@@ -318,6 +324,10 @@ impl Gate {
                         (Some(ch), Some("update" | "all")) if ch != Channel::Pong => {
                             self.result(&mut c, ch, out)?;
                         }
+                        (Some(_), Some("subscribe" | "unsubscribe")) => {
+                            c.skip_value("result")?;
+                            ack = true;
+                        }
                         _ => return Ok(false), // a reply, or `result` before `channel`/`event`
                     }
                     result_seen = true;
@@ -328,7 +338,11 @@ impl Gate {
                     }
                     error_seen = true;
                 }
-                b"id" => return Ok(false),  // a reply
+                // A reply's id: an integer as the adapter sends; anything else goes to serde.
+                b"id" => match c.u64("id").ok().and_then(|v| i64::try_from(v).ok()) {
+                    Some(v) => id = Some(v),
+                    None => return Ok(false),
+                },
                 _ => c.skip_value("json")?, // time, time_ms, conn_id, trace_id, payload
             }
         }
@@ -336,6 +350,20 @@ impl Gate {
         let _ = error_seen;
         if !result_seen {
             return Ok(false);
+        }
+        if ack {
+            let request_id = id.map(RequestId::Int);
+            out.items.push(Item::Control(ControlItem {
+                kind: ControlKind::Ack,
+                request_id,
+                topic: None,
+                code: None,
+                message: None,
+            }));
+            return Ok(true);
+        }
+        if id.is_some() {
+            return Ok(false); // an update with an id: read by serde, as before
         }
         if channel == Some(Channel::Candles) {
             push_time(out, items_from, time, time_ms)?;
@@ -1003,6 +1031,33 @@ mod tests {
         );
         let pong = parse(&mut s, r#"{"time":1,"channel":"spot.pong","event":"","error":null,"result":null}"#).unwrap();
         assert!(matches!(&pong.items[..], [Item::Control(ControlItem { kind: ControlKind::Pong, .. })]));
+    }
+
+    #[test]
+    fn replies_fast_path_reads_what_serde_reads() {
+        // Every reply layout: the fast path (taken or not) gives what the serde path gives.
+        for text in [
+            r#"{"time":1619093532,"channel":"spot.order_book_update","event":"subscribe","result":{"status":"success"}}"#,
+            r#"{"time":1,"id":42,"channel":"spot.trades","event":"subscribe","error":null,"result":{"status":"success"}}"#,
+            r#"{"time":1,"channel":"spot.trades","event":"unsubscribe","result":{"status":"success"},"id":7}"#,
+            r#"{"time":1,"id":"abc","channel":"spot.trades","event":"subscribe","result":{"status":"success"}}"#,
+            r#"{"time":1,"id":-3,"channel":"spot.trades","event":"subscribe","result":{"status":"success"}}"#,
+            r#"{"time":1,"id":null,"channel":"spot.trades","event":"subscribe","result":{"status":"success"}}"#,
+            r#"{"time":1,"channel":"spot.trades","event":"subscribe","error":{"code":2,"message":"x"},"result":null}"#,
+            r#"{"time":1,"channel":"spot.trades","event":"subscribe"}"#,
+            r#"{"time":1,"event":"subscribe","result":{"status":"success"}}"#,
+            r#"{"time":1,"channel":"spot.trades","event":"subscribe","result":{"status":"success"}} x"#,
+            r#"{"time":1,"channel":"spot.tickers","event":"update","id":5,"result":{"currency_pair":"BTC_USDT","last":"1","lowest_ask":"2","highest_bid":"1"}}"#,
+        ] {
+            let mut fast = Out::default();
+            let got = spot().parse(text.as_bytes(), false, &mut fast).map(|()| fast.items).map_err(|e| e.to_string());
+            let mut slow = Out::default();
+            let want = spot().parse_any(text.as_bytes(), &mut slow).map(|()| slow.items).map_err(|e| e.to_string());
+            assert_eq!(got.is_ok(), want.is_ok(), "{text}: {got:?} / {want:?}");
+            if want.is_ok() {
+                assert_eq!(got, want, "{text}");
+            }
+        }
     }
 
     #[test]

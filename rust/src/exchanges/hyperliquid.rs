@@ -556,10 +556,17 @@ impl<'a> Bytes<'a> {
         (n > 0 && n <= 19 && (n == 1 || self.b[start] != b'0')).then_some(v)
     }
 
-    /// `"<decimal>"` as [`Cursor::dec`] reads it (the same decimal parser).
+    /// `"<decimal>"` as [`Cursor::dec`] reads it (the same decimal parser). Plain values of at
+    /// most 8 digits each side of the '.' (every `px`/`sz` Hyperliquid writes: "105055.0",
+    /// "3.03622") are read in SWAR steps ([`crate::fixed::quoted_dec`]), anything else by the
+    /// digit loop; same values either way.
     #[inline(always)]
     fn dec(&mut self) -> Option<Dec> {
         self.lit(b"\"")?;
+        if let Some((d, end)) = crate::fixed::quoted_dec(self.b, self.i) {
+            self.i = end;
+            return Some(d);
+        }
         let (d, n) = crate::fixed::parse_dec_prefix(&self.b[self.i..], "px").ok()?;
         self.i += n;
         self.lit(b"\"")?;
@@ -649,10 +656,17 @@ impl<'a> Bytes<'a> {
         Some(k)
     }
 
-    /// `"0x<hex>"`.
+    /// `"0x<hex>"`. Eight hex digits a step while eight are there (a trade's `hash` has 64,
+    /// each of its `users` 40), then byte by byte.
     #[inline(always)]
     fn hex(&mut self) -> Option<()> {
         self.lit(b"\"0x")?;
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            if !all_hex(u64::from_le_bytes(chunk.try_into().ok()?)) {
+                break;
+            }
+            self.i += 8;
+        }
         while self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
             self.i += 1;
         }
@@ -735,6 +749,20 @@ impl<'a> Bytes<'a> {
         out.items.push(Item::Trade { symbol, trade });
         Some(())
     }
+}
+
+/// True if all 8 bytes of `x` are ASCII hex digits (`0-9`, `a-f`, `A-F`). With every byte below
+/// 0x80 (checked), adding a constant below 0x80 to a byte cannot carry into the next one, so
+/// the high bit of `byte + (0x80 - lo)` says `byte >= lo`, per byte.
+#[inline(always)]
+fn all_hex(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x80 * ONES;
+    let at_least = |lo: u64| x.wrapping_add((0x80 - lo) * ONES);
+    let digit = at_least(0x30) & !at_least(0x3A);
+    let upper = at_least(0x41) & !at_least(0x47);
+    let lower = at_least(0x61) & !at_least(0x67);
+    x & HIGH == 0 && (digit | upper | lower) & HIGH == HIGH
 }
 
 /// The fast path of one `trades` frame: true if it read the frame whole (at least one trade).
@@ -1459,6 +1487,44 @@ mod private_tests {
         }
         let bad = r#"{"channel":"orderUpdates","data":[{"order":{"coin":"BTC","side":"A","limitPx":"1.0","sz":"1","oid":7,"timestamp":1,"origSz":"1"},"status":"weird","statusTimestamp":2}]}"#;
         assert!(matches!(parse(&mut venue(), bad), Err(Error::Frame { .. })));
+    }
+
+    #[test]
+    fn all_hex_is_is_ascii_hexdigit_on_every_byte() {
+        // Every byte value in every position, among hex digits: the word check agrees with
+        // `is_ascii_hexdigit` on all of them.
+        for pos in 0..8 {
+            for byte in 0..=255u8 {
+                let mut w = *b"09afAF7e";
+                w[pos] = byte;
+                assert_eq!(all_hex(u64::from_le_bytes(w)), w.iter().all(u8::is_ascii_hexdigit), "{w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hex_fast_path_and_fallback() {
+        // A trade whose hash/users are hex of lengths the 8-byte steps and the byte loop share
+        // reads on the fast path; a non-hex byte anywhere in them sends it to the strict parser.
+        let trade = |hash: &str, user: &str| {
+            format!(
+                r#"{{"channel":"trades","data":[{{"coin":"BTC","hash":"0x{hash}","px":"105056.0","side":"B","sz":"0.02222","tid":917211710228416,"time":1737918847000,"users":["0x{user}","0x6802b4267f7f2bf7003dcf993c51542245b38329"]}}]}}"#
+            )
+        };
+        let good = trade(&"0a1B".repeat(16), "8a43b5424eb06a3e79bc6036c8cae55417fada0");
+        let mut out = Out::default();
+        assert!(fast_trades(good.as_bytes(), &mut out));
+        assert_eq!(out.items.len(), 1);
+        for bad in [
+            trade(&format!("{}g{}", "0".repeat(20), "1".repeat(43)), "ab"),
+            trade("00", &format!("{}\\u0030", "a".repeat(9))),
+        ] {
+            let mut out = Out::default();
+            assert!(!fast_trades(bad.as_bytes(), &mut out), "{bad}");
+            assert!(out.items.is_empty());
+        }
+        // The general path still reads the good one alike.
+        assert_eq!(parse(&mut venue(), &good).unwrap().len(), 1);
     }
 
     #[test]
