@@ -578,6 +578,13 @@ class Adapter:
         ``tickwire.ExchangeError`` for an error reply or an unreadable body."""
         raise NotImplementedError
 
+    def parse_candles_of(self, symbol: str, body: bytes) -> list[RestCandle]:
+        """:meth:`parse_candles` of a reply to ``candles_request(symbol, ...)``: what
+        ``tw.Cache`` calls. The default ignores ``symbol``; a venue whose reply reads
+        differently per market (OKX: the volume column of spot vs. contracts) overrides it."""
+        del symbol  # the default reads every market's reply alike
+        return self.parse_candles(body)
+
     candles_max: int = 1000
     # --- REST fallback (connection/fallback.py) ------------------------------------------------
     # While a connection is down longer than ConnectionOptions.rest_fallback_after, its symbols
