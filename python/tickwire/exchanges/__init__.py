@@ -165,12 +165,15 @@ class RestCandle(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class RestPoll:
     """One public REST request of the REST fallback (see :class:`Adapter`, "REST fallback"):
-    full ``url``, query ``params`` and the request ``weight`` the venue charges for it against
-    :attr:`Adapter.rest_weight_per_minute`."""
+    full ``url``, query ``params``, the request ``weight`` the venue charges for it against
+    :attr:`Adapter.rest_weight_per_minute` and, for a venue whose public data is POSTed,
+    the ``json`` body (a GET where None)."""
 
     url: str
     params: dict[str, str]
     weight: int
+    #: a JSON body to POST instead of a GET (Hyperliquid's ``POST /info``); None: GET
+    json: Any = None
 
 
 @dataclass(frozen=True, slots=True)
