@@ -163,6 +163,32 @@ def _mexc_bbos(rec: Recording, symbol: str) -> set[tuple[str, str]]:
     return {(b, a) for b in bids for a in asks}
 
 
+def _kraken_bbos(rec: Recording, pair: str) -> set[tuple[str, str]]:
+    """Every (bid, ask) pair of prices the recorded v1 ``book`` frames of ``pair`` hold
+    (``as``/``bs`` snapshots, ``a``/``b`` updates)."""
+    bids: set[str] = set()
+    asks: set[str] = set()
+    for line in rec.streams[f"book:{pair}"].lines:
+        for part in rec.parsed(line)[1:-2]:
+            for key, into in (("as", asks), ("a", asks), ("bs", bids), ("b", bids)):
+                into.update(r[0] for r in part.get(key, ()))
+    return {(b, a) for b in bids for a in asks}
+
+
+def _coinbase_bbos(rec: Recording, product: str) -> set[tuple[str, str]]:
+    """Every (bid, ask) pair of prices the recorded ``level2`` messages of ``product`` hold
+    (``snapshot`` rows, ``l2update`` changes)."""
+    bids: set[str] = set()
+    asks: set[str] = set()
+    for line in rec.streams[f"level2:{product}"].lines:
+        m = rec.parsed(line)
+        bids.update(r[0] for r in m.get("bids", ()))
+        asks.update(r[0] for r in m.get("asks", ()))
+        for side, price, _ in m.get("changes", ()):
+            (bids if side == "buy" else asks).add(price)
+    return {(b, a) for b in bids for a in asks}
+
+
 def _bybit_candles(rec: Recording, stream: str, upto: int) -> dict[int, tuple[str, ...]]:
     """Start ms -> (o, h, l, c, volume) of the latest state of each recorded candle."""
     out: dict[int, tuple[str, ...]] = {}
@@ -196,6 +222,7 @@ class Venue:
     # (Hyperliquid's simulator serves no ``bbo`` stream; MEXC contracts have none)
     channels: tuple[str, ...] = ("book", "bbo")
     other_symbol: str = "ETH/USDT"  # a symbol a reply of ``symbol`` is not about
+    depth_capped: bool = True  # the depth request cuts the book (Coinbase's level 2: whole)
 
 
 VENUES = {
@@ -248,6 +275,24 @@ VENUES = {
         _mexc_bbos,
         bbo_names_symbol=False,
         channels=("book",),
+    ),
+    "kraken": Venue(
+        "kraken",
+        "kraken",
+        "OMG/USD",
+        "OMG/USD",
+        _kraken_bbos,
+        bbo_names_symbol=False,
+        channels=("book",),
+    ),
+    "coinbaseexchange": Venue(
+        "coinbaseexchange",
+        "coinbaseexchange",
+        "BAND/GBP",
+        "BAND-GBP",
+        _coinbase_bbos,
+        bbo_names_symbol=False,
+        depth_capped=False,
     ),
     "gateio": Venue(
         "gateio",
@@ -394,7 +439,7 @@ async def test_rest_hooks_read_the_simulators_replies(name):
     held = len(rec.lines) // 2
     async with Simulator(v.market, speed="max") as sim, aiohttp.ClientSession() as http:
         sim.hold_at(held)
-        stream = next(iter(rec.streams))
+        stream = next(k for k in rec.streams if v.market_id in k)
         ws = await http.ws_connect(sim.stream_url(stream))
         await sim.wait_position(held, TIMEOUT)
         a = get_adapter(v.exchange, base_url=sim.rest_url)
@@ -420,7 +465,8 @@ async def test_rest_hooks_read_the_simulators_replies(name):
     updates = dec.apply_snapshot(v.symbol, depth_body, 1)
     assert len(updates) == 1 and updates[0].sequence
     book = dec.book(v.symbol)
-    assert 0 < len(book.bids(100)) <= 20 and 0 < len(book.asks(100)) <= 20
+    most = 20 if v.depth_capped else 10_000
+    assert 0 < len(book.bids(10_000)) <= most and 0 < len(book.asks(10_000)) <= most
     assert not book.crossed
     top = book.exact_top()
     if req is not None:

@@ -316,7 +316,7 @@ fn rest_depth(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
         match key {
             b"code" => code = Some(c.str("code")?),
             b"msg" => message = Some(c.str("msg")?),
-            b"data" if code.is_none_or(|v| v == "00000") => {
+            b"data" if !matches!(code, Some(v) if v != "00000") => {
                 c.begin_object()?;
                 let (mut bids, mut asks) = (false, false);
                 let mut first_key = true;
@@ -354,9 +354,9 @@ fn rest_depth(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
     Ok(Snapshot { sequence, exchange_ts: Some(ts) })
 }
 
-/// `[[price, size, ...], ...]` with strings or numbers, appended to `side`; a price above 0 and
+/// `[[price, size, ...], ...]` with strings or numbers, appended to `levels`; a price above 0 and
 /// a size at least 0, else an error naming the field.
-fn rest_levels(c: &mut Cursor<'_>, side: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
+fn rest_levels(c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
     if !c.begin_array(field)? {
         return Ok(());
     }
@@ -375,7 +375,7 @@ fn rest_levels(c: &mut Cursor<'_>, side: &mut Vec<RawLevel>, field: &'static str
         if price.mantissa <= 0 || size.is_negative() {
             return Err(Error::frame(field, format!("impossible level [{price}, {size}]")));
         }
-        side.push(RawLevel { price, size });
+        levels.push(RawLevel { price, size });
         if !c.more_elements(field)? {
             return Ok(());
         }

@@ -525,7 +525,7 @@ fn rest_orderbook(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
         match key {
             b"retCode" => code = Some(c.u64("retCode")?),
             b"retMsg" => message = Some(c.str("retMsg")?),
-            b"result" if code.is_none_or(|v| v == 0) => snap = Some(rest_book_result(&mut c, out)?),
+            b"result" if !matches!(code, Some(v) if v != 0) => snap = Some(rest_book_result(&mut c, out)?),
             _ => c.skip_value("json")?,
         }
     }

@@ -368,7 +368,7 @@ fn rest_books(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
         match key {
             b"code" => code = Some(c.str("code")?),
             b"msg" => message = Some(c.str("msg")?),
-            b"data" if code.is_none_or(|v| v == "0") => {
+            b"data" if !matches!(code, Some(v) if v != "0") => {
                 if c.begin_array("data")? {
                     loop {
                         c.begin_object()?;
