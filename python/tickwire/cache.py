@@ -434,7 +434,9 @@ class Cache:
         if req is None:
             return []
         url, params = req
-        return await a.get_parsed(http, url, {**a.rest_params, **params}, a.parse_candles)
+        return await a.get_parsed(
+            http, url, {**a.rest_params, **params}, lambda body: a.parse_candles_of(sym, body)
+        )
 
     def merge_candles(self, symbol: str, rows: Iterable[RestCandle]) -> None:
         """Merge REST candles of ``symbol`` (oldest first, :class:`RestCandle`) into the

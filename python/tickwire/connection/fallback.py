@@ -363,7 +363,17 @@ class RestFallback:
         budget.spend(poll.weight)
         conn.counters.rest_polls += 1
         try:
-            body = await conn.fetch(poll.url, poll.params, conn.options.snapshot_timeout)
+            if poll.json is None:
+                body = await conn.fetch(poll.url, poll.params, conn.options.snapshot_timeout)
+            else:  # POST (Hyperliquid's /info)
+                body = await rest.fetch(
+                    conn.http(),
+                    poll.url,
+                    {**conn.adapter.rest_params, **poll.params},
+                    conn.options.snapshot_timeout,
+                    method="POST",
+                    json=poll.json,
+                )
         except rest.HttpStatusError as exc:
             if exc.status in (418, 429):
                 conn.counters.rest_backoffs += 1

@@ -165,12 +165,15 @@ class RestCandle(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class RestPoll:
     """One public REST request of the REST fallback (see :class:`Adapter`, "REST fallback"):
-    full ``url``, query ``params`` and the request ``weight`` the venue charges for it against
-    :attr:`Adapter.rest_weight_per_minute`."""
+    full ``url``, query ``params``, the request ``weight`` the venue charges for it against
+    :attr:`Adapter.rest_weight_per_minute` and, for a venue whose public data is POSTed,
+    the ``json`` body (a GET where None)."""
 
     url: str
     params: dict[str, str]
     weight: int
+    #: a JSON body to POST instead of a GET (Hyperliquid's ``POST /info``); None: GET
+    json: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,6 +580,13 @@ class Adapter:
         """The candles of a reply to :meth:`candles_request`, oldest first. Raises
         ``tickwire.ExchangeError`` for an error reply or an unreadable body."""
         raise NotImplementedError
+
+    def parse_candles_of(self, symbol: str, body: bytes) -> list[RestCandle]:
+        """:meth:`parse_candles` of a reply to ``candles_request(symbol, ...)``: what
+        ``tw.Cache`` calls. The default ignores ``symbol``; a venue whose reply reads
+        differently per market (OKX: the volume column of spot vs. contracts) overrides it."""
+        del symbol  # the default reads every market's reply alike
+        return self.parse_candles(body)
 
     candles_max: int = 1000
     # --- REST fallback (connection/fallback.py) ------------------------------------------------

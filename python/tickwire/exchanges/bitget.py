@@ -45,7 +45,19 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import (
+    Adapter,
+    Keepalive,
+    Limits,
+    NextId,
+    Request,
+    RestCandle,
+    RestPoll,
+    RestQuote,
+    Subscription,
+    batches,
+)
+from ._rest import candles_of, loads
 
 if TYPE_CHECKING:
     import aiohttp
@@ -336,3 +348,116 @@ class Bitget(Adapter):
         from .._core import Candle
 
         return {Candle: attrgetter("start_ts")}
+
+    # --- REST fallback and candle backfill (bbo, depth, candles) ---------------------------------
+    # Bitget v2 public market endpoints: spot /api/v2/spot/market/{tickers,orderbook,candles},
+    # USDT futures /api/v2/mix/market/{ticker,merge-depth,candles} (productType USDT-FUTURES).
+    # bitget.md gives no REST limit; Bitget's API docs put each of these at 20 requests per
+    # second per IP: 1200 per minute assumed, each request weight 1.
+    rest_weight_per_minute = 1200
+    candles_max = 1000
+    #: ``merge-depth`` takes only these ``limit`` values (and ``max``)
+    _MERGE_LIMITS = (1, 5, 15, 50)
+
+    def _poll(self, symbol: str, spot_path: str, mix_path: str, **params: str) -> RestPoll:
+        mid = self.market_id(symbol)
+        if self.market_of(symbol) == "spot":
+            url = f"{self.rest_base_url}/api/v2/spot/market/{spot_path}"
+            return RestPoll(url, {"symbol": mid, **params}, 1)
+        url = f"{self.rest_base_url}/api/v2/mix/market/{mix_path}"
+        return RestPoll(url, {"symbol": mid, "productType": "USDT-FUTURES", **params}, 1)
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """Spot ``GET /api/v2/spot/market/tickers?symbol=X``, futures ``GET
+        /api/v2/mix/market/ticker?symbol=X&productType=USDT-FUTURES``; weight 1."""
+        return self._poll(symbol, "tickers", "ticker")
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """``data[0]``'s ``bidPr/bidSz/askPr/askSz`` and ``ts`` (ms) -> :class:`RestQuote` (no
+        sequence: the ticker has none). ``ExchangeError`` for a ``code`` other than
+        ``"00000"``, another symbol or another shape."""
+        data = self._data(body, "ticker")
+        try:
+            (t,) = data
+            quote = RestQuote(
+                str(t["bidPr"]),
+                str(t["bidSz"]),
+                str(t["askPr"]),
+                str(t["askSz"]),
+                None,
+                int(t["ts"]) * 1_000_000 if t.get("ts") is not None else None,
+            )
+        except (ValueError, TypeError, KeyError):
+            raise ExchangeError(f"unreadable Bitget ticker {body[:200]!r}") from None
+        if t.get("symbol") != self.market_id(symbol):
+            raise ExchangeError(f"Bitget ticker of {t.get('symbol')!r}, not {symbol}")
+        return quote
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """Spot ``GET /api/v2/spot/market/orderbook`` (``type=step0``, ``limit`` = ``levels``,
+        at most 150), futures ``GET /api/v2/mix/market/merge-depth`` (``limit`` the smallest
+        of 1, 5, 15, 50 covering ``levels``, else ``max``); weight 1. Read by the decoder's
+        ``parse_snapshot`` (its ``ts`` in ms is the snapshot's sequence: Bitget's REST books
+        carry none)."""
+        if self.market_of(symbol) == "spot":
+            return self._poll(
+                symbol, "orderbook", "", type="step0", limit=str(max(1, min(levels, 150)))
+            )
+        limit = next((str(n) for n in self._MERGE_LIMITS if levels <= n), "max")
+        return self._poll(symbol, "", "merge-depth", limit=limit)
+
+    def candles_request(self, symbol: str, limit: int) -> tuple[str, dict[str, str]] | None:
+        """Spot ``GET /api/v2/spot/market/candles`` (``granularity`` Bitget's spot name of the
+        ``candle_interval`` option: ``1min``, ``1h``, ``1day`` ...), futures ``GET
+        /api/v2/mix/market/candles`` (``granularity`` the bar itself); ``limit`` at most 1000.
+        None for a bar the REST request does not serve (the ``utc`` ones on spot)."""
+        n = str(max(1, min(limit, self.candles_max)))
+        if self.market_of(symbol) == "spot":
+            granularity = _SPOT_GRANULARITY.get(self.candle_interval)
+            if granularity is None:
+                return None
+            poll = self._poll(symbol, "candles", "", granularity=granularity, limit=n)
+        else:
+            poll = self._poll(symbol, "", "candles", granularity=self.candle_interval, limit=n)
+        return poll.url, poll.params
+
+    def parse_candles(self, body: bytes) -> list[RestCandle]:
+        """``data`` rows ``[ts ms, open, high, low, close, baseVol, ...]`` (strings), oldest
+        first; the volume is the base volume, as the candle channel's. The reply says nothing
+        of closing: every row but the newest is closed, the newest one's ``closed`` is None.
+        ``ExchangeError`` for a ``code`` other than ``"00000"`` or another shape."""
+        rows = self._data(body, "candles")
+        return candles_of(rows, lambda r: r[:6], self.candle_interval, "bitget", newest_first=False)
+
+    @staticmethod
+    def _data(body: bytes, what: str) -> list[Any]:
+        """The ``data`` list of a v2 reply; ``ExchangeError`` for a ``code`` other than
+        ``"00000"`` or another shape."""
+        obj = loads(body, "bitget", what)
+        if not isinstance(obj, dict):
+            raise ExchangeError(f"unreadable Bitget {what} reply {body[:200]!r}")
+        if obj.get("code") != "00000":
+            code, msg = obj.get("code"), obj.get("msg")
+            raise ExchangeError(f"bitget {what}: {code} {msg}", code=code, reason=msg)
+        data = obj.get("data")
+        if not isinstance(data, list):
+            raise ExchangeError(f"unreadable Bitget {what} reply {body[:200]!r}")
+        return data
+
+
+#: candle bar -> the ``granularity`` of Bitget's spot candles request
+_SPOT_GRANULARITY = {
+    "1m": "1min",
+    "3m": "3min",
+    "5m": "5min",
+    "15m": "15min",
+    "30m": "30min",
+    "1H": "1h",
+    "4H": "4h",
+    "6H": "6h",
+    "12H": "12h",
+    "1D": "1day",
+    "3D": "3day",
+    "1W": "1week",
+    "1M": "1M",
+}

@@ -81,10 +81,13 @@ from . import (
     NextId,
     Request,
     RestCall,
+    RestCandle,
     RestPoll,
+    RestQuote,
     Subscription,
     batches,
 )
+from ._rest import candles_of, loads
 
 if TYPE_CHECKING:
     import aiohttp
@@ -496,6 +499,99 @@ class Bybit(Adapter):
             },
             1,
         )
+
+    # --- REST fallback and candle backfill (bbo, depth, candles) ---------------------------------
+    # Bybit's v5 market endpoints: GET /v5/market/tickers (best bid/ask on linear and inverse
+    # only: spot tickers carry none, so spot polls the 1-level order book instead),
+    # /v5/market/orderbook (limit 1-200 spot, 1-500 linear/inverse), /v5/market/kline (limit
+    # 1-1000, newest first). bybit.md gives no REST limit; Bybit's rate-limit page puts every
+    # public HTTP request at 600 per 5 s per IP, each weight 1: 7200 per minute assumed.
+    rest_weight_per_minute = 7200
+    candles_max = 1000
+
+    def _market_get(self, path: str, symbol: str, **params: str) -> RestPoll:
+        return RestPoll(
+            f"{self.rest_base_url}/v5/market/{path}",
+            {"category": self.market_of(symbol), "symbol": self.market_id(symbol), **params},
+            1,
+        )
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """``GET /v5/market/tickers`` (linear, inverse) or ``/v5/market/orderbook`` with
+        ``limit=1`` (spot), weight 1."""
+        if self.market_of(symbol) == "spot":
+            return self._market_get("orderbook", symbol, limit="1")
+        return self._market_get("tickers", symbol)
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """``result.list[0]``'s ``bid1Price/bid1Size/ask1Price/ask1Size`` (tickers; top-level
+        ``time`` ms as the time) or ``result.b[0]/a[0]`` (1-level book; its ``u`` the
+        sequence, ``ts`` the time). ``ExchangeError`` for a ``retCode`` other than 0, another
+        symbol or another shape."""
+        result, ms = self._result(body, "ticker")
+        mid = self.market_id(symbol)
+        try:
+            if "list" in result:
+                (t,) = result["list"]
+                got = t["symbol"]
+                quote = RestQuote(
+                    str(t["bid1Price"]),
+                    str(t["bid1Size"]),
+                    str(t["ask1Price"]),
+                    str(t["ask1Size"]),
+                    None,
+                    int(ms) * 1_000_000 if ms is not None else None,
+                )
+            else:
+                got = result["s"]
+                (bp, bq), (ap, aq) = result["b"][0], result["a"][0]
+                quote = RestQuote(bp, bq, ap, aq, int(result["u"]), int(result["ts"]) * 1_000_000)
+        except (ValueError, TypeError, KeyError, IndexError):
+            raise ExchangeError(f"unreadable Bybit ticker {body[:200]!r}") from None
+        if got != mid:
+            raise ExchangeError(f"Bybit ticker of {got!r}, not {symbol}")
+        return quote
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """``GET /v5/market/orderbook`` with ``limit`` = ``levels`` (at most 200 spot, 500
+        linear/inverse), weight 1; read by the decoder's ``parse_snapshot`` (``u`` the
+        sequence)."""
+        most = 200 if self.market_of(symbol) == "spot" else 500
+        return self._market_get("orderbook", symbol, limit=str(max(1, min(levels, most))))
+
+    def candles_request(self, symbol: str, limit: int) -> tuple[str, dict[str, str]] | None:
+        """``GET /v5/market/kline`` with ``category``, ``symbol``, ``interval`` (the
+        ``candle_interval`` option as Bybit names it) and ``limit`` (at most 1000)."""
+        poll = self._market_get(
+            "kline",
+            symbol,
+            interval=_INTERVALS[self.candle_interval],
+            limit=str(max(1, min(limit, self.candles_max))),
+        )
+        return poll.url, poll.params
+
+    def parse_candles(self, body: bytes) -> list[RestCandle]:
+        """``result.list`` rows ``[startTime ms, open, high, low, close, volume, turnover]``
+        (strings, newest first), oldest first; the newest one's ``closed`` is None (Bybit lists
+        the open candle first). ``ExchangeError`` for a ``retCode`` other than 0 or another
+        shape."""
+        result, _ = self._result(body, "kline")
+        rows = result.get("list")
+        if not isinstance(rows, list):
+            raise ExchangeError(f"unreadable Bybit kline reply {body[:200]!r}")
+        return candles_of(rows, lambda r: r[:6], self.candle_interval, "bybit", newest_first=True)
+
+    @staticmethod
+    def _result(body: bytes, what: str) -> tuple[dict[str, Any], Any]:
+        """The ``result`` object of a v5 reply and its top-level ``time`` (ms, None where
+        absent); ``ExchangeError`` for ``retCode`` != 0 or another shape."""
+        obj = loads(body, "bybit", what)
+        if not isinstance(obj, dict) or not isinstance(obj.get("result"), dict):
+            raise ExchangeError(f"unreadable Bybit {what} reply {body[:200]!r}")
+        if obj.get("retCode") != 0:
+            code, msg = obj.get("retCode"), obj.get("retMsg")
+            raise ExchangeError(f"bybit {what}: {code} {msg}", code=code, reason=msg)
+        return obj["result"], obj.get("time")
 
 
 def _unified(market: str, e: dict[str, Any]) -> str:

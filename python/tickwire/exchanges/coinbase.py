@@ -61,7 +61,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Limits, NextId, Request, Subscription, batches
+from . import Adapter, Limits, NextId, Request, RestPoll, RestQuote, Subscription, batches
+from ._rest import loads
 
 if TYPE_CHECKING:
     import aiohttp
@@ -400,3 +401,41 @@ class CoinbaseExchange(_Coinbase):
 
     def _parse_products(self, obj: Any) -> list[dict[str, Any]]:
         return parse_exchange_products(obj)
+
+    # --- REST fallback (bbo, depth) ---------------------------------------------------------------
+    # GET /products/<id>/book?level=1 (best bid and ask) and level=2 (the whole aggregated book:
+    # Coinbase has no top-N), both with the book's sequence. coinbase.md gives no REST limit;
+    # Coinbase Exchange's docs put public endpoints at 10 requests per second per IP: 600 per
+    # minute assumed, weight 1. No candle backfill here (the Exchange feed has no candles).
+    rest_weight_per_minute = 600
+
+    def _book_poll(self, symbol: str, level: int) -> RestPoll:
+        url = f"{self.rest_base_url}/products/{self.market_id(symbol)}/book"
+        return RestPoll(url, {"level": str(level)}, 1)
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """``GET /products/<id>/book?level=1``, weight 1."""
+        return self._book_poll(symbol, 1)
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """The first ``[price, size, num_orders]`` a side and ``sequence`` of a level-1 book
+        (``time``, RFC 3339, is not read: the quote's time stays None). The reply names no
+        product (``symbol`` is not checked). ``ExchangeError`` for an error body
+        (``{"message":..}``), an empty side or another shape."""
+        del symbol  # the reply names no product
+        obj = loads(body, "coinbaseexchange", "book")
+        if isinstance(obj, dict) and "message" in obj:
+            raise ExchangeError(f"coinbaseexchange book: {obj['message']}", reason=obj["message"])
+        try:
+            bid, ask = obj["bids"][0], obj["asks"][0]
+            return RestQuote(
+                str(bid[0]), str(bid[1]), str(ask[0]), str(ask[1]), int(obj["sequence"])
+            )
+        except (ValueError, TypeError, KeyError, IndexError):
+            raise ExchangeError(f"unreadable Coinbase book {body[:200]!r}") from None
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """``GET /products/<id>/book?level=2`` (the whole aggregated book: ``levels`` cannot
+        cut it), weight 1; read by the decoder's ``parse_snapshot``."""
+        del levels  # level 2 is the whole book
+        return self._book_poll(symbol, 2)

@@ -70,7 +70,18 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Keepalive, Limits, NextId, Request, RestCall, Subscription
+from . import (
+    Adapter,
+    Keepalive,
+    Limits,
+    NextId,
+    Request,
+    RestCall,
+    RestPoll,
+    RestQuote,
+    Subscription,
+)
+from ._rest import loads
 
 if TYPE_CHECKING:
     import aiohttp
@@ -443,3 +454,48 @@ class Hyperliquid(Adapter):
             elif info.get("active", True) is False:
                 out[sym] = f"{info['market_id']} is listed but delisted"
         return out
+
+    # --- REST fallback (bbo, depth) ---------------------------------------------------------------
+    # Public data is POSTed to /info: {"type":"l2Book","coin":..} answers the book (20 levels a
+    # side, the same object as an l2Book push's data). Hyperliquid's docs put the REST limit at
+    # 1200 weight per minute per IP, l2Book weighing 2 (hyperliquid.md gives no REST weights).
+    # No candle backfill: candleSnapshot is a POST as well, and tw.Cache's candles_request
+    # hook is a GET.
+    rest_weight_per_minute = 1200
+
+    def _l2_book(self, symbol: str) -> RestPoll:
+        coin = self.market_id(symbol)
+        return RestPoll(self.rest_base_url + "/info", {}, 2, {"type": "l2Book", "coin": coin})
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """``POST /info {"type":"l2Book","coin":C}`` (weight 2): its top level a side is the
+        BBO."""
+        return self._l2_book(symbol)
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """The first level a side of an ``l2Book`` reply ``{"coin","time","levels":[[bids],
+        [asks]]}`` (``{"px","sz","n"}`` each); ``time`` (ms) is the sequence and the time, as
+        the pushes'. ``ExchangeError`` for ``null`` (an unknown coin), another coin, an empty
+        side or another shape."""
+        obj = loads(body, "hyperliquid", "l2Book")
+        try:
+            (bid, *_), (ask, *_) = obj["levels"]
+            quote = RestQuote(
+                str(bid["px"]),
+                str(bid["sz"]),
+                str(ask["px"]),
+                str(ask["sz"]),
+                int(obj["time"]),
+                int(obj["time"]) * 1_000_000,
+            )
+        except (ValueError, TypeError, KeyError):
+            raise ExchangeError(f"unreadable Hyperliquid l2Book {body[:200]!r}") from None
+        if obj.get("coin") != self.market_id(symbol):
+            raise ExchangeError(f"Hyperliquid l2Book of {obj.get('coin')!r}, not {symbol}")
+        return quote
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """The ``l2Book`` request of :meth:`bbo_request`: Hyperliquid answers 20 levels a side
+        whatever ``levels`` asks; read by the decoder's ``parse_snapshot``."""
+        del levels  # the book has a fixed depth
+        return self._l2_book(symbol)

@@ -47,7 +47,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import (
+    Adapter,
+    Keepalive,
+    Limits,
+    NextId,
+    Request,
+    RestCandle,
+    RestPoll,
+    RestQuote,
+    Subscription,
+    batches,
+)
+from ._rest import candles_of, loads
 
 if TYPE_CHECKING:
     import aiohttp
@@ -278,6 +290,94 @@ class Kraken(Adapter):
             return {Trade: attrgetter("trade_id")}
         return {}
 
+    # --- REST fallback and candle backfill (bbo, depth, candles) ---------------------------------
+    # Kraken spot public endpoints GET /0/public/Ticker, /Depth (count up to 500) and /OHLC (the
+    # last 720 candles, oldest first), each taking the pair's altname (v1 name without "/":
+    # XBTUSD) and answering {"error":[..],"result":{"<PAIR>":..}}. kraken.md gives no REST
+    # limit; Kraken's docs describe public calls as limited per IP to about one per second:
+    # 60 per minute assumed, weight 1 each.
+    rest_weight_per_minute = 60
+    candles_max = 720
+
+    def _public(self, path: str, symbol: str, **params: str) -> RestPoll:
+        pair = v1_name(self.market_id(symbol)).replace("/", "")
+        return RestPoll(f"{self.rest_base_url}/0/public/{path}", {"pair": pair, **params}, 1)
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """``GET /0/public/Ticker?pair=<altname>``, weight 1."""
+        return self._public("Ticker", symbol)
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """The one pair's ``b``/``a`` ``[price, whole lot volume, lot volume]`` -> price and
+        lot volume (no sequence or time: the ticker has neither). ``ExchangeError`` for a
+        non-empty ``error`` list or another shape. The result's key is Kraken's own pair name
+        (``XXBTZUSD``): ``symbol`` is not checked against it."""
+        del symbol  # the result's key is not the requested name
+        t = self._result(body, "Ticker")
+        try:
+            return RestQuote(str(t["b"][0]), str(t["b"][2]), str(t["a"][0]), str(t["a"][2]))
+        except (TypeError, KeyError, IndexError):
+            raise ExchangeError(f"unreadable Kraken ticker {body[:200]!r}") from None
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """``GET /0/public/Depth?pair=<altname>&count=<levels, at most 500>``, weight 1; read
+        by the decoder's ``parse_snapshot`` (no sequence: the newest level's time stands for
+        it)."""
+        return self._public("Depth", symbol, count=str(max(1, min(levels, 500))))
+
+    def candles_request(self, symbol: str, limit: int) -> tuple[str, dict[str, str]] | None:
+        """``GET /0/public/OHLC?pair=<altname>&interval=<candle_interval>``: Kraken takes no
+        count and answers its last 720 candles (``limit`` is not sent)."""
+        del limit  # OHLC has no count parameter
+        poll = self._public("OHLC", symbol, interval=str(self.candle_interval))
+        return poll.url, poll.params
+
+    def parse_candles(self, body: bytes) -> list[RestCandle]:
+        """The one pair's rows ``[time s, open, high, low, close, vwap, volume, count]``,
+        oldest first; the newest one is the candle still open (``closed`` None).
+        ``ExchangeError`` for a non-empty ``error`` list or another shape."""
+        rows = self._result(body, "OHLC")
+        if not isinstance(rows, list):
+            raise ExchangeError(f"unreadable Kraken OHLC {body[:200]!r}")
+        interval = _CANDLE_NAMES[int(self.candle_interval)]
+        return candles_of(
+            rows,
+            lambda r: (r[0], r[1], r[2], r[3], r[4], r[6]),
+            interval,
+            "kraken",
+            newest_first=False,
+            scale_ns=1_000_000_000,
+        )
+
+    @staticmethod
+    def _result(body: bytes, what: str) -> Any:
+        """The value of the one pair in ``result`` (besides OHLC's ``last``); ``ExchangeError``
+        for a non-empty ``error`` list or another shape."""
+        obj = loads(body, "kraken", what)
+        if not isinstance(obj, dict):
+            raise ExchangeError(f"unreadable Kraken {what} reply {body[:200]!r}")
+        if obj.get("error"):
+            raise ExchangeError(f"kraken {what}: {obj['error'][0]}", reason=str(obj["error"][0]))
+        result = obj.get("result")
+        pairs = [v for k, v in result.items() if k != "last"] if isinstance(result, dict) else []
+        if len(pairs) != 1:
+            raise ExchangeError(f"unreadable Kraken {what} reply {body[:200]!r}")
+        return pairs[0]
+
 
 def _dump(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+#: Kraken candle interval (minutes) -> the name its candle events carry (the decoder's)
+_CANDLE_NAMES = {
+    1: "1m",
+    5: "5m",
+    15: "15m",
+    30: "30m",
+    60: "1h",
+    240: "4h",
+    1440: "1d",
+    10080: "1w",
+    21600: "2w",
+}

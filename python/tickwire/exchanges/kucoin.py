@@ -53,7 +53,20 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExchangeError
 from ..redact import redact_url
-from . import Adapter, ConnectTarget, Keepalive, Limits, NextId, Request, Subscription, batches
+from . import (
+    Adapter,
+    ConnectTarget,
+    Keepalive,
+    Limits,
+    NextId,
+    Request,
+    RestCandle,
+    RestPoll,
+    RestQuote,
+    Subscription,
+    batches,
+)
+from ._rest import candles_of, loads
 
 if TYPE_CHECKING:
     import aiohttp
@@ -301,6 +314,85 @@ class Kucoin(Adapter):
             BBO: attrgetter("sequence", "exchange_ts"),
             Candle: attrgetter("start_ts", "exchange_ts"),
         }
+
+    # --- REST fallback and candle backfill (bbo, depth, candles) ---------------------------------
+    # KuCoin spot public endpoints: GET /api/v1/market/orderbook/level1 (weight 2),
+    # level2_20 / level2_100 (weight 2 / 4: the snapshot request), /api/v1/market/candles
+    # (weight 3, at most 1500 rows, newest first). kucoin.md gives no REST limit; KuCoin's
+    # rate-limit page puts the public pool at 2000 weight per 30 s per IP (VIP 0): 4000 per
+    # minute assumed.
+    rest_weight_per_minute = 4000
+    candles_max = 1500
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """``GET /api/v1/market/orderbook/level1?symbol=X``, weight 2."""
+        url = self.rest_base_url + "/api/v1/market/orderbook/level1"
+        return RestPoll(url, {"symbol": self.market_id(symbol)}, 2)
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """``data``'s ``bestBid/bestBidSize/bestAsk/bestAskSize``, ``sequence`` and ``time``
+        (ms) -> :class:`RestQuote`. The reply names no symbol (``symbol`` is not checked).
+        ``ExchangeError`` for a ``code`` other than ``"200000"`` or another shape."""
+        del symbol  # level1 replies name none
+        d = self._data(body, "level1")
+        try:
+            return RestQuote(
+                str(d["bestBid"]),
+                str(d["bestBidSize"]),
+                str(d["bestAsk"]),
+                str(d["bestAskSize"]),
+                int(d["sequence"]),
+                int(d["time"]) * 1_000_000,
+            )
+        except (ValueError, TypeError, KeyError):
+            raise ExchangeError(f"unreadable KuCoin level1 {body[:200]!r}") from None
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """``GET /api/v1/market/orderbook/level2_20`` (``levels`` <= 20, weight 2) or
+        ``level2_100`` (weight 4), read by the decoder's ``parse_snapshot``; None past 100
+        levels (the full book needs an API key)."""
+        if levels > 100:
+            return None
+        depth = 20 if levels <= 20 else 100
+        url = f"{self.rest_base_url}/api/v1/market/orderbook/level2_{depth}"
+        return RestPoll(url, {"symbol": self.market_id(symbol)}, 2 if depth == 20 else 4)
+
+    def candles_request(self, symbol: str, limit: int) -> tuple[str, dict[str, str]] | None:
+        """``GET /api/v1/market/candles?type=<1min..>&symbol=X``: KuCoin takes no count, it
+        answers up to 1500 rows (``limit`` is not sent; ``tw.Cache`` keeps what its rings
+        hold)."""
+        del limit  # KuCoin's candles request has no count parameter
+        url = self.rest_base_url + "/api/v1/market/candles"
+        return url, {"type": _INTERVALS[self.candle_interval], "symbol": self.market_id(symbol)}
+
+    def parse_candles(self, body: bytes) -> list[RestCandle]:
+        """``data`` rows ``[time s, open, close, high, low, volume, turnover]`` (strings,
+        newest first), oldest first; the volume is the base volume, as the candles channel's.
+        The newest row's ``closed`` is None (the reply has no flag). ``ExchangeError`` for a
+        ``code`` other than ``"200000"`` or another shape."""
+        rows = self._data(body, "candles")
+        if not isinstance(rows, list):
+            raise ExchangeError(f"unreadable KuCoin candles {body[:200]!r}")
+        return candles_of(
+            rows,
+            lambda r: (r[0], r[1], r[3], r[4], r[2], r[5]),
+            self.candle_interval,
+            "kucoin",
+            newest_first=True,
+            scale_ns=1_000_000_000,
+        )
+
+    @staticmethod
+    def _data(body: bytes, what: str) -> Any:
+        """The ``data`` of a ``{"code":"200000","data":..}`` reply; ``ExchangeError``
+        otherwise."""
+        obj = loads(body, "kucoin", what)
+        if not isinstance(obj, dict) or "data" not in obj:
+            raise ExchangeError(f"unreadable KuCoin {what} reply {body[:200]!r}")
+        if obj.get("code") != _OK:
+            code, msg = obj.get("code"), obj.get("msg")
+            raise ExchangeError(f"kucoin {what}: {code} {msg}", code=code, reason=msg)
+        return obj["data"]
 
 
 def parse_instruments(entries: Any) -> list[dict[str, Any]]:

@@ -69,10 +69,13 @@ from . import (
     NextId,
     Request,
     RestCall,
+    RestCandle,
     RestPoll,
+    RestQuote,
     Subscription,
     batches,
 )
+from ._rest import candles_of, loads
 
 if TYPE_CHECKING:
     import aiohttp
@@ -555,3 +558,103 @@ class Okx(Adapter):
             {"instId": self.market_id(symbol), "limit": str(min(limit, self.past_trades_max))},
             1,
         )
+
+    # --- REST fallback and candle backfill (bbo, depth, candles) ---------------------------------
+    # OKX v5 public market data: GET /api/v5/market/ticker (20 requests / 2 s per IP),
+    # /market/books (sz at most 400; 40 / 2 s), /market/candles (limit at most 300, newest first;
+    # 40 / 2 s). okx.md gives no REST limit; OKX counts requests per endpoint, not weights: the
+    # budget is the tightest one, 20 per 2 s = 600 per minute, each request weight 1.
+    rest_weight_per_minute = 600
+    candles_max = 300
+
+    def bbo_request(self, symbol: str) -> RestPoll | None:
+        """``GET /api/v5/market/ticker`` with ``instId``, weight 1."""
+        return RestPoll(
+            f"{self.rest_base_url}/api/v5/market/ticker", {"instId": self.market_id(symbol)}, 1
+        )
+
+    def parse_bbo(self, symbol: str, body: bytes) -> RestQuote:
+        """``data[0]``'s ``bidPx/bidSz/askPx/askSz`` and ``ts`` (ms string) -> :class:`RestQuote`
+        (no sequence: the ticker has none). ``ExchangeError`` for a ``code`` other than
+        ``"0"``, another instrument or another shape."""
+        item = self._data(body, "ticker")
+        try:
+            quote = RestQuote(
+                str(item["bidPx"]),
+                str(item["bidSz"]),
+                str(item["askPx"]),
+                str(item["askSz"]),
+                None,
+                int(item["ts"]) * 1_000_000,
+            )
+        except (ValueError, TypeError, KeyError):
+            raise ExchangeError(f"unreadable OKX ticker {body[:200]!r}") from None
+        if item.get("instId") != self.market_id(symbol):
+            raise ExchangeError(f"OKX ticker of {item.get('instId')!r}, not {symbol}")
+        return quote
+
+    def depth_request(self, symbol: str, levels: int) -> RestPoll | None:
+        """``GET /api/v5/market/books`` with ``instId`` and ``sz`` = ``levels`` (at most 400),
+        weight 1; read by the decoder's ``parse_snapshot`` (the REST book has no ``seqId``:
+        its ``ts`` in ms is the snapshot's sequence)."""
+        return RestPoll(
+            f"{self.rest_base_url}/api/v5/market/books",
+            {"instId": self.market_id(symbol), "sz": str(max(1, min(levels, 400)))},
+            1,
+        )
+
+    def candles_request(self, symbol: str, limit: int) -> tuple[str, dict[str, str]] | None:
+        """``GET /api/v5/market/candles`` with ``instId``, ``bar`` (the ``candle_interval``
+        option) and ``limit`` (at most 300)."""
+        return (
+            f"{self.rest_base_url}/api/v5/market/candles",
+            {
+                "instId": self.market_id(symbol),
+                "bar": self.candle_interval,
+                "limit": str(max(1, min(limit, self.candles_max))),
+            },
+        )
+
+    def parse_candles(self, body: bytes) -> list[RestCandle]:
+        """Spot candles of a reply to :meth:`candles_request` (see :meth:`parse_candles_of`)."""
+        return self._candles(body, spot=True)
+
+    def parse_candles_of(self, symbol: str, body: bytes) -> list[RestCandle]:
+        """``data`` rows ``[ts ms, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` (strings,
+        newest first) of ``symbol``, oldest first; ``closed`` from ``confirm`` (``"1"``). The
+        volume is the candle channel's, in the base currency: ``vol`` on spot, ``volCcy`` on
+        swaps and futures (whose ``vol`` counts contracts). ``ExchangeError`` for a ``code``
+        other than ``"0"`` or another shape."""
+        return self._candles(body, spot=self.market_of(symbol) == "spot")
+
+    def _candles(self, body: bytes, *, spot: bool) -> list[RestCandle]:
+        rows = self._envelope(body, "candles")
+        return candles_of(
+            rows,
+            lambda r: (r[0], r[1], r[2], r[3], r[4], r[5] if spot else r[6]),
+            self.candle_interval,
+            "okx",
+            newest_first=True,
+            closed=lambda r: r[8] == "1",
+        )
+
+    @staticmethod
+    def _envelope(body: bytes, what: str) -> list[Any]:
+        """The ``data`` list of a v5 reply; ``ExchangeError`` for a ``code`` other than
+        ``"0"`` or another shape."""
+        obj = loads(body, "okx", what)
+        if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+            raise ExchangeError(f"unreadable OKX {what} reply {body[:200]!r}")
+        if obj.get("code") != "0":
+            code, msg = obj.get("code"), obj.get("msg")
+            raise ExchangeError(f"okx {what}: {code} {msg}", code=code, reason=msg)
+        data: list[Any] = obj["data"]
+        return data
+
+    def _data(self, body: bytes, what: str) -> dict[str, Any]:
+        """The one item of a v5 reply's ``data``; ``ExchangeError`` otherwise."""
+        data = self._envelope(body, what)
+        if len(data) != 1 or not isinstance(data[0], dict):
+            raise ExchangeError(f"okx {what}: {len(data)} items, expected 1")
+        item: dict[str, Any] = data[0]
+        return item

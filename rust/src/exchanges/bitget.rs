@@ -37,7 +37,7 @@ use serde::Deserialize;
 
 use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
-    SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
 use crate::checksum;
 use crate::error::{from_json, Error};
@@ -299,6 +299,87 @@ fn ms_any(c: &mut Cursor<'_>, field: &'static str) -> Result<i64, Error> {
     }
     #[allow(clippy::cast_sign_loss)] // checked non-negative
     ms_to_ns(d.mantissa as u64, field)
+}
+
+/// A v2 REST depth reply, `{"code":"00000","msg":..,"requestTime":..,"data":{"asks":[[p,s]],
+/// "bids":[..],"ts":"<ms>",..}}`; levels as strings (spot `orderbook`) or numbers (futures
+/// `merge-depth`), extra columns ignored. The reply has no book sequence: its `ts` in ms stands
+/// for it. A `code` other than `"00000"` is an error naming it and `msg`.
+fn rest_depth(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+    out.bids.clear();
+    out.asks.clear();
+    let mut c = Cursor::new(body);
+    c.begin_object()?;
+    let (mut code, mut message, mut ts, mut seen) = (None, None, None, false);
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"code" => code = Some(c.str("code")?),
+            b"msg" => message = Some(c.str("msg")?),
+            b"data" if !matches!(code, Some(v) if v != "00000") => {
+                c.begin_object()?;
+                let (mut bids, mut asks) = (false, false);
+                let mut first_key = true;
+                while let Some(k) = c.next_key(&mut first_key)? {
+                    match k {
+                        b"asks" => {
+                            rest_levels(&mut c, &mut out.asks, "data.asks")?;
+                            asks = true;
+                        }
+                        b"bids" => {
+                            rest_levels(&mut c, &mut out.bids, "data.bids")?;
+                            bids = true;
+                        }
+                        b"ts" => ts = Some(ms_any(&mut c, "data.ts")?),
+                        _ => c.skip_value("data")?,
+                    }
+                }
+                if !(bids && asks) {
+                    return Err(Error::frame(if bids { "data.asks" } else { "data.bids" }, "missing field"));
+                }
+                seen = true;
+            }
+            _ => c.skip_value("json")?,
+        }
+    }
+    c.end()?;
+    match code {
+        Some("00000") if seen => {}
+        Some("00000") => return Err(Error::frame("data", "missing field")),
+        Some(v) => return Err(Error::frame("code", format!("{v} {}", message.unwrap_or("")))),
+        None => return Err(Error::frame("code", "missing field")),
+    }
+    let ts = required(ts, "data.ts")?;
+    let sequence = u64::try_from(ts / 1_000_000).map_err(|_| Error::frame("data.ts", "negative"))?;
+    Ok(Snapshot { sequence, exchange_ts: Some(ts) })
+}
+
+/// `[[price, size, ...], ...]` with strings or numbers, appended to `levels`; a price above 0 and
+/// a size at least 0, else an error naming the field.
+fn rest_levels(c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
+    if !c.begin_array(field)? {
+        return Ok(());
+    }
+    loop {
+        if !c.begin_array(field)? {
+            return Err(Error::frame(field, "a level is [price, size]"));
+        }
+        let price = c.dec_any(field)?;
+        if !c.more_elements(field)? {
+            return Err(Error::frame(field, "a level is [price, size]"));
+        }
+        let size = c.dec_any(field)?;
+        while c.more_elements(field)? {
+            c.skip_value(field)?;
+        }
+        if price.mantissa <= 0 || size.is_negative() {
+            return Err(Error::frame(field, format!("impossible level [{price}, {size}]")));
+        }
+        levels.push(RawLevel { price, size });
+        if !c.more_elements(field)? {
+            return Ok(());
+        }
+    }
 }
 
 /// A price or size that must not be negative.
@@ -759,6 +840,13 @@ impl Venue for Bitget {
         Recovery::Resubscribe
     }
 
+    /// The REST fallback's top-N book (spot `GET /api/v2/spot/market/orderbook`, futures
+    /// `/api/v2/mix/market/merge-depth`, see [`rest_depth`]). Bitget books sync from the
+    /// WebSocket's snapshot; this body only loads the fallback's own decoder.
+    fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+        rest_depth(body, out)
+    }
+
     /// Bitget's rule (§5): `seq` increases with every book change; one not above the book's is
     /// stale. No previous-id field exists, so no gap is decided here (the checksum decides).
     fn check(&self, last: u64, ids: &SeqIds, _bridging: bool) -> Verdict {
@@ -1013,5 +1101,63 @@ mod tests {
         assert_eq!(b.kind, BookKind::Delta);
         assert_eq!(b.checksum, Some(2_790_465_500));
         assert_eq!(b.ids, Some(SeqIds { first: 123, last: 123, prev: None }));
+    }
+
+    const SPOT: &str =
+        include_str!("../../../tests/fixtures/bitget/spot_v1_books_ticker_trade_candle_checksum_7sym_20220407.jsonl");
+
+    #[test]
+    fn rest_depth_reads_string_and_number_levels_and_refuses_odd_bodies() {
+        // spot `orderbook` (strings) from the recorded snapshot's rows and ts; futures
+        // `merge-depth` sends the same levels as numbers
+        let push: serde_json::Value = serde_json::from_str(
+            SPOT.lines()
+                .find(|l| l.starts_with("{\"action\":\"snapshot\",\"arg\":{\"instType\":\"sp\",\"channel\":\"books\""))
+                .expect("a recorded snapshot"),
+        )
+        .unwrap();
+        let item = &push["data"][0];
+        let ts = item["ts"].clone();
+        let body = serde_json::json!({"code": "00000", "msg": "success", "requestTime": 1,
+            "data": {"asks": item["asks"], "bids": item["bids"], "ts": ts}})
+        .to_string();
+        let mut out = Out::default();
+        let snap = rest_depth(body.as_bytes(), &mut out).unwrap();
+        let ts_ms: i64 = match &ts {
+            serde_json::Value::String(s) => s.parse().unwrap(),
+            v => v.as_i64().unwrap(),
+        };
+        assert_eq!(snap.exchange_ts, Some(ts_ms * 1_000_000));
+        assert_eq!(out.bids.len(), item["bids"].as_array().unwrap().len());
+        let first_bid = out.bids[0];
+        let numbers = |side: &serde_json::Value| -> serde_json::Value {
+            side.as_array()
+                .unwrap()
+                .iter()
+                .map(|l| {
+                    serde_json::json!([
+                        l[0].as_str().unwrap().parse::<f64>().unwrap(),
+                        l[1].as_str().unwrap().parse::<f64>().unwrap()
+                    ])
+                })
+                .collect()
+        };
+        let merged = serde_json::json!({"code": "00000", "msg": "success",
+            "data": {"asks": numbers(&item["asks"]), "bids": numbers(&item["bids"]), "ts": "1649290077496",
+                     "scale": "0.01", "precision": "scale0", "isMaxPrecision": "NO"}})
+        .to_string();
+        let snap = rest_depth(merged.as_bytes(), &mut out).unwrap();
+        assert_eq!(snap.sequence, 1_649_290_077_496);
+        assert_eq!(out.bids[0].price, first_bid.price);
+        let refused = r#"{"code":"40034","msg":"Parameter does not exist","requestTime":1,"data":null}"#;
+        let e = rest_depth(refused.as_bytes(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("40034"), "{e}");
+        assert!(rest_depth(br#"{"code":"00000","msg":"success","data":{"bids":[],"ts":"1"}}"#, &mut out).is_err());
+        assert!(rest_depth(
+            br#"{"code":"00000","msg":"success","data":{"bids":[["-1","2"]],"asks":[],"ts":"1"}}"#,
+            &mut out
+        )
+        .is_err());
+        assert!(rest_depth(&body.as_bytes()[..body.len() / 2], &mut out).is_err());
     }
 }

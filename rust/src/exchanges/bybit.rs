@@ -42,7 +42,7 @@ use serde_json::value::RawValue;
 
 use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
-    SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
 use crate::error::{from_json, Error};
 use crate::event::{RequestId, Side, SymbolIndex};
@@ -362,6 +362,13 @@ impl Venue for Bybit {
         Recovery::Resubscribe
     }
 
+    /// The REST fallback's top-N book (`GET /v5/market/orderbook`): Bybit's books sync from the
+    /// WebSocket's snapshot; this body only ever loads the fallback's own decoder (see
+    /// [`rest_orderbook`]).
+    fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+        rest_orderbook(body, out)
+    }
+
     /// Bybit `u`: each delta of a topic is the previous `u` + 1 (snapshots and `u == 1` reset
     /// the book and never reach this rule). Anything else, a repeat included, is a gap.
     fn check(&self, last: u64, ids: &SeqIds, _bridging: bool) -> Verdict {
@@ -505,6 +512,59 @@ fn book(c: &mut Cursor<'_>, depth: u32, topic_symbol: &str, out: &mut Out) -> Re
     let ids = SeqIds { first: u, last: u, prev: None };
     out.book(symbol, kind, Some(ids), None, None, None, (bids_from, asks_from));
     Ok(())
+}
+
+/// A `GET /v5/market/orderbook` reply, `{"retCode":0,"retMsg":"OK","result":{"s","b","a","ts",
+/// "u","seq","cts"},"time"}`: levels into `out.bids/asks`, `u` the sequence, `ts` (ms) the
+/// time. A `retCode` other than 0 is an error naming it and `retMsg`; a missing `result.u`,
+/// `b` or `a` a `Frame` error naming the field.
+fn rest_orderbook(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+    out.bids.clear();
+    out.asks.clear();
+    let mut c = Cursor::new(body);
+    c.begin_object()?;
+    let (mut code, mut message, mut snap) = (None, None, None);
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"retCode" => code = Some(c.u64("retCode")?),
+            b"retMsg" => message = Some(c.str("retMsg")?),
+            b"result" if !matches!(code, Some(v) if v != 0) => snap = Some(rest_book_result(&mut c, out)?),
+            _ => c.skip_value("json")?,
+        }
+    }
+    c.end()?;
+    match code {
+        Some(0) => required(snap, "result"),
+        Some(v) => Err(Error::frame("retCode", format!("{v} {}", message.unwrap_or("")))),
+        None => Err(Error::frame("retCode", "missing field")),
+    }
+}
+
+/// The `result` object of [`rest_orderbook`].
+fn rest_book_result(c: &mut Cursor<'_>, out: &mut Out) -> Result<Snapshot, Error> {
+    c.begin_object()?;
+    let (mut u, mut ts, mut bids, mut asks) = (None, None, false, false);
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"b" if !bids => {
+                levels(c, &mut out.bids, "result.b")?;
+                bids = true;
+            }
+            b"a" if !asks => {
+                levels(c, &mut out.asks, "result.a")?;
+                asks = true;
+            }
+            b"u" => u = Some(c.u64("result.u")?),
+            b"ts" => ts = Some(c.timestamp_ms("result.ts")?),
+            _ => c.skip_value("result")?,
+        }
+    }
+    if !bids || !asks {
+        return Err(Error::frame(if bids { "result.a" } else { "result.b" }, "missing field"));
+    }
+    Ok(Snapshot { sequence: required(u, "result.u")?, exchange_ts: ts })
 }
 
 /// `Buy` / `Sell`.
@@ -2101,5 +2161,36 @@ mod tests {
         ] {
             assert!(v.parse_trades(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    /// A `GET /v5/market/orderbook` body made of the recording's first `orderbook.200` snapshot
+    /// (the REST reply's `result` is the push's `data` plus `ts`).
+    fn rest_body(code: i64) -> (String, serde_json::Value) {
+        let push: serde_json::Value =
+            serde_json::from_str(line(SESSION, "{\"topic\":\"orderbook.200.BTCUSDT\",\"type\":\"snapshot\"")).unwrap();
+        let mut result = push["data"].clone();
+        result["ts"] = push["ts"].clone();
+        let body = serde_json::json!({"retCode": code, "retMsg": "OK", "result": result, "time": 1});
+        (body.to_string(), push)
+    }
+
+    #[test]
+    fn rest_orderbook_reads_the_recorded_book_and_refuses_odd_bodies() {
+        let (body, push) = rest_body(0);
+        let mut out = Out::default();
+        let snap = rest_orderbook(body.as_bytes(), &mut out).unwrap();
+        assert_eq!(snap.sequence, push["data"]["u"].as_u64().unwrap());
+        assert_eq!(snap.exchange_ts, Some(push["ts"].as_i64().unwrap() * 1_000_000));
+        assert_eq!(out.bids.len(), push["data"]["b"].as_array().unwrap().len());
+        assert_eq!(out.asks.len(), push["data"]["a"].as_array().unwrap().len());
+        assert_eq!(out.bids[0].price.to_string(), push["data"]["b"][0][0].as_str().unwrap());
+        // an error reply, a missing `u`, a cut body: errors, never a book
+        let refused = r#"{"retCode":10001,"retMsg":"params error: symbol invalid","result":{},"time":1}"#;
+        let e = rest_orderbook(refused.as_bytes(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("10001"), "{e}");
+        let no_u = body.replace("\"u\":", "\"uu\":");
+        assert!(rest_orderbook(no_u.as_bytes(), &mut out).is_err());
+        assert!(rest_orderbook(&body.as_bytes()[..body.len() / 2], &mut out).is_err());
+        assert!(rest_orderbook(br#"{"retMsg":"OK"}"#, &mut out).is_err());
     }
 }

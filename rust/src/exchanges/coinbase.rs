@@ -32,7 +32,7 @@
 
 use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
-    SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
 use crate::error::Error;
 use crate::event::Side;
@@ -1053,6 +1053,12 @@ impl Venue for Exchange {
     fn recovery(&self) -> Recovery {
         Recovery::Resubscribe
     }
+    /// The REST fallback's book (`GET /products/<id>/book?level=2`, see [`rest_book`]). The
+    /// Exchange feed's books sync from the WebSocket's snapshot; this body only loads the
+    /// fallback's own decoder.
+    fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+        rest_book(body, out)
+    }
     /// The Exchange `level2` books carry no sequence (the parser gives `ids: None`, so this is
     /// not consulted); the documented per-product `sequence` rule (full channel) is: not later
     /// than the book is stale, the next one applies, anything later is a gap.
@@ -1070,6 +1076,72 @@ impl Venue for Exchange {
     }
     fn market_id(&self, symbol: &str) -> Result<String, Error> {
         self.symbols.product_id("coinbaseexchange", symbol)
+    }
+}
+
+/// A Coinbase Exchange `GET /products/<id>/book?level=1|2` reply, `{"bids":[["price","size",
+/// num_orders],..],"asks":[..],"sequence":N,"auction_mode":..,"auction":..,"time":"RFC 3339"}`:
+/// `sequence` is the snapshot's sequence, `time` its time where sent. An error reply
+/// (`{"message":".."}`) is an error naming its message; a missing side or `sequence` a `Frame`
+/// error naming it.
+fn rest_book(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+    out.bids.clear();
+    out.asks.clear();
+    let mut c = Cursor::new(body);
+    c.begin_object()?;
+    let (mut sequence, mut time, mut message, mut bids, mut asks) = (None, None, None, false, false);
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"bids" => {
+                rest_levels(&mut c, &mut out.bids, "bids")?;
+                bids = true;
+            }
+            b"asks" => {
+                rest_levels(&mut c, &mut out.asks, "asks")?;
+                asks = true;
+            }
+            b"sequence" => sequence = Some(c.u64("sequence")?),
+            b"time" => time = Some(rfc3339(c.str("time")?, "time")?),
+            b"message" => message = Some(c.str("message")?.to_owned()),
+            _ => c.skip_value("json")?,
+        }
+    }
+    c.end()?;
+    if let Some(m) = message {
+        return Err(Error::frame("message", m));
+    }
+    if !(bids && asks) {
+        return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
+    }
+    Ok(Snapshot { sequence: required(sequence, "sequence")?, exchange_ts: time })
+}
+
+/// `[["price","size",num_orders],..]` appended to `levels` (a price above 0, a size at least
+/// 0; the order count is skipped).
+fn rest_levels(c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
+    if !c.begin_array(field)? {
+        return Ok(());
+    }
+    loop {
+        if !c.begin_array(field)? {
+            return Err(Error::frame(field, "a level is [price, size, num_orders]"));
+        }
+        let price = c.dec(field)?;
+        if !c.more_elements(field)? {
+            return Err(Error::frame(field, "a level is [price, size, num_orders]"));
+        }
+        let size = c.dec(field)?;
+        while c.more_elements(field)? {
+            c.skip_value(field)?;
+        }
+        if price.mantissa <= 0 || size.is_negative() {
+            return Err(Error::frame(field, format!("impossible level [{price}, {size}]")));
+        }
+        levels.push(RawLevel { price, size });
+        if !c.more_elements(field)? {
+            return Ok(());
+        }
     }
 }
 
@@ -1322,5 +1394,32 @@ mod tests {
         assert_eq!(field(parse(e.as_mut(), r#"{"type":"snapshot","product_id":"A-B","changes":[]}"#)), "changes");
         assert_eq!(field(parse(e.as_mut(), r#"{"type":"received","product_id":"A-B"}"#)), "type");
         assert_eq!(field(parse(e.as_mut(), r#"{"type":"match","product_id":"A-B","side":"buy"}"#)), "time");
+    }
+
+    #[test]
+    fn rest_book_reads_a_recorded_snapshot_and_refuses_odd_bodies() {
+        // the REST book of the recorded Exchange `snapshot` (rows of [price, size]) with a
+        // sequence and order counts, as GET /products/<id>/book?level=2 sends them
+        let text =
+            include_str!("../../../tests/fixtures/coinbase/exchange_level2_ticker_matches_8products_20210417.jsonl");
+        let line = text.lines().find(|l| l.contains(r#""type":"snapshot""#)).expect("a snapshot");
+        let snap: serde_json::Value = serde_json::from_str(line).unwrap();
+        let rows = |side: &str| -> serde_json::Value {
+            snap[side].as_array().unwrap().iter().map(|l| serde_json::json!([l[0], l[1], 1])).collect()
+        };
+        let body = serde_json::json!({"bids": rows("bids"), "asks": rows("asks"), "sequence": 42,
+            "auction_mode": false, "auction": null, "time": "2021-04-17T00:00:00.000000Z"})
+        .to_string();
+        let mut out = Out::default();
+        let got = rest_book(body.as_bytes(), &mut out).unwrap();
+        assert_eq!(got.sequence, 42);
+        assert_eq!(got.exchange_ts, Some(rfc3339("2021-04-17T00:00:00.000000Z", "t").unwrap()));
+        assert_eq!(out.bids.len(), snap["bids"].as_array().unwrap().len());
+        assert_eq!(out.asks.len(), snap["asks"].as_array().unwrap().len());
+        let e = rest_book(br#"{"message":"NotFound"}"#, &mut out).unwrap_err();
+        assert!(e.to_string().contains("NotFound"), "{e}");
+        assert!(rest_book(br#"{"bids":[],"asks":[]}"#, &mut out).is_err()); // no sequence
+        assert!(rest_book(br#"{"bids":[["-1","1",1]],"asks":[],"sequence":1}"#, &mut out).is_err());
+        assert!(rest_book(&body.as_bytes()[..body.len() / 2], &mut out).is_err());
     }
 }

@@ -41,7 +41,7 @@ use serde::Deserialize;
 
 use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
-    SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
 use crate::account::{
     order_type, time_in_force, AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem,
@@ -201,6 +201,46 @@ fn unknown(field: &str, key: &[u8]) -> Error {
 fn time(c: &mut Cursor<'_>, field: &'static str) -> Result<(u64, i64), Error> {
     let ms = c.u64(field)?;
     Ok((ms, ms_to_ns(ms, field)?))
+}
+
+/// A `POST /info {"type":"l2Book"}` reply: the `data` object of an `l2Book` push,
+/// `{"coin","time","levels":[[bids],[asks]]}` (keys in any order); its `time` (ms) is the
+/// snapshot's sequence, as the pushes' is. `null` (an unknown coin) or another shape is a
+/// `Frame` error naming the field.
+fn rest_l2_book(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+    out.bids.clear();
+    out.asks.clear();
+    let mut c = Cursor::new(body);
+    c.begin_object()?;
+    let (mut ts, mut saw_levels) = (None, false);
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"time" => ts = Some(time(&mut c, "time")?),
+            b"levels" => {
+                if !c.begin_array("levels")? {
+                    return Err(Error::frame("levels", "expected [bids, asks]"));
+                }
+                levels(&mut c, &mut out.bids, "levels[0]")?;
+                if !c.more_elements("levels")? {
+                    return Err(Error::frame("levels", "expected [bids, asks], found one side"));
+                }
+                levels(&mut c, &mut out.asks, "levels[1]")?;
+                if c.more_elements("levels")? {
+                    return Err(Error::frame("levels", "expected [bids, asks], found more"));
+                }
+                saw_levels = true;
+            }
+            b"coin" => c.skip_value("coin")?,
+            other => return Err(unknown("l2Book", other)),
+        }
+    }
+    c.end()?;
+    if !saw_levels {
+        return Err(Error::frame("levels", "missing field"));
+    }
+    let (ms, ns) = required(ts, "time")?;
+    Ok(Snapshot { sequence: ms, exchange_ts: Some(ns) })
 }
 
 /// A `subscriptionResponse`, `error` or `pong` frame (cold: serde).
@@ -861,6 +901,13 @@ impl Venue for Hyperliquid {
 
     fn recovery(&self) -> Recovery {
         Recovery::Resubscribe
+    }
+
+    /// The REST fallback's book (`POST /info {"type":"l2Book","coin":..}`, see
+    /// [`rest_l2_book`]). Hyperliquid pushes whole books on the WebSocket; this body only loads
+    /// the fallback's own decoder.
+    fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+        rest_l2_book(body, out)
     }
 
     /// A whole-book push older than the book (its `time`, ms, below the book's) is stale. An
@@ -1848,5 +1895,26 @@ mod tests {
         }
         let mut out = Out::default();
         assert!(venue().parse(br#"{"channel":"pong"}"#, true, &mut out).is_err());
+    }
+
+    #[test]
+    fn rest_l2_book_is_a_pushs_data_and_refuses_odd_bodies() {
+        // the REST reply is the `data` object of an `l2Book` push: every recorded one loads
+        for frame in recorded("l2Book") {
+            let push: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+            let body = push["data"].to_string();
+            let mut out = Out::default();
+            let snap = rest_l2_book(body.as_bytes(), &mut out).unwrap();
+            let ms = push["data"]["time"].as_u64().unwrap();
+            assert_eq!(snap.sequence, ms);
+            assert_eq!(snap.exchange_ts, Some(i64::try_from(ms).unwrap() * 1_000_000));
+            assert_eq!(out.bids.len(), push["data"]["levels"][0].as_array().unwrap().len());
+            assert_eq!(out.asks.len(), push["data"]["levels"][1].as_array().unwrap().len());
+        }
+        let mut out = Out::default();
+        assert!(rest_l2_book(b"null", &mut out).is_err()); // an unknown coin
+        assert!(rest_l2_book(br#"{"coin":"BTC","time":1,"levels":[[]]}"#, &mut out).is_err());
+        assert!(rest_l2_book(br#"{"coin":"BTC","levels":[[],[]]}"#, &mut out).is_err());
+        assert!(rest_l2_book(br#"{"coin":"BTC","time":1,"levels":[[],[]],"x":1}"#, &mut out).is_err());
     }
 }

@@ -40,7 +40,7 @@ use crate::error::Error;
 use crate::event::{RequestId, Side, SymbolIndex};
 use crate::exchanges::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
-    SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
 use crate::fixed::{self, Dec};
 use crate::json::{self, Cursor};
@@ -186,6 +186,12 @@ impl Venue for Kraken {
 
     fn recovery(&self) -> Recovery {
         Recovery::Resubscribe
+    }
+
+    /// The REST fallback's book (`GET /0/public/Depth`, see [`rest_depth`]). Kraken books sync
+    /// from the WebSocket's snapshot; this body only loads the fallback's own decoder.
+    fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+        rest_depth(body, out)
     }
 
     /// Kraken books carry no sequence: every message applies, the checksum is the check.
@@ -1077,6 +1083,106 @@ impl Kraken {
     }
 }
 
+/// A `GET /0/public/Depth` reply, `{"error":[],"result":{"<PAIR>":{"asks":[["price","volume",
+/// time s],..],"bids":[..]}}}` (one pair). Kraken's REST book has no sequence: the newest
+/// level's time (s) stands for it and is the snapshot's time. A non-empty `error` list is an
+/// error naming its first entry; a missing side a `Frame` error naming it.
+fn rest_depth(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+    out.bids.clear();
+    out.asks.clear();
+    let mut c = Cursor::new(body);
+    c.begin_object()?;
+    let (mut error, mut newest, mut pairs) = (None, None::<u64>, 0usize);
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"error" => {
+                if c.begin_array("error")? {
+                    error = Some(c.str("error[0]")?.to_owned());
+                    while c.more_elements("error")? {
+                        c.skip_value("error")?;
+                    }
+                }
+            }
+            b"result" => {
+                c.begin_object()?;
+                let mut first_pair = true;
+                while c.next_key(&mut first_pair)?.is_some() {
+                    pairs += 1;
+                    c.begin_object()?;
+                    let (mut bids, mut asks) = (false, false);
+                    let mut first_side = true;
+                    while let Some(side) = c.next_key(&mut first_side)? {
+                        match side {
+                            b"asks" => {
+                                rest_levels(&mut c, &mut out.asks, "asks", &mut newest)?;
+                                asks = true;
+                            }
+                            b"bids" => {
+                                rest_levels(&mut c, &mut out.bids, "bids", &mut newest)?;
+                                bids = true;
+                            }
+                            _ => c.skip_value("result")?,
+                        }
+                    }
+                    if !(bids && asks) {
+                        return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
+                    }
+                }
+            }
+            _ => c.skip_value("json")?,
+        }
+    }
+    c.end()?;
+    if let Some(e) = error {
+        return Err(Error::frame("error", e));
+    }
+    if pairs != 1 {
+        return Err(Error::frame("result", format!("{pairs} pairs, expected 1")));
+    }
+    let secs = newest.unwrap_or(0);
+    let ns = i64::try_from(secs).ok().and_then(|s| s.checked_mul(1_000_000_000));
+    Ok(Snapshot { sequence: secs, exchange_ts: ns.filter(|_| secs > 0) })
+}
+
+/// `[["price","volume",time],..]` appended to `levels` (a price above 0, a volume at least 0);
+/// `newest` keeps the largest whole-second time seen.
+fn rest_levels(
+    c: &mut Cursor<'_>,
+    levels: &mut Vec<RawLevel>,
+    field: &'static str,
+    newest: &mut Option<u64>,
+) -> Result<(), Error> {
+    if !c.begin_array(field)? {
+        return Ok(());
+    }
+    loop {
+        if !c.begin_array(field)? {
+            return Err(Error::frame(field, "a level is [price, volume, time]"));
+        }
+        let price = c.dec_any(field)?;
+        if !c.more_elements(field)? {
+            return Err(Error::frame(field, "a level is [price, volume, time]"));
+        }
+        let size = c.dec_any(field)?;
+        if c.more_elements(field)? {
+            let t = c.dec_any(field)?;
+            let secs = u64::try_from(t.mantissa / fixed::pow10(t.width).max(1)).unwrap_or(0);
+            *newest = Some(newest.map_or(secs, |n| n.max(secs)));
+            while c.more_elements(field)? {
+                c.skip_value(field)?;
+            }
+        }
+        if price.mantissa <= 0 || size.is_negative() {
+            return Err(Error::frame(field, format!("impossible level [{price}, {size}]")));
+        }
+        levels.push(RawLevel { price, size });
+        if !c.more_elements(field)? {
+            return Ok(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1298,5 +1404,37 @@ mod tests {
             assert!(v.market_id(bad).is_err(), "{bad}");
         }
         assert!(FACTORY.create("linear", &[]).is_err());
+    }
+
+    #[test]
+    fn rest_depth_reads_a_recorded_book_and_refuses_odd_bodies() {
+        // the REST book of a recorded v1 snapshot's rows ([price, volume, time] strings)
+        let text = include_str!("../../../tests/fixtures/kraken/book1000_checksum_8pairs_20210417.jsonl");
+        let snap_line = text.lines().find(|l| l.starts_with('[') && l.contains("\"as\":")).expect("a snapshot");
+        let frame: serde_json::Value = serde_json::from_str(snap_line).unwrap();
+        let book = &frame[1];
+        let body =
+            serde_json::json!({"error": [], "result": {"XPAIR": {"asks": book["as"], "bids": book["bs"]}}}).to_string();
+        let mut out = Out::default();
+        let snap = rest_depth(body.as_bytes(), &mut out).unwrap();
+        assert_eq!(out.asks.len(), book["as"].as_array().unwrap().len());
+        assert_eq!(out.bids.len(), book["bs"].as_array().unwrap().len());
+        let best_ask = fixed::parse_dec(book["as"][0][0].as_str().unwrap(), "p").unwrap();
+        assert_eq!(out.asks[0].price.normalized(), best_ask.normalized());
+        let newest = book["as"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(book["bs"].as_array().unwrap())
+            .map(|l| l[2].as_str().unwrap().split('.').next().unwrap().parse::<u64>().unwrap())
+            .max()
+            .unwrap();
+        assert_eq!(snap.sequence, newest);
+        let refused = br#"{"error":["EQuery:Unknown asset pair"]}"#;
+        let e = rest_depth(refused, &mut out).unwrap_err();
+        assert!(e.to_string().contains("Unknown asset pair"), "{e}");
+        assert!(rest_depth(br#"{"error":[],"result":{}}"#, &mut out).is_err());
+        assert!(rest_depth(br#"{"error":[],"result":{"X":{"bids":[]}}}"#, &mut out).is_err());
+        assert!(rest_depth(&body.as_bytes()[..body.len() / 2], &mut out).is_err());
     }
 }

@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 use super::{
     BboItem, BookKind, CandleItem, ControlItem, ControlKind, Instrument, Interval, Item, Out, RawLevel, Recovery,
-    SeqIds, TradeId, TradeItem, Venue, VenueFactory, Verdict,
+    SeqIds, Snapshot, TradeId, TradeItem, Venue, VenueFactory, Verdict,
 };
 use crate::checksum;
 use crate::error::{from_json, Error};
@@ -351,6 +351,68 @@ fn levels(c: &mut Cursor<'_>, side: &mut Vec<RawLevel>, field: &'static str) -> 
         }
     }
     Ok(())
+}
+
+/// A `GET /api/v5/market/books` reply, `{"code":"0","msg":"","data":[{"asks":[[px,sz,"0",n]],
+/// "bids":[..],"ts":"<ms>"}]}`: levels into `out.bids/asks`. The REST book has no `seqId`:
+/// its `ts` in ms stands for the sequence (it only orders the fallback's snapshots). A `code`
+/// other than `"0"` is an error naming it and `msg`; `data` must hold exactly one book.
+fn rest_books(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+    out.bids.clear();
+    out.asks.clear();
+    let mut c = Cursor::new(body);
+    c.begin_object()?;
+    let (mut code, mut message, mut ts, mut books) = (None, None, None, 0usize);
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first)? {
+        match key {
+            b"code" => code = Some(c.str("code")?),
+            b"msg" => message = Some(c.str("msg")?),
+            b"data" if !matches!(code, Some(v) if v != "0") => {
+                if c.begin_array("data")? {
+                    loop {
+                        c.begin_object()?;
+                        let (mut bids, mut asks) = (false, false);
+                        let mut first_key = true;
+                        while let Some(k) = c.next_key(&mut first_key)? {
+                            match k {
+                                b"asks" => {
+                                    levels(&mut c, &mut out.asks, "asks")?;
+                                    asks = true;
+                                }
+                                b"bids" => {
+                                    levels(&mut c, &mut out.bids, "bids")?;
+                                    bids = true;
+                                }
+                                b"ts" => ts = Some(ms_string(&mut c, "ts")?),
+                                _ => c.skip_value("data")?,
+                            }
+                        }
+                        if !(bids && asks) {
+                            return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
+                        }
+                        books += 1;
+                        if !c.more_elements("data")? {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => c.skip_value("json")?,
+        }
+    }
+    c.end()?;
+    match code {
+        Some("0") => {}
+        Some(v) => return Err(Error::frame("code", format!("{v} {}", message.unwrap_or("")))),
+        None => return Err(Error::frame("code", "missing field")),
+    }
+    if books != 1 {
+        return Err(Error::frame("data", format!("{books} books, expected 1")));
+    }
+    let ts = required(ts, "ts")?;
+    let sequence = u64::try_from(ts / 1_000_000).map_err(|_| Error::frame("ts", "negative"))?;
+    Ok(Snapshot { sequence, exchange_ts: Some(ts) })
 }
 
 fn inst_id<'a>(item: Option<&'a str>, arg: Option<&'a str>) -> Result<&'a str, Error> {
@@ -816,6 +878,13 @@ impl Venue for Okx {
 
     fn recovery(&self) -> Recovery {
         Recovery::Resubscribe
+    }
+
+    /// The REST fallback's top-N book (`GET /api/v5/market/books`, see [`rest_books`]). OKX
+    /// books sync from the WebSocket's snapshot; this body only loads the fallback's own
+    /// decoder.
+    fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
+        rest_books(body, out)
     }
 
     fn parse_account(&mut self, what: AccountList, body: &[u8], out: &mut Out) -> Result<(), Error> {
@@ -1631,5 +1700,34 @@ mod tests {
         ] {
             assert!(v.parse_trades(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    const SESSION: &str =
+        include_str!("../../../tests/fixtures/okx/books_trades_tickers_checksum_btcusdt_uniusdswap_20220513.jsonl");
+
+    #[test]
+    fn rest_books_reads_the_recorded_book_and_refuses_odd_bodies() {
+        // the REST book: the recorded snapshot's rows and ts (REST sends no checksum or seqId)
+        let push: serde_json::Value = serde_json::from_str(
+            SESSION.lines().find(|l| l.contains("\"action\":\"snapshot\"")).expect("a recorded snapshot"),
+        )
+        .unwrap();
+        let item = &push["data"][0];
+        let rest = serde_json::json!({"asks": item["asks"], "bids": item["bids"], "ts": item["ts"]});
+        let body = serde_json::json!({"code": "0", "msg": "", "data": [rest]}).to_string();
+        let mut out = Out::default();
+        let snap = rest_books(body.as_bytes(), &mut out).unwrap();
+        let ts_ms: i64 = item["ts"].as_str().unwrap().parse().unwrap();
+        assert_eq!(snap.exchange_ts, Some(ts_ms * 1_000_000));
+        assert_eq!(snap.sequence, u64::try_from(ts_ms).unwrap());
+        assert_eq!(out.asks.len(), item["asks"].as_array().unwrap().len());
+        assert_eq!(out.bids[0].price.to_string(), item["bids"][0][0].as_str().unwrap());
+        let refused = r#"{"code":"51001","msg":"Instrument ID does not exist","data":[]}"#;
+        let e = rest_books(refused.as_bytes(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("51001"), "{e}");
+        assert!(rest_books(br#"{"code":"0","msg":"","data":[]}"#, &mut out).is_err());
+        let two = serde_json::json!({"code": "0", "msg": "", "data": [rest, rest]}).to_string();
+        assert!(rest_books(two.as_bytes(), &mut out).is_err());
+        assert!(rest_books(&body.as_bytes()[..body.len() / 2], &mut out).is_err());
     }
 }

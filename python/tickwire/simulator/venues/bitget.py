@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -189,6 +190,9 @@ class BitgetSim(VenueSim):
         self._arg: dict[str, dict[str, str]] = {}  # instId -> recorded books arg
         self._last_ts: dict[str, str] = {}
         self._ts_line = -1
+        #: REST market requests answered per endpoint (``tickers``/``ticker``, ``orderbook``/
+        #: ``merge-depth``, ``candles``)
+        self.market_requests: dict[str, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     def started(self) -> None:
@@ -312,7 +316,11 @@ class BitgetSim(VenueSim):
         return _SPOT_PATH if self.spec.market == "spot" else _CONTRACTS_PATH
 
     def rest_handler(self, path: str) -> RestHandler | None:
-        """The instruments list of this market, or None."""
+        """The instruments list of this market, its ticker, depth and candles requests (see
+        :meth:`market_handler`), or None."""
+        market = self.market_handler(path)
+        if market is not None:
+            return market
         if path != self.instruments_path:
             return None
 
@@ -331,6 +339,101 @@ class BitgetSim(VenueSim):
             return web.Response(body=_dump(body), content_type="application/json")
 
         return answer
+
+    # ---- REST market data: ticker, depth, candles (the REST fallback, candle backfill) -------
+    def market_handler(self, path: str) -> RestHandler | None:
+        """Spot ``/api/v2/spot/market/{tickers,orderbook,candles}`` or futures
+        ``/api/v2/mix/market/{ticker,merge-depth,candles}`` (futures want ``productType``
+        ``USDT-FUTURES``), each counted in ``market_requests``; a ``symbol`` the recording
+        does not hold answers Bitget's ``40034`` "Parameter does not exist"."""
+        spot = self.spec.market == "spot"
+        prefix = "/api/v2/spot/market/" if spot else "/api/v2/mix/market/"
+        name = path.removeprefix(prefix)
+        kinds = (
+            ("tickers", "orderbook", "candles") if spot else ("ticker", "merge-depth", "candles")
+        )
+        if not path.startswith(prefix) or name not in kinds:
+            return None
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            self.market_requests[name] = self.market_requests.get(name, 0) + 1
+            q = request.query
+            inst = q.get("symbol", "")
+            if not spot and q.get("productType") != "USDT-FUTURES":
+                return self._market_reply("40019", "Parameter productType error", None, 400)
+            if inst not in self._inst_ids:
+                return self._market_reply("40034", "Parameter does not exist", None, 400)
+            if name in ("tickers", "ticker"):
+                return self.ticker(inst)
+            if name == "candles":
+                return self.candles(inst, q.get("granularity", ""), q.get("limit", "100"))
+            return self.depth(inst, q.get("limit", "150" if spot else "100"))
+
+        return answer
+
+    @staticmethod
+    def _market_reply(code: str, msg: str, data: object, status: int = 200) -> web.Response:
+        body = {"code": code, "msg": msg, "requestTime": int(time.time() * 1000), "data": data}
+        return web.Response(body=_dump(body), status=status, content_type="application/json")
+
+    def _book_now(self, inst: str) -> Any:
+        return None if self._replay is None else self._replay.book(inst, self.sim.position)
+
+    def ticker(self, inst: str) -> web.Response:
+        """``data`` of one ticker whose ``bidPr/bidSz/askPr/askSz`` are the top of the
+        recorded book at the replay position and ``ts`` its last frame's (the recording's v1
+        tickers carry no sizes, so the book is the source). No book yet: an empty list."""
+        book = self._book_now(inst)
+        if book is None or not book.bids(1) or not book.asks(1):
+            return self._market_reply("00000", "success", [])
+        (bp, bq), (ap, aq) = book.bids(1)[0], book.asks(1)[0]
+        item = {"symbol": inst, "bidPr": bp, "bidSz": bq, "askPr": ap, "askSz": aq}
+        return self._market_reply("00000", "success", [item | {"ts": self._last_ts[inst]}])
+
+    def depth(self, inst: str, limit_text: str) -> web.Response:
+        """``data`` ``{"asks","bids","ts"}``: the top ``limit`` levels (spot 1-150; futures 1,
+        5, 15, 50 or ``max``) of the recorded book at the replay position, ``ts`` of its last
+        frame; empty sides before the recorded snapshot."""
+        spot = self.spec.market == "spot"
+        if spot:
+            limit = int(limit_text) if limit_text.isdigit() else 0
+            ok = 1 <= limit <= 150
+        else:
+            ok = limit_text in ("1", "5", "15", "50", "max")
+            limit = 150 if limit_text == "max" else int(limit_text) if ok else 0
+        if not ok:
+            return self._market_reply("40017", "Parameter limit error", None, 400)
+        book = self._book_now(inst)
+        data: dict[str, Any] = {"asks": [], "bids": [], "ts": str(int(time.time() * 1000))}
+        if book is not None:
+            data = {
+                "asks": [list(x) for x in book.asks(limit)],
+                "bids": [list(x) for x in book.bids(limit)],
+                "ts": self._last_ts[inst],
+            }
+        return self._market_reply("00000", "success", data)
+
+    def candles(self, inst: str, granularity: str, limit_text: str) -> web.Response:
+        """``data`` rows oldest first, at most ``limit`` (1-1000): the latest state of each
+        recorded ``candle<bar>`` candle published so far, ``granularity`` naming the bar as
+        Bitget's spot (``1min``, ``1h``, ``1day``) or futures (``1m``, ``1H``) request does.
+        Rows are the recording's ``[ts, open, high, low, close, baseVol]`` (its v1 pushes carry
+        no quote volumes, so the simulator sends none)."""
+        bar = _BARS_OF_GRANULARITY.get(granularity, granularity)
+        try:
+            limit = max(1, min(int(limit_text), 1000))
+        except ValueError:
+            return self._market_reply("40017", "Parameter limit error", None, 400)
+        rec, pos = self.sim.recording, self.sim.position
+        latest: dict[int, list[str]] = {}
+        sd = rec.streams.get(f"candle{bar}:{inst}")
+        for line in sd.lines if sd is not None else []:
+            if line >= pos:
+                break
+            for row in rec.parsed(line)["data"]:
+                latest[int(row[0])] = row
+        rows = [latest[t] for t in sorted(latest)][-limit:]
+        return self._market_reply("00000", "success", rows)
 
     def _instrument(self, inst: str) -> dict[str, str]:
         price_dec, size_dec = self._decimals(inst)
@@ -380,3 +483,20 @@ class BitgetSim(VenueSim):
             f"  all streams {sim.stream_url()}",
             f"  rest instruments {sim.rest_url}{self.instruments_path}",
         ]
+
+
+#: Bitget spot candle ``granularity`` -> the bar of its ``candle<bar>`` channel
+_BARS_OF_GRANULARITY = {
+    "1min": "1m",
+    "3min": "3m",
+    "5min": "5m",
+    "15min": "15m",
+    "30min": "30m",
+    "1h": "1H",
+    "4h": "4H",
+    "6h": "6H",
+    "12h": "12H",
+    "1day": "1D",
+    "3day": "3D",
+    "1week": "1W",
+}

@@ -249,6 +249,8 @@ class BybitSim(VenueSim):
     def __init__(self, spec: BybitSpec, sim: Simulator):
         super().__init__(spec, sim)
         self.books: BookReplay | None = None
+        #: REST market requests answered per endpoint (``tickers``, ``orderbook``, ``kline``)
+        self.market_requests: dict[str, int] = {}
 
     def started(self) -> None:
         """Index the recording's order-book lines (:class:`~..wirebook.BookReplay`)."""
@@ -420,6 +422,9 @@ class BybitSim(VenueSim):
                 return self._account_route(path, request)
 
             return account
+        market = self.market_handler(path)
+        if market is not None:
+            return market
         if path != self.instruments_path:
             return None
 
@@ -427,6 +432,116 @@ class BybitSim(VenueSim):
             return self.instruments(request)
 
         return answer
+
+    # ---- REST market data: tickers, order book, klines (the REST fallback, candle backfill) ----
+    def market_handler(self, path: str) -> RestHandler | None:
+        """``GET /v5/market/tickers``, ``/orderbook`` and ``/kline`` (see :meth:`tickers`,
+        :meth:`orderbook`, :meth:`klines`), each counted in ``market_requests``; else None."""
+        name = path.removeprefix("/v5/market/")
+        if name not in ("tickers", "orderbook", "kline"):
+            return None
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            self.market_requests[name] = self.market_requests.get(name, 0) + 1
+            q = request.query
+            symbol = q.get("symbol", "")
+            if q.get("category") != self.spec.category or symbol not in self.sim.symbols:
+                return self._market_reply(10001, "params error: symbol invalid", {})
+            if name == "tickers":
+                return self.tickers(symbol)
+            if name == "orderbook":
+                return self.orderbook(symbol, q.get("limit", "25"))
+            return self.klines(symbol, q.get("interval", ""), q.get("limit", "200"))
+
+        return answer
+
+    def _market_reply(self, code: int, msg: str, result: object) -> web.Response:
+        body = {"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}}
+        body["time"] = self.sim.accounts.now_ms()
+        return web.Response(body=_dump(body), content_type="application/json")
+
+    def _published(self, stream: str) -> list[dict[str, Any]]:
+        """The recorded pushes of ``stream`` the replay has published so far, parsed."""
+        sd = self.sim.recording.streams.get(stream)
+        if sd is None:
+            return []
+        rec, pos = self.sim.recording, self.sim.position
+        return [rec.parsed(n) for n in sd.lines if n < pos]
+
+    def tickers(self, symbol: str) -> web.Response:
+        """``result.list`` of one ticker: the recorded ``tickers.<symbol>`` snapshot with every
+        published delta merged in (Bybit's deltas omit unchanged fields), as Bybit's REST
+        ticker shows it; without a recorded ticker, the top of the book at the position."""
+        state: dict[str, Any] = {}
+        for push in self._published(f"tickers.{symbol}"):
+            state.update(push["data"])
+        if "bid1Price" not in state:
+            book = self._book_now(symbol)
+            if book is None or not book.bids(1) or not book.asks(1):
+                return self._market_reply(10001, "params error: symbol invalid", {})
+            (bp, bq), (ap, aq) = book.bids(1)[0], book.asks(1)[0]
+            state = {"symbol": symbol, "bid1Price": bp, "bid1Size": bq}
+            state |= {"ask1Price": ap, "ask1Size": aq}
+        keep = ("symbol", "lastPrice", "bid1Price", "bid1Size", "ask1Price", "ask1Size")
+        entry = {k: state[k] for k in keep if k in state}
+        return self._market_reply(0, "OK", {"category": self.spec.category, "list": [entry]})
+
+    def _book_topic(self, symbol: str) -> str | None:
+        """The recording's deepest order-book topic of ``symbol`` (None: none recorded)."""
+        topics = [t for t in self.sim.recording.streams if _is_book(t) and _split(t)[2] == symbol]
+        return max(topics, key=lambda t: int(_split(t)[1]), default=None)
+
+    def _book_now(self, symbol: str) -> Any:
+        topic = self._book_topic(symbol)
+        if topic is None or self.books is None:
+            return None
+        return self.books.book(topic, self.sim.position)
+
+    def orderbook(self, symbol: str, limit_text: str) -> web.Response:
+        """``result`` ``{"s","b","a","ts","u","seq","cts"}``: the top ``limit`` (1-500) levels
+        of the recorded book at the replay position; ``u``/``seq``/``ts``/``cts`` of the last
+        applied push. Before the first recorded snapshot: empty sides, ``u`` 0."""
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 500:
+            return self._market_reply(10001, "params error: limit invalid", {})
+        topic = self._book_topic(symbol)
+        book = self._book_now(symbol)
+        line = None if topic is None or self.books is None else self.books.last_line(topic)
+        result: dict[str, Any] = {"s": symbol, "b": [], "a": [], "ts": 0, "u": 0, "seq": 0}
+        if book is not None and line is not None:
+            last = self.sim.recording.parsed(line)
+            result |= {
+                "b": [list(x) for x in book.bids(limit)],
+                "a": [list(x) for x in book.asks(limit)],
+                "ts": last["ts"],
+                "u": last["data"]["u"],
+                "seq": last["data"].get("seq", 0),
+                "cts": last.get("cts", last["ts"]),
+            }
+        return self._market_reply(0, "OK", result)
+
+    def klines(self, symbol: str, interval: str, limit_text: str) -> web.Response:
+        """``result.list`` rows ``[start, open, high, low, close, volume, turnover]``
+        (strings), newest first, at most ``limit`` (1-1000): the latest state of each recorded
+        ``kline.<interval>.<symbol>`` candle published so far (the simulator knows no other
+        candles: an interval not recorded lists none)."""
+        if interval not in _INTERVALS:
+            return self._market_reply(10001, "params error: interval invalid", {})
+        try:
+            limit = max(1, min(int(limit_text), 1000))
+        except ValueError:
+            return self._market_reply(10001, "params error: limit invalid", {})
+        latest: dict[int, dict[str, Any]] = {}
+        for push in self._published(f"kline.{interval}.{symbol}"):
+            for k in push["data"]:
+                latest[int(k["start"])] = k
+        fields = ("open", "high", "low", "close", "volume", "turnover")
+        rows = [[str(t), *(str(k[f]) for f in fields)] for t, k in sorted(latest.items())]
+        result = {"symbol": symbol, "category": self.spec.category, "list": rows[::-1][:limit]}
+        return self._market_reply(0, "OK", result)
 
     def _widths(self, symbol: str) -> tuple[int, int]:
         """Most decimals the recording writes in ``symbol``'s prices and sizes."""

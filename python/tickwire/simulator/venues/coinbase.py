@@ -490,6 +490,55 @@ class ExchangeSim(_CoinbaseSim):
         self._names: weakref.WeakKeyDictionary[ServerConnection, dict[str, list[str]]] = (
             weakref.WeakKeyDictionary()
         )
+        #: REST market requests answered per endpoint (``book``)
+        self.market_requests: dict[str, int] = {}
+
+    # ---- REST book (the REST fallback) ---------------------------------------------------------
+    def rest_handler(self, path: str) -> RestHandler | None:
+        """``GET /products/<id>/book`` (:meth:`rest_book`), else the products list."""
+        product, _, rest = path.removeprefix("/products/").partition("/")
+        if path.startswith("/products/") and rest == "book":
+
+            async def book(request: web.Request) -> web.StreamResponse:
+                return self.rest_book(product, request.query.get("level", "1"))
+
+            return book
+        return super().rest_handler(path)
+
+    def rest_book(self, product: str, level: str) -> web.Response:
+        """``{"bids","asks","sequence","auction_mode","auction","time"}`` of ``product``'s
+        recorded book at the replay position: ``level`` 1 its best level a side, 2 every level
+        (3 is refused: no orders are recorded). Rows are ``[price, size]`` as recorded (the
+        ``level2`` channel carries no order counts, so none is made up); ``sequence`` is the
+        last applied line's number + 1 (the channel has no sequence) and ``time`` its ``time``.
+        Counted in ``market_requests["book"]``."""
+        self.market_requests["book"] = self.market_requests.get("book", 0) + 1
+        if product not in self.products():
+            return web.Response(
+                status=404, body=_dumps({"message": "NotFound"}), content_type="application/json"
+            )
+        if level not in ("1", "2"):
+            return web.Response(
+                status=400,
+                body=_dumps({"message": "Invalid level"}),
+                content_type="application/json",
+            )
+        got = self.book_at(product, self.sim.position)
+        bids, asks = got if got is not None else ([], [])
+        if level == "1":
+            bids, asks = bids[:1], asks[:1]
+        last = None if self.books is None else self.books.last_line(product)
+        time_text = None if last is None else self.sim.recording.parsed(last).get("time")
+        body: dict[str, Any] = {
+            "bids": bids,
+            "asks": asks,
+            "sequence": 0 if last is None else last + 1,
+            "auction_mode": False,
+            "auction": None,
+        }
+        if time_text is not None:  # (a recorded snapshot has none)
+            body["time"] = time_text
+        return web.Response(body=_dumps(body), content_type="application/json")
 
     def book_message(self, line: int) -> list[BookMessage]:
         """A ``snapshot`` (bids/asks) or ``l2update`` (``changes``, buy -> bids)."""

@@ -222,6 +222,8 @@ class HyperliquidSim(VenueSim):
         self._coins: dict[str, set[str]] = {}  # coin -> channels recorded
         #: private ``/info`` requests answered (or failed) per ``type``, for tests
         self.user_info_requests: dict[str, int] = {}
+        #: public market ``/info`` requests answered per ``type`` (``l2Book``), for tests
+        self.market_requests: dict[str, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     def started(self) -> None:
@@ -326,7 +328,8 @@ class HyperliquidSim(VenueSim):
 
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:
-        """``POST /info`` (``meta``, ``spotMeta``), or None."""
+        """``POST /info`` (``meta``, ``spotMeta``, ``l2Book``, the private ``user*`` types),
+        or None."""
         if path != _INFO_PATH:
             return None
 
@@ -344,6 +347,12 @@ class HyperliquidSim(VenueSim):
                 return web.Response(
                     body=_dump({"tokens": [], "universe": []}), content_type="application/json"
                 )
+            if kind == "l2Book" and isinstance(body, dict):
+                self.market_requests["l2Book"] = self.market_requests.get("l2Book", 0) + 1
+                return web.Response(
+                    body=_dump(self.l2_book(str(body.get("coin")))),
+                    content_type="application/json",
+                )
             if kind in USER_INFO and isinstance(body, dict):
                 got = self._user_info(str(kind), body)
                 if got is not None:
@@ -353,6 +362,22 @@ class HyperliquidSim(VenueSim):
             )
 
         return answer
+
+    def l2_book(self, coin: str) -> dict[str, Any] | None:
+        """``POST /info {"type":"l2Book","coin":C}``: the ``data`` of the last recorded
+        ``l2Book`` push of ``coin`` published so far (the REST reply is that object); None
+        (JSON ``null``, as Hyperliquid answers an unknown coin) before it."""
+        rec, pos = self.sim.recording, self.sim.position
+        sd = rec.streams.get(f"l2Book:{coin}")
+        last = None
+        for line in sd.lines if sd is not None else []:
+            if line >= pos:
+                break
+            last = line
+        if last is None:
+            return None
+        data: dict[str, Any] = rec.parsed(last)["data"]
+        return data
 
     @property
     def instruments_path(self) -> str:

@@ -320,6 +320,8 @@ class KrakenSim(VenueSim):
         self.decimals: dict[str, tuple[int, int]] = {}  # v1 pair -> (price, volume) decimals
         self._book_lines: list[int] = []
         self._views: dict[tuple[int, str], _DepthView] = {}  # (connection id, stream)
+        #: REST market requests answered per endpoint (``Ticker``, ``Depth``, ``OHLC``)
+        self.market_requests: dict[str, int] = {}
         self.reset_books()
 
     # ---- state from the recording -------------------------------------------------------------
@@ -623,7 +625,15 @@ class KrakenSim(VenueSim):
         return self.spec.instruments_path
 
     def rest_handler(self, path: str) -> RestHandler | None:
-        """AssetPairs at :attr:`instruments_path`, else None."""
+        """AssetPairs at :attr:`instruments_path`, the public Ticker, Depth and OHLC (see
+        :meth:`market`), else None."""
+        name = path.removeprefix("/0/public/")
+        if name in ("Ticker", "Depth", "OHLC"):
+
+            async def market(request: web.Request) -> web.StreamResponse:
+                return self.market(name, request)
+
+            return market
         if path != self.spec.instruments_path:
             return None
 
@@ -631,6 +641,57 @@ class KrakenSim(VenueSim):
             return web.Response(body=self.asset_pairs(), content_type="application/json")
 
         return answer
+
+    def market(self, name: str, request: web.Request) -> web.Response:
+        """``GET /0/public/Ticker``, ``/Depth`` (``count``, default 100, at most 500) or
+        ``/OHLC`` for one ``pair`` (altname, ``XBTUSD``), keyed by that name in ``result``;
+        counted in ``market_requests``. Ticker and Depth are the recorded book at the replay
+        position (Ticker: its top, ``[price, whole lot volume, lot volume]``; Depth: rows
+        ``[price, volume, time s]``); OHLC lists the recording's candles, of which the packaged
+        one has none (``[]``, ``last`` 0). An unknown pair answers ``EQuery:Unknown asset
+        pair``."""
+        self.market_requests[name] = self.market_requests.get(name, 0) + 1
+        q = request.query
+        alt = q.get("pair", "")
+        pair = next((p for p in self.decimals if p.replace("/", "") == alt), None)
+        if pair is None:
+            return web.Response(
+                body=_dump({"error": ["EQuery:Unknown asset pair"]}),
+                content_type="application/json",
+            )
+        if name == "OHLC":
+            result: dict[str, Any] = {alt: [], "last": 0}
+            return web.Response(
+                body=_dump({"error": [], "result": result}), content_type="application/json"
+            )
+        book = self.book_at(f"book:{v2_name(pair)}", self.sim.position)
+        rows = (
+            ([], [])
+            if book is None
+            else (
+                [book.bids[p] for p in sorted(book.bids, reverse=True)],
+                [book.asks[p] for p in sorted(book.asks)],
+            )
+        )
+        bids, asks = ([[r[0], r[1], int(float(r[2]))] for r in side] for side in rows)
+        if name == "Depth":
+            count = int(q["count"]) if q.get("count", "").isdigit() else 100
+            count = max(1, min(count, 500))
+            result = {alt: {"asks": asks[:count], "bids": bids[:count]}}
+        else:
+            if not bids or not asks:
+                return web.Response(
+                    body=_dump({"error": ["EQuery:Unknown asset pair"]}),
+                    content_type="application/json",
+                )
+
+            def side(row: list[Any]) -> list[str]:
+                return [row[0], str(int(Decimal(row[1]))), row[1]]
+
+            result = {alt: {"a": side(asks[0]), "b": side(bids[0])}}
+        return web.Response(
+            body=_dump({"error": [], "result": result}), content_type="application/json"
+        )
 
     def asset_pairs(self) -> bytes:
         """``{"error":[],"result":{"<v1 pair without />":{"altname","wsname","pair_decimals",

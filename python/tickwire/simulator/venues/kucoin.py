@@ -102,6 +102,8 @@ _BULLET = "/api/v1/bullet-public"
 _PART_BOOK = "/api/v1/market/orderbook/level2_"
 _FULL_BOOK = "/api/v3/market/orderbook/level2"
 _SYMBOLS = "/api/v2/symbols"
+_LEVEL1 = "/api/v1/market/orderbook/level1"
+_CANDLES = "/api/v1/market/candles"
 _WS_PATHS = ("/endpoint", "/")
 _MAX_SYMBOLS = 100
 
@@ -296,6 +298,11 @@ class KucoinSim(VenueSim):
         self.sources: dict[str, SnapshotSource] = {}
         self._widths: dict[str, tuple[int, int]] = {}
         self.bullet_requests = 0
+        #: the WebSocket base a bullet answer names instead of the simulator's own (a test's
+        #: relay in front of it); None: the simulator's
+        self.bullet_ws_base: str | None = None
+        #: REST market requests answered per endpoint (``level1``, ``candles``)
+        self.market_requests: dict[str, int] = {}
 
     # ---- connections -----------------------------------------------------------------------
     def ws_endpoint(self, path: str, query: Mapping[str, str]) -> WsEndpoint | None:
@@ -380,7 +387,8 @@ class KucoinSim(VenueSim):
 
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:
-        """bullet-public (POST), level2_20/level2_100 and the v3 full book, symbols."""
+        """bullet-public (POST), level2_20/level2_100 and the v3 full book, level1, candles,
+        symbols."""
         if path == _BULLET:
             return self._bullet
         if path in (_PART_BOOK + "20", _PART_BOOK + "100"):
@@ -390,11 +398,13 @@ class KucoinSim(VenueSim):
                 return await self._book(request, depth)
 
             return book
-        if path == _FULL_BOOK:
-            return self._full_book
-        if path == _SYMBOLS:
-            return self._symbols
-        return None
+        simple: dict[str, RestHandler] = {
+            _FULL_BOOK: self._full_book,
+            _LEVEL1: self._level1,
+            _CANDLES: self._candles,
+            _SYMBOLS: self._symbols,
+        }
+        return simple.get(path)
 
     async def _bullet(self, request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
@@ -403,7 +413,7 @@ class KucoinSim(VenueSim):
         token = f"sim-{next(self._token_ids)}"
         self.tokens.add(token)
         server = {
-            "endpoint": f"{self.sim.ws_url}/endpoint",
+            "endpoint": f"{self.bullet_ws_base or self.sim.ws_url}/endpoint",
             "encrypt": False,
             "protocol": "websocket",
             "pingInterval": self.ping_interval_ms,
@@ -428,6 +438,45 @@ class KucoinSim(VenueSim):
         if delay:
             await asyncio.sleep(delay)
         return web.Response(body=body, content_type="application/json")
+
+    async def _level1(self, request: web.Request) -> web.StreamResponse:
+        """``GET /api/v1/market/orderbook/level1?symbol=X``: ``data`` ``{"sequence","price",
+        "size","bestBid","bestBidSize","bestAsk","bestAskSize","time"}`` of the last recorded
+        ``/market/ticker`` push published so far (the same fields); before it, ``data`` null
+        (as KuCoin answers a symbol without a ticker)."""
+        self.market_requests["level1"] = self.market_requests.get("level1", 0) + 1
+        symbol = request.query.get("symbol", "")
+        if symbol not in self.sim.symbols:
+            return _fail("400100", "symbol not exists", 400)
+        rec, pos = self.sim.recording, self.sim.position
+        sd = rec.streams.get(f"/market/ticker:{symbol}")
+        last = None
+        for line in sd.lines if sd is not None else []:
+            if line >= pos:
+                break
+            last = line
+        return _ok(None if last is None else rec.parsed(last)["data"])
+
+    async def _candles(self, request: web.Request) -> web.StreamResponse:
+        """``GET /api/v1/market/candles?type=T&symbol=X``: rows ``[time s, open, close, high,
+        low, volume, turnover]``, newest first, at most 1500: the latest state of each recorded
+        ``/market/candles:X_T`` candle published so far."""
+        self.market_requests["candles"] = self.market_requests.get("candles", 0) + 1
+        q = request.query
+        symbol, kind = q.get("symbol", ""), q.get("type", "")
+        if symbol not in self.sim.symbols:
+            return _fail("400100", "symbol not exists", 400)
+        if kind not in _CANDLE_TYPES:
+            return _fail("400100", "type invalid", 400)
+        rec, pos = self.sim.recording, self.sim.position
+        latest: dict[int, list[str]] = {}
+        sd = rec.streams.get(f"/market/candles:{symbol}_{kind}")
+        for line in sd.lines if sd is not None else []:
+            if line >= pos:
+                break
+            row = rec.parsed(line)["data"]["candles"]
+            latest[int(row[0])] = row
+        return _ok([latest[t] for t in sorted(latest, reverse=True)][:1500])
 
     async def _full_book(self, request: web.Request) -> web.StreamResponse:  # noqa: ARG002
         return _fail("400003", "KC-API-KEY not exists", 401)

@@ -193,6 +193,8 @@ class MexcSim(VenueSim):
         super().__init__(spec, sim)
         self._replay: BookReplay | None = None
         self._version: dict[int, int] = {}  # book line -> its (to)version
+        #: REST depth requests answered (snapshots and REST fallback polls alike), for tests
+        self.market_requests: dict[str, int] = {}
         self._first_book_line: dict[str, int] = {}
         self._symbols: list[str] = []
 
@@ -312,6 +314,7 @@ class MexcSim(VenueSim):
             raise web.HTTPMethodNotAllowed(request.method, ["GET"])
         sim = self.sim
         sim.rest_requests += 1
+        self.market_requests["depth"] = self.market_requests.get("depth", 0) + 1
         symbol = request.query.get("symbol", "")
         first = self._first_book_line.get(symbol)
         if first is None or self._replay is None:
@@ -480,6 +483,8 @@ class MexcContractSim(VenueSim):
         super().__init__(spec, sim)
         self._replay: BookReplay | None = None
         self._version: dict[int, int] = {}  # book line -> its version
+        #: REST depth requests answered (snapshots and REST fallback polls alike), for tests
+        self.market_requests: dict[str, int] = {}
         self._first_book_line: dict[str, int] = {}
         self._symbols: list[str] = []
         self._decimals: dict[str, tuple[int, int]] = {}
@@ -603,6 +608,7 @@ class MexcContractSim(VenueSim):
             raise web.HTTPMethodNotAllowed(request.method, ["GET"])
         sim = self.sim
         sim.rest_requests += 1
+        self.market_requests["depth"] = self.market_requests.get("depth", 0) + 1
         symbol = request.path[len(_CONTRACT_DEPTH) :]
         first = self._first_book_line.get(symbol)
         if first is None or self._replay is None:

@@ -362,6 +362,8 @@ class OkxSim(VenueSim):
         self._rows_line = -1
         self._last_ts: dict[str, str] = {}
         self._inst_ids: list[str] = []
+        #: REST market requests answered per endpoint (``ticker``, ``books``, ``candles``)
+        self.market_requests: dict[str, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     def started(self) -> None:
@@ -930,6 +932,9 @@ class OkxSim(VenueSim):
             return time_answer
         if path in _ACCOUNT_PATHS:
             return self._account_route
+        market = self.market_handler(path)
+        if market is not None:
+            return market
         if path != _INSTRUMENTS_PATH:
             return None
 
@@ -937,6 +942,95 @@ class OkxSim(VenueSim):
             return self.instruments(request.query.get("instType", ""))
 
         return answer
+
+    # ---- REST market data: ticker, books, candles (the REST fallback, candle backfill) -------
+    def market_handler(self, path: str) -> RestHandler | None:
+        """``GET /api/v5/market/ticker``, ``/books`` and ``/candles`` (:meth:`ticker`,
+        :meth:`books`, :meth:`candles`), each counted in ``market_requests``; else None. An
+        ``instId`` the recording does not hold answers OKX's ``51001`` "Instrument ID does not
+        exist"."""
+        name = path.removeprefix("/api/v5/market/")
+        if name not in ("ticker", "books", "candles"):
+            return None
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            self.market_requests[name] = self.market_requests.get(name, 0) + 1
+            q = request.query
+            inst = q.get("instId", "")
+            if inst not in self._inst_ids:
+                return self._market_reply("51001", "Instrument ID does not exist", [])
+            if name == "ticker":
+                return self.ticker(inst)
+            if name == "books":
+                return self.books(inst, q.get("sz", "1"))
+            return self.candles(inst, q.get("bar", "1m"), q.get("limit", "100"))
+
+        return answer
+
+    @staticmethod
+    def _market_reply(code: str, msg: str, data: list[Any]) -> web.Response:
+        body = _dump({"code": code, "msg": msg, "data": data})
+        return web.Response(body=body, content_type="application/json")
+
+    def _published(self, stream: str) -> list[dict[str, Any]]:
+        """The recorded frames of ``stream`` the replay has published so far, parsed."""
+        sd = self.sim.recording.streams.get(stream)
+        if sd is None:
+            return []
+        rec, pos = self.sim.recording, self.sim.position
+        return [rec.parsed(n) for n in sd.lines if n < pos]
+
+    def ticker(self, inst: str) -> web.Response:
+        """``data[0]``: the last recorded ``tickers`` item of ``inst`` published so far (OKX's
+        REST ticker has the same fields); before it, the top of the book at the position with
+        its ``ts``. No book either: ``51001``."""
+        frames = self._published(f"tickers:{inst}")
+        if frames:
+            return self._market_reply("0", "", [frames[-1]["data"][-1]])
+        book = None if self._replay is None else self._replay.book(inst, self.sim.position)
+        if book is None or not book.bids(1) or not book.asks(1):
+            return self._market_reply("51001", "Instrument ID does not exist", [])
+        (bp, bq), (ap, aq) = book.bids(1)[0], book.asks(1)[0]
+        item = {"instId": inst, "bidPx": bp, "bidSz": bq, "askPx": ap, "askSz": aq}
+        return self._market_reply("0", "", [item | {"ts": self._last_ts[inst]}])
+
+    def books(self, inst: str, sz_text: str) -> web.Response:
+        """``data[0]`` ``{"asks","bids","ts"}``: the top ``sz`` (1-400) rows of the recorded
+        book at the replay position, each row as recorded (``[px, sz, "0", count]``), ``ts``
+        of the last applied frame; empty sides before the recorded snapshot."""
+        try:
+            sz = int(sz_text)
+        except ValueError:
+            sz = 0
+        if not 1 <= sz <= 400:
+            return self._market_reply("51000", "Parameter sz error", [])
+        book = None if self._replay is None else self._replay.book(inst, self.sim.position)
+        if book is None:
+            item: dict[str, Any] = {"asks": [], "bids": [], "ts": "0"}
+        else:
+            rows_bids, rows_asks = self._rows[inst]
+            item = {
+                "asks": [rows_asks[Decimal(p)] for p, _ in book.asks(sz)],
+                "bids": [rows_bids[Decimal(p)] for p, _ in book.bids(sz)],
+                "ts": self._last_ts[inst],
+            }
+        return self._market_reply("0", "", [item])
+
+    def candles(self, inst: str, bar: str, limit_text: str) -> web.Response:
+        """``data`` rows ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]``, newest first,
+        at most ``limit`` (1-300): the latest state of each recorded ``candle<bar>`` candle of
+        ``inst`` published so far. The packaged recording holds no candles: it lists none
+        (the simulator makes up no market data)."""
+        try:
+            limit = max(1, min(int(limit_text), 300))
+        except ValueError:
+            return self._market_reply("51000", "Parameter limit error", [])
+        latest: dict[int, list[str]] = {}
+        for frame in self._published(f"candle{bar}:{inst}"):
+            for row in frame["data"]:
+                latest[int(row[0])] = row
+        rows = [latest[t] for t in sorted(latest, reverse=True)][:limit]
+        return self._market_reply("0", "", rows)
 
     @property
     def instruments_path(self) -> str:
