@@ -321,6 +321,40 @@ def test_usdm_order_trade_update_every_field():
     assert fill.liquidation is False and fill.client_order_id == "mine"
 
 
+def test_dispatch_without_order_handler_builds_only_fills():
+    """A fills-only feed (no ``order`` handler): ``dispatch`` builds no ``OrderUpdate`` (issue
+    12: a fifth of a cold fill's decode), the fill is the one ``feed`` returns, an update without
+    a fill yields nothing, and ``feed`` / an order handler still get every order update."""
+    for name, e in (
+        ("usdm_user_data.jsonl", "ORDER_TRADE_UPDATE"),
+        ("spot_user_data.jsonl", "executionReport"),
+    ):
+        exchange = "binanceusdm" if name.startswith("usdm") else "binance"
+        line = _by_e(name, e)
+        obj = json.loads(line)
+        ev = obj["event"] if "event" in obj else obj["data"]
+        body = ev["o"] if e == "ORDER_TRADE_UPDATE" else ev
+        body |= {"x": "TRADE", "X": "FILLED", "t": 991, "l": "0.001", "L": "7100.5"}
+        fill_frame = _js(obj)
+        for frame, fills in ((line, 0), (fill_frame, 1)):
+            want = tw.Decoder(exchange).feed(frame)
+            assert [type(x) for x in want] == [tw.OrderUpdate] + [tw.Fill] * fills
+            got: list[Any] = []
+            dec = tw.Decoder(exchange)
+            dec.set_handlers(fill=got.append)
+            assert dec.dispatch(frame) == fills  # the order update was not even built
+            assert [(f.trade_id, f.order_id, f.client_order_id, f.side) for f in got] == [
+                (f.trade_id, f.order_id, f.client_order_id, f.side) for f in want[1:]
+            ]
+            assert [(f.decimal("price"), f.decimal("size"), f.exchange_ts) for f in got] == [
+                (f.decimal("price"), f.decimal("size"), f.exchange_ts) for f in want[1:]
+            ]
+            orders: list[Any] = []
+            dec.set_handlers(fill=got.append, order=orders.append)
+            assert dec.dispatch(frame) == 1 + fills and len(orders) == 1
+            assert dec.feed(frame)[0].status == want[0].status  # feed: everything, always
+
+
 def test_usdm_account_update_every_field():
     line = _by_e("usdm_user_data.jsonl", "ACCOUNT_UPDATE")
     top = _event(line)

@@ -850,16 +850,18 @@ impl Decoder {
     }
 
     fn apply_items(&mut self, receive_ts: i64) {
-        let items = std::mem::take(&mut self.out.items);
+        let mut items = std::mem::take(&mut self.out.items);
         if items.is_empty() {
             self.stats.ignored_frames += 1;
         }
-        // By reference: items are up to ~120 bytes, and each move is a copy.
-        for item in &items {
+        // By reference: items are up to ~120 bytes, and each move is a copy. Account items are
+        // boxed: their box moves into the event (a `Heartbeat` left behind; the next frame's
+        // `Out::clear` drops it) instead of a deep copy of its strings per event.
+        for item in &mut items {
             match item {
                 Item::Book(b) => self.on_book(b, receive_ts),
-                &Item::Bbo { symbol, bbo } => self.push(Event::Bbo { symbol, bbo, receive_ts }),
-                &Item::Trade { symbol, trade } => {
+                &mut Item::Bbo { symbol, bbo } => self.push(Event::Bbo { symbol, bbo, receive_ts }),
+                &mut Item::Trade { symbol, trade } => {
                     let s = &mut self.symbols[symbol];
                     if let Some(id) = trade.trade_id.as_int() {
                         s.last_trade_id = Some(id);
@@ -870,7 +872,7 @@ impl Decoder {
                 Item::Candle { symbol, candle } => {
                     self.push(Event::Candle { symbol: *symbol, candle: candle.clone(), receive_ts });
                 }
-                &Item::ConnectionSeq(n) => self.on_connection_seq(n, receive_ts),
+                &mut Item::ConnectionSeq(n) => self.on_connection_seq(n, receive_ts),
                 Item::Control(control) => {
                     self.stats.control_frames += 1;
                     self.push(Event::Control { control: control.clone(), receive_ts });
@@ -879,10 +881,16 @@ impl Decoder {
                 Item::Notice { name, exchange_ts } => {
                     self.push(Event::Notice { name: name.clone(), exchange_ts: *exchange_ts, receive_ts });
                 }
-                Item::Order(order) => self.push(Event::Order { order: order.clone(), receive_ts }),
-                Item::Fill(fill) => self.push(Event::Fill { fill: fill.clone(), receive_ts }),
-                Item::Position(position) => self.push(Event::Position { position: position.clone(), receive_ts }),
-                Item::Balance(balance) => self.push(Event::Balance { balance: balance.clone(), receive_ts }),
+                Item::Order(_) | Item::Fill(_) | Item::Position(_) | Item::Balance(_) => {
+                    let event = match std::mem::replace(item, Item::Heartbeat) {
+                        Item::Order(order) => Event::Order { order, receive_ts },
+                        Item::Fill(fill) => Event::Fill { fill, receive_ts },
+                        Item::Position(position) => Event::Position { position, receive_ts },
+                        Item::Balance(balance) => Event::Balance { balance, receive_ts },
+                        _ => unreachable!("matched an account item above"),
+                    };
+                    self.push(event);
+                }
             }
         }
         // Not cleared here: the next frame's `Out::clear` drops them (one pass over the items,
@@ -1102,6 +1110,16 @@ impl Decoder {
         Ok(())
     }
 
+    /// Whether the frames fed from now on may leave order updates out (`skip`: the caller
+    /// delivers none, e.g. a feed that asked for fills only): a venue parser then builds no
+    /// `Order` event and does not check the order-only fields of an update; fills, positions
+    /// and balances are unchanged. Off by default; REST lists (`apply_account`) always build
+    /// everything.
+    #[inline]
+    pub fn set_skip_orders(&mut self, skip: bool) {
+        self.out.skip_orders = skip;
+    }
+
     /// Decode an authenticated REST account list (`what`: past fills or orders; see
     /// `Venue::parse_account`) into `Fill` / `Order` events in the body's order (the caller
     /// dedupes against what the stream delivered). `Frame` error if the body is malformed
@@ -1109,6 +1127,13 @@ impl Decoder {
     pub fn apply_account(&mut self, what: AccountList, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
         self.events.clear();
         self.out.clear();
+        let skip_orders = std::mem::replace(&mut self.out.skip_orders, false); // a list: all of it
+        let done = self.apply_account_list(what, payload, receive_ts);
+        self.out.skip_orders = skip_orders;
+        done
+    }
+
+    fn apply_account_list(&mut self, what: AccountList, payload: &[u8], receive_ts: i64) -> Result<(), Error> {
         let known = self.symbols.len();
         if self.hints {
             self.out.set_hints(self.symbols.iter().map(SymbolState::hint));

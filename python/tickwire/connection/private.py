@@ -111,7 +111,8 @@ class _Delivered:
         self.last_ts = 0  # newest exchange_ts delivered (ns), 0 before any
 
     def fresh_fill(self, ev: Any) -> bool:
-        """True (and remembered) if fill ``ev`` was not delivered before."""
+        """True (and remembered) if fill ``ev`` was not delivered before (the live stream's
+        fills take the same steps inlined, in ``AccountSide.fill_handler``)."""
         mem = self.fills.get(ev.symbol)
         if mem is None:
             mem = self.fills[ev.symbol] = (set(), deque())
@@ -162,6 +163,46 @@ class AccountSide:
             remember(creds.secrets())
 
     # --- delivery ----------------------------------------------------------------------------
+    def fill_handler(self, session: Session) -> Callable[[Any], None]:
+        """The decoder's ``fill`` handler for ``session``: :meth:`event` for a ``Fill``, in one
+        Python call. Fills are rare, so this runs with cold caches, and each call and attribute
+        lookup saved shows in the receive -> callback latency (issue 12, ``bench.account``):
+        the sink and the memory are bound once here (``session.wire`` runs again when the sink
+        changes), the de-duplication is :meth:`_Delivered.fresh_fill` inlined, and a hold (a
+        recovery running) is checked per fill."""
+        conn = self.conn
+        sink = conn.direct_sink(Fill)
+        d = self.delivered
+        fills = d.fills
+        counters = self.counters
+        limit = FILLS_REMEMBERED
+
+        def on_fill(ev: Any) -> None:
+            held = self.held
+            if held is not None:
+                held.append((session, ev))
+                return
+            mem = fills.get(ev.symbol)
+            if mem is None:
+                mem = fills[ev.symbol] = (set(), deque())
+            seen, order = mem
+            tid = ev.trade_id
+            if tid in seen:
+                counters.account_duplicates += 1
+                return
+            seen.add(tid)
+            order.append(tid)
+            if len(order) > limit:
+                seen.discard(order.popleft())
+            ts = ev.exchange_ts
+            d.last_ts = max(d.last_ts, ts)
+            try:
+                sink(ev)
+            except Exception as exc:  # noqa: BLE001 - reported like deliver_safely does
+                conn.sink_failed(sink, ev, exc)
+
+        return on_fill
+
     def event(self, session: Session, ev: Any) -> None:
         """An account event of ``session`` (its decoder's handler: the decoder builds only the
         wanted types)."""

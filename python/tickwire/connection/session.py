@@ -108,6 +108,10 @@ class SessionOwner(Protocol):
     def private_event(self, session: Session, ev: Any) -> None:
         """Deliver an account event of ``session`` (de-duplicated; held during a recovery)."""
 
+    def fill_handler(self, session: Session) -> Handler:
+        """``private_event`` for the fills of ``session``, as one handler (the common kind)."""
+        ...
+
     def show_book(self, symbol: str, decoder: Decoder) -> None:
         """Make ``decoder``'s book of ``symbol`` the one ``book()`` shows."""
 
@@ -408,7 +412,7 @@ class Session(WSListener):
             notice=self.on_notice,
             sync_lost=self.on_sync_lost,
             order=of(OrderUpdate),
-            fill=of(Fill),
+            fill=owner.fill_handler(self) if acct is not None and Fill in wanted else None,
             position=of(Position),
             balance=of(Balance),
         )

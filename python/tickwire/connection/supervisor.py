@@ -15,6 +15,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
 from time import time_ns
 from typing import Any, TypeGuard
 
@@ -272,6 +273,13 @@ class Connection:
         if self._account is not None:
             self._account.event(session, ev)
 
+    def fill_handler(self, session: Session) -> Callable[[Any], None]:
+        """The decoder's ``Fill`` handler for ``session`` (private connections only): what
+        :meth:`private_event` does for a fill, in one call (see ``AccountSide.fill_handler``)."""
+        if self._account is None:
+            return partial(self.private_event, session)
+        return self._account.fill_handler(session)
+
     @property
     def primary(self) -> Session | None:
         """The session whose stream is delivered (None while disconnected)."""
@@ -338,6 +346,11 @@ class Connection:
             deliver(ev)
         except Exception as exc:  # noqa: BLE001 - any user callback error is reported, not raised
             self._on_sink_error(deliver, ev, exc)
+
+    def sink_failed(self, deliver: Callable[[Any], None], ev: Any, exc: Exception) -> None:
+        """``deliver(ev)`` raised ``exc``: reported as :meth:`deliver_safely` does (for a caller
+        that calls the sink itself: the account side's fill handler)."""
+        self._on_sink_error(deliver, ev, exc)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` as a task of this connection (cancelled by ``close()``)."""

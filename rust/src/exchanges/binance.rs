@@ -23,7 +23,7 @@ use crate::account::{
     AccountList, BalanceItem, FillItem, MarginMode, OrderItem, OrderStatus, PositionItem, PositionSide,
 };
 use crate::error::{from_json, Error};
-use crate::event::{RequestId, Side};
+use crate::event::{RequestId, Side, SymbolIndex};
 use crate::fixed::{self, Dec};
 use crate::json::{ms_to_ns, negative, nesting_error, required, Cursor};
 
@@ -1663,9 +1663,6 @@ impl Binance {
 
     fn execution_report(self, r: &ExecutionReport, out: &mut Out) -> Result<(), Error> {
         let side = side_of(r.side, "S")?;
-        let status = status_of(r.status, "X")?;
-        let quantity = non_negative(r.size, "q")?;
-        let filled = non_negative(r.filled, "z")?;
         let exchange_ts = ms_to_ns(r.time, "T")?;
         // On a cancel, `c` is the cancel request's id and `C` the canceled order's.
         let client = match &r.original_client_id {
@@ -1674,6 +1671,12 @@ impl Binance {
         };
         let client_order_id = (!client.is_empty()).then(|| client.to_owned());
         let symbol = out.symbol(&r.symbol);
+        if out.skip_orders {
+            return Self::execution_fill(r, side, symbol, client_order_id, exchange_ts, out);
+        }
+        let status = status_of(r.status, "X")?;
+        let quantity = non_negative(r.size, "q")?;
+        let filled = non_negative(r.filled, "z")?;
         out.items.push(Item::Order(Box::new(OrderItem {
             symbol,
             order_id: id_text(r.order_id),
@@ -1691,6 +1694,18 @@ impl Binance {
             created_ts: Some(ms_to_ns(r.created, "O")?),
             exchange_ts,
         })));
+        Self::execution_fill(r, side, symbol, client_order_id, exchange_ts, out)
+    }
+
+    /// The fill of a spot `executionReport` (`x` TRADE), if it is one.
+    fn execution_fill(
+        r: &ExecutionReport,
+        side: Side,
+        symbol: SymbolIndex,
+        client_order_id: Option<String>,
+        exchange_ts: i64,
+        out: &mut Out,
+    ) -> Result<(), Error> {
         if r.exec_type == "TRADE" {
             let trade_id = u64::try_from(r.trade_id).map_err(|_| Error::frame("t", "a TRADE without a trade id"))?;
             out.items.push(Item::Fill(Box::new(FillItem {
@@ -1723,23 +1738,9 @@ impl Binance {
             || o.c.starts_with("adl_autoclose")
             || o.c.starts_with("settlement_autoclose-");
         let symbol = out.symbol(&o.s);
-        out.items.push(Item::Order(Box::new(OrderItem {
-            symbol,
-            order_id: id_text(o.i),
-            client_order_id: client_order_id.clone(),
-            side,
-            order_type: order_type_of(o.o, self.market, "o.o")?,
-            time_in_force: Some(time_in_force_of(o.f, "o.f")?),
-            status: status_of(o.status, "o.X")?,
-            price: price_or_none(o.p, "o.p")?,
-            trigger_price: price_or_none(o.sp, "o.sp")?,
-            size: non_negative(o.q, "o.q")?,
-            filled_size: non_negative(o.z, "o.z")?,
-            average_price: price_or_none(o.ap, "o.ap")?,
-            reduce_only: Some(o.reduce_only),
-            created_ts: None,
-            exchange_ts,
-        })));
+        if !out.skip_orders {
+            self.futures_order_item(o, side, symbol, client_order_id.clone(), exchange_ts, out)?;
+        }
         // TRADE; CALCULATED is the liquidation's own execution (a fill of the account too).
         if o.x == "TRADE" || o.x == "CALCULATED" {
             let trade_id = u64::try_from(o.t).map_err(|_| Error::frame("o.t", "a TRADE without a trade id"))?;
@@ -1758,6 +1759,36 @@ impl Binance {
                 exchange_ts,
             })));
         }
+        Ok(())
+    }
+
+    /// The order update of an `ORDER_TRADE_UPDATE` (left out when `out.skip_orders`).
+    fn futures_order_item(
+        self,
+        o: &FuturesOrder,
+        side: Side,
+        symbol: SymbolIndex,
+        client_order_id: Option<String>,
+        exchange_ts: i64,
+        out: &mut Out,
+    ) -> Result<(), Error> {
+        out.items.push(Item::Order(Box::new(OrderItem {
+            symbol,
+            order_id: id_text(o.i),
+            client_order_id,
+            side,
+            order_type: order_type_of(o.o, self.market, "o.o")?,
+            time_in_force: Some(time_in_force_of(o.f, "o.f")?),
+            status: status_of(o.status, "o.X")?,
+            price: price_or_none(o.p, "o.p")?,
+            trigger_price: price_or_none(o.sp, "o.sp")?,
+            size: non_negative(o.q, "o.q")?,
+            filled_size: non_negative(o.z, "o.z")?,
+            average_price: price_or_none(o.ap, "o.ap")?,
+            reduce_only: Some(o.reduce_only),
+            created_ts: None,
+            exchange_ts,
+        })));
         Ok(())
     }
 
@@ -2211,6 +2242,47 @@ mod sync_rules {
         let enveloped = format!(r#"{{"subscriptionId":3,"event":{spot}}}"#);
         assert_eq!(subscription_event(enveloped.as_bytes()), Some(spot.as_bytes()));
         assert_eq!(subscription_event(format!(r#"{{"subscriptionId":03,"event":{spot}}}"#).as_bytes()), None);
+    }
+
+    /// With `skip_orders` (a fills-only feed) an order update yields exactly the fill it
+    /// carries, identical to the one built with the order, on the cursor and the serde path,
+    /// and nothing for an update without a fill.
+    #[test]
+    fn skip_orders_keeps_the_fill_and_drops_the_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/binance/private");
+        let mut seen = 0;
+        for (file, venue) in [("spot_user_data.jsonl", SPOT), ("usdm_user_data.jsonl", USDM)] {
+            for line in std::fs::read_to_string(dir.join(file)).unwrap().lines() {
+                let data = match split_envelope(line.as_bytes()).unwrap() {
+                    Some((_, data)) => data,
+                    None => line.as_bytes(),
+                };
+                let event = String::from_utf8(subscription_event(data).unwrap_or(data).to_vec()).unwrap();
+                if !event.contains("executionReport") && !event.contains("ORDER_TRADE_UPDATE") {
+                    continue;
+                }
+                let fill = event
+                    .replace(r#""x":"NEW""#, r#""x":"TRADE""#)
+                    .replace(r#""t":-1,"#, r#""t":77,"#)
+                    .replace(r#""t":0,"#, r#""t":77,"#)
+                    .replace(r#""l":"0.00000000""#, r#""l":"0.50000000""#)
+                    .replace(r#""l":"0""#, r#""l":"0.001""#);
+                // `E` first: the cursor declines it, serde reads it.
+                let via_serde = fill.replacen(r#"{"e":"#, r#"{"E":1,"e":"#, 1);
+                for (text, fills) in [(&event, 0), (&fill, 1), (&via_serde, 1)] {
+                    let mut all = Out::default();
+                    venue.account_frame(text.as_bytes(), &mut all).unwrap();
+                    let mut only = Out { skip_orders: true, ..Out::default() };
+                    venue.account_frame(text.as_bytes(), &mut only).unwrap();
+                    let want: Vec<&Item> = all.items.iter().filter(|it| matches!(it, Item::Fill(_))).collect();
+                    assert_eq!(want.len(), fills, "{text}");
+                    assert!(all.items.iter().any(|it| matches!(it, Item::Order(_))), "{text}");
+                    assert_eq!(only.items.iter().collect::<Vec<_>>(), want, "{text}");
+                    seen += 1;
+                }
+            }
+        }
+        assert_eq!(seen, 6);
     }
 
     /// `Z / z` is kept only when it is an exact decimal; `a + b` is exact at the wider width.

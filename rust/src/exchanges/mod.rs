@@ -288,6 +288,11 @@ pub struct Out {
     /// Each symbol's book position before this frame, by symbol index: filled only for a
     /// venue whose [`Venue::uses_sync_hints`] is true (see [`Out::hint`]).
     hints: Vec<SyncHint>,
+    /// The caller delivers no order updates (a feed that asked for fills only): a venue parser
+    /// may then leave [`Item::Order`] out and skip mapping its fields (issue 12: a cold fill
+    /// spent about a fifth of its decode building the order it carries). Set by the decoder
+    /// per frame ([`crate::decoder::Decoder::set_skip_orders`]); never set for REST lists.
+    pub skip_orders: bool,
 }
 
 /// Where a symbol's book stood before the frame being parsed, as the decoder will judge a book

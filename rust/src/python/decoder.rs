@@ -253,6 +253,9 @@ impl PyDecoder {
         let mut more: Vec<(Py<PyAny>, Py<PyAny>)> = Vec::new(); // allocates only past one event
         let n = {
             let mut this = slf.borrow_mut();
+            // No handler takes order updates: the venue need not build them (fills-only feeds).
+            let skip_orders = this.handlers.order.is_none() && this.handlers.default.is_none();
+            this.inner.set_skip_orders(skip_orders);
             this.inner.feed_frame(bytes, binary, ts)?;
             let mut events = std::mem::take(&mut this.inner.events);
             let n = events.len();
@@ -367,6 +370,7 @@ impl PyDecoder {
     ) -> PyResult<Bound<'py, PyList>> {
         let ts = receive_time(receive_ts)?;
         let inner = &mut self.inner;
+        inner.set_skip_orders(false); // feed returns every event
         with_bytes(payload, |bytes| inner.feed_frame(bytes, binary, ts))??;
         self.drain(py)
     }
@@ -377,7 +381,9 @@ impl PyDecoder {
     /// ``position`` (Position), ``balance`` (Balance); ``default`` takes every kind without its own. Each is a callable taking the
     /// event, or None; ``TypeError`` names an argument that is neither (and no handler changes).
     /// A kind with no handler at all is not delivered by ``dispatch`` (``feed`` still returns
-    /// everything). Replaces all handlers set before.
+    /// everything); with neither an ``order`` nor a ``default`` handler, ``dispatch`` does not
+    /// even build order updates (a fills-only feed: the fill an update carries still comes, but
+    /// fields only the order update reads are not checked). Replaces all handlers set before.
     #[pyo3(signature = (*, trade = None, bbo = None, book = None, candle = None, control = None, notice = None, sync_lost = None, order = None, fill = None, position = None, balance = None, default = None))]
     // One keyword argument per event kind is the API; a struct would hide them from Python.
     #[allow(clippy::too_many_arguments)]
