@@ -3,8 +3,8 @@ faults, for a configurable time; memory, descriptors, tasks, events, latency and
 sampled over time.
 
 ```
-python -m tickwire.bench.soak --duration 180 --check     # CI: 3 minutes
-python -m tickwire.bench.soak --duration 3600            # the documented hour
+python -m tickwire.bench.soak --duration 480 --warmup 300 --check   # CI: 8 minutes
+python -m tickwire.bench.soak --duration 3600                        # the documented hour
 ```
 
 The simulators run in a **child process** (so the feed process's RSS is the feed's own), one per
