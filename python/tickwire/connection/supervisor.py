@@ -889,11 +889,11 @@ class Connection:
     async def _watchdog(self) -> None:
         # Reads each session's frame count a few times per stale period instead of stamping
         # every frame: the hot path stays free of bookkeeping.
-        stale_ns = int(self.stale_after * 1e9)
-        period = max(0.05, min(1.0, self.stale_after / 4))
         seen: dict[Session, int] = {}
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(max(0.05, min(1.0, self.stale_after / 4)))
+            # read each round: ``stale_after`` may be changed on a live connection
+            stale_ns = int(self.stale_after * 1e9)
             now = time_ns()
             for s in list(self._sessions):
                 if s.transport is None or s.closed.done():

@@ -323,11 +323,11 @@ fn rest_depth(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
                 while let Some(k) = c.next_key(&mut first_key)? {
                     match k {
                         b"asks" => {
-                            rest_levels(&mut c, &mut out.asks, "data.asks")?;
+                            super::rest_levels(&mut c, &mut out.asks, "data.asks")?;
                             asks = true;
                         }
                         b"bids" => {
-                            rest_levels(&mut c, &mut out.bids, "data.bids")?;
+                            super::rest_levels(&mut c, &mut out.bids, "data.bids")?;
                             bids = true;
                         }
                         b"ts" => ts = Some(ms_any(&mut c, "data.ts")?),
@@ -352,34 +352,6 @@ fn rest_depth(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
     let ts = required(ts, "data.ts")?;
     let sequence = u64::try_from(ts / 1_000_000).map_err(|_| Error::frame("data.ts", "negative"))?;
     Ok(Snapshot { sequence, exchange_ts: Some(ts) })
-}
-
-/// `[[price, size, ...], ...]` with strings or numbers, appended to `levels`; a price above 0 and
-/// a size at least 0, else an error naming the field.
-fn rest_levels(c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
-    if !c.begin_array(field)? {
-        return Ok(());
-    }
-    loop {
-        if !c.begin_array(field)? {
-            return Err(Error::frame(field, "a level is [price, size]"));
-        }
-        let price = c.dec_any(field)?;
-        if !c.more_elements(field)? {
-            return Err(Error::frame(field, "a level is [price, size]"));
-        }
-        let size = c.dec_any(field)?;
-        while c.more_elements(field)? {
-            c.skip_value(field)?;
-        }
-        if price.mantissa <= 0 || size.is_negative() {
-            return Err(Error::frame(field, format!("impossible level [{price}, {size}]")));
-        }
-        levels.push(RawLevel { price, size });
-        if !c.more_elements(field)? {
-            return Ok(());
-        }
-    }
 }
 
 /// A price or size that must not be negative.

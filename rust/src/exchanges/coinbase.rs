@@ -1094,11 +1094,11 @@ fn rest_book(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
     while let Some(key) = c.next_key(&mut first)? {
         match key {
             b"bids" => {
-                rest_levels(&mut c, &mut out.bids, "bids")?;
+                super::rest_levels(&mut c, &mut out.bids, "bids")?;
                 bids = true;
             }
             b"asks" => {
-                rest_levels(&mut c, &mut out.asks, "asks")?;
+                super::rest_levels(&mut c, &mut out.asks, "asks")?;
                 asks = true;
             }
             b"sequence" => sequence = Some(c.u64("sequence")?),
@@ -1115,34 +1115,6 @@ fn rest_book(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
         return Err(Error::frame(if bids { "asks" } else { "bids" }, "missing field"));
     }
     Ok(Snapshot { sequence: required(sequence, "sequence")?, exchange_ts: time })
-}
-
-/// `[["price","size",num_orders],..]` appended to `levels` (a price above 0, a size at least
-/// 0; the order count is skipped).
-fn rest_levels(c: &mut Cursor<'_>, levels: &mut Vec<RawLevel>, field: &'static str) -> Result<(), Error> {
-    if !c.begin_array(field)? {
-        return Ok(());
-    }
-    loop {
-        if !c.begin_array(field)? {
-            return Err(Error::frame(field, "a level is [price, size, num_orders]"));
-        }
-        let price = c.dec(field)?;
-        if !c.more_elements(field)? {
-            return Err(Error::frame(field, "a level is [price, size, num_orders]"));
-        }
-        let size = c.dec(field)?;
-        while c.more_elements(field)? {
-            c.skip_value(field)?;
-        }
-        if price.mantissa <= 0 || size.is_negative() {
-            return Err(Error::frame(field, format!("impossible level [{price}, {size}]")));
-        }
-        levels.push(RawLevel { price, size });
-        if !c.more_elements(field)? {
-            return Ok(());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -536,6 +536,41 @@ pub static FACTORIES: &[&dyn VenueFactory] = &[
     &bitunix::FACTORY,
 ];
 
+/// The levels of a REST depth reply, `[[price, size, ...], ...]` with prices and sizes as strings
+/// or numbers (extra columns such as order counts skipped), appended to `levels`: a price above
+/// 0 and a size at least 0, else a `Frame` error naming `field`. Shared by the venues whose REST
+/// books have that shape (Bitget `orderbook`/`merge-depth`, Coinbase Exchange `book`).
+pub(crate) fn rest_levels(
+    c: &mut crate::json::Cursor<'_>,
+    levels: &mut Vec<RawLevel>,
+    field: &'static str,
+) -> Result<(), Error> {
+    const SHAPE: &str = "a level is [price, size, ...]";
+    if !c.begin_array(field)? {
+        return Ok(());
+    }
+    loop {
+        if !c.begin_array(field)? {
+            return Err(Error::frame(field, SHAPE));
+        }
+        let price = c.dec_any(field)?;
+        if !c.more_elements(field)? {
+            return Err(Error::frame(field, SHAPE));
+        }
+        let size = c.dec_any(field)?;
+        while c.more_elements(field)? {
+            c.skip_value(field)?;
+        }
+        if price.mantissa <= 0 || size.is_negative() {
+            return Err(Error::frame(field, format!("impossible level [{price}, {size}]")));
+        }
+        levels.push(RawLevel { price, size });
+        if !c.more_elements(field)? {
+            return Ok(());
+        }
+    }
+}
+
 /// Look up a venue factory by exchange id; `InvalidArgument` naming the id (and the known ones).
 pub fn factory(id: &str) -> Result<&'static dyn VenueFactory, Error> {
     FACTORIES.iter().copied().find(|f| f.id() == id).ok_or_else(|| {
