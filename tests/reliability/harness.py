@@ -246,19 +246,7 @@ async def run_case(spec: MarketSpec, fault: Fault) -> Outcome:
                 for f in mid:
                     sim.inject(f)
             await sim.wait_finished(timeout=60)
-            # the fault has shown (on a loaded machine the replay can end before a half-open
-            # socket's stale timeout fires: judged then, the book would still be the silenced
-            # one); a fault that never shows is reported below, not waited for forever
-            with contextlib.suppress(TimeoutError):
-                await _until(
-                    lambda: all(any(isinstance(e, k) for e in events) for k in fault.expect),
-                    2 * STALE_AFTER + 5.0,
-                )
-            if fault.silent:
-                # the replay is over: from now on silence is the end of the recording, not a
-                # fault, and must not drop the recovered socket before it is judged
-                for c in feed.connections:
-                    c.stale_after = 3600.0
+            await _fault_shown(feed, fault, events)
             # whole again: connected, the book in sync, no disconnect or gap left open, every
             # event delivered (a slow callback's catch-up queue drained)
             await _until(
@@ -290,6 +278,23 @@ async def run_case(spec: MarketSpec, fault: Fault) -> Outcome:
             if not starting.done():
                 starting.cancel()
     return out
+
+
+async def _fault_shown(feed: Feed, fault: Fault, events: list[Any]) -> None:
+    """Wait (a bounded time) until ``fault``'s expected events came: on a loaded machine the
+    replay can end before a half-open socket's stale timeout fires, and judged then the book
+    would still be the silenced one (a fault that never shows is reported by the caller). Then,
+    for a silent fault, lift ``stale_after``: the replay is over, so from now on silence is the
+    end of the recording, not a fault, and must not drop the recovered socket before it is
+    judged."""
+    with contextlib.suppress(TimeoutError):
+        await _until(
+            lambda: all(any(isinstance(e, k) for e in events) for k in fault.expect),
+            2 * STALE_AFTER + 5.0,
+        )
+    if fault.silent:
+        for c in feed.connections:
+            c.stale_after = 3600.0
 
 
 def _all_subscribed(sim: Simulator) -> bool:
