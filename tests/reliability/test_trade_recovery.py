@@ -1,6 +1,7 @@
 """Trades published while the socket was down, on venues whose trade ids are not consecutive:
-recovered over REST (OKX, Bybit: the simulator answers the venue's recent-trades request from
-the recording up to the replay position) or reported as a time range (the others).
+recovered over REST (OKX, Bybit, Hyperliquid's ``POST /info`` ``recentTrades``: the simulator
+answers the venue's recent-trades request from the recording up to the replay position) or
+reported as a time range (the others).
 
 Each case is a feed against the simulator replaying the venue's packaged recording with a
 half-open socket a quarter of the way in (frames lost until the stale watchdog drops it,
@@ -25,9 +26,9 @@ from tickwire.exchanges import get_adapter
 from tickwire.simulator import Stall, packaged_recording
 
 #: markets whose adapter has a public recent-trades request (recovered over REST)
-REST_MARKETS = ["okx", "bybit-linear"]
+REST_MARKETS = ["okx", "bybit-linear", "hyperliquid"]
 #: markets without consecutive ids nor such a request (a time range is reported)
-RANGE_MARKETS = ["kucoin", "bitget", "bitget-linear", "hyperliquid", "bitunix", "mexc"]
+RANGE_MARKETS = ["kucoin", "bitget", "bitget-linear", "bitunix", "mexc"]
 
 HALF_OPEN = Fault(
     "half-open socket",
@@ -113,3 +114,53 @@ def test_newer_trades_by_time_and_id() -> None:
     # a trade at the marked time with another id is new; the marked one is not
     same = [t for t in rest if t.trade_ts == mark[0]]
     assert all(is_newer(t, mark) == (t.trade_id not in mark[1]) for t in same)
+
+
+def test_hyperliquid_recent_trades_are_the_recorded_ones_up_to_the_replay() -> None:
+    """The simulator's ``POST /info {"type":"recentTrades"}`` (what the adapter's request
+    sends) answers the recorded BTC trades published so far, newest first; the decoder reads
+    them as the stream's trades, oldest first; a coin without trades answers ``null``, which
+    the decoder refuses."""
+    import aiohttp
+
+    from tickwire.simulator import Simulator
+
+    rec = packaged_recording("hyperliquid")
+    upto = len(rec.lines) // 2
+    stream: list[Any] = []
+    dec = _core.Decoder("hyperliquid")
+    for line in rec.lines[:upto]:
+        try:
+            events = dec.feed(line)
+        except FrameError:
+            continue
+        stream += [e for e in events if isinstance(e, _core.Trade) and e.symbol == "BTC/USDC:USDC"]
+    assert len(stream) > 5, "the first half of the recording has BTC trades"
+
+    async def scenario() -> tuple[bytes, bytes]:
+        async with Simulator("hyperliquid", speed="max") as sim, aiohttp.ClientSession() as http:
+            sim.hold_at(upto)
+            driver = await http.ws_connect(sim.stream_url("trades:BTC"))  # the replay runs
+            await sim.wait_position(upto, timeout=30)
+            a = get_adapter("hyperliquid", base_url=sim.rest_url)
+            poll = a.recent_trades_request("BTC/USDC:USDC", a.past_trades_max)
+            assert poll is not None and poll.json == {"type": "recentTrades", "coin": "BTC"}
+            try:
+                async with http.post(poll.url, json=poll.json) as resp:
+                    body = await resp.read()
+                async with http.post(poll.url, json={**poll.json, "coin": "DOGE"}) as resp:
+                    unknown = await resp.read()
+            finally:
+                await driver.close()
+            assert sim.venue.market_requests["recentTrades"] == 2  # type: ignore[attr-defined]
+            return body, unknown
+
+    body, unknown = asyncio.run(scenario())
+    rows = json.loads(body)
+    assert rows[0]["time"] >= rows[-1]["time"]  # newest first, as Hyperliquid sends them
+    rest = _core.Decoder("hyperliquid").apply_trades("BTC/USDC:USDC", body, None)
+    key = [(t.trade_id, t.trade_ts, t.price, t.size, t.side) for t in stream]
+    assert [(t.trade_id, t.trade_ts, t.price, t.size, t.side) for t in rest] == key
+    assert unknown == b"null"
+    with pytest.raises(FrameError):
+        _core.Decoder("hyperliquid").apply_trades("BTC/USDC:USDC", unknown, None)

@@ -333,7 +333,9 @@ async def fill_recent_trades(
     delivered: list[Any] = []
     gap = False
     try:
-        body = await owner.fetch(poll.url, poll.params, owner.options.snapshot_timeout)
+        body = await owner.fetch(
+            poll.url, poll.params, owner.options.snapshot_timeout, json=poll.json
+        )
         trades = session.decoder.apply_trades(symbol, body, None, time_ns())
         asked = int(poll.params.get("limit", a.past_trades_max))
         new, reached = newer_trades(trades, mark, asked)

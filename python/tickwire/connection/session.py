@@ -151,8 +151,11 @@ class SessionOwner(Protocol):
         """The subscription feeding ``symbol``'s book (None once it was unsubscribed)."""
         ...
 
-    async def fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
-        """GET ``url`` (REST) and return the body; raises ``rest.HttpStatusError`` on non-200."""
+    async def fetch(
+        self, url: str, params: dict[str, str], timeout: float, json: object = None
+    ) -> bytes:
+        """GET ``url`` (REST), or POST the ``json`` body where one is given, and return the
+        body; raises ``rest.HttpStatusError`` on non-200."""
         ...
 
     def note_error(self, text: str) -> None:

@@ -913,10 +913,16 @@ class Connection:
             for s in [s for s in seen if s.closed.done()]:
                 del seen[s]
 
-    async def fetch(self, url: str, params: dict[str, str], timeout: float) -> bytes:
-        """GET ``url`` over the owner's HTTP session (:func:`rest.fetch`). While recording, a
-        book snapshot is saved beside the recording of each session waiting for one."""
-        body = await rest.fetch(self._http(), url, {**self.adapter.rest_params, **params}, timeout)
+    async def fetch(
+        self, url: str, params: dict[str, str], timeout: float, json: object = None
+    ) -> bytes:
+        """GET ``url`` over the owner's HTTP session (:func:`rest.fetch`), or POST the ``json``
+        body where one is given (Hyperliquid's ``/info``). While recording, a book snapshot
+        (a GET) is saved beside the recording of each session waiting for one."""
+        query = {**self.adapter.rest_params, **params}
+        if json is not None:
+            return await rest.fetch(self._http(), url, query, timeout, method="POST", json=json)
+        body = await rest.fetch(self._http(), url, query, timeout)
         if self._recorder is not None:
             self._record_snapshot(url, params, body)
         return body

@@ -499,3 +499,22 @@ class Hyperliquid(Adapter):
         whatever ``levels`` asks; read by the decoder's ``parse_snapshot``."""
         del levels  # the book has a fixed depth
         return self._l2_book(symbol)
+
+    # --- trade recovery (recentTrades) ------------------------------------------------------------
+    # POST /info {"type":"recentTrades","coin":..} answers the coin's latest trades, each the
+    # object a `trades` push carries (tid, px, sz, time, side, hash, users). tids are not
+    # consecutive: recovered by time and id. The request takes no count and the docs state
+    # none for the reply, so past_trades_max is 1: a list then counts as reaching back to the
+    # last delivered trade only when it holds that trade or an older one (or is empty), never
+    # because it is shorter than some assumed length. Weight 20, as Hyperliquid's limits page
+    # puts most info requests (hyperliquid.md gives no REST weights).
+    past_trades_max = 1
+
+    def recent_trades_request(self, symbol: str, limit: int) -> RestPoll | None:
+        """``POST /info {"type":"recentTrades","coin":C}`` (weight 20; ``limit`` is ignored:
+        the request takes no count), read by ``Decoder.apply_trades``."""
+        del limit  # Hyperliquid answers a fixed number of the latest trades
+        coin = self.market_id(symbol)
+        return RestPoll(
+            self.rest_base_url + "/info", {}, 20, {"type": "recentTrades", "coin": coin}
+        )

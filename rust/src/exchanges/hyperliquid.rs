@@ -243,6 +243,32 @@ fn rest_l2_book(body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
     Ok(Snapshot { sequence: ms, exchange_ts: Some(ns) })
 }
 
+/// A `POST /info {"type":"recentTrades","coin":..}` reply: a JSON list of the objects a
+/// `trades` push carries in its `data` (`{coin, side, px, sz, hash, time, tid, users}`, read by
+/// the same [`Hyperliquid::trade`]: exact decimal `px`/`sz`, `tid`, `time` ms as ns), in the
+/// reply's order. `null` (an unknown coin) or another shape is a `Frame` error naming the field.
+fn recent_trades(body: &[u8]) -> Result<Vec<TradeItem>, Error> {
+    let mut out = Out::default();
+    let mut c = Cursor::new(body);
+    if c.begin_array("recentTrades")? {
+        loop {
+            Hyperliquid::trade(&mut c, &mut out)?;
+            if !c.more_elements("recentTrades")? {
+                break;
+            }
+        }
+    }
+    c.end()?;
+    Ok(out
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Trade { trade, .. } => Some(*trade),
+            _ => None,
+        })
+        .collect())
+}
+
 /// A `subscriptionResponse`, `error` or `pong` frame (cold: serde).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -908,6 +934,12 @@ impl Venue for Hyperliquid {
     /// the fallback's own decoder.
     fn parse_snapshot(&mut self, body: &[u8], out: &mut Out) -> Result<Snapshot, Error> {
         rest_l2_book(body, out)
+    }
+
+    /// The recent trades of a coin (`POST /info {"type":"recentTrades"}`, see
+    /// [`recent_trades`]): what a reconnect missed, recovered by time and `tid`.
+    fn parse_trades(&mut self, body: &[u8]) -> Result<Vec<TradeItem>, Error> {
+        recent_trades(body)
     }
 
     /// A whole-book push older than the book (its `time`, ms, below the book's) is stale. An
@@ -1916,5 +1948,51 @@ mod tests {
         assert!(rest_l2_book(br#"{"coin":"BTC","time":1,"levels":[[]]}"#, &mut out).is_err());
         assert!(rest_l2_book(br#"{"coin":"BTC","levels":[[],[]]}"#, &mut out).is_err());
         assert!(rest_l2_book(br#"{"coin":"BTC","time":1,"levels":[[],[]],"x":1}"#, &mut out).is_err());
+    }
+
+    #[test]
+    fn recent_trades_rows_are_the_recorded_stream_trades() {
+        // the REST list holds the objects of the `trades` pushes' `data`, newest first: every
+        // recorded trade decodes to the item the stream gave
+        let mut v = venue();
+        let (mut stream, mut rows) = (Vec::new(), Vec::new());
+        for frame in recorded("trades") {
+            let mut out = Out::default();
+            v.parse(&frame, false, &mut out).unwrap();
+            stream.extend(out.items.iter().filter_map(|i| match i {
+                Item::Trade { trade, .. } => Some(*trade),
+                _ => None,
+            }));
+            let push: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+            rows.extend(push["data"].as_array().unwrap().iter().cloned());
+        }
+        assert!(stream.len() > 5, "the recordings have trades");
+        rows.reverse();
+        let body = serde_json::Value::Array(rows).to_string();
+        let mut rest = v.parse_trades(body.as_bytes()).unwrap();
+        rest.reverse();
+        assert_eq!(rest, stream);
+        assert!(v.parse_trades(b"[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn recent_trades_refuse_odd_bodies() {
+        let mut v = venue();
+        let ok = r#"[{"coin":"BTC","side":"B","px":"105056.0","sz":"0.02222","hash":"0xab","time":1737918847000,"tid":917211710228416}]"#;
+        assert_eq!(v.parse_trades(ok.as_bytes()).unwrap().len(), 1);
+        for bad in [
+            "null".to_owned(), // an unknown coin
+            r#"{"coin":"BTC"}"#.to_owned(),
+            ok.replace("\"B\"", "\"X\""),
+            ok.replace("\"105056.0\"", "\"0\""),
+            ok.replace("\"0.02222\"", "\"-1\""),
+            ok.replace("1737918847000", "\"soon\""),
+            ok.replace(",\"tid\":917211710228416", ""),
+            ok.replace("\"hash\":\"0xab\",", ""),
+            ok.replace("}]", "}"),
+            format!("{ok}x"),
+        ] {
+            assert!(v.parse_trades(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

@@ -63,15 +63,20 @@ address; an account is registered with ``SimAccount(address="0x...")``):
   ``clearinghouseState``. An :class:`~tickwire.simulator.AuthServerError` at ``"rest"``
   answers one of these with HTTP 500.
 
-REST: ``POST /info`` with ``{"type":"meta"}`` lists the recorded perps (``name``, ``szDecimals``
-= the most decimals the recording shows in that coin's sizes; other fields of the real reply
-are left out) and ``{"type":"spotMeta"}`` lists no pairs (``{"tokens":[],"universe":[]}``: the
-recording has no spot coin). Another ``type`` answers HTTP 422 with Hyperliquid's text
+REST: ``POST /info`` with ``{"type":"recentTrades","coin":C}`` answers the objects of the
+recorded ``trades`` pushes of ``C`` published up to the replay position, newest first (at most
+``RECENT_TRADES_MAX``; ``null`` for a coin without trades: the trade recovery after a
+reconnect); ``{"type":"l2Book"}`` the last recorded book push's ``data``; ``{"type":"meta"}``
+lists the recorded perps (``name``, ``szDecimals`` = the most decimals the recording shows in
+that coin's sizes; other fields of the real reply are left out) and ``{"type":"spotMeta"}``
+lists no pairs (``{"tokens":[],"universe":[]}``: the recording has no spot coin). Another
+``type`` answers HTTP 422 with Hyperliquid's text
 ``Failed to deserialize the JSON body into the target type``; a GET answers 405.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -122,6 +127,9 @@ _ORDER_STATUS = {
     "rejected": "rejected",
 }
 #: Data channels (hyperliquid.md §5, §6) whose pushes a recording may hold.
+#: The most trades a ``recentTrades`` reply holds here (Hyperliquid documents no count: an
+#: assumption, larger than the packaged recording's trades published during its faults).
+RECENT_TRADES_MAX = 100
 DATA_CHANNELS = frozenset({"l2Book", "trades", "bbo", "candle"})
 
 
@@ -222,7 +230,8 @@ class HyperliquidSim(VenueSim):
         self._coins: dict[str, set[str]] = {}  # coin -> channels recorded
         #: private ``/info`` requests answered (or failed) per ``type``, for tests
         self.user_info_requests: dict[str, int] = {}
-        #: public market ``/info`` requests answered per ``type`` (``l2Book``), for tests
+        #: public market ``/info`` requests answered per ``type`` (``l2Book``,
+        #: ``recentTrades``), for tests
         self.market_requests: dict[str, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -328,8 +337,8 @@ class HyperliquidSim(VenueSim):
 
     # ---- REST ------------------------------------------------------------------------------
     def rest_handler(self, path: str) -> RestHandler | None:
-        """``POST /info`` (``meta``, ``spotMeta``, ``l2Book``, the private ``user*`` types),
-        or None."""
+        """``POST /info`` (``meta``, ``spotMeta``, ``l2Book``, ``recentTrades``, the private
+        ``user*`` types), or None."""
         if path != _INFO_PATH:
             return None
 
@@ -347,11 +356,11 @@ class HyperliquidSim(VenueSim):
                 return web.Response(
                     body=_dump({"tokens": [], "universe": []}), content_type="application/json"
                 )
-            if kind == "l2Book" and isinstance(body, dict):
-                self.market_requests["l2Book"] = self.market_requests.get("l2Book", 0) + 1
+            market = {"l2Book": self.l2_book, "recentTrades": self.recent_trades}.get(str(kind))
+            if market is not None and isinstance(body, dict):
+                self.market_requests[str(kind)] = self.market_requests.get(str(kind), 0) + 1
                 return web.Response(
-                    body=_dump(self.l2_book(str(body.get("coin")))),
-                    content_type="application/json",
+                    body=_dump(market(str(body.get("coin")))), content_type="application/json"
                 )
             if kind in USER_INFO and isinstance(body, dict):
                 got = self._user_info(str(kind), body)
@@ -378,6 +387,22 @@ class HyperliquidSim(VenueSim):
             return None
         data: dict[str, Any] = rec.parsed(last)["data"]
         return data
+
+    def recent_trades(self, coin: str) -> list[dict[str, Any]] | None:
+        """``POST /info {"type":"recentTrades","coin":C}``: the objects of the recorded
+        ``trades`` pushes of ``coin`` published so far, newest first, at most
+        :data:`RECENT_TRADES_MAX`; None (JSON ``null``) for a coin without recorded trades."""
+        rec = self.sim.recording
+        sd = rec.streams.get(f"trades:{coin}")
+        if sd is None:
+            return None
+        published = bisect.bisect_left(sd.lines, self.sim.position)
+        rows: list[dict[str, Any]] = []
+        for frame in reversed(sd.data[:published]):
+            rows.extend(reversed(json.loads(frame)["data"]))
+            if len(rows) >= RECENT_TRADES_MAX:
+                break
+        return rows[:RECENT_TRADES_MAX]
 
     @property
     def instruments_path(self) -> str:
