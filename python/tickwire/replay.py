@@ -290,6 +290,11 @@ class Replay:
         self._applied: list[_Applied] = []
         for s in snapshots:
             snap = s if isinstance(s, SnapshotFile) else SnapshotFile(Path(s))
+            if self.decoder.recovery != "rest":  # (its REST books are the fallback's, apart)
+                raise ValueError(
+                    f"snapshot {snap.path}: {exchange} sends its book snapshots on the "
+                    "WebSocket; snapshot files are for venues whose books start from REST"
+                )
             body = snap.read()
             last_id = None
             if snap.symbol is not None:
