@@ -76,7 +76,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from aiohttp import web
@@ -366,6 +366,15 @@ class VenueSim(ABC):
         settle asset, fee rates), or None if accounts cannot trade it. Default: None (the
         venue has no private side)."""
         return None
+
+    def published(self, stream: str) -> list[dict[str, Any]]:
+        """The recorded pushes of ``stream`` the replay has published so far, parsed, oldest
+        first (what a venue's REST market answers are built from); [] for an unknown stream."""
+        sd = self.sim.recording.streams.get(stream)
+        if sd is None:
+            return []
+        rec, pos = self.sim.recording, self.sim.position
+        return [rec.parsed(n) for n in sd.lines if n < pos]
 
     def recorded_trades(self) -> Iterable[tuple[int, MarketTrade]]:
         """The recording's public trades as (recording line, trade), in line order: a resting

@@ -460,20 +460,12 @@ class BybitSim(VenueSim):
         body["time"] = self.sim.accounts.now_ms()
         return web.Response(body=_dump(body), content_type="application/json")
 
-    def _published(self, stream: str) -> list[dict[str, Any]]:
-        """The recorded pushes of ``stream`` the replay has published so far, parsed."""
-        sd = self.sim.recording.streams.get(stream)
-        if sd is None:
-            return []
-        rec, pos = self.sim.recording, self.sim.position
-        return [rec.parsed(n) for n in sd.lines if n < pos]
-
     def tickers(self, symbol: str) -> web.Response:
         """``result.list`` of one ticker: the recorded ``tickers.<symbol>`` snapshot with every
         published delta merged in (Bybit's deltas omit unchanged fields), as Bybit's REST
         ticker shows it; without a recorded ticker, the top of the book at the position."""
         state: dict[str, Any] = {}
-        for push in self._published(f"tickers.{symbol}"):
+        for push in self.published(f"tickers.{symbol}"):
             state.update(push["data"])
         if "bid1Price" not in state:
             book = self._book_now(symbol)
@@ -535,7 +527,7 @@ class BybitSim(VenueSim):
         except ValueError:
             return self._market_reply(10001, "params error: limit invalid", {})
         latest: dict[int, dict[str, Any]] = {}
-        for push in self._published(f"kline.{interval}.{symbol}"):
+        for push in self.published(f"kline.{interval}.{symbol}"):
             for k in push["data"]:
                 latest[int(k["start"])] = k
         fields = ("open", "high", "low", "close", "volume", "turnover")

@@ -972,19 +972,11 @@ class OkxSim(VenueSim):
         body = _dump({"code": code, "msg": msg, "data": data})
         return web.Response(body=body, content_type="application/json")
 
-    def _published(self, stream: str) -> list[dict[str, Any]]:
-        """The recorded frames of ``stream`` the replay has published so far, parsed."""
-        sd = self.sim.recording.streams.get(stream)
-        if sd is None:
-            return []
-        rec, pos = self.sim.recording, self.sim.position
-        return [rec.parsed(n) for n in sd.lines if n < pos]
-
     def ticker(self, inst: str) -> web.Response:
         """``data[0]``: the last recorded ``tickers`` item of ``inst`` published so far (OKX's
         REST ticker has the same fields); before it, the top of the book at the position with
         its ``ts``. No book either: ``51001``."""
-        frames = self._published(f"tickers:{inst}")
+        frames = self.published(f"tickers:{inst}")
         if frames:
             return self._market_reply("0", "", [frames[-1]["data"][-1]])
         book = None if self._replay is None else self._replay.book(inst, self.sim.position)
@@ -1026,7 +1018,7 @@ class OkxSim(VenueSim):
         except ValueError:
             return self._market_reply("51000", "Parameter limit error", [])
         latest: dict[int, list[str]] = {}
-        for frame in self._published(f"candle{bar}:{inst}"):
+        for frame in self.published(f"candle{bar}:{inst}"):
             for row in frame["data"]:
                 latest[int(row[0])] = row
         rows = [latest[t] for t in sorted(latest, reverse=True)][:limit]
